@@ -1,0 +1,36 @@
+// Loading pipeline (and experiment) files: parse, validate, and check what the schema cannot.
+import { ConfigError, type ConfigIssue } from '../../errors.js';
+import { parseYaml } from './load.js';
+import { pipelineConfig, type PipelineConfig } from './pipeline.js';
+
+export { parseYaml, parseDuration, parseFraction } from './load.js';
+export type { PipelineConfig } from './pipeline.js';
+
+/** Parse and validate a pipeline file's text. Throws ConfigError with every issue. */
+export function parsePipeline(text: string, file: string): PipelineConfig {
+  const parsed = parseYaml(text, file, pipelineConfig);
+  const p = parsed.value;
+  const issues: ConfigIssue[] = [];
+  const names = new Set<string>();
+  p.metrics.definitions.forEach((m, i) => {
+    if (names.has(m.name)) {
+      const pos = parsed.locate(['metrics', 'definitions', i, 'name']);
+      issues.push({ file, ...pos, path: `metrics.definitions.${i}.name`, message: `duplicate metric "${m.name}"` });
+    }
+    names.add(m.name);
+  });
+  p.rollout.steps.forEach((s, i) => {
+    const min = s.min_bake ?? p.rollout.min_bake;
+    const max = s.max_bake ?? p.rollout.max_bake;
+    if (max < min) {
+      const pos = parsed.locate(['rollout', 'steps', i]);
+      issues.push({ file, ...pos, path: `rollout.steps.${i}`, message: `max_bake (${max / 1000}s) is shorter than min_bake (${min / 1000}s)` });
+    }
+    if (s.servers !== undefined && p.fleet.type === 'local' && s.servers > p.fleet.servers) {
+      const pos = parsed.locate(['rollout', 'steps', i, 'servers']);
+      issues.push({ file, ...pos, path: `rollout.steps.${i}.servers`, message: `${s.servers} servers but the fleet has ${p.fleet.servers}` });
+    }
+  });
+  if (issues.length) throw new ConfigError(issues);
+  return p;
+}

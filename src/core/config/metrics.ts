@@ -1,0 +1,77 @@
+// What to watch and where the numbers come from. One metric definition serves both sources:
+// selectors are PromQL series selectors, scraped directly or queried from Prometheus.
+import { z } from 'zod';
+import { duration, fraction } from './types.js';
+
+const base = {
+  name: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'use letters, digits and _'),
+  bad: z.enum(['increase', 'decrease']),
+  /** A relative change smaller than this is not a regression. */
+  tolerance: fraction.prefault(0.1),
+  critical: z.boolean().default(false),
+  /** Business metrics (signups, checkouts) are shown apart from system metrics. */
+  group: z.enum(['system', 'business']).default('system'),
+  /** Prometheus only: a PromQL query returning one series per instance; {{instances}} and {{interval}} are filled in. */
+  query: z.string().optional(),
+};
+
+export const metricDef = z.discriminatedUnion('kind', [
+  z
+    .object({
+      ...base,
+      kind: z.literal('ratio'),
+      /** Counter selector for the numerator, e.g. shop_http_requests_total{code=~"5.."} */
+      numerator: z.string(),
+      denominator: z.string(),
+    })
+    .strict(),
+  z
+    .object({
+      ...base,
+      kind: z.literal('continuous'),
+      /** A gauge selector (memory, CPU), averaged over the interval's scrape. */
+      gauge: z.string().optional(),
+      /** A counter selector whose per-second rate is the value (CPU seconds). */
+      rate: z.string().optional(),
+      /** A histogram name (without _bucket) and the quantile to take over the interval. */
+      histogram: z.string().optional(),
+      quantile: z.number().gt(0).lt(1).optional(),
+    })
+    .strict()
+    .refine((m) => [m.gauge, m.rate, m.histogram].filter(Boolean).length === 1 || m.query !== undefined, {
+      message: 'a continuous metric needs exactly one of gauge, rate or histogram (or a query)',
+    })
+    .refine((m) => !m.histogram || m.quantile !== undefined, { message: 'a histogram metric needs a quantile', path: ['quantile'] }),
+  z
+    .object({
+      ...base,
+      kind: z.literal('count'),
+      /** Counter selector; the value is its increase over the interval. */
+      counter: z.string(),
+    })
+    .strict(),
+]);
+export type MetricDef = z.infer<typeof metricDef>;
+
+export const metricsConfig = z
+  .object({
+    source: z.enum(['scrape', 'prometheus']).default('scrape'),
+    /** Scrape: path of each server's metrics. */
+    path: z.string().default('/metrics'),
+    timeout: duration.prefault('3s'),
+    concurrency: z.number().int().min(1).max(256).default(16),
+    prometheus: z
+      .object({
+        url: z.string().url(),
+        /** Label that names the server in Prometheus (instance = host:port by default). */
+        instance_label: z.string().default('instance'),
+        /** Where to write the file_sd targets for the fleet, if anywhere. */
+        file_sd: z.string().optional(),
+      })
+      .strict()
+      .optional(),
+    definitions: z.array(metricDef).min(1),
+  })
+  .strict()
+  .refine((m) => m.source !== 'prometheus' || m.prometheus !== undefined, { message: 'source prometheus needs a prometheus: {url} section', path: ['prometheus'] });
+export type MetricsConfig = z.infer<typeof metricsConfig>;

@@ -1,0 +1,90 @@
+// The gate's vocabulary: samples grouped by server, metric definitions, and verdicts with evidence.
+
+export type MetricKind = 'ratio' | 'continuous' | 'count';
+export type BadDirection = 'increase' | 'decrease';
+
+/** One server's value for one interval: a ratio is [numerator, denominator]; continuous and count are numbers. */
+export type Sample = number | [number, number];
+
+/** What the judge needs to know about a watched metric. */
+export interface MetricSpec {
+  name: string;
+  kind: MetricKind;
+  bad: BadDirection;
+  /** A relative change smaller than this (0.1 = 10%) is not a regression. */
+  tolerance: number;
+  /** A critical metric fails the gate on its own even when the policy would otherwise wait. */
+  critical?: boolean;
+}
+
+/** A metric's data: one array per server, one sample per interval (oldest first). */
+export interface MetricSeries extends MetricSpec {
+  baseline: Sample[][];
+  canary: Sample[][];
+}
+
+export type Verdict = 'pass' | 'fail' | 'inconclusive';
+
+export interface MetricEvidence {
+  name: string;
+  verdict: Verdict;
+  /** Always-valid (sequential) p-value for the gate; fixed-sample p-value for `immune judge`. */
+  pValue: number;
+  /** Relative change canary vs baseline (0.5 = +50%). */
+  effect: number;
+  /** Confidence interval of the relative change. */
+  ci: [number, number];
+  /** Estimates of the metric on each side (rate, mean or median as the kind implies). */
+  baselineEstimate?: number;
+  canaryEstimate?: number;
+  samples: { baseline: number; canary: number };
+  /** One line a person can read, e.g. "error_rate +412% (CI +250%..+600%), p=0.0003: regression". */
+  explanation: string;
+}
+
+export interface JudgeInput {
+  alpha: number;
+  metrics: MetricSeries[];
+}
+
+export interface JudgeOutput {
+  verdict: Verdict;
+  metrics: MetricEvidence[];
+}
+
+/** What to do when the gate reaches max bake without a decision. */
+export type InconclusivePolicy = 'hold' | 'rollback' | 'pass';
+
+/** One look at a rollout step's gate: all data so far, and where the bake stands. */
+export interface GateInput {
+  alpha: number;
+  metrics: MetricSeries[];
+  elapsedMs: number;
+  minBakeMs: number;
+  maxBakeMs: number;
+  onInconclusive: InconclusivePolicy;
+  /** Canary servers that stopped answering (health check or scrape timeout): the gate fails at once. */
+  unresponsive: string[];
+}
+
+/** `continue` means: keep baking, look again next interval. */
+export type GateDecision = 'pass' | 'fail' | 'inconclusive' | 'continue';
+
+export interface GateResult {
+  decision: GateDecision;
+  metrics: MetricEvidence[];
+  /** One line for the terminal, the revert message and the dashboard. */
+  explanation: string;
+  /** Set when passing with a warning (e.g. too little traffic and policy `pass`). */
+  warning?: string;
+}
+
+/** After 100%: the whole fleet against its own pre-deploy window, looking for slow failures. */
+export interface WatchInput {
+  alpha: number;
+  /** baseline = the fleet before the deploy, canary = the fleet since; both per server per interval. */
+  metrics: MetricSeries[];
+  elapsedMs: number;
+  durationMs: number;
+  unresponsive: string[];
+}

@@ -1,0 +1,285 @@
+// The interfaces the engine needs from the outside world. Adapters implement them; the
+// simulation implements them too, so the same engine runs in virtual time and for real.
+import type { Sample } from './core/judge/types.js';
+
+// ---------------------------------------------------------------------------------------------
+// Source control
+
+export interface Commit {
+  sha: string;
+  author: string;
+  email: string;
+  /** First line of the message. */
+  subject: string;
+  message: string;
+  /** Commit time, ms since the epoch. */
+  time: number;
+}
+
+/** A directory holding a checkout of one sha, removed by dispose(). */
+export interface Checkout {
+  sha: string;
+  dir: string;
+  dispose(): Promise<void>;
+}
+
+export interface Repo {
+  /** Fetch and return the tip of the deployed branch. */
+  tip(signal?: AbortSignal): Promise<string>;
+  /** Commits after `from` (exclusive; undefined = only `to`) up to `to`, oldest first, first-parent. */
+  commitsBetween(from: string | undefined, to: string): Promise<Commit[]>;
+  commit(sha: string): Promise<Commit>;
+  /** A detached checkout of `sha` in a fresh directory of its own (build isolation). */
+  checkout(sha: string, signal?: AbortSignal): Promise<Checkout>;
+  /** Revert `shas` (any order) on top of the branch tip in one commit with `message`, push it, return its sha. */
+  revert(shas: string[], message: string, signal?: AbortSignal): Promise<string>;
+}
+
+/** Where commits live for people: statuses, comments (GitHub). Optional in a pipeline. */
+export interface CodeHost {
+  setStatus(sha: string, status: CommitStatus, signal?: AbortSignal): Promise<void>;
+  comment(sha: string, body: string, signal?: AbortSignal): Promise<void>;
+}
+
+export interface CommitStatus {
+  /** tests, canary, deploy */
+  context: string;
+  state: 'pending' | 'success' | 'failure' | 'error';
+  description: string;
+  url?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests and build
+
+export interface TestCaseResult {
+  /** Stable id: file + full title. */
+  id: string;
+  file: string;
+  title: string;
+  state: 'passed' | 'failed' | 'skipped';
+  durationMs: number;
+  error?: string;
+  /** Passed on re-run after failing. */
+  flaky?: boolean;
+}
+
+export interface TestProgress {
+  shardsDone: number;
+  shardsTotal: number;
+  passed: number;
+  failed: number;
+  /** Estimated ms until the run ends, from history. */
+  etaMs?: number;
+}
+
+export interface TestReport {
+  sha: string;
+  ok: boolean;
+  total: number;
+  passed: number;
+  failed: TestCaseResult[];
+  flaky: TestCaseResult[];
+  durationMs: number;
+  shards: { id: number; worker: string; tests: number; durationMs: number; ok: boolean }[];
+  /** For a failed batch: the first bad commit, found by search. */
+  culprit?: { sha: string; runs: number; durationMs: number };
+  /** Human summary of what failed. */
+  summary: string;
+}
+
+export interface TestRunner {
+  /** Run the pipeline's suite on a checkout. Never rejects for failing tests: ok=false in the report. */
+  run(checkout: Checkout, signal: AbortSignal, progress?: (p: TestProgress) => void): Promise<TestReport>;
+}
+
+/** A deployable build: content-addressed, one per change. */
+export interface Artifact {
+  /** Content hash (sha256, hex, shortened) of the packaged files; also the release directory name. */
+  id: string;
+  sha: string;
+  /** A .tar.gz on the orchestrator's disk. */
+  path: string;
+  bytes: number;
+}
+
+export interface Builder {
+  build(checkout: Checkout, signal: AbortSignal): Promise<Artifact>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+export interface Server {
+  id: string;
+  host: string;
+  /** Application port (health and metrics). */
+  port: number;
+  labels: Record<string, string>;
+}
+
+export interface Fleet {
+  servers(): Promise<Server[]>;
+  /** The release id the server runs now; undefined when it runs nothing known. */
+  release(server: Server, signal?: AbortSignal): Promise<string | undefined>;
+  /**
+   * Make `artifact` the server's current release: install it if absent (keeping the configured
+   * number of releases), switch atomically, restart, wait for health. Also how rollback happens:
+   * activating an installed release is a switch and a restart. Rejects with DeployError.
+   */
+  activate(server: Server, artifact: Artifact, signal: AbortSignal): Promise<void>;
+  /** True when the server answers its health check in time. */
+  health(server: Server, signal?: AbortSignal): Promise<boolean>;
+  /** Stop whatever the fleet started (local processes); no-op for remote fleets. */
+  close?(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics
+
+export interface ServerSample {
+  server: string;
+  /** False when the server did not answer the scrape or query in time. */
+  ok: boolean;
+  error?: string;
+  /** Per metric name: the value for the interval since the previous sample, null when missing. */
+  values: Record<string, Sample | null>;
+}
+
+export interface MetricsSource {
+  /**
+   * One interval's sample per server for every configured metric. Counters are turned into
+   * increases since the previous call for that server (a first call primes and may return null values).
+   */
+  sample(servers: Server[], intervalMs: number, signal?: AbortSignal): Promise<ServerSample[]>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Notifications and time
+
+export interface Notification {
+  kind: 'deploy_live' | 'deploy_failed' | 'reverted' | 'blocked' | 'unblocked' | 'tests_failed' | 'flaky_test' | 'info';
+  pipeline: string;
+  deploy?: string;
+  sha?: string;
+  /** Who should hear about it (commit author's email). */
+  to?: string[];
+  title: string;
+  body: string;
+}
+
+export interface Notifier {
+  notify(n: Notification): Promise<void>;
+}
+
+export interface Clock {
+  now(): number;
+  /** Resolves after ms, or rejects with the signal's reason when aborted. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// State
+
+export interface AuditEntry {
+  id?: number;
+  time: number;
+  actor: string;
+  action: string;
+  target: string;
+  reason: string;
+  details?: unknown;
+}
+
+export interface AuditStore {
+  append(e: AuditEntry): Promise<void>;
+  list(opts?: { limit?: number; target?: string }): Promise<AuditEntry[]>;
+}
+
+/** Per-test history for sharding and flake tracking (test issue). */
+export interface TestHistoryStore {
+  recordRun(sha: string, results: TestCaseResult[], time: number): Promise<void>;
+  /** Mean duration per test id over recent runs. */
+  durations(ids?: string[]): Promise<Map<string, number>>;
+  /** Tests with their runs, failures and flaky passes. */
+  stats(): Promise<{ id: string; file: string; title: string; runs: number; failures: number; flakes: number; meanMs: number; quarantined: boolean }[]>;
+  setQuarantined(id: string, quarantined: boolean): Promise<void>;
+}
+
+/** Line and deploy records (the engine's own state). */
+export interface LineStore {
+  getLine(pipeline: string): Promise<LineRecord>;
+  saveLine(rec: LineRecord): Promise<void>;
+  createDeploy(d: DeployRecord): Promise<void>;
+  /** Persist a deploy's new state; the engine calls this before acting on a transition. */
+  saveDeploy(d: DeployRecord, event: DeployEventRecord): Promise<void>;
+  getDeploy(id: string): Promise<DeployRecord | undefined>;
+  listDeploys(pipeline: string, opts?: { limit?: number; before?: number }): Promise<DeployRecord[]>;
+  events(deployId: string): Promise<DeployEventRecord[]>;
+  /** Gate samples and verdicts per step, for the dashboard's charts. */
+  appendGateLook(look: GateLookRecord): Promise<void>;
+  gateLooks(deployId: string): Promise<GateLookRecord[]>;
+}
+
+export interface LineRecord {
+  pipeline: string;
+  blocked: boolean;
+  blockReason?: string;
+  blockedBy?: string;
+  blockedAt?: number;
+  /** The deploy whose failure blocked the line. */
+  blockedDeploy?: string;
+  paused: boolean;
+  /** What the fleet runs when nothing is in flight. */
+  live?: { sha: string; artifact: import('./ports.js').Artifact; deploy?: string };
+  /** Last sha taken from the branch (the queue is everything after it). */
+  lastSeen?: string;
+  /** Changes waiting, oldest first. */
+  queue: string[];
+  version: number;
+}
+
+export interface DeployRecord {
+  id: string;
+  pipeline: string;
+  shas: string[];
+  commits: Commit[];
+  /** Serialized core/line DeployState. */
+  state: unknown;
+  status: string;
+  outcome?: 'live' | 'rolled_back' | 'reverted' | 'aborted' | 'tests_failed' | 'build_failed' | 'failed';
+  createdAt: number;
+  updatedAt: number;
+  finishedAt?: number;
+  previous?: Artifact;
+  artifact?: Artifact;
+  testReport?: TestReport;
+  revertSha?: string;
+  reason?: string;
+}
+
+export interface DeployEventRecord {
+  deployId: string;
+  time: number;
+  type: string;
+  status: string;
+  data?: unknown;
+}
+
+export interface GateLookRecord {
+  deployId: string;
+  /** Rollout step index, or -1 for the watch. */
+  step: number;
+  time: number;
+  elapsedMs: number;
+  decision: string;
+  explanation: string;
+  metrics: unknown;
+}
+
+export interface Store {
+  line: LineStore;
+  audit: AuditStore;
+  tests: TestHistoryStore;
+  close(): Promise<void>;
+}
