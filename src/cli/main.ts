@@ -1,0 +1,30 @@
+// The `immune` command line: one file per command group under commands/, each adding itself here.
+import { Command, CommanderError } from 'commander';
+import { ImmuneError } from '../errors.js';
+
+const program = new Command();
+program
+  .name('immune')
+  .description('Continuous deployment with a cluster immune system.')
+  .version('0.1.0')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+// Command groups (each exports register(program)). Keep this list sorted.
+const groups: Array<() => Promise<{ register(p: Command): void }>> = [];
+
+for (const load of groups) (await load()).register(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else if (err instanceof ImmuneError) {
+    process.stderr.write(`immune: ${err.message}\n`);
+    process.exitCode = process.exitCode && process.exitCode !== 0 ? process.exitCode : 2;
+  } else {
+    process.stderr.write(`immune: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  }
+}
