@@ -1,0 +1,253 @@
+// The deploy state machine: next(state, event, ctx) returns the new state and the actions to
+// take. The engine persists the state first, then performs the actions, feeding results back
+// as events. resumeActions() says what to do with a state found in the store after a crash.
+import type { GateResult } from '../judge/types.js';
+import type { Action, DeployEvent, DeployState, Failure, Outcome, RegressionPolicy, Transition } from './types.js';
+
+export interface MachineContext {
+  now: number;
+  policy: RegressionPolicy;
+  /** Short description of the change for notifications: "abc1234 Fix checkout (Dev One)". */
+  change: string;
+}
+
+export function initialState(steps: number, now: number): DeployState {
+  return { status: 'queued', step: -1, steps, since: now, warnings: [] };
+}
+
+/** States from which no event moves the deploy any more. */
+export function isFinished(s: DeployState): boolean {
+  return s.status === 'live' || s.status === 'failed' || s.status === 'aborted';
+}
+
+/** True while some servers may run the new build. */
+export function touchesServers(s: DeployState): boolean {
+  return s.status === 'rolling_out' || s.status === 'baking' || s.status === 'watching' || s.status === 'rolling_back';
+}
+
+export class IllegalTransition extends Error {
+  constructor(state: DeployState, event: DeployEvent) {
+    super(`event ${event.type} is not valid in state ${state.status}${state.step >= 0 ? ` (step ${state.step + 1})` : ''}`);
+  }
+}
+
+function to(s: DeployState, patch: Partial<DeployState>, now: number): DeployState {
+  return { ...s, since: now, ...patch };
+}
+
+function finish(s: DeployState, status: 'live' | 'failed' | 'aborted', outcome: Outcome, now: number): DeployState {
+  return { ...s, status, outcome, since: now, promoted: undefined };
+}
+
+/** What follows a regression found while servers run the new build. */
+function regression(s: DeployState, failure: Failure, ctx: MachineContext): Transition {
+  const actions: Action[] = [
+    { type: 'set_status', context: failure.stage === 'watch' ? 'deploy' : 'canary', state: 'failure', description: failure.reason },
+  ];
+  if (ctx.policy.rollback || failure.stage === 'abort' || failure.stage === 'deploy') {
+    actions.unshift({ type: 'rollback' });
+    return { state: to(s, { status: 'rolling_back', failure, promoted: undefined }, ctx.now), actions };
+  }
+  // Without rollback the fleet keeps the new build; we still revert and block if asked.
+  return afterRollback(to(s, { failure }, ctx.now), ctx);
+}
+
+/** After the fleet is back on the previous build: revert and block, or just end. */
+function afterRollback(s: DeployState, ctx: MachineContext): Transition {
+  const f = s.failure;
+  if (!f || f.stage === 'abort' || f.stage === 'crash' || f.stage === 'deploy') {
+    const outcome: Outcome = f?.stage === 'abort' ? 'aborted' : f?.stage === 'deploy' || f?.stage === 'crash' ? 'failed' : 'rolled_back';
+    const actions: Action[] = [];
+    if (f && f.stage !== 'abort') {
+      actions.push({ type: 'notify', kind: 'deploy_failed', title: `Deploy of ${ctx.change} failed`, body: f.reason });
+    }
+    return { state: finish(s, f?.stage === 'abort' ? 'aborted' : 'failed', outcome, ctx.now), actions };
+  }
+  if (ctx.policy.revert) {
+    return { state: to(s, { status: 'reverting' }, ctx.now), actions: [{ type: 'revert', shas: 'change' }] };
+  }
+  return blockAndEnd(s, 'rolled_back', ctx);
+}
+
+function blockAndEnd(s: DeployState, outcome: Outcome, ctx: MachineContext, revertSha?: string): Transition {
+  const f = s.failure!;
+  const actions: Action[] = [];
+  const what = revertSha ? `reverted in ${revertSha.slice(0, 8)}` : 'rolled back';
+  if (ctx.policy.block) {
+    actions.push({ type: 'block', reason: `${ctx.change}: ${f.reason}` });
+    actions.push({ type: 'notify', kind: 'blocked', title: `Line blocked: ${ctx.change} ${what}`, body: f.reason });
+  } else {
+    actions.push({ type: 'notify', kind: revertSha ? 'reverted' : 'deploy_failed', title: `${ctx.change} ${what}`, body: f.reason });
+  }
+  return { state: finish(s, 'failed', outcome, ctx.now), actions };
+}
+
+function gateFailure(step: number, result: GateResult, stage: 'gate' | 'watch'): Failure {
+  return { stage, step, reason: result.explanation, evidence: result };
+}
+
+export function next(s: DeployState, e: DeployEvent, ctx: MachineContext): Transition {
+  const now = ctx.now;
+  // A captain's abort works in every active state.
+  if (e.type === 'abort') {
+    if (isFinished(s)) throw new IllegalTransition(s, e);
+    const failure: Failure = { stage: 'abort', step: s.step, reason: `aborted by ${e.actor}: ${e.reason}`, actor: e.actor };
+    if (touchesServers(s) && s.status !== 'rolling_back') return regression(s, failure, ctx);
+    if (s.status === 'rolling_back' || s.status === 'reverting') throw new IllegalTransition(s, e);
+    return { state: finish({ ...s, failure }, 'aborted', 'aborted', now), actions: [] };
+  }
+
+  switch (s.status) {
+    case 'queued':
+      if (e.type === 'start') {
+        if (e.hasTests) {
+          return {
+            state: to(s, { status: 'testing' }, now),
+            actions: [{ type: 'set_status', context: 'tests', state: 'pending', description: 'tests running' }, { type: 'run_tests' }],
+          };
+        }
+        return { state: to(s, { status: 'building' }, now), actions: [{ type: 'build' }] };
+      }
+      break;
+    case 'testing':
+      if (e.type === 'tests_passed') {
+        return {
+          state: to(s, { status: 'building' }, now),
+          actions: [{ type: 'set_status', context: 'tests', state: 'success', description: 'tests passed' }, { type: 'build' }],
+        };
+      }
+      if (e.type === 'tests_failed') {
+        const failure: Failure = { stage: 'tests', step: -1, reason: e.reason, culprit: e.culprit };
+        const actions: Action[] = [
+          { type: 'set_status', context: 'tests', state: 'failure', description: e.reason },
+          { type: 'notify', kind: 'tests_failed', title: `Tests failed for ${ctx.change}`, body: e.reason },
+        ];
+        // The change never reached a server: revert only the commit that broke the tests, and the line goes on.
+        if (ctx.policy.revert && e.culprit) {
+          actions.push({ type: 'revert', shas: [e.culprit] });
+          return { state: to(s, { status: 'reverting', failure }, now), actions };
+        }
+        return { state: finish({ ...s, failure }, 'failed', 'tests_failed', now), actions };
+      }
+      break;
+    case 'building':
+      if (e.type === 'built') {
+        if (e.sameAsLive) {
+          // Content-addressed: this build is what the fleet already runs (e.g. a revert of a rolled-back change).
+          return { state: finish(to(s, { step: s.steps - 1 }, now), 'live', 'live', now), actions: [{ type: 'mark_live' }] };
+        }
+        return {
+          state: to(s, { status: 'rolling_out', step: 0 }, now),
+          actions: [{ type: 'set_status', context: 'canary', state: 'pending', description: 'rolling out' }, { type: 'deploy_step', step: 0 }],
+        };
+      }
+      if (e.type === 'build_failed') {
+        const failure: Failure = { stage: 'build', step: -1, reason: e.reason };
+        return {
+          state: finish({ ...s, failure }, 'failed', 'build_failed', now),
+          actions: [{ type: 'notify', kind: 'deploy_failed', title: `Build failed for ${ctx.change}`, body: e.reason }],
+        };
+      }
+      break;
+    case 'rolling_out':
+      if (e.type === 'step_deployed' && e.step === s.step) {
+        if (e.gated) return { state: to(s, { status: 'baking', lastGate: undefined }, now), actions: [{ type: 'judge_step', step: s.step }] };
+        // The whole fleet runs the new build: nothing left to compare with but the past.
+        return { state: to(s, { status: 'watching', lastGate: undefined }, now), actions: [{ type: 'watch' }] };
+      }
+      if (e.type === 'step_failed' && e.step === s.step) {
+        return regression(s, { stage: 'deploy', step: s.step, reason: e.reason }, ctx);
+      }
+      break;
+    case 'baking':
+      if (e.type === 'promote') return { state: { ...s, promoted: true }, actions: [] };
+      if (e.type === 'gate' && e.step === s.step) {
+        const lastGate = { decision: e.result.decision, explanation: e.result.explanation };
+        let decision = e.result.decision;
+        if (decision === 'inconclusive') decision = e.policy === 'pass' ? 'pass' : e.policy === 'rollback' ? 'fail' : 'continue';
+        if (decision === 'continue' && s.promoted) decision = 'pass';
+        if (decision === 'fail') return regression({ ...s, lastGate }, gateFailure(s.step, e.result, 'gate'), ctx);
+        if (decision === 'pass' && !e.paused) {
+          const warnings = e.result.warning ? [...s.warnings, e.result.warning] : s.warnings;
+          return {
+            state: to(s, { status: 'rolling_out', step: s.step + 1, lastGate, promoted: undefined, warnings }, now),
+            actions: [{ type: 'deploy_step', step: s.step + 1 }],
+          };
+        }
+        // Keep baking (also when passed but the line is paused: hold at this step).
+        return { state: { ...s, lastGate }, actions: [{ type: 'judge_step', step: s.step }] };
+      }
+      break;
+    case 'watching':
+      if (e.type === 'watch') {
+        const lastGate = { decision: e.result.decision, explanation: e.result.explanation };
+        if (e.result.decision === 'fail') return regression({ ...s, lastGate }, gateFailure(s.step, e.result, 'watch'), ctx);
+        if (e.result.decision === 'continue') return { state: { ...s, lastGate }, actions: [{ type: 'watch' }] };
+        return {
+          state: finish({ ...s, lastGate }, 'live', 'live', now),
+          actions: [
+            { type: 'mark_live' },
+            { type: 'set_status', context: 'canary', state: 'success', description: 'canary passed' },
+            { type: 'set_status', context: 'deploy', state: 'success', description: 'live on every server' },
+            { type: 'notify', kind: 'deploy_live', title: `${ctx.change} is live`, body: e.result.explanation },
+          ],
+        };
+      }
+      break;
+    case 'rolling_back':
+      if (e.type === 'rolled_back') return afterRollback(s, ctx);
+      break;
+    case 'reverting':
+      if (e.type === 'reverted' || e.type === 'revert_failed') {
+        const revertSha = e.type === 'reverted' ? e.sha : undefined;
+        const failure = s.failure!;
+        const reason = e.type === 'revert_failed' ? `${failure.reason} (revert failed: ${e.reason})` : failure.reason;
+        const s2 = { ...s, failure: { ...failure, reason } };
+        if (failure.stage === 'tests') {
+          // A test failure found its culprit: revert it, notify, and let the line go on.
+          return {
+            state: finish(s2, 'failed', 'tests_failed', now),
+            actions: [{ type: 'notify', kind: 'reverted', title: `${failure.culprit?.slice(0, 8)} reverted: tests failed`, body: reason }],
+          };
+        }
+        return blockAndEnd(s2, revertSha ? 'reverted' : 'rolled_back', ctx, revertSha);
+      }
+      break;
+    default:
+      break;
+  }
+  throw new IllegalTransition(s, e);
+}
+
+/**
+ * What to do with a deploy found in the store when the orchestrator starts. Servers may be on
+ * either build, so every path first puts them on a known one: the in-flight step is deployed
+ * again (activation is idempotent) and judged from scratch, or the fleet is rolled back.
+ */
+export function resumeActions(s: DeployState): Action[] {
+  switch (s.status) {
+    case 'queued':
+      return [];
+    case 'testing':
+      return [{ type: 'run_tests' }];
+    case 'building':
+      return [{ type: 'build' }];
+    case 'rolling_out':
+    case 'baking':
+      return [{ type: 'deploy_step', step: s.step }];
+    case 'watching':
+      return [{ type: 'deploy_step', step: s.step }];
+    case 'rolling_back':
+      return [{ type: 'rollback' }];
+    case 'reverting':
+      return [{ type: 'revert', shas: s.failure?.stage === 'tests' && s.failure.culprit ? [s.failure.culprit] : 'change' }];
+    default:
+      return [];
+  }
+}
+
+/** After a crash in a bake or watch, the step is re-deployed; its state goes back to rolling_out. */
+export function resumedState(s: DeployState, now: number): DeployState {
+  if (s.status === 'baking' || s.status === 'watching') return { ...s, status: 'rolling_out', since: now, promoted: undefined };
+  return s;
+}

@@ -1,0 +1,91 @@
+// A deploy's states, the events that move it, and the actions the engine performs.
+import type { GateResult, InconclusivePolicy } from '../judge/types.js';
+
+export type DeployStatus =
+  | 'queued'
+  | 'testing'
+  | 'building'
+  | 'rolling_out'
+  | 'baking'
+  | 'watching'
+  | 'rolling_back'
+  | 'reverting'
+  | 'live'
+  | 'failed'
+  | 'aborted';
+
+export type Outcome = 'live' | 'rolled_back' | 'reverted' | 'aborted' | 'tests_failed' | 'build_failed' | 'failed';
+
+export type FailureStage = 'tests' | 'build' | 'deploy' | 'gate' | 'watch' | 'abort' | 'crash';
+
+export interface Failure {
+  stage: FailureStage;
+  reason: string;
+  /** The rollout step where it happened (-1 before rollout). */
+  step: number;
+  evidence?: GateResult;
+  /** For failed tests in a batch: the commit that broke them. */
+  culprit?: string;
+  actor?: string;
+}
+
+export interface DeployState {
+  status: DeployStatus;
+  /** Current rollout step (-1 before the rollout starts). */
+  step: number;
+  /** Number of rollout steps in the plan (the last one may be the whole fleet, judged by the watch). */
+  steps: number;
+  /** When the current stage or step began (ms). */
+  since: number;
+  failure?: Failure;
+  outcome?: Outcome;
+  /** Set by a captain's promote: the current bake ends as a pass at the next look. */
+  promoted?: boolean;
+  /** Last gate's verdict at the current step, for display. */
+  lastGate?: { decision: string; explanation: string };
+  /** Passed the gate with a warning (too little data and policy pass). */
+  warnings: string[];
+}
+
+export interface RegressionPolicy {
+  rollback: boolean;
+  revert: boolean;
+  block: boolean;
+}
+
+export type DeployEvent =
+  | { type: 'start'; hasTests: boolean }
+  | { type: 'tests_passed' }
+  | { type: 'tests_failed'; reason: string; culprit?: string }
+  | { type: 'built'; sameAsLive: boolean }
+  | { type: 'build_failed'; reason: string }
+  | { type: 'step_deployed'; step: number; gated: boolean }
+  | { type: 'step_failed'; step: number; reason: string }
+  | { type: 'gate'; step: number; result: GateResult; policy: InconclusivePolicy; paused: boolean }
+  | { type: 'watch'; result: GateResult }
+  | { type: 'rolled_back' }
+  | { type: 'reverted'; sha: string }
+  | { type: 'revert_failed'; reason: string }
+  | { type: 'abort'; reason: string; actor: string }
+  | { type: 'promote'; actor: string };
+
+export type Action =
+  | { type: 'run_tests' }
+  | { type: 'build' }
+  /** Activate the new build on the servers of step `step` (cumulative), the rest stay on the previous build. */
+  | { type: 'deploy_step'; step: number }
+  | { type: 'judge_step'; step: number }
+  | { type: 'watch' }
+  /** Every server back to the previous build. */
+  | { type: 'rollback' }
+  /** Revert the change's commits (or just the culprit) in git. */
+  | { type: 'revert'; shas: 'change' | string[] }
+  | { type: 'block'; reason: string }
+  | { type: 'mark_live' }
+  | { type: 'notify'; kind: 'deploy_live' | 'deploy_failed' | 'reverted' | 'blocked' | 'tests_failed'; title: string; body: string }
+  | { type: 'set_status'; context: 'tests' | 'canary' | 'deploy'; state: 'pending' | 'success' | 'failure' | 'error'; description: string };
+
+export interface Transition {
+  state: DeployState;
+  actions: Action[];
+}
