@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openSqliteStore } from '../../../../../src/adapters/store/sqlite/index.js';
+import { deploy } from './fixtures.js';
+
+describe('openSqliteStore', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'immune-store-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('assembles the stores on one file that survives a reopen', async () => {
+    const file = join(dir, '.immune', 'immune.db');
+    const s1 = openSqliteStore(file);
+    await s1.line.createDeploy(deploy('d1', 10));
+    await s1.audit.append({ time: 5, actor: 'token:a', action: 'block', target: 'line:local', reason: 'r' });
+    await s1.close();
+    await s1.close(); // closing twice is harmless
+
+    const s2 = openSqliteStore(file);
+    assert.equal((await s2.line.getDeploy('d1'))?.id, 'd1');
+    assert.equal((await s2.audit.list())[0]?.reason, 'r');
+    await s2.close();
+  });
+});
