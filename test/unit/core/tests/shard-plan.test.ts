@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { estimateDurations, etaMs, makespan, makespanLowerBound, planRoundRobinByFile, planShards, planShardsByFile, type EstimatedTest } from '../../../../src/core/tests/shard-plan.js';
+
+const arbTests = fc
+  .array(fc.record({ file: fc.integer({ min: 0, max: 6 }), ms: fc.integer({ min: 0, max: 10_000 }) }), { minLength: 0, maxLength: 80 })
+  .map((xs) => xs.map((x, i): EstimatedTest => ({ id: `f${x.file}::t${i}`, file: `f${x.file}`, title: `t${i}`, estimateMs: x.ms, known: true })));
+
+describe('core/tests/shard-plan', () => {
+  it('puts every test in exactly one shard, never an empty shard, at most `slots` shards', () => {
+    fc.assert(
+      fc.property(arbTests, fc.integer({ min: 1, max: 12 }), (tests, slots) => {
+        for (const plan of [planShards(tests, slots), planShardsByFile(tests, slots)]) {
+          const ids = plan.flatMap((s) => s.tests.map((t) => t.id));
+          assert.deepEqual([...ids].sort(), tests.map((t) => t.id).sort());
+          assert.ok(plan.length <= slots);
+          for (const s of plan) {
+            assert.ok(s.tests.length > 0);
+            assert.equal(s.estimateMs, s.tests.reduce((a, t) => a + t.estimateMs, 0));
+          }
+        }
+      }),
+    );
+  });
+
+  it('keeps the LPT makespan within 4/3 - 1/(3k) of the lower bound max(total/k, longest)', () => {
+    fc.assert(
+      fc.property(arbTests, fc.integer({ min: 1, max: 12 }), (tests, slots) => {
+        const plan = planShards(tests, slots);
+        const k = Math.min(slots, Math.max(1, tests.length));
+        const lb = makespanLowerBound(tests.map((t) => t.estimateMs), k);
+        assert.ok(makespan(plan) <= (4 / 3 - 1 / (3 * k)) * lb + 1e-9, `makespan ${makespan(plan)} lb ${lb} k ${k}`);
+      }),
+    );
+  });
+
+  it('orders each shard fastest file first and keeps discovery order inside a file', () => {
+    const t = (file: string, i: number, ms: number): EstimatedTest => ({ id: `${file}::${i}`, file, title: String(i), estimateMs: ms, known: true });
+    const [shard] = planShards([t('slow', 0, 500), t('slow', 1, 10), t('fast', 2, 5), t('fast', 3, 1)], 1);
+    assert.deepEqual(shard!.tests.map((x) => x.id), ['fast::2', 'fast::3', 'slow::0', 'slow::1']);
+  });
+
+  it('beats round-robin by file on a heavy-tailed suite', () => {
+    const tests: EstimatedTest[] = [];
+    for (let f = 0; f < 8; f++) for (let i = 0; i < 10; i++) tests.push({ id: `${f}:${i}`, file: `f${f}`, title: `${i}`, estimateMs: f === 0 ? 1000 : 10, known: true });
+    assert.ok(makespan(planShards(tests, 4)) < makespan(planRoundRobinByFile(tests, 4)));
+    assert.equal(makespan(planShards(tests, 4)), 3000);
+    assert.equal(makespan(planRoundRobinByFile(tests, 4)), 10_100);
+  });
+
+  it('estimates unknown tests from their file, then from the whole suite, then the fallback', () => {
+    const tests = [
+      { id: 'a::1', file: 'a', title: '1' },
+      { id: 'a::2', file: 'a', title: '2' },
+      { id: 'b::1', file: 'b', title: '1' },
+      { id: 'b::2', file: 'b', title: '2' },
+    ];
+    const est = estimateDurations(tests, new Map([['a::1', 40], ['b::1', 100]]));
+    assert.deepEqual(est.map((e) => [e.estimateMs, e.known]), [[40, true], [40, false], [100, true], [100, false]]);
+    assert.deepEqual(estimateDurations([tests[0]!, tests[2]!, { id: 'c', file: 'c', title: 'c' }], new Map([['a::1', 40], ['b::1', 100]])).map((e) => e.estimateMs), [40, 100, 70]);
+    assert.deepEqual(estimateDurations([{ id: 'c', file: 'c', title: 'c' }], new Map(), 123).map((e) => e.estimateMs), [123]);
+  });
+
+  it('computes the ETA from unfinished shards', () => {
+    assert.equal(etaMs([{ estimateMs: 1000, startedAt: 0, done: false }, { estimateMs: 500, done: false }, { estimateMs: 9000, done: true }], 200), 800);
+    assert.equal(etaMs([{ estimateMs: 100, startedAt: 0, done: false }], 5000), 0);
+  });
+});
