@@ -1,0 +1,143 @@
+// What the API, CLI and dashboard show of deploys and the line: compact summaries of stored
+// records, and the DORA figures (deploy frequency, lead time, change failure rate, time to restore).
+import type { DeployState } from '../core/line/types.js';
+import type { Commit, DeployEventRecord, DeployRecord } from '../ports.js';
+
+export interface DeploySummary {
+  id: string;
+  shas: string[];
+  commits: { sha: string; author: string; email: string; subject: string; time: number }[];
+  status: string;
+  /** Current rollout step, 0-based; absent before the rollout starts. */
+  step?: number;
+  steps: number;
+  serversOnNew?: number;
+  serversTotal?: number;
+  /** Time spent in the current bake or watch. */
+  bakeElapsedMs?: number;
+  lastGate?: { decision: string; explanation: string };
+  outcome?: DeployRecord['outcome'];
+  createdAt: number;
+  updatedAt: number;
+  finishedAt?: number;
+  reason?: string;
+  revertSha?: string;
+}
+
+/** What `LineControl.status()` returns and GET /api/line answers. */
+export interface LineStatus {
+  pipeline: string;
+  blocked: boolean;
+  blockReason?: string;
+  blockedBy?: string;
+  blockedAt?: number;
+  blockedDeploy?: string;
+  paused: boolean;
+  live: { sha: string; artifact: { id: string }; deploy?: string } | null;
+  inFlight: DeploySummary | null;
+  queue: Commit[];
+}
+
+/** The stored state, read defensively: records written by older versions may lack fields. */
+function stateOf(d: DeployRecord): Partial<DeployState> {
+  return d.state !== null && typeof d.state === 'object' ? (d.state as Partial<DeployState>) : {};
+}
+
+export function summarizeDeploy(d: DeployRecord, opts: { serversTotal?: number; serversOnNew?: number; now?: number } = {}): DeploySummary {
+  const s = stateOf(d);
+  const out: DeploySummary = {
+    id: d.id,
+    shas: d.shas,
+    commits: d.commits.map((c) => ({ sha: c.sha, author: c.author, email: c.email, subject: c.subject, time: c.time })),
+    status: d.status,
+    steps: s.steps ?? 0,
+    createdAt: d.createdAt,
+    updatedAt: d.updatedAt,
+  };
+  if (typeof s.step === 'number' && s.step >= 0) out.step = s.step;
+  if (opts.serversOnNew !== undefined) out.serversOnNew = opts.serversOnNew;
+  if (opts.serversTotal !== undefined) out.serversTotal = opts.serversTotal;
+  if (opts.now !== undefined && typeof s.since === 'number' && (d.status === 'baking' || d.status === 'watching')) {
+    out.bakeElapsedMs = Math.max(0, opts.now - s.since);
+  }
+  if (s.lastGate) out.lastGate = { decision: s.lastGate.decision, explanation: s.lastGate.explanation };
+  const outcome = d.outcome ?? s.outcome;
+  if (outcome) out.outcome = outcome;
+  if (d.finishedAt !== undefined) out.finishedAt = d.finishedAt;
+  const reason = d.reason ?? s.failure?.reason;
+  if (reason) out.reason = reason;
+  if (d.revertSha) out.revertSha = d.revertSha;
+  return out;
+}
+
+export interface Dora {
+  days: number;
+  from: number;
+  to: number;
+  /** Deploys that finished in the period, whatever their outcome. */
+  deploys: number;
+  /** Deploys that went live. */
+  live: number;
+  deployFrequencyPerDay: number;
+  /** Median of (time live − commit time) over the commits of live deploys. */
+  medianLeadTimeMs: number | null;
+  /** Deploys that reached servers and failed there, over all that reached servers (aborts count only in the denominator). */
+  changeFailureRate: number | null;
+  failedChanges: number;
+  reachedServers: number;
+  /** Median time from a regression's detection (rollback starts) to the fleet back on the previous build. */
+  medianTimeToRestoreMs: number | null;
+}
+
+const DAY = 86_400_000;
+const FAILED_IN_PRODUCTION = new Set(['rolled_back', 'reverted', 'failed']);
+
+export function median(xs: number[]): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Rollback time of one deploy from its events: first entry into rolling_back to the first event that leaves it. */
+export function restoreTimeMs(events: DeployEventRecord[]): number | null {
+  const start = events.findIndex((e) => e.status === 'rolling_back');
+  if (start < 0) return null;
+  const end = events.slice(start + 1).find((e) => e.type === 'rolled_back' || e.status !== 'rolling_back');
+  return end ? end.time - events[start]!.time : null;
+}
+
+/**
+ * DORA figures over the `days` before `now`, from deploys finished in that period. Time to
+ * restore needs each failed deploy's events; without them it is null.
+ */
+export function dora(deploys: DeployRecord[], days: number, now: number, events?: Map<string, DeployEventRecord[]>): Dora {
+  const from = now - days * DAY;
+  const done = deploys.filter((d) => {
+    const t = d.finishedAt;
+    return t !== undefined && t > from && t <= now;
+  });
+  const outcome = (d: DeployRecord) => d.outcome ?? stateOf(d).outcome;
+  const live = done.filter((d) => outcome(d) === 'live');
+  const lead = live.flatMap((d) => d.commits.map((c) => d.finishedAt! - c.time));
+  // Reached servers: the rollout started (step >= 0) and the change did not stop at tests or build.
+  const reached = done.filter((d) => {
+    const o = outcome(d);
+    return (stateOf(d).step ?? -1) >= 0 && o !== 'tests_failed' && o !== 'build_failed';
+  });
+  const failed = reached.filter((d) => FAILED_IN_PRODUCTION.has(outcome(d) ?? ''));
+  const restores = events ? failed.map((d) => restoreTimeMs(events.get(d.id) ?? [])).filter((x): x is number => x !== null) : [];
+  return {
+    days,
+    from,
+    to: now,
+    deploys: done.length,
+    live: live.length,
+    deployFrequencyPerDay: days > 0 ? live.length / days : 0,
+    medianLeadTimeMs: median(lead),
+    changeFailureRate: reached.length ? failed.length / reached.length : null,
+    failedChanges: failed.length,
+    reachedServers: reached.length,
+    medianTimeToRestoreMs: median(restores),
+  };
+}
