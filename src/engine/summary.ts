@@ -1,7 +1,7 @@
 // What the API, CLI and dashboard show of deploys and the line: compact summaries of stored
 // records, and the DORA figures (deploy frequency, lead time, change failure rate, time to restore).
 import type { DeployState } from '../core/line/types.js';
-import type { Commit, DeployEventRecord, DeployRecord } from '../ports.js';
+import type { Commit, DeployEventRecord, DeployRecord, LineRecord } from '../ports.js';
 
 export interface DeploySummary {
   id: string;
@@ -38,6 +38,9 @@ export interface LineStatus {
   queue: Commit[];
 }
 
+/** States in which the servers of the current step run the new build. */
+const ROLLING = new Set(['rolling_out', 'baking', 'watching']);
+
 /** The stored state, read defensively: records written by older versions may lack fields. */
 function stateOf(d: DeployRecord): Partial<DeployState> {
   return d.state !== null && typeof d.state === 'object' ? (d.state as Partial<DeployState>) : {};
@@ -55,8 +58,12 @@ export function summarizeDeploy(d: DeployRecord, opts: { serversTotal?: number; 
     updatedAt: d.updatedAt,
   };
   if (typeof s.step === 'number' && s.step >= 0) out.step = s.step;
-  if (opts.serversOnNew !== undefined) out.serversOnNew = opts.serversOnNew;
-  if (opts.serversTotal !== undefined) out.serversTotal = opts.serversTotal;
+  // The plan fixes which servers take the new build at each step; the caller may know better (live counts).
+  const plan = Array.isArray(s.plan) ? s.plan : undefined;
+  const onNew = opts.serversOnNew ?? (plan && out.step !== undefined && ROLLING.has(d.status) ? plan[out.step]?.length : undefined);
+  const total = opts.serversTotal ?? plan?.[plan.length - 1]?.length;
+  if (onNew !== undefined) out.serversOnNew = onNew;
+  if (total !== undefined) out.serversTotal = total;
   if (opts.now !== undefined && typeof s.since === 'number' && (d.status === 'baking' || d.status === 'watching')) {
     out.bakeElapsedMs = Math.max(0, opts.now - s.since);
   }
@@ -67,6 +74,26 @@ export function summarizeDeploy(d: DeployRecord, opts: { serversTotal?: number; 
   const reason = d.reason ?? s.failure?.reason;
   if (reason) out.reason = reason;
   if (d.revertSha) out.revertSha = d.revertSha;
+  return out;
+}
+
+/** The line as the API shows it: block state, what is live, the deploy in flight and the queue (as commits). */
+export function summarizeLine(
+  line: LineRecord,
+  inFlight: DeployRecord | undefined,
+  queue: Commit[],
+  opts: { serversTotal?: number; serversOnNew?: number; now?: number } = {},
+): LineStatus {
+  const out: LineStatus = { pipeline: line.pipeline, blocked: line.blocked, paused: line.paused, live: null, inFlight: null, queue };
+  if (line.blockReason !== undefined) out.blockReason = line.blockReason;
+  if (line.blockedBy !== undefined) out.blockedBy = line.blockedBy;
+  if (line.blockedAt !== undefined) out.blockedAt = line.blockedAt;
+  if (line.blockedDeploy !== undefined) out.blockedDeploy = line.blockedDeploy;
+  if (line.live) {
+    out.live = { sha: line.live.sha, artifact: { id: line.live.artifact.id } };
+    if (line.live.deploy !== undefined) out.live.deploy = line.live.deploy;
+  }
+  if (inFlight) out.inFlight = summarizeDeploy(inFlight, opts);
   return out;
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { dora, median, restoreTimeMs, summarizeDeploy } from '../../../src/engine/summary.js';
+import { dora, median, restoreTimeMs, summarizeDeploy, summarizeLine } from '../../../src/engine/summary.js';
 import type { DeployEventRecord } from '../../../src/ports.js';
 import { commit, deploy, deployState } from '../adapters/store/sqlite/fixtures.js';
 
@@ -34,6 +34,13 @@ describe('summarizeDeploy', () => {
     });
   });
 
+  it('takes servers on the new build from the plan when not told', () => {
+    const d = deploy('d1', 1000, { status: 'rolling_out', state: deployState({ status: 'rolling_out', step: 1 }) });
+    const s = summarizeDeploy(d);
+    assert.equal(s.serversOnNew, 4);
+    assert.equal(s.serversTotal, 8);
+  });
+
   it('shows a failed deploy with outcome, reason from the failure, revert and no step before rollout', () => {
     const failed = deploy('d2', 1000, {
       status: 'failed',
@@ -49,6 +56,8 @@ describe('summarizeDeploy', () => {
     assert.equal(s.finishedAt, 9000);
     assert.equal(s.bakeElapsedMs, undefined);
     assert.equal(s.step, 0);
+    assert.equal(s.serversOnNew, undefined);
+    assert.equal(s.serversTotal, 8);
     assert.equal(summarizeDeploy(deploy('d3', 1)).step, undefined);
     // A record's own reason wins over the state's.
     assert.equal(summarizeDeploy({ ...failed, reason: 'aborted by captain' }).reason, 'aborted by captain');
@@ -58,6 +67,55 @@ describe('summarizeDeploy', () => {
     const s = summarizeDeploy({ ...deploy('d4', 1), state: null });
     assert.equal(s.steps, 0);
     assert.equal(s.step, undefined);
+  });
+});
+
+describe('summarizeLine', () => {
+  it('shows a blocked line with what is live, the deploy in flight and the queue', () => {
+    const line = {
+      pipeline: 'local',
+      blocked: true,
+      blockReason: 'error_rate +400%',
+      blockedBy: 'engine',
+      blockedAt: 50,
+      blockedDeploy: 'd1',
+      paused: false,
+      live: { sha: 'abc', artifact: { id: 'art1', sha: 'abc', path: '/x.tgz', bytes: 3 }, deploy: 'd0' },
+      lastSeen: 'abc',
+      queue: ['q1'],
+      version: 4,
+    };
+    const d = deploy('d2', 10, { status: 'baking', state: deployState({ status: 'baking', step: 0, since: 40 }) });
+    const s = summarizeLine(line, d, [commit('q1', 5)], { now: 100 });
+    assert.deepEqual(
+      { ...s, inFlight: undefined },
+      {
+        pipeline: 'local',
+        blocked: true,
+        blockReason: 'error_rate +400%',
+        blockedBy: 'engine',
+        blockedAt: 50,
+        blockedDeploy: 'd1',
+        paused: false,
+        live: { sha: 'abc', artifact: { id: 'art1' }, deploy: 'd0' },
+        inFlight: undefined,
+        queue: [commit('q1', 5)],
+      },
+    );
+    assert.equal(s.inFlight?.id, 'd2');
+    assert.equal(s.inFlight?.bakeElapsedMs, 60);
+    assert.equal(s.inFlight?.serversOnNew, 1);
+  });
+
+  it('shows an idle new line', () => {
+    assert.deepEqual(summarizeLine({ pipeline: 'p', blocked: false, paused: false, queue: [], version: 0 }, undefined, []), {
+      pipeline: 'p',
+      blocked: false,
+      paused: false,
+      live: null,
+      inFlight: null,
+      queue: [],
+    });
   });
 });
 

@@ -7,7 +7,8 @@ export function commit(sha: string, time: number, author = 'Dev One'): Commit {
 }
 
 export function deployState(over: Partial<DeployState> = {}): DeployState {
-  return { status: 'queued', step: -1, steps: 3, since: 0, warnings: [], ...over };
+  const fleet = ['s1', 's2', 's3', 's4', 's5', 's6', 's7', 's8'];
+  return { status: 'queued', step: -1, steps: 3, plan: [fleet.slice(0, 1), fleet.slice(0, 4), fleet], since: 0, warnings: [], ...over };
 }
 
 export function deploy(id: string, createdAt: number, over: Partial<DeployRecord> = {}): DeployRecord {

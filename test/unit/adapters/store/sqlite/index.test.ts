@@ -17,12 +17,15 @@ describe('openSqliteStore', () => {
     const s1 = openSqliteStore(file);
     await s1.line.createDeploy(deploy('d1', 10));
     await s1.audit.append({ time: 5, actor: 'token:a', action: 'block', target: 'line:local', reason: 'r' });
+    await s1.tests.recordRun('sha1', [{ id: 't1', file: 'a.test.js', title: 'works', state: 'passed', durationMs: 42 }], 7);
     await s1.close();
     await s1.close(); // closing twice is harmless
 
     const s2 = openSqliteStore(file);
     assert.equal((await s2.line.getDeploy('d1'))?.id, 'd1');
     assert.equal((await s2.audit.list())[0]?.reason, 'r');
+    assert.equal((await s2.tests.durations(['t1'])).get('t1'), 42);
+    assert.deepEqual(await s2.experiments.phases('none'), []);
     await s2.close();
   });
 });
