@@ -107,13 +107,13 @@ export interface Dora {
   live: number;
   deployFrequencyPerDay: number;
   /** Median of (time live − commit time) over the commits of live deploys. */
-  medianLeadTimeMs: number | null;
+  leadTimeMs: number | null;
   /** Deploys that reached servers and failed there, over all that reached servers (aborts count only in the denominator). */
   changeFailureRate: number | null;
   failedChanges: number;
   reachedServers: number;
   /** Median time from a regression's detection (rollback starts) to the fleet back on the previous build. */
-  medianTimeToRestoreMs: number | null;
+  timeToRestoreMs: number | null;
 }
 
 const DAY = 86_400_000;
@@ -161,10 +161,10 @@ export function dora(deploys: DeployRecord[], days: number, now: number, events?
     deploys: done.length,
     live: live.length,
     deployFrequencyPerDay: days > 0 ? live.length / days : 0,
-    medianLeadTimeMs: median(lead),
+    leadTimeMs: median(lead),
     changeFailureRate: reached.length ? failed.length / reached.length : null,
     failedChanges: failed.length,
     reachedServers: reached.length,
-    medianTimeToRestoreMs: median(restores),
+    timeToRestoreMs: median(restores),
   };
 }

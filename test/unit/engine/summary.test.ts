@@ -160,17 +160,17 @@ describe('dora', () => {
     assert.equal(r.deploys, 6);
     assert.equal(r.live, 2);
     assert.equal(r.deployFrequencyPerDay, 2 / 7);
-    assert.equal(r.medianLeadTimeMs, 2 * 3_600_000);
+    assert.equal(r.leadTimeMs, 2 * 3_600_000);
     assert.equal(r.reachedServers, 5);
     assert.equal(r.failedChanges, 2);
     assert.equal(r.changeFailureRate, 2 / 5);
-    assert.equal(r.medianTimeToRestoreMs, 7000);
+    assert.equal(r.timeToRestoreMs, 7000);
     assert.equal(r.from, now - 7 * DAY);
-    assert.equal(dora(deploys, 7, now).medianTimeToRestoreMs, null);
+    assert.equal(dora(deploys, 7, now).timeToRestoreMs, null);
   });
 
   it('answers nulls, not NaN, when nothing happened', () => {
     const r = dora([], 30, now);
-    assert.deepEqual([r.deploys, r.deployFrequencyPerDay, r.medianLeadTimeMs, r.changeFailureRate, r.medianTimeToRestoreMs], [0, 0, null, null, null]);
+    assert.deepEqual([r.deploys, r.deployFrequencyPerDay, r.leadTimeMs, r.changeFailureRate, r.timeToRestoreMs], [0, 0, null, null, null]);
   });
 });
