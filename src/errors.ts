@@ -9,7 +9,11 @@ export type ErrorCode =
   | 'IMMUNE_UNAUTHORIZED'
   | 'IMMUNE_FORBIDDEN'
   | 'IMMUNE_TIMEOUT'
-  | 'IMMUNE_EXTERNAL';
+  | 'IMMUNE_EXTERNAL'
+  /** The server runs without what the request needs (e.g. no pipeline): 503. */
+  | 'IMMUNE_UNAVAILABLE'
+  /** A bug: the API answers 500 with this code and logs the stack, never sends it. */
+  | 'IMMUNE_INTERNAL';
 
 export class ImmuneError extends Error {
   readonly code: ErrorCode;
