@@ -1,0 +1,127 @@
+// The line at a glance: blocked banner, live build, deploy in flight, queue, controls, recent actions.
+import { get } from '../api.js';
+import { progress } from '../charts.js';
+import { lineControl } from '../controls.js';
+import { h } from '../dom.js';
+import { ago, clock, duration, shortSha } from '../format.js';
+import { badge, card, commitList, deployLink, empty, since } from './common.js';
+
+export async function render(app) {
+  const [line, audit] = await Promise.all([get('/api/line'), get('/api/audit?limit=8').catch(() => null)]);
+  app.setPipeline(line.pipeline);
+  const blockedDeploy = line.blocked && line.blockedDeploy ? await get(`/api/deploys/${encodeURIComponent(line.blockedDeploy)}`).catch(() => null) : null;
+  const done = (what) => {
+    app.toast(`${what}: done`);
+    app.refresh();
+  };
+  return h(
+    'div',
+    { class: 'view line-view' },
+    line.blocked ? blockedBanner(line, blockedDeploy?.deploy, done) : null,
+    line.paused ? h('div', { class: 'banner paused', id: 'paused-banner' }, h('b', {}, 'Line paused'), ' — the deploy in flight holds; nothing new starts. ', lineControl('resume', done, 'primary')) : null,
+    h(
+      'div',
+      { class: 'grid' },
+      card('Live', { id: 'live-card' }, liveBlock(line.live)),
+      card('In flight', { id: 'inflight-card', class: 'card wide' }, inFlightBlock(line.inFlight, app)),
+      card(`Queue (${line.queue?.length ?? 0})`, { id: 'queue-card' }, line.queue?.length ? commitList(line.queue) : empty(line.blocked ? 'Nothing waiting. New commits will wait here until the line is unblocked.' : 'Nothing waiting.')),
+      card('Controls', { id: 'controls-card' }, controls(line, done)),
+      card('Recent actions', { id: 'audit-card', class: 'card wide' }, auditList(audit?.entries ?? [])),
+    ),
+  );
+}
+
+function blockedBanner(line, deploy, done) {
+  const reverted = deploy?.commits ?? [];
+  return h(
+    'div',
+    { class: 'banner blocked', id: 'blocked-banner', role: 'alert' },
+    h('h2', {}, 'Line blocked'),
+    h('p', { class: 'reason' }, line.blockReason ?? 'no reason given'),
+    h(
+      'p',
+      { class: 'muted' },
+      'Blocked ',
+      line.blockedBy ? `by ${line.blockedBy} ` : '',
+      line.blockedAt ? `${ago(line.blockedAt)} (${clock(line.blockedAt)}) ` : '',
+      line.blockedDeploy ? ['after deploy ', deployLink(line.blockedDeploy)] : '',
+    ),
+    reverted.length
+      ? h(
+          'div',
+          { class: 'reverted' },
+          h('b', {}, deploy.revertSha ? 'Reverted: ' : 'Failed: '),
+          reverted.map((c) => h('span', { class: 'reverted-commit' }, h('code', { title: c.sha }, shortSha(c.sha)), ` ${c.subject} — ${c.author}${c.email ? ` <${c.email}>` : ''}`)),
+          deploy.revertSha ? h('span', { class: 'muted' }, ' · revert commit ', h('code', { title: deploy.revertSha }, shortSha(deploy.revertSha))) : null,
+        )
+      : null,
+    h('p', {}, 'Who can unblock: a release captain or an admin (a token with role captain or admin), once the cause is understood. ', lineControl('unblock', done, 'primary')),
+  );
+}
+
+function liveBlock(live) {
+  if (!live) return empty('Nothing deployed yet.');
+  return h(
+    'dl',
+    { class: 'kv' },
+    h('dt', {}, 'commit'),
+    h('dd', {}, h('code', { title: live.sha }, shortSha(live.sha))),
+    h('dt', {}, 'build'),
+    h('dd', {}, h('code', {}, live.artifact?.id ?? '—')),
+    live.deploy ? [h('dt', {}, 'deploy'), h('dd', {}, deployLink(live.deploy))] : null,
+  );
+}
+
+function inFlightBlock(d, app) {
+  if (!d) return empty('No deploy in flight.');
+  const stepNo = Number.isFinite(d.step) ? d.step + 1 : 0;
+  const tests = app.state.tests.get(d.id);
+  const baking = d.status === 'baking' || d.status === 'watching';
+  return h(
+    'div',
+    { class: 'inflight', 'data-deploy': d.id, 'data-status': d.status },
+    h('p', { class: 'headline' }, deployLink(d.id), ' ', badge(d.status), ' ', h('span', { class: 'muted' }, `started ${ago(d.createdAt)}`)),
+    commitList(d.commits),
+    h(
+      'dl',
+      { class: 'kv' },
+      h('dt', {}, 'step'),
+      h('dd', { class: 'step' }, d.steps ? [progress(stepNo, d.steps), ` ${stepNo} of ${d.steps}`] : '—'),
+      h('dt', {}, 'servers on new build'),
+      h('dd', { class: 'servers' }, Number.isFinite(d.serversOnNew) && d.serversTotal ? [progress(d.serversOnNew, d.serversTotal, 'servers'), ` ${d.serversOnNew} of ${d.serversTotal}`] : '—'),
+      h('dt', {}, 'time in bake'),
+      h('dd', { class: 'bake' }, baking && Number.isFinite(d.bakeElapsedMs) ? since(app.fetchedAt - d.bakeElapsedMs) : Number.isFinite(d.bakeElapsedMs) ? duration(d.bakeElapsedMs) : '—'),
+      tests && d.status === 'testing'
+        ? [h('dt', {}, 'tests'), h('dd', {}, progress(tests.shardsDone, tests.shardsTotal), ` ${tests.shardsDone}/${tests.shardsTotal} shards, ${tests.passed} passed, ${tests.failed} failed${tests.etaMs ? `, ~${duration(tests.etaMs)} left` : ''}`)]
+        : null,
+      d.lastGate ? [h('dt', {}, 'last gate'), h('dd', { class: 'gate' }, badge(d.lastGate.decision), ' ', d.lastGate.explanation)] : null,
+    ),
+  );
+}
+
+function controls(line, done) {
+  const inFlight = !!line.inFlight;
+  return h(
+    'div',
+    { class: 'controls' },
+    line.paused ? lineControl('resume', done) : lineControl('pause', done),
+    inFlight ? lineControl('promote', done) : null,
+    inFlight ? lineControl('abort', done, 'danger') : null,
+    line.blocked ? lineControl('unblock', done) : lineControl('block', done, 'danger'),
+    h('p', { class: 'muted small' }, 'Each asks for a reason and needs a captain token; everything is recorded in the audit log.'),
+  );
+}
+
+export function auditList(entries) {
+  if (!entries.length) return empty('No actions recorded yet.');
+  return h(
+    'table',
+    { class: 'audit' },
+    h('thead', {}, h('tr', {}, h('th', {}, 'when'), h('th', {}, 'who'), h('th', {}, 'action'), h('th', {}, 'target'), h('th', {}, 'reason'))),
+    h(
+      'tbody',
+      {},
+      entries.map((e) => h('tr', {}, h('td', { title: clock(e.time) }, ago(e.time)), h('td', {}, e.actor), h('td', {}, h('b', {}, e.action)), h('td', { class: 'mono' }, e.target), h('td', {}, e.reason))),
+    ),
+  );
+}

@@ -1,0 +1,300 @@
+// The REST API described once: an OpenAPI 3.1 document at GET /api/docs (JSON) and a page for
+// people at GET /api/docs.html, rendered from the same document.
+import type { FastifyInstance } from 'fastify';
+import type { Role, ServerContext } from './context.js';
+import { rolesFrom } from './auth.js';
+
+type Schema = Record<string, unknown>;
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+const str = (description?: string): Schema => (description ? { type: 'string', description } : { type: 'string' });
+const num = (description?: string): Schema => (description ? { type: 'number', description } : { type: 'number' });
+const int = (description?: string): Schema => (description ? { type: 'integer', description } : { type: 'integer' });
+const arr = (items: Schema): Schema => ({ type: 'array', items });
+const obj = (properties: Record<string, Schema>, required: string[] = Object.keys(properties)): Schema => ({
+  type: 'object',
+  properties,
+  required,
+  additionalProperties: false,
+});
+const nullable = (s: Schema): Schema => ({ oneOf: [s, { type: 'null' }] });
+
+const DEPLOY_STATUS = ['queued', 'testing', 'building', 'rolling_out', 'baking', 'watching', 'live', 'rolling_back', 'reverting', 'failed', 'aborted'];
+const OUTCOMES = ['live', 'rolled_back', 'reverted', 'aborted', 'tests_failed', 'build_failed', 'failed'];
+
+const schemas: Record<string, Schema> = {
+  Error: obj({
+    error: obj({ code: str('Stable code, e.g. IMMUNE_INPUT_INVALID, IMMUNE_UNAUTHORIZED, IMMUNE_FORBIDDEN, IMMUNE_NOT_FOUND, IMMUNE_CONFLICT'), message: str('What went wrong and where, for people'), details: {} }, ['code', 'message']),
+  }),
+  Ok: obj({ ok: { const: true } }),
+  Reason: obj({ reason: { type: 'string', minLength: 1, description: 'Why: recorded in the audit log' } }),
+  Commit: obj({ sha: str(), author: str(), email: str(), subject: str(), time: num('ms since the epoch') }, ['sha', 'author', 'email', 'subject', 'time']),
+  Gate: obj({ decision: { enum: ['pass', 'fail', 'inconclusive', 'continue'] }, explanation: str() }),
+  DeploySummary: obj(
+    {
+      id: str(),
+      shas: arr(str()),
+      commits: arr(ref('Commit')),
+      status: { enum: DEPLOY_STATUS },
+      step: int('Rollout step index (0-based) while rolling out'),
+      steps: int('Number of rollout steps'),
+      serversOnNew: int(),
+      serversTotal: int(),
+      bakeElapsedMs: num(),
+      lastGate: ref('Gate'),
+      outcome: { enum: OUTCOMES },
+      createdAt: num(),
+      updatedAt: num(),
+      finishedAt: num(),
+      reason: str(),
+      revertSha: str(),
+    },
+    ['id', 'shas', 'commits', 'status', 'steps', 'createdAt', 'updatedAt'],
+  ),
+  Line: obj(
+    {
+      pipeline: str(),
+      blocked: { type: 'boolean' },
+      blockReason: str(),
+      blockedBy: str(),
+      blockedAt: num(),
+      blockedDeploy: str('Deploy whose failure blocked the line'),
+      paused: { type: 'boolean' },
+      live: nullable(obj({ sha: str(), artifact: obj({ id: str() }, ['id']), deploy: str() }, ['sha', 'artifact'])),
+      inFlight: nullable(ref('DeploySummary')),
+      queue: arr(ref('Commit')),
+    },
+    ['pipeline', 'blocked', 'paused', 'live', 'inFlight', 'queue'],
+  ),
+  MetricEvidence: obj(
+    {
+      name: str(),
+      verdict: { enum: ['pass', 'fail', 'inconclusive'] },
+      pValue: num(),
+      effect: num('Relative change canary vs baseline (0.5 = +50%)'),
+      ci: { type: 'array', items: num(), minItems: 2, maxItems: 2, description: 'Confidence interval of the effect' },
+      baselineEstimate: num(),
+      canaryEstimate: num(),
+      samples: obj({ baseline: int(), canary: int() }),
+      explanation: str(),
+    },
+    ['name', 'verdict', 'pValue', 'effect', 'ci', 'samples', 'explanation'],
+  ),
+  GateLook: obj({ step: int('Rollout step, -1 for the watch'), time: num(), elapsedMs: num(), decision: str(), explanation: str(), metrics: arr(ref('MetricEvidence')) }),
+  TestCase: obj({ id: str(), file: str(), title: str(), state: { enum: ['passed', 'failed', 'skipped'] }, durationMs: num(), error: str(), flaky: { type: 'boolean' } }, ['id', 'file', 'title', 'state', 'durationMs']),
+  TestReport: obj(
+    {
+      sha: str(),
+      ok: { type: 'boolean' },
+      total: int(),
+      passed: int(),
+      failed: arr(ref('TestCase')),
+      flaky: arr(ref('TestCase')),
+      slowest: arr(ref('TestCase')),
+      durationMs: num(),
+      shards: arr(obj({ id: int(), worker: str(), tests: int(), durationMs: num(), ok: { type: 'boolean' } })),
+      culprit: obj({ sha: str(), runs: int(), durationMs: num() }),
+      summary: str(),
+    },
+    ['sha', 'ok', 'total', 'passed', 'failed', 'flaky', 'durationMs', 'shards', 'summary'],
+  ),
+  DeployDetail: obj(
+    {
+      deploy: ref('DeploySummary'),
+      events: arr(obj({ time: num(), type: str(), status: str(), data: {} }, ['time', 'type', 'status'])),
+      gates: arr(ref('GateLook')),
+      tests: ref('TestReport'),
+    },
+    ['deploy', 'events', 'gates'],
+  ),
+  AuditEntry: obj({ id: int(), time: num(), actor: str('"token:<name>" or "anonymous"'), action: str(), target: str(), reason: str(), details: {} }, ['time', 'actor', 'action', 'target', 'reason']),
+  Dora: obj({
+    days: num(),
+    deploys: int(),
+    deployFrequencyPerDay: num(),
+    leadTimeMs: nullable(num('Median commit-to-live time')),
+    changeFailureRate: nullable(num('Share of deploys that failed in production (0..1)')),
+    timeToRestoreMs: nullable(num('Median time from a failed deploy to the line healthy again')),
+  }),
+  Whoami: obj({ actor: str(), role: nullable({ enum: ['viewer', 'engineer', 'captain', 'admin'] }), openRead: nullable({ type: 'boolean' }) }),
+  Experiment: { type: 'object', description: 'An experiment: name, branches with weights, status, decision; see the experiments section of the README' },
+  ExperimentResults: { type: 'object', description: 'A readout: per branch participants, conversions, lift with interval; SRM check; decision' },
+  CloseExperiment: obj({ branch: str('Branch everyone gets from now on'), reason: { type: 'string', minLength: 1 } }),
+};
+
+export interface Operation {
+  method: 'get' | 'post';
+  path: string;
+  summary: string;
+  /** Role needed; reads are open to anyone when the server allows open reads. */
+  role: Role;
+  body?: string;
+  response: string;
+  query?: { name: string; schema: Schema; description: string }[];
+  params?: string[];
+  tag: string;
+  /** Response media type when not JSON. */
+  media?: string;
+}
+
+const control = (action: string, summary: string): Operation => ({
+  method: 'post',
+  path: `/api/line/${action}`,
+  summary,
+  role: 'captain',
+  body: 'Reason',
+  response: 'Ok',
+  tag: 'controls',
+});
+
+/** Every endpoint of the REST API (the Unleash client API at /api/client/* follows Unleash's own spec). */
+export const operations: Operation[] = [
+  { method: 'get', path: '/api/line', summary: 'The line: live build, deploy in flight, queue, block and pause state', role: 'viewer', response: 'Line', tag: 'line' },
+  { method: 'get', path: '/api/deploys', summary: 'Recent deploys, newest first', role: 'viewer', response: 'DeployList', tag: 'deploys', query: [{ name: 'limit', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 50 }, description: 'How many' }] },
+  { method: 'get', path: '/api/deploys/{id}', summary: "A deploy: commits, events, every gate look's evidence, test report", role: 'viewer', response: 'DeployDetail', tag: 'deploys', params: ['id'] },
+  { method: 'post', path: '/api/deploys', summary: 'Queue a commit for deploy', role: 'engineer', body: 'DeployRequest', response: 'Ok', tag: 'deploys' },
+  control('pause', 'Pause the line: the deploy in flight holds at its current step'),
+  control('resume', 'Resume a paused line'),
+  control('abort', 'Abort the deploy in flight and roll back'),
+  control('promote', 'Skip the rest of the current bake and go to the next step'),
+  control('block', 'Block the line: no deploy starts until unblocked'),
+  control('unblock', 'Unblock the line'),
+  { method: 'get', path: '/api/audit', summary: 'Audit log of every control and mutation, newest first', role: 'viewer', response: 'AuditList', tag: 'line', query: [{ name: 'limit', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 }, description: 'How many' }] },
+  { method: 'get', path: '/api/dora', summary: 'DORA figures over a period', role: 'viewer', response: 'Dora', tag: 'line', query: [{ name: 'days', schema: { type: 'number', exclusiveMinimum: 0, default: 30 }, description: 'Period length in days' }] },
+  { method: 'get', path: '/api/stream', summary: 'Server-sent events: one JSON LineEvent per `data:` line', role: 'viewer', response: 'Stream', tag: 'line', media: 'text/event-stream' },
+  { method: 'get', path: '/api/experiments', summary: 'Experiments with their branches, status and decision', role: 'viewer', response: 'ExperimentList', tag: 'experiments' },
+  { method: 'get', path: '/api/experiments/{name}/results', summary: "An experiment's readout", role: 'viewer', response: 'ExperimentResults', tag: 'experiments', params: ['name'] },
+  { method: 'post', path: '/api/experiments/{name}/close', summary: 'Close an experiment: everyone gets one branch', role: 'engineer', body: 'CloseExperiment', response: 'Ok', tag: 'experiments', params: ['name'] },
+  { method: 'get', path: '/api/whoami', summary: "The caller's identity and role (from the bearer token)", role: 'viewer', response: 'Whoami', tag: 'auth' },
+  { method: 'get', path: '/api/docs', summary: 'This document (OpenAPI 3.1, JSON); /api/docs.html for people', role: 'viewer', response: 'OpenApi', tag: 'auth' },
+];
+
+const extra: Record<string, Schema> = {
+  DeployList: obj({ deploys: arr(ref('DeploySummary')) }),
+  AuditList: obj({ entries: arr(ref('AuditEntry')) }),
+  ExperimentList: obj({ experiments: arr(ref('Experiment')) }),
+  DeployRequest: obj({ sha: { type: 'string', pattern: '^[0-9a-f]{4,40}$', description: 'Commit (full or abbreviated sha) on the pipeline branch' } }),
+  Stream: { type: 'string', description: 'text/event-stream; each event `data: {"type": ..., "time": ..., ...}`' },
+  OpenApi: { type: 'object' },
+};
+
+const errorResponse = (description: string): Schema => ({ description, content: { 'application/json': { schema: ref('Error') } } });
+
+export function openApiDocument(opts: { publicUrl?: string; openRead?: boolean } = {}): Schema {
+  const paths: Record<string, Record<string, Schema>> = {};
+  for (const op of operations) {
+    const parameters = [
+      ...(op.params ?? []).map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' } })),
+      ...(op.query ?? []).map((q) => ({ name: q.name, in: 'query', required: false, schema: q.schema, description: q.description })),
+    ];
+    const reading = op.method === 'get';
+    const responses: Record<string, Schema> = {
+      200: { description: 'OK', content: { [op.media ?? 'application/json']: { schema: ref(op.response) } } },
+      401: errorResponse('No token, an unknown token or a malformed Authorization header'),
+    };
+    if (op.role !== 'viewer') responses[403] = errorResponse(`The token's role is below ${op.role}`);
+    if (op.body) responses[400] = errorResponse('Bad input: the message names the field');
+    if (op.params) responses[404] = errorResponse('Not found');
+    if (!reading) responses[409] = errorResponse('Conflict with the line state (e.g. nothing in flight to abort)');
+    (paths[op.path] ??= {})[op.method] = {
+      summary: op.summary,
+      tags: [op.tag],
+      operationId: `${op.method}${op.path.replace(/\{(\w+)\}/g, 'By-$1').replace(/[^A-Za-z0-9]+(.)?/g, (_, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
+      description: reading ? `Role: ${rolesFrom(op.role)}, or no token when the server allows open reads.` : `Role: ${rolesFrom(op.role)}.`,
+      'x-immune-role': op.role,
+      security: reading ? [{ bearer: [] }, {}] : [{ bearer: [] }],
+      ...(parameters.length ? { parameters } : {}),
+      ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: ref(op.body) } } } } : {}),
+      responses,
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'immune API',
+      version: '0.1.0',
+      description:
+        'Continuous deployment with a cluster immune system. Send `Authorization: Bearer <token>`; roles: viewer < engineer < captain < admin. ' +
+        `Reads ${opts.openRead === false ? 'need a viewer token on this server' : 'are open without a token when the server allows it (the default on loopback)'}; every mutation needs a token with its role. ` +
+        'Errors are JSON: `{ "error": { "code", "message", "details" } }`. The Unleash client API lives at /api/client/* (Unleash protocol).',
+    },
+    servers: opts.publicUrl ? [{ url: opts.publicUrl }] : [],
+    tags: [
+      { name: 'line', description: 'The line and its history' },
+      { name: 'controls', description: "The release captain's controls; each needs a reason and is recorded in the audit log" },
+      { name: 'deploys', description: 'Deploys and their evidence' },
+      { name: 'experiments', description: 'A/B experiments' },
+      { name: 'auth', description: 'Tokens and this document' },
+    ],
+    paths,
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API token from the tokens file or IMMUNE_TOKENS' } },
+      schemas: { ...schemas, ...extra },
+    },
+  };
+}
+
+const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function schemaText(s: Schema | undefined, all: Record<string, Schema>, depth = 0): string {
+  if (!s) return '';
+  if (typeof s.$ref === 'string') {
+    const name = s.$ref.split('/').pop()!;
+    return depth > 0 ? `<a href="#schema-${esc(name)}">${esc(name)}</a>` : schemaText(all[name], all, depth + 1) || esc(name);
+  }
+  if (Array.isArray(s.oneOf)) return (s.oneOf as Schema[]).map((x) => schemaText(x, all, depth + 1)).join(' | ');
+  if (Array.isArray(s.enum)) return (s.enum as string[]).map((v) => `"${esc(v)}"`).join(' | ');
+  if ('const' in s) return esc(JSON.stringify(s.const));
+  if (s.type === 'array') return `${schemaText(s.items as Schema, all, depth + 1)}[]`;
+  if (s.type === 'object' && s.properties) {
+    const req = new Set((s.required as string[]) ?? []);
+    const props = Object.entries(s.properties as Record<string, Schema>).map(
+      ([k, v]) => `${esc(k)}${req.has(k) ? '' : '?'}: ${schemaText(v, all, depth + 1)}${typeof v.description === 'string' ? ` <span class="muted">— ${esc(v.description)}</span>` : ''}`,
+    );
+    return `{ ${props.join(', ')} }`;
+  }
+  return esc(String(s.type ?? 'any'));
+}
+
+export function apiDocsHtml(doc: Schema): string {
+  const all = (doc.components as { schemas: Record<string, Schema> }).schemas;
+  const info = doc.info as { title: string; description: string };
+  const ops = Object.entries(doc.paths as Record<string, Record<string, Schema>>).flatMap(([path, methods]) =>
+    Object.entries(methods).map(([method, op]) => {
+      const body = (op.requestBody as { content: { 'application/json': { schema: Schema } } } | undefined)?.content['application/json'].schema;
+      const responses = op.responses as Record<string, { description?: string; content?: Record<string, { schema: Schema }> }>;
+      const ok = Object.values(responses['200']?.content ?? {})[0]?.schema;
+      const params = (op.parameters as { name: string; in: string; description?: string }[] | undefined) ?? [];
+      return `<section class="card op" id="${esc(String(op.operationId))}">
+  <h3><span class="method ${esc(method)}">${esc(method.toUpperCase())}</span> <code>${esc(path)}</code> <span class="pill role-${esc(String(op['x-immune-role']))}">${esc(String(op['x-immune-role']))}</span></h3>
+  <p>${esc(String(op.summary))}. <span class="muted">${esc(String(op.description))}</span></p>
+  ${params.length ? `<p><b>Parameters</b>: ${params.map((p) => `<code>${esc(p.name)}</code> (${esc(p.in)}${p.description ? `, ${esc(p.description)}` : ''})`).join(', ')}</p>` : ''}
+  ${body ? `<p><b>Body</b>: <code>${schemaText(body, all)}</code></p>` : ''}
+  <p><b>200</b>: <code>${schemaText(ok, all)}</code></p>
+  <p class="muted">Errors: ${Object.keys(responses).filter((c) => c !== '200').map(esc).join(', ')} as <code>{ error: { code, message, details } }</code></p>
+</section>`;
+    }),
+  );
+  const models = Object.entries(all)
+    .map(([name, s]) => `<li id="schema-${esc(name)}"><b>${esc(name)}</b>: <code>${schemaText(s, all, 1)}</code>${typeof s.description === 'string' ? ` <span class="muted">${esc(s.description)}</span>` : ''}</li>`)
+    .join('\n');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${esc(info.title)}</title><link rel="stylesheet" href="/style.css"></head>
+<body class="docs"><header class="top"><a class="brand" href="/">immune</a><nav><a href="/#/">Line</a><a href="/api/docs">OpenAPI JSON</a></nav></header>
+<main><h1>${esc(info.title)}</h1><p>${esc(info.description)}</p>
+${ops.join('\n')}
+<h2>Schemas</h2><ul class="schemas">${models}</ul></main></body></html>`;
+}
+
+export async function registerApiDocs(app: FastifyInstance, ctx: Pick<ServerContext, 'publicUrl' | 'auth'>): Promise<void> {
+  const openRead = (ctx.auth as { openRead?: boolean }).openRead;
+  const doc = openApiDocument({ publicUrl: ctx.publicUrl, openRead });
+  const html = apiDocsHtml(doc);
+  app.get('/api/docs', async () => doc);
+  app.get('/api/docs.html', async (_req, reply) =>
+    reply
+      .type('text/html; charset=utf-8')
+      .header('content-security-policy', "default-src 'none'; style-src 'self'; frame-ancestors 'none'")
+      .send(html),
+  );
+}
