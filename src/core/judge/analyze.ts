@@ -1,0 +1,241 @@
+// One metric, canary against baseline: the test statistic oriented so that "bad" is positive and
+// the tolerance is the null boundary, its variance including the spread between servers (from
+// "placebo canaries": each baseline server judged against the others), and the evidence a
+// person reads. Sequential mode gives always-valid p-values and confidence sequences; fixed mode
+// gives the classical ones.
+import { hodgesLehmann, mannWhitney } from './mann-whitney.js';
+import { csRadius, effectGrid, logGaussianGridLr } from './msprt.js';
+import { normalQuantile, normalSf } from './normal.js';
+import { logRateMixtureLr, pearsonDispersion, rateRatio, rateScore, totals, type RateCell } from './rate-test.js';
+import { intervalTotals, mean, median, numericCells, rateCells } from './series.js';
+import type { MetricEvidence, MetricKind, MetricSeries } from './types.js';
+
+/**
+ * Effects beyond tolerance the sequential tests mix over: log rate ratios for ratio and count
+ * metrics (0.05 to 6.4, i.e. +5% to x600), probabilistic-index shifts for continuous ones (0.02 to 0.32).
+ */
+export const RATE_GRID = effectGrid(0.05, 8);
+export const RANK_GRID = effectGrid(0.02, 5);
+/** Scale of the normal mixture behind the reported confidence sequences, per kind. */
+export const DEFAULT_TAU: Record<MetricKind, number> = { ratio: 0.5, count: 0.15, continuous: 0.15 };
+
+/** Least data a metric needs before its silence can count as a pass. */
+export const MIN_CELLS = 3;
+export const MIN_RATIO_DENOMINATOR = 20;
+/** At most this many baseline servers serve as placebo canaries (cost bound on large fleets). */
+export const MAX_PLACEBOS = 8;
+
+export type Mode = { sequential: true; alpha: number; tau?: Partial<Record<MetricKind, number>> } | { sequential: false; alpha: number };
+
+export interface MetricAnalysis {
+  spec: MetricSeries;
+  /** Enough data for a pass to mean something. */
+  enough: boolean;
+  /** Why not enough, when not. */
+  shortage?: string;
+  /** Unadjusted p-value of "no regression beyond tolerance". */
+  p: number;
+  /** Statistic beyond the tolerance boundary (bad direction positive) and its variance. */
+  est: number;
+  v: number;
+  effect: number;
+  ci: [number, number];
+  baselineEstimate: number;
+  canaryEstimate: number;
+  samples: { baseline: number; canary: number };
+  unit: 'rate' | 'per-interval' | 'median';
+}
+
+interface Contrast {
+  est: number;
+  v: number;
+}
+
+/** Between-server variance of a one-server contrast, from baseline servers judged against the rest. */
+function placeboVariance<T>(servers: T[][], contrast: (one: T[], rest: T[]) => Contrast): number {
+  const used = servers.filter((s) => s.length > 0);
+  const B = used.length;
+  if (B < 3) return 0;
+  const picks = Math.min(B, MAX_PLACEBOS);
+  let excess = 0;
+  let counted = 0;
+  for (let i = 0; i < picks; i++) {
+    const idx = Math.floor((i * B) / picks);
+    const rest = used.filter((_, j) => j !== idx).flat();
+    const c = contrast(used[idx], rest);
+    if (!Number.isFinite(c.v) || !Number.isFinite(c.est)) continue;
+    excess += c.est * c.est - c.v;
+    counted++;
+  }
+  if (counted < 2) return 0;
+  // E[est^2] = v + sigma^2 (1 + 1/(B-1)) for one server against the B-1 others.
+  return Math.max(0, excess / counted) / (1 + 1 / (B - 1));
+}
+
+function fixedP(est: number, v: number): number {
+  if (!Number.isFinite(v) || !(v > 0)) return 1;
+  return normalSf(est / Math.sqrt(v));
+}
+
+/** Half-width multiplier (in standard errors) of the reported interval. */
+function critical(mode: Mode, v: number, tau: number): number {
+  if (!mode.sequential) return normalQuantile(1 - mode.alpha / 2);
+  if (!Number.isFinite(v) || !(v > 0)) return Infinity;
+  return csRadius(v, tau, mode.alpha) / Math.sqrt(v);
+}
+
+function tauFor(mode: Mode, kind: MetricKind): number {
+  return (mode.sequential ? mode.tau?.[kind] : undefined) ?? DEFAULT_TAU[kind];
+}
+
+function analyzeRate(spec: MetricSeries, mode: Mode): MetricAnalysis {
+  const base = rateCells(spec.kind, spec.baseline);
+  const can = rateCells(spec.kind, spec.canary);
+  const baseCells = base.flat();
+  const canCells = can.flat();
+  const tb = totals(baseCells);
+  const tc = totals(canCells);
+  const dispersion = pearsonDispersion(baseCells);
+  const increase = spec.bad === 'increase';
+  const rho0 = increase ? 1 + spec.tolerance : Math.max(1e-9, 1 - spec.tolerance);
+  const orient = increase ? 1 : -1;
+  const score = rateScore(tc, tb, rho0, dispersion);
+  const sigma2 = placeboVariance<RateCell>(base, (one, rest) => {
+    const s = rateScore(totals(one), totals(rest), 1, pearsonDispersion(rest));
+    return { est: orient * s.est, v: s.v };
+  });
+  const C = can.filter((s) => s.length > 0).length;
+  const B = base.filter((s) => s.length > 0).length;
+  const between = C > 0 && B > 0 ? sigma2 * (1 / C + 1 / B) : 0;
+  const est = orient * score.est;
+  const v = score.v + between;
+  const tau = tauFor(mode, spec.kind);
+  const rr = tc.n > 0 && tb.n > 0 ? rateRatio(tc, tb, dispersion) : { logRatio: 0, v: Infinity };
+  const half = critical(mode, rr.v + between, tau) * Math.sqrt(rr.v + between);
+  let shortage: string | undefined;
+  if (canCells.length < MIN_CELLS || baseCells.length < MIN_CELLS) shortage = `needs ${MIN_CELLS}+ samples per side (canary ${canCells.length}, baseline ${baseCells.length})`;
+  else if (spec.kind === 'ratio' && (tc.n < MIN_RATIO_DENOMINATOR || tb.n < MIN_RATIO_DENOMINATOR)) shortage = `needs ${MIN_RATIO_DENOMINATOR}+ in the denominator per side (canary ${tc.n}, baseline ${tb.n})`;
+  let p = fixedP(est, v);
+  if (mode.sequential) {
+    const inflation = Number.isFinite(score.v) && score.v > 0 ? v / score.v : 1;
+    const baseTotals = intervalTotals(spec.kind, spec.baseline);
+    const per = intervalTotals(spec.kind, spec.canary).map((canary, t) => ({ canary, baseline: baseTotals[t] ?? { x: 0, n: 0 } }));
+    const grid = RATE_GRID.map((d) => orient * d);
+    p = Math.min(1, Math.exp(-logRateMixtureLr(per, rho0, grid, dispersion * inflation)));
+  }
+  return {
+    spec,
+    enough: shortage === undefined,
+    shortage,
+    p,
+    est,
+    v,
+    effect: Math.exp(rr.logRatio) - 1,
+    ci: [Math.exp(rr.logRatio - half) - 1, Math.exp(rr.logRatio + half) - 1],
+    baselineEstimate: tb.n > 0 ? tb.x / tb.n : NaN,
+    canaryEstimate: tc.n > 0 ? tc.x / tc.n : NaN,
+    samples: { baseline: baseCells.length, canary: canCells.length },
+    unit: spec.kind === 'ratio' ? 'rate' : 'per-interval',
+  };
+}
+
+function mwContrast(x: number[], y: number[]): Contrast {
+  const mw = mannWhitney(x, y);
+  const mn = mw.m * mw.n;
+  return { est: mw.effect, v: mn > 0 && mw.variance > 0 ? mw.variance / (mn * mn) : Infinity };
+}
+
+function analyzeContinuous(spec: MetricSeries, mode: Mode): MetricAnalysis {
+  const base = numericCells(spec.baseline);
+  const can = numericCells(spec.canary);
+  const b = base.flat();
+  const c = can.flat();
+  const medB = median(b);
+  const scale = Math.abs(medB) > 0 ? Math.abs(medB) : Math.abs(mean(b)) > 0 ? Math.abs(mean(b)) : 1;
+  const sign = spec.bad === 'increase' ? 1 : -1;
+  const margin = spec.tolerance * scale;
+  const bo = b.map((x) => sign * x);
+  const co = c.map((x) => sign * x - margin);
+  const main = b.length && c.length ? mwContrast(co, bo) : { est: 0, v: Infinity };
+  const sigma2 = placeboVariance<number>(base, (one, rest) =>
+    mwContrast(
+      one.map((x) => sign * x),
+      rest.map((x) => sign * x),
+    ),
+  );
+  const C = can.filter((s) => s.length > 0).length;
+  const B = base.filter((s) => s.length > 0).length;
+  const between = C > 0 && B > 0 ? sigma2 * (1 / C + 1 / B) : 0;
+  const v = main.v + between;
+  const tau = tauFor(mode, 'continuous');
+  let effect = NaN;
+  let ci: [number, number] = [-Infinity, Infinity];
+  if (b.length && c.length) {
+    const z = critical(mode, v, tau) * (Number.isFinite(main.v) && main.v > 0 ? Math.sqrt(v / main.v) : 1);
+    const hl = hodgesLehmann(c, b, z);
+    effect = hl.shift / scale;
+    ci = [hl.lo / scale, hl.hi / scale];
+  }
+  const shortage = c.length < MIN_CELLS || b.length < MIN_CELLS ? `needs ${MIN_CELLS}+ samples per side (canary ${c.length}, baseline ${b.length})` : undefined;
+  return {
+    spec,
+    enough: shortage === undefined,
+    shortage,
+    p: mode.sequential ? Math.min(1, Math.exp(-logGaussianGridLr(main.est, v, RANK_GRID))) : fixedP(main.est, v),
+    est: main.est,
+    v,
+    effect,
+    ci,
+    baselineEstimate: medB,
+    canaryEstimate: median(c),
+    samples: { baseline: b.length, canary: c.length },
+    unit: 'median',
+  };
+}
+
+export function analyzeMetric(spec: MetricSeries, mode: Mode): MetricAnalysis {
+  return spec.kind === 'continuous' ? analyzeContinuous(spec, mode) : analyzeRate(spec, mode);
+}
+
+function pct(x: number): string {
+  if (!Number.isFinite(x)) return x > 0 ? '+inf' : x < 0 ? '-inf' : 'n/a';
+  if (x >= 9) return `x${(1 + x).toPrecision(2)}`;
+  const v = x * 100;
+  const digits = Math.abs(v) < 10 ? 1 : 0;
+  return `${v >= 0 ? '+' : ''}${v.toFixed(digits)}%`;
+}
+
+function fmtP(p: number): string {
+  return p < 1e-4 ? p.toExponential(1) : p.toPrecision(2);
+}
+
+/** JSON-safe number: infinities and NaN become null-free extremes the schema can carry. */
+function finite(x: number): number {
+  if (Number.isNaN(x)) return 0;
+  if (x === Infinity) return Number.MAX_VALUE;
+  if (x === -Infinity) return -Number.MAX_VALUE;
+  return x;
+}
+
+/** The evidence record for a metric once its verdict and (adjusted) p-value are known. */
+export function toEvidence(a: MetricAnalysis, verdict: MetricEvidence['verdict'], pValue: number): MetricEvidence {
+  const tol = `${Math.round(a.spec.tolerance * 1000) / 10}%`;
+  const what =
+    verdict === 'fail'
+      ? `regression beyond ${tol} tolerance`
+      : verdict === 'inconclusive'
+        ? `too little data: ${a.shortage ?? 'no usable samples'}`
+        : `no regression beyond ${tol}`;
+  const explanation = `${a.spec.name} ${pct(a.effect)} (CI ${pct(a.ci[0])}..${pct(a.ci[1])}), p=${fmtP(pValue)}: ${what}`;
+  return {
+    name: a.spec.name,
+    verdict,
+    pValue,
+    effect: finite(a.effect),
+    ci: [finite(a.ci[0]), finite(a.ci[1])],
+    baselineEstimate: Number.isFinite(a.baselineEstimate) ? a.baselineEstimate : undefined,
+    canaryEstimate: Number.isFinite(a.canaryEstimate) ? a.canaryEstimate : undefined,
+    samples: a.samples,
+    explanation,
+  };
+}

@@ -1,0 +1,57 @@
+// Turning a metric's raw samples (per server, per interval) into clean cells: malformed or
+// missing values are dropped, never guessed, and what remains is counted as "samples used".
+import type { MetricKind, Sample } from './types.js';
+import type { RateCell } from './rate-test.js';
+
+/** Per server, the usable numeric values of a continuous metric. */
+export function numericCells(servers: readonly (readonly (Sample | null | undefined)[])[]): number[][] {
+  return servers.map((row) => (row ?? []).filter((s): s is number => typeof s === 'number' && Number.isFinite(s)));
+}
+
+/** Per server, the usable events/exposure cells of a ratio or count metric. */
+export function rateCells(kind: MetricKind, servers: readonly (readonly (Sample | null | undefined)[])[]): RateCell[][] {
+  return servers.map((row) => {
+    const out: RateCell[] = [];
+    for (const s of row ?? []) {
+      if (kind === 'ratio') {
+        if (Array.isArray(s) && Number.isFinite(s[0]) && Number.isFinite(s[1]) && s[0] >= 0 && s[1] > 0) out.push({ x: s[0], n: s[1] });
+      } else if (typeof s === 'number' && Number.isFinite(s) && s >= 0) {
+        out.push({ x: s, n: 1 });
+      }
+    }
+    return out;
+  });
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+}
+
+export function mean(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  let t = 0;
+  for (const v of values) t += v;
+  return t / values.length;
+}
+
+/** Per interval index, the events and exposure summed over the given servers. */
+export function intervalTotals(kind: MetricKind, servers: readonly (readonly (Sample | null | undefined)[])[]): { x: number; n: number }[] {
+  const cells = rateCellsAligned(kind, servers);
+  const len = Math.max(0, ...cells.map((r) => r.length));
+  const out = Array.from({ length: len }, () => ({ x: 0, n: 0 }));
+  for (const row of cells)
+    row.forEach((c, t) => {
+      if (c) {
+        out[t].x += c.x;
+        out[t].n += c.n;
+      }
+    });
+  return out;
+}
+
+function rateCellsAligned(kind: MetricKind, servers: readonly (readonly (Sample | null | undefined)[])[]): (RateCell | null)[][] {
+  return servers.map((row) => (row ?? []).map((s) => rateCells(kind, [[s]])[0][0] ?? null));
+}
