@@ -21,6 +21,10 @@ export const localFleet = z
     /** Labels spread over the servers round-robin, e.g. {region: [eu, us]}. */
     labels: z.record(z.string(), z.array(z.string()).min(1)).default({}),
     concurrency: z.number().int().min(1).max(256).default(8),
+    /** How long a stopping server may take before its process group is killed. */
+    stop_timeout: duration.prefault('5s'),
+    /** Extra environment for every server (PORT, HOST, SERVER_ID, RELEASE_ID are set by the fleet). */
+    env: z.record(z.string(), z.string()).default({}),
   })
   .strict();
 

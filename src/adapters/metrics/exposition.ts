@@ -1,0 +1,37 @@
+// The Prometheus text exposition format, parsed by a library into flat series (histograms as
+// their _bucket/_sum/_count series), so that selectors match exactly what PromQL would see.
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+
+export interface Series {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+function num(v: string | undefined): number {
+  if (v === undefined) return NaN;
+  if (v === '+Inf') return Infinity;
+  if (v === '-Inf') return -Infinity;
+  return Number(v);
+}
+
+/**
+ * Every series in a scrape. Histogram and summary families are read as untyped first: the
+ * library's histogram grouping drops every label but `le`, merging the series of different
+ * routes, while its plain sample parsing is right. Throws on text the parser cannot read.
+ */
+export function parseExposition(text: string): Series[] {
+  const plain = text.replace(/^#\s*TYPE\s+(\S+)\s+(?:histogram|summary|gaugehistogram)\s*$/gim, '# TYPE $1 untyped');
+  // The parser drops the last sample when the text does not end with a newline.
+  const out: Series[] = [];
+  for (const fam of parsePrometheusTextFormat(plain.endsWith('\n') ? plain : `${plain}\n`)) {
+    for (const m of fam.metrics) out.push({ name: fam.name, labels: m.labels ?? {}, value: num(m.value) });
+  }
+  return out;
+}
+
+/** A stable key for one series: name and sorted labels. */
+export function seriesKey(s: { name: string; labels: Record<string, string> }): string {
+  const keys = Object.keys(s.labels).sort();
+  return `${s.name}{${keys.map((k) => `${k}=${JSON.stringify(s.labels[k])}`).join(',')}}`;
+}

@@ -1,0 +1,222 @@
+// Simulated shop users for the demo: bounded, loopback only, spread evenly over the servers,
+// stopping by itself. Users on the Enhanced branch of EnhancedCheckout really buy more often,
+// so the experiment's readout has a true effect to find.
+import type { Logger } from 'pino';
+import type { Server } from '../ports.js';
+
+export interface TrafficOptions {
+  /** The servers to hit, asked again at every tick (servers come and go during a rollout). */
+  targets: () => Server[] | Promise<Server[]>;
+  /** Target user actions per second per server. */
+  rpsPerServer: number;
+  durationMs: number;
+  /** Seed of the random choices (users, actions, amounts); default from the clock. */
+  seed?: number;
+  /** Size of the fixed user pool (ids u0..u<n-1>), so exposures repeat. Default 400. */
+  users?: number;
+  /** Requests in flight at most; actions beyond it are dropped and counted. Default 64. */
+  maxInFlight?: number;
+  /** Checkout probability after a product view, control branch. Default 0.25. */
+  checkoutRate?: number;
+  /** Relative lift of checkout probability on the Enhanced branch. Default 0.2 (+20%). */
+  enhancedLift?: number;
+  log: Pick<Logger, 'info' | 'warn' | 'debug'>;
+  fetch?: typeof fetch;
+}
+
+export interface TrafficStats {
+  running: boolean;
+  elapsedMs: number;
+  requests: number;
+  /** Answers with status >= 500. */
+  serverErrors: number;
+  /** No answer (refused, timed out). */
+  failed: number;
+  /** Not sent because maxInFlight requests were already out. */
+  dropped: number;
+  byAction: Record<'visit' | 'product' | 'signup' | 'checkout', number>;
+  byServer: Record<string, number>;
+  checkouts: number;
+  revenue: number;
+  /** Product views and successful checkouts per experiment branch. */
+  byBranch: Record<string, { views: number; checkouts: number }>;
+}
+
+export interface Traffic {
+  stop(): Promise<void>;
+  stats(): TrafficStats;
+  /** Resolves when the traffic has stopped (by itself or by stop()). */
+  done: Promise<void>;
+}
+
+const TICK_MS = 50;
+const REQUEST_TIMEOUT_MS = 2000;
+const PRODUCTS = [
+  { id: 1, price: 24 },
+  { id: 2, price: 9 },
+  { id: 3, price: 49 },
+  { id: 4, price: 18 },
+  { id: 5, price: 12 },
+  { id: 6, price: 7 },
+  { id: 7, price: 31 },
+  { id: 8, price: 15 },
+];
+
+/** mulberry32: a small seeded generator in [0, 1). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function isLoopback(host: string): boolean {
+  return /^127(\.\d{1,3}){3}$/.test(host) || host === '::1' || host === '[::1]' || host === 'localhost';
+}
+
+export function startTraffic(opts: TrafficOptions): Traffic {
+  const rnd = seededRandom(opts.seed ?? Date.now());
+  const users = opts.users ?? 400;
+  const maxInFlight = opts.maxInFlight ?? 64;
+  const baseRate = opts.checkoutRate ?? 0.25;
+  const lift = opts.enhancedLift ?? 0.2;
+  const doFetch = opts.fetch ?? fetch;
+  const started = Date.now();
+  const budget = new Map<string, number>();
+  const inFlight = new Set<Promise<void>>();
+  const warned = new Set<string>();
+  const stats: TrafficStats = {
+    running: true,
+    elapsedMs: 0,
+    requests: 0,
+    serverErrors: 0,
+    failed: 0,
+    dropped: 0,
+    byAction: { visit: 0, product: 0, signup: 0, checkout: 0 },
+    byServer: {},
+    checkouts: 0,
+    revenue: 0,
+    byBranch: {},
+  };
+
+  const base = (s: Server) => `http://${s.host.includes(':') && !s.host.startsWith('[') ? `[${s.host}]` : s.host}:${s.port}`;
+
+  async function request(s: Server, action: keyof TrafficStats['byAction'], path: string, user: string, body?: unknown): Promise<Response | undefined> {
+    stats.requests++;
+    stats.byAction[action]++;
+    stats.byServer[s.id] = (stats.byServer[s.id] ?? 0) + 1;
+    try {
+      const res = await doFetch(base(s) + path, {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: { 'x-user-id': user, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      await res.arrayBuffer();
+      if (res.status >= 500) stats.serverErrors++;
+      return res;
+    } catch {
+      stats.failed++;
+      return undefined;
+    }
+  }
+
+  /** One user action; a product view may lead to a checkout. */
+  async function act(s: Server): Promise<void> {
+    const user = `u${Math.floor(rnd() * users)}`;
+    const r = rnd();
+    if (r < 0.35) {
+      await request(s, 'visit', '/', user);
+    } else if (r < 0.95) {
+      const p = PRODUCTS[Math.floor(rnd() * PRODUCTS.length)];
+      const qty = 1 + Math.floor(rnd() * 3);
+      const buys = rnd();
+      const res = await request(s, 'product', `/product/${p.id}`, user);
+      if (!res || !res.ok) return;
+      const branch = res.headers.get('x-branch') ?? 'control';
+      const b = (stats.byBranch[branch] ??= { views: 0, checkouts: 0 });
+      b.views++;
+      const rate = branch === 'Enhanced' ? baseRate * (1 + lift) : baseRate;
+      if (buys >= rate || !stats.running) return;
+      const amount = p.price * qty;
+      const done = await request(s, 'checkout', '/checkout', user, { user, amount, product: p.id });
+      if (done?.ok) {
+        stats.checkouts++;
+        stats.revenue += amount;
+        b.checkouts++;
+      }
+    } else {
+      await request(s, 'signup', '/signup', user, { user });
+    }
+  }
+
+  async function tick(): Promise<void> {
+    let servers: Server[];
+    try {
+      servers = await opts.targets();
+    } catch (err) {
+      opts.log.warn({ err: (err as Error).message }, 'traffic: cannot list targets');
+      return;
+    }
+    for (const s of servers) {
+      if (!isLoopback(s.host)) {
+        if (!warned.has(s.id)) opts.log.warn({ server: s.id, host: s.host }, 'traffic: not a loopback address, skipped');
+        warned.add(s.id);
+        continue;
+      }
+      let b = (budget.get(s.id) ?? 0) + (opts.rpsPerServer * TICK_MS) / 1000;
+      while (b >= 1 && stats.running) {
+        b--;
+        if (inFlight.size >= maxInFlight) {
+          stats.dropped++;
+          continue;
+        }
+        const p = act(s).finally(() => inFlight.delete(p));
+        inFlight.add(p);
+      }
+      budget.set(s.id, b);
+    }
+  }
+
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  let ticking = false;
+  const timer = setInterval(() => {
+    if (Date.now() - started >= opts.durationMs) {
+      void finish();
+      return;
+    }
+    if (ticking) return;
+    ticking = true;
+    void tick().finally(() => (ticking = false));
+  }, TICK_MS);
+
+  let finishing: Promise<void> | undefined;
+  function finish(): Promise<void> {
+    finishing ??= (async () => {
+      stats.running = false;
+      clearInterval(timer);
+      await Promise.allSettled([...inFlight]);
+      stats.elapsedMs = Date.now() - started;
+      opts.log.info({ requests: stats.requests, checkouts: stats.checkouts, dropped: stats.dropped }, 'traffic stopped');
+      resolveDone();
+    })();
+    return finishing;
+  }
+
+  return {
+    stop: finish,
+    stats: () => ({
+      ...stats,
+      elapsedMs: stats.running ? Date.now() - started : stats.elapsedMs,
+      byAction: { ...stats.byAction },
+      byServer: { ...stats.byServer },
+      byBranch: Object.fromEntries(Object.entries(stats.byBranch).map(([k, v]) => [k, { ...v }])),
+    }),
+    done,
+  };
+}
