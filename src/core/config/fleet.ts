@@ -37,6 +37,8 @@ export const sshServer = z
     app_port: z.number().int().min(1).max(65535).default(8080),
     user: z.string().optional(),
     labels: z.record(z.string(), z.string()).default({}),
+    /** This server's remote directory, when it differs from the fleet's `dir`. */
+    dir: z.string().optional(),
   })
   .strict();
 
@@ -56,6 +58,8 @@ export const sshFleet = z
     health_path: z.string().default('/healthz'),
     health_timeout: duration.prefault('30s'),
     connect_timeout: duration.prefault('10s'),
+    /** Bound on one server's whole activation (connect, upload, unpack, switch, restart, health). */
+    timeout: duration.prefault('5m'),
     keep_releases: z.number().int().min(2).max(50).default(5),
     concurrency: z.number().int().min(1).max(256).default(16),
   })

@@ -1,0 +1,220 @@
+// The SSH fleet against real OpenSSH servers on 127.0.1.x, each "server" with its own directory
+// running the demo shop: a full rollout, a rollback, a server that is down, wrong and unknown host keys.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
+import { execa } from 'execa';
+import pino from 'pino';
+import { sshFleet, type SshFleetConfig } from '../../src/core/config/fleet.js';
+import { createSshFleet } from '../../src/adapters/fleet/ssh.js';
+import { DeployError } from '../../src/errors.js';
+import type { Artifact } from '../../src/ports.js';
+import { freePort, generateKey, knownHostsLine, SSHD, startSshd, type KeyPair, type Sshd } from '../helpers/sshd-server.js';
+
+const SHOP = resolve('src/demo/shop');
+const NODE_MODULES = resolve('node_modules');
+
+/** The restart command each server runs: stop the shop started from $IMMUNE_DIR, start the current release. */
+const RESTART = `#!/bin/sh
+set -e
+pidfile="$IMMUNE_DIR/app.pid"
+if [ -f "$pidfile" ]; then
+  old=$(cat "$pidfile")
+  kill "$old" 2>/dev/null || true
+  i=0
+  while kill -0 "$old" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+  kill -9 "$old" 2>/dev/null || true
+fi
+RELEASE_ID="$IMMUNE_RELEASE" SERVER_ID="$IMMUNE_SERVER" NODE_PATH="${NODE_MODULES}" \\
+  setsid "${process.execPath}" server.js </dev/null >>"$IMMUNE_DIR/app.log" 2>&1 &
+echo $! > "$pidfile"
+`;
+
+describe('SSH fleet (real sshd on 127.0.1.x)', function () {
+  this.timeout(60_000);
+  let tmp: string;
+  let client: KeyPair;
+  const sshds: Sshd[] = [];
+  const hosts = ['127.0.1.11', '127.0.1.12', '127.0.1.13'];
+  const appPorts: number[] = [];
+  let artifacts: Record<string, Artifact>;
+  let logs: string[];
+  let log: pino.Logger;
+
+  async function makeArtifact(id: string, banner: string): Promise<Artifact> {
+    const src = join(tmp, `src-${id}`);
+    await execa('cp', ['-r', SHOP, src]);
+    writeFileSync(join(src, 'lib', 'banner.js'), `'use strict';\nmodule.exports = { banner: ${JSON.stringify(banner)} };\n`);
+    const path = join(tmp, `${id}.tar.gz`);
+    await execa('tar', ['-czf', path, '-C', src, '.']);
+    return { id, sha: id.padEnd(40, '0'), path, bytes: readFileSync(path).length };
+  }
+
+  function config(over: Partial<Record<string, unknown>> = {}): SshFleetConfig {
+    return sshFleet.parse({
+      type: 'ssh',
+      key: client.privateKey,
+      user: sshds[0]!.user,
+      known_hosts: join(tmp, 'known_hosts'),
+      restart: ['sh', join(tmp, 'restart.sh')],
+      health_timeout: '10s',
+      connect_timeout: '3s',
+      timeout: '40s',
+      keep_releases: 2,
+      concurrency: 4,
+      servers: hosts.slice(0, 2).map((h, i) => ({ id: `s${i + 1}`, host: h, port: sshds[i]!.port, app_port: appPorts[i], dir: join(tmp, `srv${i + 1}`), labels: { zone: `z${i + 1}` } })),
+      ...over,
+    });
+  }
+
+  async function healthz(port: number, host: string): Promise<{ release: string; server: string }> {
+    const res = await fetch(`http://${host}:${port}/healthz`, { signal: AbortSignal.timeout(3000) });
+    return (await res.json()) as { release: string; server: string };
+  }
+
+  before(async function () {
+    if (!SSHD) throw new Error('sshd is not installed (openssh-server)');
+    tmp = mkdtempSync(join(tmpdir(), 'immune-ssh-'));
+    client = await generateKey(join(tmp, 'client_ed25519'));
+    for (const [i, host] of hosts.entries()) {
+      sshds.push(await startSshd({ dir: join(tmp, `sshd${i + 1}`), host, authorizedKeys: [client.publicLine] }));
+      appPorts.push(await freePort(host));
+    }
+    const wrong = await generateKey(join(tmp, 'wrong_hostkey'));
+    // s1 and s2 are known; s3 is listed with somebody else's key.
+    writeFileSync(
+      join(tmp, 'known_hosts'),
+      [
+        '# test known_hosts',
+        knownHostsLine(hosts[0]!, sshds[0]!.port, sshds[0]!.hostKey.publicLine),
+        knownHostsLine(hosts[1]!, sshds[1]!.port, sshds[1]!.hostKey.publicLine),
+        knownHostsLine(hosts[2]!, sshds[2]!.port, wrong.publicLine),
+      ].join('\n') + '\n',
+    );
+    writeFileSync(join(tmp, 'restart.sh'), RESTART);
+    artifacts = { a: await makeArtifact('rel-a', 'A'), b: await makeArtifact('rel-b', 'B'), c: await makeArtifact('rel-c', 'C') };
+    logs = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        logs.push(chunk.toString());
+        cb();
+      },
+    });
+    log = pino({ level: 'info' }, sink);
+    if (process.env.SSH_TEST_DEBUG) log = pino({ level: 'info' });
+  });
+
+  after(async function () {
+    for (const i of [1, 2, 3]) {
+      const pidfile = join(tmp ?? '/nonexistent', `srv${i}`, 'app.pid');
+      if (existsSync(pidfile)) {
+        try {
+          process.kill(Number(readFileSync(pidfile, 'utf8').trim()), 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+    }
+    await Promise.all(sshds.map((s) => s.stop()));
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('lists servers from the pipeline and from a servers_file, re-read at each call', async function () {
+    const file = join(tmp, 'servers.yaml');
+    writeFileSync(file, `servers:\n  - id: extra\n    host: 127.0.1.99\n    app_port: 9999\n    labels: {zone: z9}\n`);
+    const fleet = createSshFleet(config({ servers_file: file }), { log });
+    const ids = (await fleet.servers()).map((s) => s.id);
+    assert.deepEqual(ids, ['s1', 's2', 'extra']);
+    writeFileSync(file, `[{"id": "other", "host": "127.0.1.98"}]`);
+    const again = await fleet.servers();
+    assert.deepEqual(
+      again.map((s) => [s.id, s.port]),
+      [['s1', appPorts[0]], ['s2', appPorts[1]], ['other', 8080]],
+    );
+    writeFileSync(file, `servers:\n  - id: bad\n    hots: x\n`);
+    await assert.rejects(fleet.servers(), (err: Error) => /servers\.yaml:3:\d+ servers\.0\.hots: unknown key "hots"/.test(err.message));
+  });
+
+  it('rolls a release out to every server, then another, keeping older releases installed', async function () {
+    const fleet = createSshFleet(config(), { log });
+    const servers = await fleet.servers();
+    await Promise.all(servers.map((s) => fleet.activate(s, artifacts.a!, AbortSignal.timeout(40_000))));
+    for (const [i, s] of servers.entries()) {
+      assert.equal(await fleet.release(s), 'rel-a');
+      assert.deepEqual(await healthz(appPorts[i]!, hosts[i]!), { ok: true, server: s.id, release: 'rel-a' });
+      assert.equal(await fleet.health(s), true);
+    }
+    await Promise.all(servers.map((s) => fleet.activate(s, artifacts.b!, AbortSignal.timeout(40_000))));
+    for (const [i, s] of servers.entries()) {
+      assert.equal(await fleet.release(s), 'rel-b');
+      assert.equal((await healthz(appPorts[i]!, hosts[i]!)).release, 'rel-b');
+      assert.equal(readlinkSync(join(tmp, `srv${i + 1}`, 'current')), 'releases/rel-b');
+      assert.deepEqual(readdirSync(join(tmp, `srv${i + 1}`, 'releases')).sort(), ['rel-a', 'rel-b']);
+    }
+    // The shop serves the new banner from the new release directory.
+    const home = await (await fetch(`http://${hosts[0]}:${appPorts[0]}/`, { signal: AbortSignal.timeout(3000) })).text();
+    assert.match(home, /\bB\b/);
+  });
+
+  it('rolls back by switching to the installed release, without uploading it again', async function () {
+    const fleet = createSshFleet(config(), { log });
+    const [s1] = await fleet.servers();
+    logs.length = 0;
+    await fleet.activate(s1!, artifacts.a!, AbortSignal.timeout(40_000));
+    assert.equal(await fleet.release(s1!), 'rel-a');
+    assert.equal((await healthz(appPorts[0]!, hosts[0]!)).release, 'rel-a');
+    const entries = logs.map((l) => JSON.parse(l) as { msg: string; installed?: boolean });
+    assert.ok(!entries.some((e) => e.msg === 'uploading release'), 'no upload on rollback');
+    assert.ok(entries.some((e) => e.msg === 'switched, restarting' && e.installed === true));
+    // A third release prunes the least recently activated one (keep_releases: 2), never the current.
+    await fleet.activate(s1!, artifacts.c!, AbortSignal.timeout(40_000));
+    assert.deepEqual(readdirSync(join(tmp, 'srv1', 'releases')).sort(), ['rel-a', 'rel-c']);
+  });
+
+  it('reports a server that is down as a DeployError naming it', async function () {
+    const port = await freePort('127.0.1.14');
+    const fleet = createSshFleet(config({ servers: [{ id: 'down1', host: '127.0.1.14', port, app_port: 9, dir: join(tmp, 'down') }] }), { log });
+    const [down] = await fleet.servers();
+    await assert.rejects(fleet.activate(down!, artifacts.a!, AbortSignal.timeout(20_000)), (err: unknown) => {
+      assert.ok(err instanceof DeployError);
+      assert.equal(err.server, 'down1');
+      assert.match(err.message, /^down1: cannot connect over SSH to .*127\.0\.1\.14/);
+      return true;
+    });
+    assert.equal(await fleet.health(down!), false);
+  });
+
+  it('refuses a server whose host key does not match known_hosts, and one not in it', async function () {
+    const fleet = createSshFleet(config({ servers: [{ id: 'mitm', host: hosts[2], port: sshds[2]!.port, app_port: 9, dir: join(tmp, 'srv3') }] }), { log });
+    const [mitm] = await fleet.servers();
+    await assert.rejects(fleet.activate(mitm!, artifacts.a!, AbortSignal.timeout(20_000)), /^DeployError: mitm: host key of \[127\.0\.1\.13\]:\d+ does not match .*known_hosts/);
+    assert.equal(existsSync(join(tmp, 'srv3')), false, 'nothing was done on the server');
+
+    writeFileSync(join(tmp, 'known_hosts_empty'), '');
+    const stranger = createSshFleet(config({ known_hosts: join(tmp, 'known_hosts_empty') }), { log });
+    const [s1] = await stranger.servers();
+    await assert.rejects(stranger.release(s1!), /s1: \[127\.0\.1\.11\]:\d+ is not in .*known_hosts_empty/);
+  });
+
+  it('fails the activation when the release never becomes healthy, naming server and URL', async function () {
+    const bad = join(tmp, 'restart-noop.sh');
+    writeFileSync(bad, '#!/bin/sh\nkill "$(cat "$IMMUNE_DIR/app.pid")" 2>/dev/null || true\nexit 0\n');
+    const fleet = createSshFleet(config({ restart: ['sh', bad], health_timeout: '1s' }), { log });
+    const [, s2] = await fleet.servers();
+    await assert.rejects(fleet.activate(s2!, artifacts.a!, AbortSignal.timeout(20_000)), (err: unknown) => {
+      assert.ok(err instanceof DeployError);
+      assert.match(err.message, /^s2: no healthy answer from http:\/\/127\.0\.1\.12:\d+\/healthz within 1s/);
+      return true;
+    });
+  });
+
+  it('never logs the private key', function () {
+    const key = readFileSync(client.privateKey, 'utf8');
+    const body = key.split('\n')[1]!;
+    assert.ok(logs.length > 0);
+    assert.ok(!logs.some((l) => l.includes(body)));
+  });
+});
+
