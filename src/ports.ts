@@ -1,6 +1,9 @@
 // The interfaces the engine needs from the outside world. Adapters implement them; the
 // simulation implements them too, so the same engine runs in virtual time and for real.
 import type { Sample } from './core/judge/types.js';
+import type { ConversionEvent, ExperimentClosing, ExperimentPhase, ExposureEvent, PhaseTally } from './core/experiments/types.js';
+
+export type { ConversionEvent, ExperimentClosing, ExperimentPhase, ExposureEvent, PhaseTally } from './core/experiments/types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Source control
@@ -277,9 +280,27 @@ export interface GateLookRecord {
   metrics: unknown;
 }
 
+/** Experiment phases, closings, exposures and conversions (experiments issue). */
+export interface ExperimentStore {
+  /** Every phase of an experiment, oldest first. */
+  phases(experiment: string): Promise<ExperimentPhase[]>;
+  /** Start a phase; the experiment's open phase (if any) ends at p.startedAt. */
+  startPhase(p: ExperimentPhase): Promise<void>;
+  closing(experiment: string): Promise<ExperimentClosing | undefined>;
+  /** Record the closing; conflicts when already closed. */
+  close(c: ExperimentClosing): Promise<void>;
+  /** Store exposures, one per user, phase and branch; returns how many were new. */
+  recordExposures(events: ExposureEvent[]): Promise<number>;
+  /** Store conversions (deduplicated by id when given); returns how many were new. */
+  recordConversions(events: ConversionEvent[]): Promise<number>;
+  /** Participants per branch of a phase and their conversions on `goals`, counted up to `until` (ms). */
+  tally(experiment: string, phase: number, goals: string[], until?: number): Promise<PhaseTally>;
+}
+
 export interface Store {
   line: LineStore;
   audit: AuditStore;
   tests: TestHistoryStore;
+  experiments: ExperimentStore;
   close(): Promise<void>;
 }

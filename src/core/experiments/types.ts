@@ -1,0 +1,58 @@
+// The experiment vocabulary shared by the core, the store and the server: phases, closings,
+// events and the per-branch tallies a readout is computed from.
+
+/** One randomisation of an experiment: its weights and the Unleash groupId that seeds assignment. */
+export interface ExperimentPhase {
+  experiment: string;
+  /** 1, 2, ... A change of branches or weights starts the next phase. */
+  phase: number;
+  groupId: string;
+  /** Branches and weights in order, e.g. "control:500,Enhanced:500|default". */
+  fingerprint: string;
+  /** Per-mille weight per branch, control first. */
+  weights: { name: string; weight: number }[];
+  startedAt: number;
+  endedAt?: number;
+}
+
+/** An experiment closed with a decision: everyone gets `branch` from `time` on. */
+export interface ExperimentClosing {
+  experiment: string;
+  branch: string;
+  reason: string;
+  actor: string;
+  time: number;
+}
+
+/** A user saw a branch (recorded once per user per phase by the SDK; deduplicated again by the store). */
+export interface ExposureEvent {
+  experiment: string;
+  phase: number;
+  branch: string;
+  userId: string;
+  time: number;
+}
+
+/** A user reached a goal (or tripped a guardrail); `id` makes retried deliveries idempotent. */
+export interface ConversionEvent {
+  id?: string;
+  userId: string;
+  goal: string;
+  value?: number;
+  time: number;
+}
+
+/** Per-branch counts over the deduplicated participants of one phase. */
+export interface BranchTally {
+  branch: string;
+  /** Participants exposed to this branch only. */
+  users: number;
+  /** Per goal or guardrail: participants who converted at least once (at or after exposure), and the summed values. */
+  goals: Record<string, { users: number; value: number }>;
+}
+
+export interface PhaseTally {
+  branches: BranchTally[];
+  /** Users exposed to more than one branch: counted here and left out of every branch. */
+  excluded: number;
+}

@@ -1,0 +1,91 @@
+// A real `immune serve`-like fastify app with only the experiment and Unleash routes, for the
+// experiments and unleash integration tests: in-memory (or file) SQLite, silent logger, auth stub.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { SqliteAuditStore } from '../../src/adapters/store/sqlite/audit.js';
+import { openDb, type Db } from '../../src/adapters/store/sqlite/db.js';
+import { SqliteExperimentStore } from '../../src/adapters/store/sqlite/experiments.js';
+import { EventBus } from '../../src/engine/events.js';
+import type { Store } from '../../src/ports.js';
+import type { Auth, ServerContext } from '../../src/server/context.js';
+import { registerExperiments } from '../../src/server/experiments.js';
+import { registerUnleash } from '../../src/server/unleash.js';
+
+export const CLIENT_TOKEN = 'client-token-1';
+/** Bearer token the auth stub treats as an engineer; anything else is a viewer. */
+export const ENGINEER_TOKEN = 'engineer-token';
+
+export const authStub: Auth = {
+  require: (role) => async (req, reply) => {
+    if (role === 'viewer') return;
+    if (req.headers.authorization !== `Bearer ${ENGINEER_TOKEN}`) {
+      await reply.code(req.headers.authorization ? 403 : 401).send({ error: { code: req.headers.authorization ? 'IMMUNE_FORBIDDEN' : 'IMMUNE_UNAUTHORIZED', message: `needs ${role}`, details: null } });
+    }
+  },
+  actor: (req) => (req.headers.authorization === `Bearer ${ENGINEER_TOKEN}` ? 'token:alice' : 'anonymous'),
+};
+
+export function tempDir(prefix = 'immune-exp-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function writeFiles(dir: string, files: Record<string, string>): void {
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+}
+
+export interface TestServer {
+  app: FastifyInstance;
+  ctx: ServerContext;
+  db: Db;
+  url: string;
+  events: { type: string; name?: string; action?: string }[];
+  close(): Promise<void>;
+}
+
+/** Start on 127.0.0.1 with a free port; `dbFile` keeps state across restarts (default in memory). */
+export async function startServer(dir: string, opts: { dbFile?: string; clientTokens?: string[] } = {}): Promise<TestServer> {
+  const db = openDb(opts.dbFile ?? ':memory:');
+  const store = {
+    line: undefined as unknown as Store['line'],
+    tests: undefined as unknown as Store['tests'],
+    audit: new SqliteAuditStore(db),
+    experiments: new SqliteExperimentStore(db),
+    close: async () => db.close(),
+  } satisfies Store;
+  const events = new EventBus();
+  const seen: TestServer['events'] = [];
+  events.on((e) => seen.push(e as TestServer['events'][number]));
+  const ctx: ServerContext = {
+    store,
+    log: pino({ level: 'silent' }),
+    events,
+    auth: authStub,
+    experimentsDir: dir,
+    clientTokens: opts.clientTokens ?? [CLIENT_TOKEN],
+    publicUrl: 'http://127.0.0.1',
+  };
+  const app = Fastify({ logger: false });
+  registerUnleash(app, ctx);
+  registerExperiments(app, ctx);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  return {
+    app,
+    ctx,
+    db,
+    url: `http://127.0.0.1:${port}`,
+    events: seen,
+    close: async () => {
+      await app.close();
+      db.close();
+    },
+  };
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
