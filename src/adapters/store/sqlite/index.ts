@@ -2,25 +2,28 @@
 import type { Store } from '../../../ports.js';
 import { SqliteAuditStore } from './audit.js';
 import { openDb } from './db.js';
+import { SqliteExperimentStore } from './experiments.js';
 import { SqliteLineStore } from './line.js';
+import { SqliteTestHistory } from './tests.js';
 
 export { SqliteAuditStore } from './audit.js';
+export { SqliteExperimentStore } from './experiments.js';
 export { SqliteLineStore } from './line.js';
+export { SqliteTestHistory } from './tests.js';
 
 /** Open (creating and migrating as needed) the store in `file`, or ':memory:'. close() closes the database. */
 export function openSqliteStore(file: string): Store {
   const db = openDb(file);
   try {
-    const store = {
+    return {
       line: new SqliteLineStore(db),
       audit: new SqliteAuditStore(db),
-      // TODO(h7): tests: new SqliteTestHistory(db) from ./tests.js, experiments: new SqliteExperimentStore(db) from ./experiments.js — not written yet.
-      tests: undefined as unknown as Store['tests'],
+      tests: new SqliteTestHistory(db),
+      experiments: new SqliteExperimentStore(db),
       async close(): Promise<void> {
         if (db.open) db.close();
       },
     };
-    return store;
   } catch (err) {
     db.close();
     throw err;

@@ -1,0 +1,105 @@
+// The REST API of the line: status, deploys with their evidence, the captains' controls, the
+// audit log and DORA figures. Reads need role viewer (open on loopback by default), controls captain.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { ImmuneError, NotFoundError } from '../errors.js';
+import type { DeployEventRecord } from '../ports.js';
+import { dora, FAILED_IN_PRODUCTION, summarizeDeploy } from '../engine/summary.js';
+import type { LineControl, ServerContext } from './context.js';
+import { validate } from './errors.js';
+
+const limit = (def: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(1, 'must be at least 1').max(1000, 'must be at most 1000'))
+    .optional()
+    .transform((v) => v ?? def);
+
+const deploysQuery = z.object({ limit: limit(50) }).strict();
+const auditQuery = z.object({ limit: limit(100), target: z.string().min(1).optional() }).strict();
+const doraQuery = z
+  .object({
+    days: z
+      .string()
+      .regex(/^\d+(\.\d+)?$/, 'must be a number of days')
+      .transform(Number)
+      .pipe(z.number().gt(0, 'must be more than 0').max(3650, 'must be at most 3650'))
+      .optional()
+      .transform((v) => v ?? 30),
+  })
+  .strict();
+const reasonBody = z
+  .object({ reason: z.string({ message: 'required: say why (it goes in the audit log)' }).trim().min(1, 'must not be empty: say why').max(1000, 'at most 1000 characters') })
+  .strict();
+const deployBody = z.object({ sha: z.string({ message: 'required' }).regex(/^[0-9a-f]{4,40}$/i, 'must be a commit sha (4 to 40 hex digits)') }).strict();
+const idParams = z.object({ id: z.string().min(1).max(200) }).strict();
+
+export const CONTROLS = ['pause', 'resume', 'abort', 'promote', 'block', 'unblock'] as const;
+export type ControlAction = (typeof CONTROLS)[number];
+
+export async function registerApi(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const viewer = ctx.auth.require('viewer');
+
+  const line = (): LineControl => {
+    if (!ctx.line) throw new ImmuneError('IMMUNE_UNAVAILABLE', 'this server runs without a pipeline: start it with immune serve --pipeline FILE', { status: 503 });
+    return ctx.line;
+  };
+  const pipeline = (): string => {
+    if (!ctx.pipelineName) throw new ImmuneError('IMMUNE_UNAVAILABLE', 'this server runs without a pipeline: start it with immune serve --pipeline FILE', { status: 503 });
+    return ctx.pipelineName;
+  };
+
+  app.get('/api/line', { preHandler: viewer }, async () => line().status());
+
+  app.get('/api/deploys', { preHandler: viewer }, async (req) => {
+    const q = validate(deploysQuery, req.query, 'query');
+    const now = Date.now();
+    const deploys = await ctx.store.line.listDeploys(pipeline(), { limit: q.limit });
+    return { deploys: deploys.map((d) => summarizeDeploy(d, { now })) };
+  });
+
+  app.get('/api/deploys/:id', { preHandler: viewer }, async (req) => {
+    const { id } = validate(idParams, req.params, 'params');
+    const d = await ctx.store.line.getDeploy(id);
+    if (!d || (ctx.pipelineName !== undefined && d.pipeline !== ctx.pipelineName)) throw new NotFoundError(`no deploy ${id}`);
+    const [events, looks] = await Promise.all([ctx.store.line.events(id), ctx.store.line.gateLooks(id)]);
+    return {
+      deploy: summarizeDeploy(d, { now: Date.now() }),
+      events: events.map(({ deployId: _d, ...e }) => e),
+      gates: looks.map(({ deployId: _d, ...g }) => g),
+      ...(d.testReport ? { tests: d.testReport } : {}),
+    };
+  });
+
+  app.post('/api/deploys', { preHandler: ctx.auth.require('engineer') }, async (req) => {
+    const { sha } = validate(deployBody, req.body ?? {}, 'body');
+    const result = await line().deploy(sha.toLowerCase(), ctx.auth.actor(req));
+    return { ok: true, ...(result !== null && typeof result === 'object' ? result : {}) };
+  });
+
+  for (const action of CONTROLS) {
+    app.post(`/api/line/${action}`, { preHandler: ctx.auth.require('captain') }, async (req: FastifyRequest) => {
+      const { reason } = validate(reasonBody, req.body ?? {}, 'body');
+      const control = line();
+      await control[action](reason, ctx.auth.actor(req));
+      return { ok: true };
+    });
+  }
+
+  app.get('/api/audit', { preHandler: viewer }, async (req) => {
+    const q = validate(auditQuery, req.query, 'query');
+    return { entries: await ctx.store.audit.list({ limit: q.limit, target: q.target }) };
+  });
+
+  app.get('/api/dora', { preHandler: viewer }, async (req) => {
+    const { days } = validate(doraQuery, req.query, 'query');
+    const now = Date.now();
+    const deploys = await ctx.store.line.listDeploys(pipeline(), { limit: 100_000 });
+    const failed = deploys.filter((d) => d.finishedAt !== undefined && d.finishedAt > now - days * 86_400_000 && FAILED_IN_PRODUCTION.has(d.outcome ?? ''));
+    const events = new Map<string, DeployEventRecord[]>();
+    for (const d of failed) events.set(d.id, await ctx.store.line.events(d.id));
+    return dora(deploys, days, now, events);
+  });
+}

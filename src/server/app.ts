@@ -1,0 +1,36 @@
+// Assembles `immune serve`'s HTTP server: JSON errors first, then the line's REST API, SSE and
+// /metrics, the Unleash client API and experiments, webhooks, and the dashboard last.
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { registerApi } from './api.js';
+import type { ServerContext } from './context.js';
+import { registerDashboard } from './dashboard.js';
+import { registerErrorHandler } from './errors.js';
+import { registerExperiments } from './experiments.js';
+import { registerMetrics } from './metrics.js';
+import { registerSse } from './sse.js';
+import { registerUnleash } from './unleash.js';
+
+export interface BuildServerOptions {
+  /** Logger for requests and errors; default: the context's logger. `false` logs nothing. */
+  logger?: FastifyBaseLogger | false;
+  /** Log one line per request (default false: the engine's events are the interesting log). */
+  requestLogging?: boolean;
+  /** SSE heartbeat period (tests shorten it). */
+  heartbeatMs?: number;
+}
+
+export async function buildServer(ctx: ServerContext, opts: BuildServerOptions = {}): Promise<FastifyInstance> {
+  const logger = opts.logger === undefined ? (ctx.log as FastifyBaseLogger) : opts.logger;
+  const app: FastifyInstance = logger
+    ? (Fastify({ loggerInstance: logger, disableRequestLogging: !opts.requestLogging }) as unknown as FastifyInstance)
+    : Fastify({ logger: false });
+
+  registerErrorHandler(app);
+  await registerApi(app, ctx);
+  await registerSse(app, ctx, { heartbeatMs: opts.heartbeatMs });
+  await registerMetrics(app, ctx);
+  await registerUnleash(app, ctx);
+  await registerExperiments(app, ctx);
+  await registerDashboard(app, ctx);
+  return app;
+}

@@ -1,0 +1,82 @@
+// GET /metrics: the orchestrator's own Prometheus metrics (prom-client, its own registry). Counters
+// and the step-duration histogram are fed from the engine's events; the line gauges read the store
+// at scrape time, so they are right after a restart too.
+import type { FastifyInstance } from 'fastify';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { LineEvent } from '../engine/events.js';
+import type { ServerContext } from './context.js';
+
+const FINISHED = new Set(['live', 'failed', 'aborted']);
+
+export interface OrchestratorMetrics {
+  registry: Registry;
+  /** Stop listening to events. */
+  close(): void;
+}
+
+export function createOrchestratorMetrics(ctx: Pick<ServerContext, 'events' | 'store' | 'pipelineName' | 'log'>): OrchestratorMetrics {
+  const registry = new Registry();
+  const deploys = new Counter({ name: 'immune_deploys_total', help: 'Deploys finished, by outcome', labelNames: ['outcome'], registers: [registry] });
+  const stepDuration = new Histogram({
+    name: 'immune_step_duration_seconds',
+    help: 'Time a deploy spent in each stage and rollout step (label status: testing, building, rolling_out, baking, watching, rolling_back, reverting)',
+    labelNames: ['status'],
+    buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
+    registers: [registry],
+  });
+  const verdicts = new Counter({ name: 'immune_gate_verdicts_total', help: 'Gate looks by decision (pass, fail, inconclusive, continue)', labelNames: ['decision'], registers: [registry] });
+  const pipeline = ctx.pipelineName;
+  new Gauge({
+    name: 'immune_line_blocked',
+    help: '1 when the line is blocked, else 0',
+    registers: [registry],
+    async collect() {
+      if (pipeline) this.set((await ctx.store.line.getLine(pipeline)).blocked ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'immune_queue_length',
+    help: 'Commits waiting in the line',
+    registers: [registry],
+    async collect() {
+      if (pipeline) this.set((await ctx.store.line.getLine(pipeline)).queue.length);
+    },
+  });
+  // Known outcome labels start at 0 so rates work from the first scrape.
+  for (const o of ['live', 'rolled_back', 'reverted', 'aborted', 'tests_failed', 'build_failed', 'failed']) deploys.inc({ outcome: o }, 0);
+  for (const d of ['pass', 'fail', 'inconclusive', 'continue']) verdicts.inc({ decision: d }, 0);
+
+  // Per deploy in flight: the stage it is in and since when.
+  const phase = new Map<string, { key: string; status: string; since: number }>();
+  const counted = new Set<string>();
+
+  const onDeploy = async (e: Extract<LineEvent, { type: 'deploy' }> & { time: number; outcome?: string }) => {
+    const key = `${e.status}:${e.step ?? -1}`;
+    const prev = phase.get(e.deploy);
+    if (prev && prev.key !== key) stepDuration.observe({ status: prev.status }, Math.max(0, e.time - prev.since) / 1000);
+    if (!prev || prev.key !== key) phase.set(e.deploy, { key, status: e.status, since: e.time });
+    if (!FINISHED.has(e.status)) return;
+    phase.delete(e.deploy);
+    if (counted.has(e.deploy)) return;
+    counted.add(e.deploy);
+    if (counted.size > 10_000) counted.delete(counted.values().next().value!);
+    let outcome = e.outcome;
+    if (!outcome) outcome = (await ctx.store.line.getDeploy(e.deploy))?.outcome;
+    deploys.inc({ outcome: outcome ?? (e.status === 'live' ? 'live' : e.status === 'aborted' ? 'aborted' : 'failed') });
+  };
+
+  const off = ctx.events.on((e) => {
+    if (e.type === 'gate') verdicts.inc({ decision: e.decision });
+    else if (e.type === 'deploy') onDeploy(e).catch((err: unknown) => ctx.log.warn({ err }, 'metrics: cannot read deploy outcome'));
+  });
+  return { registry, close: off };
+}
+
+export async function registerMetrics(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const m = createOrchestratorMetrics(ctx);
+  app.addHook('onClose', async () => m.close());
+  app.get('/metrics', { preHandler: ctx.auth.require('viewer') }, async (_req, reply) => {
+    const text = await m.registry.metrics();
+    return reply.type(m.registry.contentType).send(text);
+  });
+}
