@@ -39,3 +39,4 @@ export const testsConfig = z
   .strict()
   .refine((t) => t.runner !== 'command' || t.command !== undefined, { message: 'runner command needs a command', path: ['command'] });
 export type TestsConfig = z.infer<typeof testsConfig>;
+export type SshWorkerConfig = z.infer<typeof sshWorker>;

@@ -1,0 +1,68 @@
+// Shards as local worker processes (execa), each in its own process group so a hung runner dies
+// with everything it started.
+import { execa } from 'execa';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Supervisor, type ExecOptions, type ExecResult, type Worker, type Workspace } from './workspace.js';
+
+export async function execLocal(cwd: string, cmd: string[], opts: ExecOptions): Promise<ExecResult> {
+  const [file, ...args] = cmd;
+  if (!file) throw new Error('empty command');
+  const child = execa(file, args, { cwd, env: opts.env, detached: true, reject: false, stdin: 'ignore', buffer: false, stripFinalNewline: false });
+  const killGroup = () => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  };
+  const sup = new Supervisor(opts, killGroup);
+  child.stdout?.on('data', (c: Buffer) => sup.stdout(c));
+  child.stderr?.on('data', (c: Buffer) => sup.stderr(c));
+  // Whatever the runner left behind (servers, watchers) goes with it, or it would hold the pipes open.
+  child.on('exit', killGroup);
+  const res = await child;
+  const code = typeof res.exitCode === 'number' ? res.exitCode : undefined;
+  if (res.failed && code === undefined && !sup.killed && res.code === 'ENOENT') sup.stderr(`${file}: command not found\n`);
+  return sup.finish(code);
+}
+
+export function localWorker(slots: number): Worker {
+  return {
+    name: 'local',
+    slots,
+    async open(checkout, setup, signal, timeoutMs) {
+      const temps: string[] = [];
+      const ws: Workspace = {
+        worker: 'local',
+        dir: checkout.dir,
+        exec: (cmd, opts) => execLocal(checkout.dir, cmd, opts),
+        async tempDir() {
+          const d = await mkdtemp(join(tmpdir(), 'immune-shard-'));
+          temps.push(d);
+          return d;
+        },
+        writeFile: (path, content) => writeFile(path, content),
+        async dispose() {
+          await Promise.all(temps.map((d) => rm(d, { recursive: true, force: true })));
+        },
+      };
+      await runSetup(ws, setup, signal, timeoutMs);
+      return ws;
+    },
+  };
+}
+
+/** Run setup commands in order; the first that fails stops the run with its output. */
+export async function runSetup(ws: Workspace, setup: string[][], signal: AbortSignal, timeoutMs: number): Promise<void> {
+  for (const cmd of setup) {
+    const res = await ws.exec(cmd, { env: { ...process.env, CI: 'true' } as Record<string, string>, timeoutMs, signal });
+    if (res.exitCode !== 0 || res.killed) {
+      const why = res.killed ? `killed (${res.killed})` : `exit ${res.exitCode ?? '?'}`;
+      throw new SetupError(`setup "${cmd.join(' ')}" on ${ws.worker} failed: ${why}\n${res.tail.trim().split('\n').slice(-15).join('\n')}`);
+    }
+  }
+}
+
+export class SetupError extends Error {}
