@@ -11,7 +11,12 @@ program
   .exitOverride();
 
 // Command groups (each exports register(program)). Keep this list sorted.
-const groups: Array<() => Promise<{ register(p: Command): void }>> = [];
+const groups: Array<() => Promise<{ register(p: Command): void }>> = [
+  () => import('./commands/demo.js'),
+  () => import('./commands/line.js'),
+  () => import('./commands/serve.js'),
+  () => import('./commands/validate.js'),
+];
 
 for (const load of groups) (await load()).register(program);
 

@@ -11,8 +11,8 @@ export interface MachineContext {
   change: string;
 }
 
-export function initialState(steps: number, now: number): DeployState {
-  return { status: 'queued', step: -1, steps, since: now, warnings: [] };
+export function initialState(plan: string[][], now: number): DeployState {
+  return { status: 'queued', step: -1, steps: plan.length, plan, since: now, warnings: [] };
 }
 
 /** States from which no event moves the deploy any more. */
@@ -137,7 +137,7 @@ export function next(s: DeployState, e: DeployEvent, ctx: MachineContext): Trans
           return { state: finish(to(s, { step: s.steps - 1 }, now), 'live', 'live', now), actions: [{ type: 'mark_live' }] };
         }
         return {
-          state: to(s, { status: 'rolling_out', step: 0 }, now),
+          state: to(s, { status: 'rolling_out', step: 0, rolloutStartedAt: now }, now),
           actions: [{ type: 'set_status', context: 'canary', state: 'pending', description: 'rolling out' }, { type: 'deploy_step', step: 0 }],
         };
       }

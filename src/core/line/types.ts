@@ -33,8 +33,12 @@ export interface DeployState {
   status: DeployStatus;
   /** Current rollout step (-1 before the rollout starts). */
   step: number;
-  /** Number of rollout steps in the plan (the last one may be the whole fleet, judged by the watch). */
+  /** Number of rollout steps in the plan (the last one is the whole fleet, judged by the watch). */
   steps: number;
+  /** Server ids on the new build at each step (cumulative), fixed when the deploy starts. */
+  plan: string[][];
+  /** When the first server took the new build: the watch compares with the fleet before this. */
+  rolloutStartedAt?: number;
   /** When the current stage or step began (ms). */
   since: number;
   failure?: Failure;

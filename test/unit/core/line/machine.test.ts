@@ -5,7 +5,7 @@ import type { GateResult } from '../../../../src/core/judge/types.js';
 
 const ctx: MachineContext = { now: 1000, policy: { rollback: true, revert: true, block: true }, change: 'abc1234 change (Dev)' };
 const gate = (decision: GateResult['decision'], warning?: string): GateResult => ({ decision, metrics: [], explanation: `gate ${decision}`, warning });
-const at = (status: DeployState['status'], step = -1, extra: Partial<DeployState> = {}): DeployState => ({ ...initialState(3, 0), status, step, ...extra });
+const at = (status: DeployState['status'], step = -1, extra: Partial<DeployState> = {}): DeployState => ({ ...initialState([['s1'], ['s1', 's2'], ['s1', 's2', 's3']], 0), status, step, ...extra });
 const types = (a: Action[]) => a.map((x) => x.type);
 
 /** [from, event, expected status, expected action types (in order), outcome?] */

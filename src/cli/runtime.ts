@@ -1,0 +1,177 @@
+// The composition root: reads a pipeline file and wires the adapters it names into an engine,
+// a store and (optionally) the HTTP server. The only place that knows every adapter.
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { parsePipeline, type PipelineConfig } from '../core/config/index.js';
+import { judgeGate, judgeWatch } from '../core/judge/index.js';
+import { Engine, type TestStage } from '../engine/engine.js';
+import { EventBus } from '../engine/events.js';
+import { createGitRepo } from '../adapters/git/git-repo.js';
+import { createTarBuilder } from '../adapters/build/tar-builder.js';
+import { createLocalFleet, type LocalFleet } from '../adapters/fleet/local.js';
+import { createScrapeSource } from '../adapters/metrics/scrape.js';
+import { createConsoleNotifier } from '../adapters/notify/console.js';
+import { systemClock } from '../adapters/clock/system.js';
+import { openSqliteStore } from '../adapters/store/sqlite/index.js';
+import { createAuth, loadTokens } from '../server/auth.js';
+import type { ServerContext } from '../server/context.js';
+import type { CodeHost, Fleet, MetricsSource, Store } from '../ports.js';
+import { ImmuneError } from '../errors.js';
+
+/** immune's own install directory (where package.json and node_modules are). */
+export const IMMUNE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface RuntimeOptions {
+  pipelineFile: string;
+  /** Where state lives: immune.db, artifacts/ (default .immune). */
+  dataDir?: string;
+  log?: Logger;
+  /** Short human lines for the terminal (notifications). */
+  print?: (line: string) => void;
+  /** Extra environment for local fleet servers (e.g. the experiments SDK settings). */
+  fleetEnv?: Record<string, string>;
+  /** Serve HTTP: API, dashboard, Unleash client API, /metrics. */
+  http?: { port: number; host: string; tokensFile?: string; clientTokens?: string[]; experimentsDir?: string; publicUrl?: string };
+}
+
+export interface Runtime {
+  config: PipelineConfig;
+  engine: Engine;
+  store: Store;
+  fleet: Fleet;
+  events: EventBus;
+  log: Logger;
+  server?: FastifyInstance;
+  url?: string;
+  /** Start the fleet (local: adopt or start servers), the engine and the server. */
+  start(): Promise<void>;
+  /** Stop the engine and server; local fleet processes keep running unless stopFleet. */
+  close(opts?: { stopFleet?: boolean }): Promise<void>;
+}
+
+export function defaultLogger(level = process.env.IMMUNE_LOG_LEVEL ?? 'info'): Logger {
+  return pino({
+    level,
+    redact: { paths: ['req.headers.authorization', '*.token', '*.key', 'token', 'key'], censor: '[redacted]' },
+    ...(process.stderr.isTTY ? { transport: { target: 'pino-pretty', options: { destination: 2, translateTime: 'HH:MM:ss', ignore: 'pid,hostname' } } } : {}),
+  }, process.stderr.isTTY ? undefined : pino.destination(2));
+}
+
+export async function loadPipelineFile(file: string): Promise<PipelineConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ImmuneError('IMMUNE_CONFIG_INVALID', `${file}: cannot read the pipeline file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { status: 400 });
+  }
+  return parsePipeline(text, file);
+}
+
+export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
+  const config = await loadPipelineFile(opts.pipelineFile);
+  const log = opts.log ?? defaultLogger();
+  const dataDir = resolve(opts.dataDir ?? '.immune');
+  const store = openSqliteStore(join(dataDir, 'immune.db'));
+  const events = new EventBus();
+
+  const repo = createGitRepo({ url: resolveRepoUrl(config.repo.url), branch: config.repo.branch, remote: config.repo.remote, workdir: resolve(config.repo.workdir) });
+  const builder = createTarBuilder({ ...config.build, dir: join(dataDir, 'artifacts'), log });
+
+  let fleet: Fleet;
+  let localFleet: LocalFleet | undefined;
+  if (config.fleet.type === 'local') {
+    localFleet = createLocalFleet(config.fleet, { root: IMMUNE_ROOT, log, env: opts.fleetEnv });
+    fleet = localFleet;
+  } else {
+    const { createSshFleet } = await import('../adapters/fleet/ssh.js');
+    fleet = createSshFleet(config.fleet, { log });
+  }
+
+  let metrics: MetricsSource;
+  if (config.metrics.source === 'prometheus') {
+    const { createPrometheusSource } = await import('../adapters/metrics/prometheus.js');
+    metrics = createPrometheusSource(config.metrics, { log });
+  } else metrics = createScrapeSource(config.metrics, { log });
+
+  let codeHost: CodeHost | undefined;
+  if (config.github) {
+    const token = process.env[config.github.token_env];
+    if (!token) throw new ImmuneError('IMMUNE_CONFIG_INVALID', `github: set the token in $${config.github.token_env}`, { status: 400 });
+    const { createGithubCodeHost } = await import('../adapters/github/code-host.js');
+    codeHost = createGithubCodeHost(config.github, { token, log });
+  }
+
+  let tests: TestStage | undefined;
+  if (config.tests) {
+    const { createTestRunner } = await import('../adapters/runner/index.js');
+    const { runTestStage } = await import('../engine/test-stage.js');
+    const runner = createTestRunner({ config: config.tests, history: store.tests, log });
+    tests = (change, signal, progress) => runTestStage({ repo, runner, history: store.tests, log }, change, signal, progress);
+  }
+
+  const publicUrl = opts.http?.publicUrl ?? (opts.http ? `http://${opts.http.host}:${opts.http.port}` : undefined);
+  const engine = new Engine({
+    config,
+    repo,
+    builder,
+    fleet,
+    metrics,
+    store,
+    notifier: createConsoleNotifier(log, opts.print),
+    clock: systemClock,
+    events,
+    log,
+    judge: { gate: judgeGate, watch: judgeWatch },
+    tests,
+    codeHost,
+    publicUrl,
+  });
+
+  const rt: Runtime = {
+    config,
+    engine,
+    store,
+    fleet,
+    events,
+    log,
+    async start() {
+      await localFleet?.start();
+      await engine.start();
+      if (opts.http) {
+        const { buildServer } = await import('../server/app.js');
+        const openRead = true;
+        const auth = createAuth({ tokens: loadTokens(opts.http.tokensFile), openRead });
+        const ctx: ServerContext = {
+          store,
+          log,
+          events,
+          auth,
+          line: engine,
+          pipelineName: config.name,
+          experimentsDir: resolve(opts.http.experimentsDir ?? 'experiments'),
+          clientTokens: opts.http.clientTokens ?? (process.env.IMMUNE_CLIENT_TOKENS ?? '').split(',').filter(Boolean),
+          publicUrl: publicUrl!,
+        };
+        const server = await buildServer(ctx);
+        await server.listen({ port: opts.http.port, host: opts.http.host });
+        rt.server = server;
+        rt.url = publicUrl;
+      }
+    },
+    async close(o = {}) {
+      await rt.server?.close().catch(() => undefined);
+      await engine.stop();
+      if (o.stopFleet) await fleet.close?.();
+      await store.close();
+    },
+  };
+  return rt;
+}
+
+/** A local path in the pipeline is relative to where immune runs; URLs stay as they are. */
+function resolveRepoUrl(url: string): string {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(url) || /^[^/]+@[^:]+:/.test(url) ? url : resolve(url);
+}

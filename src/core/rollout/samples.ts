@@ -1,0 +1,37 @@
+// Turn the sampler's ticks (every server, every interval) into the judge's series:
+// one array per server, one sample per interval, canary and baseline apart.
+import type { MetricSeries, MetricSpec, Sample } from '../judge/types.js';
+
+export interface Tick {
+  time: number;
+  samples: { server: string; ok: boolean; values: Record<string, Sample | null> }[];
+}
+
+export function toSeries(
+  specs: MetricSpec[],
+  ticks: Tick[],
+  sides: { baseline: { servers: string[]; from: number; to: number }; canary: { servers: string[]; from: number; to: number } },
+): MetricSeries[] {
+  const collect = (name: string, side: { servers: string[]; from: number; to: number }): Sample[][] =>
+    side.servers.map((server) => {
+      const out: Sample[] = [];
+      for (const t of ticks) {
+        if (t.time <= side.from || t.time > side.to) continue;
+        const s = t.samples.find((x) => x.server === server);
+        const v = s?.ok ? s.values[name] : null;
+        if (v !== null && v !== undefined) out.push(v);
+      }
+      return out;
+    });
+  return specs.map((m) => ({ ...m, baseline: collect(m.name, sides.baseline), canary: collect(m.name, sides.canary) }));
+}
+
+/**
+ * Canary servers that failed the last `consecutive` scrapes since `from`: a hard lock-up fails the
+ * gate at once, while one lost scrape is not a lock-up.
+ */
+export function unresponsive(ticks: Tick[], servers: string[], from: number, consecutive = 2): string[] {
+  const recent = ticks.filter((t) => t.time > from).slice(-consecutive);
+  if (recent.length < consecutive) return [];
+  return servers.filter((id) => recent.every((t) => t.samples.find((s) => s.server === id)?.ok === false));
+}

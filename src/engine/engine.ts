@@ -1,0 +1,633 @@
+// Drives deploys through the line: polls the branch, queues and batches changes, runs each
+// deploy's state machine through the ports, and persists every transition before acting on it.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { PipelineConfig } from '../core/config/pipeline.js';
+import type { GateInput, GateResult, MetricSpec, WatchInput } from '../core/judge/types.js';
+import { initialState, isFinished, next, resumeActions, resumedState, type MachineContext } from '../core/line/machine.js';
+import type { Action, DeployEvent, DeployState } from '../core/line/types.js';
+import { planRollout } from '../core/rollout/plan.js';
+import { toSeries, unresponsive } from '../core/rollout/samples.js';
+import { ConflictError, ImmuneError, InputError, NotFoundError } from '../errors.js';
+import type {
+  Artifact,
+  Builder,
+  Clock,
+  CodeHost,
+  Commit,
+  DeployRecord,
+  Fleet,
+  LineRecord,
+  MetricsSource,
+  Notifier,
+  Repo,
+  Server,
+  Store,
+  TestProgress,
+  TestReport,
+} from '../ports.js';
+import type { LineControl } from '../server/context.js';
+import type { EventBus } from './events.js';
+import { fanOut, Sampler } from './sampler.js';
+import { revertMessage } from './revert-message.js';
+import { summarizeDeploy, type LineStatus } from './summary.js';
+
+export interface Judge {
+  gate(input: GateInput): GateResult;
+  watch(input: WatchInput): GateResult;
+}
+
+export interface TestStageResult {
+  ok: boolean;
+  report: TestReport;
+  culprit?: { sha: string; runs: number; durationMs: number };
+}
+
+export type TestStage = (change: { shas: string[] }, signal: AbortSignal, progress: (p: TestProgress) => void) => Promise<TestStageResult>;
+
+export interface EngineDeps {
+  config: PipelineConfig;
+  repo: Repo;
+  builder: Builder;
+  fleet: Fleet;
+  metrics: MetricsSource;
+  store: Store;
+  notifier: Notifier;
+  clock: Clock;
+  events: EventBus;
+  log: Logger;
+  judge: Judge;
+  /** Absent when the pipeline has no tests section. */
+  tests?: TestStage;
+  codeHost?: CodeHost;
+  /** Link for statuses and revert messages. */
+  publicUrl?: string;
+}
+
+interface Running {
+  record: DeployRecord;
+  /** Cancels the action in progress (sleep, gate wait, test run). */
+  ac: AbortController;
+  controls: DeployEvent[];
+  /** Actions still to perform, in order. */
+  pending: Action[];
+  done: Promise<void>;
+}
+
+export class Engine implements LineControl {
+  private readonly cfg: PipelineConfig;
+  private readonly name: string;
+  private line!: LineRecord;
+  private current: Running | undefined;
+  private readonly sampler: Sampler;
+  private readonly specs: MetricSpec[];
+  private stopping = false;
+  private loopDone: Promise<void> | undefined;
+  private readonly stopAc = new AbortController();
+  /** Tests run ahead for the next batch while the current deploy rolls out (keyed by the batch's last sha). */
+  private testsAhead = new Map<string, Promise<TestStageResult>>();
+  /** After a culprit revert, the next batch must reach this sha so the culprit is out of the build. */
+  private mustReach: string | undefined;
+  private wakeLoop: (() => void) | undefined;
+
+  constructor(private readonly d: EngineDeps) {
+    this.cfg = d.config;
+    this.name = d.config.name;
+    const maxBake = Math.max(this.cfg.rollout.max_bake, ...this.cfg.rollout.steps.map((s) => s.max_bake ?? 0));
+    this.sampler = new Sampler(d, this.cfg.rollout.interval, maxBake + this.cfg.watch.window + this.cfg.watch.duration + 60_000);
+    this.specs = this.cfg.metrics.definitions.map((m) => ({ name: m.name, kind: m.kind, bad: m.bad, tolerance: m.tolerance, critical: m.critical }));
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Lifecycle
+
+  async start(): Promise<void> {
+    this.line = await this.d.store.line.getLine(this.name);
+    this.sampler.start();
+    const recent = await this.d.store.line.listDeploys(this.name, { limit: 20 });
+    const inFlight = recent.find((r) => !isFinished(r.state as DeployState));
+    if (inFlight) {
+      const state = inFlight.state as DeployState;
+      this.d.log.warn({ deploy: inFlight.id, status: state.status, step: state.step }, 'resuming a deploy the last run left in flight');
+      const resumed = resumedState(state, this.d.clock.now());
+      inFlight.state = resumed;
+      await this.d.store.line.saveDeploy(inFlight, { deployId: inFlight.id, time: this.d.clock.now(), type: 'resume', status: resumed.status, data: { from: state.status } });
+      this.launch(inFlight, resumeActions(state));
+    }
+    this.loopDone = this.loop();
+  }
+
+  /** Stop polling and sampling; an in-flight deploy is interrupted where it stands (and resumed at the next start). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.stopAc.abort();
+    this.wakeLoop?.();
+    this.current?.ac.abort(new Error('orchestrator stopping'));
+    await this.current?.done.catch(() => undefined);
+    await this.loopDone?.catch(() => undefined);
+    await this.sampler.stop();
+  }
+
+  /** Resolves when nothing is in flight and the queue is empty (or the line is blocked/paused). */
+  async idle(timeoutMs = 600_000): Promise<void> {
+    const until = this.d.clock.now() + timeoutMs;
+    while (this.d.clock.now() < until) {
+      if (!this.current && (this.line.queue.length === 0 || this.line.blocked || this.line.paused)) return;
+      await this.d.clock.sleep(100);
+    }
+    throw new ImmuneError('IMMUNE_TIMEOUT', 'the line did not become idle in time');
+  }
+
+  get lineRecord(): LineRecord {
+    return this.line;
+  }
+
+  get inFlight(): DeployRecord | undefined {
+    return this.current?.record;
+  }
+
+  get ticks() {
+    return this.sampler.all;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        await this.poll();
+        this.startTestsAhead();
+        if (!this.current) await this.maybeStartDeploy();
+      } catch (err) {
+        this.d.log.error({ err: (err as Error).message }, 'line loop');
+      }
+      await new Promise<void>((resolve) => {
+        this.wakeLoop = resolve;
+        this.d.clock.sleep(this.cfg.repo.poll_interval, this.stopAc.signal).then(resolve, resolve);
+      });
+    }
+  }
+
+  private async saveLine(patch: Partial<LineRecord>): Promise<void> {
+    this.line = { ...this.line, ...patch, version: this.line.version + 1 };
+    await this.d.store.line.saveLine(this.line);
+    this.d.events.emit({ type: 'line', pipeline: this.name, blocked: this.line.blocked, paused: this.line.paused, reason: this.line.blockReason });
+  }
+
+  private async poll(): Promise<void> {
+    const tip = await this.d.repo.tip(this.stopAc.signal);
+    if (tip === this.line.lastSeen) return;
+    const commits = await this.d.repo.commitsBetween(this.line.lastSeen, tip);
+    const known = new Set(this.line.queue);
+    const fresh = commits.map((c) => c.sha).filter((s) => !known.has(s));
+    await this.saveLine({ lastSeen: tip, queue: [...this.line.queue, ...fresh] });
+    if (fresh.length) {
+      this.d.log.info({ shas: fresh.map((s) => s.slice(0, 8)) }, 'new commits queued');
+      this.d.events.emit({ type: 'queued', pipeline: this.name, shas: fresh });
+    }
+  }
+
+  private nextBatch(): string[] {
+    const q = this.line.queue;
+    let n = Math.min(q.length, this.cfg.max_batch);
+    if (this.mustReach) {
+      const i = q.indexOf(this.mustReach);
+      if (i < 0) return []; // the revert has not been fetched yet
+      n = Math.max(n, i + 1);
+    }
+    return q.slice(0, n);
+  }
+
+  private startTestsAhead(): void {
+    if (!this.d.tests || this.line.blocked) return;
+    const batch = this.nextBatch();
+    const last = batch.at(-1);
+    if (!last || this.testsAhead.has(last)) return;
+    // One test run ahead at a time: the current deploy's own run, if any, has finished already.
+    if ([...this.testsAhead.keys()].length > 0) return;
+    const ac = new AbortController();
+    this.stopAc.signal.addEventListener('abort', () => ac.abort(), { once: true });
+    const run = this.d.tests({ shas: batch }, ac.signal, (p) => this.d.events.emit({ type: 'tests', pipeline: this.name, deploy: `next:${last.slice(0, 8)}`, ...p }));
+    run.catch(() => undefined);
+    this.testsAhead.set(last, run);
+  }
+
+  private async maybeStartDeploy(): Promise<void> {
+    if (this.line.blocked || this.line.paused || this.stopping) return;
+    const batch = this.nextBatch();
+    if (!batch.length) return;
+    const now = this.d.clock.now();
+    const commits: Commit[] = [];
+    for (const sha of batch) commits.push(await this.d.repo.commit(sha));
+    const servers = await this.d.fleet.servers();
+    const bootstrap = !this.line.live;
+    const plan = bootstrap ? [servers.map((s) => s.id)] : planRollout(servers, this.cfg.rollout.steps, this.cfg.rollout.spread);
+    const record: DeployRecord = {
+      id: `d-${new Date(now).toISOString().replace(/[-:T]/g, '').slice(0, 14)}-${randomBytes(2).toString('hex')}`,
+      pipeline: this.name,
+      shas: batch,
+      commits,
+      state: initialState(plan, now),
+      status: 'queued',
+      createdAt: now,
+      updatedAt: now,
+      previous: this.line.live?.artifact,
+    };
+    await this.d.store.line.createDeploy(record);
+    await this.saveLine({ queue: this.line.queue.filter((s) => !batch.includes(s)) });
+    if (this.mustReach && batch.includes(this.mustReach)) this.mustReach = undefined;
+    this.d.log.info({ deploy: record.id, shas: batch.map((s) => s.slice(0, 8)) }, 'deploy starts');
+    this.launch(record, [], [{ type: 'start', hasTests: !!this.d.tests }]);
+  }
+
+  private launch(record: DeployRecord, actions: Action[], controls: DeployEvent[] = []): void {
+    const running: Running = { record, ac: new AbortController(), controls, pending: [...actions], done: Promise.resolve() };
+    this.current = running;
+    running.done = this.drive(running)
+      .catch((err) => this.d.log.error({ deploy: record.id, err: (err as Error).stack }, 'deploy driver failed'))
+      .finally(() => {
+        if (this.current === running) this.current = undefined;
+        this.wakeLoop?.();
+      });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // The driver: perform actions, feed results back as events.
+
+  private async drive(run: Running): Promise<void> {
+    while (!this.stopping) {
+      const control = run.controls.shift();
+      if (control) {
+        // An abort replaces whatever was planned; a promote only marks the state.
+        await this.apply(run, control, control.type === 'abort');
+        continue;
+      }
+      const action = run.pending.shift();
+      if (!action) return;
+      run.ac = new AbortController();
+      let event: DeployEvent | undefined;
+      try {
+        event = await this.perform(run, action, run.ac.signal);
+      } catch (err) {
+        if (run.ac.signal.aborted && (run.controls.length || this.stopping)) continue;
+        event = this.failureEvent(run, action, err as Error);
+        if (!event && action.type === 'rollback') await this.d.clock.sleep(2000, this.stopAc.signal).catch(() => undefined);
+      }
+      if (event) await this.apply(run, event);
+    }
+  }
+
+  /** Persist the transition, then queue its actions. Controls replace what was queued. */
+  private async apply(run: Running, event: DeployEvent, replace = false): Promise<void> {
+    const d = run.record;
+    const state = d.state as DeployState;
+    const ctx: MachineContext = { now: this.d.clock.now(), policy: this.cfg.on_regression, change: this.describe(d) };
+    let t;
+    try {
+      t = next(state, event, ctx);
+    } catch (err) {
+      this.d.log.warn({ deploy: d.id, event: event.type, err: (err as Error).message }, 'ignored event');
+      return;
+    }
+    d.state = t.state;
+    d.status = t.state.status;
+    d.updatedAt = ctx.now;
+    if (t.state.outcome) {
+      d.outcome = t.state.outcome;
+      d.finishedAt = ctx.now;
+      d.reason = t.state.failure?.reason;
+    }
+    const data = event.type === 'gate' || event.type === 'watch' ? { decision: event.result.decision, explanation: event.result.explanation } : event;
+    await this.d.store.line.saveDeploy(d, { deployId: d.id, time: ctx.now, type: event.type, status: t.state.status, data });
+    this.emitDeploy(d);
+    if (replace) run.pending = t.actions;
+    else run.pending.push(...t.actions);
+  }
+
+  private failureEvent(run: Running, action: Action, err: Error): DeployEvent | undefined {
+    const msg = err.message;
+    switch (action.type) {
+      case 'run_tests':
+        return { type: 'tests_failed', reason: `test run failed: ${msg}` };
+      case 'build':
+        return { type: 'build_failed', reason: msg };
+      case 'deploy_step':
+        return { type: 'step_failed', step: action.step, reason: msg };
+      case 'revert':
+        return { type: 'revert_failed', reason: msg };
+      case 'judge_step':
+      case 'watch':
+        // A judge that cannot look is a failed look: never a silent pass.
+        return action.type === 'watch'
+          ? { type: 'watch', result: { decision: 'fail', metrics: [], explanation: `watch failed: ${msg}` } }
+          : { type: 'gate', step: action.step, result: { decision: 'fail', metrics: [], explanation: `gate failed: ${msg}` }, policy: 'rollback', paused: false };
+      case 'rollback':
+        // Keep trying: the fleet must end on a known build.
+        this.d.log.error({ deploy: run.record.id, err: msg }, 'rollback failed; retrying');
+        run.pending.unshift({ type: 'rollback' });
+        return undefined;
+      default:
+        this.d.log.error({ deploy: run.record.id, action: action.type, err: msg }, 'action failed');
+        return undefined;
+    }
+  }
+
+  private async perform(run: Running, a: Action, signal: AbortSignal): Promise<DeployEvent | undefined> {
+    const d = run.record;
+    const state = d.state as DeployState;
+    switch (a.type) {
+      case 'run_tests':
+        return this.runTests(d, signal);
+      case 'build':
+        return this.build(d, signal);
+      case 'deploy_step':
+        return this.deployStep(d, a.step, signal);
+      case 'judge_step':
+        return this.judgeStep(d, a.step, signal);
+      case 'watch':
+        return this.watch(d, signal);
+      case 'rollback':
+        await this.rollback(d, signal);
+        return { type: 'rolled_back' };
+      case 'revert': {
+        const shas = a.shas === 'change' ? d.shas : a.shas;
+        const sha = await this.d.repo.revert(shas, revertMessage(d, state, { publicUrl: this.d.publicUrl, shas }), signal);
+        d.revertSha = sha;
+        if (state.failure?.stage === 'tests') {
+          // The rest of the batch goes on, in a build that includes the revert.
+          const rest = d.shas.filter((s) => !shas.includes(s));
+          this.mustReach = sha;
+          await this.saveLine({ queue: [...rest, ...this.line.queue.filter((s) => !rest.includes(s))] });
+        }
+        this.d.log.warn({ deploy: d.id, reverted: shas.map((s) => s.slice(0, 8)), revert: sha.slice(0, 8) }, 'reverted in git');
+        await this.d.codeHost?.comment(shas.at(-1)!, revertMessage(d, state, { publicUrl: this.d.publicUrl, shas, markdown: true })).catch((err) => this.d.log.warn({ err: (err as Error).message }, 'comment failed'));
+        return { type: 'reverted', sha };
+      }
+      case 'block':
+        await this.saveLine({ blocked: true, blockReason: a.reason, blockedBy: 'immune', blockedAt: this.d.clock.now(), blockedDeploy: d.id });
+        await this.audit('immune', 'block', this.name, a.reason, { deploy: d.id });
+        return undefined;
+      case 'mark_live':
+        await this.saveLine({ live: { sha: d.shas.at(-1)!, artifact: d.artifact!, deploy: d.id } });
+        return undefined;
+      case 'notify':
+        await this.d.notifier
+          .notify({ kind: a.kind, pipeline: this.name, deploy: d.id, sha: d.shas.at(-1), to: [...new Set(d.commits.map((c) => c.email))], title: a.title, body: a.body })
+          .catch((err) => this.d.log.warn({ err: (err as Error).message }, 'notify failed'));
+        return undefined;
+      case 'set_status':
+        await this.d.codeHost
+          ?.setStatus(d.shas.at(-1)!, { context: `immune/${a.context}`, state: a.state, description: a.description.slice(0, 140), url: this.d.publicUrl ? `${this.d.publicUrl}/#/deploys/${d.id}` : undefined })
+          .catch((err) => this.d.log.warn({ err: (err as Error).message }, 'commit status failed'));
+        return undefined;
+    }
+  }
+
+  private async runTests(d: DeployRecord, signal: AbortSignal): Promise<DeployEvent> {
+    if (!this.d.tests) return { type: 'tests_passed' };
+    const last = d.shas.at(-1)!;
+    let run = this.testsAhead.get(last);
+    if (!run) {
+      run = this.d.tests({ shas: d.shas }, signal, (p) => this.d.events.emit({ type: 'tests', pipeline: this.name, deploy: d.id, ...p }));
+      this.testsAhead.set(last, run);
+    }
+    try {
+      const res = await run;
+      d.testReport = res.report;
+      if (res.ok) return { type: 'tests_passed' };
+      return { type: 'tests_failed', reason: res.report.summary, culprit: res.culprit?.sha };
+    } finally {
+      this.testsAhead.delete(last);
+    }
+  }
+
+  private async build(d: DeployRecord, signal: AbortSignal): Promise<DeployEvent> {
+    const checkout = await this.d.repo.checkout(d.shas.at(-1)!, signal);
+    try {
+      d.artifact = await this.d.builder.build(checkout, signal);
+    } finally {
+      await checkout.dispose();
+    }
+    this.d.log.info({ deploy: d.id, artifact: d.artifact.id }, 'built');
+    return { type: 'built', sameAsLive: d.artifact.id === this.line.live?.artifact.id };
+  }
+
+  private async serversById(): Promise<Map<string, Server>> {
+    return new Map((await this.d.fleet.servers()).map((s) => [s.id, s]));
+  }
+
+  /** Put the step's servers on the new build and every other server on the previous one. */
+  private async deployStep(d: DeployRecord, step: number, signal: AbortSignal): Promise<DeployEvent> {
+    const state = d.state as DeployState;
+    const onNew = new Set(state.plan[step] ?? []);
+    const servers = await this.serversById();
+    const artifact = d.artifact!;
+    const want = (id: string): Artifact | undefined => (onNew.has(id) ? artifact : d.previous);
+    const todo: Server[] = [];
+    for (const s of servers.values()) {
+      const target = want(s.id);
+      if (!target) continue;
+      const current = await this.d.fleet.release(s, signal).catch(() => undefined);
+      if (current !== target.id) todo.push(s);
+    }
+    let done = 0;
+    const total = onNew.size;
+    this.emitDeploy(d, `step ${step + 1}/${state.steps}: ${todo.length} server(s) to switch`);
+    const concurrency = 'concurrency' in this.cfg.fleet ? this.cfg.fleet.concurrency : 8;
+    const failures = await fanOut(todo, concurrency, async (s) => {
+      await this.d.fleet.activate(s, want(s.id)!, signal);
+      done++;
+      this.d.events.emit({ type: 'deploy', pipeline: this.name, deploy: d.id, status: 'rolling_out', step, servers: Math.min(total, done), of: servers.size, message: `${s.id} on ${want(s.id)!.id}` });
+    });
+    if (signal.aborted) throw signal.reason;
+    if (failures.length) {
+      return { type: 'step_failed', step, reason: `deploy failed on ${failures.map((f) => `${f.item.id} (${f.error.message})`).join(', ')}` };
+    }
+    return { type: 'step_deployed', step, gated: onNew.size < servers.size && !!d.previous };
+  }
+
+  private stepBake(step: number): { min: number; max: number } {
+    const s = this.cfg.rollout.steps[step];
+    return { min: s?.min_bake ?? this.cfg.rollout.min_bake, max: s?.max_bake ?? this.cfg.rollout.max_bake };
+  }
+
+  /** Wait one interval, then judge the step on everything since it began. */
+  private async judgeStep(d: DeployRecord, step: number, signal: AbortSignal): Promise<DeployEvent> {
+    await this.sampler.nextTick(signal);
+    const state = d.state as DeployState;
+    const now = this.d.clock.now();
+    const canary = state.plan[step] ?? [];
+    const all = [...(await this.serversById()).keys()];
+    const baseline = all.filter((id) => !canary.includes(id));
+    const since = state.since;
+    const series = toSeries(this.specs, this.sampler.all, { baseline: { servers: baseline, from: since, to: now }, canary: { servers: canary, from: since, to: now } });
+    const bake = this.stepBake(step);
+    const result = this.d.judge.gate({
+      alpha: this.cfg.rollout.alpha,
+      metrics: series,
+      elapsedMs: now - since,
+      minBakeMs: bake.min,
+      maxBakeMs: bake.max,
+      onInconclusive: this.cfg.rollout.on_inconclusive,
+      unresponsive: unresponsive(this.sampler.all, canary, since),
+    });
+    await this.d.store.line.appendGateLook({ deployId: d.id, step, time: now, elapsedMs: now - since, decision: result.decision, explanation: result.explanation, metrics: result.metrics });
+    this.d.events.emit({ type: 'gate', pipeline: this.name, deploy: d.id, step, elapsedMs: now - since, decision: result.decision, explanation: result.explanation });
+    return { type: 'gate', step, result, policy: this.cfg.rollout.on_inconclusive, paused: this.line.paused };
+  }
+
+  private async watch(d: DeployRecord, signal: AbortSignal): Promise<DeployEvent> {
+    const state = d.state as DeployState;
+    const now0 = this.d.clock.now();
+    if (!d.previous || !this.cfg.watch.enabled) {
+      const why = !d.previous ? 'first deploy: nothing to compare with' : 'watch disabled';
+      return { type: 'watch', result: { decision: 'pass', metrics: [], explanation: why } };
+    }
+    await this.sampler.nextTick(signal);
+    const now = this.d.clock.now();
+    const all = [...(await this.serversById()).keys()];
+    const before = state.rolloutStartedAt ?? state.since;
+    const series = toSeries(this.specs, this.sampler.all, {
+      baseline: { servers: all, from: before - this.cfg.watch.window, to: before },
+      canary: { servers: all, from: state.since, to: now },
+    });
+    const result = this.d.judge.watch({
+      alpha: this.cfg.rollout.alpha,
+      metrics: series,
+      elapsedMs: now - state.since,
+      durationMs: this.cfg.watch.duration,
+      unresponsive: unresponsive(this.sampler.all, all, state.since),
+    });
+    void now0;
+    await this.d.store.line.appendGateLook({ deployId: d.id, step: -1, time: now, elapsedMs: now - state.since, decision: result.decision, explanation: result.explanation, metrics: result.metrics });
+    this.d.events.emit({ type: 'gate', pipeline: this.name, deploy: d.id, step: -1, elapsedMs: now - state.since, decision: result.decision, explanation: result.explanation });
+    return { type: 'watch', result };
+  }
+
+  /** Every server that is not on the previous build goes back to it. */
+  private async rollback(d: DeployRecord, signal: AbortSignal): Promise<void> {
+    const prev = d.previous;
+    if (!prev) {
+      this.d.log.error({ deploy: d.id }, 'nothing to roll back to (first deploy)');
+      return;
+    }
+    const servers = [...(await this.serversById()).values()];
+    const todo: Server[] = [];
+    for (const s of servers) {
+      const current = await this.d.fleet.release(s, signal).catch(() => undefined);
+      if (current !== prev.id) todo.push(s);
+    }
+    const t0 = this.d.clock.now();
+    this.emitDeploy(d, `rolling back ${todo.length} server(s) to ${prev.id}`);
+    const concurrency = 'concurrency' in this.cfg.fleet ? this.cfg.fleet.concurrency : 8;
+    const failures = await fanOut(todo, concurrency, (s) => this.d.fleet.activate(s, prev, signal));
+    if (failures.length) throw new Error(`rollback failed on ${failures.map((f) => `${f.item.id} (${f.error.message})`).join(', ')}`);
+    this.d.log.warn({ deploy: d.id, servers: todo.length, ms: this.d.clock.now() - t0 }, 'rolled back');
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Reporting
+
+  private describe(d: DeployRecord): string {
+    const last = d.commits.at(-1);
+    const more = d.commits.length > 1 ? ` (+${d.commits.length - 1} more)` : '';
+    return last ? `${last.sha.slice(0, 8)} "${last.subject}" by ${last.author}${more}` : d.shas.join(',');
+  }
+
+  private emitDeploy(d: DeployRecord, message?: string): void {
+    const s = d.state as DeployState;
+    const onNew = s.step >= 0 && s.status !== 'live' ? s.plan[s.step]?.length : undefined;
+    this.d.events.emit({
+      type: 'deploy',
+      pipeline: this.name,
+      deploy: d.id,
+      status: s.status,
+      step: s.step >= 0 ? s.step : undefined,
+      servers: onNew,
+      of: s.plan.at(-1)?.length,
+      message: message ?? (s.failure && isFinished(s) ? s.failure.reason : s.status),
+    });
+  }
+
+  private async audit(actor: string, action: string, target: string, reason: string, details?: unknown): Promise<void> {
+    await this.d.store.audit.append({ time: this.d.clock.now(), actor, action, target, reason, details });
+    this.d.events.emit({ type: 'audit', actor, action, target, reason });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // LineControl: what captains and engineers do through the API and CLI.
+
+  async status(): Promise<LineStatus> {
+    const queue: Commit[] = [];
+    for (const sha of this.line.queue) queue.push(await this.d.repo.commit(sha).catch(() => ({ sha, author: '', email: '', subject: '', message: '', time: 0 })));
+    const l = this.line;
+    const run = this.current?.record;
+    const s = run?.state as DeployState | undefined;
+    return {
+      pipeline: this.name,
+      blocked: l.blocked,
+      blockReason: l.blockReason,
+      blockedBy: l.blockedBy,
+      blockedAt: l.blockedAt,
+      blockedDeploy: l.blockedDeploy,
+      paused: l.paused,
+      live: l.live ? { sha: l.live.sha, artifact: { id: l.live.artifact.id }, deploy: l.live.deploy } : null,
+      inFlight: run
+        ? summarizeDeploy(run, { serversTotal: s?.plan.at(-1)?.length, serversOnNew: s && s.step >= 0 ? s.plan[s.step]?.length : 0, now: this.d.clock.now() })
+        : null,
+      queue,
+    };
+  }
+
+  async deploy(sha: string, actor: string): Promise<{ queued: string }> {
+    if (!/^[0-9a-f]{4,40}$/i.test(sha)) throw new InputError('sha', `"${sha}" is not a commit sha`);
+    await this.d.repo.tip().catch(() => undefined);
+    const commit = await this.d.repo.commit(sha).catch(() => {
+      throw new NotFoundError(`no commit ${sha} in ${this.cfg.repo.url}`);
+    });
+    if (!this.line.queue.includes(commit.sha)) await this.saveLine({ queue: [...this.line.queue, commit.sha] });
+    await this.audit(actor, 'deploy', commit.sha, `deploy requested`);
+    this.d.events.emit({ type: 'queued', pipeline: this.name, shas: [commit.sha] });
+    this.wakeLoop?.();
+    return { queued: commit.sha };
+  }
+
+  async block(reason: string, actor: string): Promise<void> {
+    await this.saveLine({ blocked: true, blockReason: reason, blockedBy: actor, blockedAt: this.d.clock.now(), blockedDeploy: undefined });
+    await this.audit(actor, 'block', this.name, reason);
+  }
+
+  async unblock(reason: string, actor: string): Promise<void> {
+    if (!this.line.blocked) throw new ConflictError('the line is not blocked');
+    await this.saveLine({ blocked: false, blockReason: undefined, blockedBy: undefined, blockedAt: undefined, blockedDeploy: undefined });
+    await this.audit(actor, 'unblock', this.name, reason);
+    this.wakeLoop?.();
+  }
+
+  async pause(reason: string, actor: string): Promise<void> {
+    await this.saveLine({ paused: true });
+    await this.audit(actor, 'pause', this.name, reason);
+  }
+
+  async resume(reason: string, actor: string): Promise<void> {
+    if (!this.line.paused) throw new ConflictError('the line is not paused');
+    await this.saveLine({ paused: false });
+    await this.audit(actor, 'resume', this.name, reason);
+    this.wakeLoop?.();
+  }
+
+  async abort(reason: string, actor: string): Promise<void> {
+    const run = this.current;
+    const s = run?.record.state as DeployState | undefined;
+    if (!run || !s || isFinished(s) || s.status === 'rolling_back' || s.status === 'reverting') throw new ConflictError('no deploy in flight that can be aborted');
+    await this.audit(actor, 'abort', run.record.id, reason);
+    run.controls.push({ type: 'abort', reason, actor });
+    run.ac.abort(new Error(`aborted by ${actor}`));
+  }
+
+  async promote(reason: string, actor: string): Promise<void> {
+    const run = this.current;
+    const s = run?.record.state as DeployState | undefined;
+    if (!run || s?.status !== 'baking') throw new ConflictError('promote needs a deploy baking at a rollout step');
+    await this.audit(actor, 'promote', run.record.id, reason);
+    run.controls.push({ type: 'promote', actor });
+  }
+}

@@ -1,0 +1,66 @@
+// Helpers for tests that run the line: free loopback ports, a small local pipeline, bounded waits.
+import { createServer } from 'node:net';
+
+/** Find `n` consecutive free ports on 127.0.0.1. */
+export async function freePortRange(n: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 30000);
+    let ok = true;
+    for (let i = 0; i < n && ok; i++) ok = await isFree(base + i);
+    if (ok) return base;
+  }
+  throw new Error('no free port range');
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+export async function waitFor<T>(fn: () => Promise<T | undefined | false | null>, timeoutMs: number, what: string): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** A fast pipeline for tests: 1 canary then all, short bakes, the shop's metrics. */
+export function localPipelineYaml(o: { repo: string; dir: string; basePort: number; servers: number; minBake?: string; maxBake?: string; tests?: boolean }): string {
+  return `name: shop
+repo:
+  url: ${JSON.stringify(o.repo)}
+  workdir: ${JSON.stringify(`${o.dir}/work`)}
+  poll_interval: 500ms
+${o.tests === false ? '' : `tests:
+  runner: command
+  command: [node, -e, "process.exit(0)"]
+`}build:
+  exclude: [.git]
+fleet:
+  type: local
+  servers: ${o.servers}
+  base_port: ${o.basePort}
+  dir: ${JSON.stringify(`${o.dir}/fleet`)}
+metrics:
+  definitions:
+    - { name: error_rate, kind: ratio, numerator: 'shop_http_requests_total{code=~"5.."}', denominator: shop_http_requests_total, bad: increase, critical: true }
+    - { name: checkout_error_rate, kind: ratio, numerator: 'shop_http_requests_total{route="/checkout",code=~"5.."}', denominator: 'shop_http_requests_total{route="/checkout"}', bad: increase, critical: true }
+    - { name: latency_p99, kind: continuous, histogram: shop_http_request_duration_seconds, quantile: 0.99, bad: increase, tolerance: 30% }
+    - { name: checkouts, kind: count, counter: shop_checkouts_total, bad: decrease, group: business }
+rollout:
+  interval: 1s
+  min_bake: ${o.minBake ?? '5s'}
+  max_bake: ${o.maxBake ?? '30s'}
+  steps:
+    - servers: 1
+watch:
+  duration: 3s
+  window: 20s
+`;
+}
