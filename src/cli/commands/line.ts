@@ -1,0 +1,161 @@
+// The line from the terminal: status, log, deploy, and the captains' controls, all through the
+// REST API of a running `immune serve`.
+import { Command, Option } from 'commander';
+import { InputError } from '../../errors.js';
+import type { DeploySummary, LineStatus } from '../../engine/summary.js';
+import { ago, clip, duration, keyValues, shortSha, table } from '../output.js';
+import { ApiClient, CLIENT_EXIT_CODES, clientAction, withClientOptions, type ClientOptions } from './client.js';
+
+type Json = { json?: boolean };
+
+const print = (s: string) => process.stdout.write(`${s}\n`);
+const printJson = (v: unknown) => print(JSON.stringify(v, null, 2));
+
+function parseLimit(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1 || n > 1000) throw new InputError('--limit', `"${v}" is not a number from 1 to 1000`);
+  return n;
+}
+
+function parseReason(v: string): string {
+  if (v.trim() === '') throw new InputError('--reason', 'must not be empty: say why (it goes in the audit log)');
+  return v.trim();
+}
+
+function author(d: DeploySummary): string {
+  const names = [...new Set(d.commits.map((c) => c.author))];
+  return names.length <= 2 ? names.join(', ') : `${names[0]} +${names.length - 1}`;
+}
+
+/** "abc12345 Fix checkout (Dev One)" or "3 commits abc12345..def67890 (Dev One, Dev Two)". */
+function change(d: DeploySummary): string {
+  if (d.commits.length === 1) {
+    const c = d.commits[0]!;
+    return `${shortSha(c.sha)} ${clip(c.subject, 50)} (${c.author})`;
+  }
+  const shas = d.shas.length ? `${shortSha(d.shas[0]!)}..${shortSha(d.shas[d.shas.length - 1]!)}` : '';
+  return `${d.shas.length} commits ${shas} (${author(d)})`;
+}
+
+function progress(d: DeploySummary): string {
+  const parts = [d.status.replace('_', ' ')];
+  if (d.step !== undefined) parts.push(`step ${d.step + 1}/${d.steps}`);
+  if (d.serversOnNew !== undefined && d.serversTotal !== undefined) parts.push(`${d.serversOnNew}/${d.serversTotal} servers on the new build`);
+  if (d.bakeElapsedMs !== undefined) parts.push(`${d.status === 'watching' ? 'watched' : 'baked'} ${duration(d.bakeElapsedMs)}`);
+  return parts.join(', ');
+}
+
+export function formatStatus(s: LineStatus, now: number): string {
+  const rows: [string, string][] = [];
+  if (s.blocked) {
+    const who = [s.blockedBy ? `by ${s.blockedBy}` : '', s.blockedAt !== undefined ? ago(s.blockedAt, now) : ''].filter(Boolean).join(' ');
+    rows.push(['line', `${s.pipeline}: BLOCKED${who ? ` ${who}` : ''}`]);
+    rows.push(['why', `${s.blockReason ?? '(no reason given)'}${s.blockedDeploy ? `\n(deploy ${s.blockedDeploy}; unblock with: immune unblock --reason "...")` : ''}`]);
+  } else {
+    rows.push(['line', `${s.pipeline}: ${s.paused ? 'paused' : 'open'}`]);
+  }
+  if (s.blocked && s.paused) rows.push(['paused', 'yes']);
+  rows.push(['live', s.live ? `${shortSha(s.live.sha)} (artifact ${s.live.artifact.id}${s.live.deploy ? `, deploy ${s.live.deploy}` : ''})` : 'nothing yet']);
+  if (s.inFlight) {
+    const d = s.inFlight;
+    const lines = [`${d.id} ${change(d)}`, progress(d)];
+    if (d.lastGate) lines.push(`gate: ${d.lastGate.decision}: ${clip(d.lastGate.explanation, 100)}`);
+    rows.push(['in flight', lines.join('\n')]);
+  } else {
+    rows.push(['in flight', 'none']);
+  }
+  if (s.queue.length === 0) rows.push(['queue', 'empty']);
+  else {
+    const q = table(s.queue.map((c) => [shortSha(c.sha), clip(c.subject, 50), c.author]));
+    rows.push(['queue', `${s.queue.length} commit${s.queue.length === 1 ? '' : 's'}\n${q}`]);
+  }
+  return keyValues(rows);
+}
+
+export function formatLog(deploys: DeploySummary[], now: number): string {
+  if (deploys.length === 0) return 'no deploys yet';
+  const rows = deploys.map((d) => [
+    d.id,
+    d.shas.map(shortSha).join(',') || '-',
+    author(d) || '-',
+    d.outcome ?? d.status,
+    duration((d.finishedAt ?? now) - d.createdAt),
+    clip(d.reason ?? (d.revertSha ? `reverted in ${shortSha(d.revertSha)}` : ''), 80),
+  ]);
+  return table(rows, ['DEPLOY', 'SHAS', 'AUTHOR', 'OUTCOME', 'DURATION', 'REASON']);
+}
+
+const CONTROLS: { name: 'block' | 'unblock' | 'pause' | 'resume' | 'abort' | 'promote'; description: string; done: string }[] = [
+  { name: 'block', description: 'block the line: no deploy starts until it is unblocked (captain)', done: 'line blocked' },
+  { name: 'unblock', description: 'unblock the line (captain)', done: 'line unblocked' },
+  { name: 'pause', description: 'pause the line: the deploy in flight holds at its current step (captain)', done: 'line paused' },
+  { name: 'resume', description: 'resume a paused line (captain)', done: 'line resumed' },
+  { name: 'abort', description: 'abort the deploy in flight and roll it back (captain)', done: 'deploy aborted' },
+  { name: 'promote', description: 'skip the rest of the current bake: go to the next step at the next look (captain)', done: 'deploy promoted' },
+];
+
+export function register(program: Command): void {
+  withClientOptions(
+    program
+      .command('status')
+      .description('show the line: what is live, the deploy in flight (step, servers, gate), the queue, and whether it is blocked and why')
+      .option('--json', 'print the API answer as JSON'),
+  )
+    .addHelpText('after', `\n${CLIENT_EXIT_CODES}`)
+    .action(
+      clientAction(async (o: ClientOptions & Json) => {
+        const s = await new ApiClient(o).get<LineStatus>('/api/line');
+        print(o.json ? JSON.stringify(s, null, 2) : formatStatus(s, Date.now()));
+      }),
+    );
+
+  withClientOptions(
+    program
+      .command('log')
+      .description('list recent deploys: id, commits, author, outcome, duration and reason, newest first')
+      .addOption(new Option('-n, --limit <n>', 'how many deploys (1-1000)').argParser(parseLimit).default(20))
+      .option('--json', 'print the API answer as JSON'),
+  )
+    .addHelpText('after', `\n${CLIENT_EXIT_CODES}`)
+    .action(
+      clientAction(async (o: ClientOptions & Json & { limit: number }) => {
+        const r = await new ApiClient(o).get<{ deploys: DeploySummary[] }>(`/api/deploys?limit=${o.limit}`);
+        print(o.json ? JSON.stringify(r, null, 2) : formatLog(r.deploys, Date.now()));
+      }),
+    );
+
+  withClientOptions(
+    program
+      .command('deploy')
+      .description('queue a commit of the pipeline branch for deploy (engineer)')
+      .argument('<sha>', 'commit sha (4 to 40 hex digits)')
+      .option('--json', 'print the API answer as JSON'),
+  )
+    .addHelpText('after', `\n${CLIENT_EXIT_CODES}`)
+    .action(
+      clientAction(async (sha: string, o: ClientOptions & Json) => {
+        if (!/^[0-9a-f]{4,40}$/i.test(sha)) throw new InputError('sha', `"${sha}" is not a commit sha (4 to 40 hex digits)`);
+        const r = await new ApiClient(o).post<{ ok: true; queued?: string }>('/api/deploys', { sha });
+        if (o.json) printJson(r);
+        else print(`queued ${shortSha(r.queued ?? sha)} for deploy`);
+      }),
+    );
+
+  for (const c of CONTROLS) {
+    withClientOptions(
+      program
+        .command(c.name)
+        .description(c.description)
+        .requiredOption('-r, --reason <text>', 'why (recorded in the audit log)', parseReason)
+        .option('--json', 'print the API answer as JSON'),
+    )
+      .addHelpText('after', `\nNeeds a token with role captain or admin (--token or $IMMUNE_TOKEN).\n${CLIENT_EXIT_CODES}`)
+      .action(
+        clientAction(async (o: ClientOptions & Json & { reason: string }) => {
+          const r = await new ApiClient(o).post<{ ok: true }>(`/api/line/${c.name}`, { reason: o.reason });
+          if (o.json) printJson(r);
+          else print(`${c.done}: ${o.reason}`);
+        }),
+      );
+  }
+}

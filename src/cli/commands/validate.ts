@@ -1,0 +1,77 @@
+// `immune validate`: check pipeline and experiment files, printing every problem as file:line:col.
+import type { Command } from 'commander';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, sep } from 'node:path';
+import { parsePipeline } from '../../core/config/index.js';
+import { parseExperimentFile } from '../../core/config/experiment.js';
+import { ConfigError, formatConfigIssue, type ConfigIssue } from '../../errors.js';
+
+export type FileKind = 'pipeline' | 'experiment';
+
+export interface FileResult {
+  file: string;
+  kind: FileKind;
+  ok: boolean;
+  issues: ConfigIssue[];
+}
+
+/** A file is an experiment (or flags) file when it lives under a directory named experiments. */
+export function kindOf(file: string): FileKind {
+  const dirs = file.split(/[\\/]/).slice(0, -1);
+  return dirs.includes('experiments') ? 'experiment' : 'pipeline';
+}
+
+export async function validateFile(file: string): Promise<FileResult> {
+  const kind = kindOf(file);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (code ?? (err as Error).message);
+    return { file, kind, ok: false, issues: [{ file, line: 1, col: 1, path: '', message: `cannot read: ${why}` }] };
+  }
+  try {
+    if (kind === 'experiment') parseExperimentFile(text, file);
+    else parsePipeline(text, file);
+    return { file, kind, ok: true, issues: [] };
+  } catch (err) {
+    if (err instanceof ConfigError) return { file, kind, ok: false, issues: err.issues };
+    return { file, kind, ok: false, issues: [{ file, line: 1, col: 1, path: '', message: (err as Error).message }] };
+  }
+}
+
+/** pipelines/*.yaml and experiments/*.yaml (and .yml) under `dir`, sorted. */
+export async function defaultFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const sub of ['pipelines', 'experiments']) {
+    const names = await readdir(join(dir, sub)).catch(() => [] as string[]);
+    out.push(...names.filter((n) => /\.ya?ml$/.test(n)).sort().map((n) => (dir === '.' ? `${sub}${sep}${n}` : join(dir, sub, n))));
+  }
+  return out;
+}
+
+export function register(program: Command): void {
+  program
+    .command('validate')
+    .description('check pipeline and experiment files; every problem is printed as file:line:col message')
+    .argument('[files...]', 'files to check (default: pipelines/*.yaml and experiments/*.yaml); a file under experiments/ is an experiment or flags file, any other a pipeline')
+    .option('--json', 'print {ok, files: [{file, kind, ok, issues: [{file, line, col, path, message}]}]}')
+    .addHelpText('after', '\nExit codes: 0 every file is valid, 1 some file has problems (or there is nothing to check), 2 bad flags.')
+    .action(async (files: string[], o: { json?: boolean }) => {
+      const list = files.length ? files : await defaultFiles('.');
+      const results: FileResult[] = [];
+      for (const f of list) results.push(await validateFile(f));
+      const ok = results.length > 0 && results.every((r) => r.ok);
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify({ ok, files: results }, null, 2)}\n`);
+      } else {
+        if (results.length === 0) process.stderr.write('immune: nothing to validate (no pipelines/*.yaml or experiments/*.yaml here; name the files)\n');
+        for (const r of results) {
+          if (r.ok) process.stdout.write(`ok ${r.file}\n`);
+          else for (const i of r.issues) process.stdout.write(`${formatConfigIssue(i)}\n`);
+        }
+      }
+      process.exitCode = ok ? 0 : 1;
+    });
+}
