@@ -109,15 +109,66 @@ const schemas: Record<string, Schema> = {
   AuditEntry: obj({ id: int(), time: num(), actor: str('"token:<name>" or "anonymous"'), action: str(), target: str(), reason: str(), details: {} }, ['time', 'actor', 'action', 'target', 'reason']),
   Dora: obj({
     days: num(),
-    deploys: int(),
-    deployFrequencyPerDay: num(),
+    from: num('Start of the period, ms since the epoch'),
+    to: num(),
+    deploys: int('Deploys that finished in the period, whatever their outcome'),
+    live: int('Deploys that went live'),
+    deployFrequencyPerDay: num('Live deploys per day'),
     leadTimeMs: nullable(num('Median commit-to-live time')),
-    changeFailureRate: nullable(num('Share of deploys that failed in production (0..1)')),
-    timeToRestoreMs: nullable(num('Median time from a failed deploy to the line healthy again')),
+    changeFailureRate: nullable(num('Deploys that failed after reaching servers, over all that reached servers (0..1)')),
+    failedChanges: int(),
+    reachedServers: int(),
+    timeToRestoreMs: nullable(num('Median time from a regression detected to the fleet back on the previous build')),
   }),
   Whoami: obj({ actor: str(), role: nullable({ enum: ['viewer', 'engineer', 'captain', 'admin'] }), openRead: nullable({ type: 'boolean' }) }),
-  Experiment: { type: 'object', description: 'An experiment: name, branches with weights, status, decision; see the experiments section of the README' },
-  ExperimentResults: { type: 'object', description: 'A readout: per branch participants, conversions, lift with interval; SRM check; decision' },
+  Closing: obj({ experiment: str(), branch: str(), reason: str(), actor: str(), time: num() }),
+  Experiment: obj({
+    name: str(),
+    file: str(),
+    description: nullable(str()),
+    state: { enum: ['running', 'off', 'closed'] },
+    initialRollout: num('Share of users taking part (0..1)'),
+    branches: arr(obj({ name: str(), weight: num('0..1'), control: { type: 'boolean' } })),
+    goals: arr(str()),
+    guardrails: arr(str()),
+    phase: int('A change of branches or weights starts a new phase'),
+    groupId: str('Unleash groupId that seeds assignment'),
+    startedAt: num(),
+    closing: nullable(ref('Closing')),
+  }),
+  LiftResult: obj({
+    name: str(),
+    kind: { enum: ['goal', 'guardrail'] },
+    direction: { enum: ['increase', 'decrease'] },
+    controlRate: num(),
+    rate: num(),
+    converted: int(),
+    valuePerUser: num(),
+    lift: num('Relative lift of the rate against control (0.1 = +10%)'),
+    ci: { type: 'array', items: num(), minItems: 2, maxItems: 2, description: 'Always-valid confidence interval of the lift' },
+    pValue: num(),
+    adjustedP: num('Holm-adjusted (goals)'),
+    outcome: { enum: ['better', 'worse', 'none'] },
+  }),
+  ExperimentResults: obj(
+    {
+      experiment: str(),
+      phase: int(),
+      groupId: str(),
+      alpha: num(),
+      participants: int(),
+      excluded: int('Users exposed to more than one branch'),
+      srm: obj({ statistic: num(), pValue: num(), mismatch: { type: 'boolean', description: 'Sample ratio mismatch: the readout is invalid' } }),
+      branches: arr(obj({ name: str(), control: { type: 'boolean' }, weight: num('Per mille'), participants: int(), share: num(), metrics: arr(ref('LiftResult')), decision: str() }, ['name', 'control', 'weight', 'participants', 'share', 'metrics'])),
+      decision: { enum: ['desired result', 'undesired result', 'no statistical significance', 'invalid'] },
+      winner: str(),
+      summary: str(),
+      state: str(),
+      closing: nullable(ref('Closing')),
+      phases: int(),
+    },
+    ['experiment', 'phase', 'participants', 'srm', 'branches', 'decision', 'summary'],
+  ),
   CloseExperiment: obj({ branch: str('Branch everyone gets from now on'), reason: { type: 'string', minLength: 1 } }),
 };
 
@@ -125,8 +176,8 @@ export interface Operation {
   method: 'get' | 'post';
   path: string;
   summary: string;
-  /** Role needed; reads are open to anyone when the server allows open reads. */
-  role: Role;
+  /** Role needed (reads are open to anyone when the server allows open reads), or an Unleash client token. */
+  role: Role | 'client';
   body?: string;
   response: string;
   query?: { name: string; schema: Schema; description: string }[];
@@ -151,19 +202,35 @@ export const operations: Operation[] = [
   { method: 'get', path: '/api/line', summary: 'The line: live build, deploy in flight, queue, block and pause state', role: 'viewer', response: 'Line', tag: 'line' },
   { method: 'get', path: '/api/deploys', summary: 'Recent deploys, newest first', role: 'viewer', response: 'DeployList', tag: 'deploys', query: [{ name: 'limit', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 50 }, description: 'How many' }] },
   { method: 'get', path: '/api/deploys/{id}', summary: "A deploy: commits, events, every gate look's evidence, test report", role: 'viewer', response: 'DeployDetail', tag: 'deploys', params: ['id'] },
-  { method: 'post', path: '/api/deploys', summary: 'Queue a commit for deploy', role: 'engineer', body: 'DeployRequest', response: 'Ok', tag: 'deploys' },
+  { method: 'post', path: '/api/deploys', summary: 'Queue a commit for deploy', role: 'engineer', body: 'DeployRequest', response: 'DeployQueued', tag: 'deploys' },
   control('pause', 'Pause the line: the deploy in flight holds at its current step'),
   control('resume', 'Resume a paused line'),
   control('abort', 'Abort the deploy in flight and roll back'),
   control('promote', 'Skip the rest of the current bake and go to the next step'),
   control('block', 'Block the line: no deploy starts until unblocked'),
   control('unblock', 'Unblock the line'),
-  { method: 'get', path: '/api/audit', summary: 'Audit log of every control and mutation, newest first', role: 'viewer', response: 'AuditList', tag: 'line', query: [{ name: 'limit', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 }, description: 'How many' }] },
-  { method: 'get', path: '/api/dora', summary: 'DORA figures over a period', role: 'viewer', response: 'Dora', tag: 'line', query: [{ name: 'days', schema: { type: 'number', exclusiveMinimum: 0, default: 30 }, description: 'Period length in days' }] },
+  {
+    method: 'get',
+    path: '/api/audit',
+    summary: 'Audit log of every control and mutation, newest first',
+    role: 'viewer',
+    response: 'AuditList',
+    tag: 'line',
+    query: [
+      { name: 'limit', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 }, description: 'How many' },
+      { name: 'target', schema: { type: 'string' }, description: 'Only entries about this target' },
+    ],
+  },
+  { method: 'get', path: '/api/dora', summary: 'DORA figures over a period', role: 'viewer', response: 'Dora', tag: 'line', query: [{ name: 'days', schema: { type: 'number', exclusiveMinimum: 0, maximum: 3650, default: 30 }, description: 'Period length in days' }] },
   { method: 'get', path: '/api/stream', summary: 'Server-sent events: one JSON LineEvent per `data:` line', role: 'viewer', response: 'Stream', tag: 'line', media: 'text/event-stream' },
   { method: 'get', path: '/api/experiments', summary: 'Experiments with their branches, status and decision', role: 'viewer', response: 'ExperimentList', tag: 'experiments' },
-  { method: 'get', path: '/api/experiments/{name}/results', summary: "An experiment's readout", role: 'viewer', response: 'ExperimentResults', tag: 'experiments', params: ['name'] },
-  { method: 'post', path: '/api/experiments/{name}/close', summary: 'Close an experiment: everyone gets one branch', role: 'engineer', body: 'CloseExperiment', response: 'Ok', tag: 'experiments', params: ['name'] },
+  { method: 'get', path: '/api/experiments/{name}/results', summary: "An experiment's readout", role: 'viewer', response: 'ExperimentResults', tag: 'experiments', params: ['name'], query: [{ name: 'phase', schema: { type: 'integer', minimum: 1 }, description: 'Phase to read (default: the current one)' }] },
+  { method: 'post', path: '/api/experiments/{name}/close', summary: 'Close an experiment: everyone gets one branch; recorded in the audit log', role: 'engineer', body: 'CloseExperiment', response: 'Experiment', tag: 'experiments', params: ['name'] },
+  { method: 'post', path: '/api/events', summary: 'Exposures and conversions from the SDK (idempotent by id)', role: 'client', body: 'Events', response: 'EventsAccepted', tag: 'sdk' },
+  { method: 'get', path: '/api/client/features', summary: 'Unleash client API: the features document (experiments as variants, flags)', role: 'client', response: 'UnleashFeatures', tag: 'sdk' },
+  { method: 'post', path: '/api/client/register', summary: 'Unleash client API: a client registers', role: 'client', body: 'UnleashPayload', response: 'Empty', tag: 'sdk' },
+  { method: 'post', path: '/api/client/metrics', summary: 'Unleash client API: usage metrics', role: 'client', body: 'UnleashPayload', response: 'Empty', tag: 'sdk' },
+  { method: 'get', path: '/metrics', summary: "The orchestrator's own Prometheus metrics", role: 'viewer', response: 'PrometheusText', tag: 'line', media: 'text/plain' },
   { method: 'get', path: '/api/whoami', summary: "The caller's identity and role (from the bearer token)", role: 'viewer', response: 'Whoami', tag: 'auth' },
   { method: 'get', path: '/api/docs', summary: 'This document (OpenAPI 3.1, JSON); /api/docs.html for people', role: 'viewer', response: 'OpenApi', tag: 'auth' },
 ];
@@ -171,7 +238,27 @@ export const operations: Operation[] = [
 const extra: Record<string, Schema> = {
   DeployList: obj({ deploys: arr(ref('DeploySummary')) }),
   AuditList: obj({ entries: arr(ref('AuditEntry')) }),
-  ExperimentList: obj({ experiments: arr(ref('Experiment')) }),
+  ExperimentList: obj({
+    experiments: arr(ref('Experiment')),
+    flags: arr(obj({ name: str(), file: str(), enabled: { type: 'boolean' }, rollout: nullable(num()) })),
+    errors: arr(str('An experiment file that failed to load: file:line:col message')),
+    clients: arr({ type: 'object' }),
+    usage: { type: 'object' },
+  }),
+  DeployQueued: { type: 'object', properties: { ok: { const: true } }, required: ['ok'], description: 'ok, plus what the line says about the queued change' },
+  Events: obj({
+    events: arr({
+      oneOf: [
+        obj({ type: { const: 'exposure' }, experiment: str(), groupId: str(), branch: str(), userId: str(), time: num(), id: str() }, ['type', 'experiment', 'groupId', 'branch', 'userId']),
+        obj({ type: { const: 'conversion' }, userId: str(), goal: str(), value: num(), time: num(), id: str() }, ['type', 'userId', 'goal']),
+      ],
+    }),
+  }),
+  EventsAccepted: obj({ exposures: int('New exposures stored'), conversions: int(), duplicates: int(), ignored: arr(obj({ index: int(), reason: str() })) }),
+  UnleashFeatures: { type: 'object', description: 'Unleash client features document (version 2); ETag / If-None-Match supported' },
+  UnleashPayload: { type: 'object', description: 'As the Unleash client specification defines it' },
+  Empty: { type: 'object', description: 'Empty (202/200)' },
+  PrometheusText: { type: 'string', description: 'Prometheus text exposition format' },
   DeployRequest: obj({ sha: { type: 'string', pattern: '^[0-9a-f]{4,40}$', description: 'Commit (full or abbreviated sha) on the pipeline branch' } }),
   Stream: { type: 'string', description: 'text/event-stream; each event `data: {"type": ..., "time": ..., ...}`' },
   OpenApi: { type: 'object' },
@@ -187,21 +274,26 @@ export function openApiDocument(opts: { publicUrl?: string; openRead?: boolean }
       ...(op.query ?? []).map((q) => ({ name: q.name, in: 'query', required: false, schema: q.schema, description: q.description })),
     ];
     const reading = op.method === 'get';
+    const client = op.role === 'client';
     const responses: Record<string, Schema> = {
       200: { description: 'OK', content: { [op.media ?? 'application/json']: { schema: ref(op.response) } } },
-      401: errorResponse('No token, an unknown token or a malformed Authorization header'),
+      401: errorResponse(client ? 'No or unknown client token' : 'No token, an unknown token or a malformed Authorization header'),
     };
-    if (op.role !== 'viewer') responses[403] = errorResponse(`The token's role is below ${op.role}`);
+    if (op.role !== 'viewer' && !client) responses[403] = errorResponse(`The token's role is below ${op.role}`);
     if (op.body) responses[400] = errorResponse('Bad input: the message names the field');
     if (op.params) responses[404] = errorResponse('Not found');
-    if (!reading) responses[409] = errorResponse('Conflict with the line state (e.g. nothing in flight to abort)');
+    if (op.tag === 'controls' || op.path === '/api/deploys') responses[409] = errorResponse('Conflict with the line state (e.g. nothing in flight to abort)');
     (paths[op.path] ??= {})[op.method] = {
       summary: op.summary,
       tags: [op.tag],
       operationId: `${op.method}${op.path.replace(/\{(\w+)\}/g, 'By-$1').replace(/[^A-Za-z0-9]+(.)?/g, (_, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
-      description: reading ? `Role: ${rolesFrom(op.role)}, or no token when the server allows open reads.` : `Role: ${rolesFrom(op.role)}.`,
+      description: client
+        ? 'Needs an Unleash client token (Authorization header) from the server\'s client tokens.'
+        : reading
+          ? `Role: ${rolesFrom(op.role as Role)}, or no token when the server allows open reads.`
+          : `Role: ${rolesFrom(op.role as Role)}.`,
       'x-immune-role': op.role,
-      security: reading ? [{ bearer: [] }, {}] : [{ bearer: [] }],
+      security: client ? [{ client: [] }] : reading ? [{ bearer: [] }, {}] : [{ bearer: [] }],
       ...(parameters.length ? { parameters } : {}),
       ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: ref(op.body) } } } } : {}),
       responses,
@@ -223,11 +315,15 @@ export function openApiDocument(opts: { publicUrl?: string; openRead?: boolean }
       { name: 'controls', description: "The release captain's controls; each needs a reason and is recorded in the audit log" },
       { name: 'deploys', description: 'Deploys and their evidence' },
       { name: 'experiments', description: 'A/B experiments' },
+      { name: 'sdk', description: 'What applications call: the Unleash client API and event ingestion (client tokens)' },
       { name: 'auth', description: 'Tokens and this document' },
     ],
     paths,
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API token from the tokens file or IMMUNE_TOKENS' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'An API token from the tokens file or IMMUNE_TOKENS' },
+        client: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'An Unleash client token (the server\'s client tokens), with or without "Bearer "' },
+      },
       schemas: { ...schemas, ...extra },
     },
   };

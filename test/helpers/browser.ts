@@ -185,9 +185,27 @@ export function fixtureData(now: number) {
     queue: [commit('dd00aa11bb22cc33', 'Linus Field', 'Tidy the footer', now - 2 * min)],
   };
   const audit = [{ id: 1, time: now - 20 * min, actor: 'immune', action: 'block', target: 'line:shop', reason: line.blockReason }];
-  const experiments = [
-    { name: 'checkout-button', description: 'Does a green checkout button sell more?', status: 'running', control: 'control', branches: { Enhanced: 0.5 } },
+  // Shapes of src/server/experiments.ts: the list's summaries, and computeReadout's Readout.
+  const experiments: Record<string, unknown>[] = [
+    {
+      name: 'checkout-button',
+      file: 'experiments/checkout-button.yaml',
+      description: 'Does a green checkout button sell more?',
+      state: 'running',
+      initialRollout: 1,
+      branches: [
+        { name: 'control', weight: 0.5, control: true },
+        { name: 'Enhanced', weight: 0.5, control: false },
+      ],
+      goals: ['checkout'],
+      guardrails: ['errors'],
+      phase: 1,
+      groupId: 'checkout-button:1',
+      startedAt: now - 3 * 86_400_000,
+      closing: null,
+    },
   ];
+  const flags = [{ name: 'new-footer', file: 'experiments/flags.yaml', enabled: true, rollout: 0.25 }];
   const readout = {
     experiment: 'checkout-button',
     phase: 1,
@@ -215,7 +233,7 @@ export function fixtureData(now: number) {
       },
     ],
   };
-  return { line, deploys, audit, experiments, readout, dora: { days: 7, deploys: 2, deployFrequencyPerDay: 2 / 7, leadTimeMs: 19 * min, changeFailureRate: 0.5, timeToRestoreMs: 42_000 } };
+  return { line, deploys, audit, experiments, flags, readout, dora: { days: 7, deploys: 2, deployFrequencyPerDay: 2 / 7, leadTimeMs: 19 * min, changeFailureRate: 0.5, timeToRestoreMs: 42_000 } };
 }
 
 export interface FixtureServer {
@@ -251,7 +269,7 @@ export async function startFixtureServer(opts: { openRead?: boolean; now?: numbe
   });
   app.get('/api/audit', { preHandler: read }, async () => ({ entries: data.audit.slice().reverse() }));
   app.get<{ Querystring: { days?: string } }>('/api/dora', { preHandler: read }, async (req) => ({ ...data.dora, days: Number(req.query.days ?? 7) }));
-  app.get('/api/experiments', { preHandler: read }, async () => ({ experiments: data.experiments }));
+  app.get('/api/experiments', { preHandler: read }, async () => ({ experiments: data.experiments, flags: data.flags, errors: [] as string[], clients: [], usage: {} }));
   app.get('/api/experiments/:name/results', { preHandler: read }, async () => data.readout);
   app.get('/api/stream', { preHandler: read }, (_req, reply) => {
     reply.hijack();
@@ -282,9 +300,9 @@ export async function startFixtureServer(opts: { openRead?: boolean; now?: numbe
   }
   app.post<{ Params: { name: string }; Body: { branch?: string; reason?: string } }>('/api/experiments/:name/close', { preHandler: auth.require('engineer') }, async (req) => {
     const e = data.experiments.find((x) => x.name === req.params.name)!;
-    Object.assign(e, { status: 'closed', closing: { branch: req.body.branch, reason: req.body.reason, actor: auth.actor(req), time: Date.now() } });
-    record(auth.actor(req), 'close', `experiment:${e.name}`, req.body.reason ?? '');
-    return { ok: true };
+    Object.assign(e, { state: 'closed', closing: { experiment: e.name, branch: req.body.branch, reason: req.body.reason, actor: auth.actor(req), time: Date.now() } });
+    record(auth.actor(req), 'experiment.close', String(e.name), req.body.reason ?? '');
+    return e;
   });
 
   await registerDashboard(app, ctx);

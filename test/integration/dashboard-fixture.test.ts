@@ -160,7 +160,9 @@ describe('dashboard (fixture API, headless Chromium)', function () {
     await page.fill('#confirm-reason', 'checkout +12%, guardrails fine');
     await page.click('#confirm-ok');
     await page.waitForFunction(() => /closed → Enhanced/.test(document.querySelector('[data-experiment=checkout-button]')?.textContent ?? ''));
-    assert.deepEqual(srv.data.experiments[0] && (srv.data.experiments[0] as { closing?: { branch: string; actor: string } }).closing?.branch, 'Enhanced');
+    const { closing } = srv.data.experiments[0] as { closing: { branch: string; actor: string; reason: string } };
+    assert.deepEqual([closing.branch, closing.actor, closing.reason], ['Enhanced', 'token:erin', 'checkout +12%, guardrails fine']);
+    assert.match(await page.locator('#flags-card').innerText(), /new-footer\s+on\s+rollout 25%/);
   });
 
   it('serves the API docs as OpenAPI JSON and as a page', async () => {

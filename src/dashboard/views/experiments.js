@@ -7,12 +7,16 @@ import { clock, num, pct, pValue } from '../format.js';
 import { badge, card, empty, errorBox } from './common.js';
 
 export async function render(app) {
-  const { experiments = [] } = await get('/api/experiments');
+  const { experiments = [], flags = [], errors = [] } = await get('/api/experiments');
   const results = await Promise.all(experiments.map((e) => get(`/api/experiments/${encodeURIComponent(e.name)}/results`).catch((err) => ({ error: err }))));
   return h(
     'div',
     { class: 'view experiments-view' },
+    errors.length ? h('div', { class: 'error-box', id: 'experiment-errors', role: 'alert' }, h('b', {}, 'Experiment files with errors (not served):'), h('ul', {}, errors.map((e) => h('li', { class: 'mono' }, e)))) : null,
     experiments.length ? experiments.map((e, i) => experimentCard(e, results[i], app)) : empty('No experiments. Add one under experiments/*.yaml.'),
+    flags.length
+      ? card(`Feature flags (${flags.length})`, { id: 'flags-card', class: 'card wide' }, h('ul', {}, flags.map((f) => h('li', {}, h('b', {}, f.name), ' ', badge(f.enabled ? 'live' : 'aborted', f.enabled ? 'on' : 'off'), Number.isFinite(f.rollout) ? ` rollout ${pct(f.rollout, 0, false)}` : '', h('span', { class: 'muted' }, ` ${f.file ?? ''}`)))))
+      : null,
   );
 }
 
@@ -26,13 +30,14 @@ function branchNames(e, r) {
 const decisionTone = (d) => (d === 'desired result' ? 'pass' : d === 'undesired result' || d === 'invalid' ? 'fail' : 'inconclusive');
 
 function experimentCard(e, r, app) {
-  const closed = e.closing ?? e.closed ?? (e.status === 'closed' ? {} : null);
+  const state = e.state ?? e.status ?? 'running';
+  const closed = e.closing ?? (state === 'closed' ? {} : null);
   const readout = r && !r.error ? (r.readout ?? r) : null;
   const names = branchNames(e, readout);
   return card(
     null,
     { class: 'card wide experiment', 'data-experiment': e.name },
-    h('h2', {}, e.name, ' ', closed ? badge('live', `closed → ${closed.branch ?? '?'}`) : badge(e.status ?? 'running', e.status ?? 'running')),
+    h('h2', {}, e.name, ' ', closed ? badge('live', `closed → ${closed.branch ?? '?'}`) : badge(state === 'running' ? 'baking' : 'aborted', state)),
     e.description ? h('p', { class: 'muted' }, e.description) : null,
     closed?.branch ? h('p', { class: 'small' }, `Closed by ${closed.actor ?? '?'}${closed.time ? ` at ${clock(closed.time)}` : ''}: ${closed.reason ?? ''}`) : null,
     r?.error ? errorBox(r.error) : readout ? readoutBlock(readout) : empty('No readout yet.'),
@@ -55,7 +60,7 @@ function readoutBlock(r) {
       ' ',
       h('span', { class: 'muted' }, `${r.participants ?? 0} participants${r.excluded ? `, ${r.excluded} excluded (saw two branches)` : ''}${r.phase ? `, phase ${r.phase}` : ''}`),
     ),
-    r.summary ? h('p', {}, r.summary) : null,
+    r.summary ? h('p', { class: 'summary' }, r.summary) : null,
     h('p', { class: `srm ${srm.mismatch ? 'bad' : 'good'}`, 'data-srm': srm.mismatch ? 'mismatch' : 'ok' }, srm.mismatch ? `Sample ratio mismatch (${pValue(srm.pValue)}): assignment is broken, the readout is invalid.` : `Sample ratio OK (${pValue(srm.pValue)}).`),
     h(
       'table',
