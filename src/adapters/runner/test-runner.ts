@@ -9,7 +9,7 @@ import { flakeDecisions, retriesFor, type FlakeDecision } from '../../core/tests
 import { estimateDurations, etaMs, planShards, planShardsByFile, type EstimatedTest, type SuiteTest } from '../../core/tests/shard-plan.js';
 import type { Checkout, TestCaseResult, TestHistoryStore, TestProgress, TestReport, TestRunner } from '../../ports.js';
 import { localWorker, SetupError } from './local-worker.js';
-import { exactGrep, mochaCommand, mochaRcSource, parseMochaLine } from './mocha.js';
+import { exactGrep, isHookTitle, mochaCommand, mochaRcSource, parseMochaLine } from './mocha.js';
 import { expandGlobs, nodeTestCommand, nodeTestReporterSource, parseNodeTestLine } from './node-test.js';
 import { sshWorker } from './ssh-worker.js';
 import type { ExecResult, Worker, Workspace } from './workspace.js';
@@ -113,10 +113,14 @@ export function createTestRunner(opts: { config: TestsConfig; history: TestHisto
       }
 
       const local = await workspace(workers[0]!);
-      const suite = await discover(local, ctl.signal);
+      // Re-running named mocha tests needs no discovery: the ids say file and full title.
+      // Hook failures and crashed shards are not tests of their own: those need the files discovered.
+      const onlyTests = runOpts.only?.map((id) => ({ id, file: fileOf(id), title: id.slice(fileOf(id).length + 2) }));
+      const named = config.runner === 'mocha' && onlyTests?.length && onlyTests.every((t) => t.file !== t.id && !t.title.startsWith('(') && !isHookTitle(t.title.replace(/^.*?(?="(before|after) (all|each)" hook)/, ''))) ? onlyTests : undefined;
+      const suite = named ? { tests: named } : await discover(local, ctl.signal);
       if ('error' in suite) return failedReport(checkout.sha, started, 'discovery', suite.error, decisions);
       let tests = suite.tests;
-      if (runOpts.only && config.runner !== 'command') tests = selectOnly(tests, runOpts.only);
+      if (runOpts.only && config.runner !== 'command' && !named) tests = selectOnly(tests, runOpts.only);
       const known = await history.durations(config.runner === 'node-test' ? undefined : tests.map((t) => t.id));
       const estimated = config.runner === 'node-test' ? estimateFiles(tests, known) : estimateDurations(tests, known);
       const plan = config.runner === 'mocha' ? planShards(estimated, slots.length) : planShardsByFile(estimated, slots.length);
