@@ -154,7 +154,12 @@ export function startTraffic(opts: TrafficOptions): Traffic {
     }
   }
 
+  let lastTick = started;
   async function tick(): Promise<void> {
+    // Budget by elapsed time, not by tick count: timers run late on a busy machine.
+    const now = Date.now();
+    const seconds = Math.min(1, (now - lastTick) / 1000);
+    lastTick = now;
     let servers: Server[];
     try {
       servers = await opts.targets();
@@ -162,23 +167,31 @@ export function startTraffic(opts: TrafficOptions): Traffic {
       opts.log.warn({ err: (err as Error).message }, 'traffic: cannot list targets');
       return;
     }
+    const due: { s: Server; n: number }[] = [];
     for (const s of servers) {
       if (!isLoopback(s.host)) {
         if (!warned.has(s.id)) opts.log.warn({ server: s.id, host: s.host }, 'traffic: not a loopback address, skipped');
         warned.add(s.id);
         continue;
       }
-      let b = (budget.get(s.id) ?? 0) + (opts.rpsPerServer * TICK_MS) / 1000;
-      while (b >= 1 && stats.running) {
-        b--;
+      const b = (budget.get(s.id) ?? 0) + opts.rpsPerServer * seconds;
+      budget.set(s.id, b % 1);
+      due.push({ s, n: Math.floor(b) });
+    }
+    // Round-robin over the servers, so that when maxInFlight is reached the drops are spread evenly too.
+    for (let more = true; more && stats.running; ) {
+      more = false;
+      for (const d of due) {
+        if (d.n <= 0) continue;
+        d.n--;
+        more = true;
         if (inFlight.size >= maxInFlight) {
           stats.dropped++;
           continue;
         }
-        const p = act(s).finally(() => inFlight.delete(p));
+        const p = act(d.s).finally(() => inFlight.delete(p));
         inFlight.add(p);
       }
-      budget.set(s.id, b);
     }
   }
 

@@ -254,10 +254,12 @@ export function createLocalFleet(config: LocalFleetConfig, opts: LocalFleetOptio
             return;
           }
           await switchCurrent(server, artifact.id);
+          const t1 = Date.now();
           await stopServer(server);
+          const t2 = Date.now();
           await startServer(server, artifact.id, signal);
           await prune(server);
-          log.info({ server: server.id, release: artifact.id, sha: artifact.sha, ms: Date.now() - t0 }, 'activated');
+          log.info({ server: server.id, release: artifact.id, sha: artifact.sha, ms: Date.now() - t0, stopMs: t2 - t1, startMs: Date.now() - t2 }, 'activated');
         }),
       );
     },
