@@ -14,7 +14,13 @@ function createExperiments(env, log) {
   const loading = enabled
     ? import(pathToFileURL(env.IMMUNE_SDK).href)
         .then(async (sdk) => {
-          const c = sdk.createExperimentsClient({ url: env.IMMUNE_URL, clientToken: env.IMMUNE_CLIENT_TOKEN, appName: 'shop' });
+          const c = sdk.createExperimentsClient({
+            url: env.IMMUNE_URL,
+            clientToken: env.IMMUNE_CLIENT_TOKEN,
+            appName: 'shop',
+            instanceId: env.SERVER_ID,
+            refreshInterval: Number(env.IMMUNE_REFRESH_MS) || 5000,
+          });
           if (closed) return c.close();
           client = c;
           await c.ready();
