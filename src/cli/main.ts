@@ -15,6 +15,7 @@ const groups: Array<() => Promise<{ register(p: Command): void }>> = [
   () => import('./commands/demo.js'),
   () => import('./commands/line.js'),
   () => import('./commands/serve.js'),
+  () => import('./commands/tests.js'),
   () => import('./commands/validate.js'),
 ];
 

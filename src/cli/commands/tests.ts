@@ -1,0 +1,100 @@
+// `immune tests slowest|flaky|quarantine`: what the per-test history says (read from the SQLite store).
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { openDb } from '../../adapters/store/sqlite/db.js';
+import { SqliteTestHistory } from '../../adapters/store/sqlite/tests.js';
+import { InputError } from '../../errors.js';
+
+const DEFAULT_DB = '.immune/immune.db';
+
+type Stat = Awaited<ReturnType<SqliteTestHistory['stats']>>[number];
+
+function open(file: string): { history: SqliteTestHistory; close(): void } {
+  if (!existsSync(file)) throw new InputError('--db', `no database at ${file} (run immune serve first, or pass --db FILE)`);
+  const db = openDb(file);
+  return { history: new SqliteTestHistory(db), close: () => db.close() };
+}
+
+function limitOf(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InputError('--limit', `"${v}" is not a positive whole number`);
+  return n;
+}
+
+export function slowest(stats: Stat[], limit: number): Stat[] {
+  return stats.filter((s) => s.runs > 0).sort((a, b) => b.meanMs - a.meanMs || a.id.localeCompare(b.id)).slice(0, limit);
+}
+
+export function flaky(stats: Stat[], limit: number): (Stat & { rate: number })[] {
+  return stats
+    .filter((s) => s.flakes > 0 || s.quarantined)
+    .map((s) => ({ ...s, rate: s.runs ? s.flakes / s.runs : 0 }))
+    .sort((a, b) => b.rate - a.rate || b.flakes - a.flakes || a.id.localeCompare(b.id))
+    .slice(0, limit);
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+}
+
+export function register(program: Command): void {
+  const tests = program
+    .command('tests')
+    .description('Per-test history: the slowest tests, the flaky ones, quarantine.')
+    .addHelpText('after', '\nExit codes: 0 ok, 2 bad input (unknown flag, no database).');
+
+  tests
+    .command('slowest')
+    .description('Tests by mean duration over their recent runs, slowest first.')
+    .option('--db <file>', 'SQLite store', DEFAULT_DB)
+    .option('--limit <n>', 'how many', '20')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { db: string; limit: string; json?: boolean }) => {
+      const limit = limitOf(o.limit);
+      const s = open(o.db);
+      try {
+        const rows = slowest(await s.history.stats(), limit);
+        if (o.json) process.stdout.write(JSON.stringify(rows.map((r) => ({ id: r.id, meanMs: Math.round(r.meanMs * 10) / 10, runs: r.runs, failures: r.failures, flakes: r.flakes })), null, 2) + '\n');
+        else if (!rows.length) process.stdout.write('no test runs recorded yet\n');
+        else process.stdout.write(table([['MEAN', 'RUNS', 'TEST'], ...rows.map((r) => [`${(r.meanMs / 1000).toFixed(3)}s`, String(r.runs), r.id])]));
+      } finally {
+        s.close();
+      }
+    });
+
+  tests
+    .command('flaky')
+    .description('Tests that failed and then passed on a re-run, by flake rate; quarantined ones too.')
+    .option('--db <file>', 'SQLite store', DEFAULT_DB)
+    .option('--limit <n>', 'how many', '20')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { db: string; limit: string; json?: boolean }) => {
+      const limit = limitOf(o.limit);
+      const s = open(o.db);
+      try {
+        const rows = flaky(await s.history.stats(), limit);
+        if (o.json) process.stdout.write(JSON.stringify(rows.map((r) => ({ id: r.id, rate: r.rate, flakes: r.flakes, runs: r.runs, failures: r.failures, quarantined: r.quarantined })), null, 2) + '\n');
+        else if (!rows.length) process.stdout.write('no flaky tests recorded\n');
+        else process.stdout.write(table([['RATE', 'FLAKES/RUNS', 'QUARANTINED', 'TEST'], ...rows.map((r) => [`${(r.rate * 100).toFixed(1)}%`, `${r.flakes}/${r.runs}`, r.quarantined ? 'yes' : 'no', r.id])]));
+      } finally {
+        s.close();
+      }
+    });
+
+  tests
+    .command('quarantine <id>')
+    .description('Quarantine a test by id (file::full title): it gets extra re-runs; a test that always fails still blocks.')
+    .option('--db <file>', 'SQLite store', DEFAULT_DB)
+    .option('--release', 'take the test out of quarantine')
+    .action(async (id: string, o: { db: string; release?: boolean }) => {
+      const s = open(o.db);
+      try {
+        if (!(await s.history.stats()).some((x) => x.id === id)) throw new InputError('id', `no test "${id}" in the history (see immune tests slowest)`);
+        await s.history.setQuarantined(id, !o.release);
+        process.stdout.write(`${o.release ? 'released' : 'quarantined'} ${id}\n`);
+      } finally {
+        s.close();
+      }
+    });
+}
