@@ -1,0 +1,186 @@
+// MetricsSource over Prometheus' HTTP API: each metric definition becomes one PromQL instant query
+// (two for a ratio) over the last interval, restricted to the servers asked about and grouped by
+// instance. No data, NaN and failed queries become null values, which the judge reads as "not
+// enough data" (inconclusive), never as a pass.
+import pLimit from 'p-limit';
+import type { Logger } from 'pino';
+import type { MetricDef, MetricsConfig } from '../../core/config/metrics.js';
+import type { Sample } from '../../core/judge/types.js';
+import { InputError, type ImmuneError } from '../../errors.js';
+import type { MetricsSource, Server, ServerSample } from '../../ports.js';
+import { formatSelector, parseSelector, withName } from './selector.js';
+
+export interface PrometheusSourceOptions {
+  log: Pick<Logger, 'warn' | 'debug'>;
+  fetch?: typeof fetch;
+}
+
+/** What one metric asks Prometheus, with {{instances}} (a regex) and {{interval}} (e.g. 30s) still to fill. */
+type Plan =
+  | { name: string; kind: 'ratio'; numerator: string; denominator: string }
+  | { name: string; kind: 'count' | 'continuous'; query: string };
+
+const INSTANCES = '{{instances}}';
+const INTERVAL = '{{interval}}';
+
+/** Build each definition's PromQL; a bad selector is an InputError naming the definition's field. */
+export function planQueries(defs: MetricDef[], instanceLabel: string): Plan[] {
+  return defs.map((d, i) => {
+    const sel = (field: string, text: string, suffix = ''): string => {
+      try {
+        const s = parseSelector(text);
+        const named = suffix ? withName(s, `${s.name ?? ''}${suffix}`) : s;
+        // The placeholder is replaced by an escaped regex at query time.
+        return formatSelector({ ...named, matchers: [...named.matchers, { label: instanceLabel, op: '=~', value: INSTANCES }] });
+      } catch (err) {
+        throw new InputError(`metrics.definitions.${i}.${field}`, `metric ${d.name}: ${(err as ImmuneError).message.replace(/^selector: /, '')}`);
+      }
+    };
+    const by = `by (${instanceLabel})`;
+    if (d.kind === 'ratio') {
+      if (d.query !== undefined) throw new InputError(`metrics.definitions.${i}.query`, `metric ${d.name}: a ratio metric is queried through numerator and denominator, not query`);
+      return {
+        name: d.name,
+        kind: 'ratio',
+        numerator: `sum ${by} (increase(${sel('numerator', d.numerator)}[${INTERVAL}]))`,
+        denominator: `sum ${by} (increase(${sel('denominator', d.denominator)}[${INTERVAL}]))`,
+      };
+    }
+    if (d.query !== undefined) return { name: d.name, kind: d.kind, query: d.query };
+    if (d.kind === 'count') return { name: d.name, kind: 'count', query: `sum ${by} (increase(${sel('counter', d.counter)}[${INTERVAL}]))` };
+    if (d.gauge) return { name: d.name, kind: 'continuous', query: `avg ${by} (avg_over_time(${sel('gauge', d.gauge)}[${INTERVAL}]))` };
+    if (d.rate) return { name: d.name, kind: 'continuous', query: `sum ${by} (rate(${sel('rate', d.rate)}[${INTERVAL}]))` };
+    const h = d.histogram ?? '';
+    return {
+      name: d.name,
+      kind: 'continuous',
+      query: `histogram_quantile(${d.quantile ?? 0.5}, sum by (le, ${instanceLabel}) (rate(${sel('histogram', h, '_bucket')}[${INTERVAL}])))`,
+    };
+  });
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Fill the placeholders: the instance regex escaped for a PromQL double-quoted string. */
+export function renderQuery(template: string, instances: string[], intervalMs: number): string {
+  const regex = instances.map(escapeRegex).join('|');
+  const quoted = JSON.stringify(regex).slice(1, -1);
+  const interval = `${Math.max(1, Math.round(intervalMs / 1000))}s`;
+  return template.split(`"${INSTANCES}"`).join(`"${quoted}"`).split(INSTANCES).join(quoted).split(INTERVAL).join(interval);
+}
+
+/** How a server appears in Prometheus: its scrape address for `instance`, else its id. */
+export function instanceOf(server: Server, instanceLabel: string): string {
+  if (instanceLabel !== 'instance') return server.id;
+  return `${server.host.includes(':') ? `[${server.host}]` : server.host}:${server.port}`;
+}
+
+interface VectorResult {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+/** A query that Prometheus could not be asked (unreachable, timed out, 5xx) as opposed to a bad query (4xx). */
+class Unreachable extends Error {}
+
+export function createPrometheusSource(config: MetricsConfig, opts: PrometheusSourceOptions): MetricsSource {
+  if (!config.prometheus) throw new InputError('metrics.prometheus', 'source prometheus needs a prometheus: {url} section');
+  const { url, instance_label: label } = config.prometheus;
+  const endpoint = `${url.replace(/\/+$/, '')}/api/v1/query`;
+  const plans = planQueries(config.definitions, label);
+  const doFetch = opts.fetch ?? fetch;
+  const limit = pLimit(config.concurrency);
+
+  /** Instant query at "now": value per instance label; NaN and infinities are left out. */
+  async function query(promql: string, signal?: AbortSignal): Promise<Map<string, number[]>> {
+    const timeout = AbortSignal.timeout(config.timeout);
+    const body = new URLSearchParams({ query: promql, timeout: `${Math.max(1, Math.floor(config.timeout / 1000))}s` });
+    let res: Response;
+    let payload: { status?: string; error?: string; errorType?: string; data?: { resultType?: string; result?: unknown } };
+    try {
+      res = await doFetch(endpoint, { method: 'POST', body, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+      payload = (await res.json().catch(() => ({}))) as typeof payload;
+    } catch (err) {
+      const e = err as Error;
+      throw new Unreachable(timeout.aborted ? `no answer from ${url} within ${config.timeout}ms` : signal?.aborted ? 'aborted' : `${url}: ${(e.cause as Error)?.message ?? e.message}`);
+    }
+    if (payload.status !== 'success') {
+      const why = `${payload.errorType ?? `HTTP ${res.status}`}: ${payload.error ?? res.statusText}`;
+      // 4xx: this query is wrong (bad_data, execution); 5xx: Prometheus is in trouble (timeout, overload).
+      if (res.status >= 500) throw new Unreachable(`${url}: ${why}`);
+      throw new Error(why);
+    }
+    const out = new Map<string, number[]>();
+    const data = payload.data;
+    if (data?.resultType !== 'vector' || !Array.isArray(data.result)) {
+      throw new Error(`expected an instant vector, got ${data?.resultType ?? 'nothing'}`);
+    }
+    for (const r of data.result as VectorResult[]) {
+      const key = r.metric?.[label];
+      const v = Number(r.value?.[1]);
+      if (key === undefined || !Number.isFinite(v)) continue;
+      out.set(key, [...(out.get(key) ?? []), v]);
+    }
+    return out;
+  }
+
+  return {
+    async sample(servers: Server[], intervalMs: number, signal?: AbortSignal): Promise<ServerSample[]> {
+      if (servers.length === 0) return [];
+      const keys = servers.map((s) => instanceOf(s, label));
+      const render = (q: string): string => renderQuery(q, keys, intervalMs);
+      const unreachable: string[] = [];
+      const failures: string[] = [];
+      const run = (name: string, promql: string): Promise<Map<string, number[]> | undefined> =>
+        limit(() =>
+          query(render(promql), signal).catch((err: Error) => {
+            (err instanceof Unreachable ? unreachable : failures).push(`${name}: ${err.message}`);
+            opts.log.warn({ metric: name, err: err.message }, 'prometheus query failed');
+            return undefined;
+          }),
+        );
+      const upQuery = run('up', `up{${label}=~"${INSTANCES}"}`);
+      const results = plans.map((p) => (p.kind === 'ratio' ? Promise.all([run(p.name, p.numerator), run(p.name, p.denominator)]) : run(p.name, p.query)));
+      const up = await upQuery;
+      const settled = await Promise.all(results);
+
+      return servers.map((server, i): ServerSample => {
+        const key = keys[i]!;
+        const values: Record<string, Sample | null> = {};
+        plans.forEach((p, j) => {
+          const r = settled[j];
+          if (p.kind === 'ratio') {
+            const [num, den] = r as [Map<string, number[]> | undefined, Map<string, number[]> | undefined];
+            const d = den?.get(key);
+            // No numerator series next to a denominator means no such events (an error counter
+            // that was never incremented): zero, as the scrape source counts it.
+            values[p.name] = num && d ? [sum(num.get(key) ?? [0]), sum(d)] : null;
+          } else {
+            const v = (r as Map<string, number[]> | undefined)?.get(key);
+            values[p.name] = v ? (p.kind === 'count' ? sum(v) : sum(v) / v.length) : null;
+          }
+        });
+        const sample: ServerSample = { server: server.id, ok: true, values };
+        const upValues = up?.get(key);
+        if (unreachable.length) {
+          sample.ok = false;
+          sample.error = `prometheus unreachable: ${unreachable[0]}`;
+        } else if (upValues && upValues.every((v) => v === 0)) {
+          sample.ok = false;
+          sample.error = `prometheus cannot scrape ${key} (up == 0)`;
+        } else if (up && !upValues) {
+          sample.error = `${key} is not a target of ${url} (no up series for ${label}="${key}")`;
+        } else if (failures.length) {
+          sample.error = failures.join('; ');
+        }
+        return sample;
+      });
+    },
+  };
+}
+
+function sum(v: number[]): number {
+  return v.reduce((a, b) => a + b, 0);
+}
