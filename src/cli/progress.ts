@@ -5,6 +5,8 @@ import type { EventBus, LineEvent } from '../engine/events.js';
 export function printProgress(events: EventBus, print: (line: string) => void): () => void {
   let lastGate = '';
   let lastTests = '';
+  let lastDeploy = '';
+  let blocked = false;
   const time = () => new Date().toISOString().slice(11, 19);
   return events.on((e: LineEvent & { time: number }) => {
     switch (e.type) {
@@ -15,6 +17,9 @@ export function printProgress(events: EventBus, print: (line: string) => void): 
         const step = e.step !== undefined ? ` step ${e.step + 1}` : '';
         const servers = e.servers !== undefined && e.of ? ` ${e.servers}/${e.of} servers` : '';
         if (e.status === 'rolling_out' && e.message.includes(' on ')) return; // per-server progress is summarized below
+        const key = `${e.deploy} ${e.status} ${e.step} ${e.message === e.status ? '' : e.message}`;
+        if (key === lastDeploy || (e.message === e.status && lastDeploy.startsWith(`${e.deploy} ${e.status} ${e.step} `))) return;
+        lastDeploy = key;
         print(`${time()}  ${e.deploy.padEnd(22)} ${e.status.padEnd(12)}${step}${servers}${e.message && e.message !== e.status ? `  ${e.message}` : ''}`);
         break;
       }
@@ -22,7 +27,7 @@ export function printProgress(events: EventBus, print: (line: string) => void): 
         const line = `${e.shardsDone}/${e.shardsTotal} shards, ${e.passed} passed, ${e.failed} failed`;
         if (line === lastTests) return;
         lastTests = line;
-        print(`${time()}  ${e.deploy.padEnd(22)} tests        ${line}${e.etaMs ? `, ~${Math.ceil(e.etaMs / 1000)}s left` : ''}`);
+        print(`${time()}  ${(e.deploy.startsWith('next:') ? `tests ahead ${e.deploy.slice(5)}` : e.deploy).padEnd(22)} tests        ${line}${e.etaMs ? `, ~${Math.ceil(e.etaMs / 1000)}s left` : ''}`);
         break;
       }
       case 'gate': {
@@ -34,7 +39,9 @@ export function printProgress(events: EventBus, print: (line: string) => void): 
         break;
       }
       case 'line':
-        if (e.blocked) print(`${time()}  LINE BLOCKED: ${e.reason ?? ''}`);
+        if (e.blocked && !blocked) print(`${time()}  LINE BLOCKED: ${e.reason ?? ''}`);
+        if (!e.blocked && blocked) print(`${time()}  line unblocked`);
+        blocked = e.blocked;
         break;
       case 'audit':
         if (e.actor !== 'immune') print(`${time()}  ${e.actor} ${e.action} ${e.target}: ${e.reason}`);

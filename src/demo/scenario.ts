@@ -78,13 +78,18 @@ export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
   await dev.addConfig('user.name', 'Shop Team').addConfig('user.email', 'team@shop.example');
   await dev.addRemote('origin', origin);
   const commit = async (change: ShopChange, author: string): Promise<string> => {
+    // Like an engineer: start from what is on main now (it may hold a revert by immune).
+    const hasHead = await dev.revparse(['HEAD']).then(() => true, () => false);
+    if (hasHead) {
+      await dev.fetch('origin', config.repo.branch);
+      await dev.raw(['reset', '--hard', `origin/${config.repo.branch}`]);
+    }
     for (const [path, content] of Object.entries(change.files)) {
       await mkdir(join(devDir, path, '..'), { recursive: true });
       await writeFile(join(devDir, path), content);
     }
     await dev.add(Object.keys(change.files));
     await dev.commit(change.message, undefined, { '--author': author });
-    await dev.pull('origin', config.repo.branch, ['--rebase']).catch(() => undefined);
     await dev.push('origin', config.repo.branch);
     const sha = (await dev.revparse(['HEAD'])).trim();
     opts.print(`\n— ${author.split(' <')[0]} pushes ${sha.slice(0, 8)} "${change.message}"`);
@@ -112,7 +117,8 @@ export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
 
   const traffic = startTraffic({
     targets: () => runtime.fleet.servers(),
-    rpsPerServer: opts.rps ?? 40,
+    rpsPerServer: opts.rps ?? 50,
+    checkoutRate: 0.5,
     durationMs: opts.timeoutMs ?? 15 * 60_000,
     log: opts.log,
     seed: 2009,

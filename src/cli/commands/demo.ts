@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .option('--port <n>', 'dashboard and API port', parsePort, 7070)
     .option('--pipeline <file>', 'pipeline file (a local fleet)')
     .option('--data <dir>', 'state directory', '.immune')
-    .option('--rps <n>', 'simulated requests per second per server', (v) => Number(v), 40)
+    .option('--rps <n>', 'simulated requests per second per server', (v) => Number(v), 50)
     .addHelpText('after', '\nExit codes (with --exit): 0 every expectation held, 1 one did not, 2 bad flags.\nWithout --exit the servers, dashboard and API keep running until Ctrl-C.')
     .action(async (o: { exit?: boolean; json?: boolean; port: number; pipeline?: string; data: string; rps: number }) => {
       const quiet = o.json;
