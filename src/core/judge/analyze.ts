@@ -3,10 +3,10 @@
 // "placebo canaries": each baseline server judged against the others), and the evidence a
 // person reads. Sequential mode gives always-valid p-values and confidence sequences; fixed mode
 // gives the classical ones.
-import { hodgesLehmann, mannWhitney } from './mann-whitney.js';
+import { fromRankSum, hodgesLehmann, mannWhitney, rankSums } from './mann-whitney.js';
 import { csRadius, effectGrid, logGaussianGridLr } from './msprt.js';
 import { normalQuantile, normalSf } from './normal.js';
-import { logRateMixtureLr, pearsonDispersion, rateRatio, rateScore, totals, type RateCell } from './rate-test.js';
+import { logRateMixtureLr, pearsonDispersion, rateRatio, rateScore, totals } from './rate-test.js';
 import { intervalTotals, mean, median, numericCells, rateCells } from './series.js';
 import type { MetricEvidence, MetricKind, MetricSeries } from './types.js';
 
@@ -25,12 +25,16 @@ export const MIN_RATIO_DENOMINATOR = 20;
 /** At most this many baseline servers serve as placebo canaries (cost bound on large fleets). */
 export const MAX_PLACEBOS = 8;
 
-export type Mode = { sequential: true; alpha: number; tau?: Partial<Record<MetricKind, number>> } | { sequential: false; alpha: number };
+export type Mode =
+  | { sequential: true; alpha: number; tau?: Partial<Record<MetricKind, number>>; /** Skip the interval estimates (decisions only: benchmarks). */ decisionsOnly?: boolean }
+  | { sequential: false; alpha: number };
 
 export interface MetricAnalysis {
   spec: MetricSeries;
   /** Enough data for a pass to mean something. */
   enough: boolean;
+  /** A supplementary test (a trend) that can add evidence of a regression but never holds a pass back. */
+  supplementary?: boolean;
   /** Why not enough, when not. */
   shortage?: string;
   /** Unadjusted p-value of "no regression beyond tolerance". */
@@ -51,18 +55,18 @@ interface Contrast {
   v: number;
 }
 
-/** Between-server variance of a one-server contrast, from baseline servers judged against the rest. */
-function placeboVariance<T>(servers: T[][], contrast: (one: T[], rest: T[]) => Contrast): number {
-  const used = servers.filter((s) => s.length > 0);
-  const B = used.length;
+/**
+ * Between-server variance of a one-server contrast, from "placebo canaries": each baseline
+ * server (at most MAX_PLACEBOS of them) judged against the other baseline servers. `contrast(i)`
+ * gives server i's estimate and its within-server variance.
+ */
+function placeboVariance(B: number, contrast: (i: number) => Contrast): number {
   if (B < 3) return 0;
   const picks = Math.min(B, MAX_PLACEBOS);
   let excess = 0;
   let counted = 0;
-  for (let i = 0; i < picks; i++) {
-    const idx = Math.floor((i * B) / picks);
-    const rest = used.filter((_, j) => j !== idx).flat();
-    const c = contrast(used[idx], rest);
+  for (let k = 0; k < picks; k++) {
+    const c = contrast(Math.floor((k * B) / picks));
     if (!Number.isFinite(c.v) || !Number.isFinite(c.est)) continue;
     excess += c.est * c.est - c.v;
     counted++;
@@ -100,12 +104,14 @@ function analyzeRate(spec: MetricSeries, mode: Mode): MetricAnalysis {
   const rho0 = increase ? 1 + spec.tolerance : Math.max(1e-9, 1 - spec.tolerance);
   const orient = increase ? 1 : -1;
   const score = rateScore(tc, tb, rho0, dispersion);
-  const sigma2 = placeboVariance<RateCell>(base, (one, rest) => {
-    const s = rateScore(totals(one), totals(rest), 1, pearsonDispersion(rest));
+  const perServer = base.filter((s) => s.length > 0).map(totals);
+  const B = perServer.length;
+  const sigma2 = placeboVariance(B, (i) => {
+    const one = perServer[i];
+    const s = rateScore(one, { x: tb.x - one.x, n: tb.n - one.n }, 1, dispersion);
     return { est: orient * s.est, v: s.v };
   });
   const C = can.filter((s) => s.length > 0).length;
-  const B = base.filter((s) => s.length > 0).length;
   const between = C > 0 && B > 0 ? sigma2 * (1 / C + 1 / B) : 0;
   const est = orient * score.est;
   const v = score.v + between;
@@ -157,20 +163,21 @@ function analyzeContinuous(spec: MetricSeries, mode: Mode): MetricAnalysis {
   const bo = b.map((x) => sign * x);
   const co = c.map((x) => sign * x - margin);
   const main = b.length && c.length ? mwContrast(co, bo) : { est: 0, v: Infinity };
-  const sigma2 = placeboVariance<number>(base, (one, rest) =>
-    mwContrast(
-      one.map((x) => sign * x),
-      rest.map((x) => sign * x),
-    ),
-  );
+  const groups = base.filter((s) => s.length > 0).map((row) => row.map((x) => sign * x));
+  const B = groups.length;
+  const pooled = B >= 3 ? rankSums(groups) : undefined;
+  const sigma2 = placeboVariance(B, (i) => {
+    const mw = fromRankSum(pooled!.sums[i], pooled!.sizes[i], b.length, pooled!.tieTerm);
+    const mn = mw.m * mw.n;
+    return { est: mw.effect, v: mn > 0 && mw.variance > 0 ? mw.variance / (mn * mn) : Infinity };
+  });
   const C = can.filter((s) => s.length > 0).length;
-  const B = base.filter((s) => s.length > 0).length;
   const between = C > 0 && B > 0 ? sigma2 * (1 / C + 1 / B) : 0;
   const v = main.v + between;
   const tau = tauFor(mode, 'continuous');
   let effect = NaN;
   let ci: [number, number] = [-Infinity, Infinity];
-  if (b.length && c.length) {
+  if (b.length && c.length && !(mode.sequential && mode.decisionsOnly)) {
     const z = critical(mode, v, tau) * (Number.isFinite(main.v) && main.v > 0 ? Math.sqrt(v / main.v) : 1);
     const hl = hodgesLehmann(c, b, z);
     effect = hl.shift / scale;

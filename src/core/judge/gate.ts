@@ -4,11 +4,14 @@
 // bake, where it answers per policy.
 import { analyzeMetric, type Mode } from './analyze.js';
 import type { GateInput, GateResult, MetricKind } from './types.js';
+import { analyzeSlopeContrast } from './trend.js';
 import { judgeAnalyses, names } from './verdicts.js';
 
 export interface GateOptions {
   /** Mixing-prior scales per kind (advanced; the defaults suit the benchmarked scenarios). */
   tau?: Partial<Record<MetricKind, number>>;
+  /** Skip the continuous metrics' interval estimates; decisions are unchanged (benchmarks). */
+  decisionsOnly?: boolean;
 }
 
 function secs(ms: number): string {
@@ -26,8 +29,14 @@ function secs(ms: number): string {
  *   applies the policy (keep holding, or roll back).
  */
 export function judgeGate(input: GateInput, options: GateOptions = {}): GateResult {
-  const mode: Mode = { sequential: true, alpha: input.alpha, tau: options.tau };
-  const analyses = input.metrics.map((m) => analyzeMetric(m, mode));
+  const mode: Mode = { sequential: true, alpha: input.alpha, tau: options.tau, decisionsOnly: options.decisionsOnly };
+  // Continuous metrics also get a trend test (a leak shows as a slope long before the level moves).
+  const samplesSoFar = Math.max(1, ...input.metrics.flatMap((m) => m.canary.map((r) => r.length)));
+  const horizon = input.elapsedMs > 0 ? Math.max(samplesSoFar, (samplesSoFar * input.maxBakeMs) / input.elapsedMs) : samplesSoFar;
+  const analyses = [
+    ...input.metrics.map((m) => analyzeMetric(m, mode)),
+    ...input.metrics.filter((m) => m.kind === 'continuous').map((m) => analyzeSlopeContrast(m, horizon)),
+  ];
   const { evidence, failed, short } = judgeAnalyses(analyses, input.alpha);
   if (input.unresponsive.length > 0) {
     return { decision: 'fail', metrics: evidence, explanation: `canary server${input.unresponsive.length > 1 ? 's' : ''} ${input.unresponsive.join(', ')} stopped answering (health check or scrape timeout)` };

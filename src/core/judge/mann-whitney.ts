@@ -13,29 +13,67 @@ export interface MannWhitney {
   effect: number;
 }
 
-/** U statistic of `x` against `y`, with the tie-corrected null variance. */
-export function mannWhitney(x: readonly number[], y: readonly number[]): MannWhitney {
-  const m = x.length;
-  const n = y.length;
-  const all = new Array<{ v: number; g: 0 | 1 }>(m + n);
-  for (let i = 0; i < m; i++) all[i] = { v: x[i], g: 0 };
-  for (let j = 0; j < n; j++) all[m + j] = { v: y[j], g: 1 };
-  all.sort((a, b) => a.v - b.v);
-  const N = m + n;
-  let rankSumX = 0;
+/** Rank sums of each group within the pooled sample (mid-ranks for ties), and the tie term sum(t^3 - t). */
+export function rankSums(groups: readonly (readonly number[])[]): { sums: number[]; sizes: number[]; tieTerm: number } {
+  let N = 0;
+  for (const g of groups) N += g.length;
+  const sorted = new Float64Array(N);
+  let k = 0;
+  for (const g of groups) for (const v of g) sorted[k++] = v;
+  sorted.sort();
   let tieTerm = 0;
   for (let i = 0; i < N; ) {
     let j = i;
-    while (j + 1 < N && all[j + 1].v === all[i].v) j++;
+    while (j + 1 < N && sorted[j + 1] === sorted[i]) j++;
     const t = j - i + 1;
-    const rank = (i + j) / 2 + 1;
-    for (let k = i; k <= j; k++) if (all[k].g === 0) rankSumX += rank;
     if (t > 1) tieTerm += t * t * t - t;
     i = j + 1;
   }
-  const u = rankSumX - (m * (m + 1)) / 2;
+  // A value's mid-rank is the mean of the first and last positions it occupies (1-based).
+  const sums = groups.map((g) => {
+    let r = 0;
+    for (const v of g) r += (lowerBound(sorted, v) + upperBound(sorted, v) + 1) / 2;
+    return r;
+  });
+  return { sums, sizes: groups.map((g) => g.length), tieTerm };
+}
+
+/** First index with sorted[i] >= v. */
+function lowerBound(sorted: Float64Array, v: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** First index with sorted[i] > v. */
+function upperBound(sorted: Float64Array, v: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid] <= v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** U and its tie-corrected null variance for a group of size m with rank sum r in a pooled sample of N. */
+export function fromRankSum(r: number, m: number, N: number, tieTerm: number): MannWhitney {
+  const n = N - m;
+  const u = r - (m * (m + 1)) / 2;
   const variance = N > 1 ? ((m * n) / 12) * (N + 1 - tieTerm / (N * (N - 1))) : 0;
   return { u, m, n, variance, effect: m * n > 0 ? u / (m * n) - 0.5 : 0 };
+}
+
+/** U statistic of `x` against `y`, with the tie-corrected null variance. */
+export function mannWhitney(x: readonly number[], y: readonly number[]): MannWhitney {
+  const { sums, tieTerm } = rankSums([x, y]);
+  return fromRankSum(sums[0], x.length, x.length + y.length, tieTerm);
 }
 
 /** One-sided p-value that x tends to exceed y (normal approximation with continuity correction). */

@@ -8,16 +8,22 @@ export function numericCells(servers: readonly (readonly (Sample | null | undefi
   return servers.map((row) => (row ?? []).filter((s): s is number => typeof s === 'number' && Number.isFinite(s)));
 }
 
+/** One sample as events/exposure, or null when it is missing or malformed. */
+export function rateCell(kind: MetricKind, s: Sample | null | undefined): RateCell | null {
+  if (kind === 'ratio') {
+    if (Array.isArray(s) && Number.isFinite(s[0]) && Number.isFinite(s[1]) && s[0] >= 0 && s[1] > 0) return { x: s[0], n: s[1] };
+    return null;
+  }
+  return typeof s === 'number' && Number.isFinite(s) && s >= 0 ? { x: s, n: 1 } : null;
+}
+
 /** Per server, the usable events/exposure cells of a ratio or count metric. */
 export function rateCells(kind: MetricKind, servers: readonly (readonly (Sample | null | undefined)[])[]): RateCell[][] {
   return servers.map((row) => {
     const out: RateCell[] = [];
     for (const s of row ?? []) {
-      if (kind === 'ratio') {
-        if (Array.isArray(s) && Number.isFinite(s[0]) && Number.isFinite(s[1]) && s[0] >= 0 && s[1] > 0) out.push({ x: s[0], n: s[1] });
-      } else if (typeof s === 'number' && Number.isFinite(s) && s >= 0) {
-        out.push({ x: s, n: 1 });
-      }
+      const c = rateCell(kind, s);
+      if (c) out.push(c);
     }
     return out;
   });
@@ -39,19 +45,16 @@ export function mean(values: readonly number[]): number {
 
 /** Per interval index, the events and exposure summed over the given servers. */
 export function intervalTotals(kind: MetricKind, servers: readonly (readonly (Sample | null | undefined)[])[]): { x: number; n: number }[] {
-  const cells = rateCellsAligned(kind, servers);
-  const len = Math.max(0, ...cells.map((r) => r.length));
-  const out = Array.from({ length: len }, () => ({ x: 0, n: 0 }));
-  for (const row of cells)
-    row.forEach((c, t) => {
+  const out: { x: number; n: number }[] = [];
+  for (const row of servers)
+    (row ?? []).forEach((s, t) => {
+      out[t] ??= { x: 0, n: 0 };
+      const c = rateCell(kind, s);
       if (c) {
         out[t].x += c.x;
         out[t].n += c.n;
       }
     });
+  for (let t = 0; t < out.length; t++) out[t] ??= { x: 0, n: 0 };
   return out;
-}
-
-function rateCellsAligned(kind: MetricKind, servers: readonly (readonly (Sample | null | undefined)[])[]): (RateCell | null)[][] {
-  return servers.map((row) => (row ?? []).map((s) => rateCells(kind, [[s]])[0][0] ?? null));
 }

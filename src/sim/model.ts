@@ -1,0 +1,164 @@
+// A fleet of heterogeneous servers in virtual time: traffic with a diurnal swing and bursts,
+// overdispersed errors and checkouts, latency, memory and CPU per server, an occasional outlier
+// server, and regressions injected on the servers running a bad build. Pure given its Random.
+import type { MetricKind, BadDirection, Sample } from '../core/judge/types.js';
+import type { Random } from './random.js';
+
+/** What a build does differently from the good one. All fields optional; absent = no change. */
+export interface Regression {
+  /** Multiplies the error rate (both error_rate and checkout_error_rate count these errors). */
+  errorFactor?: number;
+  /** Extra share of checkouts that fail with a 500 (the demo's bad commit). */
+  checkoutFailure?: number;
+  /** Multiplies p99 latency. */
+  latencyFactor?: number;
+  /** Multiplies checkouts (and revenue). */
+  checkoutFactor?: number;
+  /** Memory grows by this share of its level per minute since the build started. */
+  leakPerMinute?: number;
+  /** The server stops answering this many ms after the build starts. */
+  hangAfterMs?: number;
+  /** Multiplies CPU. */
+  cpuFactor?: number;
+}
+
+export interface FleetModelOptions {
+  servers: number;
+  /** Requests per second per server at the daily mean. */
+  rps: number;
+  /** Base error rate (share of requests answered 5xx). */
+  errorRate?: number;
+  /** Share of requests that are checkouts. */
+  checkoutShare?: number;
+  /** Mean revenue per checkout. */
+  revenuePerCheckout?: number;
+  /** p99 latency in seconds. */
+  p99?: number;
+  /** Probability that the fleet has one outlier server (slower, more errors) for a whole run. */
+  outlierProbability?: number;
+  /** Time of day at virtual time 0, in hours (diurnal phase). */
+  startHour?: number;
+  /** How unequal servers are (log-scale standard deviations). */
+  heterogeneity?: { traffic?: number; latency?: number; errors?: number; memory?: number };
+}
+
+export interface MetricDefinition {
+  name: string;
+  kind: MetricKind;
+  bad: BadDirection;
+  tolerance: number;
+  critical?: boolean;
+}
+
+/** The metrics the simulated shop exports, with the tolerances the benchmark judges them at. */
+export const SIM_METRICS: MetricDefinition[] = [
+  { name: 'error_rate', kind: 'ratio', bad: 'increase', tolerance: 0.1 },
+  { name: 'checkout_error_rate', kind: 'ratio', bad: 'increase', tolerance: 0.1, critical: true },
+  { name: 'checkouts', kind: 'count', bad: 'decrease', tolerance: 0.03 },
+  { name: 'revenue', kind: 'count', bad: 'decrease', tolerance: 0.03 },
+  { name: 'latency_p99', kind: 'continuous', bad: 'increase', tolerance: 0.1 },
+  { name: 'memory', kind: 'continuous', bad: 'increase', tolerance: 0.1 },
+  { name: 'cpu', kind: 'continuous', bad: 'increase', tolerance: 0.1 },
+];
+
+interface ServerTraits {
+  traffic: number;
+  latency: number;
+  errors: number;
+  memory: number;
+  memoryWalk: number;
+}
+
+export interface ServerState {
+  /** The regression its build carries, if any. */
+  regression?: Regression;
+  /** When it started its current build. */
+  since: number;
+}
+
+export class FleetModel {
+  readonly traits: ServerTraits[];
+  readonly outlier: number | undefined;
+  private readonly o: Required<Omit<FleetModelOptions, 'heterogeneity'>> & { heterogeneity: Required<NonNullable<FleetModelOptions['heterogeneity']>> };
+
+  constructor(
+    options: FleetModelOptions,
+    private readonly rnd: Random,
+  ) {
+    this.o = {
+      errorRate: 0.01,
+      checkoutShare: 0.1,
+      revenuePerCheckout: 40,
+      p99: 0.25,
+      outlierProbability: 0.02,
+      startHour: rnd.next() * 24,
+      ...options,
+      heterogeneity: { traffic: 0.03, latency: 0.02, errors: 0.05, memory: 0.03, ...options.heterogeneity },
+    };
+    const h = this.o.heterogeneity;
+    this.traits = Array.from({ length: options.servers }, () => ({
+      traffic: Math.exp(h.traffic * rnd.normal()),
+      latency: Math.exp(h.latency * rnd.normal()),
+      errors: Math.exp(h.errors * rnd.normal()),
+      memory: Math.exp(h.memory * rnd.normal()),
+      memoryWalk: 0,
+    }));
+    this.outlier = rnd.next() < this.o.outlierProbability ? rnd.int(options.servers) : undefined;
+    if (this.outlier !== undefined) {
+      const t = this.traits[this.outlier];
+      t.latency *= 1.3;
+      t.errors *= 2;
+    }
+  }
+
+  /** Traffic multiplier at a virtual time (ms): a daily swing of +-30%. */
+  diurnal(timeMs: number): number {
+    const hour = this.o.startHour + timeMs / 3_600_000;
+    return 1 + 0.3 * Math.sin((2 * Math.PI * (hour - 9)) / 24);
+  }
+
+  /** True when the server no longer answers at `timeMs`. */
+  hung(state: ServerState, timeMs: number): boolean {
+    const h = state.regression?.hangAfterMs;
+    return h !== undefined && timeMs - state.since >= h;
+  }
+
+  /**
+   * One interval of every server: the samples its metrics would show for [timeMs - intervalMs, timeMs].
+   * `null` for a hung server.
+   */
+  interval(states: readonly ServerState[], timeMs: number, intervalMs: number): (Record<string, Sample> | null)[] {
+    const r = this.rnd;
+    const secs = intervalMs / 1000;
+    // Bursts shared by the whole fleet (a campaign, a crawler): the same for canary and baseline.
+    const burst = r.gammaUnit(50);
+    const load = this.diurnal(timeMs) * burst;
+    return states.map((st, i) => {
+      const t = this.traits[i];
+      const reg = st.regression ?? {};
+      if (this.hung(st, timeMs)) return null;
+      const requests = r.poisson(this.o.rps * secs * load * t.traffic);
+      const checkouts = r.poisson(requests * this.o.checkoutShare * (reg.checkoutFactor ?? 1) * r.gammaUnit(40));
+      const errRate = this.o.errorRate * t.errors * (reg.errorFactor ?? 1) * r.gammaUnit(20);
+      const otherErrors = r.poisson(requests * errRate * (1 - this.o.checkoutShare));
+      const checkoutErrors = Math.min(checkouts, r.poisson(checkouts * (errRate + (reg.checkoutFailure ?? 0))));
+      const revenue = Math.round(checkouts * this.o.revenuePerCheckout * Math.exp(0.1 * r.normal()));
+      // p99 of ~requests latencies: noisier when fewer requests make it up; slower under load.
+      const noise = 0.06 + 0.6 / Math.sqrt(Math.max(1, requests));
+      const p99 = this.o.p99 * t.latency * (1 + 0.15 * (load - 1)) * (reg.latencyFactor ?? 1) * Math.exp(noise * r.normal());
+      t.memoryWalk += 0.002 * r.normal();
+      const minutes = Math.max(0, timeMs - st.since) / 60_000;
+      const memory = 300e6 * t.memory * (1 + t.memoryWalk) * (1 + (reg.leakPerMinute ?? 0) * minutes) * Math.exp(0.005 * r.normal());
+      const cpu = (0.25 * requests) / Math.max(1, this.o.rps * secs) * (reg.cpuFactor ?? 1) * Math.exp(0.05 * r.normal());
+      return {
+        error_rate: [otherErrors + checkoutErrors, requests],
+        checkout_error_rate: [checkoutErrors, checkouts],
+        checkouts,
+        revenue,
+        latency_p99: p99,
+        memory,
+        cpu,
+      };
+    });
+  }
+}
