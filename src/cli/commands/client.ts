@@ -84,7 +84,8 @@ export class ApiClient {
     if (!res.ok) {
       const err = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
       const message = err?.message ?? `${res.status} ${res.statusText}`;
-      throw new ClientError(`${method} ${url.pathname}: ${message}`, res.status, err?.code);
+      // Auth errors already name the endpoint; others get it in front.
+      throw new ClientError(message.includes(url.pathname) ? message : `${method} ${url.pathname}: ${message}`, res.status, err?.code);
     }
     if (json === undefined) throw new ClientError(`${method} ${url.pathname}: the server at ${where} did not answer JSON; is it an immune server?`, res.status);
     return json as T;

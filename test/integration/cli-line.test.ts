@@ -1,0 +1,187 @@
+// The real CLI (node bin/immune.js) against a server started here on loopback, with a fake line,
+// the real SQLite store and the real token auth.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { openSqliteStore } from '../../src/adapters/store/sqlite/index.js';
+import { EventBus } from '../../src/engine/events.js';
+import { summarizeDeploy, type LineStatus } from '../../src/engine/summary.js';
+import type { Store } from '../../src/ports.js';
+import { buildServer } from '../../src/server/app.js';
+import { createAuth } from '../../src/server/auth.js';
+import type { LineControl } from '../../src/server/context.js';
+import { commit, deploy, deployState } from '../unit/adapters/store/sqlite/fixtures.js';
+import { immune } from '../helpers/immune-cli.js';
+
+const TOKENS = { viewer: 'viewer-token-cli', engineer: 'engineer-token-cli', captain: 'captain-token-cli' };
+
+describe('CLI line commands against a running server', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let store: Store;
+  let app: FastifyInstance;
+  let url: string;
+  const calls: { action: string; arg: string; actor: string }[] = [];
+  const now = Date.now();
+  let status: LineStatus;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'immune-cli-'));
+    store = openSqliteStore(join(dir, 'state.db'));
+    const inFlight = deploy('d3', now - 60_000, {
+      shas: ['3333333333aaaa'],
+      commits: [commit('3333333333aaaa', now - 120_000, 'Dev Two')],
+      status: 'baking',
+      state: deployState({ status: 'baking', step: 1, since: now - 80_000, lastGate: { decision: 'continue', explanation: 'error_rate -1% (CI -5%..+3%)' } }),
+    });
+    status = {
+      pipeline: 'shop',
+      blocked: true,
+      blockReason: 'checkout_error_rate +412% (CI +250%..+600%)',
+      blockedBy: 'engine',
+      blockedAt: now - 300_000,
+      blockedDeploy: 'd2',
+      paused: false,
+      live: { sha: '1111111111bbbb', artifact: { id: 'art111' }, deploy: 'd1' },
+      inFlight: summarizeDeploy(inFlight, { now }),
+      queue: [commit('4444444444cccc', now - 10_000, 'Dev Three')],
+    };
+    const record = async (action: string, arg: string, actor: string) => void calls.push({ action, arg, actor });
+    const line: LineControl = {
+      status: async () => status,
+      deploy: async (sha, actor) => (await record('deploy', sha, actor), { queued: `${sha}00` }),
+      block: (r, a) => record('block', r, a),
+      unblock: (r, a) => record('unblock', r, a),
+      pause: (r, a) => record('pause', r, a),
+      resume: (r, a) => record('resume', r, a),
+      abort: (r, a) => record('abort', r, a),
+      promote: (r, a) => record('promote', r, a),
+    };
+    await store.line.createDeploy(deploy('d1', now - 3_600_000, { status: 'live', outcome: 'live', finishedAt: now - 3_000_000, shas: ['1111111111bbbb'], commits: [commit('1111111111bbbb', 0, 'Dev One')] }));
+    await store.line.createDeploy(
+      deploy('d2', now - 900_000, { status: 'failed', outcome: 'reverted', finishedAt: now - 600_000, revertSha: 'eeee', reason: 'checkout_error_rate +412%', shas: ['2222222222', '2222222233'], commits: [commit('2222222222', 0, 'Dev One'), commit('2222222233', 0, 'Dev Two')] }),
+    );
+    await store.line.createDeploy(inFlight);
+    app = await buildServer(
+      {
+        store,
+        log: pino({ level: 'silent' }),
+        events: new EventBus(),
+        auth: createAuth({ tokens: Object.entries(TOKENS).map(([role, token]) => ({ name: role, role: role as 'viewer', token })), openRead: true }),
+        line,
+        pipelineName: 'local',
+        experimentsDir: dir,
+        clientTokens: [],
+        publicUrl: 'http://127.0.0.1',
+      },
+      { logger: false },
+    );
+    url = await app.listen({ host: '127.0.0.1', port: 0 });
+  });
+  after(async () => {
+    await app?.close();
+    await store?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('status shows the line, blocked and why, what is live, the deploy in flight and the queue; --json the API answer', async () => {
+    const [human, json, viaEnv] = await Promise.all([immune(['status', '--url', url]), immune(['status', '--json', '--url', url]), immune(['status', '--json'], { IMMUNE_URL: url })]);
+    assert.equal(human.code, 0, human.stderr);
+    const out = human.stdout;
+    assert.match(out, /^line\s+shop: BLOCKED by engine \d+m\d\ds ago$/m);
+    assert.match(out, /^why\s+checkout_error_rate \+412% \(CI \+250%\.\.\+600%\)$/m);
+    assert.match(out, /deploy d2; unblock with: immune unblock --reason/);
+    assert.match(out, /^live\s+11111111 \(artifact art111, deploy d1\)$/m);
+    assert.match(out, /^in flight\s+d3 33333333 change 3333333333aaaa \(Dev Two\)$/m);
+    assert.match(out, /^\s+baking, step 2\/3, 4\/8 servers on the new build, baked \d+m\d\ds$/m);
+    assert.match(out, /^\s+gate: continue: error_rate -1% \(CI -5%\.\.\+3%\)$/m);
+    assert.match(out, /^queue\s+1 commit\n\s+44444444\s+change 4444444444cccc\s+Dev Three$/m);
+    assert.equal(json.code, 0, json.stderr);
+    assert.deepEqual(JSON.parse(json.stdout), status);
+    assert.deepEqual(JSON.parse(viaEnv.stdout), status);
+  });
+
+  it('log lists recent deploys newest first with outcome, duration and reason; --limit and --json', async () => {
+    const [human, json, bad] = await Promise.all([immune(['log', '--url', url]), immune(['log', '--limit', '1', '--json', '--url', url]), immune(['log', '--limit', '0', '--url', url])]);
+    assert.equal(human.code, 0, human.stderr);
+    const lines = human.stdout.trimEnd().split('\n');
+    assert.match(lines[0]!, /^DEPLOY\s+SHAS\s+AUTHOR\s+OUTCOME\s+DURATION\s+REASON$/);
+    assert.match(lines[1]!, /^d3\s+33333333\s+Dev Two\s+baking\s+\d+m\d\ds$/);
+    assert.match(lines[2]!, /^d2\s+22222222,22222222\s+Dev One, Dev Two\s+reverted\s+5m00s\s+checkout_error_rate \+412%$/);
+    assert.match(lines[3]!, /^d1\s+11111111\s+Dev One\s+live\s+10m00s$/);
+    // Columns line up: OUTCOME starts at the same place on every line.
+    assert.equal(new Set(lines.map((l) => l.search(/(OUTCOME|baking|reverted|live)/))).size, 1);
+    assert.equal(json.code, 0, json.stderr);
+    assert.deepEqual(JSON.parse(json.stdout).deploys.map((d: { id: string }) => d.id), ['d3']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--limit: "0" is not a number from 1 to 1000/);
+  });
+
+  it('deploy queues a sha as the token holder; a bad sha is refused before any request', async () => {
+    const [ok, badSha, unknown] = await Promise.all([
+      immune(['deploy', 'abcdef12', '--url', url], { IMMUNE_TOKEN: TOKENS.engineer }),
+      immune(['deploy', 'main;rm', '--url', url], { IMMUNE_TOKEN: TOKENS.engineer }),
+      immune(['deploy', 'abcdef12', '--url', url, '--token', 'wrong-token-123']),
+    ]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout.trim(), 'queued abcdef12 for deploy');
+    assert.deepEqual(calls.filter((c) => c.action === 'deploy'), [{ action: 'deploy', arg: 'abcdef12', actor: 'token:engineer' }]);
+    assert.equal(badSha.code, 2);
+    assert.match(badSha.stderr, /sha: "main;rm" is not a commit sha/);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /^immune: unknown API token.*POST \/api\/deploys needs role engineer/m);
+  });
+
+  it('every control sends the reason as the captain and says what happened', async () => {
+    // Every control is the same code path; the API test covers each route.
+    const actions = ['block', 'abort', 'promote'];
+    const runs = await Promise.all(actions.map((a) => immune([a, '--reason', `because ${a}`, '--url', url, '--token', TOKENS.captain])));
+    runs.forEach((r, i) => {
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`^(line|deploy) \\w+: because ${actions[i]}$`));
+    });
+    for (const a of actions) assert.deepEqual(calls.find((c) => c.action === a), { action: a, arg: `because ${a}`, actor: 'token:captain' });
+    const json = await immune(['unblock', '-r', 'fixed', '--json', '--url', url, '--token', TOKENS.captain]);
+    assert.deepEqual(JSON.parse(json.stdout), { ok: true });
+  });
+
+  it('refusals print the API message and exit 1; missing flags exit 2; help documents exit codes', async () => {
+    const before = calls.length;
+    const [viewer, noReason, emptyReason, help] = await Promise.all([
+      immune(['block', '--reason', 'x', '--url', url, '--token', TOKENS.viewer]),
+      immune(['block', '--url', url, '--token', TOKENS.captain]),
+      immune(['block', '--reason', '  ', '--url', url, '--token', TOKENS.captain]),
+      immune(['block', '--help']),
+    ]);
+    assert.equal(viewer.code, 1);
+    assert.match(viewer.stderr, /^immune: POST \/api\/line\/block needs role captain or admin; token:viewer has role viewer$/m);
+    assert.equal(noReason.code, 2);
+    assert.match(noReason.stderr, /required option '-r, --reason <text>' not specified/);
+    assert.equal(emptyReason.code, 2);
+    assert.match(emptyReason.stderr, /--reason: must not be empty/);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /Exit codes: 0 done, 1 the server refused/);
+    assert.doesNotMatch(viewer.stderr, /at .*\.(ts|js):\d+/);
+    assert.equal(calls.length, before);
+  });
+
+  it('with no server running: a clear message and exit 1; a bad --url exits 2', async () => {
+    const closed = await import('node:net').then(
+      (net) =>
+        new Promise<number>((resolve) => {
+          const s = net.createServer().listen(0, '127.0.0.1', () => {
+            const port = (s.address() as { port: number }).port;
+            s.close(() => resolve(port));
+          });
+        }),
+    );
+    const [none, badUrl] = await Promise.all([immune(['status', '--url', `http://127.0.0.1:${closed}`]), immune(['status', '--url', 'ftp://x'])]);
+    assert.equal(none.code, 1);
+    assert.equal(none.stderr.trim(), `immune: no immune server at http://127.0.0.1:${closed} (start it with immune serve)`);
+    assert.equal(badUrl.code, 2);
+    assert.match(badUrl.stderr, /--url: "ftp:\/\/x" must be an http/);
+  });
+});
