@@ -5,24 +5,11 @@ import { execa } from 'execa';
 import pino from 'pino';
 import { createTestRunner, type RunReport } from '../../src/adapters/runner/index.js';
 import { testsConfig } from '../../src/core/config/tests.js';
-import type { TestHistoryStore, TestProgress } from '../../src/ports.js';
+import type { TestProgress } from '../../src/ports.js';
+import { memoryHistory } from '../fixtures/suites/memory-history.js';
 import { makeSuite, type FixtureFile, type FixtureSuite } from '../fixtures/suites/make-suite.js';
 
 const log = pino({ level: 'silent' });
-
-/** History in memory: enough for the runner, which only reads it. */
-export function memoryHistory(durations = new Map<string, number>(), quarantined: string[] = []): TestHistoryStore {
-  return {
-    async recordRun() {},
-    async durations() {
-      return durations;
-    },
-    async stats() {
-      return quarantined.map((id) => ({ id, file: '', title: id, runs: 0, failures: 0, flakes: 0, meanMs: 0, quarantined: true }));
-    },
-    async setQuarantined() {},
-  };
-}
 
 async function run(suite: FixtureSuite, cfg: Record<string, unknown>, progress?: (p: TestProgress) => void): Promise<RunReport> {
   const runner = createTestRunner({ config: testsConfig.parse({ runner: 'mocha', files: ['test/**/*.test.cjs'], ...cfg }), history: memoryHistory(), log });

@@ -1,0 +1,83 @@
+// Shards on an SSH build worker: a real sshd on loopback (test/helpers/sshd-server.ts), the checkout
+// shipped to a directory of its own there, results merged with the local worker's, flakes re-run
+// on the other worker.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { createTestRunner } from '../../src/adapters/runner/index.js';
+import { testsConfig } from '../../src/core/config/tests.js';
+import { makeSuite, type FixtureSuite } from '../fixtures/suites/make-suite.js';
+import { generateKey, knownHostsLine, SSHD, startSshd, type Sshd } from '../helpers/sshd-server.js';
+import { memoryHistory } from '../fixtures/suites/memory-history.js';
+
+describe('adapters/runner on an SSH build worker', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let sshd: Sshd;
+  let suite: FixtureSuite;
+  let key: string;
+  let knownHosts: string;
+  before(async () => {
+    if (!SSHD) throw new Error('sshd is not installed (openssh-server)');
+    dir = await mkdtemp(join(tmpdir(), 'immune-tests-ssh-'));
+    const client = await generateKey(join(dir, 'client'));
+    key = client.privateKey;
+    sshd = await startSshd({ dir: join(dir, 'sshd'), host: '127.0.0.3', authorizedKeys: [client.publicLine] });
+    knownHosts = join(dir, 'known_hosts');
+    await writeFile(knownHosts, knownHostsLine(sshd.host, sshd.port, sshd.hostKey.publicLine) + '\n');
+    suite = await makeSuite([
+      { name: 'a.test.cjs', tests: [{ title: 'one' }, { title: 'wobbly', ms: 600, does: 'flaky' }] },
+      { name: 'b.test.cjs', tests: [{ title: 'two' }, { title: 'three' }] },
+      { name: 'c.test.cjs', tests: [{ title: 'four' }] },
+    ]);
+  });
+  after(async () => {
+    await sshd?.stop();
+    await suite?.cleanup();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const runner = (knownHostsFile: string) =>
+    createTestRunner({
+      config: testsConfig.parse({
+        runner: 'mocha',
+        files: ['test/*.test.cjs'],
+        workers: 1,
+        retries: 1,
+        ssh_workers: [{ host: sshd.host, port: sshd.port, user: sshd.user, key, known_hosts: knownHostsFile, dir: join(dir, 'remote'), slots: 1 }],
+      }),
+      history: memoryHistory(),
+      log: pino({ level: 'silent' }),
+    });
+
+  it('runs shards on the local and the SSH worker, merges them, and re-runs a flake on the other worker', async () => {
+    const r = runner(knownHosts);
+    try {
+      const report = await r.run({ sha: 'cafe', dir: suite.dir, dispose: async () => {} }, new AbortController().signal);
+      assert.equal(report.ok, true, report.summary);
+      assert.deepEqual(report.results.map((x) => x.title).sort(), ['a.test.cjs one', 'a.test.cjs wobbly', 'b.test.cjs three', 'b.test.cjs two', 'c.test.cjs four']);
+      const remote = `${sshd.user}@${sshd.host}:${sshd.port}#1`;
+      assert.deepEqual(report.shards.slice(0, 2).map((s) => s.worker).sort(), ['local#0', remote].sort());
+      const failedOn = report.shards.find((s) => !s.ok)!.worker;
+      const rerun = report.shards.at(-1)!;
+      assert.equal(rerun.tests, 1);
+      assert.notEqual(rerun.worker.split('#')[0], failedOn.split('#')[0]);
+      assert.deepEqual(report.flaky.map((f) => f.title), ['a.test.cjs wobbly']);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('refuses a worker whose host key is not in known_hosts', async () => {
+    const empty = join(dir, 'empty_known_hosts');
+    await writeFile(empty, '');
+    const r = runner(empty);
+    try {
+      await assert.rejects(r.run({ sha: 'cafe', dir: suite.dir, dispose: async () => {} }, new AbortController().signal), /ssh worker .*127\.0\.0\.3.*: .*(verif|handshake)/i);
+    } finally {
+      await r.close();
+    }
+  });
+});
