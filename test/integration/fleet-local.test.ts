@@ -126,6 +126,9 @@ describe('adapters/fleet/local (real shop processes)', function () {
       fleet.activate(s2, broken, signal()),
       (e: unknown) => e instanceof DeployError && e.server === 's2' && /server s2/.test(e.message) && /exit code 4/.test(e.message) && /boom: missing config/.test(e.message),
     );
+    // An orchestrator starting over this state does not fail for it; the server stays down until a known release.
+    await fleet.start(signal());
+    assert.equal(await fleet.health(s2), false);
     // Rolling back to the previous release works.
     await fleet.activate(s2, v1, signal());
     assert.equal(await fleet.release(s2), v1.id);

@@ -26,7 +26,11 @@ export interface LocalFleetOptions {
 }
 
 export interface LocalFleet extends Fleet {
-  /** Adopt servers still running from an earlier orchestrator; start the current release where nothing runs. */
+  /**
+   * Adopt servers still running from an earlier orchestrator; start the current release where
+   * nothing runs. Never rejects for a server that does not come up (it is logged; the engine
+   * finds it unhealthy and activates a known release).
+   */
   start(signal?: AbortSignal): Promise<void>;
   /** Stop one server's process. */
   stop(server: Server): Promise<void>;
@@ -232,6 +236,24 @@ export function createLocalFleet(config: LocalFleetConfig, opts: LocalFleetOptio
     return p.ok && p.release === id;
   }
 
+  async function activateNow(server: Server, artifact: Artifact, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) throw new DeployError(`server ${server.id}: aborted before activating release ${artifact.id}`, { server: server.id, cause: signal.reason });
+    const t0 = Date.now();
+    await mkdir(serverDir(server), { recursive: true });
+    await install(server, artifact, signal);
+    if ((await currentRelease(server)) === artifact.id && (await runs(server, artifact.id))) {
+      log.debug({ server: server.id, release: artifact.id }, 'already running');
+      return;
+    }
+    await switchCurrent(server, artifact.id);
+    const t1 = Date.now();
+    await stopServer(server);
+    const t2 = Date.now();
+    await startServer(server, artifact.id, signal);
+    await prune(server);
+    log.info({ server: server.id, release: artifact.id, sha: artifact.sha, ms: Date.now() - t0, stopMs: t2 - t1, startMs: Date.now() - t2 }, 'activated');
+  }
+
   const fleet: LocalFleet = {
     async servers() {
       return servers.map((s) => ({ ...s, labels: { ...s.labels } }));
@@ -246,20 +268,12 @@ export function createLocalFleet(config: LocalFleetConfig, opts: LocalFleetOptio
     activate(server, artifact, signal) {
       return limit(() =>
         serialized(server, async () => {
-          const t0 = Date.now();
-          await mkdir(serverDir(server), { recursive: true });
-          await install(server, artifact, signal);
-          if ((await currentRelease(server)) === artifact.id && (await runs(server, artifact.id))) {
-            log.debug({ server: server.id, release: artifact.id }, 'already running');
-            return;
+          try {
+            await activateNow(server, artifact, signal);
+          } catch (err) {
+            if (err instanceof DeployError) throw err;
+            throw new DeployError(`server ${server.id}: activating release ${artifact.id} failed: ${(err as Error).message}`, { server: server.id, cause: err });
           }
-          await switchCurrent(server, artifact.id);
-          const t1 = Date.now();
-          await stopServer(server);
-          const t2 = Date.now();
-          await startServer(server, artifact.id, signal);
-          await prune(server);
-          log.info({ server: server.id, release: artifact.id, sha: artifact.sha, ms: Date.now() - t0, stopMs: t2 - t1, startMs: Date.now() - t2 }, 'activated');
         }),
       );
     },
@@ -281,8 +295,13 @@ export function createLocalFleet(config: LocalFleetConfig, opts: LocalFleetOptio
               }
               if (!id || !existsSync(join(releasesDir(s), id))) return;
               await removePidFile(pidFile(s));
-              await startServer(s, id, signal);
-              log.info({ server: s.id, release: id }, 'started server');
+              try {
+                await startServer(s, id, signal);
+                log.info({ server: s.id, release: id }, 'started server');
+              } catch (err) {
+                // Not fatal: the engine sees the server unhealthy and activates a known release.
+                log.warn({ server: s.id, release: id, err: (err as Error).message }, 'server did not start on its current release');
+              }
             }),
           ),
         ),
