@@ -293,8 +293,11 @@ export interface ExperimentStore {
   recordExposures(events: ExposureEvent[]): Promise<number>;
   /** Store conversions (deduplicated by id when given); returns how many were new. */
   recordConversions(events: ConversionEvent[]): Promise<number>;
-  /** Participants per branch of a phase and their conversions on `goals`, counted up to `until` (ms). */
-  tally(experiment: string, phase: number, goals: string[], until?: number): Promise<PhaseTally>;
+  /**
+   * Participants per branch of a phase and their conversions on `goals`: a conversion counts for a
+   * participant from their first exposure until the phase ended or the experiment closed.
+   */
+  tally(experiment: string, phase: number, goals: string[]): Promise<PhaseTally>;
 }
 
 export interface Store {

@@ -49,7 +49,7 @@ export interface ExperimentsClient {
 }
 
 type SdkEvent =
-  | { type: 'exposure'; id: string; experiment: string; groupId: string; branch: string; userId: string; time: number }
+  | { type: 'exposure'; experiment: string; groupId: string; branch: string; userId: string; time: number }
   | { type: 'conversion'; id: string; userId: string; goal: string; value?: number; time: number };
 
 /** Events per POST. */
@@ -132,14 +132,14 @@ class Client implements ExperimentsClient {
     const control = strategy?.variants?.[0]?.name ?? 'control';
     const v = this.unleash.getVariant(experiment, { userId });
     if (!v.enabled) return control;
-    const groupId = strategy?.parameters?.groupId;
+    const groupId: unknown = strategy?.parameters?.groupId;
     // stale marks a closed experiment: everyone gets the chosen branch and nothing is measured.
-    if (groupId && !def?.stale) {
+    if (typeof groupId === 'string' && groupId && !def?.stale) {
       const key = `${experiment}\u0000${groupId}\u0000${userId}`;
       if (!this.seen.has(key)) {
         if (this.seen.size >= SEEN_LIMIT) this.seen.delete(this.seen.keys().next().value!);
         this.seen.set(key, true);
-        this.push({ type: 'exposure', id: randomUUID(), experiment, groupId, branch: v.name, userId, time: Date.now() });
+        this.push({ type: 'exposure', experiment, groupId, branch: v.name, userId, time: Date.now() });
       }
     }
     return v.name;

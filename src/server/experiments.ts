@@ -337,9 +337,8 @@ function routes(app: FastifyInstance, ctx: ServerContext, registry: ExperimentRe
       if (!p) throw new InputError('phase', `no phase ${req.query.phase} (phases 1..${x.phases.length})`);
       phase = p;
     }
-    const until = phase.endedAt ?? x.closing?.time;
     const goals = [...x.config.goals, ...x.config.guardrails].map((g) => g.name);
-    const tally = await ctx.store.experiments.tally(x.config.name, phase.phase, goals, until);
+    const tally = await ctx.store.experiments.tally(x.config.name, phase.phase, goals);
     return reply.send({ ...computeReadout(x.config, phase, tally), state: summary(x).state, closing: x.closing ?? null, phases: x.phases.length });
   });
 

@@ -46,14 +46,16 @@ export interface TestServer {
 }
 
 /** Start on 127.0.0.1 with a free port; `dbFile` keeps state across restarts (default in memory). */
-export async function startServer(dir: string, opts: { dbFile?: string; clientTokens?: string[] } = {}): Promise<TestServer> {
+export async function startServer(dir: string, opts: { dbFile?: string; clientTokens?: string[]; port?: number } = {}): Promise<TestServer> {
   const db = openDb(opts.dbFile ?? ':memory:');
   const store = {
     line: undefined as unknown as Store['line'],
     tests: undefined as unknown as Store['tests'],
     audit: new SqliteAuditStore(db),
     experiments: new SqliteExperimentStore(db),
-    close: async () => db.close(),
+    close: async () => {
+      db.close();
+    },
   } satisfies Store;
   const events = new EventBus();
   const seen: TestServer['events'] = [];
@@ -70,7 +72,7 @@ export async function startServer(dir: string, opts: { dbFile?: string; clientTo
   const app = Fastify({ logger: false });
   registerUnleash(app, ctx);
   registerExperiments(app, ctx);
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
   return {

@@ -1,5 +1,8 @@
-// Experiment state in SQLite: phases, closings, exposures (one row per user, phase and branch) and
-// conversions. Tallies are computed in SQL so a readout over a million exposures stays fast.
+// Experiment state in SQLite: phases, closings, the raw exposure and conversion logs, and counts
+// kept up to date as events arrive, so a readout is a lookup however many exposures there are.
+// Per phase, a participant is a user with their branch (or marked multi when they saw two); a
+// conversion counts for a participant from their first exposure until the phase ended or the
+// experiment closed, whichever order exposure and conversion arrive in.
 import type { ConversionEvent, ExperimentClosing, ExperimentPhase, ExperimentStore, ExposureEvent, PhaseTally } from '../../../ports.js';
 import { ConflictError } from '../../../errors.js';
 import { migrate, type Db } from './db.js';
@@ -16,6 +19,17 @@ const steps = [
    CREATE TABLE experiment_conversions (
      seq INTEGER PRIMARY KEY, id TEXT UNIQUE, user_id TEXT NOT NULL, goal TEXT NOT NULL, value REAL NOT NULL, time INTEGER NOT NULL);
    CREATE INDEX experiment_conversions_user ON experiment_conversions (user_id, goal, time);`,
+  `CREATE TABLE experiment_participants (
+     experiment TEXT NOT NULL, phase INTEGER NOT NULL, user_id TEXT NOT NULL, branch TEXT NOT NULL, multi INTEGER NOT NULL, time INTEGER NOT NULL,
+     PRIMARY KEY (experiment, phase, user_id)) WITHOUT ROWID;
+   CREATE INDEX experiment_participants_user ON experiment_participants (user_id);
+   CREATE TABLE experiment_participant_goals (
+     experiment TEXT NOT NULL, phase INTEGER NOT NULL, user_id TEXT NOT NULL, goal TEXT NOT NULL, value REAL NOT NULL,
+     PRIMARY KEY (experiment, phase, user_id, goal)) WITHOUT ROWID;
+   -- goal '' holds participants; branch '' with goal '' holds users excluded for seeing two branches.
+   CREATE TABLE experiment_counts (
+     experiment TEXT NOT NULL, phase INTEGER NOT NULL, branch TEXT NOT NULL, goal TEXT NOT NULL, users INTEGER NOT NULL, value REAL NOT NULL,
+     PRIMARY KEY (experiment, phase, branch, goal)) WITHOUT ROWID;`,
 ];
 
 interface PhaseRow {
@@ -28,16 +42,58 @@ interface PhaseRow {
   ended_at: number | null;
 }
 
+interface Participant {
+  branch: string;
+  multi: number;
+  time: number;
+}
+
+/** Count changes gathered during one batch, written once at its end. */
+class Deltas {
+  private readonly map = new Map<string, { key: [string, number, string, string]; users: number; value: number }>();
+  add(experiment: string, phase: number, branch: string, goal: string, users: number, value: number): void {
+    const k = `${experiment}\u0000${phase}\u0000${branch}\u0000${goal}`;
+    const d = this.map.get(k) ?? { key: [experiment, phase, branch, goal] as [string, number, string, string], users: 0, value: 0 };
+    d.users += users;
+    d.value += value;
+    this.map.set(k, d);
+  }
+  values(): Iterable<{ key: [string, number, string, string]; users: number; value: number }> {
+    return this.map.values();
+  }
+}
+
 export class SqliteExperimentStore implements ExperimentStore {
   private readonly db: Db;
-  private readonly insertExposure;
-  private readonly insertConversion;
+  private readonly q;
 
   constructor(db: Db) {
     this.db = db;
     migrate(db, { namespace: 'experiments', steps });
-    this.insertExposure = db.prepare('INSERT OR IGNORE INTO experiment_exposures (experiment, phase, user_id, branch, time) VALUES (?, ?, ?, ?, ?)');
-    this.insertConversion = db.prepare('INSERT OR IGNORE INTO experiment_conversions (id, user_id, goal, value, time) VALUES (?, ?, ?, ?, ?)');
+    this.q = {
+      logExposure: db.prepare('INSERT OR IGNORE INTO experiment_exposures (experiment, phase, user_id, branch, time) VALUES (?, ?, ?, ?, ?)'),
+      logConversion: db.prepare('INSERT OR IGNORE INTO experiment_conversions (id, user_id, goal, value, time) VALUES (?, ?, ?, ?, ?)'),
+      participant: db.prepare('SELECT branch, multi, time FROM experiment_participants WHERE experiment = ? AND phase = ? AND user_id = ?'),
+      addParticipant: db.prepare('INSERT INTO experiment_participants (experiment, phase, user_id, branch, multi, time) VALUES (?, ?, ?, ?, 0, ?)'),
+      setMulti: db.prepare('UPDATE experiment_participants SET multi = 1 WHERE experiment = ? AND phase = ? AND user_id = ?'),
+      goalsOf: db.prepare('SELECT goal, value FROM experiment_participant_goals WHERE experiment = ? AND phase = ? AND user_id = ?'),
+      // Conversions that arrived before the exposure they follow.
+      earlier: db.prepare('SELECT goal, SUM(value) AS value FROM experiment_conversions WHERE user_id = ? AND time >= ? GROUP BY goal'),
+      // Participations a conversion counts for: single-branch, exposed before it, phase and experiment still open then.
+      attributable: db.prepare(
+        `SELECT p.experiment AS experiment, p.phase AS phase, p.branch AS branch FROM experiment_participants p
+           JOIN experiment_phases ph ON ph.experiment = p.experiment AND ph.phase = p.phase
+           LEFT JOIN experiment_closings c ON c.experiment = p.experiment
+         WHERE p.user_id = ? AND p.multi = 0 AND p.time <= ? AND (ph.ended_at IS NULL OR ph.ended_at >= ?) AND (c.time IS NULL OR c.time >= ?)`,
+      ),
+      addGoal: db.prepare('INSERT OR IGNORE INTO experiment_participant_goals (experiment, phase, user_id, goal, value) VALUES (?, ?, ?, ?, ?)'),
+      addGoalValue: db.prepare('UPDATE experiment_participant_goals SET value = value + ? WHERE experiment = ? AND phase = ? AND user_id = ? AND goal = ?'),
+      count: db.prepare(
+        `INSERT INTO experiment_counts (experiment, phase, branch, goal, users, value) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (experiment, phase, branch, goal) DO UPDATE SET users = users + excluded.users, value = value + excluded.value`,
+      ),
+      counts: db.prepare('SELECT branch, goal, users, value FROM experiment_counts WHERE experiment = ? AND phase = ?'),
+    };
   }
 
   async phases(experiment: string): Promise<ExperimentPhase[]> {
@@ -72,59 +128,73 @@ export class SqliteExperimentStore implements ExperimentStore {
   }
 
   async recordExposures(events: ExposureEvent[]): Promise<number> {
+    const q = this.q;
+    const deltas = new Deltas();
     let added = 0;
     this.db.transaction(() => {
-      for (const e of events) added += this.insertExposure.run(e.experiment, e.phase, e.userId, e.branch, e.time).changes;
+      for (const e of events) {
+        if (q.logExposure.run(e.experiment, e.phase, e.userId, e.branch, e.time).changes === 0) continue;
+        added++;
+        const p = q.participant.get(e.experiment, e.phase, e.userId) as Participant | undefined;
+        if (!p) {
+          q.addParticipant.run(e.experiment, e.phase, e.userId, e.branch, e.time);
+          deltas.add(e.experiment, e.phase, e.branch, '', 1, 0);
+          for (const c of q.earlier.all(e.userId, e.time) as { goal: string; value: number }[]) {
+            q.addGoal.run(e.experiment, e.phase, e.userId, c.goal, c.value);
+            deltas.add(e.experiment, e.phase, e.branch, c.goal, 1, c.value);
+          }
+        } else if (!p.multi && p.branch !== e.branch) {
+          // Seen in a second branch: out of every count of the first, into the excluded count.
+          q.setMulti.run(e.experiment, e.phase, e.userId);
+          deltas.add(e.experiment, e.phase, p.branch, '', -1, 0);
+          deltas.add(e.experiment, e.phase, '', '', 1, 0);
+          for (const g of q.goalsOf.all(e.experiment, e.phase, e.userId) as { goal: string; value: number }[]) deltas.add(e.experiment, e.phase, p.branch, g.goal, -1, -g.value);
+        }
+      }
+      for (const d of deltas.values()) q.count.run(...d.key, d.users, d.value);
     })();
     return added;
   }
 
   async recordConversions(events: ConversionEvent[]): Promise<number> {
+    const q = this.q;
+    const deltas = new Deltas();
     let added = 0;
     this.db.transaction(() => {
-      for (const e of events) added += this.insertConversion.run(e.id ?? null, e.userId, e.goal, e.value ?? 0, e.time).changes;
+      for (const e of events) {
+        const value = e.value ?? 0;
+        if (q.logConversion.run(e.id ?? null, e.userId, e.goal, value, e.time).changes === 0) continue;
+        added++;
+        for (const p of q.attributable.all(e.userId, e.time, e.time, e.time) as { experiment: string; phase: number; branch: string }[]) {
+          if (q.addGoal.run(p.experiment, p.phase, e.userId, e.goal, value).changes) deltas.add(p.experiment, p.phase, p.branch, e.goal, 1, value);
+          else {
+            q.addGoalValue.run(value, p.experiment, p.phase, e.userId, e.goal);
+            deltas.add(p.experiment, p.phase, p.branch, e.goal, 0, value);
+          }
+        }
+      }
+      for (const d of deltas.values()) q.count.run(...d.key, d.users, d.value);
     })();
     return added;
   }
 
-  async tally(experiment: string, phase: number, goals: string[], until?: number): Promise<PhaseTally> {
-    const end = until ?? Number.MAX_SAFE_INTEGER;
-    // A user's exposures in the phase: one row per branch seen; more than one branch = excluded.
-    const users = `SELECT user_id, MIN(branch) AS branch, COUNT(*) AS nb, MIN(time) AS t
-                   FROM experiment_exposures WHERE experiment = ? AND phase = ? GROUP BY user_id`;
-    const rows = this.db.prepare(`SELECT branch, nb > 1 AS multi, COUNT(*) AS n FROM (${users}) GROUP BY multi, branch`).all(experiment, phase) as {
-      branch: string;
-      multi: number;
-      n: number;
-    }[];
+  async tally(experiment: string, phase: number, goals: string[]): Promise<PhaseTally> {
+    const rows = this.q.counts.all(experiment, phase) as { branch: string; goal: string; users: number; value: number }[];
     const tally: PhaseTally = { branches: [], excluded: 0 };
     const byBranch = new Map<string, PhaseTally['branches'][number]>();
+    const branch = (name: string): PhaseTally['branches'][number] => {
+      let b = byBranch.get(name);
+      if (!b) {
+        b = { branch: name, users: 0, goals: Object.fromEntries(goals.map((g) => [g, { users: 0, value: 0 }])) };
+        byBranch.set(name, b);
+        tally.branches.push(b);
+      }
+      return b;
+    };
     for (const r of rows) {
-      if (r.multi) {
-        tally.excluded += r.n;
-        continue;
-      }
-      const b = { branch: r.branch, users: r.n, goals: Object.fromEntries(goals.map((g) => [g, { users: 0, value: 0 }])) };
-      byBranch.set(r.branch, b);
-      tally.branches.push(b);
-    }
-    if (goals.length) {
-      // Conversions count from the user's first exposure in the phase until the phase ended (or `until`).
-      const conv = this.db
-        .prepare(
-          `SELECT u.branch AS branch, c.goal AS goal, COUNT(DISTINCT c.user_id) AS n, SUM(c.value) AS value
-           FROM (${users}) u JOIN experiment_conversions c
-             ON c.user_id = u.user_id AND c.goal IN (${goals.map(() => '?').join(',')}) AND c.time >= u.t AND c.time <= ?
-           WHERE u.nb = 1 GROUP BY u.branch, c.goal`,
-        )
-        .all(experiment, phase, ...goals, end) as { branch: string; goal: string; n: number; value: number }[];
-      for (const r of conv) {
-        const g = byBranch.get(r.branch)?.goals[r.goal];
-        if (g) {
-          g.users = r.n;
-          g.value = r.value;
-        }
-      }
+      if (r.branch === '') tally.excluded += r.users;
+      else if (r.goal === '') branch(r.branch).users = r.users;
+      else if (goals.includes(r.goal)) branch(r.branch).goals[r.goal] = { users: r.users, value: r.value };
     }
     return tally;
   }

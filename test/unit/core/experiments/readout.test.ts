@@ -4,17 +4,9 @@ import { experimentConfig } from '../../../../src/core/config/experiment.js';
 import { nextPhase } from '../../../../src/core/experiments/features.js';
 import { computeReadout, type Decision } from '../../../../src/core/experiments/readout.js';
 import type { PhaseTally } from '../../../../src/core/experiments/types.js';
+import { createRandom } from '../../../../src/sim/random.js';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = (seed: number): (() => number) => createRandom(seed).next;
 
 function binomial(n: number, p: number, r: () => number): number {
   let k = 0;
