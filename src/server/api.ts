@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ImmuneError, NotFoundError } from '../errors.js';
-import type { DeployEventRecord } from '../ports.js';
+import type { DeployEventRecord, DeployRecord } from '../ports.js';
 import { dora, FAILED_IN_PRODUCTION, summarizeDeploy } from '../engine/summary.js';
 import type { LineControl, ServerContext } from './context.js';
 import { validate } from './errors.js';
@@ -35,6 +35,8 @@ const reasonBody = z
   .strict();
 const deployBody = z.object({ sha: z.string({ message: 'required' }).regex(/^[0-9a-f]{4,40}$/i, 'must be a commit sha (4 to 40 hex digits)') }).strict();
 const idParams = z.object({ id: z.string().min(1).max(200) }).strict();
+
+const DAY = 86_400_000;
 
 export const CONTROLS = ['pause', 'resume', 'abort', 'promote', 'block', 'unblock'] as const;
 export type ControlAction = (typeof CONTROLS)[number];
@@ -96,8 +98,17 @@ export async function registerApi(app: FastifyInstance, ctx: ServerContext): Pro
   app.get('/api/dora', { preHandler: viewer }, async (req) => {
     const { days } = validate(doraQuery, req.query, 'query');
     const now = Date.now();
-    const deploys = await ctx.store.line.listDeploys(pipeline(), { limit: 100_000 });
-    const failed = deploys.filter((d) => d.finishedAt !== undefined && d.finishedAt > now - days * 86_400_000 && FAILED_IN_PRODUCTION.has(d.outcome ?? ''));
+    const from = now - days * DAY;
+    // Newest first, page by page, until deploys started well before the period (a deploy may run long).
+    const deploys: DeployRecord[] = [];
+    for (let before: number | undefined; ; ) {
+      const page = await ctx.store.line.listDeploys(pipeline(), { limit: 500, before });
+      deploys.push(...page);
+      const last = page[page.length - 1];
+      if (page.length < 500 || !last || last.createdAt < from - DAY) break;
+      before = last.createdAt;
+    }
+    const failed = deploys.filter((d) => d.finishedAt !== undefined && d.finishedAt > from && FAILED_IN_PRODUCTION.has(d.outcome ?? ''));
     const events = new Map<string, DeployEventRecord[]>();
     for (const d of failed) events.set(d.id, await ctx.store.line.events(d.id));
     return dora(deploys, days, now, events);

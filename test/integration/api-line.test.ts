@@ -360,3 +360,32 @@ describe('REST API without a pipeline', () => {
     assert.equal(r.statusCode, 503);
   });
 });
+
+describe('GET /api/dora over a long history', () => {
+  let store: Store;
+  let app: FastifyInstance;
+  const now = Date.now();
+  before(async () => {
+    store = openSqliteStore(':memory:');
+    // 1,200 live deploys, one an hour: 50 days, more than two pages of the store's listing.
+    for (let i = 0; i < 1200; i++) {
+      const created = now - (i + 1) * 3_600_000;
+      await store.line.createDeploy(deploy(`h${i}`, created, { status: 'live', outcome: 'live', finishedAt: created + 600_000, state: deployState({ status: 'live', step: 2, outcome: 'live' }) }));
+    }
+    app = await buildServer(context(store, new EventBus(), new FakeLine(), '/nonexistent'), { logger: false });
+  });
+  after(async () => {
+    await app.close();
+    await store.close();
+  });
+
+  it('counts every deploy finished in the period, across pages', async () => {
+    const d30 = (await app.inject({ method: 'GET', url: '/api/dora?days=30' })).json();
+    // Finished at now - (i+1)h + 10min, inside 30 days for i + 1 <= 720.
+    assert.equal(d30.live, 720);
+    assert.equal(d30.deployFrequencyPerDay, 24);
+    assert.equal(d30.leadTimeMs, 660_000);
+    assert.equal((await app.inject({ method: 'GET', url: '/api/dora?days=1' })).json().live, 24);
+    assert.equal((await app.inject({ method: 'GET', url: '/api/dora?days=100' })).json().live, 1200);
+  });
+});
