@@ -74,7 +74,8 @@ describe('GitHub push webhook (POST /webhooks/github)', function () {
   it('answers 401 and changes nothing on a bad, foreign or missing signature', async function () {
     const body = pushPayload();
     const forged = await new Webhooks({ secret: 'not the secret' }).sign(body);
-    for (const headers of [{ 'x-hub-signature-256': forged }, { 'x-hub-signature-256': 'sha256=00' }, { 'x-hub-signature-256': await signer.sign(body + ' ') }, {}]) {
+    const variants: Record<string, string>[] = [{ 'x-hub-signature-256': forged }, { 'x-hub-signature-256': 'sha256=00' }, { 'x-hub-signature-256': await signer.sign(body + ' ') }, {}];
+    for (const headers of variants) {
       const r = await post(body, { 'x-github-event': 'push', ...headers });
       assert.equal(r.status, 401);
       assert.equal((r.json.error as { code: string }).code, 'IMMUNE_UNAUTHORIZED');
