@@ -37,7 +37,14 @@ export function lineChart({ series, band, width = 360, height = 150, xFormat = S
   const w = width - m.l - m.r;
   const hgt = height - m.t - m.b;
   const xs = [...series.flatMap((se) => se.points.map((p) => p[0])), ...(band?.points ?? []).map((p) => p[0])];
-  const ys = [...series.flatMap((se) => se.points.map((p) => p[1])), ...(band?.points ?? []).flatMap((p) => [p[1], p[2]])];
+  // A band may be far wider than the lines (early looks, a zero baseline): clip it to twice the
+  // lines' span so the lines stay readable; the numbers in the caption say the real interval.
+  const lineYs = series.flatMap((se) => se.points.map((p) => p[1])).filter(fin);
+  const [ly0, ly1] = extent(lineYs, 0);
+  const span = Math.max(ly1 - ly0, Math.abs(ly1) * 0.2, 1e-9);
+  const clip = (v) => (lineYs.length ? Math.min(ly1 + span, Math.max(ly0 - span, v)) : v);
+  const bandPts = (band?.points ?? []).filter((p) => fin(p[0]) && !Number.isNaN(p[1]) && !Number.isNaN(p[2])).map((p) => [p[0], clip(p[1]), clip(p[2])]);
+  const ys = [...lineYs, ...bandPts.flatMap((p) => [p[1], p[2]])];
   const [x0, x1] = extent(xs, 0);
   const [y0, y1] = extent(ys);
   const X = (x) => m.l + (x1 === x0 ? w / 2 : ((x - x0) / (x1 - x0)) * w);
@@ -50,7 +57,7 @@ export function lineChart({ series, band, width = 360, height = 150, xFormat = S
     parts.push(s('text', { class: 'tick', x: m.l - 4, y: Y(t) + 3, 'text-anchor': 'end' }, yFormat(t)));
   }
   for (const t of ticks(x0, x1, 4)) parts.push(s('text', { class: 'tick', x: X(t), y: height - 6, 'text-anchor': 'middle' }, xFormat(t)));
-  const bp = (band?.points ?? []).filter((p) => fin(p[0]) && fin(p[1]) && fin(p[2]));
+  const bp = bandPts.filter((p) => fin(p[1]) && fin(p[2]));
   if (bp.length) {
     const top = bp.map((p) => [p[0], p[2]]);
     const bottom = bp.map((p) => [p[0], p[1]]).reverse();

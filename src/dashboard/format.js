@@ -31,7 +31,11 @@ export function clock(time) {
 
 /** 0.123 -> "+12.3%". */
 export function pct(x, digits = 1, sign = true) {
-  if (x === null || x === undefined || !Number.isFinite(x)) return '—';
+  if (x === null || x === undefined || Number.isNaN(x)) return '—';
+  if (x === Infinity) return '+∞';
+  if (x === -Infinity) return '−∞';
+  // Past +1000% a ratio reads better: "×54".
+  if (x >= 10) return `×${Number((1 + x).toPrecision(2)).toLocaleString()}`;
   const v = (x * 100).toFixed(digits);
   return `${sign && x > 0 ? '+' : ''}${v}%`;
 }

@@ -120,6 +120,14 @@ function eventsBlock(events) {
   return h(
     'ol',
     { class: 'events' },
-    events.map((e) => h('li', {}, h('span', { class: 'muted' }, clock(e.time)), ' ', badge(e.status), ' ', h('b', {}, e.type), e.data && typeof e.data === 'object' && e.data.message ? ` — ${e.data.message}` : '')),
+    events.map((e) => h('li', {}, h('span', { class: 'muted' }, clock(e.time)), ' ', badge(e.status), ' ', h('b', {}, e.type), eventNote(e.data))),
   );
+}
+
+/** One line from an event's data: its message, explanation or reason, whichever it has. */
+function eventNote(data) {
+  if (!data || typeof data !== 'object') return '';
+  const r = data.result && typeof data.result === 'object' ? data.result : {};
+  const text = data.message ?? r.explanation ?? data.explanation ?? data.reason ?? (data.sha ? `commit ${String(data.sha).slice(0, 8)}` : '');
+  return text ? ` — ${text}` : '';
 }
