@@ -1,6 +1,7 @@
 // The shop's own quick tests, run by immune's test stage on every commit (node --test).
 // They check what the team thought of; the canary catches what they did not.
 'use strict';
+/* eslint-disable @typescript-eslint/no-require-imports -- plain CommonJS, run without a build */
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { checkout } = require('../lib/checkout.js');
