@@ -80,6 +80,10 @@ describe('dashboard (fixture API, headless Chromium)', function () {
       assert.match(await page.locator('#inflight-card dd.servers').innerText(), new RegExp(`${servers} of 8`));
       assert.match(await page.locator('#inflight-card').innerText(), /rolling out/);
     }
+    // Tests of the next change run while a deploy is in flight: their progress shows in the queue.
+    srv.push({ type: 'tests', pipeline: 'shop', deploy: 'next:dd00aa11', shardsDone: 2, shardsTotal: 4, passed: 50, failed: 1, etaMs: 12_000 });
+    await page.waitForSelector('#queue-card .tests-ahead');
+    assert.equal(await page.locator('#queue-card .tests-ahead').innerText(), 'tests ahead for dd00aa11: 2/4 shards, 50 passed, 1 failed, ~12s left');
     assert.equal(await page.evaluate(() => (window as unknown as { marker?: number }).marker), 42);
   });
 

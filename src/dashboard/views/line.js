@@ -24,7 +24,11 @@ export async function render(app) {
       { class: 'grid' },
       card('Live', { id: 'live-card' }, liveBlock(line.live)),
       card('In flight', { id: 'inflight-card', class: 'card wide' }, inFlightBlock(line.inFlight, app)),
-      card(`Queue (${line.queue?.length ?? 0})`, { id: 'queue-card' }, line.queue?.length ? commitList(line.queue) : empty(line.blocked ? 'Nothing waiting. New commits will wait here until the line is unblocked.' : 'Nothing waiting.')),
+      card(
+        `Queue (${line.queue?.length ?? 0})`,
+        { id: 'queue-card' },
+        line.queue?.length ? [commitList(line.queue), testsAhead(line.queue, app)] : empty(line.blocked ? 'Nothing waiting. New commits will wait here until the line is unblocked.' : 'Nothing waiting.'),
+      ),
       card('Controls', { id: 'controls-card' }, controls(line, done)),
       card('Recent actions', { id: 'audit-card', class: 'card wide' }, auditList(audit?.entries ?? [])),
     ),
@@ -91,12 +95,18 @@ function inFlightBlock(d, app) {
       h('dd', { class: 'servers' }, Number.isFinite(d.serversOnNew) && d.serversTotal ? [progress(d.serversOnNew, d.serversTotal, 'servers'), ` ${d.serversOnNew} of ${d.serversTotal}`] : '—'),
       h('dt', {}, 'time in bake'),
       h('dd', { class: 'bake' }, baking && Number.isFinite(d.bakeElapsedMs) ? since(app.fetchedAt - d.bakeElapsedMs) : Number.isFinite(d.bakeElapsedMs) ? duration(d.bakeElapsedMs) : '—'),
-      tests && d.status === 'testing'
-        ? [h('dt', {}, 'tests'), h('dd', {}, progress(tests.shardsDone, tests.shardsTotal), ` ${tests.shardsDone}/${tests.shardsTotal} shards, ${tests.passed} passed, ${tests.failed} failed${tests.etaMs ? `, ~${duration(tests.etaMs)} left` : ''}`)]
-        : null,
+      tests && d.status === 'testing' ? [h('dt', {}, 'tests'), h('dd', {}, testProgress(tests))] : null,
       d.lastGate ? [h('dt', {}, 'last gate'), h('dd', { class: 'gate' }, badge(d.lastGate.decision), ' ', d.lastGate.explanation)] : null,
     ),
   );
+}
+
+const testProgress = (t) => [progress(t.shardsDone, t.shardsTotal), ` ${t.shardsDone}/${t.shardsTotal} shards, ${t.passed} passed, ${t.failed} failed${t.etaMs ? `, ~${duration(t.etaMs)} left` : ''}`];
+
+/** The engine tests the next change while one is in flight; its progress arrives as events for "next:<sha>". */
+function testsAhead(queue, app) {
+  const runs = queue.map((c) => [c, app.state.tests.get(`next:${String(c.sha).slice(0, 8)}`)]).filter(([, t]) => t);
+  return runs.length ? runs.map(([c, t]) => h('p', { class: 'small tests-ahead' }, `tests ahead for ${shortSha(c.sha)}:`, testProgress(t))) : null;
 }
 
 function controls(line, done) {
