@@ -97,7 +97,11 @@ const routes = [
   }],
 ];
 
+let stopping = false;
+
 const httpServer = http.createServer(async (req, res) => {
+  // While stopping, answer what arrives on open connections but close them after it.
+  if (stopping) res.setHeader('connection', 'close');
   const path = (req.url || '/').split('?')[0];
   if (req.method === 'GET' && path === '/healthz') return json(res, 200, { ok: true, server, release, ...(sha ? { sha } : {}) });
   if (req.method === 'GET' && path === '/metrics') {
@@ -139,7 +143,6 @@ httpServer.on('error', (err) => {
 });
 httpServer.listen(port, host, () => log(`release ${release} listening on http://${host}:${port}`));
 
-let stopping = false;
 function stop(signal) {
   if (stopping) return;
   stopping = true;
@@ -149,6 +152,7 @@ function stop(signal) {
     experiments.close().finally(() => process.exit(0));
   });
   httpServer.closeIdleConnections();
+  setInterval(() => httpServer.closeIdleConnections(), 50).unref();
   setTimeout(() => process.exit(0), 3000).unref();
 }
 process.on('SIGTERM', () => stop('SIGTERM'));
