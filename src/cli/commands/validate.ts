@@ -36,7 +36,7 @@ export async function validateFile(file: string): Promise<FileResult> {
     else parsePipeline(text, file);
     return { file, kind, ok: true, issues: [] };
   } catch (err) {
-    if (err instanceof ConfigError) return { file, kind, ok: false, issues: err.issues };
+    if (err instanceof ConfigError) return { file, kind, ok: false, issues: [...err.issues].sort((a, b) => a.line - b.line || a.col - b.col) };
     return { file, kind, ok: false, issues: [{ file, line: 1, col: 1, path: '', message: (err as Error).message }] };
   }
 }
