@@ -117,7 +117,8 @@ export interface Dora {
 }
 
 const DAY = 86_400_000;
-const FAILED_IN_PRODUCTION = new Set(['rolled_back', 'reverted', 'failed']);
+/** Outcomes of a change that failed after reaching servers. */
+export const FAILED_IN_PRODUCTION: ReadonlySet<string> = new Set(['rolled_back', 'reverted', 'failed']);
 
 export function median(xs: number[]): number | null {
   if (xs.length === 0) return null;
