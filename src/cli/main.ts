@@ -13,6 +13,8 @@ program
 // Command groups (each exports register(program)). Keep this list sorted.
 const groups: Array<() => Promise<{ register(p: Command): void }>> = [
   () => import('./commands/demo.js'),
+  () => import('./commands/experiments.js'),
+  () => import('./commands/judge.js'),
   () => import('./commands/line.js'),
   () => import('./commands/serve.js'),
   () => import('./commands/tests.js'),

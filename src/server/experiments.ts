@@ -4,14 +4,15 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { parseExperimentFile, type ExperimentConfig, type FlagConfig, type SegmentConfig } from '../core/config/experiment.js';
 import { experimentFeature, experimentFingerprint, featuresDocument, flagFeature, nextPhase, type UnleashFeature } from '../core/experiments/features.js';
 import { computeReadout } from '../core/experiments/readout.js';
 import type { ConversionEvent, ExperimentClosing, ExperimentPhase, ExposureEvent } from '../core/experiments/types.js';
-import { ConfigError, ImmuneError, InputError, NotFoundError, zodToInputError } from '../errors.js';
+import { ConfigError, ImmuneError, InputError, NotFoundError } from '../errors.js';
 import type { ServerContext } from './context.js';
+import { validate } from './errors.js';
 
 /** How often the experiments directory is checked for changed files. */
 export const RELOAD_INTERVAL_MS = 1000;
@@ -196,25 +197,12 @@ export function experimentRegistry(ctx: ServerContext, app?: FastifyInstance): E
   return r;
 }
 
-// ---- shared HTTP pieces ----------------------------------------------------------------------
-
-/** The API's error shape for our routes: { error: { code, message, details } } with the right status. */
-export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
-  if (err instanceof ImmuneError) return reply.code(err.status).send({ error: { code: err.code, message: err.message, details: err.details ?? null } });
-  const e = err as { statusCode?: number; message?: string; code?: string };
-  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    return reply.code(e.statusCode).send({ error: { code: 'IMMUNE_INPUT_INVALID', message: e.message ?? 'bad request', details: { cause: e.code ?? null } } });
-  }
-  reply.log.error({ err }, 'experiments: internal error');
-  return reply.code(500).send({ error: { code: 'IMMUNE_INTERNAL', message: 'internal error', details: null } });
-}
-
 /** A preHandler that checks the Unleash client token (raw or as Bearer) in constant time; 401 without. */
-export function clientTokenCheck(ctx: ServerContext): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
+export function clientTokenCheck(ctx: ServerContext): (req: FastifyRequest) => Promise<void> {
   const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
   const known = ctx.clientTokens.map(digest);
   const ok = new Set<string>();
-  return async (req, reply) => {
+  return async (req) => {
     const raw = req.headers.authorization ?? '';
     const token = raw.startsWith('Bearer ') ? raw.slice(7) : raw;
     if (token && ok.has(token)) return;
@@ -227,14 +215,8 @@ export function clientTokenCheck(ctx: ServerContext): (req: FastifyRequest, repl
       if (ok.size < 64) ok.add(token);
       return;
     }
-    await sendError(reply, new ImmuneError('IMMUNE_UNAUTHORIZED', token ? 'unknown client token' : 'a client token is required in the Authorization header', { status: 401 }));
+    throw new ImmuneError('IMMUNE_UNAUTHORIZED', token ? `${req.url.split('?')[0]}: unknown client token` : `${req.url.split('?')[0]}: a client token is required in the Authorization header`, { status: 401 });
   };
-}
-
-function parseBody<S extends z.ZodType>(schema: S, body: unknown, prefix = ''): z.output<S> {
-  const r = schema.safeParse(body ?? {});
-  if (!r.success) throw zodToInputError(prefix, r.error.issues);
-  return r.data;
 }
 
 // ---- routes ------------------------------------------------------------------------------------
@@ -269,23 +251,15 @@ function summary(x: LoadedExperiment): Record<string, unknown> {
   };
 }
 
-/** Our routes in their own encapsulated context, so their errors always take the API's shape. */
-export function withApiErrors(app: FastifyInstance, routes: (scope: FastifyInstance) => void): void {
-  void app.register(async (scope) => {
-    scope.setErrorHandler((err, _req, reply) => sendError(reply, err));
-    routes(scope);
-  });
-}
-
 export function registerExperiments(app: FastifyInstance, ctx: ServerContext): void {
   const registry = experimentRegistry(ctx, app);
   const clientAuth = clientTokenCheck(ctx);
-  withApiErrors(app, (scope) => routes(scope, ctx, registry, clientAuth));
+  routes(app, ctx, registry, clientAuth);
 }
 
 function routes(app: FastifyInstance, ctx: ServerContext, registry: ExperimentRegistry, clientAuth: ReturnType<typeof clientTokenCheck>): void {
   app.post('/api/events', { preHandler: clientAuth, bodyLimit: 8 * 1024 * 1024 }, async (req, reply) => {
-    const { events } = parseBody(eventsBody, req.body);
+    const { events } = validate(eventsBody, req.body ?? {}, 'body');
     const snap = await registry.current();
     const now = Date.now();
     const exposures: ExposureEvent[] = [];
@@ -343,7 +317,7 @@ function routes(app: FastifyInstance, ctx: ServerContext, registry: ExperimentRe
   });
 
   app.post<{ Params: { name: string } }>('/api/experiments/:name/close', { preHandler: ctx.auth.require('engineer') }, async (req, reply) => {
-    const body = parseBody(closeBody, req.body);
+    const body = validate(closeBody, req.body ?? {}, 'body');
     const x = (await registry.current()).experiments.get(req.params.name);
     if (!x) throw new NotFoundError(`no experiment "${req.params.name}"`);
     const names = x.phase.weights.map((w) => w.name);

@@ -3,9 +3,9 @@
 // Every call needs one of the configured client tokens in Authorization (401 without).
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { zodToInputError } from '../errors.js';
 import type { ServerContext } from './context.js';
-import { clientTokenCheck, experimentRegistry, withApiErrors } from './experiments.js';
+import { validate } from './errors.js';
+import { clientTokenCheck, experimentRegistry } from './experiments.js';
 
 // SDKs add fields over time; we check what we use and let the rest through.
 const registerBody = z.looseObject({ appName: z.string().min(1).max(200), instanceId: z.string().min(1).max(200), sdkVersion: z.string().max(200).optional() });
@@ -22,35 +22,31 @@ export function registerUnleash(app: FastifyInstance, ctx: ServerContext): void 
   const registry = experimentRegistry(ctx, app);
   const clientAuth = clientTokenCheck(ctx);
 
-  withApiErrors(app, (scope) => {
-    scope.get('/api/client/features', { preHandler: clientAuth }, async (req, reply) => {
-      const snap = registry.loaded ?? (await registry.current());
-      reply.header('etag', snap.etag).header('cache-control', 'no-cache');
-      if (req.headers['if-none-match'] === snap.etag) return reply.code(304).send();
-      return reply.type('application/json; charset=utf-8').send(snap.body);
-    });
+  app.get('/api/client/features', { preHandler: clientAuth }, async (req, reply) => {
+    const snap = registry.loaded ?? (await registry.current());
+    reply.header('etag', snap.etag).header('cache-control', 'no-cache');
+    if (req.headers['if-none-match'] === snap.etag) return reply.code(304).send();
+    return reply.type('application/json; charset=utf-8').send(snap.body);
+  });
 
-    scope.post('/api/client/register', { preHandler: clientAuth }, async (req, reply) => {
-      const r = registerBody.safeParse(req.body ?? {});
-      if (!r.success) throw zodToInputError('', r.error.issues);
-      const key = `${r.data.appName}/${r.data.instanceId}`;
-      if (!registry.clients.has(key) && registry.clients.size >= 10_000) registry.clients.delete(registry.clients.keys().next().value!);
-      registry.clients.set(key, { appName: r.data.appName, instanceId: r.data.instanceId, ...(r.data.sdkVersion ? { sdkVersion: r.data.sdkVersion } : {}), lastSeen: Date.now() });
-      return reply.code(202).send();
-    });
+  app.post('/api/client/register', { preHandler: clientAuth }, async (req, reply) => {
+    const body = validate(registerBody, req.body ?? {}, 'body');
+    const key = `${body.appName}/${body.instanceId}`;
+    if (!registry.clients.has(key) && registry.clients.size >= 10_000) registry.clients.delete(registry.clients.keys().next().value!);
+    registry.clients.set(key, { appName: body.appName, instanceId: body.instanceId, ...(body.sdkVersion ? { sdkVersion: body.sdkVersion } : {}), lastSeen: Date.now() });
+    return reply.code(202).send();
+  });
 
-    scope.post('/api/client/metrics', { preHandler: clientAuth }, async (req, reply) => {
-      const r = metricsBody.safeParse(req.body ?? {});
-      if (!r.success) throw zodToInputError('', r.error.issues);
-      for (const [name, t] of Object.entries(r.data.bucket.toggles)) {
-        if (!registry.usage.has(name) && registry.usage.size >= 10_000) continue;
-        const u = registry.usage.get(name) ?? { yes: 0, no: 0, variants: {} };
-        u.yes += t.yes;
-        u.no += t.no;
-        for (const [v, n] of Object.entries(t.variants)) u.variants[v] = (u.variants[v] ?? 0) + n;
-        registry.usage.set(name, u);
-      }
-      return reply.code(202).send();
-    });
+  app.post('/api/client/metrics', { preHandler: clientAuth }, async (req, reply) => {
+    const body = validate(metricsBody, req.body ?? {}, 'body');
+    for (const [name, t] of Object.entries(body.bucket.toggles)) {
+      if (!registry.usage.has(name) && registry.usage.size >= 10_000) continue;
+      const u = registry.usage.get(name) ?? { yes: 0, no: 0, variants: {} };
+      u.yes += t.yes;
+      u.no += t.no;
+      for (const [v, n] of Object.entries(t.variants)) u.variants[v] = (u.variants[v] ?? 0) + n;
+      registry.usage.set(name, u);
+    }
+    return reply.code(202).send();
   });
 }

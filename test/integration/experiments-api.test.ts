@@ -131,7 +131,7 @@ describe('experiments API and Unleash client API', function () {
     const noField = await call(server, 'POST', '/api/experiments/EnhancedCheckout/close', { token: `Bearer ${ENGINEER_TOKEN}`, body: { branch: 'Enhanced' } });
     assert.equal(noField.status, 400);
     assert.equal(noField.body.error.code, 'IMMUNE_INPUT_INVALID');
-    assert.match(noField.body.error.message, /^reason: /);
+    assert.match(noField.body.error.message, /^body\.reason: /);
     const badBranch = await call(server, 'POST', '/api/experiments/EnhancedCheckout/close', { token: `Bearer ${ENGINEER_TOKEN}`, body: { branch: 'Nope', reason: 'x' } });
     assert.equal(badBranch.status, 400);
     assert.match(badBranch.body.error.message, /^branch: "Nope" is not a branch of EnhancedCheckout \(control, Enhanced\)/);

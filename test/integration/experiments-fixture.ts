@@ -11,6 +11,7 @@ import { SqliteExperimentStore } from '../../src/adapters/store/sqlite/experimen
 import { EventBus } from '../../src/engine/events.js';
 import type { Store } from '../../src/ports.js';
 import type { Auth, ServerContext } from '../../src/server/context.js';
+import { registerErrorHandler } from '../../src/server/errors.js';
 import { registerExperiments } from '../../src/server/experiments.js';
 import { registerUnleash } from '../../src/server/unleash.js';
 
@@ -70,6 +71,7 @@ export async function startServer(dir: string, opts: { dbFile?: string; clientTo
     publicUrl: 'http://127.0.0.1',
   };
   const app = Fastify({ logger: false });
+  registerErrorHandler(app);
   registerUnleash(app, ctx);
   registerExperiments(app, ctx);
   await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });

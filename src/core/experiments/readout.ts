@@ -27,9 +27,9 @@ export interface MetricResult {
   converted: number;
   /** Mean value per participant (sum of tracked values / participants). */
   valuePerUser: number;
-  /** Relative lift of the rate against control (0.1 = +10%), NaN when not computable. */
+  /** Relative lift of the rate against control (0.1 = +10%), NaN (null in JSON) when not computable. */
   lift: number;
-  /** Always-valid confidence interval of the lift at the experiment's alpha. */
+  /** Always-valid confidence interval of the lift at the experiment's alpha; NaN (null in JSON) when not tested. */
   ci: [number, number];
   /** Always-valid p-value (two-sided for goals, one-sided towards worse for guardrails). */
   pValue: number;
@@ -68,7 +68,7 @@ type Def = Pick<ExperimentConfig, 'name' | 'goals' | 'guardrails' | 'alpha' | 'c
 
 /** Compare two rates x1/n1 (treatment) and x0/n0 (control) on the log-ratio scale. */
 function compareRates(x1: number, n1: number, x0: number, n0: number, alpha: number, side: 0 | 1 | -1): { lift: number; ci: [number, number]; p: number } {
-  if (n1 < MIN_USERS || n0 < MIN_USERS || x1 + x0 === 0) return { lift: n0 && n1 && x0 ? x1 / n1 / (x0 / n0) - 1 : NaN, ci: [-1, Infinity], p: 1 };
+  if (n1 < MIN_USERS || n0 < MIN_USERS || x1 + x0 === 0) return { lift: n0 && n1 && x0 ? x1 / n1 / (x0 / n0) - 1 : NaN, ci: [NaN, NaN], p: 1 };
   // A half-count correction keeps the log finite when a side has no (or only) conversions.
   const fix = (x: number, n: number): [number, number] => (x === 0 || x === n ? [x + 0.5, n + 1] : [x, n]);
   const [a1, m1] = fix(x1, n1);
