@@ -49,6 +49,7 @@ export function compileMetrics(defs: MetricDef[]): Compiled[] {
     if (d.rate) return { name: d.name, kind: 'rate', counter: sel('rate', d.rate) };
     if (d.histogram) {
       const h = sel('histogram', d.histogram);
+      if (!h.name) throw new InputError(`metrics.definitions.${i}.histogram`, `metric ${d.name}: name the histogram (e.g. shop_http_request_duration_seconds{route="/"})`);
       return { name: d.name, kind: 'histogram', buckets: withName(h, `${h.name ?? ''}_bucket`), quantile: d.quantile ?? 0.5 };
     }
     return { name: d.name, kind: 'none' };

@@ -132,6 +132,11 @@ describe('adapters/metrics/scrape (unit, fake fetch)', () => {
     );
   });
 
+  it('rejects a histogram selector without a metric name', () => {
+    const bad = metricsConfig.parse({ definitions: [{ name: 'h', kind: 'continuous', bad: 'increase', histogram: '{route="/"}', quantile: 0.5 }] });
+    assert.throws(() => createScrapeSource(bad, { log }), /metrics\.definitions\.0\.histogram: metric h: name the histogram/);
+  });
+
   it('flattens histograms and summaries into their series', () => {
     const series = parseExposition(exposition({ ok: 1, err: 0, checkouts: 0, cpu: 0, mem: 0, buckets: [1, 2, 3], started: 1, other: 0 }));
     const names = new Set(series.map((s) => s.name));
