@@ -60,6 +60,19 @@ describe('adapters/fleet/local (real shop processes)', function () {
     );
   });
 
+  it('knows nothing of a server before its first release', async () => {
+    assert.equal(await fleet.release(servers[0]), undefined);
+    assert.equal(await fleet.health(servers[0]), false);
+    assert.deepEqual(await fleet.installed(servers[0]), []);
+  });
+
+  it('an aborted activation rejects with a DeployError and changes nothing', async () => {
+    const ac = new AbortController();
+    ac.abort(new Error('deploy aborted by captain'));
+    await assert.rejects(fleet.activate(servers[0], v1, ac.signal), (e: unknown) => e instanceof DeployError && e.server === 's1' && /aborted/.test(e.message));
+    assert.equal(await fleet.release(servers[0]), undefined);
+  });
+
   it('activates a release on every server and reports what each really runs', async () => {
     await Promise.all(servers.map((s) => fleet.activate(s, v1, signal())));
     for (const s of servers) {
