@@ -9,6 +9,7 @@ import { registerExperiments } from './experiments.js';
 import { registerMetrics } from './metrics.js';
 import { registerSse } from './sse.js';
 import { registerUnleash } from './unleash.js';
+import { registerWebhooks, type WebhookOptions } from './webhooks.js';
 
 export interface BuildServerOptions {
   /** Logger for requests and errors; default: the context's logger. `false` logs nothing. */
@@ -17,6 +18,8 @@ export interface BuildServerOptions {
   requestLogging?: boolean;
   /** SSE heartbeat period (tests shorten it). */
   heartbeatMs?: number;
+  /** GitHub push webhooks: secret and branch (see webhookOptionsFrom); default from the environment. */
+  webhooks?: WebhookOptions;
 }
 
 export async function buildServer(ctx: ServerContext, opts: BuildServerOptions = {}): Promise<FastifyInstance> {
@@ -31,6 +34,7 @@ export async function buildServer(ctx: ServerContext, opts: BuildServerOptions =
   await registerMetrics(app, ctx);
   await registerUnleash(app, ctx);
   await registerExperiments(app, ctx);
+  await registerWebhooks(app, ctx, opts.webhooks);
   await registerDashboard(app, ctx);
   return app;
 }

@@ -268,6 +268,19 @@ describe('REST API of the line', function () {
     assert.equal((await app.inject({ method: 'DELETE', url: '/api/line' })).statusCode, 404);
   });
 
+  it("mounts the other plugins: Unleash client API, experiments, webhooks, dashboard", async () => {
+    const features = await app.inject({ method: 'GET', url: '/api/client/features' });
+    assert.equal(features.statusCode, 401);
+    assert.ok(features.json().error.message);
+    assert.equal((await app.inject({ method: 'GET', url: '/api/experiments' })).statusCode, 200);
+    const hook = await app.inject({ method: 'POST', url: '/webhooks/github', headers: { 'content-type': 'application/json', 'x-github-event': 'push' }, payload: '{}' });
+    assert.equal(hook.statusCode, 401);
+    assert.equal(hook.json().error.code, 'IMMUNE_UNAUTHORIZED');
+    const page = await app.inject({ method: 'GET', url: '/' });
+    assert.equal(page.statusCode, 200);
+    assert.match(String(page.headers['content-type']), /text\/html/);
+  });
+
   it('GET /metrics shows the orchestrator metrics fed from events', async () => {
     await store.line.saveLine({ pipeline: 'local', blocked: true, paused: false, queue: ['a', 'b', 'c'], version: 1 });
     events.emit({ type: 'gate', pipeline: 'local', deploy: 'd3', step: 0, elapsedMs: 1, decision: 'continue', explanation: '' });
