@@ -56,6 +56,27 @@ describe('adapters/runner on real suites', function () {
     assert.deepEqual([last.shardsDone, last.shardsTotal, last.passed, last.failed], [3, 3, 30, 1]);
   });
 
+  it('plans from history: the ETA starts at the planned makespan and shards are balanced', async () => {
+    const suite = await make([
+      { name: 'a.test.cjs', tests: [{ title: 'slow', ms: 400 }, { title: 'quick' }] },
+      { name: 'b.test.cjs', tests: [{ title: 'mid', ms: 200 }, { title: 'mid2', ms: 200 }] },
+    ]);
+    const durations = new Map([
+      ['test/a.test.cjs::a.test.cjs slow', 400],
+      ['test/a.test.cjs::a.test.cjs quick', 1],
+      ['test/b.test.cjs::b.test.cjs mid', 200],
+      ['test/b.test.cjs::b.test.cjs mid2', 200],
+    ]);
+    const runner = createTestRunner({ config: testsConfig.parse({ runner: 'mocha', files: ['test/**/*.test.cjs'], workers: 2 }), history: memoryHistory(durations), log });
+    const progress: TestProgress[] = [];
+    const report = await runner.run({ sha: 'f00d', dir: suite.dir, dispose: async () => {} }, new AbortController().signal, (p) => progress.push(p));
+    assert.equal(report.ok, true);
+    assert.deepEqual(progress[0], { shardsDone: 0, shardsTotal: 2, passed: 0, failed: 0, etaMs: 401 });
+    assert.equal(progress.at(-1)!.etaMs, 0);
+    // LPT puts the 400 ms test alone with the 1 ms one, and the two 200 ms tests together.
+    assert.deepEqual(report.shards.map((s) => s.tests).sort(), [2, 2]);
+  });
+
   it('calls a test that fails then passes on re-run flaky, and does not block', async () => {
     const suite = await make([
       { name: 'a.test.cjs', tests: [{ title: 'steady' }, { title: 'wobbly', does: 'flaky' }] },

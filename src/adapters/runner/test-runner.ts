@@ -6,7 +6,7 @@ import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { TestsConfig } from '../../core/config/tests.js';
 import { flakeDecisions, retriesFor, type FlakeDecision } from '../../core/tests/flake-policy.js';
-import { estimateDurations, etaMs, planShards, planShardsByFile, type EstimatedTest, type SuiteTest } from '../../core/tests/shard-plan.js';
+import { estimateDurations, etaMs, planShards, planShardsByFile, type EstimatedTest, type Shard, type SuiteTest } from '../../core/tests/shard-plan.js';
 import type { Checkout, TestCaseResult, TestHistoryStore, TestProgress, TestReport, TestRunner } from '../../ports.js';
 import { localWorker, SetupError } from './local-worker.js';
 import { exactGrep, isHookTitle, mochaCommand, mochaRcSource, parseMochaLine } from './mocha.js';
@@ -64,7 +64,14 @@ const PORT_BASE = 20_000;
 const PORTS_PER_SLOT = 100;
 const STARTUP_GRACE_MS = 15_000;
 
-export function createTestRunner(opts: { config: TestsConfig; history: TestHistoryStore; log: Logger; workers?: Worker[] }): ShardableRunner {
+export function createTestRunner(opts: {
+  config: TestsConfig;
+  history: TestHistoryStore;
+  log: Logger;
+  workers?: Worker[];
+  /** Replaces the sharding plan (benchmarks compare round-robin by file with ours). */
+  planner?: (tests: EstimatedTest[], slots: number) => Shard[];
+}): ShardableRunner {
   const { config, history, log } = opts;
   const workers = opts.workers ?? [localWorker(config.workers), ...config.ssh_workers.map((w) => sshWorker(w))];
   const slots: Slot[] = [];
@@ -123,7 +130,7 @@ export function createTestRunner(opts: { config: TestsConfig; history: TestHisto
       if (runOpts.only && config.runner !== 'command' && !named) tests = selectOnly(tests, runOpts.only);
       const known = await history.durations(config.runner === 'node-test' ? undefined : tests.map((t) => t.id));
       const estimated = config.runner === 'node-test' ? estimateFiles(tests, known) : estimateDurations(tests, known);
-      const plan = config.runner === 'mocha' ? planShards(estimated, slots.length) : planShardsByFile(estimated, slots.length);
+      const plan = opts.planner ? opts.planner(estimated, slots.length) : config.runner === 'mocha' ? planShards(estimated, slots.length) : planShardsByFile(estimated, slots.length);
       rlog.info({ tests: tests.length, shards: plan.length, estimateMs: Math.max(0, ...plan.map((s) => s.estimateMs)) }, 'tests planned');
 
       // Progress bookkeeping.
@@ -142,13 +149,17 @@ export function createTestRunner(opts: { config: TestsConfig; history: TestHisto
 
       /** Re-runs (`counted` false) do not move the progress counts; settle() does when a flake passes. */
       const runJob = (job: ShardJob, counted = true): Promise<ShardOutcome> => {
+        // ETA: what the shard's unreported tests are expected to take, counted down since its last result.
         const t = { estimateMs: job.estimateMs, done: false } as (typeof track)[number];
+        const estimate = new Map(job.tests.map((x) => [x.id, x.estimateMs]));
         track.push(t);
         return limit(async () => {
           const slot = take(job.avoid);
           t.startedAt = Date.now();
           try {
             return await runShard(job, slot, await workspace(slot.worker), ctl.signal, (r) => {
+              t.estimateMs = Math.max(0, t.estimateMs - (estimate.get(r.id) ?? 0));
+              t.startedAt = Date.now();
               if (!counted) return;
               if (r.state === 'passed') passed++;
               if (r.state === 'failed') failing++;
@@ -222,7 +233,9 @@ export function createTestRunner(opts: { config: TestsConfig; history: TestHisto
           if (failures.length) settleAll.push(settle(out, failures));
         });
       const jobs = plan.map((s): ShardJob => ({ id: nextId++, tests: s.tests, files: filesOf(s.tests), estimateMs: s.estimateMs }));
-      await Promise.all(jobs.map(launch));
+      const launched = jobs.map(launch);
+      report();
+      await Promise.all(launched);
       await Promise.all(settleAll);
 
       if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
@@ -391,7 +404,9 @@ function summarize(ok: boolean, results: TestCaseResult[], failed: TestCaseResul
   if (flaky.length) parts.push(`${flaky.length} flaky (passed on re-run: ${flaky.map((f) => f.title).slice(0, 3).join('; ')})`);
   if (notRun && stopped) parts.push(`${notRun} not run (stopped early)`);
   const q = decisions.filter((d) => d.action === 'quarantine');
-  if (q.length) parts.push(`${q.length} quarantined as flaky`);
+  if (q.length) parts.push(`quarantined as flaky: ${q.map((d) => `${d.id} (${(d.rate * 100).toFixed(1)}%)`).join(', ')}`);
+  const over = decisions.filter((d) => d.action === 'report');
+  if (over.length) parts.push(`flaking over the allowed rate: ${over.map((d) => `${d.id} (${(d.rate * 100).toFixed(1)}%)`).join(', ')}`);
   let s = parts.join(', ');
   if (failed.length) s += `\n${failed.slice(0, 5).map((f) => `✗ ${f.id}: ${(f.error ?? '').split('\n')[0]}`).join('\n')}`;
   return s;

@@ -1,0 +1,289 @@
+// `npm run bench:tests`: how close sharded test runs come to the best possible makespan, and what
+// finding the culprit in a failed batch costs. Prints figures and saves bench-results/tests.json.
+//
+// Sharding, on three suites: a generated heavy-tailed suite, a published package's own mocha tests
+// (hash.js, installed from the npm registry into a temp dir now), and this project's unit tests.
+// For each: makespan over the lower bound max(total/workers, longest test) for our plan with
+// history, our plan without history, round-robin by file, and mocha's own --parallel.
+//
+// Culprit finding, on real git repos with batches of 2, 4, 8, 16 commits where one commit breaks a
+// test: runs and wall time for our search (parallel probes, re-runs) against plain bisection (one
+// probe at a time, no re-runs), with and without a failing test that also flakes at good commits.
+//
+// Flags: --quick (fewer suites and batch sizes), --only sharding|culprit.
+import { execa } from 'execa';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pino from 'pino';
+import { simpleGit } from 'simple-git';
+import { createGitRepo } from '../src/adapters/git/git-repo.js';
+import { createTestRunner, type RunReport } from '../src/adapters/runner/index.js';
+import { openDb } from '../src/adapters/store/sqlite/db.js';
+import { SqliteTestHistory } from '../src/adapters/store/sqlite/tests.js';
+import { testsConfig } from '../src/core/config/tests.js';
+import { applyVerdict, nextProbes, searchDone, startSearch } from '../src/core/tests/culprit-search.js';
+import { estimateDurations, makespanLowerBound, planRoundRobinByFile, planShards, type EstimatedTest, type Shard } from '../src/core/tests/shard-plan.js';
+import { runTestStage } from '../src/engine/test-stage.js';
+import { makeSuite, type FixtureFile } from '../test/fixtures/suites/make-suite.js';
+
+const root = resolve(import.meta.dirname, '..');
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const log = pino({ level: 'silent' });
+const checkoutOf = (dir: string) => ({ sha: 'bench', dir, dispose: async () => {} });
+
+/** Small seeded PRNG (mulberry32), so the generated suite is the same every time. */
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** 150 tests in 10 files: most take 10-60 ms, some 100-400 ms, a few 1.5-3 s, the slow ones clustered in two files. */
+function heavyTailedSuite(): FixtureFile[] {
+  const r = rng(42);
+  const files: FixtureFile[] = [];
+  for (let f = 0; f < 10; f++) {
+    const tests = [];
+    for (let i = 0; i < 15; i++) {
+      const u = r();
+      const slowFile = f === 2 || f === 7;
+      const ms = slowFile && u < 0.25 ? 1500 + Math.round(r() * 1500) : u < 0.8 ? 10 + Math.round(r() * 50) : 100 + Math.round(r() * 300);
+      tests.push({ title: `case ${i}`, ms });
+    }
+    files.push({ name: `f${f}.test.cjs`, suite: `file ${f}`, tests });
+  }
+  return files;
+}
+
+interface ShardingRow {
+  suite: string;
+  tests: number;
+  workers: number;
+  totalMs: number;
+  longestMs: number;
+  lowerBoundMs: number;
+  /** The plan alone: LPT over the history's durations, its makespan in test time (no process start-up). */
+  planned: { makespanMs: number; ratio: number };
+  ours: { makespanMs: number; wallMs: number; ratio: number; wallRatio: number };
+  oursCold: { makespanMs: number; wallMs: number; ratio: number };
+  roundRobin: { makespanMs: number; wallMs: number; ratio: number };
+  mochaParallel: { wallMs: number; ratio: number };
+}
+
+async function shardingBench(name: string, dir: string, files: string[], workers: number): Promise<ShardingRow> {
+  const db = openDb(':memory:');
+  const history = new SqliteTestHistory(db);
+  const config = testsConfig.parse({ runner: 'mocha', files, workers, retries: 0, fail_fast: false, test_timeout: '120s', timeout: '20m' });
+  const run = async (planner?: (t: EstimatedTest[], k: number) => Shard[]): Promise<RunReport> => {
+    const runner = createTestRunner({ config, history, log, planner });
+    const rep = await runner.run(checkoutOf(dir), new AbortController().signal);
+    await history.recordRun('bench', rep.results, Date.now());
+    return rep;
+  };
+  const makespan = (r: RunReport) => Math.max(...r.shards.map((s) => s.durationMs));
+  process.stdout.write(`  ${name}: cold run…`);
+  const cold = await run();
+  process.stdout.write(' warm run…');
+  await run(); // a second sample of every duration, as a real line would have
+  const warm = await run();
+  process.stdout.write(' round-robin…');
+  const rr = await run(planRoundRobinByFile);
+  process.stdout.write(' mocha --parallel…');
+  const t0 = Date.now();
+  await execa('node', ['node_modules/mocha/bin/mocha.js', '--parallel', '--jobs', String(workers), '--reporter', 'dot', '--timeout', '120000', ...files], { cwd: dir, reject: false, env: { ...process.env, CI: 'true' } });
+  const mochaWall = Date.now() - t0;
+  process.stdout.write(' done\n');
+  const known = await history.durations();
+  const durations = [...known.values()];
+  db.close();
+  const lb = makespanLowerBound(durations, workers);
+  const ratio = (ms: number) => Math.round((ms / lb) * 100) / 100;
+  const planned = planShards(estimateDurations(warm.results.map((t) => ({ id: t.id, file: t.file, title: t.title })), known), workers).reduce((m, sh) => Math.max(m, sh.estimateMs), 0);
+  return {
+    suite: name,
+    tests: warm.total,
+    workers,
+    totalMs: Math.round(durations.reduce((s, d) => s + d, 0)),
+    longestMs: Math.round(Math.max(...durations)),
+    lowerBoundMs: Math.round(lb),
+    planned: { makespanMs: Math.round(planned), ratio: ratio(planned) },
+    ours: { makespanMs: makespan(warm), wallMs: warm.durationMs, ratio: ratio(makespan(warm)), wallRatio: ratio(warm.durationMs) },
+    oursCold: { makespanMs: makespan(cold), wallMs: cold.durationMs, ratio: ratio(makespan(cold)) },
+    roundRobin: { makespanMs: makespan(rr), wallMs: rr.durationMs, ratio: ratio(makespan(rr)) },
+    mochaParallel: { wallMs: mochaWall, ratio: ratio(mochaWall) },
+  };
+}
+
+/** hash.js ships its mocha tests in its npm tarball: install it (and its dependencies) into a temp dir. */
+async function publishedSuite(): Promise<{ dir: string; files: string[]; cleanup(): Promise<void> }> {
+  const base = await mkdtemp(join(tmpdir(), 'immune-bench-pkg-'));
+  await writeFile(join(base, 'package.json'), JSON.stringify({ name: 'bench-host', private: true }));
+  await execa('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', 'hash.js@1.1.7'], { cwd: base });
+  const dir = join(base, 'node_modules', 'hash.js');
+  // The package's own dependencies resolve from base/node_modules; mocha comes from this project.
+  await mkdir(join(dir, 'node_modules'), { recursive: true });
+  await symlink(join(root, 'node_modules', 'mocha'), join(dir, 'node_modules', 'mocha'));
+  return { dir, files: ['test/*-test.js'], cleanup: () => rm(base, { recursive: true, force: true }) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Culprit finding
+
+interface CulpritRow {
+  commits: number;
+  flaky: boolean;
+  method: 'ours' | 'bisection';
+  parallel: number;
+  runs: number;
+  wallMs: number;
+  correct: boolean;
+}
+
+function culpritSuite(stateDir: string): Record<string, string> {
+  return {
+    'package.json': JSON.stringify({ name: 'culprit-bench', private: true }),
+    'lib/math.cjs': 'exports.add = (a, b) => a + b;\n',
+    'test/math.test.cjs': `const fs = require('node:fs');
+const { add } = require('../lib/math.cjs');
+describe('math', () => {
+  it('adds', () => {
+    // With FLAKY=1 this test also fails its first attempt in every checkout: a flake at good commits.
+    const marker = ${JSON.stringify(stateDir)} + '/' + Buffer.from(process.cwd()).toString('hex');
+    const first = !fs.existsSync(marker);
+    fs.writeFileSync(marker, '1');
+    if (process.env.FLAKY === '1' && first) throw new Error('flaked');
+    if (add(2, 2) !== 4) throw new Error('add is broken');
+  });
+});
+`,
+    'test/other.test.cjs': "describe('other', () => { for (let i = 0; i < 5; i++) it('holds ' + i, () => {}); });\n",
+  };
+}
+
+async function culpritBench(sizes: number[]): Promise<CulpritRow[]> {
+  const rows: CulpritRow[] = [];
+  const parallel = Math.max(2, Math.min(4, cpus().length + 1));
+  for (const n of sizes) {
+    const tmp = await mkdtemp(join(tmpdir(), 'immune-bench-culprit-'));
+    try {
+      const origin = join(tmp, 'origin.git');
+      await simpleGit().raw(['init', '--bare', '--initial-branch=main', origin]);
+      const devDir = join(tmp, 'dev');
+      await mkdir(devDir);
+      const dev = simpleGit(devDir);
+      await dev.init(['--initial-branch=main']).addConfig('user.name', 'Bench').addConfig('user.email', 'bench@example.test').addRemote('origin', origin);
+      const write = async (files: Record<string, string>, msg: string) => {
+        for (const [p, c] of Object.entries(files)) {
+          await mkdir(join(devDir, p, '..'), { recursive: true });
+          await writeFile(join(devDir, p), c);
+        }
+        await dev.add(Object.keys(files)).commit(msg);
+        return (await dev.revparse(['HEAD'])).trim();
+      };
+      await write(culpritSuite(join(tmp, 'state')), 'base');
+      await mkdir(join(tmp, 'state'));
+      // The culprit sits ~60% into the batch (never first, so a blamed first commit is visibly wrong).
+      const bad = Math.max(1, Math.floor(n * 0.6));
+      const shas: string[] = [];
+      for (let i = 0; i < n; i++) shas.push(await write({ [`notes/${i}.txt`]: `${i}\n`, ...(i === bad ? { 'lib/math.cjs': 'exports.add = (a, b) => a * b + 1;\n' } : {}) }, `change ${i}`));
+      await dev.push('origin', 'main');
+      for (const flaky of [false, true]) {
+        for (const method of ['ours', 'bisection'] as const) {
+          process.env.FLAKY = flaky ? '1' : '0';
+          const db = openDb(':memory:');
+          const history = new SqliteTestHistory(db);
+          const k = method === 'ours' ? parallel : 1;
+          const runner = createTestRunner({
+            config: testsConfig.parse({ runner: 'mocha', files: ['test/*.test.cjs'], workers: k, retries: method === 'ours' ? 1 : 0, setup: [['ln', '-s', join(root, 'node_modules'), 'node_modules']] }),
+            history,
+            log,
+          });
+          const repo = createGitRepo({ url: origin, branch: 'main', remote: 'origin', workdir: join(tmp, `work-${method}-${flaky}`) });
+          // The batch run itself is the same for both; time the search only (report.culprit).
+          const res = await runTestStage({ repo, runner, history, log, parallel: k }, { shas }, new AbortController().signal);
+          db.close();
+          const c = res.culprit;
+          rows.push({ commits: n, flaky, method, parallel: k, runs: c?.runs ?? 0, wallMs: c?.durationMs ?? 0, correct: c?.sha === shas[bad] });
+          process.stdout.write(`  n=${n} flaky=${flaky} ${method}: ${c?.runs ?? '-'} runs, ${((c?.durationMs ?? 0) / 1000).toFixed(1)}s, ${c?.sha === shas[bad] ? 'right commit' : `WRONG (${res.ok ? 'batch passed' : c ? `blamed #${shas.indexOf(c.sha)}` : 'no culprit'})`}\n`);
+        }
+      }
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+  return rows;
+}
+
+/** Probes and rounds for every culprit position, from the pure search alone (no flakes). */
+function searchCost(n: number, k: number): { meanRuns: number; maxRounds: number } {
+  let runs = 0;
+  let maxRounds = 0;
+  for (let c = 0; c < n; c++) {
+    let s = startSearch(n);
+    let rounds = 0;
+    while (!searchDone(s)) {
+      rounds++;
+      for (const p of nextProbes(s, k)) s = applyVerdict(s, p, p >= c ? 'bad' : 'good');
+    }
+    runs += s.runs;
+    maxRounds = Math.max(maxRounds, rounds);
+  }
+  return { meanRuns: Math.round((runs / n) * 100) / 100, maxRounds };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const out: Record<string, unknown> = { date: new Date().toISOString(), cpus: cpus().length, node: process.version };
+
+if (only !== 'culprit') {
+  console.log('Sharding: makespan over the lower bound max(total/workers, longest test)');
+  const rows: ShardingRow[] = [];
+  const gen = await makeSuite(heavyTailedSuite());
+  try {
+    rows.push(await shardingBench('generated heavy-tailed (150 tests)', gen.dir, ['test/*.test.cjs'], 4));
+  } finally {
+    await gen.cleanup();
+  }
+  const pub = await publishedSuite().catch((err: Error) => {
+    console.log(`  hash.js: could not install from the npm registry (${err.message.split('\n')[0]}); skipped`);
+    return undefined;
+  });
+  if (pub) {
+    try {
+      rows.push(await shardingBench('hash.js@1.1.7 (npm tarball tests)', pub.dir, pub.files, 2));
+    } finally {
+      await pub.cleanup();
+    }
+  }
+  if (!quick) rows.push(await shardingBench('immune unit tests', root, ['test/unit/**/*.test.ts'], 2));
+  console.log('');
+  console.log('suite                                   tests  W  LB(s)  plan  ours  ours-wall  cold  rr-file  mocha--parallel');
+  for (const r of rows) {
+    console.log(
+      `${r.suite.padEnd(40)}${String(r.tests).padStart(5)}  ${r.workers}  ${(r.lowerBoundMs / 1000).toFixed(1).padStart(5)}  ${r.planned.ratio.toFixed(2).padStart(4)}  ${r.ours.ratio.toFixed(2).padStart(4)}  ${r.ours.wallRatio.toFixed(2).padStart(9)}  ${r.oursCold.ratio.toFixed(2).padStart(4)}  ${r.roundRobin.ratio.toFixed(2).padStart(7)}  ${r.mochaParallel.ratio.toFixed(2).padStart(15)}`,
+    );
+  }
+  console.log('(plan = LPT makespan in test time from history; ours = slowest shard process incl. its mocha start-up, with history;');
+  console.log(' ours-wall adds setup and discovery; cold = ours without history; rr-file = round-robin by file; mocha --parallel is wall time)');
+  out.sharding = rows;
+}
+
+if (only !== 'sharding') {
+  const sizes = quick ? [2, 8] : [2, 4, 8, 16];
+  console.log('\nCulprit search cost from the pure search (mean runs over every culprit position / worst rounds):');
+  const model = sizes.map((n) => ({ commits: n, bisection: searchCost(n, 1), parallel3: searchCost(n, 3) }));
+  for (const m of model) console.log(`  n=${String(m.commits).padStart(2)}  bisection ${m.bisection.meanRuns} runs / ${m.bisection.maxRounds} rounds   3 probes at once ${m.parallel3.meanRuns} runs / ${m.parallel3.maxRounds} rounds`);
+  console.log('\nCulprit search on real git repos (runs and wall time of the search after the failed batch run):');
+  out.culpritModel = model;
+  out.culprit = await culpritBench(sizes);
+}
+
+await mkdir(join(root, 'bench-results'), { recursive: true });
+await writeFile(join(root, 'bench-results', 'tests.json'), JSON.stringify(out, null, 2) + '\n');
+console.log('\nsaved bench-results/tests.json');
