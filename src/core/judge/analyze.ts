@@ -35,6 +35,8 @@ export interface MetricAnalysis {
   enough: boolean;
   /** A supplementary test (a trend) that can add evidence of a regression but never holds a pass back. */
   supplementary?: boolean;
+  /** Share of alpha relative to a metric's main test (weighted Holm); default 1. */
+  weight?: number;
   /** Why not enough, when not. */
   shortage?: string;
   /** Unadjusted p-value of "no regression beyond tolerance". */

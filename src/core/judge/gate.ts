@@ -7,6 +7,9 @@ import type { GateInput, GateResult, MetricKind } from './types.js';
 import { analyzeSlopeContrast } from './trend.js';
 import { judgeAnalyses, names } from './verdicts.js';
 
+/** Alpha a gate's trend test gets relative to its metric's level test (weighted Holm). */
+export const TREND_WEIGHT = 0.25;
+
 export interface GateOptions {
   /** Mixing-prior scales per kind (advanced; the defaults suit the benchmarked scenarios). */
   tau?: Partial<Record<MetricKind, number>>;
@@ -35,7 +38,7 @@ export function judgeGate(input: GateInput, options: GateOptions = {}): GateResu
   const horizon = input.elapsedMs > 0 ? Math.max(samplesSoFar, (samplesSoFar * input.maxBakeMs) / input.elapsedMs) : samplesSoFar;
   const analyses = [
     ...input.metrics.map((m) => analyzeMetric(m, mode)),
-    ...input.metrics.filter((m) => m.kind === 'continuous').map((m) => analyzeSlopeContrast(m, horizon)),
+    ...input.metrics.filter((m) => m.kind === 'continuous').map((m) => ({ ...analyzeSlopeContrast(m, horizon), weight: TREND_WEIGHT })),
   ];
   const { evidence, failed, short } = judgeAnalyses(analyses, input.alpha);
   if (input.unresponsive.length > 0) {

@@ -2,14 +2,14 @@
 // Johari et al. 2017) for an approximately Gaussian estimate, one-sided, and the matching
 // confidence sequence. Looking at the data after every interval keeps the false-alarm rate at
 // alpha because 1/Lambda is a p-value valid at every look at once (Ville's inequality).
-import { normalCdf, normalPdf } from './normal.js';
+import { normalCdf } from './normal.js';
 
 /** log P(Z <= x) without underflow in the far lower tail. */
 export function logNormalCdf(x: number): number {
   if (x > -30) return Math.log(normalCdf(x));
   // Mills ratio asymptotics: P(Z <= x) ~ phi(x)/|x| (1 - 1/x^2 + 3/x^4)
   const x2 = x * x;
-  return Math.log(normalPdf(x)) - Math.log(-x) + Math.log(1 - 1 / x2 + 3 / (x2 * x2));
+  return -0.5 * x2 - 0.5 * Math.log(2 * Math.PI) - Math.log(-x) + Math.log(1 - 1 / x2 + 3 / (x2 * x2));
 }
 
 /**

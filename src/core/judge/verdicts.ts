@@ -9,9 +9,12 @@ export interface Judged {
   short: MetricAnalysis[];
 }
 
-/** Holm-adjusted verdicts; reported p-values are the adjusted ones, so a metric fails when p <= alpha. */
+/** Holm-adjusted verdicts (weighted by each analysis's share of alpha); reported p-values are the adjusted ones, so a metric fails when p <= alpha. */
 export function judgeAnalyses(analyses: MetricAnalysis[], alpha: number): Judged {
-  const adjusted = holmAdjust(analyses.map((a) => a.p));
+  const adjusted = holmAdjust(
+    analyses.map((a) => a.p),
+    analyses.map((a) => a.weight ?? 1),
+  );
   const failed: MetricAnalysis[] = [];
   const short: MetricAnalysis[] = [];
   const evidence = analyses.map((a, i) => {

@@ -1,0 +1,333 @@
+// Detection benchmark (`npm run bench:detection`): null deploys and deploys with injected
+// regressions, in virtual time, through the real gate (src/core/judge) on a simulated fleet
+// (src/sim), and a Kayenta-style reference judge on the same data. Prints false-alarm rate,
+// power, time to detect and the ratio to the oracle SPRT's expected time; writes
+// bench-results/detection.json and bench-results/detection.png.
+//
+//   npm run bench:detection -- [--nulls 1000] [--runs 200] [--horizon-nulls 200] [--workers 2] [--out bench-results] [--no-png]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { runGate, type GateRunOptions, type GateRunResult } from '../src/sim/gate-run.js';
+import type { Regression } from '../src/sim/model.js';
+import { createRandom } from '../src/sim/random.js';
+import { gaussianKl, poissonKl, sprtSeconds } from '../src/sim/sprt-bound.js';
+
+const FLEET = { servers: 20, rps: 100, errorRate: 0.01, checkoutShare: 0.1, p99: 0.25, outlierProbability: 0.02 };
+const CONFIG = {
+  fleet: FLEET,
+  canaries: 2,
+  intervalMs: 5000,
+  minBakeMs: 60_000,
+  maxBakeMs: 300_000,
+  alpha: 0.01,
+  referenceAtMs: 120_000,
+};
+const BETA = 0.05;
+
+interface Scenario {
+  id: string;
+  label: string;
+  regression?: Regression;
+  /** Nats per interval the oracle SPRT gets from the canary servers (undefined: no fixed effect). */
+  nats?: number;
+}
+
+const secsPerInterval = CONFIG.intervalMs / 1000;
+const C = CONFIG.canaries;
+const errorMu = FLEET.rps * secsPerInterval * FLEET.errorRate;
+const errorNats = (f: number) => C * poissonKl(errorMu * f, errorMu * 1.1) * (errorMu * f) / (errorMu * f + (errorMu * f) ** 2 / 20);
+const latencySigma = 0.06 + 0.6 / Math.sqrt(FLEET.rps * secsPerInterval);
+const checkoutMu = FLEET.rps * secsPerInterval * FLEET.checkoutShare;
+const checkoutNats = (f: number) => C * gaussianKl(f * checkoutMu, 0.97 * checkoutMu, checkoutMu + checkoutMu ** 2 / 40);
+
+const SCENARIOS: Scenario[] = [
+  { id: 'null', label: 'no change' },
+  { id: 'error-x1.5', label: 'error rate x1.5', regression: { errorFactor: 1.5 }, nats: errorNats(1.5) },
+  { id: 'error-x2', label: 'error rate x2', regression: { errorFactor: 2 }, nats: errorNats(2) },
+  { id: 'error-x5', label: 'error rate x5', regression: { errorFactor: 5 }, nats: errorNats(5) },
+  { id: 'p99+20%', label: 'p99 latency +20%', regression: { latencyFactor: 1.2 }, nats: C * gaussianKl(Math.log(1.2), Math.log(1.1), latencySigma ** 2) },
+  { id: 'checkouts-10%', label: 'checkouts -10%', regression: { checkoutFactor: 0.9 }, nats: checkoutNats(0.9) },
+  { id: 'checkouts-30%', label: 'checkouts -30%', regression: { checkoutFactor: 0.7 }, nats: checkoutNats(0.7) },
+  { id: 'leak', label: 'memory leak 5%/min', regression: { leakPerMinute: 0.05 } },
+  { id: 'hung', label: 'server hangs at 30 s', regression: { hangAfterMs: 30_000 } },
+];
+
+interface Task {
+  scenario: string;
+  seed: number;
+  /** Look past a pass up to max bake (false alarms over the whole horizon; regressions caught by later looks). */
+  lookPastPass: boolean;
+  reference: boolean;
+}
+
+interface TaskResult extends GateRunResult {
+  scenario: string;
+  lookPastPass: boolean;
+}
+
+function runTask(t: Task): TaskResult {
+  const sc = SCENARIOS.find((s) => s.id === t.scenario)!;
+  const opts: GateRunOptions = {
+    ...CONFIG,
+    referenceAtMs: t.reference ? CONFIG.referenceAtMs : undefined,
+    regression: sc.regression,
+    lookPastPass: t.lookPastPass,
+    gateOptions: { decisionsOnly: true },
+  };
+  return { ...runGate(opts, createRandom(t.seed)), scenario: t.scenario, lookPastPass: t.lookPastPass };
+}
+
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const v = Number(process.argv[i + 1]);
+  if (!Number.isInteger(v) || v < 0) {
+    process.stderr.write(`bench-detection: --${name} needs a whole number, got ${process.argv[i + 1] ?? 'nothing'}\n`);
+    process.exit(2);
+  }
+  return v;
+}
+
+/** Wilson score interval for k successes in n trials. */
+function wilson(k: number, n: number, z = 1.959964): [number, number] {
+  if (n === 0) return [0, 1];
+  const p = k / n;
+  const d = 1 + (z * z) / n;
+  const c = (p + (z * z) / (2 * n)) / d;
+  const h = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / d;
+  return [Math.max(0, c - h), Math.min(1, c + h)];
+}
+
+function quantile(xs: number[], q: number): number | null {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+}
+
+const round = (x: number | null, d = 4) => (x === null || !Number.isFinite(x) ? null : Math.round(x * 10 ** d) / 10 ** d);
+
+async function runAll(tasks: Task[], workers: number): Promise<TaskResult[]> {
+  if (workers <= 1) return tasks.map(runTask);
+  const shares: Task[][] = Array.from({ length: workers }, () => []);
+  tasks.forEach((t, i) => shares[i % workers].push(t));
+  const parts = await Promise.all(
+    shares.map(
+      (share) =>
+        new Promise<TaskResult[]>((resolve, reject) => {
+          // Workers do not inherit the TypeScript loader: register it first, then load this file.
+          const boot = `(async () => { const { register } = await import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}); register(); await import(${JSON.stringify(import.meta.url)}); })()`;
+          const w = new Worker(boot, { eval: true, workerData: share });
+          w.once('message', resolve);
+          w.once('error', reject);
+          w.once('exit', (code) => code !== 0 && reject(new Error(`worker exited with ${code}`)));
+        }),
+    ),
+  );
+  return parts.flat();
+}
+
+async function main(): Promise<void> {
+  const nulls = arg('nulls', 1000);
+  const runs = arg('runs', 200);
+  const horizonNulls = arg('horizon-nulls', 200);
+  const workers = arg('workers', Math.max(1, Math.min(2, availableParallelism())));
+  const outDir = process.argv.includes('--out') ? process.argv[process.argv.indexOf('--out') + 1] : 'bench-results';
+  const started = Date.now();
+  const tasks: Task[] = [];
+  let seed = 1;
+  for (let i = 0; i < nulls; i++) tasks.push({ scenario: 'null', seed: seed++, lookPastPass: false, reference: true });
+  for (let i = 0; i < horizonNulls; i++) tasks.push({ scenario: 'null', seed: seed++, lookPastPass: true, reference: false });
+  for (const sc of SCENARIOS.slice(1)) for (let i = 0; i < runs; i++) tasks.push({ scenario: sc.id, seed: seed++, lookPastPass: true, reference: true });
+  const results = await runAll(tasks, workers);
+  const elapsed = (Date.now() - started) / 1000;
+
+  const opNull = results.filter((r) => r.scenario === 'null' && !r.lookPastPass);
+  const hzNull = results.filter((r) => r.scenario === 'null' && r.lookPastPass);
+  const fa = opNull.filter((r) => r.firstFailAtMs !== undefined).length;
+  const faHz = hzNull.filter((r) => r.firstFailAtMs !== undefined).length;
+  const refFa = opNull.filter((r) => r.reference?.verdict === 'fail').length;
+  const refSeconds = CONFIG.referenceAtMs / 1000;
+  const nullSummary = {
+    runs: opNull.length,
+    falseAlarms: fa,
+    rate: round(fa / Math.max(1, opNull.length)),
+    ci95: wilson(fa, opNull.length).map((x) => round(x)),
+    failedMetrics: tally(opNull.flatMap((r) => r.failed)),
+    outlierInCanary: opNull.filter((r) => r.outlierInCanary).length,
+    inconclusive: opNull.filter((r) => r.decision === 'inconclusive').length,
+    medianPassSeconds: quantile(opNull.filter((r) => r.passAtMs !== undefined).map((r) => r.passAtMs! / 1000), 0.5),
+    horizon: { runs: hzNull.length, lookedUntilSeconds: CONFIG.maxBakeMs / 1000, falseAlarms: faHz, rate: round(faHz / Math.max(1, hzNull.length)), ci95: wilson(faHz, hzNull.length).map((x) => round(x)) },
+    reference: { falseAlarms: refFa, rate: round(refFa / Math.max(1, opNull.length)), ci95: wilson(refFa, opNull.length).map((x) => round(x)) },
+  };
+
+  const scenarios = SCENARIOS.slice(1).map((sc) => {
+    const rs = results.filter((r) => r.scenario === sc.id);
+    const n = rs.length;
+    const times = rs.filter((r) => r.firstFailAtMs !== undefined).map((r) => r.firstFailAtMs! / 1000);
+    const byMin = rs.filter((r) => r.firstFailAtMs !== undefined && r.firstFailAtMs <= CONFIG.minBakeMs).length;
+    const median = times.length * 2 > n ? quantile(times, 0.5) : null;
+    const bound = sc.nats !== undefined ? sprtSeconds(sc.nats, CONFIG.intervalMs, CONFIG.alpha, BETA) : null;
+    const refPower = rs.filter((r) => r.reference?.verdict === 'fail').length / Math.max(1, n);
+    return {
+      id: sc.id,
+      label: sc.label,
+      runs: n,
+      ours: {
+        powerByMinBake: round(byMin / Math.max(1, n)),
+        powerByMaxBake: round(times.length / Math.max(1, n)),
+        ci95ByMinBake: wilson(byMin, n).map((x) => round(x)),
+        medianSeconds: median,
+        p90Seconds: times.length * 10 >= n * 9 ? quantile(times, 0.9) : null,
+        failedMetrics: tally(rs.flatMap((r) => r.failed)),
+      },
+      reference: { power: round(refPower), seconds: refSeconds },
+      sprtBoundSeconds: round(bound, 1),
+      ratioToBound: median !== null && bound !== null && Number.isFinite(bound) ? round(median / bound, 2) : null,
+      speedupVsReference: median !== null && refPower > 0.5 ? round(refSeconds / median, 2) : null,
+    };
+  });
+
+  const report = {
+    benchmark: 'detection',
+    config: { ...CONFIG, beta: BETA, metrics: 7, workers },
+    seconds: round(elapsed, 1),
+    nulls: nullSummary,
+    scenarios,
+  };
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'detection.json'), JSON.stringify(report, null, 2) + '\n');
+  print(report);
+  if (!process.argv.includes('--no-png')) {
+    const svg = chart(report);
+    writeFileSync(join(outDir, 'detection.svg'), svg);
+    try {
+      await screenshot(svg, join(outDir, 'detection.png'));
+      process.stdout.write(`chart: ${join(outDir, 'detection.png')}\n`);
+    } catch (err) {
+      process.stdout.write(`chart: PNG not rendered (${(err as Error).message.split('\n')[0]}); SVG at ${join(outDir, 'detection.svg')}\n`);
+    }
+  }
+}
+
+function tally(xs: string[]): Record<string, number> {
+  const t: Record<string, number> = {};
+  for (const x of xs) t[x] = (t[x] ?? 0) + 1;
+  return t;
+}
+
+type Report = {
+  config: typeof CONFIG & { beta: number; metrics: number; workers: number };
+  seconds: number | null;
+  nulls: { runs: number; falseAlarms: number; rate: number | null; ci95: (number | null)[]; horizon: { runs: number; falseAlarms: number; rate: number | null; ci95: (number | null)[] }; reference: { rate: number | null; ci95: (number | null)[] } };
+  scenarios: { id: string; label: string; runs: number; ours: { powerByMinBake: number | null; powerByMaxBake: number | null; medianSeconds: number | null; p90Seconds: number | null }; reference: { power: number | null; seconds: number }; sprtBoundSeconds: number | null; ratioToBound: number | null; speedupVsReference: number | null }[];
+};
+
+function pct(x: number | null | undefined): string {
+  return x === null || x === undefined ? 'n/a' : `${(x * 100).toFixed(1)}%`;
+}
+
+function print(r: Report): void {
+  const c = r.config;
+  const out: string[] = [];
+  out.push(`detection benchmark: ${c.fleet.servers} servers at ${c.fleet.rps} req/s, canary ${c.canaries} (${Math.round((100 * c.canaries) / c.fleet.servers)}%), look every ${c.intervalMs / 1000}s, min bake ${c.minBakeMs / 1000}s, max bake ${c.maxBakeMs / 1000}s, alpha ${c.alpha}, ${c.metrics} metrics; ${r.seconds}s on ${c.workers} worker(s)`);
+  const n = r.nulls;
+  out.push(`false alarms per deploy (gate to min bake): ${n.falseAlarms}/${n.runs} = ${pct(n.rate)} (95% CI ${pct(n.ci95[0])}..${pct(n.ci95[1])})`);
+  out.push(`false alarms looking every interval to max bake: ${n.horizon.falseAlarms}/${n.horizon.runs} = ${pct(n.horizon.rate)} (95% CI ${pct(n.horizon.ci95[0])}..${pct(n.horizon.ci95[1])})`);
+  out.push(`reference (Kayenta-style, MW 98% + effect size at ${c.referenceAtMs / 1000}s): false alarms ${pct(n.reference.rate)} (95% CI ${pct(n.reference.ci95[0])}..${pct(n.reference.ci95[1])})`);
+  out.push('');
+  out.push(['scenario'.padEnd(22), 'power@min'.padStart(9), 'power@max'.padStart(9), 'median s'.padStart(9), 'p90 s'.padStart(7), 'SPRT s'.padStart(7), 'x bound'.padStart(8), 'ref power'.padStart(9), 'ref s'.padStart(6), 'speedup'.padStart(8)].join(' '));
+  for (const s of r.scenarios) {
+    out.push(
+      [
+        s.label.padEnd(22),
+        pct(s.ours.powerByMinBake).padStart(9),
+        pct(s.ours.powerByMaxBake).padStart(9),
+        String(s.ours.medianSeconds ?? 'n/a').padStart(9),
+        String(s.ours.p90Seconds ?? 'n/a').padStart(7),
+        String(s.sprtBoundSeconds ?? 'n/a').padStart(7),
+        String(s.ratioToBound ?? 'n/a').padStart(8),
+        pct(s.reference.power).padStart(9),
+        String(s.reference.seconds).padStart(6),
+        String(s.speedupVsReference ?? 'n/a').padStart(8),
+      ].join(' '),
+    );
+  }
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+}
+
+/** Horizontal bars per scenario: our median time to detect, the reference's, and the SPRT bound as a tick. */
+function chart(r: Report): string {
+  const rows = r.scenarios;
+  const W = 900;
+  const left = 190;
+  const right = 30;
+  const rowH = 46;
+  const top = 70;
+  const H = top + rows.length * rowH + 60;
+  const maxS = r.config.maxBakeMs / 1000;
+  const x = (s: number) => left + ((W - left - right) * Math.min(s, maxS)) / maxS;
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`);
+  parts.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
+  parts.push(`<text x="${left}" y="24" font-size="15" font-weight="bold">Median time to detect (simulated seconds): immune vs Kayenta-style reference</text>`);
+  parts.push(`<text x="${left}" y="44" fill="#555">false alarms per deploy: immune ${pct(r.nulls.rate)} (95% CI to ${pct(r.nulls.ci95[1])}), reference ${pct(r.nulls.reference.rate)}; tick = SPRT bound; label = power</text>`);
+  for (let s = 0; s <= maxS; s += 60) {
+    parts.push(`<line x1="${x(s)}" x2="${x(s)}" y1="${top - 8}" y2="${H - 50}" stroke="#eee"/>`);
+    parts.push(`<text x="${x(s)}" y="${H - 34}" text-anchor="middle" fill="#555">${s}s</text>`);
+  }
+  rows.forEach((s, i) => {
+    const y = top + i * rowH;
+    parts.push(`<text x="${left - 8}" y="${y + 20}" text-anchor="end">${esc(s.label)}</text>`);
+    const ours = s.ours.medianSeconds;
+    parts.push(
+      ours !== null
+        ? `<rect x="${left}" y="${y + 4}" width="${Math.max(2, x(ours) - left)}" height="16" fill="#2b7bb9"/><text x="${x(ours) + 4}" y="${y + 16}" fill="#2b7bb9">${ours}s (${pct(s.ours.powerByMaxBake)})</text>`
+        : `<text x="${left + 4}" y="${y + 16}" fill="#2b7bb9">immune: not detected by ${maxS}s in most runs (${pct(s.ours.powerByMaxBake)})</text>`,
+    );
+    const ref = s.reference.power !== null && s.reference.power > 0.5 ? s.reference.seconds : null;
+    parts.push(
+      ref !== null
+        ? `<rect x="${left}" y="${y + 22}" width="${x(ref) - left}" height="16" fill="#e08a2c"/><text x="${x(ref) + 4}" y="${y + 34}" fill="#b0651a">${ref}s (${pct(s.reference.power)})</text>`
+        : `<text x="${left + 4}" y="${y + 34}" fill="#b0651a">reference: missed in most runs (${pct(s.reference.power)})</text>`,
+    );
+    if (s.sprtBoundSeconds !== null) parts.push(`<line x1="${x(s.sprtBoundSeconds)}" x2="${x(s.sprtBoundSeconds)}" y1="${y + 1}" y2="${y + 41}" stroke="#000" stroke-width="2"/>`);
+  });
+  parts.push(`<rect x="${left}" y="${H - 22}" width="12" height="12" fill="#2b7bb9"/><text x="${left + 16}" y="${H - 12}">immune (sequential gate)</text>`);
+  parts.push(`<rect x="${left + 200}" y="${H - 22}" width="12" height="12" fill="#e08a2c"/><text x="${left + 216}" y="${H - 12}">Kayenta-style reference (fixed ${r.config.referenceAtMs / 1000}s window)</text>`);
+  parts.push(`</svg>`);
+  return parts.join('\n');
+}
+
+async function screenshot(svg: string, file: string): Promise<void> {
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    timeout: 30_000,
+  });
+  try {
+    const page = await browser.newPage();
+    await page.setContent(`<!doctype html><html><body style="margin:0">${svg}</body></html>`);
+    const el = await page.$('svg');
+    await el!.screenshot({ path: file });
+  } finally {
+    await browser.close();
+  }
+}
+
+// Last, so that every constant above is initialized before main() or a worker runs.
+if (!isMainThread) {
+  const tasks = workerData as Task[];
+  const out: TaskResult[] = [];
+  for (const t of tasks) out.push(runTask(t));
+  parentPort!.postMessage(out);
+} else {
+  await main();
+}
