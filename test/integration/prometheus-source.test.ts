@@ -145,6 +145,24 @@ describe('Prometheus metrics source (real Prometheus scraping demo shops)', func
     console.log(`      bad release failed after ${Math.round((Date.now() - started) / 1000)}s: ${badResult!.explanation}`);
   });
 
+  it('reads the past with range queries: one sample per interval, like live samples', async function () {
+    const source = createPrometheusSource(config, { log });
+    const end = Date.now();
+    const steps = await source.history([...groups.baseline, ...groups.bad], end - 9000, end, 3000);
+    assert.equal(steps.length, 4);
+    for (const step of steps) {
+      assert.deepEqual(step.map((s) => s.server), ['baseline1', 'baseline2', 'bad1', 'bad2']);
+      for (const s of step) {
+        assert.equal(s.ok, true, s.error);
+        assert.equal(typeof s.values.checkouts, 'number');
+        assert.ok(Array.isArray(s.values.error_rate));
+      }
+    }
+    // The bad release's errors show in the history too.
+    const errors = steps.flatMap((st) => st.filter((s) => s.server.startsWith('bad')).map((s) => (s.values.error_rate as [number, number])[0]));
+    assert.ok(errors.some((e) => e > 0), JSON.stringify(errors));
+  });
+
   it('returns null values (never a pass) for series that do not exist and for NaN', async function () {
     const cfg = metricsConfig.parse({
       source: 'prometheus',

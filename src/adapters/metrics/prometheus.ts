@@ -77,30 +77,52 @@ export function instanceOf(server: Server, instanceLabel: string): string {
   return `${server.host.includes(':') ? `[${server.host}]` : server.host}:${server.port}`;
 }
 
-interface VectorResult {
+interface PromSeries {
   metric: Record<string, string>;
-  value: [number, string];
+  /** Instant vector: one [seconds, "value"]. */
+  value?: [number, string];
+  /** Range matrix: [seconds, "value"] per step. */
+  values?: [number, string][];
+}
+
+/** The Prometheus source also reads the past: the same queries evaluated every interval over a window. */
+export interface PrometheusSource extends MetricsSource {
+  /**
+   * One ServerSample[] per interval from `fromMs` to `toMs` (ms since the epoch), oldest first,
+   * each like a sample() taken then: e.g. the fleet's pre-deploy window for the watch.
+   */
+  history(servers: Server[], fromMs: number, toMs: number, intervalMs: number, signal?: AbortSignal): Promise<ServerSample[][]>;
 }
 
 /** A query that Prometheus could not be asked (unreachable, timed out, 5xx) as opposed to a bad query (4xx). */
 class Unreachable extends Error {}
 
-export function createPrometheusSource(config: MetricsConfig, opts: PrometheusSourceOptions): MetricsSource {
+export function createPrometheusSource(config: MetricsConfig, opts: PrometheusSourceOptions): PrometheusSource {
   if (!config.prometheus) throw new InputError('metrics.prometheus', 'source prometheus needs a prometheus: {url} section');
   const { url, instance_label: label } = config.prometheus;
-  const endpoint = `${url.replace(/\/+$/, '')}/api/v1/query`;
+  const api = `${url.replace(/\/+$/, '')}/api/v1`;
   const plans = planQueries(config.definitions, label);
   const doFetch = opts.fetch ?? fetch;
   const limit = pLimit(config.concurrency);
 
-  /** Instant query at "now": value per instance label; NaN and infinities are left out. */
-  async function query(promql: string, signal?: AbortSignal): Promise<Map<string, number[]>> {
+  type Values = Map<string, number[]>;
+
+  /**
+   * An instant query at "now" (one step), or a range query (one step per interval from start to
+   * end): per step, the values per instance label. NaN and infinities are left out.
+   */
+  async function query(promql: string, range: Range | undefined, signal?: AbortSignal): Promise<Values[]> {
     const timeout = AbortSignal.timeout(config.timeout);
     const body = new URLSearchParams({ query: promql, timeout: `${Math.max(1, Math.floor(config.timeout / 1000))}s` });
+    if (range) {
+      body.set('start', String(range.start / 1000));
+      body.set('end', String(range.end / 1000));
+      body.set('step', `${range.step / 1000}s`);
+    }
     let res: Response;
     let payload: { status?: string; error?: string; errorType?: string; data?: { resultType?: string; result?: unknown } };
     try {
-      res = await doFetch(endpoint, { method: 'POST', body, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+      res = await doFetch(range ? `${api}/query_range` : `${api}/query`, { method: 'POST', body, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
       payload = (await res.json().catch(() => ({}))) as typeof payload;
     } catch (err) {
       const e = err as Error;
@@ -112,58 +134,62 @@ export function createPrometheusSource(config: MetricsConfig, opts: PrometheusSo
       if (res.status >= 500) throw new Unreachable(`${url}: ${why}`);
       throw new Error(why);
     }
-    const out = new Map<string, number[]>();
     const data = payload.data;
-    if (data?.resultType !== 'vector' || !Array.isArray(data.result)) {
-      throw new Error(`expected an instant vector, got ${data?.resultType ?? 'nothing'}`);
+    const expected = range ? 'matrix' : 'vector';
+    if (data?.resultType !== expected || !Array.isArray(data.result)) throw new Error(`expected a ${expected}, got ${data?.resultType ?? 'nothing'}`);
+    const steps: Values[] = Array.from({ length: range ? stepCount(range) : 1 }, () => new Map());
+    const add = (key: string | undefined, at: number, raw: string | undefined): void => {
+      const v = Number(raw);
+      const step = steps[at];
+      if (key === undefined || !step || !Number.isFinite(v)) return;
+      step.set(key, [...(step.get(key) ?? []), v]);
+    };
+    for (const r of data.result as PromSeries[]) {
+      if (!range) add(r.metric?.[label], 0, r.value?.[1]);
+      else for (const [ts, v] of r.values ?? []) add(r.metric?.[label], Math.round((ts * 1000 - range.start) / range.step), v);
     }
-    for (const r of data.result as VectorResult[]) {
-      const key = r.metric?.[label];
-      const v = Number(r.value?.[1]);
-      if (key === undefined || !Number.isFinite(v)) continue;
-      out.set(key, [...(out.get(key) ?? []), v]);
-    }
-    return out;
+    return steps;
   }
 
-  return {
-    async sample(servers: Server[], intervalMs: number, signal?: AbortSignal): Promise<ServerSample[]> {
-      if (servers.length === 0) return [];
-      const keys = servers.map((s) => instanceOf(s, label));
-      const render = (q: string): string => renderQuery(q, keys, intervalMs);
-      const unreachable: string[] = [];
-      const failures: string[] = [];
-      const run = (name: string, promql: string): Promise<Map<string, number[]> | undefined> =>
-        limit(() =>
-          query(render(promql), signal).catch((err: Error) => {
-            (err instanceof Unreachable ? unreachable : failures).push(`${name}: ${err.message}`);
-            opts.log.warn({ metric: name, err: err.message }, 'prometheus query failed');
-            return undefined;
-          }),
-        );
-      const upQuery = run('up', `up{${label}=~"${INSTANCES}"}`);
-      const results = plans.map((p) => (p.kind === 'ratio' ? Promise.all([run(p.name, p.numerator), run(p.name, p.denominator)]) : run(p.name, p.query)));
-      const up = await upQuery;
-      const settled = await Promise.all(results);
+  /** Every metric for every server, per step; failures become null values and notes, never exceptions. */
+  async function collect(servers: Server[], intervalMs: number, range: Range | undefined, signal?: AbortSignal): Promise<ServerSample[][]> {
+    const keys = servers.map((s) => instanceOf(s, label));
+    const render = (q: string): string => renderQuery(q, keys, intervalMs);
+    const unreachable: string[] = [];
+    const failures: string[] = [];
+    const run = (name: string, promql: string): Promise<Values[] | undefined> =>
+      limit(() =>
+        query(render(promql), range, signal).catch((err: Error) => {
+          (err instanceof Unreachable ? unreachable : failures).push(`${name}: ${err.message}`);
+          opts.log.warn({ metric: name, err: err.message }, 'prometheus query failed');
+          return undefined;
+        }),
+      );
+    const upQuery = run('up', `up{${label}=~"${INSTANCES}"}`);
+    const results = plans.map((p) => (p.kind === 'ratio' ? Promise.all([run(p.name, p.numerator), run(p.name, p.denominator)]) : run(p.name, p.query)));
+    const up = await upQuery;
+    const settled = await Promise.all(results);
+    const count = range ? stepCount(range) : 1;
 
-      return servers.map((server, i): ServerSample => {
+    return Array.from({ length: count }, (_, step) =>
+      servers.map((server, i): ServerSample => {
         const key = keys[i]!;
         const values: Record<string, Sample | null> = {};
         plans.forEach((p, j) => {
           const r = settled[j];
           if (p.kind === 'ratio') {
-            const [num, den] = r as [Map<string, number[]> | undefined, Map<string, number[]> | undefined];
-            const d = den?.get(key);
+            const [num, den] = r as [Values[] | undefined, Values[] | undefined];
+            const d = den?.[step]?.get(key);
             // No numerator series next to a denominator means no such events (an error counter
             // that was never incremented): zero, as the scrape source counts it.
-            values[p.name] = num && d ? [sum(num.get(key) ?? [0]), sum(d)] : null;
+            values[p.name] = num && d ? [sum(num[step]?.get(key) ?? [0]), sum(d)] : null;
           } else {
-            const v = (r as Map<string, number[]> | undefined)?.get(key);
+            const v = (r as Values[] | undefined)?.[step]?.get(key);
             values[p.name] = v ? (p.kind === 'count' ? sum(v) : sum(v) / v.length) : null;
           }
         });
         const sample: ServerSample = { server: server.id, ok: true, values };
-        const upValues = up?.get(key);
+        const upValues = up?.[step]?.get(key);
         if (unreachable.length) {
           sample.ok = false;
           sample.error = `prometheus unreachable: ${unreachable[0]}`;
@@ -176,9 +202,34 @@ export function createPrometheusSource(config: MetricsConfig, opts: PrometheusSo
           sample.error = failures.join('; ');
         }
         return sample;
-      });
+      }),
+    );
+  }
+
+  return {
+    async sample(servers, intervalMs, signal) {
+      if (servers.length === 0) return [];
+      return (await collect(servers, intervalMs, undefined, signal))[0]!;
+    },
+    async history(servers, fromMs, toMs, intervalMs, signal) {
+      if (servers.length === 0 || toMs < fromMs) return [];
+      const step = Math.max(1000, Math.round(intervalMs / 1000) * 1000);
+      const range = { start: fromMs, end: toMs, step };
+      if (stepCount(range) > 11_000) throw new InputError('interval', `${stepCount(range)} steps from ${fromMs} to ${toMs}: Prometheus answers at most 11000 points per series; use a longer interval`);
+      return collect(servers, step, range, signal);
     },
   };
+}
+
+interface Range {
+  /** ms since the epoch */
+  start: number;
+  end: number;
+  step: number;
+}
+
+function stepCount(r: Range): number {
+  return Math.floor((r.end - r.start) / r.step) + 1;
 }
 
 function sum(v: number[]): number {
