@@ -32,8 +32,8 @@ function extent(values, pad = 0.08) {
  * Lines over x with an optional shaded band.
  * series: [{ name, cls, points: [[x, y], ...] }]; band: { name, cls, points: [[x, lo, hi], ...] }
  */
-export function lineChart({ series, band, width = 360, height = 150, xFormat = String, yFormat = String, title, label }) {
-  const m = { l: 52, r: 10, t: 10, b: 24 };
+export function lineChart({ series, band, width = 360, height = 150, xFormat = String, yFormat = String, title, label, compact = false, zero = false }) {
+  const m = compact ? { l: 2, r: 2, t: 3, b: 3 } : { l: 52, r: 10, t: 10, b: 24 };
   const w = width - m.l - m.r;
   const hgt = height - m.t - m.b;
   const xs = [...series.flatMap((se) => se.points.map((p) => p[0])), ...(band?.points ?? []).map((p) => p[0])];
@@ -44,7 +44,7 @@ export function lineChart({ series, band, width = 360, height = 150, xFormat = S
   const span = Math.max(ly1 - ly0, Math.abs(ly1) * 0.2, 1e-9);
   const clip = (v) => (lineYs.length ? Math.min(ly1 + span, Math.max(ly0 - span, v)) : v);
   const bandPts = (band?.points ?? []).filter((p) => fin(p[0]) && !Number.isNaN(p[1]) && !Number.isNaN(p[2])).map((p) => [p[0], clip(p[1]), clip(p[2])]);
-  const ys = [...lineYs, ...bandPts.flatMap((p) => [p[1], p[2]])];
+  const ys = [...lineYs, ...bandPts.flatMap((p) => [p[1], p[2]]), ...(zero ? [0] : [])];
   const [x0, x1] = extent(xs, 0);
   const [y0, y1] = extent(ys);
   const X = (x) => m.l + (x1 === x0 ? w / 2 : ((x - x0) / (x1 - x0)) * w);
@@ -52,11 +52,14 @@ export function lineChart({ series, band, width = 360, height = 150, xFormat = S
   const path = (pts) => pts.map((p, i) => `${i ? 'L' : 'M'}${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join('');
 
   const parts = [];
-  for (const t of ticks(y0, y1, 3)) {
-    parts.push(s('line', { class: 'grid', x1: m.l, x2: m.l + w, y1: Y(t), y2: Y(t) }));
-    parts.push(s('text', { class: 'tick', x: m.l - 4, y: Y(t) + 3, 'text-anchor': 'end' }, yFormat(t)));
+  if (!compact) {
+    for (const t of ticks(y0, y1, 3)) {
+      parts.push(s('line', { class: 'grid', x1: m.l, x2: m.l + w, y1: Y(t), y2: Y(t) }));
+      parts.push(s('text', { class: 'tick', x: m.l - 4, y: Y(t) + 3, 'text-anchor': 'end' }, yFormat(t)));
+    }
+    for (const t of ticks(x0, x1, 4)) parts.push(s('text', { class: 'tick', x: X(t), y: height - 6, 'text-anchor': 'middle' }, xFormat(t)));
   }
-  for (const t of ticks(x0, x1, 4)) parts.push(s('text', { class: 'tick', x: X(t), y: height - 6, 'text-anchor': 'middle' }, xFormat(t)));
+  if (zero) parts.push(s('line', { class: 'zero', x1: m.l, x2: m.l + w, y1: Y(0), y2: Y(0) }));
   const bp = bandPts.filter((p) => fin(p[1]) && fin(p[2]));
   if (bp.length) {
     const top = bp.map((p) => [p[0], p[2]]);
@@ -69,9 +72,9 @@ export function lineChart({ series, band, width = 360, height = 150, xFormat = S
     const pts = se.points.filter((p) => fin(p[0]) && fin(p[1]));
     if (!pts.length) continue;
     parts.push(s('path', { class: `line ${se.cls ?? ''}`, d: path(pts) }, s('title', {}, se.name)));
-    for (const p of pts) parts.push(s('circle', { class: `dot ${se.cls ?? ''}`, cx: X(p[0]), cy: Y(p[1]), r: 2.5 }, s('title', {}, `${se.name}: ${yFormat(p[1])} at ${xFormat(p[0])}`)));
+    if (!compact) for (const p of pts) parts.push(s('circle', { class: `dot ${se.cls ?? ''}`, cx: X(p[0]), cy: Y(p[1]), r: 2.5 }, s('title', {}, `${se.name}: ${yFormat(p[1])} at ${xFormat(p[0])}`)));
   }
-  parts.push(s('line', { class: 'axis', x1: m.l, x2: m.l + w, y1: m.t + hgt, y2: m.t + hgt }));
+  if (!compact) parts.push(s('line', { class: 'axis', x1: m.l, x2: m.l + w, y1: m.t + hgt, y2: m.t + hgt }));
   return s('svg', { class: 'chart', viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', 'aria-label': label ?? title ?? 'chart' }, title ? s('title', {}, title) : null, parts);
 }
 

@@ -32,8 +32,9 @@ export function clock(time) {
 /** 0.123 -> "+12.3%". */
 export function pct(x, digits = 1, sign = true) {
   if (x === null || x === undefined || Number.isNaN(x)) return '—';
-  if (x === Infinity) return '+∞';
-  if (x === -Infinity) return '−∞';
+  // Unbounded intervals arrive as ±Infinity or as huge finite stand-ins (JSON has no Infinity).
+  if (x >= 1e9) return '+∞';
+  if (x <= -1e9) return '−∞';
   // Past +1000% a ratio reads better: "×54".
   if (x >= 10) return `×${Number((1 + x).toPrecision(2)).toLocaleString()}`;
   const v = (x * 100).toFixed(digits);

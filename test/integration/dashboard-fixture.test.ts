@@ -62,6 +62,9 @@ describe('dashboard (fixture API, headless Chromium)', function () {
     assert.match(inflight, /1 of 3/);
     assert.match(inflight, /1 of 8/);
     assert.match(await page.locator('#inflight-card .bake').innerText(), /^\d+s$/);
+    // The current step's gate at a glance: one small effect chart per metric, with its verdict.
+    assert.deepEqual(await page.locator('#inflight-card .glance-metric').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.metric)), ['error_rate', 'latency_p50', 'checkouts']);
+    assert.equal(await page.locator('#inflight-card .glance-metric svg path.band').count(), 3);
     assert.match(await page.locator('#live-card').innerText(), /a1b2c3d4[\s\S]*art-5e1f[\s\S]*d-0041/);
     assert.match(await page.locator('#queue-card').innerText(), /Queue \(1\)[\s\S]*Tidy the footer/);
   });

@@ -89,7 +89,9 @@ function readoutBlock(r) {
           'figure',
           { class: 'metric', 'data-goal': name },
           h('figcaption', {}, h('b', {}, name), h('span', { class: 'muted' }, ` ${kind}: lift vs control with its interval`)),
-          intervalChart({ rows, format: (v) => pct(v, 0), label: `${name} lift` }),
+          rows.some((x) => Number.isFinite(x.est))
+            ? intervalChart({ rows, format: (v) => pct(v, 0), label: `${name} lift` })
+            : h('p', { class: 'muted small' }, 'Not enough data for a lift yet.'),
           h('ul', { class: 'small' }, rows.map((x) => h('li', {}, `${x.label}: ${pct(x.m.lift)} (${pct(x.m.ci?.[0])}..${pct(x.m.ci?.[1])}), ${pValue(x.m.adjustedP ?? x.m.pValue)}, rate ${pct(x.m.rate, 2, false)} vs ${pct(x.m.controlRate, 2, false)} → ${x.m.outcome ?? ''}`))),
         );
       }),

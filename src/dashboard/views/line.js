@@ -1,15 +1,18 @@
 // The line at a glance: blocked banner, live build, deploy in flight, queue, controls, recent actions.
 import { get } from '../api.js';
-import { progress } from '../charts.js';
+import { lineChart, progress } from '../charts.js';
 import { lineControl } from '../controls.js';
 import { h } from '../dom.js';
-import { ago, clock, duration, shortSha } from '../format.js';
+import { ago, clock, duration, pct, shortSha } from '../format.js';
 import { badge, card, commitList, deployLink, empty, since } from './common.js';
 
 export async function render(app) {
   const [line, audit] = await Promise.all([get('/api/line'), get('/api/audit?limit=8').catch(() => null)]);
   app.setPipeline(line.pipeline);
-  const blockedDeploy = line.blocked && line.blockedDeploy ? await get(`/api/deploys/${encodeURIComponent(line.blockedDeploy)}`).catch(() => null) : null;
+  const [blockedDeploy, inFlightDetail] = await Promise.all([
+    line.blocked && line.blockedDeploy ? get(`/api/deploys/${encodeURIComponent(line.blockedDeploy)}`).catch(() => null) : null,
+    line.inFlight ? get(`/api/deploys/${encodeURIComponent(line.inFlight.id)}`).catch(() => null) : null,
+  ]);
   const done = (what) => {
     app.toast(`${what}: done`);
     app.refresh();
@@ -23,7 +26,7 @@ export async function render(app) {
       'div',
       { class: 'grid' },
       card('Live', { id: 'live-card' }, liveBlock(line.live)),
-      card('In flight', { id: 'inflight-card', class: 'card wide' }, inFlightBlock(line.inFlight, app)),
+      card('In flight', { id: 'inflight-card', class: 'card wide' }, inFlightBlock(line.inFlight, app), gateGlance(line.inFlight, inFlightDetail?.gates ?? [])),
       card(
         `Queue (${line.queue?.length ?? 0})`,
         { id: 'queue-card' },
@@ -79,7 +82,8 @@ function liveBlock(live) {
 function inFlightBlock(d, app) {
   if (!d) return empty('No deploy in flight.');
   const stepNo = Number.isFinite(d.step) ? d.step + 1 : 0;
-  const tests = app.state.tests.get(d.id);
+  // The run that tests this change may have started ahead of it, as "next:<last sha>".
+  const tests = app.state.tests.get(d.id) ?? app.state.tests.get(`next:${shortSha(d.shas?.at(-1))}`);
   const baking = d.status === 'baking' || d.status === 'watching';
   return h(
     'div',
@@ -90,7 +94,7 @@ function inFlightBlock(d, app) {
       'dl',
       { class: 'kv' },
       h('dt', {}, 'step'),
-      h('dd', { class: 'step' }, d.steps ? [progress(stepNo, d.steps), ` ${stepNo} of ${d.steps}`] : '—'),
+      h('dd', { class: 'step' }, d.steps && stepNo ? [progress(stepNo, d.steps), ` ${stepNo} of ${d.steps}`] : d.steps ? `not started (${d.steps} steps)` : '—'),
       h('dt', {}, 'servers on new build'),
       h('dd', { class: 'servers' }, Number.isFinite(d.serversOnNew) && d.serversTotal ? [progress(d.serversOnNew, d.serversTotal, 'servers'), ` ${d.serversOnNew} of ${d.serversTotal}`] : '—'),
       h('dt', {}, 'time in bake'),
@@ -107,6 +111,41 @@ const testProgress = (t) => [progress(t.shardsDone, t.shardsTotal), ` ${t.shards
 function testsAhead(queue, app) {
   const runs = queue.map((c) => [c, app.state.tests.get(`next:${String(c.sha).slice(0, 8)}`)]).filter(([, t]) => t);
   return runs.length ? runs.map(([c, t]) => h('p', { class: 'small tests-ahead' }, `tests ahead for ${shortSha(c.sha)}:`, testProgress(t))) : null;
+}
+
+/** The current step's gate at a glance: per metric, the effect over the looks with its interval, and the verdict. */
+function gateGlance(d, gates) {
+  if (!d || !gates.length) return null;
+  const step = gates[gates.length - 1].step;
+  const looks = gates.filter((g) => g.step === step).sort((a, b) => a.elapsedMs - b.elapsedMs);
+  const names = [...new Set(looks.flatMap((l) => (l.metrics ?? []).map((m) => m.name)))];
+  return h(
+    'div',
+    { class: 'glance', 'data-step': step },
+    h('h3', {}, step < 0 ? 'Watch' : `Gate at step ${step + 1}`, h('span', { class: 'muted' }, ` — effect of each metric with its interval, ${looks.length} looks; `), deployLink(d.id)),
+    h(
+      'div',
+      { class: 'glance-grid' },
+      names.map((name) => {
+        const pts = looks.map((l) => [l.elapsedMs / 1000, (l.metrics ?? []).find((m) => m.name === name)]).filter(([, m]) => m);
+        const last = pts[pts.length - 1][1];
+        return h(
+          'div',
+          { class: `glance-metric ${last.verdict}`, 'data-metric': name, title: last.explanation },
+          h('div', {}, h('b', {}, name), ' ', badge(last.verdict), h('span', { class: 'muted small' }, ` ${pct(last.effect, 0)}`)),
+          lineChart({
+            series: [{ name: 'effect', cls: 'canary', points: pts.map(([t, m]) => [t, m.effect]) }],
+            band: { name: 'interval', cls: last.verdict, points: pts.map(([t, m]) => [t, m.ci?.[0], m.ci?.[1]]) },
+            width: 150,
+            height: 36,
+            compact: true,
+            zero: true,
+            label: `${name} effect`,
+          }),
+        );
+      }),
+    ),
+  );
 }
 
 function controls(line, done) {
