@@ -1,7 +1,8 @@
 // One SQLite file holding everything the orchestrator keeps: the line, the audit log, test history, experiments.
 import type { Store } from '../../../ports.js';
 import { SqliteAuditStore } from './audit.js';
-import { openDb } from './db.js';
+import { ImmuneError } from '../../../errors.js';
+import { openDb, type Db } from './db.js';
 import { SqliteExperimentStore } from './experiments.js';
 import { SqliteLineStore } from './line.js';
 import { SqliteTestHistory } from './tests.js';
@@ -11,21 +12,27 @@ export { SqliteExperimentStore } from './experiments.js';
 export { SqliteLineStore } from './line.js';
 export { SqliteTestHistory } from './tests.js';
 
-/** Open (creating and migrating as needed) the store in `file`, or ':memory:'. close() closes the database. */
+/**
+ * Open (creating and migrating as needed) the store in `file`, or ':memory:'. close() closes the
+ * database. A file that is not a database, or was written by a newer immune, is an ImmuneError
+ * naming the file.
+ */
 export function openSqliteStore(file: string): Store {
-  const db = openDb(file);
+  let db: Db | undefined;
   try {
+    db = openDb(file);
+    const open = db;
     return {
-      line: new SqliteLineStore(db),
-      audit: new SqliteAuditStore(db),
-      tests: new SqliteTestHistory(db),
-      experiments: new SqliteExperimentStore(db),
+      line: new SqliteLineStore(open),
+      audit: new SqliteAuditStore(open),
+      tests: new SqliteTestHistory(open),
+      experiments: new SqliteExperimentStore(open),
       async close(): Promise<void> {
-        if (db.open) db.close();
+        if (open.open) open.close();
       },
     };
   } catch (err) {
-    db.close();
-    throw err;
+    db?.close();
+    throw new ImmuneError('IMMUNE_UNAVAILABLE', `cannot open the state database ${file}: ${(err as Error).message}`, { status: 503, cause: err });
   }
 }

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openDb } from '../../../../../src/adapters/store/sqlite/db.js';
 import { openSqliteStore } from '../../../../../src/adapters/store/sqlite/index.js';
+import { ImmuneError } from '../../../../../src/errors.js';
 import { deploy } from './fixtures.js';
 
 describe('openSqliteStore', () => {
@@ -27,5 +29,16 @@ describe('openSqliteStore', () => {
     assert.equal((await s2.tests.durations(['t1'])).get('t1'), 42);
     assert.deepEqual(await s2.experiments.phases('none'), []);
     await s2.close();
+  });
+
+  it('refuses a file that is not a database, or one from a newer immune, naming the file', async () => {
+    const junk = join(dir, 'junk.db');
+    writeFileSync(junk, 'this is not sqlite, just text that is long enough to have a header'.repeat(10));
+    assert.throws(() => openSqliteStore(junk), (e: ImmuneError) => e instanceof ImmuneError && e.message.startsWith(`cannot open the state database ${junk}: `) && /not a database/.test(e.message));
+    const newer = join(dir, 'newer.db');
+    const db = openDb(newer);
+    db.prepare("INSERT INTO schema_migrations (namespace, version) VALUES ('line', 99)").run();
+    db.close();
+    assert.throws(() => openSqliteStore(newer), /cannot open the state database .*newer\.db: database schema "line" is at version 99, newer than this immune/);
   });
 });
