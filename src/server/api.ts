@@ -17,7 +17,13 @@ const limit = (def: number) =>
     .optional()
     .transform((v) => v ?? def);
 
-const deploysQuery = z.object({ limit: limit(50) }).strict();
+const deploysQuery = z
+  .object({
+    limit: limit(50),
+    /** Paging: deploys created before this time (ms since the epoch), e.g. the last one's createdAt. */
+    before: z.string().regex(/^\d+$/, 'must be a time in ms since the epoch').transform(Number).optional(),
+  })
+  .strict();
 const auditQuery = z.object({ limit: limit(100), target: z.string().min(1).optional() }).strict();
 const doraQuery = z
   .object({
@@ -58,7 +64,7 @@ export async function registerApi(app: FastifyInstance, ctx: ServerContext): Pro
   app.get('/api/deploys', { preHandler: viewer }, async (req) => {
     const q = validate(deploysQuery, req.query, 'query');
     const now = Date.now();
-    const deploys = await ctx.store.line.listDeploys(pipeline(), { limit: q.limit });
+    const deploys = await ctx.store.line.listDeploys(pipeline(), { limit: q.limit, before: q.before });
     return { deploys: deploys.map((d) => summarizeDeploy(d, { now })) };
   });
 

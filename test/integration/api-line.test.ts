@@ -130,6 +130,8 @@ describe('REST API of the line', function () {
     assert.equal(body.deploys[1]!.revertSha, 'rev123');
     const two = await app.inject({ method: 'GET', url: '/api/deploys?limit=1' });
     assert.deepEqual((two.json() as { deploys: { id: string }[] }).deploys.map((d) => d.id), ['d3']);
+    const older = await app.inject({ method: 'GET', url: `/api/deploys?limit=1&before=${now - 60_000}` });
+    assert.deepEqual((older.json() as { deploys: { id: string }[] }).deploys.map((d) => d.id), ['d2']);
   });
 
   it('GET /api/deploys/:id answers the deploy, its events, gate looks and tests; 404 for an unknown id', async () => {
@@ -155,6 +157,7 @@ describe('REST API of the line', function () {
       ['/api/deploys?limit=abc', 'query.limit'],
       ['/api/deploys?limit=5000', 'query.limit'],
       ['/api/deploys?lmit=5', 'lmit'],
+      ['/api/deploys?before=yesterday', 'query.before'],
       ['/api/audit?limit=-1', 'query.limit'],
       ['/api/dora?days=0', 'query.days'],
       ['/api/dora?days=x', 'query.days'],
