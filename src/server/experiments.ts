@@ -197,26 +197,28 @@ export function experimentRegistry(ctx: ServerContext, app?: FastifyInstance): E
   return r;
 }
 
-/** A preHandler that checks the Unleash client token (raw or as Bearer) in constant time; 401 without. */
-export function clientTokenCheck(ctx: ServerContext): (req: FastifyRequest) => Promise<void> {
+/** Checks the Unleash client token (raw, as SDKs send it, or as Bearer) in constant time; throws 401 without. */
+export function clientTokenCheck(ctx: ServerContext): (req: FastifyRequest) => void {
   const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
   const known = ctx.clientTokens.map(digest);
-  const ok = new Set<string>();
-  return async (req) => {
+  return (req) => {
     const raw = req.headers.authorization ?? '';
     const token = raw.startsWith('Bearer ') ? raw.slice(7) : raw;
-    if (token && ok.has(token)) return;
     let found = false;
     if (token) {
       const h = digest(token);
       for (const k of known) if (timingSafeEqual(h, k)) found = true;
     }
-    if (found) {
-      if (ok.size < 64) ok.add(token);
-      return;
-    }
-    throw new ImmuneError('IMMUNE_UNAUTHORIZED', token ? `${req.url.split('?')[0]}: unknown client token` : `${req.url.split('?')[0]}: a client token is required in the Authorization header`, { status: 401 });
+    if (found) return;
+    const path = req.url.split('?')[0];
+    throw new ImmuneError('IMMUNE_UNAUTHORIZED', token ? `${path}: unknown client token` : `${path}: a client token is required in the Authorization header`, { status: 401 });
   };
+}
+
+/** The token check as a route preHandler. */
+export function clientTokenHook(ctx: ServerContext): (req: FastifyRequest) => Promise<void> {
+  const check = clientTokenCheck(ctx);
+  return async (req) => check(req);
 }
 
 // ---- routes ------------------------------------------------------------------------------------
@@ -253,11 +255,10 @@ function summary(x: LoadedExperiment): Record<string, unknown> {
 
 export function registerExperiments(app: FastifyInstance, ctx: ServerContext): void {
   const registry = experimentRegistry(ctx, app);
-  const clientAuth = clientTokenCheck(ctx);
-  routes(app, ctx, registry, clientAuth);
+  routes(app, ctx, registry, clientTokenHook(ctx));
 }
 
-function routes(app: FastifyInstance, ctx: ServerContext, registry: ExperimentRegistry, clientAuth: ReturnType<typeof clientTokenCheck>): void {
+function routes(app: FastifyInstance, ctx: ServerContext, registry: ExperimentRegistry, clientAuth: ReturnType<typeof clientTokenHook>): void {
   app.post('/api/events', { preHandler: clientAuth, bodyLimit: 8 * 1024 * 1024 }, async (req, reply) => {
     const { events } = validate(eventsBody, req.body ?? {}, 'body');
     const snap = await registry.current();

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ServerContext } from './context.js';
 import { validate } from './errors.js';
-import { clientTokenCheck, experimentRegistry } from './experiments.js';
+import { clientTokenCheck, clientTokenHook, experimentRegistry } from './experiments.js';
 
 // SDKs add fields over time; we check what we use and let the rest through.
 const registerBody = z.looseObject({ appName: z.string().min(1).max(200), instanceId: z.string().min(1).max(200), sdkVersion: z.string().max(200).optional() });
@@ -20,9 +20,12 @@ const metricsBody = z.looseObject({
 
 export function registerUnleash(app: FastifyInstance, ctx: ServerContext): void {
   const registry = experimentRegistry(ctx, app);
-  const clientAuth = clientTokenCheck(ctx);
+  const checkToken = clientTokenCheck(ctx);
+  const clientAuth = clientTokenHook(ctx);
 
-  app.get('/api/client/features', { preHandler: clientAuth }, async (req, reply) => {
+  // The hot path (every SDK polls it): the token is checked inline rather than in a hook.
+  app.get('/api/client/features', async (req, reply) => {
+    checkToken(req);
     const snap = registry.loaded ?? (await registry.current());
     reply.header('etag', snap.etag).header('cache-control', 'no-cache');
     if (req.headers['if-none-match'] === snap.etag) return reply.code(304).send();

@@ -1,0 +1,117 @@
+// Benchmark: GET /api/client/features with If-None-Match (what every Unleash SDK polls) on the
+// real `immune serve` app (buildServer), next to a @fastify/static file with the same body and
+// its own ETag, served by the same child process on loopback; autocannon runs in this process.
+// Target: at least 20,000 requests/s. Prints figures and writes bench-results/flags.json.
+// Run: npm run bench:flags   (DURATION=10 CONNECTIONS=50 by default)
+// @ts-expect-error autocannon ships no type declarations
+import autocannonUntyped from 'autocannon';
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+interface CannonResult {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number };
+  errors: number;
+  timeouts: number;
+  '2xx': number;
+  non2xx: number;
+}
+const autocannon = autocannonUntyped as (o: { url: string; connections: number; duration: number; headers?: Record<string, string> }) => Promise<CannonResult>;
+
+const TOKEN = 'bench-client-token';
+
+async function serve(): Promise<void> {
+  const { default: fastifyStatic } = await import('@fastify/static');
+  const { default: Fastify } = await import('fastify');
+  const { pino } = await import('pino');
+  const { openSqliteStore } = await import('../src/adapters/store/sqlite/index.js');
+  const { EventBus } = await import('../src/engine/events.js');
+  const { buildServer } = await import('../src/server/app.js');
+  const { createAuth } = await import('../src/server/auth.js');
+  const dir = mkdtempSync(join(tmpdir(), 'immune-bench-flags-'));
+  const experimentsDir = join(dir, 'experiments');
+  mkdirSync(experimentsDir);
+  for (const f of readdirSync('experiments')) if (/\.ya?ml$/.test(f)) copyFileSync(join('experiments', f), join(experimentsDir, f));
+  writeFileSync(join(experimentsDir, 'flags.yaml'), 'flags:\n  - name: new-search\n    rollout: 25%\n  - name: payments\n    enabled: false\n  - name: dark-mode\n');
+  const store = openSqliteStore(join(dir, 'state.db'));
+  const ctx = { store, log: pino({ level: 'silent' }), events: new EventBus(), auth: createAuth({ tokens: [], openRead: true }), experimentsDir, clientTokens: [TOKEN], publicUrl: '' };
+  const app = await buildServer(ctx, { logger: false });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const features = await app.inject({ method: 'GET', url: '/api/client/features', headers: { authorization: TOKEN } });
+  // The reference: the same bytes as a static file.
+  const staticDir = join(dir, 'static');
+  mkdirSync(staticDir);
+  writeFileSync(join(staticDir, 'features.json'), features.body);
+  const ref = Fastify({ logger: false });
+  await ref.register(fastifyStatic, { root: staticDir });
+  await ref.listen({ host: '127.0.0.1', port: 0 });
+  const refHead = await ref.inject({ method: 'GET', url: '/features.json' });
+  const port = (a: ReturnType<typeof app.server.address>): number => (typeof a === 'object' && a ? a.port : 0);
+  process.stdout.write(
+    `${JSON.stringify({ features: `http://127.0.0.1:${port(app.server.address())}/api/client/features`, etag: features.headers.etag, bytes: features.body.length, static: `http://127.0.0.1:${port(ref.server.address())}/features.json`, staticEtag: refHead.headers.etag })}\n`,
+  );
+  process.stdin.resume();
+  process.stdin.on('end', () => {
+    void Promise.all([app.close(), ref.close()]).then(async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(0);
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  const duration = Number(process.env.DURATION ?? 10);
+  const connections = Number(process.env.CONNECTIONS ?? 50);
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench-flags.ts', '--serve'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const first = await new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('the server process did not start within 60 s')), 60_000);
+    createInterface({ input: child.stdout! }).once('line', (l) => {
+      clearTimeout(t);
+      resolve(l);
+    });
+    child.once('exit', (code) => reject(new Error(`the server process exited (${code})`)));
+  });
+  const urls = JSON.parse(first) as { features: string; etag: string; bytes: number; static: string; staticEtag: string };
+  const run = async (url: string, headers: Record<string, string>, expect304: boolean) => {
+    await autocannon({ url, connections, duration: 2, headers }); // warm up
+    const r = await autocannon({ url, connections, duration, headers });
+    const bad = r.errors + r.timeouts + (expect304 ? r['2xx'] : r.non2xx);
+    if (bad) throw new Error(`${url}: ${bad} unexpected answers (errors ${r.errors}, timeouts ${r.timeouts}, 2xx ${r['2xx']}, non-2xx ${r.non2xx})`);
+    return { requestsPerSecond: Math.round(r.requests.average), latencyP50Ms: r.latency.p50, latencyP99Ms: r.latency.p99, requests: r.requests.total };
+  };
+  const load = loadavg()[0]!;
+  const staticRef = await run(urls.static, { 'if-none-match': urls.staticEtag }, true);
+  const features304 = await run(urls.features, { authorization: TOKEN, 'if-none-match': urls.etag }, true);
+  const features200 = await run(urls.features, { authorization: TOKEN }, false);
+  child.stdin!.end();
+  const ratio = +(features304.requestsPerSecond / staticRef.requestsPerSecond).toFixed(2);
+  const result = {
+    benchmark: 'flags',
+    what: 'GET /api/client/features with If-None-Match (304) on buildServer, vs @fastify/static 304 of the same bytes, same server process, autocannon in another process on loopback',
+    connections,
+    durationSeconds: duration,
+    bodyBytes: urls.bytes,
+    features304,
+    static304: staticRef,
+    features200,
+    ratioToStatic: ratio,
+    targetRequestsPerSecond: 20_000,
+    pass: features304.requestsPerSecond >= 20_000,
+    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version, loadAverage1mAtStart: +load.toFixed(2) },
+    date: new Date().toISOString(),
+  };
+  console.log(`GET /api/client/features, If-None-Match -> 304: ${features304.requestsPerSecond.toLocaleString('en')} req/s (p50 ${features304.latencyP50Ms} ms, p99 ${features304.latencyP99Ms} ms)`);
+  console.log(`@fastify/static reference, same bytes, 304: ${staticRef.requestsPerSecond.toLocaleString('en')} req/s (p50 ${staticRef.latencyP50Ms} ms, p99 ${staticRef.latencyP99Ms} ms)`);
+  console.log(`ratio features/static: ${ratio}`);
+  console.log(`GET /api/client/features full body (${urls.bytes} bytes) -> 200: ${features200.requestsPerSecond.toLocaleString('en')} req/s`);
+  console.log(`target >= 20,000 req/s: ${result.pass ? 'met' : 'NOT met'} (${cpus().length} CPUs, load average ${load.toFixed(1)} at start)`);
+  mkdirSync('bench-results', { recursive: true });
+  writeFileSync('bench-results/flags.json', `${JSON.stringify(result, null, 2)}\n`);
+}
+
+if (process.argv.includes('--serve')) await serve();
+else await main();
