@@ -1,0 +1,109 @@
+// `immune judge` through the real CLI (bin/immune.js), and its input parser directly.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { formatPath, jsonErrorOffset, parseJudgeInput } from '../../../src/cli/commands/judge.js';
+
+const BIN = new URL('../../../bin/immune.js', import.meta.url).pathname;
+
+const servers = (n: number, intervals: number, f: (s: number, t: number) => unknown) => Array.from({ length: n }, (_, s) => Array.from({ length: intervals }, (_, t) => f(s, t)));
+const errorRate = (canaryErrors: number) => ({
+  name: 'error_rate',
+  kind: 'ratio',
+  bad: 'increase',
+  tolerance: 0.1,
+  baseline: servers(4, 6, (s, t) => [5 + ((s + t) % 3) - 1, 1000]),
+  canary: servers(1, 6, (_, t) => [canaryErrors + (t % 2), 1000]),
+});
+
+describe('cli/judge', function () {
+  this.timeout(60_000);
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'immune-judge-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const run = (name: string, body: unknown | string, ...flags: string[]) => {
+    const file = join(dir, name);
+    writeFileSync(file, typeof body === 'string' ? body : JSON.stringify(body));
+    return execa('node', [BIN, 'judge', '--input', file, ...flags], { reject: false, timeout: 30_000 });
+  };
+
+  it('exits 0 with a pass and prints the DESIGN.md JSON', async () => {
+    const r = await run('pass.json', { alpha: 0.01, metrics: [errorRate(5)] }, '--json');
+    assert.equal(r.exitCode, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.verdict, 'pass');
+    const m = out.metrics[0];
+    assert.equal(m.name, 'error_rate');
+    assert.equal(m.verdict, 'pass');
+    assert.equal(typeof m.pValue, 'number');
+    assert.equal(typeof m.effect, 'number');
+    assert.equal(m.ci.length, 2);
+  });
+
+  it('exits 1 on a regression and says which metric, in human form', async () => {
+    const r = await run('fail.json', { alpha: 0.01, metrics: [errorRate(30)] });
+    assert.equal(r.exitCode, 1, r.stderr);
+    assert.match(r.stdout, /^verdict: fail/);
+    assert.match(r.stdout, /fail\s+error_rate\s+\+\d+% \(CI/);
+  });
+
+  it('exits 3 when there is too little data', async () => {
+    const r = await run('thin.json', { metrics: [{ name: 'latency', kind: 'continuous', baseline: [[0.2]], canary: [[0.3]] }] }, '--json');
+    assert.equal(r.exitCode, 3, r.stderr);
+    assert.equal(JSON.parse(r.stdout).verdict, 'inconclusive');
+  });
+
+  it('exits 2 naming the bad sample', async () => {
+    const bad = errorRate(5);
+    (bad.canary[0] as unknown[])[3] = [1, 2, 3];
+    const r = await run('bad.json', { alpha: 0.01, metrics: [errorRate(5), bad] });
+    assert.equal(r.exitCode, 2);
+    assert.match(r.stderr, /metrics\[1\]\.canary\[0\]\[3\]: expected \[numerator, denominator\]/);
+    assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/);
+  });
+
+  it('exits 2 with file:line:col for broken JSON, and for a missing file', async () => {
+    const r = await run('broken.json', '{"metrics": [\n  {"name": }\n]}');
+    assert.equal(r.exitCode, 2);
+    assert.match(r.stderr, /broken\.json:2:12: invalid JSON/);
+    const missing = await execa('node', [BIN, 'judge', '--input', join(dir, 'nope.json')], { reject: false, timeout: 30_000 });
+    assert.equal(missing.exitCode, 2);
+    assert.match(missing.stderr, /cannot read .*nope\.json: no such file/);
+  });
+
+  describe('input parsing', () => {
+    it('names unknown keys, wrong kinds and bad numbers by field', () => {
+      const cases: [unknown, RegExp][] = [
+        [{ metrics: [], alpa: 0.1 }, /metrics: expected at least one metric[\s\S]*\(root\): Unrecognized key: "alpa"/],
+        [{ metrics: [{ ...errorRate(1), kind: 'rate' }] }, /metrics\[0\]\.kind: expected "ratio", "continuous" or "count"/],
+        [{ alpha: 2, metrics: [errorRate(1)] }, /alpha: expected alpha < 0.5/],
+        [{ metrics: [{ ...errorRate(1), kind: 'count' }] }, /metrics\[0\]\.baseline\[0\]\[0\]: expected a number/],
+        [{ metrics: [{ ...errorRate(1), tolerance: '10%' }] }, /metrics\[0\]\.tolerance: expected a number/],
+        [{ metrics: [{ ...errorRate(1), canary: [] }] }, /metrics\[0\]\.canary: expected at least one server/],
+        [{ metrics: [{ ...errorRate(1), canary: [[[-1, 5]]] }] }, /metrics\[0\]\.canary\[0\]\[0\]: expected a numerator and denominator >= 0/],
+      ];
+      for (const [input, re] of cases) assert.throws(() => parseJudgeInput(JSON.stringify(input), 'in.json'), (e: Error) => re.test(e.message) && e.message.startsWith('in.json: '), JSON.stringify(input));
+    });
+
+    it('accepts defaults and null (missing) samples', () => {
+      const parsed = parseJudgeInput(JSON.stringify({ metrics: [{ name: 'x', kind: 'count', baseline: [[1, null, 3]], canary: [[2]] }] }), 'in.json');
+      assert.equal(parsed.alpha, 0.01);
+      assert.equal(parsed.metrics[0].bad, 'increase');
+      assert.equal(parsed.metrics[0].tolerance, 0.1);
+    });
+
+    it('formats paths and finds JSON error offsets', () => {
+      assert.equal(formatPath(['metrics', 1, 'canary', 0, 3]), 'metrics[1].canary[0][3]');
+      assert.equal(formatPath([]), '(root)');
+      assert.equal(jsonErrorOffset('{"a": [1, 2,]}'), 12);
+      assert.equal(jsonErrorOffset('{"a": 1} x'), 9);
+      assert.equal(jsonErrorOffset('{"a": tru}'), 6);
+      assert.equal(jsonErrorOffset('[1, 2]'), -1);
+    });
+  });
+});

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { judgeGate } from '../../../../src/core/judge/index.js';
+import { gate, grid, series, wobble } from './build.js';
+
+const latency = (canaryFactor: number, intervals = 10) =>
+  series(
+    'latency_p99',
+    'continuous',
+    grid(7, intervals, (s, t) => 0.2 * (1 + 0.03 * wobble(s, t))),
+    grid(1, intervals, (s, t) => canaryFactor * 0.2 * (1 + 0.03 * wobble(s + 9, t))),
+  );
+const errors = (canaryPerInterval: (t: number) => number, intervals = 10, baselinePer = 0) =>
+  series(
+    'checkout_error_rate',
+    'ratio',
+    grid(7, intervals, () => [baselinePer, 30] as [number, number]),
+    grid(1, intervals, (_, t) => [canaryPerInterval(t), 30] as [number, number]),
+    { critical: true },
+  );
+
+describe('core/judge/gate', () => {
+  it('fails at once when a canary server stops answering, whatever the bake', () => {
+    const r = judgeGate(gate([latency(1)], { elapsedMs: 2000, unresponsive: ['web-3'] }));
+    assert.equal(r.decision, 'fail');
+    assert.match(r.explanation, /web-3 stopped answering/);
+  });
+
+  it('keeps baking before min bake when nothing is wrong, and passes at min bake', () => {
+    assert.equal(judgeGate(gate([latency(1)], { elapsedMs: 10_000 })).decision, 'continue');
+    const r = judgeGate(gate([latency(1)], { elapsedMs: 15_000 }));
+    assert.equal(r.decision, 'pass');
+    assert.ok(r.metrics.every((m) => m.verdict === 'pass'));
+  });
+
+  it('fails a clear latency regression before min bake, with evidence', () => {
+    const r = judgeGate(gate([latency(1.6)], { elapsedMs: 8000 }));
+    assert.equal(r.decision, 'fail');
+    const m = r.metrics.find((e) => e.name === 'latency_p99')!;
+    assert.equal(m.verdict, 'fail');
+    assert.ok(m.effect > 0.4 && m.effect < 0.8, `effect ${m.effect}`);
+    assert.ok(m.ci[0] > 0.1 && m.ci[1] >= m.effect, `ci ${m.ci}`);
+    assert.ok(m.pValue <= 0.01);
+    assert.deepEqual(m.samples, { baseline: 70, canary: 10 });
+    assert.match(m.explanation, /^latency_p99 \+\d+% \(CI .*\), p=.*: regression beyond 10% tolerance$/);
+  });
+
+  it('does not fail a change smaller than tolerance', () => {
+    const r = judgeGate(gate([latency(1.05, 40)], { elapsedMs: 80_000, maxBakeMs: 120_000 }));
+    assert.equal(r.decision, 'pass');
+  });
+
+  it('passes when baseline and canary both have zero errors (no 0/0 alarm)', () => {
+    const r = judgeGate(gate([errors(() => 0)]));
+    assert.equal(r.decision, 'pass');
+    assert.equal(r.metrics[0].effect, 0);
+  });
+
+  it('fails the demo bad commit: a few checkout 500s on one canary while baseline has none', () => {
+    // One failed checkout every other 2 s interval on the canary, none on 7 baseline servers.
+    let failedAt: number | undefined;
+    for (let look = 1; look <= 15 && failedAt === undefined; look++) {
+      const r = judgeGate(gate([errors((t) => (t % 2 === 1 ? 1 : 0), look)], { elapsedMs: look * 2000, minBakeMs: 30_000 }));
+      if (r.decision === 'fail') {
+        failedAt = look * 2000;
+        assert.match(r.explanation, /checkout_error_rate/);
+      } else assert.equal(r.decision, 'continue');
+    }
+    assert.ok(failedAt !== undefined && failedAt <= 20_000, `failed at ${failedAt}`);
+  });
+
+  it('waits for data after min bake, then answers per policy at max bake', () => {
+    const empty = series('signups', 'count', [[], [], []], [[]]);
+    assert.equal(judgeGate(gate([empty], { elapsedMs: 30_000 })).decision, 'continue');
+    const hold = judgeGate(gate([empty], { elapsedMs: 60_000, onInconclusive: 'hold' }));
+    assert.equal(hold.decision, 'inconclusive');
+    assert.equal(hold.metrics[0].verdict, 'inconclusive');
+    assert.equal(judgeGate(gate([empty], { elapsedMs: 60_000, onInconclusive: 'rollback' })).decision, 'inconclusive');
+    const pass = judgeGate(gate([empty], { elapsedMs: 60_000, onInconclusive: 'pass' }));
+    assert.equal(pass.decision, 'pass');
+    assert.match(pass.warning ?? '', /without enough data/);
+  });
+
+  it('fails at max bake when a critical metric never had enough data', () => {
+    const sparse = series('checkout_error_rate', 'ratio', [[[0, 1]], [[0, 1]], [[0, 1]]], [[[0, 1]]], { critical: true });
+    const r = judgeGate(gate([sparse], { elapsedMs: 60_000, onInconclusive: 'pass' }));
+    assert.equal(r.decision, 'fail');
+    assert.match(r.explanation, /critical metric checkout_error_rate/);
+  });
+
+  it('is inconclusive, not a pass, with no metrics at all', () => {
+    assert.equal(judgeGate(gate([], { elapsedMs: 60_000 })).decision, 'inconclusive');
+  });
+
+  it('flags a canary whose memory climbs (trend) before its level is beyond tolerance', () => {
+    const n = 24;
+    const mem = series(
+      'memory',
+      'continuous',
+      grid(7, n, (s, t) => 300e6 * (1 + 0.002 * wobble(s, t))),
+      grid(1, n, (s, t) => 300e6 * (1 + 0.004 * t) * (1 + 0.002 * wobble(s + 3, t))),
+    );
+    const r = judgeGate(gate([mem], { elapsedMs: n * 5000, minBakeMs: 300_000, maxBakeMs: 300_000 }));
+    assert.equal(r.decision, 'fail');
+    assert.ok(r.metrics.some((m) => m.name === 'memory trend' && m.verdict === 'fail'));
+  });
+});

@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { judgeWatch } from '../../../../src/core/judge/index.js';
+import { slope } from '../../../../src/core/judge/trend.js';
+import type { WatchInput } from '../../../../src/core/judge/types.js';
+import { grid, series, wobble } from './build.js';
+
+const watch = (over: Partial<WatchInput>): WatchInput => ({ alpha: 0.01, metrics: [], elapsedMs: 60_000, durationMs: 300_000, unresponsive: [], ...over });
+
+describe('core/judge/watch', () => {
+  const pre = grid(8, 30, (s, t) => 200e6 * (1 + 0.003 * wobble(s, t)));
+
+  it('computes least-squares slopes', () => {
+    assert.deepEqual(slope([1, 3, 5, 7]).b, 2);
+    assert.equal(slope([1, 2]).se, Infinity);
+  });
+
+  it('keeps watching a steady fleet, then passes at the end', () => {
+    const post = grid(8, 12, (s, t) => 200e6 * (1 + 0.003 * wobble(s + 1, t)));
+    assert.equal(judgeWatch(watch({ metrics: [series('memory', 'continuous', pre, post)] })).decision, 'continue');
+    assert.equal(judgeWatch(watch({ metrics: [series('memory', 'continuous', pre, post)], elapsedMs: 300_000 })).decision, 'pass');
+  });
+
+  it('catches a slow leak long before memory is beyond tolerance', () => {
+    // +0.2% per interval: +2.4% after 12 intervals (below the 5% tolerance), on course for +12% over the watch.
+    const post = grid(8, 12, (s, t) => 200e6 * (1 + 0.002 * t) * (1 + 0.003 * wobble(s + 1, t)));
+    const r = judgeWatch(watch({ metrics: [series('memory', 'continuous', pre, post, { tolerance: 0.05 })], elapsedMs: 60_000 }));
+    assert.equal(r.decision, 'fail', r.explanation);
+    assert.match(r.explanation, /memory trend/);
+  });
+
+  it('fails when a server stops answering', () => {
+    assert.equal(judgeWatch(watch({ unresponsive: ['a'] })).decision, 'fail');
+  });
+
+  it('is inconclusive at the end without data', () => {
+    assert.equal(judgeWatch(watch({ metrics: [series('memory', 'continuous', [[]], [[]])], elapsedMs: 300_000 })).decision, 'inconclusive');
+  });
+});
