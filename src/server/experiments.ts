@@ -190,7 +190,8 @@ export function experimentRegistry(ctx: ServerContext, app?: FastifyInstance): E
     const reg = r;
     app.addHook('onReady', async () => {
       reg.start();
-      await reg.refresh();
+      // A broken directory must not stop the server: requests retry the load and answer the error.
+      await reg.refresh().catch((err: unknown) => ctx.log.error({ err }, `experiments: cannot load ${ctx.experimentsDir}`));
     });
     app.addHook('onClose', async () => reg.stop());
   }
