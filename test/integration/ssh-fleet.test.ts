@@ -200,7 +200,8 @@ describe('SSH fleet (real sshd on 127.0.1.x)', function () {
 
   it('fails the activation when the release never becomes healthy, naming server and URL', async function () {
     const bad = join(tmp, 'restart-noop.sh');
-    writeFileSync(bad, '#!/bin/sh\nkill "$(cat "$IMMUNE_DIR/app.pid")" 2>/dev/null || true\nexit 0\n');
+    // Stops the running shop (and waits until it is gone) but starts nothing.
+    writeFileSync(bad, '#!/bin/sh\npid=$(cat "$IMMUNE_DIR/app.pid")\nkill "$pid" 2>/dev/null || true\nwhile kill -0 "$pid" 2>/dev/null; do sleep 0.05; done\nexit 0\n');
     const fleet = createSshFleet(config({ restart: ['sh', bad], health_timeout: '1s' }), { log });
     const [, s2] = await fleet.servers();
     await assert.rejects(fleet.activate(s2!, artifacts.a!, AbortSignal.timeout(20_000)), (err: unknown) => {
