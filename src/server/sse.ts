@@ -38,8 +38,8 @@ export async function registerSse(app: FastifyInstance, ctx: ServerContext, opts
     res.on('close', done);
   });
 
-  // Streams never end on their own: end them so the server can close.
-  app.addHook('onClose', async () => {
+  // Streams never end on their own: end them before the server closes, or close() waits forever.
+  app.addHook('preClose', async () => {
     for (const res of open) res.end();
     open.clear();
   });

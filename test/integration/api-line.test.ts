@@ -405,3 +405,26 @@ describe('GET /api/dora over a long history', () => {
     assert.equal((await app.inject({ method: 'GET', url: '/api/dora?days=100' })).json().live, 1200);
   });
 });
+
+describe('SSE and shutdown', () => {
+  it('closing the server ends open streams instead of waiting for them', async () => {
+    const store = openSqliteStore(':memory:');
+    const app = await buildServer(context(store, new EventBus(), new FakeLine(), '/nonexistent'), { logger: false });
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    let ended!: Promise<void>;
+    await new Promise<void>((resolve, reject) => {
+      const req = request(new URL('/api/stream', address), (res) => {
+        ended = new Promise((done) => res.on('end', done));
+        res.once('data', () => resolve());
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([app.close().then(() => 'closed'), new Promise((r) => (timer = setTimeout(() => r('still open after 5 s'), 5000)))]);
+    clearTimeout(timer);
+    assert.equal(closed, 'closed');
+    await ended;
+    await store.close();
+  });
+});
