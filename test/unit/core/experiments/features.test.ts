@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { experimentConfig, flagConfig } from '../../../../src/core/config/experiment.js';
 import { experimentFeature, featuresDocument, flagFeature, nextPhase } from '../../../../src/core/experiments/features.js';
 
@@ -66,5 +67,19 @@ describe('core/experiments/features', () => {
       ['a-payments', 'b-search', 'c-on'],
     );
     assert.equal(doc.version, 2);
+  });
+
+  it('any valid set of branches compiles to weights of 1000 in file order, control first (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 400 }), { minLength: 1, maxLength: 6 }), (perMille) => {
+        fc.pre(perMille.reduce((a, b) => a + b, 0) <= 1000);
+        const branches = Object.fromEntries(perMille.map((w, i) => [`B${i}`, `${w / 10}%`]));
+        const e = exp({ branches });
+        const s = experimentFeature(e, nextPhase(e, undefined, false, 0)!).strategies[0]!;
+        assert.equal(s.variants!.reduce((n, v) => n + v.weight, 0), 1000);
+        assert.deepEqual(s.variants!.map((v) => v.name), ['control', ...perMille.map((_, i) => `B${i}`)]);
+        assert.deepEqual(s.variants!.slice(1).map((v) => v.weight), perMille);
+      }),
+    );
   });
 });
