@@ -196,6 +196,11 @@ describe('SSH fleet (real sshd on 127.0.1.x)', function () {
     const stranger = createSshFleet(config({ known_hosts: join(tmp, 'known_hosts_empty') }), { log });
     const [s1] = await stranger.servers();
     await assert.rejects(stranger.release(s1!), /s1: \[127\.0\.1\.11\]:\d+ is not in .*known_hosts_empty/);
+
+    // An aborted deploy stops before doing anything, naming the server.
+    const fleet2 = createSshFleet(config(), { log });
+    const [first] = await fleet2.servers();
+    await assert.rejects(fleet2.activate(first!, artifacts.c!, AbortSignal.abort()), /^DeployError: s1: activating rel-c aborted/);
   });
 
   it('fails the activation when the release never becomes healthy, naming server and URL', async function () {

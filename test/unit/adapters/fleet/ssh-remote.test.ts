@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { checkReleaseId, releasesToPrune, RemoteLayout, shellJoin, shellQuote } from '../../../../src/adapters/fleet/ssh-remote.js';
+import { sshFleet } from '../../../../src/core/config/fleet.js';
+import { loadSshServers } from '../../../../src/adapters/fleet/ssh-servers.js';
 import { checkHostKey, hostKeyAlgorithms, keysFor, parseKnownHosts } from '../../../../src/adapters/fleet/ssh-known-hosts.js';
 
 describe('ssh remote commands', function () {
@@ -65,5 +67,15 @@ describe('known_hosts', function () {
     assert.match((checkHostKey(keysFor(lines, 'nope', 22), keyA, 'nope', 22, 'kh') as { reason: string }).reason, /nope is not in kh/);
     assert.match((checkHostKey(keysFor(lines, 'web3', 22), keyA, 'web3', 22, 'kh') as { reason: string }).reason, /@revoked/);
     assert.deepEqual(hostKeyAlgorithms(keysFor(lines, 'web2', 2222)), ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
+  });
+});
+
+describe('ssh servers', function () {
+  it('names servers by id, else host (host:port off port 22), and refuses duplicates', async function () {
+    const cfg = (servers: unknown[]) => sshFleet.parse({ type: 'ssh', key: 'k', restart: 'true', servers });
+    const list = await loadSshServers(cfg([{ host: 'a' }, { host: 'a', port: 2222 }, { id: 'c', host: 'h', user: 'ops', dir: '/x' }]), (p) => p);
+    assert.deepEqual(list.map((s) => [s.id, s.user, s.dir]), [['a', 'deploy', '/srv/app'], ['a:2222', 'deploy', '/srv/app'], ['c', 'ops', '/x']]);
+    await assert.rejects(loadSshServers(cfg([{ host: 'a' }, { host: 'a' }]), (p) => p), /duplicate server id "a"/);
+    await assert.rejects(loadSshServers({ ...cfg([]), servers_file: '/nonexistent/servers.yaml' }, (p) => p), /\/nonexistent\/servers\.yaml:1:1 cannot read servers_file: ENOENT/);
   });
 });
