@@ -24,19 +24,12 @@ export interface DeploySummary {
   revertSha?: string;
 }
 
-/** What `LineControl.status()` returns and GET /api/line answers. */
-export interface LineStatus {
-  pipeline: string;
-  blocked: boolean;
-  blockReason?: string;
-  blockedBy?: string;
-  blockedAt?: number;
-  blockedDeploy?: string;
-  paused: boolean;
+/** What `LineControl.status()` returns and GET /api/line answers: the line record as people read it. */
+export type LineStatus = Pick<LineRecord, 'pipeline' | 'blocked' | 'blockReason' | 'blockedBy' | 'blockedAt' | 'blockedDeploy' | 'paused'> & {
   live: { sha: string; artifact: { id: string }; deploy?: string } | null;
   inFlight: DeploySummary | null;
   queue: Commit[];
-}
+};
 
 /** States in which the servers of the current step run the new build. */
 const ROLLING = new Set(['rolling_out', 'baking', 'watching']);
@@ -84,11 +77,10 @@ export function summarizeLine(
   queue: Commit[],
   opts: { serversTotal?: number; serversOnNew?: number; now?: number } = {},
 ): LineStatus {
-  const out: LineStatus = { pipeline: line.pipeline, blocked: line.blocked, paused: line.paused, live: null, inFlight: null, queue };
-  if (line.blockReason !== undefined) out.blockReason = line.blockReason;
-  if (line.blockedBy !== undefined) out.blockedBy = line.blockedBy;
-  if (line.blockedAt !== undefined) out.blockedAt = line.blockedAt;
-  if (line.blockedDeploy !== undefined) out.blockedDeploy = line.blockedDeploy;
+  const { pipeline, blocked, blockReason, blockedBy, blockedAt, blockedDeploy, paused } = line;
+  const out: LineStatus = { pipeline, blocked, blockReason, blockedBy, blockedAt, blockedDeploy, paused, live: null, inFlight: null, queue };
+  // Absent, not undefined, in the JSON and in comparisons.
+  for (const k of ['blockReason', 'blockedBy', 'blockedAt', 'blockedDeploy'] as const) if (out[k] === undefined) delete out[k];
   if (line.live) {
     out.live = { sha: line.live.sha, artifact: { id: line.live.artifact.id } };
     if (line.live.deploy !== undefined) out.live.deploy = line.live.deploy;
