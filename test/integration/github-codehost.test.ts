@@ -32,7 +32,7 @@ describe('GitHub code host (octokit against a local API stand-in)', function () 
     const host = createGithubCodeHost(config(), { token: TOKEN, log, throttle: false });
     await host.setStatus(SHA, { context: 'tests', state: 'pending', description: 'running 120 tests on 4 shards' });
     await host.setStatus(SHA, { context: 'canary', state: 'failure', description: 'x'.repeat(300), url: 'http://127.0.0.1:7070/deploys/d1' });
-    await host.setStatus(SHA, { context: 'deploy', state: 'success', description: 'live on 8 servers' });
+    await host.setStatus(SHA, { context: 'immune/deploy', state: 'success', description: 'live on 8 servers' });
     assert.equal(gh.calls.length, 3);
     const [tests, canary, deploy] = gh.calls;
     assert.equal(tests!.method, 'POST');
@@ -43,7 +43,7 @@ describe('GitHub code host (octokit against a local API stand-in)', function () 
     assert.equal(c.context, 'immune/canary');
     assert.equal(c.description.length, 140);
     assert.equal(c.target_url, 'http://127.0.0.1:7070/deploys/d1');
-    assert.equal((deploy!.body as { state: string }).state, 'success');
+    assert.deepEqual(deploy!.body, { state: 'success', context: 'immune/deploy', description: 'live on 8 servers', target_url: 'http://127.0.0.1:7070/' });
   });
 
   it('comments on the reverted commit with the evidence and a dashboard link', async function () {

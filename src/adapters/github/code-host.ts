@@ -64,19 +64,21 @@ export function createGithubCodeHost(config: GithubConfig, opts: GithubCodeHostO
     async setStatus(sha: string, status: CommitStatus, signal?: AbortSignal): Promise<void> {
       checkSha(sha);
       const target = status.url ?? config.dashboard_url;
+      // The port says "tests"; callers that already wrote "immune/tests" get no second prefix.
+      const context = status.context.startsWith('immune/') ? status.context : `immune/${status.context}`;
       try {
         await octokit.rest.repos.createCommitStatus({
           owner,
           repo,
           sha,
           state: status.state,
-          context: `immune/${status.context}`,
+          context,
           description: shortText(status.description, MAX_DESCRIPTION),
           ...(target ? { target_url: target } : {}),
           request: { signal },
         });
       } catch (err) {
-        fail(`setting status immune/${status.context}=${status.state} on ${sha.slice(0, 8)}`, err);
+        fail(`setting status ${context}=${status.state} on ${sha.slice(0, 8)}`, err);
       }
       log.debug({ sha, context: status.context, state: status.state }, 'github status set');
     },
