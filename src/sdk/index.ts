@@ -78,6 +78,7 @@ class Client implements ExperimentsClient {
   private nextAttempt = 0;
   private droppedCount = 0;
   private closed = false;
+  private lastError: string | undefined;
 
   constructor(o: ExperimentsClientOptions) {
     const base = o.url.replace(/\/+$/, '');
@@ -96,7 +97,10 @@ class Client implements ExperimentsClient {
       // No backup file: a stale copy from another run must never decide branches.
       storageProvider: new InMemStorageProvider(),
     });
-    this.unleash.on('error', (err: Error) => this.log.warn({ err: err.message }, 'unleash-client error'));
+    this.unleash.on('error', (err: Error) => {
+      if (err.message !== this.lastError) this.log.warn({ err: err.message }, 'unleash-client error');
+      this.lastError = err.message;
+    });
     this.unleash.on('warn', (msg: string) => this.log.warn({ msg }, 'unleash-client warning'));
     this.synced = new Promise((resolve) => this.unleash.once('synchronized', () => resolve()));
     this.synced.catch(() => undefined);
@@ -117,7 +121,7 @@ class Client implements ExperimentsClient {
   async ready(): Promise<void> {
     let t: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      t = setTimeout(() => reject(new Error(`immune-sdk: no features from the server within ${this.readyTimeout} ms`)), this.readyTimeout);
+      t = setTimeout(() => reject(new Error(`immune-sdk: no features from the server within ${this.readyTimeout} ms${this.lastError ? ` (${this.lastError})` : ''}`)), this.readyTimeout);
     });
     try {
       await Promise.race([this.synced, timeout]);
