@@ -97,6 +97,22 @@ describe('experiments SDK against the server', function () {
     assert.equal(res.srm.mismatch, false);
   });
 
+  it('registers with the server and serves flags to the SDK (gradual rollout, kill switch)', async () => {
+    writeFiles(dir, { 'flags.yaml': 'flags:\n  - name: new-search\n    rollout: 25%\n  - name: payments\n    enabled: false\n' });
+    await experimentRegistry(server.ctx).refresh(true);
+    const c = open({ instanceId: 'reg-1' });
+    await c.ready();
+    let on = 0;
+    for (let i = 0; i < 4000; i++) if (c.isEnabled('new-search', `user-${i}`)) on++;
+    assert.ok(Math.abs(on - 1000) < 4 * Math.sqrt(4000 * 0.25 * 0.75), `${on} of 4000 at 25%`);
+    assert.equal(c.isEnabled('payments', 'user-1'), false);
+    assert.equal(c.isEnabled('unknown-flag'), false);
+    await until('the SDK to register', async () => {
+      const list = (await (await fetch(`${server.url}/api/experiments`)).json()) as { clients: { appName: string; instanceId: string }[] };
+      return list.clients.some((x) => x.appName === 'shop' && x.instanceId === 'reg-1');
+    });
+  });
+
   it('keeps each user in one branch across SDK instances and server restarts; re-weighting re-randomises', async () => {
     const users = Array.from({ length: 2000 }, (_, i) => `u${i}`);
     const a = open({ instanceId: 'a' });
