@@ -23,7 +23,7 @@ import { openDb } from '../src/adapters/store/sqlite/db.js';
 import { SqliteTestHistory } from '../src/adapters/store/sqlite/tests.js';
 import { testsConfig } from '../src/core/config/tests.js';
 import { applyVerdict, nextProbes, searchDone, startSearch } from '../src/core/tests/culprit-search.js';
-import { estimateDurations, makespanLowerBound, planRoundRobinByFile, planShards, type EstimatedTest, type Shard } from '../src/core/tests/shard-plan.js';
+import { estimateDurations, makespanLowerBound, planRoundRobinByFile, planShardsHybrid, type EstimatedTest, type Shard } from '../src/core/tests/shard-plan.js';
 import { runTestStage } from '../src/engine/test-stage.js';
 import { makeSuite, type FixtureFile } from '../test/fixtures/suites/make-suite.js';
 
@@ -68,7 +68,7 @@ interface ShardingRow {
   totalMs: number;
   longestMs: number;
   lowerBoundMs: number;
-  /** The plan alone: LPT over the history's durations, its makespan in test time (no process start-up). */
+  /** The plan alone: hybrid LPT over the history's durations, its makespan in test time (no process start-up). */
   planned: { makespanMs: number; ratio: number };
   ours: { makespanMs: number; wallMs: number; ratio: number; wallRatio: number };
   oursCold: { makespanMs: number; wallMs: number; ratio: number };
@@ -104,7 +104,7 @@ async function shardingBench(name: string, dir: string, files: string[], workers
   db.close();
   const lb = makespanLowerBound(durations, workers);
   const ratio = (ms: number) => Math.round((ms / lb) * 100) / 100;
-  const planned = planShards(estimateDurations(warm.results.map((t) => ({ id: t.id, file: t.file, title: t.title })), known), workers).reduce((m, sh) => Math.max(m, sh.estimateMs), 0);
+  const planned = planShardsHybrid(estimateDurations(warm.results.map((t) => ({ id: t.id, file: t.file, title: t.title })), known), workers).reduce((m, sh) => Math.max(m, sh.estimateMs), 0);
   return {
     suite: name,
     tests: warm.total,

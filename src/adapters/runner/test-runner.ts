@@ -6,7 +6,7 @@ import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { TestsConfig } from '../../core/config/tests.js';
 import { flakeDecisions, retriesFor, type FlakeDecision } from '../../core/tests/flake-policy.js';
-import { estimateDurations, etaMs, planShards, planShardsByFile, type EstimatedTest, type Shard, type SuiteTest } from '../../core/tests/shard-plan.js';
+import { estimateDurations, etaMs, planShardsByFile, planShardsHybrid, type EstimatedTest, type Shard, type SuiteTest } from '../../core/tests/shard-plan.js';
 import type { Checkout, TestCaseResult, TestHistoryStore, TestProgress, TestReport, TestRunner } from '../../ports.js';
 import { localWorker, SetupError } from './local-worker.js';
 import { exactGrep, isHookTitle, mochaCommand, mochaRcSource, parseMochaLine } from './mocha.js';
@@ -130,7 +130,7 @@ export function createTestRunner(opts: {
       if (runOpts.only && config.runner !== 'command' && !named) tests = selectOnly(tests, runOpts.only);
       const known = await history.durations(config.runner === 'node-test' ? undefined : tests.map((t) => t.id));
       const estimated = config.runner === 'node-test' ? estimateFiles(tests, known) : estimateDurations(tests, known);
-      const plan = opts.planner ? opts.planner(estimated, slots.length) : config.runner === 'mocha' ? planShards(estimated, slots.length) : planShardsByFile(estimated, slots.length);
+      const plan = opts.planner ? opts.planner(estimated, slots.length) : config.runner === 'mocha' ? planShardsHybrid(estimated, slots.length) : planShardsByFile(estimated, slots.length);
       rlog.info({ tests: tests.length, shards: plan.length, estimateMs: Math.max(0, ...plan.map((s) => s.estimateMs)) }, 'tests planned');
 
       // Progress bookkeeping.

@@ -90,6 +90,36 @@ function orderFastestFirst(items: { t: EstimatedTest; i: number }[]): EstimatedT
     .flatMap((f) => f.items.sort((a, b) => a.i - b.i).map((x) => x.t));
 }
 
+/**
+ * The default plan: whole files where they fit, single tests where a file is too long. Each file a
+ * shard touches costs a load (imports, compiling TypeScript) that per-test durations do not show, so
+ * a file stays whole unless its tests take more than half a fair share (total / slots); then its
+ * tests are placed one by one. LPT over those units; makespan <= total/k + max(total/2k, longest test).
+ */
+export function planShardsHybrid(tests: EstimatedTest[], slots: number): Shard[] {
+  if (!tests.length) return [];
+  const k = Math.max(1, Math.floor(slots));
+  const total = tests.reduce((s, t) => s + t.estimateMs, 0);
+  const files = new Map<string, EstimatedTest[]>();
+  for (const t of tests) files.set(t.file, [...(files.get(t.file) ?? []), t]);
+  const units: EstimatedTest[] = [];
+  const members = new Map<string, EstimatedTest[]>();
+  for (const [file, ts] of files) {
+    const sum = ts.reduce((a, t) => a + t.estimateMs, 0);
+    if (ts.length > 1 && sum > total / k / 2) for (const t of ts) units.push(t);
+    else {
+      const id = `${file}\u0000file`;
+      units.push({ id, file, title: file, estimateMs: sum, known: ts.every((t) => t.known) });
+      members.set(id, ts);
+    }
+  }
+  const order = new Map(tests.map((t, i) => [t.id, i]));
+  return planShards(units, k).map((sh) => {
+    const ts = sh.tests.flatMap((u) => members.get(u.id) ?? [u]);
+    return { ...sh, tests: orderFastestFirst(ts.map((t) => ({ t, i: order.get(t.id)! }))) };
+  });
+}
+
 /** Round-robin over files (what a naive CI split does): for comparison in benchmarks. */
 export function planRoundRobinByFile(tests: EstimatedTest[], slots: number): Shard[] {
   const files = [...new Set(tests.map((t) => t.file))];

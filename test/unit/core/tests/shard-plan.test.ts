@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { estimateDurations, etaMs, makespan, makespanLowerBound, planRoundRobinByFile, planShards, planShardsByFile, type EstimatedTest } from '../../../../src/core/tests/shard-plan.js';
+import { estimateDurations, etaMs, makespan, makespanLowerBound, planRoundRobinByFile, planShards, planShardsByFile, planShardsHybrid, type EstimatedTest } from '../../../../src/core/tests/shard-plan.js';
 
 const arbTests = fc
   .array(fc.record({ file: fc.integer({ min: 0, max: 6 }), ms: fc.integer({ min: 0, max: 10_000 }) }), { minLength: 0, maxLength: 80 })
@@ -10,7 +10,7 @@ describe('core/tests/shard-plan', () => {
   it('puts every test in exactly one shard, never an empty shard, at most `slots` shards', () => {
     fc.assert(
       fc.property(arbTests, fc.integer({ min: 1, max: 12 }), (tests, slots) => {
-        for (const plan of [planShards(tests, slots), planShardsByFile(tests, slots)]) {
+        for (const plan of [planShards(tests, slots), planShardsByFile(tests, slots), planShardsHybrid(tests, slots)]) {
           const ids = plan.flatMap((s) => s.tests.map((t) => t.id));
           assert.deepEqual([...ids].sort(), tests.map((t) => t.id).sort());
           assert.ok(plan.length <= slots);
@@ -32,6 +32,24 @@ describe('core/tests/shard-plan', () => {
         assert.ok(makespan(plan) <= (4 / 3 - 1 / (3 * k)) * lb + 1e-9, `makespan ${makespan(plan)} lb ${lb} k ${k}`);
       }),
     );
+  });
+
+  it('keeps short files whole and splits long ones, within total/k + max(total/2k, longest) of the bound', () => {
+    fc.assert(
+      fc.property(arbTests, fc.integer({ min: 1, max: 12 }), (tests, slots) => {
+        const plan = planShardsHybrid(tests, slots);
+        const total = tests.reduce((a, t) => a + t.estimateMs, 0);
+        const longest = Math.max(0, ...tests.map((t) => t.estimateMs));
+        assert.ok(makespan(plan) <= total / slots + Math.max(total / (2 * slots), longest) + 1e-9);
+      }),
+    );
+    const t = (file: string, i: number, ms: number): EstimatedTest => ({ id: `${file}::${i}`, file, title: String(i), estimateMs: ms, known: true });
+    const tests = [t('big', 0, 300), t('big', 1, 300), t('big', 2, 300), t('s1', 3, 50), t('s1', 4, 50), t('s2', 5, 100), t('s3', 6, 100)];
+    const plan = planShardsHybrid(tests, 2);
+    const filesPer = (f: string) => plan.filter((sh) => sh.tests.some((x) => x.file === f)).length;
+    assert.equal(filesPer('big'), 2);
+    assert.deepEqual([filesPer('s1'), filesPer('s2'), filesPer('s3')], [1, 1, 1]);
+    assert.deepEqual(plan.map((sh) => sh.estimateMs).sort(), [600, 600]);
   });
 
   it('orders each shard fastest file first and keeps discovery order inside a file', () => {
