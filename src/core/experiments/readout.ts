@@ -191,5 +191,6 @@ function summarize(name: string, phase: number, decision: Decision, winner: stri
   if (decision === 'invalid') return `${head}: sample ratio mismatch (chi-square p=${srm.pValue.toExponential(1)}); ${people}`;
   const main = branches.find((b) => b.name === winner && !b.control) ?? branches.find((b) => !b.control);
   const m = main?.metrics.find((x) => x.outcome !== 'none') ?? main?.metrics[0];
-  return `${head}${winner ? ` (${winner})` : ''}; ${main && m ? `${main.name} ${describeMetric(m)}; ` : ''}${people}`;
+  const pick = winner ? (decision === 'undesired result' ? ` (keep ${winner})` : ` (${winner})`) : '';
+  return `${head}${pick}; ${main && m ? `${main.name} ${describeMetric(m)}; ` : ''}${people}`;
 }

@@ -52,6 +52,7 @@ describe('core/experiments/readout', () => {
     const out = computeReadout(def, phase, simulate(rng(2), [20_000, 20_000], [0.1, 0.08]));
     assert.equal(out.decision, 'undesired result');
     assert.equal(out.branches[1]!.decision, 'undesired result');
+    assert.match(out.summary, /^Sim phase 1: undesired result \(keep control\); Enhanced checkout -\d+\.\d% .*: worse; 40000 participants/);
   });
 
   it('a guardrail that gets worse makes it undesired even when the goal improves', () => {
