@@ -39,4 +39,6 @@ export interface ServerContext {
   clientTokens: string[];
   /** Public URL of the dashboard, for links. */
   publicUrl: string;
+  /** POST /webhooks/github: the pipeline's branch and the variable holding the secret (github.webhook_secret_env). */
+  webhooks?: { branch: string; secretEnv?: string };
 }

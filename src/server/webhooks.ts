@@ -9,6 +9,7 @@ import type { ServerContext } from './context.js';
 import { validate } from './errors.js';
 
 export interface WebhookOptions {
+  // Each option falls back to ctx.webhooks, then to GITHUB_WEBHOOK_SECRET and main.
   /** The webhook secret; default: the environment variable `secretEnv`. */
   secret?: string;
   /** Name of the environment variable holding the secret (github.webhook_secret_env). */
@@ -43,9 +44,9 @@ function unauthorized(message: string): ImmuneError {
 }
 
 export async function registerWebhooks(app: FastifyInstance, ctx: ServerContext, opts: WebhookOptions = {}): Promise<void> {
-  const secretEnv = opts.secretEnv ?? 'GITHUB_WEBHOOK_SECRET';
+  const secretEnv = opts.secretEnv ?? ctx.webhooks?.secretEnv ?? 'GITHUB_WEBHOOK_SECRET';
   const secret = opts.secret ?? (process.env[secretEnv] || undefined);
-  const branch = opts.branch ?? 'main';
+  const branch = opts.branch ?? ctx.webhooks?.branch ?? 'main';
   const webhooks = secret ? new Webhooks({ secret }) : undefined;
   const log = ctx.log.child({ webhook: 'github' });
   if (!webhooks) log.warn(`no webhook secret in $${secretEnv}: POST /webhooks/github refuses every delivery`);

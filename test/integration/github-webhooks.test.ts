@@ -117,6 +117,22 @@ describe('GitHub push webhook (POST /webhooks/github)', function () {
     registerErrorHandler(bare);
     await registerWebhooks(bare, { log: pino({ level: 'silent' }) } as unknown as ServerContext, { secretEnv: 'IMMUNE_TEST_UNSET_SECRET' });
     const body = pushPayload();
+    // The branch and the secret's variable can come from the context too.
+    process.env.IMMUNE_TEST_CTX_SECRET = SECRET;
+    const fromCtx = Fastify({ logger: false });
+    registerErrorHandler(fromCtx);
+    const ctxDeploys: string[] = [];
+    const ctx = { log: pino({ level: 'silent' }), webhooks: { branch: 'prod', secretEnv: 'IMMUNE_TEST_CTX_SECRET' }, line: { deploy: async (sha: string) => void ctxDeploys.push(sha) } } as unknown as ServerContext;
+    await registerWebhooks(fromCtx, ctx);
+    delete process.env.IMMUNE_TEST_CTX_SECRET;
+    for (const ref of ['refs/heads/main', 'refs/heads/prod']) {
+      const b = pushPayload({ ref });
+      const r = await fromCtx.inject({ method: 'POST', url: '/webhooks/github', payload: b, headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': await signer.sign(b) } });
+      assert.equal(r.statusCode, 202);
+    }
+    assert.deepEqual(ctxDeploys, [SHA]);
+    await fromCtx.close();
+
     const res = await bare.inject({ method: 'POST', url: '/webhooks/github', payload: body, headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': await signer.sign(body) } });
     assert.equal(res.statusCode, 401);
     assert.match(res.json().error.message, /webhooks are disabled: set the secret in \$IMMUNE_TEST_UNSET_SECRET/);
