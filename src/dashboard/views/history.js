@@ -25,7 +25,7 @@ export async function render(app, _id, query) {
 function doraCards(d) {
   const fig = (name, value, note) => h('div', { class: 'figure', 'data-figure': name }, h('div', { class: 'value' }, value), h('div', { class: 'name' }, name), note ? h('div', { class: 'muted small' }, note) : null);
   return [
-    fig('Deploy frequency', `${(d.deployFrequencyPerDay ?? 0).toFixed(d.deployFrequencyPerDay >= 10 ? 0 : 1)}/day`, `${d.deploys} deploys in ${d.days} days`),
+    fig('Deploy frequency', `${(d.deployFrequencyPerDay ?? 0).toFixed(d.deployFrequencyPerDay >= 10 ? 0 : 1)}/day`, `${d.live ?? d.deploys} live of ${d.deploys} deploys in ${d.days} day${d.days === 1 ? '' : 's'}`),
     fig('Lead time for changes', duration(d.leadTimeMs ?? d.medianLeadTimeMs), 'commit to live'),
     fig('Change failure rate', d.changeFailureRate === null || d.changeFailureRate === undefined ? '—' : pct(d.changeFailureRate, 0, false), 'deploys rolled back or reverted'),
     fig('Time to restore', duration(d.timeToRestoreMs ?? d.medianTimeToRestoreMs), 'failure to healthy line'),
