@@ -35,6 +35,11 @@ interface Snapshot {
   errors: string[];
 }
 
+/** A strong ETag for a response body. */
+export function etagOf(body: string): string {
+  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
+}
+
 /** One per ServerContext: both route files share it, so a closing changes the served ETag at once. */
 export class ExperimentRegistry {
   private snap: Snapshot | undefined;
@@ -160,7 +165,7 @@ export class ExperimentRegistry {
   private build(experiments: Map<string, LoadedExperiment>, flags: Snapshot['flags'], segments: SegmentConfig[], errors: string[]): Snapshot {
     const features: UnleashFeature[] = [...[...experiments.values()].map((x) => experimentFeature(x.config, x.phase, x.closing)), ...flags.map((f) => flagFeature(f.config))];
     const body = JSON.stringify(featuresDocument(features, segments));
-    const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
+    const etag = etagOf(body);
     const groups = new Map<string, { experiment: string; phase: number }>();
     for (const x of experiments.values()) for (const p of x.phases) groups.set(p.groupId, { experiment: x.config.name, phase: p.phase });
     return { experiments, flags, groups, body, etag, errors };

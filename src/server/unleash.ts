@@ -4,8 +4,9 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ServerContext } from './context.js';
+import type { FeaturesDocument } from '../core/experiments/features.js';
 import { validate } from './errors.js';
-import { clientTokenCheck, clientTokenHook, experimentRegistry } from './experiments.js';
+import { clientTokenCheck, clientTokenHook, etagOf, experimentRegistry } from './experiments.js';
 
 // SDKs add fields over time; we check what we use and let the rest through.
 const registerBody = z.looseObject({ appName: z.string().min(1).max(200), instanceId: z.string().min(1).max(200), sdkVersion: z.string().max(200).optional() });
@@ -18,18 +19,26 @@ const metricsBody = z.looseObject({
   }),
 });
 
+function filtered(body: string, prefix: string): { body: string; etag: string } {
+  const doc = JSON.parse(body) as FeaturesDocument;
+  const out = JSON.stringify({ ...doc, features: doc.features.filter((f) => f.name.startsWith(prefix)), query: { namePrefix: prefix } });
+  return { body: out, etag: etagOf(out) };
+}
+
 export function registerUnleash(app: FastifyInstance, ctx: ServerContext): void {
   const registry = experimentRegistry(ctx, app);
   const checkToken = clientTokenCheck(ctx);
   const clientAuth = clientTokenHook(ctx);
 
   // The hot path (every SDK polls it): the token is checked inline rather than in a hook.
-  app.get('/api/client/features', async (req, reply) => {
+  app.get<{ Querystring: { namePrefix?: string } }>('/api/client/features', async (req, reply) => {
     checkToken(req);
     const snap = registry.loaded ?? (await registry.current());
-    reply.header('etag', snap.etag).header('cache-control', 'no-cache');
-    if (req.headers['if-none-match'] === snap.etag) return reply.code(304).send();
-    return reply.type('application/json; charset=utf-8').send(snap.body);
+    // SDKs configured with a namePrefix get only those features (rare: built per request).
+    const view = typeof req.query.namePrefix === 'string' && req.query.namePrefix !== '' ? filtered(snap.body, req.query.namePrefix) : snap;
+    reply.header('etag', view.etag).header('cache-control', 'no-cache');
+    if (req.headers['if-none-match'] === view.etag) return reply.code(304).send();
+    return reply.type('application/json; charset=utf-8').send(view.body);
   });
 
   app.post('/api/client/register', { preHandler: clientAuth }, async (req, reply) => {

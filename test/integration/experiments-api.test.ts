@@ -64,6 +64,13 @@ describe('experiments API and Unleash client API', function () {
     const again = await call(server, 'GET', '/api/client/features', { token: CLIENT_TOKEN, headers: { 'if-none-match': etag } });
     assert.equal(again.status, 304);
     assert.equal(again.headers.get('etag'), etag);
+    const prefixed = await call(server, 'GET', '/api/client/features?namePrefix=new-', { token: CLIENT_TOKEN });
+    assert.deepEqual(
+      prefixed.body.features.map((f: { name: string }) => f.name),
+      ['new-search'],
+    );
+    assert.notEqual(prefixed.headers.get('etag'), etag);
+    assert.equal((await call(server, 'GET', '/api/client/features?namePrefix=new-', { token: CLIENT_TOKEN, headers: { 'if-none-match': prefixed.headers.get('etag')! } })).status, 304);
     const reg = await call(server, 'POST', '/api/client/register', { token: CLIENT_TOKEN, body: { appName: 'shop', instanceId: 'i1', sdkVersion: 'x', strategies: [] } });
     assert.equal(reg.status, 202);
     const met = await call(server, 'POST', '/api/client/metrics', { token: CLIENT_TOKEN, body: { appName: 'shop', instanceId: 'i1', bucket: { start: 'a', stop: 'b', toggles: { payments: { yes: 2, no: 3, variants: {} } } } } });

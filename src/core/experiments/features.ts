@@ -41,7 +41,7 @@ export interface FeaturesDocument {
   version: 2;
   features: UnleashFeature[];
   segments?: { id: number; name?: string; constraints: unknown[] }[];
-  query: Record<string, never>;
+  query: Record<string, string>;
 }
 
 /** The fingerprint of what assigns users: branches and weights in order, and the stickiness field. */
