@@ -4,13 +4,13 @@
 // power, time to detect and the ratio to the oracle SPRT's expected time; writes
 // bench-results/detection.json and bench-results/detection.png.
 //
-//   npm run bench:detection -- [--nulls 1000] [--runs 200] [--horizon-nulls 200] [--workers 2] [--out bench-results] [--no-png]
+//   npm run bench:detection -- [--nulls 1000] [--runs 200] [--horizon-nulls 200] [--alpha 0.01] [--workers 2] [--out bench-results] [--no-png]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { runGate, type GateRunOptions, type GateRunResult } from '../src/sim/gate-run.js';
-import type { Regression } from '../src/sim/model.js';
+import { MODEL_DEFAULTS, SIM_METRICS, type Regression } from '../src/sim/model.js';
 import { createRandom } from '../src/sim/random.js';
 import { gaussianKl, poissonKl, sprtSeconds } from '../src/sim/sprt-bound.js';
 
@@ -21,7 +21,7 @@ const CONFIG = {
   intervalMs: 5000,
   minBakeMs: 60_000,
   maxBakeMs: 300_000,
-  alpha: 0.01,
+  alpha: argFloat('alpha', 0.01),
   referenceAtMs: 120_000,
 };
 const BETA = 0.05;
@@ -60,6 +60,8 @@ interface Task {
   /** Look past a pass up to max bake (false alarms over the whole horizon; regressions caught by later looks). */
   lookPastPass: boolean;
   reference: boolean;
+  /** Carried in the task: workers do not see the parent's flags. */
+  alpha: number;
 }
 
 interface TaskResult extends GateRunResult {
@@ -71,6 +73,7 @@ function runTask(t: Task): TaskResult {
   const sc = SCENARIOS.find((s) => s.id === t.scenario)!;
   const opts: GateRunOptions = {
     ...CONFIG,
+    alpha: t.alpha,
     referenceAtMs: t.reference ? CONFIG.referenceAtMs : undefined,
     regression: sc.regression,
     lookPastPass: t.lookPastPass,
@@ -79,6 +82,17 @@ function runTask(t: Task): TaskResult {
   return { ...runGate(opts, createRandom(t.seed)), scenario: t.scenario, lookPastPass: t.lookPastPass };
 }
 
+
+function argFloat(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const v = Number(process.argv[i + 1]);
+  if (!(v > 0 && v < 0.5)) {
+    process.stderr.write(`bench-detection: --${name} needs a number between 0 and 0.5, got ${process.argv[i + 1] ?? 'nothing'}\n`);
+    process.exit(2);
+  }
+  return v;
+}
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -138,9 +152,9 @@ async function main(): Promise<void> {
   const started = Date.now();
   const tasks: Task[] = [];
   let seed = 1;
-  for (let i = 0; i < nulls; i++) tasks.push({ scenario: 'null', seed: seed++, lookPastPass: false, reference: true });
-  for (let i = 0; i < horizonNulls; i++) tasks.push({ scenario: 'null', seed: seed++, lookPastPass: true, reference: false });
-  for (const sc of SCENARIOS.slice(1)) for (let i = 0; i < runs; i++) tasks.push({ scenario: sc.id, seed: seed++, lookPastPass: true, reference: true });
+  for (let i = 0; i < nulls; i++) tasks.push({ scenario: 'null', seed: seed++, lookPastPass: false, reference: true, alpha: CONFIG.alpha });
+  for (let i = 0; i < horizonNulls; i++) tasks.push({ scenario: 'null', seed: seed++, lookPastPass: true, reference: false, alpha: CONFIG.alpha });
+  for (const sc of SCENARIOS.slice(1)) for (let i = 0; i < runs; i++) tasks.push({ scenario: sc.id, seed: seed++, lookPastPass: true, reference: true, alpha: CONFIG.alpha });
   const results = await runAll(tasks, workers);
   const elapsed = (Date.now() - started) / 1000;
 
@@ -192,7 +206,8 @@ async function main(): Promise<void> {
 
   const report = {
     benchmark: 'detection',
-    config: { ...CONFIG, beta: BETA, metrics: 7, workers },
+    config: { ...CONFIG, beta: BETA, metrics: SIM_METRICS, workers },
+    model: MODEL_DEFAULTS,
     seconds: round(elapsed, 1),
     nulls: nullSummary,
     scenarios,
@@ -219,7 +234,7 @@ function tally(xs: string[]): Record<string, number> {
 }
 
 type Report = {
-  config: typeof CONFIG & { beta: number; metrics: number; workers: number };
+  config: typeof CONFIG & { beta: number; metrics: unknown[]; workers: number };
   seconds: number | null;
   nulls: { runs: number; falseAlarms: number; rate: number | null; ci95: (number | null)[]; horizon: { runs: number; falseAlarms: number; rate: number | null; ci95: (number | null)[] }; reference: { rate: number | null; ci95: (number | null)[] } };
   scenarios: { id: string; label: string; runs: number; ours: { powerByMinBake: number | null; powerByMaxBake: number | null; medianSeconds: number | null; p90Seconds: number | null }; reference: { power: number | null; seconds: number }; sprtBoundSeconds: number | null; ratioToBound: number | null; speedupVsReference: number | null }[];
@@ -232,7 +247,7 @@ function pct(x: number | null | undefined): string {
 function print(r: Report): void {
   const c = r.config;
   const out: string[] = [];
-  out.push(`detection benchmark: ${c.fleet.servers} servers at ${c.fleet.rps} req/s, canary ${c.canaries} (${Math.round((100 * c.canaries) / c.fleet.servers)}%), look every ${c.intervalMs / 1000}s, min bake ${c.minBakeMs / 1000}s, max bake ${c.maxBakeMs / 1000}s, alpha ${c.alpha}, ${c.metrics} metrics; ${r.seconds}s on ${c.workers} worker(s)`);
+  out.push(`detection benchmark: ${c.fleet.servers} servers at ${c.fleet.rps} req/s, canary ${c.canaries} (${Math.round((100 * c.canaries) / c.fleet.servers)}%), look every ${c.intervalMs / 1000}s, min bake ${c.minBakeMs / 1000}s, max bake ${c.maxBakeMs / 1000}s, alpha ${c.alpha}, ${c.metrics.length} metrics; ${r.seconds}s on ${c.workers} worker(s)`);
   const n = r.nulls;
   out.push(`false alarms per deploy (gate to min bake): ${n.falseAlarms}/${n.runs} = ${pct(n.rate)} (95% CI ${pct(n.ci95[0])}..${pct(n.ci95[1])})`);
   out.push(`false alarms looking every interval to max bake: ${n.horizon.falseAlarms}/${n.horizon.runs} = ${pct(n.horizon.rate)} (95% CI ${pct(n.horizon.ci95[0])}..${pct(n.horizon.ci95[1])})`);

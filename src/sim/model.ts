@@ -76,6 +76,21 @@ export interface ServerState {
   since: number;
 }
 
+/** Defaults of the model's knobs (what the benchmark's figures assume unless it overrides them). */
+export const MODEL_DEFAULTS = {
+  errorRate: 0.01,
+  checkoutShare: 0.1,
+  revenuePerCheckout: 40,
+  p99: 0.25,
+  outlierProbability: 0.02,
+  /** Log-scale standard deviations of persistent per-server differences. */
+  heterogeneity: { traffic: 0.03, latency: 0.02, errors: 0.05, memory: 0.03 },
+  /** Gamma shapes of per-interval noise (variance 1/shape): fleet-wide bursts, per-server error rate and checkout rate. */
+  noise: { burstShape: 50, errorShape: 20, checkoutShape: 40, latencyLogSd: '0.06 + 0.6/sqrt(requests)', memoryWalkPerInterval: 0.002 },
+  outlier: { latency: 1.3, errors: 2 },
+  diurnalAmplitude: 0.3,
+} as const;
+
 export class FleetModel {
   readonly traits: ServerTraits[];
   readonly outlier: number | undefined;
@@ -85,15 +100,16 @@ export class FleetModel {
     options: FleetModelOptions,
     private readonly rnd: Random,
   ) {
+    const d = MODEL_DEFAULTS;
     this.o = {
-      errorRate: 0.01,
-      checkoutShare: 0.1,
-      revenuePerCheckout: 40,
-      p99: 0.25,
-      outlierProbability: 0.02,
+      errorRate: d.errorRate,
+      checkoutShare: d.checkoutShare,
+      revenuePerCheckout: d.revenuePerCheckout,
+      p99: d.p99,
+      outlierProbability: d.outlierProbability,
       startHour: rnd.next() * 24,
       ...options,
-      heterogeneity: { traffic: 0.03, latency: 0.02, errors: 0.05, memory: 0.03, ...options.heterogeneity },
+      heterogeneity: { ...d.heterogeneity, ...options.heterogeneity },
     };
     const h = this.o.heterogeneity;
     this.traits = Array.from({ length: options.servers }, () => ({
@@ -106,15 +122,15 @@ export class FleetModel {
     this.outlier = rnd.next() < this.o.outlierProbability ? rnd.int(options.servers) : undefined;
     if (this.outlier !== undefined) {
       const t = this.traits[this.outlier];
-      t.latency *= 1.3;
-      t.errors *= 2;
+      t.latency *= MODEL_DEFAULTS.outlier.latency;
+      t.errors *= MODEL_DEFAULTS.outlier.errors;
     }
   }
 
   /** Traffic multiplier at a virtual time (ms): a daily swing of +-30%. */
   diurnal(timeMs: number): number {
     const hour = this.o.startHour + timeMs / 3_600_000;
-    return 1 + 0.3 * Math.sin((2 * Math.PI * (hour - 9)) / 24);
+    return 1 + MODEL_DEFAULTS.diurnalAmplitude * Math.sin((2 * Math.PI * (hour - 9)) / 24);
   }
 
   /** True when the server no longer answers at `timeMs`. */
@@ -131,22 +147,22 @@ export class FleetModel {
     const r = this.rnd;
     const secs = intervalMs / 1000;
     // Bursts shared by the whole fleet (a campaign, a crawler): the same for canary and baseline.
-    const burst = r.gammaUnit(50);
+    const burst = r.gammaUnit(MODEL_DEFAULTS.noise.burstShape);
     const load = this.diurnal(timeMs) * burst;
     return states.map((st, i) => {
       const t = this.traits[i];
       const reg = st.regression ?? {};
       if (this.hung(st, timeMs)) return null;
       const requests = r.poisson(this.o.rps * secs * load * t.traffic);
-      const checkouts = r.poisson(requests * this.o.checkoutShare * (reg.checkoutFactor ?? 1) * r.gammaUnit(40));
-      const errRate = this.o.errorRate * t.errors * (reg.errorFactor ?? 1) * r.gammaUnit(20);
+      const checkouts = r.poisson(requests * this.o.checkoutShare * (reg.checkoutFactor ?? 1) * r.gammaUnit(MODEL_DEFAULTS.noise.checkoutShape));
+      const errRate = this.o.errorRate * t.errors * (reg.errorFactor ?? 1) * r.gammaUnit(MODEL_DEFAULTS.noise.errorShape);
       const otherErrors = r.poisson(requests * errRate * (1 - this.o.checkoutShare));
       const checkoutErrors = Math.min(checkouts, r.poisson(checkouts * (errRate + (reg.checkoutFailure ?? 0))));
       const revenue = Math.round(checkouts * this.o.revenuePerCheckout * Math.exp(0.1 * r.normal()));
       // p99 of ~requests latencies: noisier when fewer requests make it up; slower under load.
       const noise = 0.06 + 0.6 / Math.sqrt(Math.max(1, requests));
       const p99 = this.o.p99 * t.latency * (1 + 0.15 * (load - 1)) * (reg.latencyFactor ?? 1) * Math.exp(noise * r.normal());
-      t.memoryWalk += 0.002 * r.normal();
+      t.memoryWalk += MODEL_DEFAULTS.noise.memoryWalkPerInterval * r.normal();
       const minutes = Math.max(0, timeMs - st.since) / 60_000;
       const memory = 300e6 * t.memory * (1 + t.memoryWalk) * (1 + (reg.leakPerMinute ?? 0) * minutes) * Math.exp(0.005 * r.normal());
       const cpu = (0.25 * requests) / Math.max(1, this.o.rps * secs) * (reg.cpuFactor ?? 1) * Math.exp(0.05 * r.normal());
