@@ -132,6 +132,29 @@ describe('adapters/runner on real suites', function () {
     assert.match(report.summary, /1 not run \(stopped early\)/);
   });
 
+  it('kills every shard process group when the caller aborts, and rejects', async () => {
+    const suite = await make([{ name: 'a.test.cjs', tests: [{ title: 'quick' }] }, { name: 'b.test.cjs', tests: [{ title: 'quick too' }] }]);
+    const pids = `${suite.stateDir}/pids`;
+    const { appendFile, readFile } = await import('node:fs/promises');
+    // Each shard's test starts a grandchild that would outlive its mocha process, and records both pids.
+    for (const f of ['a', 'b']) {
+      await appendFile(`${suite.dir}/test/${f}.test.cjs`, `it('sleeps', async () => { const c = require('node:child_process').spawn('sleep', ['60'], { stdio: 'ignore' }); require('node:fs').appendFileSync(${JSON.stringify(pids)}, process.pid + ' ' + c.pid + '\\n'); await new Promise((r) => setTimeout(r, 60_000)); });\n`);
+    }
+    const ac = new AbortController();
+    const runner = createTestRunner({ config: testsConfig.parse({ runner: 'mocha', files: ['test/**/*.test.cjs'], workers: 2, test_timeout: '120s' }), history: memoryHistory(), log });
+    const running = runner.run({ sha: 'f00d', dir: suite.dir, dispose: async () => {} }, ac.signal, (p) => {
+      if (p.passed === 2) setTimeout(() => ac.abort(new Error('deploy aborted')), 300);
+    });
+    await assert.rejects(running, /deploy aborted/);
+    // Killed processes may linger as zombies until init reaps them: those count as gone.
+    const alive: string[] = [];
+    for (const pid of (await readFile(pids, 'utf8')).trim().split(/\s+/)) {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+      if (stat && !/^\d+ \(.*\) [ZX]/.test(stat)) alive.push(stat);
+    }
+    assert.deepEqual(alive, []);
+  });
+
   it('fails the run with the loader error when a test file does not load', async () => {
     const suite = await make([{ name: 'a.test.cjs', tests: [{ title: 'x' }] }]);
     const { writeFile } = await import('node:fs/promises');
@@ -156,6 +179,15 @@ describe('adapters/runner on real suites', function () {
     assert.deepEqual(report.results.map((r) => `${r.id} ${r.state}`).sort(), ['test/a.test.cjs::A > one passed', 'test/a.test.cjs::A > two failed', 'test/b.test.cjs::B > three passed']);
     assert.equal(report.shards.length, 2);
     assert.equal(report.ok, false);
+  });
+
+  it('says so when mocha is not installed in the checkout', async () => {
+    const suite = await make([{ name: 'a.test.cjs', tests: [{ title: 'x' }] }]);
+    const { rm } = await import('node:fs/promises');
+    await rm(`${suite.dir}/node_modules`);
+    const report = await run(suite, { workers: 1 });
+    assert.equal(report.ok, false);
+    assert.match(report.summary, /mocha is not installed in the checkout .* tests\.setup/);
   });
 
   it('runs an opaque command as one shard, with setup first, and reads its exit code', async () => {

@@ -1,7 +1,8 @@
 // The TestRunner: discover the suite, plan shards from history, run them on local and SSH worker
 // slots (bounded by p-limit), re-run failures on another worker to tell flakes from real failures,
 // stop early on a confirmed failure, and report per-test results, shards and progress.
-import { posix } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, posix } from 'node:path';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { TestsConfig } from '../../core/config/tests.js';
@@ -275,6 +276,9 @@ export function createTestRunner(opts: {
       const files = await expandGlobs(ws.dir, config.files);
       if (!files.length) return { error: `no test files match ${config.files.join(', ')}` };
       return { tests: files.map((f) => ({ id: f, file: f, title: f })) };
+    }
+    if (ws.worker === 'local' && !existsSync(join(ws.dir, 'node_modules', 'mocha', 'bin', 'mocha.js'))) {
+      return { error: `mocha is not installed in the checkout (no node_modules/mocha): add an install step such as [npm, ci] to tests.setup` };
     }
     const tmp = await ws.tempDir();
     const rc = posix.join(tmp, 'immune-mocharc.cjs');
