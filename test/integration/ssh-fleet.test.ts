@@ -216,6 +216,15 @@ describe('SSH fleet (real sshd on 127.0.1.x)', function () {
     });
   });
 
+  it('bounds a whole activation by fleet.timeout', async function () {
+    const slow = join(tmp, 'restart-slow.sh');
+    writeFileSync(slow, '#!/bin/sh\nsleep 10\n');
+    const fleet = createSshFleet(config({ restart: ['sh', slow], timeout: '2s' }), { log });
+    const [, s2] = await fleet.servers();
+    // The caller's own signal would say "aborted" (at 20s); the fleet's bound says "timed out".
+    await assert.rejects(fleet.activate(s2!, artifacts.b!, AbortSignal.timeout(20_000)), /^DeployError: s2: activating rel-b timed out after 2s/);
+  });
+
   it('never logs the private key', function () {
     const key = readFileSync(client.privateKey, 'utf8');
     const body = key.split('\n')[1]!;

@@ -148,7 +148,13 @@ export function createSshFleet(config: SshFleetConfig, opts: SshFleetOptions): F
     try {
       return await Promise.race([
         (async () => {
+          if (both.aborted) return expired;
           session = await connect(t, both);
+          // Aborted while connecting: close at once, never go on in the background.
+          if (both.aborted) {
+            session.close();
+            return expired;
+          }
           return fn(session, both);
         })(),
         expired,
