@@ -19,6 +19,8 @@ export interface ExperimentsClientOptions {
   maxBuffer?: number;
   /** How long ready() waits for the first features (ms); default 10000. */
   readyTimeout?: number;
+  /** How long close() keeps retrying to send what is buffered (ms); default 5000. */
+  closeTimeout?: number;
   /** pino-compatible; default: warnings and errors to stderr. */
   logger?: SdkLogger;
 }
@@ -38,7 +40,7 @@ export interface ExperimentsClient {
   track(userId: string, goal: string, value?: number): void;
   /** Send what is buffered; rejects when the server could not take it (events stay buffered). */
   flush(): Promise<void>;
-  /** Flush (retrying for up to 5 s) and stop. */
+  /** Flush (retrying for up to closeTimeout) and stop; what is still unsent then counts as dropped. */
   close(): Promise<void>;
   /** Events dropped because the buffer was full or the server refused them. */
   readonly dropped: number;
@@ -73,6 +75,7 @@ class Client implements ExperimentsClient {
   private readonly synced: Promise<void>;
   private readonly timer: NodeJS.Timeout;
   private readonly readyTimeout: number;
+  private readonly closeTimeout: number;
   private sending: Promise<void> | undefined;
   private failures = 0;
   private nextAttempt = 0;
@@ -87,6 +90,7 @@ class Client implements ExperimentsClient {
     this.eventsUrl = `${base}/api/events`;
     this.token = o.clientToken;
     this.readyTimeout = o.readyTimeout ?? 10_000;
+    this.closeTimeout = o.closeTimeout ?? 5000;
     this.unleash = new Unleash({
       url: `${base}/api/`,
       appName: o.appName,
@@ -213,7 +217,7 @@ class Client implements ExperimentsClient {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + this.closeTimeout;
     while (this.buffer.length && Date.now() < deadline) {
       try {
         await this.flush();

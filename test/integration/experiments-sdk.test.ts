@@ -188,7 +188,7 @@ describe('experiments SDK against the server', function () {
 
   it('drops past the buffer bound, counts and logs it', async () => {
     const port = await freePort();
-    const c = sdk(`http://127.0.0.1:${port}`, { maxBuffer: 100, readyTimeout: 300 });
+    const c = sdk(`http://127.0.0.1:${port}`, { maxBuffer: 100, readyTimeout: 300, closeTimeout: 300 });
     clients.push(c);
     await assert.rejects(c.ready(), /no features from the server within 300 ms/);
     quiet.warnings.length = 0;
