@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { createTestRunner } from '../../src/adapters/runner/index.js';
+import { createTestRunner, sshWorker } from '../../src/adapters/runner/index.js';
 import { testsConfig } from '../../src/core/config/tests.js';
 import { makeSuite, type FixtureSuite } from '../fixtures/suites/make-suite.js';
 import { generateKey, knownHostsLine, SSHD, startSshd, type Sshd } from '../helpers/sshd-server.js';
@@ -67,6 +67,27 @@ describe('adapters/runner on an SSH build worker', function () {
       assert.deepEqual(report.flaky.map((f) => f.title), ['a.test.cjs wobbly']);
     } finally {
       await r.close();
+    }
+  });
+
+  it('kills a hung test on the worker with its process group, and runs the rest', async () => {
+    const hung = await makeSuite([{ name: 'h.test.cjs', tests: [{ title: 'before' }, { title: 'spins', does: 'hang' }, { title: 'after' }] }]);
+    const cfg = testsConfig.parse({ runner: 'mocha', files: ['test/*.test.cjs'], retries: 0, test_timeout: '1s', fail_fast: false });
+    const worker = sshWorker({ host: sshd.host, port: sshd.port, user: sshd.user, key, known_hosts: knownHosts, dir: join(dir, 'remote'), slots: 1 });
+    const r = createTestRunner({ config: cfg, history: memoryHistory(), log: pino({ level: 'silent' }), workers: [worker] });
+    try {
+      const report = await r.run({ sha: 'beef', dir: hung.dir, dispose: async () => {} }, new AbortController().signal);
+      assert.deepEqual(report.failed.map((f) => f.title), ['h.test.cjs spins']);
+      assert.match(report.failed[0]!.error!, /killed: no test finished within 3s/);
+      assert.deepEqual(report.results.filter((x) => x.state === 'passed').map((x) => x.title).sort(), ['h.test.cjs after', 'h.test.cjs before']);
+      assert.ok(report.shards.every((s) => s.worker.startsWith(`${sshd.user}@`)));
+      // The spinning mocha ran on the worker (this same machine): nothing of it is left running.
+      const { execa } = await import('execa');
+      const left = await execa('pgrep', ['-f', `${join(dir, 'remote')}.*mocha`], { reject: false });
+      assert.equal(left.stdout.trim(), '');
+    } finally {
+      await r.close();
+      await hung.cleanup();
     }
   });
 
