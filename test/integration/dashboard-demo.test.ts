@@ -13,7 +13,7 @@ import { badChange, goodChange, shopTemplateFiles } from '../../src/demo/shop-ch
 import { startTraffic, type Traffic } from '../../src/demo/traffic.js';
 import { launchBrowser, openPage, screenshot } from '../helpers/browser.js';
 import { createOrigin, type TestOrigin } from '../helpers/git.js';
-import { freePortRange, localPipelineYaml } from '../helpers/line.js';
+import { freePortRange, localPipelineYaml, waitFor } from '../helpers/line.js';
 
 const VIEWER = 'demo-viewer-token-1';
 const CAPTAIN = 'demo-captain-token-1';
@@ -112,9 +112,15 @@ describe('dashboard end to end (demo parts, headless Chromium)', function () {
   let badDeploy: string;
 
   it('shows the blocked banner after the bad commit, with the reverted commit and its evidence', async () => {
+    // The demo's bad change made blatant (about half the checkouts fail, not 5%), so catching it
+    // does not depend on how busy the test machine is; the judge's own tests measure its power.
     const c = badChange();
-    const sha = await origin.commit(c.message, c.files, 'Linus Torvalds <linus@shop.example>');
-    await page.waitForSelector('#blocked-banner', LONG);
+    const code = c.files['lib/checkout.js']!;
+    assert.ok(code.includes('hash(user) % 20'), 'the demo bad change still indexes tiers with % 20');
+    const sha = await origin.commit(c.message, { 'lib/checkout.js': code.replace('hash(user) % 20', 'hash(user) % 38') }, 'Linus Torvalds <linus@shop.example>');
+    const d = await waitFor(async () => (await rt.store.line.listDeploys('shop', { limit: 20 })).find((x) => x.shas.includes(sha) && x.outcome), 150_000, 'the bad deploy to finish');
+    assert.equal(d.outcome, 'reverted', `the bad commit was caught: ${d.reason}`);
+    await page.waitForSelector('#blocked-banner', { timeout: 20_000 });
     const text = await page.locator('#blocked-banner').innerText();
     assert.match(text, /Line blocked/);
     assert.match(text, new RegExp(`Reverted: ${sha.slice(0, 8)} ${c.message.split('\n')[0]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
