@@ -12,6 +12,15 @@ export const TREND_TAU = 0.2;
 /** Samples a server needs before its slope counts. */
 export const MIN_TREND_CELLS = 4;
 
+/**
+ * The later half of a series since the deploy. A freshly restarted process warms up (memory and
+ * CPU climb, then flatten): that curve is steep early and flat later, a leak is steep throughout,
+ * so only the later half is fitted.
+ */
+export function laterHalf<T>(xs: readonly T[]): T[] {
+  return xs.slice(Math.floor(xs.length / 2));
+}
+
 function values(m: MetricSeries, side: 'baseline' | 'canary'): number[][] {
   if (m.kind === 'continuous') return numericCells(m[side]);
   return rateCells(m.kind, m[side]).map((row) => row.map((c) => c.x / c.n));
@@ -71,7 +80,7 @@ function trendAnalysis(m: MetricSeries, dm: number, v: number, enough: boolean, 
 /** Watch: drift since the deploy minus drift before it, per server, projected over `horizon` intervals, relative to the pre-deploy level. */
 export function analyzeTrend(m: MetricSeries, horizon: number): MetricAnalysis {
   const pre = values(m, 'baseline');
-  const post = values(m, 'canary');
+  const post = values(m, 'canary').map(laterHalf);
   const sign = m.bad === 'increase' ? 1 : -1;
   const d: number[] = [];
   const se2: number[] = [];
@@ -95,8 +104,12 @@ export function analyzeTrend(m: MetricSeries, horizon: number): MetricAnalysis {
 /** Gate: canary servers' slopes against baseline servers' slopes, projected over `horizon` intervals, relative to the baseline level. */
 export function analyzeSlopeContrast(m: MetricSeries, horizon: number): MetricAnalysis {
   const sign = m.bad === 'increase' ? 1 : -1;
-  const base = values(m, 'baseline').filter((r) => r.length >= MIN_TREND_CELLS);
-  const can = values(m, 'canary').filter((r) => r.length >= MIN_TREND_CELLS);
+  const base = values(m, 'baseline')
+    .map(laterHalf)
+    .filter((r) => r.length >= MIN_TREND_CELLS);
+  const can = values(m, 'canary')
+    .map(laterHalf)
+    .filter((r) => r.length >= MIN_TREND_CELLS);
   const level = Math.abs(mean(base.flat())) || 1;
   const scale = (sign * horizon) / level;
   const bs = base.map((r) => slope(r));

@@ -103,4 +103,18 @@ describe('core/judge/gate', () => {
     assert.equal(r.decision, 'fail');
     assert.ok(r.metrics.some((m) => m.name === 'memory trend' && m.verdict === 'fail'));
   });
+
+  it('does not mistake a freshly restarted canary warming up for a leak', () => {
+    // Memory climbs 8% in the first intervals after the restart, then flattens (below the 10% tolerance).
+    const n = 20;
+    const mem = series(
+      'memory',
+      'continuous',
+      grid(7, n, (s, t) => 300e6 * (1 + 0.002 * wobble(s, t))),
+      grid(1, n, (s, t) => 300e6 * (1 + 0.08 * (1 - Math.exp(-t / 3))) * (1 + 0.002 * wobble(s + 9, t))),
+    );
+    const r = judgeGate(gate([mem], { elapsedMs: n * 2000, minBakeMs: 60_000, maxBakeMs: 120_000 }));
+    assert.equal(r.decision, 'continue', r.explanation);
+    assert.equal(r.metrics.find((m) => m.name === 'memory trend')?.verdict, 'pass');
+  });
 });
