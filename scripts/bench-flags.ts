@@ -2,7 +2,7 @@
 // real `immune serve` app (buildServer), next to a @fastify/static file with the same body and
 // its own ETag, served by the same child process on loopback; autocannon runs in this process.
 // Target: at least 20,000 requests/s. Prints figures and writes bench-results/flags.json.
-// Run: npm run bench:flags   (DURATION=10 CONNECTIONS=50 by default)
+// Run: npm run bench:flags   (DURATION=5 seconds per run, ROUNDS=3, CONNECTIONS=50 by default; medians reported)
 // @ts-expect-error autocannon ships no type declarations
 import autocannonUntyped from 'autocannon';
 import { spawn } from 'node:child_process';
@@ -70,8 +70,9 @@ async function serve(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const duration = Number(process.env.DURATION ?? 10);
+  const duration = Number(process.env.DURATION ?? 5);
   const connections = Number(process.env.CONNECTIONS ?? 50);
+  const rounds = Number(process.env.ROUNDS ?? 3);
   const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench-flags.ts', '--serve'], { stdio: ['pipe', 'pipe', 'inherit'] });
   const first = await new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('the server process did not start within 60 s')), 60_000);
@@ -99,8 +100,20 @@ async function main(): Promise<void> {
     return { requestsPerSecond: Math.round(r.requests.average), requestsPerCpuSecond: Math.round(r.requests.total / cpuSeconds), latencyP50Ms: r.latency.p50, latencyP99Ms: r.latency.p99, requests: r.requests.total };
   };
   const load = loadavg()[0]!;
-  const staticRef = await run(urls.static, { 'if-none-match': urls.staticEtag }, true);
-  const features304 = await run(urls.features, { authorization: TOKEN, 'if-none-match': urls.etag }, true);
+  // Rounds alternate reference and features so both see the same background load; medians are reported.
+  type Run = Awaited<ReturnType<typeof run>>;
+  const statics: Run[] = [];
+  const features: Run[] = [];
+  for (let i = 0; i < rounds; i++) {
+    statics.push(await run(urls.static, { 'if-none-match': urls.staticEtag }, true));
+    features.push(await run(urls.features, { authorization: TOKEN, 'if-none-match': urls.etag }, true));
+  }
+  const median = (rs: Run[]): Run => {
+    const pick = (f: (r: Run) => number): number => rs.map(f).sort((a, b) => a - b)[Math.floor(rs.length / 2)]!;
+    return { requestsPerSecond: pick((r) => r.requestsPerSecond), requestsPerCpuSecond: pick((r) => r.requestsPerCpuSecond), latencyP50Ms: pick((r) => r.latencyP50Ms), latencyP99Ms: pick((r) => r.latencyP99Ms), requests: pick((r) => r.requests) };
+  };
+  const staticRef = median(statics);
+  const features304 = median(features);
   const features200 = await run(urls.features, { authorization: TOKEN }, false);
   child.stdin!.end();
   const ratio = +(features304.requestsPerSecond / staticRef.requestsPerSecond).toFixed(2);
@@ -109,6 +122,8 @@ async function main(): Promise<void> {
     what: 'GET /api/client/features with If-None-Match (304) on buildServer, vs @fastify/static 304 of the same bytes, same server process, autocannon in another process on loopback',
     connections,
     durationSeconds: duration,
+    rounds,
+    rawRounds: { features304: features.map((r) => r.requestsPerSecond), static304: statics.map((r) => r.requestsPerSecond) },
     bodyBytes: urls.bytes,
     features304,
     static304: staticRef,
