@@ -113,3 +113,35 @@ function canConnect(host: string, port: number): Promise<boolean> {
 export function knownHostsLine(host: string, port: number, publicLine: string): string {
   return `${port === 22 ? host : `[${host}]:${port}`} ${publicLine}`;
 }
+
+/**
+ * The `restart` command for a "server" that is a directory on this machine running the demo shop:
+ * stop the shop started from $IMMUNE_DIR (waiting until it is gone), start the current release.
+ */
+export function shopRestartScript(nodeModules: string): string {
+  return `#!/bin/sh
+set -e
+pidfile="$IMMUNE_DIR/app.pid"
+if [ -f "$pidfile" ]; then
+  old=$(cat "$pidfile")
+  kill "$old" 2>/dev/null || true
+  i=0
+  while kill -0 "$old" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+  kill -9 "$old" 2>/dev/null || true
+fi
+RELEASE_ID="$IMMUNE_RELEASE" SERVER_ID="$IMMUNE_SERVER" NODE_PATH="${nodeModules}" \\
+  setsid "${process.execPath}" server.js </dev/null >>"$IMMUNE_DIR/app.log" 2>&1 &
+echo $! > "$pidfile"
+`;
+}
+
+/** Kill the shops started by shopRestartScript in these server directories. */
+export function killShops(dirs: string[]): void {
+  for (const dir of dirs) {
+    try {
+      process.kill(Number(readFileSync(join(dir, 'app.pid'), 'utf8').trim()), 'SIGKILL');
+    } catch {
+      /* not started or already gone */
+    }
+  }
+}

@@ -11,26 +11,9 @@ import { sshFleet, type SshFleetConfig } from '../../src/core/config/fleet.js';
 import { createSshFleet } from '../../src/adapters/fleet/ssh.js';
 import { DeployError } from '../../src/errors.js';
 import type { Artifact } from '../../src/ports.js';
-import { freePort, generateKey, knownHostsLine, SSHD, startSshd, type KeyPair, type Sshd } from '../helpers/sshd-server.js';
+import { freePort, generateKey, killShops, knownHostsLine, shopRestartScript, SSHD, startSshd, type KeyPair, type Sshd } from '../helpers/sshd-server.js';
 
 const SHOP = resolve('src/demo/shop');
-const NODE_MODULES = resolve('node_modules');
-
-/** The restart command each server runs: stop the shop started from $IMMUNE_DIR, start the current release. */
-const RESTART = `#!/bin/sh
-set -e
-pidfile="$IMMUNE_DIR/app.pid"
-if [ -f "$pidfile" ]; then
-  old=$(cat "$pidfile")
-  kill "$old" 2>/dev/null || true
-  i=0
-  while kill -0 "$old" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
-  kill -9 "$old" 2>/dev/null || true
-fi
-RELEASE_ID="$IMMUNE_RELEASE" SERVER_ID="$IMMUNE_SERVER" NODE_PATH="${NODE_MODULES}" \\
-  setsid "${process.execPath}" server.js </dev/null >>"$IMMUNE_DIR/app.log" 2>&1 &
-echo $! > "$pidfile"
-`;
 
 describe('SSH fleet (real sshd on 127.0.1.x)', function () {
   this.timeout(60_000);
@@ -93,7 +76,7 @@ describe('SSH fleet (real sshd on 127.0.1.x)', function () {
         knownHostsLine(hosts[2]!, sshds[2]!.port, wrong.publicLine),
       ].join('\n') + '\n',
     );
-    writeFileSync(join(tmp, 'restart.sh'), RESTART);
+    writeFileSync(join(tmp, 'restart.sh'), shopRestartScript(resolve('node_modules')));
     artifacts = { a: await makeArtifact('rel-a', 'A'), b: await makeArtifact('rel-b', 'B'), c: await makeArtifact('rel-c', 'C') };
     logs = [];
     const sink = new Writable({
@@ -107,16 +90,7 @@ describe('SSH fleet (real sshd on 127.0.1.x)', function () {
   });
 
   after(async function () {
-    for (const i of [1, 2, 3]) {
-      const pidfile = join(tmp ?? '/nonexistent', `srv${i}`, 'app.pid');
-      if (existsSync(pidfile)) {
-        try {
-          process.kill(Number(readFileSync(pidfile, 'utf8').trim()), 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
-      }
-    }
+    if (tmp) killShops([1, 2, 3].map((i) => join(tmp, `srv${i}`)));
     await Promise.all(sshds.map((s) => s.stop()));
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
