@@ -146,6 +146,7 @@ function checkExperiment(parsed: Parsed<ExperimentConfig>, file: string): void {
     if (Math.abs(f * 1000 - Math.round(f * 1000)) > 1e-6) at(['branches', n], `${f * 100}% is finer than 0.1%`);
   }
   if (sum > 1 + 1e-9) at(['branches'], `branch weights add up to ${+(sum * 100).toFixed(3)}%, more than 100%`);
+  else if (names.length && sum > 1 - 1e-9) at(['branches'], `branch weights add up to 100%: leave a share for ${e.control}, the baseline every branch is compared with`);
   if (Math.abs(e.initial_rollout * 100 - Math.round(e.initial_rollout * 100)) > 1e-6) at(['initial_rollout'], 'use whole percents (Unleash rolls out by 1%)');
   const seen = new Set<string>();
   [...e.goals.map((g, i) => ['goals', i, g.name] as const), ...e.guardrails.map((g, i) => ['guardrails', i, g.name] as const)].forEach(([key, i, n]) => {

@@ -52,6 +52,7 @@ describe('core/config/experiment', () => {
     assert.deepEqual(issues('name: X\nbranches: {A: 10%}\ngoals: []\n'), ['experiments/x.yaml:3:8 goals: at least one goal']);
     assert.deepEqual(issues('name: X\nbranches: {A: 10%}\ngoals: [c]\nguardrails: [c]\n'), ['experiments/x.yaml:4:14 guardrails.0: "c" is listed twice among goals and guardrails']);
     assert.deepEqual(issues('name: X\nbranches: {}\ngoals: [c]\n'), ['experiments/x.yaml:2:11 branches: at least one branch besides control']);
+    assert.deepEqual(issues('name: X\nbranches: {A: 50%, B: 50%}\ngoals: [c]\n'), ['experiments/x.yaml:2:11 branches: branch weights add up to 100%: leave a share for control, the baseline every branch is compared with']);
     assert.match(issues('branches: {A: 10%}\ngoals: [c]\n')[0]!, /^experiments\/x\.yaml:1:1 name: required$/);
     assert.match(issues('name: [\n')[0]!, /^experiments\/x\.yaml:1:\d+ /);
   });
