@@ -5,7 +5,7 @@
 import { analyzeMetric, type Mode } from './analyze.js';
 import type { GateInput, GateResult, MetricKind } from './types.js';
 import { analyzeSlopeContrast } from './trend.js';
-import { judgeAnalyses, names } from './verdicts.js';
+import { judgeAnalyses, names, secs } from './verdicts.js';
 
 /** Alpha a gate's trend test gets relative to its metric's level test (weighted Holm). */
 export const TREND_WEIGHT = 0.25;
@@ -15,10 +15,6 @@ export interface GateOptions {
   tau?: Partial<Record<MetricKind, number>>;
   /** Skip the continuous metrics' interval estimates; decisions are unchanged (benchmarks). */
   decisionsOnly?: boolean;
-}
-
-function secs(ms: number): string {
-  return `${Math.round(ms / 100) / 10}s`;
 }
 
 /**

@@ -29,3 +29,8 @@ export function judgeAnalyses(analyses: MetricAnalysis[], alpha: number): Judged
 export function names(list: MetricAnalysis[]): string {
   return list.map((a) => a.spec.name).join(', ');
 }
+
+/** Milliseconds as seconds for explanations (one decimal). */
+export function secs(ms: number): string {
+  return `${Math.round(ms / 100) / 10}s`;
+}

@@ -5,11 +5,7 @@
 import { analyzeMetric } from './analyze.js';
 import { analyzeTrend } from './trend.js';
 import type { GateResult, WatchInput } from './types.js';
-import { judgeAnalyses, names } from './verdicts.js';
-
-function secs(ms: number): string {
-  return `${Math.round(ms / 100) / 10}s`;
-}
+import { judgeAnalyses, names, secs } from './verdicts.js';
 
 /** One look at the watch: `fail` at once on a regression or an unresponsive server, `pass` at the end of the watch, else `continue`. */
 export function judgeWatch(input: WatchInput): GateResult {
