@@ -22,8 +22,8 @@ export const DEFAULT_TAU: Record<MetricKind, number> = { ratio: 0.5, count: 0.15
 /** Least data a metric needs before its silence can count as a pass. */
 export const MIN_CELLS = 3;
 export const MIN_RATIO_DENOMINATOR = 20;
-/** At most this many baseline servers serve as placebo canaries (cost bound on large fleets). */
-export const MAX_PLACEBOS = 8;
+/** At most this many baseline servers serve as placebo canaries (each is O(1) after one pooled pass; the cap bounds huge fleets). */
+export const MAX_PLACEBOS = 64;
 
 export type Mode =
   | { sequential: true; alpha: number; tau?: Partial<Record<MetricKind, number>>; /** Skip the interval estimates (decisions only: benchmarks). */ decisionsOnly?: boolean }
