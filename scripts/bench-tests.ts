@@ -12,7 +12,7 @@
 //
 // Flags: --quick (fewer suites and batch sizes), --only sharding|culprit.
 import { execa } from 'execa';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
@@ -168,7 +168,8 @@ describe('math', () => {
 
 async function culpritBench(sizes: number[]): Promise<CulpritRow[]> {
   const rows: CulpritRow[] = [];
-  const parallel = Math.max(2, Math.min(4, cpus().length + 1));
+  // As many probes at once as there are cores: more only compete for the CPU on one machine.
+  const parallel = Math.max(2, Math.min(4, cpus().length));
   for (const n of sizes) {
     const tmp = await mkdtemp(join(tmpdir(), 'immune-bench-culprit-'));
     try {
@@ -277,13 +278,19 @@ if (only !== 'culprit') {
 if (only !== 'sharding') {
   const sizes = quick ? [2, 8] : [2, 4, 8, 16];
   console.log('\nCulprit search cost from the pure search (mean runs over every culprit position / worst rounds):');
-  const model = sizes.map((n) => ({ commits: n, bisection: searchCost(n, 1), parallel3: searchCost(n, 3) }));
-  for (const m of model) console.log(`  n=${String(m.commits).padStart(2)}  bisection ${m.bisection.meanRuns} runs / ${m.bisection.maxRounds} rounds   3 probes at once ${m.parallel3.meanRuns} runs / ${m.parallel3.maxRounds} rounds`);
+  const model = sizes.map((n) => ({ commits: n, bisection: searchCost(n, 1), parallel2: searchCost(n, 2), parallel3: searchCost(n, 3) }));
+  for (const m of model) {
+    const f = (c: { meanRuns: number; maxRounds: number }) => `${c.meanRuns} runs / ${c.maxRounds} rounds`;
+    console.log(`  n=${String(m.commits).padStart(2)}  bisection ${f(m.bisection)}   2 at once ${f(m.parallel2)}   3 at once ${f(m.parallel3)}`);
+  }
   console.log('\nCulprit search on real git repos (runs and wall time of the search after the failed batch run):');
   out.culpritModel = model;
   out.culprit = await culpritBench(sizes);
 }
 
 await mkdir(join(root, 'bench-results'), { recursive: true });
-await writeFile(join(root, 'bench-results', 'tests.json'), JSON.stringify(out, null, 2) + '\n');
+const file = join(root, 'bench-results', 'tests.json');
+// --only keeps the other half of an earlier run's figures.
+const earlier = only ? ((await readFile(file, 'utf8').then(JSON.parse).catch(() => ({}))) as Record<string, unknown>) : {};
+await writeFile(file, JSON.stringify({ ...earlier, ...out }, null, 2) + '\n');
 console.log('\nsaved bench-results/tests.json');

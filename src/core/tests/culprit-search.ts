@@ -1,7 +1,7 @@
 // Finding the first bad commit of a failed batch. Commits are indexed 0..n-1 oldest first; the
 // commit before the batch is known good (index -1) and the batch tip (n-1) known bad. Probes may
-// run in parallel: each free worker takes the midpoint of the largest unexplored gap, so one
-// worker is plain bisection and k workers cut the range into k+1 parts per round.
+// run in parallel: free workers split the largest unexplored gaps evenly, so one worker is plain
+// bisection and k workers cut the range into k+1 parts per round.
 
 export type ProbeVerdict = 'good' | 'bad';
 
@@ -29,24 +29,30 @@ export function culpritIndex(s: CulpritSearch): number | undefined {
 }
 
 /**
- * Up to `free` new indices to test, given the ones already running. Each pick halves the largest
- * gap between known and running points, so picks are never wasted on a gap of width 1.
+ * Up to `free` new indices to test, given the ones already running. New probes go to the gaps
+ * between known and running points where they shrink the worst gap most, and split each gap
+ * evenly: one probe is plain bisection, k probes cut a range into k+1 equal parts.
  */
 export function nextProbes(s: CulpritSearch, free: number, running: readonly number[] = []): number[] {
   if (searchDone(s)) return [];
   const points = [s.lo, ...running.filter((i) => i > s.lo && i < s.hi), s.hi].sort((a, b) => a - b);
-  const picks: number[] = [];
+  const gaps = points.slice(1).map((b, j) => ({ a: points[j]!, b, alloc: 0 }));
   for (let k = 0; k < free; k++) {
-    let bestGap = 1;
-    let at = -1;
-    for (let j = 0; j + 1 < points.length; j++) {
-      const gap = points[j + 1]! - points[j]!;
-      if (gap > bestGap) { bestGap = gap; at = j; }
+    let best: (typeof gaps)[number] | undefined;
+    for (const g of gaps) {
+      // A gap (a, b) has b - a - 1 untested commits inside; it can take that many probes at most.
+      if (g.alloc >= g.b - g.a - 1) continue;
+      if (!best || (g.b - g.a) / (g.alloc + 1) > (best.b - best.a) / (best.alloc + 1)) best = g;
     }
-    if (at < 0) break;
-    const mid = Math.floor((points[at]! + points[at + 1]!) / 2);
-    picks.push(mid);
-    points.splice(at + 1, 0, mid);
+    if (!best) break;
+    best.alloc++;
+  }
+  const picks: number[] = [];
+  for (const g of gaps) {
+    for (let j = 1; j <= g.alloc; j++) {
+      const p = g.a + Math.round((j * (g.b - g.a)) / (g.alloc + 1));
+      if (p > g.a && p < g.b && !picks.includes(p)) picks.push(p);
+    }
   }
   return picks;
 }
