@@ -166,8 +166,16 @@ export function createPrometheusSource(config: MetricsConfig, opts: PrometheusSo
         }),
       );
     const upQuery = run('up', `up{${label}=~"${INSTANCES}"}`);
+    // A window that reaches back before the process started (a release was just activated) or
+    // that saw the target down mixes two releases or a gap: like the scrape source's first call
+    // after a restart, that interval is not reported (null values), never judged.
+    const uptimeQuery = run('uptime', `time() - max by (${label}) (process_start_time_seconds{${label}=~"${INSTANCES}"})`);
+    const gapQuery = run('up over the interval', `min by (${label}) (min_over_time(up{${label}=~"${INSTANCES}"}[${INTERVAL}]))`);
     const results = plans.map((p) => (p.kind === 'ratio' ? Promise.all([run(p.name, p.numerator), run(p.name, p.denominator)]) : run(p.name, p.query)));
     const up = await upQuery;
+    const uptime = await uptimeQuery;
+    const gaps = await gapQuery;
+    const windowSeconds = Math.max(1, Math.round(intervalMs / 1000));
     const settled = await Promise.all(results);
     const count = range ? stepCount(range) : 1;
 
@@ -190,6 +198,14 @@ export function createPrometheusSource(config: MetricsConfig, opts: PrometheusSo
         });
         const sample: ServerSample = { server: server.id, ok: true, values };
         const upValues = up?.[step]?.get(key);
+        const started = uptime?.[step]?.get(key);
+        const partial =
+          started && Math.min(...started) < windowSeconds
+            ? `${key} (re)started ${Math.max(0, Math.min(...started)).toFixed(1)}s ago, within this ${windowSeconds}s interval`
+            : gaps?.[step]?.get(key)?.some((v) => v === 0)
+              ? `${key} missed scrapes within this ${windowSeconds}s interval`
+              : undefined;
+        if (partial) for (const name of Object.keys(values)) values[name] = null;
         if (unreachable.length) {
           sample.ok = false;
           sample.error = `prometheus unreachable: ${unreachable[0]}`;
@@ -198,6 +214,8 @@ export function createPrometheusSource(config: MetricsConfig, opts: PrometheusSo
           sample.error = `prometheus cannot scrape ${key} (up == 0)`;
         } else if (up && !upValues) {
           sample.error = `${key} is not a target of ${url} (no up series for ${label}="${key}")`;
+        } else if (partial) {
+          sample.error = `partial interval, not reported: ${partial}`;
         } else if (failures.length) {
           sample.error = failures.join('; ');
         }

@@ -59,7 +59,7 @@ describe('Prometheus source answers', function () {
 
   it('a bad query (4xx) nulls that metric only; Prometheus errors (5xx, refused) make every server not ok', async function () {
     const badQuery = fakeFetch((q) =>
-      q.startsWith('histogram_quantile') ? { status: 400, body: { status: 'error', errorType: 'bad_data', error: 'parse error' } } : { body: vector([['10.0.0.1:8080', '1'], ['10.0.0.2:8080', '1']]) },
+      q.startsWith('time()') ? { body: vector([['10.0.0.1:8080', '600'], ['10.0.0.2:8080', '600']]) } : q.startsWith('histogram_quantile') ? { status: 400, body: { status: 'error', errorType: 'bad_data', error: 'parse error' } } : { body: vector([['10.0.0.1:8080', '1'], ['10.0.0.2:8080', '1']]) },
     );
     const [a] = await createPrometheusSource(config, { log, fetch: badQuery.fetch }).sample(servers, 10_000);
     assert.equal(a!.ok, true);
@@ -86,10 +86,22 @@ describe('Prometheus source answers', function () {
     assert.match(b!.error!, /10\.0\.0\.2:8080 is not a target of http:\/\/prom\.test:9090\//);
   });
 
+  it('a server (re)started within the interval, or missing scrapes in it, reports no values for it', async function () {
+    const { fetch, seen } = fakeFetch((q) => {
+      if (q.startsWith('time()')) return { body: vector([['10.0.0.1:8080', '1.5'], ['10.0.0.2:8080', '600']]) };
+      if (q.startsWith('min by')) return { body: vector([['10.0.0.1:8080', '1'], ['10.0.0.2:8080', '0']]) };
+      return { body: vector([['10.0.0.1:8080', '1'], ['10.0.0.2:8080', '1']]) };
+    });
+    const [a, b] = await createPrometheusSource(config, { log, fetch }).sample(servers, 10_000);
+    assert.deepEqual(a, { server: 'a', ok: true, values: { errors: null, p99: null, orders: null }, error: 'partial interval, not reported: 10.0.0.1:8080 (re)started 1.5s ago, within this 10s interval' });
+    assert.deepEqual(b, { server: 'b', ok: true, values: { errors: null, p99: null, orders: null }, error: 'partial interval, not reported: 10.0.0.2:8080 missed scrapes within this 10s interval' });
+    assert.ok(seen.some((s) => s.query === 'time() - max by (instance) (process_start_time_seconds{instance=~"10\\\\.0\\\\.0\\\\.1:8080|10\\\\.0\\\\.0\\\\.2:8080"})'));
+  });
+
   it('history() asks query_range and places each point at its interval', async function () {
     const start = 1_700_000_000_000;
     const { fetch, seen } = fakeFetch((q) => ({
-      body: {
+      body: q.startsWith('time()') ? { status: 'success', data: { resultType: 'matrix', result: [] } } : {
         status: 'success',
         data: { resultType: 'matrix', result: [{ metric: { instance: '10.0.0.1:8080' }, values: [[start / 1000, q.startsWith('up') ? '1' : '5'], [start / 1000 + 20, q.startsWith('up') ? '1' : '7']] }] },
       },
