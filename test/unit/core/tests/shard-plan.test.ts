@@ -23,13 +23,42 @@ describe('core/tests/shard-plan', () => {
     );
   });
 
-  it('keeps the LPT makespan within 4/3 - 1/(3k) of the lower bound max(total/k, longest)', () => {
+  it('keeps the LPT makespan within total/k + (1 - 1/k) * longest, so within (2 - 1/k) of the lower bound', () => {
     fc.assert(
       fc.property(arbTests, fc.integer({ min: 1, max: 12 }), (tests, slots) => {
         const plan = planShards(tests, slots);
         const k = Math.min(slots, Math.max(1, tests.length));
-        const lb = makespanLowerBound(tests.map((t) => t.estimateMs), k);
-        assert.ok(makespan(plan) <= (4 / 3 - 1 / (3 * k)) * lb + 1e-9, `makespan ${makespan(plan)} lb ${lb} k ${k}`);
+        const d = tests.map((t) => t.estimateMs);
+        const total = d.reduce((a, b) => a + b, 0);
+        const longest = Math.max(0, ...d);
+        assert.ok(makespan(plan) <= total / k + (1 - 1 / k) * longest + 1e-9, `makespan ${makespan(plan)} total ${total} longest ${longest} k ${k}`);
+        assert.ok(makespan(plan) <= (2 - 1 / k) * makespanLowerBound(d, k) + 1e-9);
+      }),
+    );
+  });
+
+  it("meets Graham's LPT bound (4/3 - 1/(3k)) * optimum, the optimum found by brute force on small suites", () => {
+    const optimum = (d: number[], k: number): number => {
+      let best = Infinity;
+      const loads = new Array<number>(k).fill(0);
+      const place = (i: number) => {
+        if (i === d.length) return void (best = Math.min(best, Math.max(...loads)));
+        for (let s = 0; s < k; s++) {
+          loads[s]! += d[i]!;
+          if (loads[s]! < best) place(i + 1);
+          loads[s]! -= d[i]!;
+          if (loads[s] === 0) break; // empty shards are interchangeable
+        }
+      };
+      place(0);
+      return best;
+    };
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 1000 }), { minLength: 1, maxLength: 8 }), fc.integer({ min: 2, max: 3 }), (d, k) => {
+        const tests = d.map((ms, i): EstimatedTest => ({ id: `f::${i}`, file: 'f', title: String(i), estimateMs: ms, known: true }));
+        const opt = optimum(d, Math.min(k, d.length));
+        const kk = Math.min(k, d.length);
+        assert.ok(makespan(planShards(tests, k)) <= (4 / 3 - 1 / (3 * kk)) * opt + 1e-9, `${makespan(planShards(tests, k))} vs opt ${opt}`);
       }),
     );
   });
