@@ -217,11 +217,12 @@ async function main(): Promise<void> {
   print(report);
   if (!process.argv.includes('--no-png')) {
     const svg = chart(report);
-    writeFileSync(join(outDir, 'detection.svg'), svg);
     try {
       await screenshot(svg, join(outDir, 'detection.png'));
       process.stdout.write(`chart: ${join(outDir, 'detection.png')}\n`);
     } catch (err) {
+      // No browser here: keep the chart as SVG instead.
+      writeFileSync(join(outDir, 'detection.svg'), svg);
       process.stdout.write(`chart: PNG not rendered (${(err as Error).message.split('\n')[0]}); SVG at ${join(outDir, 'detection.svg')}\n`);
     }
   }
