@@ -1,6 +1,6 @@
 // The line end to end on the production parts: a real git origin, servers reached over real sshd
 // on 127.0.1.x (each a directory running the demo shop), metrics from a real Prometheus scraping
-// them through the file_sd file immune writes. The demo's bad commit is rolled back over SSH,
+// them through the file_sd file immune writes. A good commit goes live; the demo's bad commit is rolled back over SSH,
 // reverted in git and blocks the line, judged on Prometheus' numbers.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { writeFileSd } from '../../src/adapters/metrics/file-sd.js';
 import { createRuntime, type Runtime } from '../../src/cli/runtime.js';
-import { badChange, shopTemplateFiles } from '../../src/demo/shop-changes.js';
+import { badChange, goodChange, shopTemplateFiles } from '../../src/demo/shop-changes.js';
 import { startTraffic, type Traffic } from '../../src/demo/traffic.js';
 import type { DeployRecord } from '../../src/ports.js';
 import { createOrigin, type TestOrigin } from '../helpers/git.js';
@@ -116,6 +116,16 @@ watch:
       (await rt!.fleet.servers()).map((s) => `${s.host}:${s.port}`),
       15_000,
     );
+  });
+
+  it('takes a good commit live on every server, judged on Prometheus numbers', async function () {
+    const c = goodChange(1);
+    const sha = await origin.commit(c.message, c.files);
+    const d = await deployOf(sha);
+    assert.equal(d.outcome, 'live', d.reason);
+    const releases = await Promise.all((await rt!.fleet.servers()).map((s) => rt!.fleet.release(s)));
+    assert.deepEqual(releases, [d.artifact!.id, d.artifact!.id, d.artifact!.id]);
+    first = d;
   });
 
   it('rolls a bad commit back over SSH, reverts it and blocks the line, on Prometheus evidence', async function () {
