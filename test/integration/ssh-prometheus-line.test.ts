@@ -1,7 +1,7 @@
 // The line end to end on the production parts: a real git origin, servers reached over real sshd
 // on 127.0.1.x (each a directory running the demo shop), metrics from a real Prometheus scraping
-// them through the file_sd file immune writes. A good commit goes live; the demo's bad commit is rolled back over SSH,
-// reverted in git and blocks the line, judged on Prometheus' numbers.
+// them through a file_sd file from writeFileSd. A good commit goes live; the demo's bad commit is
+// rolled back over SSH, reverted in git and blocks the line, judged on Prometheus' numbers.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
