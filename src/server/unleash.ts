@@ -1,7 +1,7 @@
 // The Unleash client API served by `immune serve`, so any Unleash SDK (unleash-client in our
 // src/sdk) reads experiments and flags from us: features with ETag/304, register, metrics.
 // Every call needs one of the configured client tokens in Authorization (401 without).
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ServerContext } from './context.js';
 import type { FeaturesDocument } from '../core/experiments/features.js';
@@ -31,20 +31,23 @@ export function registerUnleash(app: FastifyInstance, ctx: ServerContext): void 
   const clientAuth = clientTokenHook(ctx);
 
   // The hot path (every SDK polls it): the token is checked inline rather than in a hook.
+  const send = (req: FastifyRequest<{ Querystring: { namePrefix?: string } }>, reply: FastifyReply, snap: { body: string; etag: string }): FastifyReply => {
+    // SDKs configured with a namePrefix get only those features (rare: built per request).
+    const prefix = req.query.namePrefix;
+    const view = typeof prefix === 'string' && prefix !== '' ? filtered(snap.body, prefix) : snap;
+    reply.header('etag', view.etag).header('cache-control', 'no-cache');
+    if (req.headers['if-none-match'] === view.etag) return reply.code(304).send();
+    return reply.type('application/json; charset=utf-8').send(view.body);
+  };
   // A plain (not async) handler once features are loaded: this is what every SDK polls.
   app.get<{ Querystring: { namePrefix?: string } }>('/api/client/features', (req, reply) => {
     checkToken(req);
-    const send = (snap: { body: string; etag: string }): FastifyReply => {
-      // SDKs configured with a namePrefix get only those features (rare: built per request).
-      const prefix = req.query.namePrefix;
-      const view = typeof prefix === 'string' && prefix !== '' ? filtered(snap.body, prefix) : snap;
-      reply.header('etag', view.etag).header('cache-control', 'no-cache');
-      if (req.headers['if-none-match'] === view.etag) return reply.code(304).send();
-      return reply.type('application/json; charset=utf-8').send(view.body);
-    };
     const loaded = registry.loaded;
-    if (loaded) send(loaded);
-    else registry.current().then(send, (err: unknown) => reply.send(err));
+    if (loaded) return send(req, reply, loaded);
+    registry.current().then(
+      (snap) => send(req, reply, snap),
+      (err: unknown) => reply.send(err),
+    );
     return reply;
   });
 
