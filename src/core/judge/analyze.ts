@@ -208,7 +208,10 @@ export function analyzeMetric(spec: MetricSeries, mode: Mode): MetricAnalysis {
 
 function pct(x: number): string {
   if (!Number.isFinite(x)) return x > 0 ? '+inf' : x < 0 ? '-inf' : 'n/a';
-  if (x >= 9) return `x${(1 + x).toPrecision(2)}`;
+  if (x >= 9) {
+    const ratio = 1 + x;
+    return ratio < 100 ? `x${ratio.toFixed(1)}` : ratio < 1e6 ? `x${Math.round(ratio)}` : '>x1e6';
+  }
   const v = x * 100;
   const digits = Math.abs(v) < 10 ? 1 : 0;
   return `${v >= 0 ? '+' : ''}${v.toFixed(digits)}%`;

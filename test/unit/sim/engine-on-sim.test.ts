@@ -1,0 +1,120 @@
+// The real engine on the simulated fleet in virtual time: a good commit goes live, a bad one is
+// caught at the 1-server canary step, rolled back, reverted and the line blocked. Minutes of
+// rollout take well under a second.
+import assert from 'node:assert/strict';
+import pino from 'pino';
+import { openSqliteStore } from '../../../src/adapters/store/sqlite/index.js';
+import { parsePipeline } from '../../../src/core/config/index.js';
+import { judgeGate, judgeWatch } from '../../../src/core/judge/index.js';
+import { Engine } from '../../../src/engine/engine.js';
+import { EventBus } from '../../../src/engine/events.js';
+import type { Commit, Repo, Store } from '../../../src/ports.js';
+import { VirtualClock } from '../../../src/sim/clock.js';
+import { SimFleet } from '../../../src/sim/fleet.js';
+
+const PIPELINE = `name: sim
+repo: { url: sim://shop, poll_interval: 1s }
+fleet: { type: local, servers: 8 }
+metrics:
+  definitions:
+    - { name: error_rate, kind: ratio, numerator: 'e{code=~"5.."}', denominator: e, bad: increase, critical: true }
+    - { name: checkout_error_rate, kind: ratio, numerator: 'c{code=~"5.."}', denominator: c, bad: increase, critical: true }
+    - { name: latency_p99, kind: continuous, gauge: p99, bad: increase, tolerance: 20% }
+    - { name: checkouts, kind: count, counter: checkouts, bad: decrease }
+rollout:
+  interval: 2s
+  min_bake: 30s
+  max_bake: 90s
+  steps: [{ servers: 1 }, { percent: 100% }]
+watch: { duration: 10s, window: 30s }
+`;
+
+/** A repository in memory: commits pushed by the test, reverts appended. */
+class MemoryRepo implements Repo {
+  commits: Commit[] = [];
+  reverts: { shas: string[]; message: string }[] = [];
+  push(sha: string, subject: string): void {
+    this.commits.push({ sha, author: 'dev', email: 'dev@example.com', subject, message: subject, time: 0 });
+  }
+  async tip(): Promise<string> {
+    return this.commits.at(-1)!.sha;
+  }
+  async commitsBetween(from: string | undefined, to: string): Promise<Commit[]> {
+    const end = this.commits.findIndex((c) => c.sha === to);
+    const start = from ? this.commits.findIndex((c) => c.sha === from) + 1 : end;
+    return this.commits.slice(start, end + 1);
+  }
+  async commit(sha: string): Promise<Commit> {
+    const c = this.commits.find((x) => x.sha === sha || x.sha.startsWith(sha));
+    if (!c) throw new Error(`no commit ${sha}`);
+    return c;
+  }
+  async checkout(sha: string) {
+    return { sha, dir: '/nonexistent', dispose: async () => undefined };
+  }
+  async revert(shas: string[], message: string): Promise<string> {
+    this.reverts.push({ shas, message });
+    const sha = `${'f'.repeat(8)}${String(this.reverts.length).padStart(32, '0')}`;
+    this.push(sha, `Revert ${shas.join(', ')}`);
+    return sha;
+  }
+}
+
+describe('engine on the simulated fleet (virtual time)', function () {
+  this.timeout(30_000);
+  let store: Store;
+  let engine: Engine | undefined;
+  after(async () => {
+    await engine?.stop();
+    await store?.close();
+  });
+
+  it('ships a good commit, then catches a bad one at the canary, rolls back, reverts and blocks', async () => {
+    const clock = new VirtualClock(Date.UTC(2026, 0, 1));
+    const fleet = new SimFleet(clock, { servers: 8, rps: 50, errorRate: 0, checkoutShare: 0.15, outlierProbability: 0, seed: 11, activateMs: 500 });
+    const repo = new MemoryRepo();
+    const good = 'a'.repeat(40);
+    const bad = 'b'.repeat(40);
+    repo.push(good, 'good change');
+    fleet.inject(bad, { checkoutFailure: 0.3 });
+    store = openSqliteStore(':memory:');
+    engine = new Engine({
+      config: parsePipeline(PIPELINE, 'sim.yaml'),
+      repo,
+      builder: { build: async (co) => ({ id: `r-${co.sha.slice(0, 8)}`, sha: co.sha, path: '/nonexistent.tar.gz', bytes: 1 }) },
+      fleet,
+      metrics: fleet,
+      store,
+      notifier: { notify: async () => undefined },
+      clock,
+      events: new EventBus(),
+      log: pino({ level: 'silent' }),
+      judge: { gate: judgeGate, watch: judgeWatch },
+    });
+    const started = Date.now();
+    await engine.start();
+    await clock.sleep(2000);
+    await engine.idle(600_000);
+    const first = await engine.status();
+    assert.equal(first.live?.sha, good);
+    repo.push(bad, 'bad change: checkout crashes');
+    await clock.sleep(2000);
+    await engine.idle(600_000);
+    const after = await engine.status();
+    assert.equal(after.blocked, true, JSON.stringify(after));
+    assert.equal(after.live?.sha, good);
+    assert.equal(repo.reverts.length, 1);
+    assert.deepEqual(repo.reverts[0].shas, [bad]);
+    assert.match(repo.reverts[0].message, /checkout_error_rate/);
+    for (const s of await fleet.servers()) assert.equal(await fleet.release(s), `r-${good.slice(0, 8)}`);
+    const [last] = await store.line.listDeploys('sim', { limit: 1 });
+    assert.deepEqual(last.shas, [bad]);
+    assert.equal(last.outcome, 'reverted');
+    const looks = await store.line.gateLooks(last.id);
+    const failed = looks.find((l) => l.decision === 'fail');
+    assert.ok(failed, JSON.stringify(looks.map((l) => [l.step, l.decision])));
+    assert.equal(failed.step, 0, 'caught at the 1-server canary step');
+    assert.ok(failed.elapsedMs <= 30_000, `caught after ${failed.elapsedMs} ms`);
+    assert.ok(Date.now() - started < 20_000, 'virtual time should make this fast');
+  });
+});
