@@ -4,7 +4,7 @@
 // power, time to detect and the ratio to the oracle SPRT's expected time; writes
 // bench-results/detection.json and bench-results/detection.png.
 //
-//   npm run bench:detection -- [--nulls 1000] [--runs 200] [--horizon-nulls 200] [--alpha 0.01] [--workers 2] [--out bench-results] [--no-png]
+//   npm run bench:detection -- [--nulls 1000] [--runs 200] [--horizon-nulls 200] [--tolerated 500] [--alpha 0.01] [--workers 2] [--out bench-results] [--no-png]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,8 @@ const BETA = 0.05;
 interface Scenario {
   id: string;
   label: string;
+  /** A change smaller than every tolerance: failing it is a false alarm too. */
+  tolerated?: boolean;
   regression?: Regression;
   /** Nats per interval the oracle SPRT gets from the canary servers (undefined: no fixed effect). */
   nats?: number;
@@ -52,7 +54,9 @@ const SCENARIOS: Scenario[] = [
   { id: 'checkouts-30%', label: 'checkouts -30%', regression: { checkoutFactor: 0.7 }, nats: checkoutNats(0.7) },
   { id: 'leak', label: 'memory leak 5%/min', regression: { leakPerMinute: 0.05 } },
   { id: 'hung', label: 'server hangs at 30 s', regression: { hangAfterMs: 30_000 } },
+  { id: 'within-tolerance', label: 'changes within tolerance', tolerated: true, regression: { errorFactor: 1.05, latencyFactor: 1.05, checkoutFactor: 0.99, cpuFactor: 1.05 } },
 ];
+const REGRESSIONS = SCENARIOS.filter((s) => s.regression && !s.tolerated);
 
 interface Task {
   scenario: string;
@@ -154,7 +158,9 @@ async function main(): Promise<void> {
   let seed = 1;
   for (let i = 0; i < nulls; i++) tasks.push({ scenario: 'null', seed: seed++, lookPastPass: false, reference: true, alpha: CONFIG.alpha });
   for (let i = 0; i < horizonNulls; i++) tasks.push({ scenario: 'null', seed: seed++, lookPastPass: true, reference: false, alpha: CONFIG.alpha });
-  for (const sc of SCENARIOS.slice(1)) for (let i = 0; i < runs; i++) tasks.push({ scenario: sc.id, seed: seed++, lookPastPass: true, reference: true, alpha: CONFIG.alpha });
+  for (const sc of REGRESSIONS) for (let i = 0; i < runs; i++) tasks.push({ scenario: sc.id, seed: seed++, lookPastPass: true, reference: true, alpha: CONFIG.alpha });
+  const tolerated = arg('tolerated', 500);
+  for (let i = 0; i < tolerated; i++) tasks.push({ scenario: 'within-tolerance', seed: seed++, lookPastPass: false, reference: true, alpha: CONFIG.alpha });
   const results = await runAll(tasks, workers);
   const elapsed = (Date.now() - started) / 1000;
 
@@ -177,7 +183,19 @@ async function main(): Promise<void> {
     reference: { falseAlarms: refFa, rate: round(refFa / Math.max(1, opNull.length)), ci95: wilson(refFa, opNull.length).map((x) => round(x)) },
   };
 
-  const scenarios = SCENARIOS.slice(1).map((sc) => {
+  const tol = results.filter((r) => r.scenario === 'within-tolerance');
+  const tolFa = tol.filter((r) => r.firstFailAtMs !== undefined).length;
+  const tolRef = tol.filter((r) => r.reference?.verdict === 'fail').length;
+  const withinTolerance = {
+    change: SCENARIOS.find((s) => s.tolerated)!.regression,
+    runs: tol.length,
+    falseAlarms: tolFa,
+    rate: round(tolFa / Math.max(1, tol.length)),
+    ci95: wilson(tolFa, tol.length).map((x) => round(x)),
+    reference: { falseAlarms: tolRef, rate: round(tolRef / Math.max(1, tol.length)), ci95: wilson(tolRef, tol.length).map((x) => round(x)) },
+  };
+
+  const scenarios = REGRESSIONS.map((sc) => {
     const rs = results.filter((r) => r.scenario === sc.id);
     const n = rs.length;
     const times = rs.filter((r) => r.firstFailAtMs !== undefined).map((r) => r.firstFailAtMs! / 1000);
@@ -210,6 +228,7 @@ async function main(): Promise<void> {
     model: MODEL_DEFAULTS,
     seconds: round(elapsed, 1),
     nulls: nullSummary,
+    withinTolerance,
     scenarios,
   };
   mkdirSync(outDir, { recursive: true });
@@ -237,6 +256,7 @@ function tally(xs: string[]): Record<string, number> {
 type Report = {
   config: typeof CONFIG & { beta: number; metrics: unknown[]; workers: number };
   seconds: number | null;
+  withinTolerance: { runs: number; falseAlarms: number; rate: number | null; ci95: (number | null)[]; reference: { rate: number | null; ci95: (number | null)[] } };
   nulls: { runs: number; falseAlarms: number; rate: number | null; ci95: (number | null)[]; horizon: { runs: number; falseAlarms: number; rate: number | null; ci95: (number | null)[] }; reference: { rate: number | null; ci95: (number | null)[] } };
   scenarios: { id: string; label: string; runs: number; ours: { powerByMinBake: number | null; powerByMaxBake: number | null; medianSeconds: number | null; p90Seconds: number | null }; reference: { power: number | null; seconds: number }; sprtBoundSeconds: number | null; ratioToBound: number | null; speedupVsReference: number | null }[];
 };
@@ -253,6 +273,8 @@ function print(r: Report): void {
   out.push(`false alarms per deploy (gate to min bake): ${n.falseAlarms}/${n.runs} = ${pct(n.rate)} (95% CI ${pct(n.ci95[0])}..${pct(n.ci95[1])})`);
   out.push(`false alarms looking every interval to max bake: ${n.horizon.falseAlarms}/${n.horizon.runs} = ${pct(n.horizon.rate)} (95% CI ${pct(n.horizon.ci95[0])}..${pct(n.horizon.ci95[1])})`);
   out.push(`reference (Kayenta-style, MW 98% + effect size at ${c.referenceAtMs / 1000}s): false alarms ${pct(n.reference.rate)} (95% CI ${pct(n.reference.ci95[0])}..${pct(n.reference.ci95[1])})`);
+  const w = r.withinTolerance;
+  out.push(`changes within tolerance (errors +5%, p99 +5%, cpu +5%, checkouts -1%): false alarms ${w.falseAlarms}/${w.runs} = ${pct(w.rate)} (95% CI ${pct(w.ci95[0])}..${pct(w.ci95[1])}); reference ${pct(w.reference.rate)} (95% CI ${pct(w.reference.ci95[0])}..${pct(w.reference.ci95[1])})`);
   out.push('');
   out.push(['scenario'.padEnd(22), 'power@min'.padStart(9), 'power@max'.padStart(9), 'median s'.padStart(9), 'p90 s'.padStart(7), 'SPRT s'.padStart(7), 'x bound'.padStart(8), 'ref power'.padStart(9), 'ref s'.padStart(6), 'speedup'.padStart(8)].join(' '));
   for (const s of r.scenarios) {
