@@ -6,7 +6,8 @@
 import { fromRankSum, hodgesLehmann, mannWhitney, rankSums } from './mann-whitney.js';
 import { csRadius, effectGrid, logGaussianGridLr } from './msprt.js';
 import { normalQuantile, normalSf } from './normal.js';
-import { logRateMixtureLr, pearsonDispersion, rateRatio, rateScore, totals } from './rate-test.js';
+import { binomialUpperTail } from './beta.js';
+import { logRateMixtureLr, pearsonDispersion, rateRatio, rateScore, totals, type RateTotals } from './rate-test.js';
 import { intervalTotals, mean, median, numericCells, rateCells } from './series.js';
 import type { MetricEvidence, MetricKind, MetricSeries } from './types.js';
 
@@ -78,6 +79,16 @@ function placeboVariance(B: number, contrast: (i: number) => Contrast): number {
   return Math.max(0, excess / counted) / (1 + 1 / (B - 1));
 }
 
+/** One-sided p-value of "rate ratio beyond rho0 in the bad direction" from the conditional binomial, counts divided by `scale`. */
+function exactRateP(canary: RateTotals, baseline: RateTotals, rho0: number, increase: boolean, scale: number): number {
+  const X = (canary.x + baseline.x) / scale;
+  if (!(X > 0) || !(canary.n > 0) || !(baseline.n > 0)) return 1;
+  const p0 = (rho0 * canary.n) / (rho0 * canary.n + baseline.n);
+  const k = canary.x / scale;
+  // A decrease is an excess of baseline events: the same tail with the sides swapped.
+  return increase ? binomialUpperTail(k, X, p0) : binomialUpperTail(X - k, X, 1 - p0);
+}
+
 function fixedP(est: number, v: number): number {
   if (!Number.isFinite(v) || !(v > 0)) return 1;
   return normalSf(est / Math.sqrt(v));
@@ -123,9 +134,11 @@ function analyzeRate(spec: MetricSeries, mode: Mode): MetricAnalysis {
   let shortage: string | undefined;
   if (canCells.length < MIN_CELLS || baseCells.length < MIN_CELLS) shortage = `needs ${MIN_CELLS}+ samples per side (canary ${canCells.length}, baseline ${baseCells.length})`;
   else if (spec.kind === 'ratio' && (tc.n < MIN_RATIO_DENOMINATOR || tb.n < MIN_RATIO_DENOMINATOR)) shortage = `needs ${MIN_RATIO_DENOMINATOR}+ in the denominator per side (canary ${tc.n}, baseline ${tb.n})`;
-  let p = fixedP(est, v);
+  // Fixed sample: the exact conditional binomial tail (events scaled by the dispersion and the
+  // between-server inflation), which stays honest at a handful of events.
+  const inflation = Number.isFinite(score.v) && score.v > 0 ? v / score.v : 1;
+  let p = exactRateP(tc, tb, rho0, increase, dispersion * inflation);
   if (mode.sequential) {
-    const inflation = Number.isFinite(score.v) && score.v > 0 ? v / score.v : 1;
     const baseTotals = intervalTotals(spec.kind, spec.baseline);
     const per = intervalTotals(spec.kind, spec.canary).map((canary, t) => ({ canary, baseline: baseTotals[t] ?? { x: 0, n: 0 } }));
     const grid = RATE_GRID.map((d) => orient * d);

@@ -102,8 +102,10 @@ export function kthDifference(xs: readonly number[], ys: readonly number[], k: n
   let hi = xs[xs.length - 1] - ys[0];
   if (k <= 0) return lo;
   if (k >= xs.length * ys.length - 1) return hi;
-  for (let iter = 0; iter < 100 && hi - lo > 1e-12 * Math.max(1, Math.abs(lo), Math.abs(hi)); iter++) {
+  // Relative precision only, so the answer does not depend on the data's unit.
+  for (let iter = 0; iter < 200 && hi - lo > 1e-13 * Math.max(Math.abs(lo), Math.abs(hi)); iter++) {
     const mid = (lo + hi) / 2;
+    if (mid === lo || mid === hi) break;
     // countBelow(mid) = pairs with diff < mid
     if (countBelow(xs, ys, mid) <= k) lo = mid;
     else hi = mid;
