@@ -30,10 +30,12 @@ describe('cli: immune tests', function () {
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
-  it('lists the slowest tests as JSON', async () => {
+  it('lists the slowest tests and files as JSON', async () => {
     const slow = await immune('tests', 'slowest', '--db', file, '--json', '--limit', '2');
     assert.equal(slow.exitCode, 0, slow.stderr);
     assert.deepEqual(JSON.parse(slow.stdout).map((r: { id: string; meanMs: number }) => [r.id, r.meanMs]), [['a.js::slow', 900], ['b.js::wobbly', 50]]);
+    const files = await immune('tests', 'slowest', '--files', '--db', file, '--json');
+    assert.deepEqual(JSON.parse(files.stdout), [{ file: 'a.js', meanMs: 905, tests: 2 }, { file: 'b.js', meanMs: 50, tests: 1 }]);
   });
 
   it('quarantines a test and lists flaky and quarantined tests in a readable table', async () => {

@@ -25,6 +25,19 @@ export function slowest(stats: Stat[], limit: number): Stat[] {
   return stats.filter((s) => s.runs > 0).sort((a, b) => b.meanMs - a.meanMs || a.id.localeCompare(b.id)).slice(0, limit);
 }
 
+/** Per file: the sum of its tests' mean durations (what a file costs a shard, loading aside). */
+export function slowestFiles(stats: Stat[], limit: number): { file: string; meanMs: number; tests: number }[] {
+  const files = new Map<string, { file: string; meanMs: number; tests: number }>();
+  for (const s of stats) {
+    if (s.runs === 0) continue;
+    const f = files.get(s.file) ?? { file: s.file, meanMs: 0, tests: 0 };
+    f.meanMs += s.meanMs;
+    f.tests++;
+    files.set(s.file, f);
+  }
+  return [...files.values()].sort((a, b) => b.meanMs - a.meanMs || a.file.localeCompare(b.file)).slice(0, limit);
+}
+
 export function flaky(stats: Stat[], limit: number): (Stat & { rate: number })[] {
   return stats
     .filter((s) => s.flakes > 0 || s.quarantined)
@@ -46,14 +59,22 @@ export function register(program: Command): void {
 
   tests
     .command('slowest')
-    .description('Tests by mean duration over their recent runs, slowest first.')
+    .description('Tests (or files, with --files) by mean duration over their recent runs, slowest first.')
     .option('--db <file>', 'SQLite store', DEFAULT_DB)
     .option('--limit <n>', 'how many', '20')
     .option('--json', 'machine-readable output')
-    .action(async (o: { db: string; limit: string; json?: boolean }) => {
+    .option('--files', 'per test file (sum of its tests) instead of per test')
+    .action(async (o: { db: string; limit: string; json?: boolean; files?: boolean }) => {
       const limit = limitOf(o.limit);
       const s = open(o.db);
       try {
+        if (o.files) {
+          const files = slowestFiles(await s.history.stats(), limit);
+          if (o.json) process.stdout.write(JSON.stringify(files.map((f) => ({ ...f, meanMs: Math.round(f.meanMs * 10) / 10 })), null, 2) + '\n');
+          else if (!files.length) process.stdout.write('no test runs recorded yet\n');
+          else process.stdout.write(table([['MEAN', 'TESTS', 'FILE'], ...files.map((f) => [`${(f.meanMs / 1000).toFixed(3)}s`, String(f.tests), f.file])]));
+          return;
+        }
         const rows = slowest(await s.history.stats(), limit);
         if (o.json) process.stdout.write(JSON.stringify(rows.map((r) => ({ id: r.id, meanMs: Math.round(r.meanMs * 10) / 10, runs: r.runs, failures: r.failures, flakes: r.flakes })), null, 2) + '\n');
         else if (!rows.length) process.stdout.write('no test runs recorded yet\n');
