@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { logRateMixtureLr, pearsonDispersion, rateRatio, rateScore } from '../../../../src/core/judge/rate-test.js';
+import { createRandom } from '../../../../src/sim/random.js';
 import { close, REF } from './reference.js';
 
 describe('core/judge/rate-test', () => {
@@ -23,5 +24,40 @@ describe('core/judge/rate-test', () => {
     const r = rateRatio({ x: 0, n: 1000 }, { x: 0, n: 7000 }, 1);
     assert.equal(r.logRatio, 0);
     assert.equal(rateScore({ x: 0, n: 1000 }, { x: 0, n: 7000 }, 1.1, 1).v, Infinity);
+  });
+
+  it('keeps the false-alarm rate below alpha when peeking every interval at Poisson data at the tolerance boundary', () => {
+    // 1000 deploys, 40 looks each; the canary's rate is exactly rho0 times the baseline's (the worst null).
+    const rnd = createRandom(12);
+    const alpha = 0.05;
+    const rho0 = 1.1;
+    const grid = [0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4];
+    let alarms = 0;
+    for (let run = 0; run < 1000; run++) {
+      const intervals: { canary: { x: number; n: number }; baseline: { x: number; n: number } }[] = [];
+      for (let t = 0; t < 40; t++) {
+        const nc = 100 + rnd.int(50);
+        const nb = 700 + rnd.int(200);
+        intervals.push({ canary: { x: rnd.poisson(0.02 * rho0 * nc), n: nc }, baseline: { x: rnd.poisson(0.02 * nb), n: nb } });
+        if (logRateMixtureLr(intervals, rho0, grid, 1) >= Math.log(1 / alpha)) {
+          alarms++;
+          break;
+        }
+      }
+    }
+    assert.ok(alarms / 1000 <= alpha, `false-alarm rate ${alarms / 1000}`);
+    // ... and it does have power: a doubled rate is caught in most runs.
+    let caught = 0;
+    for (let run = 0; run < 200; run++) {
+      const intervals: { canary: { x: number; n: number }; baseline: { x: number; n: number } }[] = [];
+      for (let t = 0; t < 40; t++) {
+        intervals.push({ canary: { x: rnd.poisson(0.02 * 2 * 120), n: 120 }, baseline: { x: rnd.poisson(0.02 * 800), n: 800 } });
+        if (logRateMixtureLr(intervals, rho0, grid, 1) >= Math.log(1 / alpha)) {
+          caught++;
+          break;
+        }
+      }
+    }
+    assert.ok(caught / 200 >= 0.9, `power ${caught / 200}`);
   });
 });
