@@ -16,7 +16,7 @@ import { createScrapeSource } from '../adapters/metrics/scrape.js';
 import { createConsoleNotifier } from '../adapters/notify/console.js';
 import { systemClock } from '../adapters/clock/system.js';
 import { openSqliteStore } from '../adapters/store/sqlite/index.js';
-import { createAuth, loadTokens } from '../server/auth.js';
+import { createAuth, isLoopbackHost, loadTokens } from '../server/auth.js';
 import type { ServerContext } from '../server/context.js';
 import type { CodeHost, Fleet, MetricsSource, Store } from '../ports.js';
 import { ImmuneError } from '../errors.js';
@@ -34,7 +34,7 @@ export interface RuntimeOptions {
   /** Extra environment for local fleet servers (e.g. the experiments SDK settings). */
   fleetEnv?: Record<string, string>;
   /** Serve HTTP: API, dashboard, Unleash client API, /metrics. */
-  http?: { port: number; host: string; tokensFile?: string; clientTokens?: string[]; experimentsDir?: string; publicUrl?: string };
+  http?: { port: number; host: string; openRead?: boolean; tokensFile?: string; clientTokens?: string[]; experimentsDir?: string; publicUrl?: string };
 }
 
 export interface Runtime {
@@ -87,7 +87,8 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     fleet = localFleet;
   } else {
     const { createSshFleet } = await import('../adapters/fleet/ssh.js');
-    fleet = createSshFleet(config.fleet, { log });
+    // Relative key, known_hosts and servers_file paths are relative to the pipeline file.
+    fleet = createSshFleet(config.fleet, { log, baseDir: dirname(resolve(opts.pipelineFile)) });
   }
 
   let metrics: MetricsSource;
@@ -139,10 +140,18 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     log,
     async start() {
       await localFleet?.start();
+      const fileSd = config.metrics.prometheus?.file_sd;
+      if (fileSd) {
+        // Prometheus scrapes what the orchestrator deploys to: keep its target file current.
+        const { writeFileSd } = await import('../adapters/metrics/file-sd.js');
+        await writeFileSd(resolve(fileSd), await fleet.servers());
+      }
       await engine.start();
       if (opts.http) {
         const { buildServer } = await import('../server/app.js');
-        const openRead = true;
+        const { webhookOptionsFrom } = await import('../server/webhooks.js');
+        // Reads are open without a token only when the server listens on loopback.
+        const openRead = opts.http.openRead ?? isLoopbackHost(opts.http.host);
         const auth = createAuth({ tokens: loadTokens(opts.http.tokensFile), openRead });
         const ctx: ServerContext = {
           store,
@@ -155,7 +164,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
           clientTokens: opts.http.clientTokens ?? (process.env.IMMUNE_CLIENT_TOKENS ?? '').split(',').filter(Boolean),
           publicUrl: publicUrl!,
         };
-        const server = await buildServer(ctx);
+        const server = await buildServer(ctx, { webhooks: webhookOptionsFrom(config) });
         await server.listen({ port: opts.http.port, host: opts.http.host });
         rt.server = server;
         rt.url = publicUrl;

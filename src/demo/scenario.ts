@@ -119,6 +119,8 @@ export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
     targets: () => runtime.fleet.servers(),
     rpsPerServer: opts.rps ?? 50,
     checkoutRate: 0.5,
+    // Many users, each visiting a few times: per-user conversion stays meaningful for the readout.
+    users: 50_000,
     durationMs: opts.timeoutMs ?? 15 * 60_000,
     log: opts.log,
     seed: 2009,

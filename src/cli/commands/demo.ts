@@ -1,8 +1,6 @@
 // `immune demo`: the scripted scenario on a local fleet — good commit live, bad commit caught and reverted, line blocked and unblocked.
 import type { Command } from 'commander';
 import pino from 'pino';
-import { startDemo } from '../../demo/scenario.js';
-import { defaultLogger } from '../runtime.js';
 import { parsePort } from './serve.js';
 
 export function register(program: Command): void {
@@ -19,6 +17,8 @@ export function register(program: Command): void {
     .action(async (o: { exit?: boolean; json?: boolean; port: number; pipeline?: string; data: string; rps: number }) => {
       const quiet = o.json;
       const print = quiet ? () => undefined : (l: string) => process.stdout.write(`${l}\n`);
+      const { startDemo } = await import('../../demo/scenario.js');
+      const { defaultLogger } = await import('../runtime.js');
       const log = process.env.IMMUNE_LOG_LEVEL ? defaultLogger() : pino({ level: 'warn' }, pino.destination(2));
       const demo = await startDemo({ pipelineFile: o.pipeline, dataDir: o.data, port: o.port, log, print, rps: o.rps });
       const stopOnSignal = new Promise<'signal'>((resolve) => {

@@ -1,8 +1,6 @@
 // `immune serve`: the daemon — the line for one pipeline, the API, the dashboard, the Unleash client API and /metrics.
 import type { Command } from 'commander';
 import { InputError } from '../../errors.js';
-import { printProgress } from '../progress.js';
-import { createRuntime, defaultLogger } from '../runtime.js';
 
 export function parsePort(v: string): number {
   const n = Number(v);
@@ -24,6 +22,9 @@ export function register(program: Command): void {
     .option('--public-url <url>', 'URL of this server for links in statuses and revert messages')
     .addHelpText('after', '\nExit codes: 0 stopped by a signal, 2 bad configuration or flags.\nReads are open on loopback; every change needs a token with the right role.')
     .action(async (o: { pipeline: string; port: number; host: string; data: string; tokens?: string; experiments: string; clientTokens?: string; publicUrl?: string }) => {
+      // Loaded here, not at the top: every other command starts faster without the adapters.
+      const { createRuntime, defaultLogger } = await import('../runtime.js');
+      const { printProgress } = await import('../progress.js');
       const log = defaultLogger();
       const rt = await createRuntime({
         pipelineFile: o.pipeline,

@@ -127,7 +127,11 @@ const httpServer = http.createServer(async (req, res) => {
     if (!handled) json(res, label === 'other' ? 404 : 405, { error: 'not found' });
   } catch (err) {
     const status = err && err.status ? err.status : 500;
-    if (status >= 500) log(`error ${req.method} ${path}: ${err && err.stack ? err.stack.split('\n')[0] : err}`);
+    if (status >= 500) {
+      log(`error ${req.method} ${path}: ${err && err.stack ? err.stack.split('\n')[0] : err}`);
+      // The experiments' guardrail: a user who hit a server error.
+      experiments.track(userOf(req), 'error_rate');
+    }
     if (!res.headersSent) json(res, status, { error: status >= 500 ? 'internal error' : err.message });
     else res.end();
   } finally {
