@@ -1,6 +1,6 @@
 // Assembles `immune serve`'s HTTP server: JSON errors first, then the line's REST API, SSE and
 // /metrics, the Unleash client API and experiments, webhooks, and the dashboard last.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { registerApi } from './api.js';
 import type { ServerContext } from './context.js';
 import { registerDashboard } from './dashboard.js';
@@ -25,7 +25,7 @@ export interface BuildServerOptions {
 export async function buildServer(ctx: ServerContext, opts: BuildServerOptions = {}): Promise<FastifyInstance> {
   const logger = opts.logger === undefined ? (ctx.log as FastifyBaseLogger) : opts.logger;
   const app: FastifyInstance = logger
-    ? (Fastify({ loggerInstance: logger, disableRequestLogging: !opts.requestLogging }) as unknown as FastifyInstance)
+    ? (Fastify({ loggerInstance: logger, logController: new LogController({ disableRequestLogging: !opts.requestLogging }) }) as unknown as FastifyInstance)
     : Fastify({ logger: false });
 
   registerErrorHandler(app);
