@@ -392,6 +392,13 @@ export class Engine implements LineControl {
     try {
       const res = await run;
       d.testReport = res.report;
+      if (res.report.flaky.length) {
+        // A flaky test does not stop the change, but its owners should hear about it.
+        const names = res.report.flaky.map((t) => `${t.file}: ${t.title}`);
+        await this.d.notifier
+          .notify({ kind: 'flaky_test', pipeline: this.name, deploy: d.id, sha: last, to: [...new Set(d.commits.map((c) => c.email))], title: `${names.length} flaky test(s) in ${last.slice(0, 8)}`, body: names.join('\n') })
+          .catch((err) => this.d.log.warn({ err: (err as Error).message }, 'notify failed'));
+      }
       if (res.ok) return { type: 'tests_passed' };
       return { type: 'tests_failed', reason: res.report.summary, culprit: res.culprit?.sha };
     } finally {

@@ -29,7 +29,7 @@ describe('the line on a local fleet (real git, processes, scrape)', function () 
     dir = await mkdtemp(join(tmpdir(), 'immune-line-'));
     const basePort = await freePortRange(3);
     const file = join(dir, 'pipeline.yaml');
-    await writeFile(file, localPipelineYaml({ repo: origin.url, dir, basePort, servers: 3, tests: false, minBake: '10s' }));
+    await writeFile(file, localPipelineYaml({ repo: origin.url, dir, basePort, servers: 3, minBake: '10s' }));
     rt = await createRuntime({ pipelineFile: file, dataDir: join(dir, 'state'), log });
     await rt.start();
     traffic = startTraffic({ targets: () => rt.fleet.servers(), rpsPerServer: 60, checkoutRate: 0.5, durationMs: 230_000, log, seed: 7 });
@@ -59,7 +59,7 @@ describe('the line on a local fleet (real git, processes, scrape)', function () 
     assert.equal(d.outcome, 'live', d.reason);
     const events = await rt.store.line.events(d.id);
     const statuses = events.map((e) => e.status);
-    for (const s of ['building', 'rolling_out', 'baking', 'watching', 'live']) assert.ok(statuses.includes(s), `went through ${s}: ${statuses.join(' ')}`);
+    for (const s of ['testing', 'building', 'rolling_out', 'baking', 'watching', 'live']) assert.ok(statuses.includes(s), `went through ${s}: ${statuses.join(' ')}`);
     const releases = await Promise.all((await rt.fleet.servers()).map((s) => rt.fleet.release(s)));
     assert.ok(releases.every((r) => r === d.artifact!.id));
     live = d;
