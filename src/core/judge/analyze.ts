@@ -230,6 +230,12 @@ function pct(x: number): string {
   return `${v >= 0 ? '+' : ''}${v.toFixed(digits)}%`;
 }
 
+/** A rate as a percentage with enough digits to tell 0.01% from 0. */
+function level(x: number): string {
+  const v = x * 100;
+  return `${v === 0 ? '0' : v < 0.1 ? v.toFixed(3) : v < 10 ? v.toFixed(2) : v.toFixed(1)}%`;
+}
+
 function fmtP(p: number): string {
   return p < 1e-4 ? p.toExponential(1) : p.toPrecision(2);
 }
@@ -251,7 +257,12 @@ export function toEvidence(a: MetricAnalysis, verdict: MetricEvidence['verdict']
       : verdict === 'inconclusive'
         ? `too little data: ${a.shortage ?? 'no usable samples'}`
         : `no regression beyond ${tol}`;
-  const explanation = `${a.spec.name} ${pct(a.effect)} (CI ${pct(a.ci[0])}..${pct(a.ci[1])}), p=${fmtP(pValue)}: ${what}`;
+  // For a ratio the two levels say more than a relative change when the baseline is near zero.
+  const levels =
+    a.spec.kind === 'ratio' && Number.isFinite(a.baselineEstimate) && Number.isFinite(a.canaryEstimate)
+      ? `${level(a.baselineEstimate)} → ${level(a.canaryEstimate)}; `
+      : '';
+  const explanation = `${a.spec.name} ${pct(a.effect)} (${levels}CI ${pct(a.ci[0])}..${pct(a.ci[1])}), p=${fmtP(pValue)}: ${what}`;
   return {
     name: a.spec.name,
     verdict,

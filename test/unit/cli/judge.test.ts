@@ -49,7 +49,7 @@ describe('cli/judge', function () {
     const r = await run('fail.json', { alpha: 0.01, metrics: [errorRate(30)] });
     assert.equal(r.exitCode, 1, r.stderr);
     assert.match(r.stdout, /^verdict: fail/);
-    assert.match(r.stdout, /fail\s+error_rate\s+\+\d+% \(CI/);
+    assert.match(r.stdout, /fail\s+error_rate\s+\+\d+% \(0\.50% → \d+\.\d+%; CI/);
   });
 
   it('exits 3 when there is too little data', async () => {
