@@ -5,7 +5,7 @@ import { mannWhitney } from '../core/judge/mann-whitney.js';
 import { normalSf } from '../core/judge/normal.js';
 import type { MetricSeries, Sample } from '../core/judge/types.js';
 
-function cellValues(m: MetricSeries, rows: Sample[][]): number[] {
+function cellValues(m: MetricSeries, rows: (Sample | null)[][]): number[] {
   const out: number[] = [];
   for (const row of rows)
     for (const s of row) {

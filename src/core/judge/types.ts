@@ -19,8 +19,8 @@ export interface MetricSpec {
 
 /** A metric's data: one array per server, one sample per interval (oldest first). */
 export interface MetricSeries extends MetricSpec {
-  baseline: Sample[][];
-  canary: Sample[][];
+  baseline: (Sample | null)[][];
+  canary: (Sample | null)[][];
 }
 
 export type Verdict = 'pass' | 'fail' | 'inconclusive';

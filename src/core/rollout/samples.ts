@@ -12,14 +12,15 @@ export function toSeries(
   ticks: Tick[],
   sides: { baseline: { servers: string[]; from: number; to: number }; canary: { servers: string[]; from: number; to: number } },
 ): MetricSeries[] {
-  const collect = (name: string, side: { servers: string[]; from: number; to: number }): Sample[][] =>
+  // A missing sample stays in place as null, so interval i is the same interval on every server.
+  const collect = (name: string, side: { servers: string[]; from: number; to: number }): (Sample | null)[][] =>
     side.servers.map((server) => {
-      const out: Sample[] = [];
+      const out: (Sample | null)[] = [];
       for (const t of ticks) {
         if (t.time <= side.from || t.time > side.to) continue;
         const s = t.samples.find((x) => x.server === server);
         const v = s?.ok ? s.values[name] : null;
-        if (v !== null && v !== undefined) out.push(v);
+        out.push(v ?? null);
       }
       return out;
     });

@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict';
+import { toSeries, unresponsive, type Tick } from '../../../../src/core/rollout/samples.js';
+
+const spec = { name: 'err', kind: 'ratio' as const, bad: 'increase' as const, tolerance: 0.1 };
+const tick = (time: number, s1: [number, number] | null, s2: [number, number] | null, ok2 = true): Tick => ({
+  time,
+  samples: [
+    { server: 's1', ok: true, values: { err: s1 } },
+    { server: 's2', ok: ok2, values: { err: s2 } },
+  ],
+});
+
+describe('samples to series', () => {
+  it('keeps interval i aligned across servers: a missing sample stays in place as null', () => {
+    const ticks = [tick(1, [0, 10], [0, 10]), tick(2, [1, 10], null), tick(3, [0, 10], [2, 10], false), tick(4, [0, 9], [1, 8])];
+    const [m] = toSeries([spec], ticks, { baseline: { servers: ['s1'], from: 1, to: 4 }, canary: { servers: ['s2'], from: 1, to: 4 } });
+    assert.deepEqual(m!.baseline, [[[1, 10], [0, 10], [0, 9]]]);
+    assert.deepEqual(m!.canary, [[null, null, [1, 8]]], 'no value and a failed scrape are both null, in their interval');
+  });
+
+  it('calls a canary unresponsive only after consecutive failed scrapes since the step began', () => {
+    const ticks = [tick(1, [0, 1], [0, 1]), tick(2, [0, 1], null, false), tick(3, [0, 1], null, false)];
+    assert.deepEqual(unresponsive(ticks, ['s2'], 0), ['s2']);
+    assert.deepEqual(unresponsive(ticks, ['s2'], 2), [], 'one failed scrape is not a lock-up');
+    assert.deepEqual(unresponsive(ticks, ['s1'], 0), []);
+  });
+});
