@@ -19,16 +19,17 @@ export function parseYaml<S extends z.ZodType>(text: string, file: string, schem
   }
   if (issues.length) throw new ConfigError(issues);
 
-  const locate = (path: (string | number)[]): { line: number; col: number } => {
+  const locate = (path: (string | number)[], atKey = false): { line: number; col: number } => {
     let node: unknown = doc.contents;
     let best: YamlNode | undefined = doc.contents ?? undefined;
-    for (const key of path) {
+    for (const [i, key] of path.entries()) {
       if (isMap(node)) {
         const pair = node.items.find((p) => String((p.key as { value?: unknown } | null)?.value ?? p.key) === String(key));
         if (!pair) break;
-        // Point at the key when the value is missing, else at the value.
-        node = pair.value ?? pair.key;
-        best = (pair.value ?? pair.key) as YamlNode;
+        // Point at the key when the value is missing (or the key itself is wrong), else at the value.
+        const target = atKey && i === path.length - 1 ? pair.key : (pair.value ?? pair.key);
+        node = target;
+        best = target as YamlNode;
       } else if (isSeq(node) && typeof key === 'number') {
         node = node.items[key];
         if (!node) break;
@@ -48,7 +49,7 @@ export function parseYaml<S extends z.ZodType>(text: string, file: string, schem
       if (issue.code === 'unrecognized_keys') {
         const keys = (issue as { keys?: string[] }).keys ?? [];
         for (const k of keys) {
-          const pos = locate([...path, k]);
+          const pos = locate([...path, k], true);
           issues.push({ file, line: pos.line, col: pos.col, path: [...path, k].join('.'), message: `unknown key "${k}"` });
         }
         continue;

@@ -190,7 +190,7 @@ describe('server/auth', () => {
         (e: unknown) => {
           assert.ok(e instanceof ConfigError);
           assert.match(e.message, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3:11 tokens.0.role: role must be one of viewer, engineer, captain, admin`));
-          assert.match(e.message, /:5:14 tokens\.0\.expires: unknown key "expires"/);
+          assert.match(e.message, /:5:5 tokens\.0\.expires: unknown key "expires"/);
           return true;
         },
       );

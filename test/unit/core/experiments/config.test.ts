@@ -46,7 +46,7 @@ describe('core/config/experiment', () => {
 
   it('names file:line:col and the field for every problem', () => {
     assert.deepEqual(issues('name: X\nbranches: {A: 60%, B: 50%}\ngoals: [c]\n'), ['experiments/x.yaml:2:11 branches: branch weights add up to 110%, more than 100%']);
-    assert.deepEqual(issues('name: X\nbranches:\n  A: 10%\ngoals: [c]\ntolerance: 1\n'), ['experiments/x.yaml:5:12 tolerance: unknown key "tolerance"']);
+    assert.deepEqual(issues('name: X\nbranches:\n  A: 10%\ngoals: [c]\ntolerance: 1\n'), ['experiments/x.yaml:5:1 tolerance: unknown key "tolerance"']);
     assert.deepEqual(issues('name: X\nbranches: {A: 0.12345}\ngoals: [c]\n'), ['experiments/x.yaml:2:15 branches.A: 12.345% is finer than 0.1%']);
     assert.deepEqual(issues('name: X\nbranches: {A: 10%}\ngoals: [c]\ninitial_rollout: 150%\n'), ['experiments/x.yaml:4:18 initial_rollout: "150%" is not a share between 0% and 100%']);
     assert.deepEqual(issues('name: X\nbranches: {A: 10%}\ngoals: []\n'), ['experiments/x.yaml:3:8 goals: at least one goal']);

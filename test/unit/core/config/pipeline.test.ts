@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { parsePipeline } from '../../../../src/core/config/index.js';
+import { ConfigError } from '../../../../src/errors.js';
+
+const base = `name: shop
+repo: { url: /tmp/shop.git }
+fleet: { type: local, servers: 4 }
+metrics:
+  definitions:
+    - { name: error_rate, kind: ratio, numerator: 'r{code=~"5.."}', denominator: r, bad: increase }
+rollout:
+  steps: [{ servers: 1 }, { percent: 50% }]
+`;
+
+/** Every issue of a bad file, as the user sees it. */
+function issues(text: string): string[] {
+  try {
+    parsePipeline(text, 'p.yaml');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return err.message.split('\n');
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('pipeline config', () => {
+  it('fills defaults and parses durations and shares', () => {
+    const p = parsePipeline(base, 'p.yaml');
+    assert.equal(p.repo.branch, 'main');
+    assert.equal(p.rollout.interval, 5000);
+    assert.equal(p.rollout.min_bake, 60_000);
+    assert.equal(p.rollout.steps[1]!.percent, 0.5);
+    assert.equal(p.metrics.definitions[0]!.tolerance, 0.1);
+    assert.deepEqual(p.on_regression, { rollback: true, revert: true, block: true, notify: ['console'] });
+    assert.equal(p.fleet.type === 'local' && p.fleet.keep_releases, 5);
+  });
+
+  it('every pipeline shipped under pipelines/ is valid', () => {
+    for (const f of readdirSync('pipelines').filter((x) => x.endsWith('.yaml'))) parsePipeline(readFileSync(`pipelines/${f}`, 'utf8'), f);
+  });
+
+  it('reports broken YAML with its line and column', () => {
+    const [first] = issues('name: shop\nrepo: {url: x\n');
+    assert.match(first!, /^p\.yaml:\d+:\d+ /);
+  });
+
+  it('names an unknown key at the key (a typo never silently means the default)', () => {
+    const out = issues(base.replace("bad: increase }", "bad: increase, tolerence: 5% }"));
+    assert.deepEqual(out, ['p.yaml:6:100 metrics.definitions.0.tolerence: unknown key "tolerence"']);
+  });
+
+  it('names wrong types, bad durations and missing keys by path', () => {
+    const out = issues(base.replace('servers: 4 }', 'servers: four }').replace('steps: [', 'interval: soon\n  steps: ['));
+    assert.ok(out.some((l) => /^p\.yaml:3:\d+ fleet\.servers: .*number/i.test(l)), out.join('\n'));
+    assert.ok(out.some((l) => /^p\.yaml:8:13 rollout\.interval: "soon" is not a duration/.test(l)), out.join('\n'));
+    const missing = issues(base.replace('repo: { url: /tmp/shop.git }\n', ''));
+    assert.ok(missing.some((l) => /repo: required/.test(l)), missing.join('\n'));
+  });
+
+  it('checks what the schema cannot: duplicate metrics, bakes, steps larger than the fleet', () => {
+    const dup = base.replace("bad: increase }", "bad: increase }\n    - { name: error_rate, kind: count, counter: c, bad: increase }");
+    assert.ok(issues(dup).some((l) => /duplicate metric "error_rate"/.test(l)));
+    assert.ok(issues(base.replace('{ servers: 1 }', '{ servers: 1, min_bake: 2m, max_bake: 1m }')).some((l) => /max_bake \(60s\) is shorter than min_bake \(120s\)/.test(l)));
+    assert.ok(issues(base.replace('{ servers: 1 }', '{ servers: 9 }')).some((l) => /9 servers but the fleet has 4/.test(l)));
+    assert.ok(issues(base.replace('{ servers: 1 }', '{ servers: 1, percent: 10% }')).some((l) => /exactly one of servers or percent/.test(l)));
+  });
+});
