@@ -26,7 +26,7 @@ import type {
   TestProgress,
   TestReport,
 } from '../ports.js';
-import type { LineControl } from '../server/context.js';
+import type { LineControl } from './control.js';
 import type { EventBus } from './events.js';
 import { fanOut, Sampler } from './sampler.js';
 import { revertMessage } from './revert-message.js';

@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { EventBus } from '../engine/events.js';
+import type { LineControl } from '../engine/control.js';
 import type { Store } from '../ports.js';
 
 export type Role = 'viewer' | 'engineer' | 'captain' | 'admin';
@@ -13,17 +14,7 @@ export interface Auth {
   actor(req: FastifyRequest): string;
 }
 
-/** The line controls the API and dashboard call; implemented by the engine. */
-export interface LineControl {
-  status(): Promise<unknown>;
-  deploy(sha: string, actor: string): Promise<unknown>;
-  block(reason: string, actor: string): Promise<void>;
-  unblock(reason: string, actor: string): Promise<void>;
-  pause(reason: string, actor: string): Promise<void>;
-  resume(reason: string, actor: string): Promise<void>;
-  abort(reason: string, actor: string): Promise<void>;
-  promote(reason: string, actor: string): Promise<void>;
-}
+export type { LineControl } from '../engine/control.js';
 
 export interface ServerContext {
   store: Store;
