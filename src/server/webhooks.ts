@@ -18,6 +18,8 @@ export interface WebhookOptions {
   branch?: string;
   /** Largest body accepted (GitHub caps payloads at 25 MB). Default 25 MB. */
   bodyLimit?: number;
+  /** The pipeline has a github section: a missing secret is then worth a warning. */
+  expected?: boolean;
 }
 
 /** Options from a pipeline's config and the environment. */
@@ -26,7 +28,7 @@ export function webhookOptionsFrom(
   env: NodeJS.ProcessEnv = process.env,
 ): WebhookOptions {
   const secretEnv = pipeline.github?.webhook_secret_env ?? 'GITHUB_WEBHOOK_SECRET';
-  return { secret: env[secretEnv] || undefined, secretEnv, branch: pipeline.repo.branch };
+  return { secret: env[secretEnv] || undefined, secretEnv, branch: pipeline.repo.branch, expected: pipeline.github !== undefined };
 }
 
 const pushEvent = z.object({
@@ -49,7 +51,8 @@ export async function registerWebhooks(app: FastifyInstance, ctx: ServerContext,
   const branch = opts.branch ?? ctx.webhooks?.branch ?? 'main';
   const webhooks = secret ? new Webhooks({ secret }) : undefined;
   const log = ctx.log.child({ webhook: 'github' });
-  if (!webhooks) log.warn(`no webhook secret in $${secretEnv}: POST /webhooks/github refuses every delivery`);
+  // Only worth a warning when the pipeline says it is on GitHub; otherwise webhooks are simply off.
+  if (!webhooks) log[opts.expected ? 'warn' : 'debug'](`no webhook secret in $${secretEnv}: POST /webhooks/github refuses every delivery`);
 
   await app.register(async (scope) => {
     // The signature covers the exact bytes GitHub sent, so this scope keeps bodies as text.
