@@ -147,8 +147,6 @@ export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
   const summary = (async (): Promise<DemoSummary> => {
     const out: Partial<DemoSummary> = { dashboard: url, captainToken };
     try {
-      const first = await runtime.store.line.getLine(config.name);
-      void first;
       const initial = (await dev.revparse(['HEAD'])).trim();
       const d0 = await deployOf(initial);
       expect('the first build is live on every server', d0.outcome === 'live');

@@ -30,7 +30,7 @@ import type { LineControl } from './control.js';
 import type { EventBus } from './events.js';
 import { fanOut, Sampler } from './sampler.js';
 import { revertMessage } from './revert-message.js';
-import { summarizeDeploy, type LineStatus } from './summary.js';
+import { summarizeLine, type LineStatus } from './summary.js';
 
 export interface Judge {
   gate(input: GateInput): GateResult;
@@ -138,16 +138,8 @@ export class Engine implements LineControl {
     throw new ImmuneError('IMMUNE_TIMEOUT', 'the line did not become idle in time');
   }
 
-  get lineRecord(): LineRecord {
-    return this.line;
-  }
-
   get inFlight(): DeployRecord | undefined {
     return this.current?.record;
-  }
-
-  get ticks() {
-    return this.sampler.all;
   }
 
   private async loop(): Promise<void> {
@@ -483,7 +475,6 @@ export class Engine implements LineControl {
 
   private async watch(d: DeployRecord, signal: AbortSignal): Promise<DeployEvent> {
     const state = d.state as DeployState;
-    const now0 = this.d.clock.now();
     if (!d.previous || !this.cfg.watch.enabled) {
       const why = !d.previous ? 'first deploy: nothing to compare with' : 'watch disabled';
       return { type: 'watch', result: { decision: 'pass', metrics: [], explanation: why } };
@@ -503,7 +494,6 @@ export class Engine implements LineControl {
       durationMs: this.cfg.watch.duration,
       unresponsive: unresponsive(this.sampler.all, all, state.since),
     });
-    void now0;
     await this.d.store.line.appendGateLook({ deployId: d.id, step: -1, time: now, elapsedMs: now - state.since, decision: result.decision, explanation: result.explanation, metrics: result.metrics });
     this.d.events.emit({ type: 'gate', pipeline: this.name, deploy: d.id, step: -1, elapsedMs: now - state.since, decision: result.decision, explanation: result.explanation });
     return { type: 'watch', result };
@@ -565,23 +555,8 @@ export class Engine implements LineControl {
   async status(): Promise<LineStatus> {
     const queue: Commit[] = [];
     for (const sha of this.line.queue) queue.push(await this.d.repo.commit(sha).catch(() => ({ sha, author: '', email: '', subject: '', message: '', time: 0 })));
-    const l = this.line;
-    const run = this.current?.record;
-    const s = run?.state as DeployState | undefined;
-    return {
-      pipeline: this.name,
-      blocked: l.blocked,
-      blockReason: l.blockReason,
-      blockedBy: l.blockedBy,
-      blockedAt: l.blockedAt,
-      blockedDeploy: l.blockedDeploy,
-      paused: l.paused,
-      live: l.live ? { sha: l.live.sha, artifact: { id: l.live.artifact.id }, deploy: l.live.deploy } : null,
-      inFlight: run
-        ? summarizeDeploy(run, { serversTotal: s?.plan.at(-1)?.length, serversOnNew: s && s.step >= 0 ? s.plan[s.step]?.length : 0, now: this.d.clock.now() })
-        : null,
-      queue,
-    };
+    // Server counts come from the deploy's own plan.
+    return summarizeLine(this.line, this.current?.record, queue, { now: this.d.clock.now() });
   }
 
   async deploy(sha: string, actor: string): Promise<{ queued: string }> {

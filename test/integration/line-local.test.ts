@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { simpleGit } from 'simple-git';
 import pino from 'pino';
 import { createRuntime, type Runtime } from '../../src/cli/runtime.js';
 import { badChange, goodChange, shopTemplateFiles, fixChange } from '../../src/demo/shop-changes.js';
@@ -108,6 +107,5 @@ describe('the line on a local fleet (real git, processes, scrape)', function () 
     assert.ok(d.shas.includes(revertSha), 'the revert rides along with the fix');
     const audit = await rt.store.audit.list({ limit: 10 });
     assert.ok(audit.some((a) => a.action === 'unblock' && a.actor === 'captain:test' && a.reason === 'fixed in the next commit'));
-    void simpleGit;
   });
 });
