@@ -28,7 +28,8 @@ import type {
 } from '../ports.js';
 import type { LineControl } from './control.js';
 import type { EventBus } from './events.js';
-import { fanOut, Sampler } from './sampler.js';
+import { fanOut } from './fan-out.js';
+import { Sampler } from './sampler.js';
 import { revertMessage } from './revert-message.js';
 import { summarizeLine, type LineStatus } from './summary.js';
 
@@ -194,7 +195,7 @@ export class Engine implements LineControl {
     const last = batch.at(-1);
     if (!last || this.testsAhead.has(last)) return;
     // One test run ahead at a time: the current deploy's own run, if any, has finished already.
-    if ([...this.testsAhead.keys()].length > 0) return;
+    if (this.testsAhead.size > 0) return;
     const ac = new AbortController();
     this.stopAc.signal.addEventListener('abort', () => ac.abort(), { once: true });
     const run = this.d.tests({ shas: batch }, ac.signal, (p) => this.d.events.emit({ type: 'tests', pipeline: this.name, deploy: `next:${last.slice(0, 8)}`, ...p }));
@@ -430,8 +431,7 @@ export class Engine implements LineControl {
     let done = 0;
     const total = onNew.size;
     this.emitDeploy(d, `step ${step + 1}/${state.steps}: ${todo.length} server(s) to switch`);
-    const concurrency = 'concurrency' in this.cfg.fleet ? this.cfg.fleet.concurrency : 8;
-    const failures = await fanOut(todo, concurrency, async (s) => {
+    const failures = await fanOut(todo, this.cfg.fleet.concurrency, async (s) => {
       await this.d.fleet.activate(s, want(s.id)!, signal);
       done++;
       this.d.events.emit({ type: 'deploy', pipeline: this.name, deploy: d.id, status: 'rolling_out', step, servers: Math.min(total, done), of: servers.size, message: `${s.id} on ${want(s.id)!.id}` });
@@ -514,8 +514,7 @@ export class Engine implements LineControl {
     }
     const t0 = this.d.clock.now();
     this.emitDeploy(d, `rolling back ${todo.length} server(s) to ${prev.id}`);
-    const concurrency = 'concurrency' in this.cfg.fleet ? this.cfg.fleet.concurrency : 8;
-    const failures = await fanOut(todo, concurrency, (s) => this.d.fleet.activate(s, prev, signal));
+    const failures = await fanOut(todo, this.cfg.fleet.concurrency, (s) => this.d.fleet.activate(s, prev, signal));
     if (failures.length) throw new Error(`rollback failed on ${failures.map((f) => `${f.item.id} (${f.error.message})`).join(', ')}`);
     this.d.log.warn({ deploy: d.id, servers: todo.length, ms: this.d.clock.now() - t0 }, 'rolled back');
   }

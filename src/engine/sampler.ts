@@ -1,6 +1,5 @@
 // Samples every server of the fleet each interval and keeps a window of ticks: the gate reads
 // canary and baseline from it, the watch reads the fleet's own past from it.
-import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { Clock, Fleet, MetricsSource, Server } from '../ports.js';
 import type { Tick } from '../core/rollout/samples.js';
@@ -73,12 +72,4 @@ export class Sampler {
       await this.deps.clock.sleep(wait, this.ac.signal).catch(() => undefined);
     }
   }
-}
-
-/** Run fn over items with at most `limit` at once, collecting failures instead of throwing. */
-export async function fanOut<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<{ item: T; error: Error }[]> {
-  const run = pLimit(Math.max(1, limit));
-  const failures: { item: T; error: Error }[] = [];
-  await Promise.all(items.map((item) => run(() => fn(item).catch((error: Error) => void failures.push({ item, error })))));
-  return failures;
 }
