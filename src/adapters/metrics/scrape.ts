@@ -151,10 +151,11 @@ export function createScrapeSource(config: MetricsConfig, opts: ScrapeSourceOpti
       return { server: server.id, ok: false, error: `${url}: ${reason}`, values: Object.fromEntries(metrics.map((m) => [m.name, null])) };
     }
     const cur = snapshot(series, time);
-    let prev = previous.get(server.id);
+    let prev: Snapshot | undefined = previous.get(server.id);
     if (prev && prev.started !== undefined && cur.started !== undefined && prev.started !== cur.started) {
-      // Restarted (a new release): every counter started again from zero.
-      prev = { ...prev, values: new Map() };
+      // Restarted (a new release): the counters cover only part of this interval, which would read
+      // as a drop in every count. Prime again, as after a failed scrape (and as the Prometheus source does).
+      prev = undefined;
     }
     previous.set(server.id, cur);
     return { server: server.id, ok: true, values: sampleValues(metrics, series, time, prev) };

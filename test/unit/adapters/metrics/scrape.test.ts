@@ -99,14 +99,19 @@ describe('adapters/metrics/scrape (unit, fake fetch)', () => {
     await src.sample(servers, 1000);
     // a: one counter went down (reset): its value is the increase.
     states.a = { ...(states.a as State), checkouts: 4 };
-    // b: restarted (new start time): every counter counts from zero even when it did not go down.
+    // b: restarted (new start time): this interval is partial, so it primes; the next one counts.
     states.b = { ...(states.b as State), started: 2, ok: 150, checkouts: 12 };
     clock += 1000;
     const [a, b] = await src.sample(servers, 1000);
     assert.equal(a.values.checkouts, 4);
     assert.deepEqual(a.values.error_rate, [0, 0]);
-    assert.equal(b.values.checkouts, 12);
-    assert.deepEqual(b.values.error_rate, [0, 150]);
+    assert.equal(b.values.checkouts, null, 'a partial interval after a restart would read as a drop');
+    assert.equal(b.values.error_rate, null);
+    states.b = { ...(states.b as State), ok: 250, checkouts: 20 };
+    clock += 1000;
+    const [, b2] = await src.sample(servers, 1000);
+    assert.equal(b2.values.checkouts, 8);
+    assert.deepEqual(b2.values.error_rate, [0, 100]);
   });
 
   it('reports a server that does not answer as ok:false and primes again after it', async () => {
