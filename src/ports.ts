@@ -207,6 +207,10 @@ export interface TestHistoryStore {
   /** Tests with their runs, failures and flaky passes. */
   stats(): Promise<{ id: string; file: string; title: string; runs: number; failures: number; flakes: number; meanMs: number; quarantined: boolean }[]>;
   setQuarantined(id: string, quarantined: boolean): Promise<void>;
+  /** Optional: how long loading each test file took in a runner (its imports, compiling), per run. */
+  recordFileLoads?(sha: string, loads: { file: string; ms: number }[], time: number): Promise<void>;
+  /** Optional: mean load time per test file over recent runs. */
+  fileLoads?(): Promise<Map<string, number>>;
 }
 
 /** Line and deploy records (the engine's own state). */

@@ -22,7 +22,7 @@ export interface TestStageResult {
 }
 
 /** What runners may add to the port's report (see adapters/runner). */
-type RunWithOnly = (checkout: Checkout, signal: AbortSignal, progress?: (p: TestProgress) => void, opts?: { only?: string[] }) => Promise<TestReport & { results?: TestCaseResult[] }>;
+type RunWithOnly = (checkout: Checkout, signal: AbortSignal, progress?: (p: TestProgress) => void, opts?: { only?: string[] }) => Promise<TestReport & { results?: TestCaseResult[]; fileLoads?: { file: string; ms: number }[] }>;
 
 export async function runTestStage(deps: TestStageDeps, change: { shas: string[] }, signal: AbortSignal, progress?: (p: TestProgress) => void): Promise<TestStageResult> {
   const now = () => deps.clock?.now() ?? Date.now();
@@ -95,6 +95,7 @@ async function runAt(deps: TestStageDeps, sha: string, signal: AbortSignal, prog
     const report = await run(checkout, signal, progress, only ? { only } : undefined);
     const results = report.results ?? [...report.failed, ...report.flaky];
     await deps.history.recordRun(sha, results, deps.clock?.now() ?? Date.now());
+    if (report.fileLoads?.length) await deps.history.recordFileLoads?.(sha, report.fileLoads, deps.clock?.now() ?? Date.now());
     return report;
   } finally {
     await checkout.dispose().catch((err: Error) => deps.log.warn({ sha, err: err.message }, 'could not remove a checkout'));
@@ -112,7 +113,7 @@ function verdictOf(r: TestReport, failedIds: Set<string>, whole: boolean): Probe
 }
 
 /** The port's report: per-test results go to history, not into every deploy record. */
-function publicReport(r: TestReport & { results?: unknown; flakeDecisions?: unknown }): TestReport {
-  const { results: _results, flakeDecisions: _decisions, ...rest } = r;
+function publicReport(r: TestReport & { results?: unknown; flakeDecisions?: unknown; fileLoads?: unknown }): TestReport {
+  const { results: _results, flakeDecisions: _decisions, fileLoads: _loads, ...rest } = r;
   return rest;
 }

@@ -51,4 +51,25 @@ describe('store/sqlite/tests (SqliteTestHistory)', () => {
     await h2.setQuarantined('f::t', false);
     assert.equal((await h2.stats())[0]!.quarantined, false);
   });
+
+  it('records per-file load times and averages the last 10 loads of a file', async () => {
+    db = openDb(join(dir, 'd.db'));
+    const h = new SqliteTestHistory(db);
+    for (let i = 0; i < 12; i++) await h.recordFileLoads(`s${i}`, [{ file: 'test/a.test.ts', ms: i < 2 ? 5000 : 40 }, { file: 'test/b.test.ts', ms: 3 }], i);
+    assert.deepEqual([...(await h.fileLoads()).entries()].sort(), [['test/a.test.ts', 40], ['test/b.test.ts', 3]]);
+  });
+
+  it('adds the file-load table to a database made before it (migration 2 of the tests schema)', async () => {
+    const file = join(dir, 'e.db');
+    db = openDb(file);
+    new SqliteTestHistory(db);
+    await new SqliteTestHistory(db).recordRun('s', [r('f::t', 'passed', 5)], 1);
+    db.exec("DROP TABLE test_file_loads; UPDATE schema_migrations SET version = 1 WHERE namespace = 'tests'");
+    db.close();
+    db = openDb(file);
+    const h = new SqliteTestHistory(db);
+    await h.recordFileLoads('s', [{ file: 'f', ms: 12 }], 2);
+    assert.deepEqual([...(await h.fileLoads()).entries()], [['f', 12]]);
+    assert.equal((await h.durations()).get('f::t'), 5);
+  });
 });

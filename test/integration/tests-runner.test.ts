@@ -56,7 +56,7 @@ describe('adapters/runner on real suites', function () {
     assert.deepEqual([last.shardsDone, last.shardsTotal, last.passed, last.failed], [3, 3, 30, 1]);
   });
 
-  it('plans from history: the ETA starts at the planned makespan and shards are balanced', async () => {
+  it('plans from history: the ETA starts at the planned makespan of the queue', async () => {
     const suite = await make([
       { name: 'a.test.cjs', tests: [{ title: 'slow', ms: 400 }, { title: 'quick' }] },
       { name: 'b.test.cjs', tests: [{ title: 'mid', ms: 200 }, { title: 'mid2', ms: 200 }] },
@@ -73,8 +73,10 @@ describe('adapters/runner on real suites', function () {
     assert.equal(report.ok, true);
     assert.deepEqual(progress[0], { shardsDone: 0, shardsTotal: 2, passed: 0, failed: 0, etaMs: 401 });
     assert.equal(progress.at(-1)!.etaMs, 0);
-    // LPT puts the 400 ms test alone with the 1 ms one, and the two 200 ms tests together.
-    assert.deepEqual(report.shards.map((s) => s.tests).sort(), [2, 2]);
+    // Two warm runners (one per slot) took the units between them as they became idle; which one
+    // ran what depends on timing (the queue's order is tested in test/unit/core/tests/work-queue.test.ts).
+    assert.equal(report.shards.length, 2);
+    assert.equal(report.shards.reduce((s, x) => s + x.tests, 0), 4);
   });
 
   it('calls a test that fails then passes on re-run flaky, and does not block', async () => {
@@ -142,9 +144,14 @@ describe('adapters/runner on real suites', function () {
     }
     const ac = new AbortController();
     const runner = createTestRunner({ config: testsConfig.parse({ runner: 'mocha', files: ['test/**/*.test.cjs'], workers: 2, test_timeout: '120s' }), history: memoryHistory(), log });
-    const running = runner.run({ sha: 'f00d', dir: suite.dir, dispose: async () => {} }, ac.signal, (p) => {
-      if (p.passed === 2) setTimeout(() => ac.abort(new Error('deploy aborted')), 300);
-    });
+    // Abort once both sleeping tests (one per slot) have started their grandchildren.
+    const poll = setInterval(() => {
+      void readFile(pids, 'utf8').then(
+        (t) => t.trim().split('\n').length >= 2 && (clearInterval(poll), ac.abort(new Error('deploy aborted'))),
+        () => undefined,
+      );
+    }, 100);
+    const running = runner.run({ sha: 'f00d', dir: suite.dir, dispose: async () => {} }, ac.signal).finally(() => clearInterval(poll));
     await assert.rejects(running, /deploy aborted/);
     // Killed processes may linger as zombies until init reaps them: those count as gone.
     const alive: string[] = [];

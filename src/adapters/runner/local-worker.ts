@@ -4,12 +4,17 @@ import { execa } from 'execa';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Supervisor, type ExecOptions, type ExecResult, type Worker, type Workspace } from './workspace.js';
+import { Supervisor, type ExecOptions, type ExecResult, type RunningProcess, type StartOptions, type Worker, type Workspace } from './workspace.js';
 
-export async function execLocal(cwd: string, cmd: string[], opts: ExecOptions): Promise<ExecResult> {
+/**
+ * A local command in a process group of its own, supervised: output split into lines, timers, and
+ * the whole group killed on timeout, abort, or when the command exits (whatever it left behind,
+ * servers or watchers, goes with it, or it would hold the pipes open).
+ */
+function spawnGroup(cwd: string, cmd: string[], opts: Omit<ExecOptions, 'timeoutMs'> & { timeoutMs?: number }, stdin: 'ignore' | 'pipe') {
   const [file, ...args] = cmd;
   if (!file) throw new Error('empty command');
-  const child = execa(file, args, { cwd, env: opts.env, detached: true, reject: false, stdin: 'ignore', buffer: false, stripFinalNewline: false });
+  const child = execa(file, args, { cwd, env: opts.env, detached: true, reject: false, stdin, buffer: false, stripFinalNewline: false });
   const killGroup = () => {
     try {
       if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
@@ -20,12 +25,32 @@ export async function execLocal(cwd: string, cmd: string[], opts: ExecOptions): 
   const sup = new Supervisor(opts, killGroup);
   child.stdout?.on('data', (c: Buffer) => sup.stdout(c));
   child.stderr?.on('data', (c: Buffer) => sup.stderr(c));
-  // Whatever the runner left behind (servers, watchers) goes with it, or it would hold the pipes open.
+  child.stdin?.on('error', () => undefined);
   child.on('exit', killGroup);
-  const res = await child;
-  const code = typeof res.exitCode === 'number' ? res.exitCode : undefined;
-  if (res.failed && code === undefined && !sup.killed && res.code === 'ENOENT') sup.stderr(`${file}: command not found\n`);
-  return sup.finish(code);
+  const exited = (async () => {
+    const res = await child;
+    const code = typeof res.exitCode === 'number' ? res.exitCode : undefined;
+    if (res.failed && code === undefined && !sup.killed && res.code === 'ENOENT') sup.stderr(`${file}: command not found\n`);
+    return sup.finish(code);
+  })();
+  return { child, sup, exited };
+}
+
+export function execLocal(cwd: string, cmd: string[], opts: ExecOptions): Promise<ExecResult> {
+  return spawnGroup(cwd, cmd, opts, 'ignore').exited;
+}
+
+/** A long-lived local command with stdin open (a runner taking batches). */
+export function startLocal(cwd: string, cmd: string[], opts: StartOptions): RunningProcess {
+  const { child, sup, exited } = spawnGroup(cwd, cmd, opts, 'pipe');
+  return {
+    send: (line) => void child.stdin?.write(line + '\n'),
+    watch: (w) => sup.watch(w),
+    unwatch: () => sup.unwatch(),
+    end: () => void child.stdin?.end(),
+    kill: () => sup.stop('aborted'),
+    exited,
+  };
 }
 
 export function localWorker(slots: number): Worker {
@@ -38,6 +63,7 @@ export function localWorker(slots: number): Worker {
         worker: 'local',
         dir: checkout.dir,
         exec: (cmd, opts) => execLocal(checkout.dir, cmd, opts),
+        start: (cmd, opts) => startLocal(checkout.dir, cmd, opts),
         async tempDir() {
           const d = await mkdtemp(join(tmpdir(), 'immune-shard-'));
           temps.push(d);

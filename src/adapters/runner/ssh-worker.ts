@@ -6,9 +6,10 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { readFile, rm, mkdtemp } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
+import { PassThrough } from 'node:stream';
 import type { SshWorkerConfig } from '../../core/config/tests.js';
 import { runSetup } from './local-worker.js';
-import { Supervisor, type ExecOptions, type ExecResult, type Worker, type Workspace } from './workspace.js';
+import { Supervisor, type ExecOptions, type ExecResult, type RunningProcess, type StartOptions, type Worker, type Workspace } from './workspace.js';
 
 /** Single-quote for a POSIX shell; the remote side always gets a shell string. */
 export function shellQuote(s: string): string {
@@ -61,7 +62,8 @@ export function sshWorker(cfg: SshWorkerConfig): Worker {
     return conn;
   };
 
-  const execRemote = async (ssh: NodeSSH, cwd: string, cmd: string[], opts: ExecOptions): Promise<ExecResult> => {
+  /** A remote command as a process group; `stdin` given: it stays open until that stream ends. */
+  const startRemote = (ssh: NodeSSH, cwd: string, cmd: string[], opts: Omit<ExecOptions, 'timeoutMs'> & { timeoutMs?: number }, stdin?: PassThrough): { sup: Supervisor; done: Promise<ExecResult> } => {
     // The login shell is the session leader, so its pid is the process group to kill.
     const envs = Object.entries(opts.env)
       .filter(([k]) => ['TMPDIR', 'TMP', 'TEMP', 'PORT_BASE', 'IMMUNE_SHARD', 'CI'].includes(k))
@@ -69,24 +71,43 @@ export function sshWorker(cfg: SshWorkerConfig): Worker {
     const line = `echo "@@pgid $$"; cd ${shellQuote(cwd)} && exec env ${envs.join(' ')} ${cmd.map(shellQuote).join(' ')}`;
     let pgid: string | undefined;
     const sup = new Supervisor(opts, () => {
+      stdin?.end();
       if (pgid) void ssh.execCommand(`kill -KILL -- -${pgid} 2>/dev/null; pkill -KILL -g ${pgid} 2>/dev/null; true`).catch(() => undefined);
     });
     const first = { done: false, buf: '' };
-    const res = await ssh.execCommand(line, {
-      onStdout: (chunk) => {
-        if (first.done) return sup.stdout(chunk);
-        first.buf += chunk.toString();
-        const nl = first.buf.indexOf('\n');
-        if (nl < 0) return;
-        const m = /@@pgid (\d+)/.exec(first.buf.slice(0, nl));
-        pgid = m?.[1];
-        first.done = true;
-        if (sup.killed && pgid) void ssh.execCommand(`kill -KILL -- -${pgid}`).catch(() => undefined);
-        sup.stdout(first.buf.slice(nl + 1));
-      },
-      onStderr: (chunk) => sup.stderr(chunk),
-    });
-    return sup.finish(typeof res.code === 'number' ? res.code : undefined);
+    const done = ssh
+      .execCommand(line, {
+        ...(stdin ? { stdin } : {}),
+        onStdout: (chunk) => {
+          if (first.done) return sup.stdout(chunk);
+          first.buf += chunk.toString();
+          const nl = first.buf.indexOf('\n');
+          if (nl < 0) return;
+          const m = /@@pgid (\d+)/.exec(first.buf.slice(0, nl));
+          pgid = m?.[1];
+          first.done = true;
+          if (sup.killed && pgid) void ssh.execCommand(`kill -KILL -- -${pgid}`).catch(() => undefined);
+          sup.stdout(first.buf.slice(nl + 1));
+        },
+        onStderr: (chunk) => sup.stderr(chunk),
+      })
+      .then((res) => sup.finish(typeof res.code === 'number' ? res.code : undefined));
+    return { sup, done };
+  };
+
+  const execRemote = (ssh: NodeSSH, cwd: string, cmd: string[], opts: ExecOptions): Promise<ExecResult> => startRemote(ssh, cwd, cmd, opts).done;
+
+  const spawnRemote = (ssh: NodeSSH, cwd: string, cmd: string[], opts: StartOptions): RunningProcess => {
+    const stdin = new PassThrough();
+    const { sup, done } = startRemote(ssh, cwd, cmd, opts, stdin);
+    return {
+      send: (l) => void stdin.write(l + '\n'),
+      watch: (w) => sup.watch(w),
+      unwatch: () => sup.unwatch(),
+      end: () => void stdin.end(),
+      kill: () => sup.stop('aborted'),
+      exited: done,
+    };
   };
 
   return {
@@ -113,6 +134,7 @@ export function sshWorker(cfg: SshWorkerConfig): Worker {
         worker: name,
         dir,
         exec: (cmd, opts) => execRemote(ssh, dir, cmd, opts),
+        start: (cmd, opts) => spawnRemote(ssh, dir, cmd, opts),
         async tempDir() {
           const d = posix.join(`${dir}.tmp`, String(temps++));
           const r = await ssh.execCommand(`mkdir -p ${shellQuote(d)}`);

@@ -7,10 +7,12 @@ import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { TestsConfig } from '../../core/config/tests.js';
 import { flakeDecisions, retriesFor, type FlakeDecision } from '../../core/tests/flake-policy.js';
-import { estimateDurations, etaMs, planShardsByFile, planShardsHybrid, type EstimatedTest, type Shard, type SuiteTest } from '../../core/tests/shard-plan.js';
+import { estimateDurations, etaMs, type EstimatedTest, type Shard, type SuiteTest } from '../../core/tests/shard-plan.js';
+import { dispatchOrder, loadCosts, planUnits, queueMakespan, type WorkUnit } from '../../core/tests/work-queue.js';
 import type { Checkout, TestCaseResult, TestHistoryStore, TestProgress, TestReport, TestRunner } from '../../ports.js';
 import { localWorker, SetupError } from './local-worker.js';
 import { exactGrep, isHookTitle, mochaCommand, mochaRcSource, parseMochaLine } from './mocha.js';
+import { MochaSession } from './mocha-session.js';
 import { expandGlobs, nodeTestCommand, nodeTestReporterSource, parseNodeTestLine } from './node-test.js';
 import { sshWorker } from './ssh-worker.js';
 import type { ExecResult, Worker, Workspace } from './workspace.js';
@@ -25,6 +27,8 @@ export interface RunReport extends TestReport {
   results: TestCaseResult[];
   /** Flake policy decisions taken before this run (reported, quarantined, released). */
   flakeDecisions: FlakeDecision[];
+  /** Mean load time per test file in this run (warm mocha runners), for the history. */
+  fileLoads?: { file: string; ms: number }[];
 }
 
 export interface ShardableRunner extends TestRunner {
@@ -70,7 +74,10 @@ export function createTestRunner(opts: {
   history: TestHistoryStore;
   log: Logger;
   workers?: Worker[];
-  /** Replaces the sharding plan (benchmarks compare round-robin by file with ours). */
+  /**
+   * Replaces the work queue with a static plan, one runner process per shard (benchmarks compare
+   * the static LPT plan and round-robin by file with the queue).
+   */
   planner?: (tests: EstimatedTest[], slots: number) => Shard[];
 }): ShardableRunner {
   const { config, history, log } = opts;
@@ -80,6 +87,9 @@ export function createTestRunner(opts: {
   const free = [...slots];
   const limit = pLimit(slots.length);
   const hasOtherWorker = new Set(workers.map((w) => w.name)).size > 1;
+
+  /** Whether a re-run avoiding `avoid` is in the right place on `slot`: another machine where there is one, else another slot. */
+  const away = (slot: Slot, avoid: NonNullable<ShardJob['avoid']>): boolean => (hasOtherWorker ? slot.worker.name !== avoid.worker : slot.index !== avoid.slot);
 
   /** Take a free slot (inside the limit one always is), preferring one away from `avoid`. */
   const take = (avoid?: ShardJob['avoid']): Slot => {
@@ -131,24 +141,52 @@ export function createTestRunner(opts: {
       if (runOpts.only && config.runner !== 'command' && !named) tests = selectOnly(tests, runOpts.only);
       const known = await history.durations(config.runner === 'node-test' ? undefined : tests.map((t) => t.id));
       const estimated = config.runner === 'node-test' ? estimateFiles(tests, known) : estimateDurations(tests, known);
-      const plan = opts.planner ? opts.planner(estimated, slots.length) : config.runner === 'mocha' ? planShardsHybrid(estimated, slots.length) : planShardsByFile(estimated, slots.length);
-      rlog.info({ tests: tests.length, shards: plan.length, estimateMs: Math.max(0, ...plan.map((s) => s.estimateMs)) }, 'tests planned');
+      const staticPlan = opts.planner?.(estimated, slots.length);
+      const loadMs = config.runner === 'mocha' && !staticPlan ? loadCosts(filesOf(estimated), (await history.fileLoads?.()) ?? new Map()) : new Map<string, number>();
+      const units = staticPlan ? [] : dispatchOrder(planUnits(estimated, slots.length, loadMs), slots.length);
+      // Lanes: one per slot this run can use; each holds a slot while the queue has work for it.
+      const laneCount = Math.min(slots.length, units.length);
+      rlog.info(
+        staticPlan
+          ? { tests: tests.length, shards: staticPlan.length, estimateMs: Math.max(0, ...staticPlan.map((s) => s.estimateMs)) }
+          : { tests: tests.length, units: units.length, lanes: laneCount, estimateMs: queueMakespan(units.map((u) => u.estimateMs), laneCount) },
+        'tests planned',
+      );
 
-      // Progress bookkeeping.
+      // Progress bookkeeping: one entry per runner process (shard); the queue's ETA from what is queued and in flight.
       const track: { estimateMs: number; startedAt?: number; done: boolean }[] = [];
+      const queue = [...units];
+      const inFlight = new Map<WorkUnit, number>();
+      let plannedLeft = staticPlan ? 0 : config.runner === 'mocha' ? laneCount : units.length;
       let passed = 0;
       let failing = 0;
+      const queueEta = () => {
+        const now = Date.now();
+        return queueMakespan(queue.map((u) => u.estimateMs), laneCount, [...inFlight].map(([u, t]) => u.estimateMs - (now - t)));
+      };
       const report = () =>
-        progress?.({ shardsDone: track.filter((t) => t.done).length, shardsTotal: track.length, passed, failed: failing, etaMs: etaMs(track, Date.now()) });
+        progress?.({ shardsDone: track.filter((t) => t.done).length, shardsTotal: track.length + plannedLeft, passed, failed: failing, etaMs: staticPlan ? etaMs(track, Date.now()) : queueEta() });
+      const count = (r: TestCaseResult) => {
+        if (r.state === 'passed') passed++;
+        if (r.state === 'failed') failing++;
+        report();
+      };
+      const newShard = (planned: boolean) => {
+        const t = { estimateMs: 0, startedAt: Date.now(), done: false };
+        track.push(t);
+        if (planned && plannedLeft > 0) plannedLeft--;
+        return t;
+      };
 
       const final = new Map<string, TestCaseResult>();
       const confirmed: TestCaseResult[] = [];
       const flaky: TestCaseResult[] = [];
       const shardsOut: TestReport['shards'] = [];
+      const loadSamples = new Map<string, number[]>();
       let nextId = 0;
       let stoppedEarly = false;
 
-      /** Re-runs (`counted` false) do not move the progress counts; settle() does when a flake passes. */
+      /** A shard of its own process; re-runs (`counted` false) do not move the progress counts, settle() does when a flake passes. */
       const runJob = (job: ShardJob, counted = true): Promise<ShardOutcome> => {
         // ETA: what the shard's unreported tests are expected to take, counted down since its last result.
         const t = { estimateMs: job.estimateMs, done: false } as (typeof track)[number];
@@ -161,10 +199,7 @@ export function createTestRunner(opts: {
             return await runShard(job, slot, await workspace(slot.worker), ctl.signal, (r) => {
               t.estimateMs = Math.max(0, t.estimateMs - (estimate.get(r.id) ?? 0));
               t.startedAt = Date.now();
-              if (!counted) return;
-              if (r.state === 'passed') passed++;
-              if (r.state === 'failed') failing++;
-              report();
+              if (counted) count(r);
             });
           } finally {
             free.push(slot);
@@ -175,10 +210,11 @@ export function createTestRunner(opts: {
       };
 
       /** Re-run failed tests until each passes (flaky) or runs out of attempts (confirmed). */
-      const settle = async (out: ShardOutcome, failures: TestCaseResult[]): Promise<void> => {
+      const settle = async (from: ShardJob, slot: Slot, failures: TestCaseResult[]): Promise<void> => {
+        const rerun = staticPlan ? (job: ShardJob) => runJob(job, false) : queueRetry;
         let pending = failures;
         const attempts = new Map(failures.map((f) => [f.id, 0]));
-        let avoid = { worker: out.slot.worker.name, slot: out.slot.index };
+        let avoid = { worker: slot.worker.name, slot: slot.index };
         while (pending.length) {
           const retryable = pending.filter((f) => attempts.get(f.id)! < retriesFor(quarantined.has(f.id), config.retries));
           for (const f of pending.filter((p) => !retryable.includes(p))) confirm(f);
@@ -187,8 +223,8 @@ export function createTestRunner(opts: {
             return;
           }
           for (const f of retryable) attempts.set(f.id, attempts.get(f.id)! + 1);
-          const job = retryJob(nextId++, retryable, out.job, avoid);
-          const again = await runJob(job, false);
+          const job = retryJob(nextId++, retryable, from, avoid);
+          const again = await rerun(job);
           avoid = { worker: again.slot.worker.name, slot: again.slot.index };
           shardsOut.push(shardSummary(again));
           const byId = new Map(again.results.map((r) => [r.id, r]));
@@ -222,22 +258,187 @@ export function createTestRunner(opts: {
       };
 
       const settleAll: Promise<void>[] = [];
+      /** Results of a shard or batch: kept (first result per test wins), failures re-run. */
+      const absorb = (job: ShardJob, slot: Slot, results: TestCaseResult[]) => {
+        for (const r of results) if (!final.has(r.id)) final.set(r.id, r);
+        const failures = results.filter((r) => r.state === 'failed');
+        if (failures.length) settleAll.push(settle(job, slot, failures));
+      };
       const launch = (job: ShardJob): Promise<void> =>
         runJob(job).then(async (out) => {
           shardsOut.push(shardSummary(out));
-          for (const r of out.results) if (!final.has(r.id)) final.set(r.id, r);
-          const failures = out.results.filter((r) => r.state === 'failed');
           if (out.notRun.length && !ctl.signal.aborted) {
             // The shard was killed on a hang: the hung test failed; what it never reached runs now.
-            await launch({ id: nextId++, tests: out.notRun, files: filesOf(out.notRun), estimateMs: sum(out.notRun) });
-          }
-          if (failures.length) settleAll.push(settle(out, failures));
+            const rest = launch({ id: nextId++, tests: out.notRun, files: filesOf(out.notRun), estimateMs: sum(out.notRun) });
+            absorb(out.job, out.slot, out.results);
+            await rest;
+          } else absorb(out.job, out.slot, out.results);
         });
-      const jobs = plan.map((s): ShardJob => ({ id: nextId++, tests: s.tests, files: filesOf(s.tests), estimateMs: s.estimateMs }));
-      const launched = jobs.map(launch);
-      report();
-      await Promise.all(launched);
-      await Promise.all(settleAll);
+
+      // The queue: each lane takes the next unit whenever it is idle. mocha units run in one warm
+      // runner per lane (MochaSession); node:test and command units, and mocha when its runner
+      // cannot start, run as a process each.
+      let sessionsBroken = false;
+      const lanes = new Set<Promise<void>>();
+      /** Slots held by this run's lanes. */
+      const laneSlots = new Set<Slot>();
+      let lanesStarting = 0;
+      const startLane = (avoid?: ShardJob['avoid']): void => {
+        lanesStarting++;
+        const p: Promise<void> = limit(() => lane(avoid)).finally(() => {
+          lanes.delete(p);
+          // A re-run queued while the last lane was leaving still needs one.
+          if (retries.length && !lanes.size) startLane(retries[0]!.job.avoid);
+        });
+        lanes.add(p);
+      };
+      // Re-runs go to the lanes too: the next lane to finish a unit on another machine (or, on one
+      // machine, any lane) runs it as a process of its own; a free slot in the right place gets a lane now.
+      const retries: { job: ShardJob; resolve: (o: ShardOutcome) => void }[] = [];
+      const queueRetry = (job: ShardJob): Promise<ShardOutcome> =>
+        new Promise((resolve) => {
+          retries.push({ job, resolve });
+          const avoid = job.avoid;
+          const wanted = !lanes.size || (avoid && lanes.size < slots.length && free.some((sl) => away(sl, avoid)) && ![...laneSlots].some((sl) => away(sl, avoid)));
+          if (wanted) startLane(avoid);
+        });
+      const pickRetry = (slot: Slot) => {
+        let i = retries.findIndex((r) => !r.job.avoid || away(slot, r.job.avoid));
+        // On one machine any slot will do; across machines, wait for a lane elsewhere if there is one.
+        if (i < 0 && retries.length && (!hasOtherWorker || ![...laneSlots].some((sl) => away(sl, retries[0]!.job.avoid!)) && !lanesStarting)) i = 0;
+        return i < 0 ? undefined : retries.splice(i, 1)[0];
+      };
+      const requeue = (unit: WorkUnit, rest: EstimatedTest[]) => {
+        if (!rest.length || ctl.signal.aborted) return;
+        queue.unshift({ id: `${unit.id}+`, file: unit.file, tests: rest, estimateMs: sum(rest) + (loadMs.get(unit.file) ?? 0), split: true });
+      };
+      const lane = async (avoid?: ShardJob['avoid']): Promise<void> => {
+        lanesStarting--;
+        const slot = take(avoid);
+        laneSlots.add(slot);
+        let session: { s: MochaSession; id: number; t: (typeof track)[number] } | undefined;
+        const endSession = async (died?: ExecResult) => {
+          if (!session) return;
+          const { s, id, t } = session;
+          session = undefined;
+          const exec = died ?? (await s.close());
+          shardsOut.push({ id, worker: `${slot.worker.name}#${slot.index}`, tests: s.tests, durationMs: exec.durationMs, ok: s.ok && !died });
+          t.done = true;
+          report();
+        };
+        try {
+          const ws = await workspace(slot.worker);
+          for (;;) {
+            const retry = pickRetry(slot);
+            if (retry) {
+              const t = newShard(false);
+              try {
+                retry.resolve(await runShard(retry.job, slot, ws, ctl.signal, () => undefined));
+              } finally {
+                t.done = true;
+                report();
+              }
+              continue;
+            }
+            if (ctl.signal.aborted) break;
+            const unit = queue.shift();
+            if (!unit) break;
+            inFlight.set(unit, Date.now());
+            try {
+              if (config.runner === 'mocha' && !sessionsBroken && !session) {
+                const tmp = await ws.tempDir();
+                const id = nextId++;
+                const started = await MochaSession.start(ws, tmp, {
+                  env: shardEnv(tmp, slot.portBase, id),
+                  signal: ctl.signal,
+                  watch: { timeoutMs: config.timeout, idleMs: config.test_timeout + 2_000, startupMs: STARTUP_GRACE_MS },
+                  mocharc: { timeout: config.test_timeout },
+                });
+                if ('session' in started) session = { s: started.session, id, t: newShard(true) };
+                else if (!ctl.signal.aborted) {
+                  sessionsBroken = true;
+                  rlog.warn({ worker: slot.worker.name, exit: started.failed.exitCode, killed: started.failed.killed, output: lastLines(started.failed.tail, 5) }, 'mocha runner could not start: one process per unit instead');
+                }
+              }
+              if (ctl.signal.aborted) break;
+              if (session) await runBatch(session.s, session.id, unit, slot, endSession);
+              else await runUnitProcess(unit, slot, ws);
+            } finally {
+              inFlight.delete(unit);
+              report();
+            }
+          }
+        } finally {
+          laneSlots.delete(slot);
+          await endSession();
+          free.push(slot);
+        }
+      };
+
+      /** One unit in the lane's warm runner; a runner that dies (hang, crash) takes the first unreported test with it. */
+      const runBatch = async (s: MochaSession, shardId: number, unit: WorkUnit, slot: Slot, endSession: (died?: ExecResult) => Promise<void>) => {
+        const b = await s.run([unit.file], unit.tests.map((t) => t.title), count);
+        for (const l of b.loads) loadSamples.set(l.file, [...(loadSamples.get(l.file) ?? []), l.ms]);
+        const results = b.results.map((r) => (r.error ? { ...r, error: trimError(r.error) } : r));
+        const seen = new Set(results.map((r) => r.id));
+        const unreported = unit.tests.filter((t) => !seen.has(t.id));
+        const job: ShardJob = { id: shardId, tests: unit.tests, files: [unit.file], estimateMs: unit.estimateMs };
+        const fail = (r: TestCaseResult) => {
+          results.push(r);
+          count(r);
+        };
+        let rest: EstimatedTest[] = [];
+        if (b.died) {
+          await endSession(b.died);
+          if (b.died.killed !== 'aborted') {
+            const why = killedWhy(b.died) ?? `runner exited ${b.died.exitCode ?? '?'} in the middle of a batch`;
+            const [hung, ...others] = unreported;
+            if (hung) fail({ id: hung.id, file: hung.file, title: hung.title, state: 'failed', durationMs: b.died.durationMs, error: `${why}\n${lastLines(b.died.tail)}` });
+            else fail(runnerFailure(job, why, b.died));
+            rest = others;
+          }
+        } else if (b.error) {
+          fail({ ...runnerFailure(job, 'could not load the batch', undefined), error: trimError(b.error) });
+        } else {
+          // Selected but not reported: pending (it.skip) or excluded by .only.
+          for (const t of unreported) results.push({ id: t.id, file: t.file, title: t.title, state: 'skipped', durationMs: 0 });
+        }
+        absorb(job, slot, results);
+        requeue(unit, rest);
+      };
+
+      /** One unit as a process of its own (node:test files, a command, or mocha without a warm runner). */
+      const runUnitProcess = async (unit: WorkUnit, slot: Slot, ws: Workspace) => {
+        const t = newShard(true);
+        const job: ShardJob = { id: nextId++, tests: unit.tests, files: filesOf(unit.tests), estimateMs: unit.estimateMs };
+        try {
+          const out = await runShard(job, slot, ws, ctl.signal, count);
+          shardsOut.push(shardSummary(out));
+          absorb(job, slot, out.results);
+          requeue(unit, out.notRun);
+        } finally {
+          t.done = true;
+        }
+      };
+
+      if (staticPlan) {
+        const launched = staticPlan.map((s) => launch({ id: nextId++, tests: s.tests, files: filesOf(s.tests), estimateMs: s.estimateMs }));
+        report();
+        await Promise.all(launched);
+      } else {
+        for (let i = 0; i < laneCount; i++) startLane();
+        report();
+      }
+      // Until nothing is running: lanes (which may start more lanes) and flake re-runs (which may need lanes).
+      for (;;) {
+        if (lanes.size) {
+          await Promise.all([...lanes]);
+          continue;
+        }
+        const n = settleAll.length;
+        await Promise.all(settleAll);
+        if (!lanes.size && settleAll.length === n) break;
+      }
 
       if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
       const results = [...final.values()];
@@ -258,6 +459,7 @@ export function createTestRunner(opts: {
         summary,
         results,
         flakeDecisions: decisions,
+        fileLoads: [...loadSamples].map(([file, ms]) => ({ file, ms: ms.reduce((a, b) => a + b, 0) / ms.length })),
       };
     } catch (err) {
       if (err instanceof SetupError) return failedReport(checkout.sha, started, 'setup', err.message, []);
@@ -342,7 +544,7 @@ export function createTestRunner(opts: {
     const exec = await ws.exec(cmd, { env, timeoutMs: config.timeout, idleMs, startupMs: STARTUP_GRACE_MS, signal, onLine });
     const seen = new Set(results.map((r) => r.id));
     let notRun: EstimatedTest[] = [];
-    const why = exec.killed === 'idle' ? `killed: no test finished within ${Math.round((idleMs ?? 0) / 1000)}s (test_timeout ${config.test_timeout / 1000}s)` : exec.killed === 'timeout' ? `killed: shard timeout ${config.timeout / 1000}s` : undefined;
+    const why = killedWhy(exec);
 
     if (config.runner === 'command') {
       const ok = exec.exitCode === 0 && !exec.killed;
@@ -360,11 +562,18 @@ export function createTestRunner(opts: {
     }
     // A runner that failed without naming a failed test (crash, load error, hook) still fails the shard.
     const anyFailed = results.some((r) => r.state === 'failed');
-    if (!anyFailed && exec.killed !== 'aborted' && (exec.killed || exec.exitCode !== 0)) {
-      const file = job.files[0] ?? '';
-      push({ id: `${file}::(shard ${job.id})`, file, title: `(runner for ${job.files.join(', ') || 'command'})`, state: 'failed', durationMs: exec.durationMs, error: `${why ?? `runner exited ${exec.exitCode ?? '?'} without a failed test`}\n${lastLines(exec.tail)}` });
-    }
+    if (!anyFailed && exec.killed !== 'aborted' && (exec.killed || exec.exitCode !== 0)) push(runnerFailure(job, why ?? `runner exited ${exec.exitCode ?? '?'} without a failed test`, exec));
     return { job, slot, results, exec, notRun };
+  };
+
+  /** Why immune killed a runner, for the failure it causes. */
+  const killedWhy = (exec: ExecResult): string | undefined =>
+    exec.killed === 'idle' ? `killed: no test finished within ${Math.round((config.test_timeout + 2_000) / 1000)}s (test_timeout ${config.test_timeout / 1000}s)` : exec.killed === 'timeout' ? `killed: shard timeout ${config.timeout / 1000}s` : undefined;
+
+  /** A failure that is not a test of its own: the runner crashed, was killed, or could not load its files. */
+  const runnerFailure = (job: ShardJob, why: string, exec: ExecResult | undefined): TestCaseResult => {
+    const file = job.files[0] ?? '';
+    return { id: `${file}::(shard ${job.id})`, file, title: `(runner for ${job.files.join(', ') || 'command'})`, state: 'failed', durationMs: exec?.durationMs ?? 0, error: exec ? `${why}\n${lastLines(exec.tail)}` : why };
   };
 
   /** A shard re-running the given failures (mocha: just those tests, or their file for a hook failure). */

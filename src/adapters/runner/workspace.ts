@@ -23,12 +23,41 @@ export interface ExecResult {
   durationMs: number;
 }
 
+/** A long-lived command (a runner taking batches on stdin); watched only while a batch is in flight. */
+export interface StartOptions {
+  env: Record<string, string>;
+  signal: AbortSignal;
+  onLine?: (line: string) => boolean | void;
+}
+
+export interface Watch {
+  /** Kill the process (its whole group) unless the work in flight finishes within this long. */
+  timeoutMs: number;
+  idleMs?: number;
+  startupMs?: number;
+}
+
+export interface RunningProcess {
+  /** One line to its stdin. */
+  send(line: string): void;
+  /** Start watching a unit of work (timeout, idle watchdog); `unwatch` when it is done. */
+  watch(w: Watch): void;
+  unwatch(): void;
+  /** Close its stdin: it should finish and exit. */
+  end(): void;
+  /** Kill its process group now. */
+  kill(): void;
+  readonly exited: Promise<ExecResult>;
+}
+
 export interface Workspace {
   /** Worker name (local, or user@host:port). */
   worker: string;
   /** The checkout's directory on the worker. */
   dir: string;
   exec(cmd: string[], opts: ExecOptions): Promise<ExecResult>;
+  /** Start a long-lived command with stdin open (killed on `signal`, and when a watch runs out). */
+  start(cmd: string[], opts: StartOptions): RunningProcess;
   /** A fresh, empty directory for one shard (its TMPDIR). */
   tempDir(): Promise<string>;
   writeFile(path: string, content: string): Promise<void>;
@@ -53,18 +82,35 @@ export class Supervisor {
   killed: ExecResult['killed'];
   private tailText = '';
   private partial = '';
-  private readonly timers: NodeJS.Timeout[] = [];
+  private timer: NodeJS.Timeout | undefined;
   private idle: NodeJS.Timeout | undefined;
   private progressed = false;
+  private watching: Watch | undefined;
   private readonly onAbort: () => void;
   readonly started = Date.now();
 
-  constructor(private readonly opts: ExecOptions, private readonly kill: () => void) {
-    this.timers.push(setTimeout(() => this.stop('timeout'), opts.timeoutMs));
-    this.kick();
+  /** `opts.timeoutMs` undefined: nothing is watched until `watch` (long-lived processes). */
+  constructor(private readonly opts: Omit<ExecOptions, 'timeoutMs'> & { timeoutMs?: number }, private readonly kill: () => void) {
+    if (opts.timeoutMs !== undefined) this.watch({ timeoutMs: opts.timeoutMs, idleMs: opts.idleMs, startupMs: opts.startupMs });
     this.onAbort = () => this.stop('aborted');
     if (opts.signal.aborted) queueMicrotask(this.onAbort);
     else opts.signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  /** Watch a unit of work: the timeout starts now, and the idle watchdog with its start-up grace. */
+  watch(w: Watch): void {
+    this.unwatch();
+    this.watching = w;
+    this.progressed = false;
+    this.timer = setTimeout(() => this.stop('timeout'), w.timeoutMs);
+    this.kick();
+  }
+
+  unwatch(): void {
+    this.watching = undefined;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.idle) clearTimeout(this.idle);
+    this.timer = this.idle = undefined;
   }
 
   stop(reason: NonNullable<ExecResult['killed']>): void {
@@ -74,10 +120,11 @@ export class Supervisor {
   }
 
   private kick(): void {
-    if (this.opts.idleMs === undefined) return;
+    const w = this.watching;
+    if (w?.idleMs === undefined) return;
     if (this.idle) clearTimeout(this.idle);
-    const grace = this.progressed ? 0 : (this.opts.startupMs ?? 0);
-    this.idle = setTimeout(() => this.stop('idle'), this.opts.idleMs + grace);
+    const grace = this.progressed ? 0 : (w.startupMs ?? 0);
+    this.idle = setTimeout(() => this.stop('idle'), w.idleMs + grace);
   }
 
   stdout(chunk: Buffer | string): void {
@@ -110,8 +157,7 @@ export class Supervisor {
   finish(exitCode: number | undefined): ExecResult {
     if (this.partial) this.line(this.partial);
     this.partial = '';
-    for (const t of this.timers) clearTimeout(t);
-    if (this.idle) clearTimeout(this.idle);
+    this.unwatch();
     this.opts.signal.removeEventListener('abort', this.onAbort);
     return { exitCode, killed: this.killed, tail: this.tailText, durationMs: Date.now() - this.started };
   }

@@ -65,7 +65,8 @@ export function planShards(tests: EstimatedTest[], slots: number): Shard[] {
   const members: { t: EstimatedTest; i: number }[][] = Array.from({ length: k }, () => []);
   for (const item of order) {
     let best = 0;
-    for (let s = 1; s < k; s++) if (loads[s]! < loads[best]!) best = s;
+    // Equal loads (zero-length tests): the shard with fewer tests, so no shard is left empty.
+    for (let s = 1; s < k; s++) if (loads[s]! < loads[best]! || (loads[s] === loads[best] && members[s]!.length < members[best]!.length)) best = s;
     loads[best]! += item.t.estimateMs;
     members[best]!.push(item);
   }

@@ -1,5 +1,6 @@
-// Per-test history in SQLite: one row per test per run (durations, failures, flaky passes), and
-// the quarantine flag per test. Old rows beyond the last KEEP per test are pruned now and then.
+// Per-test history in SQLite: one row per test per run (durations, failures, flaky passes), the
+// quarantine flag per test, and per-file load times (what importing a test file costs a runner, which
+// per-test durations do not show). Old rows beyond the last KEEP per test or file are pruned now and then.
 import type { TestCaseResult, TestHistoryStore } from '../../../ports.js';
 import { migrate, type Db } from './db.js';
 
@@ -31,6 +32,14 @@ export class SqliteTestHistory implements TestHistoryStore {
            quarantined INTEGER NOT NULL DEFAULT 0,
            last_seen INTEGER NOT NULL
          );`,
+        `CREATE TABLE test_file_loads (
+           id INTEGER PRIMARY KEY AUTOINCREMENT,
+           file TEXT NOT NULL,
+           sha TEXT NOT NULL,
+           time INTEGER NOT NULL,
+           load_ms REAL NOT NULL
+         );
+         CREATE INDEX test_file_loads_by_file ON test_file_loads (file, id);`,
       ],
     });
   }
@@ -52,6 +61,27 @@ export class SqliteTestHistory implements TestHistoryStore {
         .prepare(`DELETE FROM test_results WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY test_id ORDER BY id DESC) AS rn FROM test_results) WHERE rn > ${KEEP})`)
         .run();
     }
+  }
+
+  async recordFileLoads(sha: string, loads: { file: string; ms: number }[], time: number): Promise<void> {
+    const insert = this.db.prepare('INSERT INTO test_file_loads (file, sha, time, load_ms) VALUES (?, ?, ?, ?)');
+    this.db.transaction(() => {
+      for (const l of loads) if (Number.isFinite(l.ms)) insert.run(l.file, sha, time, Math.max(0, l.ms));
+    })();
+    this.db
+      .prepare(`DELETE FROM test_file_loads WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY file ORDER BY id DESC) AS rn FROM test_file_loads) WHERE rn > ${KEEP})`)
+      .run();
+  }
+
+  async fileLoads(): Promise<Map<string, number>> {
+    const rows = this.db
+      .prepare(
+        `SELECT file, AVG(load_ms) AS ms FROM (
+           SELECT file, load_ms, ROW_NUMBER() OVER (PARTITION BY file ORDER BY id DESC) AS rn FROM test_file_loads
+         ) WHERE rn <= ${WINDOW} GROUP BY file`,
+      )
+      .all() as { file: string; ms: number }[];
+    return new Map(rows.map((r) => [r.file, r.ms]));
   }
 
   async durations(ids?: string[]): Promise<Map<string, number>> {

@@ -1,0 +1,124 @@
+// One long-lived mocha runner on a worker slot, driven batch by batch: start it (it answers
+// "ready" once the project's config and --require modules are loaded), send a batch, collect its
+// per-test results and file load times, and tell a finished batch from a runner that died or was
+// killed while it ran (hung test, batch timeout, abort).
+import { posix } from 'node:path';
+import type { TestCaseResult } from '../../ports.js';
+import { exactGrep, mochaRcSource, parseMochaLine } from './mocha.js';
+import { mochaWorkerSource, parseWorkerLine, workerCommand, type WorkerEvent } from './mocha-worker.js';
+import type { ExecResult, RunningProcess, Watch, Workspace } from './workspace.js';
+
+export interface BatchOutcome {
+  /** Tests the runner reported, in order. */
+  results: TestCaseResult[];
+  /** Load time per file of the batch. */
+  loads: { file: string; ms: number }[];
+  /** Set when the batch could not load (the loader's error). */
+  error?: string;
+  /** Set when the runner ended while the batch was in flight (killed, crashed). */
+  died?: ExecResult;
+}
+
+export interface SessionOptions {
+  env: Record<string, string>;
+  signal: AbortSignal;
+  /** Per-batch watch: timeout, idle watchdog (test_timeout + 2 s) and the grace before the first event. */
+  watch: Watch;
+  /** Overrides for the generated mocha config (timeout). */
+  mocharc: Record<string, unknown>;
+}
+
+export class MochaSession {
+  private current: { batch: number; onEvent: (e: WorkerEvent) => void; onResult: (r: TestCaseResult) => void } | undefined;
+  private ready: (() => void) | undefined;
+  private nextBatch = 0;
+  private readonly proc: RunningProcess;
+  readonly started = Date.now();
+  /** Tests reported over the session's life. */
+  tests = 0;
+  ok = true;
+
+  private constructor(private readonly ws: Workspace, tmp: string, opts: SessionOptions) {
+    const rc = posix.join(tmp, 'immune-mocharc.cjs');
+    const script = posix.join(tmp, 'immune-mocha-worker.cjs');
+    this.proc = ws.start(workerCommand(script, rc), { env: opts.env, signal: opts.signal, onLine: (line) => this.line(line) });
+  }
+
+  /** Start a runner in `tmp` (already holding the generated files); undefined, with its output, when it cannot start. */
+  static async start(ws: Workspace, tmp: string, opts: SessionOptions): Promise<{ session: MochaSession } | { failed: ExecResult }> {
+    await ws.writeFile(posix.join(tmp, 'immune-mocharc.cjs'), mochaRcSource({ reporter: 'json-stream', parallel: false, ...opts.mocharc }));
+    await ws.writeFile(posix.join(tmp, 'immune-mocha-worker.cjs'), mochaWorkerSource);
+    const s = new MochaSession(ws, tmp, opts);
+    s.watchOpts = opts.watch;
+    s.proc.watch(opts.watch);
+    const ready = new Promise<void>((resolve) => (s.ready = resolve));
+    const first = await Promise.race([ready.then(() => undefined), s.proc.exited]);
+    s.proc.unwatch();
+    if (first) return { failed: first };
+    return { session: s };
+  }
+
+  private watchOpts: Watch | undefined;
+
+  private line(line: string): boolean {
+    const ev = parseWorkerLine(line);
+    if (ev) {
+      if (ev.type === 'ready') this.ready?.();
+      else if (this.current && 'batch' in ev && ev.batch === this.current.batch) this.current.onEvent(ev);
+      return true;
+    }
+    const m = parseMochaLine(line);
+    if (!m || (m.kind !== 'pass' && m.kind !== 'fail') || m.fullTitle === undefined || !this.current) return false;
+    const file = m.file?.startsWith('/') ? posix.relative(this.ws.dir, m.file) : (m.file ?? '');
+    this.tests++;
+    if (m.kind === 'fail') this.ok = false;
+    this.current.onResult({ id: `${file}::${m.fullTitle}`, file, title: m.fullTitle, state: m.kind === 'pass' ? 'passed' : 'failed', durationMs: m.durationMs ?? 0, ...(m.error ? { error: m.error } : {}) });
+    return true;
+  }
+
+  /** Run these tests (of these files) in the warm runner. */
+  async run(files: string[], titles: string[], onResult: (r: TestCaseResult) => void): Promise<BatchOutcome> {
+    const batch = this.nextBatch++;
+    const out: BatchOutcome = { results: [], loads: [] };
+    const finished = new Promise<void>((resolve) => {
+      this.current = {
+        batch,
+        onResult: (r) => {
+          out.results.push(r);
+          onResult(r);
+        },
+        onEvent: (e) => {
+          if (e.type === 'loaded') out.loads.push({ file: e.file, ms: e.ms });
+          if (e.type === 'error') out.error = e.error;
+          if (e.type === 'done' || e.type === 'error') resolve();
+        },
+      };
+    });
+    this.proc.watch(this.watchOpts!);
+    this.proc.send(JSON.stringify({ batch, files, grep: exactGrep(titles) }));
+    const died = await Promise.race([finished.then(() => undefined), this.proc.exited]);
+    this.proc.unwatch();
+    this.current = undefined;
+    if (died) {
+      out.died = died;
+      this.ok = false;
+    }
+    return out;
+  }
+
+  /** Close its stdin and wait for it to exit (killed after `graceMs`). */
+  async close(graceMs = 5_000): Promise<ExecResult> {
+    this.proc.end();
+    const t = setTimeout(() => this.proc.kill(), graceMs);
+    try {
+      return await this.proc.exited;
+    } finally {
+      clearTimeout(t);
+    }
+  }
+
+  /** The runner's exit (for a session that died during a batch, already settled). */
+  get exited(): Promise<ExecResult> {
+    return this.proc.exited;
+  }
+}

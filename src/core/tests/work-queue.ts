@@ -1,0 +1,105 @@
+// Dynamic distribution of a suite over worker slots: the suite is cut into units (whole files, or
+// groups of a long file's tests), each unit's estimate includes what loading its file costs, and
+// units are handed out one at a time to whichever slot is idle, longest first (LPT as a list
+// schedule), so a unit that runs slower than its history delays only its own slot.
+import type { EstimatedTest } from './shard-plan.js';
+import { median } from './shard-plan.js';
+
+export interface WorkUnit {
+  /** Stable within a run: the file, or file#group for a long file cut into groups. */
+  id: string;
+  file: string;
+  /** In source order. */
+  tests: EstimatedTest[];
+  /** The tests' estimates plus the file's load cost. */
+  estimateMs: number;
+  /** Part of a long file that was cut into groups. */
+  split: boolean;
+}
+
+/**
+ * Load cost per file: its own history; else the median of the known files; else 0 (the first run
+ * learns them).
+ */
+export function loadCosts(files: string[], history: ReadonlyMap<string, number>): Map<string, number> {
+  const known = files.map((f) => history.get(f)).filter((x): x is number => x !== undefined && Number.isFinite(x));
+  const fallback = known.length ? median(known) : 0;
+  return new Map(files.map((f) => [f, Math.max(0, history.get(f) ?? fallback)]));
+}
+
+/**
+ * Units over a suite: a file stays whole unless its tests take more than half a fair share
+ * (total / slots / 2) and there is more than one slot; such a file is cut into runs of consecutive tests of at most a quarter of a
+ * fair share each (a test longer than that is a unit of its own). Every unit pays its file's load.
+ */
+export function planUnits(tests: EstimatedTest[], slots: number, loadMs: ReadonlyMap<string, number> = new Map()): WorkUnit[] {
+  if (!tests.length) return [];
+  const k = Math.max(1, Math.floor(slots));
+  const total = tests.reduce((s, t) => s + t.estimateMs, 0);
+  const files = new Map<string, EstimatedTest[]>();
+  for (const t of tests) files.set(t.file, [...(files.get(t.file) ?? []), t]);
+  const units: WorkUnit[] = [];
+  const cap = total / k / 4;
+  for (const [file, ts] of files) {
+    const load = loadMs.get(file) ?? 0;
+    const sum = ts.reduce((a, t) => a + t.estimateMs, 0);
+    if (k < 2 || ts.length < 2 || sum <= total / k / 2) {
+      units.push({ id: file, file, tests: ts, estimateMs: sum + load, split: false });
+      continue;
+    }
+    let group: EstimatedTest[] = [];
+    let groupMs = 0;
+    const close = () => {
+      if (!group.length) return;
+      units.push({ id: `${file}#${units.filter((u) => u.file === file).length}`, file, tests: group, estimateMs: groupMs + load, split: true });
+      group = [];
+      groupMs = 0;
+    };
+    for (const t of ts) {
+      if (group.length && groupMs + t.estimateMs > cap) close();
+      group.push(t);
+      groupMs += t.estimateMs;
+    }
+    close();
+  }
+  return units;
+}
+
+/**
+ * The order units are handed out in: longest first (what keeps the finish times together), except
+ * that the quickest units go first, one per slot and as many more as fit in `quickShare` of the
+ * work, so every slot reports within moments and a broken quick test shows at once. Ties keep the
+ * plan's order.
+ */
+export function dispatchOrder(units: WorkUnit[], slots = 1, quickShare = 0.02): WorkUnit[] {
+  const total = units.reduce((s, u) => s + u.estimateMs, 0);
+  const idx = new Map(units.map((u, i) => [u, i]));
+  const asc = [...units].sort((a, b) => a.estimateMs - b.estimateMs || idx.get(a)! - idx.get(b)!);
+  const quick = new Set<WorkUnit>();
+  let acc = 0;
+  for (const u of asc) {
+    if (quick.size >= slots && acc + u.estimateMs > quickShare * total) break;
+    quick.add(u);
+    acc += u.estimateMs;
+  }
+  // Never all of them: with fewer units than slots, longest first is the whole plan.
+  if (quick.size >= units.length) return asc.reverse();
+  const rest = units.filter((u) => !quick.has(u)).sort((a, b) => b.estimateMs - a.estimateMs || idx.get(a)! - idx.get(b)!);
+  return [...quick, ...rest];
+}
+
+/**
+ * When the queue would finish: slots busy for `busyMs` each (the rest idle), then the queued
+ * estimates handed out in order to whichever slot frees first. With nothing busy this is the
+ * planned makespan.
+ */
+export function queueMakespan(queued: number[], slots: number, busyMs: number[] = []): number {
+  const k = Math.max(1, Math.floor(slots), busyMs.length);
+  const free = Array.from({ length: k }, (_, i) => Math.max(0, busyMs[i] ?? 0));
+  for (const ms of queued) {
+    let best = 0;
+    for (let s = 1; s < k; s++) if (free[s]! < free[best]!) best = s;
+    free[best]! += Math.max(0, ms);
+  }
+  return Math.round(Math.max(0, ...free));
+}

@@ -1,0 +1,107 @@
+// The work queue on real suites: warm mocha runners (one per slot) take units as they become idle,
+// a long file cut into groups loads again in the same runner, the project's root hooks and global
+// fixtures still apply, and file load times come back for the history.
+import assert from 'node:assert/strict';
+import { execa } from 'execa';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import pino from 'pino';
+import { createTestRunner, type RunReport } from '../../src/adapters/runner/index.js';
+import { testsConfig } from '../../src/core/config/tests.js';
+import { memoryHistory } from '../fixtures/suites/memory-history.js';
+import { makeSuite, type FixtureSuite } from '../fixtures/suites/make-suite.js';
+
+const log = pino({ level: 'silent' });
+
+async function run(suite: FixtureSuite, cfg: Record<string, unknown>, durations = new Map<string, number>()): Promise<RunReport> {
+  const runner = createTestRunner({ config: testsConfig.parse({ runner: 'mocha', files: ['test/**/*.test.{cjs,mjs}'], retries: 0, fail_fast: false, ...cfg }), history: memoryHistory(durations), log });
+  try {
+    return await runner.run({ sha: 'f00d', dir: suite.dir, dispose: async () => {} }, new AbortController().signal);
+  } finally {
+    await runner.close();
+  }
+}
+
+async function plainRun(dir: string, files: string): Promise<string[]> {
+  const plain = await execa('node', ['node_modules/mocha/bin/mocha.js', '--reporter', 'json-stream', files], { cwd: dir, reject: false });
+  return plain.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('["pass"') || l.startsWith('["fail"'))
+    .map((l) => JSON.parse(l) as [string, { fullTitle: string; file: string }])
+    .map(([k, t]) => `${t.file.slice(dir.length + 1)}::${t.fullTitle} ${k === 'pass' ? 'passed' : 'failed'}`)
+    .sort();
+}
+
+describe('adapters/runner work queue (warm runners per slot)', function () {
+  this.timeout(60_000);
+  const suites: FixtureSuite[] = [];
+  after(() => Promise.all(suites.map((s) => s.cleanup())));
+
+  it('hands the rest of the queue to the idle slot while a test runs far longer than its history says', async () => {
+    // "stuck" is 1 ms in history but waits until all five other files have run: that can only
+    // finish if the other slot takes every remaining unit while it waits.
+    const suite = await makeSuite([{ name: 'stuck.test.cjs', tests: [{ title: 'waits' }] }, ...['b', 'c', 'd', 'e', 'f'].map((n) => ({ name: `${n}.test.cjs`, tests: [{ title: 'counts' }] }))]);
+    suites.push(suite);
+    const counter = join(suite.stateDir, 'count');
+    for (const n of ['b', 'c', 'd', 'e', 'f']) {
+      await writeFile(join(suite.dir, 'test', `${n}.test.cjs`), `it('${n} counts', () => { require('node:fs').appendFileSync(${JSON.stringify(counter)}, 'x'); });\n`);
+    }
+    await writeFile(
+      join(suite.dir, 'test', 'stuck.test.cjs'),
+      `it('waits', async () => { const fs = require('node:fs'); while (!(fs.existsSync(${JSON.stringify(counter)}) && fs.readFileSync(${JSON.stringify(counter)}, 'utf8').length >= 5)) await new Promise((r) => setTimeout(r, 20)); });\n`,
+    );
+    const history = new Map([['test/stuck.test.cjs::waits', 1], ...['b', 'c', 'd', 'e', 'f'].map((n): [string, number] => [`test/${n}.test.cjs::${n} counts`, 200])]);
+    const report = await run(suite, { workers: 2, test_timeout: '30s' }, history);
+    assert.equal(report.ok, true, report.summary);
+    assert.equal(report.passed, 6);
+    assert.deepEqual(report.shards.map((s) => s.tests).sort(), [1, 5]);
+    assert.equal(await readFile(counter, 'utf8'), 'xxxxx');
+  });
+
+  it('runs a long file cut into groups, loading it again in the same runner, with results exactly as a plain run', async () => {
+    const suite = await makeSuite([
+      { name: 'long.test.cjs', suite: 'long', tests: [{ title: 'one' }, { title: 'two', does: 'fail' }, { title: 'three' }, { title: 'four' }] },
+      { name: 'short.test.cjs', suite: 'short', tests: [{ title: 'five' }] },
+    ]);
+    suites.push(suite);
+    // An ES module too: a second load needs a fresh URL, not just a cleared require cache.
+    await writeFile(join(suite.dir, 'test', 'esm.test.mjs'), `describe('esm', () => { for (const n of ['a', 'b', 'c']) it(n, async () => { await new Promise((r) => setTimeout(r, 5)); }); });\n`);
+    const history = new Map<string, number>();
+    for (const n of ['one', 'two', 'three', 'four']) history.set(`test/long.test.cjs::long ${n}`, 1000);
+    for (const n of ['a', 'b', 'c']) history.set(`test/esm.test.mjs::esm ${n}`, 1000);
+    history.set('test/short.test.cjs::short five', 1);
+    const expected = await plainRun(suite.dir, 'test/**/*.test.{cjs,mjs}');
+    assert.equal(expected.length, 8);
+    const report = await run(suite, { workers: 2 }, history);
+    assert.deepEqual(report.results.map((r) => `${r.id} ${r.state}`).sort(), expected);
+    assert.equal(report.total, 8);
+    assert.deepEqual(report.failed.map((f) => f.title), ['long two']);
+    // Two runners took the 8 units (7 single tests of the long files, one short file).
+    assert.equal(report.shards.length, 2);
+    assert.equal(report.shards.reduce((s, x) => s + x.tests, 0), 8);
+    assert.deepEqual(report.fileLoads?.map((l) => l.file).sort(), ['test/esm.test.mjs', 'test/long.test.cjs', 'test/short.test.cjs']);
+  });
+
+  it("keeps the project's mocha config: root hooks on every batch, global fixtures once per runner", async () => {
+    const suite = await makeSuite([]);
+    suites.push(suite);
+    const marks = join(suite.stateDir, 'global');
+    await writeFile(join(suite.dir, '.mocharc.cjs'), `module.exports = { require: ['./hooks.cjs'], timeout: 5000 };\n`);
+    await writeFile(
+      join(suite.dir, 'hooks.cjs'),
+      `const fs = require('node:fs');
+exports.mochaHooks = { beforeEach() { globalThis.rootHookRan = (globalThis.rootHookRan || 0) + 1; } };
+exports.mochaGlobalSetup = () => fs.appendFileSync(${JSON.stringify(marks)}, 'setup ');
+`,
+    );
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(join(suite.dir, 'test'), { recursive: true });
+    for (const n of ['a', 'b', 'c']) await writeFile(join(suite.dir, 'test', `${n}.test.cjs`), `it('${n} sees the root hook', () => { if (!globalThis.rootHookRan) throw new Error('no root hook'); });\n`);
+    const report = await run(suite, { workers: 1 });
+    assert.equal(report.ok, true, report.summary);
+    assert.equal(report.passed, 3);
+    assert.equal(report.shards.length, 1);
+    // Once for the dry run that lists the tests, once for the one runner: not once per batch (three).
+    assert.equal(await readFile(marks, 'utf8'), 'setup setup ');
+  });
+});

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { makespanLowerBound, type EstimatedTest } from '../../../../src/core/tests/shard-plan.js';
+import { dispatchOrder, loadCosts, planUnits, queueMakespan, type WorkUnit } from '../../../../src/core/tests/work-queue.js';
+
+const arbTests = fc
+  .array(fc.record({ file: fc.integer({ min: 0, max: 6 }), ms: fc.integer({ min: 0, max: 10_000 }) }), { minLength: 0, maxLength: 80 })
+  .map((xs) => xs.map((x, i): EstimatedTest => ({ id: `f${x.file}::t${i}`, file: `f${x.file}`, title: `t${i}`, estimateMs: x.ms, known: true })));
+
+const t = (file: string, title: string, ms: number): EstimatedTest => ({ id: `${file}::${title}`, file, title, estimateMs: ms, known: true });
+
+describe('core/tests/work-queue', () => {
+  it('puts every test in exactly one unit of its own file, in source order, and each unit pays its file load', () => {
+    fc.assert(
+      fc.property(arbTests, fc.integer({ min: 1, max: 8 }), fc.integer({ min: 0, max: 500 }), (tests, slots, load) => {
+        const loads = new Map([...new Set(tests.map((x) => x.file))].map((f) => [f, load]));
+        const units = planUnits(tests, slots, loads);
+        assert.deepEqual(units.flatMap((u) => u.tests.map((x) => x.id)).sort(), tests.map((x) => x.id).sort());
+        const pos = new Map(tests.map((x, i) => [x.id, i]));
+        for (const u of units) {
+          assert.ok(u.tests.length > 0);
+          assert.ok(u.tests.every((x) => x.file === u.file));
+          assert.ok(u.tests.every((x, i) => i === 0 || pos.get(u.tests[i - 1]!.id)! < pos.get(x.id)!));
+          assert.equal(u.estimateMs, u.tests.reduce((a, x) => a + x.estimateMs, 0) + load);
+        }
+        assert.deepEqual(dispatchOrder(units, slots).map((u) => u.id).sort(), units.map((u) => u.id).sort());
+      }),
+    );
+  });
+
+  it('keeps short files whole and cuts a long one into groups of at most a quarter of a fair share (a longer test alone)', () => {
+    const tests = [t('a', 'x', 10), t('a', 'y', 20), ...Array.from({ length: 6 }, (_, i) => t('big', `b${i}`, i === 3 ? 3000 : 500)), t('c', 'z', 5)];
+    // total 6035, 2 slots: a fair share 3017, half 1509, a quarter 754.
+    const units = planUnits(tests, 2);
+    assert.deepEqual(
+      units.map((u) => [u.id, u.tests.map((x) => x.title), u.split]),
+      [
+        ['a', ['x', 'y'], false],
+        ['big#0', ['b0'], true],
+        ['big#1', ['b1'], true],
+        ['big#2', ['b2'], true],
+        ['big#3', ['b3'], true],
+        ['big#4', ['b4'], true],
+        ['big#5', ['b5'], true],
+        ['c', ['z'], false],
+      ],
+    );
+    // One slot: nothing to balance, so nothing is cut (every cut costs a load).
+    assert.deepEqual(planUnits(tests, 1).map((u) => u.id), ['a', 'big', 'c']);
+  });
+
+  it('hands out the quickest unit per slot first, then longest first', () => {
+    const u = (id: string, ms: number): WorkUnit => ({ id, file: id, tests: [t(id, id, ms)], estimateMs: ms, split: false });
+    const units = [u('m', 300), u('q1', 5), u('l', 900), u('q2', 7), u('m2', 300), u('s', 60)];
+    assert.deepEqual(dispatchOrder(units, 2).map((x) => x.id), ['q1', 'q2', 'l', 'm', 'm2', 's']);
+    // Up to 2% of the work also goes first (here q1 and q2 are 12 ms of 1572).
+    assert.deepEqual(dispatchOrder(units, 1, 0.02).map((x) => x.id), ['q1', 'q2', 'l', 'm', 'm2', 's']);
+    assert.deepEqual(dispatchOrder(units, 1, 0).map((x) => x.id), ['q1', 'l', 'm', 'm2', 's', 'q2']);
+    // Fewer units than slots: simply longest first.
+    assert.deepEqual(dispatchOrder([u('a', 1), u('b', 2)], 4).map((x) => x.id), ['b', 'a']);
+  });
+
+  it('simulates the queue as a list schedule: LPT order stays within 4/3 of the lower bound, plus the quick units', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 10_000 }), { minLength: 1, maxLength: 60 }), fc.integer({ min: 1, max: 8 }), (ms, k) => {
+        const units = ms.map((x, i): WorkUnit => ({ id: `u${i}`, file: `u${i}`, tests: [], estimateMs: x, split: false }));
+        const order = dispatchOrder(units, k, 0);
+        const span = queueMakespan(order.map((x) => x.estimateMs), k);
+        const lb = makespanLowerBound(ms, k);
+        const quick = order.slice(0, k).reduce((s, x) => s + x.estimateMs, 0);
+        assert.ok(span >= Math.floor(lb));
+        assert.ok(span <= (4 / 3) * lb + quick + 1, `${span} vs ${lb}`);
+      }),
+    );
+  });
+
+  it('counts busy slots in the estimate of when the queue ends', () => {
+    assert.equal(queueMakespan([100, 100], 2), 100);
+    assert.equal(queueMakespan([100, 100], 2, [250]), 250);
+    assert.equal(queueMakespan([100], 2, [50, 30]), 130);
+    assert.equal(queueMakespan([], 2, [-5]), 0);
+  });
+
+  it('estimates unknown file loads as the median of the known ones, else 0', () => {
+    assert.deepEqual([...loadCosts(['a', 'b', 'c', 'd'], new Map([['a', 10], ['b', 30], ['c', 50]]))], [['a', 10], ['b', 30], ['c', 50], ['d', 30]]);
+    assert.deepEqual([...loadCosts(['a'], new Map())], [['a', 0]]);
+  });
+});
