@@ -94,8 +94,10 @@ export class Engine implements LineControl {
   constructor(private readonly d: EngineDeps) {
     this.cfg = d.config;
     this.name = d.config.name;
-    const maxBake = Math.max(this.cfg.rollout.max_bake, ...this.cfg.rollout.steps.map((s) => s.max_bake ?? 0));
-    this.sampler = new Sampler(d, this.cfg.rollout.interval, maxBake + this.cfg.watch.window + this.cfg.watch.duration + 60_000);
+    // Keep enough to reach back from the watch's end, past every step's bake, to the windows before the rollout.
+    const bakes = this.cfg.rollout.steps.reduce((t, s) => t + (s.max_bake ?? this.cfg.rollout.max_bake), 0);
+    const before = Math.max(this.cfg.watch.window, this.cfg.rollout.history);
+    this.sampler = new Sampler(d, this.cfg.rollout.interval, bakes + before + this.cfg.watch.duration + 5 * 60_000);
     this.specs = this.cfg.metrics.definitions.map((m) => ({ name: m.name, kind: m.kind, bad: m.bad, tolerance: m.tolerance, critical: m.critical }));
   }
 
@@ -457,7 +459,10 @@ export class Engine implements LineControl {
     const all = [...(await this.serversById()).keys()];
     const baseline = all.filter((id) => !canary.includes(id));
     const since = state.since;
-    const series = toSeries(this.specs, this.sampler.all, { baseline: { servers: baseline, from: since, to: now }, canary: { servers: canary, from: since, to: now } });
+    // Each server's own past: the window before the rollout began, when every server ran the previous build.
+    const started = state.rolloutStartedAt ?? since;
+    const history = this.cfg.rollout.history > 0 && d.previous ? { from: started - this.cfg.rollout.history, to: started } : undefined;
+    const series = toSeries(this.specs, this.sampler.all, { baseline: { servers: baseline, from: since, to: now }, canary: { servers: canary, from: since, to: now } }, history);
     const bake = this.stepBake(step);
     const result = this.d.judge.gate({
       alpha: this.cfg.rollout.alpha,

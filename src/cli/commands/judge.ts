@@ -20,17 +20,26 @@ const metricInput = z
     critical: z.boolean('expected true or false').optional(),
     baseline: serverRows,
     canary: serverRows,
+    /** Every server's samples from before the deploy, same rows: each server is also compared with its own past. */
+    before: z.object({ baseline: serverRows, canary: serverRows }).strict().optional(),
   })
   .strict()
   .superRefine((m, ctx) => {
-    for (const side of ['baseline', 'canary'] as const) {
-      if (m[side].length === 0) ctx.addIssue({ code: 'custom', path: [side], message: 'expected at least one server' });
-      m[side].forEach((row, s) =>
+    const check = (rows: unknown[][], path: (string | number)[]) =>
+      rows.forEach((row, s) =>
         row.forEach((v, t) => {
           const problem = sampleProblem(m.kind, v);
-          if (problem) ctx.addIssue({ code: 'custom', path: [side, s, t], message: problem });
+          if (problem) ctx.addIssue({ code: 'custom', path: [...path, s, t], message: problem });
         }),
       );
+    for (const side of ['baseline', 'canary'] as const) {
+      if (m[side].length === 0) ctx.addIssue({ code: 'custom', path: [side], message: 'expected at least one server' });
+      check(m[side], [side]);
+      if (m.before) {
+        if (m.before[side].length !== m[side].length)
+          ctx.addIssue({ code: 'custom', path: ['before', side], message: `expected one row per ${side} server (${m[side].length}), got ${m.before[side].length}` });
+        check(m.before[side], ['before', side]);
+      }
     }
   });
 
@@ -160,7 +169,14 @@ export function parseJudgeInput(text: string, file: string): JudgeInput {
   }
   return {
     alpha: parsed.data.alpha,
-    metrics: parsed.data.metrics.map((m): MetricSeries => ({ ...m, baseline: m.baseline as Sample[][], canary: m.canary as Sample[][] })),
+    metrics: parsed.data.metrics.map(
+      (m): MetricSeries => ({
+        ...m,
+        baseline: m.baseline as Sample[][],
+        canary: m.canary as Sample[][],
+        before: m.before ? { baseline: m.before.baseline as Sample[][], canary: m.before.canary as Sample[][] } : undefined,
+      }),
+    ),
   };
 }
 

@@ -56,6 +56,8 @@ export const pipelineConfig = z
         /** Deploy-wide false-alarm rate across all metrics and looks. */
         alpha: z.number().gt(0).lt(0.5).default(0.01),
         on_inconclusive: z.enum(['hold', 'rollback', 'pass']).default('rollback'),
+        /** Each server's own past before the rollout that the gate also compares it with (0s = off). */
+        history: duration.prefault('5m'),
         /** Spread canaries over these labels (e.g. [region, zone]). */
         spread: z.array(z.string()).default([]),
       })

@@ -40,9 +40,10 @@ export function csRadius(v: number, tau: number, alpha: number): number {
   return Math.sqrt(((v * (v + t2)) / t2) * (2 * Math.log(1 / alpha) + Math.log((v + t2) / v)));
 }
 
-/** Log-spaced effects the discrete mixtures below spread their weight over. */
-export function effectGrid(smallest: number, count: number): number[] {
-  return Array.from({ length: count }, (_, i) => smallest * 2 ** i);
+/** `count` log-spaced effects from `smallest` to `largest`: the discrete mixtures below spread their weight over them (a log-uniform prior). */
+export function effectGrid(smallest: number, largest: number, count: number): number[] {
+  if (count <= 1) return [smallest];
+  return Array.from({ length: count }, (_, i) => smallest * (largest / smallest) ** (i / (count - 1)));
 }
 
 /** log of the mean of exp(terms), without overflow. */

@@ -43,18 +43,19 @@ export function mean(values: readonly number[]): number {
   return t / values.length;
 }
 
-/** Per interval index, the events and exposure summed over the given servers. */
-export function intervalTotals(kind: MetricKind, servers: readonly (readonly (Sample | null | undefined)[])[]): { x: number; n: number }[] {
+/** Per interval index, the events and exposure summed over the given servers (exposure times the server's weight, when given). */
+export function intervalTotals(kind: MetricKind, servers: readonly (readonly (Sample | null | undefined)[])[], weights?: readonly number[]): { x: number; n: number }[] {
   const out: { x: number; n: number }[] = [];
-  for (const row of servers)
+  servers.forEach((row, i) =>
     (row ?? []).forEach((s, t) => {
       out[t] ??= { x: 0, n: 0 };
       const c = rateCell(kind, s);
       if (c) {
         out[t].x += c.x;
-        out[t].n += c.n;
+        out[t].n += c.n * (weights?.[i] ?? 1);
       }
-    });
+    }),
+  );
   for (let t = 0; t < out.length; t++) out[t] ??= { x: 0, n: 0 };
   return out;
 }

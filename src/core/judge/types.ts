@@ -21,6 +21,12 @@ export interface MetricSpec {
 export interface MetricSeries extends MetricSpec {
   baseline: (Sample | null)[][];
   canary: (Sample | null)[][];
+  /**
+   * Optional: every server's samples from before the deploy, in the same row order as `baseline`
+   * and `canary`. With it the judge also compares each server with its own past (see history.ts),
+   * so a server that always differed neither fails a good canary nor hides a bad one.
+   */
+  before?: { baseline: (Sample | null)[][]; canary: (Sample | null)[][] };
 }
 
 export type Verdict = 'pass' | 'fail' | 'inconclusive';

@@ -11,6 +11,8 @@ export function toSeries(
   specs: MetricSpec[],
   ticks: Tick[],
   sides: { baseline: { servers: string[]; from: number; to: number }; canary: { servers: string[]; from: number; to: number } },
+  /** Also every server's own samples in this window (before the deploy), as `before`. */
+  history?: { from: number; to: number },
 ): MetricSeries[] {
   // A missing sample stays in place as null, so interval i is the same interval on every server.
   const collect = (name: string, side: { servers: string[]; from: number; to: number }): (Sample | null)[][] =>
@@ -24,7 +26,14 @@ export function toSeries(
       }
       return out;
     });
-  return specs.map((m) => ({ ...m, baseline: collect(m.name, sides.baseline), canary: collect(m.name, sides.canary) }));
+  return specs.map((m) => ({
+    ...m,
+    baseline: collect(m.name, sides.baseline),
+    canary: collect(m.name, sides.canary),
+    ...(history && history.to > history.from
+      ? { before: { baseline: collect(m.name, { ...history, servers: sides.baseline.servers }), canary: collect(m.name, { ...history, servers: sides.canary.servers }) } }
+      : {}),
+  }));
 }
 
 /**

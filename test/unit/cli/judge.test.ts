@@ -52,6 +52,23 @@ describe('cli/judge', function () {
     assert.match(r.stdout, /fail\s+error_rate\s+\+\d+% \(0\.50% → \d+\.\d+%; CI/);
   });
 
+  it('compares each server with its own past when `before` is given: an always-noisier canary passes, a mismatched history is bad input', async () => {
+    // The canary server always answered about 3x the errors of the others, before the deploy too.
+    const noisy = {
+      ...errorRate(15),
+      baseline: servers(4, 6, (s, t) => [5 + ((s * 2 + t) % 3) - 1, 1000]),
+      canary: servers(1, 6, (_, t) => [15 + (t % 3) - 1, 1000]),
+    };
+    const before = { baseline: servers(4, 20, (s, t) => [5 + ((s + t) % 3) - 1, 1000]), canary: servers(1, 20, (_, t) => [15 + ((t * 2) % 3) - 1, 1000]) };
+    const without = await run('noisy.json', { metrics: [noisy] }, '--json');
+    assert.equal(without.exitCode, 1, without.stdout);
+    const withHistory = await run('noisy-history.json', { metrics: [{ ...noisy, before }] }, '--json');
+    assert.equal(withHistory.exitCode, 0, withHistory.stdout);
+    const bad = await run('bad-history.json', { metrics: [{ ...noisy, before: { ...before, canary: [] } }] });
+    assert.equal(bad.exitCode, 2);
+    assert.match(bad.stderr, /metrics\[0\]\.before\.canary: expected one row per canary server \(1\), got 0/);
+  });
+
   it('exits 3 when there is too little data', async () => {
     const r = await run('thin.json', { metrics: [{ name: 'latency', kind: 'continuous', baseline: [[0.2]], canary: [[0.3]] }] }, '--json');
     assert.equal(r.exitCode, 3, r.stderr);

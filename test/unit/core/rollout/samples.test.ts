@@ -18,6 +18,15 @@ describe('samples to series', () => {
     assert.deepEqual(m!.canary, [[null, null, [1, 8]]], 'no value and a failed scrape are both null, in their interval');
   });
 
+  it('adds every server\'s own samples from the history window as `before`, in the same rows', () => {
+    const ticks = [tick(1, [1, 10], [5, 10]), tick(2, [2, 10], [6, 10]), tick(3, [3, 10], [7, 10]), tick(4, [4, 10], [8, 10])];
+    const [m] = toSeries([spec], ticks, { baseline: { servers: ['s1'], from: 2, to: 4 }, canary: { servers: ['s2'], from: 2, to: 4 } }, { from: 0, to: 2 });
+    assert.deepEqual(m!.before, { baseline: [[[1, 10], [2, 10]]], canary: [[[5, 10], [6, 10]]] });
+    assert.deepEqual(m!.canary, [[[7, 10], [8, 10]]]);
+    const [none] = toSeries([spec], ticks, { baseline: { servers: ['s1'], from: 2, to: 4 }, canary: { servers: ['s2'], from: 2, to: 4 } });
+    assert.equal(none!.before, undefined);
+  });
+
   it('calls a canary unresponsive only after consecutive failed scrapes since the step began', () => {
     const ticks = [tick(1, [0, 1], [0, 1]), tick(2, [0, 1], null, false), tick(3, [0, 1], null, false)];
     assert.deepEqual(unresponsive(ticks, ['s2'], 0), ['s2']);
