@@ -23,6 +23,8 @@ const CONFIG = {
   maxBakeMs: 300_000,
   alpha: argFloat('alpha', 0.01),
   referenceAtMs: 120_000,
+  /** Every server's own past the gate also compares it with (rollout.history, default 5m). */
+  historyIntervals: process.argv.includes('--no-history') ? 0 : 60,
 };
 const BETA = 0.05;
 
@@ -34,6 +36,12 @@ interface Scenario {
   regression?: Regression;
   /** Nats per interval the oracle SPRT gets from the canary servers (undefined: no fixed effect). */
   nats?: number;
+  /** The oracle SPRT run on the same data and looks (H0 at the tolerance boundary, H1 the true effect). */
+  oracle?: GateRunOptions['oracle'];
+  /** Fleet overrides (e.g. an outlier server always present). */
+  fleet?: Partial<typeof FLEET>;
+  /** Watch only these metrics (default all seven): shows what judging many metrics costs. */
+  metrics?: string[];
 }
 
 const secsPerInterval = CONFIG.intervalMs / 1000;
@@ -44,19 +52,24 @@ const latencySigma = 0.06 + 0.6 / Math.sqrt(FLEET.rps * secsPerInterval);
 const checkoutMu = FLEET.rps * secsPerInterval * FLEET.checkoutShare;
 const checkoutNats = (f: number) => C * gaussianKl(f * checkoutMu, 0.97 * checkoutMu, checkoutMu + checkoutMu ** 2 / 40);
 
+const errorOracle = (f: number) => ({ metric: 'error_rate' as const, h0: 1.1, h1: f, beta: BETA });
+const checkoutOracle = (f: number) => ({ metric: 'checkouts' as const, h0: 0.97, h1: f, beta: BETA });
 const SCENARIOS: Scenario[] = [
   { id: 'null', label: 'no change' },
-  { id: 'error-x1.5', label: 'error rate x1.5', regression: { errorFactor: 1.5 }, nats: errorNats(1.5) },
-  { id: 'error-x2', label: 'error rate x2', regression: { errorFactor: 2 }, nats: errorNats(2) },
-  { id: 'error-x5', label: 'error rate x5', regression: { errorFactor: 5 }, nats: errorNats(5) },
-  { id: 'p99+20%', label: 'p99 latency +20%', regression: { latencyFactor: 1.2 }, nats: C * gaussianKl(Math.log(1.2), Math.log(1.1), latencySigma ** 2) },
-  { id: 'checkouts-10%', label: 'checkouts -10%', regression: { checkoutFactor: 0.9 }, nats: checkoutNats(0.9) },
-  { id: 'checkouts-30%', label: 'checkouts -30%', regression: { checkoutFactor: 0.7 }, nats: checkoutNats(0.7) },
+  { id: 'null-outlier', label: 'no change, outlier server', tolerated: true, fleet: { outlierProbability: 1 } },
+  { id: 'error-x1.5', label: 'error rate x1.5', regression: { errorFactor: 1.5 }, nats: errorNats(1.5), oracle: errorOracle(1.5) },
+  { id: 'error-x2', label: 'error rate x2', regression: { errorFactor: 2 }, nats: errorNats(2), oracle: errorOracle(2) },
+  { id: 'error-x2-alone', label: 'error x2, 1 metric', regression: { errorFactor: 2 }, nats: errorNats(2), oracle: errorOracle(2), metrics: ['error_rate'] },
+  { id: 'error-x5', label: 'error rate x5', regression: { errorFactor: 5 }, nats: errorNats(5), oracle: errorOracle(5) },
+  { id: 'p99+20%', label: 'p99 latency +20%', regression: { latencyFactor: 1.2 }, nats: C * gaussianKl(Math.log(1.2), Math.log(1.1), latencySigma ** 2), oracle: { metric: 'latency_p99', h0: 1.1, h1: 1.2, beta: BETA } },
+  { id: 'checkouts-10%', label: 'checkouts -10%', regression: { checkoutFactor: 0.9 }, nats: checkoutNats(0.9), oracle: checkoutOracle(0.9) },
+  { id: 'checkouts-30%', label: 'checkouts -30%', regression: { checkoutFactor: 0.7 }, nats: checkoutNats(0.7), oracle: checkoutOracle(0.7) },
   { id: 'leak', label: 'memory leak 5%/min', regression: { leakPerMinute: 0.05 } },
   { id: 'hung', label: 'server hangs at 30 s', regression: { hangAfterMs: 30_000 } },
   { id: 'within-tolerance', label: 'changes within tolerance', tolerated: true, regression: { errorFactor: 1.05, latencyFactor: 1.05, checkoutFactor: 0.99, cpuFactor: 1.05 } },
 ];
 const REGRESSIONS = SCENARIOS.filter((s) => s.regression && !s.tolerated);
+const TOLERATED = SCENARIOS.filter((s) => s.tolerated);
 
 interface Task {
   scenario: string;
@@ -66,6 +79,7 @@ interface Task {
   reference: boolean;
   /** Carried in the task: workers do not see the parent's flags. */
   alpha: number;
+  historyIntervals: number;
 }
 
 interface TaskResult extends GateRunResult {
@@ -77,6 +91,10 @@ function runTask(t: Task): TaskResult {
   const sc = SCENARIOS.find((s) => s.id === t.scenario)!;
   const opts: GateRunOptions = {
     ...CONFIG,
+    fleet: { ...CONFIG.fleet, ...sc.fleet },
+    historyIntervals: t.historyIntervals,
+    metrics: sc.metrics ? SIM_METRICS.filter((m) => sc.metrics!.includes(m.name)) : undefined,
+    oracle: sc.oracle,
     alpha: t.alpha,
     referenceAtMs: t.reference ? CONFIG.referenceAtMs : undefined,
     regression: sc.regression,
@@ -156,11 +174,11 @@ async function main(): Promise<void> {
   const started = Date.now();
   const tasks: Task[] = [];
   let seed = 1;
-  for (let i = 0; i < nulls; i++) tasks.push({ scenario: 'null', seed: seed++, lookPastPass: false, reference: true, alpha: CONFIG.alpha });
-  for (let i = 0; i < horizonNulls; i++) tasks.push({ scenario: 'null', seed: seed++, lookPastPass: true, reference: false, alpha: CONFIG.alpha });
-  for (const sc of REGRESSIONS) for (let i = 0; i < runs; i++) tasks.push({ scenario: sc.id, seed: seed++, lookPastPass: true, reference: true, alpha: CONFIG.alpha });
+  for (let i = 0; i < nulls; i++) tasks.push({ scenario: 'null', seed: seed++, lookPastPass: false, reference: true, alpha: CONFIG.alpha, historyIntervals: CONFIG.historyIntervals });
+  for (let i = 0; i < horizonNulls; i++) tasks.push({ scenario: 'null', seed: seed++, lookPastPass: true, reference: false, alpha: CONFIG.alpha, historyIntervals: CONFIG.historyIntervals });
+  for (const sc of REGRESSIONS) for (let i = 0; i < runs; i++) tasks.push({ scenario: sc.id, seed: seed++, lookPastPass: true, reference: true, alpha: CONFIG.alpha, historyIntervals: CONFIG.historyIntervals });
   const tolerated = arg('tolerated', 500);
-  for (let i = 0; i < tolerated; i++) tasks.push({ scenario: 'within-tolerance', seed: seed++, lookPastPass: false, reference: true, alpha: CONFIG.alpha });
+  for (const sc of TOLERATED) for (let i = 0; i < tolerated; i++) tasks.push({ scenario: sc.id, seed: seed++, lookPastPass: false, reference: true, alpha: CONFIG.alpha, historyIntervals: CONFIG.historyIntervals });
   const results = await runAll(tasks, workers);
   const elapsed = (Date.now() - started) / 1000;
 
@@ -183,17 +201,23 @@ async function main(): Promise<void> {
     reference: { falseAlarms: refFa, rate: round(refFa / Math.max(1, opNull.length)), ci95: wilson(refFa, opNull.length).map((x) => round(x)) },
   };
 
-  const tol = results.filter((r) => r.scenario === 'within-tolerance');
-  const tolFa = tol.filter((r) => r.firstFailAtMs !== undefined).length;
-  const tolRef = tol.filter((r) => r.reference?.verdict === 'fail').length;
-  const withinTolerance = {
-    change: SCENARIOS.find((s) => s.tolerated)!.regression,
-    runs: tol.length,
-    falseAlarms: tolFa,
-    rate: round(tolFa / Math.max(1, tol.length)),
-    ci95: wilson(tolFa, tol.length).map((x) => round(x)),
-    reference: { falseAlarms: tolRef, rate: round(tolRef / Math.max(1, tol.length)), ci95: wilson(tolRef, tol.length).map((x) => round(x)) },
+  const falseAlarms = (id: string) => {
+    const sc = SCENARIOS.find((s) => s.id === id)!;
+    const rs = results.filter((r) => r.scenario === id);
+    const fa = rs.filter((r) => r.firstFailAtMs !== undefined).length;
+    const ref = rs.filter((r) => r.reference?.verdict === 'fail').length;
+    return {
+      change: sc.regression ?? null,
+      fleet: sc.fleet ?? null,
+      runs: rs.length,
+      falseAlarms: fa,
+      rate: round(fa / Math.max(1, rs.length)),
+      ci95: wilson(fa, rs.length).map((x) => round(x)),
+      reference: { falseAlarms: ref, rate: round(ref / Math.max(1, rs.length)), ci95: wilson(ref, rs.length).map((x) => round(x)) },
+    };
   };
+  const withinTolerance = falseAlarms('within-tolerance');
+  const outlierServer = falseAlarms('null-outlier');
 
   const scenarios = REGRESSIONS.map((sc) => {
     const rs = results.filter((r) => r.scenario === sc.id);
@@ -202,6 +226,8 @@ async function main(): Promise<void> {
     const byMin = rs.filter((r) => r.firstFailAtMs !== undefined && r.firstFailAtMs <= CONFIG.minBakeMs).length;
     const median = times.length * 2 > n ? quantile(times, 0.5) : null;
     const bound = sc.nats !== undefined ? sprtSeconds(sc.nats, CONFIG.intervalMs, CONFIG.alpha, BETA) : null;
+    const oracleTimes = rs.filter((r) => r.oracleAtMs !== undefined).map((r) => r.oracleAtMs! / 1000);
+    const oracleMedian = sc.oracle && oracleTimes.length * 2 > n ? quantile(oracleTimes, 0.5) : null;
     const refPower = rs.filter((r) => r.reference?.verdict === 'fail').length / Math.max(1, n);
     return {
       id: sc.id,
@@ -218,6 +244,8 @@ async function main(): Promise<void> {
       reference: { power: round(refPower), seconds: refSeconds },
       sprtBoundSeconds: round(bound, 1),
       ratioToBound: median !== null && bound !== null && Number.isFinite(bound) ? round(median / bound, 2) : null,
+      oracle: sc.oracle ? { medianSeconds: oracleMedian, power: round(oracleTimes.length / Math.max(1, n)) } : null,
+      ratioToOracle: median !== null && oracleMedian !== null ? round(median / oracleMedian, 2) : null,
       speedupVsReference: median !== null && refPower > 0.5 ? round(refSeconds / median, 2) : null,
     };
   });
@@ -229,6 +257,7 @@ async function main(): Promise<void> {
     seconds: round(elapsed, 1),
     nulls: nullSummary,
     withinTolerance,
+    outlierServer,
     scenarios,
   };
   mkdirSync(outDir, { recursive: true });
@@ -253,12 +282,15 @@ function tally(xs: string[]): Record<string, number> {
   return t;
 }
 
+type FalseAlarms = { runs: number; falseAlarms: number; rate: number | null; ci95: (number | null)[]; reference: { rate: number | null; ci95: (number | null)[] } };
+
 type Report = {
   config: typeof CONFIG & { beta: number; metrics: unknown[]; workers: number };
   seconds: number | null;
-  withinTolerance: { runs: number; falseAlarms: number; rate: number | null; ci95: (number | null)[]; reference: { rate: number | null; ci95: (number | null)[] } };
+  withinTolerance: FalseAlarms;
+  outlierServer: FalseAlarms;
   nulls: { runs: number; falseAlarms: number; rate: number | null; ci95: (number | null)[]; horizon: { runs: number; falseAlarms: number; rate: number | null; ci95: (number | null)[] }; reference: { rate: number | null; ci95: (number | null)[] } };
-  scenarios: { id: string; label: string; runs: number; ours: { powerByMinBake: number | null; powerByMaxBake: number | null; medianSeconds: number | null; p90Seconds: number | null }; reference: { power: number | null; seconds: number }; sprtBoundSeconds: number | null; ratioToBound: number | null; speedupVsReference: number | null }[];
+  scenarios: { id: string; label: string; runs: number; ours: { powerByMinBake: number | null; powerByMaxBake: number | null; medianSeconds: number | null; p90Seconds: number | null }; reference: { power: number | null; seconds: number }; sprtBoundSeconds: number | null; ratioToBound: number | null; oracle: { medianSeconds: number | null; power: number | null } | null; ratioToOracle: number | null; speedupVsReference: number | null }[];
 };
 
 function pct(x: number | null | undefined): string {
@@ -275,8 +307,11 @@ function print(r: Report): void {
   out.push(`reference (Kayenta-style, MW 98% + effect size at ${c.referenceAtMs / 1000}s): false alarms ${pct(n.reference.rate)} (95% CI ${pct(n.reference.ci95[0])}..${pct(n.reference.ci95[1])})`);
   const w = r.withinTolerance;
   out.push(`changes within tolerance (errors +5%, p99 +5%, cpu +5%, checkouts -1%): false alarms ${w.falseAlarms}/${w.runs} = ${pct(w.rate)} (95% CI ${pct(w.ci95[0])}..${pct(w.ci95[1])}); reference ${pct(w.reference.rate)} (95% CI ${pct(w.reference.ci95[0])}..${pct(w.reference.ci95[1])})`);
+  const o = r.outlierServer;
+  out.push(`no change, one outlier server (x2 errors, +30% latency) always in the fleet: false alarms ${o.falseAlarms}/${o.runs} = ${pct(o.rate)} (95% CI ${pct(o.ci95[0])}..${pct(o.ci95[1])}); reference ${pct(o.reference.rate)} (95% CI ${pct(o.reference.ci95[0])}..${pct(o.reference.ci95[1])})`);
+  out.push(`each server also compared with its own past: ${c.historyIntervals > 0 ? `yes, ${(c.historyIntervals * c.intervalMs) / 1000}s before the deploy` : 'no (--no-history)'}`);
   out.push('');
-  out.push(['scenario'.padEnd(22), 'power@min'.padStart(9), 'power@max'.padStart(9), 'median s'.padStart(9), 'p90 s'.padStart(7), 'SPRT s'.padStart(7), 'x bound'.padStart(8), 'ref power'.padStart(9), 'ref s'.padStart(6), 'speedup'.padStart(8)].join(' '));
+  out.push(['scenario'.padEnd(22), 'power@min'.padStart(9), 'power@max'.padStart(9), 'median s'.padStart(9), 'p90 s'.padStart(7), 'SPRT s'.padStart(7), 'x bound'.padStart(8), 'oracle s'.padStart(9), 'x oracle'.padStart(9), 'ref power'.padStart(9), 'ref s'.padStart(6), 'speedup'.padStart(8)].join(' '));
   for (const s of r.scenarios) {
     out.push(
       [
@@ -287,6 +322,8 @@ function print(r: Report): void {
         String(s.ours.p90Seconds ?? 'n/a').padStart(7),
         String(s.sprtBoundSeconds ?? 'n/a').padStart(7),
         String(s.ratioToBound ?? 'n/a').padStart(8),
+        String(s.oracle?.medianSeconds ?? 'n/a').padStart(9),
+        String(s.ratioToOracle ?? 'n/a').padStart(9),
         pct(s.reference.power).padStart(9),
         String(s.reference.seconds).padStart(6),
         String(s.speedupVsReference ?? 'n/a').padStart(8),
@@ -315,7 +352,7 @@ function chart(r: Report): string {
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`);
   parts.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
   parts.push(`<text x="${left}" y="24" font-size="15" font-weight="bold">Median time to detect (simulated seconds): immune vs Kayenta-style reference</text>`);
-  parts.push(`<text x="${left}" y="44" fill="#555">false alarms per deploy: immune ${pct(r.nulls.rate)} (95% CI to ${pct(r.nulls.ci95[1])}), reference ${pct(r.nulls.reference.rate)}; tick = SPRT bound; label = power</text>`);
+  parts.push(`<text x="${left}" y="44" fill="#555">false alarms per deploy: immune ${pct(r.nulls.rate)} (95% CI to ${pct(r.nulls.ci95[1])}), reference ${pct(r.nulls.reference.rate)}; black tick = Wald's SPRT bound, green dashes = oracle SPRT on the same looks; label = power</text>`);
   for (let s = 0; s <= maxS; s += 60) {
     parts.push(`<line x1="${x(s)}" x2="${x(s)}" y1="${top - 8}" y2="${H - 50}" stroke="#eee"/>`);
     parts.push(`<text x="${x(s)}" y="${H - 34}" text-anchor="middle" fill="#555">${s}s</text>`);
@@ -336,6 +373,8 @@ function chart(r: Report): string {
         : `<text x="${left + 4}" y="${y + 34}" fill="#b0651a">reference: missed in most runs (${pct(s.reference.power)})</text>`,
     );
     if (s.sprtBoundSeconds !== null) parts.push(`<line x1="${x(s.sprtBoundSeconds)}" x2="${x(s.sprtBoundSeconds)}" y1="${y + 1}" y2="${y + 41}" stroke="#000" stroke-width="2"/>`);
+    const oracle = s.oracle?.medianSeconds ?? null;
+    if (oracle !== null) parts.push(`<line x1="${x(oracle)}" x2="${x(oracle)}" y1="${y + 1}" y2="${y + 41}" stroke="#2a9d3a" stroke-width="3" stroke-dasharray="4 3"/>`);
   });
   parts.push(`<rect x="${left}" y="${H - 22}" width="12" height="12" fill="#2b7bb9"/><text x="${left + 16}" y="${H - 12}">immune (sequential gate)</text>`);
   parts.push(`<rect x="${left + 200}" y="${H - 22}" width="12" height="12" fill="#e08a2c"/><text x="${left + 216}" y="${H - 12}">Kayenta-style reference (fixed ${r.config.referenceAtMs / 1000}s window)</text>`);

@@ -2,7 +2,8 @@
 // an interval of samples, the gate looks, until it decides. Fast enough for thousands of deploys.
 import { judgeGate, type GateOptions } from '../core/judge/gate.js';
 import type { GateResult, MetricSeries, Sample } from '../core/judge/types.js';
-import { FleetModel, SIM_METRICS, type FleetModelOptions, type MetricDefinition, type Regression } from './model.js';
+import { FleetModel, MODEL_DEFAULTS, SIM_METRICS, type FleetModelOptions, type MetricDefinition, type Regression, type Truth } from './model.js';
+import { negBinomialLlr, normalLlr, waldUpper } from './sprt-bound.js';
 import type { Random } from './random.js';
 import { referenceJudge } from './reference-judge.js';
 
@@ -20,6 +21,14 @@ export interface GateRunOptions {
   /** When to run the reference judge (its fixed window), if at all. */
   referenceAtMs?: number;
   gateOptions?: GateOptions;
+  /**
+   * Also run the oracle SPRT on the same looks: it knows every server's true rates, which metric
+   * regressed and by how much (H1: the regression's factor; H0: the tolerance boundary), and
+   * decides "regression" when its log-likelihood ratio reaches Wald's boundary at (alpha, beta).
+   */
+  oracle?: { metric: 'error_rate' | 'checkouts' | 'latency_p99'; h0: number; h1: number; beta: number };
+  /** Intervals of every server's own past (before the deploy, on the good build) handed to the gate; 0 = none. */
+  historyIntervals?: number;
 }
 
 export interface GateRunResult {
@@ -31,6 +40,8 @@ export interface GateRunResult {
   firstFailAtMs?: number;
   failed: string[];
   reference?: { verdict: 'pass' | 'fail'; failed: string[] };
+  /** When the oracle SPRT reached its boundary (undefined: not by max bake). */
+  oracleAtMs?: number;
   outlierInCanary: boolean;
 }
 
@@ -55,11 +66,28 @@ export function runGate(o: GateRunOptions, rnd: Random): GateRunResult {
     rowOf.set(i, { side, row: side === 'canary' ? cr++ : br++ });
     for (const m of series) m[side].push([]);
   }
+  const history = o.historyIntervals ?? 0;
+  if (history > 0) {
+    for (const m of series) m.before = { baseline: m.baseline.map(() => []), canary: m.canary.map(() => []) };
+    const before = states.map(() => ({ since: -history * o.intervalMs }));
+    for (let k = history - 1; k >= 0; k--) {
+      model.interval(before, -k * o.intervalMs, o.intervalMs).forEach((values, i) => {
+        const { side, row } = rowOf.get(i)!;
+        for (const m of series) m.before![side][row].push(values ? (values[m.name] as Sample) : null);
+      });
+    }
+  }
   const result: GateRunResult = { decision: 'continue', atMs: o.maxBakeMs, failed: [], outlierInCanary: model.outlier !== undefined && canary.has(model.outlier) };
   let judging = true;
   const horizon = Math.max(o.maxBakeMs, o.referenceAtMs ?? 0);
+  let oracleLlr = 0;
   for (let t = o.intervalMs; t <= horizon; t += o.intervalMs) {
-    const samples = model.interval(states, t, o.intervalMs);
+    const truth: (Truth | null)[] = [];
+    const samples = model.interval(states, t, o.intervalMs, truth);
+    if (o.oracle && result.oracleAtMs === undefined && t <= o.maxBakeMs) {
+      for (const i of canary) if (samples[i] && truth[i]) oracleLlr += oracleTerm(o.oracle, samples[i]!, truth[i]!);
+      if (oracleLlr >= waldUpper(o.alpha, o.oracle.beta)) result.oracleAtMs = t;
+    }
     const unresponsive: string[] = [];
     samples.forEach((values, i) => {
       const { side, row } = rowOf.get(i)!;
@@ -84,8 +112,19 @@ export function runGate(o: GateRunOptions, rnd: Random): GateRunResult {
         result.atMs = t;
       }
     }
-    if (!judging && (o.referenceAtMs === undefined || result.reference !== undefined)) break;
+    if (!judging && (o.referenceAtMs === undefined || result.reference !== undefined) && (!o.oracle || result.oracleAtMs !== undefined)) break;
   }
   if (result.decision === 'continue' && result.passAtMs !== undefined) result.decision = 'pass';
   return result;
+}
+
+/** One canary server-interval's contribution to the oracle's log-likelihood ratio. */
+function oracleTerm(o: NonNullable<GateRunOptions['oracle']>, values: Record<string, Sample>, truth: Truth): number {
+  if (o.metric === 'latency_p99') return normalLlr(Math.log(values.latency_p99 as number), truth.logP99 + Math.log(o.h0), truth.logP99 + Math.log(o.h1), truth.logP99Sd);
+  if (o.metric === 'checkouts') {
+    const m = truth.requests * truth.checkoutRate;
+    return negBinomialLlr(values.checkouts as number, m * o.h0, m * o.h1, MODEL_DEFAULTS.noise.checkoutShape);
+  }
+  const m = truth.requests * truth.errorRate;
+  return negBinomialLlr((values.error_rate as [number, number])[0], m * o.h0, m * o.h1, MODEL_DEFAULTS.noise.errorShape);
 }

@@ -91,6 +91,21 @@ export const MODEL_DEFAULTS = {
   diurnalAmplitude: 0.3,
 } as const;
 
+/**
+ * What the model knows of one server-interval before any regression and noise: the oracle SPRT
+ * in the benchmark uses it (a test that knows every server's true rates exactly).
+ */
+export interface Truth {
+  requests: number;
+  /** The server's expected error rate per request. */
+  errorRate: number;
+  /** Expected checkouts per request. */
+  checkoutRate: number;
+  /** Expected log p99 and the standard deviation of its per-interval noise. */
+  logP99: number;
+  logP99Sd: number;
+}
+
 export class FleetModel {
   readonly traits: ServerTraits[];
   readonly outlier: number | undefined;
@@ -143,7 +158,7 @@ export class FleetModel {
    * One interval of every server: the samples its metrics would show for [timeMs - intervalMs, timeMs].
    * `null` for a hung server.
    */
-  interval(states: readonly ServerState[], timeMs: number, intervalMs: number): (Record<string, Sample> | null)[] {
+  interval(states: readonly ServerState[], timeMs: number, intervalMs: number, truth?: (Truth | null)[]): (Record<string, Sample> | null)[] {
     const r = this.rnd;
     const secs = intervalMs / 1000;
     // Bursts shared by the whole fleet (a campaign, a crawler): the same for canary and baseline.
@@ -152,7 +167,10 @@ export class FleetModel {
     return states.map((st, i) => {
       const t = this.traits[i];
       const reg = st.regression ?? {};
-      if (this.hung(st, timeMs)) return null;
+      if (this.hung(st, timeMs)) {
+        if (truth) truth[i] = null;
+        return null;
+      }
       const requests = r.poisson(this.o.rps * secs * load * t.traffic);
       const checkouts = r.poisson(requests * this.o.checkoutShare * (reg.checkoutFactor ?? 1) * r.gammaUnit(MODEL_DEFAULTS.noise.checkoutShape));
       const errRate = this.o.errorRate * t.errors * (reg.errorFactor ?? 1) * r.gammaUnit(MODEL_DEFAULTS.noise.errorShape);
@@ -161,7 +179,9 @@ export class FleetModel {
       const revenue = Math.round(checkouts * this.o.revenuePerCheckout * Math.exp(0.1 * r.normal()));
       // p99 of ~requests latencies: noisier when fewer requests make it up; slower under load.
       const noise = 0.06 + 0.6 / Math.sqrt(Math.max(1, requests));
-      const p99 = this.o.p99 * t.latency * (1 + 0.15 * (load - 1)) * (reg.latencyFactor ?? 1) * Math.exp(noise * r.normal());
+      const p99Level = this.o.p99 * t.latency * (1 + 0.15 * (load - 1));
+      const p99 = p99Level * (reg.latencyFactor ?? 1) * Math.exp(noise * r.normal());
+      if (truth) truth[i] = { requests, errorRate: this.o.errorRate * t.errors, checkoutRate: this.o.checkoutShare, logP99: Math.log(p99Level), logP99Sd: noise };
       t.memoryWalk += MODEL_DEFAULTS.noise.memoryWalkPerInterval * r.normal();
       const minutes = Math.max(0, timeMs - st.since) / 60_000;
       const memory = 300e6 * t.memory * (1 + t.memoryWalk) * (1 + (reg.leakPerMinute ?? 0) * minutes) * Math.exp(0.005 * r.normal());

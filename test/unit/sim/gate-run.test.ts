@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { runGate, type GateRunOptions } from '../../../src/sim/gate-run.js';
 import { createRandom } from '../../../src/sim/random.js';
 import { referenceJudge } from '../../../src/sim/reference-judge.js';
-import { gaussianKl, poissonKl, sprtSeconds, waldNats } from '../../../src/sim/sprt-bound.js';
+import { gaussianKl, negBinomialLlr, normalLlr, poissonKl, sprtSeconds, waldNats } from '../../../src/sim/sprt-bound.js';
 
 const base: GateRunOptions = { fleet: { servers: 10, rps: 100, outlierProbability: 0 }, canaries: 1, intervalMs: 5000, minBakeMs: 30_000, maxBakeMs: 120_000, alpha: 0.01, gateOptions: { decisionsOnly: true } };
 
@@ -37,6 +37,38 @@ describe('sim/gate-run', () => {
     const b = [[1, 1.1, 0.9, 1, 1.05], [1, 0.95, 1.02, 0.98, 1]];
     assert.equal(referenceJudge([{ ...m, baseline: b, canary: [[2, 2.1, 1.9, 2, 2.2, 1.95]] }]).verdict, 'fail');
     assert.equal(referenceJudge([{ ...m, baseline: b, canary: b }]).verdict, 'pass');
+  });
+
+  it('runs the oracle SPRT on the same looks: it catches a clear regression within a few looks and stays quiet at the tolerance boundary', () => {
+    const oracle = { metric: 'error_rate' as const, h0: 1.1, h1: 2, beta: 0.05 };
+    for (let seed = 1; seed <= 5; seed++) {
+      const bad = runGate({ ...base, regression: { errorFactor: 2 }, lookPastPass: true, oracle }, createRandom(seed));
+      assert.ok(bad.oracleAtMs !== undefined && bad.oracleAtMs <= 60_000, `seed ${seed}: oracle at ${bad.oracleAtMs}`);
+      assert.equal(bad.oracleAtMs % 5000, 0, 'decides at a look');
+    }
+    let quiet = 0;
+    for (let seed = 1; seed <= 20; seed++) if (runGate({ ...base, regression: { errorFactor: 1.1 }, oracle }, createRandom(seed)).oracleAtMs === undefined) quiet++;
+    assert.ok(quiet >= 18, `oracle fired at the boundary in ${20 - quiet}/20`);
+    // The likelihood ratios it sums: positive when the observation favours H1.
+    assert.ok(negBinomialLlr(20, 10, 20, 20) > 0 && negBinomialLlr(5, 10, 20, 20) < 0);
+    assert.ok(Math.abs(normalLlr(1, 0, 2, 1)) < 1e-12 && normalLlr(2, 0, 2, 1) > 0);
+  });
+
+  it('hands the gate every server\'s own past when asked, so an outlier canary does not fail a good build', () => {
+    const fleet = { ...base.fleet, outlierProbability: 1 };
+    let found = 0;
+    let withHistory = 0;
+    let without = 0;
+    for (let seed = 1; seed <= 120; seed++) {
+      // The outlier lands in the one canary in about one seed of ten.
+      const a = runGate({ ...base, fleet }, createRandom(seed));
+      if (!a.outlierInCanary) continue;
+      found++;
+      if (a.decision === 'fail') without++;
+      if (runGate({ ...base, fleet, historyIntervals: 40 }, createRandom(seed)).decision === 'fail') withHistory++;
+    }
+    assert.ok(found >= 5 && without >= 3, `without history an outlier canary failed ${without} of ${found} good builds`);
+    assert.equal(withHistory, 0);
   });
 
   it('computes the oracle SPRT time from Wald and KL', () => {
