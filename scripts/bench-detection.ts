@@ -4,8 +4,8 @@
 // power, time to detect and the ratio to the oracle SPRT's expected time; writes
 // bench-results/detection.json and bench-results/detection.png.
 //
-//   npm run bench:detection -- [--nulls 1000] [--runs 200] [--horizon-nulls 200] [--tolerated 500] [--alpha 0.01] [--workers 2] [--out bench-results] [--no-png]
-import { mkdirSync, writeFileSync } from 'node:fs';
+//   npm run bench:detection -- [--nulls 1000] [--runs 200] [--horizon-nulls 200] [--tolerated 500] [--alpha 0.01] [--workers 2] [--out bench-results] [--no-png] [--no-history] [--chart-only]
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -171,6 +171,13 @@ async function main(): Promise<void> {
   const horizonNulls = arg('horizon-nulls', 200);
   const workers = arg('workers', Math.max(1, Math.min(2, availableParallelism())));
   const outDir = process.argv.includes('--out') ? process.argv[process.argv.indexOf('--out') + 1] : 'bench-results';
+  if (process.argv.includes('--chart-only')) {
+    // Redraw the chart from the saved figures, without running anything.
+    const saved = JSON.parse(readFileSync(join(outDir, 'detection.json'), 'utf8')) as Report;
+    await screenshot(chart(saved), join(outDir, 'detection.png'));
+    process.stdout.write(`chart: ${join(outDir, 'detection.png')}\n`);
+    return;
+  }
   const started = Date.now();
   const tasks: Task[] = [];
   let seed = 1;
@@ -344,7 +351,7 @@ function chart(r: Report): string {
   const left = 190;
   const right = 30;
   const rowH = 46;
-  const top = 70;
+  const top = 80;
   const H = top + rows.length * rowH + 60;
   const maxS = r.config.maxBakeMs / 1000;
   const x = (s: number) => left + ((W - left - right) * Math.min(s, maxS)) / maxS;
@@ -352,7 +359,8 @@ function chart(r: Report): string {
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`);
   parts.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
   parts.push(`<text x="${left}" y="24" font-size="15" font-weight="bold">Median time to detect (simulated seconds): immune vs Kayenta-style reference</text>`);
-  parts.push(`<text x="${left}" y="44" fill="#555">false alarms per deploy: immune ${pct(r.nulls.rate)} (95% CI to ${pct(r.nulls.ci95[1])}), reference ${pct(r.nulls.reference.rate)}; black tick = Wald's SPRT bound, green dashes = oracle SPRT on the same looks; label = power</text>`);
+  parts.push(`<text x="${left}" y="44" fill="#555">false alarms per deploy: immune ${pct(r.nulls.rate)} (95% CI to ${pct(r.nulls.ci95[1])}), reference ${pct(r.nulls.reference.rate)}; label = power by ${maxS}s</text>`);
+  parts.push(`<text x="${left}" y="60" fill="#555">black tick = Wald's SPRT bound; green dashes = oracle SPRT on the same 5 s looks (median)</text>`);
   for (let s = 0; s <= maxS; s += 60) {
     parts.push(`<line x1="${x(s)}" x2="${x(s)}" y1="${top - 8}" y2="${H - 50}" stroke="#eee"/>`);
     parts.push(`<text x="${x(s)}" y="${H - 34}" text-anchor="middle" fill="#555">${s}s</text>`);
