@@ -4,6 +4,7 @@ import { continuousShifts, rateFactors } from '../../../../src/core/judge/histor
 import type { MetricSeries, Sample } from '../../../../src/core/judge/types.js';
 import { createRandom } from '../../../../src/sim/random.js';
 import { gate, grid } from './build.js';
+import { close, REF } from './reference.js';
 
 // A fleet of 8 servers where server 0 always answers twice the errors and is 30% slower: the
 // outlier. Before the deploy every server runs the good build; `canaryFactor` is what the new
@@ -70,6 +71,17 @@ describe('core/judge/history (each server against its own past)', () => {
     // Reported levels stay the raw ones: the outlier's own rate, not the adjusted one.
     const e = r.metrics.find((m) => m.name === 'error_rate')!;
     assert.ok(e.canaryEstimate! > 0.03, `canary level ${e.canaryEstimate}`);
+  });
+
+  it('matches the reference values (gamma posterior by numerical integration, numpy medians)', () => {
+    const r = REF.ownHistory.rates;
+    const f = rateFactors('ratio', { baseline: r.rows.slice(1), canary: r.rows.slice(0, 1) })!;
+    const got = [...f.canary, ...f.baseline];
+    r.factors.forEach((want: number, i: number) => assert.ok(close(got[i], want, 1e-7), `factor ${i}: ${got[i]} vs ${want}`));
+    const c = REF.ownHistory.continuous;
+    const s = continuousShifts({ baseline: c.rows.slice(0, 3), canary: c.rows.slice(3) })!;
+    const shifts = [...s.baseline, ...s.canary];
+    c.shifts.forEach((want: number, i: number) => assert.ok(close(shifts[i], want, 1e-9, 1e-12), `shift ${i}: ${shifts[i]} vs ${want}`));
   });
 
   it('ignores history that is too short or empty', () => {
