@@ -83,6 +83,19 @@ describe('core/judge properties', () => {
     );
   });
 
+  it('with each server\'s own past: a canary identical to the baseline, before and after, never fails', () => {
+    fc.assert(
+      fc.property(rows(3), rows(1), ratioRows(3), ratioRows(1), fc.integer({ min: 1, max: 120 }), (cont, contPast, ratio, ratioPast, secs) => {
+        const past = <T,>(now: T[][], pool: T[][]) => now.map((_, i) => pool[i % pool.length]);
+        const withPast = <T extends Sample>(m: MetricSeries, pool: T[][]): MetricSeries => ({ ...m, before: { baseline: past(m.baseline, pool), canary: past(m.canary, pool) } });
+        const metrics = [withPast(metric('continuous', cont, cont), contPast), withPast(metric('ratio', ratio, ratio), ratioPast)];
+        assert.notEqual(judgeGate(gate(metrics, { elapsedMs: secs * 1000 })).decision, 'fail');
+        assert.notEqual(judgeFixed({ alpha: 0.05, metrics }).verdict, 'fail');
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('a bigger regression never looks less significant (ratio metrics)', () => {
     fc.assert(
       fc.property(ratioRows(3), fc.integer({ min: 1, max: 20 }), (base, extra) => {
