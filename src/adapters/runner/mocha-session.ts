@@ -5,7 +5,7 @@
 import { posix } from 'node:path';
 import type { TestCaseResult } from '../../ports.js';
 import { exactGrep, mochaRcSource, parseMochaLine } from './mocha.js';
-import { mochaWorkerSource, parseWorkerLine, workerCommand, type WorkerEvent } from './mocha-worker.js';
+import { mochaWorkerSource, parseWorkerLine, workerCommand, type WorkerBatch, type WorkerEvent } from './mocha-worker.js';
 import type { ExecResult, RunningProcess, Watch, Workspace } from './workspace.js';
 
 export interface BatchOutcome {
@@ -77,7 +77,22 @@ export class MochaSession {
   }
 
   /** Run these tests (of these files) in the warm runner. */
-  async run(files: string[], titles: string[], onResult: (r: TestCaseResult) => void): Promise<BatchOutcome> {
+  run(files: string[], titles: string[], onResult: (r: TestCaseResult) => void): Promise<BatchOutcome> {
+    return this.send({ files, grep: exactGrep(titles) }, onResult);
+  }
+
+  /** List the suite's tests (a dry run over the spec globs, or one part of them): every test comes back as passed. */
+  async discover(spec: string[], part = 0, parts = 1): Promise<BatchOutcome> {
+    const tests = this.tests;
+    const ok = this.ok;
+    const out = await this.send({ files: [], grep: '', discover: { spec, part, parts } }, () => undefined);
+    // Listing is not running: it does not count as tests this runner ran.
+    this.tests = tests;
+    this.ok = ok && !out.died;
+    return out;
+  }
+
+  private async send(msg: Omit<WorkerBatch, 'batch'>, onResult: (r: TestCaseResult) => void): Promise<BatchOutcome> {
     const batch = this.nextBatch++;
     const out: BatchOutcome = { results: [], loads: [] };
     const finished = new Promise<void>((resolve) => {
@@ -95,7 +110,7 @@ export class MochaSession {
       };
     });
     this.proc.watch(this.watchOpts!);
-    this.proc.send(JSON.stringify({ batch, files, grep: exactGrep(titles) }));
+    this.proc.send(JSON.stringify({ batch, ...msg } satisfies WorkerBatch));
     const died = await Promise.race([finished.then(() => undefined), this.proc.exited]);
     this.proc.unwatch();
     this.current = undefined;

@@ -6,11 +6,15 @@
 
 export const WORKER_MARK = '@@immune-worker ';
 
-/** What the orchestrator sends: one batch. Files relative to the checkout. */
+/**
+ * What the orchestrator sends: one batch. Files relative to the checkout. `discover`: list tests
+ * instead (a dry run) of every `parts`-th spec file from the `part`-th, so runners can share the listing.
+ */
 export interface WorkerBatch {
   batch: number;
   files: string[];
   grep: string;
+  discover?: { spec: string[]; part: number; parts: number };
 }
 
 export type WorkerEvent =
@@ -36,7 +40,9 @@ export function workerCommand(scriptPath: string, rcPath: string): string[] {
 /**
  * Source of the worker (CommonJS, runs in the checkout with the checkout's own mocha). Node options
  * from the mocha config (`node-option`, node flags) are applied the way mocha's own bin does: by
- * starting node again with them; that child is in the same process group, so it dies with it.
+ * starting node again with them; that child is in the same process group, so it dies with it. A
+ * compiler loaded that way (tsx) caches in the usual temp dir (IMMUNE_TOOL_TMPDIR, else the
+ * system's), not in the shard's: a fresh cache per runner would compile every file again.
  * A file loaded a second time in the same process (a long file split into groups, a batch re-run
  * after a hang) is imported again under a fresh URL query so its describe() calls run again.
  */
@@ -64,11 +70,20 @@ if (!process.env.IMMUNE_MOCHA_WORKER_CHILD) {
   for (const k of Object.keys(opts)) if (k !== '_' && isNodeFlag(k)) nodeArgs[k !== 'v8-options' && /^v8-/.test(k) ? k.slice(3) : k] = opts[k];
   const argv = (opts['node-option'] || []).map((v) => '--' + v).concat(Object.keys(nodeArgs).length ? unparseNodeFlags(nodeArgs) : []);
   if (argv.length) {
-    const child = spawn(process.execPath, [...argv, __filename, ...process.argv.slice(2)], { stdio: 'inherit', env: { ...process.env, IMMUNE_MOCHA_WORKER_CHILD: '1' } });
+    // What node options load (tsx, babel) keeps its cache of compiled files in the usual temp dir,
+    // shared as in any run; the tests get the shard's own temp dir back below.
+    const env = { ...process.env, IMMUNE_MOCHA_WORKER_CHILD: '1', IMMUNE_SHARD_TMPDIR: process.env.TMPDIR || '' };
+    for (const k of ['TMPDIR', 'TMP', 'TEMP']) {
+      if (process.env.IMMUNE_TOOL_TMPDIR) env[k] = process.env.IMMUNE_TOOL_TMPDIR;
+      else delete env[k];
+    }
+    const child = spawn(process.execPath, [...argv, __filename, ...process.argv.slice(2)], { stdio: 'inherit', env });
     child.on('exit', (code, signal) => process.exit(signal ? 1 : code));
     return;
   }
 }
+
+if (process.env.IMMUNE_SHARD_TMPDIR) for (const k of ['TMPDIR', 'TMP', 'TEMP']) process.env[k] = process.env.IMMUNE_SHARD_TMPDIR;
 
 const Mocha = lib('mocha.cjs', 'mocha.js');
 const esmUtils = lib('nodejs/esm-utils.cjs', 'nodejs/esm-utils.js');
@@ -108,9 +123,21 @@ async function load(file, suite) {
   return mod && mod.default ? mod.default : mod;
 }
 
+// Files mocha loads before the spec files of every run (the config's "file").
+const always = [].concat(opts.file || []).map((f) => path.resolve(f));
+
+/** The spec files, found the way mocha's CLI finds them (globs, extensions, ignore, sort). */
+function specFiles(spec) {
+  const collect = lib('cli/collect-files.cjs', 'cli/collect-files.js');
+  const found = collect({ ignore: [].concat(opts.ignore || []), extension: [].concat(opts.extension || ['js']), file: [], recursive: !!opts.recursive, sort: !!opts.sort, spec, allowEmpty: true });
+  return Array.isArray(found) ? found : found.files;
+}
+
 async function runBatch(plugins, msg) {
-  const files = msg.files.map((f) => path.resolve(f));
-  const mocha = new Mocha({ ...opts, ...plugins, grep: msg.grep, reporter: 'json-stream', parallel: false });
+  // A discovery batch lists every test of the suite without running it (mocha's dry run).
+  const d = msg.discover;
+  const files = [...always, ...(d ? specFiles(d.spec).filter((_, i) => i % d.parts === d.part) : msg.files.map((f) => path.resolve(f)))];
+  const mocha = new Mocha({ ...opts, ...plugins, grep: msg.discover ? undefined : msg.grep, dryRun: !!msg.discover, reporter: 'json-stream', parallel: false });
   mocha.files = files;
   mocha.lazyLoadFiles(true);
   const suite = mocha.suite;

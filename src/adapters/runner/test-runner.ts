@@ -2,6 +2,7 @@
 // slots (bounded by p-limit), re-run failures on another worker to tell flakes from real failures,
 // stop early on a confirmed failure, and report per-test results, shards and progress.
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
@@ -64,6 +65,9 @@ interface ShardOutcome {
   /** Planned tests never reported because the shard was killed after a hang. */
   notRun: EstimatedTest[];
 }
+
+/** The suite as listed: its tests, a listing error (a file that does not load), the run stopped, or list it the old way. */
+type Listing = { tests: SuiteTest[] } | { error: string } | { failed: unknown } | 'fallback';
 
 const PORT_BASE = 20_000;
 const PORTS_PER_SLOT = 100;
@@ -130,34 +134,20 @@ export function createTestRunner(opts: {
         if (d.action === 'release') quarantined.delete(d.id);
       }
 
-      const local = await workspace(workers[0]!);
-      // Re-running named mocha tests needs no discovery: the ids say file and full title.
-      // Hook failures and crashed shards are not tests of their own: those need the files discovered.
-      const onlyTests = runOpts.only?.map((id) => ({ id, file: fileOf(id), title: id.slice(fileOf(id).length + 2) }));
-      const named = config.runner === 'mocha' && onlyTests?.length && onlyTests.every((t) => t.file !== t.id && !t.title.startsWith('(') && !isHookTitle(t.title.replace(/^.*?(?="(before|after) (all|each)" hook)/, ''))) ? onlyTests : undefined;
-      const suite = named ? { tests: named } : await discover(local, ctl.signal);
-      if ('error' in suite) return failedReport(checkout.sha, started, 'discovery', suite.error, decisions);
-      let tests = suite.tests;
-      if (runOpts.only && config.runner !== 'command' && !named) tests = selectOnly(tests, runOpts.only);
-      const known = await history.durations(config.runner === 'node-test' ? undefined : tests.map((t) => t.id));
-      const estimated = config.runner === 'node-test' ? estimateFiles(tests, known) : estimateDurations(tests, known);
-      const staticPlan = opts.planner?.(estimated, slots.length);
-      const loadMs = config.runner === 'mocha' && !staticPlan ? loadCosts(filesOf(estimated), (await history.fileLoads?.()) ?? new Map()) : new Map<string, number>();
-      const units = staticPlan ? [] : dispatchOrder(planUnits(estimated, slots.length, loadMs), slots.length);
-      // Lanes: one per slot this run can use; each holds a slot while the queue has work for it.
-      const laneCount = Math.min(slots.length, units.length);
-      rlog.info(
-        staticPlan
-          ? { tests: tests.length, shards: staticPlan.length, estimateMs: Math.max(0, ...staticPlan.map((s) => s.estimateMs)) }
-          : { tests: tests.length, units: units.length, lanes: laneCount, estimateMs: queueMakespan(units.map((u) => u.estimateMs), laneCount) },
-        'tests planned',
-      );
+      // Filled in once the suite is listed and planned (see below the lanes).
+      const isStatic = opts.planner !== undefined;
+      let tests: SuiteTest[] = [];
+      let staticPlan: Shard[] | undefined = undefined;
+      let loadMs = new Map<string, number>();
+      let laneCount = 0;
+      const queue: WorkUnit[] = [];
+      let setPlanned: (ok: boolean) => void = () => undefined;
+      const planned = new Promise<boolean>((resolve) => (setPlanned = resolve));
 
       // Progress bookkeeping: one entry per runner process (shard); the queue's ETA from what is queued and in flight.
       const track: { estimateMs: number; startedAt?: number; done: boolean }[] = [];
-      const queue = [...units];
       const inFlight = new Map<WorkUnit, number>();
-      let plannedLeft = staticPlan ? 0 : config.runner === 'mocha' ? laneCount : units.length;
+      let plannedLeft = 0;
       let passed = 0;
       let failing = 0;
       const queueEta = () => {
@@ -165,7 +155,7 @@ export function createTestRunner(opts: {
         return queueMakespan(queue.map((u) => u.estimateMs), laneCount, [...inFlight].map(([u, t]) => u.estimateMs - (now - t)));
       };
       const report = () =>
-        progress?.({ shardsDone: track.filter((t) => t.done).length, shardsTotal: track.length + plannedLeft, passed, failed: failing, etaMs: staticPlan ? etaMs(track, Date.now()) : queueEta() });
+        progress?.({ shardsDone: track.filter((t) => t.done).length, shardsTotal: track.length + plannedLeft, passed, failed: failing, etaMs: isStatic ? etaMs(track, Date.now()) : queueEta() });
       const count = (r: TestCaseResult) => {
         if (r.state === 'passed') passed++;
         if (r.state === 'failed') failing++;
@@ -211,7 +201,7 @@ export function createTestRunner(opts: {
 
       /** Re-run failed tests until each passes (flaky) or runs out of attempts (confirmed). */
       const settle = async (from: ShardJob, slot: Slot, failures: TestCaseResult[]): Promise<void> => {
-        const rerun = staticPlan ? (job: ShardJob) => runJob(job, false) : queueRetry;
+        const rerun = isStatic ? (job: ShardJob) => runJob(job, false) : queueRetry;
         let pending = failures;
         const attempts = new Map(failures.map((f) => [f.id, 0]));
         let avoid = { worker: slot.worker.name, slot: slot.index };
@@ -283,12 +273,19 @@ export function createTestRunner(opts: {
       /** Slots held by this run's lanes. */
       const laneSlots = new Set<Slot>();
       let lanesStarting = 0;
-      const startLane = (avoid?: ShardJob['avoid']): void => {
+      let laneError: unknown;
+      const startLane = (avoid?: ShardJob['avoid'], role?: 'warm'): void => {
         lanesStarting++;
-        const p: Promise<void> = limit(() => lane(avoid)).finally(() => {
+        const p: Promise<void> = limit(() => lane(avoid, role)).finally(() => {
           lanes.delete(p);
           // A re-run queued while the last lane was leaving still needs one.
           if (retries.length && !lanes.size) startLane(retries[0]!.job.avoid);
+        });
+        // A lane that cannot run (a worker that cannot be reached or set up) stops the run and fails it.
+        p.catch((err: unknown) => {
+          laneError ??= err;
+          ctl.abort(err);
+          listed({ failed: err });
         });
         lanes.add(p);
       };
@@ -312,11 +309,29 @@ export function createTestRunner(opts: {
         if (!rest.length || ctl.signal.aborted) return;
         queue.unshift({ id: `${unit.id}+`, file: unit.file, tests: rest, estimateMs: sum(rest) + (loadMs.get(unit.file) ?? 0), split: true });
       };
-      const lane = async (avoid?: ShardJob['avoid']): Promise<void> => {
+      /** A lane: a slot held while there is work; `warm`: start its runner before the plan (and help list the suite). */
+      const lane = async (avoid?: ShardJob['avoid'], role?: 'warm'): Promise<void> => {
         lanesStarting--;
         const slot = take(avoid);
         laneSlots.add(slot);
         let session: { s: MochaSession; id: number; t: (typeof track)[number] } | undefined;
+        const startSession = async (ws: Workspace) => {
+          const tmp = await ws.tempDir();
+          const id = nextId++;
+          const started = await MochaSession.start(ws, tmp, {
+            env: shardEnv(tmp, slot.portBase, id),
+            signal: ctl.signal,
+            watch: { timeoutMs: config.timeout, idleMs: config.test_timeout + 2_000, startupMs: STARTUP_GRACE_MS },
+            mocharc: { timeout: config.test_timeout },
+          });
+          if ('session' in started) {
+            session = { s: started.session, id, t: newShard(true) };
+            rlog.debug({ slot: slot.index, ms: Date.now() - started.session.started }, 'mocha runner ready');
+          } else if (!ctl.signal.aborted) {
+            sessionsBroken = true;
+            rlog.warn({ worker: slot.worker.name, exit: started.failed.exitCode, killed: started.failed.killed, output: lastLines(started.failed.tail, 5) }, 'mocha runner could not start: one process per unit instead');
+          }
+        };
         const endSession = async (died?: ExecResult) => {
           if (!session) return;
           const { s, id, t } = session;
@@ -328,6 +343,14 @@ export function createTestRunner(opts: {
         };
         try {
           const ws = await workspace(slot.worker);
+          // Warm runners start before the plan; those on this machine list the suite between them
+          // (a part each, a dry run), which leaves them warm for their units.
+          if (role && !sessionsBroken) await startSession(ws);
+          if (role && slot.worker === workers[0]) {
+            if (!session && listParts.length) listed('fallback');
+            for (let part = listParts.shift(); part !== undefined && session; part = listParts.shift()) await listPart(session.s, part, endSession);
+          }
+          if (!(await planned)) return;
           for (;;) {
             const retry = pickRetry(slot);
             if (retry) {
@@ -345,21 +368,7 @@ export function createTestRunner(opts: {
             if (!unit) break;
             inFlight.set(unit, Date.now());
             try {
-              if (config.runner === 'mocha' && !sessionsBroken && !session) {
-                const tmp = await ws.tempDir();
-                const id = nextId++;
-                const started = await MochaSession.start(ws, tmp, {
-                  env: shardEnv(tmp, slot.portBase, id),
-                  signal: ctl.signal,
-                  watch: { timeoutMs: config.timeout, idleMs: config.test_timeout + 2_000, startupMs: STARTUP_GRACE_MS },
-                  mocharc: { timeout: config.test_timeout },
-                });
-                if ('session' in started) session = { s: started.session, id, t: newShard(true) };
-                else if (!ctl.signal.aborted) {
-                  sessionsBroken = true;
-                  rlog.warn({ worker: slot.worker.name, exit: started.failed.exitCode, killed: started.failed.killed, output: lastLines(started.failed.tail, 5) }, 'mocha runner could not start: one process per unit instead');
-                }
-              }
+              if (config.runner === 'mocha' && !isStatic && !sessionsBroken && !session) await startSession(ws);
               if (ctl.signal.aborted) break;
               if (session) await runBatch(session.s, session.id, unit, slot, endSession);
               else await runUnitProcess(unit, slot, ws);
@@ -377,7 +386,9 @@ export function createTestRunner(opts: {
 
       /** One unit in the lane's warm runner; a runner that dies (hang, crash) takes the first unreported test with it. */
       const runBatch = async (s: MochaSession, shardId: number, unit: WorkUnit, slot: Slot, endSession: (died?: ExecResult) => Promise<void>) => {
+        const t0 = Date.now();
         const b = await s.run([unit.file], unit.tests.map((t) => t.title), count);
+        rlog.debug({ unit: unit.id, slot: slot.index, ms: Date.now() - t0, estimateMs: Math.round(unit.estimateMs), loadMs: Math.round(sum(b.loads.map((l) => ({ estimateMs: l.ms })))), testMs: sum(b.results.map((r) => ({ estimateMs: r.durationMs }))) }, 'batch done');
         for (const l of b.loads) loadSamples.set(l.file, [...(loadSamples.get(l.file) ?? []), l.ms]);
         const results = b.results.map((r) => (r.error ? { ...r, error: trimError(r.error) } : r));
         const seen = new Set(results.map((r) => r.id));
@@ -421,12 +432,77 @@ export function createTestRunner(opts: {
         }
       };
 
+      /**
+       * One part of the suite from a warm runner's dry run (what `mocha --dry-run` lists), with
+       * mocha's loader error when a file does not load; the listing is done when every part is in.
+       */
+      const listParts = Array.from({ length: Math.max(1, workers[0]!.slots) }, (_, i) => i);
+      const listedTests: SuiteTest[][] = [];
+      const listPart = async (s: MochaSession, part: number, endSession: (died?: ExecResult) => Promise<void>): Promise<void> => {
+        const b = await s.discover(config.files, part, Math.max(1, workers[0]!.slots));
+        if (b.died) {
+          await endSession(b.died);
+          if (b.died.killed === 'aborted') return listed({ failed: ctl.signal.reason });
+          return listed({ error: `mocha could not load the suite (${b.died.killed ? `killed: ${b.died.killed}` : `exit ${b.died.exitCode ?? '?'}`}):\n${lastLines(b.died.tail)}` });
+        }
+        if (b.error) return listed({ error: `mocha could not load the suite:\n${lastLines(b.error)}` });
+        listedTests[part] = b.results.map((r) => ({ id: r.id, file: r.file, title: r.title }));
+        if (listedTests.filter(Boolean).length < Math.max(1, workers[0]!.slots)) return;
+        const all = dedupe(listedTests.flat());
+        listed(all.length ? { tests: all } : { error: `no tests found in ${config.files.join(', ')}` });
+      };
+
+      // Re-running named mocha tests needs no discovery: the ids say file and full title.
+      // Hook failures and crashed shards are not tests of their own: those need the files discovered.
+      const onlyTests = runOpts.only?.map((id) => ({ id, file: fileOf(id), title: id.slice(fileOf(id).length + 2) }));
+      const named = config.runner === 'mocha' && onlyTests?.length && onlyTests.every((t) => t.file !== t.id && !t.title.startsWith('(') && !isHookTitle(t.title.replace(/^.*?(?="(before|after) (all|each)" hook)/, ''))) ? onlyTests : undefined;
+      // mocha with the queue: a warm runner per slot starts now, and the first lists the suite.
+      const warmStart = config.runner === 'mocha' && !isStatic && !named;
+      let listed: (l: Listing) => void = () => undefined;
+      const listing = new Promise<Listing>((resolve) => (listed = resolve));
+      if (warmStart) for (let i = 0; i < slots.length; i++) startLane(undefined, 'warm');
+      const stopLanes = async () => {
+        setPlanned(false);
+        while (lanes.size) await Promise.allSettled([...lanes]);
+      };
+
+      const listedSuite: Listing = named ? { tests: named } : warmStart ? await listing : 'fallback';
+      const suite = listedSuite === 'fallback' && !ctl.signal.aborted ? await discover(await workspace(workers[0]!), ctl.signal) : listedSuite;
+      // Stopped while listing: the caller aborted, or a lane could not run.
+      if (suite === 'fallback' || 'failed' in suite || ctl.signal.aborted) {
+        await stopLanes();
+        throw signal.aborted ? signal.reason : (laneError ?? (typeof suite === 'object' && 'failed' in suite ? suite.failed : ctl.signal.reason));
+      }
+      if ('error' in suite) {
+        await stopLanes();
+        return failedReport(checkout.sha, started, 'discovery', suite.error, decisions);
+      }
+      tests = suite.tests;
+      if (runOpts.only && config.runner !== 'command' && !named) tests = selectOnly(tests, runOpts.only);
+      const known = await history.durations(config.runner === 'node-test' ? undefined : tests.map((t) => t.id));
+      const estimated = config.runner === 'node-test' ? estimateFiles(tests, known) : estimateDurations(tests, known);
+      staticPlan = opts.planner?.(estimated, slots.length);
+      if (config.runner === 'mocha' && !isStatic) loadMs = loadCosts(filesOf(estimated), (await history.fileLoads?.()) ?? new Map());
+      const units = isStatic ? [] : dispatchOrder(planUnits(estimated, slots.length, loadMs), slots.length);
+      queue.push(...units);
+      // Lanes: one per slot this run can use; each holds a slot while the queue has work for it.
+      laneCount = Math.min(slots.length, units.length);
+      plannedLeft = isStatic ? 0 : config.runner === 'mocha' ? Math.max(0, laneCount - track.length) : units.length;
+      rlog.info(
+        staticPlan
+          ? { tests: tests.length, shards: staticPlan.length, estimateMs: Math.max(0, ...staticPlan.map((s) => s.estimateMs)) }
+          : { tests: tests.length, units: units.length, lanes: laneCount, estimateMs: queueMakespan(units.map((u) => u.estimateMs), laneCount) },
+        'tests planned',
+      );
+
       if (staticPlan) {
+        setPlanned(true);
         const launched = staticPlan.map((s) => launch({ id: nextId++, tests: s.tests, files: filesOf(s.tests), estimateMs: s.estimateMs }));
         report();
         await Promise.all(launched);
       } else {
-        for (let i = 0; i < laneCount; i++) startLane();
+        setPlanned(true);
+        if (!warmStart) for (let i = 0; i < laneCount; i++) startLane();
         report();
       }
       // Until nothing is running: lanes (which may start more lanes) and flake re-runs (which may need lanes).
@@ -439,8 +515,8 @@ export function createTestRunner(opts: {
         await Promise.all(settleAll);
         if (!lanes.size && settleAll.length === n) break;
       }
-
       if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
+      if (laneError) throw laneError;
       const results = [...final.values()];
       const ran = new Set(results.map((r) => r.id));
       const notRun = config.runner === 'node-test' ? 0 : tests.filter((t) => !ran.has(t.id)).length;
@@ -599,7 +675,8 @@ export function createTestRunner(opts: {
 }
 
 function shardEnv(tmp: string, portBase: number, shard: number): Record<string, string> {
-  return { ...(process.env as Record<string, string>), TMPDIR: tmp, TMP: tmp, TEMP: tmp, PORT_BASE: String(portBase), IMMUNE_SHARD: String(shard), CI: 'true' };
+  // IMMUNE_TOOL_TMPDIR: where a warm runner's compiler keeps its cache (local workers; SSH workers use their own default).
+  return { ...(process.env as Record<string, string>), TMPDIR: tmp, TMP: tmp, TEMP: tmp, PORT_BASE: String(portBase), IMMUNE_SHARD: String(shard), IMMUNE_TOOL_TMPDIR: tmpdir(), CI: 'true' };
 }
 
 function shardSummary(o: ShardOutcome): TestReport['shards'][number] {
