@@ -3,14 +3,16 @@
 //
 // Sharding, on three suites: a generated heavy-tailed suite, a published package's own mocha tests
 // (hash.js, installed from the npm registry into a temp dir now), and this project's unit tests.
-// For each: makespan over the lower bound max(total/workers, longest test) for our plan with
-// history, our plan without history, round-robin by file, and mocha's own --parallel.
+// For each: makespan over the lower bound max(total/workers, longest test) for our work queue
+// (warm runners per slot) with history and without, the static LPT plan from history (one process
+// per shard, what ran before the queue), round-robin by file, and mocha's own --parallel.
 //
 // Culprit finding, on real git repos with batches of 2, 4, 8, 16 commits where one commit breaks a
 // test: runs and wall time for our search (parallel probes, re-runs) against plain bisection (one
 // probe at a time, no re-runs), with and without a failing test that also flakes at good commits.
 //
-// Flags: --quick (fewer suites and batch sizes), --only sharding|culprit.
+// Flags: --quick (fewer suites and batch sizes), --only sharding|culprit, --suites gen,pkg,unit
+// (which sharding suites; default all, --quick: gen,pkg).
 import { execa } from 'execa';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -24,6 +26,7 @@ import { SqliteTestHistory } from '../src/adapters/store/sqlite/tests.js';
 import { testsConfig } from '../src/core/config/tests.js';
 import { applyVerdict, nextProbes, searchDone, startSearch } from '../src/core/tests/culprit-search.js';
 import { estimateDurations, makespanLowerBound, planRoundRobinByFile, planShardsHybrid, type EstimatedTest, type Shard } from '../src/core/tests/shard-plan.js';
+import { dispatchOrder, planUnits, queueMakespan } from '../src/core/tests/work-queue.js';
 import { runTestStage } from '../src/engine/test-stage.js';
 import { makeSuite, type FixtureFile } from '../test/fixtures/suites/make-suite.js';
 
@@ -31,6 +34,7 @@ const root = resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const suites = new Set((args.includes('--suites') ? args[args.indexOf('--suites') + 1]! : quick ? 'gen,pkg' : 'gen,pkg,unit').split(','));
 const log = pino({ level: 'silent' });
 const checkoutOf = (dir: string) => ({ sha: 'bench', dir, dispose: async () => {} });
 
@@ -70,10 +74,13 @@ interface ShardingRow {
   totalMs: number;
   longestMs: number;
   lowerBoundMs: number;
-  /** The plan alone: hybrid LPT over the history's durations, its makespan in test time (no process start-up). */
+  /** The queue alone: its units handed out in order from history, makespan in test time (no start-up, no loads). */
   planned: { makespanMs: number; ratio: number };
+  /** The work queue: warm runners per slot. */
   ours: { makespanMs: number; wallMs: number; ratio: number; wallRatio: number };
   oursCold: { makespanMs: number; wallMs: number; ratio: number };
+  /** The static hybrid LPT plan from history, one process per shard. */
+  staticPlan: { makespanMs: number; wallMs: number; ratio: number; plannedRatio: number };
   roundRobin: { makespanMs: number; wallMs: number; ratio: number };
   mochaParallel: { wallMs: number; ratio: number };
 }
@@ -85,21 +92,27 @@ async function shardingBench(name: string, dir: string, files: string[], workers
   const run = async (planner?: (t: EstimatedTest[], k: number) => Shard[]): Promise<RunReport> => {
     const runner = createTestRunner({ config, history, log, planner });
     const rep = await runner.run(checkoutOf(dir), new AbortController().signal);
+    if (!rep.ok) process.stdout.write(` (not ok: ${rep.summary.split('\n').slice(0, 2).join('; ')})`);
     await history.recordRun('bench', rep.results, Date.now());
+    if (rep.fileLoads?.length) await history.recordFileLoads('bench', rep.fileLoads, Date.now());
     return rep;
   };
   const makespan = (r: RunReport) => Math.max(...r.shards.map((s) => s.durationMs));
   process.stdout.write(`  ${name}: cold run…`);
   const cold = await run();
   await run(); // a second sample of every duration, as a real line would have
-  // The machine is shared: repeat ours, round-robin and mocha --parallel interleaved, keep each one's best.
+  // The machine is shared: repeat each interleaved, keep each one's best.
   let warm: RunReport | undefined;
+  let lpt: RunReport | undefined;
   let rr: RunReport | undefined;
   let mochaWall = Infinity;
   for (let rep = 0; rep < reps; rep++) {
-    process.stdout.write(` [${rep + 1}/${reps}] ours…`);
+    process.stdout.write(` [${rep + 1}/${reps}] queue…`);
     const w = await run();
     if (!warm || makespan(w) < makespan(warm)) warm = w;
+    process.stdout.write(' static LPT…');
+    const l = await run(planShardsHybrid);
+    if (!lpt || makespan(l) < makespan(lpt)) lpt = l;
     process.stdout.write(' round-robin…');
     const r = await run(planRoundRobinByFile);
     if (!rr || makespan(r) < makespan(rr)) rr = r;
@@ -114,8 +127,10 @@ async function shardingBench(name: string, dir: string, files: string[], workers
   db.close();
   const lb = makespanLowerBound(durations, workers);
   const ratio = (ms: number) => Math.round((ms / lb) * 100) / 100;
-  if (!warm || !rr) throw new Error('no runs');
-  const planned = planShardsHybrid(estimateDurations(warm.results.map((t) => ({ id: t.id, file: t.file, title: t.title })), known), workers).reduce((m, sh) => Math.max(m, sh.estimateMs), 0);
+  if (!warm || !rr || !lpt) throw new Error('no runs');
+  const estimated = estimateDurations(warm.results.map((t) => ({ id: t.id, file: t.file, title: t.title })), known);
+  const planned = queueMakespan(dispatchOrder(planUnits(estimated, workers), workers).map((u) => u.estimateMs), workers);
+  const lptPlanned = planShardsHybrid(estimated, workers).reduce((m, sh) => Math.max(m, sh.estimateMs), 0);
   return {
     suite: name,
     reps,
@@ -127,6 +142,7 @@ async function shardingBench(name: string, dir: string, files: string[], workers
     planned: { makespanMs: Math.round(planned), ratio: ratio(planned) },
     ours: { makespanMs: makespan(warm), wallMs: warm.durationMs, ratio: ratio(makespan(warm)), wallRatio: ratio(warm.durationMs) },
     oursCold: { makespanMs: makespan(cold), wallMs: cold.durationMs, ratio: ratio(makespan(cold)) },
+    staticPlan: { makespanMs: makespan(lpt), wallMs: lpt.durationMs, ratio: ratio(makespan(lpt)), plannedRatio: ratio(lptPlanned) },
     roundRobin: { makespanMs: makespan(rr), wallMs: rr.durationMs, ratio: ratio(makespan(rr)) },
     mochaParallel: { wallMs: mochaWall, ratio: ratio(mochaWall) },
   };
@@ -257,13 +273,15 @@ const out: Record<string, unknown> = { date: new Date().toISOString(), cpus: cpu
 if (only !== 'culprit') {
   console.log('Sharding: makespan over the lower bound max(total/workers, longest test)');
   const rows: ShardingRow[] = [];
-  const gen = await makeSuite(heavyTailedSuite());
-  try {
-    rows.push(await shardingBench('generated heavy-tailed (150 tests)', gen.dir, ['test/*.test.cjs'], 4));
-  } finally {
-    await gen.cleanup();
+  if (suites.has('gen')) {
+    const gen = await makeSuite(heavyTailedSuite());
+    try {
+      rows.push(await shardingBench('generated heavy-tailed (150 tests)', gen.dir, ['test/*.test.cjs'], 4));
+    } finally {
+      await gen.cleanup();
+    }
   }
-  const pub = await publishedSuite().catch((err: Error) => {
+  const pub = !suites.has('pkg') ? undefined : await publishedSuite().catch((err: Error) => {
     console.log(`  hash.js: could not install from the npm registry (${err.message.split('\n')[0]}); skipped`);
     return undefined;
   });
@@ -274,16 +292,17 @@ if (only !== 'culprit') {
       await pub.cleanup();
     }
   }
-  if (!quick) rows.push(await shardingBench('immune unit tests', root, ['test/unit/**/*.test.ts'], 2));
+  if (suites.has('unit')) rows.push(await shardingBench('immune unit tests', root, ['test/unit/**/*.test.ts'], 2));
   console.log('');
-  console.log('suite                                   tests  W  LB(s)  plan  ours  ours-wall  cold  rr-file  mocha--parallel');
+  console.log('suite                                   tests  W  LB(s)  plan  queue  queue-wall  cold  static-LPT  rr-file  mocha--parallel');
   for (const r of rows) {
     console.log(
-      `${r.suite.padEnd(40)}${String(r.tests).padStart(5)}  ${r.workers}  ${(r.lowerBoundMs / 1000).toFixed(1).padStart(5)}  ${r.planned.ratio.toFixed(2).padStart(4)}  ${r.ours.ratio.toFixed(2).padStart(4)}  ${r.ours.wallRatio.toFixed(2).padStart(9)}  ${r.oursCold.ratio.toFixed(2).padStart(4)}  ${r.roundRobin.ratio.toFixed(2).padStart(7)}  ${r.mochaParallel.ratio.toFixed(2).padStart(15)}`,
+      `${r.suite.padEnd(40)}${String(r.tests).padStart(5)}  ${r.workers}  ${(r.lowerBoundMs / 1000).toFixed(1).padStart(5)}  ${r.planned.ratio.toFixed(2).padStart(4)}  ${r.ours.ratio.toFixed(2).padStart(5)}  ${r.ours.wallRatio.toFixed(2).padStart(10)}  ${r.oursCold.ratio.toFixed(2).padStart(4)}  ${r.staticPlan.ratio.toFixed(2).padStart(10)}  ${r.roundRobin.ratio.toFixed(2).padStart(7)}  ${r.mochaParallel.ratio.toFixed(2).padStart(15)}`,
     );
   }
-  console.log('(plan = LPT makespan in test time from history; ours = slowest shard process incl. its mocha start-up, with history;');
-  console.log(' ours-wall adds setup and discovery; cold = ours without history; rr-file = round-robin by file; mocha --parallel is wall time)');
+  console.log('(plan = the queue handed out from history, in test time; queue = slowest warm runner incl. its start-up and file loads, with history;');
+  console.log(' queue-wall adds setup and discovery; cold = the queue without history; static-LPT = the plan from history, one process per shard;');
+  console.log(' rr-file = round-robin by file; mocha --parallel is wall time)');
   out.sharding = rows;
 }
 
