@@ -42,6 +42,8 @@ interface Scenario {
   fleet?: Partial<typeof FLEET>;
   /** Watch only these metrics (default all seven): shows what judging many metrics costs. */
   metrics?: string[];
+  /** Per-metric share of alpha (rollout weights; default 1 each). */
+  weights?: Record<string, number>;
 }
 
 const secsPerInterval = CONFIG.intervalMs / 1000;
@@ -60,6 +62,7 @@ const SCENARIOS: Scenario[] = [
   { id: 'error-x1.5', label: 'error rate x1.5', regression: { errorFactor: 1.5 }, nats: errorNats(1.5), oracle: errorOracle(1.5) },
   { id: 'error-x2', label: 'error rate x2', regression: { errorFactor: 2 }, nats: errorNats(2), oracle: errorOracle(2) },
   { id: 'error-x2-alone', label: 'error x2, 1 metric', regression: { errorFactor: 2 }, nats: errorNats(2), oracle: errorOracle(2), metrics: ['error_rate'] },
+  { id: 'error-x2-weighted', label: 'error x2, weight 3', regression: { errorFactor: 2 }, nats: errorNats(2), oracle: errorOracle(2), weights: { error_rate: 3 } },
   { id: 'error-x5', label: 'error rate x5', regression: { errorFactor: 5 }, nats: errorNats(5), oracle: errorOracle(5) },
   { id: 'p99+20%', label: 'p99 latency +20%', regression: { latencyFactor: 1.2 }, nats: C * gaussianKl(Math.log(1.2), Math.log(1.1), latencySigma ** 2), oracle: { metric: 'latency_p99', h0: 1.1, h1: 1.2, beta: BETA } },
   { id: 'checkouts-10%', label: 'checkouts -10%', regression: { checkoutFactor: 0.9 }, nats: checkoutNats(0.9), oracle: checkoutOracle(0.9) },
@@ -93,7 +96,7 @@ function runTask(t: Task): TaskResult {
     ...CONFIG,
     fleet: { ...CONFIG.fleet, ...sc.fleet },
     historyIntervals: t.historyIntervals,
-    metrics: sc.metrics ? SIM_METRICS.filter((m) => sc.metrics!.includes(m.name)) : undefined,
+    metrics: (sc.metrics ? SIM_METRICS.filter((m) => sc.metrics!.includes(m.name)) : SIM_METRICS).map((m) => ({ ...m, weight: sc.weights?.[m.name] })),
     oracle: sc.oracle,
     alpha: t.alpha,
     referenceAtMs: t.reference ? CONFIG.referenceAtMs : undefined,

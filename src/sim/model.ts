@@ -48,6 +48,7 @@ export interface MetricDefinition {
   bad: BadDirection;
   tolerance: number;
   critical?: boolean;
+  weight?: number;
 }
 
 /** The metrics the simulated shop exports, with the tolerances the benchmark judges them at. */

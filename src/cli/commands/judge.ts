@@ -18,6 +18,7 @@ const metricInput = z
     bad: z.enum(['increase', 'decrease'], 'expected "increase" or "decrease"').default('increase'),
     tolerance: z.number('expected a number').min(0, 'expected a share >= 0 (0.1 = 10%)').lt(1, 'expected a share below 1 (0.1 = 10%)').default(0.1),
     critical: z.boolean('expected true or false').optional(),
+    weight: z.number('expected a number').positive('expected a weight > 0').optional(),
     baseline: serverRows,
     canary: serverRows,
     /** Every server's samples from before the deploy, same rows: each server is also compared with its own past. */

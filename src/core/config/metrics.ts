@@ -9,6 +9,8 @@ const base = {
   /** A relative change smaller than this is not a regression. */
   tolerance: fraction.prefault(0.1),
   critical: z.boolean().default(false),
+  /** Share of the deploy-wide alpha relative to the other metrics (weighted Holm): 2 = twice the power budget of a metric of weight 1. */
+  weight: z.number().positive('expected a weight > 0').max(100, 'expected a weight <= 100').default(1),
   /** Business metrics (signups, checkouts) are shown apart from system metrics. */
   group: z.enum(['system', 'business']).default('system'),
   /** Prometheus only: a PromQL query returning one series per instance; {{instances}} and {{interval}} are filled in. */

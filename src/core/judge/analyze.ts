@@ -239,7 +239,8 @@ function analyzeContinuous(spec: MetricSeries, mode: Mode): MetricAnalysis {
 }
 
 export function analyzeMetric(spec: MetricSeries, mode: Mode): MetricAnalysis {
-  return spec.kind === 'continuous' ? analyzeContinuous(spec, mode) : analyzeRate(spec, mode);
+  const a = spec.kind === 'continuous' ? analyzeContinuous(spec, mode) : analyzeRate(spec, mode);
+  return spec.weight !== undefined && spec.weight !== 1 ? { ...a, weight: spec.weight } : a;
 }
 
 function pct(x: number): string {

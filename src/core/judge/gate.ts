@@ -34,7 +34,7 @@ export function judgeGate(input: GateInput, options: GateOptions = {}): GateResu
   const horizon = input.elapsedMs > 0 ? Math.max(samplesSoFar, (samplesSoFar * input.maxBakeMs) / input.elapsedMs) : samplesSoFar;
   const analyses = [
     ...input.metrics.map((m) => analyzeMetric(m, mode)),
-    ...input.metrics.filter((m) => m.kind === 'continuous').map((m) => ({ ...analyzeSlopeContrast(m, horizon), weight: TREND_WEIGHT })),
+    ...input.metrics.filter((m) => m.kind === 'continuous').map((m) => ({ ...analyzeSlopeContrast(m, horizon), weight: TREND_WEIGHT * (m.weight ?? 1) })),
   ];
   const { evidence, failed, short } = judgeAnalyses(analyses, input.alpha);
   if (input.unresponsive.length > 0) {

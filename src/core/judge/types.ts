@@ -15,6 +15,8 @@ export interface MetricSpec {
   tolerance: number;
   /** A critical metric fails the gate on its own even when the policy would otherwise wait. */
   critical?: boolean;
+  /** Share of the deploy-wide alpha relative to the other metrics (weighted Holm); default 1. */
+  weight?: number;
 }
 
 /** A metric's data: one array per server, one sample per interval (oldest first). */

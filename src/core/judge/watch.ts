@@ -12,7 +12,7 @@ export function judgeWatch(input: WatchInput): GateResult {
   const mode = { sequential: true as const, alpha: input.alpha };
   const postIntervals = Math.max(1, ...input.metrics.map((m) => Math.max(0, ...m.canary.map((r) => r.length))));
   const horizon = input.elapsedMs > 0 ? Math.max(postIntervals, (postIntervals * input.durationMs) / input.elapsedMs) : postIntervals;
-  const analyses = [...input.metrics.map((m) => analyzeMetric(m, mode)), ...input.metrics.map((m) => analyzeTrend(m, horizon))];
+  const analyses = [...input.metrics.map((m) => analyzeMetric(m, mode)), ...input.metrics.map((m) => ({ ...analyzeTrend(m, horizon), weight: m.weight ?? 1 }))];
   const { evidence, failed, short } = judgeAnalyses(analyses, input.alpha);
   if (input.unresponsive.length > 0) {
     return { decision: 'fail', metrics: evidence, explanation: `server${input.unresponsive.length > 1 ? 's' : ''} ${input.unresponsive.join(', ')} stopped answering during the watch` };

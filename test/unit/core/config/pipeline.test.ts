@@ -34,6 +34,16 @@ describe('pipeline config', () => {
     assert.equal(p.metrics.definitions[0]!.tolerance, 0.1);
     assert.deepEqual(p.on_regression, { rollback: true, revert: true, block: true, notify: ['console'] });
     assert.equal(p.fleet.type === 'local' && p.fleet.keep_releases, 5);
+    assert.equal(p.metrics.definitions[0]!.weight, 1);
+    assert.equal(p.rollout.history, 300_000);
+  });
+
+  it('takes a metric weight and the gate history, and names bad ones', () => {
+    const p = parsePipeline(base.replace('bad: increase }', 'bad: increase, weight: 3 }').replace('steps: [', 'history: 10m\n  steps: ['), 'p.yaml');
+    assert.equal(p.metrics.definitions[0]!.weight, 3);
+    assert.equal(p.rollout.history, 600_000);
+    const out = issues(base.replace('bad: increase }', 'bad: increase, weight: 0 }'));
+    assert.ok(out.some((l) => /metrics\.definitions\.0\.weight: expected a weight > 0/.test(l)), out.join('\n'));
   });
 
   it('every pipeline shipped under pipelines/ is valid', () => {

@@ -69,6 +69,32 @@ describe('core/judge/gate', () => {
     assert.ok(failedAt !== undefined && failedAt <= 20_000, `failed at ${failedAt}`);
   });
 
+  it('a metric with more weight gets more of the alpha: among six metrics it fails sooner, and the others never fail', () => {
+    const quiet = (i: number) => series(`quiet_${i}`, 'continuous', grid(7, 30, (s, t) => 1 + 0.05 * wobble(s, t, i + 2)), grid(1, 30, (s, t) => 1 + 0.05 * wobble(s + 9, t, i + 2)));
+    const firstFail = (weight: number) => {
+      for (let look = 1; look <= 30; look++) {
+        // Errors at 1.8x the baseline's rate on the canary.
+        const errs = series(
+          'error_rate',
+          'ratio',
+          grid(7, look, (s, t) => [5 + Math.round(2 * wobble(s, t)), 500] as [number, number]),
+          grid(1, look, (s, t) => [9 + Math.round(2 * wobble(s + 3, t)), 500] as [number, number]),
+          { weight },
+        );
+        const r = judgeGate(gate([errs, ...[0, 1, 2, 3, 4].map(quiet)], { elapsedMs: look * 5000, minBakeMs: 300_000, maxBakeMs: 600_000 }));
+        if (r.decision === 'fail') {
+          assert.deepEqual(r.metrics.filter((m) => m.verdict === 'fail').map((m) => m.name), ['error_rate']);
+          return look;
+        }
+      }
+      return Infinity;
+    };
+    const plain = firstFail(1);
+    const heavy = firstFail(5);
+    assert.ok(Number.isFinite(plain), 'caught at weight 1 too');
+    assert.ok(heavy < plain, `weight 5 failed at look ${heavy}, weight 1 at look ${plain}`);
+  });
+
   it('waits for data after min bake, then answers per policy at max bake', () => {
     const empty = series('signups', 'count', [[], [], []], [[]]);
     assert.equal(judgeGate(gate([empty], { elapsedMs: 30_000 })).decision, 'continue');
