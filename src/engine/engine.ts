@@ -81,7 +81,7 @@ export class Engine implements LineControl {
   private line!: LineRecord;
   private current: Running | undefined;
   private readonly sampler: Sampler;
-  private readonly specs: MetricSpec[];
+  private readonly specs: (MetricSpec & { per?: string })[];
   private stopping = false;
   private loopDone: Promise<void> | undefined;
   private readonly stopAc = new AbortController();
@@ -98,7 +98,7 @@ export class Engine implements LineControl {
     const bakes = this.cfg.rollout.steps.reduce((t, s) => t + (s.max_bake ?? this.cfg.rollout.max_bake), 0);
     const before = Math.max(this.cfg.watch.window, this.cfg.rollout.history);
     this.sampler = new Sampler(d, this.cfg.rollout.interval, bakes + before + this.cfg.watch.duration + 5 * 60_000);
-    this.specs = this.cfg.metrics.definitions.map((m) => ({ name: m.name, kind: m.kind, bad: m.bad, tolerance: m.tolerance, critical: m.critical, weight: m.weight }));
+    this.specs = this.cfg.metrics.definitions.map((m) => ({ name: m.name, kind: m.kind, bad: m.bad, tolerance: m.tolerance, critical: m.critical, weight: m.weight, per: m.kind === 'count' ? m.per : undefined }));
   }
 
   // ------------------------------------------------------------------------------------------

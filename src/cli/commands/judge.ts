@@ -59,7 +59,13 @@ function sampleProblem(kind: string, v: unknown): string | undefined {
     if (v[0] < 0 || v[1] < 0) return 'expected a numerator and denominator >= 0';
     return undefined;
   }
-  if (typeof v !== 'number' || !Number.isFinite(v)) return 'expected a number';
+  if (kind === 'count' && Array.isArray(v)) {
+    // A count per unit of exposure: [events, exposure] (checkouts per request).
+    if (v.length !== 2 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) return 'expected a count or [count, exposure]';
+    if (v[0] < 0 || v[1] <= 0) return 'expected a count >= 0 and an exposure > 0';
+    return undefined;
+  }
+  if (typeof v !== 'number' || !Number.isFinite(v)) return kind === 'count' ? 'expected a count or [count, exposure]' : 'expected a number';
   if (kind === 'count' && v < 0) return 'expected a count >= 0';
   return undefined;
 }

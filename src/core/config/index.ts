@@ -19,6 +19,16 @@ export function parsePipeline(text: string, file: string): PipelineConfig {
     }
     names.add(m.name);
   });
+  p.metrics.definitions.forEach((m, i) => {
+    if (m.kind !== 'count' || m.per === undefined) return;
+    const target = p.metrics.definitions.find((d) => d.name === m.per);
+    if (target?.kind !== 'ratio') {
+      const pos = parsed.locate(['metrics', 'definitions', i, 'per']);
+      const ratios = p.metrics.definitions.filter((d) => d.kind === 'ratio').map((d) => d.name);
+      const why = target ? `"${m.per}" is a ${target.kind} metric` : `no metric "${m.per}"`;
+      issues.push({ file, ...pos, path: `metrics.definitions.${i}.per`, message: `${why}; per names a ratio metric, whose denominator is the exposure (${ratios.length ? `ratio metrics: ${ratios.join(', ')}` : 'there is none'})` });
+    }
+  });
   p.rollout.steps.forEach((s, i) => {
     const min = s.min_bake ?? p.rollout.min_bake;
     const max = s.max_bake ?? p.rollout.max_bake;

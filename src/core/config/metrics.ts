@@ -50,6 +50,11 @@ export const metricDef = z.discriminatedUnion('kind', [
       kind: z.literal('count'),
       /** Counter selector; the value is its increase over the interval. */
       counter: z.string(),
+      /**
+       * Judge the count per unit of this ratio metric's denominator (e.g. checkouts per request),
+       * so neither the watch's comparison with the past nor canary against baseline moves with traffic.
+       */
+      per: z.string().optional(),
     })
     .strict(),
 ]);

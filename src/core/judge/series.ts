@@ -14,6 +14,8 @@ export function rateCell(kind: MetricKind, s: Sample | null | undefined): RateCe
     if (Array.isArray(s) && Number.isFinite(s[0]) && Number.isFinite(s[1]) && s[0] >= 0 && s[1] > 0) return { x: s[0], n: s[1] };
     return null;
   }
+  // A count is events per interval, or [events, exposure] when judged per unit of exposure (checkouts per request).
+  if (Array.isArray(s)) return Number.isFinite(s[0]) && Number.isFinite(s[1]) && s[0] >= 0 && s[1] > 0 ? { x: s[0], n: s[1] } : null;
   return typeof s === 'number' && Number.isFinite(s) && s >= 0 ? { x: s, n: 1 } : null;
 }
 

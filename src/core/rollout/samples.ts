@@ -8,32 +8,40 @@ export interface Tick {
 }
 
 export function toSeries(
-  specs: MetricSpec[],
+  /** `per`: a count metric judged per unit of that ratio metric's denominator. */
+  specs: (MetricSpec & { per?: string })[],
   ticks: Tick[],
   sides: { baseline: { servers: string[]; from: number; to: number }; canary: { servers: string[]; from: number; to: number } },
   /** Also every server's own samples in this window (before the deploy), as `before`. */
   history?: { from: number; to: number },
 ): MetricSeries[] {
   // A missing sample stays in place as null, so interval i is the same interval on every server.
-  const collect = (name: string, side: { servers: string[]; from: number; to: number }): (Sample | null)[][] =>
+  const collect = (m: MetricSpec & { per?: string }, side: { servers: string[]; from: number; to: number }): (Sample | null)[][] =>
     side.servers.map((server) => {
       const out: (Sample | null)[] = [];
       for (const t of ticks) {
         if (t.time <= side.from || t.time > side.to) continue;
         const s = t.samples.find((x) => x.server === server);
-        const v = s?.ok ? s.values[name] : null;
-        out.push(v ?? null);
+        out.push(s?.ok ? sampleOf(m, s.values) : null);
       }
       return out;
     });
   return specs.map((m) => ({
     ...m,
-    baseline: collect(m.name, sides.baseline),
-    canary: collect(m.name, sides.canary),
+    baseline: collect(m, sides.baseline),
+    canary: collect(m, sides.canary),
     ...(history && history.to > history.from
-      ? { before: { baseline: collect(m.name, { ...history, servers: sides.baseline.servers }), canary: collect(m.name, { ...history, servers: sides.canary.servers }) } }
+      ? { before: { baseline: collect(m, { ...history, servers: sides.baseline.servers }), canary: collect(m, { ...history, servers: sides.canary.servers }) } }
       : {}),
   }));
+}
+
+/** One server-interval's sample; a count with `per` becomes [count, exposure] (null without both). */
+function sampleOf(m: MetricSpec & { per?: string }, values: Record<string, Sample | null>): Sample | null {
+  const v = values[m.name] ?? null;
+  if (m.kind !== 'count' || m.per === undefined) return v;
+  const e = values[m.per];
+  return typeof v === 'number' && Array.isArray(e) ? [v, e[1]] : null;
 }
 
 /**

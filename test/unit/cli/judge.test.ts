@@ -99,7 +99,9 @@ describe('cli/judge', function () {
         [{ metrics: [], alpa: 0.1 }, /metrics: expected at least one metric[\s\S]*\(root\): Unrecognized key: "alpa"/],
         [{ metrics: [{ ...errorRate(1), kind: 'rate' }] }, /metrics\[0\]\.kind: expected "ratio", "continuous" or "count"/],
         [{ alpha: 2, metrics: [errorRate(1)] }, /alpha: expected alpha < 0.5/],
-        [{ metrics: [{ ...errorRate(1), kind: 'count' }] }, /metrics\[0\]\.baseline\[0\]\[0\]: expected a number/],
+        [{ metrics: [{ ...errorRate(1), kind: 'continuous' }] }, /metrics\[0\]\.baseline\[0\]\[0\]: expected a number/],
+        [{ metrics: [{ ...errorRate(1), kind: 'count', canary: [['two']] }] }, /metrics\[0\]\.canary\[0\]\[0\]: expected a count or \[count, exposure\]/],
+        [{ metrics: [{ ...errorRate(1), kind: 'count', canary: [[[3, 0]]] }] }, /metrics\[0\]\.canary\[0\]\[0\]: expected a count >= 0 and an exposure > 0/],
         [{ metrics: [{ ...errorRate(1), tolerance: '10%' }] }, /metrics\[0\]\.tolerance: expected a number/],
         [{ metrics: [{ ...errorRate(1), canary: [] }] }, /metrics\[0\]\.canary: expected at least one server/],
         [{ metrics: [{ ...errorRate(1), canary: [[[-1, 5]]] }] }, /metrics\[0\]\.canary\[0\]\[0\]: expected a numerator and denominator >= 0/],
@@ -108,7 +110,7 @@ describe('cli/judge', function () {
     });
 
     it('accepts defaults and null (missing) samples', () => {
-      const parsed = parseJudgeInput(JSON.stringify({ metrics: [{ name: 'x', kind: 'count', baseline: [[1, null, 3]], canary: [[2]] }] }), 'in.json');
+      const parsed = parseJudgeInput(JSON.stringify({ metrics: [{ name: 'x', kind: 'count', baseline: [[1, null, 3]], canary: [[2, [4, 100]]] }] }), 'in.json');
       assert.equal(parsed.alpha, 0.01);
       assert.equal(parsed.metrics[0].bad, 'increase');
       assert.equal(parsed.metrics[0].tolerance, 0.1);

@@ -42,6 +42,10 @@ describe('pipeline config', () => {
     const p = parsePipeline(base.replace('bad: increase }', 'bad: increase, weight: 3 }').replace('steps: [', 'history: 10m\n  steps: ['), 'p.yaml');
     assert.equal(p.metrics.definitions[0]!.weight, 3);
     assert.equal(p.rollout.history, 600_000);
+    const per = parsePipeline(base.replace('rollout:', '    - { name: checkouts, kind: count, counter: c, bad: decrease, per: error_rate }\nrollout:'), 'p.yaml');
+    assert.equal(per.metrics.definitions[1]!.kind === 'count' && per.metrics.definitions[1]!.per, 'error_rate');
+    const bad = issues(base.replace('rollout:', '    - { name: checkouts, kind: count, counter: c, bad: decrease, per: requests }\nrollout:'));
+    assert.ok(bad.some((l) => /^p\.yaml:7:\d+ metrics\.definitions\.1\.per: no metric "requests"; per names a ratio metric.*ratio metrics: error_rate/.test(l)), bad.join('\n'));
     const out = issues(base.replace('bad: increase }', 'bad: increase, weight: 0 }'));
     assert.ok(out.some((l) => /metrics\.definitions\.0\.weight: expected a weight > 0/.test(l)), out.join('\n'));
   });

@@ -27,6 +27,17 @@ describe('samples to series', () => {
     assert.equal(none!.before, undefined);
   });
 
+  it('pairs a count with its `per` metric\'s denominator as [count, exposure], null when either is missing', () => {
+    const t = (time: number, checkouts: number | null, err: [number, number] | null): Tick => ({ time, samples: [{ server: 's1', ok: true, values: { err, checkouts } }] });
+    const ticks = [t(1, 7, [1, 70]), t(2, 9, null), t(3, null, [0, 80])];
+    const counts = { name: 'checkouts', kind: 'count' as const, bad: 'decrease' as const, tolerance: 0.03 };
+    const side = { servers: ['s1'], from: 0, to: 3 };
+    const [per] = toSeries([{ ...counts, per: 'err' }], ticks, { baseline: side, canary: { ...side, servers: [] } });
+    assert.deepEqual(per!.baseline, [[[7, 70], null, null]]);
+    const [plain] = toSeries([counts], ticks, { baseline: side, canary: { ...side, servers: [] } });
+    assert.deepEqual(plain!.baseline, [[7, 9, null]]);
+  });
+
   it('calls a canary unresponsive only after consecutive failed scrapes since the step began', () => {
     const ticks = [tick(1, [0, 1], [0, 1]), tick(2, [0, 1], null, false), tick(3, [0, 1], null, false)];
     assert.deepEqual(unresponsive(ticks, ['s2'], 0), ['s2']);
