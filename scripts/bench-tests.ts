@@ -80,7 +80,7 @@ interface ShardingRow {
   ours: { makespanMs: number; wallMs: number; ratio: number; wallRatio: number };
   oursCold: { makespanMs: number; wallMs: number; ratio: number };
   /** The static hybrid LPT plan from history, one process per shard. */
-  staticPlan: { makespanMs: number; wallMs: number; ratio: number; plannedRatio: number };
+  staticPlan: { makespanMs: number; wallMs: number; ratio: number; wallRatio: number; plannedRatio: number };
   roundRobin: { makespanMs: number; wallMs: number; ratio: number };
   mochaParallel: { wallMs: number; ratio: number };
 }
@@ -142,7 +142,7 @@ async function shardingBench(name: string, dir: string, files: string[], workers
     planned: { makespanMs: Math.round(planned), ratio: ratio(planned) },
     ours: { makespanMs: makespan(warm), wallMs: warm.durationMs, ratio: ratio(makespan(warm)), wallRatio: ratio(warm.durationMs) },
     oursCold: { makespanMs: makespan(cold), wallMs: cold.durationMs, ratio: ratio(makespan(cold)) },
-    staticPlan: { makespanMs: makespan(lpt), wallMs: lpt.durationMs, ratio: ratio(makespan(lpt)), plannedRatio: ratio(lptPlanned) },
+    staticPlan: { makespanMs: makespan(lpt), wallMs: lpt.durationMs, ratio: ratio(makespan(lpt)), wallRatio: ratio(lpt.durationMs), plannedRatio: ratio(lptPlanned) },
     roundRobin: { makespanMs: makespan(rr), wallMs: rr.durationMs, ratio: ratio(makespan(rr)) },
     mochaParallel: { wallMs: mochaWall, ratio: ratio(mochaWall) },
   };
@@ -294,14 +294,15 @@ if (only !== 'culprit') {
   }
   if (suites.has('unit')) rows.push(await shardingBench('immune unit tests', root, ['test/unit/**/*.test.ts'], 2));
   console.log('');
-  console.log('suite                                   tests  W  LB(s)  plan  queue  queue-wall  cold  static-LPT  rr-file  mocha--parallel');
+  console.log('suite                                   tests  W  LB(s)  plan  queue  queue-wall  cold  static-LPT  static-wall  rr-file  mocha--parallel');
   for (const r of rows) {
     console.log(
-      `${r.suite.padEnd(40)}${String(r.tests).padStart(5)}  ${r.workers}  ${(r.lowerBoundMs / 1000).toFixed(1).padStart(5)}  ${r.planned.ratio.toFixed(2).padStart(4)}  ${r.ours.ratio.toFixed(2).padStart(5)}  ${r.ours.wallRatio.toFixed(2).padStart(10)}  ${r.oursCold.ratio.toFixed(2).padStart(4)}  ${r.staticPlan.ratio.toFixed(2).padStart(10)}  ${r.roundRobin.ratio.toFixed(2).padStart(7)}  ${r.mochaParallel.ratio.toFixed(2).padStart(15)}`,
+      `${r.suite.padEnd(40)}${String(r.tests).padStart(5)}  ${r.workers}  ${(r.lowerBoundMs / 1000).toFixed(1).padStart(5)}  ${r.planned.ratio.toFixed(2).padStart(4)}  ${r.ours.ratio.toFixed(2).padStart(5)}  ${r.ours.wallRatio.toFixed(2).padStart(10)}  ${r.oursCold.ratio.toFixed(2).padStart(4)}  ${r.staticPlan.ratio.toFixed(2).padStart(10)}  ${r.staticPlan.wallRatio.toFixed(2).padStart(11)}  ${r.roundRobin.ratio.toFixed(2).padStart(7)}  ${r.mochaParallel.ratio.toFixed(2).padStart(15)}`,
     );
   }
-  console.log('(plan = the queue handed out from history, in test time; queue = slowest warm runner incl. its start-up and file loads, with history;');
-  console.log(' queue-wall adds setup and discovery; cold = the queue without history; static-LPT = the plan from history, one process per shard;');
+  console.log('(plan = the queue handed out from history, in test time; queue = slowest warm runner incl. its start-up, listing the suite and file loads,');
+  console.log(' with history; queue-wall adds setup; cold = the queue without history; static-LPT = the plan from history, one process per shard');
+  console.log(' (its start-up and loads; static-wall adds the separate dry run that lists the tests);');
   console.log(' rr-file = round-robin by file; mocha --parallel is wall time)');
   out.sharding = rows;
 }

@@ -29,8 +29,9 @@ export function loadCosts(files: string[], history: ReadonlyMap<string, number>)
 
 /**
  * Units over a suite: a file stays whole unless its tests take more than half a fair share
- * (total / slots / 2) and there is more than one slot; such a file is cut into runs of consecutive tests of at most a quarter of a
- * fair share each (a test longer than that is a unit of its own). Every unit pays its file's load.
+ * (total / slots / 2) and there is more than one slot; such a file is cut into runs of consecutive
+ * tests of at most an eighth of a fair share each (a test longer than that is a unit of its own):
+ * fine enough for the queue to even out the end, while each cut costs another load of the file. Every unit pays its file's load.
  */
 export function planUnits(tests: EstimatedTest[], slots: number, loadMs: ReadonlyMap<string, number> = new Map()): WorkUnit[] {
   if (!tests.length) return [];
@@ -39,7 +40,7 @@ export function planUnits(tests: EstimatedTest[], slots: number, loadMs: Readonl
   const files = new Map<string, EstimatedTest[]>();
   for (const t of tests) files.set(t.file, [...(files.get(t.file) ?? []), t]);
   const units: WorkUnit[] = [];
-  const cap = total / k / 4;
+  const cap = total / k / 8;
   for (const [file, ts] of files) {
     const load = loadMs.get(file) ?? 0;
     const sum = ts.reduce((a, t) => a + t.estimateMs, 0);

@@ -28,9 +28,9 @@ describe('core/tests/work-queue', () => {
     );
   });
 
-  it('keeps short files whole and cuts a long one into groups of at most a quarter of a fair share (a longer test alone)', () => {
+  it('keeps short files whole and cuts a long one into groups of at most an eighth of a fair share (a longer test alone)', () => {
     const tests = [t('a', 'x', 10), t('a', 'y', 20), ...Array.from({ length: 6 }, (_, i) => t('big', `b${i}`, i === 3 ? 3000 : 500)), t('c', 'z', 5)];
-    // total 6035, 2 slots: a fair share 3017, half 1509, a quarter 754.
+    // total 6035, 2 slots: a fair share 3017, half 1509, an eighth 377.
     const units = planUnits(tests, 2);
     assert.deepEqual(
       units.map((u) => [u.id, u.tests.map((x) => x.title), u.split]),
