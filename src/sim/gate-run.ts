@@ -73,7 +73,7 @@ export function runGate(o: GateRunOptions, rnd: Random): GateRunResult {
     for (let k = history - 1; k >= 0; k--) {
       model.interval(before, -k * o.intervalMs, o.intervalMs).forEach((values, i) => {
         const { side, row } = rowOf.get(i)!;
-        for (const m of series) m.before![side][row].push(values ? (values[m.name] as Sample) : null);
+        for (const m of series) m.before![side][row].push(values ? sampleOf(m, values) : null);
       });
     }
   }
@@ -95,7 +95,7 @@ export function runGate(o: GateRunOptions, rnd: Random): GateRunResult {
         if (side === 'canary') unresponsive.push(`server-${i}`);
         return;
       }
-      for (const m of series) m[side][row].push(values[m.name] as Sample);
+      for (const m of series) m[side][row].push(sampleOf(m, values));
     });
     if (t === o.referenceAtMs) result.reference = referenceJudge(series);
     if (judging && t <= o.maxBakeMs) {
@@ -127,4 +127,11 @@ function oracleTerm(o: NonNullable<GateRunOptions['oracle']>, values: Record<str
   }
   const m = truth.requests * truth.errorRate;
   return negBinomialLlr((values.error_rate as [number, number])[0], m * o.h0, m * o.h1, MODEL_DEFAULTS.noise.errorShape);
+}
+
+/** A metric's sample; a count with `per` is [count, that ratio metric's denominator], as the engine builds it. */
+function sampleOf(m: MetricSeries & { per?: string }, values: Record<string, Sample>): Sample {
+  const v = values[m.name];
+  const e = m.per !== undefined ? values[m.per] : undefined;
+  return m.kind === 'count' && typeof v === 'number' && Array.isArray(e) ? [v, e[1]] : v;
 }

@@ -9,9 +9,10 @@ function cellValues(m: MetricSeries, rows: (Sample | null)[][]): number[] {
   const out: number[] = [];
   for (const row of rows)
     for (const s of row) {
-      if (m.kind === 'ratio') {
-        if (Array.isArray(s) && s[1] > 0) out.push(s[0] / s[1]);
-      } else if (typeof s === 'number' && Number.isFinite(s)) out.push(s);
+      // Ratios, and counts per exposure, as rates per server-interval.
+      if (Array.isArray(s)) {
+        if (s[1] > 0) out.push(s[0] / s[1]);
+      } else if (m.kind !== 'ratio' && typeof s === 'number' && Number.isFinite(s)) out.push(s);
     }
   return out;
 }
