@@ -104,4 +104,34 @@ exports.mochaGlobalSetup = () => fs.appendFileSync(${JSON.stringify(marks)}, 'se
     // Once for the one runner, which also listed the tests: not once per batch (three).
     assert.equal(await readFile(marks, 'utf8'), 'setup ');
   });
+
+  it("applies the config's node options (the second run starts node with them), and tests still get the runner's own TMPDIR", async () => {
+    const suite = await makeSuite([]);
+    suites.push(suite);
+    const seen = join(suite.stateDir, 'seen');
+    await writeFile(join(suite.dir, '.mocharc.cjs'), `module.exports = { 'node-option': ['no-warnings'] };\n`);
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(join(suite.dir, 'test'), { recursive: true });
+    for (const n of ['a', 'b']) {
+      await writeFile(
+        join(suite.dir, 'test', `${n}.test.cjs`),
+        `it('${n} notes where it runs', () => { require('node:fs').appendFileSync(${JSON.stringify(seen)}, JSON.stringify({ tmp: require('node:os').tmpdir(), argv: process.execArgv }) + '\\n'); });\n`,
+      );
+    }
+    const runner = createTestRunner({ config: testsConfig.parse({ runner: 'mocha', files: ['test/*.test.cjs'], workers: 2, retries: 0 }), history: memoryHistory(), log });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const report = await runner.run({ sha: 'f00d', dir: suite.dir, dispose: async () => {} }, new AbortController().signal);
+        assert.equal(report.ok, true, report.summary);
+      }
+    } finally {
+      await runner.close();
+    }
+    const lines = (await readFile(seen, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { tmp: string; argv: string[] });
+    assert.equal(lines.length, 4);
+    for (const l of lines) {
+      assert.ok(l.argv.includes('--no-warnings'), JSON.stringify(l));
+      assert.match(l.tmp, /immune-shard-/);
+    }
+  });
 });

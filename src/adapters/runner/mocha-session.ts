@@ -26,6 +26,8 @@ export interface SessionOptions {
   watch: Watch;
   /** Overrides for the generated mocha config (timeout). */
   mocharc: Record<string, unknown>;
+  /** Start node with these options (what the config asked for last time; the runner checks them). */
+  nodeArgs?: string[];
 }
 
 export class MochaSession {
@@ -34,6 +36,8 @@ export class MochaSession {
   private nextBatch = 0;
   private readonly proc: RunningProcess;
   readonly started = Date.now();
+  /** The node options the project's mocha config asks for (reported when the runner is ready). */
+  nodeArgs: string[] | undefined;
   /** Tests reported over the session's life. */
   tests = 0;
   ok = true;
@@ -41,7 +45,7 @@ export class MochaSession {
   private constructor(private readonly ws: Workspace, tmp: string, opts: SessionOptions) {
     const rc = posix.join(tmp, 'immune-mocharc.cjs');
     const script = posix.join(tmp, 'immune-mocha-worker.cjs');
-    this.proc = ws.start(workerCommand(script, rc), { env: opts.env, signal: opts.signal, onLine: (line) => this.line(line) });
+    this.proc = ws.start(workerCommand(script, rc, opts.nodeArgs), { env: opts.env, signal: opts.signal, onLine: (line) => this.line(line) });
   }
 
   /** Start a runner in `tmp` (already holding the generated files); undefined, with its output, when it cannot start. */
@@ -63,7 +67,10 @@ export class MochaSession {
   private line(line: string): boolean {
     const ev = parseWorkerLine(line);
     if (ev) {
-      if (ev.type === 'ready') this.ready?.();
+      if (ev.type === 'ready') {
+        this.nodeArgs = ev.nodeArgs;
+        this.ready?.();
+      }
       else if (this.current && 'batch' in ev && ev.batch === this.current.batch) this.current.onEvent(ev);
       return true;
     }

@@ -18,7 +18,7 @@ export interface WorkerBatch {
 }
 
 export type WorkerEvent =
-  | { type: 'ready' }
+  | { type: 'ready'; nodeArgs?: string[] }
   | { type: 'loaded'; batch: number; file: string; ms: number }
   | { type: 'done'; batch: number; failures: number }
   | { type: 'error'; batch: number; error: string };
@@ -33,8 +33,9 @@ export function parseWorkerLine(line: string): WorkerEvent | undefined {
   }
 }
 
-export function workerCommand(scriptPath: string, rcPath: string): string[] {
-  return ['node', scriptPath, rcPath];
+/** `nodeArgs`: the node options the config asked for last time (the worker checks them, and starts node again if they changed). */
+export function workerCommand(scriptPath: string, rcPath: string, nodeArgs: string[] = []): string[] {
+  return ['node', ...nodeArgs, scriptPath, rcPath];
 }
 
 /**
@@ -64,23 +65,23 @@ const lib = (...names) => {
 const { loadOptions } = lib('cli/options.cjs', 'cli/options.js');
 const opts = loadOptions(['--config', rc, '--no-package']);
 
-if (!process.env.IMMUNE_MOCHA_WORKER_CHILD) {
-  const { isNodeFlag, unparseNodeFlags } = lib('cli/node-flags.cjs', 'cli/node-flags.js');
-  const nodeArgs = {};
-  for (const k of Object.keys(opts)) if (k !== '_' && isNodeFlag(k)) nodeArgs[k !== 'v8-options' && /^v8-/.test(k) ? k.slice(3) : k] = opts[k];
-  const argv = (opts['node-option'] || []).map((v) => '--' + v).concat(Object.keys(nodeArgs).length ? unparseNodeFlags(nodeArgs) : []);
-  if (argv.length) {
-    // What node options load (tsx, babel) keeps its cache of compiled files in the usual temp dir,
-    // shared as in any run; the tests get the shard's own temp dir back below.
-    const env = { ...process.env, IMMUNE_MOCHA_WORKER_CHILD: '1', IMMUNE_SHARD_TMPDIR: process.env.TMPDIR || '' };
-    for (const k of ['TMPDIR', 'TMP', 'TEMP']) {
-      if (process.env.IMMUNE_TOOL_TMPDIR) env[k] = process.env.IMMUNE_TOOL_TMPDIR;
-      else delete env[k];
-    }
-    const child = spawn(process.execPath, [...argv, __filename, ...process.argv.slice(2)], { stdio: 'inherit', env });
-    child.on('exit', (code, signal) => process.exit(signal ? 1 : code));
-    return;
+const { isNodeFlag, unparseNodeFlags } = lib('cli/node-flags.cjs', 'cli/node-flags.js');
+const nodeArgs = {};
+for (const k of Object.keys(opts)) if (k !== '_' && isNodeFlag(k)) nodeArgs[k !== 'v8-options' && /^v8-/.test(k) ? k.slice(3) : k] = opts[k];
+const argv = (opts['node-option'] || []).map((v) => '--' + v).concat(Object.keys(nodeArgs).length ? unparseNodeFlags(nodeArgs) : []);
+// IMMUNE_NODE_ARGS: the node options this process was started with (the orchestrator may start it
+// with those of an earlier run); when they are not the config's, start node again with the right ones.
+if (!process.env.IMMUNE_MOCHA_WORKER_CHILD && (process.env.IMMUNE_NODE_ARGS || '[]') !== JSON.stringify(argv)) {
+  // What node options load (tsx, babel) keeps its cache of compiled files in the usual temp dir,
+  // shared as in any run; the tests get the shard's own temp dir back below.
+  const env = { ...process.env, IMMUNE_MOCHA_WORKER_CHILD: '1', IMMUNE_NODE_ARGS: JSON.stringify(argv), IMMUNE_SHARD_TMPDIR: process.env.IMMUNE_SHARD_TMPDIR || process.env.TMPDIR || '' };
+  for (const k of ['TMPDIR', 'TMP', 'TEMP']) {
+    if (process.env.IMMUNE_TOOL_TMPDIR) env[k] = process.env.IMMUNE_TOOL_TMPDIR;
+    else delete env[k];
   }
+  const child = spawn(process.execPath, [...argv, __filename, ...process.argv.slice(2)], { stdio: 'inherit', env });
+  child.on('exit', (code, signal) => process.exit(signal ? 1 : code));
+  return;
 }
 
 if (process.env.IMMUNE_SHARD_TMPDIR) for (const k of ['TMPDIR', 'TMP', 'TEMP']) process.env[k] = process.env.IMMUNE_SHARD_TMPDIR;
@@ -162,7 +163,7 @@ async function runBatch(plugins, msg) {
   const fixtures = new Mocha({ ...opts, ...plugins });
   const context = globalSetup ? await fixtures.runGlobalSetup({}) : {};
   guard();
-  say({ type: 'ready' });
+  say({ type: 'ready', nodeArgs: argv });
   const rl = require('node:readline').createInterface({ input: process.stdin });
   let chain = Promise.resolve();
   rl.on('line', (line) => {

@@ -92,6 +92,9 @@ export function createTestRunner(opts: {
   const limit = pLimit(slots.length);
   const hasOtherWorker = new Set(workers.map((w) => w.name)).size > 1;
 
+  /** Node options of the project's mocha config, as the last local runner reported them. */
+  let knownNodeArgs: string[] | undefined;
+
   /** Whether a re-run avoiding `avoid` is in the right place on `slot`: another machine where there is one, else another slot. */
   const away = (slot: Slot, avoid: NonNullable<ShardJob['avoid']>): boolean => (hasOtherWorker ? slot.worker.name !== avoid.worker : slot.index !== avoid.slot);
 
@@ -318,12 +321,18 @@ export function createTestRunner(opts: {
         const startSession = async (ws: Workspace) => {
           const tmp = await ws.tempDir();
           const id = nextId++;
+          // On this machine node starts with the options the config asked for last time, so the
+          // runner need not start node a second time to apply them (it does when they changed).
+          const nodeArgs = slot.worker === workers[0] && ws.worker === 'local' ? knownNodeArgs : undefined;
+          const env = shardEnv(tmp, slot.portBase, id);
           const started = await MochaSession.start(ws, tmp, {
-            env: shardEnv(tmp, slot.portBase, id),
+            env: nodeArgs?.length ? { ...env, TMPDIR: tmpdir(), TMP: tmpdir(), TEMP: tmpdir(), IMMUNE_SHARD_TMPDIR: tmp, IMMUNE_NODE_ARGS: JSON.stringify(nodeArgs) } : env,
             signal: ctl.signal,
             watch: { timeoutMs: config.timeout, idleMs: config.test_timeout + 2_000, startupMs: STARTUP_GRACE_MS },
             mocharc: { timeout: config.test_timeout },
+            nodeArgs,
           });
+          if ('session' in started && ws.worker === 'local') knownNodeArgs = started.session.nodeArgs;
           if ('session' in started) {
             session = { s: started.session, id, t: newShard(true) };
             rlog.debug({ slot: slot.index, ms: Date.now() - started.session.started }, 'mocha runner ready');
@@ -378,9 +387,12 @@ export function createTestRunner(opts: {
             }
           }
         } finally {
-          laneSlots.delete(slot);
+          // The slot counts as this run's until it is free again, so a re-run meant for it waits for it.
           await endSession();
+          laneSlots.delete(slot);
           free.push(slot);
+          const waiting = retries.find((r) => r.job.avoid && away(slot, r.job.avoid));
+          if (waiting && !ctl.signal.aborted) startLane(waiting.job.avoid);
         }
       };
 
