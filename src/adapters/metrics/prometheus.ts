@@ -8,7 +8,7 @@ import type { MetricDef, MetricsConfig } from '../../core/config/metrics.js';
 import type { Sample } from '../../core/judge/types.js';
 import { InputError, type ImmuneError } from '../../errors.js';
 import type { MetricsSource, Server, ServerSample } from '../../ports.js';
-import { formatSelector, parseSelector, withName } from './selector.js';
+import { formatSelector, parseSelector, withName } from '../../core/config/selector.js';
 
 export interface PrometheusSourceOptions {
   log: Pick<Logger, 'warn' | 'debug'>;

@@ -8,7 +8,7 @@ import { InputError, type ImmuneError } from '../../errors.js';
 import type { MetricsSource, Server, ServerSample } from '../../ports.js';
 import { parseExposition, seriesKey, type Series } from './exposition.js';
 import { histogramQuantile } from './histogram-quantile.js';
-import { matchSelector, parseSelector, withName, type Selector } from './selector.js';
+import { matchSelector, parseSelector, withName, type Selector } from '../../core/config/selector.js';
 
 export interface ScrapeSourceOptions {
   log: Pick<Logger, 'warn' | 'debug'>;

@@ -2,6 +2,10 @@
 import { ConfigError, type ConfigIssue } from '../../errors.js';
 import { parseYaml } from './load.js';
 import { pipelineConfig, type PipelineConfig } from './pipeline.js';
+import { parseSelector } from './selector.js';
+
+/** The keys of a metric definition that hold PromQL series selectors. */
+const SELECTOR_KEYS = ['numerator', 'denominator', 'counter', 'gauge', 'rate', 'histogram'] as const;
 
 export { parseYaml, parseDuration, parseFraction } from './load.js';
 export type { PipelineConfig } from './pipeline.js';
@@ -18,6 +22,19 @@ export function parsePipeline(text: string, file: string): PipelineConfig {
       issues.push({ file, ...pos, path: `metrics.definitions.${i}.name`, message: `duplicate metric "${m.name}"` });
     }
     names.add(m.name);
+  });
+  // Selectors are parsed where the numbers are fetched too; a typo must show here, not at the first deploy.
+  p.metrics.definitions.forEach((m, i) => {
+    for (const key of SELECTOR_KEYS) {
+      const value = (m as Partial<Record<(typeof SELECTOR_KEYS)[number], string>>)[key];
+      if (value === undefined) continue;
+      try {
+        parseSelector(value);
+      } catch (err) {
+        const pos = parsed.locate(['metrics', 'definitions', i, key]);
+        issues.push({ file, ...pos, path: `metrics.definitions.${i}.${key}`, message: `bad series selector ${(err as Error).message.replace(/^selector:?\s*/, '')}` });
+      }
+    }
   });
   p.metrics.definitions.forEach((m, i) => {
     if (m.kind !== 'count' || m.per === undefined) return;

@@ -38,6 +38,12 @@ describe('pipeline config', () => {
     assert.equal(p.rollout.history, 300_000);
   });
 
+  it('checks PromQL series selectors at the key, with the column of the problem', () => {
+    const out = issues(base.replace(`numerator: 'r{code=~"5.."}'`, `numerator: 'r{code=~"5..}'`));
+    assert.equal(out.length, 1, out.join('\n'));
+    assert.match(out[0]!, /^p\.yaml:6:\d+ metrics\.definitions\.0\.numerator: bad series selector "r\{code=~\\"5\.\.\}": col \d+: /);
+  });
+
   it('takes a metric weight and the gate history, and names bad ones', () => {
     const p = parsePipeline(base.replace('bad: increase }', 'bad: increase, weight: 3 }').replace('steps: [', 'history: 10m\n  steps: ['), 'p.yaml');
     assert.equal(p.metrics.definitions[0]!.weight, 3);

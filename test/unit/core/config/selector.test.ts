@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { formatSelector, matchSelector, parseSelector } from '../../../../src/adapters/metrics/selector.js';
+import { formatSelector, matchSelector, parseSelector } from '../../../../src/core/config/selector.js';
 import { InputError } from '../../../../src/errors.js';
 
 describe('adapters/metrics/selector', () => {
