@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { formatSelector, matchSelector, parseSelector } from '../../../../src/core/config/selector.js';
 import { InputError } from '../../../../src/errors.js';
 
-describe('adapters/metrics/selector', () => {
+describe('core/config/selector', () => {
   it('parses a name with every kind of matcher', () => {
     const s = parseSelector('shop_http_requests_total{code=~"5..", route!="/healthz", method="POST",x!~"a|b"}');
     assert.equal(s.name, 'shop_http_requests_total');
