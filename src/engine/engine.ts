@@ -3,11 +3,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { PipelineConfig } from '../core/config/pipeline.js';
-import type { GateInput, GateResult, MetricSpec, WatchInput } from '../core/judge/types.js';
+import type { GateInput, GateResult, WatchInput } from '../core/judge/types.js';
 import { initialState, isFinished, next, resumeActions, resumedState, type MachineContext } from '../core/line/machine.js';
 import type { Action, DeployEvent, DeployState } from '../core/line/types.js';
 import { planRollout } from '../core/rollout/plan.js';
-import { toSeries, unresponsive } from '../core/rollout/samples.js';
+import { toSeries, unresponsive, type SeriesSpec } from '../core/rollout/samples.js';
 import { ConflictError, ImmuneError, InputError, NotFoundError } from '../errors.js';
 import type {
   Artifact,
@@ -81,7 +81,7 @@ export class Engine implements LineControl {
   private line!: LineRecord;
   private current: Running | undefined;
   private readonly sampler: Sampler;
-  private readonly specs: (MetricSpec & { per?: string })[];
+  private readonly specs: SeriesSpec[];
   private stopping = false;
   private loopDone: Promise<void> | undefined;
   private readonly stopAc = new AbortController();

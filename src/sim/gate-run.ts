@@ -1,6 +1,7 @@
 // One simulated deploy step driven straight through the gate in virtual time: the model makes
 // an interval of samples, the gate looks, until it decides. Fast enough for thousands of deploys.
 import { judgeGate, type GateOptions } from '../core/judge/gate.js';
+import { sampleOf } from '../core/rollout/samples.js';
 import type { GateResult, MetricSeries, Sample } from '../core/judge/types.js';
 import { FleetModel, MODEL_DEFAULTS, SIM_METRICS, type FleetModelOptions, type MetricDefinition, type Regression, type Truth } from './model.js';
 import { negBinomialLlr, normalLlr, waldUpper } from './sprt-bound.js';
@@ -57,7 +58,7 @@ export function runGate(o: GateRunOptions, rnd: Random): GateRunResult {
   const canary = new Set(order.slice(0, o.canaries));
   const states = order.map(() => ({ since: 0, regression: undefined as Regression | undefined }));
   for (const i of canary) states[i].regression = o.regression;
-  const series: MetricSeries[] = defs.map((d) => ({ ...d, baseline: [], canary: [] }));
+  const series: (MetricSeries & { per?: string })[] = defs.map((d) => ({ ...d, baseline: [], canary: [] }));
   const rowOf = new Map<number, { side: 'canary' | 'baseline'; row: number }>();
   let cr = 0;
   let br = 0;
@@ -127,11 +128,4 @@ function oracleTerm(o: NonNullable<GateRunOptions['oracle']>, values: Record<str
   }
   const m = truth.requests * truth.errorRate;
   return negBinomialLlr((values.error_rate as [number, number])[0], m * o.h0, m * o.h1, MODEL_DEFAULTS.noise.errorShape);
-}
-
-/** A metric's sample; a count with `per` is [count, that ratio metric's denominator], as the engine builds it. */
-function sampleOf(m: MetricSeries & { per?: string }, values: Record<string, Sample>): Sample {
-  const v = values[m.name];
-  const e = m.per !== undefined ? values[m.per] : undefined;
-  return m.kind === 'count' && typeof v === 'number' && Array.isArray(e) ? [v, e[1]] : v;
 }

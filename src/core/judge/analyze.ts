@@ -7,10 +7,9 @@ import { fromRankSum, hodgesLehmann, mannWhitney, rankSums } from './mann-whitne
 import { csRadius, effectGrid, logGaussianGridLr } from './msprt.js';
 import { normalQuantile, normalSf } from './normal.js';
 import { binomialUpperTail } from './beta.js';
-import { logRateMixtureLr, pearsonDispersion, rateRatio, rateScore, totals, type RateTotals } from './rate-test.js';
+import { logRateMixtureLr, pearsonDispersion, rateRatio, rateScore, totals, type RateCell, type RateTotals } from './rate-test.js';
 import { intervalTotals, mean, median, numericCells, rateCells } from './series.js';
 import { applyShifts, continuousShifts, rateFactors } from './history.js';
-import type { RateCell } from './rate-test.js';
 import type { MetricEvidence, MetricKind, MetricSeries } from './types.js';
 
 /**

@@ -7,16 +7,18 @@ export interface Tick {
   samples: { server: string; ok: boolean; values: Record<string, Sample | null> }[];
 }
 
+/** A metric as the series are built: `per` makes a count judged per unit of that ratio metric's denominator. */
+export type SeriesSpec = MetricSpec & { per?: string };
+
 export function toSeries(
-  /** `per`: a count metric judged per unit of that ratio metric's denominator. */
-  specs: (MetricSpec & { per?: string })[],
+  specs: SeriesSpec[],
   ticks: Tick[],
   sides: { baseline: { servers: string[]; from: number; to: number }; canary: { servers: string[]; from: number; to: number } },
   /** Also every server's own samples in this window (before the deploy), as `before`. */
   history?: { from: number; to: number },
 ): MetricSeries[] {
   // A missing sample stays in place as null, so interval i is the same interval on every server.
-  const collect = (m: MetricSpec & { per?: string }, side: { servers: string[]; from: number; to: number }): (Sample | null)[][] =>
+  const collect = (m: SeriesSpec, side: { servers: string[]; from: number; to: number }): (Sample | null)[][] =>
     side.servers.map((server) => {
       const out: (Sample | null)[] = [];
       for (const t of ticks) {
@@ -37,7 +39,7 @@ export function toSeries(
 }
 
 /** One server-interval's sample; a count with `per` becomes [count, exposure] (null without both). */
-function sampleOf(m: MetricSpec & { per?: string }, values: Record<string, Sample | null>): Sample | null {
+export function sampleOf(m: SeriesSpec, values: Readonly<Record<string, Sample | null>>): Sample | null {
   const v = values[m.name] ?? null;
   if (m.kind !== 'count' || m.per === undefined) return v;
   const e = values[m.per];
