@@ -4,6 +4,8 @@
 // babel) and the modules the tests import stay warm. Results go out as json-stream events; our own
 // control lines (ready, a file loaded and how long it took, batch done) carry WORKER_MARK.
 
+import { parseMarkedLine } from './node-test.js';
+
 export const WORKER_MARK = '@@immune-worker ';
 
 /**
@@ -24,13 +26,7 @@ export type WorkerEvent =
   | { type: 'error'; batch: number; error: string };
 
 export function parseWorkerLine(line: string): WorkerEvent | undefined {
-  const at = line.indexOf(WORKER_MARK);
-  if (at < 0) return undefined;
-  try {
-    return JSON.parse(line.slice(at + WORKER_MARK.length)) as WorkerEvent;
-  } catch {
-    return undefined;
-  }
+  return parseMarkedLine<WorkerEvent>(line, WORKER_MARK);
 }
 
 /** `nodeArgs`: the node options the config asked for last time (the worker checks them, and starts node again if they changed). */

@@ -32,14 +32,19 @@ export interface NodeTestEvent {
   error?: string;
 }
 
-export function parseNodeTestLine(line: string): NodeTestEvent | undefined {
-  const at = line.indexOf(NODE_TEST_MARK);
+/** The JSON after `mark` in a line of a runner's output (our reporters' lines), or undefined for any other line. */
+export function parseMarkedLine<T>(line: string, mark: string): T | undefined {
+  const at = line.indexOf(mark);
   if (at < 0) return undefined;
   try {
-    return JSON.parse(line.slice(at + NODE_TEST_MARK.length)) as NodeTestEvent;
+    return JSON.parse(line.slice(at + mark.length)) as T;
   } catch {
     return undefined;
   }
+}
+
+export function parseNodeTestLine(line: string): NodeTestEvent | undefined {
+  return parseMarkedLine<NodeTestEvent>(line, NODE_TEST_MARK);
 }
 
 export function nodeTestCommand(reporterPath: string, testTimeoutMs: number, files: string[]): string[] {
