@@ -2,7 +2,7 @@
 // finding the culprit in a failed batch costs. Prints figures and saves bench-results/tests.json.
 //
 // Sharding, on three suites: a generated heavy-tailed suite, a published package's own mocha tests
-// (hash.js, installed from the npm registry into a temp dir now), and this project's unit tests.
+// (bn.js 4.11.6, installed from the npm registry into a temp dir now), and this project's unit tests.
 // For each: makespan over the lower bound max(total/workers, longest test) for our work queue
 // (warm runners per slot) with history and without, the static LPT plan from history (one process
 // per shard, what ran before the queue), round-robin by file, and mocha's own --parallel.
@@ -89,8 +89,11 @@ async function shardingBench(name: string, dir: string, files: string[], workers
   const db = openDb(':memory:');
   const history = new SqliteTestHistory(db);
   const config = testsConfig.parse({ runner: 'mocha', files, workers, retries: 0, fail_fast: false, test_timeout: '120s', timeout: '20m' });
+  // One runner per way of planning, kept across runs as `immune serve` keeps one per pipeline.
+  const runners = new Map<unknown, ReturnType<typeof createTestRunner>>();
   const run = async (planner?: (t: EstimatedTest[], k: number) => Shard[]): Promise<RunReport> => {
-    const runner = createTestRunner({ config, history, log, planner });
+    let runner = runners.get(planner);
+    if (!runner) runners.set(planner, (runner = createTestRunner({ config, history, log, planner })));
     const rep = await runner.run(checkoutOf(dir), new AbortController().signal);
     if (!rep.ok) process.stdout.write(` (not ok: ${rep.summary.split('\n').slice(0, 2).join('; ')})`);
     await history.recordRun('bench', rep.results, Date.now());
@@ -124,6 +127,7 @@ async function shardingBench(name: string, dir: string, files: string[], workers
   process.stdout.write(' done\n');
   const known = await history.durations();
   const durations = [...known.values()];
+  await Promise.all([...runners.values()].map((r) => r.close()));
   db.close();
   const lb = makespanLowerBound(durations, workers);
   const ratio = (ms: number) => Math.round((ms / lb) * 100) / 100;
@@ -148,16 +152,21 @@ async function shardingBench(name: string, dir: string, files: string[], workers
   };
 }
 
-/** hash.js ships its mocha tests in its npm tarball: install it (and its dependencies) into a temp dir. */
+/**
+ * bn.js 4.11.6 ships its mocha tests in its npm tarball (later versions do not): 166 tests over 6
+ * files, heavy-tailed (two "pummel" tests take seconds, most take under 1 ms). Installed into a temp dir.
+ */
+const PUBLISHED = 'bn.js@4.11.6';
+
 async function publishedSuite(): Promise<{ dir: string; files: string[]; cleanup(): Promise<void> }> {
   const base = await mkdtemp(join(tmpdir(), 'immune-bench-pkg-'));
   await writeFile(join(base, 'package.json'), JSON.stringify({ name: 'bench-host', private: true }));
-  await execa('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', 'hash.js@1.1.7'], { cwd: base });
-  const dir = join(base, 'node_modules', 'hash.js');
+  await execa('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', PUBLISHED], { cwd: base });
+  const dir = join(base, 'node_modules', 'bn.js');
   // The package's own dependencies resolve from base/node_modules; mocha comes from this project.
   await mkdir(join(dir, 'node_modules'), { recursive: true });
   await symlink(join(root, 'node_modules', 'mocha'), join(dir, 'node_modules', 'mocha'));
-  return { dir, files: ['test/*-test.js'], cleanup: () => rm(base, { recursive: true, force: true }) };
+  return { dir, files: ['test/*-test.js', 'test/pummel/*-test.js'], cleanup: () => rm(base, { recursive: true, force: true }) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -282,12 +291,12 @@ if (only !== 'culprit') {
     }
   }
   const pub = !suites.has('pkg') ? undefined : await publishedSuite().catch((err: Error) => {
-    console.log(`  hash.js: could not install from the npm registry (${err.message.split('\n')[0]}); skipped`);
+    console.log(`  ${PUBLISHED}: could not install from the npm registry (${err.message.split('\n')[0]}); skipped`);
     return undefined;
   });
   if (pub) {
     try {
-      rows.push(await shardingBench('hash.js@1.1.7 (npm tarball tests)', pub.dir, pub.files, 2));
+      rows.push(await shardingBench(`${PUBLISHED} (npm tarball tests)`, pub.dir, pub.files, 2));
     } finally {
       await pub.cleanup();
     }
@@ -300,8 +309,9 @@ if (only !== 'culprit') {
       `${r.suite.padEnd(40)}${String(r.tests).padStart(5)}  ${r.workers}  ${(r.lowerBoundMs / 1000).toFixed(1).padStart(5)}  ${r.planned.ratio.toFixed(2).padStart(4)}  ${r.ours.ratio.toFixed(2).padStart(5)}  ${r.ours.wallRatio.toFixed(2).padStart(10)}  ${r.oursCold.ratio.toFixed(2).padStart(4)}  ${r.staticPlan.ratio.toFixed(2).padStart(10)}  ${r.staticPlan.wallRatio.toFixed(2).padStart(11)}  ${r.roundRobin.ratio.toFixed(2).padStart(7)}  ${r.mochaParallel.ratio.toFixed(2).padStart(15)}`,
     );
   }
-  console.log('(plan = the queue handed out from history, in test time; queue = slowest warm runner incl. its start-up, listing the suite and file loads,');
-  console.log(' with history; queue-wall adds setup; cold = the queue without history; static-LPT = the plan from history, one process per shard');
+  console.log('(plan = the queue handed out from history, in test time; queue = slowest warm runner incl. its start-up and file loads,');
+  console.log(' planned from history (only the spec files listed); queue-wall adds setup; cold = the queue without history (lists every test');
+  console.log(' first); static-LPT = the plan from history, one process per shard');
   console.log(' (its start-up and loads; static-wall adds the separate dry run that lists the tests);');
   console.log(' rr-file = round-robin by file; mocha --parallel is wall time)');
   out.sharding = rows;

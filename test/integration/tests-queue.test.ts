@@ -7,9 +7,11 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
 import { createTestRunner, type RunReport } from '../../src/adapters/runner/index.js';
+import { openDb } from '../../src/adapters/store/sqlite/db.js';
+import { SqliteTestHistory } from '../../src/adapters/store/sqlite/tests.js';
 import { testsConfig } from '../../src/core/config/tests.js';
 import { memoryHistory } from '../fixtures/suites/memory-history.js';
-import { makeSuite, type FixtureSuite } from '../fixtures/suites/make-suite.js';
+import { makeSuite, mochaFile, type FixtureSuite } from '../fixtures/suites/make-suite.js';
 
 const log = pino({ level: 'silent' });
 
@@ -133,5 +135,97 @@ exports.mochaGlobalSetup = () => fs.appendFileSync(${JSON.stringify(marks)}, 'se
       assert.ok(l.argv.includes('--no-warnings'), JSON.stringify(l));
       assert.match(l.tmp, /immune-shard-/);
     }
+  });
+
+  describe('planned from history (no listing)', () => {
+    /** A runner on a real history store, and what it logged about where each run's suite came from. */
+    const historyRunner = (cfg: Record<string, unknown>) => {
+      const db = openDb(':memory:');
+      const history = new SqliteTestHistory(db);
+      const from: string[] = [];
+      const logger = pino({ level: 'debug' }, { write: (line: string) => void (JSON.parse(line).msg === 'suite' && from.push(JSON.parse(line).from)) });
+      const runner = createTestRunner({ config: testsConfig.parse({ runner: 'mocha', files: ['test/**/*.test.cjs'], retries: 0, fail_fast: false, ...cfg }), history, log: logger });
+      let time = Date.now();
+      return {
+        from,
+        async run(dir: string): Promise<RunReport> {
+          const report = await runner.run({ sha: 'f00d', dir, dispose: async () => {} }, new AbortController().signal);
+          await history.recordRun('f00d', report.results, (time += 1000));
+          if (report.fileLoads) await history.recordFileLoads('f00d', report.fileLoads, time);
+          return report;
+        },
+        async close() {
+          await runner.close();
+          db.close();
+        },
+      };
+    };
+
+    it('runs tests added since exactly once, does not count tests removed, and reports skipped ones: counts as a plain run', async () => {
+      // "long" takes most of the suite, so with two slots it is cut into groups of one test each.
+      const long = (titles: string[]) => ({ name: 'long.test.cjs', suite: 'long', tests: titles.map((title) => ({ title, ms: 150 })) });
+      const suite = await makeSuite([long(['t1', 't2', 't3', 't4', 't5', 't6']), { name: 'short.test.cjs', suite: 'short', tests: [{ title: 'one' }] }]);
+      suites.push(suite);
+      const r = historyRunner({ workers: 2 });
+      try {
+        const first = await r.run(suite.dir);
+        assert.equal(first.ok, true, first.summary);
+        assert.equal(first.total, 7);
+        // Since then: t3 removed, a test added in the middle and one skipped; a new file with a failing test.
+        const src = mochaFile(long(['t1', 't2', 'added', 't4', 't5', 't6']), suite.stateDir).replace(/\n\}\);\n$/, "\n  it.skip('later', () => {});\n});\n");
+        await writeFile(join(suite.dir, 'test', 'long.test.cjs'), src);
+        await writeFile(join(suite.dir, 'test', 'extra.test.cjs'), mochaFile({ name: 'extra.test.cjs', suite: 'extra', tests: [{ title: 'works' }, { title: 'breaks', does: 'fail' }] }, suite.stateDir));
+        const expected = await plainRun(suite.dir, 'test/**/*.test.cjs');
+        assert.equal(expected.length, 9);
+        for (let i = 0; i < 2; i++) {
+          const report = await r.run(suite.dir);
+          assert.deepEqual(report.results.filter((x) => x.state !== 'skipped').map((x) => `${x.id} ${x.state}`).sort(), expected);
+          assert.deepEqual(report.results.filter((x) => x.state === 'skipped').map((x) => x.title), ['long later']);
+          assert.equal(report.total, 10);
+          assert.deepEqual(report.failed.map((f) => f.title), ['extra breaks']);
+          assert.doesNotMatch(report.summary, /not run/);
+        }
+        assert.deepEqual(r.from, ['listing', 'history', 'history']);
+      } finally {
+        await r.close();
+      }
+    });
+
+    it('re-runs a failed test history has never seen by its name: a flake passes, the change goes on', async () => {
+      const suite = await makeSuite([{ name: 'a.test.cjs', suite: 'a', tests: [{ title: 'known' }] }]);
+      suites.push(suite);
+      const r = historyRunner({ workers: 2, retries: 1 });
+      try {
+        assert.equal((await r.run(suite.dir)).ok, true);
+        await writeFile(join(suite.dir, 'test', 'new.test.cjs'), mochaFile({ name: 'new.test.cjs', suite: 'new', tests: [{ title: 'flakes', does: 'flaky' }, { title: 'holds' }] }, suite.stateDir));
+        const report = await r.run(suite.dir);
+        assert.deepEqual(r.from, ['listing', 'history']);
+        assert.equal(report.ok, true, report.summary);
+        assert.deepEqual(report.flaky.map((f) => f.title), ['new flakes']);
+        assert.equal(report.total, 3);
+        // The re-run ran that test alone.
+        assert.equal(report.shards.at(-1)!.tests, 1);
+      } finally {
+        await r.close();
+      }
+    });
+
+    it('names a hung test history has never seen, and still runs the rest of its file', async () => {
+      const suite = await makeSuite([{ name: 'b.test.cjs', suite: 'b', tests: [{ title: 'before' }, { title: 'after' }] }]);
+      suites.push(suite);
+      const r = historyRunner({ workers: 1, test_timeout: '1s' });
+      try {
+        assert.equal((await r.run(suite.dir)).ok, true);
+        await writeFile(join(suite.dir, 'test', 'b.test.cjs'), mochaFile({ name: 'b.test.cjs', suite: 'b', tests: [{ title: 'before' }, { title: 'spins', does: 'hang' }, { title: 'after' }] }, suite.stateDir));
+        const report = await r.run(suite.dir);
+        assert.deepEqual(r.from, ['listing', 'history']);
+        assert.deepEqual(report.failed.map((f) => f.title), ['b spins']);
+        assert.match(report.failed[0]!.error!, /killed: no test finished within 3s/);
+        assert.deepEqual(report.results.filter((x) => x.state === 'passed').map((x) => x.title).sort(), ['b after', 'b before']);
+        assert.equal(report.total, 3);
+      } finally {
+        await r.close();
+      }
+    });
   });
 });

@@ -4,6 +4,7 @@
 // killed while it ran (hung test, batch timeout, abort).
 import { posix } from 'node:path';
 import type { TestCaseResult } from '../../ports.js';
+import type { Selection } from '../../core/tests/work-queue.js';
 import { exactGrep, mochaRcSource, parseMochaLine } from './mocha.js';
 import { mochaWorkerSource, parseWorkerLine, workerCommand, type WorkerBatch, type WorkerEvent } from './mocha-worker.js';
 import type { ExecResult, RunningProcess, Watch, Workspace } from './workspace.js';
@@ -17,6 +18,8 @@ export interface BatchOutcome {
   error?: string;
   /** Set when the runner ended while the batch was in flight (killed, crashed). */
   died?: ExecResult;
+  /** The test that began last (mocha's test event), for telling which test a runner died in. */
+  running?: { file: string; title: string };
 }
 
 export interface SessionOptions {
@@ -83,9 +86,9 @@ export class MochaSession {
     return true;
   }
 
-  /** Run these tests (of these files) in the warm runner. */
-  run(files: string[], titles: string[], onResult: (r: TestCaseResult) => void): Promise<BatchOutcome> {
-    return this.send({ files, grep: exactGrep(titles) }, onResult);
+  /** Run the selected tests of these files in the warm runner; tests selected but not run (skipped) come back as skipped. */
+  run(files: string[], select: Selection, onResult: (r: TestCaseResult) => void): Promise<BatchOutcome> {
+    return this.send(grepOf(select, { files }), onResult);
   }
 
   /** List the suite's tests (a dry run over the spec globs, or one part of them): every test comes back as passed. */
@@ -93,13 +96,23 @@ export class MochaSession {
     const tests = this.tests;
     const ok = this.ok;
     const out = await this.send({ files: [], grep: '', discover: { spec, part, parts } }, () => undefined);
-    // Listing is not running: it does not count as tests this runner ran.
+    // Listing is not running: it does not count as tests this runner ran (and skipped tests are not listed).
     this.tests = tests;
     this.ok = ok && !out.died;
+    out.results = out.results.filter((r) => r.state === 'passed');
     return out;
   }
 
-  private async send(msg: Omit<WorkerBatch, 'batch'>, onResult: (r: TestCaseResult) => void): Promise<BatchOutcome> {
+  /** The spec files these globs select, as mocha finds them with the project's config (nothing loads). */
+  async expand(spec: string[]): Promise<{ files: string[] } | { failed: BatchOutcome }> {
+    let files: string[] | undefined;
+    const out = await this.send({ files: [], grep: '', expand: spec }, () => undefined, (e) => {
+      if (e.type === 'files') files = e.files;
+    });
+    return files && !out.died && !out.error ? { files } : { failed: out };
+  }
+
+  private async send(msg: Omit<WorkerBatch, 'batch'>, onResult: (r: TestCaseResult) => void, onEvent?: (e: WorkerEvent) => void): Promise<BatchOutcome> {
     const batch = this.nextBatch++;
     const out: BatchOutcome = { results: [], loads: [] };
     const finished = new Promise<void>((resolve) => {
@@ -110,7 +123,14 @@ export class MochaSession {
           onResult(r);
         },
         onEvent: (e) => {
+          onEvent?.(e);
           if (e.type === 'loaded') out.loads.push({ file: e.file, ms: e.ms });
+          if (e.type === 'begin') out.running = { file: e.file, title: e.title };
+          if (e.type === 'pending') {
+            const r: TestCaseResult = { id: `${e.file}::${e.title}`, file: e.file, title: e.title, state: 'skipped', durationMs: 0 };
+            out.results.push(r);
+            onResult(r);
+          }
           if (e.type === 'error') out.error = e.error;
           if (e.type === 'done' || e.type === 'error') resolve();
         },
@@ -143,4 +163,10 @@ export class MochaSession {
   get exited(): Promise<ExecResult> {
     return this.proc.exited;
   }
+}
+
+/** The grep (and whether to invert it) that makes mocha run a selection of a file's tests. */
+export function grepOf<T extends object>(select: Selection, rest: T): T & { grep: string; invert?: boolean } {
+  if ('only' in select) return { ...rest, grep: exactGrep(select.only) };
+  return select.except.length ? { ...rest, grep: exactGrep(select.except), invert: true } : { ...rest, grep: '' };
 }

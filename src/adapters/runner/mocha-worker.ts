@@ -1,5 +1,5 @@
 // A long-lived mocha runner for one worker slot (what mocha --parallel's workers do): it loads the
-// project's mocha config once, then takes batches (files + an exact grep) on stdin, one JSON line
+// project's mocha config once, then takes batches (files + an exact grep, or its inverse) on stdin, one JSON line
 // each, and runs every batch with a fresh Mocha instance in the same process, so the loader (tsx,
 // babel) and the modules the tests import stay warm. Results go out as json-stream events; our own
 // control lines (ready, a file loaded and how long it took, batch done) carry WORKER_MARK.
@@ -9,19 +9,28 @@ import { parseMarkedLine } from './node-test.js';
 export const WORKER_MARK = '@@immune-worker ';
 
 /**
- * What the orchestrator sends: one batch. Files relative to the checkout. `discover`: list tests
- * instead (a dry run) of every `parts`-th spec file from the `part`-th, so runners can share the listing.
+ * What the orchestrator sends: one batch. Files relative to the checkout; `grep` empty runs them
+ * whole, `invert` runs what it does not match. `discover`: list tests instead (a dry run) of every
+ * `parts`-th spec file from the `part`-th, so runners can share the listing. `expand`: only name the
+ * spec files these globs select, the way mocha would (nothing is loaded).
  */
 export interface WorkerBatch {
   batch: number;
   files: string[];
   grep: string;
+  invert?: boolean;
   discover?: { spec: string[]; part: number; parts: number };
+  expand?: string[];
 }
 
 export type WorkerEvent =
   | { type: 'ready'; nodeArgs?: string[] }
   | { type: 'loaded'; batch: number; file: string; ms: number }
+  /** A selected test that did not run: it.skip, this.skip(), or left out by .only (json-stream does not report these). */
+  | { type: 'pending'; batch: number; file: string; title: string }
+  /** A test began (its beforeEach hooks run next): the one a runner was in when it died. */
+  | { type: 'begin'; batch: number; file: string; title: string }
+  | { type: 'files'; batch: number; files: string[] }
   | { type: 'done'; batch: number; failures: number }
   | { type: 'error'; batch: number; error: string };
 
@@ -131,10 +140,15 @@ function specFiles(spec) {
 }
 
 async function runBatch(plugins, msg) {
+  if (msg.expand) {
+    say({ type: 'files', batch: msg.batch, files: specFiles(msg.expand).map((f) => path.relative(process.cwd(), f)) });
+    return 0;
+  }
   // A discovery batch lists every test of the suite without running it (mocha's dry run).
   const d = msg.discover;
   const files = [...always, ...(d ? specFiles(d.spec).filter((_, i) => i % d.parts === d.part) : msg.files.map((f) => path.resolve(f)))];
-  const mocha = new Mocha({ ...opts, ...plugins, grep: msg.discover ? undefined : msg.grep, dryRun: !!msg.discover, reporter: 'json-stream', parallel: false });
+  const grep = d || !msg.grep ? undefined : msg.grep;
+  const mocha = new Mocha({ ...opts, ...plugins, grep, invert: !!(grep && msg.invert), dryRun: !!d, reporter: 'json-stream', parallel: false });
   mocha.files = files;
   mocha.lazyLoadFiles(true);
   const suite = mocha.suite;
@@ -146,7 +160,12 @@ async function runBatch(plugins, msg) {
     suite.emit('post-require', global, file, mocha);
     say({ type: 'loaded', batch: msg.batch, file: path.relative(process.cwd(), file), ms: Number(process.hrtime.bigint() - t0) / 1e6 });
   }
-  const failures = await new Promise((resolve) => mocha.run(resolve));
+  const failures = await new Promise((resolve) => {
+    const runner = mocha.run(resolve);
+    const where = (t) => ({ batch: msg.batch, file: t.file ? path.relative(process.cwd(), t.file) : '', title: t.fullTitle() });
+    if (!d) runner.on('test', (t) => say({ type: 'begin', ...where(t) }));
+    runner.on('pending', (t) => say({ type: 'pending', ...where(t) }));
+  });
   guard();
   try { mocha.dispose(); } catch (e) { /* still running hooks: leave it to the collector */ }
   return failures;

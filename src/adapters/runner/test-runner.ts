@@ -9,11 +9,11 @@ import type { Logger } from 'pino';
 import type { TestsConfig } from '../../core/config/tests.js';
 import { flakeDecisions, retriesFor, type FlakeDecision } from '../../core/tests/flake-policy.js';
 import { estimateDurations, etaMs, type EstimatedTest, type Shard, type SuiteTest } from '../../core/tests/shard-plan.js';
-import { dispatchOrder, loadCosts, planUnits, queueMakespan, type WorkUnit } from '../../core/tests/work-queue.js';
+import { dispatchOrder, loadCosts, medianFileMs, planUnits, planUnitsFromHistory, queueMakespan, remainder, suiteFromHistory, type Selection, type WorkUnit } from '../../core/tests/work-queue.js';
 import type { Checkout, TestCaseResult, TestHistoryStore, TestProgress, TestReport, TestRunner } from '../../ports.js';
 import { localWorker, SetupError } from './local-worker.js';
-import { exactGrep, isHookTitle, mochaCommand, mochaRcSource, parseMochaLine } from './mocha.js';
-import { MochaSession } from './mocha-session.js';
+import { isHookTitle, mochaCommand, mochaRcSource, parseMochaLine } from './mocha.js';
+import { grepOf, MochaSession } from './mocha-session.js';
 import { expandGlobs, nodeTestCommand, nodeTestReporterSource, parseNodeTestLine } from './node-test.js';
 import { sshWorker } from './ssh-worker.js';
 import type { ExecResult, Worker, Workspace } from './workspace.js';
@@ -52,6 +52,10 @@ interface ShardJob {
   tests: EstimatedTest[];
   /** Files to hand the runner (node:test and mocha). */
   files: string[];
+  /** mocha: which tests of the files to run (default: `tests` by name). */
+  select?: Selection;
+  /** `tests` are what history expects, not a listing of this checkout. */
+  fromHistory?: boolean;
   estimateMs: number;
   /** Avoid this worker (and slot) — re-runs go elsewhere when there is elsewhere. */
   avoid?: { worker: string; slot: number };
@@ -66,8 +70,14 @@ interface ShardOutcome {
   notRun: EstimatedTest[];
 }
 
-/** The suite as listed: its tests, a listing error (a file that does not load), the run stopped, or list it the old way. */
-type Listing = { tests: SuiteTest[] } | { error: string } | { failed: unknown } | 'fallback';
+/**
+ * The suite as listed: its tests, or only its spec files (the tests come from history), a listing
+ * error (a file that does not load), the run stopped, or list it the old way.
+ */
+type Listing = { tests: SuiteTest[] } | { files: string[] } | { error: string } | { failed: unknown } | 'fallback';
+
+/** A file's tests history still counts as the file's: those seen within this long of the file's latest run. */
+const HISTORY_SUITE_MS = 24 * 3_600_000;
 
 const PORT_BASE = 20_000;
 const PORTS_PER_SLOT = 100;
@@ -132,6 +142,9 @@ export function createTestRunner(opts: {
         if (d.action === 'release') await history.setQuarantined(d.id, false);
       }
       const quarantined = new Set(stats.filter((s) => s.quarantined).map((s) => s.id));
+      // A whole mocha run with history is planned from it: the runners then only name the spec files,
+      // and skip listing every test (which loads every file once more than running them does).
+      const historySuite = config.runner === 'mocha' && !opts.planner && !runOpts.only ? suiteFromHistory(stats, HISTORY_SUITE_MS) : undefined;
       for (const d of decisions) {
         if (d.action === 'quarantine') quarantined.add(d.id);
         if (d.action === 'release') quarantined.delete(d.id);
@@ -172,6 +185,10 @@ export function createTestRunner(opts: {
       };
 
       const final = new Map<string, TestCaseResult>();
+      /** Tests history expected that a whole run of their file did not report: not in the suite any more. */
+      const gone = new Set<string>();
+      /** The run's tests are history's (only the spec files were listed). */
+      let fromHistory = false;
       const confirmed: TestCaseResult[] = [];
       const flaky: TestCaseResult[] = [];
       const shardsOut: TestReport['shards'] = [];
@@ -308,9 +325,10 @@ export function createTestRunner(opts: {
         if (i < 0 && retries.length && (!hasOtherWorker || ![...laneSlots].some((sl) => away(sl, retries[0]!.job.avoid!)) && !lanesStarting)) i = 0;
         return i < 0 ? undefined : retries.splice(i, 1)[0];
       };
-      const requeue = (unit: WorkUnit, rest: EstimatedTest[]) => {
-        if (!rest.length || ctl.signal.aborted) return;
-        queue.unshift({ id: `${unit.id}+`, file: unit.file, tests: rest, estimateMs: sum(rest) + (loadMs.get(unit.file) ?? 0), split: true });
+      /** What a stopped unit did not reach goes back to the front of the queue (an open unit: everything it did not report or name). */
+      const requeue = (unit: WorkUnit, rest: Pick<WorkUnit, 'tests' | 'select'>) => {
+        if (ctl.signal.aborted || ('only' in rest.select && !rest.select.only.length)) return;
+        queue.unshift({ id: `${unit.id}+`, file: unit.file, ...rest, estimateMs: sum(rest.tests) + (loadMs.get(unit.file) ?? 0), split: true });
       };
       /** A lane: a slot held while there is work; `warm`: start its runner before the plan (and help list the suite). */
       const lane = async (avoid?: ShardJob['avoid'], role?: 'warm'): Promise<void> => {
@@ -357,7 +375,10 @@ export function createTestRunner(opts: {
           if (role && !sessionsBroken) await startSession(ws);
           if (role && slot.worker === workers[0]) {
             if (!session && listParts.length) listed('fallback');
-            for (let part = listParts.shift(); part !== undefined && session; part = listParts.shift()) await listPart(session.s, part, endSession);
+            if (historySuite) {
+              // From history only the spec files are needed, which the first runner names at once.
+              if (session && listParts.splice(0).length) await expandSpec(session.s, endSession);
+            } else for (let part = listParts.shift(); part !== undefined && session; part = listParts.shift()) await listPart(session.s, part, endSession);
           }
           if (!(await planned)) return;
           for (;;) {
@@ -396,49 +417,57 @@ export function createTestRunner(opts: {
         }
       };
 
-      /** One unit in the lane's warm runner; a runner that dies (hang, crash) takes the first unreported test with it. */
+      /** One unit in the lane's warm runner; a runner that dies (hang, crash) takes the test it was running with it. */
       const runBatch = async (s: MochaSession, shardId: number, unit: WorkUnit, slot: Slot, endSession: (died?: ExecResult) => Promise<void>) => {
         const t0 = Date.now();
-        const b = await s.run([unit.file], unit.tests.map((t) => t.title), count);
+        const b = await s.run([unit.file], unit.select, count);
         rlog.debug({ unit: unit.id, slot: slot.index, ms: Date.now() - t0, estimateMs: Math.round(unit.estimateMs), loadMs: Math.round(sum(b.loads.map((l) => ({ estimateMs: l.ms })))), testMs: sum(b.results.map((r) => ({ estimateMs: r.durationMs }))) }, 'batch done');
         for (const l of b.loads) loadSamples.set(l.file, [...(loadSamples.get(l.file) ?? []), l.ms]);
         const results = b.results.map((r) => (r.error ? { ...r, error: trimError(r.error) } : r));
         const seen = new Set(results.map((r) => r.id));
         const unreported = unit.tests.filter((t) => !seen.has(t.id));
-        const job: ShardJob = { id: shardId, tests: unit.tests, files: [unit.file], estimateMs: unit.estimateMs };
+        const job: ShardJob = { id: shardId, tests: unit.tests, files: [unit.file], select: unit.select, estimateMs: unit.estimateMs };
         const fail = (r: TestCaseResult) => {
           results.push(r);
           count(r);
         };
-        let rest: EstimatedTest[] = [];
         if (b.died) {
           await endSession(b.died);
           if (b.died.killed !== 'aborted') {
             const why = killedWhy(b.died) ?? `runner exited ${b.died.exitCode ?? '?'} in the middle of a batch`;
-            const [hung, ...others] = unreported;
+            // The test it was running (mocha said it began and never finished), else the first it did not reach.
+            const began = b.running && !seen.has(`${b.running.file}::${b.running.title}`) ? b.running : undefined;
+            const hung = began ? { id: `${began.file}::${began.title}`, ...began } : unreported[0];
             if (hung) fail({ id: hung.id, file: hung.file, title: hung.title, state: 'failed', durationMs: b.died.durationMs, error: `${why}\n${lastLines(b.died.tail)}` });
             else fail(runnerFailure(job, why, b.died));
-            rest = others;
+            // The rest of the unit runs again, without the test that hung; a runner that died before any test began is not retried as it was.
+            if (hung) requeue(unit, remainder(unit, new Set([...results.map((r) => r.title)])));
           }
         } else if (b.error) {
           fail({ ...runnerFailure(job, 'could not load the batch', undefined), error: trimError(b.error) });
-        } else {
-          // Selected but not reported: pending (it.skip) or excluded by .only.
+        } else if (!fromHistory || results.some((r) => r.state === 'failed')) {
+          // Listed but not reported: excluded by .only, or under a failed hook.
           for (const t of unreported) results.push({ id: t.id, file: t.file, title: t.title, state: 'skipped', durationMs: 0 });
+        } else {
+          // Expected from history, not in the file any more: gone from the suite.
+          for (const t of unreported) gone.add(t.id);
         }
         absorb(job, slot, results);
-        requeue(unit, rest);
       };
 
       /** One unit as a process of its own (node:test files, a command, or mocha without a warm runner). */
       const runUnitProcess = async (unit: WorkUnit, slot: Slot, ws: Workspace) => {
         const t = newShard(true);
-        const job: ShardJob = { id: nextId++, tests: unit.tests, files: filesOf(unit.tests), estimateMs: unit.estimateMs };
+        const job: ShardJob = { id: nextId++, tests: unit.tests, files: [unit.file], select: unit.select, fromHistory, estimateMs: unit.estimateMs };
         try {
           const out = await runShard(job, slot, ws, ctl.signal, count);
           shardsOut.push(shardSummary(out));
           absorb(job, slot, out.results);
-          requeue(unit, out.notRun);
+          if (out.notRun.length) requeue(unit, remainder(unit, new Set(out.results.map((r) => r.title))));
+          else if (fromHistory && !out.exec.killed && out.results.every((r) => r.state !== 'failed')) {
+            const seen = new Set(out.results.map((r) => r.id));
+            for (const t of unit.tests) if (!seen.has(t.id)) gone.add(t.id);
+          }
         } finally {
           t.done = true;
         }
@@ -449,6 +478,17 @@ export function createTestRunner(opts: {
        * mocha's loader error when a file does not load; the listing is done when every part is in.
        */
       const listParts = Array.from({ length: Math.max(1, workers[0]!.slots) }, (_, i) => i);
+      /** From history: the first runner names the spec files (mocha's rules, nothing loaded). */
+      const expandSpec = async (s: MochaSession, endSession: (died?: ExecResult) => Promise<void>): Promise<void> => {
+        const out = await s.expand(config.files);
+        if ('files' in out) return listed(out.files.length ? { files: out.files } : { error: `no tests found in ${config.files.join(', ')}` });
+        const b = out.failed;
+        if (b.died) {
+          await endSession(b.died);
+          if (b.died.killed === 'aborted') return listed({ failed: ctl.signal.reason });
+        }
+        listed({ error: `mocha could not find the spec files:\n${lastLines(b.error ?? b.died?.tail ?? '')}` });
+      };
       const listedTests: SuiteTest[][] = [];
       const listPart = async (s: MochaSession, part: number, endSession: (died?: ExecResult) => Promise<void>): Promise<void> => {
         const b = await s.discover(config.files, part, Math.max(1, workers[0]!.slots));
@@ -467,7 +507,7 @@ export function createTestRunner(opts: {
       // Re-running named mocha tests needs no discovery: the ids say file and full title.
       // Hook failures and crashed shards are not tests of their own: those need the files discovered.
       const onlyTests = runOpts.only?.map((id) => ({ id, file: fileOf(id), title: id.slice(fileOf(id).length + 2) }));
-      const named = config.runner === 'mocha' && onlyTests?.length && onlyTests.every((t) => t.file !== t.id && !t.title.startsWith('(') && !isHookTitle(t.title.replace(/^.*?(?="(before|after) (all|each)" hook)/, ''))) ? onlyTests : undefined;
+      const named = config.runner === 'mocha' && onlyTests?.length && onlyTests.every((t) => t.file !== t.id && isNamedTest(t)) ? onlyTests : undefined;
       // mocha with the queue: a warm runner per slot starts now, and the first lists the suite.
       const warmStart = config.runner === 'mocha' && !isStatic && !named;
       let listed: (l: Listing) => void = () => undefined;
@@ -489,13 +529,22 @@ export function createTestRunner(opts: {
         await stopLanes();
         return failedReport(checkout.sha, started, 'discovery', suite.error, decisions);
       }
-      tests = suite.tests;
+      // Only the spec files listed: the tests are history's (of the files there still are), and the plan is open to others.
+      const specFiles = 'files' in suite ? suite.files : undefined;
+      if ('files' in suite) {
+        fromHistory = true;
+        const present = new Set(suite.files);
+        tests = (historySuite ?? []).filter((t) => present.has(t.file));
+      } else tests = suite.tests;
       if (runOpts.only && config.runner !== 'command' && !named) tests = selectOnly(tests, runOpts.only);
       const known = await history.durations(config.runner === 'node-test' ? undefined : tests.map((t) => t.id));
       const estimated = config.runner === 'node-test' ? estimateFiles(tests, known) : estimateDurations(tests, known);
       staticPlan = opts.planner?.(estimated, slots.length);
-      if (config.runner === 'mocha' && !isStatic) loadMs = loadCosts(filesOf(estimated), (await history.fileLoads?.()) ?? new Map());
-      const units = isStatic ? [] : dispatchOrder(planUnits(estimated, slots.length, loadMs), slots.length);
+      if (config.runner === 'mocha' && !isStatic) loadMs = loadCosts(specFiles ?? filesOf(estimated), (await history.fileLoads?.()) ?? new Map());
+      const units = isStatic
+        ? []
+        : dispatchOrder(specFiles ? planUnitsFromHistory(specFiles, estimated, slots.length, loadMs, medianFileMs(estimated)) : planUnits(estimated, slots.length, loadMs), slots.length);
+      rlog.debug({ from: specFiles ? 'history' : 'listing', files: specFiles?.length }, 'suite');
       queue.push(...units);
       // Lanes: one per slot this run can use; each holds a slot while the queue has work for it.
       laneCount = Math.min(slots.length, units.length);
@@ -531,14 +580,14 @@ export function createTestRunner(opts: {
       if (laneError) throw laneError;
       const results = [...final.values()];
       const ran = new Set(results.map((r) => r.id));
-      const notRun = config.runner === 'node-test' ? 0 : tests.filter((t) => !ran.has(t.id)).length;
+      const notRun = config.runner === 'node-test' ? 0 : tests.filter((t) => !ran.has(t.id) && !gone.has(t.id)).length;
       const ok = confirmed.length === 0;
       const summary = summarize(ok, results, confirmed, flaky, notRun, stoppedEarly, decisions);
       shardsOut.sort((a, b) => a.id - b.id);
       return {
         sha: checkout.sha,
         ok,
-        total: Math.max(results.length, tests.length),
+        total: config.runner === 'node-test' ? Math.max(results.length, tests.length) : results.length + notRun,
         passed: results.filter((r) => r.state === 'passed').length,
         failed: confirmed,
         flaky,
@@ -605,8 +654,8 @@ export function createTestRunner(opts: {
     let onLine: ((line: string) => boolean) | undefined;
     if (config.runner === 'mocha') {
       const rc = posix.join(tmp, 'immune-mocharc.cjs');
-      const titles = job.tests.map((t) => t.title);
-      await ws.writeFile(rc, mochaRcSource({ spec: job.files, grep: exactGrep(titles), reporter: 'json-stream', parallel: false, timeout: config.test_timeout, exit: true }));
+      const { grep, invert } = grepOf(job.select ?? { only: job.tests.map((t) => t.title) }, {});
+      await ws.writeFile(rc, mochaRcSource({ spec: job.files, ...(grep ? { grep, invert: !!invert } : {}), reporter: 'json-stream', parallel: false, timeout: config.test_timeout, exit: true }));
       cmd = mochaCommand(rc);
       onLine = (line) => {
         const ev = parseMochaLine(line);
@@ -643,8 +692,8 @@ export function createTestRunner(opts: {
         const [hung, ...rest] = unreported;
         push({ id: hung!.id, file: hung!.file, title: hung!.title, state: 'failed', durationMs: exec.durationMs, error: `${why}\n${lastLines(exec.tail)}` });
         notRun = rest;
-      } else if (!exec.killed) {
-        // Selected but not reported: pending (it.skip) or excluded by .only.
+      } else if (!exec.killed && !job.fromHistory) {
+        // Selected but not reported: pending (it.skip) or excluded by .only. (Expected from history: perhaps gone, the caller decides.)
         for (const t of unreported) results.push({ id: t.id, file: t.file, title: t.title, state: 'skipped', durationMs: 0 });
       }
     }
@@ -667,14 +716,21 @@ export function createTestRunner(opts: {
   /** A shard re-running the given failures (mocha: just those tests, or their file for a hook failure). */
   const retryJob = (id: number, failures: TestCaseResult[], from: ShardJob, avoid: ShardJob['avoid']): ShardJob => {
     const tests: EstimatedTest[] = [];
+    let whole = false;
     for (const f of failures) {
       const planned = from.tests.find((t) => t.id === f.id);
+      const ofFile = from.tests.filter((t) => t.file === f.file);
       if (planned) tests.push(planned);
-      else tests.push(...from.tests.filter((t) => t.file === f.file));
+      // A test the unit was not known to hold (planned from history, added since): by its name.
+      else if (config.runner === 'mocha' && isNamedTest(f)) tests.push({ id: f.id, file: f.file, title: f.title, estimateMs: f.durationMs, known: false });
+      else if (ofFile.length) tests.push(...ofFile);
+      else whole = true;
     }
     const uniq = [...new Map(tests.map((t) => [t.id, t])).values()];
-    const files = config.runner === 'command' ? [] : filesOf(uniq.length ? uniq : from.tests);
-    return { id, tests: uniq.length ? uniq : from.tests, files, estimateMs: sum(uniq), avoid };
+    if (config.runner === 'command') return { id, tests: from.tests, files: [], estimateMs: sum(from.tests), avoid };
+    // A hook or the runner failed where no test was known: the unit's files again, whole.
+    if (whole || !uniq.length) return { id, tests: from.tests, files: [...new Set([...from.files, ...filesOf(uniq)])], select: { except: [] }, fromHistory: from.fromHistory, estimateMs: sum(from.tests), avoid };
+    return { id, tests: uniq, files: filesOf(uniq), estimateMs: sum(uniq), avoid };
   };
 
   return {
@@ -730,6 +786,11 @@ function selectOnly(tests: SuiteTest[], only: string[]): SuiteTest[] {
   const files = new Set(only.filter((id) => !byId.has(id)).map(fileOf));
   const picked = tests.filter((t) => want.has(t.id) || files.has(t.file));
   return picked.length ? picked : tests;
+}
+
+/** A test mocha can run again by its full title: not a hook failure, not a runner's failure of its own. */
+function isNamedTest(t: { title: string }): boolean {
+  return !t.title.startsWith('(') && !isHookTitle(t.title.replace(/^.*?(?="(before|after) (all|each)" hook)/, ''));
 }
 
 function fileOf(id: string): string {

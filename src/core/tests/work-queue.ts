@@ -2,15 +2,23 @@
 // groups of a long file's tests), each unit's estimate includes what loading its file costs, and
 // units are handed out one at a time to whichever slot is idle, longest first (LPT as a list
 // schedule), so a unit that runs slower than its history delays only its own slot.
-import type { EstimatedTest } from './shard-plan.js';
+import type { EstimatedTest, SuiteTest } from './shard-plan.js';
 import { median } from './shard-plan.js';
+
+/**
+ * Which of its file's tests a unit runs: the named ones (full titles), or every one but the named
+ * (`{ except: [] }`: the whole file). A plan from history uses `except` for whole files and for the
+ * last group of a split file, so tests history has not seen yet (added since) still run, once.
+ */
+export type Selection = { only: string[] } | { except: string[] };
 
 export interface WorkUnit {
   /** Stable within a run: the file, or file#group for a long file cut into groups. */
   id: string;
   file: string;
-  /** In source order. */
+  /** In source order: the tests it runs (`select` only) or is expected to run (`select` except, from history). */
   tests: EstimatedTest[];
+  select: Selection;
   /** The tests' estimates plus the file's load cost. */
   estimateMs: number;
   /** Part of a long file that was cut into groups. */
@@ -32,8 +40,12 @@ export function loadCosts(files: string[], history: ReadonlyMap<string, number>)
  * (total / slots / 2) and there is more than one slot; such a file is cut into runs of consecutive
  * tests of at most an eighth of a fair share each (a test longer than that is a unit of its own):
  * fine enough for the queue to even out the end, while each cut costs another load of the file. Every unit pays its file's load.
+ *
+ * `open`: the tests come from history, not from a listing of this checkout, so the file may hold
+ * tests history does not know: a whole file runs without naming its tests, and the last group of a
+ * split file runs every test the file's other groups do not name.
  */
-export function planUnits(tests: EstimatedTest[], slots: number, loadMs: ReadonlyMap<string, number> = new Map()): WorkUnit[] {
+export function planUnits(tests: EstimatedTest[], slots: number, loadMs: ReadonlyMap<string, number> = new Map(), open = false): WorkUnit[] {
   if (!tests.length) return [];
   const k = Math.max(1, Math.floor(slots));
   const total = tests.reduce((s, t) => s + t.estimateMs, 0);
@@ -45,14 +57,15 @@ export function planUnits(tests: EstimatedTest[], slots: number, loadMs: Readonl
     const load = loadMs.get(file) ?? 0;
     const sum = ts.reduce((a, t) => a + t.estimateMs, 0);
     if (k < 2 || ts.length < 2 || sum <= total / k / 2) {
-      units.push({ id: file, file, tests: ts, estimateMs: sum + load, split: false });
+      units.push({ id: file, file, tests: ts, select: open ? { except: [] } : { only: ts.map((t) => t.title) }, estimateMs: sum + load, split: false });
       continue;
     }
+    const first = units.length;
     let group: EstimatedTest[] = [];
     let groupMs = 0;
     const close = () => {
       if (!group.length) return;
-      units.push({ id: `${file}#${units.filter((u) => u.file === file).length}`, file, tests: group, estimateMs: groupMs + load, split: true });
+      units.push({ id: `${file}#${units.length - first}`, file, tests: group, select: { only: group.map((t) => t.title) }, estimateMs: groupMs + load, split: true });
       group = [];
       groupMs = 0;
     };
@@ -62,8 +75,37 @@ export function planUnits(tests: EstimatedTest[], slots: number, loadMs: Readonl
       groupMs += t.estimateMs;
     }
     close();
+    if (open) units[units.length - 1]!.select = { except: units.slice(first, -1).flatMap((u) => u.tests.map((t) => t.title)) };
   }
   return units;
+}
+
+/**
+ * Units for a run planned from history instead of a listing: `files` are the spec files of this
+ * checkout, `known` the tests history saw in them (others are ignored: files gone since). Files
+ * history knows are planned as by planUnits (open); a file it does not know is one whole unit,
+ * estimated at `unknownFileMs` plus its load.
+ */
+export function planUnitsFromHistory(files: string[], known: EstimatedTest[], slots: number, loadMs: ReadonlyMap<string, number>, unknownFileMs: number): WorkUnit[] {
+  const present = new Set(files);
+  const units = planUnits(
+    known.filter((t) => present.has(t.file)),
+    slots,
+    loadMs,
+    true,
+  );
+  const planned = new Set(units.map((u) => u.file));
+  for (const file of files) {
+    if (!planned.has(file)) units.push({ id: file, file, tests: [], select: { except: [] }, estimateMs: Math.max(0, unknownFileMs) + (loadMs.get(file) ?? 0), split: false });
+  }
+  return units;
+}
+
+/** What a unit still has to run after it reported `reported` (full titles) and stopped: its tests not reported, and for an open unit anything else not named. */
+export function remainder(unit: WorkUnit, reported: ReadonlySet<string>): Pick<WorkUnit, 'tests' | 'select'> {
+  const tests = unit.tests.filter((t) => !reported.has(t.title));
+  if ('except' in unit.select) return { tests, select: { except: [...unit.select.except, ...reported] } };
+  return { tests, select: { only: tests.map((t) => t.title) } };
 }
 
 /**
@@ -103,4 +145,23 @@ export function queueMakespan(queued: number[], slots: number, busyMs: number[] 
     free[best]! += Math.max(0, ms);
   }
   return Math.round(Math.max(0, ...free));
+}
+
+/**
+ * The suite as history knows it: per file, the tests a run reported within `windowMs` of the file's
+ * latest run (a test not seen for longer is taken to be gone). Undefined when history knows none.
+ */
+export function suiteFromHistory(stats: { id: string; file: string; title: string; lastSeen: number }[], windowMs: number): SuiteTest[] | undefined {
+  const seen = stats.filter((s) => s.file && s.lastSeen > 0);
+  const latest = new Map<string, number>();
+  for (const s of seen) latest.set(s.file, Math.max(latest.get(s.file) ?? 0, s.lastSeen));
+  const tests = seen.filter((s) => s.lastSeen >= latest.get(s.file)! - windowMs).map(({ id, file, title }) => ({ id, file, title }));
+  return tests.length ? tests : undefined;
+}
+
+/** The median of the files' estimated totals (what a file history has not seen is guessed to take); 0 with none. */
+export function medianFileMs(tests: EstimatedTest[]): number {
+  const byFile = new Map<string, number>();
+  for (const t of tests) byFile.set(t.file, (byFile.get(t.file) ?? 0) + t.estimateMs);
+  return byFile.size ? median([...byFile.values()]) : 0;
 }

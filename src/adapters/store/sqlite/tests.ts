@@ -100,10 +100,10 @@ export class SqliteTestHistory implements TestHistoryStore {
     return out;
   }
 
-  async stats(): Promise<{ id: string; file: string; title: string; runs: number; failures: number; flakes: number; meanMs: number; quarantined: boolean }[]> {
+  async stats(): Promise<{ id: string; file: string; title: string; runs: number; failures: number; flakes: number; meanMs: number; quarantined: boolean; lastSeen: number }[]> {
     const rows = this.db
       .prepare(
-        `SELECT c.test_id AS id, c.file, c.title, c.quarantined,
+        `SELECT c.test_id AS id, c.file, c.title, c.quarantined, c.last_seen AS lastSeen,
                 COUNT(r.id) AS runs,
                 COALESCE(SUM(CASE WHEN r.state = 'failed' THEN 1 ELSE 0 END), 0) AS failures,
                 COALESCE(SUM(r.flaky), 0) AS flakes,
@@ -111,7 +111,7 @@ export class SqliteTestHistory implements TestHistoryStore {
          FROM test_cases c LEFT JOIN test_results r ON r.test_id = c.test_id
          GROUP BY c.test_id ORDER BY c.test_id`,
       )
-      .all() as { id: string; file: string; title: string; quarantined: number; runs: number; failures: number; flakes: number; meanMs: number }[];
+      .all() as { id: string; file: string; title: string; quarantined: number; runs: number; failures: number; flakes: number; meanMs: number; lastSeen: number }[];
     return rows.map((r) => ({ ...r, quarantined: r.quarantined === 1 }));
   }
 

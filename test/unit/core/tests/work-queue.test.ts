@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { makespanLowerBound, type EstimatedTest } from '../../../../src/core/tests/shard-plan.js';
-import { dispatchOrder, loadCosts, planUnits, queueMakespan, type WorkUnit } from '../../../../src/core/tests/work-queue.js';
+import { dispatchOrder, loadCosts, medianFileMs, planUnits, planUnitsFromHistory, queueMakespan, remainder, suiteFromHistory, type Selection, type WorkUnit } from '../../../../src/core/tests/work-queue.js';
 
 const arbTests = fc
   .array(fc.record({ file: fc.integer({ min: 0, max: 6 }), ms: fc.integer({ min: 0, max: 10_000 }) }), { minLength: 0, maxLength: 80 })
@@ -50,7 +50,7 @@ describe('core/tests/work-queue', () => {
   });
 
   it('hands out the quickest unit per slot first, then longest first', () => {
-    const u = (id: string, ms: number): WorkUnit => ({ id, file: id, tests: [t(id, id, ms)], estimateMs: ms, split: false });
+    const u = (id: string, ms: number): WorkUnit => ({ id, file: id, tests: [t(id, id, ms)], select: { only: [id] }, estimateMs: ms, split: false });
     const units = [u('m', 300), u('q1', 5), u('l', 900), u('q2', 7), u('m2', 300), u('s', 60)];
     assert.deepEqual(dispatchOrder(units, 2).map((x) => x.id), ['q1', 'q2', 'l', 'm', 'm2', 's']);
     // Up to 2% of the work also goes first (here q1 and q2 are 12 ms of 1572).
@@ -63,7 +63,7 @@ describe('core/tests/work-queue', () => {
   it('simulates the queue as a list schedule: LPT order stays within 4/3 of the lower bound, plus the quick units', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 1, max: 10_000 }), { minLength: 1, maxLength: 60 }), fc.integer({ min: 1, max: 8 }), (ms, k) => {
-        const units = ms.map((x, i): WorkUnit => ({ id: `u${i}`, file: `u${i}`, tests: [], estimateMs: x, split: false }));
+        const units = ms.map((x, i): WorkUnit => ({ id: `u${i}`, file: `u${i}`, tests: [], select: { except: [] }, estimateMs: x, split: false }));
         const order = dispatchOrder(units, k, 0);
         const span = queueMakespan(order.map((x) => x.estimateMs), k);
         const lb = makespanLowerBound(ms, k);
@@ -84,5 +84,68 @@ describe('core/tests/work-queue', () => {
   it('estimates unknown file loads as the median of the known ones, else 0', () => {
     assert.deepEqual([...loadCosts(['a', 'b', 'c', 'd'], new Map([['a', 10], ['b', 30], ['c', 50]]))], [['a', 10], ['b', 30], ['c', 50], ['d', 30]]);
     assert.deepEqual([...loadCosts(['a'], new Map())], [['a', 0]]);
+  });
+
+  /** Which of `titles` (a file's tests now) a selection runs. */
+  const runs = (select: Selection, titles: string[]) => titles.filter((x) => ('only' in select ? select.only.includes(x) : !select.except.includes(x)));
+
+  it('plans open units from history: whole files name no test, and the last group of a split file takes every test the others do not name', () => {
+    fc.assert(
+      fc.property(arbTests, fc.integer({ min: 1, max: 8 }), fc.array(fc.string({ minLength: 1, maxLength: 4 }), { maxLength: 4 }), (tests, slots, added) => {
+        const units = planUnits(tests, slots, new Map(), true);
+        // The tests of each file now: those history knows plus some it does not (added since).
+        for (const file of new Set(tests.map((x) => x.file))) {
+          const now = [...tests.filter((x) => x.file === file).map((x) => x.title), ...added.map((a) => `new ${a}`)];
+          const ran = units.filter((u) => u.file === file).flatMap((u) => runs(u.select, now));
+          assert.deepEqual([...ran].sort(), [...now].sort(), 'every test of the file runs exactly once');
+        }
+        for (const u of units) if (!u.split) assert.deepEqual(u.select, { except: [] });
+      }),
+    );
+    const tests = [t('a', 'x', 10), ...Array.from({ length: 4 }, (_, i) => t('big', `b${i}`, 1000)), t('c', 'z', 5)];
+    assert.deepEqual(
+      planUnits(tests, 2, new Map(), true).map((u) => [u.id, u.select]),
+      [
+        ['a', { except: [] }],
+        ['big#0', { only: ['b0'] }],
+        ['big#1', { only: ['b1'] }],
+        ['big#2', { only: ['b2'] }],
+        ['big#3', { except: ['b0', 'b1', 'b2'] }],
+        ['c', { except: [] }],
+      ],
+    );
+  });
+
+  it('plans from history over the spec files there are now: unknown files whole at the median file estimate, files gone left out', () => {
+    const known = [t('a', 'x', 100), t('a', 'y', 100), t('b', 'z', 50), t('gone', 'w', 70), t('c', 'v', 400)];
+    assert.equal(medianFileMs(known), 135); // files of 50, 70, 200 and 400 ms
+    const units = planUnitsFromHistory(['a', 'b', 'c', 'new'], known, 1, new Map([['new', 15]]), medianFileMs(known));
+    assert.deepEqual(
+      units.map((u) => [u.id, u.select, u.estimateMs]),
+      [
+        ['a', { except: [] }, 200],
+        ['b', { except: [] }, 50],
+        ['c', { except: [] }, 400],
+        ['new', { except: [] }, 150],
+      ],
+    );
+    assert.equal(medianFileMs([]), 0);
+  });
+
+  it('leaves, after a unit stopped, what it did not report: by name, or open beyond everything named and reported', () => {
+    const unit = (select: Selection): WorkUnit => ({ id: 'f', file: 'f', tests: [t('f', 'a', 1), t('f', 'b', 2), t('f', 'c', 3)], select, estimateMs: 6, split: true });
+    assert.deepEqual(remainder(unit({ only: ['a', 'b', 'c'] }), new Set(['a', 'hung'])), { tests: [t('f', 'b', 2), t('f', 'c', 3)], select: { only: ['b', 'c'] } });
+    const open = remainder(unit({ except: ['z'] }), new Set(['a', 'hung']));
+    assert.deepEqual(open, { tests: [t('f', 'b', 2), t('f', 'c', 3)], select: { except: ['z', 'a', 'hung'] } });
+    assert.deepEqual(runs(open.select, ['a', 'b', 'hung', 'c', 'new', 'z']), ['b', 'c', 'new']);
+  });
+
+  it("takes the suite from history as each file's tests seen within the window of its latest run", () => {
+    const day = 86_400_000;
+    const row = (file: string, title: string, lastSeen: number) => ({ id: `${file}::${title}`, file, title, lastSeen });
+    const suite = suiteFromHistory([row('a', 'now', 10 * day), row('a', 'earlier today', 10 * day - 3_600_000), row('a', 'removed long ago', 2 * day), row('b', 'old file still there', 3 * day), row('', 'quarantined by hand', 0), row('c', 'never run', 0)], day);
+    assert.deepEqual(suite?.map((x) => x.id), ['a::now', 'a::earlier today', 'b::old file still there']);
+    assert.equal(suiteFromHistory([row('', 'q', 0)], day), undefined);
+    assert.equal(suiteFromHistory([], day), undefined);
   });
 });
