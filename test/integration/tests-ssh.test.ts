@@ -91,6 +91,59 @@ describe('adapters/runner on an SSH build worker', function () {
     }
   });
 
+  it('checks out the sha in a directory of its own on the worker (git, not a copy of the local tree), and keeps the commits in a cache repository there', async () => {
+    const { execa } = await import('execa');
+    const { readFile } = await import('node:fs/promises');
+    const repo = await makeSuite([]);
+    const seen = join(repo.stateDir, 'seen');
+    const git = (...args: string[]) => execa('git', ['-C', repo.dir, ...args]);
+    await git('init', '-q', '-b', 'main');
+    await writeFile(join(repo.dir, '.gitignore'), 'node_modules\n');
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(join(repo.dir, 'test'));
+    // The test says where it ran: the checkout's HEAD, its directory, and whether an untracked local file came along.
+    await writeFile(
+      join(repo.dir, 'test', 'where.test.cjs'),
+      `const { execSync } = require('node:child_process'); const fs = require('node:fs');
+it('notes its checkout', () => fs.appendFileSync(${JSON.stringify(seen)}, JSON.stringify({ head: execSync('git rev-parse HEAD').toString().trim(), cwd: process.cwd(), untracked: fs.existsSync('local-only.txt') }) + '\\n'));\n`,
+    );
+    await git('add', '-A');
+    await git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'one');
+    await writeFile(join(repo.dir, 'local-only.txt'), 'not committed');
+    const cfg = testsConfig.parse({ runner: 'mocha', files: ['test/*.test.cjs'], retries: 0, setup: [['ln', '-s', join(repo.dir, 'node_modules'), 'node_modules']] });
+    const worker = sshWorker({ host: sshd.host, port: sshd.port, user: sshd.user, key, known_hosts: knownHosts, dir: join(dir, 'git-remote'), slots: 1 });
+    const r = createTestRunner({ config: cfg, history: memoryHistory(), log: pino({ level: 'silent' }), workers: [worker] });
+    try {
+      const shas: string[] = [];
+      for (const message of ['one', 'two']) {
+        if (message === 'two') {
+          await writeFile(join(repo.dir, 'README'), 'second commit\n');
+          await git('add', 'README');
+          await git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', message);
+        }
+        const sha = (await git('rev-parse', 'HEAD')).stdout.trim();
+        shas.push(sha);
+        const report = await r.run({ sha, dir: repo.dir, dispose: async () => {} }, new AbortController().signal);
+        assert.equal(report.ok, true, report.summary);
+      }
+      const runs = (await readFile(seen, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { head: string; cwd: string; untracked: boolean });
+      assert.deepEqual(runs.map((x) => x.head), shas);
+      for (const x of runs) {
+        assert.ok(x.cwd.startsWith(join(dir, 'git-remote') + '/'), x.cwd);
+        assert.equal(x.untracked, false);
+      }
+      assert.notEqual(runs[0]!.cwd, runs[1]!.cwd);
+      // Both commits are in the worker's cache repository; the checkouts are gone.
+      const cached = await execa('git', ['-C', join(dir, 'git-remote', 'repo.git'), 'for-each-ref', '--format=%(objectname)', 'refs/immune']);
+      assert.deepEqual(cached.stdout.split('\n').sort(), [...shas].sort());
+      const { readdir } = await import('node:fs/promises');
+      assert.deepEqual(await readdir(join(dir, 'git-remote')), ['repo.git']);
+    } finally {
+      await r.close();
+      await repo.cleanup();
+    }
+  });
+
   it('refuses a worker whose host key is not in known_hosts', async () => {
     const empty = join(dir, 'empty_known_hosts');
     await writeFile(empty, '');

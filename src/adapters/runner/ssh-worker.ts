@@ -1,5 +1,7 @@
-// SSH build workers (node-ssh): each run ships the checkout as a tarball into a directory of its
-// own on the worker, runs setup there, and runs shards as remote process groups that can be killed.
+// SSH build workers (node-ssh): each run checks out its sha in a directory of its own on the worker
+// (git pushes the commit into a cache repository there, so only new objects travel, and the
+// checkout borrows the cache's objects), runs setup there, and runs shards as remote process groups
+// that can be killed. A directory that is not a git checkout of its sha is shipped as a tarball.
 import { execa } from 'execa';
 import { NodeSSH } from 'node-ssh';
 import { createHmac, randomBytes } from 'node:crypto';
@@ -110,16 +112,45 @@ export function sshWorker(cfg: SshWorkerConfig): Worker {
     };
   };
 
-  return {
-    name,
-    slots: cfg.slots,
-    async open(checkout, setup, signal, timeoutMs) {
-      const ssh = await connect();
-      const dir = posix.join(cfg.dir, `${checkout.sha.slice(0, 12)}-${randomBytes(4).toString('hex')}`);
-      const localTmp = await mkdtemp(join(tmpdir(), 'immune-ship-'));
+  /** The worker's cache repository, as a path there and as the URL git pushes to (over the system's ssh, with the worker's key and known_hosts only). */
+  const cache = posix.join(cfg.dir, 'repo.git');
+  const cacheUrl = () => {
+    const path = cache.startsWith('/') ? cache : `/~/${cache.replace(/^~\//, '')}`;
+    return `ssh://${cfg.user}@${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${cfg.port}${path}`;
+  };
+  const gitSsh = () =>
+    ['ssh', '-i', expandHome(cfg.key), '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${expandHome(cfg.known_hosts)}`, '-o', 'LogLevel=ERROR']
+      .map(shellQuote)
+      .join(' ');
+
+  /** Whether `dir` is a git repository holding `sha` (what the line's checkouts are). */
+  const isGitCheckout = async (dir: string, sha: string): Promise<boolean> =>
+    /^[0-9a-f]{7,64}$/.test(sha) && (await execa('git', ['-C', dir, 'cat-file', '-e', `${sha}^{commit}`], { reject: false })).exitCode === 0;
+
+  /** The sha into the worker's cache repository, then checked out (detached) in `dir`. */
+  const checkoutRemote = async (ssh: NodeSSH, checkout: { sha: string; dir: string }, dir: string, signal: AbortSignal): Promise<void> => {
+    const init = await ssh.execCommand(
+      // One ref per sha pushed; the newest 50 are kept, so later pushes send only what is new.
+      `mkdir -p ${shellQuote(cfg.dir)} && git init -q --bare ${shellQuote(cache)} && ` +
+        `git -C ${shellQuote(cache)} for-each-ref --sort=-committerdate --format='%(refname)' refs/immune | tail -n +51 | xargs -r -n1 git -C ${shellQuote(cache)} update-ref -d`,
+    );
+    if (init.code !== 0) throw new Error(`ssh worker ${name}: preparing ${cache} (is git installed there?): ${init.stderr.trim()}`);
+    const push = await execa('git', ['-C', checkout.dir, 'push', '-q', '--no-verify', cacheUrl(), `+${checkout.sha}:refs/immune/${checkout.sha}`], {
+      env: { GIT_SSH_COMMAND: gitSsh(), GIT_TERMINAL_PROMPT: '0' },
+      reject: false,
+      cancelSignal: signal,
+    });
+    if (push.exitCode !== 0) throw new Error(`ssh worker ${name}: pushing ${checkout.sha.slice(0, 12)} to ${cache}: ${String(push.stderr || push.message || 'git push failed').trim().split('\n').slice(-5).join('\n')}`);
+    const co = await ssh.execCommand(`git clone -q --shared --no-checkout ${shellQuote(cache)} ${shellQuote(dir)} && git -C ${shellQuote(dir)} -c advice.detachedHead=false checkout -q --detach ${checkout.sha}`);
+    if (co.code !== 0) throw new Error(`ssh worker ${name}: checking out ${checkout.sha.slice(0, 12)} in ${dir}: ${co.stderr.trim()}`);
+  };
+
+  /** The directory as it is, packed and unpacked on the worker (not a git checkout). */
+  const shipTarball = async (ssh: NodeSSH, from: string, dir: string, signal: AbortSignal): Promise<void> => {
+    const localTmp = await mkdtemp(join(tmpdir(), 'immune-ship-'));
       const tarball = join(localTmp, 'checkout.tgz');
       try {
-        await execa('tar', ['-czf', tarball, '--exclude=.git', '-C', checkout.dir, '.'], { cancelSignal: signal });
+        await execa('tar', ['-czf', tarball, '--exclude=.git', '-C', from, '.'], { cancelSignal: signal });
         const remoteTar = `${dir}.tgz`;
         const mk = await ssh.execCommand(`mkdir -p ${shellQuote(dir)}`);
         if (mk.code !== 0) throw new Error(`ssh worker ${name}: mkdir ${dir}: ${mk.stderr}`);
@@ -129,6 +160,16 @@ export function sshWorker(cfg: SshWorkerConfig): Worker {
       } finally {
         await rm(localTmp, { recursive: true, force: true });
       }
+  };
+
+  return {
+    name,
+    slots: cfg.slots,
+    async open(checkout, setup, signal, timeoutMs) {
+      const ssh = await connect();
+      const dir = posix.join(cfg.dir, `${checkout.sha.slice(0, 12)}-${randomBytes(4).toString('hex')}`);
+      if (await isGitCheckout(checkout.dir, checkout.sha)) await checkoutRemote(ssh, checkout, dir, signal);
+      else await shipTarball(ssh, checkout.dir, dir, signal);
       let temps = 0;
       const ws: Workspace = {
         worker: name,
