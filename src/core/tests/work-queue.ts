@@ -35,24 +35,38 @@ export function loadCosts(files: string[], history: ReadonlyMap<string, number>)
   return new Map(files.map((f) => [f, Math.max(0, history.get(f) ?? fallback)]));
 }
 
+/** How finely a long file may be cut, as shares of a fair share: the plan takes whichever the queue would finish soonest with. */
+export const CUTS = [1 / 4, 1 / 8, 1 / 16, 1 / 32];
+
 /**
  * Units over a suite: a file stays whole unless its tests take more than half a fair share
  * (total / slots / 2) and there is more than one slot; such a file is cut into runs of consecutive
- * tests of at most an eighth of a fair share each (a test longer than that is a unit of its own):
- * fine enough for the queue to even out the end, while each cut costs another load of the file. Every unit pays its file's load.
+ * tests of at most `cut` of a fair share each (a test longer than that is a unit of its own).
+ * Finer cuts even out the end of the queue, but each cut costs another load of the file: without
+ * `cut`, each of CUTS is planned and the one the queue would finish soonest with (loads included)
+ * is kept, the coarser on a tie. Every unit pays its file's load.
  *
  * `open`: the tests come from history, not from a listing of this checkout, so the file may hold
  * tests history does not know: a whole file runs without naming its tests, and the last group of a
  * split file runs every test the file's other groups do not name.
  */
-export function planUnits(tests: EstimatedTest[], slots: number, loadMs: ReadonlyMap<string, number> = new Map(), open = false): WorkUnit[] {
+export function planUnits(tests: EstimatedTest[], slots: number, loadMs: ReadonlyMap<string, number> = new Map(), open = false, cut?: number): WorkUnit[] {
   if (!tests.length) return [];
+  if (cut === undefined) {
+    let best: { units: WorkUnit[]; span: number } | undefined;
+    for (const c of CUTS) {
+      const units = planUnits(tests, slots, loadMs, open, c);
+      const span = queueMakespan(dispatchOrder(units, slots).map((u) => u.estimateMs), slots);
+      if (!best || span < best.span) best = { units, span };
+    }
+    return best!.units;
+  }
   const k = Math.max(1, Math.floor(slots));
   const total = tests.reduce((s, t) => s + t.estimateMs, 0);
   const files = new Map<string, EstimatedTest[]>();
   for (const t of tests) files.set(t.file, [...(files.get(t.file) ?? []), t]);
   const units: WorkUnit[] = [];
-  const cap = total / k / 8;
+  const cap = (total / k) * cut;
   for (const [file, ts] of files) {
     const load = loadMs.get(file) ?? 0;
     const sum = ts.reduce((a, t) => a + t.estimateMs, 0);
