@@ -16,7 +16,7 @@
 import { execa } from 'execa';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import pino from 'pino';
 import { simpleGit } from 'simple-git';
 import { createGitRepo } from '../src/adapters/git/git-repo.js';
@@ -65,24 +65,60 @@ function heavyTailedSuite(): FixtureFile[] {
   return files;
 }
 
+/** One way of running a suite, over the repetitions: each run against the bound of its own test durations. */
+interface Measured {
+  /** The run with the median ratio. */
+  makespanMs: number;
+  wallMs: number;
+  lowerBoundMs: number;
+  ratio: number;
+  wallRatio: number;
+  /** Every repetition's makespan over its own bound. */
+  ratios: number[];
+}
+
 interface ShardingRow {
   suite: string;
-  /** Best of this many interleaved repetitions for ours, round-robin and mocha --parallel. */
+  /** Interleaved repetitions of ours, static LPT, round-robin and mocha --parallel; each figure is the median run's. */
   reps: number;
   tests: number;
   workers: number;
+  /** From history (mean durations over the recent runs): what the plan figure is measured against. */
   totalMs: number;
   longestMs: number;
   lowerBoundMs: number;
   /** The queue alone: its units handed out in order from history, makespan in test time (no start-up, no loads). */
   planned: { makespanMs: number; ratio: number };
-  /** The work queue: warm runners per slot. */
-  ours: { makespanMs: number; wallMs: number; ratio: number; wallRatio: number };
-  oursCold: { makespanMs: number; wallMs: number; ratio: number };
+  /** The work queue: warm runners per slot, planned from history. */
+  ours: Measured;
+  /** The queue on the first run (no history: lists every test first). */
+  oursCold: Measured;
   /** The static hybrid LPT plan from history, one process per shard. */
-  staticPlan: { makespanMs: number; wallMs: number; ratio: number; wallRatio: number; plannedRatio: number };
-  roundRobin: { makespanMs: number; wallMs: number; ratio: number };
-  mochaParallel: { wallMs: number; ratio: number };
+  staticPlan: Measured & { plannedRatio: number };
+  roundRobin: Measured;
+  /** Wall time of the whole `mocha --parallel` command. */
+  mochaParallel: Measured;
+}
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
+/** The lower bound max(total / workers, longest test) of one run, from the durations it measured itself. */
+function runBound(durations: number[], workers: number): number {
+  return makespanLowerBound(durations.filter((d) => Number.isFinite(d)), workers);
+}
+
+/** Runs measured as (makespan, wall, own bound): the median run by ratio, and every ratio. */
+function summarise(runs: { makespanMs: number; wallMs: number; lowerBoundMs: number }[]): Measured {
+  const withRatio = runs.map((r) => ({ ...r, ratio: r.makespanMs / r.lowerBoundMs })).sort((a, b) => a.ratio - b.ratio);
+  const mid = withRatio[Math.floor((withRatio.length - 1) / 2)]!;
+  return {
+    makespanMs: mid.makespanMs,
+    wallMs: mid.wallMs,
+    lowerBoundMs: Math.round(mid.lowerBoundMs),
+    ratio: round2(mid.ratio),
+    wallRatio: round2(mid.wallMs / mid.lowerBoundMs),
+    ratios: runs.map((r) => round2(r.makespanMs / r.lowerBoundMs)),
+  };
 }
 
 async function shardingBench(name: string, dir: string, files: string[], workers: number, reps = quick ? 1 : 3): Promise<ShardingRow> {
@@ -100,55 +136,65 @@ async function shardingBench(name: string, dir: string, files: string[], workers
     if (rep.fileLoads?.length) await history.recordFileLoads('bench', rep.fileLoads, Date.now());
     return rep;
   };
-  const makespan = (r: RunReport) => Math.max(...r.shards.map((s) => s.durationMs));
+  // A run's makespan: its slowest runner process, from start to exit; its bound from its own test durations.
+  const measured = (r: RunReport) => ({
+    makespanMs: Math.max(...r.shards.map((s) => s.durationMs)),
+    wallMs: r.durationMs,
+    lowerBoundMs: runBound(r.results.filter((x) => x.state !== 'skipped').map((x) => x.durationMs), workers),
+  });
   process.stdout.write(`  ${name}: cold run…`);
   const cold = await run();
   await run(); // a second sample of every duration, as a real line would have
-  // The machine is shared: repeat each interleaved, keep each one's best.
-  let warm: RunReport | undefined;
-  let lpt: RunReport | undefined;
-  let rr: RunReport | undefined;
-  let mochaWall = Infinity;
+  // The machine is shared: repeat each interleaved, keep every run, report the median.
+  const warm: RunReport[] = [];
+  const lpt: RunReport[] = [];
+  const rr: RunReport[] = [];
+  const mocha: { makespanMs: number; wallMs: number; lowerBoundMs: number }[] = [];
+  const jsonOut = join(await mkdtemp(join(tmpdir(), 'immune-bench-mocha-')), 'report.json');
   for (let rep = 0; rep < reps; rep++) {
     process.stdout.write(` [${rep + 1}/${reps}] queue…`);
-    const w = await run();
-    if (!warm || makespan(w) < makespan(warm)) warm = w;
+    warm.push(await run());
     process.stdout.write(' static LPT…');
-    const l = await run(planShardsHybrid);
-    if (!lpt || makespan(l) < makespan(lpt)) lpt = l;
+    lpt.push(await run(planShardsHybrid));
     process.stdout.write(' round-robin…');
-    const r = await run(planRoundRobinByFile);
-    if (!rr || makespan(r) < makespan(rr)) rr = r;
+    rr.push(await run(planRoundRobinByFile));
     process.stdout.write(' mocha --parallel…');
     const t0 = Date.now();
-    await execa('node', ['node_modules/mocha/bin/mocha.js', '--parallel', '--jobs', String(workers), '--reporter', 'dot', '--timeout', '120000', ...files], { cwd: dir, reject: false, env: { ...process.env, CI: 'true' } });
-    mochaWall = Math.min(mochaWall, Date.now() - t0);
+    const res = await execa('node', ['node_modules/mocha/bin/mocha.js', '--parallel', '--jobs', String(workers), '--reporter', 'json', '--reporter-option', `output=${jsonOut}`, '--timeout', '120000', ...files], { cwd: dir, reject: false, all: true, env: { ...process.env, CI: 'true' } });
+    const wallMs = Date.now() - t0;
+    const report = await readFile(jsonOut, 'utf8').then((t) => JSON.parse(t) as { tests: { duration?: number }[] }, () => undefined);
+    await rm(jsonOut, { force: true });
+    if (!report) {
+      process.stdout.write(` (mocha --parallel wrote no report: exit ${res.exitCode ?? res.signal}; ${String(res.all).trim().split('\n').slice(-3).join(' | ')})`);
+      continue;
+    }
+    mocha.push({ makespanMs: wallMs, wallMs, lowerBoundMs: runBound(report.tests.map((t) => t.duration ?? 0), workers) });
   }
   process.stdout.write(' done\n');
+  await rm(dirname(jsonOut), { recursive: true, force: true });
   const known = await history.durations();
   const durations = [...known.values()];
   await Promise.all([...runners.values()].map((r) => r.close()));
   db.close();
   const lb = makespanLowerBound(durations, workers);
-  const ratio = (ms: number) => Math.round((ms / lb) * 100) / 100;
-  if (!warm || !rr || !lpt) throw new Error('no runs');
-  const estimated = estimateDurations(warm.results.map((t) => ({ id: t.id, file: t.file, title: t.title })), known);
+  const last = warm.at(-1)!;
+  const estimated = estimateDurations(last.results.map((t) => ({ id: t.id, file: t.file, title: t.title })), known);
   const planned = queueMakespan(dispatchOrder(planUnits(estimated, workers), workers).map((u) => u.estimateMs), workers);
   const lptPlanned = planShardsHybrid(estimated, workers).reduce((m, sh) => Math.max(m, sh.estimateMs), 0);
   return {
     suite: name,
     reps,
-    tests: warm.total,
+    tests: last.total,
     workers,
     totalMs: Math.round(durations.reduce((s, d) => s + d, 0)),
     longestMs: Math.round(Math.max(...durations)),
     lowerBoundMs: Math.round(lb),
-    planned: { makespanMs: Math.round(planned), ratio: ratio(planned) },
-    ours: { makespanMs: makespan(warm), wallMs: warm.durationMs, ratio: ratio(makespan(warm)), wallRatio: ratio(warm.durationMs) },
-    oursCold: { makespanMs: makespan(cold), wallMs: cold.durationMs, ratio: ratio(makespan(cold)) },
-    staticPlan: { makespanMs: makespan(lpt), wallMs: lpt.durationMs, ratio: ratio(makespan(lpt)), wallRatio: ratio(lpt.durationMs), plannedRatio: ratio(lptPlanned) },
-    roundRobin: { makespanMs: makespan(rr), wallMs: rr.durationMs, ratio: ratio(makespan(rr)) },
-    mochaParallel: { wallMs: mochaWall, ratio: ratio(mochaWall) },
+    planned: { makespanMs: Math.round(planned), ratio: round2(planned / lb) },
+    ours: summarise(warm.map(measured)),
+    oursCold: summarise([measured(cold)]),
+    staticPlan: { ...summarise(lpt.map(measured)), plannedRatio: round2(lptPlanned / lb) },
+    roundRobin: summarise(rr.map(measured)),
+    mochaParallel: summarise(mocha.length ? mocha : [{ makespanMs: NaN, wallMs: NaN, lowerBoundMs: NaN }]),
   };
 }
 
@@ -306,14 +352,16 @@ if (only !== 'culprit') {
   console.log('suite                                   tests  W  LB(s)  plan  queue  queue-wall  cold  static-LPT  static-wall  rr-file  mocha--parallel');
   for (const r of rows) {
     console.log(
-      `${r.suite.padEnd(40)}${String(r.tests).padStart(5)}  ${r.workers}  ${(r.lowerBoundMs / 1000).toFixed(1).padStart(5)}  ${r.planned.ratio.toFixed(2).padStart(4)}  ${r.ours.ratio.toFixed(2).padStart(5)}  ${r.ours.wallRatio.toFixed(2).padStart(10)}  ${r.oursCold.ratio.toFixed(2).padStart(4)}  ${r.staticPlan.ratio.toFixed(2).padStart(10)}  ${r.staticPlan.wallRatio.toFixed(2).padStart(11)}  ${r.roundRobin.ratio.toFixed(2).padStart(7)}  ${r.mochaParallel.ratio.toFixed(2).padStart(15)}`,
+      `${r.suite.padEnd(40)}${String(r.tests).padStart(5)}  ${r.workers}  ${(r.ours.lowerBoundMs / 1000).toFixed(1).padStart(5)}  ${r.planned.ratio.toFixed(2).padStart(4)}  ${r.ours.ratio.toFixed(2).padStart(5)}  ${r.ours.wallRatio.toFixed(2).padStart(10)}  ${r.oursCold.ratio.toFixed(2).padStart(4)}  ${r.staticPlan.ratio.toFixed(2).padStart(10)}  ${r.staticPlan.wallRatio.toFixed(2).padStart(11)}  ${r.roundRobin.ratio.toFixed(2).padStart(7)}  ${r.mochaParallel.ratio.toFixed(2).padStart(15)}`,
     );
   }
-  console.log('(plan = the queue handed out from history, in test time; queue = slowest warm runner incl. its start-up and file loads,');
+  console.log('(each run against the bound of its own test durations, median of the repetitions; LB = the median queue run\'s bound;');
+  console.log(' plan = the queue handed out from history, in test time; queue = slowest warm runner incl. its start-up and file loads,');
   console.log(' planned from history (only the spec files listed); queue-wall adds setup; cold = the queue without history (lists every test');
   console.log(' first); static-LPT = the plan from history, one process per shard');
   console.log(' (its start-up and loads; static-wall adds the separate dry run that lists the tests);');
   console.log(' rr-file = round-robin by file; mocha --parallel is wall time)');
+  for (const r of rows) console.log(`  ${r.suite}: queue runs ${r.ours.ratios.join(', ')}; mocha --parallel runs ${r.mochaParallel.ratios.join(', ')}`);
   out.sharding = rows;
 }
 
