@@ -19,6 +19,8 @@ describe('cli: immune tests', function () {
     file = join(dir, 'immune.db');
     const db = openDb(file);
     const h = new SqliteTestHistory(db);
+    // A slow test that was removed: its file has run for days since without it.
+    await h.recordRun('s-old', [{ id: 'a.js::removed', file: 'a.js', title: 'removed', state: 'passed', durationMs: 5000 }], -3 * 86_400_000);
     for (let i = 0; i < 4; i++) {
       await h.recordRun(`s${i}`, [
         { id: 'a.js::fast', file: 'a.js', title: 'fast', state: 'passed', durationMs: 5 },
@@ -36,6 +38,13 @@ describe('cli: immune tests', function () {
     assert.deepEqual(JSON.parse(slow.stdout).map((r: { id: string; meanMs: number }) => [r.id, r.meanMs]), [['a.js::slow', 900], ['b.js::wobbly', 50]]);
     const files = await immune('tests', 'slowest', '--files', '--db', file, '--json');
     assert.deepEqual(JSON.parse(files.stdout), [{ file: 'a.js', meanMs: 905, tests: 2 }, { file: 'b.js', meanMs: 50, tests: 1 }]);
+  });
+
+  it('leaves out tests no longer in the suite, unless asked for --all', async () => {
+    const all = await immune('tests', 'slowest', '--db', file, '--json', '--all', '--limit', '1');
+    assert.deepEqual(JSON.parse(all.stdout).map((r: { id: string }) => r.id), ['a.js::removed']);
+    const files = await immune('tests', 'slowest', '--files', '--all', '--db', file, '--json', '--limit', '1');
+    assert.deepEqual(JSON.parse(files.stdout), [{ file: 'a.js', meanMs: 5905, tests: 3 }]);
   });
 
   it('quarantines a test and lists flaky and quarantined tests in a readable table', async () => {

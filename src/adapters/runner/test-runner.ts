@@ -76,9 +76,6 @@ interface ShardOutcome {
  */
 type Listing = { tests: SuiteTest[] } | { files: string[] } | { error: string } | { failed: unknown } | 'fallback';
 
-/** A file's tests history still counts as the file's: those seen within this long of the file's latest run. */
-const HISTORY_SUITE_MS = 24 * 3_600_000;
-
 const PORT_BASE = 20_000;
 const PORTS_PER_SLOT = 100;
 const STARTUP_GRACE_MS = 15_000;
@@ -144,7 +141,7 @@ export function createTestRunner(opts: {
       const quarantined = new Set(stats.filter((s) => s.quarantined).map((s) => s.id));
       // A whole mocha run with history is planned from it: the runners then only name the spec files,
       // and skip listing every test (which loads every file once more than running them does).
-      const historySuite = config.runner === 'mocha' && !opts.planner && !runOpts.only ? suiteFromHistory(stats, HISTORY_SUITE_MS) : undefined;
+      const historySuite = config.runner === 'mocha' && !opts.planner && !runOpts.only ? suiteFromHistory(stats) : undefined;
       for (const d of decisions) {
         if (d.action === 'quarantine') quarantined.add(d.id);
         if (d.action === 'release') quarantined.delete(d.id);

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { openDb } from '../../adapters/store/sqlite/db.js';
 import { SqliteTestHistory } from '../../adapters/store/sqlite/tests.js';
+import { suiteFromHistory } from '../../core/tests/work-queue.js';
 import { InputError } from '../../errors.js';
 
 const DEFAULT_DB = '.immune/immune.db';
@@ -19,6 +20,12 @@ function limitOf(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InputError('--limit', `"${v}" is not a positive whole number`);
   return n;
+}
+
+/** Tests still in the suite as history sees it (seen within a day of their file's latest run); `all`: every test with runs. */
+export function current(stats: Stat[], all = false): Stat[] {
+  const ids = all ? undefined : new Set(suiteFromHistory(stats)?.map((t) => t.id));
+  return stats.filter((s) => s.runs > 0 && (!ids || ids.has(s.id)));
 }
 
 export function slowest(stats: Stat[], limit: number): Stat[] {
@@ -64,18 +71,19 @@ export function register(program: Command): void {
     .option('--limit <n>', 'how many', '20')
     .option('--json', 'machine-readable output')
     .option('--files', 'per test file (sum of its tests) instead of per test')
-    .action(async (o: { db: string; limit: string; json?: boolean; files?: boolean }) => {
+    .option('--all', 'also tests no run has reported for a day before their file last ran (removed or renamed)')
+    .action(async (o: { db: string; limit: string; json?: boolean; files?: boolean; all?: boolean }) => {
       const limit = limitOf(o.limit);
       const s = open(o.db);
       try {
         if (o.files) {
-          const files = slowestFiles(await s.history.stats(), limit);
+          const files = slowestFiles(current(await s.history.stats(), o.all), limit);
           if (o.json) process.stdout.write(JSON.stringify(files.map((f) => ({ ...f, meanMs: Math.round(f.meanMs * 10) / 10 })), null, 2) + '\n');
           else if (!files.length) process.stdout.write('no test runs recorded yet\n');
           else process.stdout.write(table([['MEAN', 'TESTS', 'FILE'], ...files.map((f) => [`${(f.meanMs / 1000).toFixed(3)}s`, String(f.tests), f.file])]));
           return;
         }
-        const rows = slowest(await s.history.stats(), limit);
+        const rows = slowest(current(await s.history.stats(), o.all), limit);
         if (o.json) process.stdout.write(JSON.stringify(rows.map((r) => ({ id: r.id, meanMs: Math.round(r.meanMs * 10) / 10, runs: r.runs, failures: r.failures, flakes: r.flakes })), null, 2) + '\n');
         else if (!rows.length) process.stdout.write('no test runs recorded yet\n');
         else process.stdout.write(table([['MEAN', 'RUNS', 'TEST'], ...rows.map((r) => [`${(r.meanMs / 1000).toFixed(3)}s`, String(r.runs), r.id])]));

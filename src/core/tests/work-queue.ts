@@ -161,11 +161,14 @@ export function queueMakespan(queued: number[], slots: number, busyMs: number[] 
   return Math.round(Math.max(0, ...free));
 }
 
+/** A file's tests history still counts as the file's: those seen within this long of the file's latest run. */
+export const HISTORY_SUITE_MS = 24 * 3_600_000;
+
 /**
  * The suite as history knows it: per file, the tests a run reported within `windowMs` of the file's
  * latest run (a test not seen for longer is taken to be gone). Undefined when history knows none.
  */
-export function suiteFromHistory(stats: { id: string; file: string; title: string; lastSeen: number }[], windowMs: number): SuiteTest[] | undefined {
+export function suiteFromHistory(stats: { id: string; file: string; title: string; lastSeen: number }[], windowMs = HISTORY_SUITE_MS): SuiteTest[] | undefined {
   const seen = stats.filter((s) => s.file && s.lastSeen > 0);
   const latest = new Map<string, number>();
   for (const s of seen) latest.set(s.file, Math.max(latest.get(s.file) ?? 0, s.lastSeen));
