@@ -210,6 +210,26 @@ exports.mochaGlobalSetup = () => fs.appendFileSync(${JSON.stringify(marks)}, 'se
       }
     });
 
+    it('fails the run naming a file that no longer loads, and runs the rest', async () => {
+      const suite = await makeSuite([{ name: 'a.test.cjs', suite: 'a', tests: [{ title: 'fine' }] }, { name: 'b.test.cjs', suite: 'b', tests: [{ title: 'fine too' }] }]);
+      suites.push(suite);
+      const r = historyRunner({ workers: 2, retries: 1 });
+      try {
+        assert.equal((await r.run(suite.dir)).ok, true);
+        await writeFile(join(suite.dir, 'test', 'b.test.cjs'), "describe('b', () => { it('fine too', () => {}); \n");
+        const report = await r.run(suite.dir);
+        assert.deepEqual(r.from, ['listing', 'history']);
+        assert.equal(report.ok, false);
+        assert.deepEqual(report.results.filter((x) => x.state === 'passed').map((x) => x.title), ['a fine']);
+        assert.equal(report.failed.length, 1);
+        assert.equal(report.failed[0]!.file, 'test/b.test.cjs');
+        assert.match(report.failed[0]!.error!, /SyntaxError/);
+        assert.match(report.summary, /b\.test\.cjs/);
+      } finally {
+        await r.close();
+      }
+    });
+
     it('names a hung test history has never seen, and still runs the rest of its file', async () => {
       const suite = await makeSuite([{ name: 'b.test.cjs', suite: 'b', tests: [{ title: 'before' }, { title: 'after' }] }]);
       suites.push(suite);
