@@ -204,8 +204,11 @@ export interface TestHistoryStore {
   recordRun(sha: string, results: TestCaseResult[], time: number): Promise<void>;
   /** Mean duration per test id over recent runs. */
   durations(ids?: string[]): Promise<Map<string, number>>;
-  /** Tests with their runs, failures and flaky passes; `lastSeen`: when a run last reported the test (0: never, only quarantined by hand). */
-  stats(): Promise<{ id: string; file: string; title: string; runs: number; failures: number; flakes: number; meanMs: number; quarantined: boolean; lastSeen: number }[]>;
+  /**
+   * Tests with their runs, failures and flaky passes; `lastSeen`: when a run last reported the test
+   * (0: never, only quarantined by hand); `lastFailed`: its latest recorded result is a failure.
+   */
+  stats(): Promise<{ id: string; file: string; title: string; runs: number; failures: number; flakes: number; meanMs: number; quarantined: boolean; lastSeen: number; lastFailed: boolean }[]>;
   setQuarantined(id: string, quarantined: boolean): Promise<void>;
   /** Optional: how long loading each test file took in a runner (its imports, compiling), per run. */
   recordFileLoads?(sha: string, loads: { file: string; ms: number }[], time: number): Promise<void>;

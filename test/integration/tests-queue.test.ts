@@ -210,6 +210,28 @@ exports.mochaGlobalSetup = () => fs.appendFileSync(${JSON.stringify(marks)}, 'se
       }
     });
 
+    it('runs the file of a test that failed last time first, so a failure that persists shows at once', async () => {
+      const suite = await makeSuite([
+        { name: 'big.test.cjs', suite: 'big', tests: [{ title: 'slow', ms: 600 }] },
+        { name: 'mid.test.cjs', suite: 'mid', tests: [{ title: 'takes a while', ms: 150 }, { title: 'breaks', does: 'fail' }] },
+        { name: 'quick.test.cjs', suite: 'quick', tests: [{ title: 'instant' }] },
+      ]);
+      suites.push(suite);
+      const r = historyRunner({ workers: 1 });
+      try {
+        const order = async () => (await r.run(suite.dir)).results.map((x) => x.title);
+        await order();
+        // "mid breaks" failed last time: its file goes first.
+        assert.deepEqual(await order(), ['mid takes a while', 'mid breaks', 'quick instant', 'big slow']);
+        await writeFile(join(suite.dir, 'test', 'mid.test.cjs'), mochaFile({ name: 'mid.test.cjs', suite: 'mid', tests: [{ title: 'takes a while', ms: 150 }, { title: 'breaks' }] }, suite.stateDir));
+        assert.deepEqual(await order(), ['mid takes a while', 'mid breaks', 'quick instant', 'big slow']);
+        // Fixed and passed once: back to the quickest file first, then longest first.
+        assert.deepEqual(await order(), ['quick instant', 'big slow', 'mid takes a while', 'mid breaks']);
+      } finally {
+        await r.close();
+      }
+    });
+
     it('fails the run naming a file that no longer loads, and runs the rest', async () => {
       const suite = await makeSuite([{ name: 'a.test.cjs', suite: 'a', tests: [{ title: 'fine' }] }, { name: 'b.test.cjs', suite: 'b', tests: [{ title: 'fine too' }] }]);
       suites.push(suite);

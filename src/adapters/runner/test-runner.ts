@@ -540,7 +540,12 @@ export function createTestRunner(opts: {
       if (config.runner === 'mocha' && !isStatic) loadMs = loadCosts(specFiles ?? filesOf(estimated), (await history.fileLoads?.()) ?? new Map());
       const units = isStatic
         ? []
-        : dispatchOrder(specFiles ? planUnitsFromHistory(specFiles, estimated, slots.length, loadMs, medianFileMs(estimated)) : planUnits(estimated, slots.length, loadMs), slots.length);
+        : dispatchOrder(
+            specFiles ? planUnitsFromHistory(specFiles, estimated, slots.length, loadMs, medianFileMs(estimated)) : planUnits(estimated, slots.length, loadMs),
+            slots.length,
+            undefined,
+            new Set(stats.filter((x) => x.lastFailed).map((x) => x.id)),
+          );
       rlog.debug({ from: specFiles ? 'history' : 'listing', files: specFiles?.length }, 'suite');
       queue.push(...units);
       // Lanes: one per slot this run can use; each holds a slot while the queue has work for it.

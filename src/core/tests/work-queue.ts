@@ -124,13 +124,20 @@ export function remainder(unit: WorkUnit, reported: ReadonlySet<string>): Pick<W
 
 /**
  * The order units are handed out in: longest first (what keeps the finish times together), except
- * that the quickest units go first, one per slot and as many more as fit in `quickShare` of the
- * work, so every slot reports within moments and a broken quick test shows at once. Ties keep the
- * plan's order.
+ * that units holding a test whose latest run failed (`failing`, test ids) go first, quickest first,
+ * so a failure that persists shows within moments; then the quickest units, one per slot and as
+ * many more as fit in `quickShare` of the work, so every slot reports at once and a broken quick
+ * test shows early. Ties keep the plan's order.
  */
-export function dispatchOrder(units: WorkUnit[], slots = 1, quickShare = 0.02): WorkUnit[] {
-  const total = units.reduce((s, u) => s + u.estimateMs, 0);
+export function dispatchOrder(units: WorkUnit[], slots = 1, quickShare = 0.02, failing: ReadonlySet<string> = new Set()): WorkUnit[] {
   const idx = new Map(units.map((u, i) => [u, i]));
+  const byEstimate = (a: WorkUnit, b: WorkUnit) => a.estimateMs - b.estimateMs || idx.get(a)! - idx.get(b)!;
+  const first = failing.size ? units.filter((u) => u.tests.some((t) => failing.has(t.id))).sort(byEstimate) : [];
+  if (first.length) {
+    const firstSet = new Set(first);
+    return [...first, ...dispatchOrder(units.filter((u) => !firstSet.has(u)), Math.max(0, slots - first.length), quickShare)];
+  }
+  const total = units.reduce((s, u) => s + u.estimateMs, 0);
   const asc = [...units].sort((a, b) => a.estimateMs - b.estimateMs || idx.get(a)! - idx.get(b)!);
   const quick = new Set<WorkUnit>();
   let acc = 0;

@@ -100,10 +100,11 @@ export class SqliteTestHistory implements TestHistoryStore {
     return out;
   }
 
-  async stats(): Promise<{ id: string; file: string; title: string; runs: number; failures: number; flakes: number; meanMs: number; quarantined: boolean; lastSeen: number }[]> {
+  async stats(): Promise<{ id: string; file: string; title: string; runs: number; failures: number; flakes: number; meanMs: number; quarantined: boolean; lastSeen: number; lastFailed: boolean }[]> {
     const rows = this.db
       .prepare(
         `SELECT c.test_id AS id, c.file, c.title, c.quarantined, c.last_seen AS lastSeen,
+                COALESCE((SELECT l.state = 'failed' FROM test_results l WHERE l.test_id = c.test_id ORDER BY l.id DESC LIMIT 1), 0) AS lastFailed,
                 COUNT(r.id) AS runs,
                 COALESCE(SUM(CASE WHEN r.state = 'failed' THEN 1 ELSE 0 END), 0) AS failures,
                 COALESCE(SUM(r.flaky), 0) AS flakes,
@@ -111,8 +112,8 @@ export class SqliteTestHistory implements TestHistoryStore {
          FROM test_cases c LEFT JOIN test_results r ON r.test_id = c.test_id
          GROUP BY c.test_id ORDER BY c.test_id`,
       )
-      .all() as { id: string; file: string; title: string; quarantined: number; runs: number; failures: number; flakes: number; meanMs: number; lastSeen: number }[];
-    return rows.map((r) => ({ ...r, quarantined: r.quarantined === 1 }));
+      .all() as { id: string; file: string; title: string; quarantined: number; runs: number; failures: number; flakes: number; meanMs: number; lastSeen: number; lastFailed: number }[];
+    return rows.map((r) => ({ ...r, quarantined: r.quarantined === 1, lastFailed: r.lastFailed === 1 }));
   }
 
   async setQuarantined(id: string, quarantined: boolean): Promise<void> {

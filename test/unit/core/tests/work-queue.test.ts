@@ -56,7 +56,10 @@ describe('core/tests/work-queue', () => {
     // Up to 2% of the work also goes first (here q1 and q2 are 12 ms of 1572).
     assert.deepEqual(dispatchOrder(units, 1, 0.02).map((x) => x.id), ['q1', 'q2', 'l', 'm', 'm2', 's']);
     assert.deepEqual(dispatchOrder(units, 1, 0).map((x) => x.id), ['q1', 'l', 'm', 'm2', 's', 'q2']);
-    // Fewer units than slots: simply longest first.
+    // Units holding a test that failed in its latest run go before all of them, quickest first.
+    assert.deepEqual(dispatchOrder(units, 2, 0.02, new Set(['m2::m2', 'l::l', 'gone::x'])).map((x) => x.id), ['m2', 'l', 'q1', 'm', 's', 'q2']);
+    // (They took both slots' first turn, so only what fits in 2% of the rest goes ahead of the longest.)
+        // Fewer units than slots: simply longest first.
     assert.deepEqual(dispatchOrder([u('a', 1), u('b', 2)], 4).map((x) => x.id), ['b', 'a']);
   });
 
