@@ -148,18 +148,18 @@ export function sshWorker(cfg: SshWorkerConfig): Worker {
   /** The directory as it is, packed and unpacked on the worker (not a git checkout). */
   const shipTarball = async (ssh: NodeSSH, from: string, dir: string, signal: AbortSignal): Promise<void> => {
     const localTmp = await mkdtemp(join(tmpdir(), 'immune-ship-'));
-      const tarball = join(localTmp, 'checkout.tgz');
-      try {
-        await execa('tar', ['-czf', tarball, '--exclude=.git', '-C', from, '.'], { cancelSignal: signal });
-        const remoteTar = `${dir}.tgz`;
-        const mk = await ssh.execCommand(`mkdir -p ${shellQuote(dir)}`);
-        if (mk.code !== 0) throw new Error(`ssh worker ${name}: mkdir ${dir}: ${mk.stderr}`);
-        await ssh.putFile(tarball, remoteTar);
-        const x = await ssh.execCommand(`tar -xzf ${shellQuote(remoteTar)} -C ${shellQuote(dir)} && rm -f ${shellQuote(remoteTar)}`);
-        if (x.code !== 0) throw new Error(`ssh worker ${name}: unpacking the checkout: ${x.stderr}`);
-      } finally {
-        await rm(localTmp, { recursive: true, force: true });
-      }
+    const tarball = join(localTmp, 'checkout.tgz');
+    try {
+      await execa('tar', ['-czf', tarball, '--exclude=.git', '-C', from, '.'], { cancelSignal: signal });
+      const remoteTar = `${dir}.tgz`;
+      const mk = await ssh.execCommand(`mkdir -p ${shellQuote(dir)}`);
+      if (mk.code !== 0) throw new Error(`ssh worker ${name}: mkdir ${dir}: ${mk.stderr}`);
+      await ssh.putFile(tarball, remoteTar);
+      const x = await ssh.execCommand(`tar -xzf ${shellQuote(remoteTar)} -C ${shellQuote(dir)} && rm -f ${shellQuote(remoteTar)}`);
+      if (x.code !== 0) throw new Error(`ssh worker ${name}: unpacking the checkout: ${x.stderr}`);
+    } finally {
+      await rm(localTmp, { recursive: true, force: true });
+    }
   };
 
   return {

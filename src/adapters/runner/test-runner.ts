@@ -528,11 +528,9 @@ export function createTestRunner(opts: {
       }
       // Only the spec files listed: the tests are history's (of the files there still are), and the plan is open to others.
       const specFiles = 'files' in suite ? suite.files : undefined;
-      if ('files' in suite) {
-        fromHistory = true;
-        const present = new Set(suite.files);
-        tests = (historySuite ?? []).filter((t) => present.has(t.file));
-      } else tests = suite.tests;
+      fromHistory = specFiles !== undefined;
+      const present = new Set(specFiles);
+      tests = 'tests' in suite ? suite.tests : (historySuite ?? []).filter((t) => present.has(t.file));
       if (runOpts.only && config.runner !== 'command' && !named) tests = selectOnly(tests, runOpts.only);
       const known = await history.durations(config.runner === 'node-test' ? undefined : tests.map((t) => t.id));
       const estimated = config.runner === 'node-test' ? estimateFiles(tests, known) : estimateDurations(tests, known);

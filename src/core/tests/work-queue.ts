@@ -138,7 +138,7 @@ export function dispatchOrder(units: WorkUnit[], slots = 1, quickShare = 0.02, f
     return [...first, ...dispatchOrder(units.filter((u) => !firstSet.has(u)), Math.max(0, slots - first.length), quickShare)];
   }
   const total = units.reduce((s, u) => s + u.estimateMs, 0);
-  const asc = [...units].sort((a, b) => a.estimateMs - b.estimateMs || idx.get(a)! - idx.get(b)!);
+  const asc = [...units].sort(byEstimate);
   const quick = new Set<WorkUnit>();
   let acc = 0;
   for (const u of asc) {
