@@ -7,8 +7,8 @@ import { join, resolve } from 'node:path';
 import { simpleGit } from 'simple-git';
 import type { Logger } from 'pino';
 import { createLocalFleet } from '../adapters/fleet/local.js';
-import { createRuntime, IMMUNE_ROOT, loadPipelineFile, type Runtime } from '../cli/runtime.js';
-import { printProgress } from '../cli/progress.js';
+import { createRuntime, IMMUNE_ROOT, loadPipelineFile, type Runtime } from '../runtime.js';
+import type { EventBus } from '../engine/events.js';
 import type { DeployRecord } from '../ports.js';
 import { badChange, fixChange, goodChange, shopTemplateFiles, type ShopChange } from './shop-changes.js';
 import { startTraffic, type Traffic } from './traffic.js';
@@ -21,6 +21,8 @@ export interface DemoOptions {
   log: Logger;
   /** Human progress lines (not in --json mode). */
   print: (line: string) => void;
+  /** Subscribes a printer of the engine's progress (the CLI passes its own); returns the unsubscribe. */
+  progress?: (events: EventBus, print: (line: string) => void) => () => void;
   /** Requests per second per server of simulated users. */
   rps?: number;
   /** Bound on the whole scenario. */
@@ -111,7 +113,7 @@ export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
     fleetEnv: { IMMUNE_URL: url, IMMUNE_CLIENT_TOKEN: clientToken, IMMUNE_SDK: join(IMMUNE_ROOT, 'src/sdk/index.ts') },
     http: { port, host, tokensFile, clientTokens: [clientToken], experimentsDir: join(IMMUNE_ROOT, 'experiments') },
   });
-  const unsubscribe = printProgress(runtime.events, opts.print);
+  const unsubscribe = opts.progress?.(runtime.events, opts.print) ?? (() => undefined);
   await runtime.start();
   opts.print(`dashboard: ${url}   captain token: ${captainToken}`);
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { Browser, Page } from 'playwright-core';
-import { createRuntime, type Runtime } from '../../src/cli/runtime.js';
+import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { badChange, goodChange, shopTemplateFiles } from '../../src/demo/shop-changes.js';
 import { startTraffic, type Traffic } from '../../src/demo/traffic.js';
 import { launchBrowser, openPage, screenshot } from '../helpers/browser.js';

@@ -8,7 +8,7 @@ import { execa, type ResultPromise } from 'execa';
 import pino from 'pino';
 import { createLocalFleet, localServers } from '../../src/adapters/fleet/local.js';
 import { parsePipeline } from '../../src/core/config/index.js';
-import { IMMUNE_ROOT } from '../../src/cli/runtime.js';
+import { IMMUNE_ROOT } from '../../src/runtime.js';
 import { goodChange, shopTemplateFiles } from '../../src/demo/shop-changes.js';
 import { startTraffic, type Traffic } from '../../src/demo/traffic.js';
 import { createOrigin, type TestOrigin } from '../helpers/git.js';

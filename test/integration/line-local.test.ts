@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { createRuntime, type Runtime } from '../../src/cli/runtime.js';
+import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { badChange, goodChange, shopTemplateFiles, fixChange } from '../../src/demo/shop-changes.js';
 import { startTraffic, type Traffic } from '../../src/demo/traffic.js';
 import { createOrigin, type TestOrigin } from '../helpers/git.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { writeFileSd } from '../../src/adapters/metrics/file-sd.js';
-import { createRuntime, type Runtime } from '../../src/cli/runtime.js';
+import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { badChange, goodChange, shopTemplateFiles } from '../../src/demo/shop-changes.js';
 import { startTraffic, type Traffic } from '../../src/demo/traffic.js';
 import type { DeployRecord } from '../../src/ports.js';

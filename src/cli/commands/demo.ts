@@ -18,9 +18,10 @@ export function register(program: Command): void {
       const quiet = o.json;
       const print = quiet ? () => undefined : (l: string) => process.stdout.write(`${l}\n`);
       const { startDemo } = await import('../../demo/scenario.js');
-      const { defaultLogger } = await import('../runtime.js');
+      const { defaultLogger } = await import('../../runtime.js');
+      const { printProgress } = await import('../progress.js');
       const log = process.env.IMMUNE_LOG_LEVEL ? defaultLogger() : pino({ level: 'warn' }, pino.destination(2));
-      const demo = await startDemo({ pipelineFile: o.pipeline, dataDir: o.data, port: o.port, log, print, rps: o.rps });
+      const demo = await startDemo({ pipelineFile: o.pipeline, dataDir: o.data, port: o.port, log, print, progress: printProgress, rps: o.rps });
       const stopOnSignal = new Promise<'signal'>((resolve) => {
         process.once('SIGINT', () => resolve('signal'));
         process.once('SIGTERM', () => resolve('signal'));

@@ -23,7 +23,7 @@ export function register(program: Command): void {
     .addHelpText('after', '\nExit codes: 0 stopped by a signal, 2 bad configuration or flags.\nReads are open on loopback; every change needs a token with the right role.')
     .action(async (o: { pipeline: string; port: number; host: string; data: string; tokens?: string; experiments: string; clientTokens?: string; publicUrl?: string }) => {
       // Loaded here, not at the top: every other command starts faster without the adapters.
-      const { createRuntime, defaultLogger } = await import('../runtime.js');
+      const { createRuntime, defaultLogger } = await import('../../runtime.js');
       const { printProgress } = await import('../progress.js');
       const log = defaultLogger();
       const rt = await createRuntime({

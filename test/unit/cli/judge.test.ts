@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { formatPath, jsonErrorOffset, parseJudgeInput } from '../../../src/cli/commands/judge.js';
+import { formatPath, jsonErrorOffset, parseJudgeInput } from '../../../src/core/judge/input.js';
 
 const BIN = new URL('../../../bin/immune.js', import.meta.url).pathname;
 

@@ -5,24 +5,24 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
-import { parsePipeline, type PipelineConfig } from '../core/config/index.js';
-import { judgeGate, judgeWatch } from '../core/judge/index.js';
-import { Engine, type TestStage } from '../engine/engine.js';
-import { EventBus } from '../engine/events.js';
-import { createGitRepo } from '../adapters/git/git-repo.js';
-import { createTarBuilder } from '../adapters/build/tar-builder.js';
-import { createLocalFleet, type LocalFleet } from '../adapters/fleet/local.js';
-import { createScrapeSource } from '../adapters/metrics/scrape.js';
-import { createConsoleNotifier } from '../adapters/notify/console.js';
-import { systemClock } from '../adapters/clock/system.js';
-import { openSqliteStore } from '../adapters/store/sqlite/index.js';
-import { createAuth, isLoopbackHost, loadTokens } from '../server/auth.js';
-import type { ServerContext } from '../server/context.js';
-import type { CodeHost, Fleet, MetricsSource, Store } from '../ports.js';
-import { ImmuneError } from '../errors.js';
+import { parsePipeline, type PipelineConfig } from './core/config/index.js';
+import { judgeGate, judgeWatch } from './core/judge/index.js';
+import { Engine, type TestStage } from './engine/engine.js';
+import { EventBus } from './engine/events.js';
+import { createGitRepo } from './adapters/git/git-repo.js';
+import { createTarBuilder } from './adapters/build/tar-builder.js';
+import { createLocalFleet, type LocalFleet } from './adapters/fleet/local.js';
+import { createScrapeSource } from './adapters/metrics/scrape.js';
+import { createConsoleNotifier } from './adapters/notify/console.js';
+import { systemClock } from './adapters/clock/system.js';
+import { openSqliteStore } from './adapters/store/sqlite/index.js';
+import { createAuth, isLoopbackHost, loadTokens } from './server/auth.js';
+import type { ServerContext } from './server/context.js';
+import type { CodeHost, Fleet, MetricsSource, Store } from './ports.js';
+import { ImmuneError } from './errors.js';
 
 /** immune's own install directory (where package.json and node_modules are). */
-export const IMMUNE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const IMMUNE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 export interface RuntimeOptions {
   pipelineFile: string;
@@ -86,14 +86,14 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     localFleet = createLocalFleet(config.fleet, { root: IMMUNE_ROOT, log, env: opts.fleetEnv });
     fleet = localFleet;
   } else {
-    const { createSshFleet } = await import('../adapters/fleet/ssh.js');
+    const { createSshFleet } = await import('./adapters/fleet/ssh.js');
     // Relative key, known_hosts and servers_file paths are relative to the pipeline file.
     fleet = createSshFleet(config.fleet, { log, baseDir: dirname(resolve(opts.pipelineFile)) });
   }
 
   let metrics: MetricsSource;
   if (config.metrics.source === 'prometheus') {
-    const { createPrometheusSource } = await import('../adapters/metrics/prometheus.js');
+    const { createPrometheusSource } = await import('./adapters/metrics/prometheus.js');
     metrics = createPrometheusSource(config.metrics, { log });
   } else metrics = createScrapeSource(config.metrics, { log });
 
@@ -101,14 +101,14 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   if (config.github) {
     const token = process.env[config.github.token_env];
     if (!token) throw new ImmuneError('IMMUNE_CONFIG_INVALID', `github: set the token in $${config.github.token_env}`, { status: 400 });
-    const { createGithubCodeHost } = await import('../adapters/github/code-host.js');
+    const { createGithubCodeHost } = await import('./adapters/github/code-host.js');
     codeHost = createGithubCodeHost(config.github, { token, log });
   }
 
   let tests: TestStage | undefined;
   if (config.tests) {
-    const { createTestRunner } = await import('../adapters/runner/index.js');
-    const { runTestStage } = await import('../engine/test-stage.js');
+    const { createTestRunner } = await import('./adapters/runner/index.js');
+    const { runTestStage } = await import('./engine/test-stage.js');
     const runner = createTestRunner({ config: config.tests, history: store.tests, log });
     tests = (change, signal, progress) => runTestStage({ repo, runner, history: store.tests, log }, change, signal, progress);
   }
@@ -143,13 +143,13 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
       const fileSd = config.metrics.prometheus?.file_sd;
       if (fileSd) {
         // Prometheus scrapes what the orchestrator deploys to: keep its target file current.
-        const { writeFileSd } = await import('../adapters/metrics/file-sd.js');
+        const { writeFileSd } = await import('./adapters/metrics/file-sd.js');
         await writeFileSd(resolve(fileSd), await fleet.servers());
       }
       await engine.start();
       if (opts.http) {
-        const { buildServer } = await import('../server/app.js');
-        const { webhookOptionsFrom } = await import('../server/webhooks.js');
+        const { buildServer } = await import('./server/app.js');
+        const { webhookOptionsFrom } = await import('./server/webhooks.js');
         // Reads are open without a token only when the server listens on loopback.
         const openRead = opts.http.openRead ?? isLoopbackHost(opts.http.host);
         const auth = createAuth({ tokens: loadTokens(opts.http.tokensFile), openRead });
