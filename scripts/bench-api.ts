@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { openSqliteStore } from '../src/adapters/store/sqlite/index.js';
+import { systemClock } from '../src/adapters/clock/system.js';
 import { EventBus } from '../src/engine/events.js';
+import { ExperimentRegistry } from '../src/engine/experiments.js';
 import { summarizeLine } from '../src/engine/summary.js';
 import { buildServer } from '../src/server/app.js';
 import { createAuth } from '../src/server/auth.js';
@@ -56,7 +58,7 @@ const line: LineControl = {
   promote: async () => {},
 };
 const app = await buildServer(
-  { store, log: pino({ level: 'silent' }), events, auth: createAuth({ tokens: [], openRead: true }), line, pipelineName: 'bench', experimentsDir: dir, clientTokens: [], publicUrl: '' },
+  { store, log: pino({ level: 'silent' }), events, auth: createAuth({ tokens: [], openRead: true }), line, pipelineName: 'bench', experiments: new ExperimentRegistry({ dir, store, events, log: pino({ level: 'silent' }), clock: systemClock }), clientTokens: [], publicUrl: '' },
   { logger: false },
 );
 const base = await app.listen({ host: '127.0.0.1', port: 0 });

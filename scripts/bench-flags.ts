@@ -37,7 +37,12 @@ async function serve(): Promise<void> {
   for (const f of readdirSync('experiments')) if (/\.ya?ml$/.test(f)) copyFileSync(join('experiments', f), join(experimentsDir, f));
   writeFileSync(join(experimentsDir, 'flags.yaml'), 'flags:\n  - name: new-search\n    rollout: 25%\n  - name: payments\n    enabled: false\n  - name: dark-mode\n');
   const store = openSqliteStore(join(dir, 'state.db'));
-  const ctx = { store, log: pino({ level: 'silent' }), events: new EventBus(), auth: createAuth({ tokens: [], openRead: true }), experimentsDir, clientTokens: [TOKEN], publicUrl: '' };
+  const { ExperimentRegistry } = await import('../src/engine/experiments.js');
+  const { systemClock } = await import('../src/adapters/clock/system.js');
+  const log = pino({ level: 'silent' });
+  const events = new EventBus();
+  const experiments = new ExperimentRegistry({ dir: experimentsDir, store, events, log, clock: systemClock });
+  const ctx = { store, log, events, auth: createAuth({ tokens: [], openRead: true }), experiments, clientTokens: [TOKEN], publicUrl: '' };
   const app = await buildServer(ctx, { logger: false });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const features = await app.inject({ method: 'GET', url: '/api/client/features', headers: { authorization: TOKEN } });

@@ -9,6 +9,7 @@ import { parsePipeline, type PipelineConfig } from './core/config/index.js';
 import { judgeGate, judgeWatch } from './core/judge/index.js';
 import { Engine, type TestStage } from './engine/engine.js';
 import { EventBus } from './engine/events.js';
+import { ExperimentRegistry } from './engine/experiments.js';
 import { createGitRepo } from './adapters/git/git-repo.js';
 import { createTarBuilder } from './adapters/build/tar-builder.js';
 import { createLocalFleet, type LocalFleet } from './adapters/fleet/local.js';
@@ -160,7 +161,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
           auth,
           line: engine,
           pipelineName: config.name,
-          experimentsDir: resolve(opts.http.experimentsDir ?? 'experiments'),
+          experiments: new ExperimentRegistry({ dir: resolve(opts.http.experimentsDir ?? 'experiments'), store, events, log, clock: systemClock }),
           clientTokens: opts.http.clientTokens ?? (process.env.IMMUNE_CLIENT_TOKENS ?? '').split(',').filter(Boolean),
           publicUrl: publicUrl!,
         };

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { EventBus } from '../engine/events.js';
 import type { LineControl } from '../engine/control.js';
+import type { ExperimentRegistry } from '../engine/experiments.js';
 import type { Store } from '../ports.js';
 
 export type Role = 'viewer' | 'engineer' | 'captain' | 'admin';
@@ -24,8 +25,8 @@ export interface ServerContext {
   /** Absent when the server runs without a pipeline (experiments and flags only). */
   line?: LineControl;
   pipelineName?: string;
-  /** Directory of experiments/*.yaml and flags. */
-  experimentsDir: string;
+  /** Experiments and flags served from experiments/*.yaml (built by the composition root). */
+  experiments: ExperimentRegistry;
   /** Tokens Unleash SDKs must send in Authorization. */
   clientTokens: string[];
   /** Public URL of the dashboard, for links. */

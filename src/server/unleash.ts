@@ -6,7 +6,8 @@ import { z } from 'zod';
 import type { ServerContext } from './context.js';
 import type { FeaturesDocument } from '../core/experiments/features.js';
 import { validate } from './errors.js';
-import { clientTokenCheck, clientTokenHook, etagOf, experimentRegistry } from './experiments.js';
+import { etagOf } from '../engine/experiments.js';
+import { clientTokenCheck, clientTokenHook, serveRegistry } from './experiments.js';
 
 // SDKs add fields over time; we check what we use and let the rest through.
 const registerBody = z.looseObject({ appName: z.string().min(1).max(200), instanceId: z.string().min(1).max(200), sdkVersion: z.string().max(200).optional() });
@@ -26,7 +27,7 @@ function filtered(body: string, prefix: string): { body: string; etag: string } 
 }
 
 export function registerUnleash(app: FastifyInstance, ctx: ServerContext): void {
-  const registry = experimentRegistry(ctx, app);
+  const registry = serveRegistry(app, ctx);
   const checkToken = clientTokenCheck(ctx);
   const clientAuth = clientTokenHook(ctx);
 
@@ -55,7 +56,7 @@ export function registerUnleash(app: FastifyInstance, ctx: ServerContext): void 
     const body = validate(registerBody, req.body ?? {}, 'body');
     const key = `${body.appName}/${body.instanceId}`;
     if (!registry.clients.has(key) && registry.clients.size >= 10_000) registry.clients.delete(registry.clients.keys().next().value!);
-    registry.clients.set(key, { appName: body.appName, instanceId: body.instanceId, ...(body.sdkVersion ? { sdkVersion: body.sdkVersion } : {}), lastSeen: Date.now() });
+    registry.clients.set(key, { appName: body.appName, instanceId: body.instanceId, ...(body.sdkVersion ? { sdkVersion: body.sdkVersion } : {}), lastSeen: registry.now() });
     return reply.code(202).send();
   });
 

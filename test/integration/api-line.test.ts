@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { openSqliteStore } from '../../src/adapters/store/sqlite/index.js';
+import { systemClock } from '../../src/adapters/clock/system.js';
 import { EventBus } from '../../src/engine/events.js';
+import { ExperimentRegistry } from '../../src/engine/experiments.js';
 import type { LineStatus } from '../../src/engine/summary.js';
 import { ConflictError } from '../../src/errors.js';
 import type { Store } from '../../src/ports.js';
@@ -67,7 +69,7 @@ function context(store: Store, events: EventBus, line: LineControl | undefined, 
     auth: createAuth({ tokens: Object.entries(TOKENS).map(([role, token]) => ({ name: role, role: role as 'viewer', token })), openRead: true }),
     line,
     pipelineName: line ? 'local' : undefined,
-    experimentsDir: dir,
+    experiments: new ExperimentRegistry({ dir, store, events, log: pino({ level: 'silent' }), clock: systemClock }),
     clientTokens: [],
     publicUrl: 'http://127.0.0.1:7070',
   };

@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { openSqliteStore } from '../../src/adapters/store/sqlite/index.js';
+import { systemClock } from '../../src/adapters/clock/system.js';
 import { EventBus } from '../../src/engine/events.js';
+import { ExperimentRegistry } from '../../src/engine/experiments.js';
 import { summarizeDeploy, type LineStatus } from '../../src/engine/summary.js';
 import type { Store } from '../../src/ports.js';
 import { buildServer } from '../../src/server/app.js';
@@ -73,7 +75,7 @@ describe('CLI line commands against a running server', function () {
         auth: createAuth({ tokens: Object.entries(TOKENS).map(([role, token]) => ({ name: role, role: role as 'viewer', token })), openRead: true }),
         line,
         pipelineName: 'local',
-        experimentsDir: dir,
+        experiments: new ExperimentRegistry({ dir, store, events: new EventBus(), log: pino({ level: 'silent' }), clock: systemClock }),
         clientTokens: [],
         publicUrl: 'http://127.0.0.1',
       },

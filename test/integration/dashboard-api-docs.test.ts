@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { openSqliteStore } from '../../src/adapters/store/sqlite/index.js';
+import { systemClock } from '../../src/adapters/clock/system.js';
 import { EventBus } from '../../src/engine/events.js';
+import { ExperimentRegistry } from '../../src/engine/experiments.js';
 import type { Store } from '../../src/ports.js';
 import { buildServer } from '../../src/server/app.js';
 import { createAuth, ROLES, type TokenEntry } from '../../src/server/auth.js';
@@ -65,7 +67,7 @@ describe('dashboard: API docs match the real server', function () {
         auth: createAuth({ tokens: TOKENS, openRead: false }),
         line: fakeLine,
         pipelineName: 'local',
-        experimentsDir: dir,
+        experiments: new ExperimentRegistry({ dir, store, events: new EventBus(), log: pino({ level: 'silent' }), clock: systemClock }),
         clientTokens: ['client-token-xyz'],
         publicUrl: 'http://127.0.0.1:7070',
       },

@@ -2,7 +2,6 @@
 // phases on re-weighting, closing (audited, served at once, kept across a restart), bad input.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { experimentRegistry } from '../../src/server/experiments.js';
 import { CLIENT_TOKEN, ENGINEER_TOKEN, removeDir, startServer, tempDir, writeFiles, type TestServer } from './experiments-fixture.js';
 
 /** Parsed JSON bodies, navigated freely in assertions. */
@@ -86,7 +85,7 @@ describe('experiments API and Unleash client API', function () {
   it('starts a new phase with a new groupId when the weights change, recorded and announced', async () => {
     const before = await call(server, 'GET', '/api/client/features', { token: CLIENT_TOKEN });
     writeFiles(dir, { 'enhanced-checkout.yaml': EXPERIMENT.replace('Enhanced: 50%', 'Enhanced: 20%') });
-    await experimentRegistry(server.ctx).refresh(true);
+    await server.ctx.experiments.refresh(true);
     const after = await call(server, 'GET', '/api/client/features', { token: CLIENT_TOKEN, headers: { 'if-none-match': before.headers.get('etag')! } });
     assert.equal(after.status, 200, 'ETag changed');
     const s = after.body.features[0].strategies[0];
@@ -121,7 +120,7 @@ describe('experiments API and Unleash client API', function () {
 
   it('reports a bad file with file:line:col, keeps serving its last good version and the others', async () => {
     writeFiles(dir, { 'enhanced-checkout.yaml': EXPERIMENT.replace('Enhanced: 50%', 'Enhanced: 150%'), 'broken.yaml': 'name: [\n' });
-    await experimentRegistry(server.ctx).refresh(true);
+    await server.ctx.experiments.refresh(true);
     const list = await call(server, 'GET', '/api/experiments');
     assert.equal(list.status, 200);
     assert.equal(list.body.errors.length, 2);

@@ -8,7 +8,9 @@ import { pino } from 'pino';
 import { SqliteAuditStore } from '../../src/adapters/store/sqlite/audit.js';
 import { openDb, type Db } from '../../src/adapters/store/sqlite/db.js';
 import { SqliteExperimentStore } from '../../src/adapters/store/sqlite/experiments.js';
+import { systemClock } from '../../src/adapters/clock/system.js';
 import { EventBus } from '../../src/engine/events.js';
+import { ExperimentRegistry } from '../../src/engine/experiments.js';
 import type { Store } from '../../src/ports.js';
 import type { Auth, ServerContext } from '../../src/server/context.js';
 import { registerErrorHandler } from '../../src/server/errors.js';
@@ -61,12 +63,13 @@ export async function startServer(dir: string, opts: { dbFile?: string; clientTo
   const events = new EventBus();
   const seen: TestServer['events'] = [];
   events.on((e) => seen.push(e as TestServer['events'][number]));
+  const log = pino({ level: 'silent' });
   const ctx: ServerContext = {
     store,
-    log: pino({ level: 'silent' }),
+    log,
     events,
     auth: authStub,
-    experimentsDir: dir,
+    experiments: new ExperimentRegistry({ dir, store, events, log, clock: systemClock }),
     clientTokens: opts.clientTokens ?? [CLIENT_TOKEN],
     publicUrl: 'http://127.0.0.1',
   };

@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createExperimentsClient, type ExperimentsClient, type SdkLogger } from '../../src/sdk/index.js';
-import { experimentRegistry } from '../../src/server/experiments.js';
 import { createRandom } from '../../src/sim/random.js';
 import { CLIENT_TOKEN, removeDir, startServer, tempDir, writeFiles, type TestServer } from './experiments-fixture.js';
 
@@ -99,7 +98,7 @@ describe('experiments SDK against the server', function () {
 
   it('registers with the server and serves flags to the SDK (gradual rollout, kill switch)', async () => {
     writeFiles(dir, { 'flags.yaml': 'flags:\n  - name: new-search\n    rollout: 25%\n  - name: payments\n    enabled: false\n' });
-    await experimentRegistry(server.ctx).refresh(true);
+    await server.ctx.experiments.refresh(true);
     const c = open({ instanceId: 'reg-1' });
     await c.ready();
     let on = 0;
@@ -134,7 +133,7 @@ describe('experiments SDK against the server', function () {
     );
 
     writeFiles(dir, { 'enhanced-checkout.yaml': experiment('EnhancedCheckout', '{Enhanced: 40%}') });
-    await experimentRegistry(server.ctx).refresh(true);
+    await server.ctx.experiments.refresh(true);
     await until('the SDK to see phase 2', () => c.unleash.getFeatureToggleDefinition('EnhancedCheckout')?.strategies?.[0]?.parameters?.groupId === 'EnhancedCheckout.phase2');
     const second = users.map((u) => c.branchFor('EnhancedCheckout', u));
     const moved = second.filter((x, i) => x !== first[i]).length;

@@ -1,0 +1,280 @@
+// The experiments registry: keeps experiments/*.yaml, the stored phases and closings and the served
+// Unleash features document in step, and sequences what changes them (new phases, closings, the
+// events SDKs report). The HTTP routes in src/server call it; it knows nothing of HTTP.
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { parseExperimentFile, type ExperimentConfig, type FlagConfig, type SegmentConfig } from '../core/config/experiment.js';
+import { experimentFeature, experimentFingerprint, featuresDocument, flagFeature, nextPhase, type UnleashFeature } from '../core/experiments/features.js';
+import { computeReadout, type Readout } from '../core/experiments/readout.js';
+import type { ConversionEvent, ExperimentClosing, ExperimentPhase, ExposureEvent } from '../core/experiments/types.js';
+import { ConfigError, InputError, NotFoundError } from '../errors.js';
+import type { AuditStore, Clock, ExperimentStore } from '../ports.js';
+import type { EventBus } from './events.js';
+
+/** How often the experiments directory is checked for changed files. */
+export const RELOAD_INTERVAL_MS = 1000;
+
+export interface LoadedExperiment {
+  config: ExperimentConfig;
+  file: string;
+  phase: ExperimentPhase;
+  phases: ExperimentPhase[];
+  closing?: ExperimentClosing;
+}
+
+export interface ExperimentsSnapshot {
+  experiments: Map<string, LoadedExperiment>;
+  flags: { config: FlagConfig; file: string }[];
+  /** groupId -> [experiment, phase] for every phase of every loaded experiment. */
+  groups: Map<string, { experiment: string; phase: number }>;
+  body: string;
+  etag: string;
+  errors: string[];
+}
+
+/** What the registry needs: the directory, the store's experiment and audit parts, the bus, a log and the clock. */
+export interface ExperimentRegistryDeps {
+  dir: string;
+  store: { experiments: ExperimentStore; audit: AuditStore };
+  events: EventBus;
+  log: Logger;
+  clock: Clock;
+  /** Directory poll period (default RELOAD_INTERVAL_MS). */
+  reloadIntervalMs?: number;
+}
+
+/** An event an SDK reports, already validated (POST /api/events). */
+export type ReportedEvent =
+  | { type: 'exposure'; experiment: string; groupId: string; branch: string; userId: string; time?: number }
+  | { type: 'conversion'; userId: string; goal: string; value?: number; time?: number; id?: string };
+
+export interface RecordResult {
+  exposures: number;
+  conversions: number;
+  duplicates: number;
+  ignored: { index: number; reason: string }[];
+}
+
+/** A strong ETag for a response body. */
+export function etagOf(body: string): string {
+  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
+}
+
+/** One per server: the Unleash and experiment routes share it, so a closing changes the served ETag at once. */
+export class ExperimentRegistry {
+  private snap: ExperimentsSnapshot | undefined;
+  private signature = '';
+  private lastGood = new Map<string, ReturnType<typeof parseExperimentFile>>();
+  private chain: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private users = 0;
+  /** SDK instances that registered, by appName and instanceId (POST /api/client/register). */
+  readonly clients = new Map<string, { appName: string; instanceId: string; sdkVersion?: string; lastSeen: number }>();
+  /** Evaluations reported by SDKs per feature (POST /api/client/metrics), since the server started. */
+  readonly usage = new Map<string, { yes: number; no: number; variants: Record<string, number> }>();
+
+  constructor(private readonly deps: ExperimentRegistryDeps) {}
+
+  get dir(): string {
+    return this.deps.dir;
+  }
+
+  now(): number {
+    return this.deps.clock.now();
+  }
+
+  /** The current snapshot, loading it first if needed. */
+  async current(): Promise<ExperimentsSnapshot> {
+    if (!this.snap) await this.refresh();
+    return this.snap!;
+  }
+
+  /** Synchronous view for the hot path; undefined before the first load. */
+  get loaded(): ExperimentsSnapshot | undefined {
+    return this.snap;
+  }
+
+  /** Re-read the directory if any file changed (or always, with force), then rebuild. Serialised. */
+  refresh(force = false): Promise<void> {
+    const run = this.chain.then(() => this.load(force));
+    this.chain = run.catch((err: unknown) => this.deps.log.error({ err }, 'experiments: reload failed'));
+    return run;
+  }
+
+  /**
+   * Poll the directory (counted: every start needs its stop). A real timer, unref'd, not the Clock:
+   * it watches files on disk, and must neither hold the process open nor drive virtual time.
+   */
+  start(): void {
+    if (this.users++ > 0) return;
+    this.timer = setInterval(() => void this.refresh().catch(() => undefined), this.deps.reloadIntervalMs ?? RELOAD_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (--this.users > 0 || !this.timer) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Record what an SDK reported: exposures checked against the served phases, conversions as they come. */
+  async record(events: ReportedEvent[]): Promise<RecordResult> {
+    const snap = await this.current();
+    const now = this.now();
+    const exposures: ExposureEvent[] = [];
+    const conversions: ConversionEvent[] = [];
+    const ignored: { index: number; reason: string }[] = [];
+    events.forEach((e, index) => {
+      // Client clocks ahead of ours are pulled back to now.
+      const time = Math.min(e.time ?? now, now);
+      if (e.type === 'conversion') {
+        conversions.push({ ...(e.id ? { id: e.id } : {}), userId: e.userId, goal: e.goal, ...(e.value === undefined ? {} : { value: e.value }), time });
+        return;
+      }
+      const x = snap.experiments.get(e.experiment);
+      const g = snap.groups.get(e.groupId);
+      if (!x) ignored.push({ index, reason: `unknown experiment "${e.experiment}"` });
+      else if (!g || g.experiment !== e.experiment) ignored.push({ index, reason: `unknown groupId "${e.groupId}"` });
+      else if (x.closing) ignored.push({ index, reason: 'experiment closed' });
+      else if (!(x.phases.find((p) => p.phase === g.phase)?.weights ?? []).some((w) => w.name === e.branch)) ignored.push({ index, reason: `no branch "${e.branch}"` });
+      else exposures.push({ experiment: e.experiment, phase: g.phase, branch: e.branch, userId: e.userId, time });
+    });
+    const newExposures = await this.deps.store.experiments.recordExposures(exposures);
+    const newConversions = await this.deps.store.experiments.recordConversions(conversions);
+    return { exposures: newExposures, conversions: newConversions, duplicates: exposures.length - newExposures + conversions.length - newConversions, ignored };
+  }
+
+  /** A loaded experiment by name; NotFoundError without. */
+  async experiment(name: string): Promise<LoadedExperiment> {
+    const x = (await this.current()).experiments.get(name);
+    if (!x) throw new NotFoundError(`no experiment "${name}"`);
+    return x;
+  }
+
+  /** The readout of a phase (default: the current one). */
+  async readout(name: string, phaseNumber?: string): Promise<{ x: LoadedExperiment; readout: Readout }> {
+    const x = await this.experiment(name);
+    let phase = x.phase;
+    if (phaseNumber !== undefined) {
+      const n = Number(phaseNumber);
+      const p = x.phases.find((q) => q.phase === n);
+      if (!p) throw new InputError('phase', `no phase ${phaseNumber} (phases 1..${x.phases.length})`);
+      phase = p;
+    }
+    const goals = [...x.config.goals, ...x.config.guardrails].map((g) => g.name);
+    const tally = await this.deps.store.experiments.tally(x.config.name, phase.phase, goals);
+    return { x, readout: computeReadout(x.config, phase, tally) };
+  }
+
+  /** Close an experiment with a decision: stored, served at once, audited, announced. */
+  async close(name: string, branch: string, reason: string, actor: string): Promise<LoadedExperiment> {
+    const x = await this.experiment(name);
+    const names = x.phase.weights.map((w) => w.name);
+    if (!names.includes(branch)) throw new InputError('branch', `"${branch}" is not a branch of ${x.config.name} (${names.join(', ')})`);
+    const closing: ExperimentClosing = { experiment: x.config.name, branch, reason, actor, time: this.now() };
+    await this.deps.store.experiments.close(closing);
+    this.applyClosing(closing);
+    await this.deps.store.audit.append({ time: closing.time, actor, action: 'experiment.close', target: x.config.name, reason, details: { branch, phase: x.phase.phase } });
+    this.deps.events.emit({ type: 'experiment', name: x.config.name, action: 'close' });
+    this.deps.log.info({ experiment: x.config.name, branch, actor }, `experiment ${x.config.name} closed: everyone gets ${branch}`);
+    return { ...x, closing };
+  }
+
+  private async load(force: boolean): Promise<void> {
+    const dir = this.deps.dir;
+    let names: string[] = [];
+    try {
+      names = (await readdir(dir)).filter((n) => /\.ya?ml$/.test(n)).sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const stats = await Promise.all(names.map(async (n) => stat(join(dir, n)).catch(() => undefined)));
+    const signature = names.map((n, i) => `${n}:${stats[i]?.mtimeMs}:${stats[i]?.size}`).join('|');
+    if (!force && this.snap && signature === this.signature) return;
+    this.signature = signature;
+
+    const errors: string[] = [];
+    const files: ReturnType<typeof parseExperimentFile>[] = [];
+    for (const n of names) {
+      const file = join(dir, n);
+      try {
+        const parsed = parseExperimentFile(await readFile(file, 'utf8'), file);
+        this.lastGood.set(file, parsed);
+        files.push(parsed);
+      } catch (err) {
+        const message = err instanceof ConfigError ? err.message : `${file}: ${(err as Error).message}`;
+        errors.push(message);
+        const kept = this.lastGood.get(file);
+        if (kept) files.push(kept);
+        if (!this.snap?.errors.includes(message)) this.deps.log.warn({ file }, `experiments: ${message}${kept ? ' (still serving the last good version)' : ''}`);
+      }
+    }
+    for (const f of [...this.lastGood.keys()]) if (!names.some((n) => join(dir, n) === f)) this.lastGood.delete(f);
+
+    const experiments = new Map<string, LoadedExperiment>();
+    const flags: ExperimentsSnapshot['flags'] = [];
+    const segments: SegmentConfig[] = [];
+    const taken = new Map<string, string>();
+    const claim = (name: string, file: string): boolean => {
+      const other = taken.get(name);
+      if (other) {
+        errors.push(`${file}: "${name}" is already defined in ${other}; ignored here`);
+        return false;
+      }
+      taken.set(name, file);
+      return true;
+    };
+    for (const f of files) {
+      if (f.kind === 'flags') {
+        for (const flag of f.flags.flags) if (claim(flag.name, f.file)) flags.push({ config: flag, file: f.file });
+        segments.push(...f.flags.segments);
+        continue;
+      }
+      const e = f.experiment;
+      if (!claim(e.name, f.file)) continue;
+      experiments.set(e.name, await this.sync(e, f.file));
+    }
+    this.snap = this.build(experiments, flags, segments, errors);
+  }
+
+  /** Bring the stored phases in line with the file: a first phase, or a new one when weights changed. */
+  private async sync(e: ExperimentConfig, file: string): Promise<LoadedExperiment> {
+    const store = this.deps.store.experiments;
+    let phases = await store.phases(e.name);
+    const closing = await store.closing(e.name);
+    const current = phases[phases.length - 1];
+    const next = nextPhase(e, current, closing !== undefined, this.now());
+    if (next) {
+      await store.startPhase(next);
+      phases = [...phases, next];
+      const reason = current ? `branches or weights changed (${current.fingerprint} -> ${next.fingerprint}): users are re-randomised` : 'first phase';
+      await this.deps.store.audit.append({ time: next.startedAt, actor: 'immune', action: 'experiment.phase', target: e.name, reason, details: { phase: next.phase, groupId: next.groupId, file } });
+      this.deps.events.emit({ type: 'experiment', name: e.name, action: current ? 'phase' : 'start' });
+      this.deps.log.info({ experiment: e.name, phase: next.phase, groupId: next.groupId }, `experiment ${e.name}: phase ${next.phase} (${reason})`);
+    } else if (current && closing && current.fingerprint !== experimentFingerprint(e)) {
+      this.deps.log.warn({ experiment: e.name }, `experiment ${e.name} is closed: its changed weights are ignored`);
+    }
+    return { config: e, file, phase: phases[phases.length - 1]!, phases, ...(closing ? { closing } : {}) };
+  }
+
+  private build(experiments: Map<string, LoadedExperiment>, flags: ExperimentsSnapshot['flags'], segments: SegmentConfig[], errors: string[]): ExperimentsSnapshot {
+    const features: UnleashFeature[] = [...[...experiments.values()].map((x) => experimentFeature(x.config, x.phase, x.closing)), ...flags.map((f) => flagFeature(f.config))];
+    const body = JSON.stringify(featuresDocument(features, segments));
+    const etag = etagOf(body);
+    const groups = new Map<string, { experiment: string; phase: number }>();
+    for (const x of experiments.values()) for (const p of x.phases) groups.set(p.groupId, { experiment: x.config.name, phase: p.phase });
+    return { experiments, flags, groups, body, etag, errors };
+  }
+
+  /** Record a closing in the snapshot and re-serve at once (the ETag changes). */
+  private applyClosing(c: ExperimentClosing): void {
+    const snap = this.snap;
+    const x = snap?.experiments.get(c.experiment);
+    if (!snap || !x) return;
+    const experiments = new Map(snap.experiments).set(c.experiment, { ...x, closing: c });
+    const segments = [...this.lastGood.values()].flatMap((f) => (f.kind === 'flags' ? f.flags.segments : []));
+    this.snap = this.build(experiments, snap.flags, segments, snap.errors);
+  }
+}
