@@ -241,7 +241,7 @@ export interface LineRecord {
   blockedDeploy?: string;
   paused: boolean;
   /** What the fleet runs when nothing is in flight. */
-  live?: { sha: string; artifact: import('./ports.js').Artifact; deploy?: string };
+  live?: { sha: string; artifact: Artifact; deploy?: string };
   /** Last sha taken from the branch (the queue is everything after it). */
   lastSeen?: string;
   /** Changes waiting, oldest first. */

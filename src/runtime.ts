@@ -20,10 +20,15 @@ import { openSqliteStore } from './adapters/store/sqlite/index.js';
 import { createAuth, isLoopbackHost, loadTokens } from './server/auth.js';
 import type { ServerContext } from './server/context.js';
 import type { CodeHost, Fleet, MetricsSource, Store } from './ports.js';
-import { ImmuneError } from './errors.js';
+import { ImmuneError } from './core/errors.js';
 
 /** immune's own install directory (where package.json and node_modules are). */
 export const IMMUNE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The state store in `file` (SQLite), for commands that read it without running the line. */
+export function openStateStore(file: string): Store {
+  return openSqliteStore(file);
+}
 
 export interface RuntimeOptions {
   pipelineFile: string;

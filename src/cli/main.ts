@@ -1,6 +1,6 @@
 // The `immune` command line: one file per command group under commands/, each adding itself here.
 import { Command, CommanderError } from 'commander';
-import { ImmuneError } from '../errors.js';
+import { ImmuneError } from '../core/errors.js';
 
 const program = new Command();
 program

@@ -8,7 +8,7 @@ import { initialState, isFinished, next, resumeActions, resumedState, type Machi
 import type { Action, DeployEvent, DeployState } from '../core/line/types.js';
 import { planRollout } from '../core/rollout/plan.js';
 import { toSeries, unresponsive, type SeriesSpec } from '../core/rollout/samples.js';
-import { ConflictError, ImmuneError, InputError, NotFoundError } from '../errors.js';
+import { ConflictError, ImmuneError, InputError, NotFoundError } from '../core/errors.js';
 import type {
   Artifact,
   Builder,

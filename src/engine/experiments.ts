@@ -9,7 +9,7 @@ import { parseExperimentFile, type ExperimentConfig, type FlagConfig, type Segme
 import { experimentFeature, experimentFingerprint, featuresDocument, flagFeature, nextPhase, type UnleashFeature } from '../core/experiments/features.js';
 import { computeReadout, type Readout } from '../core/experiments/readout.js';
 import type { ConversionEvent, ExperimentClosing, ExperimentPhase, ExposureEvent } from '../core/experiments/types.js';
-import { ConfigError, InputError, NotFoundError } from '../errors.js';
+import { ConfigError, InputError, NotFoundError } from '../core/errors.js';
 import type { AuditStore, Clock, ExperimentStore } from '../ports.js';
 import type { EventBus } from './events.js';
 

@@ -2,7 +2,7 @@
 // audit log and DORA figures. Reads need role viewer (open on loopback by default), controls captain.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { ImmuneError, NotFoundError } from '../errors.js';
+import { ImmuneError, NotFoundError } from '../core/errors.js';
 import type { DeployEventRecord, DeployRecord } from '../ports.js';
 import { dora, FAILED_IN_PRODUCTION, summarizeDeploy } from '../engine/summary.js';
 import type { LineControl, ServerContext } from './context.js';

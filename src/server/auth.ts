@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { parseYaml } from '../core/config/load.js';
-import { ImmuneError, InputError } from '../errors.js';
+import { ImmuneError, InputError } from '../core/errors.js';
 import type { Auth, Role } from './context.js';
 
 export const ROLES: readonly Role[] = ['viewer', 'engineer', 'captain', 'admin'];

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { fileURLToPath } from 'node:url';
 import type { ServerContext } from './context.js';
 import type { TokenAuth } from './auth.js';
-import { ImmuneError } from '../errors.js';
+import { ImmuneError } from '../core/errors.js';
 import { registerApiDocs } from './openapi.js';
 
 export const dashboardDir = fileURLToPath(new URL('../dashboard/', import.meta.url));

@@ -3,7 +3,7 @@
 // routes as 404, and anything else as a 500 whose stack goes to the log, never to the client.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import { ImmuneError, zodToInputError } from '../errors.js';
+import { ImmuneError, zodToInputError } from '../core/errors.js';
 
 export interface ErrorBody {
   error: { code: string; message: string; details: unknown };

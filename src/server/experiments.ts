@@ -4,7 +4,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ExperimentRegistry, LoadedExperiment } from '../engine/experiments.js';
-import { ImmuneError } from '../errors.js';
+import { ImmuneError } from '../core/errors.js';
 import type { ServerContext } from './context.js';
 import { validate } from './errors.js';
 

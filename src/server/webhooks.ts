@@ -4,7 +4,7 @@
 import { Webhooks } from '@octokit/webhooks';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { ImmuneError, InputError } from '../errors.js';
+import { ImmuneError, InputError } from '../core/errors.js';
 import type { ServerContext } from './context.js';
 import { validate } from './errors.js';
 

@@ -1,6 +1,6 @@
 // The simulated fleet behind the engine's ports: Fleet (servers, releases, activation, health)
 // and MetricsSource (one interval's samples per server), both driven by a FleetModel in virtual time.
-import { DeployError } from '../errors.js';
+import { DeployError } from '../core/errors.js';
 import type { Artifact, Clock, Fleet, MetricsSource, Server, ServerSample } from '../ports.js';
 import { FleetModel, type FleetModelOptions, type Regression, type ServerState } from './model.js';
 import { createRandom } from './random.js';

@@ -12,7 +12,7 @@ import { systemClock } from '../../src/adapters/clock/system.js';
 import { EventBus } from '../../src/engine/events.js';
 import { ExperimentRegistry } from '../../src/engine/experiments.js';
 import type { LineStatus } from '../../src/engine/summary.js';
-import { ConflictError } from '../../src/errors.js';
+import { ConflictError } from '../../src/core/errors.js';
 import type { Store } from '../../src/ports.js';
 import { buildServer } from '../../src/server/app.js';
 import { createAuth } from '../../src/server/auth.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createLocalFleet, type LocalFleet } from '../../src/adapters/fleet/local.js';
 import { isAlive, readPidFile } from '../../src/adapters/fleet/process.js';
 import { localFleet } from '../../src/core/config/fleet.js';
-import { DeployError } from '../../src/errors.js';
+import { DeployError } from '../../src/core/errors.js';
 import type { Artifact, Server } from '../../src/ports.js';
 import { call, freePorts, log, ROOT, shopArtifacts, tempDir } from './fleet-fixture.js';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import pino from 'pino';
 import { githubConfig } from '../../src/core/config/codehost.js';
 import { createGithubCodeHost, githubToken } from '../../src/adapters/github/code-host.js';
-import { ImmuneError } from '../../src/errors.js';
+import { ImmuneError } from '../../src/core/errors.js';
 import { startGithubStandin, type GithubStandin } from '../helpers/github-standin.js';
 
 const TOKEN = 'ghp_standin_token_0123456789';

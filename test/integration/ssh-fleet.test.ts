@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import pino from 'pino';
 import { sshFleet, type SshFleetConfig } from '../../src/core/config/fleet.js';
 import { createSshFleet } from '../../src/adapters/fleet/ssh.js';
-import { DeployError } from '../../src/errors.js';
+import { DeployError } from '../../src/core/errors.js';
 import type { Artifact } from '../../src/ports.js';
 import { freePort, generateKey, killShops, knownHostsLine, shopRestartScript, SSHD, startSshd, type KeyPair, type Sshd } from '../helpers/sshd-server.js';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import pg from 'pg';
 import { openPostgresLineStores } from '../../src/adapters/store/postgres/index.js';
-import { ImmuneError } from '../../src/errors.js';
+import { ImmuneError } from '../../src/core/errors.js';
 import { auditStoreContract, lineStoreContract } from '../unit/adapters/store/contract.js';
 import { deploy } from '../unit/adapters/store/sqlite/fixtures.js';
 

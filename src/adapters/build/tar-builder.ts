@@ -6,7 +6,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { execa } from 'execa';
 import type { Logger } from 'pino';
-import { ImmuneError } from '../../errors.js';
+import { ImmuneError } from '../../core/errors.js';
 import type { Artifact, Builder, Checkout } from '../../ports.js';
 
 export interface TarBuilderOptions {

@@ -11,7 +11,7 @@ import { execa } from 'execa';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { LocalFleetConfig } from '../../core/config/fleet.js';
-import { DeployError } from '../../errors.js';
+import { DeployError } from '../../core/errors.js';
 import type { Artifact, Fleet, Server } from '../../ports.js';
 import { ownsProcess, readPidFile, removePidFile, startDetached, stopGroup, tail, writePidFile, type Started } from './process.js';
 

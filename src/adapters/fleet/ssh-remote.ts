@@ -1,6 +1,6 @@
 // The remote commands the SSH fleet runs, built only from configuration and artifact ids, every
 // word single-quoted for the remote shell (SSH always hands the command line to a shell).
-import { DeployError } from '../../errors.js';
+import { DeployError } from '../../core/errors.js';
 
 /** One word for a POSIX shell: single quotes, with embedded quotes closed and escaped. */
 export function shellQuote(word: string): string {

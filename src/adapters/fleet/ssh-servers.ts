@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYamlValue } from 'yaml';
 import { z } from 'zod';
-import { ConfigError } from '../../errors.js';
+import { ConfigError } from '../../core/errors.js';
 import { parseYaml } from '../../core/config/index.js';
 import { sshServer, type SshFleetConfig } from '../../core/config/fleet.js';
 import type { Server } from '../../ports.js';

@@ -8,7 +8,7 @@ import { NodeSSH } from 'node-ssh';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { SshFleetConfig } from '../../core/config/fleet.js';
-import { DeployError, ImmuneError } from '../../errors.js';
+import { DeployError, ImmuneError } from '../../core/errors.js';
 import type { Artifact, Fleet, Server } from '../../ports.js';
 import { checkHostKey, hostKeyAlgorithms, keysFor, parseKnownHosts } from './ssh-known-hosts.js';
 import { checkReleaseId, releasesToPrune, RemoteLayout } from './ssh-remote.js';

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import pLimit from 'p-limit';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import type { Checkout, Commit, Repo } from '../../ports.js';
-import { ImmuneError } from '../../errors.js';
+import { ImmuneError } from '../../core/errors.js';
 
 export interface GitRepoOptions {
   /** Path or URL of the repository to deploy from. */

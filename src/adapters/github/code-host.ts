@@ -3,7 +3,7 @@
 import { Octokit } from 'octokit';
 import type { Logger } from 'pino';
 import type { GithubConfig } from '../../core/config/codehost.js';
-import { ImmuneError, InputError } from '../../errors.js';
+import { ImmuneError, InputError } from '../../core/errors.js';
 import type { CodeHost, CommitStatus } from '../../ports.js';
 
 export interface GithubCodeHostOptions {

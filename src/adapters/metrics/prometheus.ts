@@ -6,7 +6,7 @@ import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { MetricDef, MetricsConfig } from '../../core/config/metrics.js';
 import type { Sample } from '../../core/judge/types.js';
-import { InputError, type ImmuneError } from '../../errors.js';
+import { InputError, type ImmuneError } from '../../core/errors.js';
 import type { MetricsSource, Server, ServerSample } from '../../ports.js';
 import { formatSelector, parseSelector, withName } from '../../core/config/selector.js';
 

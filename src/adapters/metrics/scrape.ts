@@ -4,7 +4,7 @@ import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { MetricsConfig, MetricDef } from '../../core/config/metrics.js';
 import type { Sample } from '../../core/judge/types.js';
-import { InputError, type ImmuneError } from '../../errors.js';
+import { InputError, type ImmuneError } from '../../core/errors.js';
 import type { MetricsSource, Server, ServerSample } from '../../ports.js';
 import { parseExposition, seriesKey, type Series } from './exposition.js';
 import { histogramQuantile } from './histogram-quantile.js';

@@ -1,7 +1,7 @@
 // A small fetch client for the CLI commands that talk to a running `immune serve`: --url and
 // --token (or IMMUNE_URL, IMMUNE_TOKEN), a bearer header, and errors a person can act on.
 import type { Command } from 'commander';
-import { InputError } from '../../errors.js';
+import { InputError } from '../../core/errors.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:7070';
 const TIMEOUT_MS = 15_000;

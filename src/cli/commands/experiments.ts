@@ -1,7 +1,7 @@
 // `immune experiments list|results|close`: product teams read and decide experiments through the
 // REST API of a running `immune serve`.
 import type { Command } from 'commander';
-import { InputError } from '../../errors.js';
+import { InputError } from '../../core/errors.js';
 import type { BranchResult, Readout } from '../../core/experiments/readout.js';
 import { keyValues, table } from '../output.js';
 import { ApiClient, CLIENT_EXIT_CODES, clientAction, withClientOptions, type ClientOptions } from './client.js';

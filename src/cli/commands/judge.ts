@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { judgeFixed } from '../../core/judge/index.js';
 import { parseJudgeInput } from '../../core/judge/input.js';
 import type { JudgeOutput } from '../../core/judge/types.js';
-import { InputError } from '../../errors.js';
+import { InputError } from '../../core/errors.js';
 
 const EXIT = { pass: 0, fail: 1, inconclusive: 3 } as const;
 

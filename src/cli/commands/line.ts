@@ -1,7 +1,7 @@
 // The line from the terminal: status, log, deploy, and the captains' controls, all through the
 // REST API of a running `immune serve`.
 import { Command, Option } from 'commander';
-import { InputError } from '../../errors.js';
+import { InputError } from '../../core/errors.js';
 import type { DeploySummary, LineStatus } from '../../engine/summary.js';
 import { ago, clip, duration, keyValues, shortSha, table } from '../output.js';
 import { ApiClient, CLIENT_EXIT_CODES, clientAction, withClientOptions, type ClientOptions } from './client.js';

@@ -1,6 +1,6 @@
 // `immune serve`: the daemon — the line for one pipeline, the API, the dashboard, the Unleash client API and /metrics.
 import type { Command } from 'commander';
-import { InputError } from '../../errors.js';
+import { InputError } from '../../core/errors.js';
 
 export function parsePort(v: string): number {
   const n = Number(v);

@@ -1,19 +1,19 @@
 // `immune tests slowest|flaky|quarantine`: what the per-test history says (read from the SQLite store).
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { openDb } from '../../adapters/store/sqlite/db.js';
-import { SqliteTestHistory } from '../../adapters/store/sqlite/tests.js';
+import type { TestHistoryStore } from '../../ports.js';
+import { openStateStore } from '../../runtime.js';
 import { suiteFromHistory } from '../../core/tests/work-queue.js';
-import { InputError } from '../../errors.js';
+import { InputError } from '../../core/errors.js';
 
 const DEFAULT_DB = '.immune/immune.db';
 
-type Stat = Awaited<ReturnType<SqliteTestHistory['stats']>>[number];
+type Stat = Awaited<ReturnType<TestHistoryStore['stats']>>[number];
 
-function open(file: string): { history: SqliteTestHistory; close(): void } {
+function open(file: string): { history: TestHistoryStore; close(): Promise<void> } {
   if (!existsSync(file)) throw new InputError('--db', `no database at ${file} (run immune serve first, or pass --db FILE)`);
-  const db = openDb(file);
-  return { history: new SqliteTestHistory(db), close: () => db.close() };
+  const store = openStateStore(file);
+  return { history: store.tests, close: () => store.close() };
 }
 
 function limitOf(v: string): number {
@@ -88,7 +88,7 @@ export function register(program: Command): void {
         else if (!rows.length) process.stdout.write('no test runs recorded yet\n');
         else process.stdout.write(table([['MEAN', 'RUNS', 'TEST'], ...rows.map((r) => [`${(r.meanMs / 1000).toFixed(3)}s`, String(r.runs), r.id])]));
       } finally {
-        s.close();
+        await s.close();
       }
     });
 
@@ -107,7 +107,7 @@ export function register(program: Command): void {
         else if (!rows.length) process.stdout.write('no flaky tests recorded\n');
         else process.stdout.write(table([['RATE', 'FLAKES/RUNS', 'QUARANTINED', 'TEST'], ...rows.map((r) => [`${(r.rate * 100).toFixed(1)}%`, `${r.flakes}/${r.runs}`, r.quarantined ? 'yes' : 'no', r.id])]));
       } finally {
-        s.close();
+        await s.close();
       }
     });
 
@@ -123,7 +123,7 @@ export function register(program: Command): void {
         await s.history.setQuarantined(id, !o.release);
         process.stdout.write(`${o.release ? 'released' : 'quarantined'} ${id}\n`);
       } finally {
-        s.close();
+        await s.close();
       }
     });
 }

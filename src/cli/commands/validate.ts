@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, sep } from 'node:path';
-import { ConfigError, formatConfigIssue, type ConfigIssue } from '../../errors.js';
+import { ConfigError, formatConfigIssue, type ConfigIssue } from '../../core/errors.js';
 
 export type FileKind = 'pipeline' | 'experiment';
 

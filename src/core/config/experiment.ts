@@ -2,7 +2,7 @@
 // An experiment file names weighted branches (the rest is control); a flags file (top-level
 // `flags:`) holds plain feature flags: on/off, gradual rollout, kill switch, or Unleash strategies.
 import { z } from 'zod';
-import { ConfigError, type ConfigIssue } from '../../errors.js';
+import { ConfigError, type ConfigIssue } from '../errors.js';
 import { parseYaml, type Parsed } from './load.js';
 import { fraction } from './types.js';
 

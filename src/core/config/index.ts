@@ -1,5 +1,5 @@
 // Loading pipeline (and experiment) files: parse, validate, and check what the schema cannot.
-import { ConfigError, type ConfigIssue } from '../../errors.js';
+import { ConfigError, type ConfigIssue } from '../errors.js';
 import { parseYaml } from './load.js';
 import { pipelineConfig, type PipelineConfig } from './pipeline.js';
 import { parseSelector } from './selector.js';

@@ -1,7 +1,7 @@
 // Parse YAML text against a zod schema; every problem comes back as file:line:col path: message.
 import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
-import { ConfigError, type ConfigIssue } from '../../errors.js';
+import { ConfigError, type ConfigIssue } from '../errors.js';
 
 export interface Parsed<T> {
   value: T;

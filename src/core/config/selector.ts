@@ -1,7 +1,7 @@
 // PromQL series selectors (`name{label="v", label=~"re", label!="x", label!~"re"}`): parsed once,
 // matched against series. Shared by the scrape source and the Prometheus source, so a metric
 // definition means the same series whichever way its numbers arrive.
-import { InputError } from '../../errors.js';
+import { InputError } from '../errors.js';
 
 export type MatchOp = '=' | '!=' | '=~' | '!~';
 

@@ -1,7 +1,7 @@
 // The input of `immune judge`: a JSON document of canary and baseline samples per metric, parsed
 // and checked field by field so a bad input names its place (file:line:col, metrics[1].canary[0][3]).
 import { z } from 'zod';
-import { InputError } from '../../errors.js';
+import { InputError } from '../errors.js';
 import type { JudgeInput, MetricSeries, Sample } from './types.js';
 
 const serverRows = z.array(z.array(z.unknown(), 'expected an array of samples (one per interval)'), 'expected an array with one array per server');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { pino } from 'pino';
-import { ConfigError, InputError } from '../../../src/errors.js';
+import { ConfigError, InputError } from '../../../src/core/errors.js';
 import { createAuth, isLoopbackHost, loadTokens, logRedact, parseTokensEnv, roleAtLeast, rolesFrom, type TokenEntry } from '../../../src/server/auth.js';
 
 const TOKENS: TokenEntry[] = [

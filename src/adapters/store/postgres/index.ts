@@ -1,7 +1,7 @@
 // The line and audit stores on PostgreSQL, for orchestrators that keep state in a shared
 // database. Test history and experiments have SQLite stores only so far, so this is not yet a
 // whole `Store`: the pieces are ready to be wired when those land.
-import { ImmuneError } from '../../../errors.js';
+import { ImmuneError } from '../../../core/errors.js';
 import { PostgresAuditStore } from './audit.js';
 import { openPool } from './db.js';
 import { PostgresLineStore } from './line.js';

@@ -1,7 +1,7 @@
 // The line's own state in PostgreSQL, the same model as the SQLite store: one record per pipeline,
 // deploys (state kept as JSON), their transition events and gate looks. saveDeploy writes a
 // deploy and its event in one transaction.
-import { ConflictError } from '../../../errors.js';
+import { ConflictError } from '../../../core/errors.js';
 import type { DeployEventRecord, DeployRecord, GateLookRecord, LineRecord, LineStore } from '../../../ports.js';
 import { inTransaction, migratePg, type Migrations, type PgPool } from './db.js';
 

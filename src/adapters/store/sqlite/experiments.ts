@@ -4,7 +4,7 @@
 // conversion counts for a participant from their first exposure until the phase ended or the
 // experiment closed, whichever order exposure and conversion arrive in.
 import type { ConversionEvent, ExperimentClosing, ExperimentPhase, ExperimentStore, ExposureEvent, PhaseTally } from '../../../ports.js';
-import { ConflictError } from '../../../errors.js';
+import { ConflictError } from '../../../core/errors.js';
 import { migrate, type Db } from './db.js';
 
 const steps = [

@@ -1,7 +1,7 @@
 // One SQLite file holding everything the orchestrator keeps: the line, the audit log, test history, experiments.
 import type { Store } from '../../../ports.js';
 import { SqliteAuditStore } from './audit.js';
-import { ImmuneError } from '../../../errors.js';
+import { ImmuneError } from '../../../core/errors.js';
 import { openDb, type Db } from './db.js';
 import { SqliteExperimentStore } from './experiments.js';
 import { SqliteLineStore } from './line.js';

@@ -1,6 +1,6 @@
 // The line's own state in SQLite: one record per pipeline, deploys (state kept as JSON), their
 // transition events and gate looks. saveDeploy writes a deploy and its event in one transaction.
-import { ConflictError } from '../../../errors.js';
+import { ConflictError } from '../../../core/errors.js';
 import type { DeployEventRecord, DeployRecord, GateLookRecord, LineRecord, LineStore } from '../../../ports.js';
 import { migrate, type Db, type Migrations } from './db.js';
 

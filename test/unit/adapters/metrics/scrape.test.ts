@@ -3,7 +3,7 @@ import pino from 'pino';
 import { metricsConfig } from '../../../../src/core/config/metrics.js';
 import { createScrapeSource } from '../../../../src/adapters/metrics/scrape.js';
 import { parseExposition } from '../../../../src/adapters/metrics/exposition.js';
-import { InputError } from '../../../../src/errors.js';
+import { InputError } from '../../../../src/core/errors.js';
 import type { Server } from '../../../../src/ports.js';
 
 const log = pino({ level: 'silent' });

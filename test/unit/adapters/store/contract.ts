@@ -1,7 +1,7 @@
 // Behaviour every LineStore and AuditStore must have, run against each implementation
 // (SQLite here, PostgreSQL in test/integration/store-postgres.test.ts).
 import assert from 'node:assert/strict';
-import { ConflictError } from '../../../../src/errors.js';
+import { ConflictError } from '../../../../src/core/errors.js';
 import type { AuditStore, LineRecord, LineStore } from '../../../../src/ports.js';
 import { deploy, deployState } from './sqlite/fixtures.js';
 

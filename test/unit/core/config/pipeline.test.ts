@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { parsePipeline } from '../../../../src/core/config/index.js';
-import { ConfigError } from '../../../../src/errors.js';
+import { ConfigError } from '../../../../src/core/errors.js';
 
 const base = `name: shop
 repo: { url: /tmp/shop.git }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { formatSelector, matchSelector, parseSelector } from '../../../../src/core/config/selector.js';
-import { InputError } from '../../../../src/errors.js';
+import { InputError } from '../../../../src/core/errors.js';
 
 describe('core/config/selector', () => {
   it('parses a name with every kind of matcher', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { branchWeights, parseExperimentFile } from '../../../../src/core/config/experiment.js';
-import { ConfigError } from '../../../../src/errors.js';
+import { ConfigError } from '../../../../src/core/errors.js';
 
 function issues(text: string): string[] {
   try {

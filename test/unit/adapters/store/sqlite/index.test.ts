@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDb } from '../../../../../src/adapters/store/sqlite/db.js';
 import { openSqliteStore } from '../../../../../src/adapters/store/sqlite/index.js';
-import { ImmuneError } from '../../../../../src/errors.js';
+import { ImmuneError } from '../../../../../src/core/errors.js';
 import { deploy } from './fixtures.js';
 
 describe('openSqliteStore', () => {
