@@ -1,9 +1,11 @@
 // The interfaces the engine needs from the outside world. Adapters implement them; the
 // simulation implements them too, so the same engine runs in virtual time and for real.
 import type { Sample } from './core/judge/types.js';
-import type { ConversionEvent, ExperimentClosing, ExperimentPhase, ExposureEvent, PhaseTally } from './core/experiments/types.js';
+import type { ConversionEvent, EvaluationBucket, ExperimentClosing, ExperimentPhase, ExposureEvent, PhaseTally } from './core/experiments/types.js';
+import type { FlagRollout } from './core/experiments/guarded.js';
 
-export type { ConversionEvent, ExperimentClosing, ExperimentPhase, ExposureEvent, PhaseTally } from './core/experiments/types.js';
+export type { ConversionEvent, EvaluationBucket, ExperimentClosing, ExperimentPhase, ExposureEvent, PhaseTally } from './core/experiments/types.js';
+export type { FlagRollout } from './core/experiments/guarded.js';
 
 // ---------------------------------------------------------------------------------------------
 // Source control
@@ -161,7 +163,7 @@ export interface MetricsSource {
 // Notifications and time
 
 export interface Notification {
-  kind: 'deploy_live' | 'deploy_failed' | 'reverted' | 'blocked' | 'unblocked' | 'tests_failed' | 'flaky_test' | 'info';
+  kind: 'deploy_live' | 'deploy_failed' | 'reverted' | 'blocked' | 'unblocked' | 'tests_failed' | 'flaky_test' | 'flag_off' | 'flag_held' | 'info';
   pipeline: string;
   deploy?: string;
   sha?: string;
@@ -305,6 +307,14 @@ export interface ExperimentStore {
    * participant from their first exposure until the phase ended or the experiment closed.
    */
   tally(experiment: string, phase: number, goals: string[]): Promise<PhaseTally>;
+  /** Add SDK evaluation counts (one bucket per metrics post) to their phases. */
+  recordEvaluations(buckets: EvaluationBucket[]): Promise<void>;
+  /** Keep the tally of a moment (the lift-over-time chart). */
+  saveSnapshot(experiment: string, phase: number, time: number, tally: PhaseTally): Promise<void>;
+  snapshots(experiment: string, phase: number): Promise<{ time: number; tally: PhaseTally }[]>;
+  /** A guarded flag rollout's state. */
+  flagRollout(flag: string): Promise<FlagRollout | undefined>;
+  saveFlagRollout(r: FlagRollout): Promise<void>;
 }
 
 export interface Store {

@@ -8,6 +8,8 @@ export type LineEvent =
   | { type: 'tests'; pipeline: string; deploy: string; shardsDone: number; shardsTotal: number; passed: number; failed: number; etaMs?: number }
   | { type: 'gate'; pipeline: string; deploy: string; step: number; elapsedMs: number; decision: string; explanation: string }
   | { type: 'experiment'; name: string; action: string }
+  /** A guarded flag rollout: started, moved a step, held, turned off, completed, or unblocked by a person. */
+  | { type: 'flag'; name: string; action: 'start' | 'step' | 'held' | 'off' | 'complete' | 'unblock'; step: number; share: number; reason?: string }
   | { type: 'audit'; actor: string; action: string; target: string; reason: string };
 
 export class EventBus {

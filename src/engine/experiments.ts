@@ -5,10 +5,11 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { parseExperimentFile, type ExperimentConfig, type FlagConfig, type SegmentConfig } from '../core/config/experiment.js';
+import { parseExperimentFile, type ExperimentConfig, type FlagConfig, type GuardConfig, type SegmentConfig } from '../core/config/experiment.js';
+import { OFF, ON, servedShare, startRollout, stepWeights, type FlagRollout } from '../core/experiments/guarded.js';
 import { experimentFeature, experimentFingerprint, featuresDocument, flagFeature, nextPhase, type UnleashFeature } from '../core/experiments/features.js';
 import { computeReadout, type Readout } from '../core/experiments/readout.js';
-import type { ConversionEvent, ExperimentClosing, ExperimentPhase, ExposureEvent } from '../core/experiments/types.js';
+import type { ConversionEvent, EvaluationBucket, ExperimentClosing, ExperimentPhase, ExposureEvent } from '../core/experiments/types.js';
 import { ConfigError, InputError, NotFoundError } from '../core/errors.js';
 import type { AuditStore, Clock, ExperimentStore } from '../ports.js';
 import type { EventBus } from './events.js';
@@ -24,9 +25,17 @@ export interface LoadedExperiment {
   closing?: ExperimentClosing;
 }
 
+/** A flag with a guarded rollout, and where the rollout stands. */
+export interface GuardedFlag {
+  config: FlagConfig & { guarded: GuardConfig };
+  file: string;
+  rollout: FlagRollout;
+}
+
 export interface ExperimentsSnapshot {
   experiments: Map<string, LoadedExperiment>;
   flags: { config: FlagConfig; file: string }[];
+  guarded: Map<string, GuardedFlag>;
   /** groupId -> [experiment, phase] for every phase of every loaded experiment. */
   groups: Map<string, { experiment: string; phase: number }>;
   body: string;
@@ -45,16 +54,42 @@ export interface ExperimentRegistryDeps {
   reloadIntervalMs?: number;
 }
 
-/** An event an SDK reports, already validated (POST /api/events). */
+/** An event an SDK reports, already validated (POST /api/events). Without groupId an exposure is of the current phase. */
 export type ReportedEvent =
-  | { type: 'exposure'; experiment: string; groupId: string; branch: string; userId: string; time?: number }
+  | { type: 'exposure'; experiment: string; groupId?: string; branch: string; userId: string; time?: number }
   | { type: 'conversion'; userId: string; goal: string; value?: number; time?: number; id?: string };
+
+/** An Unleash SDK's impression event, as unleash-client and unleash-proxy-client emit it. */
+export interface ImpressionEvent {
+  eventType: string;
+  featureName: string;
+  enabled: boolean;
+  variant?: string;
+  context: Record<string, unknown>;
+}
+
+/** One Unleash metrics post's bucket: per feature, yes/no and per-variant evaluation counts. */
+export interface MetricsBucket {
+  stop?: string;
+  toggles: Record<string, { yes: number; no: number; variants: Record<string, number> }>;
+}
 
 export interface RecordResult {
   exposures: number;
   conversions: number;
   duplicates: number;
   ignored: { index: number; reason: string }[];
+}
+
+const pctOf = (f: number): string => `${+(f * 100).toFixed(1)}%`;
+
+/** The user an impression is about: the stickiness field, or userId then sessionId by default. */
+function stickinessValue(context: Record<string, unknown>, stickiness: string): string | undefined {
+  const pick = (k: string): string | undefined => {
+    const v = context[k] ?? (context.properties as Record<string, unknown> | undefined)?.[k];
+    return typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : undefined;
+  };
+  return stickiness === 'default' ? (pick('userId') ?? pick('sessionId')) : pick(stickiness);
 }
 
 /** A strong ETag for a response body. */
@@ -120,7 +155,7 @@ export class ExperimentRegistry {
   }
 
   /** Record what an SDK reported: exposures checked against the served phases, conversions as they come. */
-  async record(events: ReportedEvent[]): Promise<RecordResult> {
+  async record(events: ReportedEvent[], source = 'api'): Promise<RecordResult> {
     const snap = await this.current();
     const now = this.now();
     const exposures: ExposureEvent[] = [];
@@ -130,20 +165,98 @@ export class ExperimentRegistry {
       // Client clocks ahead of ours are pulled back to now.
       const time = Math.min(e.time ?? now, now);
       if (e.type === 'conversion') {
-        conversions.push({ ...(e.id ? { id: e.id } : {}), userId: e.userId, goal: e.goal, ...(e.value === undefined ? {} : { value: e.value }), time });
+        conversions.push({ ...(e.id ? { id: e.id } : {}), userId: e.userId, goal: e.goal, ...(e.value === undefined ? {} : { value: e.value }), time, source });
         return;
       }
-      const x = snap.experiments.get(e.experiment);
-      const g = snap.groups.get(e.groupId);
-      if (!x) ignored.push({ index, reason: `unknown experiment "${e.experiment}"` });
-      else if (!g || g.experiment !== e.experiment) ignored.push({ index, reason: `unknown groupId "${e.groupId}"` });
-      else if (x.closing) ignored.push({ index, reason: 'experiment closed' });
-      else if (!(x.phases.find((p) => p.phase === g.phase)?.weights ?? []).some((w) => w.name === e.branch)) ignored.push({ index, reason: `no branch "${e.branch}"` });
-      else exposures.push({ experiment: e.experiment, phase: g.phase, branch: e.branch, userId: e.userId, time });
+      const where = this.phaseOf(snap, e.experiment, e.groupId, e.branch);
+      if (typeof where === 'string') ignored.push({ index, reason: where });
+      else exposures.push({ experiment: e.experiment, phase: where.phase, branch: e.branch, userId: e.userId, time, source });
     });
     const newExposures = await this.deps.store.experiments.recordExposures(exposures);
     const newConversions = await this.deps.store.experiments.recordConversions(conversions);
     return { exposures: newExposures, conversions: newConversions, duplicates: exposures.length - newExposures + conversions.length - newConversions, ignored };
+  }
+
+  /** The phase an exposure belongs to, or why it is ignored. */
+  private phaseOf(snap: ExperimentsSnapshot, name: string, groupId: string | undefined, branch: string): { phase: number } | string {
+    const gf = snap.guarded.get(name);
+    if (gf) {
+      if (gf.rollout.status !== 'running' && gf.rollout.status !== 'held') return `rollout of "${name}" is ${gf.rollout.status}`;
+      if (branch !== ON && branch !== OFF) return `no branch "${branch}" (a guarded flag has "on" and "off")`;
+      if (groupId !== undefined && groupId !== name) return `unknown groupId "${groupId}"`;
+      return { phase: gf.rollout.phase };
+    }
+    const x = snap.experiments.get(name);
+    if (!x) return `unknown experiment "${name}"`;
+    const g = groupId === undefined ? { experiment: name, phase: x.phase.phase } : snap.groups.get(groupId);
+    if (!g || g.experiment !== name) return `unknown groupId "${groupId}"`;
+    if (x.closing) return 'experiment closed';
+    if (!(x.phases.find((p) => p.phase === g.phase)?.weights ?? []).some((w) => w.name === branch)) return `no branch "${branch}"`;
+    return { phase: g.phase };
+  }
+
+  /**
+   * Impression events forwarded from a standard Unleash SDK, turned into exposures: getVariant on an
+   * experiment (the variant is the branch), isEnabled or getVariant on a guarded flag (on or off).
+   * The user is the context field the experiment sticks to (userId, then sessionId by default).
+   */
+  async recordImpressions(events: ImpressionEvent[], source = 'unleash-impressions'): Promise<RecordResult> {
+    const snap = await this.current();
+    const reported: ReportedEvent[] = [];
+    const skipped: { index: number; reason: string }[] = [];
+    const indexes: number[] = [];
+    events.forEach((e, index) => {
+      const gf = snap.guarded.get(e.featureName);
+      const x = snap.experiments.get(e.featureName);
+      const stickiness = gf?.config.stickiness ?? x?.config.stickiness ?? 'default';
+      const user = stickinessValue(e.context, stickiness);
+      let branch: string | undefined;
+      if (!gf && !x) return skipped.push({ index, reason: `"${e.featureName}" is neither an experiment nor a guarded flag` });
+      if (!user) return skipped.push({ index, reason: `no ${stickiness === 'default' ? 'userId or sessionId' : stickiness} in the context: a user cannot be counted` });
+      if (gf) branch = e.enabled ? ON : OFF;
+      else if (e.eventType !== 'getVariant') return skipped.push({ index, reason: 'an experiment is measured from getVariant impressions' });
+      else if (!e.enabled || !e.variant || e.variant === 'disabled') return skipped.push({ index, reason: 'not taking part (variant disabled)' });
+      else branch = e.variant;
+      indexes.push(index);
+      reported.push({ type: 'exposure', experiment: e.featureName, branch, userId: user });
+    });
+    const r = await this.record(reported, source);
+    return { ...r, ignored: [...skipped, ...r.ignored.map((i) => ({ index: indexes[i.index]!, reason: i.reason }))].sort((a, b) => a.index - b.index) };
+  }
+
+  /**
+   * An Unleash metrics post: usage per feature (GET /api/experiments), and for experiments and
+   * guarded flags the evaluation counts per branch, stored for the sample ratio check. The bucket
+   * goes to the phase current when it ended.
+   */
+  async recordMetrics(appName: string, bucket: MetricsBucket, source = 'unleash-metrics'): Promise<void> {
+    void appName;
+    for (const [name, t] of Object.entries(bucket.toggles)) {
+      if (!this.usage.has(name) && this.usage.size >= 10_000) continue;
+      const u = this.usage.get(name) ?? { yes: 0, no: 0, variants: {} };
+      u.yes += t.yes;
+      u.no += t.no;
+      for (const [v, n] of Object.entries(t.variants)) u.variants[v] = (u.variants[v] ?? 0) + n;
+      this.usage.set(name, u);
+    }
+    const snap = await this.current();
+    const stop = bucket.stop ? Date.parse(bucket.stop) : NaN;
+    const at = Number.isFinite(stop) ? Math.min(stop, this.now()) : this.now();
+    const buckets: EvaluationBucket[] = [];
+    for (const [name, t] of Object.entries(bucket.toggles)) {
+      const gf = snap.guarded.get(name);
+      if (gf && (gf.rollout.status === 'running' || gf.rollout.status === 'held')) {
+        buckets.push({ experiment: name, phase: gf.rollout.phase, source, counts: { [OFF]: t.no, [ON]: t.yes } });
+        continue;
+      }
+      const x = snap.experiments.get(name);
+      if (!x || x.closing) continue;
+      const phase = [...x.phases].reverse().find((p) => p.startedAt <= at) ?? x.phase;
+      const counts: Record<string, number> = {};
+      for (const w of phase.weights) if (t.variants[w.name]) counts[w.name] = t.variants[w.name]!;
+      if (Object.keys(counts).length) buckets.push({ experiment: name, phase: phase.phase, source, counts });
+    }
+    if (buckets.length) await this.deps.store.experiments.recordEvaluations(buckets);
   }
 
   /** A loaded experiment by name; NotFoundError without. */
@@ -214,6 +327,7 @@ export class ExperimentRegistry {
     for (const f of [...this.lastGood.keys()]) if (!names.some((n) => join(dir, n) === f)) this.lastGood.delete(f);
 
     const experiments = new Map<string, LoadedExperiment>();
+    const guarded = new Map<string, GuardedFlag>();
     const flags: ExperimentsSnapshot['flags'] = [];
     const segments: SegmentConfig[] = [];
     const taken = new Map<string, string>();
@@ -228,7 +342,11 @@ export class ExperimentRegistry {
     };
     for (const f of files) {
       if (f.kind === 'flags') {
-        for (const flag of f.flags.flags) if (claim(flag.name, f.file)) flags.push({ config: flag, file: f.file });
+        for (const flag of f.flags.flags) {
+          if (!claim(flag.name, f.file)) continue;
+          flags.push({ config: flag, file: f.file });
+          if (flag.guarded) guarded.set(flag.name, await this.syncRollout({ ...flag, guarded: flag.guarded }, f.file));
+        }
         segments.push(...f.flags.segments);
         continue;
       }
@@ -236,7 +354,45 @@ export class ExperimentRegistry {
       if (!claim(e.name, f.file)) continue;
       experiments.set(e.name, await this.sync(e, f.file));
     }
-    this.snap = this.build(experiments, flags, segments, errors);
+    this.snap = this.build(experiments, flags, guarded, segments, errors);
+  }
+
+  /** A guarded flag's stored rollout, or its first step (phase 1 of the flag) when it has none. */
+  private async syncRollout(config: GuardedFlag['config'], file: string): Promise<GuardedFlag> {
+    const store = this.deps.store.experiments;
+    let rollout = await store.flagRollout(config.name);
+    if (!rollout) {
+      const phases = await store.phases(config.name);
+      const now = this.now();
+      const phase = await this.startFlagPhase(config.name, (phases[phases.length - 1]?.phase ?? 0) + 1, config.guarded.steps[0]!, now);
+      rollout = startRollout(config.name, phase, now);
+      await store.saveFlagRollout(rollout);
+      await this.deps.store.audit.append({ time: now, actor: 'immune', action: 'flag.rollout', target: config.name, reason: `guarded rollout starts at ${pctOf(config.guarded.steps[0]!)}`, details: { step: 0, phase, file } });
+      this.deps.events.emit({ type: 'flag', name: config.name, action: 'start', step: 0, share: config.guarded.steps[0]! });
+      this.deps.log.info({ flag: config.name, phase }, `flag ${config.name}: guarded rollout starts at ${pctOf(config.guarded.steps[0]!)}`);
+    }
+    return { config, file, rollout };
+  }
+
+  /** Start the phase that holds one step's exposures; the groupId stays the flag's name, so a user on at 1% stays on at 10%. */
+  async startFlagPhase(flag: string, phase: number, share: number, now: number): Promise<number> {
+    const weights = stepWeights(share);
+    await this.deps.store.experiments.startPhase({ experiment: flag, phase, groupId: flag, fingerprint: `guarded:${weights.map((w) => `${w.name}:${w.weight}`).join(',')}`, weights, startedAt: now });
+    return phase;
+  }
+
+  /** Persist a guarded flag's new rollout state and serve it at once (the features ETag changes). */
+  async applyRollout(r: FlagRollout): Promise<void> {
+    await this.deps.store.experiments.saveFlagRollout(r);
+    const snap = this.snap;
+    const gf = snap?.guarded.get(r.flag);
+    if (!snap || !gf) return;
+    const guarded = new Map(snap.guarded).set(r.flag, { ...gf, rollout: r });
+    this.snap = this.build(snap.experiments, snap.flags, guarded, this.segments(), snap.errors);
+  }
+
+  private segments(): SegmentConfig[] {
+    return [...this.lastGood.values()].flatMap((f) => (f.kind === 'flags' ? f.flags.segments : []));
   }
 
   /** Bring the stored phases in line with the file: a first phase, or a new one when weights changed. */
@@ -259,13 +415,18 @@ export class ExperimentRegistry {
     return { config: e, file, phase: phases[phases.length - 1]!, phases, ...(closing ? { closing } : {}) };
   }
 
-  private build(experiments: Map<string, LoadedExperiment>, flags: ExperimentsSnapshot['flags'], segments: SegmentConfig[], errors: string[]): ExperimentsSnapshot {
-    const features: UnleashFeature[] = [...[...experiments.values()].map((x) => experimentFeature(x.config, x.phase, x.closing)), ...flags.map((f) => flagFeature(f.config))];
+  private build(experiments: Map<string, LoadedExperiment>, flags: ExperimentsSnapshot['flags'], guarded: Map<string, GuardedFlag>, segments: SegmentConfig[], errors: string[]): ExperimentsSnapshot {
+    const served = (f: FlagConfig): FlagConfig => {
+      const gf = guarded.get(f.name);
+      // A guarded flag is served at its step's share, with impression data so standard SDKs report exposures.
+      return gf ? { ...f, rollout: servedShare(gf.rollout, gf.config.guarded), impressionData: true } : f;
+    };
+    const features: UnleashFeature[] = [...[...experiments.values()].map((x) => experimentFeature(x.config, x.phase, x.closing)), ...flags.map((f) => flagFeature(served(f.config)))];
     const body = JSON.stringify(featuresDocument(features, segments));
     const etag = etagOf(body);
     const groups = new Map<string, { experiment: string; phase: number }>();
     for (const x of experiments.values()) for (const p of x.phases) groups.set(p.groupId, { experiment: x.config.name, phase: p.phase });
-    return { experiments, flags, groups, body, etag, errors };
+    return { experiments, flags, guarded, groups, body, etag, errors };
   }
 
   /** Record a closing in the snapshot and re-serve at once (the ETag changes). */
@@ -274,7 +435,6 @@ export class ExperimentRegistry {
     const x = snap?.experiments.get(c.experiment);
     if (!snap || !x) return;
     const experiments = new Map(snap.experiments).set(c.experiment, { ...x, closing: c });
-    const segments = [...this.lastGood.values()].flatMap((f) => (f.kind === 'flags' ? f.flags.segments : []));
-    this.snap = this.build(experiments, snap.flags, segments, snap.errors);
+    this.snap = this.build(experiments, snap.flags, snap.guarded, this.segments(), snap.errors);
   }
 }

@@ -184,7 +184,7 @@ class Client implements ExperimentsClient {
         res = await fetch(this.eventsUrl, {
           method: 'POST',
           headers: { 'content-type': 'application/json', authorization: this.token },
-          body: JSON.stringify({ events: batch }),
+          body: JSON.stringify({ source: 'immune-sdk', events: batch }),
           signal: AbortSignal.timeout(10_000),
         });
       } catch (err) {

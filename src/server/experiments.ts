@@ -52,14 +52,27 @@ export function clientTokenHook(ctx: ServerContext): (req: FastifyRequest) => Pr
 const id = z.string().min(1).max(200);
 const eventTime = z.number().int().positive().optional();
 const exposureBody = z
-  .object({ type: z.literal('exposure'), experiment: id, groupId: z.string().min(1).max(300), branch: id, userId: z.string().min(1).max(500), time: eventTime, id: z.string().max(100).optional() })
+  .object({ type: z.literal('exposure'), experiment: id, groupId: z.string().min(1).max(300).optional(), branch: id, userId: z.string().min(1).max(500), time: eventTime, id: z.string().max(100).optional() })
   .strict();
 const conversionBody = z
   .object({ type: z.literal('conversion'), userId: z.string().min(1).max(500), goal: id, value: z.number().finite().optional(), time: eventTime, id: z.string().min(1).max(100).optional() })
   .strict();
 /** At most this many events per POST /api/events (the SDK sends up to 500). */
 export const MAX_EVENTS_PER_POST = 10_000;
-const eventsBody = z.object({ events: z.array(z.discriminatedUnion('type', [exposureBody, conversionBody])).max(MAX_EVENTS_PER_POST) }).strict();
+/** Who sent the events, counted per source in the readout: immune-sdk, openfeature, or any short name. */
+export const source = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, ".", "_" and "-", e.g. "openfeature"')
+  .max(50);
+const eventsBody = z.object({ source: source.optional(), events: z.array(z.discriminatedUnion('type', [exposureBody, conversionBody])).max(MAX_EVENTS_PER_POST) }).strict();
+const impressionEvent = z.looseObject({
+  eventType: z.string().min(1).max(50),
+  featureName: z.string().min(1).max(200),
+  enabled: z.boolean(),
+  variant: z.string().max(200).optional(),
+  context: z.record(z.string(), z.unknown()).default({}),
+});
+const impressionsBody = z.object({ source: source.optional(), events: z.array(impressionEvent).max(MAX_EVENTS_PER_POST) }).strict();
 const closeBody = z.object({ branch: id, reason: z.string().trim().min(1, 'say why').max(2000) }).strict();
 
 function summary(x: LoadedExperiment): Record<string, unknown> {
@@ -85,8 +98,14 @@ export function registerExperiments(app: FastifyInstance, ctx: ServerContext): v
 
 function routes(app: FastifyInstance, ctx: ServerContext, registry: ExperimentRegistry, clientAuth: ReturnType<typeof clientTokenHook>): void {
   app.post('/api/events', { preHandler: clientAuth, bodyLimit: 8 * 1024 * 1024 }, async (req, reply) => {
-    const { events } = validate(eventsBody, req.body ?? {}, 'body');
-    return reply.code(202).send(await registry.record(events));
+    const { events, source } = validate(eventsBody, req.body ?? {}, 'body');
+    return reply.code(202).send(await registry.record(events, source));
+  });
+
+  // Impression events of standard Unleash SDKs, forwarded as they are emitted (see docs/experiments.md).
+  app.post('/api/client/impressions', { preHandler: clientAuth, bodyLimit: 8 * 1024 * 1024 }, async (req, reply) => {
+    const { events, source } = validate(impressionsBody, req.body ?? {}, 'body');
+    return reply.code(202).send(await registry.recordImpressions(events, source));
   });
 
   app.get('/api/experiments', { preHandler: ctx.auth.require('viewer') }, async (_req, reply) => {

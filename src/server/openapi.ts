@@ -226,10 +226,11 @@ export const operations: Operation[] = [
   { method: 'get', path: '/api/experiments', summary: 'Experiments with their branches, status and decision', role: 'viewer', response: 'ExperimentList', tag: 'experiments' },
   { method: 'get', path: '/api/experiments/{name}/results', summary: "An experiment's readout", role: 'viewer', response: 'ExperimentResults', tag: 'experiments', params: ['name'], query: [{ name: 'phase', schema: { type: 'integer', minimum: 1 }, description: 'Phase to read (default: the current one)' }] },
   { method: 'post', path: '/api/experiments/{name}/close', summary: 'Close an experiment: everyone gets one branch; recorded in the audit log', role: 'engineer', body: 'CloseExperiment', response: 'Experiment', tag: 'experiments', params: ['name'] },
-  { method: 'post', path: '/api/events', summary: 'Exposures and conversions from the SDK (idempotent by id)', role: 'client', body: 'Events', response: 'EventsAccepted', tag: 'sdk' },
+  { method: 'post', path: '/api/events', summary: 'Exposures and conversions from any SDK (immune, OpenFeature tracking, your own); conversions idempotent by id', role: 'client', body: 'Events', response: 'EventsAccepted', tag: 'sdk' },
+  { method: 'post', path: '/api/client/impressions', summary: "Impression events of standard Unleash SDKs, forwarded as emitted: exposures of experiments and guarded flags", role: 'client', body: 'Impressions', response: 'EventsAccepted', tag: 'sdk' },
   { method: 'get', path: '/api/client/features', summary: 'Unleash client API: the features document (experiments as variants, flags)', role: 'client', response: 'UnleashFeatures', tag: 'sdk' },
   { method: 'post', path: '/api/client/register', summary: 'Unleash client API: a client registers', role: 'client', body: 'UnleashPayload', response: 'Empty', tag: 'sdk' },
-  { method: 'post', path: '/api/client/metrics', summary: 'Unleash client API: usage metrics', role: 'client', body: 'UnleashPayload', response: 'Empty', tag: 'sdk' },
+  { method: 'post', path: '/api/client/metrics', summary: "Unleash client API: usage metrics; experiments' per-variant counts feed the sample ratio check", role: 'client', body: 'UnleashPayload', response: 'Empty', tag: 'sdk' },
   { method: 'get', path: '/metrics', summary: "The orchestrator's own Prometheus metrics", role: 'viewer', response: 'PrometheusText', tag: 'line', media: 'text/plain' },
   { method: 'get', path: '/api/whoami', summary: "The caller's identity and role (from the bearer token)", role: 'viewer', response: 'Whoami', tag: 'auth' },
   { method: 'get', path: '/api/docs', summary: 'This document (OpenAPI 3.1, JSON); /api/docs.html for people', role: 'viewer', response: 'OpenApi', tag: 'auth' },
@@ -246,14 +247,39 @@ const extra: Record<string, Schema> = {
     usage: { type: 'object' },
   }),
   DeployQueued: { type: 'object', properties: { ok: { const: true } }, required: ['ok'], description: 'ok, plus what the line says about the queued change' },
-  Events: obj({
-    events: arr({
-      oneOf: [
-        obj({ type: { const: 'exposure' }, experiment: str(), groupId: str(), branch: str(), userId: str(), time: num(), id: str() }, ['type', 'experiment', 'groupId', 'branch', 'userId']),
-        obj({ type: { const: 'conversion' }, userId: str(), goal: str(), value: num(), time: num(), id: str() }, ['type', 'userId', 'goal']),
-      ],
-    }),
-  }),
+  Events: obj(
+    {
+      source: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]*$', maxLength: 50, description: 'Who sends: immune-sdk, openfeature, ... (default "api"); the readout counts what each source fed it' },
+      events: arr({
+        oneOf: [
+          obj(
+            {
+              type: { const: 'exposure' },
+              experiment: str('An experiment, or a guarded flag (branches "on" and "off")'),
+              groupId: str("The phase's groupId from the features document; absent: the current phase"),
+              branch: str(),
+              userId: str(),
+              time: num('ms since the epoch; later than the server clock counts as now'),
+              id: str(),
+            },
+            ['type', 'experiment', 'branch', 'userId'],
+          ),
+          obj(
+            { type: { const: 'conversion' }, userId: str('OpenFeature: the targetingKey'), goal: str('A goal or guardrail name; OpenFeature: the tracking event name'), value: num('OpenFeature: TrackingEventDetails.value'), time: num(), id: str('Makes retries idempotent') },
+            ['type', 'userId', 'goal'],
+          ),
+        ],
+      }),
+    },
+    ['events'],
+  ),
+  Impressions: obj(
+    {
+      source: { type: 'string', description: 'default "unleash-impressions"' },
+      events: arr(obj({ eventType: str('isEnabled or getVariant'), featureName: str(), enabled: { type: 'boolean' }, variant: str(), context: { type: 'object', description: 'The Unleash context: userId (or sessionId, or the stickiness field)' } }, ['eventType', 'featureName', 'enabled'])),
+    },
+    ['events'],
+  ),
   EventsAccepted: obj({ exposures: int('New exposures stored'), conversions: int(), duplicates: int(), ignored: arr(obj({ index: int(), reason: str() })) }),
   UnleashFeatures: { type: 'object', description: 'Unleash client features document (version 2); ETag / If-None-Match supported' },
   UnleashPayload: { type: 'object', description: 'As the Unleash client specification defines it' },

@@ -16,6 +16,7 @@ const metricsBody = z.looseObject({
   appName: z.string().min(1).max(200),
   instanceId: z.string().min(1).max(200),
   bucket: z.looseObject({
+    stop: z.string().max(100).optional(),
     toggles: z.record(z.string(), z.looseObject({ yes: count.default(0), no: count.default(0), variants: z.record(z.string(), count).default({}) })).default({}),
   }),
 });
@@ -62,14 +63,7 @@ export function registerUnleash(app: FastifyInstance, ctx: ServerContext): void 
 
   app.post('/api/client/metrics', { preHandler: clientAuth }, async (req, reply) => {
     const body = validate(metricsBody, req.body ?? {}, 'body');
-    for (const [name, t] of Object.entries(body.bucket.toggles)) {
-      if (!registry.usage.has(name) && registry.usage.size >= 10_000) continue;
-      const u = registry.usage.get(name) ?? { yes: 0, no: 0, variants: {} };
-      u.yes += t.yes;
-      u.no += t.no;
-      for (const [v, n] of Object.entries(t.variants)) u.variants[v] = (u.variants[v] ?? 0) + n;
-      registry.usage.set(name, u);
-    }
+    await registry.recordMetrics(body.appName, body.bucket);
     return reply.code(202).send();
   });
 }

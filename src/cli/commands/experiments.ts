@@ -75,7 +75,7 @@ export function formatResults(r: ResultsResponse): string {
     ['experiment', `${r.experiment} (phase ${r.phase} of ${r.phases}, ${r.state}${r.closing ? ` -> ${r.closing.branch}: ${r.closing.reason}` : ''})`],
     ['decision', `${r.decision}${r.winner ? ` (${r.winner})` : ''}`],
     ['participants', `${r.participants} (${r.excluded} excluded for seeing two branches)`],
-    ['sample ratio', `${r.srm.mismatch ? 'MISMATCH' : 'ok'} (chi-square p=${pValue(r.srm.pValue)})`],
+    ['sample ratio', r.srm.summary],
   ]);
   const branches = table(
     r.branches.map((b) => [b.name, percent(b.weight / 1000), String(b.participants), percent(b.share), b.control ? 'control' : (b.decision ?? '')]),

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { parseYaml, type Parsed } from './load.js';
-import { fraction } from './types.js';
+import { duration, fraction } from './types.js';
 
 const name = z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]*$/, 'use letters, digits, _, . and - (starting with a letter)');
 
@@ -81,10 +81,50 @@ const strategy = z
   })
   .strict();
 
+/** A goal or guardrail of a guarded rollout: as in an experiment, with the tolerance the gate allows. */
+const guardGoal = z.union([
+  name.transform((n) => ({ name: n, good: 'increase' as const, tolerance: undefined as number | undefined })),
+  z.object({ name, good: z.enum(['increase', 'decrease']).default('increase'), tolerance: fraction.optional() }).strict(),
+]);
+const guardGuardrail = z.union([
+  name.transform((n) => ({ name: n, bad: 'increase' as const, tolerance: undefined as number | undefined })),
+  z.object({ name, bad: z.enum(['increase', 'decrease']).default('increase'), tolerance: fraction.optional() }).strict(),
+]);
+
+/**
+ * A guarded rollout: the flag's share of users moves through `steps`, each judged by the deploy
+ * gate's sequential test, users with the flag on against users with it off, on the goals and
+ * guardrails (events the application tracks). A regression turns the flag off and blocks it.
+ */
+export const guardConfig = z
+  .object({
+    /** Shares of users, rising, the last usually 100%. */
+    steps: z.array(fraction).min(1, 'at least one step'),
+    /** How often the gate looks. */
+    interval: duration.prefault('30s'),
+    /** Least time at a step before it may pass. */
+    min_bake: duration.prefault('5m'),
+    /** Longest time at a step; then on_inconclusive decides. */
+    max_bake: duration.prefault('1h'),
+    /** At max bake with too little data: hold (stay at the step until a person acts), off (turn the flag off), or pass. */
+    on_inconclusive: z.enum(['hold', 'off', 'pass']).default('hold'),
+    alpha: z.number().gt(0).lt(0.5).default(0.05),
+    /** A relative change smaller than this is not a regression (per metric: tolerance). */
+    tolerance: fraction.prefault(0.1),
+    goals: z.array(guardGoal).default([]),
+    guardrails: z.array(guardGuardrail).min(1, 'at least one guardrail: the events that must not get worse (errors, latency_slow, ...)'),
+  })
+  .strict();
+export type GuardConfig = z.infer<typeof guardConfig>;
+
 export const flagConfig = z
   .object({
     name: z.string().min(1),
     description: z.string().optional(),
+    /** Who hears when a guarded rollout turns the flag off (an email or chat handle). */
+    owner: z.string().min(1).optional(),
+    /** A guarded rollout (exclusive with `rollout` and `strategies`). */
+    guarded: guardConfig.optional(),
     /** false = off for everyone (a kill switch). */
     enabled: z.boolean().default(true),
     /** Gradual rollout to a share of users (whole percents); exclusive with `strategies`. */
@@ -100,7 +140,9 @@ export const flagConfig = z
     impressionData: z.boolean().default(false),
   })
   .strict()
-  .refine((f) => f.rollout === undefined || f.strategies === undefined, { message: 'a flag takes rollout or strategies, not both', path: ['rollout'] });
+  .refine((f) => f.rollout === undefined || f.strategies === undefined, { message: 'a flag takes rollout or strategies, not both', path: ['rollout'] })
+  .refine((f) => !f.guarded || f.rollout === undefined, { message: 'a guarded flag takes its rollout from guarded.steps: remove rollout', path: ['rollout'] })
+  .refine((f) => !f.guarded || f.strategies === undefined, { message: 'a guarded flag is one gradual rollout: remove strategies', path: ['strategies'] });
 export type FlagConfig = z.infer<typeof flagConfig>;
 
 export const segmentConfig = z.object({ id: z.number().int(), name: z.string().optional(), constraints: z.array(constraint) }).strict();
@@ -156,14 +198,32 @@ function checkExperiment(parsed: Parsed<ExperimentConfig>, file: string): void {
   if (issues.length) throw new ConfigError(issues);
 }
 
+const wholePercent = (f: number): boolean => Math.abs(f * 100 - Math.round(f * 100)) <= 1e-6;
+
 function checkFlags(parsed: Parsed<FlagsFileConfig>, file: string): void {
   const issues: ConfigIssue[] = [];
   const seen = new Set<string>();
   parsed.value.flags.forEach((f, i) => {
     if (seen.has(f.name)) issues.push({ file, ...parsed.locate(['flags', i, 'name']), path: `flags.${i}.name`, message: `duplicate flag "${f.name}"` });
     seen.add(f.name);
-    if (f.rollout !== undefined && Math.abs(f.rollout * 100 - Math.round(f.rollout * 100)) > 1e-6) {
-      issues.push({ file, ...parsed.locate(['flags', i, 'rollout']), path: `flags.${i}.rollout`, message: 'use whole percents (Unleash rolls out by 1%)' });
+    const at = (path: (string | number)[], message: string): void => {
+      issues.push({ file, ...parsed.locate(['flags', i, ...path]), path: ['flags', i, ...path].join('.'), message });
+    };
+    if (f.rollout !== undefined && !wholePercent(f.rollout)) at(['rollout'], 'use whole percents (Unleash rolls out by 1%)');
+    const g = f.guarded;
+    if (g) {
+      g.steps.forEach((st, j) => {
+        if (!wholePercent(st)) at(['guarded', 'steps', j], 'use whole percents (Unleash rolls out by 1%)');
+        else if (st <= 0) at(['guarded', 'steps', j], 'a step needs a share above 0%');
+        else if (j > 0 && st <= g.steps[j - 1]!) at(['guarded', 'steps', j], `steps must rise: ${+(st * 100).toFixed(0)}% after ${+(g.steps[j - 1]! * 100).toFixed(0)}%`);
+      });
+      if (g.max_bake < g.min_bake) at(['guarded', 'max_bake'], 'max_bake is shorter than min_bake');
+      if (g.interval <= 0) at(['guarded', 'interval'], 'the interval must be above 0');
+      const seen = new Set<string>();
+      [...g.goals.map((x, j) => ['goals', j, x.name] as const), ...g.guardrails.map((x, j) => ['guardrails', j, x.name] as const)].forEach(([key, j, n]) => {
+        if (seen.has(n)) at(['guarded', key, j], `"${n}" is listed twice among goals and guardrails`);
+        seen.add(n);
+      });
     }
   });
   if (issues.length) throw new ConfigError(issues);

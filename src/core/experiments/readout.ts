@@ -5,15 +5,17 @@
 import type { ExperimentConfig } from '../config/experiment.js';
 import { holmAdjust } from '../judge/holm.js';
 import { alwaysValidP, csRadius } from '../judge/msprt.js';
-import { chiSquareGoodnessOfFit, twoSidedAlwaysValidP } from './stats.js';
+import { evaluationSrm, participantSrm, type SrmCheck } from './srm.js';
+import { twoSidedAlwaysValidP } from './stats.js';
 import type { ExperimentPhase, PhaseTally } from './types.js';
 
-export type Decision = 'desired result' | 'undesired result' | 'no statistical significance' | 'invalid';
+export { SRM_ALPHA } from './srm.js';
+
+/** `not started`: nobody took part yet (no participants and no SDK evaluations); nothing is tested. */
+export type Decision = 'not started' | 'desired result' | 'undesired result' | 'no statistical significance' | 'invalid';
 
 /** Below this many participants in either branch a comparison is not tested (the normal approximation is poor). */
 export const MIN_USERS = 100;
-/** SRM: a chi-square p-value below this marks the readout invalid. */
-export const SRM_ALPHA = 0.001;
 /** Mixture variance of the always-valid test on the log of the rate ratio: tuned for lifts around 10-30%. */
 export const TAU = 0.1;
 
@@ -57,7 +59,12 @@ export interface Readout {
   alpha: number;
   participants: number;
   excluded: number;
-  srm: { statistic: number; pValue: number; mismatch: boolean };
+  /** The check the decision rests on: participants when there are any, else SDK evaluation counts. */
+  srm: SrmCheck;
+  /** Every check made: participants, and the evaluation counts of each source that posted them. */
+  srmChecks: (SrmCheck & { source: string })[];
+  /** What fed this phase: exposures and attributed conversions per source, SDK evaluations per source and branch. */
+  sources: { exposures: Record<string, number>; conversions: Record<string, number>; evaluations: Record<string, Record<string, number>> };
   branches: BranchResult[];
   decision: Decision;
   winner?: string;
@@ -86,11 +93,17 @@ export function computeReadout(def: Def, phase: ExperimentPhase, tally: PhaseTal
   const byName = new Map(tally.branches.map((b) => [b.branch, b]));
   const counts = phase.weights.map((w) => byName.get(w.name)?.users ?? 0);
   const participants = counts.reduce((s, n) => s + n, 0);
-  const srmTest = chiSquareGoodnessOfFit(
-    counts,
-    phase.weights.map((w) => w.weight / 1000),
-  );
-  const srm = { ...srmTest, mismatch: srmTest.pValue < SRM_ALPHA };
+  const names = phase.weights.map((w) => w.name);
+  const shares = phase.weights.map((w) => w.weight / 1000);
+  const srmChecks: Readout['srmChecks'] = [{ ...participantSrm(names, counts, shares), source: 'participants' }];
+  for (const [source, e] of Object.entries(tally.evaluations ?? {})) srmChecks.push({ ...evaluationSrm(names, shares, e), source });
+  const srm = participants > 0 ? srmChecks[0]! : (srmChecks.find((c) => c.basis === 'evaluations' && c.pValue !== null) ?? srmChecks.find((c) => c.basis === 'evaluations') ?? srmChecks[0]!);
+  const mismatch = srmChecks.some((c) => c.mismatch);
+  const sources: Readout['sources'] = {
+    exposures: tally.sources?.exposures ?? {},
+    conversions: tally.sources?.conversions ?? {},
+    evaluations: Object.fromEntries(Object.entries(tally.evaluations ?? {}).map(([src, e]) => [src, Object.fromEntries(Object.entries(e.branches).map(([b, c]) => [b, c.count]))])),
+  };
   const control = byName.get(phase.weights[0]!.name);
   const n0 = control?.users ?? 0;
 
@@ -148,7 +161,8 @@ export function computeReadout(def: Def, phase: ExperimentPhase, tally: PhaseTal
   const desired = treated.filter((b) => b.decision === 'desired result');
   let decision: Decision;
   let winner: string | undefined;
-  if (srm.mismatch) decision = 'invalid';
+  if (mismatch) decision = 'invalid';
+  else if (participants === 0) decision = 'not started';
   else if (desired.length) {
     decision = 'desired result';
     const firstGoal = def.goals[0]!.name;
@@ -169,11 +183,13 @@ export function computeReadout(def: Def, phase: ExperimentPhase, tally: PhaseTal
     alpha: def.alpha,
     participants,
     excluded: tally.excluded,
-    srm,
+    srm: mismatch ? (srmChecks.find((c) => c.mismatch) ?? srm) : srm,
+    srmChecks,
+    sources,
     branches,
     decision,
     winner,
-    summary: summarize(def.name, phase.phase, decision, winner, branches, participants, tally.excluded, srm),
+    summary: summarize(def.name, phase.phase, decision, winner, branches, participants, tally.excluded, mismatch ? (srmChecks.find((c) => c.mismatch) ?? srm) : srm, sources),
   };
 }
 
@@ -185,10 +201,16 @@ export function describeMetric(m: MetricResult): string {
   return `${m.name} ${pct(m.lift)} (CI ${pct(m.ci[0])}..${pct(m.ci[1])}), p=${p}: ${m.outcome}`;
 }
 
-function summarize(name: string, phase: number, decision: Decision, winner: string | undefined, branches: BranchResult[], n: number, excluded: number, srm: Readout['srm']): string {
+function summarize(name: string, phase: number, decision: Decision, winner: string | undefined, branches: BranchResult[], n: number, excluded: number, srm: SrmCheck, sources: Readout['sources']): string {
   const head = `${name} phase ${phase}: ${decision}`;
   const people = `${n} participants, ${excluded} excluded`;
-  if (decision === 'invalid') return `${head}: sample ratio mismatch (chi-square p=${srm.pValue.toExponential(1)}); ${people}`;
+  if (decision === 'invalid') return `${head}: sample ratio mismatch (${srm.summary}); ${people}`;
+  if (decision === 'not started') {
+    const evaluated = Object.values(sources.evaluations).reduce((s, e) => s + Object.values(e).reduce((a, b) => a + b, 0), 0);
+    return evaluated > 0
+      ? `${head}: SDKs reported ${evaluated.toLocaleString('en-US')} evaluations but no participant yet; goals need per-user exposures (immune's SDK, OpenFeature, or forwarded impression events)`
+      : `${head}: no participants yet`;
+  }
   const main = branches.find((b) => b.name === winner && !b.control) ?? branches.find((b) => !b.control);
   const m = main?.metrics.find((x) => x.outcome !== 'none') ?? main?.metrics[0];
   const pick = winner ? (decision === 'undesired result' ? ` (keep ${winner})` : ` (${winner})`) : '';

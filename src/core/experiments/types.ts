@@ -31,6 +31,8 @@ export interface ExposureEvent {
   branch: string;
   userId: string;
   time: number;
+  /** What reported it (immune-sdk, openfeature, unleash-impressions, api, ...); default "api". */
+  source?: string;
 }
 
 /** A user reached a goal (or tripped a guardrail); `id` makes retried deliveries idempotent. */
@@ -40,6 +42,27 @@ export interface ConversionEvent {
   goal: string;
   value?: number;
   time: number;
+  /** What reported it; default "api". */
+  source?: string;
+}
+
+/**
+ * Evaluation counts an SDK reported for an experiment's branches (Unleash metrics posts): not
+ * users, since one user may be evaluated many times, but enough for a sample ratio check that
+ * allows for that (see srm.ts). One bucket is one post of one SDK instance.
+ */
+export interface EvaluationBucket {
+  experiment: string;
+  phase: number;
+  source: string;
+  /** Evaluations per branch in this bucket. */
+  counts: Record<string, number>;
+}
+
+/** Per branch, summed over buckets: the evaluations and the sum of count^2 / bucket size (for the dispersion estimate). */
+export interface EvaluationTally {
+  buckets: number;
+  branches: Record<string, { count: number; sq: number }>;
 }
 
 /** Per-branch counts over the deduplicated participants of one phase. */
@@ -55,4 +78,8 @@ export interface PhaseTally {
   branches: BranchTally[];
   /** Users exposed to more than one branch: counted here and left out of every branch. */
   excluded: number;
+  /** What fed this phase: new exposures and attributed conversions per source. */
+  sources?: { exposures: Record<string, number>; conversions: Record<string, number> };
+  /** Evaluation counts per source (Unleash metrics posts), when any SDK reported them. */
+  evaluations?: Record<string, EvaluationTally>;
 }

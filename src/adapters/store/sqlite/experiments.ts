@@ -3,7 +3,7 @@
 // Per phase, a participant is a user with their branch (or marked multi when they saw two); a
 // conversion counts for a participant from their first exposure until the phase ended or the
 // experiment closed, whichever order exposure and conversion arrive in.
-import type { ConversionEvent, ExperimentClosing, ExperimentPhase, ExperimentStore, ExposureEvent, PhaseTally } from '../../../ports.js';
+import type { ConversionEvent, EvaluationBucket, ExperimentClosing, ExperimentPhase, ExperimentStore, ExposureEvent, FlagRollout, PhaseTally } from '../../../ports.js';
 import { ConflictError } from '../../../core/errors.js';
 import { migrate, type Db } from './db.js';
 
@@ -30,6 +30,20 @@ const steps = [
    CREATE TABLE experiment_counts (
      experiment TEXT NOT NULL, phase INTEGER NOT NULL, branch TEXT NOT NULL, goal TEXT NOT NULL, users INTEGER NOT NULL, value REAL NOT NULL,
      PRIMARY KEY (experiment, phase, branch, goal)) WITHOUT ROWID;`,
+  `-- What fed a phase: kind 'exposure' (new exposures) or 'conversion' (attributed conversions), per source.
+   CREATE TABLE experiment_sources (
+     experiment TEXT NOT NULL, phase INTEGER NOT NULL, kind TEXT NOT NULL, source TEXT NOT NULL, n INTEGER NOT NULL,
+     PRIMARY KEY (experiment, phase, kind, source)) WITHOUT ROWID;
+   -- SDK evaluation counts per branch (sum of counts, and of count^2 / bucket size); branch '' holds the bucket count.
+   CREATE TABLE experiment_evaluations (
+     experiment TEXT NOT NULL, phase INTEGER NOT NULL, source TEXT NOT NULL, branch TEXT NOT NULL, count REAL NOT NULL, sq REAL NOT NULL,
+     PRIMARY KEY (experiment, phase, source, branch)) WITHOUT ROWID;
+   -- The tally at moments of a phase, for the lift-over-time chart.
+   CREATE TABLE experiment_snapshots (
+     experiment TEXT NOT NULL, phase INTEGER NOT NULL, time INTEGER NOT NULL, tally TEXT NOT NULL,
+     PRIMARY KEY (experiment, phase, time)) WITHOUT ROWID;
+   -- A guarded flag rollout's state (JSON), one row per flag.
+   CREATE TABLE flag_rollouts (flag TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at INTEGER NOT NULL);`,
 ];
 
 interface PhaseRow {
@@ -93,6 +107,16 @@ export class SqliteExperimentStore implements ExperimentStore {
          ON CONFLICT (experiment, phase, branch, goal) DO UPDATE SET users = users + excluded.users, value = value + excluded.value`,
       ),
       counts: db.prepare('SELECT branch, goal, users, value FROM experiment_counts WHERE experiment = ? AND phase = ?'),
+      source: db.prepare(
+        `INSERT INTO experiment_sources (experiment, phase, kind, source, n) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (experiment, phase, kind, source) DO UPDATE SET n = n + excluded.n`,
+      ),
+      sources: db.prepare('SELECT kind, source, n FROM experiment_sources WHERE experiment = ? AND phase = ?'),
+      evaluation: db.prepare(
+        `INSERT INTO experiment_evaluations (experiment, phase, source, branch, count, sq) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (experiment, phase, source, branch) DO UPDATE SET count = count + excluded.count, sq = sq + excluded.sq`,
+      ),
+      evaluations: db.prepare('SELECT source, branch, count, sq FROM experiment_evaluations WHERE experiment = ? AND phase = ?'),
     };
   }
 
@@ -130,11 +154,13 @@ export class SqliteExperimentStore implements ExperimentStore {
   async recordExposures(events: ExposureEvent[]): Promise<number> {
     const q = this.q;
     const deltas = new Deltas();
+    const sources = new Deltas();
     let added = 0;
     this.db.transaction(() => {
       for (const e of events) {
         if (q.logExposure.run(e.experiment, e.phase, e.userId, e.branch, e.time).changes === 0) continue;
         added++;
+        sources.add(e.experiment, e.phase, 'exposure', e.source ?? 'api', 1, 0);
         const p = q.participant.get(e.experiment, e.phase, e.userId) as Participant | undefined;
         if (!p) {
           q.addParticipant.run(e.experiment, e.phase, e.userId, e.branch, e.time);
@@ -152,6 +178,7 @@ export class SqliteExperimentStore implements ExperimentStore {
         }
       }
       for (const d of deltas.values()) q.count.run(...d.key, d.users, d.value);
+      for (const d of sources.values()) q.source.run(...d.key, d.users);
     })();
     return added;
   }
@@ -159,6 +186,7 @@ export class SqliteExperimentStore implements ExperimentStore {
   async recordConversions(events: ConversionEvent[]): Promise<number> {
     const q = this.q;
     const deltas = new Deltas();
+    const sources = new Deltas();
     let added = 0;
     this.db.transaction(() => {
       for (const e of events) {
@@ -166,6 +194,7 @@ export class SqliteExperimentStore implements ExperimentStore {
         if (q.logConversion.run(e.id ?? null, e.userId, e.goal, value, e.time).changes === 0) continue;
         added++;
         for (const p of q.attributable.all(e.userId, e.time, e.time, e.time) as { experiment: string; phase: number; branch: string }[]) {
+          sources.add(p.experiment, p.phase, 'conversion', e.source ?? 'api', 1, 0);
           if (q.addGoal.run(p.experiment, p.phase, e.userId, e.goal, value).changes) deltas.add(p.experiment, p.phase, p.branch, e.goal, 1, value);
           else {
             q.addGoalValue.run(value, p.experiment, p.phase, e.userId, e.goal);
@@ -174,6 +203,7 @@ export class SqliteExperimentStore implements ExperimentStore {
         }
       }
       for (const d of deltas.values()) q.count.run(...d.key, d.users, d.value);
+      for (const d of sources.values()) q.source.run(...d.key, d.users);
     })();
     return added;
   }
@@ -196,6 +226,46 @@ export class SqliteExperimentStore implements ExperimentStore {
       else if (r.goal === '') branch(r.branch).users = r.users;
       else if (goals.includes(r.goal)) branch(r.branch).goals[r.goal] = { users: r.users, value: r.value };
     }
+    const sources: NonNullable<PhaseTally['sources']> = { exposures: {}, conversions: {} };
+    for (const r of this.q.sources.all(experiment, phase) as { kind: string; source: string; n: number }[]) (r.kind === 'exposure' ? sources.exposures : sources.conversions)[r.source] = r.n;
+    tally.sources = sources;
+    const evaluations: NonNullable<PhaseTally['evaluations']> = {};
+    for (const r of this.q.evaluations.all(experiment, phase) as { source: string; branch: string; count: number; sq: number }[]) {
+      const e = (evaluations[r.source] ??= { buckets: 0, branches: {} });
+      if (r.branch === '') e.buckets = r.count;
+      else e.branches[r.branch] = { count: r.count, sq: r.sq };
+    }
+    if (Object.keys(evaluations).length) tally.evaluations = evaluations;
     return tally;
+  }
+
+  async recordEvaluations(buckets: EvaluationBucket[]): Promise<void> {
+    const q = this.q;
+    this.db.transaction(() => {
+      for (const b of buckets) {
+        const n = Object.values(b.counts).reduce((s, c) => s + c, 0);
+        if (!(n > 0)) continue;
+        q.evaluation.run(b.experiment, b.phase, b.source, '', 1, 0);
+        for (const [branch, c] of Object.entries(b.counts)) q.evaluation.run(b.experiment, b.phase, b.source, branch, c, (c * c) / n);
+      }
+    })();
+  }
+
+  async saveSnapshot(experiment: string, phase: number, time: number, tally: PhaseTally): Promise<void> {
+    this.db.prepare('INSERT OR REPLACE INTO experiment_snapshots (experiment, phase, time, tally) VALUES (?, ?, ?, ?)').run(experiment, phase, time, JSON.stringify(tally));
+  }
+
+  async snapshots(experiment: string, phase: number): Promise<{ time: number; tally: PhaseTally }[]> {
+    const rows = this.db.prepare('SELECT time, tally FROM experiment_snapshots WHERE experiment = ? AND phase = ? ORDER BY time').all(experiment, phase) as { time: number; tally: string }[];
+    return rows.map((r) => ({ time: r.time, tally: JSON.parse(r.tally) as PhaseTally }));
+  }
+
+  async flagRollout(flag: string): Promise<FlagRollout | undefined> {
+    const row = this.db.prepare('SELECT state FROM flag_rollouts WHERE flag = ?').get(flag) as { state: string } | undefined;
+    return row ? (JSON.parse(row.state) as FlagRollout) : undefined;
+  }
+
+  async saveFlagRollout(r: FlagRollout): Promise<void> {
+    this.db.prepare('INSERT INTO flag_rollouts (flag, state, updated_at) VALUES (?, ?, ?) ON CONFLICT (flag) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at').run(r.flag, JSON.stringify(r), r.updatedAt);
   }
 }
