@@ -93,9 +93,26 @@ export interface TestReport {
   summary: string;
 }
 
+export interface TestRunOptions {
+  /** Run only these test ids (culprit search re-runs just the failing tests). */
+  only?: string[];
+}
+
+/** A run's report with what history records: every test's result and per-file load times. */
+export interface TestRunReport extends TestReport {
+  results?: TestCaseResult[];
+  /** Mean load time per test file in this run (warm runners), for the history. */
+  fileLoads?: { file: string; ms: number }[];
+}
+
 export interface TestRunner {
-  /** Run the pipeline's suite on a checkout. Never rejects for failing tests: ok=false in the report. */
-  run(checkout: Checkout, signal: AbortSignal, progress?: (p: TestProgress) => void): Promise<TestReport>;
+  /** Worker slots: how many runs (culprit probes) can go at once; 1 when absent. */
+  readonly slots?: number;
+  /**
+   * Run the pipeline's suite on a checkout. Never rejects for failing tests: ok=false in the report.
+   * Tests the history marks quarantined get the flake policy's extra re-runs.
+   */
+  run(checkout: Checkout, signal: AbortSignal, progress?: (p: TestProgress) => void, opts?: TestRunOptions): Promise<TestRunReport>;
 }
 
 /** A deployable build: content-addressed, one per change. */

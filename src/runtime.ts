@@ -116,7 +116,8 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     const { createTestRunner } = await import('./adapters/runner/index.js');
     const { runTestStage } = await import('./engine/test-stage.js');
     const runner = createTestRunner({ config: config.tests, history: store.tests, log });
-    tests = (change, signal, progress) => runTestStage({ repo, runner, history: store.tests, log }, change, signal, progress);
+    const flakePolicy = { flakyRate: config.tests.flaky_rate, quarantine: config.tests.quarantine };
+    tests = (change, signal, progress) => runTestStage({ repo, runner, history: store.tests, log, flakePolicy }, change, signal, progress);
   }
 
   const publicUrl = opts.http?.publicUrl ?? (opts.http ? `http://${opts.http.host}:${opts.http.port}` : undefined);

@@ -59,11 +59,12 @@ describe('adapters/runner on an SSH build worker', function () {
       assert.equal(report.ok, true, report.summary);
       assert.deepEqual(report.results.map((x) => x.title).sort(), ['a.test.cjs one', 'a.test.cjs wobbly', 'b.test.cjs three', 'b.test.cjs two', 'c.test.cjs four']);
       const remote = `${sshd.user}@${sshd.host}:${sshd.port}#1`;
-      assert.deepEqual(report.shards.slice(0, 2).map((s) => s.worker).sort(), ['local#0', remote].sort());
+      // Both workers run (a slow-starting one may get no unit of the queue, but its runner is there).
+      assert.deepEqual([...new Set(report.shards.map((s) => s.worker))].sort(), ['local#0', remote].sort(), JSON.stringify(report.shards));
       const failedOn = report.shards.find((s) => !s.ok)!.worker;
-      const rerun = report.shards.at(-1)!;
-      assert.equal(rerun.tests, 1);
-      assert.notEqual(rerun.worker.split('#')[0], failedOn.split('#')[0]);
+      // The flake's re-run: one test, on the other machine.
+      const rerun = report.shards.find((s) => s.ok && s.tests === 1 && s.worker.split('#')[0] !== failedOn.split('#')[0]);
+      assert.ok(rerun, `no re-run of the flake on the other worker: ${JSON.stringify(report.shards)}`);
       assert.deepEqual(report.flaky.map((f) => f.title), ['a.test.cjs wobbly']);
     } finally {
       await r.close();

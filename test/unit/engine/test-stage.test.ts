@@ -88,4 +88,38 @@ describe('engine/test-stage (fakes)', () => {
     assert.equal(res.culprit, undefined);
     assert.equal(res.report.failed.length, 1);
   });
+
+  it('acts on the flake policy before the run: quarantines a test over the rate, releases a recovered one, and says so', async () => {
+    const f = fakes({ firstBad: 99 });
+    const flags = new Map([
+      ['often.js::flakes', false],
+      ['calm.js::recovered', true],
+    ]);
+    const seenByRunner: boolean[] = [];
+    const history = {
+      ...f.history,
+      async stats() {
+        return [
+          { id: 'often.js::flakes', file: 'often.js', title: 'flakes', runs: 20, failures: 0, flakes: 4, meanMs: 1, quarantined: flags.get('often.js::flakes')!, lastSeen: 0, lastFailed: false },
+          { id: 'calm.js::recovered', file: 'calm.js', title: 'recovered', runs: 40, failures: 0, flakes: 0, meanMs: 1, quarantined: flags.get('calm.js::recovered')!, lastSeen: 0, lastFailed: false },
+        ];
+      },
+      async setQuarantined(id: string, on: boolean) {
+        flags.set(id, on);
+      },
+    } as unknown as TestHistoryStore;
+    const runner = {
+      slots: 1,
+      async run(co: Checkout, signal: AbortSignal, p: unknown, o?: { only?: string[] }) {
+        seenByRunner.push(flags.get('often.js::flakes')!);
+        return f.runner.run(co, signal, p as never, o);
+      },
+    } as TestRunner;
+    const r = await runTestStage({ repo: f.repo, runner, history, log, flakePolicy: { flakyRate: 0.05, quarantine: true } }, { shas: ['sha1'] }, new AbortController().signal);
+    assert.deepEqual([...flags], [['often.js::flakes', true], ['calm.js::recovered', false]]);
+    assert.deepEqual(seenByRunner, [true], 'the runner sees the quarantine before it runs');
+    assert.match(r.report.summary, /^1 passed, quarantined as flaky: often\.js::flakes \(20\.0%\)$/);
+    const reportOnly = await runTestStage({ repo: f.repo, runner, history, log, flakePolicy: { flakyRate: 0.01, quarantine: false } }, { shas: ['sha2'] }, new AbortController().signal);
+    assert.doesNotMatch(reportOnly.report.summary, /flaking over/, 'a quarantined test is not reported again');
+  });
 });
