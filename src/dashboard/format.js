@@ -29,29 +29,138 @@ export function clock(time) {
   return d.toDateString() === today.toDateString() ? hms : `${d.toLocaleDateString()} ${hms}`;
 }
 
-/** 0.123 -> "+12.3%". */
+// The evidence's words, mirrored from src/core/judge/evidence.ts (the browser cannot import the
+// TypeScript): test/unit/dashboard/format.test.ts checks that both give the same string for the
+// same number. Never ±∞, NaN or an exponent; units on every value.
+
+const fin = (x) => typeof x === 'number' && Number.isFinite(x);
+const bounded = (x) => fin(x) && Math.abs(x) < 1e15;
+const HUGE_RATIO = 1000;
+
+/** A plain number with `digits` significant digits, grouped, never in exponent form. */
+export function plain(x, digits = 3) {
+  if (!fin(x)) return 'n/a';
+  if (x === 0) return '0';
+  const a = Math.abs(x);
+  if (a >= 1e15) return `${x < 0 ? '-' : ''}more than 1,000,000,000,000,000`;
+  if (a < 1e-6) return x < 0 ? '-0.000001' : '< 0.000001';
+  return x.toLocaleString('en-US', { maximumSignificantDigits: digits, maximumFractionDigits: 6 });
+}
+
+const signed = (text, x) => (x > 0 ? `+${text}` : text);
+
+export function count(x) {
+  if (!fin(x)) return 'n/a';
+  return Number.isInteger(x) ? x.toLocaleString('en-US') : x.toLocaleString('en-US', { maximumFractionDigits: 1 });
+}
+
+/** A share as a percentage: 0.0082 -> "0.82%". */
+export function percent(x) {
+  if (!fin(x)) return 'n/a';
+  const v = x * 100;
+  if (v === 0) return '0%';
+  if (Math.abs(v) < 0.0001) return v < 0 ? '-0.0001%' : '< 0.0001%';
+  return `${plain(v, Math.abs(v) >= 10 ? 3 : 2)}%`;
+}
+
+function seconds(x) {
+  const a = Math.abs(x);
+  if (a === 0) return '0 ms';
+  if (a < 1) return `${plain(x * 1000, 3)} ms`;
+  if (a < 120) return `${plain(x, 3)} s`;
+  if (a < 7200) return `${plain(x / 60, 3)} min`;
+  return `${plain(x / 3600, 3)} h`;
+}
+
+const BYTE_UNITS = [
+  [1e12, 'TB'],
+  [1e9, 'GB'],
+  [1e6, 'MB'],
+  [1e3, 'kB'],
+];
+
+function bytes(x) {
+  const a = Math.abs(x);
+  for (const [size, name] of BYTE_UNITS) if (a >= size) return `${plain(x / size, 3)} ${name}`;
+  return `${plain(x, 3)} B`;
+}
+
+const perMinute = (x, intervalMs) => (fin(intervalMs) && intervalMs > 0 ? `${plain((x * 60_000) / intervalMs, 3)} per minute` : `${plain(x, 3)} per interval`);
+
+export const defaultUnit = (kind) => (kind === 'ratio' ? 'fraction' : kind === 'count' ? 'count' : 'none');
+
+/** One value with its unit: "0.82%", "412 ms", "125 MB", "3.2% CPU", "12 per minute". u = { kind, unit, intervalMs }. */
+export function formatValue(x, u = {}) {
+  if (!fin(x)) return 'n/a';
+  switch (u.unit ?? defaultUnit(u.kind)) {
+    case 'fraction':
+      return percent(x);
+    case 'seconds':
+      return seconds(x);
+    case 'milliseconds':
+      return seconds(x / 1000);
+    case 'bytes':
+      return bytes(x);
+    case 'cores':
+      return `${plain(x * 100, 3)}% CPU`;
+    case 'count':
+      return perMinute(x, u.intervalMs);
+    default:
+      return plain(x, 3);
+  }
+}
+
+/** A relative change: 0.14 -> "+14%", 53 -> "×54", beyond ×1,000 "more than ×1,000". */
+export function formatChange(x) {
+  if (typeof x !== 'number' || Number.isNaN(x)) return 'n/a';
+  if (x <= -1) return '-100%';
+  if (x >= HUGE_RATIO - 1) return `more than ×${count(HUGE_RATIO)}`;
+  if (x >= 9) return `×${plain(1 + x, 2)}`;
+  const v = x * 100;
+  if (v === 0) return '0%';
+  const digits = Math.abs(v) < 100 ? 2 : 3;
+  const text = plain(v, digits);
+  return text === '0' ? (v > 0 ? '+0%' : '-0%') : `${signed(text, v)}%`;
+}
+
+/** A relative interval: "+4.6% to +23%", "at least +4.6%", "at most -3%". */
+export function formatInterval(lo, hi) {
+  const loOk = bounded(lo) && lo > -1;
+  const hiOk = bounded(hi) && hi < HUGE_RATIO - 1;
+  if (Number.isNaN(lo) && Number.isNaN(hi)) return 'n/a';
+  if (!loOk && !hiOk) return lo <= -1 && bounded(hi) ? `-100% to ${formatChange(hi)}` : 'unbounded (too little data)';
+  if (!hiOk) return `at least ${formatChange(lo)}`;
+  if (!loOk) return lo <= -1 ? `-100% to ${formatChange(hi)}` : `at most ${formatChange(hi)}`;
+  return `${formatChange(lo)} to ${formatChange(hi)}`;
+}
+
+/** "p=0.0031", "p<0.0001". */
+export function formatP(p) {
+  if (!fin(p)) return 'p=n/a';
+  if (p < 0.0001) return 'p<0.0001';
+  if (p >= 1) return 'p=1';
+  return `p=${plain(p, 2)}`;
+}
+
+/** A share or relative value as a percentage (experiments, figures): 0.123 -> "+12.3%"; never ±∞ or an exponent. */
 export function pct(x, digits = 1, sign = true) {
   if (x === null || x === undefined || Number.isNaN(x)) return '—';
-  // Unbounded intervals arrive as ±Infinity or as huge finite stand-ins (JSON has no Infinity).
-  if (x >= 1e9) return '+∞';
-  if (x <= -1e9) return '−∞';
-  // Past +1000% a ratio reads better: "×54".
-  if (x >= 10) return `×${Number((1 + x).toPrecision(2)).toLocaleString()}`;
-  const v = (x * 100).toFixed(digits);
-  return `${sign && x > 0 ? '+' : ''}${v}%`;
+  if (sign) {
+    // A relative change: the evidence's words (clamped, "×54" past +900%).
+    if (x >= 9 || x <= -1) return formatChange(x);
+    const v = (x * 100).toFixed(digits);
+    return `${x > 0 ? '+' : ''}${v}%`;
+  }
+  if (!bounded(x)) return x > 0 ? 'more than 100%' : '—';
+  return `${(x * 100).toFixed(digits)}%`;
 }
 
 export function num(x, digits = 3) {
   if (x === null || x === undefined || !Number.isFinite(x)) return '—';
-  const a = Math.abs(x);
-  if (a !== 0 && (a < 0.001 || a >= 1e6)) return x.toExponential(2);
-  return Number(x.toPrecision(digits)).toLocaleString();
+  return plain(x, digits);
 }
 
-export function pValue(p) {
-  if (p === null || p === undefined || !Number.isFinite(p)) return 'p=—';
-  return p < 0.0001 ? 'p<0.0001' : `p=${p.toPrecision(2)}`;
-}
+export const pValue = (p) => (p === null || p === undefined || !Number.isFinite(p) ? 'p=—' : formatP(p));
 
 const STATUS_WORDS = {
   queued: 'queued',
@@ -90,6 +199,7 @@ export function tone(status) {
       return 'bad';
     case 'aborted':
     case 'inconclusive':
+    case 'no data':
       return 'warn';
     default:
       return 'busy';

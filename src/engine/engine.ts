@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { PipelineConfig } from '../core/config/pipeline.js';
+import { metricUnit } from '../core/config/metrics.js';
 import type { GateInput, GateResult, WatchInput } from '../core/judge/types.js';
 import { initialState, isFinished, next, resumeActions, resumedState, type MachineContext } from '../core/line/machine.js';
 import type { Action, DeployEvent, DeployState } from '../core/line/types.js';
@@ -98,7 +99,7 @@ export class Engine implements LineControl {
     const bakes = this.cfg.rollout.steps.reduce((t, s) => t + (s.max_bake ?? this.cfg.rollout.max_bake), 0);
     const before = Math.max(this.cfg.watch.window, this.cfg.rollout.history);
     this.sampler = new Sampler(d, this.cfg.rollout.interval, bakes + before + this.cfg.watch.duration + 5 * 60_000);
-    this.specs = this.cfg.metrics.definitions.map((m) => ({ name: m.name, kind: m.kind, bad: m.bad, tolerance: m.tolerance, critical: m.critical, weight: m.weight, per: m.kind === 'count' ? m.per : undefined }));
+    this.specs = this.cfg.metrics.definitions.map((m) => ({ name: m.name, kind: m.kind, bad: m.bad, tolerance: m.tolerance, critical: m.critical, weight: m.weight, per: m.kind === 'count' ? m.per : undefined, unit: metricUnit(m), intervalMs: this.cfg.rollout.interval }));
   }
 
   // ------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 // What the API, CLI and dashboard show of deploys and the line: compact summaries of stored
 // records, and the DORA figures (deploy frequency, lead time, change failure rate, time to restore).
+import { evidenceTable, type EvidenceTable } from '../core/judge/evidence.js';
 import type { DeployState } from '../core/line/types.js';
-import type { Commit, DeployEventRecord, DeployRecord, LineRecord } from '../ports.js';
+import type { Commit, DeployEventRecord, DeployRecord, GateLookRecord, LineRecord } from '../ports.js';
 
 export interface DeploySummary {
   id: string;
@@ -68,6 +69,14 @@ export function summarizeDeploy(d: DeployRecord, opts: { serversTotal?: number; 
   if (reason) out.reason = reason;
   if (d.revertSha) out.revertSha = d.revertSha;
   return out;
+}
+
+/** A deploy's summary table (metric × step: verdict, estimate, interval, samples), steps named with their servers from the plan. */
+export function deployEvidence(d: DeployRecord, looks: readonly GateLookRecord[]): EvidenceTable {
+  const s = stateOf(d);
+  const plan = Array.isArray(s.plan) ? s.plan : undefined;
+  const total = plan?.[plan.length - 1]?.length;
+  return evidenceTable(looks, { steps: s.steps, servers: (step) => ({ onNew: plan?.[step]?.length, total }) });
 }
 
 /** The line as the API shows it: block state, what is live, the deploy in flight and the queue (as commits). */

@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ImmuneError, NotFoundError } from '../core/errors.js';
 import type { DeployEventRecord, DeployRecord } from '../ports.js';
-import { dora, FAILED_IN_PRODUCTION, summarizeDeploy } from '../engine/summary.js';
+import { deployEvidence, dora, FAILED_IN_PRODUCTION, summarizeDeploy } from '../engine/summary.js';
 import type { LineControl, ServerContext } from './context.js';
 import { validate } from './errors.js';
 
@@ -77,6 +77,7 @@ export async function registerApi(app: FastifyInstance, ctx: ServerContext): Pro
       deploy: summarizeDeploy(d, { now: Date.now() }),
       events: events.map(({ deployId: _d, ...e }) => e),
       gates: looks.map(({ deployId: _d, ...g }) => g),
+      summary: deployEvidence(d, looks),
       ...(d.testReport ? { tests: d.testReport } : {}),
     };
   });

@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { evidenceTable } from '../../src/core/judge/evidence.js';
 import { createAuth, type TokenEntry } from '../../src/server/auth.js';
 import type { ServerContext } from '../../src/server/context.js';
 import { registerDashboard } from '../../src/server/dashboard.js';
@@ -265,7 +266,8 @@ export async function startFixtureServer(opts: { openRead?: boolean; now?: numbe
   app.get<{ Params: { id: string } }>('/api/deploys/:id', { preHandler: read }, async (req, reply) => {
     const d = data.deploys.get(req.params.id);
     if (!d) return reply.code(404).send({ error: { code: 'IMMUNE_NOT_FOUND', message: `no deploy ${req.params.id}`, details: {} } });
-    return d;
+    // The summary table as the real API builds it from the same looks.
+    return { ...d, summary: evidenceTable(d.gates, { steps: d.deploy.steps as number }) };
   });
   app.get('/api/audit', { preHandler: read }, async () => ({ entries: data.audit.slice().reverse() }));
   app.get<{ Querystring: { days?: string } }>('/api/dora', { preHandler: read }, async (req) => ({ ...data.dora, days: Number(req.query.days ?? 7) }));

@@ -1,6 +1,7 @@
 // What to watch and where the numbers come from. One metric definition serves both sources:
 // selectors are PromQL series selectors, scraped directly or queried from Prometheus.
 import { z } from 'zod';
+import type { ValueUnit } from '../judge/types.js';
 import { duration, fraction } from './types.js';
 
 const base = {
@@ -13,6 +14,12 @@ const base = {
   weight: z.number().positive('expected a weight > 0').max(100, 'expected a weight <= 100').default(1),
   /** Business metrics (signups, checkouts) are shown apart from system metrics. */
   group: z.enum(['system', 'business']).default('system'),
+  /**
+   * How the values read in evidence and charts (never used by the statistics): fraction (shown
+   * as %), seconds or milliseconds (shown as ms/s), bytes (MB/GB), cores (CPU seconds per
+   * second, shown as % CPU), count (per minute), none. By default from the selector's name.
+   */
+  unit: z.enum(['fraction', 'seconds', 'milliseconds', 'bytes', 'cores', 'count', 'none']).optional(),
   /** Prometheus only: a PromQL query returning one series per instance; {{instances}} and {{interval}} are filled in. */
   query: z.string().optional(),
 };
@@ -59,6 +66,21 @@ export const metricDef = z.discriminatedUnion('kind', [
     .strict(),
 ]);
 export type MetricDef = z.infer<typeof metricDef>;
+
+/**
+ * The unit a metric's values are in: as declared, else from Prometheus naming conventions
+ * (`_seconds`, `_bytes`; a rate of `_seconds_total` is CPU seconds per second).
+ */
+export function metricUnit(m: MetricDef): ValueUnit {
+  if (m.unit) return m.unit;
+  if (m.kind === 'ratio') return 'fraction';
+  if (m.kind === 'count') return m.per ? 'none' : 'count';
+  const name = (m.histogram ?? m.gauge ?? m.rate ?? '').replace(/\{.*$/, '');
+  if (m.rate) return /_seconds(_total)?$/.test(name) ? 'cores' : 'none';
+  if (/_seconds$/.test(name)) return 'seconds';
+  if (/_bytes$/.test(name)) return 'bytes';
+  return 'none';
+}
 
 export const metricsConfig = z
   .object({

@@ -10,6 +10,7 @@ import { binomialUpperTail } from './beta.js';
 import { logRateMixtureLr, pearsonDispersion, rateRatio, rateScore, totals, type RateCell, type RateTotals } from './rate-test.js';
 import { intervalTotals, mean, median, numericCells, rateCells } from './series.js';
 import { applyShifts, continuousShifts, rateFactors } from './history.js';
+import { explainMetric } from './evidence.js';
 import type { MetricEvidence, MetricKind, MetricSeries } from './types.js';
 
 /**
@@ -242,31 +243,6 @@ export function analyzeMetric(spec: MetricSeries, mode: Mode): MetricAnalysis {
   return spec.weight !== undefined && spec.weight !== 1 ? { ...a, weight: spec.weight } : a;
 }
 
-function pct(x: number): string {
-  if (!Number.isFinite(x)) return x > 0 ? '+inf' : x < 0 ? '-inf' : 'n/a';
-  if (x >= 9) {
-    const ratio = 1 + x;
-    return ratio < 100 ? `x${ratio.toFixed(1)}` : ratio < 1e6 ? `x${Math.round(ratio)}` : '>x1e6';
-  }
-  const v = x * 100;
-  const digits = Math.abs(v) < 10 ? 1 : 0;
-  return `${v >= 0 ? '+' : ''}${v.toFixed(digits)}%`;
-}
-
-/** A rate as a percentage with enough digits to tell 0.01% from 0. */
-function level(x: number): string {
-  const v = x * 100;
-  return `${v === 0 ? '0' : v < 0.1 ? v.toFixed(3) : v < 10 ? v.toFixed(2) : v.toFixed(1)}%`;
-}
-
-function count(x: number): string {
-  return Number.isInteger(x) ? x.toLocaleString('en-US') : x.toFixed(1);
-}
-
-function fmtP(p: number): string {
-  return p < 1e-4 ? p.toExponential(1) : p.toPrecision(2);
-}
-
 /** JSON-safe number: infinities and NaN become null-free extremes the schema can carry. */
 function finite(x: number): number {
   if (Number.isNaN(x)) return 0;
@@ -277,37 +253,44 @@ function finite(x: number): number {
 
 /** The evidence record for a metric once its verdict and (adjusted) p-value are known. */
 export function toEvidence(a: MetricAnalysis, verdict: MetricEvidence['verdict'], pValue: number): MetricEvidence {
-  const tol = `${Math.round(a.spec.tolerance * 1000) / 10}%`;
-  const what =
-    verdict === 'fail'
-      ? `regression beyond ${tol} tolerance`
-      : verdict === 'inconclusive'
-        ? `too little data: ${a.shortage ?? 'no usable samples'}`
-        : `no regression beyond ${tol}`;
-  // For a ratio the two levels say more than a relative change when the baseline is near zero.
-  const levels =
-    a.spec.kind === 'ratio' && Number.isFinite(a.baselineEstimate) && Number.isFinite(a.canaryEstimate)
-      ? `${level(a.baselineEstimate)} → ${level(a.canaryEstimate)}; `
-      : '';
-  // With no events at all on the baseline a relative change has no upper end: say what was seen instead.
-  const none = a.events && a.events.baseline.x === 0 && a.events.canary.x > 0 ? a.events : undefined;
-  const seen = none
-    ? a.spec.kind === 'ratio'
-      ? `${level(a.baselineEstimate)} → ${level(a.canaryEstimate)}: ${count(none.canary.x)} of ${count(none.canary.n)} on the canary, none of ${count(none.baseline.n)} on the baseline`
-      : `${count(none.canary.x)} on the canary, none on the baseline`
-    : undefined;
-  const explanation = seen
-    ? `${a.spec.name} (${seen}), p=${fmtP(pValue)}: ${what}`
-    : `${a.spec.name} ${pct(a.effect)} (${levels}CI ${pct(a.ci[0])}..${pct(a.ci[1])}), p=${fmtP(pValue)}: ${what}`;
-  return {
+  // A trend's "estimates" are its drift, not the metric's levels: leave them out.
+  const levels = !a.supplementary;
+  const facts = {
+    name: a.spec.name,
+    verdict,
+    pValue,
+    effect: a.effect,
+    ci: a.ci,
+    baselineEstimate: levels ? a.baselineEstimate : undefined,
+    canaryEstimate: levels ? a.canaryEstimate : undefined,
+    samples: a.samples,
+    kind: a.spec.kind,
+    bad: a.spec.bad,
+    tolerance: a.spec.tolerance,
+    unit: a.spec.unit,
+    intervalMs: a.spec.intervalMs,
+    events: levels ? a.events : undefined,
+    trend: a.supplementary,
+    shortage: a.shortage,
+  };
+  const out: MetricEvidence = {
     name: a.spec.name,
     verdict,
     pValue,
     effect: finite(a.effect),
     ci: [finite(a.ci[0]), finite(a.ci[1])],
-    baselineEstimate: Number.isFinite(a.baselineEstimate) ? a.baselineEstimate : undefined,
-    canaryEstimate: Number.isFinite(a.canaryEstimate) ? a.canaryEstimate : undefined,
     samples: a.samples,
-    explanation,
+    explanation: explainMetric(facts),
+    kind: a.spec.kind,
+    bad: a.spec.bad,
+    tolerance: a.spec.tolerance,
   };
+  if (levels && Number.isFinite(a.baselineEstimate)) out.baselineEstimate = a.baselineEstimate;
+  if (levels && Number.isFinite(a.canaryEstimate)) out.canaryEstimate = a.canaryEstimate;
+  if (a.spec.unit) out.unit = a.spec.unit;
+  if (a.spec.intervalMs) out.intervalMs = a.spec.intervalMs;
+  if (levels && a.events) out.events = a.events;
+  if (a.supplementary) out.trend = true;
+  if (a.shortage) out.shortage = a.shortage;
+  return out;
 }

@@ -2,6 +2,11 @@
 
 export type MetricKind = 'ratio' | 'continuous' | 'count';
 export type BadDirection = 'increase' | 'decrease';
+/**
+ * What a metric's values are, for the words only (never for the statistics): a share (0.0082 =
+ * 0.82%), a duration, a size, CPU seconds per second, events per interval, or a plain number.
+ */
+export type ValueUnit = 'fraction' | 'seconds' | 'milliseconds' | 'bytes' | 'cores' | 'count' | 'none';
 
 /** One server's value for one interval: a ratio is [numerator, denominator]; continuous and count are numbers. */
 export type Sample = number | [number, number];
@@ -17,6 +22,10 @@ export interface MetricSpec {
   critical?: boolean;
   /** Share of the deploy-wide alpha relative to the other metrics (weighted Holm); default 1. */
   weight?: number;
+  /** How its values read (evidence.ts); by default from the kind. */
+  unit?: ValueUnit;
+  /** Sampling interval, so that a count reads per minute. */
+  intervalMs?: number;
 }
 
 /** A metric's data: one array per server, one sample per interval (oldest first). */
@@ -46,8 +55,20 @@ export interface MetricEvidence {
   baselineEstimate?: number;
   canaryEstimate?: number;
   samples: { baseline: number; canary: number };
-  /** One line a person can read, e.g. "error_rate +412% (CI +250%..+600%), p=0.0003: regression". */
+  /** One line a person can read (evidence.ts), e.g. "error_rate +412% (0.1% → 0.51%, +0.41 pp; CI +250% to +600%), p=0.0003: regression beyond 10% tolerance". */
   explanation: string;
+  /** The facts the words are made of (absent in records from older versions). */
+  kind?: MetricKind;
+  bad?: BadDirection;
+  tolerance?: number;
+  unit?: ValueUnit;
+  intervalMs?: number;
+  /** Ratio and count metrics: events and exposure on each side, as observed. */
+  events?: { baseline: { x: number; n: number }; canary: { x: number; n: number } };
+  /** A trend test (projected drift), not a level. */
+  trend?: boolean;
+  /** Why there is too little data, when there is. */
+  shortage?: string;
 }
 
 export interface JudgeInput {

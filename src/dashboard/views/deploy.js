@@ -1,12 +1,13 @@
-// One deploy: commits and authors, tests, and every rollout step's gate with a chart per metric.
+// One deploy: the summary table of its gates first (metric × step: verdict, estimate, interval,
+// samples, in the API's words), then commits, tests, and each step's charts on demand.
 import { get } from '../api.js';
 import { barChart, lineChart } from '../charts.js';
 import { h } from '../dom.js';
-import { clock, duration, num, pct, pValue, shortSha } from '../format.js';
+import { clock, duration, formatChange, formatInterval, formatP, formatValue, shortSha } from '../format.js';
 import { badge, card, commitList, empty } from './common.js';
 
 export async function render(app, id) {
-  const { deploy: d, events = [], gates = [], tests } = await get(`/api/deploys/${encodeURIComponent(id)}`);
+  const { deploy: d, events = [], gates = [], summary, tests } = await get(`/api/deploys/${encodeURIComponent(id)}`);
   app.setTitle(`deploy ${d.id}`);
   return h(
     'div',
@@ -25,9 +26,10 @@ export async function render(app, id) {
       d.reason ? h('p', { class: 'reason' }, d.reason) : null,
       d.revertSha ? h('p', {}, 'Reverted by commit ', h('code', { title: d.revertSha }, shortSha(d.revertSha))) : null,
     ),
+    card('Evidence', { id: 'summary-card', class: 'card wide' }, summaryTable(summary)),
     card('Commits', { id: 'commits-card' }, commitList(d.commits)),
     card('Tests', { id: 'tests-card' }, testsBlock(tests)),
-    card('Rollout gates', { id: 'gates-card', class: 'card wide' }, gatesBlock(gates, d)),
+    card('Rollout gates', { id: 'gates-card', class: 'card wide' }, gatesBlock(gates, d, summary)),
     card('Events', { id: 'events-card', class: 'card wide' }, eventsBlock(events)),
   );
 }
@@ -53,9 +55,58 @@ function testsBlock(t) {
   );
 }
 
-const stepName = (step, d) => (step < 0 ? 'Watch (whole fleet vs before)' : `Step ${step + 1}${d.steps ? ` of ${d.steps}` : ''}`);
+/**
+ * The deploy's summary: one row per metric, one column per step (the watch last), each cell the
+ * verdict, estimate, interval and samples at the step's last look, in the API's words.
+ */
+function summaryTable(summary) {
+  if (!summary || !summary.steps?.length) return empty('No gate has looked yet.');
+  const cell = new Map(summary.rows.map((r) => [`${r.step}\u0000${r.metric}`, r]));
+  return h(
+    'div',
+    { class: 'summary-wrap' },
+    h(
+      'table',
+      { class: 'summary' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'col' }, 'metric'),
+          summary.steps.map((st) => h('th', { scope: 'col', 'data-step': st.step, title: st.explanation }, h('span', { class: 'step-name' }, st.name), ' ', badge(st.decision), h('div', { class: 'muted small' }, `after ${duration(st.elapsedMs)}, ${st.looks} look${st.looks === 1 ? '' : 's'}`))),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        summary.metrics.map((name) =>
+          h(
+            'tr',
+            { 'data-metric': name },
+            h('th', { scope: 'row' }, name),
+            summary.steps.map((st) => {
+              const r = cell.get(`${st.step}\u0000${name}`);
+              if (!r) return h('td', { class: 'none', 'data-step': st.step, 'data-metric': name }, h('span', { class: 'muted' }, '—'));
+              return h(
+                'td',
+                { class: `cell ${r.label.replace(' ', '-')}`, 'data-step': st.step, 'data-metric': name, title: r.explanation },
+                h('div', { class: 'verdict' }, badge(r.label)),
+                h('div', { class: 'estimate' }, r.estimate || 'no data'),
+                h('div', { class: 'interval muted' }, r.interval),
+                h('div', { class: 'samples muted small' }, r.samples),
+              );
+            }),
+          ),
+        ),
+      ),
+    ),
+    h('p', { class: 'muted small' }, 'Each cell: the verdict, the estimate (change, and the levels baseline → canary), its interval, and the samples (server-intervals) at the step\'s last look. Hover for the full sentence.'),
+  );
+}
 
-function gatesBlock(gates, d) {
+function gatesBlock(gates, d, summary) {
   if (!gates.length) return empty('No gate has looked yet.');
   const bySteps = new Map();
   for (const g of gates) {
@@ -63,55 +114,70 @@ function gatesBlock(gates, d) {
     bySteps.get(g.step).push(g);
   }
   const order = [...bySteps.keys()].sort((a, b) => (a < 0 ? 1e9 : a) - (b < 0 ? 1e9 : b));
+  const names = new Map((summary?.steps ?? []).map((st) => [st.step, st.name]));
+  const labels = new Map((summary?.rows ?? []).map((r) => [`${r.step}\u0000${r.metric}`, r]));
   return h(
     'div',
     { class: 'gates' },
     order.map((step) => {
       const looks = bySteps.get(step).slice().sort((a, b) => a.elapsedMs - b.elapsedMs);
       const last = looks[looks.length - 1];
-      const names = [...new Set(looks.flatMap((l) => (l.metrics ?? []).map((m) => m.name)))];
+      const metricNames = [...new Set(looks.flatMap((l) => (l.metrics ?? []).map((m) => m.name)))];
+      // Charts on demand: a deploy's page opens on the summary, each step's charts fold out.
       return h(
-        'section',
-        { class: `gate-step ${last.decision}`, 'data-step': step },
-        h('h3', {}, stepName(step, d), ' ', badge(last.decision), h('span', { class: 'muted' }, ` after ${duration(last.elapsedMs)}, ${looks.length} looks`)),
+        'details',
+        // A failed step opens at once: its charts are the evidence a captain came for.
+        { class: `gate-step ${last.decision}`, 'data-step': step, open: last.decision === 'fail' },
+        h('summary', {}, h('h3', {}, names.get(step) ?? (step < 0 ? 'watch' : `step ${step + 1}`), ' ', badge(last.decision), h('span', { class: 'muted' }, ` after ${duration(last.elapsedMs)}, ${looks.length} looks, ${metricNames.length} charts`))),
         h('p', { class: 'explanation' }, last.explanation),
-        h('div', { class: 'metrics' }, names.map((name) => metricPanel(name, looks))),
+        h('div', { class: 'metrics' }, metricNames.map((name) => metricPanel(name, looks, labels.get(`${step}\u0000${name}`)))),
       );
     }),
   );
 }
 
-function metricPanel(name, looks) {
+const noData = (m) => !(m?.samples?.canary > 0) || !(m?.samples?.baseline > 0);
+
+function metricPanel(name, looks, row) {
   const series = looks.map((l) => ({ t: l.elapsedMs / 1000, m: (l.metrics ?? []).find((x) => x.name === name) })).filter((x) => x.m);
   const last = series[series.length - 1].m;
-  const hasEstimates = series.some((x) => Number.isFinite(x.m.baselineEstimate) && Number.isFinite(x.m.canaryEstimate));
+  const label = row?.label ?? (last.verdict === 'fail' ? 'fail' : noData(last) ? 'no data' : last.verdict);
+  const unit = { kind: last.kind, unit: last.unit, intervalMs: last.intervalMs };
+  const withData = series.filter((x) => !noData(x.m));
+  const hasEstimates = !last.trend && withData.some((x) => Number.isFinite(x.m.baselineEstimate) && Number.isFinite(x.m.canaryEstimate));
   const xFormat = (s) => duration(s * 1000);
-  const chart = hasEstimates
-    ? lineChart({
-        series: [
-          { name: 'baseline', cls: 'baseline', points: series.map((x) => [x.t, x.m.baselineEstimate]) },
-          { name: 'canary', cls: 'canary', points: series.map((x) => [x.t, x.m.canaryEstimate]) },
-        ],
-        // The effect's interval, put on the metric's scale: where the canary may truly sit relative to the baseline.
-        band: { name: 'confidence band of the effect, on the baseline', cls: last.verdict, points: series.map((x) => [x.t, x.m.baselineEstimate * (1 + x.m.ci[0]), x.m.baselineEstimate * (1 + x.m.ci[1])]) },
-        xFormat,
-        yFormat: (v) => num(v, 3),
-        label: `${name}: canary vs baseline`,
-      })
-    : lineChart({
-        series: [{ name: 'effect', cls: 'canary', points: series.map((x) => [x.t, x.m.effect]) }],
-        band: { name: 'confidence interval', cls: last.verdict, points: series.map((x) => [x.t, x.m.ci[0], x.m.ci[1]]) },
-        xFormat,
-        yFormat: (v) => pct(v, 0),
-        label: `${name}: effect with its interval`,
-      });
+  const chart = !withData.length
+    ? h('p', { class: 'no-data' }, 'no data: no samples on ', last.samples?.canary > 0 ? 'the baseline' : 'the canary', ' yet')
+    : hasEstimates
+      ? lineChart({
+          series: [
+            { name: 'baseline', cls: 'baseline', points: withData.map((x) => [x.t, x.m.baselineEstimate]) },
+            { name: 'canary', cls: 'canary', points: withData.map((x) => [x.t, x.m.canaryEstimate]) },
+          ],
+          // The effect's interval, put on the metric's scale: where the canary may truly sit relative to the baseline.
+          band: { name: 'confidence band of the effect, on the baseline', cls: label, points: withData.map((x) => [x.t, x.m.baselineEstimate * (1 + x.m.ci[0]), x.m.baselineEstimate * (1 + x.m.ci[1])]) },
+          xFormat,
+          yFormat: (v) => formatValue(v, unit),
+          label: `${name}: canary vs baseline`,
+        })
+      : lineChart({
+          series: [{ name: last.trend ? 'projected drift' : 'effect', cls: 'canary', points: withData.map((x) => [x.t, x.m.effect]) }],
+          band: { name: 'confidence interval', cls: label, points: withData.map((x) => [x.t, x.m.ci[0], x.m.ci[1]]) },
+          xFormat,
+          yFormat: (v) => formatChange(v),
+          zero: true,
+          label: `${name}: ${last.trend ? 'projected drift' : 'effect'} with its interval`,
+        });
+  const caption = noData(last) ? `no data (n=${last.samples?.canary ?? 0}/${last.samples?.baseline ?? 0})` : `${row?.estimate ?? formatChange(last.effect)}, CI ${row?.interval ?? formatInterval(last.ci?.[0], last.ci?.[1])}, ${formatP(last.pValue)}, n=${last.samples.canary}/${last.samples.baseline}`;
   return h(
     'figure',
-    { class: `metric ${last.verdict}`, 'data-metric': name },
-    h('figcaption', {}, h('b', {}, name), ' ', badge(last.verdict), h('span', { class: 'muted' }, ` ${pct(last.effect)} (CI ${pct(last.ci?.[0])}..${pct(last.ci?.[1])}), ${pValue(last.pValue)}, n=${last.samples?.canary ?? '?'}/${last.samples?.baseline ?? '?'}`)),
+    { class: `metric ${label.replace(' ', '-')}`, 'data-metric': name },
+    h('figcaption', {}, h('b', {}, name), ' ', badge(label), h('span', { class: 'muted' }, ` ${caption}`)),
     chart,
-    h('p', { class: 'legend' }, hasEstimates ? [h('span', { class: 'key baseline' }, 'baseline'), h('span', { class: 'key canary' }, 'canary'), h('span', { class: `key band ${last.verdict}` }, 'confidence band')] : [h('span', { class: 'key canary' }, 'effect'), h('span', { class: `key band ${last.verdict}` }, 'interval')]),
-    h('p', { class: 'explanation' }, last.explanation),
+    withData.length
+      ? h('p', { class: 'legend' }, hasEstimates ? [h('span', { class: 'key baseline' }, 'baseline'), h('span', { class: 'key canary' }, 'canary'), h('span', { class: `key band ${label}` }, 'confidence band')] : [h('span', { class: 'key canary' }, last.trend ? 'projected drift' : 'effect'), h('span', { class: `key band ${label}` }, 'interval')])
+      : null,
+    h('p', { class: 'explanation' }, row?.explanation ?? last.explanation),
   );
 }
 

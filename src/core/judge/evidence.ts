@@ -1,0 +1,429 @@
+// How the gate's evidence reads, in one place: the explanation of a metric's verdict, the rows
+// of a deploy's summary table, and every number in them with its unit. The CLI, the revert
+// message, the API and the dashboard all show these strings, so a person reads the same words
+// everywhere. Rules: no ±∞, NaN, Infinity or exponent in a human string; a huge relative change
+// reads as "more than ×1,000" (and the levels say the rest); a baseline without events reads as
+// the counts and a one-sided bound; no data reads as "no data", never as pass.
+import type { BadDirection, MetricKind, ValueUnit } from './types.js';
+
+/** Relative changes beyond ×1,000 are not worth a digit more: the levels say the rest. */
+const HUGE_RATIO = 1000;
+
+const fin = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+/** Stand-ins for infinities in stored JSON (Number.MAX_VALUE) count as unbounded. */
+const bounded = (x: unknown): x is number => fin(x) && Math.abs(x) < 1e15;
+
+/** A plain number with `digits` significant digits, grouped, never in exponent form. */
+export function plain(x: number, digits = 3): string {
+  if (!fin(x)) return 'n/a';
+  if (x === 0) return '0';
+  const a = Math.abs(x);
+  if (a >= 1e15) return `${x < 0 ? '-' : ''}more than 1,000,000,000,000,000`;
+  if (a < 1e-6) return x < 0 ? '-0.000001' : '< 0.000001';
+  return x.toLocaleString('en-US', { maximumSignificantDigits: digits, maximumFractionDigits: 6 });
+}
+
+function signed(text: string, x: number): string {
+  return x > 0 ? `+${text}` : text;
+}
+
+/** A count of events or samples: "1,957"; a fractional count keeps one decimal. */
+export function count(x: number): string {
+  if (!fin(x)) return 'n/a';
+  return Number.isInteger(x) ? x.toLocaleString('en-US') : x.toLocaleString('en-US', { maximumFractionDigits: 1 });
+}
+
+/** A share as a percentage with enough digits to tell 0.01% from 0: 0.0082 -> "0.82%". */
+export function percent(x: number): string {
+  if (!fin(x)) return 'n/a';
+  const v = x * 100;
+  if (v === 0) return '0%';
+  if (Math.abs(v) < 0.0001) return v < 0 ? '-0.0001%' : '< 0.0001%';
+  const digits = Math.abs(v) >= 10 ? 3 : 2;
+  return `${plain(v, digits)}%`;
+}
+
+/** Seconds as ms below a second, s below two minutes, then minutes. */
+function seconds(x: number): string {
+  const a = Math.abs(x);
+  if (a === 0) return '0 ms';
+  if (a < 1) return `${plain(x * 1000, 3)} ms`;
+  if (a < 120) return `${plain(x, 3)} s`;
+  if (a < 7200) return `${plain(x / 60, 3)} min`;
+  return `${plain(x / 3600, 3)} h`;
+}
+
+const BYTE_UNITS: [number, string][] = [
+  [1e12, 'TB'],
+  [1e9, 'GB'],
+  [1e6, 'MB'],
+  [1e3, 'kB'],
+];
+
+/** Bytes in decimal units: 1.25e8 -> "125 MB". */
+function bytes(x: number): string {
+  const a = Math.abs(x);
+  for (const [size, name] of BYTE_UNITS) if (a >= size) return `${plain(x / size, 3)} ${name}`;
+  return `${plain(x, 3)} B`;
+}
+
+/** Events per interval as events per minute when the interval is known. */
+function perMinute(x: number, intervalMs: number | undefined): string {
+  return fin(intervalMs) && intervalMs > 0 ? `${plain((x * 60_000) / intervalMs, 3)} per minute` : `${plain(x, 3)} per interval`;
+}
+
+/** How a metric's values read, from its kind and declared unit. */
+export interface UnitInfo {
+  kind: MetricKind;
+  unit?: ValueUnit;
+  /** Sampling interval: a count reads per minute with it. */
+  intervalMs?: number;
+}
+
+/** The unit a metric's values are in when nothing was declared. */
+export function defaultUnit(kind: MetricKind): ValueUnit {
+  return kind === 'ratio' ? 'fraction' : kind === 'count' ? 'count' : 'none';
+}
+
+/** One value of a metric with its unit: "0.82%", "412 ms", "125 MB", "3.2% CPU", "12 per minute". */
+export function formatValue(x: number, u: UnitInfo): string {
+  if (!fin(x)) return 'n/a';
+  switch (u.unit ?? defaultUnit(u.kind)) {
+    case 'fraction':
+      return percent(x);
+    case 'seconds':
+      return seconds(x);
+    case 'milliseconds':
+      return seconds(x / 1000);
+    case 'bytes':
+      return bytes(x);
+    case 'cores':
+      return `${plain(x * 100, 3)}% CPU`;
+    case 'count':
+      return perMinute(x, u.intervalMs);
+    default:
+      return plain(x, 3);
+  }
+}
+
+/** A difference between two values of a metric: "+0.37 pp", "+58 ms", "-12 MB". */
+export function formatDifference(d: number, u: UnitInfo): string {
+  if (!fin(d)) return 'n/a';
+  const unit = u.unit ?? defaultUnit(u.kind);
+  if (unit === 'fraction') {
+    const pp = d * 100;
+    if (pp === 0) return '0 pp';
+    if (Math.abs(pp) < 0.0001) return pp < 0 ? '-0.0001 pp' : '< +0.0001 pp';
+    return `${signed(plain(pp, 2), pp)} pp`;
+  }
+  if (unit === 'cores') return `${signed(plain(d * 100, 2), d)} pp CPU`;
+  return signed(formatValue(d, u), d);
+}
+
+/** A relative change: 0.14 -> "+14%", -0.23 -> "-23%", 53 -> "×54", beyond ×1,000 "more than ×1,000". */
+export function formatChange(x: number): string {
+  if (Number.isNaN(x)) return 'n/a';
+  if (x <= -1) return '-100%';
+  if (x >= HUGE_RATIO - 1) return `more than ×${count(HUGE_RATIO)}`;
+  if (x >= 9) return `×${plain(1 + x, 2)}`;
+  const v = x * 100;
+  if (v === 0) return '0%';
+  const digits = Math.abs(v) < 100 ? 2 : 3;
+  const text = plain(v, digits);
+  return text === '0' ? (v > 0 ? '+0%' : '-0%') : `${signed(text, v)}%`;
+}
+
+/** A relative interval: "+4.6% to +23%", "at least +4.6%" (no upper end), "at most -3%" (no lower end). */
+export function formatInterval(lo: number, hi: number): string {
+  const loOk = bounded(lo) && lo > -1;
+  const hiOk = bounded(hi) && hi < HUGE_RATIO - 1;
+  if (Number.isNaN(lo) && Number.isNaN(hi)) return 'n/a';
+  if (!loOk && !hiOk) return lo <= -1 && bounded(hi) ? `-100% to ${formatChange(hi)}` : 'unbounded (too little data)';
+  if (!hiOk) return `at least ${formatChange(lo)}`;
+  if (!loOk) return lo <= -1 ? `-100% to ${formatChange(hi)}` : `at most ${formatChange(hi)}`;
+  return `${formatChange(lo)} to ${formatChange(hi)}`;
+}
+
+/** A p-value: "p=0.0031"; below 0.0001 "p<0.0001"; "p=1" at most. */
+export function formatP(p: number): string {
+  if (!fin(p)) return 'p=n/a';
+  if (p < 0.0001) return 'p<0.0001';
+  if (p >= 1) return 'p=1';
+  return `p=${plain(p, 2)}`;
+}
+
+/** A tolerance: 0.1 -> "10%". */
+export function formatTolerance(t: number): string {
+  return fin(t) ? `${plain(t * 100, 3)}%` : 'n/a';
+}
+
+// ---------------------------------------------------------------------------------------------
+// One metric's evidence in words
+
+/** Events and exposure on each side, as observed (ratio and count metrics). */
+export interface EventCounts {
+  baseline: { x: number; n: number };
+  canary: { x: number; n: number };
+}
+
+/** The numbers behind one metric's verdict: what the statistics return, before any words. */
+export interface EvidenceFacts extends UnitInfo {
+  name: string;
+  verdict: string;
+  bad?: BadDirection;
+  tolerance?: number;
+  pValue: number;
+  effect: number;
+  ci: [number, number];
+  baselineEstimate?: number;
+  canaryEstimate?: number;
+  samples: { baseline: number; canary: number };
+  events?: EventCounts;
+  /** A trend (projected drift) rather than a level. */
+  trend?: boolean;
+  /** Why there is not enough data, when not. */
+  shortage?: string;
+}
+
+/** True when one side has no usable samples: the verdict reads "no data" whatever else it says. */
+export function isNoData(f: Pick<EvidenceFacts, 'samples'>): boolean {
+  return !(f.samples?.canary > 0) || !(f.samples?.baseline > 0);
+}
+
+/**
+ * The word for a metric's state: "fail", "pass", "no data", "baking" (not decided yet, the gate
+ * keeps looking) or "inconclusive" (the gate ended without a decision for this metric).
+ */
+export function verdictLabel(f: Pick<EvidenceFacts, 'verdict' | 'samples'>, gateDecision?: string): string {
+  if (f.verdict === 'fail') return 'fail';
+  if (isNoData(f)) return 'no data';
+  if (f.verdict === 'pass') return 'pass';
+  if (gateDecision === 'continue') return 'baking';
+  return String(f.verdict ?? 'n/a');
+}
+
+/** Samples as counted: "6 canary, 54 baseline". */
+export function formatSamples(s: { baseline: number; canary: number } | undefined): string {
+  return `${count(s?.canary ?? 0)} canary, ${count(s?.baseline ?? 0)} baseline`;
+}
+
+/** Events seen on each side, "16 of 1,957 on the canary vs 0 of 14,506 on the baseline" (ratio) or "7 on the canary vs 0 on the baseline" (count). */
+function eventsSeen(f: EvidenceFacts, e: EventCounts): string {
+  const unit = f.unit ?? defaultUnit(f.kind);
+  if (f.kind === 'ratio' || unit === 'fraction') return `${count(e.canary.x)} of ${count(e.canary.n)} on the canary vs ${count(e.baseline.x)} of ${count(e.baseline.n)} on the baseline`;
+  return `${count(e.canary.x)} on the canary vs ${count(e.baseline.x)} on the baseline`;
+}
+
+/** Rates per side from the counts: events per exposure. */
+function rates(e: EventCounts): { baseline: number; canary: number } {
+  return { baseline: e.baseline.n > 0 ? e.baseline.x / e.baseline.n : NaN, canary: e.canary.n > 0 ? e.canary.x / e.canary.n : NaN };
+}
+
+/**
+ * With no events on the baseline a relative change has no upper end. What the data does bound
+ * is the absolute increase: the canary's observed rate times (1 - 1/r), r the lower end of the
+ * rate ratio's interval. Undefined when that lower end does not exclude no change.
+ */
+export function zeroBaselineBound(f: Pick<EvidenceFacts, 'ci' | 'events'>): number | undefined {
+  if (!f.events || f.events.baseline.x !== 0 || !(f.events.canary.x > 0)) return undefined;
+  const lo = f.ci?.[0];
+  if (!fin(lo) || !(lo > 0)) return undefined;
+  const r = rates(f.events).canary;
+  return fin(r) ? r * (1 - 1 / (1 + Math.min(lo, 1e12))) : undefined;
+}
+
+/** Words for what the estimate and interval say, as the summary table's columns. */
+export interface EvidenceWords {
+  /** The relative change, "+14%", "projected +66%" for a trend; empty when only levels make sense. */
+  change: string;
+  /** The levels on each side, "412 ms → 470 ms", "0.41% → 0.82%, +0.41 pp"; empty when not known. */
+  levels: string;
+  /** Change and levels together: "+14% (412 ms → 470 ms)", "0% → 0.82%", "no data". */
+  estimate: string;
+  /** "+4.6% to +23%", "at least +0.66 pp", "n/a". */
+  interval: string;
+  /** "6 canary, 54 baseline", or with events "16 of 1,957 on the canary vs 0 of 14,506 on the baseline". */
+  samples: string;
+}
+
+function words(change: string, levels: string, interval: string, samples: string): EvidenceWords {
+  const estimate = change && levels ? `${change} (${levels})` : change || levels;
+  return { change, levels, estimate, interval, samples };
+}
+
+export function evidenceWords(f: EvidenceFacts): EvidenceWords {
+  const samples = formatSamples(f.samples);
+  if (isNoData(f) || (!fin(f.effect) && !f.events)) return words('', '', 'n/a', samples);
+  const unit = f.unit ?? defaultUnit(f.kind);
+  if (f.trend) return words(`${formatChange(f.effect)} projected`, '', formatInterval(f.ci[0], f.ci[1]), samples);
+  if (f.events && f.events.baseline.x === 0) {
+    // No events on the baseline: the counts and a one-sided bound, never an unbounded ratio.
+    const r = rates(f.events);
+    const levels = `${formatValue(r.baseline, f)} → ${formatValue(r.canary, f)}`;
+    const seen = eventsSeen(f, f.events);
+    if (f.events.canary.x === 0) return words('', `${levels}, no events on either side`, 'n/a', seen);
+    const bound = zeroBaselineBound(f);
+    return words('', levels, bound !== undefined ? `at least ${formatDifference(bound, f)}` : `could be no change`, seen);
+  }
+  const b = f.baselineEstimate;
+  const c = f.canaryEstimate;
+  let levels = '';
+  if (fin(b) && fin(c)) {
+    levels = `${formatValue(b, f)} → ${formatValue(c, f)}`;
+    // For shares, and whenever the relative change is huge, the absolute difference says more.
+    if (unit === 'fraction' || unit === 'cores' || (fin(f.effect) && Math.abs(f.effect) >= 9)) levels += `, ${formatDifference(c - b, f)}`;
+  }
+  const change = fin(f.effect) ? formatChange(f.effect) : 'n/a';
+  return words(change, levels, formatInterval(f.ci[0], f.ci[1]), f.events ? eventsSeen(f, f.events) : samples);
+}
+
+/** What the verdict means, in words: "regression beyond 10% tolerance", "no regression beyond 10%", "too little data: ...". */
+function meaning(f: EvidenceFacts): string {
+  const tol = fin(f.tolerance) ? formatTolerance(f.tolerance) : undefined;
+  if (f.verdict === 'fail') return tol ? `regression beyond ${tol} tolerance` : 'regression';
+  if (f.verdict === 'pass') return isNoData(f) ? 'no data' : tol ? `no regression beyond ${tol}` : 'no regression';
+  if (f.verdict === 'inconclusive') return `too little data${f.shortage ? `: ${f.shortage}` : ''}`;
+  return String(f.verdict);
+}
+
+/**
+ * One line a person can read, the same wherever it is shown:
+ * "latency_p99 +14% (412 ms → 470 ms; CI +4.6% to +23%), p=0.0031: regression beyond 10% tolerance",
+ * "error_rate 0% → 0.82% (16 of 1,957 on the canary vs 0 of 14,506 on the baseline: at least +0.66 pp), p=0.02: regression beyond 10% tolerance",
+ * "memory trend: no data (0 canary, 0 baseline)".
+ */
+export function explainMetric(f: EvidenceFacts): string {
+  const w = evidenceWords(f);
+  if (!w.estimate) {
+    const why = f.verdict === 'inconclusive' || f.verdict === 'fail' ? `: ${meaning(f)}` : '';
+    return `${f.name}: no data (${w.samples})${why}`;
+  }
+  const p = formatP(f.pValue);
+  if (!w.change) return `${f.name} ${w.levels} (${w.samples}${w.interval !== 'n/a' ? `: ${w.interval}` : ''}), ${p}: ${meaning(f)}`;
+  const inner = [w.levels, w.interval === 'n/a' ? '' : `CI ${w.interval}`].filter(Boolean).join('; ');
+  return `${f.name} ${w.change}${inner ? ` (${inner})` : ''}, ${p}: ${meaning(f)}`;
+}
+
+/** Words that must never reach a person: infinities, NaN, exponent notation. */
+export const UNREADABLE = /Infinity|NaN|∞|\d[eE][+-]?\d|e\+/;
+
+// ---------------------------------------------------------------------------------------------
+// A deploy's summary table: metric × step, from the last look of each step's gate
+
+/** One gate look as stored (metrics are MetricEvidence records, read defensively). */
+export interface LookRecord {
+  step: number;
+  elapsedMs: number;
+  decision: string;
+  explanation: string;
+  metrics: unknown;
+}
+
+export interface StepSummary {
+  /** Rollout step index, -1 for the watch. */
+  step: number;
+  /** "step 1 of 4 (1 of 8 servers)", "watch". */
+  name: string;
+  /** The last look's decision: pass, fail, inconclusive, continue. */
+  decision: string;
+  elapsedMs: number;
+  looks: number;
+  explanation: string;
+}
+
+export interface EvidenceRow extends EvidenceWords {
+  step: number;
+  metric: string;
+  /** The judge's verdict for the metric. */
+  verdict: string;
+  /** What the table shows: fail, pass, no data, baking, inconclusive. */
+  label: string;
+  explanation: string;
+  pValue: number;
+  effect: number;
+  ci: [number, number];
+  n: { canary: number; baseline: number };
+}
+
+export interface EvidenceTable {
+  steps: StepSummary[];
+  /** Metric names in the order the judge reported them. */
+  metrics: string[];
+  rows: EvidenceRow[];
+}
+
+/** A stored metric record as facts, tolerating records written before the facts were kept. */
+export function factsOf(m: unknown): EvidenceFacts | undefined {
+  if (m === null || typeof m !== 'object') return undefined;
+  const r = m as Record<string, unknown>;
+  if (typeof r.name !== 'string') return undefined;
+  const num = (v: unknown) => (typeof v === 'number' ? v : NaN);
+  const ci = Array.isArray(r.ci) && r.ci.length === 2 ? ([num(r.ci[0]), num(r.ci[1])] as [number, number]) : ([NaN, NaN] as [number, number]);
+  const s = (r.samples ?? {}) as Record<string, unknown>;
+  const kind: MetricKind = r.kind === 'ratio' || r.kind === 'count' || r.kind === 'continuous' ? r.kind : 'continuous';
+  return {
+    name: r.name,
+    verdict: typeof r.verdict === 'string' ? r.verdict : 'inconclusive',
+    pValue: num(r.pValue),
+    effect: num(r.effect),
+    ci,
+    baselineEstimate: typeof r.baselineEstimate === 'number' ? r.baselineEstimate : undefined,
+    canaryEstimate: typeof r.canaryEstimate === 'number' ? r.canaryEstimate : undefined,
+    samples: { baseline: typeof s.baseline === 'number' ? s.baseline : 0, canary: typeof s.canary === 'number' ? s.canary : 0 },
+    kind,
+    bad: r.bad === 'decrease' ? 'decrease' : r.bad === 'increase' ? 'increase' : undefined,
+    tolerance: typeof r.tolerance === 'number' ? r.tolerance : undefined,
+    unit: typeof r.unit === 'string' ? (r.unit as ValueUnit) : undefined,
+    intervalMs: typeof r.intervalMs === 'number' ? r.intervalMs : undefined,
+    events: r.events && typeof r.events === 'object' ? (r.events as EventCounts) : undefined,
+    trend: r.trend === true || (r.trend === undefined && r.name.endsWith(' trend')),
+    shortage: typeof r.shortage === 'string' ? r.shortage : undefined,
+  };
+}
+
+/** "step 2 of 4 (3 of 8 servers)" or "watch". */
+export function stepName(step: number, steps?: number, servers?: { onNew?: number; total?: number }): string {
+  if (step < 0) return 'watch';
+  const of = steps ? ` of ${steps}` : '';
+  const on = servers?.onNew !== undefined && servers.total ? ` (${servers.onNew} of ${servers.total} servers)` : '';
+  return `step ${step + 1}${of}${on}`;
+}
+
+/**
+ * The summary of a deploy's gates: per step its last look's decision, and per metric and step the
+ * verdict, estimate, interval and samples at that look. Steps in rollout order, the watch last.
+ */
+export function evidenceTable(looks: readonly LookRecord[], opts: { steps?: number; servers?: (step: number) => { onNew?: number; total?: number } } = {}): EvidenceTable {
+  const last = new Map<number, { look: LookRecord; count: number }>();
+  for (const l of looks) {
+    const prev = last.get(l.step);
+    if (!prev || l.elapsedMs >= prev.look.elapsedMs) last.set(l.step, { look: l, count: (prev?.count ?? 0) + 1 });
+    else prev.count++;
+  }
+  const order = [...last.keys()].sort((a, b) => (a < 0 ? Infinity : a) - (b < 0 ? Infinity : b));
+  const steps: StepSummary[] = [];
+  const rows: EvidenceRow[] = [];
+  const metrics: string[] = [];
+  for (const step of order) {
+    const { look, count: n } = last.get(step)!;
+    steps.push({ step, name: stepName(step, opts.steps, opts.servers?.(step)), decision: look.decision, elapsedMs: look.elapsedMs, looks: n, explanation: look.explanation });
+    for (const m of Array.isArray(look.metrics) ? look.metrics : []) {
+      const f = factsOf(m);
+      if (!f) continue;
+      if (!metrics.includes(f.name)) metrics.push(f.name);
+      rows.push({
+        step,
+        metric: f.name,
+        verdict: f.verdict,
+        label: verdictLabel(f, look.decision),
+        ...evidenceWords(f),
+        explanation: explainMetric(f),
+        pValue: fin(f.pValue) ? f.pValue : 1,
+        effect: fin(f.effect) ? f.effect : 0,
+        ci: [fin(f.ci[0]) ? f.ci[0] : -Number.MAX_VALUE, fin(f.ci[1]) ? f.ci[1] : Number.MAX_VALUE],
+        n: f.samples,
+      });
+    }
+  }
+  return { steps, metrics, rows };
+}
