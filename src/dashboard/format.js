@@ -128,9 +128,11 @@ export function formatInterval(lo, hi) {
   const loOk = bounded(lo) && lo > -1;
   const hiOk = bounded(hi) && hi < HUGE_RATIO - 1;
   if (Number.isNaN(lo) && Number.isNaN(hi)) return 'n/a';
-  if (!loOk && !hiOk) return lo <= -1 && bounded(hi) ? `-100% to ${formatChange(hi)}` : 'unbounded (too little data)';
+  // A lower end at or below -100% that is a number is the floor of a share; an unbounded one says nothing.
+  const floor = bounded(lo) && lo <= -1;
+  if (!loOk && !hiOk) return floor && bounded(hi) ? `-100% to ${formatChange(hi)}` : floor ? 'at least -100%' : 'unbounded (too little data)';
   if (!hiOk) return `at least ${formatChange(lo)}`;
-  if (!loOk) return lo <= -1 ? `-100% to ${formatChange(hi)}` : `at most ${formatChange(hi)}`;
+  if (!loOk) return floor ? `-100% to ${formatChange(hi)}` : `at most ${formatChange(hi)}`;
   return `${formatChange(lo)} to ${formatChange(hi)}`;
 }
 

@@ -138,9 +138,11 @@ export function formatInterval(lo: number, hi: number): string {
   const loOk = bounded(lo) && lo > -1;
   const hiOk = bounded(hi) && hi < HUGE_RATIO - 1;
   if (Number.isNaN(lo) && Number.isNaN(hi)) return 'n/a';
-  if (!loOk && !hiOk) return lo <= -1 && bounded(hi) ? `-100% to ${formatChange(hi)}` : 'unbounded (too little data)';
+  // A lower end at or below -100% that is a number is the floor of a share; an unbounded one says nothing.
+  const floor = bounded(lo) && lo <= -1;
+  if (!loOk && !hiOk) return floor && bounded(hi) ? `-100% to ${formatChange(hi)}` : floor ? 'at least -100%' : 'unbounded (too little data)';
   if (!hiOk) return `at least ${formatChange(lo)}`;
-  if (!loOk) return lo <= -1 ? `-100% to ${formatChange(hi)}` : `at most ${formatChange(hi)}`;
+  if (!loOk) return floor ? `-100% to ${formatChange(hi)}` : `at most ${formatChange(hi)}`;
   return `${formatChange(lo)} to ${formatChange(hi)}`;
 }
 
@@ -221,15 +223,18 @@ function rates(e: EventCounts): { baseline: number; canary: number } {
 
 /**
  * With no events on the baseline a relative change has no upper end. What the data does bound
- * is the absolute increase: the canary's observed rate times (1 - 1/r), r the lower end of the
- * rate ratio's interval. Undefined when that lower end does not exclude no change.
+ * is the absolute increase: the canary's observed rate times (1 - 1/r), r the least rate ratio
+ * the evidence supports: the lower end of its interval, and for a failed metric at least
+ * 1 + tolerance (a fail means the data shows a ratio beyond it). Undefined when neither
+ * excludes no change.
  */
-export function zeroBaselineBound(f: Pick<EvidenceFacts, 'ci' | 'events'>): number | undefined {
+export function zeroBaselineBound(f: Pick<EvidenceFacts, 'ci' | 'events' | 'verdict' | 'tolerance'>): number | undefined {
   if (!f.events || f.events.baseline.x !== 0 || !(f.events.canary.x > 0)) return undefined;
-  const lo = f.ci?.[0];
-  if (!fin(lo) || !(lo > 0)) return undefined;
+  const lo = fin(f.ci?.[0]) ? f.ci[0] : -1;
+  const least = Math.max(lo, f.verdict === 'fail' && fin(f.tolerance) ? f.tolerance : -1);
+  if (!(least > 0)) return undefined;
   const r = rates(f.events).canary;
-  return fin(r) ? r * (1 - 1 / (1 + Math.min(lo, 1e12))) : undefined;
+  return fin(r) ? r * (1 - 1 / (1 + Math.min(least, 1e12))) : undefined;
 }
 
 /** Words for what the estimate and interval say, as the summary table's columns. */
@@ -305,7 +310,7 @@ export function explainMetric(f: EvidenceFacts): string {
 }
 
 /** Words that must never reach a person: infinities, NaN, exponent notation. */
-export const UNREADABLE = /Infinity|NaN|∞|\d[eE][+-]?\d|e\+/;
+export const UNREADABLE = /Infinity|NaN|∞|\binf\b|\d[eE][+-]?\d|e\+/;
 
 // ---------------------------------------------------------------------------------------------
 // A deploy's summary table: metric × step, from the last look of each step's gate

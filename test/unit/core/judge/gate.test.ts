@@ -41,7 +41,7 @@ describe('core/judge/gate', () => {
     assert.ok(m.ci[0] > 0.1 && m.ci[1] >= m.effect, `ci ${m.ci}`);
     assert.ok(m.pValue <= 0.01);
     assert.deepEqual(m.samples, { baseline: 70, canary: 10 });
-    assert.match(m.explanation, /^latency_p99 \+\d+% \(CI .*\), p=.*: regression beyond 10% tolerance$/);
+    assert.match(m.explanation, /^latency_p99 \+\d+% \([\d.]+ → [\d.]+; CI \+\d+% to \+\d+%\), p[=<][\d.]+: regression beyond 10% tolerance$/);
   });
 
   it('does not fail a change smaller than tolerance', () => {
@@ -63,7 +63,7 @@ describe('core/judge/gate', () => {
       if (r.decision === 'fail') {
         failedAt = look * 2000;
         // No errors at all on the baseline: the explanation says what was seen, not an unbounded relative change.
-        assert.match(r.explanation, /checkout_error_rate \(0% → \d\.\d+%: \d+ of \d+ on the canary, none of [\d,]+ on the baseline\), p=/);
+        assert.match(r.explanation, /checkout_error_rate 0% → \d\.\d+% \(\d+ of \d+ on the canary vs 0 of [\d,]+ on the baseline: at least \+0\.\d+ pp\), p=/);
       } else assert.equal(r.decision, 'continue');
     }
     assert.ok(failedAt !== undefined && failedAt <= 20_000, `failed at ${failedAt}`);
