@@ -47,7 +47,7 @@ export function plain(x, digits = 3) {
   return x.toLocaleString('en-US', { maximumSignificantDigits: digits, maximumFractionDigits: 6 });
 }
 
-const signed = (text, x) => (x > 0 ? `+${text}` : text);
+const signed = (text, x) => (x > 0 && !text.startsWith('<') ? `+${text}` : text);
 
 export function count(x) {
   if (!fin(x)) return 'n/a';
@@ -116,11 +116,11 @@ export function formatChange(x) {
   if (x <= -1) return '-100%';
   if (x >= HUGE_RATIO - 1) return `more than ×${count(HUGE_RATIO)}`;
   if (x >= 9) return `×${plain(1 + x, 2)}`;
+  // One decimal below 10%, whole percents above: a change of 0.03% is no change to a person.
   const v = x * 100;
-  if (v === 0) return '0%';
-  const digits = Math.abs(v) < 100 ? 2 : 3;
-  const text = plain(v, digits);
-  return text === '0' ? (v > 0 ? '+0%' : '-0%') : `${signed(text, v)}%`;
+  const r = Math.abs(v) < 10 ? Math.round(v * 10) / 10 : Math.round(v);
+  if (r === 0) return '0%';
+  return `${signed(r.toLocaleString('en-US'), r)}%`;
 }
 
 /** A relative interval: "+4.6% to +23%", "at least +4.6%", "at most -3%". */

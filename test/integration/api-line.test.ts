@@ -105,7 +105,9 @@ describe('REST API of the line', function () {
     await store.line.createDeploy(bad);
     await store.line.saveDeploy(bad, { deployId: 'd2', time: now - 560_000, type: 'gate', status: 'rolling_back', data: { step: 0 } });
     await store.line.saveDeploy(bad, { deployId: 'd2', time: now - 550_000, type: 'rolled_back', status: 'reverting' });
-    await store.line.appendGateLook({ deployId: 'd2', step: 0, time: now - 560_000, elapsedMs: 10_000, decision: 'fail', explanation: 'checkout_error_rate +412%', metrics: [] });
+    await store.line.appendGateLook({ deployId: 'd2', step: 0, time: now - 560_000, elapsedMs: 10_000, decision: 'fail', explanation: 'checkout_error_rate +412%', metrics: [
+      { name: 'checkout_error_rate', verdict: 'fail', pValue: 0.0003, effect: 4.12, ci: [2.5, Number.MAX_VALUE], samples: { baseline: 40, canary: 4 }, kind: 'ratio', bad: 'increase', tolerance: 0.1, baselineEstimate: 0.001, canaryEstimate: 0.00512, explanation: 'checkout_error_rate +412%' },
+    ] });
     await store.line.createDeploy(deploy('d3', now - 60_000, { status: 'baking', state: deployState({ status: 'baking', step: 1, since: now - 30_000 }) }));
   });
   after(async () => {
@@ -145,6 +147,12 @@ describe('REST API of the line', function () {
     assert.deepEqual(body.events.map((e: { type: string }) => e.type), ['gate', 'rolled_back']);
     assert.equal(body.events[0].deployId, undefined);
     assert.deepEqual(body.gates.map((g: { decision: string }) => g.decision), ['fail']);
+    // The summary table: per step its last look, per metric and step the evidence in words.
+    assert.deepEqual(body.summary.steps.map((st: { name: string; decision: string }) => [st.name, st.decision]), [['step 1 of 3 (1 of 8 servers)', 'fail']]);
+    assert.deepEqual(
+      body.summary.rows.map((r: Record<string, unknown>) => [r.metric, r.label, r.estimate, r.interval, r.samples]),
+      [['checkout_error_rate', 'fail', '+412% (0.1% → 0.51%, +0.41 pp)', 'at least +250%', '4 canary, 40 baseline']],
+    );
     assert.equal(body.tests.summary, '3 passed');
     assert.equal('tests' in (await app.inject({ method: 'GET', url: '/api/deploys/d1' })).json(), false);
     const missing = await app.inject({ method: 'GET', url: '/api/deploys/nope' });
