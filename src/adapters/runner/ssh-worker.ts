@@ -40,11 +40,42 @@ export function knownHostMatches(knownHosts: string, host: string, port: number,
 }
 
 export function sshWorker(cfg: SshWorkerConfig): Worker {
-  const name = `${cfg.user}@${cfg.host}:${cfg.port}`;
-  let conn: Promise<NodeSSH> | undefined;
-  const connect = (): Promise<NodeSSH> => {
-    if (!conn) {
-      conn = (async () => {
+  return new SshWorker(cfg);
+}
+
+class SshWorker implements Worker {
+  readonly name: string;
+  readonly slots: number;
+  private conn: Promise<NodeSSH> | undefined;
+  /** The worker's cache repository: every pushed sha is kept there under refs/immune. */
+  private readonly cache: string;
+
+  constructor(private readonly cfg: SshWorkerConfig) {
+    this.name = `${cfg.user}@${cfg.host}:${cfg.port}`;
+    this.slots = cfg.slots;
+    this.cache = posix.join(cfg.dir, 'repo.git');
+  }
+
+  async open(checkout: { sha: string; dir: string }, setup: string[][], signal: AbortSignal, timeoutMs: number): Promise<Workspace> {
+    const ssh = await this.connect();
+    const dir = posix.join(this.cfg.dir, `${checkout.sha.slice(0, 12)}-${randomBytes(4).toString('hex')}`);
+    if (await isGitCheckout(checkout.dir, checkout.sha)) await this.checkoutRemote(ssh, checkout, dir, signal);
+    else await this.shipTarball(ssh, checkout.dir, dir, signal);
+    const ws = this.workspace(ssh, dir);
+    await runSetup(ws, setup, signal, timeoutMs);
+    return ws;
+  }
+
+  async close(): Promise<void> {
+    const c = this.conn;
+    this.conn = undefined;
+    if (c) (await c.catch(() => undefined))?.dispose();
+  }
+
+  private connect(): Promise<NodeSSH> {
+    const { cfg } = this;
+    if (!this.conn) {
+      this.conn = (async () => {
         const known = await readFile(expandHome(cfg.known_hosts), 'utf8').catch(() => '');
         const ssh = new NodeSSH();
         await ssh.connect({
@@ -57,96 +88,74 @@ export function sshWorker(cfg: SshWorkerConfig): Worker {
         });
         return ssh;
       })().catch((err: Error) => {
-        conn = undefined;
-        throw new Error(`ssh worker ${name}: ${err.message}`);
+        this.conn = undefined;
+        throw new Error(`ssh worker ${this.name}: ${err.message}`);
       });
     }
-    return conn;
-  };
+    return this.conn;
+  }
 
-  /** A remote command as a process group; `stdin` given: it stays open until that stream ends. */
-  const startRemote = (ssh: NodeSSH, cwd: string, cmd: string[], opts: Omit<ExecOptions, 'timeoutMs'> & { timeoutMs?: number }, stdin?: PassThrough): { sup: Supervisor; done: Promise<ExecResult> } => {
-    // The login shell is the session leader, so its pid is the process group to kill.
-    const envs = Object.entries(opts.env)
-      .filter(([k]) => ['TMPDIR', 'TMP', 'TEMP', 'PORT_BASE', 'IMMUNE_SHARD', 'CI'].includes(k))
-      .map(([k, v]) => `${k}=${shellQuote(v)}`);
-    const line = `echo "@@pgid $$"; cd ${shellQuote(cwd)} && exec env ${envs.join(' ')} ${cmd.map(shellQuote).join(' ')}`;
-    let pgid: string | undefined;
-    const sup = new Supervisor(opts, () => {
-      stdin?.end();
-      if (pgid) void ssh.execCommand(`kill -KILL -- -${pgid} 2>/dev/null; pkill -KILL -g ${pgid} 2>/dev/null; true`).catch(() => undefined);
-    });
-    const first = { done: false, buf: '' };
-    const done = ssh
-      .execCommand(line, {
-        ...(stdin ? { stdin } : {}),
-        onStdout: (chunk) => {
-          if (first.done) return sup.stdout(chunk);
-          first.buf += chunk.toString();
-          const nl = first.buf.indexOf('\n');
-          if (nl < 0) return;
-          const m = /@@pgid (\d+)/.exec(first.buf.slice(0, nl));
-          pgid = m?.[1];
-          first.done = true;
-          if (sup.killed && pgid) void ssh.execCommand(`kill -KILL -- -${pgid}`).catch(() => undefined);
-          sup.stdout(first.buf.slice(nl + 1));
-        },
-        onStderr: (chunk) => sup.stderr(chunk),
-      })
-      .then((res) => sup.finish(typeof res.code === 'number' ? res.code : undefined));
-    return { sup, done };
-  };
-
-  const execRemote = (ssh: NodeSSH, cwd: string, cmd: string[], opts: ExecOptions): Promise<ExecResult> => startRemote(ssh, cwd, cmd, opts).done;
-
-  const spawnRemote = (ssh: NodeSSH, cwd: string, cmd: string[], opts: StartOptions): RunningProcess => {
-    const stdin = new PassThrough();
-    const { sup, done } = startRemote(ssh, cwd, cmd, opts, stdin);
+  /** A checkout's directory on the worker, with its temp dirs beside it. */
+  private workspace(ssh: NodeSSH, dir: string): Workspace {
+    const name = this.name;
+    let temps = 0;
     return {
-      send: (l) => void stdin.write(l + '\n'),
-      watch: (w) => sup.watch(w),
-      unwatch: () => sup.unwatch(),
-      end: () => void stdin.end(),
-      kill: () => sup.stop('aborted'),
-      exited: done,
+      worker: name,
+      dir,
+      exec: (cmd, opts) => startRemote(ssh, dir, cmd, opts).done,
+      start: (cmd, opts) => spawnRemote(ssh, dir, cmd, opts),
+      async tempDir() {
+        const d = posix.join(`${dir}.tmp`, String(temps++));
+        const r = await ssh.execCommand(`mkdir -p ${shellQuote(d)}`);
+        if (r.code !== 0) throw new Error(`ssh worker ${name}: mkdir ${d}: ${r.stderr}`);
+        return d;
+      },
+      async writeFile(path, content) {
+        const r = await ssh.execCommand(`cat > ${shellQuote(path)}`, { stdin: content });
+        if (r.code !== 0) throw new Error(`ssh worker ${name}: writing ${path}: ${r.stderr}`);
+      },
+      async dispose() {
+        await ssh.execCommand(`rm -rf ${shellQuote(dir)} ${shellQuote(`${dir}.tmp`)}`).catch(() => undefined);
+      },
     };
-  };
+  }
 
-  /** The worker's cache repository, as a path there and as the URL git pushes to (over the system's ssh, with the worker's key and known_hosts only). */
-  const cache = posix.join(cfg.dir, 'repo.git');
-  const cacheUrl = () => {
+  /** The URL git pushes the cache to (over the system's ssh, with the worker's key and known_hosts only). */
+  private cacheUrl(): string {
+    const { cfg, cache } = this;
     const path = cache.startsWith('/') ? cache : `/~/${cache.replace(/^~\//, '')}`;
     return `ssh://${cfg.user}@${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${cfg.port}${path}`;
-  };
-  const gitSsh = () =>
-    ['ssh', '-i', expandHome(cfg.key), '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${expandHome(cfg.known_hosts)}`, '-o', 'LogLevel=ERROR']
+  }
+
+  private gitSsh(): string {
+    const { cfg } = this;
+    return ['ssh', '-i', expandHome(cfg.key), '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${expandHome(cfg.known_hosts)}`, '-o', 'LogLevel=ERROR']
       .map(shellQuote)
       .join(' ');
-
-  /** Whether `dir` is a git repository holding `sha` (what the line's checkouts are). */
-  const isGitCheckout = async (dir: string, sha: string): Promise<boolean> =>
-    /^[0-9a-f]{7,64}$/.test(sha) && (await execa('git', ['-C', dir, 'cat-file', '-e', `${sha}^{commit}`], { reject: false })).exitCode === 0;
+  }
 
   /** The sha into the worker's cache repository, then checked out (detached) in `dir`. */
-  const checkoutRemote = async (ssh: NodeSSH, checkout: { sha: string; dir: string }, dir: string, signal: AbortSignal): Promise<void> => {
+  private async checkoutRemote(ssh: NodeSSH, checkout: { sha: string; dir: string }, dir: string, signal: AbortSignal): Promise<void> {
+    const { cfg, cache, name } = this;
     const init = await ssh.execCommand(
       // One ref per sha pushed; the newest 50 are kept, so later pushes send only what is new.
       `mkdir -p ${shellQuote(cfg.dir)} && git init -q --bare ${shellQuote(cache)} && ` +
         `git -C ${shellQuote(cache)} for-each-ref --sort=-committerdate --format='%(refname)' refs/immune | tail -n +51 | xargs -r -n1 git -C ${shellQuote(cache)} update-ref -d`,
     );
     if (init.code !== 0) throw new Error(`ssh worker ${name}: preparing ${cache} (is git installed there?): ${init.stderr.trim()}`);
-    const push = await execa('git', ['-C', checkout.dir, 'push', '-q', '--no-verify', cacheUrl(), `+${checkout.sha}:refs/immune/${checkout.sha}`], {
-      env: { GIT_SSH_COMMAND: gitSsh(), GIT_TERMINAL_PROMPT: '0' },
+    const push = await execa('git', ['-C', checkout.dir, 'push', '-q', '--no-verify', this.cacheUrl(), `+${checkout.sha}:refs/immune/${checkout.sha}`], {
+      env: { GIT_SSH_COMMAND: this.gitSsh(), GIT_TERMINAL_PROMPT: '0' },
       reject: false,
       cancelSignal: signal,
     });
     if (push.exitCode !== 0) throw new Error(`ssh worker ${name}: pushing ${checkout.sha.slice(0, 12)} to ${cache}: ${String(push.stderr || push.message || 'git push failed').trim().split('\n').slice(-5).join('\n')}`);
     const co = await ssh.execCommand(`git clone -q --shared --no-checkout ${shellQuote(cache)} ${shellQuote(dir)} && git -C ${shellQuote(dir)} -c advice.detachedHead=false checkout -q --detach ${checkout.sha}`);
     if (co.code !== 0) throw new Error(`ssh worker ${name}: checking out ${checkout.sha.slice(0, 12)} in ${dir}: ${co.stderr.trim()}`);
-  };
+  }
 
   /** The directory as it is, packed and unpacked on the worker (not a git checkout). */
-  const shipTarball = async (ssh: NodeSSH, from: string, dir: string, signal: AbortSignal): Promise<void> => {
+  private async shipTarball(ssh: NodeSSH, from: string, dir: string, signal: AbortSignal): Promise<void> {
+    const name = this.name;
     const localTmp = await mkdtemp(join(tmpdir(), 'immune-ship-'));
     const tarball = join(localTmp, 'checkout.tgz');
     try {
@@ -160,43 +169,56 @@ export function sshWorker(cfg: SshWorkerConfig): Worker {
     } finally {
       await rm(localTmp, { recursive: true, force: true });
     }
-  };
+  }
+}
 
+/** Whether `dir` is a git repository holding `sha` (what the line's checkouts are). */
+async function isGitCheckout(dir: string, sha: string): Promise<boolean> {
+  return /^[0-9a-f]{7,64}$/.test(sha) && (await execa('git', ['-C', dir, 'cat-file', '-e', `${sha}^{commit}`], { reject: false })).exitCode === 0;
+}
+
+/** A remote command as a process group; `stdin` given: it stays open until that stream ends. */
+function startRemote(ssh: NodeSSH, cwd: string, cmd: string[], opts: Omit<ExecOptions, 'timeoutMs'> & { timeoutMs?: number }, stdin?: PassThrough): { sup: Supervisor; done: Promise<ExecResult> } {
+  // The login shell is the session leader, so its pid is the process group to kill.
+  const envs = Object.entries(opts.env)
+    .filter(([k]) => ['TMPDIR', 'TMP', 'TEMP', 'PORT_BASE', 'IMMUNE_SHARD', 'CI'].includes(k))
+    .map(([k, v]) => `${k}=${shellQuote(v)}`);
+  const line = `echo "@@pgid $$"; cd ${shellQuote(cwd)} && exec env ${envs.join(' ')} ${cmd.map(shellQuote).join(' ')}`;
+  let pgid: string | undefined;
+  const sup = new Supervisor(opts, () => {
+    stdin?.end();
+    if (pgid) void ssh.execCommand(`kill -KILL -- -${pgid} 2>/dev/null; pkill -KILL -g ${pgid} 2>/dev/null; true`).catch(() => undefined);
+  });
+  const first = { done: false, buf: '' };
+  const done = ssh
+    .execCommand(line, {
+      ...(stdin ? { stdin } : {}),
+      onStdout: (chunk) => {
+        if (first.done) return sup.stdout(chunk);
+        first.buf += chunk.toString();
+        const nl = first.buf.indexOf('\n');
+        if (nl < 0) return;
+        const m = /@@pgid (\d+)/.exec(first.buf.slice(0, nl));
+        pgid = m?.[1];
+        first.done = true;
+        if (sup.killed && pgid) void ssh.execCommand(`kill -KILL -- -${pgid}`).catch(() => undefined);
+        sup.stdout(first.buf.slice(nl + 1));
+      },
+      onStderr: (chunk) => sup.stderr(chunk),
+    })
+    .then((res) => sup.finish(typeof res.code === 'number' ? res.code : undefined));
+  return { sup, done };
+}
+
+function spawnRemote(ssh: NodeSSH, cwd: string, cmd: string[], opts: StartOptions): RunningProcess {
+  const stdin = new PassThrough();
+  const { sup, done } = startRemote(ssh, cwd, cmd, opts, stdin);
   return {
-    name,
-    slots: cfg.slots,
-    async open(checkout, setup, signal, timeoutMs) {
-      const ssh = await connect();
-      const dir = posix.join(cfg.dir, `${checkout.sha.slice(0, 12)}-${randomBytes(4).toString('hex')}`);
-      if (await isGitCheckout(checkout.dir, checkout.sha)) await checkoutRemote(ssh, checkout, dir, signal);
-      else await shipTarball(ssh, checkout.dir, dir, signal);
-      let temps = 0;
-      const ws: Workspace = {
-        worker: name,
-        dir,
-        exec: (cmd, opts) => execRemote(ssh, dir, cmd, opts),
-        start: (cmd, opts) => spawnRemote(ssh, dir, cmd, opts),
-        async tempDir() {
-          const d = posix.join(`${dir}.tmp`, String(temps++));
-          const r = await ssh.execCommand(`mkdir -p ${shellQuote(d)}`);
-          if (r.code !== 0) throw new Error(`ssh worker ${name}: mkdir ${d}: ${r.stderr}`);
-          return d;
-        },
-        async writeFile(path, content) {
-          const r = await ssh.execCommand(`cat > ${shellQuote(path)}`, { stdin: content });
-          if (r.code !== 0) throw new Error(`ssh worker ${name}: writing ${path}: ${r.stderr}`);
-        },
-        async dispose() {
-          await ssh.execCommand(`rm -rf ${shellQuote(dir)} ${shellQuote(`${dir}.tmp`)}`).catch(() => undefined);
-        },
-      };
-      await runSetup(ws, setup, signal, timeoutMs);
-      return ws;
-    },
-    async close() {
-      const c = conn;
-      conn = undefined;
-      if (c) (await c.catch(() => undefined))?.dispose();
-    },
+    send: (l) => void stdin.write(l + '\n'),
+    watch: (w) => sup.watch(w),
+    unwatch: () => sup.unwatch(),
+    end: () => void stdin.end(),
+    kill: () => sup.stop('aborted'),
+    exited: done,
   };
 }
