@@ -56,6 +56,11 @@ const line: LineControl = {
   resume: async () => {},
   abort: async () => {},
   promote: async () => {},
+  override: async () => {},
+  drop: async () => ({}),
+  retry: async () => ({}),
+  rollbackTo: async () => ({}),
+  releases: async () => ({ servers: [] }),
 };
 const app = await buildServer(
   { store, log: pino({ level: 'silent' }), events, auth: createAuth({ tokens: [], openRead: true }), line, pipelineName: 'bench', experiments: new ExperimentRegistry({ dir, store, events, log: pino({ level: 'silent' }), clock: systemClock }), clientTokens: [], publicUrl: '' },

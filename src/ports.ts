@@ -3,6 +3,7 @@
 import type { Sample } from './core/judge/types.js';
 import type { ConversionEvent, EvaluationBucket, ExperimentClosing, ExperimentPhase, ExposureEvent, PhaseTally } from './core/experiments/types.js';
 import type { FlagRollout } from './core/experiments/guarded.js';
+import type { HeldChange, KnownBadTree, TreeOverride } from './core/line/known-bad.js';
 
 export type { ConversionEvent, EvaluationBucket, ExperimentClosing, ExperimentPhase, ExposureEvent, PhaseTally } from './core/experiments/types.js';
 export type { FlagRollout } from './core/experiments/guarded.js';
@@ -38,7 +39,13 @@ export interface Repo {
   checkout(sha: string, signal?: AbortSignal): Promise<Checkout>;
   /** Revert `shas` (any order) on top of the branch tip in one commit with `message`, push it, return its sha. */
   revert(shas: string[], message: string, signal?: AbortSignal): Promise<string>;
+  /** The git tree hash of a commit (what a build of it contains): known-bad trees are matched on it. */
+  tree?(sha: string): Promise<string>;
+  /** Whether a revert could be pushed to the branch; a problem says what and how to fix it, in one line. */
+  checkPushable?(signal?: AbortSignal): Promise<PushCheck>;
 }
+
+export type PushCheck = { ok: true } | { ok: false; problem: string; details?: string };
 
 /** Where commits live for people: statuses, comments (GitHub). Optional in a pipeline. */
 export interface CodeHost {
@@ -152,6 +159,8 @@ export interface Fleet {
   activate(server: Server, artifact: Artifact, signal: AbortSignal): Promise<void>;
   /** True when the server answers its health check in time. */
   health(server: Server, signal?: AbortSignal): Promise<boolean>;
+  /** Release ids installed on the server (what a rollback can switch to without a copy), newest first. */
+  installed?(server: Server, signal?: AbortSignal): Promise<string[]>;
   /** Stop whatever the fleet started (local processes); no-op for remote fleets. */
   close?(): Promise<void>;
 }
@@ -180,7 +189,8 @@ export interface MetricsSource {
 // Notifications and time
 
 export interface Notification {
-  kind: 'deploy_live' | 'deploy_failed' | 'reverted' | 'blocked' | 'unblocked' | 'tests_failed' | 'flaky_test' | 'flag_off' | 'flag_held' | 'info';
+  /** `held`: a rollout waits for a captain (inconclusive gate under the hold policy, or a known-bad tree). */
+  kind: 'deploy_live' | 'deploy_failed' | 'reverted' | 'blocked' | 'unblocked' | 'tests_failed' | 'flaky_test' | 'flag_off' | 'flag_held' | 'held' | 'info';
   pipeline: string;
   deploy?: string;
   sha?: string;
@@ -266,6 +276,18 @@ export interface LineRecord {
   /** Changes waiting, oldest first. */
   queue: string[];
   version: number;
+  /** Trees that failed a gate or the watch (newest last). */
+  knownBad?: KnownBadTree[];
+  /** Known-bad trees a captain allowed to deploy once more. */
+  overrides?: TreeOverride[];
+  /** The change at the queue's head whose tree is known-bad: nothing starts until a captain decides. */
+  held?: HeldChange;
+  /** Revert commits immune pushed (never reverted automatically). */
+  reverts?: string[];
+  /** Queued commits a captain dropped (newest last). */
+  dropped?: { sha: string; actor: string; reason: string; at: number }[];
+  /** A captain's rollback to an earlier release, recorded before the fleet is switched (resumed after a crash). */
+  rollbackTo?: { artifact: import('./ports.js').Artifact; actor: string; reason: string; at: number };
 }
 
 export interface DeployRecord {
@@ -284,6 +306,8 @@ export interface DeployRecord {
   artifact?: Artifact;
   testReport?: TestReport;
   revertSha?: string;
+  /** The git tree of the change's last commit, when known. */
+  tree?: string;
   reason?: string;
 }
 

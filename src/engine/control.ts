@@ -7,7 +7,18 @@ export interface LineControl {
   block(reason: string, actor: string): Promise<void>;
   unblock(reason: string, actor: string): Promise<void>;
   pause(reason: string, actor: string): Promise<void>;
+  /** Unpause the line and/or let a held rollout bake again at its step. */
   resume(reason: string, actor: string): Promise<void>;
   abort(reason: string, actor: string): Promise<void>;
   promote(reason: string, actor: string): Promise<void>;
+  /** Deploy the change held for a known-bad tree anyway. */
+  override(reason: string, actor: string): Promise<void>;
+  /** Take a queued commit out of the line (it stays in git). */
+  drop(sha: string, reason: string, actor: string): Promise<unknown>;
+  /** Queue a failed or aborted deploy's commits again. */
+  retry(deploy: string, reason: string, actor: string): Promise<unknown>;
+  /** Switch every server to an earlier release they keep (by release id or commit sha); blocks the line. */
+  rollbackTo(to: string, reason: string, actor: string): Promise<unknown>;
+  /** Per server: the releases it keeps. */
+  releases(): Promise<unknown>;
 }

@@ -7,6 +7,8 @@ import { metricUnit } from '../core/config/metrics.js';
 import type { GateInput, GateResult, WatchInput } from '../core/judge/types.js';
 import { initialState, isFinished, next, resumeActions, resumedState, type MachineContext } from '../core/line/machine.js';
 import type { Action, DeployEvent, DeployState } from '../core/line/types.js';
+import { findKnownBad, knownBadReason, rememberBad } from '../core/line/known-bad.js';
+import { revertable } from '../core/line/reverts.js';
 import { planRollout } from '../core/rollout/plan.js';
 import { toSeries, unresponsive, type SeriesSpec } from '../core/rollout/samples.js';
 import { ConflictError, ImmuneError, InputError, NotFoundError } from '../core/errors.js';
@@ -74,6 +76,14 @@ interface Running {
   /** Actions still to perform, in order. */
   pending: Action[];
   done: Promise<void>;
+  /** Wakes the driver while a held deploy waits for a captain's control. */
+  wake?: () => void;
+}
+
+export interface ServerReleases {
+  server: string;
+  current: string | null;
+  releases: { id: string; current: boolean; sha?: string; deploy?: string; outcome?: DeployRecord['outcome']; live: boolean; knownBad?: string }[];
 }
 
 export class Engine implements LineControl {
@@ -108,6 +118,10 @@ export class Engine implements LineControl {
   async start(): Promise<void> {
     this.line = await this.d.store.line.getLine(this.name);
     this.sampler.start();
+    if (this.line.rollbackTo) {
+      this.d.log.warn({ release: this.line.rollbackTo.artifact.id }, 'finishing the rollback the last run left');
+      await this.finishRollbackTo().catch((err) => this.d.log.error({ err: (err as Error).message }, 'rollback failed'));
+    }
     const recent = await this.d.store.line.listDeploys(this.name, { limit: 20 });
     const inFlight = recent.find((r) => !isFinished(r.state as DeployState));
     if (inFlight) {
@@ -136,7 +150,7 @@ export class Engine implements LineControl {
   async idle(timeoutMs = 600_000): Promise<void> {
     const until = this.d.clock.now() + timeoutMs;
     while (this.d.clock.now() < until) {
-      if (!this.current && (this.line.queue.length === 0 || this.line.blocked || this.line.paused)) return;
+      if (!this.current && (this.line.queue.length === 0 || this.line.blocked || this.line.paused || this.line.held)) return;
       await this.d.clock.sleep(100);
     }
     throw new ImmuneError('IMMUNE_TIMEOUT', 'the line did not become idle in time');
@@ -193,7 +207,7 @@ export class Engine implements LineControl {
   }
 
   private startTestsAhead(): void {
-    if (!this.d.tests || this.line.blocked) return;
+    if (!this.d.tests || this.line.blocked || this.line.held) return;
     const batch = this.nextBatch();
     const last = batch.at(-1);
     if (!last || this.testsAhead.has(last)) return;
@@ -207,9 +221,13 @@ export class Engine implements LineControl {
   }
 
   private async maybeStartDeploy(): Promise<void> {
-    if (this.line.blocked || this.line.paused || this.stopping) return;
+    if (this.line.blocked || this.line.paused || this.stopping || this.line.rollbackTo) return;
     const batch = this.nextBatch();
-    if (!batch.length) return;
+    if (!batch.length) {
+      if (this.line.held) await this.saveLine({ held: undefined });
+      return;
+    }
+    if (await this.holdKnownBad(batch)) return;
     const now = this.d.clock.now();
     const commits: Commit[] = [];
     for (const sha of batch) commits.push(await this.d.repo.commit(sha));
@@ -257,7 +275,15 @@ export class Engine implements LineControl {
         continue;
       }
       const action = run.pending.shift();
-      if (!action) return;
+      if (!action) {
+        // A held rollout stays in flight, waiting for a captain's resume, promote or abort.
+        if ((run.record.state as DeployState).status !== 'held') return;
+        await new Promise<void>((resolve) => {
+          run.wake = resolve;
+          this.stopAc.signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+        continue;
+      }
       run.ac = new AbortController();
       let event: DeployEvent | undefined;
       try {
@@ -313,7 +339,7 @@ export class Engine implements LineControl {
       case 'watch':
         // A judge that cannot look is a failed look: never a silent pass.
         return action.type === 'watch'
-          ? { type: 'watch', result: { decision: 'fail', metrics: [], explanation: `watch failed: ${msg}` } }
+          ? { type: 'watch', result: { decision: 'fail', metrics: [], explanation: `watch failed: ${msg}` }, policy: 'rollback' }
           : { type: 'gate', step: action.step, result: { decision: 'fail', metrics: [], explanation: `gate failed: ${msg}` }, policy: 'rollback', paused: false };
       case 'rollback':
         // Keep trying: the fleet must end on a known build.
@@ -344,9 +370,12 @@ export class Engine implements LineControl {
         await this.rollback(d, signal);
         return { type: 'rolled_back' };
       case 'revert': {
-        const shas = a.shas === 'change' ? d.shas : a.shas;
+        // Never revert immune's own reverts: a batch [revert + new commits] reverts only the new commits.
+        const { revert: shas, kept } = revertable(d.commits, a.shas === 'change' ? d.shas : a.shas, new Set(this.line.reverts ?? []));
+        if (!shas.length) return { type: 'revert_skipped', reason: `${kept.map((s) => s.slice(0, 8)).join(', ')} ${kept.length === 1 ? 'is' : 'are'} immune's own revert${kept.length === 1 ? '' : 's'}, kept on the branch` };
         const sha = await this.d.repo.revert(shas, revertMessage(d, state, { publicUrl: this.d.publicUrl, shas }), signal);
         d.revertSha = sha;
+        await this.saveLine({ reverts: [...(this.line.reverts ?? []).filter((r) => r !== sha), sha].slice(-1000) });
         if (state.failure?.stage === 'tests') {
           // The rest of the batch goes on, in a build that includes the revert.
           const rest = d.shas.filter((s) => !shas.includes(s));
@@ -357,6 +386,9 @@ export class Engine implements LineControl {
         await this.d.codeHost?.comment(shas.at(-1)!, revertMessage(d, state, { publicUrl: this.d.publicUrl, shas, markdown: true })).catch((err) => this.d.log.warn({ err: (err as Error).message }, 'comment failed'));
         return { type: 'reverted', sha };
       }
+      case 'remember_bad':
+        await this.rememberBad(d);
+        return undefined;
       case 'block':
         await this.saveLine({ blocked: true, blockReason: a.reason, blockedBy: 'immune', blockedAt: this.d.clock.now(), blockedDeploy: d.id });
         await this.audit('immune', 'block', this.name, a.reason, { deploy: d.id });
@@ -483,7 +515,7 @@ export class Engine implements LineControl {
     const state = d.state as DeployState;
     if (!d.previous || !this.cfg.watch.enabled) {
       const why = !d.previous ? 'first deploy: nothing to compare with' : 'watch disabled';
-      return { type: 'watch', result: { decision: 'pass', metrics: [], explanation: why } };
+      return { type: 'watch', result: { decision: 'pass', metrics: [], explanation: why }, policy: this.cfg.rollout.on_inconclusive };
     }
     await this.sampler.nextTick(signal);
     const now = this.d.clock.now();
@@ -502,7 +534,7 @@ export class Engine implements LineControl {
     });
     await this.d.store.line.appendGateLook({ deployId: d.id, step: -1, time: now, elapsedMs: now - state.since, decision: result.decision, explanation: result.explanation, metrics: result.metrics });
     this.d.events.emit({ type: 'gate', pipeline: this.name, deploy: d.id, step: -1, elapsedMs: now - state.since, decision: result.decision, explanation: result.explanation });
-    return { type: 'watch', result };
+    return { type: 'watch', result, policy: this.cfg.rollout.on_inconclusive };
   }
 
   /** Every server that is not on the previous build goes back to it. */
@@ -523,6 +555,49 @@ export class Engine implements LineControl {
     const failures = await fanOut(todo, this.cfg.fleet.concurrency, (s) => this.d.fleet.activate(s, prev, signal));
     if (failures.length) throw new Error(`rollback failed on ${failures.map((f) => `${f.item.id} (${f.error.message})`).join(', ')}`);
     this.d.log.warn({ deploy: d.id, servers: todo.length, ms: this.d.clock.now() - t0 }, 'rolled back');
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Known-bad trees
+
+  /** The tree of the change's last commit (what its build contains), or undefined when the repo cannot say. */
+  private async treeOf(sha: string): Promise<string | undefined> {
+    return this.d.repo.tree ? this.d.repo.tree(sha) : undefined;
+  }
+
+  /** Record the failed change's tree (idempotent: one entry per tree, the latest failure wins). */
+  private async rememberBad(d: DeployRecord): Promise<void> {
+    const s = d.state as DeployState;
+    const tree = d.tree ?? (await this.treeOf(d.shas.at(-1)!));
+    if (!tree || !s.failure) return;
+    d.tree = tree;
+    const metrics = (s.failure.evidence?.metrics ?? []).filter((m) => m.verdict === 'fail').map((m) => m.name);
+    const step = s.failure.stage === 'watch' ? -1 : s.failure.step;
+    const known = this.line.knownBad?.find((k) => k.tree === tree && k.deploy === d.id);
+    if (known) return;
+    const entry = { tree, sha: d.shas.at(-1)!, deploy: d.id, step, metrics, reason: s.failure.reason, artifact: d.artifact?.id, at: this.d.clock.now() };
+    await this.saveLine({ knownBad: rememberBad(this.line.knownBad, entry) });
+    this.d.log.warn({ deploy: d.id, tree: tree.slice(0, 12), sha: entry.sha.slice(0, 8) }, 'tree recorded as known-bad');
+  }
+
+  /** True when the batch's tree is known-bad and no captain has overridden it since: the line holds it. */
+  private async holdKnownBad(batch: string[]): Promise<boolean> {
+    const tree = await this.treeOf(batch.at(-1)!);
+    const bad = tree ? findKnownBad(this.line.knownBad, tree) : undefined;
+    const overridden = bad && this.line.overrides?.some((o) => o.tree === bad.tree && o.at >= bad.at);
+    if (!tree || !bad || overridden) {
+      if (this.line.held) await this.saveLine({ held: undefined });
+      return false;
+    }
+    const held = this.line.held;
+    if (held && held.tree === tree && held.shas.join() === batch.join()) return true;
+    const reason = knownBadReason(bad);
+    await this.saveLine({ held: { shas: batch, tree, reason, knownBad: bad, since: this.d.clock.now() } });
+    this.d.log.warn({ shas: batch.map((x) => x.slice(0, 8)), tree: tree.slice(0, 12) }, `change held: ${reason}`);
+    await this.d.notifier
+      .notify({ kind: 'held', pipeline: this.name, sha: batch.at(-1), title: `${batch.at(-1)!.slice(0, 8)} held: known-bad tree`, body: `${reason}. Drop it (immune drop) or override (immune override --reason "...").` })
+      .catch((err) => this.d.log.warn({ err: (err as Error).message }, 'notify failed'));
+    return true;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -594,11 +669,25 @@ export class Engine implements LineControl {
     await this.audit(actor, 'pause', this.name, reason);
   }
 
+  /** Unpause the line, and/or let a held rollout bake (or watch) again at its step. */
   async resume(reason: string, actor: string): Promise<void> {
-    if (!this.line.paused) throw new ConflictError('the line is not paused');
-    await this.saveLine({ paused: false });
-    await this.audit(actor, 'resume', this.name, reason);
+    const run = this.current;
+    const heldRun = (run?.record.state as DeployState | undefined)?.status === 'held' ? run : undefined;
+    if (!this.line.paused && !heldRun) throw new ConflictError('the line is not paused and no rollout is held');
+    if (this.line.paused) {
+      await this.saveLine({ paused: false });
+      await this.audit(actor, 'resume', this.name, reason);
+    }
+    if (heldRun) {
+      await this.audit(actor, 'resume', heldRun.record.id, reason);
+      this.control(heldRun, { type: 'resume', actor });
+    }
     this.wakeLoop?.();
+  }
+
+  private control(run: Running, e: DeployEvent): void {
+    run.controls.push(e);
+    run.wake?.();
   }
 
   async abort(reason: string, actor: string): Promise<void> {
@@ -606,15 +695,135 @@ export class Engine implements LineControl {
     const s = run?.record.state as DeployState | undefined;
     if (!run || !s || isFinished(s) || s.status === 'rolling_back' || s.status === 'reverting') throw new ConflictError('no deploy in flight that can be aborted');
     await this.audit(actor, 'abort', run.record.id, reason);
-    run.controls.push({ type: 'abort', reason, actor });
+    this.control(run, { type: 'abort', reason, actor });
     run.ac.abort(new Error(`aborted by ${actor}`));
   }
 
   async promote(reason: string, actor: string): Promise<void> {
     const run = this.current;
     const s = run?.record.state as DeployState | undefined;
-    if (!run || s?.status !== 'baking') throw new ConflictError('promote needs a deploy baking at a rollout step');
+    if (!run || (s?.status !== 'baking' && s?.status !== 'held')) throw new ConflictError('promote needs a deploy baking or held at a rollout step or the watch');
     await this.audit(actor, 'promote', run.record.id, reason);
-    run.controls.push({ type: 'promote', actor });
+    this.control(run, { type: 'promote', actor });
+  }
+
+  /** Deploy the held change although its tree is known-bad (once: a new failure of the tree holds it again). */
+  async override(reason: string, actor: string): Promise<void> {
+    const held = this.line.held;
+    if (!held) throw new ConflictError('no change is held for a known-bad tree');
+    const o = { tree: held.tree, actor, reason, at: this.d.clock.now() };
+    await this.saveLine({ overrides: [...(this.line.overrides ?? []), o].slice(-200), held: undefined });
+    await this.audit(actor, 'override', held.shas.at(-1)!, reason, { tree: held.tree, shas: held.shas, knownBad: held.knownBad });
+    this.wakeLoop?.();
+  }
+
+  /** Take a queued commit out of the line: it stays in git, the line skips it. */
+  async drop(sha: string, reason: string, actor: string): Promise<{ dropped: string; note: string }> {
+    if (!/^[0-9a-f]{4,40}$/i.test(sha)) throw new InputError('sha', `"${sha}" is not a commit sha`);
+    const want = sha.toLowerCase();
+    const matches = this.line.queue.filter((q) => q.startsWith(want));
+    if (matches.length > 1) throw new InputError('sha', `"${sha}" matches ${matches.length} queued commits: give more digits`);
+    const found = matches[0];
+    if (!found) {
+      if (this.current?.record.shas.some((x) => x.startsWith(want))) throw new ConflictError(`${sha} is in flight, not queued: abort the deploy instead`);
+      throw new NotFoundError(`${sha} is not in the queue`);
+    }
+    const held = this.line.held?.shas.includes(found) ? undefined : this.line.held;
+    await this.saveLine({ queue: this.line.queue.filter((q) => q !== found), dropped: [...(this.line.dropped ?? []), { sha: found, actor, reason, at: this.d.clock.now() }].slice(-200), held });
+    await this.audit(actor, 'drop', found, reason);
+    this.d.events.emit({ type: 'queued', pipeline: this.name, shas: [] });
+    this.wakeLoop?.();
+    const note = this.line.queue.length
+      ? `${found.slice(0, 8)} dropped; its code stays in git, so later commits built from the branch still contain it (revert it to remove it)`
+      : `${found.slice(0, 8)} dropped; it stays in git`;
+    return { dropped: found, note };
+  }
+
+  /** Queue a failed or aborted deploy's commits again, at the head of the line. */
+  async retry(id: string, reason: string, actor: string): Promise<{ queued: string[]; deploy: string }> {
+    const d = await this.d.store.line.getDeploy(id);
+    if (!d || d.pipeline !== this.name) throw new NotFoundError(`no deploy ${id}`);
+    if (!d.outcome || d.outcome === 'live') throw new ConflictError(`deploy ${id} is ${d.outcome ?? d.status}: only a failed or aborted deploy can be retried`);
+    if (this.current?.record.shas.some((x) => d.shas.includes(x))) throw new ConflictError(`deploy ${id}'s commits are in flight again`);
+    const later = (await this.d.store.line.listDeploys(this.name, { limit: 200 })).find((x) => x.createdAt > d.createdAt && x.outcome === 'live' && !x.shas.every((s) => d.shas.includes(s)));
+    if (later) throw new ConflictError(`deploy ${later.id} went live after ${id}: retrying would take production back to older code; deploy the branch tip instead`);
+    const queue = [...d.shas, ...this.line.queue.filter((q) => !d.shas.includes(q))];
+    await this.saveLine({ queue });
+    await this.audit(actor, 'retry', id, reason, { shas: d.shas });
+    this.d.events.emit({ type: 'queued', pipeline: this.name, shas: d.shas });
+    this.wakeLoop?.();
+    return { queued: d.shas, deploy: id };
+  }
+
+  /** What every server keeps installed, and which deploy built each release. */
+  async releases(): Promise<{ servers: ServerReleases[] }> {
+    const deploys = await this.d.store.line.listDeploys(this.name, { limit: 500 });
+    const byArtifact = new Map<string, DeployRecord>();
+    for (const d of [...deploys].reverse()) if (d.artifact) byArtifact.set(d.artifact.id, d);
+    const bad = new Map((this.line.knownBad ?? []).filter((k) => k.artifact).map((k) => [k.artifact!, k]));
+    const out: ServerReleases[] = [];
+    for (const s of await this.d.fleet.servers()) {
+      const current = await this.d.fleet.release(s).catch(() => undefined);
+      const ids = this.d.fleet.installed ? await this.d.fleet.installed(s).catch(() => []) : current ? [current] : [];
+      out.push({
+        server: s.id,
+        current: current ?? null,
+        releases: ids.map((id) => {
+          const d = byArtifact.get(id);
+          const k = bad.get(id);
+          return { id, current: id === current, sha: d?.artifact?.sha, deploy: d?.id, outcome: d?.outcome, live: this.line.live?.artifact.id === id, ...(k ? { knownBad: knownBadReason(k) } : {}) };
+        }),
+      });
+    }
+    return { servers: out };
+  }
+
+  /** Switch every server to an earlier release they all still keep; the line blocks so the tip does not come straight back. */
+  async rollbackTo(to: string, reason: string, actor: string): Promise<{ release: string; sha: string; servers: number }> {
+    if (!/^[0-9a-z][0-9a-z._-]{3,99}$/i.test(to)) throw new InputError('to', `"${to}" is not a release id or a commit sha`);
+    if (this.current) throw new ConflictError('a deploy is in flight: abort it first (immune abort), then roll back');
+    const deploys = await this.d.store.line.listDeploys(this.name, { limit: 500 });
+    const want = to.toLowerCase();
+    const d =
+      deploys.find((x) => x.artifact && x.artifact.id.toLowerCase() === want) ??
+      deploys.find((x) => x.artifact && x.outcome === 'live' && x.artifact.sha.startsWith(want)) ??
+      deploys.find((x) => x.artifact && (x.artifact.id.toLowerCase().startsWith(want) || x.artifact.sha.startsWith(want)));
+    if (!d?.artifact) throw new NotFoundError(`no release or built commit "${to}" in the last ${deploys.length} deploys (immune releases lists what the servers keep)`);
+    const artifact = d.artifact;
+    const k = this.line.knownBad?.find((x) => x.artifact === artifact.id || x.sha === artifact.sha);
+    if (k) throw new ConflictError(`release ${artifact.id} is known-bad: ${knownBadReason(k)}`);
+    const { servers } = await this.releases();
+    const missing = servers.filter((s) => !s.releases.some((r) => r.id === artifact.id));
+    if (missing.length) {
+      throw new ConflictError(`release ${artifact.id} (${artifact.sha.slice(0, 8)}) is no longer kept on ${missing.map((s) => s.server).join(', ')}: roll back to a release every server keeps (immune releases)`);
+    }
+    await this.saveLine({ rollbackTo: { artifact, actor, reason, at: this.d.clock.now() } });
+    await this.audit(actor, 'rollback', artifact.id, reason, { sha: artifact.sha, deploy: d.id });
+    const n = await this.finishRollbackTo();
+    return { release: artifact.id, sha: artifact.sha, servers: n };
+  }
+
+  /** Perform the recorded rollback (also after a crash): every server onto the release, then live, and the line blocked. */
+  private async finishRollbackTo(): Promise<number> {
+    const r = this.line.rollbackTo;
+    if (!r) return 0;
+    const servers = [...(await this.serversById()).values()];
+    const todo: Server[] = [];
+    for (const s of servers) if ((await this.d.fleet.release(s, this.stopAc.signal).catch(() => undefined)) !== r.artifact.id) todo.push(s);
+    const failures = await fanOut(todo, this.cfg.fleet.concurrency, (s) => this.d.fleet.activate(s, r.artifact, this.stopAc.signal));
+    if (failures.length) throw new ImmuneError('IMMUNE_DEPLOY_FAILED', `rollback to ${r.artifact.id} failed on ${failures.map((f) => `${f.item.id} (${f.error.message})`).join(', ')}; run it again`);
+    const why = `rolled back to ${r.artifact.id} (${r.artifact.sha.slice(0, 8)}) by ${r.actor}: ${r.reason}`;
+    await this.saveLine({
+      rollbackTo: undefined,
+      live: { sha: r.artifact.sha, artifact: r.artifact, deploy: this.line.live?.artifact.id === r.artifact.id ? this.line.live.deploy : undefined },
+      blocked: true,
+      blockReason: why,
+      blockedBy: r.actor,
+      blockedAt: this.d.clock.now(),
+      blockedDeploy: undefined,
+    });
+    this.d.log.warn({ release: r.artifact.id, servers: todo.length }, why);
+    await this.d.notifier.notify({ kind: 'blocked', pipeline: this.name, sha: r.artifact.sha, title: `Line blocked: ${why}`, body: why }).catch(() => undefined);
+    return todo.length;
   }
 }

@@ -23,6 +23,8 @@ export interface DeploySummary {
   finishedAt?: number;
   reason?: string;
   revertSha?: string;
+  /** While status is `held`: where the rollout waits for a captain and why. */
+  hold?: { phase: 'gate' | 'watch'; reason: string; since: number };
 }
 
 /** What `LineControl.status()` returns and GET /api/line answers: the line record as people read it. */
@@ -30,6 +32,12 @@ export type LineStatus = Pick<LineRecord, 'pipeline' | 'blocked' | 'blockReason'
   live: { sha: string; artifact: { id: string }; deploy?: string } | null;
   inFlight: DeploySummary | null;
   queue: Commit[];
+  /** The change at the queue's head is held: its tree is known-bad (a captain drops or overrides it). */
+  held?: { shas: string[]; reason: string; since: number; tree: string; deploy: string };
+  /** Queued commits a captain dropped recently (newest last). */
+  dropped?: { sha: string; actor: string; reason: string; at: number }[];
+  /** Problems found at start that will bite later (e.g. the repository refuses the revert push). */
+  problems?: string[];
 };
 
 /** States in which the servers of the current step run the new build. */
@@ -68,6 +76,7 @@ export function summarizeDeploy(d: DeployRecord, opts: { serversTotal?: number; 
   const reason = d.reason ?? s.failure?.reason;
   if (reason) out.reason = reason;
   if (d.revertSha) out.revertSha = d.revertSha;
+  if (d.status === 'held' && s.hold) out.hold = { phase: s.hold.phase, reason: s.hold.reason, since: s.hold.since };
   return out;
 }
 
@@ -84,7 +93,7 @@ export function summarizeLine(
   line: LineRecord,
   inFlight: DeployRecord | undefined,
   queue: Commit[],
-  opts: { serversTotal?: number; serversOnNew?: number; now?: number } = {},
+  opts: { serversTotal?: number; serversOnNew?: number; now?: number; problems?: string[] } = {},
 ): LineStatus {
   const { pipeline, blocked, blockReason, blockedBy, blockedAt, blockedDeploy, paused } = line;
   const out: LineStatus = { pipeline, blocked, blockReason, blockedBy, blockedAt, blockedDeploy, paused, live: null, inFlight: null, queue };
@@ -95,6 +104,9 @@ export function summarizeLine(
     if (line.live.deploy !== undefined) out.live.deploy = line.live.deploy;
   }
   if (inFlight) out.inFlight = summarizeDeploy(inFlight, opts);
+  if (line.held) out.held = { shas: line.held.shas, reason: line.held.reason, since: line.held.since, tree: line.held.tree, deploy: line.held.knownBad.deploy };
+  if (line.dropped?.length) out.dropped = line.dropped.slice(-5);
+  if (opts.problems?.length) out.problems = opts.problems;
   return out;
 }
 

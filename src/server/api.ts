@@ -41,10 +41,15 @@ const reasonBody = z
   .strict();
 const deployBody = z.object({ sha: z.string({ message: 'required' }).regex(/^[0-9a-f]{4,40}$/i, 'must be a commit sha (4 to 40 hex digits)') }).strict();
 const idParams = z.object({ id: z.string().min(1).max(200) }).strict();
+const reasonField = z.string({ message: 'required: say why (it goes in the audit log)' }).trim().min(1, 'must not be empty: say why').max(1000, 'at most 1000 characters');
+const dropBody = z.object({ sha: z.string({ message: 'required' }).regex(/^[0-9a-f]{4,40}$/i, 'must be a commit sha (4 to 40 hex digits)'), reason: reasonField }).strict();
+const rollbackBody = z
+  .object({ to: z.string({ message: 'required: a release id or a commit sha' }).regex(/^[0-9a-z][0-9a-z._-]{3,99}$/i, 'must be a release id or a commit sha'), reason: reasonField })
+  .strict();
 
 const DAY = 86_400_000;
 
-export const CONTROLS = ['pause', 'resume', 'abort', 'promote', 'block', 'unblock'] as const;
+export const CONTROLS = ['pause', 'resume', 'abort', 'promote', 'block', 'unblock', 'override'] as const;
 export type ControlAction = (typeof CONTROLS)[number];
 
 export async function registerApi(app: FastifyInstance, ctx: ServerContext): Promise<void> {
@@ -96,6 +101,22 @@ export async function registerApi(app: FastifyInstance, ctx: ServerContext): Pro
       return { ok: true };
     });
   }
+
+  const captain = ctx.auth.require('captain');
+  app.post('/api/line/drop', { preHandler: captain }, async (req) => {
+    const { sha, reason } = validate(dropBody, req.body ?? {}, 'body');
+    return { ok: true, ...((await line().drop(sha.toLowerCase(), reason, ctx.auth.actor(req))) as object) };
+  });
+  app.post('/api/line/rollback', { preHandler: captain }, async (req) => {
+    const { to, reason } = validate(rollbackBody, req.body ?? {}, 'body');
+    return { ok: true, ...((await line().rollbackTo(to, reason, ctx.auth.actor(req))) as object) };
+  });
+  app.post('/api/deploys/:id/retry', { preHandler: captain }, async (req) => {
+    const { id } = validate(idParams, req.params, 'params');
+    const { reason } = validate(reasonBody, req.body ?? {}, 'body');
+    return { ok: true, ...((await line().retry(id, reason, ctx.auth.actor(req))) as object) };
+  });
+  app.get('/api/fleet/releases', { preHandler: viewer }, async () => line().releases());
 
   app.get('/api/audit', { preHandler: viewer }, async (req) => {
     const q = validate(auditQuery, req.query, 'query');

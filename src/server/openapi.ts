@@ -18,7 +18,7 @@ const obj = (properties: Record<string, Schema>, required: string[] = Object.key
 });
 const nullable = (s: Schema): Schema => ({ oneOf: [s, { type: 'null' }] });
 
-const DEPLOY_STATUS = ['queued', 'testing', 'building', 'rolling_out', 'baking', 'watching', 'live', 'rolling_back', 'reverting', 'failed', 'aborted'];
+const DEPLOY_STATUS = ['queued', 'testing', 'building', 'rolling_out', 'baking', 'watching', 'held', 'live', 'rolling_back', 'reverting', 'failed', 'aborted'];
 const OUTCOMES = ['live', 'rolled_back', 'reverted', 'aborted', 'tests_failed', 'build_failed', 'failed'];
 
 const schemas: Record<string, Schema> = {
@@ -47,6 +47,7 @@ const schemas: Record<string, Schema> = {
       finishedAt: num(),
       reason: str(),
       revertSha: str(),
+      hold: obj({ phase: { enum: ['gate', 'watch'] }, reason: str(), since: num() }),
     },
     ['id', 'shas', 'commits', 'status', 'steps', 'createdAt', 'updatedAt'],
   ),
@@ -62,6 +63,9 @@ const schemas: Record<string, Schema> = {
       live: nullable(obj({ sha: str(), artifact: obj({ id: str() }, ['id']), deploy: str() }, ['sha', 'artifact'])),
       inFlight: nullable(ref('DeploySummary')),
       queue: arr(ref('Commit')),
+      held: obj({ shas: arr(str()), reason: str('e.g. "this tree is identical to f324de3a, which failed at step 1 on error_rate"'), since: num(), tree: str(), deploy: str('The deploy where the tree failed') }),
+      dropped: arr(obj({ sha: str(), actor: str(), reason: str(), at: num() })),
+      problems: arr(str('A problem found at start, e.g. the repository refuses the revert push')),
     },
     ['pipeline', 'blocked', 'paused', 'live', 'inFlight', 'queue'],
   ),
@@ -231,11 +235,16 @@ export const operations: Operation[] = [
   { method: 'get', path: '/api/deploys/{id}', summary: "A deploy: commits, events, every gate look's evidence, test report", role: 'viewer', response: 'DeployDetail', tag: 'deploys', params: ['id'] },
   { method: 'post', path: '/api/deploys', summary: 'Queue a commit for deploy', role: 'engineer', body: 'DeployRequest', response: 'DeployQueued', tag: 'deploys' },
   control('pause', 'Pause the line: the deploy in flight holds at its current step'),
-  control('resume', 'Resume a paused line'),
+  control('resume', 'Resume a paused line, and/or let a rollout held at an inconclusive gate bake again at its step'),
   control('abort', 'Abort the deploy in flight and roll back'),
-  control('promote', 'Skip the rest of the current bake and go to the next step'),
+  control('promote', 'Skip the rest of the current bake (or a hold) and go to the next step'),
   control('block', 'Block the line: no deploy starts until unblocked'),
   control('unblock', 'Unblock the line'),
+  control('override', 'Deploy the change held because its tree is known-bad (once; audited)'),
+  { method: 'post', path: '/api/line/drop', summary: 'Drop a queued commit: it stays in git, the line skips it', role: 'captain', body: 'DropRequest', response: 'Dropped', tag: 'controls' },
+  { method: 'post', path: '/api/line/rollback', summary: 'Roll every server back to an earlier release they all keep (by release id or commit sha); blocks the line', role: 'captain', body: 'RollbackRequest', response: 'RolledBack', tag: 'controls' },
+  { method: 'post', path: '/api/deploys/{id}/retry', summary: 'Queue a failed or aborted deploy again, at the head of the line', role: 'captain', body: 'Reason', response: 'Retried', tag: 'controls', params: ['id'] },
+  { method: 'get', path: '/api/fleet/releases', summary: 'Per server: the releases it keeps, which is current, and which deploy built each', role: 'viewer', response: 'FleetReleases', tag: 'line' },
   {
     method: 'get',
     path: '/api/audit',
@@ -315,6 +324,23 @@ const extra: Record<string, Schema> = {
   DeployRequest: obj({ sha: { type: 'string', pattern: '^[0-9a-f]{4,40}$', description: 'Commit (full or abbreviated sha) on the pipeline branch' } }),
   Stream: { type: 'string', description: 'text/event-stream; each event `data: {"type": ..., "time": ..., ...}`' },
   OpenApi: { type: 'object' },
+  DropRequest: obj({ sha: { type: 'string', pattern: '^[0-9a-f]{4,40}$', description: 'A queued commit (full or abbreviated)' }, reason: { type: 'string', minLength: 1 } }),
+  Dropped: obj({ ok: { const: true }, dropped: str('The full sha'), note: str('What dropping means for later builds') }),
+  RollbackRequest: obj({ to: str('A release id (immune releases) or a commit sha that was built'), reason: { type: 'string', minLength: 1 } }),
+  RolledBack: obj({ ok: { const: true }, release: str(), sha: str(), servers: int('Servers switched') }),
+  Retried: obj({ ok: { const: true }, queued: arr(str()), deploy: str() }),
+  FleetReleases: obj({
+    servers: arr(
+      obj(
+        {
+          server: str(),
+          current: nullable(str()),
+          releases: arr(obj({ id: str(), current: { type: 'boolean' }, live: { type: 'boolean' }, sha: str(), deploy: str(), outcome: { enum: OUTCOMES }, knownBad: str('Why this release must not return') }, ['id', 'current', 'live'])),
+        },
+        ['server', 'current', 'releases'],
+      ),
+    ),
+  }),
 };
 
 const errorResponse = (description: string): Schema => ({ description, content: { 'application/json': { schema: ref('Error') } } });

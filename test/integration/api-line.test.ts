@@ -59,6 +59,24 @@ class FakeLine implements LineControl {
   async promote(r: string, a: string) {
     this.record('promote', r, a);
   }
+  async override(r: string, a: string) {
+    this.record('override', r, a);
+  }
+  async drop(sha: string, r: string, a: string) {
+    this.record('drop', `${sha}:${r}`, a);
+    return { dropped: sha, note: 'dropped' };
+  }
+  async retry(id: string, r: string, a: string) {
+    this.record('retry', `${id}:${r}`, a);
+    return { queued: ['aaaa'], deploy: id };
+  }
+  async rollbackTo(to: string, r: string, a: string) {
+    this.record('rollback', `${to}:${r}`, a);
+    return { release: to, sha: 'aaaa', servers: 3 };
+  }
+  async releases() {
+    return { servers: [{ server: 's1', current: 'r2', releases: [{ id: 'r2', current: true, live: true }, { id: 'r1', current: false, live: false }] }] };
+  }
 }
 
 function context(store: Store, events: EventBus, line: LineControl | undefined, dir: string): ServerContext {

@@ -61,6 +61,16 @@ describe('CLI line commands against a running server', function () {
       resume: (r, a) => record('resume', r, a),
       abort: (r, a) => record('abort', r, a),
       promote: (r, a) => record('promote', r, a),
+      override: (r, a) => record('override', r, a),
+      drop: async (sha, r, a) => (await record('drop', `${sha}:${r}`, a), { dropped: sha, note: `${sha} dropped; it stays in git` }),
+      retry: async (id, r, a) => (await record('retry', `${id}:${r}`, a), { queued: ['2222222222'], deploy: id }),
+      rollbackTo: async (to, r, a) => (await record('rollback', `${to}:${r}`, a), { release: 'art111', sha: '1111111111bbbb', servers: 2 }),
+      releases: async () => ({
+        servers: [
+          { server: 's1', current: 'art222', releases: [{ id: 'art222', current: true, live: true, sha: '2222222222', deploy: 'd2' }, { id: 'art111', current: false, live: false, sha: '1111111111bbbb', deploy: 'd1' }] },
+          { server: 's2', current: 'art222', releases: [{ id: 'art222', current: true, live: true }] },
+        ],
+      }),
     };
     await store.line.createDeploy(deploy('d1', now - 3_600_000, { status: 'live', outcome: 'live', finishedAt: now - 3_000_000, shas: ['1111111111bbbb'], commits: [commit('1111111111bbbb', 0, 'Dev One')] }));
     await store.line.createDeploy(

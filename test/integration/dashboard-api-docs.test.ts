@@ -29,6 +29,11 @@ const fakeLine: LineControl = {
   resume: async () => {},
   abort: async () => {},
   promote: async () => {},
+  override: async () => {},
+  drop: async () => ({}),
+  retry: async () => ({}),
+  rollbackTo: async () => ({}),
+  releases: async () => ({ servers: [] }),
 };
 
 /** Routes of a fastify instance as "METHOD /path", from printRoutes' tree. */

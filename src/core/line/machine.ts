@@ -1,7 +1,7 @@
 // The deploy state machine: next(state, event, ctx) returns the new state and the actions to
 // take. The engine persists the state first, then performs the actions, feeding results back
 // as events. resumeActions() says what to do with a state found in the store after a crash.
-import type { GateResult } from '../judge/types.js';
+import type { GateResult, InconclusivePolicy } from '../judge/types.js';
 import type { Action, DeployEvent, DeployState, Failure, Outcome, RegressionPolicy, Transition } from './types.js';
 
 export interface MachineContext {
@@ -22,7 +22,7 @@ export function isFinished(s: DeployState): boolean {
 
 /** True while some servers may run the new build. */
 export function touchesServers(s: DeployState): boolean {
-  return s.status === 'rolling_out' || s.status === 'baking' || s.status === 'watching' || s.status === 'rolling_back';
+  return s.status === 'rolling_out' || s.status === 'baking' || s.status === 'watching' || s.status === 'held' || s.status === 'rolling_back';
 }
 
 export class IllegalTransition extends Error {
@@ -36,7 +36,7 @@ function to(s: DeployState, patch: Partial<DeployState>, now: number): DeploySta
 }
 
 function finish(s: DeployState, status: 'live' | 'failed' | 'aborted', outcome: Outcome, now: number): DeployState {
-  return { ...s, status, outcome, since: now, promoted: undefined };
+  return { ...s, status, outcome, since: now, promoted: undefined, hold: undefined };
 }
 
 /** What follows a regression found while servers run the new build. */
@@ -46,10 +46,54 @@ function regression(s: DeployState, failure: Failure, ctx: MachineContext): Tran
   ];
   if (ctx.policy.rollback || failure.stage === 'abort' || failure.stage === 'deploy') {
     actions.unshift({ type: 'rollback' });
-    return { state: to(s, { status: 'rolling_back', failure, promoted: undefined }, ctx.now), actions };
+    if (provenBad(failure)) actions.unshift({ type: 'remember_bad' });
+    return { state: to(s, { status: 'rolling_back', failure, promoted: undefined, hold: undefined }, ctx.now), actions };
   }
   // Without rollback the fleet keeps the new build; we still revert and block if asked.
-  return afterRollback(to(s, { failure }, ctx.now), ctx);
+  const t = afterRollback(to(s, { failure, hold: undefined }, ctx.now), ctx);
+  return { state: t.state, actions: [...(provenBad(failure) ? [{ type: 'remember_bad' } as const] : []), ...actions, ...t.actions] };
+}
+
+/** A regression the data showed (a metric failed at a gate or the watch), as opposed to an inconclusive end, an abort or a crash. */
+export function provenBad(f: Failure | undefined): boolean {
+  return !!f && (f.stage === 'gate' || f.stage === 'watch') && !!f.evidence && f.evidence.decision === 'fail' && f.evidence.metrics.some((m) => m.verdict === 'fail');
+}
+
+/** The gate or the watch ended inconclusive under the `hold` policy: wait for a captain, with the evidence. */
+function hold(s: DeployState, phase: 'gate' | 'watch', result: GateResult, ctx: MachineContext): Transition {
+  const where = phase === 'watch' ? 'the watch' : `rollout step ${s.step + 1} of ${s.steps}`;
+  const reason = `${phase === 'watch' ? 'watch' : 'gate'} inconclusive at ${where}: ${result.explanation}`;
+  const lastGate = { decision: result.decision, explanation: result.explanation };
+  return {
+    state: to(s, { status: 'held', lastGate, hold: { phase, reason, since: ctx.now } }, ctx.now),
+    actions: [
+      { type: 'set_status', context: phase === 'watch' ? 'deploy' : 'canary', state: 'pending', description: `held for a captain: ${result.explanation}` },
+      {
+        type: 'notify',
+        kind: 'held',
+        title: `Rollout of ${ctx.change} held at ${where}: a captain decides`,
+        body: `${reason}\nResume (bake again), promote (go on) or abort (roll back): immune resume|promote|abort --reason "..."`,
+      },
+    ],
+  };
+}
+
+/** The policy's reading of an inconclusive end: go on, treat as a failure, or hold for a captain. */
+function inconclusive(policy: InconclusivePolicy): 'pass' | 'fail' | 'hold' {
+  return policy === 'pass' ? 'pass' : policy === 'rollback' ? 'fail' : 'hold';
+}
+
+function liveAfterWatch(s: DeployState, lastGate: DeployState['lastGate'], body: string, ctx: MachineContext, warning?: string): Transition {
+  const warnings = warning ? [...s.warnings, warning] : s.warnings;
+  return {
+    state: finish({ ...s, lastGate, warnings }, 'live', 'live', ctx.now),
+    actions: [
+      { type: 'mark_live' },
+      { type: 'set_status', context: 'canary', state: 'success', description: 'canary passed' },
+      { type: 'set_status', context: 'deploy', state: 'success', description: 'live on every server' },
+      { type: 'notify', kind: 'deploy_live', title: `${ctx.change} is live`, body },
+    ],
+  };
 }
 
 /** After the fleet is back on the previous build: revert and block, or just end. */
@@ -163,10 +207,11 @@ export function next(s: DeployState, e: DeployEvent, ctx: MachineContext): Trans
       if (e.type === 'promote') return { state: { ...s, promoted: true }, actions: [] };
       if (e.type === 'gate' && e.step === s.step) {
         const lastGate = { decision: e.result.decision, explanation: e.result.explanation };
-        let decision = e.result.decision;
-        if (decision === 'inconclusive') decision = e.policy === 'pass' ? 'pass' : e.policy === 'rollback' ? 'fail' : 'continue';
-        if (decision === 'continue' && s.promoted) decision = 'pass';
+        let decision: GateResult['decision'] | 'hold' = e.result.decision;
+        if (decision === 'inconclusive') decision = inconclusive(e.policy);
+        if ((decision === 'continue' || decision === 'hold') && s.promoted) decision = 'pass';
         if (decision === 'fail') return regression({ ...s, lastGate }, gateFailure(s.step, e.result, 'gate'), ctx);
+        if (decision === 'hold') return hold(s, 'gate', e.result, ctx);
         if (decision === 'pass' && !e.paused) {
           const warnings = e.result.warning ? [...s.warnings, e.result.warning] : s.warnings;
           return {
@@ -181,33 +226,47 @@ export function next(s: DeployState, e: DeployEvent, ctx: MachineContext): Trans
     case 'watching':
       if (e.type === 'watch') {
         const lastGate = { decision: e.result.decision, explanation: e.result.explanation };
-        if (e.result.decision === 'fail') return regression({ ...s, lastGate }, gateFailure(s.step, e.result, 'watch'), ctx);
         if (e.result.decision === 'continue') return { state: { ...s, lastGate }, actions: [{ type: 'watch' }] };
-        return {
-          state: finish({ ...s, lastGate }, 'live', 'live', now),
-          actions: [
-            { type: 'mark_live' },
-            { type: 'set_status', context: 'canary', state: 'success', description: 'canary passed' },
-            { type: 'set_status', context: 'deploy', state: 'success', description: 'live on every server' },
-            { type: 'notify', kind: 'deploy_live', title: `${ctx.change} is live`, body: e.result.explanation },
-          ],
-        };
+        // An inconclusive watch is the pipeline's policy to read, never a silent pass.
+        const decision = e.result.decision === 'inconclusive' ? inconclusive(e.policy) : e.result.decision;
+        if (decision === 'fail') return regression({ ...s, lastGate }, gateFailure(s.step, e.result, 'watch'), ctx);
+        if (decision === 'hold') return hold(s, 'watch', e.result, ctx);
+        const warning = e.result.decision === 'inconclusive' ? (e.result.warning ?? `${e.result.explanation} (policy: pass)`) : undefined;
+        return liveAfterWatch(s, lastGate, e.result.explanation, ctx, warning);
       }
       break;
+    case 'held': {
+      const h = s.hold ?? { phase: 'gate', reason: 'held', since: now };
+      if (e.type === 'promote') {
+        const warning = `promoted by ${e.actor} past an inconclusive ${h.phase}: ${h.reason}`;
+        if (h.phase === 'watch') return liveAfterWatch(s, s.lastGate, warning, ctx, warning);
+        return {
+          state: to(s, { status: 'rolling_out', step: s.step + 1, hold: undefined, promoted: undefined, warnings: [...s.warnings, warning] }, now),
+          actions: [{ type: 'deploy_step', step: s.step + 1 }],
+        };
+      }
+      if (e.type === 'resume') {
+        // A fresh bake (or watch) at the same step, from now.
+        if (h.phase === 'watch') return { state: to(s, { status: 'watching', hold: undefined }, now), actions: [{ type: 'watch' }] };
+        return { state: to(s, { status: 'baking', hold: undefined }, now), actions: [{ type: 'judge_step', step: s.step }] };
+      }
+      break;
+    }
     case 'rolling_back':
       if (e.type === 'rolled_back') return afterRollback(s, ctx);
       break;
     case 'reverting':
-      if (e.type === 'reverted' || e.type === 'revert_failed') {
+      if (e.type === 'reverted' || e.type === 'revert_failed' || e.type === 'revert_skipped') {
         const revertSha = e.type === 'reverted' ? e.sha : undefined;
         const failure = s.failure!;
-        const reason = e.type === 'revert_failed' ? `${failure.reason} (revert failed: ${e.reason})` : failure.reason;
+        const reason =
+          e.type === 'revert_failed' ? `${failure.reason} (revert failed: ${e.reason})` : e.type === 'revert_skipped' ? `${failure.reason} (not reverted: ${e.reason})` : failure.reason;
         const s2 = { ...s, failure: { ...failure, reason } };
         if (failure.stage === 'tests') {
           // A test failure found its culprit: revert it, notify, and let the line go on.
           return {
             state: finish(s2, 'failed', 'tests_failed', now),
-            actions: [{ type: 'notify', kind: 'reverted', title: `${failure.culprit?.slice(0, 8)} reverted: tests failed`, body: reason }],
+            actions: [{ type: 'notify', kind: revertSha ? 'reverted' : 'tests_failed', title: `${failure.culprit?.slice(0, 8)} ${revertSha ? 'reverted' : 'not reverted'}: tests failed`, body: reason }],
           };
         }
         return blockAndEnd(s2, revertSha ? 'reverted' : 'rolled_back', ctx, revertSha);
@@ -237,10 +296,17 @@ export function resumeActions(s: DeployState): Action[] {
       return [{ type: 'deploy_step', step: s.step }];
     case 'watching':
       return [{ type: 'deploy_step', step: s.step }];
+    case 'held':
+      // The step's servers are on the new build, the rest on the previous one: wait for the captain.
+      return [];
     case 'rolling_back':
-      return [{ type: 'rollback' }];
+      // Recording the known-bad tree is idempotent: do it again in case the crash came first.
+      return [...(provenBad(s.failure) ? [{ type: 'remember_bad' } as const] : []), { type: 'rollback' }];
     case 'reverting':
-      return [{ type: 'revert', shas: s.failure?.stage === 'tests' && s.failure.culprit ? [s.failure.culprit] : 'change' }];
+      return [
+        ...(provenBad(s.failure) ? [{ type: 'remember_bad' } as const] : []),
+        { type: 'revert', shas: s.failure?.stage === 'tests' && s.failure.culprit ? [s.failure.culprit] : 'change' },
+      ];
     default:
       return [];
   }

@@ -8,6 +8,8 @@ export type DeployStatus =
   | 'rolling_out'
   | 'baking'
   | 'watching'
+  /** The gate or the watch ended inconclusive under the `hold` policy: waiting for a captain. */
+  | 'held'
   | 'rolling_back'
   | 'reverting'
   | 'live'
@@ -49,6 +51,8 @@ export interface DeployState {
   lastGate?: { decision: string; explanation: string };
   /** Passed the gate with a warning (too little data and policy pass). */
   warnings: string[];
+  /** Set while status is `held`: where the rollout waits for a captain, and why. */
+  hold?: { phase: 'gate' | 'watch'; reason: string; since: number };
 }
 
 export interface RegressionPolicy {
@@ -66,12 +70,16 @@ export type DeployEvent =
   | { type: 'step_deployed'; step: number; gated: boolean }
   | { type: 'step_failed'; step: number; reason: string }
   | { type: 'gate'; step: number; result: GateResult; policy: InconclusivePolicy; paused: boolean }
-  | { type: 'watch'; result: GateResult }
+  | { type: 'watch'; result: GateResult; policy: InconclusivePolicy }
   | { type: 'rolled_back' }
   | { type: 'reverted'; sha: string }
   | { type: 'revert_failed'; reason: string }
+  /** Nothing of the change may be reverted (every commit is immune's own revert). */
+  | { type: 'revert_skipped'; reason: string }
   | { type: 'abort'; reason: string; actor: string }
-  | { type: 'promote'; actor: string };
+  | { type: 'promote'; actor: string }
+  /** A captain resumes a held rollout: bake (or watch) again at the same step, from now. */
+  | { type: 'resume'; actor: string };
 
 export type Action =
   | { type: 'run_tests' }
@@ -84,9 +92,11 @@ export type Action =
   | { type: 'rollback' }
   /** Revert the change's commits (or just the culprit) in git. */
   | { type: 'revert'; shas: 'change' | string[] }
+  /** Record the change's tree as known-bad (a gate or the watch found a regression). */
+  | { type: 'remember_bad' }
   | { type: 'block'; reason: string }
   | { type: 'mark_live' }
-  | { type: 'notify'; kind: 'deploy_live' | 'deploy_failed' | 'reverted' | 'blocked' | 'tests_failed'; title: string; body: string }
+  | { type: 'notify'; kind: 'deploy_live' | 'deploy_failed' | 'reverted' | 'blocked' | 'tests_failed' | 'held'; title: string; body: string }
   | { type: 'set_status'; context: 'tests' | 'canary' | 'deploy'; state: 'pending' | 'success' | 'failure' | 'error'; description: string };
 
 export interface Transition {
