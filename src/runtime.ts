@@ -83,7 +83,13 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const store = openSqliteStore(join(dataDir, 'immune.db'));
   const events = new EventBus();
 
-  const repo = createGitRepo({ url: resolveRepoUrl(config.repo.url), branch: config.repo.branch, remote: config.repo.remote, workdir: resolve(config.repo.workdir) });
+  const repo = createGitRepo({
+    url: resolveRepoUrl(config.repo.url),
+    pushUrl: config.repo.push_url === undefined ? undefined : resolveRepoUrl(config.repo.push_url),
+    branch: config.repo.branch,
+    remote: config.repo.remote,
+    workdir: resolve(config.repo.workdir),
+  });
   const builder = createTarBuilder({ ...config.build, dir: join(dataDir, 'artifacts'), log });
 
   let fleet: Fleet;

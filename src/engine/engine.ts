@@ -101,6 +101,8 @@ export class Engine implements LineControl {
   /** After a culprit revert, the next batch must reach this sha so the culprit is out of the build. */
   private mustReach: string | undefined;
   private wakeLoop: (() => void) | undefined;
+  /** Problems found at start (e.g. reverts could not be pushed), shown with the line's status. */
+  private problems: string[] = [];
 
   constructor(private readonly d: EngineDeps) {
     this.cfg = d.config;
@@ -133,6 +135,17 @@ export class Engine implements LineControl {
       this.launch(inFlight, resumeActions(state));
     }
     this.loopDone = this.loop();
+    void this.checkRepo();
+  }
+
+  /** Say before the first deploy, not after a failure, when reverts could not be pushed. */
+  private async checkRepo(): Promise<void> {
+    if (!this.cfg.on_regression.revert || !this.d.repo.checkPushable) return;
+    const r = await this.d.repo.checkPushable(this.stopAc.signal).catch((err: Error) => ({ ok: false as const, problem: `cannot check the repository: ${err.message}`, details: undefined }));
+    if (r.ok) return;
+    this.problems = [r.problem];
+    this.d.log.error({ details: r.details }, r.problem);
+    this.d.events.emit({ type: 'line', pipeline: this.name, blocked: this.line.blocked, paused: this.line.paused, reason: this.line.blockReason });
   }
 
   /** Stop polling and sampling; an in-flight deploy is interrupted where it stands (and resumed at the next start). */
@@ -333,8 +346,11 @@ export class Engine implements LineControl {
         return { type: 'build_failed', reason: msg };
       case 'deploy_step':
         return { type: 'step_failed', step: action.step, reason: msg };
-      case 'revert':
-        return { type: 'revert_failed', reason: msg };
+      case 'revert': {
+        const details = err instanceof ImmuneError ? err.details : undefined;
+        this.d.log.error({ deploy: run.record.id, err: msg, details }, 'revert failed');
+        return { type: 'revert_failed', reason: msg, ...(details === undefined ? {} : { details }) };
+      }
       case 'judge_step':
       case 'watch':
         // A judge that cannot look is a failed look: never a silent pass.
@@ -636,7 +652,7 @@ export class Engine implements LineControl {
     const queue: Commit[] = [];
     for (const sha of this.line.queue) queue.push(await this.d.repo.commit(sha).catch(() => ({ sha, author: '', email: '', subject: '', message: '', time: 0 })));
     // Server counts come from the deploy's own plan.
-    return summarizeLine(this.line, this.current?.record, queue, { now: this.d.clock.now() });
+    return summarizeLine(this.line, this.current?.record, queue, { now: this.d.clock.now(), problems: this.problems });
   }
 
   async deploy(sha: string, actor: string): Promise<{ queued: string }> {

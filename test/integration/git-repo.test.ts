@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createGitRepo } from '../../src/adapters/git/git-repo.js';
+import { simpleGit } from 'simple-git';
+import { checkPushable, createGitRepo } from '../../src/adapters/git/git-repo.js';
 import { createOrigin, type TestOrigin } from '../helpers/git.js';
 
 describe('git repo adapter (real git)', function () {
@@ -45,5 +46,50 @@ describe('git repo adapter (real git)', function () {
     const log = await repo.commitsBetween(later, revertSha);
     assert.equal(log.length, 1);
     assert.match(log[0]!.message, /error_rate \+400%/);
+  });
+
+  it('pushes one revert per deploy: asked again (a crash before the push was recorded), it finds the pushed one by its trailer', async () => {
+    await origin.dev.pull('origin', 'main', ['--rebase']);
+    const repo = createGitRepo({ url: origin.url, branch: 'main', remote: 'origin', workdir: join(origin.root, 'work3') });
+    const bad = await origin.commit('another bad change', { 'app.txt': 'broken again\n' });
+    await repo.tip();
+    const message = `Revert "another bad change"\n\nWhy: error_rate\n\nImmune-Deploy: d-test-0001`;
+    const first = await repo.revert([bad], message);
+    const again = await repo.revert([bad], message);
+    assert.equal(again, first);
+    await origin.dev.fetch('origin');
+    const trailers = await origin.dev.raw(['log', '--format=%H', '--fixed-strings', '--grep=Immune-Deploy: d-test-0001', 'origin/main']);
+    assert.equal(trailers.trim().split('\n').length, 1, 'exactly one revert commit on main');
+    // Nothing left to revert is an error, never an empty commit.
+    await assert.rejects(repo.revert([bad], 'Revert again\n\nImmune-Deploy: d-test-0002'), /nothing to revert/);
+    assert.equal(await repo.tree!(first), (await origin.dev.raw(['rev-parse', `${bad}^^{tree}`])).trim(), 'the revert restores the tree before the bad change');
+  });
+
+  it('says in one line that a working repository refuses pushes to its checked-out branch, before and at the push', async () => {
+    // The developer's own clone, with main checked out: what a new user points repo.url at.
+    const working = origin.devDir;
+    await origin.dev.pull('origin', 'main', ['--rebase']);
+    const check = await checkPushable({ url: working, branch: 'main' });
+    assert.equal(check.ok, false);
+    assert.equal(!check.ok && check.problem, 'cannot push reverts: the repository refuses pushes to its checked-out branch (use a bare repository or set repo.push_url)');
+    assert.deepEqual(await checkPushable({ url: origin.url, branch: 'main' }), { ok: true });
+    assert.match(JSON.stringify(await checkPushable({ url: origin.url, branch: 'nope' })), /has no branch nope/);
+    const repo = createGitRepo({ url: working, branch: 'main', remote: 'origin', workdir: join(origin.root, 'work4') });
+    const pushable = await repo.checkPushable!();
+    assert.equal(pushable.ok, false);
+    const bad = await origin.commit('bad in the working repo', { 'app.txt': 'bad\n' });
+    await simpleGit(working).raw(['reset', '--hard', bad]);
+    await repo.tip();
+    const err = await repo.revert([bad], 'Revert\n\nImmune-Deploy: d-test-0003').then(
+      () => undefined,
+      (e: Error & { details?: { git?: string } }) => e,
+    );
+    assert.ok(err, 'the push is refused');
+    assert.equal(err.message, 'could not push the revert: the repository refuses pushes to its checked-out branch (use a bare repository or set repo.push_url)');
+    assert.match(err.details?.git ?? '', /denyCurrentBranch|refusing to update checked out branch/, 'git’s full text is kept in the details');
+    // With push_url the reverts go to the bare repository instead.
+    const viaBare = createGitRepo({ url: working, pushUrl: origin.url, branch: 'main', remote: 'origin', workdir: join(origin.root, 'work5') });
+    assert.deepEqual(await checkPushable({ url: working, pushUrl: origin.url, branch: 'main' }), { ok: true });
+    assert.deepEqual(await viaBare.checkPushable!(), { ok: true });
   });
 });

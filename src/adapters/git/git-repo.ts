@@ -6,8 +6,10 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pLimit from 'p-limit';
 import { simpleGit, type SimpleGit } from 'simple-git';
-import type { Checkout, Commit, Repo } from '../../ports.js';
+import type { Checkout, Commit, PushCheck, Repo } from '../../ports.js';
 import { ImmuneError } from '../../core/errors.js';
+import { immuneTrailer } from '../../core/line/reverts.js';
+import { gitError, summarizeGitError } from './git-errors.js';
 
 export interface GitRepoOptions {
   /** Path or URL of the repository to deploy from. */
@@ -18,6 +20,8 @@ export interface GitRepoOptions {
   workdir: string;
   /** Identity of revert commits. */
   author?: { name: string; email: string };
+  /** Where reverts are pushed when it is not `url` (git's pushurl). */
+  pushUrl?: string;
 }
 
 const SEP = '\x1f';
@@ -58,6 +62,7 @@ export class GitRepo implements Repo {
       this.git = simpleGit(this.cloneDir);
       const a = this.opts.author ?? { name: 'immune', email: 'immune@localhost' };
       await this.git.addConfig('user.name', a.name).addConfig('user.email', a.email);
+      if (this.opts.pushUrl) await this.git.addConfig(`remote.${this.opts.remote}.pushurl`, this.opts.pushUrl);
       // Checkouts left by a crashed orchestrator are stale: forget them.
       await this.git.raw(['worktree', 'prune']);
     })().catch((err) => {
@@ -114,13 +119,38 @@ export class GitRepo implements Repo {
     };
   }
 
+  async tree(sha: string): Promise<string> {
+    await this.init();
+    return (await this.git.raw(['rev-parse', '--verify', `${sha}^{tree}`])).trim();
+  }
+
+  /**
+   * The revert this deploy already pushed, found by its Immune-Deploy trailer on the branch: a
+   * crash after the push and before the engine recorded it must not push a second revert.
+   */
+  private async pushedRevert(deployId: string): Promise<string | undefined> {
+    const out = await this.git.raw(['log', '--first-parent', '--max-count=500', '--format=%H', '--fixed-strings', `--grep=Immune-Deploy: ${deployId}`, this.remoteRef]);
+    for (const sha of out.split('\n').map((l) => l.trim()).filter(Boolean)) {
+      const body = await this.git.raw(['log', '-1', '--format=%B', sha]);
+      if (immuneTrailer(body) === deployId) return sha;
+    }
+    return undefined;
+  }
+
   async revert(shas: string[], message: string): Promise<string> {
     await this.init();
+    const deployId = immuneTrailer(message);
     return this.serial(async () => {
       let lastError: unknown;
       // Someone may push between our fetch and our push: start again from the new tip.
       for (let attempt = 0; attempt < 4; attempt++) {
-        await this.git.fetch(this.opts.remote, this.opts.branch);
+        await this.git.fetch(this.opts.remote, this.opts.branch).catch((err) => {
+          throw gitError('could not fetch before the revert', err);
+        });
+        if (deployId) {
+          const pushed = await this.pushedRevert(deployId);
+          if (pushed) return pushed;
+        }
         await this.git.raw(['checkout', '-B', this.opts.branch, this.remoteRef]);
         await this.git.raw(['reset', '--hard', this.remoteRef]);
         const ordered = await this.newestFirst(shas);
@@ -131,17 +161,39 @@ export class GitRepo implements Repo {
           await this.git.raw(['reset', '--hard', this.remoteRef]);
           throw new ImmuneError('IMMUNE_CONFLICT', `git: reverting ${ordered.map((s) => s.slice(0, 8)).join(', ')} conflicts with later commits; revert by hand: ${(err as Error).message.split('\n')[0]}`, { status: 409, cause: err });
         }
-        await this.git.raw(['commit', '--allow-empty', '-m', message]);
+        // Nothing staged: the branch no longer has these changes (reverted by hand?); no empty commit.
+        const staged = (await this.git.raw(['diff', '--cached', '--name-only'])).trim() !== '';
+        if (!staged) {
+          throw new ImmuneError('IMMUNE_CONFLICT', `nothing to revert: ${this.opts.branch} no longer contains the changes of ${ordered.map((s) => s.slice(0, 8)).join(', ')}`, { status: 409 });
+        }
+        await this.git.raw(['commit', '-m', message]);
         const sha = (await this.git.revparse(['HEAD'])).trim();
         try {
           await this.git.raw(['push', this.opts.remote, `HEAD:refs/heads/${this.opts.branch}`]);
           return sha;
         } catch (err) {
           lastError = err;
+          // Only a race with another push is worth another attempt.
+          if (!/non-fast-forward|fetch first|\[rejected\]|failed to lock/i.test((err as Error).message)) break;
         }
       }
-      throw new ImmuneError('IMMUNE_EXTERNAL', `git: could not push the revert to ${this.opts.branch}: ${(lastError as Error)?.message}`, { cause: lastError });
+      throw gitError('could not push the revert', lastError);
     });
+  }
+
+  /** Whether the branch accepts immune's revert pushes: the repository's own answer, nothing pushed. */
+  async checkPushable(): Promise<PushCheck> {
+    const first = await checkPushable({ url: this.opts.url, pushUrl: this.opts.pushUrl, branch: this.opts.branch });
+    if (!first.ok) return first;
+    try {
+      await this.init();
+      // A dry-run push asks the remote's receive-pack (authentication, permission) without changing anything.
+      await this.serial(() => this.git.raw(['push', '--dry-run', this.opts.remote, `${this.remoteRef}:refs/heads/${this.opts.branch}`]));
+      return { ok: true };
+    } catch (err) {
+      const text = (err as Error).message;
+      return { ok: false, problem: `cannot push reverts to ${this.opts.branch}: ${summarizeGitError(text)}`, details: text };
+    }
   }
 
   /** Reverting the newest first lets later fixes to the same lines revert cleanly. */
@@ -150,6 +202,47 @@ export class GitRepo implements Repo {
       shas.map(async (s) => ({ s, n: Number((await this.git.raw(['rev-list', '--count', s])).trim()) })),
     );
     return withTime.sort((a, b) => b.n - a.n).map((x) => x.s);
+  }
+}
+
+/** A local path (or file:// URL) when the repository is on this machine. */
+function localPath(url: string): string | undefined {
+  if (url.startsWith('file://')) return new URL(url).pathname;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) || /^[^/]+@[^/:]+:/.test(url)) return undefined;
+  return existsSync(url) ? resolve(url) : undefined;
+}
+
+/**
+ * Whether reverts can be pushed to `branch` of the repository (at `pushUrl` when set, else `url`),
+ * without pushing anything: a working repository with the branch checked out refuses pushes
+ * (receive.denyCurrentBranch), an unreachable one or a missing branch is named. `immune doctor`,
+ * `immune validate --deep` and `immune serve` call it before the first deploy.
+ */
+export async function checkPushable(o: { url: string; pushUrl?: string; branch: string }): Promise<PushCheck> {
+  const target = o.pushUrl ?? o.url;
+  try {
+    const local = localPath(target);
+    if (local) {
+      const git = simpleGit(local);
+      const bare = (await git.raw(['rev-parse', '--is-bare-repository'])).trim() === 'true';
+      if (!bare) {
+        const head = (await git.raw(['symbolic-ref', '--short', '-q', 'HEAD']).catch(() => '')).trim();
+        const deny = (await git.raw(['config', '--get', 'receive.denyCurrentBranch']).catch(() => '')).trim();
+        if (head === o.branch && !['ignore', 'warn', 'updateInstead', 'false'].includes(deny)) {
+          return {
+            ok: false,
+            problem: 'cannot push reverts: the repository refuses pushes to its checked-out branch (use a bare repository or set repo.push_url)',
+            details: `${local} is a working repository with ${o.branch} checked out and receive.denyCurrentBranch=${deny || 'refuse (the default)'}`,
+          };
+        }
+      }
+    }
+    const heads = await simpleGit().raw(['ls-remote', '--heads', target, o.branch]);
+    if (!heads.trim()) return { ok: false, problem: `cannot push reverts: ${target} has no branch ${o.branch}`, details: `git ls-remote --heads ${target} ${o.branch} listed nothing` };
+    return { ok: true };
+  } catch (err) {
+    const text = (err as Error).message;
+    return { ok: false, problem: `cannot push reverts: ${summarizeGitError(text)}`, details: text };
   }
 }
 

@@ -55,11 +55,16 @@ export function formatStatus(s: LineStatus, now: number): string {
     rows.push(['line', `${s.pipeline}: ${s.paused ? 'paused' : 'open'}`]);
   }
   if (s.blocked && s.paused) rows.push(['paused', 'yes']);
+  if (s.held) {
+    rows.push(['HELD', `${s.held.shas.map(shortSha).join(',')}: ${s.held.reason}\n(drop it: immune drop ${shortSha(s.held.shas.at(-1)!)} --reason "..."; or deploy anyway: immune override --reason "...")`]);
+  }
+  for (const p of s.problems ?? []) rows.push(['PROBLEM', p]);
   rows.push(['live', s.live ? `${shortSha(s.live.sha)} (artifact ${s.live.artifact.id}${s.live.deploy ? `, deploy ${s.live.deploy}` : ''})` : 'nothing yet']);
   if (s.inFlight) {
     const d = s.inFlight;
     const lines = [`${d.id} ${change(d)}`, progress(d)];
-    if (d.lastGate) lines.push(`gate: ${d.lastGate.decision}: ${clip(d.lastGate.explanation, 100)}`);
+    if (d.hold) lines.push(`HELD for a captain since ${ago(d.hold.since, now)}: ${clip(d.hold.reason, 160)}`, 'immune resume (bake again) | promote (go on) | abort (roll back) --reason "..."');
+    else if (d.lastGate) lines.push(`gate: ${d.lastGate.decision}: ${clip(d.lastGate.explanation, 100)}`);
     rows.push(['in flight', lines.join('\n')]);
   } else {
     rows.push(['in flight', 'none']);
@@ -69,7 +74,39 @@ export function formatStatus(s: LineStatus, now: number): string {
     const q = table(s.queue.map((c) => [shortSha(c.sha), clip(c.subject, 50), c.author]));
     rows.push(['queue', `${s.queue.length} commit${s.queue.length === 1 ? '' : 's'}\n${q}`]);
   }
+  const dropped = s.dropped?.at(-1);
+  if (dropped) rows.push(['dropped', `${shortSha(dropped.sha)} by ${dropped.actor} ${ago(dropped.at, now)}: ${clip(dropped.reason, 80)} (skipped by the line, still in git)`]);
   return keyValues(rows);
+}
+
+/** Exit codes of `immune status`: what a commit hook or a script reads (4 and above: the line is red). */
+export const STATUS_EXIT = { open: 0, inFlight: 3, held: 4, blocked: 5 } as const;
+export const STATUS_EXIT_HELP = `Exit codes: 0 the line is open and nothing is in flight; 3 a deploy is in flight; 4 held (a rollout waits for a captain, or the next change's tree is known-bad); 5 blocked; 1 the server refused or no server is running; 2 bad flags. A commit hook can refuse commits while the line is red: immune status >/dev/null; [ $? -lt 4 ]`;
+
+export function statusExitCode(s: LineStatus): number {
+  if (s.blocked) return STATUS_EXIT.blocked;
+  if (s.held || s.inFlight?.status === 'held') return STATUS_EXIT.held;
+  if (s.inFlight) return STATUS_EXIT.inFlight;
+  return STATUS_EXIT.open;
+}
+
+interface ReleasesAnswer {
+  servers: { server: string; current: string | null; releases: { id: string; current: boolean; live: boolean; sha?: string; deploy?: string; outcome?: string; knownBad?: string }[] }[];
+}
+
+export function formatReleases(r: ReleasesAnswer): string {
+  if (r.servers.length === 0) return 'no servers';
+  const rows = r.servers.flatMap((s) =>
+    (s.releases.length ? s.releases : [{ id: '-', current: false, live: false } as ReleasesAnswer['servers'][0]['releases'][0]]).map((x, i) => [
+      i === 0 ? s.server : '',
+      x.id,
+      x.current ? 'current' : '',
+      x.sha ? shortSha(x.sha) : '-',
+      x.deploy ?? '-',
+      x.knownBad ? `known-bad: ${clip(x.knownBad, 60)}` : (x.outcome ?? ''),
+    ]),
+  );
+  return table(rows, ['SERVER', 'RELEASE', '', 'SHA', 'DEPLOY', 'OUTCOME']);
 }
 
 export function formatLog(deploys: DeploySummary[], now: number): string {
@@ -85,13 +122,14 @@ export function formatLog(deploys: DeploySummary[], now: number): string {
   return table(rows, ['DEPLOY', 'SHAS', 'AUTHOR', 'OUTCOME', 'DURATION', 'REASON']);
 }
 
-const CONTROLS: { name: 'block' | 'unblock' | 'pause' | 'resume' | 'abort' | 'promote'; description: string; done: string }[] = [
+const CONTROLS: { name: 'block' | 'unblock' | 'pause' | 'resume' | 'abort' | 'promote' | 'override'; description: string; done: string }[] = [
   { name: 'block', description: 'block the line: no deploy starts until it is unblocked (captain)', done: 'line blocked' },
   { name: 'unblock', description: 'unblock the line (captain)', done: 'line unblocked' },
   { name: 'pause', description: 'pause the line: the deploy in flight holds at its current step (captain)', done: 'line paused' },
-  { name: 'resume', description: 'resume a paused line (captain)', done: 'line resumed' },
+  { name: 'resume', description: 'resume a paused line, and/or let a rollout held at an inconclusive gate or watch bake again at its step (captain)', done: 'resumed' },
   { name: 'abort', description: 'abort the deploy in flight and roll it back (captain)', done: 'deploy aborted' },
-  { name: 'promote', description: 'skip the rest of the current bake: go to the next step at the next look (captain)', done: 'deploy promoted' },
+  { name: 'promote', description: 'skip the rest of the current bake, or a hold: go to the next step (captain)', done: 'deploy promoted' },
+  { name: 'override', description: 'deploy the change held because its tree is known-bad, once (captain; audited)', done: 'held change released' },
 ];
 
 export function register(program: Command): void {
@@ -101,11 +139,72 @@ export function register(program: Command): void {
       .description('show the line: what is live, the deploy in flight (step, servers, gate), the queue, and whether it is blocked and why')
       .option('--json', 'print the API answer as JSON'),
   )
-    .addHelpText('after', `\n${CLIENT_EXIT_CODES}`)
+    .addHelpText('after', `\n${STATUS_EXIT_HELP}`)
     .action(
       clientAction(async (o: ClientOptions & Json) => {
         const s = await new ApiClient(o).get<LineStatus>('/api/line');
         print(o.json ? JSON.stringify(s, null, 2) : formatStatus(s, Date.now()));
+        process.exitCode = statusExitCode(s);
+      }),
+    );
+
+  withClientOptions(program.command('releases').description('list, per server, the releases it keeps (what immune rollback --to can switch to), the current one, and the deploy that built each').option('--json', 'print the API answer as JSON'))
+    .addHelpText('after', `\n${CLIENT_EXIT_CODES}`)
+    .action(
+      clientAction(async (o: ClientOptions & Json) => {
+        const r = await new ApiClient(o).get<ReleasesAnswer>('/api/fleet/releases');
+        print(o.json ? JSON.stringify(r, null, 2) : formatReleases(r));
+      }),
+    );
+
+  const captainHelp = `\nNeeds a token with role captain or admin (--token or $IMMUNE_TOKEN).\n${CLIENT_EXIT_CODES}`;
+  withClientOptions(
+    program
+      .command('drop')
+      .description('drop a queued commit: it stays in git, the line skips it and says so (captain)')
+      .argument('<sha>', 'the queued commit (4 to 40 hex digits)')
+      .requiredOption('-r, --reason <text>', 'why (recorded in the audit log)', parseReason)
+      .option('--json', 'print the API answer as JSON'),
+  )
+    .addHelpText('after', captainHelp)
+    .action(
+      clientAction(async (sha: string, o: ClientOptions & Json & { reason: string }) => {
+        if (!/^[0-9a-f]{4,40}$/i.test(sha)) throw new InputError('sha', `"${sha}" is not a commit sha (4 to 40 hex digits)`);
+        const r = await new ApiClient(o).post<{ ok: true; dropped: string; note: string }>('/api/line/drop', { sha, reason: o.reason });
+        print(o.json ? JSON.stringify(r, null, 2) : r.note);
+      }),
+    );
+
+  withClientOptions(
+    program
+      .command('retry')
+      .description('queue a failed or aborted deploy again, at the head of the line (captain)')
+      .argument('<deploy>', 'deploy id (immune log)')
+      .requiredOption('-r, --reason <text>', 'why (recorded in the audit log)', parseReason)
+      .option('--json', 'print the API answer as JSON'),
+  )
+    .addHelpText('after', captainHelp)
+    .action(
+      clientAction(async (id: string, o: ClientOptions & Json & { reason: string }) => {
+        const r = await new ApiClient(o).post<{ ok: true; queued: string[] }>(`/api/deploys/${encodeURIComponent(id)}/retry`, { reason: o.reason });
+        print(o.json ? JSON.stringify(r, null, 2) : `queued ${r.queued.map(shortSha).join(', ')} again (deploy ${id})`);
+      }),
+    );
+
+  withClientOptions(
+    program
+      .command('rollback')
+      .description('switch every server to an earlier release they all keep (immune releases), and block the line so the tip does not come straight back (captain)')
+      .requiredOption('--to <release|sha>', 'a release id, or a commit sha that was built and deployed')
+      .requiredOption('-r, --reason <text>', 'why (recorded in the audit log)', parseReason)
+      .option('--json', 'print the API answer as JSON'),
+  )
+    .addHelpText('after', captainHelp)
+    .action(
+      clientAction(async (o: ClientOptions & Json & { reason: string; to: string }) => {
+        if (!/^[0-9a-z][0-9a-z._-]{3,99}$/i.test(o.to)) throw new InputError('--to', `"${o.to}" is not a release id or a commit sha`);
+        const r = await new ApiClient(o).post<{ ok: true; release: string; sha: string; servers: number }>('/api/line/rollback', { to: o.to, reason: o.reason });
+        print(o.json ? JSON.stringify(r, null, 2) : `rolled back to ${r.release} (${shortSha(r.sha)}): ${r.servers} server(s) switched; the line is blocked (immune unblock --reason "..." when ready)`);
       }),
     );
 

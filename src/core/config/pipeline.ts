@@ -26,6 +26,8 @@ export const pipelineConfig = z
         url: z.string(),
         branch: z.string().default('main'),
         remote: z.string().default('origin'),
+        /** Where reverts are pushed when not to `url` (git's pushurl), e.g. the bare repository behind a working checkout. */
+        push_url: z.string().optional(),
         /** Where the orchestrator keeps its clone and checkouts. */
         workdir: z.string().default('.immune/work'),
         poll_interval: duration.prefault('2s'),

@@ -73,7 +73,8 @@ export type DeployEvent =
   | { type: 'watch'; result: GateResult; policy: InconclusivePolicy }
   | { type: 'rolled_back' }
   | { type: 'reverted'; sha: string }
-  | { type: 'revert_failed'; reason: string }
+  /** `details`: the full text behind the one-line reason (git's output), for the log and the API. */
+  | { type: 'revert_failed'; reason: string; details?: unknown }
   /** Nothing of the change may be reverted (every commit is immune's own revert). */
   | { type: 'revert_skipped'; reason: string }
   | { type: 'abort'; reason: string; actor: string }
