@@ -21,7 +21,7 @@ import { immune } from '../helpers/immune-cli.js';
 const TOKENS = { viewer: 'viewer-token-cli', engineer: 'engineer-token-cli', captain: 'captain-token-cli' };
 
 describe('CLI line commands against a running server', function () {
-  this.timeout(60_000);
+  this.timeout(180_000);
   let dir: string;
   let store: Store;
   let app: FastifyInstance;
@@ -101,7 +101,7 @@ describe('CLI line commands against a running server', function () {
 
   it('status shows the line, blocked and why, what is live, the deploy in flight and the queue; --json the API answer', async () => {
     const [human, json] = await Promise.all([immune(['status', '--url', url]), immune(['status', '--json'], { IMMUNE_URL: url })]);
-    assert.equal(human.code, 0, human.stderr);
+    assert.equal(human.code, 5, `blocked exits 5: ${human.stderr}`);
     const out = human.stdout;
     assert.match(out, /^line\s+shop: BLOCKED by engine \d+m\d\ds ago$/m);
     assert.match(out, /^why\s+checkout_error_rate \+412% \(CI \+250%\.\.\+600%\)$/m);
@@ -111,8 +111,82 @@ describe('CLI line commands against a running server', function () {
     assert.match(out, /^\s+baking, step 2\/3, 4\/8 servers on the new build, baked \d+m\d\ds$/m);
     assert.match(out, /^\s+gate: continue: error_rate -1% \(CI -5%\.\.\+3%\)$/m);
     assert.match(out, /^queue\s+1 commit\n\s+44444444\s+change 4444444444cccc\s+Dev Three$/m);
-    assert.equal(json.code, 0, json.stderr);
+    assert.equal(json.code, 5, json.stderr);
     assert.deepEqual(JSON.parse(json.stdout), status);
+  });
+
+  it('status exits 0 open, 3 in flight, 4 held (a rollout waiting for a captain, or a known-bad tree), 5 blocked; --help says so', async () => {
+    const saved = status;
+    const inFlight = status.inFlight!;
+    const run = async (s: LineStatus) => {
+      status = s;
+      const r = await immune(['status', '--url', url]);
+      return r;
+    };
+    try {
+      const open = await run({ ...saved, blocked: false, blockReason: undefined, inFlight: null });
+      assert.equal(open.code, 0, open.stderr);
+      const flying = await run({ ...saved, blocked: false, inFlight });
+      assert.equal(flying.code, 3);
+      const heldRollout = await run({ ...saved, blocked: false, inFlight: { ...inFlight, status: 'held', hold: { phase: 'gate', reason: 'gate inconclusive at rollout step 2 of 3: max bake 5m reached', since: now - 60_000 } } });
+      assert.equal(heldRollout.code, 4);
+      assert.match(heldRollout.stdout, /HELD for a captain since \d+m\d\ds ago: gate inconclusive at rollout step 2 of 3/);
+      assert.match(heldRollout.stdout, /immune resume \(bake again\) \| promote \(go on\) \| abort \(roll back\)/);
+      const heldTree = await run({
+        ...saved,
+        blocked: false,
+        inFlight: null,
+        held: { shas: ['4444444444cccc'], reason: 'this tree is identical to f324de3a, which failed at step 1 on error_rate (deploy d2)', since: now, tree: 'abc', deploy: 'd2' },
+      });
+      assert.equal(heldTree.code, 4);
+      assert.match(heldTree.stdout, /^HELD\s+44444444: this tree is identical to f324de3a, which failed at step 1 on error_rate/m);
+      assert.match(heldTree.stdout, /immune drop 44444444 --reason/);
+      const blocked = await run(saved);
+      assert.equal(blocked.code, 5);
+      const help = await immune(['status', '--help']);
+      assert.match(help.stdout, /0 the line is open and nothing is in flight; 3 a deploy is in flight; 4 held .*; 5 blocked/s);
+    } finally {
+      status = saved;
+    }
+  });
+
+  it('drop, retry, rollback --to, override and releases: as the captain with the reason; a viewer token is refused each', async () => {
+    const cap = ['--url', url, '--token', TOKENS.captain];
+    const [drop, retry, rollback, override, releases] = await Promise.all([
+      immune(['drop', '4444444444cccc', '-r', 'not this one', ...cap]),
+      immune(['retry', 'd2', '-r', 'false alarm', ...cap]),
+      immune(['rollback', '--to', 'art111', '-r', 'back to yesterday', ...cap]),
+      immune(['override', '-r', 'the tree is fine now: the flag is off', ...cap]),
+      immune(['releases', '--url', url]),
+    ]);
+    assert.equal(drop.code, 0, drop.stderr);
+    assert.match(drop.stdout, /4444444444cccc dropped; it stays in git/);
+    assert.equal(retry.code, 0, retry.stderr);
+    assert.match(retry.stdout, /^queued 22222222 again \(deploy d2\)$/m);
+    assert.equal(rollback.code, 0, rollback.stderr);
+    assert.match(rollback.stdout, /^rolled back to art111 \(11111111\): 2 server\(s\) switched; the line is blocked/m);
+    assert.equal(override.code, 0, override.stderr);
+    assert.deepEqual(calls.find((c) => c.action === 'drop'), { action: 'drop', arg: '4444444444cccc:not this one', actor: 'token:captain' });
+    assert.deepEqual(calls.find((c) => c.action === 'retry'), { action: 'retry', arg: 'd2:false alarm', actor: 'token:captain' });
+    assert.deepEqual(calls.find((c) => c.action === 'rollback'), { action: 'rollback', arg: 'art111:back to yesterday', actor: 'token:captain' });
+    assert.deepEqual(calls.find((c) => c.action === 'override'), { action: 'override', arg: 'the tree is fine now: the flag is off', actor: 'token:captain' });
+    assert.equal(releases.code, 0, releases.stderr);
+    assert.match(releases.stdout, /^SERVER\s+RELEASE\s+SHA\s+DEPLOY\s+OUTCOME$/m);
+    assert.match(releases.stdout, /^s1\s+art222\s+current\s+22222222\s+d2/m);
+    assert.match(releases.stdout, /^\s+art111\s+11111111\s+d1/m);
+    const before = calls.length;
+    const viewer = ['--url', url, '--token', TOKENS.viewer];
+    const refused = await Promise.all([
+      immune(['drop', '4444444444cccc', '-r', 'x', ...viewer]),
+      immune(['retry', 'd2', '-r', 'x', ...viewer]),
+      immune(['rollback', '--to', 'art111', '-r', 'x', ...viewer]),
+      immune(['override', '-r', 'x', ...viewer]),
+    ]);
+    for (const r of refused) {
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /needs role captain or admin; token:viewer has role viewer/);
+    }
+    assert.equal(calls.length, before, 'nothing reached the line');
   });
 
   it('log lists recent deploys newest first with outcome, duration and reason; --limit and --json', async () => {
