@@ -105,23 +105,23 @@ export function isLoopback(host: string): boolean {
 }
 
 export function startTraffic(opts: TrafficOptions): Traffic {
-  const rnd = seededRandom(opts.seed ?? Date.now());
-  const users = opts.users ?? 400;
-  const maxInFlight = opts.maxInFlight ?? 64;
-  const baseRate = opts.checkoutRate ?? 0.25;
-  const lift = opts.enhancedLift ?? 0.2;
-  const agent = new Agent({ keepAlive: true, maxSockets: maxInFlight });
-  const doRequest = async (url: string, method: string, headers: Record<string, string>, body: string | undefined): Promise<Answer> => {
-    if (!opts.fetch) return send(agent, url, method, headers, body);
-    const res = await opts.fetch(url, { method, headers, body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-    await res.arrayBuffer();
-    return { status: res.status, ok: res.ok, branch: res.headers.get('x-branch') };
-  };
-  const started = Date.now();
-  const budget = new Map<string, number>();
-  const inFlight = new Set<Promise<void>>();
-  const warned = new Set<string>();
-  const stats: TrafficStats = {
+  const run = new TrafficRun(opts);
+  return { stop: () => run.finish(), stats: () => run.snapshot(), done: run.done };
+}
+
+/** One stream of simulated users: a tick per TICK_MS spends each server's request budget. */
+class TrafficRun {
+  private readonly rnd: () => number;
+  private readonly users: number;
+  private readonly maxInFlight: number;
+  private readonly baseRate: number;
+  private readonly lift: number;
+  private readonly agent: Agent;
+  private readonly started = Date.now();
+  private readonly budget = new Map<string, number>();
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly warned = new Set<string>();
+  private readonly stats: TrafficStats = {
     running: true,
     elapsedMs: 0,
     requests: 0,
@@ -134,16 +134,70 @@ export function startTraffic(opts: TrafficOptions): Traffic {
     revenue: 0,
     byBranch: {},
   };
+  private lastTick = this.started;
+  private ticking = false;
+  private readonly timer: NodeJS.Timeout;
+  private finishing: Promise<void> | undefined;
+  private resolveDone!: () => void;
+  readonly done = new Promise<void>((r) => (this.resolveDone = r));
 
-  const base = (s: Server) => `http://${s.host.includes(':') && !s.host.startsWith('[') ? `[${s.host}]` : s.host}:${s.port}`;
+  constructor(private readonly opts: TrafficOptions) {
+    this.rnd = seededRandom(opts.seed ?? Date.now());
+    this.users = opts.users ?? 400;
+    this.maxInFlight = opts.maxInFlight ?? 64;
+    this.baseRate = opts.checkoutRate ?? 0.25;
+    this.lift = opts.enhancedLift ?? 0.2;
+    this.agent = new Agent({ keepAlive: true, maxSockets: this.maxInFlight });
+    this.timer = setInterval(() => {
+      if (Date.now() - this.started >= opts.durationMs) {
+        void this.finish();
+        return;
+      }
+      if (this.ticking) return;
+      this.ticking = true;
+      void this.tick().finally(() => (this.ticking = false));
+    }, TICK_MS);
+  }
 
-  async function request(s: Server, action: keyof TrafficStats['byAction'], path: string, user: string, body?: unknown): Promise<Answer | undefined> {
+  finish(): Promise<void> {
+    this.finishing ??= (async () => {
+      this.stats.running = false;
+      clearInterval(this.timer);
+      await Promise.allSettled([...this.inFlight]);
+      this.agent.destroy();
+      this.stats.elapsedMs = Date.now() - this.started;
+      this.opts.log.info({ requests: this.stats.requests, checkouts: this.stats.checkouts, dropped: this.stats.dropped }, 'traffic stopped');
+      this.resolveDone();
+    })();
+    return this.finishing;
+  }
+
+  snapshot(): TrafficStats {
+    const stats = this.stats;
+    return {
+      ...stats,
+      elapsedMs: stats.running ? Date.now() - this.started : stats.elapsedMs,
+      byAction: { ...stats.byAction },
+      byServer: { ...stats.byServer },
+      byBranch: Object.fromEntries(Object.entries(stats.byBranch).map(([k, v]) => [k, { ...v }])),
+    };
+  }
+
+  private async doRequest(url: string, method: string, headers: Record<string, string>, body: string | undefined): Promise<Answer> {
+    if (!this.opts.fetch) return send(this.agent, url, method, headers, body);
+    const res = await this.opts.fetch(url, { method, headers, body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    await res.arrayBuffer();
+    return { status: res.status, ok: res.ok, branch: res.headers.get('x-branch') };
+  }
+
+  private async request(s: Server, action: keyof TrafficStats['byAction'], path: string, user: string, body?: unknown): Promise<Answer | undefined> {
+    const stats = this.stats;
     stats.requests++;
     stats.byAction[action]++;
     stats.byServer[s.id] = (stats.byServer[s.id] ?? 0) + 1;
     try {
-      const res = await doRequest(
-        base(s) + path,
+      const res = await this.doRequest(
+        baseUrl(s) + path,
         body === undefined ? 'GET' : 'POST',
         { 'x-user-id': user, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body === undefined ? undefined : JSON.stringify(body),
@@ -157,111 +211,76 @@ export function startTraffic(opts: TrafficOptions): Traffic {
   }
 
   /** One user action; a product view may lead to a checkout. */
-  async function act(s: Server): Promise<void> {
-    const user = `u${Math.floor(rnd() * users)}`;
+  private async act(s: Server): Promise<void> {
+    const { rnd, stats } = this;
+    const user = `u${Math.floor(rnd() * this.users)}`;
     const r = rnd();
     if (r < 0.35) {
-      await request(s, 'visit', '/', user);
+      await this.request(s, 'visit', '/', user);
     } else if (r < 0.95) {
       const p = PRODUCTS[Math.floor(rnd() * PRODUCTS.length)];
       const qty = 1 + Math.floor(rnd() * 3);
       const buys = rnd();
-      const res = await request(s, 'product', `/product/${p.id}`, user);
+      const res = await this.request(s, 'product', `/product/${p.id}`, user);
       if (!res || !res.ok) return;
       const branch = res.branch ?? 'control';
       const b = (stats.byBranch[branch] ??= { views: 0, checkouts: 0 });
       b.views++;
-      const rate = branch === 'Enhanced' ? baseRate * (1 + lift) : baseRate;
+      const rate = branch === 'Enhanced' ? this.baseRate * (1 + this.lift) : this.baseRate;
       if (buys >= rate || !stats.running) return;
       const amount = p.price * qty;
-      const done = await request(s, 'checkout', '/checkout', user, { user, amount, product: p.id });
+      const done = await this.request(s, 'checkout', '/checkout', user, { user, amount, product: p.id });
       if (done?.ok) {
         stats.checkouts++;
         stats.revenue += amount;
         b.checkouts++;
       }
     } else {
-      await request(s, 'signup', '/signup', user, { user });
+      await this.request(s, 'signup', '/signup', user, { user });
     }
   }
 
-  let lastTick = started;
-  async function tick(): Promise<void> {
+  private async tick(): Promise<void> {
     // Budget by elapsed time, not by tick count: timers run late on a busy machine.
     const now = Date.now();
-    const seconds = Math.min(1, (now - lastTick) / 1000);
-    lastTick = now;
+    const seconds = Math.min(1, (now - this.lastTick) / 1000);
+    this.lastTick = now;
     let servers: Server[];
     try {
-      servers = await opts.targets();
+      servers = await this.opts.targets();
     } catch (err) {
-      opts.log.warn({ err: (err as Error).message }, 'traffic: cannot list targets');
+      this.opts.log.warn({ err: (err as Error).message }, 'traffic: cannot list targets');
       return;
     }
     const due: { s: Server; n: number }[] = [];
     for (const s of servers) {
       if (!isLoopback(s.host)) {
-        if (!warned.has(s.id)) opts.log.warn({ server: s.id, host: s.host }, 'traffic: not a loopback address, skipped');
-        warned.add(s.id);
+        if (!this.warned.has(s.id)) this.opts.log.warn({ server: s.id, host: s.host }, 'traffic: not a loopback address, skipped');
+        this.warned.add(s.id);
         continue;
       }
-      const b = (budget.get(s.id) ?? 0) + opts.rpsPerServer * seconds;
-      budget.set(s.id, b % 1);
+      const b = (this.budget.get(s.id) ?? 0) + this.opts.rpsPerServer * seconds;
+      this.budget.set(s.id, b % 1);
       due.push({ s, n: Math.floor(b) });
     }
     // Round-robin over the servers, so that when maxInFlight is reached the drops are spread evenly too.
-    for (let more = true; more && stats.running; ) {
+    for (let more = true; more && this.stats.running; ) {
       more = false;
       for (const d of due) {
         if (d.n <= 0) continue;
         d.n--;
         more = true;
-        if (inFlight.size >= maxInFlight) {
-          stats.dropped++;
+        if (this.inFlight.size >= this.maxInFlight) {
+          this.stats.dropped++;
           continue;
         }
-        const p = act(d.s).finally(() => inFlight.delete(p));
-        inFlight.add(p);
+        const p = this.act(d.s).finally(() => this.inFlight.delete(p));
+        this.inFlight.add(p);
       }
     }
   }
+}
 
-  let resolveDone!: () => void;
-  const done = new Promise<void>((r) => (resolveDone = r));
-  let ticking = false;
-  const timer = setInterval(() => {
-    if (Date.now() - started >= opts.durationMs) {
-      void finish();
-      return;
-    }
-    if (ticking) return;
-    ticking = true;
-    void tick().finally(() => (ticking = false));
-  }, TICK_MS);
-
-  let finishing: Promise<void> | undefined;
-  function finish(): Promise<void> {
-    finishing ??= (async () => {
-      stats.running = false;
-      clearInterval(timer);
-      await Promise.allSettled([...inFlight]);
-      agent.destroy();
-      stats.elapsedMs = Date.now() - started;
-      opts.log.info({ requests: stats.requests, checkouts: stats.checkouts, dropped: stats.dropped }, 'traffic stopped');
-      resolveDone();
-    })();
-    return finishing;
-  }
-
-  return {
-    stop: finish,
-    stats: () => ({
-      ...stats,
-      elapsedMs: stats.running ? Date.now() - started : stats.elapsedMs,
-      byAction: { ...stats.byAction },
-      byServer: { ...stats.byServer },
-      byBranch: Object.fromEntries(Object.entries(stats.byBranch).map(([k, v]) => [k, { ...v }])),
-    }),
-    done,
-  };
+function baseUrl(s: Server): string {
+  return `http://${s.host.includes(':') && !s.host.startsWith('[') ? `[${s.host}]` : s.host}:${s.port}`;
 }
