@@ -17,7 +17,7 @@ import { createScrapeSource } from './adapters/metrics/scrape.js';
 import { createConsoleNotifier } from './adapters/notify/console.js';
 import { systemClock } from './adapters/clock/system.js';
 import { openSqliteStore } from './adapters/store/sqlite/index.js';
-import { createAuth, isLoopbackHost, loadTokens } from './server/auth.js';
+import { createAuth, isLoopbackHost, loadFrontendTokens, loadTokens } from './server/auth.js';
 import type { ServerContext } from './server/context.js';
 import type { CodeHost, Fleet, MetricsSource, Store } from './ports.js';
 import { ImmuneError } from './core/errors.js';
@@ -175,6 +175,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
           pipelineName: config.name,
           experiments: new ExperimentRegistry({ dir: resolve(opts.http.experimentsDir ?? 'experiments'), store, events, log, clock: systemClock }),
           clientTokens: opts.http.clientTokens ?? (process.env.IMMUNE_CLIENT_TOKENS ?? '').split(',').filter(Boolean),
+          frontendTokens: loadFrontendTokens(opts.http.tokensFile),
           publicUrl: publicUrl!,
         };
         const server = await buildServer(ctx, { webhooks: webhookOptionsFrom(config) });

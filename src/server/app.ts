@@ -1,5 +1,5 @@
 // Assembles `immune serve`'s HTTP server: JSON errors first, then the line's REST API, SSE and
-// /metrics, the Unleash client API and experiments, webhooks, and the dashboard last.
+// /metrics, the flag protocols (Unleash client, delta and frontend APIs, OFREP) and experiments, webhooks, and the dashboard last.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { registerApi } from './api.js';
 import type { ServerContext } from './context.js';
@@ -8,7 +8,10 @@ import { registerErrorHandler } from './errors.js';
 import { registerExperiments } from './experiments.js';
 import { registerMetrics } from './metrics.js';
 import { registerSse } from './sse.js';
+import { registerFrontend } from './frontend.js';
+import { registerOfrep } from './ofrep.js';
 import { registerUnleash } from './unleash.js';
+import { registerUnleashDelta } from './unleash-delta.js';
 import { registerWebhooks, type WebhookOptions } from './webhooks.js';
 
 export interface BuildServerOptions {
@@ -33,6 +36,9 @@ export async function buildServer(ctx: ServerContext, opts: BuildServerOptions =
   await registerSse(app, ctx, { heartbeatMs: opts.heartbeatMs });
   await registerMetrics(app, ctx);
   await registerUnleash(app, ctx);
+  registerUnleashDelta(app, ctx);
+  await registerFrontend(app, ctx);
+  await registerOfrep(app, ctx);
   await registerExperiments(app, ctx);
   await registerWebhooks(app, ctx, opts.webhooks);
   await registerDashboard(app, ctx);

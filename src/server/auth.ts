@@ -153,15 +153,48 @@ const role = z.enum(['viewer', 'engineer', 'captain', 'admin'], { message: 'role
 const tokenValue = z.string().min(8, 'token must be at least 8 characters').regex(/^\S+$/, 'token must not contain spaces');
 const tokenName = z.string().regex(/^[A-Za-z0-9._@-]+$/, 'name may hold letters, digits, ".", "_", "@" and "-"');
 
+/** A browser or mobile app's token for the Unleash frontend API and OFREP: one app, one environment, the origins it may be called from. */
+const frontendToken = z
+  .object({
+    name: tokenName,
+    token: tokenValue,
+    /** The appName the SDK must use ("*": any). */
+    app: z.string().min(1).max(200),
+    environment: z.string().min(1).max(200).default('default'),
+    /** Origins browsers may call from ("https://shop.example", or "*"); none: only callers that send no Origin (servers, mobile apps). */
+    origins: z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'an origin such as https://shop.example (scheme, host, port; no path) or "*"')).default([]),
+  })
+  .strict();
+export type FrontendToken = z.infer<typeof frontendToken>;
+
 export const tokensFile = z
   .object({
-    tokens: z.array(z.object({ name: tokenName, role, token: tokenValue }).strict()),
+    tokens: z.array(z.object({ name: tokenName, role, token: tokenValue }).strict()).default([]),
+    frontend: z.array(frontendToken).default([]),
   })
   .strict();
 
 /** Parse a tokens file's text (YAML or JSON): `tokens: [{ name, role, token }]`. ConfigError names file:line:col. */
 export function parseTokensFile(text: string, file: string): TokenEntry[] {
   return parseYaml(text, file, tokensFile).value.tokens;
+}
+
+/** The frontend tokens of a tokens file (`frontend: [{ name, token, app, environment, origins }]`); none without a file. */
+export function loadFrontendTokens(file?: string): FrontendToken[] {
+  if (!file) return [];
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InputError('tokens', `cannot read tokens file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const all = parseYaml(text, file, tokensFile).value;
+  const values = new Set(all.tokens.map((t) => t.token));
+  for (const t of all.frontend) {
+    if (values.has(t.token)) throw new InputError('tokens', `frontend token "${t.name}" has the same value as another token`);
+    values.add(t.token);
+  }
+  return all.frontend;
 }
 
 /** Parse IMMUNE_TOKENS: comma-separated "name:role:token" (the token may itself hold colons). */

@@ -5,6 +5,7 @@ import type { EventBus } from '../engine/events.js';
 import type { LineControl } from '../engine/control.js';
 import type { ExperimentRegistry } from '../engine/experiments.js';
 import type { Store } from '../ports.js';
+import type { FrontendToken } from './auth.js';
 
 export type Role = 'viewer' | 'engineer' | 'captain' | 'admin';
 
@@ -29,6 +30,8 @@ export interface ServerContext {
   experiments: ExperimentRegistry;
   /** Tokens Unleash SDKs must send in Authorization. */
   clientTokens: string[];
+  /** Tokens for the Unleash frontend API and OFREP from browsers and mobile apps (tokens file `frontend:`). */
+  frontendTokens?: FrontendToken[];
   /** Public URL of the dashboard, for links. */
   publicUrl: string;
   /** POST /webhooks/github: the pipeline's branch and the variable holding the secret (github.webhook_secret_env). */

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { ServerContext } from './context.js';
 import type { FeaturesDocument } from '../core/experiments/features.js';
 import { validate } from './errors.js';
-import { etagOf } from '../engine/experiments.js';
+import { etagOf, type ExperimentRegistry } from '../engine/experiments.js';
 import { clientTokenCheck, clientTokenHook, serveRegistry } from './experiments.js';
 
 // SDKs add fields over time; we check what we use and let the rest through.
@@ -54,16 +54,26 @@ export function registerUnleash(app: FastifyInstance, ctx: ServerContext): void 
   });
 
   app.post('/api/client/register', { preHandler: clientAuth }, async (req, reply) => {
-    const body = validate(registerBody, req.body ?? {}, 'body');
-    const key = `${body.appName}/${body.instanceId}`;
-    if (!registry.clients.has(key) && registry.clients.size >= 10_000) registry.clients.delete(registry.clients.keys().next().value!);
-    registry.clients.set(key, { appName: body.appName, instanceId: body.instanceId, ...(body.sdkVersion ? { sdkVersion: body.sdkVersion } : {}), lastSeen: registry.now() });
+    recordRegistration(registry, req.body);
     return reply.code(202).send();
   });
 
   app.post('/api/client/metrics', { preHandler: clientAuth }, async (req, reply) => {
-    const body = validate(metricsBody, req.body ?? {}, 'body');
-    await registry.recordMetrics(body.appName, body.bucket);
+    await recordMetrics(registry, req.body);
     return reply.code(202).send();
   });
+}
+
+/** An SDK's register call (client or frontend API): remembered by appName and instanceId. */
+export function recordRegistration(registry: ExperimentRegistry, raw: unknown): void {
+  const body = validate(registerBody, raw ?? {}, 'body');
+  const key = `${body.appName}/${body.instanceId}`;
+  if (!registry.clients.has(key) && registry.clients.size >= 10_000) registry.clients.delete(registry.clients.keys().next().value!);
+  registry.clients.set(key, { appName: body.appName, instanceId: body.instanceId, ...(body.sdkVersion ? { sdkVersion: body.sdkVersion } : {}), lastSeen: registry.now() });
+}
+
+/** An SDK's metrics post (client or frontend API): evaluations per feature and variant. */
+export async function recordMetrics(registry: ExperimentRegistry, raw: unknown): Promise<void> {
+  const body = validate(metricsBody, raw ?? {}, 'body');
+  await registry.recordMetrics(body.appName, body.bucket);
 }

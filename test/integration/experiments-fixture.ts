@@ -1,4 +1,4 @@
-// A real `immune serve`-like fastify app with only the experiment and Unleash routes, for the
+// A real `immune serve`-like fastify app with only the experiment and flag protocol routes (Unleash client, delta, frontend, OFREP), for the
 // experiments and unleash integration tests: in-memory (or file) SQLite, silent logger, auth stub.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,11 @@ import type { Store } from '../../src/ports.js';
 import type { Auth, ServerContext } from '../../src/server/context.js';
 import { registerErrorHandler } from '../../src/server/errors.js';
 import { registerExperiments } from '../../src/server/experiments.js';
+import type { FrontendToken } from '../../src/server/auth.js';
+import { registerFrontend } from '../../src/server/frontend.js';
+import { registerOfrep } from '../../src/server/ofrep.js';
 import { registerUnleash } from '../../src/server/unleash.js';
+import { registerUnleashDelta } from '../../src/server/unleash-delta.js';
 
 export const CLIENT_TOKEN = 'client-token-1';
 /** Bearer token the auth stub treats as an engineer; anything else is a viewer. */
@@ -49,7 +53,7 @@ export interface TestServer {
 }
 
 /** Start on 127.0.0.1 with a free port; `dbFile` keeps state across restarts (default in memory). */
-export async function startServer(dir: string, opts: { dbFile?: string; clientTokens?: string[]; port?: number } = {}): Promise<TestServer> {
+export async function startServer(dir: string, opts: { dbFile?: string; clientTokens?: string[]; frontendTokens?: FrontendToken[]; port?: number } = {}): Promise<TestServer> {
   const db = openDb(opts.dbFile ?? ':memory:');
   const store = {
     line: undefined as unknown as Store['line'],
@@ -71,12 +75,16 @@ export async function startServer(dir: string, opts: { dbFile?: string; clientTo
     auth: authStub,
     experiments: new ExperimentRegistry({ dir, store, events, log, clock: systemClock }),
     clientTokens: opts.clientTokens ?? [CLIENT_TOKEN],
+    frontendTokens: opts.frontendTokens ?? [],
     publicUrl: 'http://127.0.0.1',
   };
   const app = Fastify({ logger: false });
   registerErrorHandler(app);
   registerUnleash(app, ctx);
+  registerUnleashDelta(app, ctx);
   registerExperiments(app, ctx);
+  await registerFrontend(app, ctx);
+  await registerOfrep(app, ctx);
   await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
