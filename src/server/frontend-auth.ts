@@ -3,7 +3,7 @@
 // call from; client tokens (servers) are accepted where the protocol serves servers too.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ImmuneError } from '../errors.js';
+import { ImmuneError } from '../core/errors.js';
 import type { FrontendToken } from './auth.js';
 import type { ServerContext } from './context.js';
 

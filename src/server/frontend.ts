@@ -4,9 +4,9 @@
 // Callers need a frontend token: one app, one environment, and the web origins it may be used from.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { unleashContext, type UnleashContext } from '../core/experiments/resolution.js';
-import { InputError } from '../errors.js';
+import { InputError } from '../core/errors.js';
 import type { ServerContext } from './context.js';
-import { etagOf, experimentRegistry } from './experiments.js';
+import { etagOf } from '../engine/experiments.js';
 import { evaluatorFor } from './flag-evaluator.js';
 import { allowOrigin, frontendAuth, registerPreflight, scopeContext } from './frontend-auth.js';
 import { recordMetrics, recordRegistration } from './unleash.js';
@@ -27,7 +27,7 @@ function queryContext(query: Record<string, unknown>): Record<string, unknown> {
 }
 
 export async function registerFrontend(app: FastifyInstance, ctx: ServerContext): Promise<void> {
-  const registry = experimentRegistry(ctx);
+  const registry = ctx.experiments;
   const auth = frontendAuth(ctx);
   registerPreflight(app, auth, [PREFIX]);
 

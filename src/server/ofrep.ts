@@ -5,9 +5,9 @@
 // (servers) and frontend tokens (browsers, scoped and CORS-checked) are accepted.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { unleashContext, type Resolution, type UnleashContext } from '../core/experiments/resolution.js';
-import { ImmuneError } from '../errors.js';
+import { ImmuneError } from '../core/errors.js';
 import type { ServerContext } from './context.js';
-import { etagOf, experimentRegistry } from './experiments.js';
+import { etagOf } from '../engine/experiments.js';
 import { evaluatorFor } from './flag-evaluator.js';
 import { allowOrigin, frontendAuth, registerPreflight, scopeContext, type Caller } from './frontend-auth.js';
 
@@ -45,7 +45,7 @@ function ofrepResult(r: Resolution): Record<string, unknown> {
 const STATUS: Record<string, number> = { FLAG_NOT_FOUND: 404, TARGETING_KEY_MISSING: 400, INVALID_CONTEXT: 400, PARSE_ERROR: 400, TYPE_MISMATCH: 400, GENERAL: 500 };
 
 export async function registerOfrep(app: FastifyInstance, ctx: ServerContext): Promise<void> {
-  const registry = experimentRegistry(ctx);
+  const registry = ctx.experiments;
   const auth = frontendAuth(ctx);
   await app.register(async (scope) => {
     // OFREP's own error shapes inside this scope: { key?, errorCode, errorDetails }.

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { FeaturesDocument } from '../core/experiments/features.js';
 import type { ServerContext } from './context.js';
-import { clientTokenCheck, experimentRegistry } from './experiments.js';
+import { clientTokenCheck } from './experiments.js';
 
 /** How many revisions a client may lag behind and still get a delta. */
 export const REVISIONS = 100;
@@ -82,7 +82,7 @@ export class DeltaLog {
 }
 
 export function registerUnleashDelta(app: FastifyInstance, ctx: ServerContext): void {
-  const registry = experimentRegistry(ctx);
+  const registry = ctx.experiments;
   const checkToken = clientTokenCheck(ctx);
   const log = new DeltaLog();
   app.get('/api/client/delta', async (req, reply) => {

@@ -2,7 +2,6 @@
 // changes since the ETag the client sends (feature-updated, feature-removed, segment-updated), 304
 // when nothing changed, and a fresh hydration for an ETag this server did not issue.
 import assert from 'node:assert/strict';
-import { experimentRegistry } from '../../src/server/experiments.js';
 import { CLIENT_TOKEN, removeDir, startServer, tempDir, writeFiles, type TestServer } from './experiments-fixture.js';
 
 interface DeltaBody {
@@ -26,7 +25,7 @@ describe('Unleash delta API', function () {
   const get = (etag?: string) => fetch(`${server.url}/api/client/delta`, { headers: { authorization: CLIENT_TOKEN, ...(etag ? { 'if-none-match': etag } : {}) } });
   const change = async (yaml: string) => {
     writeFiles(dir, { 'flags.yaml': yaml });
-    await experimentRegistry(server.ctx).refresh(true);
+    await server.ctx.experiments.refresh(true);
   };
 
   it('needs a client token', async () => {

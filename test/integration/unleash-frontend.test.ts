@@ -4,7 +4,6 @@
 // and refused from an Origin the token does not list.
 import assert from 'node:assert/strict';
 import { EVENTS, InMemoryStorageProvider, UnleashClient } from 'unleash-proxy-client';
-import { experimentRegistry } from '../../src/server/experiments.js';
 import { CLIENT_TOKEN, removeDir, startServer, tempDir, writeFiles, type TestServer } from './experiments-fixture.js';
 
 const TOKEN = 'frontend-shop-production-1';
@@ -123,7 +122,7 @@ describe('Unleash frontend API with unleash-proxy-client', function () {
     const sent = new Promise<void>((resolve) => c.once(EVENTS.SENT, () => resolve()));
     await c.sendMetrics();
     await sent;
-    const usage = experimentRegistry(server.ctx).usage;
+    const usage = server.ctx.experiments.usage;
     assert.equal(usage.get('on-flag')?.yes, 2);
     assert.equal(Object.values(usage.get('theme')?.variants ?? {}).reduce((a, b) => a + b, 0), 1);
   });

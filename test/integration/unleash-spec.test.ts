@@ -11,7 +11,6 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { InMemStorageProvider, Unleash, type Context } from 'unleash-client';
 import { stringify } from 'yaml';
-import { experimentRegistry } from '../../src/server/experiments.js';
 import { CLIENT_TOKEN, removeDir, startServer, tempDir, writeFiles, type TestServer } from './experiments-fixture.js';
 
 const require = createRequire(import.meta.url);
@@ -111,7 +110,7 @@ describe('unleash client specification against our server', function () {
             });
           });
           writeFiles(dir, { 'flags.yaml': flagsYaml(state) });
-          await experimentRegistry(server.ctx).refresh(true);
+          await server.ctx.experiments.refresh(true);
           await changed;
         }
         if ('events' in spec.state) assert.deepEqual(unleash.getFeatureToggleDefinitions()!.map((f) => f.name).sort(), states[states.length - 1]!.features.map((f) => f.name).sort());
