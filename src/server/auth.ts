@@ -6,7 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { parseYaml } from '../core/config/load.js';
 import { ImmuneError, InputError } from '../core/errors.js';
-import type { Auth, Role } from './context.js';
+import type { Auth, FrontendToken, Role } from './context.js';
 
 export const ROLES: readonly Role[] = ['viewer', 'engineer', 'captain', 'admin'];
 
@@ -165,7 +165,6 @@ const frontendToken = z
     origins: z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'an origin such as https://shop.example (scheme, host, port; no path) or "*"')).default([]),
   })
   .strict();
-export type FrontendToken = z.infer<typeof frontendToken>;
 
 export const tokensFile = z
   .object({

@@ -5,7 +5,6 @@ import type { EventBus } from '../engine/events.js';
 import type { LineControl } from '../engine/control.js';
 import type { ExperimentRegistry } from '../engine/experiments.js';
 import type { Store } from '../ports.js';
-import type { FrontendToken } from './auth.js';
 
 export type Role = 'viewer' | 'engineer' | 'captain' | 'admin';
 
@@ -17,6 +16,17 @@ export interface Auth {
 }
 
 export type { LineControl } from '../engine/control.js';
+
+/** A browser or mobile app's token for the Unleash frontend API and OFREP (tokens file `frontend:`). */
+export interface FrontendToken {
+  name: string;
+  token: string;
+  /** The appName the SDK must use ("*": any). */
+  app: string;
+  environment: string;
+  /** Origins browsers may call from, or "*"; none: only callers that send no Origin. */
+  origins: string[];
+}
 
 export interface ServerContext {
   store: Store;

@@ -4,8 +4,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ImmuneError } from '../core/errors.js';
-import type { FrontendToken } from './auth.js';
-import type { ServerContext } from './context.js';
+import type { FrontendToken, ServerContext } from './context.js';
 
 export type Caller = { kind: 'client' } | { kind: 'frontend'; token: FrontendToken };
 

@@ -15,7 +15,7 @@ import type { Store } from '../../src/ports.js';
 import type { Auth, ServerContext } from '../../src/server/context.js';
 import { registerErrorHandler } from '../../src/server/errors.js';
 import { registerExperiments } from '../../src/server/experiments.js';
-import type { FrontendToken } from '../../src/server/auth.js';
+import type { FrontendToken } from '../../src/server/context.js';
 import { registerFrontend } from '../../src/server/frontend.js';
 import { registerOfrep } from '../../src/server/ofrep.js';
 import { registerUnleash } from '../../src/server/unleash.js';
