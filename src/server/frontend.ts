@@ -72,7 +72,7 @@ export async function registerFrontend(app: FastifyInstance, ctx: ServerContext)
 
   // The SDKs' own reports, as on the client API, from a caller within the token's app.
   for (const [path, record] of [
-    ['metrics', recordMetrics],
+    ['metrics', (r: typeof registry, body: unknown) => recordMetrics(r, body, 'unleash-frontend-metrics')],
     ['register', recordRegistration],
   ] as const) {
     app.post(`${PREFIX}/client/${path}`, async (req, reply) => {
