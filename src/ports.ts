@@ -1,6 +1,6 @@
 // The interfaces the engine needs from the outside world. Adapters implement them; the
 // simulation implements them too, so the same engine runs in virtual time and for real.
-import type { Sample } from './core/judge/types.js';
+import type { MetricEvidence, Sample } from './core/judge/types.js';
 import type { ConversionEvent, EvaluationBucket, ExperimentClosing, ExperimentPhase, ExposureEvent, PhaseTally } from './core/experiments/types.js';
 import type { FlagRollout } from './core/experiments/guarded.js';
 import type { HeldChange, KnownBadTree, TreeOverride } from './core/line/known-bad.js';
@@ -188,20 +188,78 @@ export interface MetricsSource {
 // ---------------------------------------------------------------------------------------------
 // Notifications and time
 
+export type NotificationKind = 'deploy_live' | 'deploy_failed' | 'reverted' | 'blocked' | 'unblocked' | 'tests_failed' | 'flaky_test' | 'rollback_failed' | 'unknown_build' | 'recovered' | 'rolled_back' | 'flag_off' | 'flag_held' | 'held' | 'info';
+
 export interface Notification {
   /** `held`: a rollout waits for a captain (inconclusive gate under the hold policy, or a known-bad tree). */
-  kind: 'deploy_live' | 'deploy_failed' | 'reverted' | 'blocked' | 'unblocked' | 'tests_failed' | 'flaky_test' | 'flag_off' | 'flag_held' | 'held' | 'info';
+  /**
+   * Stable id of the event (deploy id + kind + step): the same event notified again (a replayed
+   * action after a restart) is delivered once. Without one, every call is a new event.
+   */
+  id?: string;
+  /** One of NotificationKind, or any kind another part of the engine emits (routes match it by name). */
+  kind: NotificationKind | (string & {});
   pipeline: string;
   deploy?: string;
   sha?: string;
-  /** Who should hear about it (commit author's email). */
+  /** Who should hear about it (commit authors' emails). */
   to?: string[];
   title: string;
   body: string;
+  /** When it happened (ms); the notifier's clock when absent. */
+  time?: number;
+  /** Default from the kind (a blocked line is critical, a live deploy info). */
+  severity?: 'critical' | 'error' | 'warning' | 'info';
+  /** The deploy page. */
+  link?: string;
+  step?: number;
+  /** The gate's verdict behind a failure, metric by metric. */
+  evidence?: { explanation: string; metrics: MetricEvidence[] };
+  commits?: Pick<Commit, 'sha' | 'author' | 'email' | 'subject'>[];
+  revertSha?: string;
 }
 
 export interface Notifier {
+  /** Hand the notification over; resolves once it is queued, never waiting on a receiver. */
   notify(n: Notification): Promise<void>;
+}
+
+/** One notification for one target, waiting, delivered or given up on (the dead letters). */
+export interface OutboxItem {
+  /** Notification id + target (+ qualifier): enqueueing the same one twice adds nothing. */
+  id: string;
+  target: string;
+  qualifier?: string;
+  notification: Notification;
+  state: 'pending' | 'delivered' | 'dead';
+  attempts: number;
+  createdAt: number;
+  nextAt: number;
+  lastError?: string;
+  lastErrorAt?: number;
+  deliveredAt?: number;
+}
+
+/** Where the notifier keeps its queue, so a restart loses nothing pending (the store implements it). */
+export interface NotificationOutbox {
+  /**
+   * Add the item unless one with its id exists (`duplicate`); when the target already has
+   * maxPending items waiting it goes straight to the dead letters (`full`).
+   */
+  enqueue(item: Omit<OutboxItem, 'state' | 'attempts' | 'lastError' | 'lastErrorAt' | 'deliveredAt'>, maxPending: number): Promise<'added' | 'duplicate' | 'full'>;
+  /** The target's oldest pending item (deliveries to one target keep their order). */
+  head(target: string): Promise<OutboxItem | undefined>;
+  delivered(id: string, at: number): Promise<void>;
+  /** Record a failed attempt: retry at nextAt, or dead. */
+  failed(id: string, f: { attempts: number; nextAt: number; error: string; at: number; dead: boolean }): Promise<void>;
+  /** Dead (or any state) items, newest first. */
+  list(opts?: { state?: OutboxItem['state']; target?: string; limit?: number }): Promise<OutboxItem[]>;
+  /** Per target: counts by state and the last failure. */
+  summary(): Promise<{ target: string; pending: number; delivered: number; dead: number; lastError?: string; lastErrorAt?: number }[]>;
+  /** A dead item back to pending, due now. */
+  retry(id: string, now: number): Promise<boolean>;
+  /** Forget delivered and dead items older than `before` (ms); returns how many. */
+  prune(before: number): Promise<number>;
 }
 
 export interface Clock {
@@ -363,5 +421,7 @@ export interface Store {
   audit: AuditStore;
   tests: TestHistoryStore;
   experiments: ExperimentStore;
+  /** The notification queue (absent: the notifier keeps it in memory). */
+  notifications?: NotificationOutbox;
   close(): Promise<void>;
 }

@@ -22,6 +22,7 @@ import type {
   Fleet,
   LineRecord,
   MetricsSource,
+  Notification,
   Notifier,
   Repo,
   Server,
@@ -103,6 +104,8 @@ export class Engine implements LineControl {
   private wakeLoop: (() => void) | undefined;
   /** Problems found at start (e.g. reverts could not be pushed), shown with the line's status. */
   private problems: string[] = [];
+  /** Deploys whose rollback failed at least once (on-call hears when it finally succeeds). */
+  private readonly rollbackFailed = new Set<string>();
 
   constructor(private readonly d: EngineDeps) {
     this.cfg = d.config;
@@ -358,8 +361,10 @@ export class Engine implements LineControl {
           ? { type: 'watch', result: { decision: 'fail', metrics: [], explanation: `watch failed: ${msg}` }, policy: 'rollback' }
           : { type: 'gate', step: action.step, result: { decision: 'fail', metrics: [], explanation: `gate failed: ${msg}` }, policy: 'rollback', paused: false };
       case 'rollback':
-        // Keep trying: the fleet must end on a known build.
+        // Keep trying: the fleet must end on a known build. On-call hears once per deploy and step.
         this.d.log.error({ deploy: run.record.id, err: msg }, 'rollback failed; retrying');
+        this.rollbackFailed.add(run.record.id);
+        void this.tell(run.record, 'rollback_failed', `Rollback of ${this.describe(run.record)} failed; retrying`, msg);
         run.pending.unshift({ type: 'rollback' });
         return undefined;
       default:
@@ -384,6 +389,7 @@ export class Engine implements LineControl {
         return this.watch(d, signal);
       case 'rollback':
         await this.rollback(d, signal);
+        await this.tell(d, 'rolled_back', `${this.describe(d)} rolled back`, state.failure?.reason ?? 'rolled back');
         return { type: 'rolled_back' };
       case 'revert': {
         // Never revert immune's own reverts: a batch [revert + new commits] reverts only the new commits.
@@ -413,9 +419,7 @@ export class Engine implements LineControl {
         await this.saveLine({ live: { sha: d.shas.at(-1)!, artifact: d.artifact!, deploy: d.id } });
         return undefined;
       case 'notify':
-        await this.d.notifier
-          .notify({ kind: a.kind, pipeline: this.name, deploy: d.id, sha: d.shas.at(-1), to: [...new Set(d.commits.map((c) => c.email))], title: a.title, body: a.body })
-          .catch((err) => this.d.log.warn({ err: (err as Error).message }, 'notify failed'));
+        await this.tell(d, a.kind, a.title, a.body);
         return undefined;
       case 'set_status':
         await this.d.codeHost
@@ -439,9 +443,7 @@ export class Engine implements LineControl {
       if (res.report.flaky.length) {
         // A flaky test does not stop the change, but its owners should hear about it.
         const names = res.report.flaky.map((t) => `${t.file}: ${t.title}`);
-        await this.d.notifier
-          .notify({ kind: 'flaky_test', pipeline: this.name, deploy: d.id, sha: last, to: [...new Set(d.commits.map((c) => c.email))], title: `${names.length} flaky test(s) in ${last.slice(0, 8)}`, body: names.join('\n') })
-          .catch((err) => this.d.log.warn({ err: (err as Error).message }, 'notify failed'));
+        await this.tell(d, 'flaky_test', `${names.length} flaky test(s) in ${last.slice(0, 8)}`, names.join('\n'));
       }
       if (res.ok) return { type: 'tests_passed' };
       return { type: 'tests_failed', reason: res.report.summary, culprit: res.culprit?.sha };
@@ -571,6 +573,14 @@ export class Engine implements LineControl {
     const failures = await fanOut(todo, this.cfg.fleet.concurrency, (s) => this.d.fleet.activate(s, prev, signal));
     if (failures.length) throw new Error(`rollback failed on ${failures.map((f) => `${f.item.id} (${f.error.message})`).join(', ')}`);
     this.d.log.warn({ deploy: d.id, servers: todo.length, ms: this.d.clock.now() - t0 }, 'rolled back');
+    // A rollback is only done when every server says it runs the previous build.
+    const unknown: string[] = [];
+    for (const s of todo) if ((await this.d.fleet.release(s, signal).catch(() => undefined)) !== prev.id) unknown.push(s.id);
+    if (unknown.length) {
+      await this.tell(d, 'unknown_build', `Rollback of ${this.describe(d)} left ${unknown.length} server(s) on an unknown build`, `not on ${prev.id}: ${unknown.join(', ')}`);
+      throw new Error(`after rollback ${unknown.join(', ')} do not run ${prev.id}`);
+    }
+    if (this.rollbackFailed.delete(d.id)) await this.tell(d, 'recovered', `${this.describe(d)}: every server is back on ${prev.id}`, `rolled back ${todo.length} server(s)`);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -640,6 +650,34 @@ export class Engine implements LineControl {
     });
   }
 
+  /**
+   * Hand a notification to the notifier, which queues it and returns (it never waits on a
+   * receiver). Its id is stable — deploy, kind and step, or the line's block — so the same event
+   * told again (an action replayed after a restart) is delivered once.
+   */
+  private async tell(d: DeployRecord | undefined, kind: string, title: string, body: string, extra: Partial<Notification> = {}): Promise<void> {
+    const state = d?.state as DeployState | undefined;
+    const evidence = state?.failure?.evidence;
+    const n: Notification = {
+      id: d ? `${d.id}:${kind}:${state?.step ?? -1}` : `${this.name}:${kind}:${this.line.blockedAt ?? this.d.clock.now()}`,
+      kind,
+      pipeline: this.name,
+      deploy: d?.id,
+      sha: d?.shas.at(-1),
+      to: d ? [...new Set(d.commits.map((c) => c.email))] : undefined,
+      title,
+      body,
+      time: this.d.clock.now(),
+      step: state?.step,
+      link: this.d.publicUrl ? (d ? `${this.d.publicUrl}/#/deploys/${d.id}` : this.d.publicUrl) : undefined,
+      evidence: evidence ? { explanation: evidence.explanation, metrics: evidence.metrics } : undefined,
+      commits: d?.commits.map((c) => ({ sha: c.sha, author: c.author, email: c.email, subject: c.subject })),
+      revertSha: d?.revertSha,
+      ...extra,
+    };
+    await this.d.notifier.notify(n).catch((err) => this.d.log.warn({ notification: kind, err: (err as Error).message }, 'notify failed'));
+  }
+
   private async audit(actor: string, action: string, target: string, reason: string, details?: unknown): Promise<void> {
     await this.d.store.audit.append({ time: this.d.clock.now(), actor, action, target, reason, details });
     this.d.events.emit({ type: 'audit', actor, action, target, reason });
@@ -671,12 +709,16 @@ export class Engine implements LineControl {
   async block(reason: string, actor: string): Promise<void> {
     await this.saveLine({ blocked: true, blockReason: reason, blockedBy: actor, blockedAt: this.d.clock.now(), blockedDeploy: undefined });
     await this.audit(actor, 'block', this.name, reason);
+    // A captain's own block is news for the channel, not a page.
+    await this.tell(undefined, 'blocked', `Line ${this.name} blocked by ${actor}`, reason, { severity: 'warning' });
   }
 
   async unblock(reason: string, actor: string): Promise<void> {
     if (!this.line.blocked) throw new ConflictError('the line is not blocked');
+    const id = `${this.name}:unblocked:${this.line.blockedAt ?? this.d.clock.now()}`;
     await this.saveLine({ blocked: false, blockReason: undefined, blockedBy: undefined, blockedAt: undefined, blockedDeploy: undefined });
     await this.audit(actor, 'unblock', this.name, reason);
+    await this.tell(undefined, 'unblocked', `Line ${this.name} unblocked by ${actor}`, reason, { id });
     this.wakeLoop?.();
   }
 

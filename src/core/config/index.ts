@@ -1,6 +1,7 @@
 // Loading pipeline (and experiment) files: parse, validate, and check what the schema cannot.
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { parseYaml } from './load.js';
+import { notifyIssues } from './notify.js';
 import { pipelineConfig, type PipelineConfig } from './pipeline.js';
 import { parseSelector } from './selector.js';
 
@@ -10,8 +11,11 @@ const SELECTOR_KEYS = ['numerator', 'denominator', 'counter', 'gauge', 'rate', '
 export { parseYaml, parseDuration, parseFraction } from './load.js';
 export type { PipelineConfig } from './pipeline.js';
 
-/** Parse and validate a pipeline file's text. Throws ConfigError with every issue. */
-export function parsePipeline(text: string, file: string): PipelineConfig {
+/**
+ * Parse and validate a pipeline file's text. Throws ConfigError with every issue. With `env`, the
+ * environment variables the file names for secrets must be set in it too.
+ */
+export function parsePipeline(text: string, file: string, opts: { env?: Record<string, string | undefined> } = {}): PipelineConfig {
   const parsed = parseYaml(text, file, pipelineConfig);
   const p = parsed.value;
   const issues: ConfigIssue[] = [];
@@ -58,6 +62,7 @@ export function parsePipeline(text: string, file: string): PipelineConfig {
       issues.push({ file, ...pos, path: `rollout.steps.${i}.servers`, message: `${s.servers} servers but the fleet has ${p.fleet.servers}` });
     }
   });
+  issues.push(...notifyIssues(p.notify, p.on_regression.notify, file, parsed.locate, opts.env));
   if (issues.length) throw new ConfigError(issues);
   return p;
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { githubConfig } from './codehost.js';
 import { fleetConfig } from './fleet.js';
 import { metricsConfig } from './metrics.js';
+import { notifyConfig } from './notify.js';
 import { testsConfig } from './tests.js';
 import { command, duration, fraction } from './types.js';
 
@@ -78,10 +79,13 @@ export const pipelineConfig = z
         rollback: z.boolean().default(true),
         revert: z.boolean().default(true),
         block: z.boolean().default(true),
+        /** Targets (names under notify.targets) that hear every regression, besides notify.routes. */
         notify: z.array(z.string()).default(['console']),
       })
       .strict()
       .default({ rollback: true, revert: true, block: true, notify: ['console'] }),
+    /** Notification targets and which events go to each (see docs/notifications.md). */
+    notify: notifyConfig.optional(),
     github: githubConfig.optional(),
     /** Commands run in the orchestrator's clone after a revert commit, before push (e.g. to sign). */
     hooks: z.object({ after_revert: z.array(command).default([]) }).strict().optional(),

@@ -1,15 +1,17 @@
-// One SQLite file holding everything the orchestrator keeps: the line, the audit log, test history, experiments.
+// One SQLite file holding everything the orchestrator keeps: the line, the audit log, test history, experiments, the notification queue.
 import type { Store } from '../../../ports.js';
 import { SqliteAuditStore } from './audit.js';
 import { ImmuneError } from '../../../core/errors.js';
 import { openDb, type Db } from './db.js';
 import { SqliteExperimentStore } from './experiments.js';
 import { SqliteLineStore } from './line.js';
+import { SqliteNotificationOutbox } from './notifications.js';
 import { SqliteTestHistory } from './tests.js';
 
 export { SqliteAuditStore } from './audit.js';
 export { SqliteExperimentStore } from './experiments.js';
 export { SqliteLineStore } from './line.js';
+export { SqliteNotificationOutbox } from './notifications.js';
 export { SqliteTestHistory } from './tests.js';
 
 /**
@@ -27,6 +29,7 @@ export function openSqliteStore(file: string): Store {
       audit: new SqliteAuditStore(open),
       tests: new SqliteTestHistory(open),
       experiments: new SqliteExperimentStore(open),
+      notifications: new SqliteNotificationOutbox(open),
       async close(): Promise<void> {
         if (open.open) open.close();
       },
