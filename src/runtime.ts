@@ -15,6 +15,7 @@ import { createTarBuilder } from './adapters/build/tar-builder.js';
 import { createLocalFleet, type LocalFleet } from './adapters/fleet/local.js';
 import { createScrapeSource } from './adapters/metrics/scrape.js';
 import { createConsoleNotifier } from './adapters/notify/console.js';
+import { buildNotifier, type QueuedNotifier } from './adapters/notify/index.js';
 import { systemClock } from './adapters/clock/system.js';
 import { openSqliteStore } from './adapters/store/sqlite/index.js';
 import { createAuth, isLoopbackHost, loadFrontendTokens, loadTokens } from './server/auth.js';
@@ -48,6 +49,7 @@ export interface Runtime {
   engine: Engine;
   store: Store;
   fleet: Fleet;
+  notifier: QueuedNotifier;
   events: EventBus;
   log: Logger;
   server?: FastifyInstance;
@@ -127,6 +129,8 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   }
 
   const publicUrl = opts.http?.publicUrl ?? (opts.http ? `http://${opts.http.host}:${opts.http.port}` : undefined);
+  // Notifications are queued in the store and delivered in the background: the engine never waits on a receiver.
+  const notifier = buildNotifier({ pipeline: config.name, config: config.notify, onRegression: config.on_regression.notify, env: process.env, outbox: store.notifications, log, tap: createConsoleNotifier(log, opts.print), source: publicUrl ?? `immune/${config.name}` });
   const engine = new Engine({
     config,
     repo,
@@ -134,7 +138,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     fleet,
     metrics,
     store,
-    notifier: createConsoleNotifier(log, opts.print),
+    notifier,
     clock: systemClock,
     events,
     log,
@@ -149,6 +153,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     engine,
     store,
     fleet,
+    notifier,
     events,
     log,
     async start() {
@@ -159,6 +164,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
         const { writeFileSd } = await import('./adapters/metrics/file-sd.js');
         await writeFileSd(resolve(fileSd), await fleet.servers());
       }
+      notifier.start();
       await engine.start();
       if (opts.http) {
         const { buildServer } = await import('./server/app.js');
@@ -177,6 +183,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
           clientTokens: opts.http.clientTokens ?? (process.env.IMMUNE_CLIENT_TOKENS ?? '').split(',').filter(Boolean),
           frontendTokens: loadFrontendTokens(opts.http.tokensFile),
           publicUrl: publicUrl!,
+          notifications: notifier,
         };
         const server = await buildServer(ctx, { webhooks: webhookOptionsFrom(config) });
         await server.listen({ port: opts.http.port, host: opts.http.host });
@@ -187,11 +194,19 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     async close(o = {}) {
       await rt.server?.close().catch(() => undefined);
       await engine.stop();
+      await notifier.stop();
       if (o.stopFleet) await fleet.close?.();
       await store.close();
     },
   };
   return rt;
+}
+
+/** `immune notify test`: one test notification to a target of the pipeline, now, bypassing the queue. */
+export async function sendTestNotification(pipelineFile: string, target: string, publicUrl?: string): Promise<{ receipt: string; ms: number }> {
+  const config = await loadPipelineFile(pipelineFile);
+  const { sendTest } = await import('./adapters/notify/index.js');
+  return sendTest({ pipeline: config.name, config: config.notify, env: process.env, source: publicUrl ?? `immune/${config.name}`, target, link: publicUrl });
 }
 
 /** A local path in the pipeline is relative to where immune runs; URLs stay as they are. */

@@ -16,6 +16,7 @@ const groups: Array<() => Promise<{ register(p: Command): void }>> = [
   () => import('./commands/experiments.js'),
   () => import('./commands/judge.js'),
   () => import('./commands/line.js'),
+  () => import('./commands/notify.js'),
   () => import('./commands/serve.js'),
   () => import('./commands/tests.js'),
   () => import('./commands/validate.js'),

@@ -7,6 +7,7 @@ import { registerDashboard } from './dashboard.js';
 import { registerErrorHandler } from './errors.js';
 import { registerExperiments } from './experiments.js';
 import { registerMetrics } from './metrics.js';
+import { registerNotifications } from './notifications.js';
 import { registerSse } from './sse.js';
 import { registerFrontend } from './frontend.js';
 import { registerOfrep } from './ofrep.js';
@@ -35,6 +36,7 @@ export async function buildServer(ctx: ServerContext, opts: BuildServerOptions =
   await registerApi(app, ctx);
   await registerSse(app, ctx, { heartbeatMs: opts.heartbeatMs });
   await registerMetrics(app, ctx);
+  await registerNotifications(app, ctx);
   await registerUnleash(app, ctx);
   registerUnleashDelta(app, ctx);
   await registerFrontend(app, ctx);

@@ -4,7 +4,19 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { EventBus } from '../engine/events.js';
 import type { LineControl } from '../engine/control.js';
 import type { ExperimentRegistry } from '../engine/experiments.js';
-import type { Store } from '../ports.js';
+import type { Registry } from 'prom-client';
+import type { OutboxItem, Store } from '../ports.js';
+
+/** What the server reads of the notifier (runtime.ts hands it the real one). */
+export interface NotificationsView {
+  status(opts?: { limit?: number }): Promise<{
+    targets: { target: string; type: string; pending: number; delivered: number; dead: number; lastError?: string; lastErrorAt?: number; summary: string }[];
+    dead: OutboxItem[];
+  }>;
+  retry(id: string): Promise<boolean>;
+  /** prom-client registry with immune_notifications_total and the delivery latency histogram. */
+  readonly registry: Registry;
+}
 
 export type Role = 'viewer' | 'engineer' | 'captain' | 'admin';
 
@@ -44,6 +56,8 @@ export interface ServerContext {
   frontendTokens?: FrontendToken[];
   /** Public URL of the dashboard, for links. */
   publicUrl: string;
+  /** The notification queue's state and dead letters (GET /api/notifications), and its metrics. */
+  notifications?: NotificationsView;
   /** POST /webhooks/github: the pipeline's branch and the variable holding the secret (github.webhook_secret_env). */
   webhooks?: { branch: string; secretEnv?: string };
 }

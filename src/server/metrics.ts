@@ -76,7 +76,7 @@ export async function registerMetrics(app: FastifyInstance, ctx: ServerContext):
   const m = createOrchestratorMetrics(ctx);
   app.addHook('onClose', async () => m.close());
   app.get('/metrics', { preHandler: ctx.auth.require('viewer') }, async (_req, reply) => {
-    const text = await m.registry.metrics();
+    const text = (await m.registry.metrics()) + (ctx.notifications ? await ctx.notifications.registry.metrics() : '');
     return reply.type(m.registry.contentType).send(text);
   });
 }

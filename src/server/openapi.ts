@@ -258,6 +258,8 @@ export const operations: Operation[] = [
     ],
   },
   { method: 'get', path: '/api/dora', summary: 'DORA figures over a period', role: 'viewer', response: 'Dora', tag: 'line', query: [{ name: 'days', schema: { type: 'number', exclusiveMinimum: 0, maximum: 3650, default: 30 }, description: 'Period length in days' }] },
+  { method: 'get', path: '/api/notifications', summary: "Each notification target's queue (pending, delivered, dead, last error) and the dead letters", role: 'viewer', response: 'Notifications', tag: 'line', query: [{ name: 'limit', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 50 }, description: 'How many dead letters' }] },
+  { method: 'post', path: '/api/notifications/{id}/retry', summary: 'Put a dead notification back in its queue', role: 'captain', response: 'Ok', tag: 'line', params: ['id'] },
   { method: 'get', path: '/api/stream', summary: 'Server-sent events: one JSON LineEvent per `data:` line', role: 'viewer', response: 'Stream', tag: 'line', media: 'text/event-stream' },
   { method: 'get', path: '/api/experiments', summary: 'Experiments with their branches, status and decision', role: 'viewer', response: 'ExperimentList', tag: 'experiments' },
   { method: 'get', path: '/api/experiments/{name}/results', summary: "An experiment's readout", role: 'viewer', response: 'ExperimentResults', tag: 'experiments', params: ['name'], query: [{ name: 'phase', schema: { type: 'integer', minimum: 1 }, description: 'Phase to read (default: the current one)' }] },
@@ -275,6 +277,20 @@ export const operations: Operation[] = [
 const extra: Record<string, Schema> = {
   DeployList: obj({ deploys: arr(ref('DeploySummary')) }),
   AuditList: obj({ entries: arr(ref('AuditEntry')) }),
+  Notifications: obj({
+    targets: arr(
+      obj(
+        { target: str(), type: str('email, slack, teams, chat, webhook, pager'), pending: int(), delivered: int(), dead: int(), lastError: str(), lastErrorAt: num(), summary: str('e.g. "slack: 3 failed, last 503 Service Unavailable"') },
+        ['target', 'type', 'pending', 'delivered', 'dead', 'summary'],
+      ),
+    ),
+    dead: arr(
+      obj(
+        { id: str(), target: str(), qualifier: str(), notification: { type: 'object' }, state: { const: 'dead' }, attempts: int(), createdAt: num(), nextAt: num(), lastError: str(), lastErrorAt: num() },
+        ['id', 'target', 'notification', 'state', 'attempts', 'createdAt'],
+      ),
+    ),
+  }),
   ExperimentList: obj({
     experiments: arr(ref('Experiment')),
     flags: arr(obj({ name: str(), file: str(), enabled: { type: 'boolean' }, rollout: nullable(num()) })),

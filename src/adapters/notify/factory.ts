@@ -1,6 +1,6 @@
 // Builds one sender per configured target; the only place that switches on the target's type.
 import type { NotifyTargetConfig } from '../../core/config/notify.js';
-import { ImmuneError } from '../../errors.js';
+import { ImmuneError } from '../../core/errors.js';
 import { createChatSender } from './chat.js';
 import { createEmailSender } from './email.js';
 import { createPagerSender } from './pager.js';

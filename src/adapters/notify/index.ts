@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import { deliveryFor, type NotifyConfig } from '../../core/config/notify.js';
 import type { Notification, NotificationOutbox, Notifier } from '../../ports.js';
-import { ImmuneError } from '../../errors.js';
+import { ImmuneError } from '../../core/errors.js';
 import { createSender } from './factory.js';
 import { createMemoryOutbox } from './memory-outbox.js';
 import { createQueuedNotifier, type QueuedNotifier, type Target } from './notifier.js';

@@ -42,7 +42,9 @@ export function createMemoryOutbox(): NotificationOutbox {
     async prune(before) {
       let n = 0;
       for (const [id, i] of items) {
-        if (i.state !== 'pending' && (i.deliveredAt ?? i.lastErrorAt ?? i.createdAt) < before) (items.delete(id), n++);
+        if (i.state === 'pending' || (i.deliveredAt ?? i.lastErrorAt ?? i.createdAt) >= before) continue;
+        items.delete(id);
+        n++;
       }
       return n;
     },

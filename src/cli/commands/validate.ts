@@ -19,7 +19,8 @@ export function kindOf(file: string): FileKind {
   return dirs.includes('experiments') ? 'experiment' : 'pipeline';
 }
 
-export async function validateFile(file: string): Promise<FileResult> {
+/** With `env`, the environment variables a pipeline names for its secrets must be set in it. */
+export async function validateFile(file: string, opts: { env?: Record<string, string | undefined> } = {}): Promise<FileResult> {
   const kind = kindOf(file);
   let text: string;
   try {
@@ -32,7 +33,7 @@ export async function validateFile(file: string): Promise<FileResult> {
   try {
     // Loaded here, not at the top: zod and yaml cost every other command ~0.5 s of start-up.
     if (kind === 'experiment') (await import('../../core/config/experiment.js')).parseExperimentFile(text, file);
-    else (await import('../../core/config/index.js')).parsePipeline(text, file);
+    else (await import('../../core/config/index.js')).parsePipeline(text, file, { env: opts.env });
     return { file, kind, ok: true, issues: [] };
   } catch (err) {
     if (err instanceof ConfigError) return { file, kind, ok: false, issues: [...err.issues].sort((a, b) => a.line - b.line || a.col - b.col) };
@@ -56,11 +57,12 @@ export function register(program: Command): void {
     .description('check pipeline and experiment files; every problem is printed as file:line:col message')
     .argument('[files...]', 'files to check (default: pipelines/*.yaml and experiments/*.yaml); a file under experiments/ is an experiment or flags file, any other a pipeline')
     .option('--json', 'print {ok, files: [{file, kind, ok, issues: [{file, line, col, path, message}]}]}')
+    .option('--no-env', 'do not check that the environment variables named for secrets (notify targets) are set, e.g. in CI without them')
     .addHelpText('after', '\nExit codes: 0 every file is valid, 1 some file has problems (or there is nothing to check), 2 bad flags.')
-    .action(async (files: string[], o: { json?: boolean }) => {
+    .action(async (files: string[], o: { json?: boolean; env: boolean }) => {
       const list = files.length ? files : await defaultFiles('.');
       const results: FileResult[] = [];
-      for (const f of list) results.push(await validateFile(f));
+      for (const f of list) results.push(await validateFile(f, { env: o.env ? process.env : undefined }));
       const ok = results.length > 0 && results.every((r) => r.ok);
       if (o.json) {
         process.stdout.write(`${JSON.stringify({ ok, files: results }, null, 2)}\n`);

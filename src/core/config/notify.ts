@@ -1,7 +1,7 @@
 // Who hears about what: notification targets (e-mail, Slack, Teams, chat, signed webhooks, the
 // pager) and routes from event kinds to targets. Secrets are named by environment variable only.
 import { z } from 'zod';
-import type { ConfigIssue } from '../../errors.js';
+import type { ConfigIssue } from '../errors.js';
 import { duration } from './types.js';
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name (letters, digits, _)');

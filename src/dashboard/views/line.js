@@ -5,9 +5,10 @@ import { lineControl } from '../controls.js';
 import { h } from '../dom.js';
 import { ago, clock, duration, pct, shortSha } from '../format.js';
 import { badge, card, commitList, deployLink, empty, since } from './common.js';
+import { notificationsCard } from './notifications.js';
 
 export async function render(app) {
-  const [line, audit] = await Promise.all([get('/api/line'), get('/api/audit?limit=8').catch(() => null)]);
+  const [line, audit, notifications] = await Promise.all([get('/api/line'), get('/api/audit?limit=8').catch(() => null), get('/api/notifications?limit=5').catch(() => null)]);
   app.setPipeline(line.pipeline);
   const [blockedDeploy, inFlightDetail] = await Promise.all([
     line.blocked && line.blockedDeploy ? get(`/api/deploys/${encodeURIComponent(line.blockedDeploy)}`).catch(() => null) : null,
@@ -34,6 +35,7 @@ export async function render(app) {
       ),
       card('Controls', { id: 'controls-card' }, controls(line, done)),
       card('Recent actions', { id: 'audit-card', class: 'card wide' }, auditList(audit?.entries ?? [])),
+      notificationsCard(notifications),
     ),
   );
 }

@@ -108,8 +108,14 @@ export class SqliteNotificationOutbox implements NotificationOutbox {
   async list(opts: { state?: OutboxItem['state']; target?: string; limit?: number } = {}): Promise<OutboxItem[]> {
     const where: string[] = [];
     const args: (string | number)[] = [];
-    if (opts.state) (where.push('state = ?'), args.push(opts.state));
-    if (opts.target) (where.push('target = ?'), args.push(opts.target));
+    if (opts.state) {
+      where.push('state = ?');
+      args.push(opts.state);
+    }
+    if (opts.target) {
+      where.push('target = ?');
+      args.push(opts.target);
+    }
     const sql = `SELECT * FROM notification_outbox ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
     return (this.db.prepare(sql).all(...args, opts.limit ?? 100) as Row[]).map(toItem);
   }
