@@ -93,6 +93,7 @@ export function createQueuedNotifier(o: QueuedNotifierOptions): QueuedNotifier {
   const buckets = new Map(o.targets.map((t) => [t.name, new Bucket(t.delivery.rate_per_minute, now())]));
   const timers = new Map<string, NodeJS.Timeout>();
   const busy = new Map<string, Promise<void>>();
+  const again = new Set<string>();
   const inFlight = new Set<AbortController>();
   let running = false;
   let pruneTimer: NodeJS.Timeout | undefined;
@@ -126,13 +127,21 @@ export function createQueuedNotifier(o: QueuedNotifierOptions): QueuedNotifier {
   };
 
   const kick = (target: string): void => {
-    if (!running || busy.has(target)) return;
+    if (!running) return;
+    if (busy.has(target)) {
+      // The running drain may already have looked at the queue: look again when it ends.
+      again.add(target);
+      return;
+    }
     const p = drain(target)
       .catch((err: unknown) => {
         log.error({ target, err: (err as Error).message }, 'notification queue failed; retrying in 5s');
         schedule(target, 5000);
       })
-      .finally(() => busy.delete(target));
+      .finally(() => {
+        busy.delete(target);
+        if (again.delete(target)) kick(target);
+      });
     busy.set(target, p);
   };
 

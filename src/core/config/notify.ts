@@ -91,13 +91,13 @@ const consoleTarget = z.object({ type: z.literal('console') }).strict();
 export const notifyTarget = z.discriminatedUnion('type', [emailTarget, chatTarget('slack'), chatTarget('teams'), chatTarget('chat'), webhookTarget, pagerTarget, consoleTarget]);
 
 /** An event kind (deploy_live, blocked, ...; any kind an engine emits), `live`/`failed` as short names, or `*`. */
-const kindKey = z.string().regex(/^(\*|[a-z][a-z0-9_.-]*)$/, 'an event kind (lowercase, e.g. blocked, deploy_live) or *');
+const KIND = /^(\*|[a-z][a-z0-9_.-]*)$/;
 
 export const notifyConfig = z
   .object({
     targets: z.record(z.string().regex(/^[a-z][a-z0-9_-]*$/i, 'letters, digits, - and _'), notifyTarget).default({}),
     /** Event kind -> targets; a target is `name` or, for e-mail, `name:authors` / `name:list`. */
-    routes: z.record(kindKey, z.array(z.string().min(1))).default({}),
+    routes: z.record(z.string(), z.array(z.string().min(1))).default({}),
     ...delivery,
   })
   .strict();
@@ -237,7 +237,13 @@ export function notifyIssues(
     if (t.type !== 'email') issues.push({ ...at, message: `"${ref}": only e-mail targets take a qualifier (${target} is ${t.type})` });
     else if (!EMAIL_QUALIFIERS.includes(qualifier)) issues.push({ ...at, message: `"${ref}": an e-mail target takes :authors or :list` });
   };
-  for (const [kind, list] of Object.entries(cfg?.routes ?? {})) list.forEach((ref, i) => check(ref, ['notify', 'routes', kind, i]));
+  for (const [kind, list] of Object.entries(cfg?.routes ?? {})) {
+    if (!KIND.test(kind)) {
+      const path = ['notify', 'routes', kind];
+      issues.push({ file, ...locate(path), path: path.join('.'), message: `"${kind}" is not an event kind (lowercase letters, digits, _ . -, e.g. blocked, deploy_live, or * for every event)` });
+    }
+    list.forEach((ref, i) => check(ref, ['notify', 'routes', kind, i]));
+  }
   onRegression.forEach((ref, i) => check(ref, ['on_regression', 'notify', i]));
   if (env) {
     for (const [name, t] of Object.entries(targets)) {
