@@ -1,12 +1,16 @@
 // The `immune` command line: one file per command group under commands/, each adding itself here.
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ImmuneError } from '../core/errors.js';
+
+// package.json is two levels up from src/cli/ and from dist/cli/ alike.
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const program = new Command();
 program
   .name('immune')
   .description('Continuous deployment with a cluster immune system.')
-  .version('0.1.0')
+  .version(version)
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 

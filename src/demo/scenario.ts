@@ -4,6 +4,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { simpleGit } from 'simple-git';
 import type { Logger } from 'pino';
 import { createLocalFleet } from '../adapters/fleet/local.js';
@@ -12,6 +13,9 @@ import type { EventBus } from '../engine/events.js';
 import type { DeployRecord } from '../ports.js';
 import { badChange, fixChange, goodChange, shopTemplateFiles, type ShopChange } from './shop-changes.js';
 import { startTraffic, type Traffic } from './traffic.js';
+
+/** The SDK beside this module: src/sdk/index.ts from source, dist/sdk/index.js when compiled. */
+const SDK_MODULE = fileURLToPath(new URL(`../sdk/index${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 
 export interface DemoOptions {
   pipelineFile?: string;
@@ -110,7 +114,7 @@ export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
     dataDir,
     log: opts.log,
     print: opts.print,
-    fleetEnv: { IMMUNE_URL: url, IMMUNE_CLIENT_TOKEN: clientToken, IMMUNE_SDK: join(IMMUNE_ROOT, 'src/sdk/index.ts') },
+    fleetEnv: { IMMUNE_URL: url, IMMUNE_CLIENT_TOKEN: clientToken, IMMUNE_SDK: SDK_MODULE },
     http: { port, host, tokensFile, clientTokens: [clientToken], experimentsDir: join(IMMUNE_ROOT, 'experiments') },
   });
   const unsubscribe = opts.progress?.(runtime.events, opts.print) ?? (() => undefined);

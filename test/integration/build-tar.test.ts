@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { stat, utimes } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readlink, stat, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { BuildError, createTarBuilder } from '../../src/adapters/build/tar-builder.js';
+import { extract } from 'tar';
+import { BuildError, createTarBuilder, excludeMatcher } from '../../src/adapters/build/tar-builder.js';
 import { log, tempDir, writeTree } from './fleet-fixture.js';
 
-describe('adapters/build/tar-builder (real tar and gzip)', function () {
+describe('adapters/build/tar-builder (node-tar and zlib; GNU tar reads the result)', function () {
   this.timeout(30_000);
   let tmp: Awaited<ReturnType<typeof tempDir>>;
   before(async () => {
@@ -70,5 +71,47 @@ describe('adapters/build/tar-builder (real tar and gzip)', function () {
     const mk = (output: string) => createTarBuilder({ commands: [], output, exclude: [], timeout: 10_000, dir: join(tmp.dir, 'out5'), log });
     await assert.rejects(mk('../two').build(checkout('one'), signal()), /outside the checkout/);
     await assert.rejects(mk('nope').build(checkout('one'), signal()), /not a directory/);
+  });
+
+  it('packs without any tar or gzip on PATH, and the same tree gives the same bytes build after build', async () => {
+    await writeTree(join(tmp.dir, 'six'), files);
+    const b = createTarBuilder({ commands: [], output: '.', exclude: ['.git'], timeout: 10_000, dir: join(tmp.dir, 'out6'), log });
+    const path = process.env.PATH;
+    process.env.PATH = join(tmp.dir, 'empty-bin');
+    let first, second;
+    try {
+      first = await b.build(checkout('six'), signal());
+      await utimes(join(tmp.dir, 'six', 'server.js'), new Date(2010, 1, 1), new Date(2010, 1, 1));
+      second = await b.build(checkout('six'), signal());
+    } finally {
+      process.env.PATH = path;
+    }
+    assert.equal(first.id, second.id);
+    assert.deepEqual(await readFile(first.path), await readFile(second.path));
+    const one = await createTarBuilder({ commands: [], output: '.', exclude: ['.git'], timeout: 10_000, dir: join(tmp.dir, 'out6b'), log }).build(checkout('one'), signal());
+    assert.equal(one.id, first.id, 'the same tree as "one"');
+  });
+
+  it('keeps modes and symbolic links, and an unpacked artifact is the tree', async () => {
+    await writeTree(join(tmp.dir, 'seven'), { 'bin/run': '#!/bin/sh\necho hi\n', 'lib/a.js': 'a\n' });
+    await chmod(join(tmp.dir, 'seven', 'bin/run'), 0o755);
+    await symlink('lib/a.js', join(tmp.dir, 'seven', 'main.js'));
+    const b = createTarBuilder({ commands: [], output: '.', exclude: [], timeout: 10_000, dir: join(tmp.dir, 'out7'), log });
+    const a = await b.build(checkout('seven'), signal());
+    const into = join(tmp.dir, 'unpacked7');
+    await mkdir(into);
+    await extract({ file: a.path, cwd: into });
+    assert.equal((await stat(join(into, 'bin/run'))).mode & 0o777, 0o755);
+    assert.equal(await readlink(join(into, 'main.js')), 'lib/a.js');
+    assert.equal(await readFile(join(into, 'main.js'), 'utf8'), 'a\n');
+    const verbose = (await execa('tar', ['-tvzf', a.path])).stdout;
+    assert.match(verbose, /1970-01-01/, 'every mtime is the epoch');
+    assert.doesNotMatch(verbose, /\broot\b|\bnobody\b/, 'no owner names');
+  });
+
+  it('excludes like tar --exclude: a component or a run of components anywhere, * and ? within one', () => {
+    const ex = excludeMatcher(['.git', 'node_modules/.cache', '*.log', 'tmp?']);
+    for (const p of ['.git', 'sub/.git', 'node_modules/.cache', 'a/node_modules/.cache', 'x.log', 'logs/x.log', 'tmp1']) assert.ok(ex(p), p);
+    for (const p of ['.gitignore', 'my.git', 'node_modules', 'node_modules/cache', 'x.log.txt', 'tmp', 'tmp12', 'a/b']) assert.ok(!ex(p), p);
   });
 });

@@ -7,8 +7,8 @@ import { mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, utimes, 
 import { existsSync, realpathSync } from 'node:fs';
 import { basename, delimiter, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { execa } from 'execa';
 import pLimit from 'p-limit';
+import { extract as extractTar } from 'tar';
 import type { Logger } from 'pino';
 import type { LocalFleetConfig } from '../../core/config/fleet.js';
 import { DeployError } from '../../core/errors.js';
@@ -118,7 +118,8 @@ export function createLocalFleet(config: LocalFleetConfig, opts: LocalFleetOptio
     const tmp = join(releasesDir(s), `.tmp-${artifact.id}-${process.pid}-${Date.now()}`);
     await mkdir(tmp);
     try {
-      await execa('tar', ['-xzf', artifact.path, '-C', tmp, '--no-same-owner'], { cancelSignal: signal, timeout: 120_000 });
+      signal.throwIfAborted();
+      await extractTar({ file: artifact.path, cwd: tmp, preserveOwner: false, strict: true });
       await writeFile(join(tmp, RELEASE_FILE), JSON.stringify({ id: artifact.id, sha: artifact.sha }) + '\n');
       await rm(target, { recursive: true, force: true });
       await rename(tmp, target);
@@ -177,7 +178,8 @@ export function createLocalFleet(config: LocalFleetConfig, opts: LocalFleetOptio
     const env: NodeJS.ProcessEnv = { ...process.env, ...config.env, ...opts.env };
     const nodeModules = join(opts.root, 'node_modules');
     env.NODE_PATH = env.NODE_PATH ? `${nodeModules}${delimiter}${env.NODE_PATH}` : nodeModules;
-    if (env.IMMUNE_SDK) {
+    // The SDK as TypeScript source (immune run from a checkout) needs tsx's loader; compiled it does not.
+    if (env.IMMUNE_SDK && /\.[cm]?ts$/.test(env.IMMUNE_SDK)) {
       const loader = tsxLoader(opts.root);
       if (loader) env.NODE_OPTIONS = `${env.NODE_OPTIONS ? `${env.NODE_OPTIONS} ` : ''}--import=${pathToFileURL(loader).href}`;
     }
