@@ -17,7 +17,9 @@ program
 // Command groups (each exports register(program)). Keep this list sorted.
 const groups: Array<() => Promise<{ register(p: Command): void }>> = [
   () => import('./commands/demo.js'),
+  () => import('./commands/doctor.js'),
   () => import('./commands/experiments.js'),
+  () => import('./commands/init.js'),
   () => import('./commands/judge.js'),
   () => import('./commands/line.js'),
   () => import('./commands/notify.js'),
