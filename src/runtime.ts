@@ -210,6 +210,6 @@ export async function sendTestNotification(pipelineFile: string, target: string,
 }
 
 /** A local path in the pipeline is relative to where immune runs; URLs stay as they are. */
-function resolveRepoUrl(url: string): string {
+export function resolveRepoUrl(url: string): string {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(url) || /^[^/]+@[^:]+:/.test(url) ? url : resolve(url);
 }

@@ -73,7 +73,7 @@ describe('immune doctor on broken app contracts', function () {
     assert.equal(r.code, 1, r.stdout + r.stderr);
     const [line, ...rest] = failures(r.stdout);
     assert.equal(rest.length, 0, r.stdout);
-    assert.match(line!, /^FAIL repository .* is a working checkout with main checked out: git refuses pushes to that branch, so a revert could not be pushed -> fix: deploy from a bare repository \(git clone --bare .*\), or let pushes update the checkout: git -C .* config receive\.denyCurrentBranch updateInstead$/);
+    assert.match(line!, /^FAIL repository cannot push reverts: the repository refuses pushes to its checked-out branch .*: \S+ is a working repository with main checked out and receive\.denyCurrentBranch=refuse \(the default\) -> fix: deploy from a bare repository \(git clone --bare .*\), set repo\.push_url, or let pushes update the checkout: git -C .* config receive\.denyCurrentBranch updateInstead$/);
 
     // With reverts off, pushes are not needed and not checked.
     const off = join(dir, 'no-revert.yaml');
@@ -90,7 +90,7 @@ describe('immune doctor on broken app contracts', function () {
     const broken = join(dir, 'broken.yaml');
     await writeFile(broken, (await readFile(pipeline, 'utf8')).replace('on_inconclusive: hold', 'on_inconclusive: maybe'));
     const [g, c, b] = await Promise.all([doctor(origin.devDir, gone), doctor(crash), doctor(origin.devDir, broken)]);
-    assert.match(failures(g.stdout)[0]!, /^FAIL repository repository .*nowhere\.git cannot be read: .* -> fix: create it \(git init --bare .*\)/);
+    assert.match(failures(g.stdout)[0]!, /^FAIL repository cannot push reverts: .*nowhere\.git.* -> fix: check repo\.url \(and repo\.push_url\) and that this machine may read and push to it/);
     assert.match(failures(c.stdout)[0]!, /^FAIL start\s+node server\.js in .* exited \(exit code 1\) before answering: .*boom at start.* -> fix: make `node server\.js` start a server that keeps running$/);
     assert.equal(b.code, 1);
     assert.match(failures(b.stdout)[0]!, /^FAIL pipeline\s+.*broken\.yaml:\d+:\d+ rollout\.on_inconclusive: .* -> fix: fix the file/);

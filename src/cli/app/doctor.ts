@@ -2,15 +2,18 @@
 // the first deploy needs it: the repository answers and takes pushes, the test command is there,
 // the start command serves /healthz with its release, /metrics parses and has every series named.
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
-import { checkPushable } from '../../adapters/git/push-check.js';
+import { createGitRepo } from '../../adapters/git/git-repo.js';
 import { expandGlobs } from '../../adapters/runner/node-test.js';
 import { parseExposition } from '../../adapters/metrics/exposition.js';
+import { simpleGit } from 'simple-git';
 import { parsePipeline, type PipelineConfig } from '../../core/config/index.js';
 import type { MetricDef } from '../../core/config/metrics.js';
 import { parseSelector } from '../../core/config/selector.js';
 import { ConfigError, formatConfigIssue } from '../../core/errors.js';
+import { resolveRepoUrl } from '../../runtime.js';
 import { get, startApp, waitForAnswer, type RunningApp } from './probe.js';
 
 export interface DoctorCheck {
@@ -153,6 +156,37 @@ async function checkApp(config: PipelineConfig, appDir: string, o: DoctorOptions
   }
 }
 
+/** The one-line fix for a push check's problem (git-repo's checkPushable says what is wrong). */
+function pushFix(problem: string, url: string, branch: string): string {
+  if (/checked-out branch/.test(problem)) return `deploy from a bare repository (git clone --bare ${url} ${url.replace(/\/+$/, '')}.git, set repo.url to it and push there), set repo.push_url, or let pushes update the checkout: git -C ${url} config receive.denyCurrentBranch updateInstead`;
+  if (/has no branch/.test(problem)) return `push the branch (git push ${url} HEAD:${branch}) or set repo.branch`;
+  return 'check repo.url (and repo.push_url) and that this machine may read and push to it (path, ssh key or credentials)';
+}
+
+/**
+ * The repository is reachable and has the branch; with reverts on, it would take a push
+ * (GitRepo.checkPushable: a working checkout refusing pushes to its branch, then a dry-run push
+ * from a clone made in a temp directory, which asks receive-pack without changing anything).
+ */
+async function checkRepository(config: PipelineConfig, signal?: AbortSignal): Promise<DoctorCheck> {
+  const { url, branch, remote, push_url } = config.repo;
+  const resolved = resolveRepoUrl(url);
+  if (!config.on_regression.revert) {
+    const heads = await simpleGit({ abort: signal }).raw(['ls-remote', '--heads', resolved, branch]).then((t) => t, (err: Error) => err);
+    if (heads instanceof Error) return fail('repository', `cannot read ${url}: ${heads.message.split('\n').find((l) => l.trim()) ?? heads.message}`, pushFix('', url, branch));
+    if (!heads.trim()) return fail('repository', `${url} has no branch ${branch}`, pushFix('has no branch', url, branch));
+    return ok('repository', `${url} has ${branch} (reverts are off: pushes not checked)`);
+  }
+  const workdir = await mkdtemp(join(tmpdir(), 'immune-doctor-'));
+  try {
+    const repo = createGitRepo({ url: resolved, branch, remote, pushUrl: push_url === undefined ? undefined : resolveRepoUrl(push_url), workdir });
+    const r = await repo.checkPushable!(signal);
+    return r.ok ? ok('repository', `${url} has ${branch} and accepts pushes (reverts are on)`) : fail('repository', r.details ? `${r.problem}: ${r.details.split('\n')[0]}` : r.problem, pushFix(r.problem, url, branch));
+  } finally {
+    await rm(workdir, { recursive: true, force: true });
+  }
+}
+
 export async function runDoctor(pipelineFile: string, o: DoctorOptions = {}): Promise<DoctorCheck[]> {
   const appDir = resolve(o.appDir ?? '.');
   let config: PipelineConfig;
@@ -164,10 +198,7 @@ export async function runDoctor(pipelineFile: string, o: DoctorOptions = {}): Pr
   }
   const checks: DoctorCheck[] = [ok('pipeline', `${pipelineFile} is valid`)];
 
-  const { url, branch } = config.repo;
-  const push = config.on_regression.revert;
-  const repo = await checkPushable(url, branch, { signal: o.signal, push });
-  checks.push(repo.ok ? ok('repository', push ? `${url} has ${branch} and accepts pushes (reverts are on)` : `${url} has ${branch} (reverts are off: pushes not checked)`) : fail('repository', repo.problem, repo.fix));
+  checks.push(await checkRepository(config, o.signal));
   checks.push(await checkTests(config, appDir));
   checks.push(...(await checkApp(config, appDir, o)));
   return checks;
