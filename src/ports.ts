@@ -345,7 +345,7 @@ export interface LineRecord {
   /** Queued commits a captain dropped (newest last). */
   dropped?: { sha: string; actor: string; reason: string; at: number }[];
   /** A captain's rollback to an earlier release, recorded before the fleet is switched (resumed after a crash). */
-  rollbackTo?: { artifact: import('./ports.js').Artifact; actor: string; reason: string; at: number };
+  rollbackTo?: { artifact: Artifact; actor: string; reason: string; at: number };
 }
 
 export interface DeployRecord {
