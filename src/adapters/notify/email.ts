@@ -41,7 +41,7 @@ export function renderEmail(n: Notification, host = 'immune.local'): { subject: 
       ? [
           `<p style="font-family:sans-serif"><b>Evidence:</b> ${esc(n.evidence.explanation)}</p>`,
           rows.length
-            ? `<table style="border-collapse:collapse"><tr>${['metric', 'verdict', 'change', 'interval', 'p', 'baseline -> canary', 'samples'].map(th).join('')}</tr>${rows
+            ? `<table style="border-collapse:collapse"><tr>${['metric', 'verdict', 'change', 'interval', 'p', 'baseline -> canary', 'servers'].map(th).join('')}</tr>${rows
                 .map((r) => `<tr>${[r.name, r.verdict, r.effect, r.ci, r.p, r.estimates, r.samples].map(td).join('')}</tr>`)
                 .join('')}</table>`
             : '',

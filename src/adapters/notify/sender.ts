@@ -54,11 +54,12 @@ export function postJson(url: string, payload: unknown, signal: AbortSignal, hea
   return post(url, JSON.stringify(payload), { 'content-type': 'application/json', 'user-agent': 'immune', ...headers }, signal);
 }
 
-const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(Math.abs(x) < 0.1 ? 1 : 0)}%`;
+/** A relative change; beyond ±1000% the figure says nothing more (e.g. from a zero baseline). */
+const pct = (x: number) => (x > 10 ? '>+1000%' : x < -10 ? '<-1000%' : `${x >= 0 ? '+' : ''}${(x * 100).toFixed(Math.abs(x) < 0.1 ? 1 : 0)}%`);
 const num = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '-' : Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 1 ? x.toFixed(2) : x.toPrecision(3));
 
 /** One row per metric: what a reader needs to judge the verdict (effect, interval, p, estimates, sample counts). */
-export function evidenceRows(n: Notification): { name: string; verdict: string; effect: string; ci: string; p: string; estimates: string; samples: string }[] {
+export function evidenceRows(n: Notification): { name: string; verdict: string; effect: string; ci: string; p: string; estimates: string; samples: string; explanation: string }[] {
   return (n.evidence?.metrics ?? []).map((m) => ({
     name: m.name,
     verdict: m.verdict,
@@ -67,6 +68,7 @@ export function evidenceRows(n: Notification): { name: string; verdict: string; 
     p: Number.isFinite(m.pValue) ? m.pValue.toPrecision(2) : '-',
     estimates: `${num(m.baselineEstimate)} -> ${num(m.canaryEstimate)}`,
     samples: `${m.samples.baseline} baseline / ${m.samples.canary} canary`,
+    explanation: m.explanation,
   }));
 }
 
@@ -74,11 +76,13 @@ export function evidenceRows(n: Notification): { name: string; verdict: string; 
 export function evidenceText(n: Notification): string[] {
   const rows = evidenceRows(n);
   if (!rows.length) return [];
-  const head = { name: 'metric', verdict: 'verdict', effect: 'change', ci: 'interval', p: 'p', estimates: 'baseline -> canary', samples: 'samples' };
+  const head = { name: 'metric', verdict: 'verdict', effect: 'change', ci: 'interval', p: 'p', estimates: 'baseline -> canary', samples: 'servers' };
   const all = [head, ...rows];
   const keys = Object.keys(head) as (keyof typeof head)[];
   const width = keys.map((k) => Math.max(...all.map((r) => r[k].length)));
-  return all.map((r) => keys.map((k, i) => r[k].padEnd(width[i]!)).join('  ').trimEnd());
+  const table = all.map((r) => keys.map((k, i) => r[k].padEnd(width[i]!)).join('  ').trimEnd());
+  // Each metric's own line carries the counts and the interval in its units.
+  return [...table, '', ...rows.filter((r) => r.explanation).map((r) => (r.explanation.startsWith(r.name) ? r.explanation : `${r.name}: ${r.explanation}`))];
 }
 
 export function shortSha(sha: string | undefined): string | undefined {

@@ -8,9 +8,10 @@ import { parsePipeline } from '../../../src/core/config/index.js';
 import { judgeGate, judgeWatch } from '../../../src/core/judge/index.js';
 import { Engine } from '../../../src/engine/engine.js';
 import { EventBus } from '../../../src/engine/events.js';
-import type { Commit, Repo, Store } from '../../../src/ports.js';
+import type { Store } from '../../../src/ports.js';
 import { VirtualClock } from '../../../src/sim/clock.js';
 import { SimFleet } from '../../../src/sim/fleet.js';
+import { MemoryRepo } from '../../helpers/memory-repo.js';
 
 const PIPELINE = `name: sim
 repo: { url: sim://shop, poll_interval: 1s }
@@ -28,37 +29,6 @@ rollout:
   steps: [{ servers: 1 }, { percent: 100% }]
 watch: { duration: 10s, window: 30s }
 `;
-
-/** A repository in memory: commits pushed by the test, reverts appended. */
-class MemoryRepo implements Repo {
-  commits: Commit[] = [];
-  reverts: { shas: string[]; message: string }[] = [];
-  push(sha: string, subject: string): void {
-    this.commits.push({ sha, author: 'dev', email: 'dev@example.com', subject, message: subject, time: 0 });
-  }
-  async tip(): Promise<string> {
-    return this.commits.at(-1)!.sha;
-  }
-  async commitsBetween(from: string | undefined, to: string): Promise<Commit[]> {
-    const end = this.commits.findIndex((c) => c.sha === to);
-    const start = from ? this.commits.findIndex((c) => c.sha === from) + 1 : end;
-    return this.commits.slice(start, end + 1);
-  }
-  async commit(sha: string): Promise<Commit> {
-    const c = this.commits.find((x) => x.sha === sha || x.sha.startsWith(sha));
-    if (!c) throw new Error(`no commit ${sha}`);
-    return c;
-  }
-  async checkout(sha: string) {
-    return { sha, dir: '/nonexistent', dispose: async () => undefined };
-  }
-  async revert(shas: string[], message: string): Promise<string> {
-    this.reverts.push({ shas, message });
-    const sha = `${'f'.repeat(8)}${String(this.reverts.length).padStart(32, '0')}`;
-    this.push(sha, `Revert ${shas.join(', ')}`);
-    return sha;
-  }
-}
 
 describe('engine on the simulated fleet (virtual time)', function () {
   this.timeout(30_000);
