@@ -10,6 +10,7 @@ import { judgeGate, judgeWatch } from './core/judge/index.js';
 import { Engine, type TestStage } from './engine/engine.js';
 import { EventBus } from './engine/events.js';
 import { ExperimentRegistry } from './engine/experiments.js';
+import { FlagRollouts } from './engine/flag-rollouts.js';
 import { createGitRepo } from './adapters/git/git-repo.js';
 import { createTarBuilder } from './adapters/build/tar-builder.js';
 import { createLocalFleet, type LocalFleet } from './adapters/fleet/local.js';
@@ -148,6 +149,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     publicUrl,
   });
 
+  let flagRollouts: FlagRollouts | undefined;
   const rt: Runtime = {
     config,
     engine,
@@ -172,6 +174,9 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
         // Reads are open without a token only when the server listens on loopback.
         const openRead = opts.http.openRead ?? isLoopbackHost(opts.http.host);
         const auth = createAuth({ tokens: loadTokens(opts.http.tokensFile), openRead });
+        const experiments = new ExperimentRegistry({ dir: resolve(opts.http.experimentsDir ?? 'experiments'), store, events, log, clock: systemClock });
+        const flags = new FlagRollouts({ registry: experiments, store, events, log, clock: systemClock, notifier, pipeline: config.name, publicUrl });
+        flagRollouts = flags;
         const ctx: ServerContext = {
           store,
           log,
@@ -179,7 +184,8 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
           auth,
           line: engine,
           pipelineName: config.name,
-          experiments: new ExperimentRegistry({ dir: resolve(opts.http.experimentsDir ?? 'experiments'), store, events, log, clock: systemClock }),
+          experiments,
+          flags,
           clientTokens: opts.http.clientTokens ?? (process.env.IMMUNE_CLIENT_TOKENS ?? '').split(',').filter(Boolean),
           frontendTokens: loadFrontendTokens(opts.http.tokensFile),
           publicUrl: publicUrl!,
@@ -187,11 +193,13 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
         };
         const server = await buildServer(ctx, { webhooks: webhookOptionsFrom(config) });
         await server.listen({ port: opts.http.port, host: opts.http.host });
+        flags.start();
         rt.server = server;
         rt.url = publicUrl;
       }
     },
     async close(o = {}) {
+      flagRollouts?.stop();
       await rt.server?.close().catch(() => undefined);
       await engine.stop();
       await notifier.stop();

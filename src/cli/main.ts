@@ -20,6 +20,7 @@ const groups: Array<() => Promise<{ register(p: Command): void }>> = [
   () => import('./commands/doctor.js'),
   () => import('./commands/experiments.js'),
   () => import('./commands/init.js'),
+  () => import('./commands/flags.js'),
   () => import('./commands/judge.js'),
   () => import('./commands/line.js'),
   () => import('./commands/notify.js'),

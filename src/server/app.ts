@@ -6,6 +6,7 @@ import type { ServerContext } from './context.js';
 import { registerDashboard } from './dashboard.js';
 import { registerErrorHandler } from './errors.js';
 import { registerExperiments } from './experiments.js';
+import { registerFlags } from './flags.js';
 import { registerMetrics } from './metrics.js';
 import { registerNotifications } from './notifications.js';
 import { registerSse } from './sse.js';
@@ -42,6 +43,7 @@ export async function buildServer(ctx: ServerContext, opts: BuildServerOptions =
   await registerFrontend(app, ctx);
   await registerOfrep(app, ctx);
   await registerExperiments(app, ctx);
+  await registerFlags(app, ctx);
   await registerWebhooks(app, ctx, opts.webhooks);
   await registerDashboard(app, ctx);
   return app;

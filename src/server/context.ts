@@ -5,6 +5,7 @@ import type { EventBus } from '../engine/events.js';
 import type { LineControl } from '../engine/control.js';
 import type { ExperimentRegistry } from '../engine/experiments.js';
 import type { Registry } from 'prom-client';
+import type { FlagRollouts } from '../engine/flag-rollouts.js';
 import type { OutboxItem, Store } from '../ports.js';
 
 /** What the server reads of the notifier (runtime.ts hands it the real one). */
@@ -50,6 +51,8 @@ export interface ServerContext {
   pipelineName?: string;
   /** Experiments and flags served from experiments/*.yaml (built by the composition root). */
   experiments: ExperimentRegistry;
+  /** Drives guarded flag rollouts; absent: their state is shown but nobody may unblock. */
+  flags?: FlagRollouts;
   /** Tokens Unleash SDKs must send in Authorization. */
   clientTokens: string[];
   /** Tokens for the Unleash frontend API and OFREP from browsers and mobile apps (tokens file `frontend:`). */

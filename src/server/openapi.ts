@@ -201,6 +201,29 @@ const schemas: Record<string, Schema> = {
     ['experiment', 'phase', 'participants', 'srm', 'branches', 'decision', 'summary'],
   ),
   CloseExperiment: obj({ branch: str('Branch everyone gets from now on'), reason: { type: 'string', minLength: 1 } }),
+  GuardedFlag: obj(
+    {
+      name: str(),
+      file: str(),
+      owner: nullable(str('Told when the flag is turned off or held')),
+      enabled: { type: 'boolean', description: 'false in the file: off for everyone (kill switch), not judged' },
+      status: { enum: ['running', 'held', 'off', 'complete'] },
+      blocked: { type: 'boolean', description: 'off or held: waiting for a person (POST /api/flags/{name}/unblock)' },
+      reason: nullable(str('Why it is off or held: the gate explanation')),
+      step: int('Index in steps'),
+      steps: arr(num('Share of users, 0..1')),
+      served: num('Share of users the flag is on for now'),
+      phase: int("The step's phase (each step counts its own exposures)"),
+      stepStartedAt: num(),
+      looks: int('Gate looks at this step'),
+      lastLook: nullable({ type: 'object', description: '{time, on: {users, goals}, off: {users, goals}}: cumulative counts' }),
+      gate: nullable({ type: 'object', description: "The gate's last decision, explanation and per-metric evidence (as a deploy gate's)" }),
+      history: arr(obj({ step: int(), rollout: num(), startedAt: num(), endedAt: num(), decision: { enum: ['pass', 'fail', 'inconclusive', 'unblocked'] }, explanation: str() })),
+      guard: { type: 'object', description: 'The guarded: settings from the file (durations in ms)' },
+    },
+    ['name', 'status', 'blocked', 'step', 'steps', 'served', 'history'],
+  ),
+  GuardedFlagList: obj({ flags: arr(ref('GuardedFlag')) }),
 };
 
 export interface Operation {
@@ -264,6 +287,9 @@ export const operations: Operation[] = [
   { method: 'get', path: '/api/experiments', summary: 'Experiments with their branches, status and decision', role: 'viewer', response: 'ExperimentList', tag: 'experiments' },
   { method: 'get', path: '/api/experiments/{name}/results', summary: "An experiment's readout", role: 'viewer', response: 'ExperimentResults', tag: 'experiments', params: ['name'], query: [{ name: 'phase', schema: { type: 'integer', minimum: 1 }, description: 'Phase to read (default: the current one)' }] },
   { method: 'post', path: '/api/experiments/{name}/close', summary: 'Close an experiment: everyone gets one branch; recorded in the audit log', role: 'engineer', body: 'CloseExperiment', response: 'Experiment', tag: 'experiments', params: ['name'] },
+  { method: 'get', path: '/api/flags', summary: "Guarded flag rollouts: step, share served, status, the gate's last look", role: 'viewer', response: 'GuardedFlagList', tag: 'experiments' },
+  { method: 'get', path: '/api/flags/{name}', summary: 'One guarded flag rollout with its gate evidence and the steps done', role: 'viewer', response: 'GuardedFlag', tag: 'experiments', params: ['name'] },
+  { method: 'post', path: '/api/flags/{name}/unblock', summary: 'A person acts on a flag turned off (its rollout starts again from the first step) or held (it moves to the next step); audited', role: 'engineer', body: 'Reason', response: 'GuardedFlag', tag: 'experiments', params: ['name'] },
   { method: 'post', path: '/api/events', summary: 'Exposures and conversions from any SDK (immune, OpenFeature tracking, your own); conversions idempotent by id', role: 'client', body: 'Events', response: 'EventsAccepted', tag: 'sdk' },
   { method: 'post', path: '/api/client/impressions', summary: "Impression events of standard Unleash SDKs, forwarded as emitted: exposures of experiments and guarded flags", role: 'client', body: 'Impressions', response: 'EventsAccepted', tag: 'sdk' },
   { method: 'get', path: '/api/client/features', summary: 'Unleash client API: the features document (experiments as variants, flags)', role: 'client', response: 'UnleashFeatures', tag: 'sdk' },
@@ -377,6 +403,7 @@ export function openApiDocument(opts: { publicUrl?: string; openRead?: boolean }
     if (op.role !== 'viewer' && !client) responses[403] = errorResponse(`The token's role is below ${op.role}`);
     if (op.body) responses[400] = errorResponse('Bad input: the message names the field');
     if (op.params) responses[404] = errorResponse('Not found');
+    if (op.path === '/api/flags/{name}/unblock') responses[409] = errorResponse('The flag is neither off nor held');
     if (op.tag === 'controls' || op.path === '/api/deploys') responses[409] = errorResponse('Conflict with the line state (e.g. nothing in flight to abort)');
     (paths[op.path] ??= {})[op.method] = {
       summary: op.summary,

@@ -11,6 +11,7 @@ import { SqliteExperimentStore } from '../../src/adapters/store/sqlite/experimen
 import { systemClock } from '../../src/adapters/clock/system.js';
 import { EventBus } from '../../src/engine/events.js';
 import { ExperimentRegistry } from '../../src/engine/experiments.js';
+import { FlagRollouts } from '../../src/engine/flag-rollouts.js';
 import type { Store } from '../../src/ports.js';
 import type { Auth, ServerContext } from '../../src/server/context.js';
 import { registerErrorHandler } from '../../src/server/errors.js';
@@ -18,6 +19,7 @@ import { registerExperiments } from '../../src/server/experiments.js';
 import type { FrontendToken } from '../../src/server/context.js';
 import { registerFrontend } from '../../src/server/frontend.js';
 import { registerOfrep } from '../../src/server/ofrep.js';
+import { registerFlags } from '../../src/server/flags.js';
 import { registerUnleash } from '../../src/server/unleash.js';
 import { registerUnleashDelta } from '../../src/server/unleash-delta.js';
 
@@ -68,12 +70,14 @@ export async function startServer(dir: string, opts: { dbFile?: string; clientTo
   const seen: TestServer['events'] = [];
   events.on((e) => seen.push(e as TestServer['events'][number]));
   const log = pino({ level: 'silent' });
+  const experiments = new ExperimentRegistry({ dir, store, events, log, clock: systemClock });
   const ctx: ServerContext = {
     store,
     log,
     events,
     auth: authStub,
-    experiments: new ExperimentRegistry({ dir, store, events, log, clock: systemClock }),
+    experiments,
+    flags: new FlagRollouts({ registry: experiments, store, events, log, clock: systemClock }),
     clientTokens: opts.clientTokens ?? [CLIENT_TOKEN],
     frontendTokens: opts.frontendTokens ?? [],
     publicUrl: 'http://127.0.0.1',
@@ -85,6 +89,7 @@ export async function startServer(dir: string, opts: { dbFile?: string; clientTo
   registerExperiments(app, ctx);
   await registerFrontend(app, ctx);
   await registerOfrep(app, ctx);
+  registerFlags(app, ctx);
   await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;

@@ -88,7 +88,7 @@ export function formatResults(r: ResultsResponse): string {
   return `${head}\n\n${branches}\n\n${metrics}`;
 }
 
-function parseReason(v: string): string {
+export function parseReason(v: string): string {
   if (v.trim() === '') throw new InputError('--reason', 'must not be empty: say why (it goes in the audit log)');
   return v.trim();
 }

@@ -106,6 +106,8 @@ export const guardConfig = z
     min_bake: duration.prefault('5m'),
     /** Longest time at a step; then on_inconclusive decides. */
     max_bake: duration.prefault('1h'),
+    /** Least users with the flag on before a step may pass (the gate can fail it sooner). */
+    min_users: z.number().int().min(1).default(500),
     /** At max bake with too little data: hold (stay at the step until a person acts), off (turn the flag off), or pass. */
     on_inconclusive: z.enum(['hold', 'off', 'pass']).default('hold'),
     alpha: z.number().gt(0).lt(0.5).default(0.05),

@@ -62,7 +62,7 @@ export const ON = 'on';
 export function servedShare(r: FlagRollout | undefined, g: GuardConfig): number {
   if (!r) return 0;
   if (r.status === 'off') return 0;
-  if (r.status === 'complete') return g.steps[g.steps.length - 1]!;
+  if (r.status === 'complete') return Math.max(...g.steps);
   return g.steps[Math.min(r.step, g.steps.length - 1)]!;
 }
 
@@ -80,12 +80,19 @@ export function startRollout(flag: string, phase: number, now: number): FlagRoll
   return { flag, status: 'running', step: 0, phase, stepStartedAt: now, looks: [], history: [], updatedAt: now };
 }
 
+/**
+ * Whether passing the current step ends the rollout: it was the last, or the next serves everyone
+ * (at 100% nobody is left with the flag off to compare with, so that step is not judged).
+ */
+export function finishesRollout(r: FlagRollout, g: GuardConfig): boolean {
+  return r.step + 1 >= g.steps.length || g.steps[r.step + 1]! >= 1 - 1e-9;
+}
+
 /** The next step's state (a new phase), after a pass or a person's go-ahead. */
 export function advanceRollout(r: FlagRollout, g: GuardConfig, record: FlagStepRecord, phase: number, now: number): FlagRollout {
   const history = [...r.history, record];
-  const last = r.step + 1 >= g.steps.length;
   const { reason: _reason, last: _last, ...rest } = r;
-  if (last) return { ...rest, status: 'complete', history, looks: [], updatedAt: now };
+  if (finishesRollout(r, g)) return { ...rest, status: 'complete', step: g.steps.length - 1, history, looks: [], updatedAt: now };
   return { ...rest, status: 'running', step: r.step + 1, phase, stepStartedAt: now, looks: [], history, updatedAt: now };
 }
 
@@ -137,7 +144,7 @@ export function lookRollout(r: FlagRollout, g: GuardConfig, tally: PhaseTally, n
   if (r.status !== 'running') return { state: r, action: 'none' };
   const names = guardMetrics(g);
   const looks = [...r.looks, { time: now, on: arm(tally, ON, names), off: arm(tally, OFF, names) }];
-  const result = judgeGate({
+  let result = judgeGate({
     alpha: g.alpha,
     metrics: flagGateSeries(looks, g),
     elapsedMs: now - r.stepStartedAt,
@@ -146,9 +153,17 @@ export function lookRollout(r: FlagRollout, g: GuardConfig, tally: PhaseTally, n
     onInconclusive: g.on_inconclusive === 'pass' ? 'pass' : 'hold',
     unresponsive: [],
   });
+  const onUsers = looks[looks.length - 1]!.on.users;
+  if (result.decision === 'pass' && onUsers < g.min_users) {
+    // Too few users have had the flag on for a pass to mean anything: bake on until max bake.
+    const waiting = `${onUsers} of min ${g.min_users} users with the flag on`;
+    if (now - r.stepStartedAt < g.max_bake) result = { ...result, decision: 'continue', explanation: `${waiting}; no regression so far` };
+    else if (g.on_inconclusive !== 'pass') result = { ...result, decision: 'inconclusive', explanation: `max bake reached with ${waiting}` };
+    else result = { ...result, warning: `passed with ${waiting}` };
+  }
   const state: FlagRollout = { ...r, looks, last: { decision: result.decision, explanation: result.explanation, metrics: result.metrics }, updatedAt: now };
   if (result.decision === 'fail') return { state: { ...state, status: 'off', reason: result.explanation }, action: 'turn-off', result };
-  if (result.decision === 'pass') return { state, action: r.step + 1 >= g.steps.length ? 'complete' : 'advance', result };
+  if (result.decision === 'pass') return { state, action: finishesRollout(r, g) ? 'complete' : 'advance', result };
   if (result.decision === 'inconclusive') {
     if (g.on_inconclusive === 'off') return { state: { ...state, status: 'off', reason: result.explanation }, action: 'turn-off', result };
     return { state: { ...state, status: 'held', reason: result.explanation }, action: 'hold', result };
