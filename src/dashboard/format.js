@@ -144,6 +144,15 @@ export function formatP(p) {
   return `p=${plain(p, 2)}`;
 }
 
+/** A metric's word, as verdictLabel in evidence.ts: "no data" when a side has no samples (never pass), "baking" while the gate keeps looking. */
+export function verdictLabel(m, gateDecision) {
+  if (m?.verdict === 'fail') return 'fail';
+  if (!(m?.samples?.canary > 0) || !(m?.samples?.baseline > 0)) return 'no data';
+  if (m.verdict === 'pass') return 'pass';
+  if (gateDecision === 'continue') return 'baking';
+  return String(m.verdict ?? 'n/a');
+}
+
 /** A share or relative value as a percentage (experiments, figures): 0.123 -> "+12.3%"; never ±∞ or an exponent. */
 export function pct(x, digits = 1, sign = true) {
   if (x === null || x === undefined || Number.isNaN(x)) return '—';

@@ -60,7 +60,7 @@ interface Look {
   metrics: unknown[];
 }
 
-function evidence(name: string, base: number, effect: number, i: number, n: number, verdict: string, tolerance = 0.1) {
+function evidence(name: string, base: number, effect: number, i: number, n: number, verdict: string, tolerance = 0.1, kind = 'ratio', unit?: string) {
   const width = 0.9 / Math.sqrt(i + 1);
   const e = effect * (0.6 + (0.4 * (i + 1)) / n);
   return {
@@ -72,6 +72,9 @@ function evidence(name: string, base: number, effect: number, i: number, n: numb
     baselineEstimate: base,
     canaryEstimate: base * (1 + e),
     samples: { baseline: 40 * (i + 1), canary: 4 * (i + 1) },
+    kind,
+    tolerance,
+    ...(unit ? { unit } : {}),
     explanation: `${name} ${e >= 0 ? '+' : ''}${(e * 100).toFixed(0)}% (CI ${((e - width) * 100).toFixed(0)}%..${((e + width) * 100).toFixed(0)}%), tolerance ${tolerance * 100}%: ${verdict === 'fail' ? 'regression' : 'no regression'}`,
   };
 }
@@ -82,7 +85,7 @@ function looks(step: number, t0: number, n: number, failing: boolean): Look[] {
     const fail = failing && last;
     const metrics = [
       evidence('error_rate', 0.012, failing ? 3.2 : 0.02, i, n, fail ? 'fail' : last ? 'pass' : 'inconclusive'),
-      evidence('latency_p50', 48, 0.03, i, n, last ? 'pass' : 'inconclusive'),
+      evidence('latency_p50', 48, 0.03, i, n, last ? 'pass' : 'inconclusive', 0.1, 'continuous', 'milliseconds'),
       evidence('checkouts', 0.31, -0.01, i, n, last ? 'pass' : 'inconclusive'),
     ];
     return {

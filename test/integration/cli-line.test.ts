@@ -17,6 +17,8 @@ import { createAuth } from '../../src/server/auth.js';
 import type { LineControl } from '../../src/server/context.js';
 import { commit, deploy, deployState } from '../unit/adapters/store/sqlite/fixtures.js';
 import { immune } from '../helpers/immune-cli.js';
+import { judgeFixed } from '../../src/core/judge/index.js';
+import type { EvidenceTable } from '../../src/core/judge/evidence.js';
 
 const TOKENS = { viewer: 'viewer-token-cli', engineer: 'engineer-token-cli', captain: 'captain-token-cli' };
 
@@ -77,6 +79,15 @@ describe('CLI line commands against a running server', function () {
       deploy('d2', now - 900_000, { status: 'failed', outcome: 'reverted', finishedAt: now - 600_000, revertSha: 'eeee', reason: 'checkout_error_rate +412%', shas: ['2222222222', '2222222233'], commits: [commit('2222222222', 0, 'Dev One'), commit('2222222233', 0, 'Dev Two')] }),
     );
     await store.line.createDeploy(inFlight);
+    // d2's gate at step 1, as the real judge recorded it: 6 checkout errors on the canary, none on the baseline.
+    const judged = judgeFixed({
+      alpha: 0.01,
+      metrics: [
+        { name: 'checkout_error_rate', kind: 'ratio', bad: 'increase', tolerance: 0.1, baseline: Array.from({ length: 7 }, () => Array(6).fill([0, 300])), canary: [Array(6).fill([1, 300])] },
+        { name: 'latency_p99', kind: 'continuous', unit: 'seconds', bad: 'increase', tolerance: 0.2, baseline: Array.from({ length: 7 }, (_, s) => Array.from({ length: 6 }, (_, t) => 0.2 + 0.001 * ((s + t) % 3))), canary: [Array(6).fill(0.201)] },
+      ],
+    });
+    await store.line.appendGateLook({ deployId: 'd2', step: 0, time: now - 700_000, elapsedMs: 12_000, decision: 'fail', explanation: 'regression', metrics: judged.metrics });
     app = await buildServer(
       {
         store,
@@ -205,7 +216,30 @@ describe('CLI line commands against a running server', function () {
     assert.match(bad.stderr, /--limit: "0" is not a number from 1 to 1000/);
   });
 
-  it('deploy queues a sha as the token holder; a bad sha is refused before any request', async () => {
+  it("show prints a deploy's evidence per step in the API's words; --json the API answer; an unknown deploy exits 1", async () => {
+    const [human, json, missing] = await Promise.all([immune(['show', 'd2', '--url', url]), immune(['show', 'd2', '--json', '--url', url]), immune(['show', 'nope', '--url', url])]);
+    assert.equal(human.code, 0, human.stderr);
+    const out = human.stdout;
+    assert.match(out, /^deploy\s+d2 2 commits 22222222\.\.22222222 \(Dev One, Dev Two\)$/m);
+    assert.match(out, /^why\s+checkout_error_rate \+412%$/m);
+    assert.match(out, /^step 1 of 3 \(1 of 8 servers\): fail after 12s, 1 look$/m);
+    assert.match(out, /^\s+METRIC\s+VERDICT\s+ESTIMATE\s+INTERVAL\s+SAMPLES$/m);
+    const summary = (JSON.parse(json.stdout) as { summary: EvidenceTable }).summary;
+    assert.equal(summary.rows.length, 2);
+    for (const r of summary.rows) {
+      const line = out.split('\n').find((l) => l.trim().startsWith(r.metric));
+      assert.ok(line, `a line for ${r.metric}`);
+      // The same words as the API (and so as the page): each column's text, in order.
+      const at = [r.label, r.estimate, r.interval, r.samples].map((w) => line.indexOf(w));
+      assert.ok(at.every((i, k) => i > 0 && (k === 0 || i > at[k - 1]!)), `${line} holds ${JSON.stringify(r)}`);
+    }
+    assert.match(out, /checkout_error_rate\s+fail\s+0% → 0\.33%\s+at least \+0\.\d+ pp\s+6 of 1,800 on the canary vs 0 of 12,600 on the baseline/);
+    assert.match(out, /latency_p99\s+\S+\s+[+-]?[\d.]+% \(\d+ ms → \d+ ms\)/);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no deploy nope/);
+  });
+
+    it('deploy queues a sha as the token holder; a bad sha is refused before any request', async () => {
     const [ok, badSha, unknown] = await Promise.all([
       immune(['deploy', 'abcdef12', '--url', url], { IMMUNE_TOKEN: TOKENS.engineer }),
       immune(['deploy', 'main;rm', '--url', url], { IMMUNE_TOKEN: TOKENS.engineer }),

@@ -2,6 +2,7 @@
 // statistics the gate uses, for scripts, CI and curious engineers.
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
+import { verdictLabel, withoutName } from '../../core/judge/evidence.js';
 import { judgeFixed } from '../../core/judge/index.js';
 import { parseJudgeInput } from '../../core/judge/input.js';
 import type { JudgeOutput } from '../../core/judge/types.js';
@@ -12,7 +13,8 @@ const EXIT = { pass: 0, fail: 1, inconclusive: 3 } as const;
 function human(out: JudgeOutput): string {
   const width = Math.max(6, ...out.metrics.map((m) => m.name.length));
   const lines = [`verdict: ${out.verdict}`];
-  for (const m of out.metrics) lines.push(`  ${m.verdict.padEnd(12)} ${m.name.padEnd(width)}  ${m.explanation.slice(m.name.length + 1)}`);
+  // The same words as the gate's, the API's and the page's: "no data" where a side has no samples.
+  for (const m of out.metrics) lines.push(`  ${verdictLabel(m).padEnd(12)} ${m.name.padEnd(width)}  ${withoutName(m.name, m.explanation)}`);
   return lines.join('\n') + '\n';
 }
 

@@ -2,6 +2,7 @@
 // REST API of a running `immune serve`.
 import { Command, Option } from 'commander';
 import { InputError } from '../../core/errors.js';
+import type { EvidenceTable } from '../../core/judge/evidence.js';
 import type { DeploySummary, LineStatus } from '../../engine/summary.js';
 import { ago, clip, duration, keyValues, shortSha, table } from '../output.js';
 import { ApiClient, CLIENT_EXIT_CODES, clientAction, withClientOptions, type ClientOptions } from './client.js';
@@ -122,6 +123,30 @@ export function formatLog(deploys: DeploySummary[], now: number): string {
   return table(rows, ['DEPLOY', 'SHAS', 'AUTHOR', 'OUTCOME', 'DURATION', 'REASON']);
 }
 
+/** One deploy and its summary table, one block per step: the same words as the page and the API. */
+export function formatDeploy(r: { deploy: DeploySummary; summary?: EvidenceTable }, now: number): string {
+  const d = r.deploy;
+  const rows: [string, string][] = [
+    ['deploy', `${d.id} ${change(d)}`],
+    ['status', `${d.outcome ?? d.status}, ${duration((d.finishedAt ?? now) - d.createdAt)}${d.revertSha ? `, reverted in ${shortSha(d.revertSha)}` : ''}`],
+  ];
+  if (d.reason) rows.push(['why', d.reason]);
+  const out = [keyValues(rows)];
+  const s = r.summary;
+  if (!s || s.steps.length === 0) return [...out, '', 'no gate has looked yet'].join('\n');
+  for (const st of s.steps) {
+    out.push('', `${st.name}: ${st.decision} after ${duration(st.elapsedMs)}, ${st.looks} look${st.looks === 1 ? '' : 's'}`);
+    const cells = s.rows.filter((x) => x.step === st.step).map((x) => [x.metric, x.label, x.estimate || 'no data', x.interval, x.samples]);
+    out.push(
+      table(cells, ['METRIC', 'VERDICT', 'ESTIMATE', 'INTERVAL', 'SAMPLES'])
+        .split('\n')
+        .map((l) => `  ${l}`)
+        .join('\n'),
+    );
+  }
+  return out.join('\n');
+}
+
 const CONTROLS: { name: 'block' | 'unblock' | 'pause' | 'resume' | 'abort' | 'promote' | 'override'; description: string; done: string }[] = [
   { name: 'block', description: 'block the line: no deploy starts until it is unblocked (captain)', done: 'line blocked' },
   { name: 'unblock', description: 'unblock the line (captain)', done: 'line unblocked' },
@@ -220,6 +245,21 @@ export function register(program: Command): void {
       clientAction(async (o: ClientOptions & Json & { limit: number }) => {
         const r = await new ApiClient(o).get<{ deploys: DeploySummary[] }>(`/api/deploys?limit=${o.limit}`);
         print(o.json ? JSON.stringify(r, null, 2) : formatLog(r.deploys, Date.now()));
+      }),
+    );
+
+  withClientOptions(
+    program
+      .command('show')
+      .description("show one deploy and its gates' evidence: per step, each metric's verdict, estimate, interval and samples")
+      .argument('<deploy>', 'deploy id (see immune log)')
+      .option('--json', 'print the API answer as JSON'),
+  )
+    .addHelpText('after', `\n${CLIENT_EXIT_CODES}`)
+    .action(
+      clientAction(async (id: string, o: ClientOptions & Json) => {
+        const r = await new ApiClient(o).get<{ deploy: DeploySummary; summary?: EvidenceTable }>(`/api/deploys/${encodeURIComponent(id)}`);
+        print(o.json ? JSON.stringify(r, null, 2) : formatDeploy(r, Date.now()));
       }),
     );
 

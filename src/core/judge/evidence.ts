@@ -309,6 +309,11 @@ export function explainMetric(f: EvidenceFacts): string {
   return `${f.name} ${w.change}${inner ? ` (${inner})` : ''}, ${p}: ${meaning(f)}`;
 }
 
+/** An explanation without its leading metric name, for tables that print the name in a column of its own. */
+export function withoutName(name: string, explanation: string): string {
+  return explanation.startsWith(name) ? explanation.slice(name.length).replace(/^:?\s+/, '') : explanation;
+}
+
 /** Words that must never reach a person: infinities, NaN, exponent notation. */
 export const UNREADABLE = /Infinity|NaN|∞|\binf\b|\d[eE][+-]?\d|e\+/;
 

@@ -14,6 +14,10 @@ const metricInput = z
     tolerance: z.number('expected a number').min(0, 'expected a share >= 0 (0.1 = 10%)').lt(1, 'expected a share below 1 (0.1 = 10%)').default(0.1),
     critical: z.boolean('expected true or false').optional(),
     weight: z.number('expected a number').positive('expected a weight > 0').optional(),
+    /** How the values read in the explanation (never used by the statistics). */
+    unit: z.enum(['fraction', 'seconds', 'milliseconds', 'bytes', 'cores', 'count', 'none'], 'expected one of fraction, seconds, milliseconds, bytes, cores, count, none').optional(),
+    /** Sampling interval in ms: a count reads per minute. */
+    intervalMs: z.number('expected a number').positive('expected an interval > 0 (ms)').optional(),
     baseline: serverRows,
     canary: serverRows,
     /** Every server's samples from before the deploy, same rows: each server is also compared with its own past. */

@@ -3,7 +3,7 @@
 import { get } from '../api.js';
 import { barChart, lineChart } from '../charts.js';
 import { h } from '../dom.js';
-import { clock, duration, formatChange, formatInterval, formatP, formatValue, shortSha } from '../format.js';
+import { clock, duration, formatChange, formatInterval, formatP, formatValue, shortSha, verdictLabel } from '../format.js';
 import { badge, card, commitList, empty } from './common.js';
 
 export async function render(app, id) {
@@ -136,12 +136,12 @@ function gatesBlock(gates, d, summary) {
   );
 }
 
-const noData = (m) => !(m?.samples?.canary > 0) || !(m?.samples?.baseline > 0);
+const noData = (m) => verdictLabel({ verdict: 'pass', samples: m?.samples }) === 'no data';
 
 function metricPanel(name, looks, row) {
   const series = looks.map((l) => ({ t: l.elapsedMs / 1000, m: (l.metrics ?? []).find((x) => x.name === name) })).filter((x) => x.m);
   const last = series[series.length - 1].m;
-  const label = row?.label ?? (last.verdict === 'fail' ? 'fail' : noData(last) ? 'no data' : last.verdict);
+  const label = row?.label ?? verdictLabel(last);
   const unit = { kind: last.kind, unit: last.unit, intervalMs: last.intervalMs };
   const withData = series.filter((x) => !noData(x.m));
   const hasEstimates = !last.trend && withData.some((x) => Number.isFinite(x.m.baselineEstimate) && Number.isFinite(x.m.canaryEstimate));

@@ -3,7 +3,7 @@ import { get } from '../api.js';
 import { lineChart, progress } from '../charts.js';
 import { lineControl } from '../controls.js';
 import { h } from '../dom.js';
-import { ago, clock, duration, pct, shortSha } from '../format.js';
+import { ago, clock, duration, formatChange, shortSha, verdictLabel } from '../format.js';
 import { badge, card, commitList, deployLink, empty, since } from './common.js';
 import { notificationsCard } from './notifications.js';
 
@@ -133,8 +133,8 @@ function gateGlance(d, gates) {
         const last = pts[pts.length - 1][1];
         return h(
           'div',
-          { class: `glance-metric ${last.verdict}`, 'data-metric': name, title: last.explanation },
-          h('div', {}, h('b', {}, name), ' ', badge(last.verdict), h('span', { class: 'muted small' }, ` ${pct(last.effect, 0)}`)),
+          { class: `glance-metric ${verdictLabel(last)}`, 'data-metric': name, title: last.explanation },
+          h('div', {}, h('b', {}, name), ' ', badge(verdictLabel(last)), h('span', { class: 'muted small' }, verdictLabel(last) === 'no data' ? '' : ` ${formatChange(last.effect)}`)),
           lineChart({
             series: [{ name: 'effect', cls: 'canary', points: pts.map(([t, m]) => [t, m.effect]) }],
             band: { name: 'interval', cls: last.verdict, points: pts.map(([t, m]) => [t, m.ci?.[0], m.ci?.[1]]) },

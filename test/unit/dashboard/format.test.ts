@@ -28,6 +28,14 @@ describe('dashboard/format mirrors core/judge/evidence', () => {
     );
   });
 
+  it('labels verdicts the same way: no data, baking, pass, fail', () => {
+    const verdicts = ['pass', 'fail', 'inconclusive'];
+    for (const verdict of verdicts)
+      for (const samples of [{ canary: 0, baseline: 0 }, { canary: 3, baseline: 0 }, { canary: 0, baseline: 30 }, { canary: 3, baseline: 30 }])
+        for (const decision of [undefined, 'continue', 'pass', 'fail', 'inconclusive'])
+          assert.equal(dash.verdictLabel({ verdict, samples }, decision), core.verdictLabel({ verdict, samples }, decision), `${verdict} ${JSON.stringify(samples)} ${decision}`);
+  });
+
   it('reads the examples a captain sees the same way', () => {
     assert.equal(dash.formatValue(1.25e8, { unit: 'bytes' }), '125 MB');
     assert.equal(dash.formatChange(5.3e8), 'more than ×1,000');
