@@ -49,7 +49,7 @@ describe('cli/judge', function () {
     const r = await run('fail.json', { alpha: 0.01, metrics: [errorRate(30)] });
     assert.equal(r.exitCode, 1, r.stderr);
     assert.match(r.stdout, /^verdict: fail/);
-    assert.match(r.stdout, /fail\s+error_rate\s+\+\d+% \(0\.50% → \d+\.\d+%; CI/);
+    assert.match(r.stdout, /fail\s+error_rate\s+\+\d+% \(0\.5% → \d+\.\d+%, \+\d+\.\d+ pp; CI \+\d+% to \+\d+%\), p[<=][\d.]+: regression beyond 10% tolerance$/m);
   });
 
   it('compares each server with its own past when `before` is given: an always-noisier canary passes, a mismatched history is bad input', async () => {
