@@ -21,6 +21,8 @@ export interface ExperimentsClientOptions {
   readyTimeout?: number;
   /** How long close() keeps retrying to send what is buffered (ms); default 5000. */
   closeTimeout?: number;
+  /** Who sends the events, as the readout names its sources (default "immune-sdk"). */
+  source?: string;
   /** pino-compatible; default: warnings and errors to stderr. */
   logger?: SdkLogger;
 }
@@ -35,6 +37,8 @@ export interface ExperimentsClient {
   ready(): Promise<void>;
   /** The user's branch (control when not taking part); records the exposure once per user and phase. */
   branchFor(experiment: string, userId: string): string;
+  /** Record that `userId` saw `branch` of an experiment's phase (`groupId`), once per user and phase (branchFor does this itself). */
+  expose(experiment: string, groupId: string, branch: string, userId: string): void;
   isEnabled(flag: string, userId?: string): boolean;
   /** A conversion on `goal` (or a guardrail event such as error_rate), with an optional value (revenue). */
   track(userId: string, goal: string, value?: number): void;
@@ -72,6 +76,7 @@ class Client implements ExperimentsClient {
   private readonly maxBuffer: number;
   private readonly eventsUrl: string;
   private readonly token: string;
+  private readonly source: string;
   private readonly synced: Promise<void>;
   private readonly timer: NodeJS.Timeout;
   private readonly readyTimeout: number;
@@ -89,6 +94,7 @@ class Client implements ExperimentsClient {
     this.maxBuffer = o.maxBuffer ?? 10_000;
     this.eventsUrl = `${base}/api/events`;
     this.token = o.clientToken;
+    this.source = o.source ?? 'immune-sdk';
     this.readyTimeout = o.readyTimeout ?? 10_000;
     this.closeTimeout = o.closeTimeout ?? 5000;
     this.unleash = new Unleash({
@@ -142,15 +148,16 @@ class Client implements ExperimentsClient {
     if (!v.enabled) return control;
     const groupId: unknown = strategy?.parameters?.groupId;
     // stale marks a closed experiment: everyone gets the chosen branch and nothing is measured.
-    if (typeof groupId === 'string' && groupId && !def?.stale) {
-      const key = `${experiment}\u0000${groupId}\u0000${userId}`;
-      if (!this.seen.has(key)) {
-        if (this.seen.size >= SEEN_LIMIT) this.seen.delete(this.seen.keys().next().value!);
-        this.seen.set(key, true);
-        this.push({ type: 'exposure', experiment, groupId, branch: v.name, userId, time: Date.now() });
-      }
-    }
+    if (typeof groupId === 'string' && groupId && !def?.stale) this.expose(experiment, groupId, v.name, userId);
     return v.name;
+  }
+
+  expose(experiment: string, groupId: string, branch: string, userId: string): void {
+    const key = `${experiment}\u0000${groupId}\u0000${userId}`;
+    if (this.seen.has(key)) return;
+    if (this.seen.size >= SEEN_LIMIT) this.seen.delete(this.seen.keys().next().value!);
+    this.seen.set(key, true);
+    this.push({ type: 'exposure', experiment, groupId, branch, userId, time: Date.now() });
   }
 
   isEnabled(flag: string, userId?: string): boolean {
@@ -184,7 +191,7 @@ class Client implements ExperimentsClient {
         res = await fetch(this.eventsUrl, {
           method: 'POST',
           headers: { 'content-type': 'application/json', authorization: this.token },
-          body: JSON.stringify({ source: 'immune-sdk', events: batch }),
+          body: JSON.stringify({ source: this.source, events: batch }),
           signal: AbortSignal.timeout(10_000),
         });
       } catch (err) {

@@ -67,9 +67,9 @@ export class FlagEvaluator {
 
   /** isEnabled and getVariant, as unleash-client computes them. */
   evaluate(name: string, ctx: UnleashContext): Evaluation {
-    const context = ctx as unknown as Context;
-    const enabled = this.client.isEnabled(name, context, () => false);
-    const v = this.client.getVariant(name, context) as VariantResult;
+    // getVariant alone: its feature_enabled is isEnabled's answer (dependencies included), in one evaluation.
+    const v = this.client.getVariant(name, ctx as unknown as Context) as VariantResult;
+    const enabled = Boolean(v.feature_enabled);
     return { name, enabled, variant: { name: v.name, enabled: v.enabled, feature_enabled: enabled, ...(v.payload ? { payload: v.payload } : {}) }, impressionData: Boolean(this.repo.getToggle(name)?.impressionData) };
   }
 

@@ -76,12 +76,9 @@ export async function registerOfrep(app: FastifyInstance, ctx: ServerContext): P
       // A single evaluation of an experiment is the app using it: the user's exposure.
       const groupId = r.metadata.groupId;
       if (typeof groupId === 'string' && c.userId && r.variant) {
-        const g = snap.groups.get(groupId);
-        if (g) {
-          ctx.store.experiments
-            .recordExposures([{ experiment: g.experiment, phase: g.phase, branch: r.variant, userId: c.userId, time: Date.now() }])
-            .catch((err: unknown) => req.log.warn({ err }, 'ofrep: exposure not recorded'));
-        }
+        registry
+          .record([{ type: 'exposure', experiment: key, groupId, branch: r.variant, userId: c.userId }], 'ofrep')
+          .catch((err: unknown) => req.log.warn({ err }, 'ofrep: exposure not recorded'));
       }
       return reply.send(ofrepResult(r));
     });
