@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { NodeSSH } from 'node-ssh';
-import pLimit from 'p-limit';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import type { SshFleetConfig } from '../../core/config/fleet.js';
 import { DeployError, ImmuneError } from '../../core/errors.js';
@@ -32,30 +32,105 @@ interface Session {
 }
 
 export function createSshFleet(config: SshFleetConfig, opts: SshFleetOptions): Fleet {
-  const log = opts.log.child({ fleet: 'ssh' });
-  const doFetch = opts.fetch ?? fetch;
-  const limit = pLimit(config.concurrency);
-  const pathOf = (p: string): string => {
-    if (p === '~' || p.startsWith('~/')) return resolve(homedir(), p.slice(2));
-    return isAbsolute(p) ? p : resolve(opts.baseDir ?? process.cwd(), p);
-  };
-  let known = new Map<string, SshTarget>();
+  return new SshFleet(config, opts);
+}
 
-  async function servers(): Promise<Server[]> {
-    const targets = await loadSshServers(config, pathOf);
-    known = new Map(targets.map((t) => [t.id, t]));
+class SshFleet implements Fleet {
+  private readonly log: Logger;
+  private readonly doFetch: typeof fetch;
+  private readonly limit: LimitFunction;
+  private known = new Map<string, SshTarget>();
+
+  constructor(
+    private readonly config: SshFleetConfig,
+    private readonly opts: SshFleetOptions,
+  ) {
+    this.log = opts.log.child({ fleet: 'ssh' });
+    this.doFetch = opts.fetch ?? fetch;
+    this.limit = pLimit(config.concurrency);
+  }
+
+  private pathOf(p: string): string {
+    if (p === '~' || p.startsWith('~/')) return resolve(homedir(), p.slice(2));
+    return isAbsolute(p) ? p : resolve(this.opts.baseDir ?? process.cwd(), p);
+  }
+
+  async servers(): Promise<Server[]> {
+    const targets = await loadSshServers(this.config, (p) => this.pathOf(p));
+    this.known = new Map(targets.map((t) => [t.id, t]));
     return targets.map(({ id, host, port, labels }) => ({ id, host, port, labels: { ...labels } }));
   }
 
-  async function target(server: Server): Promise<SshTarget> {
-    if (!known.has(server.id)) await servers();
-    const t = known.get(server.id);
+  private async target(server: Server): Promise<SshTarget> {
+    if (!this.known.has(server.id)) await this.servers();
+    const t = this.known.get(server.id);
     if (!t) throw new DeployError(`${server.id}: not in the SSH fleet's server list`, { server: server.id });
     return t;
   }
 
-  async function connect(t: SshTarget, signal: AbortSignal | undefined): Promise<Session> {
-    const knownHostsFile = pathOf(config.known_hosts);
+  async release(server: Server, signal?: AbortSignal): Promise<string | undefined> {
+    const t = await this.target(server);
+    const layout = new RemoteLayout(t.dir);
+    return this.limit(() =>
+      this.withSession(t, this.config.connect_timeout * 2, 'reading the current release', signal, async (s) => {
+        const link = await s.tryRun(layout.readCurrent());
+        const id = link?.trim().split('/').pop();
+        return id ? id : undefined;
+      }),
+    );
+  }
+
+  async activate(server: Server, artifact: Artifact, signal: AbortSignal): Promise<void> {
+    const { config, log } = this;
+    const t = await this.target(server);
+    const id = checkReleaseId(artifact.id, t.id);
+    const layout = new RemoteLayout(t.dir);
+    const started = performance.now();
+    let mark = started;
+    const lap = (): number => {
+      const now = performance.now();
+      const ms = Math.round(now - mark);
+      mark = now;
+      return ms;
+    };
+    const phases: Record<string, number> = {};
+    await this.limit(() =>
+      this.withSession(t, config.timeout, `activating ${id}`, signal, async (s, bounded) => {
+        phases.connect = lap();
+        const installed = (await s.run(layout.isInstalled(id), 'checking installed releases')).trim() === 'yes';
+        if (!installed) {
+          log.info({ server: t.id, release: id, bytes: artifact.bytes }, 'uploading release');
+          await s.run(layout.prepare(), 'creating the releases directory');
+          await s.put(artifact.path, layout.upload(id));
+          await s.run(layout.unpack(id), 'unpacking the release');
+        }
+        phases.install = lap();
+        await s.run(layout.activate(id), 'switching current');
+        log.info({ server: t.id, release: id, installed }, 'switched, restarting');
+        const env = { IMMUNE_RELEASE: id, IMMUNE_SERVER: t.id, IMMUNE_DIR: t.dir, HOST: t.host, PORT: String(t.port) };
+        await s.run(layout.restart(config.restart, env), 'restart');
+        phases.restart = lap();
+        await this.waitHealthy(t, bounded);
+        phases.health = lap();
+        const listed = await s.tryRun(layout.listReleases());
+        const prune = releasesToPrune((listed ?? '').split('\n'), id, config.keep_releases);
+        if (prune.length) {
+          await s.run(layout.remove(prune), 'removing old releases');
+          log.info({ server: t.id, removed: prune }, 'pruned old releases');
+        }
+      }),
+    );
+    log.info({ server: t.id, release: id, ms: Math.round(performance.now() - started), phases }, 'release active');
+  }
+
+  health(server: Server, signal?: AbortSignal): Promise<boolean> {
+    return this.healthy(server, Math.min(5000, this.config.health_timeout), signal);
+  }
+
+  /** Open a session to `t`, verifying its host key against known_hosts; every failure names the server. */
+  private async connect(t: SshTarget, signal: AbortSignal | undefined): Promise<Session> {
+    const { config } = this;
+    const knownHostsFile = this.pathOf(config.known_hosts);
     let knownText: string;
     try {
       knownText = await readFile(knownHostsFile, 'utf8');
@@ -64,7 +139,7 @@ export function createSshFleet(config: SshFleetConfig, opts: SshFleetOptions): F
     }
     const keys = keysFor(parseKnownHosts(knownText), t.host, t.sshPort);
     let privateKey: string;
-    const keyFile = pathOf(config.key);
+    const keyFile = this.pathOf(config.key);
     try {
       privateKey = await readFile(keyFile, 'utf8');
     } catch (err) {
@@ -98,36 +173,11 @@ export function createSshFleet(config: SshFleetConfig, opts: SshFleetOptions): F
       if (signal?.aborted) throw new DeployError(`${t.id}: aborted while connecting`, { server: t.id });
       throw new DeployError(`${t.id}: cannot connect over SSH to ${t.user}@${t.host}:${t.sshPort}: ${(err as Error).message}`, { server: t.id, cause: err });
     }
-    const guard = (phase: string, err: unknown): never => {
-      if (err instanceof ImmuneError) throw err;
-      if (signal?.aborted) throw new DeployError(`${t.id}: aborted during ${phase}`, { server: t.id });
-      throw new DeployError(`${t.id}: ${phase} failed: ${(err as Error).message}`, { server: t.id, cause: err });
-    };
-    return {
-      async run(command, phase) {
-        const r = await ssh.execCommand(command).catch((err: unknown) => guard(phase, err));
-        if (r.code !== 0) {
-          const why = (r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ');
-          throw new DeployError(`${t.id}: ${phase} failed (exit ${r.code ?? r.signal}): ${why || 'no output'}`, { server: t.id });
-        }
-        return r.stdout;
-      },
-      async tryRun(command) {
-        const r = await ssh.execCommand(command).catch((err: unknown) => guard('query', err));
-        return r.code === 0 ? r.stdout : undefined;
-      },
-      async put(local, remote) {
-        await ssh.putFile(local, remote).catch((err: unknown) => guard('upload', err));
-      },
-      close() {
-        signal?.removeEventListener('abort', onAbort);
-        ssh.dispose();
-      },
-    };
+    return sessionOf(ssh, t, signal, onAbort);
   }
 
   /** Run `fn` on a session to `t`, bounded by `ms`; the session is closed however it ends. */
-  async function withSession<T>(t: SshTarget, ms: number, what: string, signal: AbortSignal | undefined, fn: (s: Session, signal: AbortSignal) => Promise<T>): Promise<T> {
+  private async withSession<T>(t: SshTarget, ms: number, what: string, signal: AbortSignal | undefined, fn: (s: Session, signal: AbortSignal) => Promise<T>): Promise<T> {
     const timeout = AbortSignal.timeout(ms);
     const both = signal ? AbortSignal.any([signal, timeout]) : timeout;
     let session: Session | undefined;
@@ -149,7 +199,7 @@ export function createSshFleet(config: SshFleetConfig, opts: SshFleetOptions): F
       return await Promise.race([
         (async () => {
           if (both.aborted) return expired;
-          session = await connect(t, both);
+          session = await this.connect(t, both);
           // Aborted while connecting: close at once, never go on in the background.
           if (both.aborted) {
             session.close();
@@ -165,12 +215,12 @@ export function createSshFleet(config: SshFleetConfig, opts: SshFleetOptions): F
     }
   }
 
-  async function healthy(t: Server, perTryMs: number, signal?: AbortSignal): Promise<boolean> {
+  private async healthy(t: Server, perTryMs: number, signal?: AbortSignal): Promise<boolean> {
     const host = t.host.includes(':') ? `[${t.host}]` : t.host;
-    const url = `http://${host}:${t.port}${config.health_path}`;
+    const url = `http://${host}:${t.port}${this.config.health_path}`;
     const s = signal ? AbortSignal.any([signal, AbortSignal.timeout(perTryMs)]) : AbortSignal.timeout(perTryMs);
     try {
-      const res = await doFetch(url, { signal: s });
+      const res = await this.doFetch(url, { signal: s });
       await res.arrayBuffer().catch(() => undefined);
       return res.ok;
     } catch {
@@ -178,77 +228,45 @@ export function createSshFleet(config: SshFleetConfig, opts: SshFleetOptions): F
     }
   }
 
-  async function waitHealthy(t: SshTarget, signal: AbortSignal): Promise<void> {
-    const deadline = performance.now() + config.health_timeout;
+  private async waitHealthy(t: SshTarget, signal: AbortSignal): Promise<void> {
+    const deadline = performance.now() + this.config.health_timeout;
     for (;;) {
       if (signal.aborted) throw new DeployError(`${t.id}: aborted while waiting for health`, { server: t.id });
-      if (await healthy(t, Math.min(2000, config.health_timeout), signal)) return;
+      if (await this.healthy(t, Math.min(2000, this.config.health_timeout), signal)) return;
       if (performance.now() >= deadline) {
-        throw new DeployError(`${t.id}: no healthy answer from http://${t.host}:${t.port}${config.health_path} within ${config.health_timeout / 1000}s after restart`, { server: t.id });
+        throw new DeployError(`${t.id}: no healthy answer from http://${t.host}:${t.port}${this.config.health_path} within ${this.config.health_timeout / 1000}s after restart`, { server: t.id });
       }
       await new Promise((r) => setTimeout(r, 200));
     }
   }
+}
 
+/** The commands of one open session; every failure names the server and the phase. */
+function sessionOf(ssh: NodeSSH, t: SshTarget, signal: AbortSignal | undefined, onAbort: () => void): Session {
+  const guard = (phase: string, err: unknown): never => {
+    if (err instanceof ImmuneError) throw err;
+    if (signal?.aborted) throw new DeployError(`${t.id}: aborted during ${phase}`, { server: t.id });
+    throw new DeployError(`${t.id}: ${phase} failed: ${(err as Error).message}`, { server: t.id, cause: err });
+  };
   return {
-    servers,
-
-    async release(server, signal) {
-      const t = await target(server);
-      const layout = new RemoteLayout(t.dir);
-      return limit(() =>
-        withSession(t, config.connect_timeout * 2, 'reading the current release', signal, async (s) => {
-          const link = await s.tryRun(layout.readCurrent());
-          const id = link?.trim().split('/').pop();
-          return id ? id : undefined;
-        }),
-      );
+    async run(command, phase) {
+      const r = await ssh.execCommand(command).catch((err: unknown) => guard(phase, err));
+      if (r.code !== 0) {
+        const why = (r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ');
+        throw new DeployError(`${t.id}: ${phase} failed (exit ${r.code ?? r.signal}): ${why || 'no output'}`, { server: t.id });
+      }
+      return r.stdout;
     },
-
-    async activate(server, artifact: Artifact, signal) {
-      const t = await target(server);
-      const id = checkReleaseId(artifact.id, t.id);
-      const layout = new RemoteLayout(t.dir);
-      const started = performance.now();
-      let mark = started;
-      const lap = (): number => {
-        const now = performance.now();
-        const ms = Math.round(now - mark);
-        mark = now;
-        return ms;
-      };
-      const phases: Record<string, number> = {};
-      await limit(() =>
-        withSession(t, config.timeout, `activating ${id}`, signal, async (s, bounded) => {
-          phases.connect = lap();
-          const installed = (await s.run(layout.isInstalled(id), 'checking installed releases')).trim() === 'yes';
-          if (!installed) {
-            log.info({ server: t.id, release: id, bytes: artifact.bytes }, 'uploading release');
-            await s.run(layout.prepare(), 'creating the releases directory');
-            await s.put(artifact.path, layout.upload(id));
-            await s.run(layout.unpack(id), 'unpacking the release');
-          }
-          phases.install = lap();
-          await s.run(layout.activate(id), 'switching current');
-          log.info({ server: t.id, release: id, installed }, 'switched, restarting');
-          const env = { IMMUNE_RELEASE: id, IMMUNE_SERVER: t.id, IMMUNE_DIR: t.dir, HOST: t.host, PORT: String(t.port) };
-          await s.run(layout.restart(config.restart, env), 'restart');
-          phases.restart = lap();
-          await waitHealthy(t, bounded);
-          phases.health = lap();
-          const listed = await s.tryRun(layout.listReleases());
-          const prune = releasesToPrune((listed ?? '').split('\n'), id, config.keep_releases);
-          if (prune.length) {
-            await s.run(layout.remove(prune), 'removing old releases');
-            log.info({ server: t.id, removed: prune }, 'pruned old releases');
-          }
-        }),
-      );
-      log.info({ server: t.id, release: id, ms: Math.round(performance.now() - started), phases }, 'release active');
+    async tryRun(command) {
+      const r = await ssh.execCommand(command).catch((err: unknown) => guard('query', err));
+      return r.code === 0 ? r.stdout : undefined;
     },
-
-    health(server, signal) {
-      return healthy(server, Math.min(5000, config.health_timeout), signal);
+    async put(local, remote) {
+      await ssh.putFile(local, remote).catch((err: unknown) => guard('upload', err));
+    },
+    close() {
+      signal?.removeEventListener('abort', onAbort);
+      ssh.dispose();
     },
   };
 }
