@@ -229,8 +229,7 @@ export class ExperimentRegistry {
    * guarded flags the evaluation counts per branch, stored for the sample ratio check. The bucket
    * goes to the phase current when it ended.
    */
-  async recordMetrics(appName: string, bucket: MetricsBucket, source = 'unleash-metrics'): Promise<void> {
-    void appName;
+  async recordMetrics(instance: string, bucket: MetricsBucket, source = 'unleash-metrics'): Promise<void> {
     for (const [name, t] of Object.entries(bucket.toggles)) {
       if (!this.usage.has(name) && this.usage.size >= 10_000) continue;
       const u = this.usage.get(name) ?? { yes: 0, no: 0, variants: {} };
@@ -246,7 +245,7 @@ export class ExperimentRegistry {
     for (const [name, t] of Object.entries(bucket.toggles)) {
       const gf = snap.guarded.get(name);
       if (gf && (gf.rollout.status === 'running' || gf.rollout.status === 'held')) {
-        buckets.push({ experiment: name, phase: gf.rollout.phase, source, counts: { [OFF]: t.no, [ON]: t.yes } });
+        buckets.push({ experiment: name, phase: gf.rollout.phase, source, instance, counts: { [OFF]: t.no, [ON]: t.yes } });
         continue;
       }
       const x = snap.experiments.get(name);
@@ -254,7 +253,7 @@ export class ExperimentRegistry {
       const phase = [...x.phases].reverse().find((p) => p.startedAt <= at) ?? x.phase;
       const counts: Record<string, number> = {};
       for (const w of phase.weights) if (t.variants[w.name]) counts[w.name] = t.variants[w.name]!;
-      if (Object.keys(counts).length) buckets.push({ experiment: name, phase: phase.phase, source, counts });
+      if (Object.keys(counts).length) buckets.push({ experiment: name, phase: phase.phase, source, instance, counts });
     }
     if (buckets.length) await this.deps.store.experiments.recordEvaluations(buckets);
   }

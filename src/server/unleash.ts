@@ -75,5 +75,5 @@ export function recordRegistration(registry: ExperimentRegistry, raw: unknown): 
 /** An SDK's metrics post (client or frontend API): evaluations per feature and variant. */
 export async function recordMetrics(registry: ExperimentRegistry, raw: unknown, source?: string): Promise<void> {
   const body = validate(metricsBody, raw ?? {}, 'body');
-  await registry.recordMetrics(body.appName, body.bucket, source);
+  await registry.recordMetrics(`${body.appName}/${body.instanceId}`, body.bucket, source);
 }

@@ -81,7 +81,8 @@ export function experimentFeature(e: ExperimentConfig, phase: ExperimentPhase, c
     enabled: true,
     project: 'default',
     stale: closing !== undefined,
-    impressionData: false,
+    // Standard SDKs emit impression events only for features that ask: they are how exposures reach the readout.
+    impressionData: closing === undefined,
     strategies: [
       {
         name: 'flexibleRollout',

@@ -71,6 +71,13 @@ export interface Readout {
   summary: string;
 }
 
+/** Evaluations per branch over every SDK instance of a source. */
+function evaluationTotals(e: NonNullable<PhaseTally['evaluations']>[string]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const inst of Object.values(e.instances)) for (const [b, c] of Object.entries(inst.branches)) out[b] = (out[b] ?? 0) + c.count;
+  return out;
+}
+
 type Def = Pick<ExperimentConfig, 'name' | 'goals' | 'guardrails' | 'alpha' | 'control'>;
 
 /** Compare two rates x1/n1 (treatment) and x0/n0 (control) on the log-ratio scale. */
@@ -102,7 +109,7 @@ export function computeReadout(def: Def, phase: ExperimentPhase, tally: PhaseTal
   const sources: Readout['sources'] = {
     exposures: tally.sources?.exposures ?? {},
     conversions: tally.sources?.conversions ?? {},
-    evaluations: Object.fromEntries(Object.entries(tally.evaluations ?? {}).map(([src, e]) => [src, Object.fromEntries(Object.entries(e.branches).map(([b, c]) => [b, c.count]))])),
+    evaluations: Object.fromEntries(Object.entries(tally.evaluations ?? {}).map(([src, e]) => [src, evaluationTotals(e)])),
   };
   const control = byName.get(phase.weights[0]!.name);
   const n0 = control?.users ?? 0;

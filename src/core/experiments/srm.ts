@@ -57,33 +57,44 @@ export function fSf(f: number, d1: number, d2: number): number {
 }
 
 /**
- * Quasi-likelihood test of evaluation counts against the weights. With B posts, branch totals O_k
- * (N in all) and S_k = sum over posts of o_bk^2 / n_b, the heterogeneity of shares between posts is
- * sum_k S_k / phat_k - N on (B-1)(k-1) degrees of freedom (phat_k = O_k / N), whose mean is the
- * dispersion phi; the goodness-of-fit chi-square of the totals, divided by (k-1) and by phi (at
- * least 1), is then F-distributed with (k-1, (B-1)(k-1)) degrees of freedom.
+ * Quasi-likelihood test of evaluation counts against the weights. Within one SDK instance with B
+ * posts, branch totals O_k (N in all) and S_k = sum over posts of o_bk^2 / n_b, the heterogeneity
+ * of shares between its posts is sum_k S_k / phat_k - N on (B-1)(k-1) degrees of freedom (phat_k =
+ * O_k / N, the instance's own shares): its mean is the dispersion phi that repeat evaluations of
+ * the same users cause. Pooled over instances (so that an instance serving other weights than the
+ * rest shows as a mismatch, not as noise), phi (at least 1) divides the goodness-of-fit chi-square
+ * of all totals over (k-1): an F test with (k-1, sum (B-1)(k-1)) degrees of freedom.
  */
 export function evaluationSrm(branches: string[], weights: number[], e: EvaluationTally): SrmCheck {
-  const observed = branches.map((b) => e.branches[b]?.count ?? 0);
+  const instances = Object.values(e.instances);
+  const observed = branches.map((b) => instances.reduce((s, i) => s + (i.branches[b]?.count ?? 0), 0));
   const n = observed.reduce((s, o) => s + o, 0);
+  const buckets = instances.reduce((s, i) => s + i.buckets, 0);
   const counts = branches.map((branch, i) => ({ branch, observed: observed[i]!, expected: n * (weights[i] ?? 0) }));
   const k = branches.length;
-  if (n === 0) return { basis: 'none', counts, statistic: 0, pValue: null, mismatch: false, buckets: e.buckets, summary: 'SRM: not tested (no evaluations yet)' };
-  if (e.buckets < MIN_EVALUATION_BUCKETS || k < 2) {
-    const extra = ` (${e.buckets} SDK post${e.buckets === 1 ? '' : 's'}; ${MIN_EVALUATION_BUCKETS} needed to allow for repeat evaluations)`;
-    return { basis: 'evaluations', counts, statistic: 0, pValue: null, mismatch: false, buckets: e.buckets, summary: describe('evaluations', counts, weights, null, false, extra) };
+  if (n === 0) return { basis: 'none', counts, statistic: 0, pValue: null, mismatch: false, buckets, summary: 'SRM: not tested (no evaluations yet)' };
+  let heterogeneity = 0;
+  let repeats = 0;
+  for (const inst of instances) {
+    const own = branches.map((b) => inst.branches[b]?.count ?? 0);
+    const ni = own.reduce((s, o) => s + o, 0);
+    if (inst.buckets < 2 || !(ni > 0)) continue;
+    repeats += inst.buckets - 1;
+    heterogeneity -= ni;
+    branches.forEach((b, j) => {
+      if (own[j]! > 0) heterogeneity += (inst.branches[b]?.sq ?? 0) / (own[j]! / ni);
+    });
   }
-  let heterogeneity = -n;
-  branches.forEach((b, i) => {
-    const p = observed[i]! / n;
-    if (p > 0) heterogeneity += (e.branches[b]?.sq ?? 0) / p;
-  });
-  const df2 = (e.buckets - 1) * (k - 1);
+  if (repeats + 1 < MIN_EVALUATION_BUCKETS || k < 2) {
+    const extra = ` (${buckets} SDK post${buckets === 1 ? '' : 's'}; ${MIN_EVALUATION_BUCKETS} from the same instances needed to allow for repeat evaluations)`;
+    return { basis: 'evaluations', counts, statistic: 0, pValue: null, mismatch: false, buckets, summary: describe('evaluations', counts, weights, null, false, extra) };
+  }
+  const df2 = repeats * (k - 1);
   const dispersion = Math.max(1, heterogeneity / df2);
   const chi = chiSquareGoodnessOfFit(observed, weights).statistic;
   const statistic = chi / (k - 1) / dispersion;
   const pValue = fSf(statistic, k - 1, df2);
   const mismatch = pValue < SRM_ALPHA;
-  const extra = `, dispersion ${dispersion.toFixed(1)} over ${e.buckets} SDK posts`;
-  return { basis: 'evaluations', counts, statistic, pValue, mismatch, dispersion, buckets: e.buckets, summary: describe('evaluations', counts, weights, pValue, mismatch, extra) };
+  const extra = `, dispersion ${dispersion.toFixed(1)} over ${buckets} posts of ${instances.length} SDK instance${instances.length === 1 ? '' : 's'}`;
+  return { basis: 'evaluations', counts, statistic, pValue, mismatch, dispersion, buckets, summary: describe('evaluations', counts, weights, pValue, mismatch, extra) };
 }

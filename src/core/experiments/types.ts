@@ -55,14 +55,15 @@ export interface EvaluationBucket {
   experiment: string;
   phase: number;
   source: string;
+  /** The SDK instance that posted it (appName/instanceId): dispersion is estimated within each instance. */
+  instance: string;
   /** Evaluations per branch in this bucket. */
   counts: Record<string, number>;
 }
 
-/** Per branch, summed over buckets: the evaluations and the sum of count^2 / bucket size (for the dispersion estimate). */
+/** Per SDK instance and branch, summed over its buckets: the evaluations and the sum of count^2 / bucket size (for the dispersion estimate). */
 export interface EvaluationTally {
-  buckets: number;
-  branches: Record<string, { count: number; sq: number }>;
+  instances: Record<string, { buckets: number; branches: Record<string, { count: number; sq: number }> }>;
 }
 
 /** Per-branch counts over the deduplicated participants of one phase. */

@@ -44,6 +44,12 @@ const steps = [
      PRIMARY KEY (experiment, phase, time)) WITHOUT ROWID;
    -- A guarded flag rollout's state (JSON), one row per flag.
    CREATE TABLE flag_rollouts (flag TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at INTEGER NOT NULL);`,
+  `-- Evaluation counts kept per SDK instance too (the dispersion is estimated within each instance).
+   CREATE TABLE experiment_instance_evaluations (
+     experiment TEXT NOT NULL, phase INTEGER NOT NULL, source TEXT NOT NULL, instance TEXT NOT NULL, branch TEXT NOT NULL, count REAL NOT NULL, sq REAL NOT NULL,
+     PRIMARY KEY (experiment, phase, source, instance, branch)) WITHOUT ROWID;
+   INSERT INTO experiment_instance_evaluations SELECT experiment, phase, source, '', branch, count, sq FROM experiment_evaluations;
+   DROP TABLE experiment_evaluations;`,
 ];
 
 interface PhaseRow {
@@ -113,10 +119,10 @@ export class SqliteExperimentStore implements ExperimentStore {
       ),
       sources: db.prepare('SELECT kind, source, n FROM experiment_sources WHERE experiment = ? AND phase = ?'),
       evaluation: db.prepare(
-        `INSERT INTO experiment_evaluations (experiment, phase, source, branch, count, sq) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (experiment, phase, source, branch) DO UPDATE SET count = count + excluded.count, sq = sq + excluded.sq`,
+        `INSERT INTO experiment_instance_evaluations (experiment, phase, source, instance, branch, count, sq) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (experiment, phase, source, instance, branch) DO UPDATE SET count = count + excluded.count, sq = sq + excluded.sq`,
       ),
-      evaluations: db.prepare('SELECT source, branch, count, sq FROM experiment_evaluations WHERE experiment = ? AND phase = ?'),
+      evaluations: db.prepare('SELECT source, instance, branch, count, sq FROM experiment_instance_evaluations WHERE experiment = ? AND phase = ?'),
     };
   }
 
@@ -230,8 +236,8 @@ export class SqliteExperimentStore implements ExperimentStore {
     for (const r of this.q.sources.all(experiment, phase) as { kind: string; source: string; n: number }[]) (r.kind === 'exposure' ? sources.exposures : sources.conversions)[r.source] = r.n;
     tally.sources = sources;
     const evaluations: NonNullable<PhaseTally['evaluations']> = {};
-    for (const r of this.q.evaluations.all(experiment, phase) as { source: string; branch: string; count: number; sq: number }[]) {
-      const e = (evaluations[r.source] ??= { buckets: 0, branches: {} });
+    for (const r of this.q.evaluations.all(experiment, phase) as { source: string; instance: string; branch: string; count: number; sq: number }[]) {
+      const e = ((evaluations[r.source] ??= { instances: {} }).instances[r.instance] ??= { buckets: 0, branches: {} });
       if (r.branch === '') e.buckets = r.count;
       else e.branches[r.branch] = { count: r.count, sq: r.sq };
     }
@@ -245,8 +251,8 @@ export class SqliteExperimentStore implements ExperimentStore {
       for (const b of buckets) {
         const n = Object.values(b.counts).reduce((s, c) => s + c, 0);
         if (!(n > 0)) continue;
-        q.evaluation.run(b.experiment, b.phase, b.source, '', 1, 0);
-        for (const [branch, c] of Object.entries(b.counts)) q.evaluation.run(b.experiment, b.phase, b.source, branch, c, (c * c) / n);
+        q.evaluation.run(b.experiment, b.phase, b.source, b.instance, '', 1, 0);
+        for (const [branch, c] of Object.entries(b.counts)) q.evaluation.run(b.experiment, b.phase, b.source, b.instance, branch, c, (c * c) / n);
       }
     })();
   }
