@@ -273,6 +273,13 @@ export async function startFixtureServer(opts: { openRead?: boolean; now?: numbe
     return { ...d, summary: evidenceTable(d.gates, { steps: d.deploy.steps as number }) };
   });
   app.get('/api/audit', { preHandler: read }, async () => ({ entries: data.audit.slice().reverse() }));
+  app.get('/api/notifications', { preHandler: read }, async () => ({
+    targets: [
+      { target: 'slack', type: 'slack', pending: 0, delivered: 12, dead: 3, lastError: '503 Service Unavailable', lastErrorAt: now - 120_000, summary: 'slack: 3 failed, last 503 Service Unavailable' },
+      { target: 'pager', type: 'pager', pending: 0, delivered: 2, dead: 0, summary: 'pager: ok' },
+    ],
+    dead: [{ id: 'd-1:blocked:0>slack', target: 'slack', notification: { kind: 'blocked', title: 'Line blocked' }, state: 'dead', attempts: 6, createdAt: now - 600_000, lastError: '503 Service Unavailable' }],
+  }));
   app.get<{ Querystring: { days?: string } }>('/api/dora', { preHandler: read }, async (req) => ({ ...data.dora, days: Number(req.query.days ?? 7) }));
   app.get('/api/experiments', { preHandler: read }, async () => ({ experiments: data.experiments, flags: data.flags, errors: [] as string[], clients: [], usage: {} }));
   app.get('/api/experiments/:name/results', { preHandler: read }, async () => data.readout);

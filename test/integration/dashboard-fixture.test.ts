@@ -55,6 +55,16 @@ describe('dashboard (fixture API, headless Chromium)', function () {
     await screenshot(page, 'line-blocked');
   });
 
+  it('shows each notification target, a dead letter in red ("slack: 3 failed, last 503")', async () => {
+    const slack = page.locator('#notifications-card li[data-target=slack]');
+    await slack.waitFor();
+    const text = (await slack.textContent()) ?? '';
+    assert.match(text, /^slack \(slack\) 3 failed, last 503 Service Unavailable · 2m ago · 12 delivered$/);
+    assert.equal(await slack.getAttribute('class'), 'error');
+    assert.match((await page.locator('#notifications-card li[data-target=pager]').textContent()) ?? '', /^pager \(pager\) ok · 2 delivered$/);
+    assert.match((await page.locator('#notifications-card').textContent()) ?? '', /immune notify retry/);
+  });
+
   it('shows live, in flight (step, servers on the new build, bake time) and the queue', async () => {
     const inflight = await page.locator('#inflight-card').innerText();
     assert.match(inflight, /d-0043/);

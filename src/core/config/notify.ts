@@ -141,6 +141,10 @@ export const DEFAULT_SEVERITY: Record<string, Severity> = {
   deploy_live: 'info',
   unblocked: 'info',
   recovered: 'info',
+  rolled_back: 'info',
+  held: 'warning',
+  flag_off: 'error',
+  flag_held: 'warning',
   info: 'info',
 };
 
