@@ -1,11 +1,12 @@
 // The scripted demo: a fresh git repository of the shop, 8 local servers, traffic, and three
 // engineers' commits — a good one goes live, a bad one is caught at the canary, rolled back,
 // reverted and blocks the line, and after a captain unblocks, the fix goes live.
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { simpleGit } from 'simple-git';
+import { parseDocument } from 'yaml';
 import type { Logger } from 'pino';
 import { createLocalFleet } from '../adapters/fleet/local.js';
 import { createRuntime, IMMUNE_ROOT, loadPipelineFile, type Runtime } from '../runtime.js';
@@ -31,13 +32,24 @@ export interface DemoOptions {
   rps?: number;
   /** Bound on the whole scenario. */
   timeoutMs?: number;
+  /** First port of the local fleet's servers (overrides the pipeline's fleet.base_port), so two demos can run side by side. */
+  basePort?: number;
 }
 
 export interface DemoSummary {
   ok: boolean;
   expectations: { name: string; ok: boolean; detail?: string }[];
   deploys: { id: string; shas: string[]; subject: string; author: string; outcome?: string; durationMs?: number; reason?: string; revertSha?: string }[];
-  reverted?: { sha: string; revertSha: string; metric?: string; explanation: string };
+  reverted?: {
+    sha: string;
+    revertSha: string;
+    metric?: string;
+    explanation: string;
+    /** Where the gate caught it: rollout step (1-based; 0 = the watch), and the time into that step's bake. */
+    step?: number;
+    servers?: string;
+    caughtAfterMs?: number;
+  };
   badCommitToRevertMs?: number;
   blockedAt?: string;
   unblockedAt?: string;
@@ -59,10 +71,25 @@ export interface DemoHandle {
   stop(): Promise<void>;
 }
 
+/**
+ * The pipeline file with the fleet's base_port replaced, written beside the demo's state (paths
+ * in the pipeline stay relative to the working directory, as in the original); the file itself
+ * when no port is given.
+ */
+async function withBasePort(file: string, basePort: number | undefined, dataDir: string): Promise<string> {
+  if (basePort === undefined) return file;
+  const doc = parseDocument(await readFile(file, 'utf8'));
+  doc.setIn(['fleet', 'base_port'], basePort);
+  await mkdir(dataDir, { recursive: true });
+  const out = join(dataDir, 'demo-pipeline.yaml');
+  await writeFile(out, `# ${file} with fleet.base_port ${basePort} (immune demo --base-port)\n${doc.toString()}`);
+  return out;
+}
+
 /** Prepare everything, start the line, and run the scenario; `summary` resolves when it ends. */
 export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
-  const pipelineFile = opts.pipelineFile ?? join(IMMUNE_ROOT, 'pipelines/local.yaml');
   const dataDir = resolve(opts.dataDir ?? '.immune');
+  const pipelineFile = await withBasePort(opts.pipelineFile ?? join(IMMUNE_ROOT, 'pipelines/local.yaml'), opts.basePort, dataDir);
   const config = await loadPipelineFile(pipelineFile);
   if (config.fleet.type !== 'local') throw new Error('the demo needs a local fleet pipeline');
   const port = opts.port ?? 7070;
@@ -171,7 +198,19 @@ export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
       if (d2.revertSha) {
         const diff = await simpleGit(devDir).fetch('origin').then(() => simpleGit(devDir).raw(['diff', `${bad}^`, d2.revertSha!]));
         expect('the revert commit undoes exactly the bad change', diff.trim() === '');
-        out.reverted = { sha: bad, revertSha: d2.revertSha, metric: failing?.name, explanation: d2.reason ?? '' };
+        const f = (d2.state as { failure?: { stage?: string; step?: number } }).failure;
+        const plan = (d2.state as { plan?: string[][] }).plan;
+        const looks = await runtime.store.line.gateLooks(d2.id);
+        const caught = looks.filter((l) => l.decision === 'fail').at(-1);
+        out.reverted = {
+          sha: bad,
+          revertSha: d2.revertSha,
+          metric: failing?.name,
+          explanation: d2.reason ?? '',
+          step: f?.stage === 'watch' ? 0 : f?.step !== undefined ? f.step + 1 : undefined,
+          servers: f?.step !== undefined && plan ? `${plan[f.step]?.length ?? '?'} of ${plan.at(-1)?.length ?? '?'}` : undefined,
+          caughtAfterMs: caught?.elapsedMs,
+        };
         out.badCommitToRevertMs = (d2.finishedAt ?? Date.now()) - pushedAt;
       }
       out.blockedAt = line.blockedAt ? new Date(line.blockedAt).toISOString() : undefined;
