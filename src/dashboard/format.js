@@ -130,7 +130,7 @@ export function formatInterval(lo, hi) {
   if (Number.isNaN(lo) && Number.isNaN(hi)) return 'n/a';
   // A lower end at or below -100% that is a number is the floor of a share; an unbounded one says nothing.
   const floor = bounded(lo) && lo <= -1;
-  if (!loOk && !hiOk) return floor && bounded(hi) ? `-100% to ${formatChange(hi)}` : floor ? 'at least -100%' : 'unbounded (too little data)';
+  if (!loOk && !hiOk) return 'unbounded (too little data)';
   if (!hiOk) return `at least ${formatChange(lo)}`;
   if (!loOk) return floor ? `-100% to ${formatChange(hi)}` : `at most ${formatChange(hi)}`;
   return `${formatChange(lo)} to ${formatChange(hi)}`;
@@ -144,11 +144,11 @@ export function formatP(p) {
   return `p=${plain(p, 2)}`;
 }
 
-/** A metric's word, as verdictLabel in evidence.ts: "no data" when a side has no samples (never pass), "baking" while the gate keeps looking. */
+/** A metric's word, as verdictLabel in evidence.ts: "no data" when a side has no samples (never pass), "too little data" for an untested trend, "baking" while the gate keeps looking. */
 export function verdictLabel(m, gateDecision) {
   if (m?.verdict === 'fail') return 'fail';
   if (!(m?.samples?.canary > 0) || !(m?.samples?.baseline > 0)) return 'no data';
-  if (m.verdict === 'pass') return 'pass';
+  if (m.verdict === 'pass') return m.shortage ? 'too little data' : 'pass';
   if (gateDecision === 'continue') return 'baking';
   return String(m.verdict ?? 'n/a');
 }
@@ -211,6 +211,7 @@ export function tone(status) {
     case 'aborted':
     case 'inconclusive':
     case 'no data':
+    case 'too little data':
       return 'warn';
     default:
       return 'busy';

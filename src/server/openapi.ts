@@ -96,7 +96,7 @@ const schemas: Record<string, Schema> = {
     step: int(),
     metric: str(),
     verdict: str("The judge's verdict"),
-    label: { enum: ['pass', 'fail', 'no data', 'baking', 'inconclusive'], description: 'What the table shows; "no data" when a side has no samples' },
+    label: { enum: ['pass', 'fail', 'no data', 'too little data', 'baking', 'inconclusive'], description: 'What the table shows; "no data" when a side has no samples, "too little data" for a trend with too few servers to test' },
     change: str('"+14%"; empty when only levels make sense (no events on the baseline)'),
     levels: str('"412 ms → 470 ms"'),
     estimate: str('"+14% (412 ms → 470 ms)"'),

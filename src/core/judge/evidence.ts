@@ -140,7 +140,7 @@ export function formatInterval(lo: number, hi: number): string {
   if (Number.isNaN(lo) && Number.isNaN(hi)) return 'n/a';
   // A lower end at or below -100% that is a number is the floor of a share; an unbounded one says nothing.
   const floor = bounded(lo) && lo <= -1;
-  if (!loOk && !hiOk) return floor && bounded(hi) ? `-100% to ${formatChange(hi)}` : floor ? 'at least -100%' : 'unbounded (too little data)';
+  if (!loOk && !hiOk) return 'unbounded (too little data)';
   if (!hiOk) return `at least ${formatChange(lo)}`;
   if (!loOk) return floor ? `-100% to ${formatChange(hi)}` : `at most ${formatChange(hi)}`;
   return `${formatChange(lo)} to ${formatChange(hi)}`;
@@ -193,13 +193,15 @@ export function isNoData(f: Pick<EvidenceFacts, 'samples'>): boolean {
 }
 
 /**
- * The word for a metric's state: "fail", "pass", "no data", "baking" (not decided yet, the gate
- * keeps looking) or "inconclusive" (the gate ended without a decision for this metric).
+ * The word for a metric's state: "fail", "pass", "no data" (a side has no samples), "too little
+ * data" (samples, but too few for the test: a trend never holds a pass back), "baking" (not
+ * decided yet, the gate keeps looking) or "inconclusive" (the gate ended without a decision).
  */
-export function verdictLabel(f: Pick<EvidenceFacts, 'verdict' | 'samples'>, gateDecision?: string): string {
+export function verdictLabel(f: Pick<EvidenceFacts, 'verdict' | 'samples' | 'shortage'>, gateDecision?: string): string {
   if (f.verdict === 'fail') return 'fail';
   if (isNoData(f)) return 'no data';
-  if (f.verdict === 'pass') return 'pass';
+  // A supplementary test (a trend) passes without data, since it never holds a pass back: say it was not tested.
+  if (f.verdict === 'pass') return f.shortage ? 'too little data' : 'pass';
   if (gateDecision === 'continue') return 'baking';
   return String(f.verdict ?? 'n/a');
 }
@@ -286,7 +288,9 @@ export function evidenceWords(f: EvidenceFacts): EvidenceWords {
 function meaning(f: EvidenceFacts): string {
   const tol = fin(f.tolerance) ? formatTolerance(f.tolerance) : undefined;
   if (f.verdict === 'fail') return tol ? `regression beyond ${tol} tolerance` : 'regression';
-  if (f.verdict === 'pass') return isNoData(f) ? 'no data' : tol ? `no regression beyond ${tol}` : 'no regression';
+  if (f.verdict === 'pass' && isNoData(f)) return 'no data';
+  if (f.verdict === 'pass' && f.shortage) return `not tested, too little data: ${f.shortage}`;
+  if (f.verdict === 'pass') return tol ? `no regression beyond ${tol}` : 'no regression';
   if (f.verdict === 'inconclusive') return `too little data${f.shortage ? `: ${f.shortage}` : ''}`;
   return String(f.verdict);
 }

@@ -91,7 +91,7 @@ function summaryTable(summary) {
               if (!r) return h('td', { class: 'none', 'data-step': st.step, 'data-metric': name }, h('span', { class: 'muted' }, '—'));
               return h(
                 'td',
-                { class: `cell ${r.label.replace(' ', '-')}`, 'data-step': st.step, 'data-metric': name, title: r.explanation },
+                { class: `cell ${r.label.replace(/ /g, '-')}`, 'data-step': st.step, 'data-metric': name, title: r.explanation },
                 h('div', { class: 'verdict' }, badge(r.label)),
                 h('div', { class: 'estimate' }, r.estimate || 'no data'),
                 h('div', { class: 'interval muted' }, r.interval),
@@ -171,7 +171,7 @@ function metricPanel(name, looks, row) {
   const caption = noData(last) ? `no data (n=${last.samples?.canary ?? 0}/${last.samples?.baseline ?? 0})` : `${row?.estimate ?? formatChange(last.effect)}, CI ${row?.interval ?? formatInterval(last.ci?.[0], last.ci?.[1])}, ${formatP(last.pValue)}, n=${last.samples.canary}/${last.samples.baseline}`;
   return h(
     'figure',
-    { class: `metric ${label.replace(' ', '-')}`, 'data-metric': name },
+    { class: `metric ${label.replace(/ /g, '-')}`, 'data-metric': name },
     h('figcaption', {}, h('b', {}, name), ' ', badge(label), h('span', { class: 'muted' }, ` ${caption}`)),
     chart,
     withData.length

@@ -33,7 +33,8 @@ describe('dashboard/format mirrors core/judge/evidence', () => {
     for (const verdict of verdicts)
       for (const samples of [{ canary: 0, baseline: 0 }, { canary: 3, baseline: 0 }, { canary: 0, baseline: 30 }, { canary: 3, baseline: 30 }])
         for (const decision of [undefined, 'continue', 'pass', 'fail', 'inconclusive'])
-          assert.equal(dash.verdictLabel({ verdict, samples }, decision), core.verdictLabel({ verdict, samples }, decision), `${verdict} ${JSON.stringify(samples)} ${decision}`);
+          for (const shortage of [undefined, 'needs 3+ servers'])
+            assert.equal(dash.verdictLabel({ verdict, samples, shortage }, decision), core.verdictLabel({ verdict, samples, shortage }, decision), `${verdict} ${JSON.stringify(samples)} ${decision} ${shortage}`);
   });
 
   it('reads the examples a captain sees the same way', () => {

@@ -63,6 +63,7 @@ describe('core/judge/evidence', () => {
     assert.equal(formatInterval(0.046, Number.MAX_VALUE), 'at least +4.6%');
     assert.equal(formatInterval(-Infinity, -0.03), 'at most -3%');
     assert.equal(formatInterval(-1, 0.5), '-100% to +50%');
+    assert.equal(formatInterval(-1, 5e8), 'unbounded (too little data)');
     assert.equal(formatInterval(-Infinity, Infinity), 'unbounded (too little data)');
     assert.equal(formatP(5.2e-7), 'p<0.0001');
     assert.equal(formatP(0.0031), 'p=0.0031');
@@ -104,6 +105,10 @@ describe('core/judge/evidence', () => {
     assert.equal(explainMetric(f), 'memory trend: no data (0 canary, 0 baseline)');
     assert.equal(verdictLabel({ ...f, samples: { baseline: 40, canary: 0 } }), 'no data');
     assert.equal(verdictLabel({ ...f, samples: { baseline: 40, canary: 4 } }), 'pass');
+    // A trend with samples but too few servers for its test passes (it never holds a pass back): it reads as not tested.
+    const untested = { ...f, samples: { baseline: 116, canary: 24 }, shortage: 'needs 3+ servers with 4+ samples since the deploy (has 0)', ci: [-Infinity, Infinity] as [number, number] };
+    assert.equal(verdictLabel(untested), 'too little data');
+    assert.equal(explainMetric(untested), 'memory trend 0% projected (CI unbounded (too little data)), p=0.5: not tested, too little data: needs 3+ servers with 4+ samples since the deploy (has 0)');
     assert.equal(verdictLabel({ verdict: 'inconclusive', samples: { baseline: 40, canary: 4 } }, 'continue'), 'baking');
     assert.equal(verdictLabel({ verdict: 'inconclusive', samples: { baseline: 40, canary: 4 } }, 'inconclusive'), 'inconclusive');
     const short = judgeFixed({ alpha: 0.01, metrics: [series('latency_p99', 'continuous', grid(4, 5, () => 0.2), [], { unit: 'seconds' })] }).metrics[0]!;
