@@ -230,8 +230,8 @@ export interface Operation {
   method: 'get' | 'post';
   path: string;
   summary: string;
-  /** Role needed (reads are open to anyone when the server allows open reads), or an Unleash client token. */
-  role: Role | 'client';
+  /** Role needed (reads are open to anyone when the server allows open reads), an Unleash client token, a frontend token, or either (ofrep). */
+  role: Role | 'client' | 'frontend' | 'ofrep';
   body?: string;
   response: string;
   query?: { name: string; schema: Schema; description: string }[];
@@ -295,6 +295,15 @@ export const operations: Operation[] = [
   { method: 'get', path: '/api/client/features', summary: 'Unleash client API: the features document (experiments as variants, flags)', role: 'client', response: 'UnleashFeatures', tag: 'sdk' },
   { method: 'post', path: '/api/client/register', summary: 'Unleash client API: a client registers', role: 'client', body: 'UnleashPayload', response: 'Empty', tag: 'sdk' },
   { method: 'post', path: '/api/client/metrics', summary: "Unleash client API: usage metrics; experiments' per-variant counts feed the sample ratio check", role: 'client', body: 'UnleashPayload', response: 'Empty', tag: 'sdk' },
+  { method: 'get', path: '/api/client/delta', summary: 'Unleash delta API: a hydration, then only the feature and segment events since the If-None-Match revision (304 when none)', role: 'client', response: 'UnleashDelta', tag: 'sdk' },
+  { method: 'get', path: '/api/frontend', summary: 'Unleash frontend API: the enabled toggles and variants for the context in the query (appName, userId, sessionId, properties[name]); ETag/304', role: 'frontend', response: 'FrontendToggles', tag: 'sdk' },
+  { method: 'post', path: '/api/frontend', summary: 'Unleash frontend API: the enabled toggles for the context in the body', role: 'frontend', body: 'FrontendContext', response: 'FrontendToggles', tag: 'sdk' },
+  { method: 'get', path: '/api/frontend/all', summary: 'Unleash frontend API: every toggle, disabled ones included, for the context in the query', role: 'frontend', response: 'FrontendToggles', tag: 'sdk' },
+  { method: 'post', path: '/api/frontend/all', summary: 'Unleash frontend API: every toggle for the context in the body', role: 'frontend', body: 'FrontendContext', response: 'FrontendToggles', tag: 'sdk' },
+  { method: 'post', path: '/api/frontend/client/metrics', summary: 'Unleash frontend API: usage metrics of browser and mobile SDKs', role: 'frontend', body: 'UnleashPayload', response: 'Empty', tag: 'sdk' },
+  { method: 'post', path: '/api/frontend/client/register', summary: 'Unleash frontend API: a browser or mobile SDK registers', role: 'frontend', body: 'UnleashPayload', response: 'Empty', tag: 'sdk' },
+  { method: 'post', path: '/ofrep/v1/evaluate/flags/{key}', summary: 'OFREP: evaluate one flag or experiment for a context (404 FLAG_NOT_FOUND; 400 PARSE_ERROR, INVALID_CONTEXT, TARGETING_KEY_MISSING)', role: 'ofrep', params: ['key'], body: 'OfrepRequest', response: 'OfrepEvaluation', tag: 'sdk' },
+  { method: 'post', path: '/ofrep/v1/evaluate/flags', summary: 'OFREP: evaluate every flag and experiment for a context; ETag/If-None-Match (304)', role: 'ofrep', body: 'OfrepRequest', response: 'OfrepBulk', tag: 'sdk' },
   { method: 'get', path: '/metrics', summary: "The orchestrator's own Prometheus metrics", role: 'viewer', response: 'PrometheusText', tag: 'line', media: 'text/plain' },
   { method: 'get', path: '/api/whoami', summary: "The caller's identity and role (from the bearer token)", role: 'viewer', response: 'Whoami', tag: 'auth' },
   { method: 'get', path: '/api/docs', summary: 'This document (OpenAPI 3.1, JSON); /api/docs.html for people', role: 'viewer', response: 'OpenApi', tag: 'auth' },
@@ -361,6 +370,12 @@ const extra: Record<string, Schema> = {
   EventsAccepted: obj({ exposures: int('New exposures stored'), conversions: int(), duplicates: int(), ignored: arr(obj({ index: int(), reason: str() })) }),
   UnleashFeatures: { type: 'object', description: 'Unleash client features document (version 2); ETag / If-None-Match supported' },
   UnleashPayload: { type: 'object', description: 'As the Unleash client specification defines it' },
+  UnleashDelta: { type: 'object', description: 'Unleash delta document: { events: [{ eventId, type: hydration | feature-updated | feature-removed | segment-updated | segment-removed, ... }] }; the ETag is the revision' },
+  FrontendContext: { type: 'object', description: '{ "context": { appName?, userId?, sessionId?, remoteAddress?, currentTime?, properties?: { name: value } } }; appName and environment must match the frontend token' },
+  FrontendToggles: { type: 'object', description: '{ "toggles": [{ name, enabled, variant: { name, enabled, feature_enabled, payload? }, impressionData }] }' },
+  OfrepRequest: { type: 'object', description: '{ "context": { targetingKey?, ...attributes } }; targetingKey is the Unleash userId, other attributes Unleash context fields or properties' },
+  OfrepEvaluation: { type: 'object', description: 'OFREP evaluation: { key, value?, reason (STATIC | TARGETING_MATCH | SPLIT | DISABLED | DEFAULT), variant?, metadata } or { key, errorCode, errorDetails }' },
+  OfrepBulk: { type: 'object', description: '{ "flags": [OFREP evaluation or failure per flag] }' },
   Empty: { type: 'object', description: 'Empty (202/200)' },
   PrometheusText: { type: 'string', description: 'Prometheus text exposition format' },
   DeployRequest: obj({ sha: { type: 'string', pattern: '^[0-9a-f]{4,40}$', description: 'Commit (full or abbreviated sha) on the pipeline branch' } }),
@@ -395,11 +410,12 @@ export function openApiDocument(opts: { publicUrl?: string; openRead?: boolean }
       ...(op.query ?? []).map((q) => ({ name: q.name, in: 'query', required: false, schema: q.schema, description: q.description })),
     ];
     const reading = op.method === 'get';
-    const client = op.role === 'client';
+    const client = op.role === 'client' || op.role === 'frontend' || op.role === 'ofrep';
     const responses: Record<string, Schema> = {
       200: { description: 'OK', content: { [op.media ?? 'application/json']: { schema: ref(op.response) } } },
-      401: errorResponse(client ? 'No or unknown client token' : 'No token, an unknown token or a malformed Authorization header'),
+      401: errorResponse(client ? `No or unknown ${op.role === 'client' ? 'client' : op.role === 'frontend' ? 'frontend' : 'client or frontend'} token` : 'No token, an unknown token or a malformed Authorization header'),
     };
+    if (op.role === 'frontend' || op.role === 'ofrep') responses[403] = errorResponse(`A frontend token used from an Origin it does not list, or for another app or environment${op.role === 'frontend' ? '; or a client token' : ''}`);
     if (op.role !== 'viewer' && !client) responses[403] = errorResponse(`The token's role is below ${op.role}`);
     if (op.body) responses[400] = errorResponse('Bad input: the message names the field');
     if (op.params) responses[404] = errorResponse('Not found');
@@ -410,12 +426,16 @@ export function openApiDocument(opts: { publicUrl?: string; openRead?: boolean }
       tags: [op.tag],
       operationId: `${op.method}${op.path.replace(/\{(\w+)\}/g, 'By-$1').replace(/[^A-Za-z0-9]+(.)?/g, (_, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
       description: client
-        ? 'Needs an Unleash client token (Authorization header) from the server\'s client tokens.'
+        ? {
+            client: "Needs an Unleash client token (Authorization header) from the server's client tokens.",
+            frontend: 'Needs a frontend token (Authorization header; tokens file `frontend:`): its app and environment scope the context, its origins the CORS answer.',
+            ofrep: 'Needs a client token (servers) or a frontend token (browsers: scoped and CORS-checked), as Authorization (Bearer or raw) or X-API-Key.',
+          }[op.role as 'client' | 'frontend' | 'ofrep']
         : reading
           ? `Role: ${rolesFrom(op.role as Role)}, or no token when the server allows open reads.`
           : `Role: ${rolesFrom(op.role as Role)}.`,
       'x-immune-role': op.role,
-      security: client ? [{ client: [] }] : reading ? [{ bearer: [] }, {}] : [{ bearer: [] }],
+      security: client ? (op.role === 'client' ? [{ client: [] }] : op.role === 'frontend' ? [{ frontend: [] }] : [{ client: [] }, { frontend: [] }]) : reading ? [{ bearer: [] }, {}] : [{ bearer: [] }],
       ...(parameters.length ? { parameters } : {}),
       ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: ref(op.body) } } } } : {}),
       responses,
@@ -429,7 +449,7 @@ export function openApiDocument(opts: { publicUrl?: string; openRead?: boolean }
       description:
         'Continuous deployment with a cluster immune system. Send `Authorization: Bearer <token>`; roles: viewer < engineer < captain < admin. ' +
         `Reads ${opts.openRead === false ? 'need a viewer token on this server' : 'are open without a token when the server allows it (the default on loopback)'}; every mutation needs a token with its role. ` +
-        'Errors are JSON: `{ "error": { "code", "message", "details" } }`. The Unleash client API lives at /api/client/* (Unleash protocol).',
+        'Errors are JSON: `{ "error": { "code", "message", "details" } }`. The Unleash client API lives at /api/client/* (Unleash protocol), the frontend API at /api/frontend, OFREP at /ofrep/v1 (docs/flags.md).',
     },
     servers: opts.publicUrl ? [{ url: opts.publicUrl }] : [],
     tags: [
@@ -445,6 +465,7 @@ export function openApiDocument(opts: { publicUrl?: string; openRead?: boolean }
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'An API token from the tokens file or IMMUNE_TOKENS' },
         client: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'An Unleash client token (the server\'s client tokens), with or without "Bearer "' },
+        frontend: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'A frontend token (tokens file `frontend:`: app, environment, origins), with or without "Bearer "' },
       },
       schemas: { ...schemas, ...extra },
     },

@@ -87,7 +87,8 @@ describe('dashboard: API docs match the real server', function () {
   });
 
   it('documents every API route the server has, and nothing it lacks', () => {
-    const real = [...routesOf(app)].filter((r) => / \/(api|metrics)(\/|$)/.test(r));
+    // CORS preflights (OPTIONS) of the browser protocols are CORS mechanics, described in docs/flags.md.
+    const real = [...routesOf(app)].filter((r) => / \/(api|metrics|ofrep)(\/|$)/.test(r) && !r.startsWith('OPTIONS '));
     const documented = operations.map((o) => `${o.method.toUpperCase()} ${fastifyPath(o.path)}`);
     // The docs routes describe themselves; webhooks (if any) are documented by their provider.
     const undocumented = real.filter((r) => !documented.includes(r) && !/\/api\/docs\.html$|\/api\/webhooks\//.test(r));
@@ -107,7 +108,13 @@ describe('dashboard: API docs match the real server', function () {
       assert.equal(none.statusCode, 401, `${what} without a token`);
       assert.match(none.json().error.code, /^IMMUNE_UNAUTHORIZED$/, what);
       assert.equal(typeof none.json().error.message, 'string', what);
-      if (op.role === 'client') {
+      if (op.role === 'frontend') {
+        // No frontend tokens on this server: a client token is refused as one.
+        const refused = await app.inject({ method, url, payload, headers: { authorization: 'client-token-xyz' } });
+        assert.equal(refused.statusCode, 403, `${what} with a client token`);
+        continue;
+      }
+      if (op.role === 'client' || op.role === 'ofrep') {
         const ok = await app.inject({ method, url, payload, headers: { authorization: 'client-token-xyz' } });
         assert.notEqual(ok.statusCode, 401, `${what} with a client token`);
         continue;
