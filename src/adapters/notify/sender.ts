@@ -40,7 +40,9 @@ export async function post(url: string, body: string, headers: Record<string, st
     res = await fetch(url, { method: 'POST', body, headers, signal, redirect: 'error' });
   } catch (err) {
     const e = err as Error & { cause?: { code?: string; message?: string } };
-    throw new DeliveryError(signal.aborted ? 'timed out' : (e.cause?.code ?? e.cause?.message ?? e.message));
+    // The URL may be the secret (Slack, Teams): never let it into a log line or a dead letter.
+    const why = (e.cause?.code ?? e.cause?.message ?? e.message).split(url).join('<url>');
+    throw new DeliveryError(signal.aborted ? 'timed out' : why, { retry: !(err instanceof TypeError && /URL/i.test(why)) });
   }
   const text = (await res.text().catch(() => '')).slice(0, 200).replace(/\s+/g, ' ').trim();
   if (res.ok) return `${res.status}${text ? ` ${text}` : ''}`;

@@ -51,3 +51,14 @@ describe('notification payloads', () => {
     assert.deepEqual(emailRecipients({ ...email, authors: false }, x), ['oncall@example.com']);
   });
 });
+
+describe('delivery errors', () => {
+  it('never carry the URL (it may be the secret) and a malformed URL is not retried', async () => {
+    const { post, DeliveryError } = await import('../../../../src/adapters/notify/sender.js');
+    const secretUrl = 'http//hooks.example.com/services/T000/B000/SECRETTOKEN';
+    const err = await post(secretUrl, '{}', {}, AbortSignal.timeout(1000)).catch((e: unknown) => e);
+    assert.ok(err instanceof DeliveryError);
+    assert.ok(!err.message.includes('SECRETTOKEN'), err.message);
+    assert.equal(err.retry, false);
+  });
+});
