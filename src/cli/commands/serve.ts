@@ -16,7 +16,7 @@ export function register(program: Command): void {
     .option('--port <n>', 'HTTP port', parsePort, 7070)
     .option('--host <addr>', 'address to listen on (loopback unless told otherwise)', '127.0.0.1')
     .option('--data <dir>', 'state directory (SQLite database, artifacts)', '.immune')
-    .option('--tokens <file>', 'API tokens file (YAML: tokens: [{name, role, token}]); also $IMMUNE_TOKENS')
+    .option('--tokens <file>', 'tokens file (YAML: tokens: [{name, role, token}], frontend: [{name, token, app, environment, origins}] for browser and mobile SDKs, see docs/flags.md); also $IMMUNE_TOKENS')
     .option('--experiments <dir>', 'experiment and flag definitions', 'experiments')
     .option('--client-tokens <list>', 'comma-separated tokens Unleash SDKs must send (default $IMMUNE_CLIENT_TOKENS)')
     .option('--public-url <url>', 'URL of this server for links in statuses and revert messages')

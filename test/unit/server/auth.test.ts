@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { ConfigError, InputError } from '../../../src/core/errors.js';
-import { createAuth, isLoopbackHost, loadTokens, logRedact, parseTokensEnv, roleAtLeast, rolesFrom, type TokenEntry } from '../../../src/server/auth.js';
+import { createAuth, isLoopbackHost, loadFrontendTokens, loadTokens, logRedact, parseTokensEnv, roleAtLeast, rolesFrom, type TokenEntry } from '../../../src/server/auth.js';
 
 const TOKENS: TokenEntry[] = [
   { name: 'vera', role: 'viewer', token: 'viewer-secret-1' },
@@ -210,6 +210,27 @@ describe('server/auth', () => {
 
     it('is empty with neither a file nor the variable', () => {
       assert.deepEqual(loadTokens(undefined, {}), []);
+    });
+  });
+
+  describe('loadFrontendTokens', () => {
+    const file = (text: string): string => {
+      const dir = mkdtempSync(join(tmpdir(), 'immune-frontend-tokens-'));
+      const f = join(dir, 'tokens.yaml');
+      writeFileSync(f, text);
+      return f;
+    };
+    it('reads frontend: entries beside the API tokens, with defaults', () => {
+      const f = file('tokens:\n  - { name: a, role: viewer, token: viewer-token-1 }\nfrontend:\n  - { name: web, token: frontend-token-1, app: shop, origins: [https://shop.example] }\n');
+      assert.deepEqual(loadFrontendTokens(f), [{ name: 'web', token: 'frontend-token-1', app: 'shop', environment: 'default', origins: ['https://shop.example'] }]);
+      assert.equal(loadTokens(f, {}).length, 1);
+      assert.deepEqual(loadFrontendTokens(undefined), []);
+    });
+    it('names the file, line and field of a bad entry, and refuses a value shared with an API token', () => {
+      const bad = file('frontend:\n  - { name: web, token: frontend-token-1, app: shop, origins: [https://shop.example/path] }\n');
+      assert.throws(() => loadFrontendTokens(bad), (e: unknown) => e instanceof ConfigError && /tokens\.yaml:2:\d+ .*frontend\.0\.origins\.0/.test(e.message));
+      const shared = file('tokens:\n  - { name: a, role: viewer, token: same-token-1 }\nfrontend:\n  - { name: web, token: same-token-1, app: shop }\n');
+      assert.throws(() => loadFrontendTokens(shared), (e: unknown) => e instanceof InputError && /same value/.test(e.message));
     });
   });
 });
