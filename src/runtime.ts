@@ -21,7 +21,7 @@ import { systemClock } from './adapters/clock/system.js';
 import { openSqliteStore } from './adapters/store/sqlite/index.js';
 import { createAuth, isLoopbackHost, loadFrontendTokens, loadTokens } from './server/auth.js';
 import type { ServerContext } from './server/context.js';
-import type { CodeHost, Fleet, MetricsSource, Store } from './ports.js';
+import type { CodeHost, Fleet, MetricsSource, PushCheck, Store } from './ports.js';
 import { ImmuneError } from './core/errors.js';
 
 /** immune's own install directory (where package.json and node_modules are). */
@@ -215,6 +215,15 @@ export async function sendTestNotification(pipelineFile: string, target: string,
   const config = await loadPipelineFile(pipelineFile);
   const { sendTest } = await import('./adapters/notify/index.js');
   return sendTest({ pipeline: config.name, config: config.notify, env: process.env, source: publicUrl ?? `immune/${config.name}`, target, link: publicUrl });
+}
+
+/**
+ * Whether the pipeline's repository accepts revert pushes (nothing is pushed): for `immune validate
+ * --deep` and `immune doctor`; `serve` checks the same at start through the Repo port.
+ */
+export async function checkRepoPushable(config: PipelineConfig): Promise<PushCheck> {
+  const { checkPushable } = await import('./adapters/git/git-repo.js');
+  return checkPushable({ url: resolveRepoUrl(config.repo.url), pushUrl: config.repo.push_url === undefined ? undefined : resolveRepoUrl(config.repo.push_url), branch: config.repo.branch });
 }
 
 /** A local path in the pipeline is relative to where immune runs; URLs stay as they are. */

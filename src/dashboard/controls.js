@@ -54,11 +54,12 @@ export function ask({ title, help, path, extra, fields = () => ({}), done }) {
 
 const LINE_CONTROLS = {
   pause: ['Pause the line', 'The deploy in flight holds at its current step; nothing new starts.'],
-  resume: ['Resume the line', 'Deploys continue from where they held.'],
+  resume: ['Resume', 'A paused line continues; a rollout held at an inconclusive gate or watch bakes again at its step.'],
   abort: ['Abort the deploy in flight', 'Rolls the servers back to the live build.'],
   promote: ['Promote', 'Skip the rest of the current bake and move to the next step.'],
   block: ['Block the line', 'No deploy starts until someone unblocks.'],
   unblock: ['Unblock the line', 'Queued commits start deploying again.'],
+  override: ['Deploy the held change anyway', 'Its tree failed before; it deploys once more, through every gate. Recorded with your name and reason.'],
 };
 
 /** A button for a line control (pause, resume, abort, promote, block, unblock). */
@@ -68,5 +69,14 @@ export function lineControl(action, done, cls = '') {
     'button',
     { type: 'button', class: `control ${cls}`, 'data-control': action, title: `${help} Needs a captain token.`, onclick: () => ask({ title, help: `${help} Needs a token with role captain or admin.`, path: `/api/line/${action}`, done: () => done?.(title) }) },
     action[0].toUpperCase() + action.slice(1),
+  );
+}
+
+/** A captain's action on one thing (drop a commit, retry a deploy, roll back to a release): a reason dialog, then POST. */
+export function actionButton(label, { title, help, path, fields }, done, cls = '') {
+  return h(
+    'button',
+    { type: 'button', class: `control ${cls}`, 'data-action': label.toLowerCase().split(' ')[0], title: `${help} Needs a captain token.`, onclick: () => ask({ title, help: `${help} Needs a token with role captain or admin.`, path, fields, done: () => done?.(title) }) },
+    label,
   );
 }

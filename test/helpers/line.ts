@@ -31,7 +31,8 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false | null>
 }
 
 /** A fast pipeline for tests: 1 canary then all, short bakes, the shop's metrics. */
-export function localPipelineYaml(o: { repo: string; dir: string; basePort: number; servers: number; minBake?: string; maxBake?: string; tests?: boolean }): string {
+/** `onInconclusive`: the gate's and the watch's policy at an inconclusive end (absent: the schema's default). */
+export function localPipelineYaml(o: { repo: string; dir: string; basePort: number; servers: number; minBake?: string; maxBake?: string; tests?: boolean; onInconclusive?: 'hold' | 'rollback' | 'pass' }): string {
   return `name: shop
 repo:
   url: ${JSON.stringify(o.repo)}
@@ -57,10 +58,11 @@ rollout:
   interval: 1s
   min_bake: ${o.minBake ?? '5s'}
   max_bake: ${o.maxBake ?? '30s'}
-  steps:
+${o.onInconclusive ? `  on_inconclusive: ${o.onInconclusive}\n` : ''}  steps:
     - servers: 1
 watch:
-  duration: 3s
+  # Long enough for 3+ samples per metric after the restart (an inconclusive watch follows on_inconclusive).
+  duration: 6s
   window: 20s
 `;
 }

@@ -41,6 +41,24 @@ export async function validateFile(file: string, opts: { env?: Record<string, st
   }
 }
 
+/**
+ * `--deep`: a valid pipeline that reverts must name a repository that accepts immune's pushes
+ * (checked without pushing anything); the problem is reported at the file's repo.url line.
+ */
+export async function checkRepository(r: FileResult): Promise<FileResult> {
+  if (!r.ok || r.kind !== 'pipeline') return r;
+  const text = await readFile(r.file, 'utf8');
+  const config = (await import('../../core/config/index.js')).parsePipeline(text, r.file);
+  if (!config.on_regression.revert) return r;
+  const { checkRepoPushable } = await import('../../runtime.js');
+  const check = await checkRepoPushable(config);
+  if (check.ok) return r;
+  const lines = text.split('\n');
+  const at = Math.max(0, lines.findIndex((l) => /^\s+(push_)?url:/.test(l)));
+  const col = (lines[at]?.search(/\S/) ?? 0) + 1;
+  return { ...r, ok: false, issues: [{ file: r.file, line: at + 1, col, path: config.repo.push_url ? 'repo.push_url' : 'repo.url', message: check.problem }] };
+}
+
 /** pipelines/*.yaml and experiments/*.yaml (and .yml) under `dir`, sorted. */
 export async function defaultFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -58,11 +76,16 @@ export function register(program: Command): void {
     .argument('[files...]', 'files to check (default: pipelines/*.yaml and experiments/*.yaml); a file under experiments/ is an experiment or flags file, any other a pipeline')
     .option('--json', 'print {ok, files: [{file, kind, ok, issues: [{file, line, col, path, message}]}]}')
     .option('--no-env', 'do not check that the environment variables named for secrets (notify targets) are set, e.g. in CI without them')
-    .addHelpText('after', '\nExit codes: 0 every file is valid, 1 some file has problems (or there is nothing to check), 2 bad flags.')
-    .action(async (files: string[], o: { json?: boolean; env: boolean }) => {
+    .option('--deep', "also check that each pipeline's repository accepts revert pushes (when it reverts); nothing is pushed")
+    .addHelpText('after', '
+Exit codes: 0 every file is valid, 1 some file has problems (or there is nothing to check), 2 bad flags.')
+    .action(async (files: string[], o: { json?: boolean; env: boolean; deep?: boolean }) => {
       const list = files.length ? files : await defaultFiles('.');
       const results: FileResult[] = [];
-      for (const f of list) results.push(await validateFile(f, { env: o.env ? process.env : undefined }));
+      for (const f of list) {
+        const r = await validateFile(f, { env: o.env ? process.env : undefined });
+        results.push(o.deep ? await checkRepository(r) : r);
+      }
       const ok = results.length > 0 && results.every((r) => r.ok);
       if (o.json) {
         process.stdout.write(`${JSON.stringify({ ok, files: results }, null, 2)}\n`);

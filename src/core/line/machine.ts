@@ -107,7 +107,7 @@ function afterRollback(s: DeployState, ctx: MachineContext): Transition {
     }
     return { state: finish(s, f?.stage === 'abort' ? 'aborted' : 'failed', outcome, ctx.now), actions };
   }
-  if (ctx.policy.revert) {
+  if (ctx.policy.revert && !f.inconclusive) {
     return { state: to(s, { status: 'reverting' }, ctx.now), actions: [{ type: 'revert', shas: 'change' }] };
   }
   return blockAndEnd(s, 'rolled_back', ctx);
@@ -127,7 +127,9 @@ function blockAndEnd(s: DeployState, outcome: Outcome, ctx: MachineContext, reve
 }
 
 function gateFailure(step: number, result: GateResult, stage: 'gate' | 'watch'): Failure {
-  return { stage, step, reason: result.explanation, evidence: result };
+  const f: Failure = { stage, step, reason: result.explanation, evidence: result };
+  if (result.decision === 'inconclusive') f.inconclusive = true;
+  return f;
 }
 
 export function next(s: DeployState, e: DeployEvent, ctx: MachineContext): Transition {

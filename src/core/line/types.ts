@@ -26,6 +26,8 @@ export interface Failure {
   /** The rollout step where it happened (-1 before rollout). */
   step: number;
   evidence?: GateResult;
+  /** The gate or watch ended inconclusive and the policy rolled back: no proof against the code, so no revert. */
+  inconclusive?: boolean;
   /** For failed tests in a batch: the commit that broke them. */
   culprit?: string;
   actor?: string;

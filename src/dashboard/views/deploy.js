@@ -2,6 +2,7 @@
 // samples, in the API's words), then commits, tests, and each step's charts on demand.
 import { get } from '../api.js';
 import { barChart, lineChart } from '../charts.js';
+import { actionButton } from '../controls.js';
 import { h } from '../dom.js';
 import { clock, duration, formatChange, formatInterval, formatP, formatValue, shortSha, verdictLabel } from '../format.js';
 import { badge, card, commitList, empty } from './common.js';
@@ -25,6 +26,20 @@ export async function render(app, id) {
       ),
       d.reason ? h('p', { class: 'reason' }, d.reason) : null,
       d.revertSha ? h('p', {}, 'Reverted by commit ', h('code', { title: d.revertSha }, shortSha(d.revertSha))) : null,
+      d.outcome && d.outcome !== 'live'
+        ? h(
+            'p',
+            {},
+            actionButton(
+              'Retry this deploy',
+              { title: `Retry ${d.id}`, help: 'Its commits go back to the head of the queue and take every stage again (a known-bad tree is held).', path: `/api/deploys/${encodeURIComponent(d.id)}/retry` },
+              (what) => {
+                app.toast(`${what}: queued`);
+                app.refresh();
+              },
+            ),
+          )
+        : null,
     ),
     card('Evidence', { id: 'summary-card', class: 'card wide' }, summaryTable(summary)),
     card('Commits', { id: 'commits-card' }, commitList(d.commits)),

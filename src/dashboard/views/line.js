@@ -1,14 +1,19 @@
 // The line at a glance: blocked banner, live build, deploy in flight, queue, controls, recent actions.
 import { get } from '../api.js';
 import { lineChart, progress } from '../charts.js';
-import { lineControl } from '../controls.js';
+import { actionButton, lineControl } from '../controls.js';
 import { h } from '../dom.js';
 import { ago, clock, duration, formatChange, shortSha, verdictLabel } from '../format.js';
 import { badge, card, commitList, deployLink, empty, since } from './common.js';
 import { notificationsCard } from './notifications.js';
 
 export async function render(app) {
-  const [line, audit, notifications] = await Promise.all([get('/api/line'), get('/api/audit?limit=8').catch(() => null), get('/api/notifications?limit=5').catch(() => null)]);
+  const [line, audit, notifications, releases] = await Promise.all([
+    get('/api/line'),
+    get('/api/audit?limit=8').catch(() => null),
+    get('/api/notifications?limit=5').catch(() => null),
+    get('/api/fleet/releases').catch(() => null),
+  ]);
   app.setPipeline(line.pipeline);
   const [blockedDeploy, inFlightDetail] = await Promise.all([
     line.blocked && line.blockedDeploy ? get(`/api/deploys/${encodeURIComponent(line.blockedDeploy)}`).catch(() => null) : null,
@@ -21,7 +26,10 @@ export async function render(app) {
   return h(
     'div',
     { class: 'view line-view' },
+    (line.problems ?? []).map((p) => h('div', { class: 'banner blocked problem', role: 'alert' }, h('b', {}, 'Problem: '), p)),
     line.blocked ? blockedBanner(line, blockedDeploy?.deploy, done) : null,
+    line.held ? heldBanner(line.held, done) : null,
+    line.inFlight?.status === 'held' ? heldRolloutBanner(line.inFlight, done) : null,
     line.paused ? h('div', { class: 'banner paused', id: 'paused-banner' }, h('b', {}, 'Line paused'), ' — the deploy in flight holds; nothing new starts. ', lineControl('resume', done, 'primary')) : null,
     h(
       'div',
@@ -31,9 +39,10 @@ export async function render(app) {
       card(
         `Queue (${line.queue?.length ?? 0})`,
         { id: 'queue-card' },
-        line.queue?.length ? [commitList(line.queue), testsAhead(line.queue, app)] : empty(line.blocked ? 'Nothing waiting. New commits will wait here until the line is unblocked.' : 'Nothing waiting.'),
+        line.queue?.length ? [commitList(line.queue), dropButtons(line.queue, done), testsAhead(line.queue, app)] : empty(line.blocked ? 'Nothing waiting. New commits will wait here until the line is unblocked.' : 'Nothing waiting.'),
       ),
       card('Controls', { id: 'controls-card' }, controls(line, done)),
+      card('Releases kept on the servers', { id: 'releases-card', class: 'card wide' }, releasesBlock(releases, done)),
       card('Recent actions', { id: 'audit-card', class: 'card wide' }, auditList(audit?.entries ?? [])),
       notificationsCard(notifications),
     ),
@@ -65,6 +74,84 @@ function blockedBanner(line, deploy, done) {
         )
       : null,
     h('p', {}, 'Who can unblock: a release captain or an admin (a token with role captain or admin), once the cause is understood. ', lineControl('unblock', done, 'primary')),
+  );
+}
+
+/** The change at the queue's head has a known-bad tree: the line waits for a captain. */
+function heldBanner(held, done) {
+  const sha = held.shas[held.shas.length - 1];
+  return h(
+    'div',
+    { class: 'banner blocked held', id: 'held-banner', role: 'alert' },
+    h('h2', {}, 'Change held: known-bad tree'),
+    h('p', { class: 'reason' }, h('code', { title: sha }, shortSha(sha)), ': ', held.reason),
+    h('p', { class: 'muted' }, 'Held ', ago(held.since), ' — failed in deploy ', deployLink(held.deploy), '. Nothing deploys until a captain drops the change or deploys it anyway.'),
+    h(
+      'p',
+      {},
+      actionButton('Drop it', { title: `Drop ${shortSha(sha)}`, help: 'The commit stays in git; the line skips it.', path: '/api/line/drop', fields: () => ({ sha }) }, done, 'primary'),
+      ' ',
+      lineControl('override', done, 'danger'),
+    ),
+  );
+}
+
+/** A rollout waiting at an inconclusive gate or watch (hold policy). */
+function heldRolloutBanner(d, done) {
+  return h(
+    'div',
+    { class: 'banner paused held-rollout', id: 'held-rollout-banner', role: 'alert' },
+    h('h2', {}, 'Rollout held for a captain'),
+    h('p', { class: 'reason' }, d.hold?.reason ?? 'the gate was inconclusive'),
+    h('p', { class: 'muted' }, deployLink(d.id), d.hold ? ` held ${ago(d.hold.since)}` : ''),
+    h('p', {}, lineControl('resume', done, 'primary'), ' ', lineControl('promote', done), ' ', lineControl('abort', done, 'danger')),
+  );
+}
+
+function dropButtons(queue, done) {
+  return h(
+    'p',
+    { class: 'small drop-buttons' },
+    queue.map((c) => actionButton(`Drop ${shortSha(c.sha)}`, { title: `Drop ${shortSha(c.sha)}`, help: 'The commit stays in git; the line skips it (a later build of the branch still contains it).', path: '/api/line/drop', fields: () => ({ sha: c.sha }) }, done, 'small')),
+  );
+}
+
+/** Per server, the releases it keeps; every server keeping one makes it a rollback target. */
+function releasesBlock(r, done) {
+  if (!r?.servers?.length) return empty('No servers answered.');
+  const ids = [...new Set(r.servers.flatMap((s) => s.releases.map((x) => x.id)))];
+  const everywhere = ids.filter((id) => r.servers.every((s) => s.releases.some((x) => x.id === id)));
+  const info = new Map(r.servers.flatMap((s) => s.releases.map((x) => [x.id, x])));
+  return h(
+    'table',
+    { class: 'releases' },
+    h('thead', {}, h('tr', {}, h('th', {}, 'release'), h('th', {}, 'commit'), h('th', {}, 'deploy'), r.servers.map((s) => h('th', {}, s.server)), h('th', {}, ''))),
+    h(
+      'tbody',
+      {},
+      ids.map((id) => {
+        const x = info.get(id);
+        const current = r.servers.every((s) => s.current === id);
+        return h(
+          'tr',
+          { 'data-release': id },
+          h('td', { class: 'mono' }, id, x.knownBad ? h('span', { class: 'badge fail', title: x.knownBad }, ' known-bad') : null),
+          h('td', { class: 'mono' }, x.sha ? shortSha(x.sha) : '—'),
+          h('td', {}, x.deploy ? deployLink(x.deploy) : '—'),
+          r.servers.map((s) => {
+            const kept = s.releases.find((y) => y.id === id);
+            return h('td', {}, kept ? (kept.current ? 'current' : 'kept') : '—');
+          }),
+          h(
+            'td',
+            {},
+            everywhere.includes(id) && !current && !x.knownBad
+              ? actionButton('Roll back here', { title: `Roll back to ${id}`, help: 'Every server switches to this release; the line blocks so the branch tip does not come straight back.', path: '/api/line/rollback', fields: () => ({ to: id }) }, done, 'danger small')
+              : null,
+          ),
+        );
+      }),
+    ),
   );
 }
 

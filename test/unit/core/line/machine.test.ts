@@ -54,6 +54,8 @@ const table: Array<[DeployState, DeployEvent, DeployState['status'], string[], s
   [at('watching', 2), { type: 'watch', result: gate('inconclusive'), policy: 'pass' }, 'live', ['mark_live', 'set_status', 'set_status', 'notify'], 'live'],
   [at('rolling_back', 0, { failure: { stage: 'gate', step: 0, reason: 'error_rate +400%' } }), { type: 'rolled_back' }, 'reverting', ['revert']],
   [at('rolling_back', 0, { failure: { stage: 'abort', step: 0, reason: 'aborted' } }), { type: 'rolled_back' }, 'aborted', [], 'aborted'],
+  // Rolled back by the policy on an inconclusive end: no proof against the code, so blocked but not reverted.
+  [at('rolling_back', 0, { failure: { stage: 'watch', step: 2, reason: 'too little data', inconclusive: true } }), { type: 'rolled_back' }, 'failed', ['block', 'notify'], 'rolled_back'],
   [at('rolling_back', 1, { failure: { stage: 'deploy', step: 1, reason: 's3 down' } }), { type: 'rolled_back' }, 'failed', ['notify'], 'failed'],
   [at('reverting', 0, { failure: { stage: 'gate', step: 0, reason: 'error_rate +400%' } }), { type: 'reverted', sha: 'rev1' }, 'failed', ['block', 'notify'], 'reverted'],
   [at('reverting', 0, { failure: { stage: 'gate', step: 0, reason: 'x' } }), { type: 'revert_failed', reason: 'conflict' }, 'failed', ['block', 'notify'], 'rolled_back'],
