@@ -87,4 +87,71 @@ describe('engine on the simulated fleet (virtual time)', function () {
     assert.ok(failed.elapsedMs <= 30_000, `caught after ${failed.elapsedMs} ms`);
     assert.ok(Date.now() - started < 20_000, 'virtual time should make this fast');
   });
+
+  it('holds a rollout at an inconclusive gate for a captain (hold policy), notifies, and goes on, bakes again or rolls back as told', async () => {
+    const clock = new VirtualClock(Date.UTC(2026, 0, 1));
+    // A trickle of traffic: no metric ever has enough data, so every gate and watch ends inconclusive.
+    const fleet = new SimFleet(clock, { servers: 8, rps: 0.05, errorRate: 0, checkoutShare: 0.15, outlierProbability: 0, seed: 12, activateMs: 500 });
+    const repo = new MemoryRepo();
+    repo.push('a'.repeat(40), 'first');
+    const notes: { kind: string; title: string; body: string }[] = [];
+    const holdStore = openSqliteStore(':memory:');
+    const e = new Engine({
+      // No critical metric: a critical one without data fails the gate at max bake instead.
+      config: parsePipeline(PIPELINE.replace('max_bake: 90s', 'max_bake: 90s\n  on_inconclusive: hold').replaceAll(', critical: true', ''), 'sim.yaml'),
+      repo,
+      builder: { build: async (co) => ({ id: `r-${co.sha.slice(0, 8)}`, sha: co.sha, path: '/nonexistent.tar.gz', bytes: 1 }) },
+      fleet,
+      metrics: fleet,
+      store: holdStore,
+      notifier: { notify: async (n) => void notes.push(n) },
+      clock,
+      events: new EventBus(),
+      log: pino({ level: 'silent' }),
+      judge: { gate: judgeGate, watch: judgeWatch },
+    });
+    const until = async (what: string, ok: (s: Awaited<ReturnType<Engine['status']>>) => boolean) => {
+      for (let i = 0; i < 2000; i++) {
+        const s = await e.status();
+        if (ok(s)) return s;
+        await clock.sleep(1000);
+      }
+      throw new Error(`never: ${what}: ${JSON.stringify(await e.status())}`);
+    };
+    try {
+      await e.start();
+      await until('the first build live', (s) => s.live?.sha === 'a'.repeat(40));
+      const second = 'c'.repeat(40);
+      repo.push(second, 'second');
+      const held = await until('the rollout held at step 1', (s) => s.inFlight?.status === 'held');
+      assert.equal(held.inFlight!.step, 0);
+      assert.match(held.inFlight!.hold!.reason, /^gate inconclusive at rollout step 1 of 2: max bake 90s reached: too little data for error_rate/);
+      assert.ok(notes.some((n) => n.kind === 'held' && /held at rollout step 1 of 2/.test(n.title)), JSON.stringify(notes.map((n) => n.title)));
+      // It stays held: no timeout moves it on.
+      await clock.sleep(600_000);
+      assert.equal((await e.status()).inFlight?.status, 'held');
+      const onNew = async () => (await Promise.all((await fleet.servers()).map((s) => fleet.release(s)))).filter((r) => r === `r-${second.slice(0, 8)}`).length;
+      assert.equal(await onNew(), 1, 'the canary keeps the new build while held');
+
+      await e.resume('bake again', 'captain:test');
+      await until('a fresh bake', (s) => s.inFlight?.status === 'baking');
+      await until('held again', (s) => s.inFlight?.status === 'held');
+      await e.promote('the canary looks fine in the logs', 'captain:test');
+      const watch = await until('held at the watch', (s) => s.inFlight?.status === 'held' && s.inFlight.hold?.phase === 'watch');
+      assert.match(watch.inFlight!.hold!.reason, /^watch inconclusive at the watch: watch ended with too little data/);
+      assert.equal(await onNew(), 8);
+      await e.abort('not without data', 'captain:test');
+      const after = await until('rolled back', (s) => !s.inFlight);
+      assert.equal(after.live?.sha, 'a'.repeat(40));
+      assert.equal(await onNew(), 0, 'every server back on the previous build');
+      const [d] = await holdStore.line.listDeploys('sim', { limit: 1 });
+      assert.equal(d!.outcome, 'aborted');
+      assert.equal(repo.reverts.length, 0, 'an inconclusive rollout is never reverted');
+      const audit = (await holdStore.audit.list({ limit: 10 })).map((a) => a.action);
+      for (const a of ['resume', 'promote', 'abort']) assert.ok(audit.includes(a), `${a} audited`);
+    } finally {
+      await e.stop();
+      await holdStore.close();
+    }
+  });
 });
