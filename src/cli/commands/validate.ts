@@ -77,8 +77,7 @@ export function register(program: Command): void {
     .option('--json', 'print {ok, files: [{file, kind, ok, issues: [{file, line, col, path, message}]}]}')
     .option('--no-env', 'do not check that the environment variables named for secrets (notify targets) are set, e.g. in CI without them')
     .option('--deep', "also check that each pipeline's repository accepts revert pushes (when it reverts); nothing is pushed")
-    .addHelpText('after', '
-Exit codes: 0 every file is valid, 1 some file has problems (or there is nothing to check), 2 bad flags.')
+    .addHelpText('after', '\nExit codes: 0 every file is valid, 1 some file has problems (or there is nothing to check), 2 bad flags.')
     .action(async (files: string[], o: { json?: boolean; env: boolean; deep?: boolean }) => {
       const list = files.length ? files : await defaultFiles('.');
       const results: FileResult[] = [];
