@@ -4,7 +4,7 @@
 // at exactly those points. On restart exactly one revert commit for the deploy exists on main.
 import assert from 'node:assert/strict';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -30,6 +30,7 @@ describe('crash around the revert push (real processes, SIGKILL from git hooks)'
   let traffic: Traffic | undefined;
   const log = pino({ level: 'silent' });
   const pidFile = () => join(dir, 'serve.pid');
+  let starts = 0;
   const arm = (point: 'pre' | 'post') => writeFile(join(dir, `arm-${point}`), '');
 
   const start = async () => {
@@ -37,6 +38,8 @@ describe('crash around the revert push (real processes, SIGKILL from git hooks)'
       cwd: dir,
       reject: false,
       env: { IMMUNE_LOG_LEVEL: 'warn' },
+      stdout: 'ignore',
+      stderr: { file: join(dir, `serve-${++starts}.log`) },
     });
     await writeFile(pidFile(), String(serve.pid));
   };
@@ -56,7 +59,7 @@ describe('crash around the revert push (real processes, SIGKILL from git hooks)'
     return out.split('\n').filter(Boolean);
   };
   const killedAt = async (point: 'pre' | 'post') => {
-    const r = await Promise.race([serve!, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`serve was not killed at the ${point}-receive hook within 150 s`)), 150_000))]);
+    const r = await Promise.race([serve!, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`serve was not killed at the ${point}-receive hook within 150 s; its log:\n${readFileSync(join(dir, `serve-${starts}.log`), 'utf8').slice(-3000)}`)), 150_000))]);
     assert.equal(r.signal, 'SIGKILL', `serve was killed by the ${point}-receive hook`);
     assert.equal(existsSync(join(dir, `arm-${point}`)), false, 'the hook fired');
   };
@@ -67,7 +70,9 @@ describe('crash around the revert push (real processes, SIGKILL from git hooks)'
     basePort = await freePortRange(3);
     apiPort = await freePortRange(1);
     file = join(dir, 'pipeline.yaml');
-    await writeFile(file, localPipelineYaml({ repo: origin.url, dir, basePort, servers: 3, tests: false, minBake: '6s', maxBake: '60s' }));
+    // No own history: a canary that served the first bad build minutes ago would be compared with that
+    // past (issue 12's contaminated history), and the second bad build would look like its own normal.
+    await writeFile(file, localPipelineYaml({ repo: origin.url, dir, basePort, servers: 3, tests: false, minBake: '6s', maxBake: '60s' }).replace('rollout:\n', 'rollout:\n  history: 0s\n'));
     await writeFile(join(dir, 'tokens.yaml'), `tokens:\n  - { name: captain, role: captain, token: ${CAPTAIN} }\n`);
     // pre-receive: the push has not landed; post-receive: it has. Each kills serve once, when armed.
     for (const [point, exit] of [
@@ -99,7 +104,7 @@ describe('crash around the revert push (real processes, SIGKILL from git hooks)'
   it('killed after recording the revert and before the push landed: one revert on main after the restart', async () => {
     await start();
     await waitFor(async () => ((await api('/api/line'))?.live as unknown) ?? undefined, 60_000, 'the first build to be live');
-    traffic = startTraffic({ targets: async () => localServers(fleetConfig() as never), rpsPerServer: 60, checkoutRate: 0.5, durationMs: 290_000, log, seed: 5 });
+    traffic = startTraffic({ targets: async () => localServers(fleetConfig() as never), rpsPerServer: 60, checkoutRate: 0.5, durationMs: 900_000, log, seed: 5 });
     const b = badChange();
     const bad = await origin.commit(b.message, b.files, 'Bad Actor <bad@example.test>');
     await arm('pre');

@@ -47,12 +47,14 @@ describe('known-bad code never comes back (real git, processes, scrape)', functi
     await writeFile(treesLog, '');
     const [basePort, apiPort] = [await freePortRange(3), await freePortRange(1)];
     const file = join(dir, 'pipeline.yaml');
-    await writeFile(file, localPipelineYaml({ repo: origin.url, dir, basePort, servers: 3, minBake: '10s', maxBake: '60s' }));
+    // No own history: a canary that served the first bad build minutes ago would be compared with that
+    // past (issue 12's contaminated history), and the second bad build would look like its own normal.
+    await writeFile(file, localPipelineYaml({ repo: origin.url, dir, basePort, servers: 3, minBake: '10s', maxBake: '60s' }).replace('rollout:\n', 'rollout:\n  history: 0s\n'));
     const tokens = join(dir, 'tokens.yaml');
     await writeFile(tokens, `tokens:\n  - { name: captain, role: captain, token: ${CAPTAIN} }\n  - { name: viewer, role: viewer, token: viewer-token-known-bad }\n`);
     rt = await createRuntime({ pipelineFile: file, dataDir: join(dir, 'state'), log, http: { port: apiPort, host: '127.0.0.1', tokensFile: tokens } });
     await rt.start();
-    traffic = startTraffic({ targets: () => rt.fleet.servers(), rpsPerServer: 60, checkoutRate: 0.5, durationMs: 290_000, log, seed: 13 });
+    traffic = startTraffic({ targets: () => rt.fleet.servers(), rpsPerServer: 60, checkoutRate: 0.5, durationMs: 900_000, log, seed: 13 });
   });
 
   after(async () => {
@@ -101,6 +103,7 @@ describe('known-bad code never comes back (real git, processes, scrape)', functi
     assert.deepEqual(d.shas, [revert1, bad2], 'the revert and the new commit deploy together');
     assert.equal(d.outcome, 'reverted', d.reason);
     const revert2 = d.revertSha!;
+    await origin.dev.fetch('origin');
     const message = await origin.dev.raw(['log', '-1', '--format=%B', revert2]);
     assert.match(message, /^Revert "Checkout: loyalty discount again"/);
     assert.doesNotMatch(message, new RegExp(revert1.slice(0, 12)), "immune's own revert is not reverted");
@@ -148,6 +151,7 @@ describe('known-bad code never comes back (real git, processes, scrape)', functi
     assert.equal(o.actor, 'token:captain');
     assert.equal(o.reason, 'the flag guards it now');
     assert.equal(o.target, reland);
+    await origin.dev.fetch('origin');
     const message = await origin.dev.raw(['log', '-1', '--format=%B', d.revertSha!]);
     assert.match(message, /^Revert "Re-land the loyalty discount"/);
     for (const sha of d.shas.filter((s) => s !== reland)) assert.doesNotMatch(message, new RegExp(sha.slice(0, 12)), 'only the re-land is reverted');
