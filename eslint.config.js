@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.immune/**', 'dist/**', 'test-output/**', 'src/dashboard/vendor/**'] },
+  { ignores: ['node_modules/**', '.immune/**', 'dist/**', '.dist-*/**', 'test-output/**', 'src/dashboard/vendor/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

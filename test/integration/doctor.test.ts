@@ -50,6 +50,15 @@ describe('immune doctor on broken app contracts', function () {
     assert.match(r.stdout, /ready to deploy$/);
   });
 
+  it('passes the fastify example of docs/app-contract.md (prom-client, the same series)', async () => {
+    const file = join(dir, 'no-tests.yaml');
+    await writeFile(file, (await readFile(pipeline, 'utf8')).replace(/^tests:[\s\S]*?\n\n/m, ''));
+    const r = await doctor(join(ROOT, 'test/fixtures/app-examples/fastify'), file);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^ok\s+healthz\s/m);
+    assert.match(r.stdout, /has all 5 series the pipeline names/);
+  });
+
   it('no /healthz, a wrong release, a missing metric: one line each with the fix', async () => {
     const [noHealth, wrongRelease, noCpu] = await Promise.all([
       variant('no-healthz', (s) => s.replace("if (req.url === '/healthz') return send(200,", "if (req.url === '/healthz') return send(404,")).then(doctor),
