@@ -96,8 +96,11 @@ const KIND = /^(\*|[a-z][a-z0-9_.-]*)$/;
 export const notifyConfig = z
   .object({
     targets: z.record(z.string().regex(/^[a-z][a-z0-9_-]*$/i, 'letters, digits, - and _'), notifyTarget).default({}),
-    /** Event kind -> targets; a target is `name` or, for e-mail, `name:authors` / `name:list`. */
-    routes: z.record(z.string(), z.array(z.string().min(1))).default({}),
+    /**
+     * Event kind -> targets; a target is `name` or, for e-mail, `name:authors` / `name:list`.
+     * Absent: every target hears what its kind is for (see defaultRoutes).
+     */
+    routes: z.record(z.string(), z.array(z.string().min(1))).optional(),
     ...delivery,
   })
   .strict();
@@ -165,9 +168,28 @@ export function parseTargetRef(ref: string): TargetRef {
   return i < 0 ? { target: ref } : { target: ref.slice(0, i), qualifier: ref.slice(i + 1) };
 }
 
+const PEOPLE_KINDS = [...REGRESSION_KINDS, 'unblocked', 'flag_off'];
+const CHANNEL_KINDS = [...PEOPLE_KINDS, 'recovered', 'deploy_live', 'held', 'flag_held'];
+
+/**
+ * Routes when the pipeline names none: webhooks and pagers hear everything (a pager pages by
+ * severity and resolves on its own), chat channels the regressions, recoveries, holds and live
+ * deploys, e-mail the regressions and unblocks.
+ */
+export function defaultRoutes(targets: NotifyConfig['targets']): Record<string, string[]> {
+  const routes: Record<string, string[]> = {};
+  const add = (kind: string, name: string) => (routes[kind] ??= []).push(name);
+  for (const [name, t] of Object.entries(targets)) {
+    if (t.type === 'webhook' || t.type === 'pager') add('*', name);
+    else if (t.type === 'email') PEOPLE_KINDS.forEach((k) => add(k, name));
+    else if (t.type !== 'console') CHANNEL_KINDS.forEach((k) => add(k, name));
+  }
+  return routes;
+}
+
 /** The targets (with qualifiers) one kind of event goes to, duplicates removed. */
 export function routeFor(kind: string, cfg: NotifyConfig | undefined, onRegression: string[] = []): TargetRef[] {
-  const routes = cfg?.routes ?? {};
+  const routes = cfg?.routes ?? defaultRoutes(cfg?.targets ?? {});
   const refs: string[] = [];
   for (const [key, list] of Object.entries(routes)) {
     if (key === '*' || key === kind || KIND_ALIASES[key] === kind) refs.push(...list);

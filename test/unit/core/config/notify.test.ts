@@ -56,6 +56,15 @@ describe('notify config', () => {
     assert.deepEqual(names('guarded_flag_rollback'), ['hooks']);
   });
 
+  it('without routes, each target hears what its kind is for', () => {
+    const p = parsePipeline(base + notify.replace(/  routes:[\s\S]*$/, ''), 'p.yaml');
+    const names = (kind: string) => routeFor(kind, p.notify).map((r) => r.target).sort();
+    assert.deepEqual(names('blocked'), ['email', 'hooks', 'pager', 'slack']);
+    assert.deepEqual(names('deploy_live'), ['hooks', 'pager', 'slack'], 'the pager drops it by severity itself');
+    assert.deepEqual(names('unblocked'), ['email', 'hooks', 'pager', 'slack']);
+    assert.deepEqual(names('flaky_test'), ['hooks', 'pager']);
+  });
+
   it('names the unknown target and the valid ones, at file:line:col', () => {
     const bad = `${base}notify:\n  targets:\n    slack: { type: slack, url_env: SLACK_URL }\n  routes:\n    blocked: [slakc, slack:authors]\n`;
     const out = issues(bad);
