@@ -5,10 +5,11 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { simpleGit } from 'simple-git';
+import { simpleGit, type SimpleGit } from 'simple-git';
 import { parseDocument } from 'yaml';
 import type { Logger } from 'pino';
 import { createLocalFleet } from '../adapters/fleet/local.js';
+import type { PipelineConfig } from '../core/config/index.js';
 import { createRuntime, IMMUNE_ROOT, loadPipelineFile, type Runtime } from '../runtime.js';
 import type { EventBus } from '../engine/events.js';
 import type { DeployRecord } from '../ports.js';
@@ -101,33 +102,7 @@ export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
   for (const p of [resolve(config.repo.workdir), resolve(config.fleet.dir), join(dataDir, 'demo'), join(dataDir, 'artifacts')]) await rm(p, { recursive: true, force: true });
   for (const f of ['immune.db', 'immune.db-wal', 'immune.db-shm']) await rm(join(dataDir, f), { force: true });
 
-  // The shop's repository, and a developer clone the engineers push from.
-  const origin = resolve(config.repo.url);
-  const devDir = join(dataDir, 'demo', 'dev');
-  await mkdir(devDir, { recursive: true });
-  await simpleGit().raw(['init', '--bare', '--initial-branch', config.repo.branch, origin]);
-  const dev = simpleGit(devDir);
-  await dev.init(['--initial-branch', config.repo.branch]);
-  await dev.addConfig('user.name', 'Shop Team').addConfig('user.email', 'team@shop.example');
-  await dev.addRemote('origin', origin);
-  const commit = async (change: ShopChange, author: string): Promise<string> => {
-    // Like an engineer: start from what is on main now (it may hold a revert by immune).
-    const hasHead = await dev.revparse(['HEAD']).then(() => true, () => false);
-    if (hasHead) {
-      await dev.fetch('origin', config.repo.branch);
-      await dev.raw(['reset', '--hard', `origin/${config.repo.branch}`]);
-    }
-    for (const [path, content] of Object.entries(change.files)) {
-      await mkdir(join(devDir, path, '..'), { recursive: true });
-      await writeFile(join(devDir, path), content);
-    }
-    await dev.add(Object.keys(change.files));
-    await dev.commit(change.message, undefined, { '--author': author });
-    await dev.push('origin', config.repo.branch);
-    const sha = (await dev.revparse(['HEAD'])).trim();
-    opts.print(`\n— ${author.split(' <')[0]} pushes ${sha.slice(0, 8)} "${change.message}"`);
-    return sha;
-  };
+  const { dev, devDir, commit } = await developerRepo(config, dataDir, opts.print);
   await commit({ message: 'Shop 1.0', files: shopTemplateFiles() }, AUTHORS.ada);
 
   // Tokens: a captain token for the dashboard, a client token for the shop's SDK.
@@ -159,6 +134,66 @@ export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
     seed: 2009,
   });
 
+  const summary = playScenario({ opts, config, runtime, dev, devDir, commit, url, captainToken });
+
+  return {
+    runtime,
+    traffic,
+    summary,
+    async stop() {
+      unsubscribe();
+      await traffic.stop();
+      await runtime.close({ stopFleet: true });
+    },
+  };
+}
+
+/** The shop's bare repository and a developer clone the engineers push from; `commit` pushes a change as its author. */
+async function developerRepo(config: PipelineConfig, dataDir: string, print: (line: string) => void) {
+  // The shop's repository, and a developer clone the engineers push from.
+  const origin = resolve(config.repo.url);
+  const devDir = join(dataDir, 'demo', 'dev');
+  await mkdir(devDir, { recursive: true });
+  await simpleGit().raw(['init', '--bare', '--initial-branch', config.repo.branch, origin]);
+  const dev = simpleGit(devDir);
+  await dev.init(['--initial-branch', config.repo.branch]);
+  await dev.addConfig('user.name', 'Shop Team').addConfig('user.email', 'team@shop.example');
+  await dev.addRemote('origin', origin);
+  const commit = async (change: ShopChange, author: string): Promise<string> => {
+    // Like an engineer: start from what is on main now (it may hold a revert by immune).
+    const hasHead = await dev.revparse(['HEAD']).then(() => true, () => false);
+    if (hasHead) {
+      await dev.fetch('origin', config.repo.branch);
+      await dev.raw(['reset', '--hard', `origin/${config.repo.branch}`]);
+    }
+    for (const [path, content] of Object.entries(change.files)) {
+      await mkdir(join(devDir, path, '..'), { recursive: true });
+      await writeFile(join(devDir, path), content);
+    }
+    await dev.add(Object.keys(change.files));
+    await dev.commit(change.message, undefined, { '--author': author });
+    await dev.push('origin', config.repo.branch);
+    const sha = (await dev.revparse(['HEAD'])).trim();
+    print(`\n— ${author.split(' <')[0]} pushes ${sha.slice(0, 8)} "${change.message}"`);
+    return sha;
+  };
+  return { dev, devDir, commit };
+}
+
+interface ScenarioContext {
+  opts: DemoOptions;
+  config: PipelineConfig;
+  runtime: Runtime;
+  dev: SimpleGit;
+  devDir: string;
+  commit(change: ShopChange, author: string): Promise<string>;
+  url: string;
+  captainToken: string;
+}
+
+/** The scenario itself: each engineer's commit, what the line must do with it, and the summary. */
+async function playScenario(ctx: ScenarioContext): Promise<DemoSummary> {
+  const { opts, config, runtime, dev, devDir, commit, url, captainToken } = ctx;
   const until = Date.now() + (opts.timeoutMs ?? 15 * 60_000);
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   const deployOf = async (sha: string): Promise<DeployRecord> => {
@@ -177,90 +212,82 @@ export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
     opts.print(`${ok ? '  ✔' : '  ✖'} ${name}${detail ? ` (${detail})` : ''}`);
   };
 
-  const summary = (async (): Promise<DemoSummary> => {
-    const out: Partial<DemoSummary> = { dashboard: url, captainToken };
-    try {
-      const initial = (await dev.revparse(['HEAD'])).trim();
-      const d0 = await deployOf(initial);
-      expect('the first build is live on every server', d0.outcome === 'live');
+  const out: Partial<DemoSummary> = { dashboard: url, captainToken };
+  try {
+    const initial = (await dev.revparse(['HEAD'])).trim();
+    const d0 = await deployOf(initial);
+    expect('the first build is live on every server', d0.outcome === 'live');
 
-      const good = await commit(goodChange(1), AUTHORS.grace);
-      const d1 = await deployOf(good);
-      expect('a good commit goes live on every server', d1.outcome === 'live', d1.reason);
+    const good = await commit(goodChange(1), AUTHORS.grace);
+    const d1 = await deployOf(good);
+    expect('a good commit goes live on every server', d1.outcome === 'live', d1.reason);
 
-      const bad = await commit(badChange(), AUTHORS.linus);
-      const pushedAt = Date.now();
-      const d2 = await deployOf(bad);
-      const line = await runtime.store.line.getLine(config.name);
-      const failing = (d2.state as { failure?: { evidence?: { metrics: { name: string; verdict: string }[] } } }).failure?.evidence?.metrics.find((m) => m.verdict === 'fail');
-      expect('the bad commit is caught, rolled back and reverted', d2.outcome === 'reverted' && !!d2.revertSha, d2.reason);
-      expect('the line is blocked', line.blocked, line.blockReason);
-      if (d2.revertSha) {
-        const diff = await simpleGit(devDir).fetch('origin').then(() => simpleGit(devDir).raw(['diff', `${bad}^`, d2.revertSha!]));
-        expect('the revert commit undoes exactly the bad change', diff.trim() === '');
-        const f = (d2.state as { failure?: { stage?: string; step?: number } }).failure;
-        const plan = (d2.state as { plan?: string[][] }).plan;
-        const looks = await runtime.store.line.gateLooks(d2.id);
-        const caught = looks.filter((l) => l.decision === 'fail').at(-1);
-        out.reverted = {
-          sha: bad,
-          revertSha: d2.revertSha,
-          metric: failing?.name,
-          explanation: d2.reason ?? '',
-          step: f?.stage === 'watch' ? 0 : f?.step !== undefined ? f.step + 1 : undefined,
-          servers: f?.step !== undefined && plan ? `${plan[f.step]?.length ?? '?'} of ${plan.at(-1)?.length ?? '?'}` : undefined,
-          caughtAfterMs: caught?.elapsedMs,
-        };
-        out.badCommitToRevertMs = (d2.finishedAt ?? Date.now()) - pushedAt;
-      }
-      out.blockedAt = line.blockedAt ? new Date(line.blockedAt).toISOString() : undefined;
-
-      // The engineer fixes it while the line is blocked: the fix waits.
-      const fix = await commit(fixChange(), AUTHORS.linus);
-      await sleep(config.repo.poll_interval * 3 + 1000);
-      const waiting = await runtime.engine.status();
-      expect('a commit pushed while blocked waits in the queue', waiting.blocked && !waiting.inFlight && waiting.queue.some((c) => c.sha === fix));
-
-      opts.print('\n— the release captain unblocks the line');
-      await runtime.engine.unblock('root cause understood: tier lookup guarded in the fix', 'captain:demo');
-      out.unblockedAt = new Date().toISOString();
-      const d3 = await deployOf(fix);
-      expect('after unblocking, the fix goes live', d3.outcome === 'live', d3.reason);
-      const releases = await Promise.all((await runtime.fleet.servers()).map((s) => runtime.fleet.release(s)));
-      expect('every server runs the fix', d3.artifact !== undefined && releases.every((r) => r === d3.artifact!.id), releases.join(','));
-
-      out.experiment = await fetch(`${url}/api/experiments/EnhancedCheckout/results`)
-        .then((r) => (r.ok ? r.json() : undefined))
-        .catch(() => undefined);
-    } catch (err) {
-      expect('the scenario ran to its end', false, (err as Error).message);
+    const bad = await commit(badChange(), AUTHORS.linus);
+    const pushedAt = Date.now();
+    const d2 = await deployOf(bad);
+    const line = await runtime.store.line.getLine(config.name);
+    const failing = (d2.state as { failure?: { evidence?: { metrics: { name: string; verdict: string }[] } } }).failure?.evidence?.metrics.find((m) => m.verdict === 'fail');
+    expect('the bad commit is caught, rolled back and reverted', d2.outcome === 'reverted' && !!d2.revertSha, d2.reason);
+    expect('the line is blocked', line.blocked, line.blockReason);
+    if (d2.revertSha) {
+      const diff = await simpleGit(devDir).fetch('origin').then(() => simpleGit(devDir).raw(['diff', `${bad}^`, d2.revertSha!]));
+      expect('the revert commit undoes exactly the bad change', diff.trim() === '');
+      const f = (d2.state as { failure?: { stage?: string; step?: number } }).failure;
+      const plan = (d2.state as { plan?: string[][] }).plan;
+      const looks = await runtime.store.line.gateLooks(d2.id);
+      const caught = looks.filter((l) => l.decision === 'fail').at(-1);
+      out.reverted = {
+        sha: bad,
+        revertSha: d2.revertSha,
+        metric: failing?.name,
+        explanation: d2.reason ?? '',
+        step: f?.stage === 'watch' ? 0 : f?.step !== undefined ? f.step + 1 : undefined,
+        servers: f?.step !== undefined && plan ? `${plan[f.step]?.length ?? '?'} of ${plan.at(-1)?.length ?? '?'}` : undefined,
+        caughtAfterMs: caught?.elapsedMs,
+      };
+      out.badCommitToRevertMs = (d2.finishedAt ?? Date.now()) - pushedAt;
     }
-    const deploys = await runtime.store.line.listDeploys(config.name, { limit: 50 });
-    out.deploys = deploys
-      .reverse()
-      .map((d) => ({
-        id: d.id,
-        shas: d.shas,
-        subject: d.commits.at(-1)?.subject ?? '',
-        author: d.commits.at(-1)?.author ?? '',
-        outcome: d.outcome,
-        durationMs: d.finishedAt ? d.finishedAt - d.createdAt : undefined,
-        reason: d.reason,
-        revertSha: d.revertSha,
-      }));
-    out.expectations = expectations;
-    out.ok = expectations.length > 0 && expectations.every((e) => e.ok);
-    return out as DemoSummary;
-  })();
+    out.blockedAt = line.blockedAt ? new Date(line.blockedAt).toISOString() : undefined;
 
-  return {
-    runtime,
-    traffic,
-    summary,
-    async stop() {
-      unsubscribe();
-      await traffic.stop();
-      await runtime.close({ stopFleet: true });
-    },
-  };
+    // The engineer fixes it while the line is blocked: the fix waits.
+    const fix = await commit(fixChange(), AUTHORS.linus);
+    await sleep(config.repo.poll_interval * 3 + 1000);
+    const waiting = await runtime.engine.status();
+    expect('a commit pushed while blocked waits in the queue', waiting.blocked && !waiting.inFlight && waiting.queue.some((c) => c.sha === fix));
+
+    opts.print('\n— the release captain unblocks the line');
+    await runtime.engine.unblock('root cause understood: tier lookup guarded in the fix', 'captain:demo');
+    out.unblockedAt = new Date().toISOString();
+    const d3 = await deployOf(fix);
+    expect('after unblocking, the fix goes live', d3.outcome === 'live', d3.reason);
+    const releases = await Promise.all((await runtime.fleet.servers()).map((s) => runtime.fleet.release(s)));
+    expect('every server runs the fix', d3.artifact !== undefined && releases.every((r) => r === d3.artifact!.id), releases.join(','));
+
+    out.experiment = await fetch(`${url}/api/experiments/EnhancedCheckout/results`)
+      .then((r) => (r.ok ? r.json() : undefined))
+      .catch(() => undefined);
+  } catch (err) {
+    expect('the scenario ran to its end', false, (err as Error).message);
+  }
+  return finishSummary(runtime, config, out, expectations);
+}
+
+/** The summary's deploys and verdict, from the store. */
+async function finishSummary(runtime: Runtime, config: PipelineConfig, out: Partial<DemoSummary>, expectations: DemoSummary['expectations']): Promise<DemoSummary> {
+  const deploys = await runtime.store.line.listDeploys(config.name, { limit: 50 });
+  out.deploys = deploys
+    .reverse()
+    .map((d) => ({
+      id: d.id,
+      shas: d.shas,
+      subject: d.commits.at(-1)?.subject ?? '',
+      author: d.commits.at(-1)?.author ?? '',
+      outcome: d.outcome,
+      durationMs: d.finishedAt ? d.finishedAt - d.createdAt : undefined,
+      reason: d.reason,
+      revertSha: d.revertSha,
+    }));
+  out.expectations = expectations;
+  out.ok = expectations.length > 0 && expectations.every((e) => e.ok);
+  return out as DemoSummary;
 }
