@@ -9,7 +9,7 @@ import { parseExperimentFile, type ExperimentConfig, type FlagConfig, type Guard
 import { OFF, ON, servedShare, startRollout, stepWeights, type FlagRollout } from '../core/experiments/guarded.js';
 import { experimentFeature, experimentFingerprint, featuresDocument, flagFeature, nextPhase, type UnleashFeature } from '../core/experiments/features.js';
 import { computeReadout, type Readout } from '../core/experiments/readout.js';
-import type { ConversionEvent, EvaluationBucket, ExperimentClosing, ExperimentPhase, ExposureEvent } from '../core/experiments/types.js';
+import type { ConversionEvent, EvaluationBucket, ExperimentClosing, ExperimentPhase, ExposureEvent, PhaseTally } from '../core/experiments/types.js';
 import { ConfigError, InputError, NotFoundError } from '../core/errors.js';
 import type { AuditStore, Clock, ExperimentStore } from '../ports.js';
 import type { EventBus } from './events.js';
@@ -92,6 +92,17 @@ function stickinessValue(context: Record<string, unknown>, stickiness: string): 
   return stickiness === 'default' ? (pick('userId') ?? pick('sessionId')) : pick(stickiness);
 }
 
+/** Points of the lift-over-time chart in a readout, at most. */
+export const MAX_HISTORY_POINTS = 120;
+
+/** At most `n` items, evenly spread, keeping the last. */
+function thin<T>(xs: T[], n: number): T[] {
+  if (xs.length <= n) return xs;
+  const out: T[] = [];
+  for (let i = 0; i < n; i++) out.push(xs[Math.round(((i + 1) * (xs.length - 1)) / n)]!);
+  return out;
+}
+
 /** A strong ETag for a response body. */
 export function etagOf(body: string): string {
   return `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
@@ -105,6 +116,7 @@ export class ExperimentRegistry {
   private chain: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private users = 0;
+  private readonly lastSnapshot = new Map<string, number>();
   /** SDK instances that registered, by appName and instanceId (POST /api/client/register). */
   readonly clients = new Map<string, { appName: string; instanceId: string; sdkVersion?: string; lastSeen: number }>();
   /** Evaluations reported by SDKs per feature (POST /api/client/metrics), since the server started. */
@@ -144,7 +156,13 @@ export class ExperimentRegistry {
    */
   start(): void {
     if (this.users++ > 0) return;
-    this.timer = setInterval(() => void this.refresh().catch(() => undefined), this.deps.reloadIntervalMs ?? RELOAD_INTERVAL_MS);
+    this.timer = setInterval(
+      () =>
+        void this.refresh()
+          .then(() => this.snapshotAll())
+          .catch(() => undefined),
+      this.deps.reloadIntervalMs ?? RELOAD_INTERVAL_MS,
+    );
     this.timer.unref();
   }
 
@@ -277,7 +295,36 @@ export class ExperimentRegistry {
     }
     const goals = [...x.config.goals, ...x.config.guardrails].map((g) => g.name);
     const tally = await this.deps.store.experiments.tally(x.config.name, phase.phase, goals);
-    return { x, readout: computeReadout(x.config, phase, tally) };
+    const now = this.now();
+    if (phase === x.phase && !x.closing) await this.snapshot(x, tally, now);
+    const snapshots = thin(await this.deps.store.experiments.snapshots(x.config.name, phase.phase), MAX_HISTORY_POINTS - 1);
+    return { x, readout: computeReadout(x.config, phase, tally, { now, snapshots, ...(x.closing ? { closedAt: x.closing.time } : {}) }) };
+  }
+
+  /**
+   * Keep the tally of a running experiment's current phase for the lift-over-time chart, when the
+   * last one is older than a fortieth of the phase's age (10 s to 1 h): dense early, when the
+   * estimate moves, and about 40 points per tenfold of time after.
+   */
+  private async snapshot(x: LoadedExperiment, tally: PhaseTally | undefined, now: number): Promise<void> {
+    const key = `${x.config.name}\u0000${x.phase.phase}`;
+    const last = this.lastSnapshot.get(key) ?? 0;
+    const every = Math.min(3_600_000, Math.max(10_000, (now - x.phase.startedAt) / 40));
+    if (now - last < every) return;
+    this.lastSnapshot.set(key, now);
+    const goals = [...x.config.goals, ...x.config.guardrails].map((g) => g.name);
+    const t = tally ?? (await this.deps.store.experiments.tally(x.config.name, x.phase.phase, goals));
+    // Evaluation counts are not part of the chart.
+    const { evaluations: _e, ...kept } = t;
+    await this.deps.store.experiments.saveSnapshot(x.config.name, x.phase.phase, now, kept);
+  }
+
+  /** Snapshots of every running experiment that is due (called by the directory poll). */
+  private async snapshotAll(): Promise<void> {
+    const snap = this.snap;
+    if (!snap) return;
+    const now = this.now();
+    for (const x of snap.experiments.values()) if (!x.closing && x.config.initial_rollout > 0) await this.snapshot(x, undefined, now);
   }
 
   /** Close an experiment with a decision: stored, served at once, audited, announced. */

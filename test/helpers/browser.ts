@@ -217,12 +217,30 @@ export function fixtureData(now: number) {
     alpha: 0.05,
     participants: 4012,
     excluded: 3,
-    srm: { statistic: 0.4, pValue: 0.52, mismatch: false },
+    startedAt: now - 3 * 86_400_000,
+    durationMs: 3 * 86_400_000,
+    srm: { basis: 'participants', statistic: 0.4, pValue: 0.52, mismatch: false, counts: [], summary: 'SRM: 2,001 / 2,011 participants against 50% / 50%: p=0.5200, OK' },
+    srmChecks: [
+      { source: 'participants', basis: 'participants', statistic: 0.4, pValue: 0.52, mismatch: false, counts: [], summary: 'SRM: 2,001 / 2,011 participants against 50% / 50%: p=0.5200, OK' },
+      { source: 'unleash-metrics', basis: 'evaluations', statistic: 0, pValue: null, mismatch: false, counts: [], summary: 'SRM: 9,120 / 9,340 evaluations against 50% / 50%: not tested (3 SDK posts; 5 from the same instances needed to allow for repeat evaluations)' },
+    ],
+    sources: { exposures: { 'immune-sdk': 3000, 'unleash-impressions': 1015 }, conversions: { 'immune-sdk': 800, openfeature: 40 }, evaluations: { 'unleash-metrics': { control: 9120, Enhanced: 9340 } } },
+    history: [0.25, 0.5, 1, 2, 3].map((d, i) => ({ time: now - 3 * 86_400_000 + d * 86_400_000, participants: [500, 1000, 2000, 3000, 4012][i], lifts: [{ branch: 'Enhanced', metric: 'checkout', lift: [0.3, 0.2, 0.15, 0.13, 0.12][i], ci: [[-0.2, 0.9], [-0.05, 0.5], [0.0, 0.32], [0.03, 0.24], [0.04, 0.21]][i] }] })),
     decision: 'desired result',
     winner: 'Enhanced',
     summary: 'Enhanced lifts checkout by +12% (CI +4%..+21%)',
     branches: [
-      { name: 'control', control: true, weight: 500, participants: 2001, share: 0.4988, metrics: [] },
+      {
+        name: 'control',
+        control: true,
+        weight: 500,
+        participants: 2001,
+        share: 0.4988,
+        metrics: [
+          { name: 'checkout', kind: 'goal', direction: 'increase', controlRate: 0.1999, rate: 0.1999, converted: 400, participants: 2001, valuePerUser: 1.1, lift: 0, ci: [0, 0], pValue: 1, adjustedP: 1, outcome: 'none' },
+          { name: 'errors', kind: 'guardrail', direction: 'increase', controlRate: 0.0005, rate: 0.0005, converted: 1, participants: 2001, valuePerUser: 0, lift: 0, ci: [0, 0], pValue: 1, adjustedP: 1, outcome: 'none' },
+        ],
+      },
       {
         name: 'Enhanced',
         control: false,
@@ -231,13 +249,17 @@ export function fixtureData(now: number) {
         share: 0.5012,
         decision: 'desired result',
         metrics: [
-          { name: 'checkout', kind: 'goal', direction: 'increase', controlRate: 0.2, rate: 0.224, converted: 450, valuePerUser: 1.2, lift: 0.12, ci: [0.04, 0.21], pValue: 0.002, adjustedP: 0.004, outcome: 'better' },
-          { name: 'errors', kind: 'guardrail', direction: 'increase', controlRate: 0.01, rate: 0.0101, converted: 20, valuePerUser: 0, lift: 0.01, ci: [-0.3, 0.4], pValue: 0.8, adjustedP: 0.8, outcome: 'none' },
+          { name: 'checkout', kind: 'goal', direction: 'increase', controlRate: 0.2, rate: 0.224, converted: 450, participants: 2011, valuePerUser: 1.2, lift: 0.12, ci: [0.04, 0.21], pValue: 0.002, adjustedP: 0.004, outcome: 'better' },
+          { name: 'errors', kind: 'guardrail', direction: 'increase', controlRate: 0.0005, rate: 0.000497, converted: 1, participants: 2011, valuePerUser: 0, lift: -0.01, ci: [-0.9, 9], pValue: 0.8, adjustedP: 0.8, outcome: 'none' },
         ],
       },
     ],
   };
-  return { line, deploys, audit, experiments, flags, readout, dora: { days: 7, deploys: 2, deployFrequencyPerDay: 2 / 7, leadTimeMs: 19 * min, changeFailureRate: 0.5, timeToRestoreMs: 42_000 } };
+  // Shape of src/server/flags.ts flagView.
+  const guarded = [
+    { name: 'new-checkout', file: 'experiments/flags.yaml', owner: 'alice@example.com', enabled: true, status: 'off', blocked: true, reason: 'regression after 510s: error +133% (5.04% → 11.8%; CI +34%..+307%)', step: 0, steps: [0.01, 0.1, 0.5, 1], served: 0, phase: 1, stepStartedAt: now - 10 * min, looks: 17, lastLook: null, gate: null, history: [] },
+  ];
+  return { line, deploys, audit, experiments, flags, readout, guarded, dora: { days: 7, deploys: 2, deployFrequencyPerDay: 2 / 7, leadTimeMs: 19 * min, changeFailureRate: 0.5, timeToRestoreMs: 42_000 } };
 }
 
 export interface FixtureServer {
@@ -283,6 +305,7 @@ export async function startFixtureServer(opts: { openRead?: boolean; now?: numbe
   app.get<{ Querystring: { days?: string } }>('/api/dora', { preHandler: read }, async (req) => ({ ...data.dora, days: Number(req.query.days ?? 7) }));
   app.get('/api/experiments', { preHandler: read }, async () => ({ experiments: data.experiments, flags: data.flags, errors: [] as string[], clients: [], usage: {} }));
   app.get('/api/experiments/:name/results', { preHandler: read }, async () => data.readout);
+  app.get('/api/flags', { preHandler: read }, async () => ({ flags: data.guarded }));
   app.get('/api/stream', { preHandler: read }, (_req, reply) => {
     reply.hijack();
     reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });

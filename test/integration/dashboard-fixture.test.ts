@@ -168,7 +168,17 @@ describe('dashboard (fixture API, headless Chromium)', function () {
   it('shows experiments with lift intervals and SRM, and closes one with a chosen branch', async () => {
     await go('#/experiments');
     const exp = page.locator('[data-experiment=checkout-button]');
-    assert.match(await exp.innerText(), /desired result[\s\S]*winner: Enhanced[\s\S]*Sample ratio OK/);
+    const text = await exp.innerText();
+    assert.match(text, /desired result[\s\S]*winner: Enhanced/);
+    assert.match(text, /Started .*; running for 3d 0h\./);
+    assert.match(text, /SRM: 2,001 \/ 2,011 participants against 50% \/ 50%: p=0\.5200, OK/);
+    assert.match(text, /evaluations against 50% \/ 50%: not tested/);
+    assert.match(text, /Fed by exposures from immune-sdk 3,000, unleash-impressions 1,015; conversions from immune-sdk 800, openfeature 40; SDK evaluations \(unleash-metrics\): control 9,120, Enhanced 9,340\./);
+    // Raw numerator/denominator, and a tiny guardrail rate that stays readable.
+    assert.match(text, /Enhanced: \+12\.0% .* 450\/2,011 = 22\.40% vs control 400\/2,001 = 19\.99%/);
+    assert.match(text, /1\/2,011 = 0\.050%/);
+    assert.equal(await exp.locator('[data-history=checkout] svg path.line').count(), 1);
+    assert.match(await page.locator('#guarded-card').innerText(), /new-checkout\s+OFF, blocked[\s\S]*1% → 10% → 50% → 100%, owner alice@example.com[\s\S]*error \+133%[\s\S]*immune flags unblock new-checkout/);
     assert.equal(await exp.locator('figure[data-goal] svg.intervals line.interval').count(), 2);
     await screenshot(page, 'experiments');
     await useToken('engineer-token-456');

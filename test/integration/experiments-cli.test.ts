@@ -35,6 +35,13 @@ describe('immune experiments (CLI)', function () {
     const r = JSON.parse(results.stdout) as { participants: number; decision: string };
     assert.equal(r.participants, 400);
     assert.equal(r.decision, 'no statistical significance');
+    const human = await cli('results', 'EnhancedCheckout', '--url', server.url);
+    assert.equal(human.exitCode, 0, human.stderr);
+    assert.match(human.stdout, /^started\s+\d{4}-\d\d-\d\d \d\d:\d\d UTC, running for \d+s$/m);
+    assert.match(human.stdout, /^sample ratio\s+SRM: 200 \/ 200 participants against 50% \/ 50%: p=1\.0000, OK$/m);
+    assert.match(human.stdout, /^exposures from\s+api 400$/m);
+    assert.match(human.stdout, /^BRANCH\s+METRIC\s+CONVERTED\/USERS\s+RATE\s+LIFT/m);
+    assert.match(human.stdout, /^Enhanced\s+checkout\s+0\/200\s+0%/m);
   });
 
   it('closes with a decision given an engineer token, and says why it cannot otherwise', async () => {

@@ -58,11 +58,28 @@ export function formatList(r: ListResponse): string {
   return out.join('\n');
 }
 
+/** A rate readable however small: 12.34%, 0.42%, 0.0042% (two significant digits below 1%). */
+export function ratePercent(x: number): string {
+  if (!Number.isFinite(x)) return 'n/a';
+  if (x === 0) return '0%';
+  const p = x * 100;
+  return p >= 1 ? `${p.toFixed(2)}%` : `${p.toPrecision(2)}%`;
+}
+
+function duration(ms: number): string {
+  const m = Math.round(ms / 60_000);
+  if (ms < 120_000) return `${Math.round(ms / 1000)}s`;
+  if (m < 120) return `${m}m`;
+  const h = ms / 3_600_000;
+  return h < 48 ? `${h.toFixed(1)}h` : `${(h / 24).toFixed(1)} days`;
+}
+
 function metricRows(b: BranchResult): string[][] {
   return b.metrics.map((m) => [
     b.name,
     `${m.kind === 'guardrail' ? '!' : ''}${m.name}`,
-    `${percent(m.rate, 2)} (${m.converted})`,
+    `${m.converted}/${m.participants ?? b.participants}`,
+    ratePercent(m.rate),
     b.control ? '' : signed(m.lift),
     b.control ? '' : m.ci[0] === null || Number.isNaN(m.ci[0]) ? 'not tested' : `${signed(m.ci[0])}..${signed(m.ci[1])}`,
     b.control ? '' : pValue(m.adjustedP),
@@ -70,12 +87,41 @@ function metricRows(b: BranchResult): string[][] {
   ]);
 }
 
+const counted = (o: Record<string, number>): string =>
+  Object.entries(o)
+    .map(([k, n]) => `${k} ${n.toLocaleString('en-US')}`)
+    .join(', ') || 'none';
+
+/** The cumulative lift of the first non-control branch on the first goal at up to 8 moments. */
+function historyRows(r: ResultsResponse): string | undefined {
+  const first = r.branches.find((b) => !b.control);
+  const metric = first?.metrics[0]?.name;
+  const points = (r.history ?? []).filter((p) => p.lifts.some((l) => l.branch === first?.name && l.metric === metric));
+  if (!first || !metric || points.length < 2) return undefined;
+  const step = Math.max(1, Math.ceil(points.length / 8));
+  const picked = points.filter((_, i) => i % step === 0 || i === points.length - 1);
+  const rows = picked.map((p) => {
+    const l = p.lifts.find((x) => x.branch === first.name && x.metric === metric)!;
+    return [duration(p.time - r.startedAt), String(p.participants), signed(l.lift), l.ci[0] === null || Number.isNaN(l.ci[0]) ? 'not tested' : `${signed(l.ci[0])}..${signed(l.ci[1])}`];
+  });
+  return `${first.name} ${metric} over time (cumulative):\n${table(rows, ['AFTER', 'USERS', 'LIFT', 'CI'])}`;
+}
+
 export function formatResults(r: ResultsResponse): string {
+  const ran = r.startedAt ? `${new Date(r.startedAt).toISOString().slice(0, 16).replace('T', ' ')} UTC, ${r.endedAt ? 'ran' : 'running for'} ${duration(r.durationMs)}` : '';
   const head = keyValues([
     ['experiment', `${r.experiment} (phase ${r.phase} of ${r.phases}, ${r.state}${r.closing ? ` -> ${r.closing.branch}: ${r.closing.reason}` : ''})`],
+    ...(ran ? ([['started', ran]] as [string, string][]) : []),
     ['decision', `${r.decision}${r.winner ? ` (${r.winner})` : ''}`],
     ['participants', `${r.participants} (${r.excluded} excluded for seeing two branches)`],
-    ['sample ratio', r.srm.summary],
+    ['sample ratio', (r.srmChecks ?? [r.srm]).map((c) => c.summary).join('\n')],
+    ...(r.sources
+      ? ([
+          ['exposures from', counted(r.sources.exposures)],
+          ['conversions from', counted(r.sources.conversions)],
+          ...Object.entries(r.sources.evaluations).map(([src, e]) => [`evaluations (${src})`, counted(e)] as [string, string]),
+        ] as [string, string][])
+      : []),
   ]);
   const branches = table(
     r.branches.map((b) => [b.name, percent(b.weight / 1000), String(b.participants), percent(b.share), b.control ? 'control' : (b.decision ?? '')]),
@@ -83,9 +129,10 @@ export function formatResults(r: ResultsResponse): string {
   );
   const metrics = table(
     r.branches.flatMap(metricRows),
-    ['BRANCH', 'METRIC', 'RATE (USERS)', 'LIFT', `CI ${percent(1 - r.alpha, 0)} (ALWAYS VALID)`, 'P (HOLM)', 'OUTCOME'],
+    ['BRANCH', 'METRIC', 'CONVERTED/USERS', 'RATE', 'LIFT', `CI ${percent(1 - r.alpha, 0)} (ALWAYS VALID)`, 'P (HOLM)', 'OUTCOME'],
   );
-  return `${head}\n\n${branches}\n\n${metrics}`;
+  const history = historyRows(r);
+  return `${head}\n\n${branches}\n\n${metrics}${history ? `\n\n${history}` : ''}`;
 }
 
 export function parseReason(v: string): string {
@@ -114,7 +161,7 @@ export function register(program: Command): void {
   withClientOptions(group.command('results').description('readout: participants, rates, lift with always-valid CI, p-values (Holm), SRM check and the decision').argument('<name>', 'experiment name'))
     .option('--phase <n>', 'an earlier phase (default: the current one)', parsePhase)
     .option('--json', 'print the readout as JSON')
-    .addHelpText('after', `\nDecisions: desired result, undesired result, no statistical significance, invalid (sample ratio mismatch).\n${CLIENT_EXIT_CODES}`)
+    .addHelpText('after', `\nDecisions: not started (no participants yet), desired result, undesired result, no statistical significance, invalid (sample ratio mismatch).\n${CLIENT_EXIT_CODES}`)
     .action(
       clientAction(async (name: string, o: ClientOptions & { json?: boolean; phase?: number }) => {
         const q = o.phase === undefined ? '' : `?phase=${o.phase}`;

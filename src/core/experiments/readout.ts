@@ -26,7 +26,10 @@ export interface MetricResult {
   direction: 'increase' | 'decrease';
   controlRate: number;
   rate: number;
+  /** Numerator: participants of this branch who converted (at least once). */
   converted: number;
+  /** Denominator: the branch's participants. */
+  participants: number;
   /** Mean value per participant (sum of tracked values / participants). */
   valuePerUser: number;
   /** Relative lift of the rate against control (0.1 = +10%), NaN (null in JSON) when not computable. */
@@ -52,10 +55,23 @@ export interface BranchResult {
   decision?: Exclude<Decision, 'invalid'>;
 }
 
+/** The cumulative estimate at one moment of the phase: per branch and metric, the lift and its interval then. */
+export interface HistoryPoint {
+  time: number;
+  participants: number;
+  lifts: { branch: string; metric: string; lift: number; ci: [number, number] }[];
+}
+
 export interface Readout {
   experiment: string;
   phase: number;
   groupId: string;
+  /** When the phase started (ms), when it ended (closing or next phase) if it did, and how long it ran to then or now. */
+  startedAt: number;
+  endedAt?: number;
+  durationMs: number;
+  /** The cumulative estimate over time, oldest first (the lift-over-time chart); the last point is now. */
+  history: HistoryPoint[];
   alpha: number;
   participants: number;
   excluded: number;
@@ -96,7 +112,24 @@ function compareRates(x1: number, n1: number, x0: number, n0: number, alpha: num
   return { lift: x0 ? x1 / n1 / (x0 / n0) - 1 : Math.exp(d) - 1, ci: [Math.exp(d - r) - 1, Math.exp(d + r) - 1], p };
 }
 
-export function computeReadout(def: Def, phase: ExperimentPhase, tally: PhaseTally): Readout {
+/** Lifts of every non-control branch and metric at the tallies of past moments, then now. */
+export function liftHistory(def: Def, phase: ExperimentPhase, points: { time: number; tally: PhaseTally }[]): HistoryPoint[] {
+  return points.map(({ time, tally }) => {
+    const r = computeReadout(def, phase, tally);
+    return { time, participants: r.participants, lifts: r.branches.filter((b) => !b.control).flatMap((b) => b.metrics.map((m) => ({ branch: b.name, metric: m.name, lift: m.lift, ci: m.ci }))) };
+  });
+}
+
+export interface ReadoutOptions {
+  /** Now (ms): the duration of a running phase. */
+  now?: number;
+  /** Tallies kept earlier in the phase (oldest first), for the lift over time. */
+  snapshots?: { time: number; tally: PhaseTally }[];
+  /** When the experiment closed, if it did. */
+  closedAt?: number;
+}
+
+export function computeReadout(def: Def, phase: ExperimentPhase, tally: PhaseTally, opts: ReadoutOptions = {}): Readout {
   const byName = new Map(tally.branches.map((b) => [b.branch, b]));
   const counts = phase.weights.map((w) => byName.get(w.name)?.users ?? 0);
   const participants = counts.reduce((s, n) => s + n, 0);
@@ -130,6 +163,7 @@ export function computeReadout(def: Def, phase: ExperimentPhase, tally: PhaseTal
         controlRate: n0 ? c.users / n0 : 0,
         rate: n ? g.users / n : 0,
         converted: g.users,
+        participants: n,
         valuePerUser: n ? g.value / n : 0,
         lift: cmp.lift,
         ci: cmp.ci,
@@ -183,10 +217,17 @@ export function computeReadout(def: Def, phase: ExperimentPhase, tally: PhaseTal
     winner = branches[0]!.name;
   } else decision = 'no statistical significance';
 
+  const endedAt = phase.endedAt ?? opts.closedAt;
+  const now = opts.now ?? endedAt ?? phase.startedAt;
+  const history = opts.snapshots ? liftHistory(def, phase, [...opts.snapshots, { time: Math.min(now, endedAt ?? now), tally }]) : [];
   return {
     experiment: def.name,
     phase: phase.phase,
     groupId: phase.groupId,
+    startedAt: phase.startedAt,
+    ...(endedAt === undefined ? {} : { endedAt }),
+    durationMs: Math.max(0, (endedAt ?? now) - phase.startedAt),
+    history,
     alpha: def.alpha,
     participants,
     excluded: tally.excluded,

@@ -1,19 +1,30 @@
-// Experiments: branches, participants, lift with its interval per goal, SRM status, decision; close with a branch.
+// Experiments: start and duration, branches, participants, converted/users and lift with its interval
+// per goal, the cumulative lift over time, SRM with its counts, what fed the readout, the decision;
+// guarded flag rollouts; close with a branch.
 import { get } from '../api.js';
-import { intervalChart } from '../charts.js';
+import { intervalChart, lineChart } from '../charts.js';
 import { ask } from '../controls.js';
 import { h } from '../dom.js';
-import { clock, num, pct, pValue } from '../format.js';
+import { clock, duration, num, pct, pValue } from '../format.js';
 import { badge, card, empty, errorBox } from './common.js';
 
+/** A rate readable however small: 12.34%, 0.42%, 0.0042%. */
+export function rate(x) {
+  if (x === null || x === undefined || !Number.isFinite(x)) return '—';
+  if (x === 0) return '0%';
+  const p = x * 100;
+  return p >= 1 ? `${p.toFixed(2)}%` : `${p.toPrecision(2)}%`;
+}
+
 export async function render(app) {
-  const { experiments = [], flags = [], errors = [] } = await get('/api/experiments');
+  const [{ experiments = [], flags = [], errors = [] }, guarded] = await Promise.all([get('/api/experiments'), get('/api/flags').catch(() => ({ flags: [] }))]);
   const results = await Promise.all(experiments.map((e) => get(`/api/experiments/${encodeURIComponent(e.name)}/results`).catch((err) => ({ error: err }))));
   return h(
     'div',
     { class: 'view experiments-view' },
     errors.length ? h('div', { class: 'error-box', id: 'experiment-errors', role: 'alert' }, h('b', {}, 'Experiment files with errors (not served):'), h('ul', {}, errors.map((e) => h('li', { class: 'mono' }, e)))) : null,
     experiments.length ? experiments.map((e, i) => experimentCard(e, results[i], app)) : empty('No experiments. Add one under experiments/*.yaml.'),
+    guarded.flags?.length ? guardedCard(guarded.flags) : null,
     flags.length
       ? card(`Feature flags (${flags.length})`, { id: 'flags-card', class: 'card wide' }, h('ul', {}, flags.map((f) => h('li', {}, h('b', {}, f.name), ' ', badge(f.enabled ? 'live' : 'aborted', f.enabled ? 'on' : 'off'), Number.isFinite(f.rollout) ? ` rollout ${pct(f.rollout, 0, false)}` : '', h('span', { class: 'muted' }, ` ${f.file ?? ''}`)))))
       : null,
@@ -61,7 +72,13 @@ function readoutBlock(r) {
       h('span', { class: 'muted' }, `${r.participants ?? 0} participants${r.excluded ? `, ${r.excluded} excluded (saw two branches)` : ''}${r.phase ? `, phase ${r.phase}` : ''}`),
     ),
     r.summary ? h('p', { class: 'summary' }, r.summary) : null,
-    h('p', { class: `srm ${srm.mismatch ? 'bad' : 'good'}`, 'data-srm': srm.mismatch ? 'mismatch' : 'ok' }, srm.mismatch ? `Sample ratio mismatch (${pValue(srm.pValue)}): assignment is broken, the readout is invalid.` : `Sample ratio OK (${pValue(srm.pValue)}).`),
+    r.startedAt ? h('p', { class: 'small', 'data-started': r.startedAt }, `Started ${clock(r.startedAt)}; ${r.endedAt ? 'ran' : 'running for'} ${duration(r.durationMs)}.`) : null,
+    h(
+      'ul',
+      { class: 'srm small' },
+      (r.srmChecks ?? [srm]).map((c) => h('li', { class: c.mismatch ? 'bad' : c.pValue === null || c.pValue === undefined ? 'muted' : 'good', 'data-srm': c.mismatch ? 'mismatch' : c.pValue === null || c.pValue === undefined ? 'not tested' : 'ok' }, c.summary ?? (c.mismatch ? `Sample ratio mismatch (${pValue(c.pValue)})` : `Sample ratio ${pValue(c.pValue)}`))),
+    ),
+    r.sources ? h('p', { class: 'small muted', 'data-sources': '' }, sourcesLine(r.sources)) : null,
     h(
       'table',
       { class: 'branches' },
@@ -92,7 +109,8 @@ function readoutBlock(r) {
           rows.some((x) => Number.isFinite(x.est))
             ? intervalChart({ rows, format: (v) => pct(v, 0), label: `${name} lift` })
             : h('p', { class: 'muted small' }, 'Not enough data for a lift yet.'),
-          h('ul', { class: 'small' }, rows.map((x) => h('li', {}, `${x.label}: ${pct(x.m.lift)} (${pct(x.m.ci?.[0])}..${pct(x.m.ci?.[1])}), ${pValue(x.m.adjustedP ?? x.m.pValue)}, rate ${pct(x.m.rate, 2, false)} vs ${pct(x.m.controlRate, 2, false)} → ${x.m.outcome ?? ''}`))),
+          h('ul', { class: 'small' }, rows.map((x) => h('li', {}, `${x.label}: ${pct(x.m.lift)} (${pct(x.m.ci?.[0])}..${pct(x.m.ci?.[1])}), ${pValue(x.m.adjustedP ?? x.m.pValue)}, ${counts(x.m)} vs control ${counts(controlMetric(branches, name, kind))} → ${x.m.outcome ?? ''}`))),
+          historyChart(r, name),
         );
       }),
     ),
@@ -112,4 +130,64 @@ function closeDialog(e, names, app) {
       app.refresh();
     },
   });
+}
+
+const counts = (m) => (m ? `${num(m.converted, 6)}/${num(m.participants, 6)} = ${rate(m.rate)}` : '—');
+
+function controlMetric(branches, name, kind) {
+  return (branches.find((b) => b.control)?.metrics ?? []).find((m) => m.name === name && (m.kind ?? 'goal') === kind);
+}
+
+function sourcesLine(src) {
+  const list = (o) =>
+    Object.entries(o ?? {})
+      .map(([k, n]) => `${k} ${num(n, 6)}`)
+      .join(', ') || 'none';
+  const evals = Object.entries(src.evaluations ?? {}).map(([k, e]) => `; SDK evaluations (${k}): ${list(e)}`);
+  return `Fed by exposures from ${list(src.exposures)}; conversions from ${list(src.conversions)}${evals.join('')}.`;
+}
+
+/** The cumulative lift of each branch on one metric over the phase, with its interval as a band. */
+function historyChart(r, metric) {
+  const points = (r.history ?? []).filter((p) => p.lifts?.some((l) => l.metric === metric && Number.isFinite(l.lift)));
+  if (points.length < 2) return null;
+  const names = [...new Set(points.flatMap((p) => p.lifts.filter((l) => l.metric === metric).map((l) => l.branch)))];
+  const at = (p, b) => p.lifts.find((l) => l.metric === metric && l.branch === b);
+  const span = points[points.length - 1].time - r.startedAt;
+  const [unit, ms] = span > 3 * 86_400_000 ? ['d', 86_400_000] : span > 3 * 3_600_000 ? ['h', 3_600_000] : ['m', 60_000];
+  const x = (p) => (p.time - r.startedAt) / ms;
+  const series = names.map((b, i) => ({ name: `${b} lift`, cls: `s${i}`, points: points.map((p) => [x(p), at(p, b)?.lift ?? NaN]) }));
+  const first = names[0];
+  const band = { name: `${first} interval`, cls: 's0', points: points.map((p) => [x(p), at(p, first)?.ci?.[0] ?? NaN, at(p, first)?.ci?.[1] ?? NaN]) };
+  return h(
+    'div',
+    { class: 'history', 'data-history': metric },
+    h('p', { class: 'small muted' }, `${metric}: cumulative lift since the start, ${first}'s interval shaded`),
+    lineChart({ series, band, zero: true, xFormat: (v) => `${+v.toFixed(1)}${unit}`, yFormat: (v) => pct(v, 0), label: `${metric} lift over time` }),
+  );
+}
+
+function guardedCard(flags) {
+  const status = (f) => (!f.enabled ? 'off (kill switch)' : f.status === 'off' ? 'OFF, blocked' : f.status === 'held' ? `held at ${pct(f.served, 0, false)}` : f.status === 'complete' ? `complete at ${pct(f.served, 0, false)}` : `step ${f.step + 1}/${f.steps.length} at ${pct(f.served, 0, false)}`);
+  const tone = (f) => (f.status === 'off' ? 'fail' : f.status === 'held' ? 'inconclusive' : f.status === 'complete' ? 'pass' : 'baking');
+  return card(
+    `Guarded rollouts (${flags.length})`,
+    { id: 'guarded-card', class: 'card wide' },
+    h(
+      'ul',
+      {},
+      flags.map((f) =>
+        h(
+          'li',
+          { 'data-flag': f.name },
+          h('b', {}, f.name),
+          ' ',
+          badge(tone(f), status(f)),
+          h('span', { class: 'muted' }, ` ${f.steps.map((x) => pct(x, 0, false)).join(' → ')}${f.owner ? `, owner ${f.owner}` : ''}`),
+          f.reason || f.gate ? h('div', { class: 'small' }, f.reason ?? f.gate.explanation) : null,
+          f.blocked ? h('div', { class: 'small muted' }, `Waiting for a person: immune flags unblock ${f.name} --reason "..."`) : null,
+        ),
+      ),
+    ),
+  );
 }
