@@ -2,17 +2,25 @@
 // frontend API): unleash-client's own evaluator (its UnleashClient over the served features
 // document), so every protocol answers exactly what an Unleash SDK computes locally.
 import { EventEmitter } from 'node:events';
-import clientModule from 'unleash-client/lib/client.js';
-import strategyModule from 'unleash-client/lib/strategy/index.js';
+import * as clientModule from 'unleash-client/lib/client.js';
+import * as strategyModule from 'unleash-client/lib/strategy/index.js';
 import type { FeatureInterface } from 'unleash-client/lib/feature.js';
 import type { Segment } from 'unleash-client/lib/strategy/strategy.js';
 import type { Context } from 'unleash-client';
 import type { FeaturesDocument } from '../core/experiments/features.js';
 import { missingTargetingKey, resolveFlag, type Resolution, type UnleashContext, type VariantResult } from '../core/experiments/resolution.js';
 
-type UnleashClientClass = typeof clientModule.default;
-const UnleashClient: UnleashClientClass = (clientModule as unknown as { default: UnleashClientClass }).default;
-const { defaultStrategies } = strategyModule as unknown as { defaultStrategies: ConstructorParameters<UnleashClientClass>[1] };
+/** What is used of unleash-client's evaluator (its UnleashClient class). */
+interface Evaluator {
+  getVariant(name: string, context: Context): unknown;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+type EvaluatorClass = new (repository: never, strategies: unknown[]) => Evaluator;
+// CommonJS modules: loaded as ESM, `default` is module.exports (whose own `default` is the class);
+// loaded through a CommonJS transform (mocha with tsx), `default` is the class itself.
+const loadedDefault = (clientModule as unknown as { default: EvaluatorClass | { default: EvaluatorClass } }).default;
+const UnleashClient: EvaluatorClass = typeof loadedDefault === 'function' ? loadedDefault : loadedDefault.default;
+const { defaultStrategies } = strategyModule as unknown as { defaultStrategies: unknown[] };
 
 /** A read-only repository over one features document (unleash-client's RepositoryInterface). */
 class DocumentRepository extends EventEmitter {
@@ -48,7 +56,7 @@ export interface Evaluation {
 
 /** Evaluates one features document; build one per served ETag (see evaluatorFor). */
 export class FlagEvaluator {
-  private readonly client: InstanceType<UnleashClientClass>;
+  private readonly client: Evaluator;
   private readonly repo: DocumentRepository;
   readonly names: string[];
 
