@@ -1,6 +1,5 @@
 // `immune demo`: the scripted scenario on a local fleet — good commit live, bad commit caught and reverted, line blocked and unblocked.
 import type { Command } from 'commander';
-import pino from 'pino';
 import { parsePort } from './serve.js';
 
 export function register(program: Command): void {
@@ -21,6 +20,7 @@ export function register(program: Command): void {
       const { startDemo } = await import('../../demo/scenario.js');
       const { defaultLogger } = await import('../../runtime.js');
       const { printProgress } = await import('../progress.js');
+      const { pino } = await import('pino');
       const log = process.env.IMMUNE_LOG_LEVEL ? defaultLogger() : pino({ level: 'warn' }, pino.destination(2));
       const demo = await startDemo({ pipelineFile: o.pipeline, dataDir: o.data, port: o.port, basePort: o.basePort, log, print, progress: printProgress, rps: o.rps });
       const stopOnSignal = new Promise<'signal'>((resolve) => {

@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import type { TestHistoryStore } from '../../ports.js';
-import { openStateStore } from '../../runtime.js';
 import { suiteFromHistory } from '../../core/tests/work-queue.js';
 import { InputError } from '../../core/errors.js';
 
@@ -10,8 +9,10 @@ const DEFAULT_DB = '.immune/immune.db';
 
 type Stat = Awaited<ReturnType<TestHistoryStore['stats']>>[number];
 
-function open(file: string): { history: TestHistoryStore; close(): Promise<void> } {
+async function open(file: string): Promise<{ history: TestHistoryStore; close(): Promise<void> }> {
   if (!existsSync(file)) throw new InputError('--db', `no database at ${file} (run immune serve first, or pass --db FILE)`);
+  // Loaded here, not at the top: the composition root costs every other command its start-up.
+  const { openStateStore } = await import('../../runtime.js');
   const store = openStateStore(file);
   return { history: store.tests, close: () => store.close() };
 }
@@ -74,7 +75,7 @@ export function register(program: Command): void {
     .option('--all', 'also tests no run has reported for a day before their file last ran (removed or renamed)')
     .action(async (o: { db: string; limit: string; json?: boolean; files?: boolean; all?: boolean }) => {
       const limit = limitOf(o.limit);
-      const s = open(o.db);
+      const s = await open(o.db);
       try {
         if (o.files) {
           const files = slowestFiles(current(await s.history.stats(), o.all), limit);
@@ -100,7 +101,7 @@ export function register(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (o: { db: string; limit: string; json?: boolean }) => {
       const limit = limitOf(o.limit);
-      const s = open(o.db);
+      const s = await open(o.db);
       try {
         const rows = flaky(await s.history.stats(), limit);
         if (o.json) process.stdout.write(JSON.stringify(rows.map((r) => ({ id: r.id, rate: r.rate, flakes: r.flakes, runs: r.runs, failures: r.failures, quarantined: r.quarantined })), null, 2) + '\n');
@@ -117,7 +118,7 @@ export function register(program: Command): void {
     .option('--db <file>', 'SQLite store', DEFAULT_DB)
     .option('--release', 'take the test out of quarantine')
     .action(async (id: string, o: { db: string; release?: boolean }) => {
-      const s = open(o.db);
+      const s = await open(o.db);
       try {
         if (!(await s.history.stats()).some((x) => x.id === id)) throw new InputError('id', `no test "${id}" in the history (see immune tests slowest)`);
         await s.history.setQuarantined(id, !o.release);
