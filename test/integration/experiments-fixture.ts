@@ -24,6 +24,28 @@ import { registerUnleash } from '../../src/server/unleash.js';
 import { registerUnleashDelta } from '../../src/server/unleash-delta.js';
 
 export const CLIENT_TOKEN = 'client-token-1';
+
+/** The flags the protocol tests (OFREP, frontend API, OpenFeature) evaluate: on/off, targeting, rollout, typed payloads. */
+export const PROTOCOL_FLAGS = `flags:
+  - name: on-flag
+  - name: off-flag
+    enabled: false
+  - name: half
+    rollout: 50%
+  - name: beta-users
+    constraints: [{ contextName: plan, operator: IN, values: [beta] }]
+  - name: prod-only
+    constraints: [{ contextName: environment, operator: IN, values: [production] }]
+  - name: theme
+    variants:
+      - { name: dark, weight: 500, payload: { type: json, value: '{"bg":"#000"}' } }
+      - { name: light, weight: 500, payload: { type: json, value: '{"bg":"#fff"}' } }
+  - name: limit
+    variants:
+      - { name: low, weight: 1000, payload: { type: number, value: '10' } }
+`;
+/** An experiment served beside them, half in each branch. */
+export const CHECKOUT_EXPERIMENT = 'name: Checkout\ninitial_rollout: 100%\nbranches: {Enhanced: 50%}\ngoals: [checkout]\nguardrails: [error_rate]\n';
 /** Bearer token the auth stub treats as an engineer; anything else is a viewer. */
 export const ENGINEER_TOKEN = 'engineer-token';
 

@@ -8,26 +8,9 @@ import { OFREPProvider } from '@openfeature/ofrep-provider';
 import { OFREPWebProvider } from '@openfeature/ofrep-web-provider';
 import { OpenFeature as ServerOpenFeature } from '@openfeature/server-sdk';
 import { OpenFeature as WebOpenFeature, ClientProviderEvents } from '@openfeature/web-sdk';
-import { CLIENT_TOKEN, removeDir, startServer, tempDir, writeFiles, type TestServer } from './experiments-fixture.js';
+import { CHECKOUT_EXPERIMENT, CLIENT_TOKEN, PROTOCOL_FLAGS, removeDir, startServer, tempDir, writeFiles, type TestServer } from './experiments-fixture.js';
 
 const FRONTEND_TOKEN = 'frontend-token-shop-1';
-const FLAGS = `flags:
-  - name: on-flag
-  - name: off-flag
-    enabled: false
-  - name: half
-    rollout: 50%
-  - name: beta-users
-    constraints: [{ contextName: plan, operator: IN, values: [beta] }]
-  - name: theme
-    variants:
-      - { name: dark, weight: 500, payload: { type: json, value: '{"bg":"#000"}' } }
-      - { name: light, weight: 500, payload: { type: json, value: '{"bg":"#fff"}' } }
-  - name: limit
-    variants:
-      - { name: low, weight: 1000, payload: { type: number, value: '10' } }
-`;
-const EXPERIMENT = 'name: Checkout\ninitial_rollout: 100%\nbranches: {Enhanced: 50%}\ngoals: [checkout]\n';
 
 describe('OFREP with the real OpenFeature providers', function () {
   this.timeout(30_000);
@@ -35,7 +18,7 @@ describe('OFREP with the real OpenFeature providers', function () {
   let server: TestServer;
   before(async () => {
     dir = tempDir();
-    writeFiles(dir, { 'flags.yaml': FLAGS, 'checkout.yaml': EXPERIMENT });
+    writeFiles(dir, { 'flags.yaml': PROTOCOL_FLAGS, 'checkout.yaml': CHECKOUT_EXPERIMENT });
     server = await startServer(dir, { frontendTokens: [{ name: 'shop-web', token: FRONTEND_TOKEN, app: 'shop', environment: 'production', origins: ['https://shop.example'] }] });
   });
   after(async () => {
@@ -139,7 +122,7 @@ describe('OFREP with the real OpenFeature providers', function () {
       const first = await post('', { context: { targetingKey: 'u1' } });
       assert.equal(first.status, 200);
       const body = (await first.json()) as { flags: { key: string }[] };
-      assert.deepEqual(body.flags.map((f) => f.key).sort(), ['Checkout', 'beta-users', 'half', 'limit', 'off-flag', 'on-flag', 'theme']);
+      assert.deepEqual(body.flags.map((f) => f.key).sort(), ['Checkout', 'beta-users', 'half', 'limit', 'off-flag', 'on-flag', 'prod-only', 'theme']);
       const etag = first.headers.get('etag')!;
       const again = await post('', { context: { targetingKey: 'u1' } }, { authorization: CLIENT_TOKEN, 'if-none-match': etag });
       assert.equal(again.status, 304);

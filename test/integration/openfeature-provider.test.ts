@@ -6,20 +6,8 @@ import assert from 'node:assert/strict';
 import { OpenFeature, ProviderEvents } from '@openfeature/server-sdk';
 import { createExperimentsClient } from '../../src/sdk/index.js';
 import { ImmuneProvider } from '../../src/sdk/openfeature.js';
-import { CLIENT_TOKEN, removeDir, startServer, tempDir, writeFiles, type TestServer } from './experiments-fixture.js';
+import { CHECKOUT_EXPERIMENT, CLIENT_TOKEN, PROTOCOL_FLAGS, removeDir, startServer, tempDir, writeFiles, type TestServer } from './experiments-fixture.js';
 
-const FLAGS = `flags:
-  - name: on-flag
-  - name: off-flag
-    enabled: false
-  - name: beta-users
-    constraints: [{ contextName: plan, operator: IN, values: [beta] }]
-  - name: theme
-    variants:
-      - { name: dark, weight: 500, payload: { type: json, value: '{"bg":"#000"}' } }
-      - { name: light, weight: 500, payload: { type: json, value: '{"bg":"#fff"}' } }
-`;
-const EXPERIMENT = 'name: Checkout\ninitial_rollout: 100%\nbranches: {Enhanced: 50%}\ngoals: [checkout]\nguardrails: [error_rate]\n';
 // Its own experiment, so only this test's users are counted in its readout.
 const SIGNUP = 'name: Signup\ninitial_rollout: 100%\nbranches: {Short: 50%}\ngoals: [checkout]\n';
 const quiet = { warn: () => undefined, error: () => undefined };
@@ -42,7 +30,7 @@ describe('OpenFeature provider (immune/openfeature) with @openfeature/server-sdk
   let client: ReturnType<typeof OpenFeature.getClient>;
   before(async () => {
     dir = tempDir();
-    writeFiles(dir, { 'flags.yaml': FLAGS, 'checkout.yaml': EXPERIMENT, 'signup.yaml': SIGNUP });
+    writeFiles(dir, { 'flags.yaml': PROTOCOL_FLAGS, 'checkout.yaml': CHECKOUT_EXPERIMENT, 'signup.yaml': SIGNUP });
     server = await startServer(dir);
     provider = new ImmuneProvider({ url: server.url, clientToken: CLIENT_TOKEN, appName: 'shop', refreshInterval: 200, flushInterval: 50, logger: quiet });
     await OpenFeature.setProviderAndWait('immune', provider);
@@ -121,7 +109,7 @@ describe('OpenFeature provider (immune/openfeature) with @openfeature/server-sdk
 
   it('emits ConfigurationChanged when the flags change on the server', async () => {
     const changed = new Promise<void>((resolve) => client.addHandler(ProviderEvents.ConfigurationChanged, () => resolve()));
-    writeFiles(dir, { 'flags.yaml': `${FLAGS}  - name: brand-new\n` });
+    writeFiles(dir, { 'flags.yaml': `${PROTOCOL_FLAGS}  - name: brand-new\n` });
     await server.ctx.experiments.refresh(true);
     await changed;
     assert.equal(await client.getBooleanValue('brand-new', false, { targetingKey: 'u1' }), true);

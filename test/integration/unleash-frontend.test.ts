@@ -4,22 +4,9 @@
 // and refused from an Origin the token does not list.
 import assert from 'node:assert/strict';
 import { EVENTS, InMemoryStorageProvider, UnleashClient } from 'unleash-proxy-client';
-import { CLIENT_TOKEN, removeDir, startServer, tempDir, writeFiles, type TestServer } from './experiments-fixture.js';
+import { CHECKOUT_EXPERIMENT, CLIENT_TOKEN, PROTOCOL_FLAGS, removeDir, startServer, tempDir, writeFiles, type TestServer } from './experiments-fixture.js';
 
 const TOKEN = 'frontend-shop-production-1';
-const FLAGS = `flags:
-  - name: on-flag
-  - name: off-flag
-    enabled: false
-  - name: beta-users
-    constraints: [{ contextName: plan, operator: IN, values: [beta] }]
-  - name: prod-only
-    constraints: [{ contextName: environment, operator: IN, values: [production] }]
-  - name: theme
-    variants:
-      - { name: dark, weight: 500, payload: { type: string, value: '#000' } }
-      - { name: light, weight: 500, payload: { type: string, value: '#fff' } }
-`;
 
 describe('Unleash frontend API with unleash-proxy-client', function () {
   this.timeout(30_000);
@@ -28,7 +15,7 @@ describe('Unleash frontend API with unleash-proxy-client', function () {
   const clients: UnleashClient[] = [];
   before(async () => {
     dir = tempDir();
-    writeFiles(dir, { 'flags.yaml': FLAGS, 'checkout.yaml': 'name: Checkout\ninitial_rollout: 100%\nbranches: {Enhanced: 50%}\ngoals: [checkout]\n' });
+    writeFiles(dir, { 'flags.yaml': PROTOCOL_FLAGS, 'checkout.yaml': CHECKOUT_EXPERIMENT });
     server = await startServer(dir, {
       frontendTokens: [
         { name: 'shop-web', token: TOKEN, app: 'shop', environment: 'production', origins: ['https://shop.example'] },
@@ -77,13 +64,15 @@ describe('Unleash frontend API with unleash-proxy-client', function () {
     assert.equal(c.isEnabled('prod-only'), true, 'the token environment is the evaluation environment');
     const v = c.getVariant('theme');
     assert.ok(v.name === 'dark' || v.name === 'light');
-    assert.deepEqual(v.payload, { type: 'string', value: v.name === 'dark' ? '#000' : '#fff' });
+    assert.deepEqual(v.payload, { type: 'json', value: v.name === 'dark' ? '{"bg":"#000"}' : '{"bg":"#fff"}' });
     assert.equal(v.enabled, true);
     assert.equal(v.feature_enabled, true);
     const branch = c.getVariant('Checkout');
     assert.ok(['control', 'Enhanced'].includes(branch.name));
     // Only enabled toggles are sent; /all sends the rest.
-    assert.deepEqual(c.getAllToggles().map((t) => t.name).sort(), ['Checkout', 'beta-users', 'on-flag', 'prod-only', 'theme']);
+    const names = c.getAllToggles().map((t) => t.name);
+    for (const n of ['Checkout', 'beta-users', 'on-flag', 'prod-only', 'theme', 'limit']) assert.ok(names.includes(n), `${n} in ${names.join(', ')}`);
+    assert.ok(!names.includes('off-flag'), 'a disabled toggle is not sent');
     await c.updateContext({ userId: 'u1', properties: { plan: 'free' } });
     assert.equal(c.isEnabled('beta-users'), false);
   });
