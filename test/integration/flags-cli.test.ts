@@ -19,7 +19,8 @@ const FLAGS = `flags:
 `;
 
 describe('guarded flags (API and CLI)', function () {
-  this.timeout(60_000);
+  // Each CLI run starts node and loads the CLI: seconds apiece on a loaded 2-core machine.
+  this.timeout(180_000);
   let dir: string;
   let server: TestServer;
   before(async () => {
@@ -76,9 +77,9 @@ describe('guarded flags (API and CLI)', function () {
     const audit = await new SqliteAuditStore(server.db).list({ target: 'new-checkout' });
     assert.ok(audit.some((a) => a.action === 'flag.unblock' && a.actor === 'token:alice' && a.reason === 'fixed the null check'), JSON.stringify(audit));
 
-    const again = await cli('flags', 'unblock', 'new-checkout', '--reason', 'again', '--url', server.url, '--token', ENGINEER_TOKEN);
-    assert.equal(again.exitCode, 1);
-    assert.match(again.stderr, /is running: nothing to unblock/);
+    const again = await fetch(`${server.url}/api/flags/new-checkout/unblock`, { method: 'POST', headers: { authorization: `Bearer ${ENGINEER_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'again' }) });
+    assert.equal(again.status, 409);
+    assert.match(((await again.json()) as { error: { message: string } }).error.message, /is running: nothing to unblock/);
     const unknown = await fetch(`${server.url}/api/flags/nope`);
     assert.equal(unknown.status, 404);
   });
