@@ -620,9 +620,7 @@ export class Engine implements LineControl {
     const reason = knownBadReason(bad);
     await this.saveLine({ held: { shas: batch, tree, reason, knownBad: bad, since: this.d.clock.now() } });
     this.d.log.warn({ shas: batch.map((x) => x.slice(0, 8)), tree: tree.slice(0, 12) }, `change held: ${reason}`);
-    await this.d.notifier
-      .notify({ kind: 'held', pipeline: this.name, sha: batch.at(-1), title: `${batch.at(-1)!.slice(0, 8)} held: known-bad tree`, body: `${reason}. Drop it (immune drop) or override (immune override --reason "...").` })
-      .catch((err) => this.d.log.warn({ err: (err as Error).message }, 'notify failed'));
+    await this.tell(undefined, 'held', `${batch.at(-1)!.slice(0, 8)} held: known-bad tree`, `${reason}. Drop it (immune drop) or override (immune override --reason "...").`, { sha: batch.at(-1), id: `${this.name}:held:${tree}:${batch.at(-1)}` });
     return true;
   }
 
@@ -881,7 +879,7 @@ export class Engine implements LineControl {
       blockedDeploy: undefined,
     });
     this.d.log.warn({ release: r.artifact.id, servers: todo.length }, why);
-    await this.d.notifier.notify({ kind: 'blocked', pipeline: this.name, sha: r.artifact.sha, title: `Line blocked: ${why}`, body: why }).catch(() => undefined);
+    await this.tell(undefined, 'blocked', `Line blocked: ${why}`, why, { sha: r.artifact.sha, severity: 'warning' });
     return todo.length;
   }
 }
