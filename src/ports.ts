@@ -43,6 +43,10 @@ export interface Repo {
   tree?(sha: string): Promise<string>;
   /** Whether a revert could be pushed to the branch; a problem says what and how to fix it, in one line. */
   checkPushable?(signal?: AbortSignal): Promise<PushCheck>;
+  /** True when `ancestor` is `sha` or reachable from it (after the last fetch). */
+  isAncestor?(ancestor: string, sha: string): Promise<boolean>;
+  /** The newest commit on the branch whose message has `trailer` (e.g. "Immune-Deploy"), if any. */
+  findTrailer?(trailer: string): Promise<string | undefined>;
 }
 
 export type PushCheck = { ok: true } | { ok: false; problem: string; details?: string };
@@ -333,6 +337,10 @@ export interface LineRecord {
   lastSeen?: string;
   /** Changes waiting, oldest first. */
   queue: string[];
+  /** Set when the store came up empty while the fleet runs releases: no deploy until a person adopts. */
+  needsAdoption?: string;
+  /** Recent webhook delivery ids, newest last (a replayed delivery is ignored). */
+  deliveries?: string[];
   version: number;
   /** Trees that failed a gate or the watch (newest last). */
   knownBad?: KnownBadTree[];
@@ -367,6 +375,10 @@ export interface DeployRecord {
   /** The git tree of the change's last commit, when known. */
   tree?: string;
   reason?: string;
+  /** Side effects of committed transitions not yet performed (the outbox), replayed after a crash. */
+  outbox?: { id: string; action: unknown }[];
+  /** Last outbox id number handed out for this deploy. */
+  actionSeq?: number;
 }
 
 export interface DeployEventRecord {
@@ -423,5 +435,7 @@ export interface Store {
   experiments: ExperimentStore;
   /** The notification queue (absent: the notifier keeps it in memory). */
   notifications?: NotificationOutbox;
+  /** Optional: a problem with the store itself (its files gone), checked every poll; undefined when sound. */
+  check?(): Promise<string | undefined>;
   close(): Promise<void>;
 }

@@ -10,8 +10,9 @@ import type { Action, DeployEvent, DeployState } from '../core/line/types.js';
 import { findKnownBad, knownBadReason, rememberBad } from '../core/line/known-bad.js';
 import { revertable } from '../core/line/reverts.js';
 import { planRollout } from '../core/rollout/plan.js';
-import { toSeries, unresponsive, type SeriesSpec } from '../core/rollout/samples.js';
+import { toSeries, unresponsive, type SeriesSpec, type Tick } from '../core/rollout/samples.js';
 import { ConflictError, ImmuneError, InputError, NotFoundError } from '../core/errors.js';
+import { faultPoint } from './fault-point.js';
 import type {
   Artifact,
   Builder,
@@ -69,6 +70,19 @@ export interface EngineDeps {
   publicUrl?: string;
 }
 
+/** Actions whose effect is outside the deploy's own progress: kept in the outbox until performed. */
+const SIDE_EFFECTS = new Set<Action['type']>(['mark_live', 'block', 'notify', 'set_status']);
+const SHA = /^[0-9a-f]{40}$/;
+/** Gate-look step holding a deploy's pre-rollout samples (not a look; the API leaves it out). */
+export const BEFORE_STEP = -2;
+
+/** Why the line is held by immune itself (not a recorded block): the store failed or was lost, or the driver broke. */
+interface Fault {
+  kind: 'store' | 'store_lost' | 'driver';
+  reason: string;
+  since: number;
+}
+
 interface Running {
   record: DeployRecord;
   /** Cancels the action in progress (sleep, gate wait, test run). */
@@ -106,6 +120,11 @@ export class Engine implements LineControl {
   private problems: string[] = [];
   /** Deploys whose rollback failed at least once (on-call hears when it finally succeeds). */
   private readonly rollbackFailed = new Set<string>();
+  private fault: Fault | undefined;
+  /** Outbox ids of the actions queued in a run. */
+  private readonly outboxIds = new WeakMap<Action, string>();
+  /** Shas taken by deploys (so a poll after a webhook does not queue them again). */
+  private readonly taken = new Set<string>();
 
   constructor(private readonly d: EngineDeps) {
     this.cfg = d.config;
@@ -128,15 +147,10 @@ export class Engine implements LineControl {
       await this.finishRollbackTo().catch((err) => this.d.log.error({ err: (err as Error).message }, 'rollback failed'));
     }
     const recent = await this.d.store.line.listDeploys(this.name, { limit: 20 });
-    const inFlight = recent.find((r) => !isFinished(r.state as DeployState));
-    if (inFlight) {
-      const state = inFlight.state as DeployState;
-      this.d.log.warn({ deploy: inFlight.id, status: state.status, step: state.step }, 'resuming a deploy the last run left in flight');
-      const resumed = resumedState(state, this.d.clock.now());
-      inFlight.state = resumed;
-      await this.d.store.line.saveDeploy(inFlight, { deployId: inFlight.id, time: this.d.clock.now(), type: 'resume', status: resumed.status, data: { from: state.status } });
-      this.launch(inFlight, resumeActions(state));
-    }
+    for (const r of recent) for (const s of r.shas) this.taken.add(s);
+    if (this.line.version === 0 && recent.length === 0) await this.checkAdoption();
+    await this.cleanQueue();
+    await this.resumeFromStore(recent);
     this.loopDone = this.loop();
     void this.checkRepo();
   }
@@ -149,6 +163,84 @@ export class Engine implements LineControl {
     this.problems = [r.problem];
     this.d.log.error({ details: r.details }, r.problem);
     this.d.events.emit({ type: 'line', pipeline: this.name, blocked: this.line.blocked, paused: this.line.paused, reason: this.line.blockReason });
+  }
+
+  /**
+   * Pick up what the last run left: the newest deploy, if unfinished or with side effects still in
+   * its outbox, goes on; an older unfinished one was superseded and is closed without touching servers.
+   */
+  private async resumeFromStore(recent?: DeployRecord[]): Promise<void> {
+    recent ??= await this.d.store.line.listDeploys(this.name, { limit: 20 });
+    const [newest, ...older] = recent;
+    const now = this.d.clock.now();
+    for (const old of older) {
+      const st = old.state as DeployState;
+      if (isFinished(st)) continue;
+      this.d.log.error({ deploy: old.id, status: st.status, newer: newest!.id }, 'closing a deploy a newer one superseded; its servers follow the newer one');
+      old.state = { ...st, status: 'failed', outcome: 'failed', failure: { stage: 'crash', step: st.step, reason: `superseded by ${newest!.id} while ${st.status}` } } satisfies DeployState;
+      Object.assign(old, { status: 'failed', outcome: 'failed', finishedAt: now, reason: `superseded by ${newest!.id}`, outbox: [] });
+      await this.durably('close a superseded deploy', () => this.d.store.line.saveDeploy(old, { deployId: old.id, time: now, type: 'superseded', status: 'failed', data: { by: newest!.id, from: st.status } }));
+    }
+    if (!newest) return;
+    const state = newest.state as DeployState;
+    const outbox = this.outboxActions(newest);
+    if (isFinished(state) && !outbox.length) return;
+    if (state.status === 'queued') {
+      // Created, perhaps not yet taken off the queue: take it off (idempotent) and start it.
+      this.d.log.warn({ deploy: newest.id }, 'starting a deploy the last run created but did not start');
+      if (newest.shas.some((s) => this.line.queue.includes(s))) await this.saveLine({ queue: this.line.queue.filter((s) => !newest.shas.includes(s)) });
+      this.launch(newest, outbox, [{ type: 'start', hasTests: !!this.d.tests }]);
+      return;
+    }
+    if (isFinished(state)) {
+      this.d.log.warn({ deploy: newest.id, status: state.status, actions: outbox.map((a) => a.type) }, 'performing what the last run committed to but did not do');
+      this.launch(newest, outbox);
+      return;
+    }
+    this.d.log.warn({ deploy: newest.id, status: state.status, step: state.step }, 'resuming a deploy the last run left in flight');
+    await this.restoreBefore(newest);
+    const resumed = resumedState(state, now);
+    newest.state = resumed;
+    newest.status = resumed.status;
+    await this.durably('resume', () => this.d.store.line.saveDeploy(newest, { deployId: newest.id, time: now, type: 'resume', status: resumed.status, data: { from: state.status } }));
+    this.launch(newest, [...outbox, ...resumeActions(state)]);
+  }
+
+  /** The deploy's outbox as actions to perform, each remembered with its id. */
+  private outboxActions(d: DeployRecord): Action[] {
+    return (d.outbox ?? []).map((e) => {
+      const a = e.action as Action;
+      this.outboxIds.set(a, e.id);
+      return a;
+    });
+  }
+
+  /** Queue entries that are not full shas (a corrupt record, an old bug) are dropped loudly, not retried forever. */
+  private async cleanQueue(): Promise<void> {
+    const bad = this.line.queue.filter((s) => typeof s !== 'string' || !SHA.test(s));
+    if (!bad.length) return;
+    this.d.log.error({ entries: bad.map((s) => String(s).slice(0, 80)) }, 'dropping queue entries that are not commit shas');
+    await this.saveLine({ queue: this.line.queue.filter((s) => !bad.includes(s)) });
+    await this.audit('immune', 'drop', this.name, `dropped ${bad.length} queue entr${bad.length === 1 ? 'y' : 'ies'} that are not commit shas`, { entries: bad.map((s) => String(s).slice(0, 80)) });
+  }
+
+  /**
+   * An empty store while servers run releases (or the branch has immune's reverts) means the
+   * record was lost, not that this is the first deploy: hold the line until a person adopts.
+   */
+  private async checkAdoption(): Promise<void> {
+    const running: string[] = [];
+    for (const s of await this.d.fleet.servers()) {
+      const r = await this.d.fleet.release(s).catch(() => undefined);
+      if (r) running.push(`${s.id} runs ${r}`);
+    }
+    const revert = running.length ? undefined : await this.d.repo.findTrailer?.('Immune-Deploy').catch(() => undefined);
+    if (!running.length && !revert) return;
+    const what = running.length ? `the fleet runs releases it has no record of (${running.slice(0, 3).join(', ')}${running.length > 3 ? ', ...' : ''})` : `the branch has immune's revert ${revert!.slice(0, 8)}`;
+    const reason = `the state store is empty but ${what}: the record was lost. No deploy until a captain runs \`immune adopt <sha the fleet runs>\` (or \`immune adopt --fresh\` to deploy the tip to every server as a first deploy)`;
+    this.d.log.error({ running }, reason);
+    await this.saveLine({ blocked: true, blockReason: reason, blockedBy: 'immune', blockedAt: this.d.clock.now(), needsAdoption: reason });
+    await this.notifyCaptains('blocked', 'Line held: the state store came up empty', reason, `adopt:${this.d.clock.now()}`);
   }
 
   /** Stop polling and sampling; an in-flight deploy is interrupted where it stands (and resumed at the next start). */
@@ -179,6 +271,13 @@ export class Engine implements LineControl {
   private async loop(): Promise<void> {
     while (!this.stopping) {
       try {
+        const lost = await this.d.store.check?.();
+        if (lost) this.raiseFault('store_lost', lost);
+        if (this.fault?.kind === 'driver' && !this.current) {
+          // The driver broke on something unexpected: go on from what the store says.
+          this.clearFault();
+          await this.resumeFromStore();
+        }
         await this.poll();
         this.startTestsAhead();
         if (!this.current) await this.maybeStartDeploy();
@@ -194,17 +293,21 @@ export class Engine implements LineControl {
 
   private async saveLine(patch: Partial<LineRecord>): Promise<void> {
     this.line = { ...this.line, ...patch, version: this.line.version + 1 };
-    await this.d.store.line.saveLine(this.line);
+    await this.durably('save the line', () => this.d.store.line.saveLine(this.line));
     this.d.events.emit({ type: 'line', pipeline: this.name, blocked: this.line.blocked, paused: this.line.paused, reason: this.line.blockReason });
   }
 
   private async poll(): Promise<void> {
     const tip = await this.d.repo.tip(this.stopAc.signal);
     if (tip === this.line.lastSeen) return;
+    if (!SHA.test(tip)) throw new ImmuneError('IMMUNE_EXTERNAL', `the repository's tip "${tip.slice(0, 80)}" is not a commit sha`);
     const commits = await this.d.repo.commitsBetween(this.line.lastSeen, tip);
-    const known = new Set(this.line.queue);
-    const fresh = commits.map((c) => c.sha).filter((s) => !known.has(s));
+    const known = new Set([...this.line.queue, ...this.taken]);
+    const bad = commits.filter((c) => !SHA.test(c.sha));
+    if (bad.length) this.d.log.error({ entries: bad.map((c) => String(c.sha).slice(0, 80)) }, 'the repository returned entries that are not commit shas; not queued');
+    const fresh = commits.map((c) => c.sha).filter((s) => SHA.test(s) && !known.has(s));
     await this.saveLine({ lastSeen: tip, queue: [...this.line.queue, ...fresh] });
+    faultPoint('queued');
     if (fresh.length) {
       this.d.log.info({ shas: fresh.map((s) => s.slice(0, 8)) }, 'new commits queued');
       this.d.events.emit({ type: 'queued', pipeline: this.name, shas: fresh });
@@ -237,7 +340,7 @@ export class Engine implements LineControl {
   }
 
   private async maybeStartDeploy(): Promise<void> {
-    if (this.line.blocked || this.line.paused || this.stopping || this.line.rollbackTo) return;
+    if (this.line.blocked || this.line.paused || this.stopping || this.line.rollbackTo || this.fault) return;
     const batch = this.nextBatch();
     if (!batch.length) {
       if (this.line.held) await this.saveLine({ held: undefined });
@@ -246,7 +349,18 @@ export class Engine implements LineControl {
     if (await this.holdKnownBad(batch)) return;
     const now = this.d.clock.now();
     const commits: Commit[] = [];
-    for (const sha of batch) commits.push(await this.d.repo.commit(sha));
+    for (const sha of batch) {
+      const c = await this.d.repo.commit(sha).catch((err: Error) => err);
+      if (c instanceof Error) {
+        if (!(c instanceof ImmuneError && c.code === 'IMMUNE_NOT_FOUND')) throw c;
+        // A queued sha the repository does not have must not wedge the line: drop it, loudly.
+        this.d.log.error({ sha: sha.slice(0, 12), err: c.message }, 'dropping a queued sha the repository does not have');
+        await this.saveLine({ queue: this.line.queue.filter((s) => s !== sha) });
+        await this.audit('immune', 'drop', sha, `not in the repository: ${c.message}`);
+        return;
+      }
+      commits.push(c);
+    }
     const servers = await this.d.fleet.servers();
     const bootstrap = !this.line.live;
     const plan = bootstrap ? [servers.map((s) => s.id)] : planRollout(servers, this.cfg.rollout.steps, this.cfg.rollout.spread);
@@ -261,8 +375,11 @@ export class Engine implements LineControl {
       updatedAt: now,
       previous: this.line.live?.artifact,
     };
-    await this.d.store.line.createDeploy(record);
+    await this.durably('create the deploy', () => this.d.store.line.createDeploy(record));
+    for (const s of batch) this.taken.add(s);
+    faultPoint('deploy-created');
     await this.saveLine({ queue: this.line.queue.filter((s) => !batch.includes(s)) });
+    faultPoint('deploy-dequeued');
     if (this.mustReach && batch.includes(this.mustReach)) this.mustReach = undefined;
     this.d.log.info({ deploy: record.id, shas: batch.map((s) => s.slice(0, 8)) }, 'deploy starts');
     this.launch(record, [], [{ type: 'start', hasTests: !!this.d.tests }]);
@@ -272,7 +389,12 @@ export class Engine implements LineControl {
     const running: Running = { record, ac: new AbortController(), controls, pending: [...actions], done: Promise.resolve() };
     this.current = running;
     running.done = this.drive(running)
-      .catch((err) => this.d.log.error({ deploy: record.id, err: (err as Error).stack }, 'deploy driver failed'))
+      .catch((err) => {
+        if (this.stopping) return;
+        // Never abandoned silently: the line holds, says why, and goes on from the store.
+        this.d.log.error({ deploy: record.id, err: (err as Error).stack }, 'deploy driver failed');
+        this.raiseFault('driver', `deploy ${record.id} stopped on an unexpected error: ${(err as Error).message}`);
+      })
       .finally(() => {
         if (this.current === running) this.current = undefined;
         this.wakeLoop?.();
@@ -304,6 +426,8 @@ export class Engine implements LineControl {
       let event: DeployEvent | undefined;
       try {
         event = await this.perform(run, action, run.ac.signal);
+        faultPoint(`action:${action.type}`);
+        await this.outboxDone(run.record, action);
       } catch (err) {
         if (run.ac.signal.aborted && (run.controls.length || this.stopping)) continue;
         event = this.failureEvent(run, action, err as Error);
@@ -334,10 +458,99 @@ export class Engine implements LineControl {
       d.reason = t.state.failure?.reason;
     }
     const data = event.type === 'gate' || event.type === 'watch' ? { decision: event.result.decision, explanation: event.result.explanation } : event;
-    await this.d.store.line.saveDeploy(d, { deployId: d.id, time: ctx.now, type: event.type, status: t.state.status, data });
+    // The transition's side effects go into the outbox in the same write as the state.
+    let seq = d.actionSeq ?? 0;
+    const effects = t.actions.filter((a) => SIDE_EFFECTS.has(a.type)).map((a) => {
+      const id = `${d.id}#${++seq}`;
+      this.outboxIds.set(a, id);
+      return { id, action: a };
+    });
+    if (state.status === 'building' && t.state.status === 'rolling_out' && d.previous) await this.keepBefore(d, ctx.now);
+    d.outbox = [...(replace ? [] : (d.outbox ?? [])), ...effects];
+    d.actionSeq = seq;
+    await this.durably(`record ${event.type}`, () => this.d.store.line.saveDeploy(d, { deployId: d.id, time: ctx.now, type: event.type, status: t.state.status, data }));
+    faultPoint(`transition:${t.state.status}`);
     this.emitDeploy(d);
     if (replace) run.pending = t.actions;
     else run.pending.push(...t.actions);
+  }
+
+  /**
+   * The fleet's samples before the rollout, kept with the deploy (as look step -2): after a restart the
+   * watch still has the window it compares the whole fleet with.
+   */
+  private async keepBefore(d: DeployRecord, now: number): Promise<void> {
+    const from = now - Math.max(this.cfg.watch.window, this.cfg.rollout.history) - this.cfg.rollout.interval;
+    const ticks = this.sampler.all.filter((t) => t.time >= from && t.time <= now);
+    await this.durably('keep the pre-rollout window', () =>
+      this.d.store.line.appendGateLook({ deployId: d.id, step: BEFORE_STEP, time: now, elapsedMs: 0, decision: 'before', explanation: `the fleet's ${ticks.length} samples before the rollout`, metrics: { ticks } }),
+    );
+  }
+
+  /** After a restart: the deploy's pre-rollout window back into the sampler. */
+  private async restoreBefore(d: DeployRecord): Promise<void> {
+    const looks = await this.d.store.line.gateLooks(d.id).catch(() => []);
+    const kept = looks.filter((l) => l.step === BEFORE_STEP).at(-1)?.metrics as { ticks?: Tick[] } | undefined;
+    if (kept?.ticks?.length) this.sampler.pin(kept.ticks);
+  }
+
+  /** A side effect done: out of the outbox; recorded at once when no later transition will record it. */
+  private async outboxDone(d: DeployRecord, a: Action): Promise<void> {
+    const id = this.outboxIds.get(a);
+    if (!id || !d.outbox?.some((e) => e.id === id)) return;
+    d.outbox = d.outbox.filter((e) => e.id !== id);
+    if (!isFinished(d.state as DeployState)) return;
+    await this.durably('record a side effect done', () => this.d.store.line.saveDeploy(d, { deployId: d.id, time: this.d.clock.now(), type: 'done', status: d.status, data: { action: a.type, id } }));
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Faults: a store that cannot be written holds the line, loudly, until it can.
+
+  /**
+   * Run a store write until it succeeds. While it fails the line is held: the deploy waits where it
+   * stands (servers where they are), nothing new starts, status shows why, captains are told once.
+   * A store whose files vanished holds every write until a person restarts immune.
+   */
+  private async durably<T>(what: string, write: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.fault?.kind === 'store_lost') {
+        if (this.stopping) throw new ImmuneError('IMMUNE_UNAVAILABLE', `not written (${what}): ${this.fault.reason}`);
+        await this.d.clock.sleep(5000, this.stopAc.signal).catch(() => undefined);
+        continue;
+      }
+      try {
+        const v = await write();
+        if (this.fault?.kind === 'store') this.clearFault();
+        return v;
+      } catch (err) {
+        if (this.stopping) throw err;
+        this.raiseFault('store', `state store write failed (${what}): ${(err as Error).message}`);
+        const ms = Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5));
+        this.d.log.error({ err: (err as Error).message, what, retryInMs: ms }, 'state store write failed; the line is held until it works');
+        await this.d.clock.sleep(ms, this.stopAc.signal).catch(() => undefined);
+      }
+    }
+  }
+
+  private raiseFault(kind: Fault['kind'], reason: string): void {
+    if (this.fault && (this.fault.kind === kind || this.fault.kind === 'store_lost')) return;
+    this.fault = { kind, reason, since: this.d.clock.now() };
+    this.d.log.error({ fault: kind }, `line held: ${reason}`);
+    this.d.events.emit({ type: 'line', pipeline: this.name, blocked: true, paused: this.line.paused, reason });
+    void this.notifyCaptains('blocked', `Line held: ${reason.split(':')[0]}`, reason, `fault:${kind}:${this.fault.since}`);
+  }
+
+  private clearFault(): void {
+    const f = this.fault;
+    if (!f) return;
+    this.fault = undefined;
+    this.d.log.warn({ fault: f.kind, heldMs: this.d.clock.now() - f.since }, 'line no longer held');
+    this.d.events.emit({ type: 'line', pipeline: this.name, blocked: this.line.blocked, paused: this.line.paused, reason: this.line.blockReason });
+    void this.notifyCaptains('info', 'Line no longer held', `held ${Math.round((this.d.clock.now() - f.since) / 1000)} s: ${f.reason}`, `fault-cleared:${f.kind}:${f.since}`);
+  }
+
+  private async notifyCaptains(kind: 'blocked' | 'info', title: string, body: string, id: string): Promise<void> {
+    await this.tell(undefined, kind, title, body, { id });
   }
 
   private failureEvent(run: Running, action: Action, err: Error): DeployEvent | undefined {
@@ -412,8 +625,9 @@ export class Engine implements LineControl {
         await this.rememberBad(d);
         return undefined;
       case 'block':
+        if (this.line.blocked && this.line.blockedDeploy === d.id) return undefined; // replayed after a crash
         await this.saveLine({ blocked: true, blockReason: a.reason, blockedBy: 'immune', blockedAt: this.d.clock.now(), blockedDeploy: d.id });
-        await this.audit('immune', 'block', this.name, a.reason, { deploy: d.id });
+        await this.durably('audit the block', () => this.audit('immune', 'block', this.name, a.reason, { deploy: d.id }));
         return undefined;
       case 'mark_live':
         await this.saveLine({ live: { sha: d.shas.at(-1)!, artifact: d.artifact!, deploy: d.id } });
@@ -524,7 +738,7 @@ export class Engine implements LineControl {
       onInconclusive: this.cfg.rollout.on_inconclusive,
       unresponsive: unresponsive(this.sampler.all, canary, since),
     });
-    await this.d.store.line.appendGateLook({ deployId: d.id, step, time: now, elapsedMs: now - since, decision: result.decision, explanation: result.explanation, metrics: result.metrics });
+    await this.durably('record a gate look', () => this.d.store.line.appendGateLook({ deployId: d.id, step, time: now, elapsedMs: now - since, decision: result.decision, explanation: result.explanation, metrics: result.metrics }));
     this.d.events.emit({ type: 'gate', pipeline: this.name, deploy: d.id, step, elapsedMs: now - since, decision: result.decision, explanation: result.explanation });
     return { type: 'gate', step, result, policy: this.cfg.rollout.on_inconclusive, paused: this.line.paused };
   }
@@ -550,7 +764,7 @@ export class Engine implements LineControl {
       durationMs: this.cfg.watch.duration,
       unresponsive: unresponsive(this.sampler.all, all, state.since),
     });
-    await this.d.store.line.appendGateLook({ deployId: d.id, step: -1, time: now, elapsedMs: now - state.since, decision: result.decision, explanation: result.explanation, metrics: result.metrics });
+    await this.durably('record a watch look', () => this.d.store.line.appendGateLook({ deployId: d.id, step: -1, time: now, elapsedMs: now - state.since, decision: result.decision, explanation: result.explanation, metrics: result.metrics }));
     this.d.events.emit({ type: 'gate', pipeline: this.name, deploy: d.id, step: -1, elapsedMs: now - state.since, decision: result.decision, explanation: result.explanation });
     return { type: 'watch', result, policy: this.cfg.rollout.on_inconclusive };
   }
@@ -688,17 +902,39 @@ export class Engine implements LineControl {
     const queue: Commit[] = [];
     for (const sha of this.line.queue) queue.push(await this.d.repo.commit(sha).catch(() => ({ sha, author: '', email: '', subject: '', message: '', time: 0 })));
     // Server counts come from the deploy's own plan.
-    return summarizeLine(this.line, this.current?.record, queue, { now: this.d.clock.now(), problems: this.problems });
+    const status = summarizeLine(this.line, this.current?.record, queue, { now: this.d.clock.now(), problems: this.problems });
+    // Held by immune itself (a store that fails or was lost): shown as a block with its reason.
+    if (this.fault) return { ...status, blocked: true, blockReason: this.fault.reason, blockedBy: 'immune', blockedAt: this.fault.since, fault: { kind: this.fault.kind, reason: this.fault.reason, since: this.fault.since } };
+    return status;
   }
 
-  async deploy(sha: string, actor: string): Promise<{ queued: string }> {
+  /**
+   * Queue a commit. It must be on the branch and ahead of what is live: an older commit (a replayed
+   * webhook, a stale request) would downgrade production, so only `force` (a captain) deploys it.
+   * A webhook delivery id seen before is ignored.
+   */
+  async deploy(sha: string, actor: string, opts: { delivery?: string; force?: boolean } = {}): Promise<{ queued: string; duplicate?: boolean; ignored?: string }> {
     if (!/^[0-9a-f]{4,40}$/i.test(sha)) throw new InputError('sha', `"${sha}" is not a commit sha`);
-    await this.d.repo.tip().catch(() => undefined);
+    if (opts.delivery && this.line.deliveries?.includes(opts.delivery)) return { queued: sha, duplicate: true, ignored: `delivery ${opts.delivery} was received before` };
+    const tip = await this.d.repo.tip().catch(() => undefined);
     const commit = await this.d.repo.commit(sha).catch(() => {
       throw new NotFoundError(`no commit ${sha} in ${this.cfg.repo.url}`);
     });
-    if (!this.line.queue.includes(commit.sha)) await this.saveLine({ queue: [...this.line.queue, commit.sha] });
-    await this.audit(actor, 'deploy', commit.sha, `deploy requested`);
+    if (!opts.force && this.d.repo.isAncestor) {
+      const live = this.line.live?.sha;
+      const onBranch = tip !== undefined && (commit.sha === tip || (await this.d.repo.isAncestor(commit.sha, tip)));
+      if (!onBranch) throw new ConflictError(`${commit.sha.slice(0, 8)} is not on ${this.cfg.repo.branch}'s current history; a captain can deploy it with force`);
+      if (live && (live === commit.sha || !(await this.d.repo.isAncestor(live, commit.sha)))) {
+        throw new ConflictError(`${commit.sha.slice(0, 8)} is not ahead of the live ${live.slice(0, 8)}: deploying it would take production back; a captain can deploy it with force`);
+      }
+    }
+    const deliveries = opts.delivery ? [...(this.line.deliveries ?? []), opts.delivery].slice(-500) : this.line.deliveries;
+    if (!this.line.queue.includes(commit.sha) || deliveries !== this.line.deliveries) {
+      const queue = this.line.queue.includes(commit.sha) ? this.line.queue : [...this.line.queue, commit.sha];
+      this.taken.delete(commit.sha);
+      await this.saveLine({ queue, deliveries });
+    }
+    await this.audit(actor, 'deploy', commit.sha, opts.force ? 'deploy forced (may take production back)' : `deploy requested`);
     this.d.events.emit({ type: 'queued', pipeline: this.name, shas: [commit.sha] });
     this.wakeLoop?.();
     return { queued: commit.sha };
@@ -713,11 +949,43 @@ export class Engine implements LineControl {
 
   async unblock(reason: string, actor: string): Promise<void> {
     if (!this.line.blocked) throw new ConflictError('the line is not blocked');
+    if (this.line.needsAdoption) throw new ConflictError(`the store came up empty: confirm what the fleet runs with \`immune adopt <sha>\` (or \`immune adopt --fresh\`), not unblock`);
     const id = `${this.name}:unblocked:${this.line.blockedAt ?? this.d.clock.now()}`;
     await this.saveLine({ blocked: false, blockReason: undefined, blockedBy: undefined, blockedAt: undefined, blockedDeploy: undefined });
     await this.audit(actor, 'unblock', this.name, reason);
     await this.tell(undefined, 'unblocked', `Line ${this.name} unblocked by ${actor}`, reason, { id });
     this.wakeLoop?.();
+  }
+
+  /**
+   * After the store came up empty: `sha` is what the fleet runs (built again, content-addressed, it
+   * becomes the live build and later commits are judged against it); without a sha the tip goes out
+   * as a first deploy.
+   */
+  async adopt(sha: string | undefined, reason: string, actor: string): Promise<{ live?: string; artifact?: string }> {
+    if (!this.line.needsAdoption) throw new ConflictError('nothing to adopt: the store knows what the fleet runs');
+    if (this.current) throw new ConflictError('a deploy is in flight');
+    let live: LineRecord['live'];
+    if (sha !== undefined) {
+      if (!/^[0-9a-f]{4,40}$/i.test(sha)) throw new InputError('sha', `"${sha}" is not a commit sha`);
+      await this.d.repo.tip().catch(() => undefined);
+      const commit = await this.d.repo.commit(sha).catch(() => {
+        throw new NotFoundError(`no commit ${sha} in ${this.cfg.repo.url}`);
+      });
+      const checkout = await this.d.repo.checkout(commit.sha, this.stopAc.signal);
+      try {
+        live = { sha: commit.sha, artifact: await this.d.builder.build(checkout, this.stopAc.signal) };
+      } finally {
+        await checkout.dispose();
+      }
+    }
+    const patch: Partial<LineRecord> = { blocked: false, blockReason: undefined, blockedBy: undefined, blockedAt: undefined, blockedDeploy: undefined, needsAdoption: undefined };
+    // Adopted: only commits after it are new; without a sha, the queue (the tip) goes out as a first deploy.
+    if (live) Object.assign(patch, { live, lastSeen: live.sha, queue: [] });
+    await this.saveLine(patch);
+    await this.audit(actor, 'adopt', this.name, reason, { sha: live?.sha, artifact: live?.artifact.id });
+    this.wakeLoop?.();
+    return { live: live?.sha, artifact: live?.artifact.id };
   }
 
   async pause(reason: string, actor: string): Promise<void> {

@@ -6,6 +6,7 @@ import type { Tick } from '../core/rollout/samples.js';
 
 export class Sampler {
   private ticks: Tick[] = [];
+  private pinned: Tick[] = [];
   private waiters: Array<() => void> = [];
   private stopped = false;
   private readonly ac = new AbortController();
@@ -30,7 +31,14 @@ export class Sampler {
   }
 
   get all(): Tick[] {
-    return this.ticks;
+    if (!this.pinned.length) return this.ticks;
+    const first = this.ticks[0]?.time ?? Infinity;
+    return [...this.pinned.filter((t) => t.time < first), ...this.ticks];
+  }
+
+  /** Ticks from before this process (a deploy's pre-rollout window, read back after a restart); kept until replaced. */
+  pin(ticks: Tick[]): void {
+    this.pinned = [...ticks].sort((a, b) => a.time - b.time);
   }
 
   /** Resolves at the next tick (or when stopped / aborted). */

@@ -38,6 +38,8 @@ export type LineStatus = Pick<LineRecord, 'pipeline' | 'blocked' | 'blockReason'
   dropped?: { sha: string; actor: string; reason: string; at: number }[];
   /** Problems found at start that will bite later (e.g. the repository refuses the revert push). */
   problems?: string[];
+  /** Held by immune itself: the state store failed or was lost, or the driver broke (not a recorded block). */
+  fault?: { kind: string; reason: string; since: number };
 };
 
 /** States in which the servers of the current step run the new build. */

@@ -81,8 +81,9 @@ export async function registerApi(app: FastifyInstance, ctx: ServerContext): Pro
     return {
       deploy: summarizeDeploy(d, { now: Date.now() }),
       events: events.map(({ deployId: _d, ...e }) => e),
-      gates: looks.map(({ deployId: _d, ...g }) => g),
-      summary: deployEvidence(d, looks),
+      // Step -2 is the engine's copy of the fleet before the rollout, not a look.
+      gates: looks.filter((g) => g.step >= -1).map(({ deployId: _d, ...g }) => g),
+      summary: deployEvidence(d, looks.filter((g) => g.step >= -1)),
       ...(d.testReport ? { tests: d.testReport } : {}),
     };
   });
