@@ -159,6 +159,8 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     events,
     log,
     async start() {
+      // A bad tokens file stops serve here, before the fleet or the engine start (no line without its API).
+      const tokens = opts.http ? loadTokens(opts.http.tokensFile) : [];
       await localFleet?.start();
       const fileSd = config.metrics.prometheus?.file_sd;
       if (fileSd) {
@@ -173,7 +175,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
         const { webhookOptionsFrom } = await import('./server/webhooks.js');
         // Reads are open without a token only when the server listens on loopback.
         const openRead = opts.http.openRead ?? isLoopbackHost(opts.http.host);
-        const auth = createAuth({ tokens: loadTokens(opts.http.tokensFile), openRead });
+        const auth = createAuth({ tokens, openRead });
         const experiments = new ExperimentRegistry({ dir: resolve(opts.http.experimentsDir ?? 'experiments'), store, events, log, clock: systemClock });
         const flags = new FlagRollouts({ registry: experiments, store, events, log, clock: systemClock, notifier, pipeline: config.name, publicUrl });
         flagRollouts = flags;

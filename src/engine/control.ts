@@ -3,7 +3,10 @@
 /** The line controls the API and dashboard call; implemented by the engine. */
 export interface LineControl {
   status(): Promise<unknown>;
-  deploy(sha: string, actor: string): Promise<unknown>;
+  /** `delivery`: a webhook delivery id (seen before: ignored); `force`: a captain deploys a commit that is not ahead of the live one. */
+  deploy(sha: string, actor: string, opts?: { delivery?: string; force?: boolean }): Promise<unknown>;
+  /** After the store came up empty: what the fleet runs (`sha`), or nothing to deploy the tip as a first deploy. */
+  adopt?(sha: string | undefined, reason: string, actor: string): Promise<unknown>;
   block(reason: string, actor: string): Promise<void>;
   unblock(reason: string, actor: string): Promise<void>;
   pause(reason: string, actor: string): Promise<void>;

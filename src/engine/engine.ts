@@ -920,8 +920,12 @@ export class Engine implements LineControl {
     const commit = await this.d.repo.commit(sha).catch(() => {
       throw new NotFoundError(`no commit ${sha} in ${this.cfg.repo.url}`);
     });
+    const live = this.line.live?.sha;
+    if (!opts.force && (commit.sha === live || this.current?.record.shas.includes(commit.sha))) {
+      if (opts.delivery) await this.saveLine({ deliveries: [...(this.line.deliveries ?? []), opts.delivery].slice(-500) });
+      return { queued: commit.sha, ignored: commit.sha === live ? 'already live' : 'already deploying' };
+    }
     if (!opts.force && this.d.repo.isAncestor) {
-      const live = this.line.live?.sha;
       const onBranch = tip !== undefined && (commit.sha === tip || (await this.d.repo.isAncestor(commit.sha, tip)));
       if (!onBranch) throw new ConflictError(`${commit.sha.slice(0, 8)} is not on ${this.cfg.repo.branch}'s current history; a captain can deploy it with force`);
       if (live && (live === commit.sha || !(await this.d.repo.isAncestor(live, commit.sha)))) {

@@ -2,7 +2,7 @@
 // audit log and DORA figures. Reads need role viewer (open on loopback by default), controls captain.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { ImmuneError, NotFoundError } from '../core/errors.js';
+import { ConflictError, ImmuneError, NotFoundError } from '../core/errors.js';
 import type { DeployEventRecord, DeployRecord } from '../ports.js';
 import { deployEvidence, dora, FAILED_IN_PRODUCTION, summarizeDeploy } from '../engine/summary.js';
 import type { LineControl, ServerContext } from './context.js';
@@ -39,7 +39,22 @@ const doraQuery = z
 const reasonBody = z
   .object({ reason: z.string({ message: 'required: say why (it goes in the audit log)' }).trim().min(1, 'must not be empty: say why').max(1000, 'at most 1000 characters') })
   .strict();
-const deployBody = z.object({ sha: z.string({ message: 'required' }).regex(/^[0-9a-f]{4,40}$/i, 'must be a commit sha (4 to 40 hex digits)') }).strict();
+const deployBody = z
+  .object({
+    sha: z.string({ message: 'required' }).regex(/^[0-9a-f]{4,40}$/i, 'must be a commit sha (4 to 40 hex digits)'),
+    /** Deploy a commit that is not ahead of the live one (takes production back): captains only. */
+    force: z.boolean().optional(),
+  })
+  .strict();
+const adoptBody = z
+  .object({
+    /** The commit the fleet runs; absent with fresh: true to deploy the tip as a first deploy. */
+    sha: z.string().regex(/^[0-9a-f]{4,40}$/i, 'must be a commit sha (4 to 40 hex digits)').optional(),
+    fresh: z.boolean().optional(),
+    reason: z.string({ message: 'required' }).min(1, 'required'),
+  })
+  .strict()
+  .refine((b) => (b.sha === undefined) === (b.fresh === true), { message: 'give the sha the fleet runs, or fresh: true (not both)', path: ['sha'] });
 const idParams = z.object({ id: z.string().min(1).max(200) }).strict();
 const reasonField = z.string({ message: 'required: say why (it goes in the audit log)' }).trim().min(1, 'must not be empty: say why').max(1000, 'at most 1000 characters');
 const dropBody = z.object({ sha: z.string({ message: 'required' }).regex(/^[0-9a-f]{4,40}$/i, 'must be a commit sha (4 to 40 hex digits)'), reason: reasonField }).strict();
@@ -88,9 +103,23 @@ export async function registerApi(app: FastifyInstance, ctx: ServerContext): Pro
     };
   });
 
-  app.post('/api/deploys', { preHandler: ctx.auth.require('engineer') }, async (req) => {
-    const { sha } = validate(deployBody, req.body ?? {}, 'body');
-    const result = await line().deploy(sha.toLowerCase(), ctx.auth.actor(req));
+  const captain = ctx.auth.require('captain');
+  app.post('/api/deploys', { preHandler: ctx.auth.require('engineer') }, async (req, reply) => {
+    const { sha, force } = validate(deployBody, req.body ?? {}, 'body');
+    // Taking production back (force) is a captain's call.
+    if (force) {
+      await captain(req, reply);
+      if (reply.sent) return reply;
+    }
+    const result = await line().deploy(sha.toLowerCase(), ctx.auth.actor(req), { force });
+    return { ok: true, ...(result !== null && typeof result === 'object' ? result : {}) };
+  });
+
+  app.post('/api/line/adopt', { preHandler: ctx.auth.require('captain') }, async (req) => {
+    const { sha, reason } = validate(adoptBody, req.body ?? {}, 'body');
+    const control = line();
+    if (!control.adopt) throw new ConflictError('this line cannot adopt');
+    const result = await control.adopt(sha?.toLowerCase(), reason, ctx.auth.actor(req));
     return { ok: true, ...(result !== null && typeof result === 'object' ? result : {}) };
   });
 

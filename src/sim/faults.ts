@@ -12,6 +12,8 @@ export interface Fault {
   /** 1-based: the n-th call of that method after arm(). */
   n: number;
   mode: FaultMode;
+  /** Count only the calls whose arguments match (e.g. saveDeploy of a transition into `live`). */
+  when?: (args: unknown[]) => boolean;
 }
 
 export interface FaultInjectorOptions {
@@ -65,7 +67,13 @@ export class FaultInjector {
     this.counts.set(call, n);
     this.calls.push(call);
     const f = this.fault;
-    if (!f || f.call !== call || f.n !== n) return run();
+    if (!f || f.call !== call) return run();
+    if (f.when) {
+      if (!f.when(args)) return run();
+      const m = (this.counts.get(`${call}?`) ?? 0) + 1;
+      this.counts.set(`${call}?`, m);
+      if (m !== f.n) return run();
+    } else if (f.n !== n) return run();
     this.fired = f;
     switch (f.mode) {
       case 'fail':

@@ -2,6 +2,7 @@
 // fails, hangs or crashes the orchestrator; a fresh orchestrator then starts on the same store,
 // fleet and repository (as after a restart), and the invariants are checked.
 import pino from 'pino';
+import { NotFoundError } from '../../src/core/errors.js';
 import { openSqliteStore } from '../../src/adapters/store/sqlite/index.js';
 import { parsePipeline } from '../../src/core/config/index.js';
 import { judgeGate, judgeWatch } from '../../src/core/judge/index.js';
@@ -45,7 +46,7 @@ export class MemoryRepo implements Repo {
   }
   async commit(sha: string): Promise<Commit> {
     const c = this.commits.find((x) => x.sha === sha || x.sha.startsWith(sha));
-    if (!c) throw Object.assign(new Error(`no commit ${sha}`), { code: 'IMMUNE_NOT_FOUND' });
+    if (!c) throw new NotFoundError(`no commit ${sha}`);
     return c;
   }
   async isAncestor(a: string, b: string): Promise<boolean> {
@@ -130,7 +131,7 @@ async function settle(w: World, e: Engine, inj: FaultInjector | undefined, ms: n
 }
 
 /** One run: bootstrap BASE, then push `change` with `fault` armed, restart, check. */
-export async function runScenario(change: 'good' | 'bad', fault?: Fault): Promise<RunResult> {
+export async function runScenario(change: 'good' | 'bad', fault?: Fault, inspect?: (w: World, e: Engine) => Promise<void>): Promise<RunResult> {
   const w = world();
   const inj = new FaultInjector();
   const e1 = new Engine(withFaults(w.deps, inj));
@@ -151,6 +152,7 @@ export async function runScenario(change: 'good' | 'bad', fault?: Fault): Promis
   await e2.start();
   const done = await settle(w, e2, undefined, 30 * 60_000);
   const broken = done ? await check(w, e2, change, sha) : ['the restarted orchestrator did not become idle'];
+  await inspect?.(w, e2);
   await e2.stop();
   await w.store.close();
   return { fault, fired, crashed, calls, broken };

@@ -92,4 +92,31 @@ describe('git repo adapter (real git)', function () {
     assert.deepEqual(await checkPushable({ url: working, pushUrl: origin.url, branch: 'main' }), { ok: true });
     assert.deepEqual(await viaBare.checkPushable!(), { ok: true });
   });
+
+  it('reads commit messages holding record and field separators as text, not as more commits (issue 18 item 5)', async () => {
+    const repo = createGitRepo({ url: origin.url, branch: 'main', remote: 'origin', workdir: join(origin.root, 'work-nul') });
+    await origin.dev.pull('origin', 'main', ['--rebase']);
+    const from = await repo.tip();
+    // The old parser split git log on \x1e and \x1f: this body made a queue entry "not-a-sha$(id)".
+    const hostile = await origin.commit('hostile\n\nbody\x1e\nnot-a-sha$(id)\x1fEvil\x1fevil@x\x1fsubject\x1f0\x1fbody\x1e', { 'hostile.txt': 'hostile\n' });
+    const next = await origin.commit('next', { 'next.txt': 'next\n' });
+    await repo.tip();
+    const commits = await repo.commitsBetween(from, next);
+    assert.deepEqual(commits.map((c) => c.sha), [hostile, next]);
+    assert.equal(commits[0]!.subject, 'hostile');
+    assert.ok(commits[0]!.message.includes('not-a-sha$(id)'), 'the body is kept as text');
+    assert.equal((await repo.commit(hostile)).sha, hostile);
+    assert.equal(await repo.isAncestor!(from, next), true);
+    assert.equal(await repo.isAncestor!(next, from), false);
+  });
+
+  it('finds the newest commit carrying immune\'s revert trailer', async () => {
+    const repo = createGitRepo({ url: origin.url, branch: 'main', remote: 'origin', workdir: join(origin.root, 'work-trailer') });
+    await origin.dev.pull('origin', 'main', ['--rebase']);
+    await repo.tip();
+    assert.equal(await repo.findTrailer!('Immune-Test-Trailer'), undefined);
+    const r = await origin.commit('Revert "x"\n\nWhy: it broke\n\nImmune-Test-Trailer: d-1', { 'trailer.txt': 'r\n' });
+    await repo.tip();
+    assert.equal(await repo.findTrailer!('Immune-Test-Trailer'), r);
+  });
 });

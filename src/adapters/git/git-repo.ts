@@ -24,19 +24,19 @@ export interface GitRepoOptions {
   pushUrl?: string;
 }
 
-const SEP = '\x1f';
-const END = '\x1e';
-const FORMAT = ['%H', '%an', '%ae', '%s', '%ct', '%B'].join(SEP) + END;
+// One commit per call, fields NUL-separated and the free-text body last: nothing a commit message
+// holds (\x1e, \x1f, newlines, fake headers) can end a field early or start another commit.
+const FIELDS = ['%H', '%an', '%ae', '%s', '%ct', '%B'];
+const FORMAT = FIELDS.join('%x00');
+const SHA = /^[0-9a-f]{40}$/;
 
-function parseLog(out: string): Commit[] {
-  return out
-    .split(END)
-    .map((s) => s.replace(/^\n/, ''))
-    .filter((s) => s.trim())
-    .map((rec) => {
-      const [sha, author, email, subject, ct, body] = rec.split(SEP);
-      return { sha: sha!, author: author!, email: email!, subject: subject!, time: Number(ct) * 1000, message: (body ?? '').trim() };
-    });
+function parseCommit(out: string): Commit | undefined {
+  const parts = out.split('\0');
+  if (parts.length < FIELDS.length) return undefined;
+  const [sha, author, email, subject, ct] = parts;
+  const body = parts.slice(FIELDS.length - 1).join('\0');
+  if (!SHA.test(sha!.trim())) return undefined;
+  return { sha: sha!.trim(), author: author!, email: email!, subject: subject!, time: Number(ct) * 1000, message: body.trim() };
 }
 
 export class GitRepo implements Repo {
@@ -87,16 +87,35 @@ export class GitRepo implements Repo {
   async commitsBetween(from: string | undefined, to: string): Promise<Commit[]> {
     await this.init();
     const range = from ? [`${from}..${to}`] : ['-1', to];
-    const out = await this.git.raw(['log', '--first-parent', '--reverse', `--format=${FORMAT}`, ...range]);
-    return parseLog(out);
+    // rev-list prints one sha per line and nothing else; each commit is then read on its own.
+    const shas = (await this.git.raw(['rev-list', '--first-parent', '--reverse', ...range, '--'])).split('\n').filter((l) => SHA.test(l));
+    const commits: Commit[] = [];
+    for (const sha of shas) commits.push(await this.commit(sha));
+    return commits;
   }
 
   async commit(sha: string): Promise<Commit> {
     await this.init();
-    const out = await this.git.raw(['log', '-1', `--format=${FORMAT}`, sha]);
-    const c = parseLog(out)[0];
+    const out = await this.git.raw(['show', '-s', `--format=${FORMAT}`, sha, '--']).catch(() => '');
+    const c = parseCommit(out);
     if (!c) throw new ImmuneError('IMMUNE_NOT_FOUND', `git: no commit ${sha}`, { status: 404 });
     return c;
+  }
+
+  async isAncestor(ancestor: string, sha: string): Promise<boolean> {
+    await this.init();
+    // (simple-git resolves on a non-zero exit without output, so --is-ancestor's exit code is not read.)
+    const [a, base] = await Promise.all([
+      this.git.raw(['rev-parse', '--verify', '--quiet', `${ancestor}^{commit}`]).catch(() => ''),
+      this.git.raw(['merge-base', ancestor, sha]).catch(() => ''),
+    ]);
+    return a.trim() !== '' && a.trim() === base.trim();
+  }
+
+  async findTrailer(trailer: string): Promise<string | undefined> {
+    await this.init();
+    const out = await this.git.raw(['rev-list', '-1', '--first-parent', `--grep=^${trailer}: `, this.remoteRef, '--']).catch(() => '');
+    return out.trim() || undefined;
   }
 
   async checkout(sha: string): Promise<Checkout> {

@@ -268,15 +268,36 @@ export function register(program: Command): void {
       .command('deploy')
       .description('queue a commit of the pipeline branch for deploy (engineer)')
       .argument('<sha>', 'commit sha (4 to 40 hex digits)')
+      .option('--force', 'deploy it even though it is not ahead of the live commit (takes production back; captain)')
       .option('--json', 'print the API answer as JSON'),
   )
-    .addHelpText('after', `\n${CLIENT_EXIT_CODES}`)
+    .addHelpText('after', `\nThe commit must be on the branch and ahead of the live one; --force (captain) deploys an older one.\n${CLIENT_EXIT_CODES}`)
     .action(
-      clientAction(async (sha: string, o: ClientOptions & Json) => {
+      clientAction(async (sha: string, o: ClientOptions & Json & { force?: boolean }) => {
         if (!/^[0-9a-f]{4,40}$/i.test(sha)) throw new InputError('sha', `"${sha}" is not a commit sha (4 to 40 hex digits)`);
-        const r = await new ApiClient(o).post<{ ok: true; queued?: string }>('/api/deploys', { sha });
+        const r = await new ApiClient(o).post<{ ok: true; queued?: string; ignored?: string }>('/api/deploys', o.force ? { sha, force: true } : { sha });
         if (o.json) printJson(r);
-        else print(`queued ${shortSha(r.queued ?? sha)} for deploy`);
+        else print(r.ignored ? `${shortSha(r.queued ?? sha)}: ${r.ignored}` : `queued ${shortSha(r.queued ?? sha)} for deploy`);
+      }),
+    );
+
+  withClientOptions(
+    program
+      .command('adopt')
+      .description('after the state store came up empty: confirm the commit the fleet runs, so later commits are judged against it (captain)')
+      .argument('[sha]', 'the commit every server runs now')
+      .option('--fresh', 'there is nothing to adopt: deploy the tip to every server as a first deploy')
+      .requiredOption('-r, --reason <text>', 'why (recorded in the audit log)', parseReason)
+      .option('--json', 'print the API answer as JSON'),
+  )
+    .addHelpText('after', `\nimmune refuses to deploy while its store is empty but servers run releases (or the branch has its reverts).\nNeeds a token with role captain or admin.\n${CLIENT_EXIT_CODES}`)
+    .action(
+      clientAction(async (sha: string | undefined, o: ClientOptions & Json & { fresh?: boolean; reason: string }) => {
+        if ((sha === undefined) === !o.fresh) throw new InputError('sha', 'give the sha the fleet runs, or --fresh (not both)');
+        if (sha !== undefined && !/^[0-9a-f]{4,40}$/i.test(sha)) throw new InputError('sha', `"${sha}" is not a commit sha (4 to 40 hex digits)`);
+        const r = await new ApiClient(o).post<{ ok: true; live?: string; artifact?: string }>('/api/line/adopt', sha ? { sha, reason: o.reason } : { fresh: true, reason: o.reason });
+        if (o.json) printJson(r);
+        else print(r.live ? `adopted ${shortSha(r.live)} (artifact ${r.artifact}) as live; later commits are judged against it` : 'line open: the tip goes out as a first deploy');
       }),
     );
 

@@ -41,7 +41,13 @@ export function register(program: Command): void {
         },
       });
       printProgress(rt.events, (l) => process.stdout.write(`${l}\n`));
-      await rt.start();
+      try {
+        await rt.start();
+      } catch (err) {
+        // Never a line without its API (a bad tokens file, a port in use): stop what started, then fail.
+        await rt.close().catch(() => undefined);
+        throw err;
+      }
       process.stdout.write(`immune: line "${rt.config.name}" running; dashboard and API at ${rt.url}\n`);
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
