@@ -103,12 +103,12 @@ export async function registerApi(app: FastifyInstance, ctx: ServerContext): Pro
     };
   });
 
-  const captain = ctx.auth.require('captain');
+  const forcer = ctx.auth.require('captain');
   app.post('/api/deploys', { preHandler: ctx.auth.require('engineer') }, async (req, reply) => {
     const { sha, force } = validate(deployBody, req.body ?? {}, 'body');
     // Taking production back (force) is a captain's call.
     if (force) {
-      await captain(req, reply);
+      await forcer(req, reply);
       if (reply.sent) return reply;
     }
     const result = await line().deploy(sha.toLowerCase(), ctx.auth.actor(req), { force });

@@ -61,6 +61,10 @@ export class MemoryRepo implements Repo {
     return { sha, dir: '/nonexistent', dispose: async () => undefined };
   }
   async revert(shas: string[], message: string): Promise<string> {
+    // Like the git adapter: the revert a deploy already pushed (same Immune-Deploy trailer) is answered again.
+    const trailer = /^Immune-Deploy: \S+$/m.exec(message)?.[0];
+    const pushed = trailer ? this.reverts.find((r) => r.message.split('\n').includes(trailer)) : undefined;
+    if (pushed) return pushed.sha;
     const sha = `${'f'.repeat(8)}${String(this.reverts.length + 1).padStart(32, '0')}`;
     this.reverts.push({ shas, message, sha });
     this.commits.push({ sha, author: 'immune', email: 'immune@localhost', subject: `Revert ${shas.join(', ')}`, message, time: 0 });
