@@ -1,0 +1,126 @@
+// Real SIGKILLs of `immune serve` at named points of a rollout (IMMUNE_FAULT=<point>[:N]): a first
+// serve takes the base live and stops; a second runs the change with the fault armed and dies at
+// the point; a third starts on the same state, fleet and repository and must end consistent.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import pino from 'pino';
+import { createLocalFleet, localServers } from '../../src/adapters/fleet/local.js';
+import { parsePipeline } from '../../src/core/config/index.js';
+import { IMMUNE_ROOT } from '../../src/runtime.js';
+import { badChange, goodChange, shopTemplateFiles } from '../../src/demo/shop-changes.js';
+import { startTraffic } from '../../src/demo/traffic.js';
+import { createOrigin } from './git.js';
+import { freePortRange, localPipelineYaml, waitFor } from './line.js';
+
+interface DeployRow {
+  id: string;
+  shas: string[];
+  status: string;
+  outcome?: string;
+}
+
+export interface KillRun {
+  point: string;
+  change: 'good' | 'bad';
+  /** The process died at the point (false: the run never reached it). */
+  killed: boolean;
+  outcome: string;
+  broken: string[];
+}
+
+export async function killRun(change: 'good' | 'bad', point: string): Promise<KillRun> {
+  const log = pino({ level: 'silent' });
+  const origin = await createOrigin(shopTemplateFiles());
+  const dir = await mkdtemp(join(tmpdir(), 'immune-kill-'));
+  const basePort = await freePortRange(3);
+  const apiPort = await freePortRange(1);
+  const yaml = localPipelineYaml({ repo: origin.url, dir, basePort, servers: 3, tests: false, minBake: '6s' });
+  const file = join(dir, 'pipeline.yaml');
+  await writeFile(file, yaml);
+  const config = parsePipeline(yaml, file);
+  const servers = localServers(config.fleet as never);
+  let serve: ResultPromise | undefined;
+  const start = (fault?: string) => {
+    serve = execa('node', [join(IMMUNE_ROOT, 'bin/immune.js'), 'serve', '--pipeline', file, '--port', String(apiPort), '--data', join(dir, 'state')], {
+      cwd: dir,
+      reject: false,
+      env: { IMMUNE_LOG_LEVEL: 'warn', ...(fault ? { IMMUNE_FAULT: fault } : {}) },
+    });
+    return serve;
+  };
+  const api = async <T>(path: string): Promise<T | undefined> => {
+    const r = await fetch(`http://127.0.0.1:${apiPort}${path}`, { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
+    return r?.ok ? ((await r.json()) as T) : undefined;
+  };
+  const stop = async () => {
+    serve?.kill('SIGTERM');
+    await serve?.catch(() => undefined);
+  };
+  const traffic = startTraffic({ targets: async () => servers, rpsPerServer: 40, durationMs: 600_000, log, seed: 5 });
+  const broken: string[] = [];
+  let killed = false;
+  let outcome = 'none';
+  try {
+    start();
+    const first = await waitFor(async () => (await api<{ live: { sha: string } | null }>('/api/line'))?.live?.sha, 60_000, 'the base to be live');
+    await stop();
+    const c = change === 'good' ? goodChange(2) : badChange();
+    const sha = await origin.commit(c.message, c.files);
+    const finished = async () => {
+      const list = await api<{ deploys: DeployRow[] }>('/api/deploys?limit=20');
+      const line = await api<{ inFlight: unknown; queue: unknown[]; blocked: boolean }>('/api/line');
+      const d = list?.deploys.find((x) => x.shas.includes(sha));
+      return d?.outcome && line && !line.inFlight && (line.queue.length === 0 || line.blocked) ? d : undefined;
+    };
+    const second = start(point);
+    const ended = await Promise.race([second.then(() => 'exited' as const), waitFor(finished, 120_000, 'the change to finish').then(() => 'finished' as const, () => 'timeout' as const)]);
+    if (ended === 'exited') killed = (await second).signal === 'SIGKILL';
+    await stop();
+    start();
+    const d = await waitFor(finished, 150_000, 'the change to finish after the restart');
+    outcome = d.outcome ?? d.status;
+    // The invariants.
+    const list = (await api<{ deploys: DeployRow[] }>('/api/deploys?limit=50'))!.deploys;
+    const unfinished = list.filter((x) => !x.outcome);
+    if (unfinished.length) broken.push(`unfinished: ${unfinished.map((x) => `${x.id} ${x.status}`).join(', ')}`);
+    const mine = list.filter((x) => x.shas.includes(sha));
+    if (mine.length !== 1) broken.push(`${mine.length} deploys of the change`);
+    const line = (await api<{ live: { sha: string; artifact: { id: string } } | null; blocked: boolean; blockReason?: string }>('/api/line'))!;
+    const want = outcome === 'live' ? sha : first;
+    if (line.live?.sha !== want) broken.push(`live is ${line.live?.sha.slice(0, 8)}, want ${want.slice(0, 8)} (${outcome})`);
+    for (const s of servers) {
+      const r = await fetch(`http://${s.host}:${s.port}/healthz`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined);
+      const rel = r?.ok ? ((await r.json()) as { release: string }).release : undefined;
+      if (rel !== line.live?.artifact.id) broken.push(`${s.id} runs ${rel}, the record says ${line.live?.artifact.id}`);
+    }
+    await origin.dev.fetch('origin');
+    const reverts = (await origin.dev.raw(['log', '--format=%H', '--fixed-strings', `--grep=${sha.slice(0, 12)}`, '--grep=Immune-Deploy:', '--all-match', 'origin/main'])).trim().split('\n').filter(Boolean).length;
+    if (reverts !== (outcome === 'reverted' ? 1 : 0)) broken.push(`${reverts} reverts of the change on main (${outcome})`);
+    const detail = await api<{ gates: { step: number; decision: string }[]; deploy: { reason?: string } }>(`/api/deploys/${d.id}`);
+    const judgedBad = outcome === 'reverted' || /gate|watch|regress|error_rate/.test(detail?.deploy.reason ?? '') && outcome === 'rolled_back';
+    if (line.blocked !== judgedBad) broken.push(`line ${line.blocked ? 'blocked' : 'open'} after ${outcome}: ${line.blockReason ?? ''}`);
+    if (outcome === 'live') {
+      if (!detail?.gates.some((g) => g.step === 0 && g.decision === 'pass')) broken.push('live without a passing canary gate');
+      if (!detail?.gates.some((g) => g.step === -1 && g.decision === 'pass')) broken.push('live without a passing watch');
+    }
+    if (change === 'bad' && outcome === 'live') broken.push('the bad change went live');
+    if (change === 'good' && judgedBad) broken.push(`the good change was judged bad: ${detail?.deploy.reason}`);
+  } catch (err) {
+    broken.push((err as Error).message);
+  } finally {
+    await stop();
+    await traffic.stop();
+    if (config.fleet.type === 'local') await createLocalFleet(config.fleet, { root: IMMUNE_ROOT, log, cwd: dir }).close();
+    await origin.cleanup();
+    await rm(dir, { recursive: true, force: true });
+  }
+  return { point, change, killed, outcome, broken };
+}
+
+/** The named points each change passes through (transition:<status> after the state is written, action:<type> after it is done). */
+export const KILL_POINTS: Record<'good' | 'bad', string[]> = {
+  good: ['queued', 'deploy-created', 'deploy-dequeued', 'transition:building', 'transition:rolling_out', 'action:deploy_step', 'transition:baking', 'transition:rolling_out:2', 'transition:watching', 'transition:live', 'action:mark_live'],
+  bad: ['deploy-created', 'transition:rolling_out', 'transition:baking', 'transition:rolling_back', 'action:rollback', 'transition:reverting', 'action:revert', 'transition:failed', 'action:block'],
+};
