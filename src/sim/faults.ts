@@ -105,6 +105,7 @@ export function withFaults(deps: EngineDeps, inj: FaultInjector): EngineDeps {
     audit: inj.wrap('store.audit', s.audit),
     tests: inj.wrap('store.tests', s.tests),
     experiments: inj.wrap('store.experiments', s.experiments),
+    notifications: s.notifications ? inj.wrap('store.notifications', s.notifications) : undefined,
     check: s.check ? () => s.check!() : undefined,
     close: () => s.close(),
   });
