@@ -72,7 +72,7 @@ const impressionEvent = z.looseObject({
   variant: z.string().max(200).optional(),
   context: z.record(z.string(), z.unknown()).default({}),
 });
-const impressionsBody = z.object({ source: source.optional(), events: z.array(impressionEvent).max(MAX_EVENTS_PER_POST) }).strict();
+export const impressionsBody = z.object({ source: source.optional(), events: z.array(impressionEvent).max(MAX_EVENTS_PER_POST) }).strict();
 const closeBody = z.object({ branch: id, reason: z.string().trim().min(1, 'say why').max(2000) }).strict();
 
 function summary(x: LoadedExperiment): Record<string, unknown> {

@@ -9,6 +9,8 @@ import type { ServerContext } from './context.js';
 import { etagOf } from '../engine/experiments.js';
 import { evaluatorFor } from './flag-evaluator.js';
 import { allowOrigin, frontendAuth, registerPreflight, scopeContext } from './frontend-auth.js';
+import { validate } from './errors.js';
+import { impressionsBody } from './experiments.js';
 import { recordMetrics, recordRegistration } from './unleash.js';
 
 const PREFIX = '/api/frontend';
@@ -69,6 +71,21 @@ export async function registerFrontend(app: FastifyInstance, ctx: ServerContext)
   app.get(`${PREFIX}/all`, (req, reply) => toggles(req, reply, queryContext(req.query as Record<string, unknown>), true));
   app.post(PREFIX, (req, reply) => toggles(req, reply, bodyContext(req), false));
   app.post(`${PREFIX}/all`, (req, reply) => toggles(req, reply, bodyContext(req), true));
+
+  // Impression events as the browser SDK emits them (forwarded by the page): exposures of the users in
+  // their contexts, each context within the token's app and environment.
+  app.post(`${PREFIX}/client/impressions`, { bodyLimit: 1024 * 1024 }, async (req, reply) => {
+    const caller = auth.identify(req, { clientTokens: false });
+    allowOrigin(req, reply, caller);
+    const { events } = validate(impressionsBody, req.body ?? {}, 'body');
+    const path = req.url.split('?')[0]!;
+    const scoped = events.map((e) => {
+      const c = e.context as { appName?: unknown; environment?: unknown };
+      const scope = scopeContext(caller, { appName: typeof c.appName === 'string' ? c.appName : undefined, environment: typeof c.environment === 'string' ? c.environment : undefined }, path);
+      return { ...e, context: { ...e.context, ...scope } };
+    });
+    return reply.code(202).send(await registry.recordImpressions(scoped, 'unleash-frontend-impressions'));
+  });
 
   // The SDKs' own reports, as on the client API, from a caller within the token's app.
   for (const [path, record] of [

@@ -116,6 +116,24 @@ describe('Unleash frontend API with unleash-proxy-client', function () {
     assert.equal(Object.values(usage.get('theme')?.variants ?? {}).reduce((a, b) => a + b, 0), 1);
   });
 
+  it("turns the SDK's impression events, forwarded by the app, into exposures in the readout", async () => {
+    const impressions: unknown[] = [];
+    for (let i = 0; i < 30; i++) {
+      const c = open({ context: { userId: `imp-${i}` } });
+      c.on(EVENTS.IMPRESSION, (e: unknown) => impressions.push(e));
+      await started(c);
+      c.getVariant('Checkout');
+    }
+    assert.equal(impressions.length, 30, 'experiments are served with impressionData');
+    const res = await fetch(`${server.url}/api/frontend/client/impressions`, { method: 'POST', headers: { authorization: TOKEN, 'content-type': 'application/json' }, body: JSON.stringify({ events: impressions }) });
+    assert.equal(res.status, 202, await res.clone().text());
+    const r = (await (await fetch(`${server.url}/api/experiments/Checkout/results`)).json()) as { participants: number; sources: { exposures: Record<string, number> } };
+    assert.equal(r.sources.exposures['unleash-frontend-impressions'], 30, JSON.stringify(r.sources));
+    const foreign = { ...(impressions[0] as Record<string, unknown>), context: { userId: 'x', appName: 'admin' } };
+    const refused = await fetch(`${server.url}/api/frontend/client/impressions`, { method: 'POST', headers: { authorization: TOKEN, 'content-type': 'application/json' }, body: JSON.stringify({ events: [foreign] }) });
+    assert.equal(refused.status, 403);
+  });
+
   it('refuses a token used for another app (403), an unknown token (401) and a client token (403)', async () => {
     const otherApp = await failure(open({ appName: 'admin-console' }));
     assert.deepEqual(otherApp, { type: 'HttpError', code: 403 });
