@@ -10,7 +10,7 @@ import { createOrigin, type TestOrigin } from '../helpers/git.js';
 const FIXTURE = join(ROOT, 'test/fixtures/app');
 
 describe('immune doctor on broken app contracts', function () {
-  this.timeout(120_000);
+  this.timeout(400_000);
   let origin: TestOrigin;
   let dir: string;
   let pipeline: string;
@@ -25,7 +25,8 @@ describe('immune doctor on broken app contracts', function () {
     await writeFile(join(d, 'server.js'), out);
     return d;
   };
-  const doctor = (app: string, file = pipeline) => immune(['doctor', '--pipeline', file, '--app', app], {}, dir);
+  // doctor starts git, the app and a clone: on a loaded machine one run can take most of a minute.
+  const doctor = (app: string, file = pipeline) => immune(['doctor', '--pipeline', file, '--app', app], {}, dir, 120_000);
   const failures = (stdout: string) => stdout.split('\n').filter((l) => l.startsWith('FAIL'));
 
   before(async () => {
@@ -33,7 +34,7 @@ describe('immune doctor on broken app contracts', function () {
     origin = await createOrigin({ 'server.js': server, 'package.json': await readFile(join(FIXTURE, 'package.json'), 'utf8'), 'test/app.test.js': await readFile(join(FIXTURE, 'test/app.test.js'), 'utf8') });
     dir = await mkdtemp(join(tmpdir(), 'immune-doctor-'));
     pipeline = join(dir, 'immune.yaml');
-    const r = await immune(['init', origin.devDir, '--out', pipeline], {}, dir);
+    const r = await immune(['init', origin.devDir, '--out', pipeline], {}, dir, 120_000);
     assert.equal(r.code, 0, r.stderr);
   });
   after(async () => {
