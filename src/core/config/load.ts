@@ -9,12 +9,20 @@ export interface Parsed<T> {
   locate(path: (string | number)[]): { line: number; col: number };
 }
 
-export function parseYaml<S extends z.ZodType>(text: string, file: string, schema: S): Parsed<z.output<S>> {
+/** Largest pipeline or experiment file read (bytes): a bigger one is refused before parsing, so it cannot stall the daemon. */
+export const MAX_CONFIG_BYTES = 256 * 1024;
+
+export function parseYaml<S extends z.ZodType>(text: string, file: string, schema: S, maxBytes = MAX_CONFIG_BYTES): Parsed<z.output<S>> {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > maxBytes) {
+    throw new ConfigError([{ file, line: 1, col: 1, path: '', message: `file is ${Math.round(bytes / 1024)} KiB; the limit is ${Math.round(maxBytes / 1024)} KiB` }]);
+  }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const issues: ConfigIssue[] = [];
   for (const err of [...doc.errors, ...doc.warnings]) {
-    const pos = err.linePos?.[0] ?? { line: 1, col: 1 };
+    // Without prettyErrors the error carries only its offset: place it ourselves, not at 1:1.
+    const pos = err.linePos?.[0] ?? lineCounter.linePos(err.pos[0]);
     issues.push({ file, line: pos.line, col: pos.col, path: '', message: err.message.split('\n')[0] ?? err.message });
   }
   if (issues.length) throw new ConfigError(issues);

@@ -25,6 +25,19 @@ function issues(text: string): string[] {
 }
 
 describe('pipeline config', () => {
+  it('places a YAML syntax error at its own line and column, not 1:1 (issue 18 item 12)', () => {
+    const [first] = issues(`${base}watch:\n  duration: [1, 2\n`);
+    assert.match(first!, /^p\.yaml:1[01]:\d+ /, first);
+    assert.doesNotMatch(first!, /^p\.yaml:1:1 /);
+  });
+
+  it('refuses a file over the size limit before parsing it, saying the limit (issue 18 item 12)', () => {
+    const huge = `${base}# ${'x'.repeat(300 * 1024)}\n`;
+    const t0 = Date.now();
+    assert.deepEqual(issues(huge), ['p.yaml:1:1 file is 300 KiB; the limit is 256 KiB']);
+    assert.ok(Date.now() - t0 < 1000);
+  });
+
   it('fills defaults and parses durations and shares', () => {
     const p = parsePipeline(base, 'p.yaml');
     assert.equal(p.repo.branch, 'main');
