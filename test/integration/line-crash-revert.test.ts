@@ -103,7 +103,7 @@ describe('crash around the revert push (real processes, SIGKILL from git hooks)'
 
   it('killed after recording the revert and before the push landed: one revert on main after the restart', async () => {
     await start();
-    await waitFor(async () => ((await api('/api/line'))?.live as unknown) ?? undefined, 60_000, 'the first build to be live');
+    await waitFor(async () => ((await api('/api/line'))?.live as unknown) ?? undefined, 150_000, 'the first build to be live');
     traffic = startTraffic({ targets: async () => localServers(fleetConfig() as never), rpsPerServer: 60, checkoutRate: 0.5, durationMs: 900_000, log, seed: 5 });
     const b = badChange();
     const bad = await origin.commit(b.message, b.files, 'Bad Actor <bad@example.test>');

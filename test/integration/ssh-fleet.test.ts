@@ -126,6 +126,7 @@ describe('SSH fleet (real sshd on 127.0.1.x)', function () {
       assert.equal((await healthz(appPorts[i]!, hosts[i]!)).release, 'rel-b');
       assert.equal(readlinkSync(join(tmp, `srv${i + 1}`, 'current')), 'releases/rel-b');
       assert.deepEqual(readdirSync(join(tmp, `srv${i + 1}`, 'releases')).sort(), ['rel-a', 'rel-b']);
+      assert.deepEqual((await fleet.installed!(s)).sort(), ['rel-a', 'rel-b'], 'what immune releases and rollback --to see');
     }
     // The shop serves the new banner from the new release directory.
     const home = await (await fetch(`http://${hosts[0]}:${appPorts[0]}/`, { signal: AbortSignal.timeout(3000) })).text();

@@ -80,6 +80,21 @@ class SshFleet implements Fleet {
     );
   }
 
+  /** Release ids in the server's releases directory, newest first (`ls -1t`), temp names left out. */
+  async installed(server: Server, signal?: AbortSignal): Promise<string[]> {
+    const t = await this.target(server);
+    const layout = new RemoteLayout(t.dir);
+    return this.limit(() =>
+      this.withSession(t, this.config.connect_timeout * 2, 'listing the installed releases', signal, async (s) => {
+        const listed = await s.tryRun(layout.listReleases());
+        return (listed ?? '')
+          .split('\n')
+          .map((l) => l.trim())
+          .filter((l) => /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(l));
+      }),
+    );
+  }
+
   async activate(server: Server, artifact: Artifact, signal: AbortSignal): Promise<void> {
     const { config, log } = this;
     const t = await this.target(server);
