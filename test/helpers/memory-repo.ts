@@ -6,7 +6,7 @@ export class MemoryRepo implements Repo {
   commits: Commit[] = [];
   author = 'dev';
   email = 'dev@example.com';
-  reverts: { shas: string[]; message: string }[] = [];
+  reverts: { shas: string[]; message: string; sha: string }[] = [];
   push(sha: string, subject: string): void {
     this.commits.push({ sha, author: this.author, email: this.email, subject, message: subject, time: 0 });
   }
@@ -26,9 +26,13 @@ export class MemoryRepo implements Repo {
   async checkout(sha: string) {
     return { sha, dir: '/nonexistent', dispose: async () => undefined };
   }
+  /** Each commit its own tree (enough for known-bad records; reverts restore nothing here). */
+  async tree(sha: string): Promise<string> {
+    return `tree-${sha}`;
+  }
   async revert(shas: string[], message: string): Promise<string> {
-    this.reverts.push({ shas, message });
-    const sha = `${'f'.repeat(8)}${String(this.reverts.length).padStart(32, '0')}`;
+    const sha = `${'f'.repeat(8)}${String(this.reverts.length + 1).padStart(32, '0')}`;
+    this.reverts.push({ shas, message, sha });
     this.push(sha, `Revert ${shas.join(', ')}`);
     return sha;
   }

@@ -101,7 +101,8 @@ describe('known-bad code never comes back (real git, processes, scrape)', functi
     await rt.engine.unblock('trying the second version', 'captain:test');
     const d = await deployOf(bad2);
     assert.deepEqual(d.shas, [revert1, bad2], 'the revert and the new commit deploy together');
-    assert.equal(d.outcome, 'reverted', d.reason);
+    const looks = async () => (await rt.store.line.gateLooks(d.id)).map((l) => `${l.step} ${l.elapsedMs} ${l.decision}: ${l.explanation}`).join('\n');
+    assert.equal(d.outcome, 'reverted', `${d.reason}\n${await looks()}`);
     const revert2 = d.revertSha!;
     await origin.dev.fetch('origin');
     const message = await origin.dev.raw(['log', '-1', '--format=%B', revert2]);

@@ -86,6 +86,23 @@ describe('engine on the simulated fleet (virtual time)', function () {
     assert.equal(failed.step, 0, 'caught at the 1-server canary step');
     assert.ok(failed.elapsedMs <= 30_000, `caught after ${failed.elapsedMs} ms`);
     assert.ok(Date.now() - started < 20_000, 'virtual time should make this fast');
+
+    // A batch [immune's revert + a new bad commit]: only the new commit is reverted (the revert is
+    // known by the line's record; the memory repo writes no trailer).
+    const bad2 = 'd'.repeat(40);
+    fleet.inject(bad2, { checkoutFailure: 0.3 });
+    repo.push(bad2, 'bad change again');
+    await clock.sleep(2000);
+    await engine.unblock('second try', 'captain:test');
+    await clock.sleep(2000);
+    await engine.idle(600_000);
+    const [second] = await store.line.listDeploys('sim', { limit: 1 });
+    assert.deepEqual(second!.shas, [repo.reverts[0]!.sha, bad2]);
+    assert.equal(second!.outcome, 'reverted');
+    assert.equal(repo.reverts.length, 2);
+    assert.deepEqual(repo.reverts[1]!.shas, [bad2], "immune's own revert stays on the branch");
+    const line = await store.line.getLine('sim');
+    assert.deepEqual(line.knownBad?.map((k) => k.sha), [bad, bad2]);
   });
 
   it('holds a rollout at an inconclusive gate for a captain (hold policy), notifies, and goes on, bakes again or rolls back as told', async () => {
