@@ -80,7 +80,8 @@ describe('known-bad code never comes back (real git, processes, scrape)', functi
     bad1 = await origin.commit(b.message, b.files, 'Bad Actor <bad@example.test>');
     badTree = await tree(bad1);
     const d = await deployOf(bad1);
-    assert.equal(d.outcome, 'reverted', d.reason);
+    const looks = (await rt.store.line.gateLooks(d.id)).map((l) => `${l.step} ${l.elapsedMs} ${l.decision}: ${l.explanation}`).join('\n');
+    assert.equal(d.outcome, 'reverted', `${d.reason}\n${looks}`);
     revert1 = d.revertSha!;
     assert.equal(await tree(revert1), await tree(good.shas.at(-1)!), 'the revert restores the good tree');
     const line = await rt.store.line.getLine('shop');
