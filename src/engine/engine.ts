@@ -700,6 +700,7 @@ export class Engine implements LineControl {
     this.emitDeploy(d, `step ${step + 1}/${state.steps}: ${todo.length} server(s) to switch`);
     const failures = await fanOut(todo, this.cfg.fleet.concurrency, async (s) => {
       await this.d.fleet.activate(s, want(s.id)!, signal);
+      this.sampler.activated(s.id, want(s.id)!.id);
       done++;
       this.d.events.emit({ type: 'deploy', pipeline: this.name, deploy: d.id, status: 'rolling_out', step, servers: Math.min(total, done), of: servers.size, message: `${s.id} on ${want(s.id)!.id}` });
     });
@@ -726,7 +727,8 @@ export class Engine implements LineControl {
     const since = state.since;
     // Each server's own past: the window before the rollout began, when every server ran the previous build.
     const started = state.rolloutStartedAt ?? since;
-    const history = this.cfg.rollout.history > 0 && d.previous ? { from: started - this.cfg.rollout.history, to: started } : undefined;
+    // Only intervals on the release the baseline runs now (d.previous), after the warm-up, are a server's own past.
+    const history = this.cfg.rollout.history > 0 && d.previous ? { from: started - this.cfg.rollout.history, to: started, release: d.previous.id } : undefined;
     const series = toSeries(this.specs, this.sampler.all, { baseline: { servers: baseline, from: since, to: now }, canary: { servers: canary, from: since, to: now } }, history);
     const bake = this.stepBake(step);
     const result = this.d.judge.gate({
@@ -763,6 +765,7 @@ export class Engine implements LineControl {
       elapsedMs: now - state.since,
       durationMs: this.cfg.watch.duration,
       unresponsive: unresponsive(this.sampler.all, all, state.since),
+      onInconclusive: this.cfg.rollout.on_inconclusive,
     });
     await this.durably('record a watch look', () => this.d.store.line.appendGateLook({ deployId: d.id, step: -1, time: now, elapsedMs: now - state.since, decision: result.decision, explanation: result.explanation, metrics: result.metrics }));
     this.d.events.emit({ type: 'gate', pipeline: this.name, deploy: d.id, step: -1, elapsedMs: now - state.since, decision: result.decision, explanation: result.explanation });
@@ -784,7 +787,10 @@ export class Engine implements LineControl {
     }
     const t0 = this.d.clock.now();
     this.emitDeploy(d, `rolling back ${todo.length} server(s) to ${prev.id}`);
-    const failures = await fanOut(todo, this.cfg.fleet.concurrency, (s) => this.d.fleet.activate(s, prev, signal));
+    const failures = await fanOut(todo, this.cfg.fleet.concurrency, async (s) => {
+      await this.d.fleet.activate(s, prev, signal);
+      this.sampler.activated(s.id, prev.id);
+    });
     if (failures.length) throw new Error(`rollback failed on ${failures.map((f) => `${f.item.id} (${f.error.message})`).join(', ')}`);
     this.d.log.warn({ deploy: d.id, servers: todo.length, ms: this.d.clock.now() - t0 }, 'rolled back');
     // A rollback is only done when every server says it runs the previous build.

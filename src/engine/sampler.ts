@@ -1,5 +1,7 @@
 // Samples every server of the fleet each interval and keeps a window of ticks: the gate reads
-// canary and baseline from it, the watch reads the fleet's own past from it.
+// canary and baseline from it, the watch reads the fleet's own past from it. Each server's
+// sample records the release it ran and since when, so that a server's own past is only ever
+// read from intervals on the release in question, after its warm-up.
 import type { Logger } from 'pino';
 import type { Clock, Fleet, MetricsSource, Server } from '../ports.js';
 import type { Tick } from '../core/rollout/samples.js';
@@ -11,6 +13,9 @@ export class Sampler {
   private stopped = false;
   private readonly ac = new AbortController();
   private loop: Promise<void> | undefined;
+  /** Per server: the release it runs and when it started it (as far as this process knows). */
+  private readonly releases = new Map<string, { release: string; since: number }>();
+  private releasesRead = false;
 
   constructor(
     private readonly deps: { fleet: Fleet; metrics: MetricsSource; clock: Clock; log: Logger },
@@ -41,6 +46,23 @@ export class Sampler {
     this.pinned = [...ticks].sort((a, b) => a.time - b.time);
   }
 
+  /** The engine switched a server to a release (a deploy step or a rollback): intervals from now on are on it. */
+  activated(server: string, release: string): void {
+    this.releases.set(server, { release, since: this.deps.clock.now() });
+  }
+
+  /** What each server runs, read once from the fleet (a server already running when this process started counts as long running). */
+  private async readReleases(servers: Server[]): Promise<void> {
+    if (this.releasesRead) return;
+    this.releasesRead = true;
+    await Promise.all(
+      servers.map(async (s) => {
+        const release = await this.deps.fleet.release(s, this.ac.signal).catch(() => undefined);
+        if (release && !this.releases.has(s.id)) this.releases.set(s.id, { release, since: -Infinity });
+      }),
+    );
+  }
+
   /** Resolves at the next tick (or when stopped / aborted). */
   nextTick(signal?: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -66,8 +88,13 @@ export class Sampler {
       const started = this.deps.clock.now();
       try {
         servers = await this.deps.fleet.servers();
-        const samples = await this.deps.metrics.sample(servers, this.intervalMs, this.ac.signal);
+        await this.readReleases(servers);
+        const raw = await this.deps.metrics.sample(servers, this.intervalMs, this.ac.signal);
         const time = this.deps.clock.now();
+        const samples = raw.map((x) => {
+          const r = this.releases.get(x.server);
+          return r ? { ...x, release: r.release, since: r.since } : x;
+        });
         this.ticks.push({ time, samples });
         const horizon = time - this.keepMs;
         while (this.ticks.length && this.ticks[0]!.time < horizon) this.ticks.shift();

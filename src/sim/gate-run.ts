@@ -1,8 +1,9 @@
 // One simulated deploy step driven straight through the gate in virtual time: the model makes
 // an interval of samples, the gate looks, until it decides. Fast enough for thousands of deploys.
 import { judgeGate, type GateOptions } from '../core/judge/gate.js';
-import { sampleOf } from '../core/rollout/samples.js';
-import type { GateResult, MetricSeries, Sample } from '../core/judge/types.js';
+import { sampleOf, toSeries, type Tick } from '../core/rollout/samples.js';
+import { visibleRegression } from '../core/judge/verdicts.js';
+import type { GateResult, InconclusivePolicy, MetricSeries, Sample } from '../core/judge/types.js';
 import { FleetModel, MODEL_DEFAULTS, SIM_METRICS, type FleetModelOptions, type MetricDefinition, type Regression, type Truth } from './model.js';
 import { negBinomialLlr, normalLlr, waldUpper } from './sprt-bound.js';
 import type { Random } from './random.js';
@@ -30,6 +31,15 @@ export interface GateRunOptions {
   oracle?: { metric: 'error_rate' | 'checkouts' | 'latency_p99'; h0: number; h1: number; beta: number };
   /** Intervals of every server's own past (before the deploy, on the good build) handed to the gate; 0 = none. */
   historyIntervals?: number;
+  /**
+   * With history: with this probability a canary server ran another (bad) release until `agoMs`
+   * before the deploy, then went back to the good one (and warmed up). Its samples on the other
+   * release are recorded as such, as the sampler does; `unfiltered` hands them to the gate anyway
+   * (to show what that contamination does).
+   */
+  recentRelease?: { probability: number; regression: Regression; agoMs: number; unfiltered?: boolean };
+  /** The pipeline's on_inconclusive (default hold). */
+  onInconclusive?: InconclusivePolicy;
 }
 
 export interface GateRunResult {
@@ -44,6 +54,10 @@ export interface GateRunResult {
   /** When the oracle SPRT reached its boundary (undefined: not by max bake). */
   oracleAtMs?: number;
   outlierInCanary: boolean;
+  /** Metric verdicts of "pass" whose estimate was beyond tolerance with an interval excluding no change (must be 0). */
+  visiblePasses: number;
+  /** A canary server ran another release shortly before the deploy. */
+  recentOther: boolean;
 }
 
 export function runGate(o: GateRunOptions, rnd: Random): GateRunResult {
@@ -68,17 +82,31 @@ export function runGate(o: GateRunOptions, rnd: Random): GateRunResult {
     for (const m of series) m[side].push([]);
   }
   const history = o.historyIntervals ?? 0;
+  let recentOther = false;
   if (history > 0) {
-    for (const m of series) m.before = { baseline: m.baseline.map(() => []), canary: m.canary.map(() => []) };
-    const before = states.map(() => ({ since: -history * o.intervalMs }));
+    // Every server's past as the sampler records it: a sample per interval with the release it ran and since when.
+    const longAgo = -history * o.intervalMs - 3_600_000;
+    const rr = o.recentRelease;
+    const other = rr && rnd.next() < rr.probability ? order[0] : undefined;
+    recentOther = other !== undefined;
+    const past: { since: number; regression?: Regression }[] = states.map(() => ({ since: longAgo }));
+    if (other !== undefined) past[other] = { since: longAgo, regression: rr!.regression };
+    const ticks: Tick[] = [];
     for (let k = history - 1; k >= 0; k--) {
-      model.interval(before, -k * o.intervalMs, o.intervalMs).forEach((values, i) => {
-        const { side, row } = rowOf.get(i)!;
-        for (const m of series) m.before![side][row].push(values ? sampleOf(m, values) : null);
+      const time = -k * o.intervalMs;
+      if (other !== undefined && past[other].regression && time > -rr!.agoMs) past[other] = { since: -rr!.agoMs };
+      const values = model.interval(past, time, o.intervalMs);
+      ticks.push({
+        time,
+        samples: values.map((v, i) => ({ server: `s${i}`, ok: v !== null, values: v ?? {}, release: i === other && past[i].regression ? 'other' : 'old', since: past[i].since })),
       });
     }
+    const ids = (side: 'canary' | 'baseline') => order.filter((i) => (side === 'canary') === canary.has(i)).sort((a, b) => rowOf.get(a)!.row - rowOf.get(b)!.row).map((i) => `s${i}`);
+    const window = { from: -Infinity, to: 0, release: rr?.unfiltered ? undefined : 'old' };
+    const built = toSeries(defs, ticks, { baseline: { servers: ids('baseline'), from: 0, to: 0 }, canary: { servers: ids('canary'), from: 0, to: 0 } }, window);
+    series.forEach((m, j) => (m.before = built[j].before));
   }
-  const result: GateRunResult = { decision: 'continue', atMs: o.maxBakeMs, failed: [], outlierInCanary: model.outlier !== undefined && canary.has(model.outlier) };
+  const result: GateRunResult = { decision: 'continue', atMs: o.maxBakeMs, failed: [], outlierInCanary: model.outlier !== undefined && canary.has(model.outlier), visiblePasses: 0, recentOther };
   let judging = true;
   const horizon = Math.max(o.maxBakeMs, o.referenceAtMs ?? 0);
   let oracleLlr = 0;
@@ -100,8 +128,12 @@ export function runGate(o: GateRunOptions, rnd: Random): GateRunResult {
     });
     if (t === o.referenceAtMs) result.reference = referenceJudge(series);
     if (judging && t <= o.maxBakeMs) {
-      const r = judgeGate({ alpha: o.alpha, metrics: series, elapsedMs: t, minBakeMs: o.minBakeMs, maxBakeMs: o.maxBakeMs, onInconclusive: 'rollback', unresponsive }, o.gateOptions);
+      const r = judgeGate({ alpha: o.alpha, metrics: series, elapsedMs: t, minBakeMs: o.minBakeMs, maxBakeMs: o.maxBakeMs, onInconclusive: o.onInconclusive ?? 'hold', unresponsive }, o.gateOptions);
       if (r.decision === 'pass') result.passAtMs ??= t;
+      r.metrics.forEach((e, j) => {
+        const spec = series[j] ?? { ...series[0], name: e.name };
+        if (e.verdict === 'pass' && j < series.length && visibleRegression(e, { spec })) result.visiblePasses++;
+      });
       if (r.decision === 'fail') {
         result.firstFailAtMs = t;
         result.failed = unresponsive.length ? ['unresponsive'] : r.metrics.filter((m) => m.verdict === 'fail').map((m) => m.name);

@@ -40,6 +40,8 @@ export interface FleetModelOptions {
   startHour?: number;
   /** How unequal servers are (log-scale standard deviations). */
   heterogeneity?: { traffic?: number; latency?: number; errors?: number; memory?: number };
+  /** Servers warm up after a start (slower, more CPU for ~20 s; memory climbing for ~2 min). */
+  warmup?: boolean;
 }
 
 export interface MetricDefinition {
@@ -127,6 +129,7 @@ export class FleetModel {
       p99: d.p99,
       outlierProbability: d.outlierProbability,
       startHour: rnd.next() * 24,
+      warmup: false,
       ...options,
       heterogeneity: { ...d.heterogeneity, ...options.heterogeneity },
     };
@@ -184,12 +187,17 @@ export class FleetModel {
       // p99 of ~requests latencies: noisier when fewer requests make it up; slower under load.
       const noise = 0.06 + 0.6 / Math.sqrt(Math.max(1, requests));
       const p99Level = this.o.p99 * t.latency * (1 + 0.15 * (load - 1));
-      const p99 = p99Level * (reg.latencyFactor ?? 1) * Math.exp(noise * r.normal());
+      // A freshly started process warms up: slower and hungrier for its first minute or so.
+      const age = Math.max(0, timeMs - st.since) / 1000;
+      const warm = this.o.warmup ? Math.exp(-age / 20) : 0;
+      const p99 = p99Level * (reg.latencyFactor ?? 1) * (1 + 0.15 * warm) * Math.exp(noise * r.normal());
       if (truth) truth[i] = { requests, errorRate: this.o.errorRate * t.errors, checkoutRate: this.o.checkoutShare, logP99: Math.log(p99Level), logP99Sd: noise };
       t.memoryWalk += MODEL_DEFAULTS.noise.memoryWalkPerInterval * r.normal();
       const minutes = Math.max(0, timeMs - st.since) / 60_000;
-      const memory = 300e6 * t.memory * (1 + t.memoryWalk) * (1 + (reg.leakPerMinute ?? 0) * minutes) * Math.exp(0.005 * r.normal());
-      const cpu = (0.25 * requests) / Math.max(1, this.o.rps * secs) * (reg.cpuFactor ?? 1) * Math.exp(0.05 * r.normal());
+      // Memory of a restarted process climbs ~8% over its first two minutes (heap, caches), then flattens: not a leak.
+      const memWarm = this.o.warmup ? 1 - 0.08 * Math.exp(-age / 45) : 1;
+      const memory = 300e6 * t.memory * memWarm * (1 + t.memoryWalk) * (1 + (reg.leakPerMinute ?? 0) * minutes) * Math.exp(0.005 * r.normal());
+      const cpu = (0.25 * requests) / Math.max(1, this.o.rps * secs) * (reg.cpuFactor ?? 1) * (1 + 0.2 * warm) * Math.exp(0.05 * r.normal());
       return {
         error_rate: [otherErrors + checkoutErrors, requests],
         checkout_error_rate: [checkoutErrors, checkouts],

@@ -58,7 +58,7 @@ export const pipelineConfig = z
         max_bake: duration.prefault('5m'),
         /** Deploy-wide false-alarm rate across all metrics and looks. */
         alpha: z.number().gt(0).lt(0.5).default(0.01),
-        on_inconclusive: z.enum(['hold', 'rollback', 'pass']).default('rollback'),
+        on_inconclusive: z.enum(['hold', 'rollback', 'pass_within_tolerance', 'pass']).default('hold'),
         /** Each server's own past before the rollout that the gate also compares it with (0s = off). */
         history: duration.prefault('5m'),
         /** Spread canaries over these labels (e.g. [region, zone]). */

@@ -1,39 +1,27 @@
-// One metric, canary against baseline: the test statistic oriented so that "bad" is positive and
-// the tolerance is the null boundary, its variance including the spread between servers (from
-// "placebo canaries": each baseline server judged against the others), and the evidence a
-// person reads. Sequential mode gives always-valid p-values and confidence sequences; fixed mode
-// gives the classical ones.
-import { fromRankSum, hodgesLehmann, mannWhitney, rankSums } from './mann-whitney.js';
-import { csRadius, effectGrid, logGaussianGridLr } from './msprt.js';
-import { normalQuantile, normalSf } from './normal.js';
+// One metric, canary against baseline, with the server as the unit of evidence: servers differ
+// persistently (one answers more errors, one is slower), so a canary of two servers carries two
+// servers' worth of evidence however many requests they serve. Each analysis gives one statistic
+// oriented so that "bad" is positive and the tolerance is the null boundary,
+//   Z = (bad-direction log effect - log tolerance factor) / its standard error,
+// its degrees of freedom (the between-server variance is estimated from the baseline servers),
+// and the evidence a person reads. verdicts.ts turns Z into fail / pass / keep baking.
 import { binomialUpperTail } from './beta.js';
-import { logRateMixtureLr, pearsonDispersion, rateRatio, rateScore, totals, type RateCell, type RateTotals } from './rate-test.js';
-import { intervalTotals, mean, median, numericCells, rateCells } from './series.js';
 import { applyShifts, continuousShifts, rateFactors } from './history.js';
+import { pearsonDispersion, rateRatio, rateScore, totals, type RateCell, type RateTotals } from './rate-test.js';
+import { mean, median, numericCells, rateCells } from './series.js';
 import { explainMetric } from './evidence.js';
-import type { MetricEvidence, MetricKind, MetricSeries } from './types.js';
+import type { MetricEvidence, MetricSeries } from './types.js';
 
-/**
- * Effects beyond tolerance the sequential tests mix over, log-uniformly: log rate ratios for ratio
- * and count metrics (0.1 to 2, i.e. +10% to x7.4 beyond tolerance, 12 points; a larger effect
- * still shows at the top point, only its evidence is not counted in full), probabilistic-index
- * shifts for continuous ones (0.02 to 0.32). Narrowing the rate grid from +5%..x600 in 8 doubling
- * steps raised the benchmark's power at 60 s for error rate x2 from 95.5% to 97.3%.
- */
-export const RATE_GRID = effectGrid(0.1, 2, 12);
-export const RANK_GRID = effectGrid(0.02, 0.32, 5);
-/** Scale of the normal mixture behind the reported confidence sequences, per kind. */
-export const DEFAULT_TAU: Record<MetricKind, number> = { ratio: 0.5, count: 0.15, continuous: 0.15 };
-
-/** Least data a metric needs before its silence can count as a pass. */
+/** Least data a metric needs before its verdict can be a pass. */
 export const MIN_CELLS = 3;
 export const MIN_RATIO_DENOMINATOR = 20;
 /** At most this many baseline servers serve as placebo canaries (each is O(1) after one pooled pass; the cap bounds huge fleets). */
 export const MAX_PLACEBOS = 64;
 
-export type Mode =
-  | { sequential: true; alpha: number; tau?: Partial<Record<MetricKind, number>>; /** Skip the interval estimates (decisions only: benchmarks). */ decisionsOnly?: boolean }
-  | { sequential: false; alpha: number };
+export interface Mode {
+  /** The same servers before and after (the watch): judge each server's change, so server differences cancel. */
+  paired?: boolean;
+}
 
 export interface MetricAnalysis {
   spec: MetricSeries;
@@ -45,13 +33,21 @@ export interface MetricAnalysis {
   weight?: number;
   /** Why not enough, when not. */
   shortage?: string;
-  /** Unadjusted p-value of "no regression beyond tolerance". */
-  p: number;
-  /** Statistic beyond the tolerance boundary (bad direction positive) and its variance. */
-  est: number;
-  v: number;
-  effect: number;
-  ci: [number, number];
+  /** (bad-direction estimate - tolerance boundary) / standard error: > 0 leans to a regression beyond tolerance. */
+  z: number;
+  /** Degrees of freedom of z (Infinity: normal). */
+  df: number;
+  /** Bad-direction effect on the log scale (or relative, for metrics that can be <= 0) and its standard error. */
+  g: number;
+  se: number;
+  /** Tolerance boundary on the scale of g. */
+  bound: number;
+  /** Ratio and count metrics: exact conditional-binomial p of "no regression beyond tolerance" (a guard at a handful of events). */
+  exactP?: number;
+  /** Nothing happened on either side (no events at all): there is nothing that could have regressed. */
+  quiet?: boolean;
+  /** How g maps back to a relative change: exp (log scale) or identity (relative scale). */
+  scale: 'log' | 'relative';
   baselineEstimate: number;
   canaryEstimate: number;
   samples: { baseline: number; canary: number };
@@ -60,9 +56,15 @@ export interface MetricAnalysis {
   events?: { baseline: RateTotals; canary: RateTotals };
 }
 
-interface Contrast {
-  est: number;
-  v: number;
+/** Relative change (0.2 = +20%) from a value of g (bad direction positive). */
+export function relative(a: Pick<MetricAnalysis, 'spec' | 'scale'>, g: number): number {
+  const orient = a.spec.bad === 'increase' ? 1 : -1;
+  return a.scale === 'log' ? Math.exp(orient * g) - 1 : orient * g;
+}
+
+/** Boundary of g for a tolerance: log(1 + tol) for increase-bad, -log(1 - tol) for decrease-bad (both > 0). */
+function logBound(spec: MetricSeries): number {
+  return spec.bad === 'increase' ? Math.log1p(spec.tolerance) : -Math.log(Math.max(1e-9, 1 - spec.tolerance));
 }
 
 /**
@@ -70,7 +72,7 @@ interface Contrast {
  * server (at most MAX_PLACEBOS of them) judged against the other baseline servers. `contrast(i)`
  * gives server i's estimate and its within-server variance.
  */
-function placeboVariance(B: number, contrast: (i: number) => Contrast): number {
+function placeboVariance(B: number, contrast: (i: number) => { est: number; v: number }): number {
   if (B < 3) return 0;
   const picks = Math.min(B, MAX_PLACEBOS);
   let excess = 0;
@@ -96,28 +98,18 @@ function exactRateP(canary: RateTotals, baseline: RateTotals, rho0: number, incr
   return increase ? binomialUpperTail(k, X, p0) : binomialUpperTail(X - k, X, 1 - p0);
 }
 
-function fixedP(est: number, v: number): number {
-  if (!Number.isFinite(v) || !(v > 0)) return 1;
-  return normalSf(est / Math.sqrt(v));
-}
-
-/** Half-width multiplier (in standard errors) of the reported interval. */
-function critical(mode: Mode, v: number, tau: number): number {
-  if (!mode.sequential) return normalQuantile(1 - mode.alpha / 2);
-  if (!Number.isFinite(v) || !(v > 0)) return Infinity;
-  return csRadius(v, tau, mode.alpha) / Math.sqrt(v);
-}
-
-function tauFor(mode: Mode, kind: MetricKind): number {
-  return (mode.sequential ? mode.tau?.[kind] : undefined) ?? DEFAULT_TAU[kind];
-}
-
 /** Cells with each server's exposure scaled by its own-history factor. */
 function weighted(rows: RateCell[][], factors: readonly number[] | undefined): RateCell[][] {
   return factors ? rows.map((row, i) => row.map((c) => ({ x: c.x, n: c.n * (factors[i] ?? 1) }))) : rows;
 }
 
-function analyzeRate(spec: MetricSeries, mode: Mode): MetricAnalysis {
+/**
+ * Ratio and count metrics: the conditional score test of Poisson rates at the tolerance boundary
+ * (exact for a handful of events, where the guard below also applies), with its variance scaled by
+ * the baseline's overdispersion (quasi-Poisson) and widened by the between-server variance the
+ * baseline servers show: a canary's own propensity is unknown without its own history.
+ */
+function analyzeRate(spec: MetricSeries): MetricAnalysis {
   const rawBase = rateCells(spec.kind, spec.baseline);
   const rawCan = rateCells(spec.kind, spec.canary);
   // With history, "no change" means every server as it was: exposures carry each server's own propensity.
@@ -139,38 +131,33 @@ function analyzeRate(spec: MetricSeries, mode: Mode): MetricAnalysis {
   const sigma2 = placeboVariance(B, (i) => {
     const one = perServer[i];
     const s = rateScore(one, { x: tb.x - one.x, n: tb.n - one.n }, 1, dispersion);
-    return { est: orient * s.est, v: s.v };
+    return { est: s.est, v: s.v };
   });
   const C = can.filter((s) => s.length > 0).length;
   const between = C > 0 && B > 0 ? sigma2 * (1 / C + 1 / B) : 0;
-  const est = orient * score.est;
   const v = score.v + between;
-  const tau = tauFor(mode, spec.kind);
+  // Satterthwaite: the between-server share of the variance is estimated from B servers.
+  const share = Number.isFinite(v) && v > 0 ? between / v : 0;
+  const df = share > 0 && B > 1 ? (B - 1) / (share * share) : Infinity;
   const rr = tc.n > 0 && tb.n > 0 ? rateRatio(tc, tb, dispersion) : { logRatio: 0, v: Infinity };
-  const half = critical(mode, rr.v + between, tau) * Math.sqrt(rr.v + between);
   let shortage: string | undefined;
   if (canCells.length < MIN_CELLS || baseCells.length < MIN_CELLS) shortage = `needs ${MIN_CELLS}+ samples per side (canary ${canCells.length}, baseline ${baseCells.length})`;
   else if (spec.kind === 'ratio' && (levels.canary.n < MIN_RATIO_DENOMINATOR || levels.baseline.n < MIN_RATIO_DENOMINATOR))
     shortage = `needs ${MIN_RATIO_DENOMINATOR}+ in the denominator per side (canary ${levels.canary.n}, baseline ${levels.baseline.n})`;
-  // Fixed sample: the exact conditional binomial tail (events scaled by the dispersion and the
-  // between-server inflation), which stays honest at a handful of events.
   const inflation = Number.isFinite(score.v) && score.v > 0 ? v / score.v : 1;
-  let p = exactRateP(tc, tb, rho0, increase, dispersion * inflation);
-  if (mode.sequential) {
-    const baseTotals = intervalTotals(spec.kind, spec.baseline, own?.baseline);
-    const per = intervalTotals(spec.kind, spec.canary, own?.canary).map((canary, t) => ({ canary, baseline: baseTotals[t] ?? { x: 0, n: 0 } }));
-    const grid = RATE_GRID.map((d) => orient * d);
-    p = Math.min(1, Math.exp(-logRateMixtureLr(per, rho0, grid, dispersion * inflation)));
-  }
+  const z = Number.isFinite(v) && v > 0 ? (orient * score.est) / Math.sqrt(v) : 0;
   return {
     spec,
     enough: shortage === undefined,
     shortage,
-    p,
-    est,
-    v,
-    effect: Math.exp(rr.logRatio) - 1,
-    ci: [Math.exp(rr.logRatio - half) - 1, Math.exp(rr.logRatio + half) - 1],
+    z,
+    df,
+    g: orient * rr.logRatio,
+    se: Math.sqrt(rr.v + between),
+    bound: logBound(spec),
+    exactP: exactRateP(tc, tb, rho0, increase, dispersion * inflation),
+    quiet: tb.x + tc.x === 0 && shortage === undefined,
+    scale: 'log',
     baselineEstimate: levels.baseline.n > 0 ? levels.baseline.x / levels.baseline.n : NaN,
     canaryEstimate: levels.canary.n > 0 ? levels.canary.x / levels.canary.n : NaN,
     samples: { baseline: baseCells.length, canary: canCells.length },
@@ -179,67 +166,87 @@ function analyzeRate(spec: MetricSeries, mode: Mode): MetricAnalysis {
   };
 }
 
-function mwContrast(x: number[], y: number[]): Contrast {
-  const mw = mannWhitney(x, y);
-  const mn = mw.m * mw.n;
-  return { est: mw.effect, v: mn > 0 && mw.variance > 0 ? mw.variance / (mn * mn) : Infinity };
-}
-
+/**
+ * Continuous metrics: each server's mean over its intervals (of logs, when every value is
+ * positive, as for latency and memory), then a two-sample t-test of canary servers against
+ * baseline servers with the pooled between-server variance (df = servers - 2). With history each
+ * server's own persistent level is taken out first. Paired (the watch): each server's change.
+ */
 function analyzeContinuous(spec: MetricSeries, mode: Mode): MetricAnalysis {
-  // With history, each server's persistent shift is taken out before ranking.
+  const rawB = numericCells(spec.baseline);
+  const rawC = numericCells(spec.canary);
+  const flat = [...rawB.flat(), ...rawC.flat()];
+  const log = flat.length > 0 && flat.every((x) => x > 0);
   const own = spec.before ? continuousShifts(spec.before) : undefined;
-  const base = numericCells(own ? applyShifts(spec.baseline, own.baseline, own.log) : spec.baseline);
-  const can = numericCells(own ? applyShifts(spec.canary, own.canary, own.log) : spec.canary);
-  const b = base.flat();
-  const c = can.flat();
-  const rawB = own ? numericCells(spec.baseline).flat() : b;
-  const rawC = own ? numericCells(spec.canary).flat() : c;
-  const medB = median(rawB);
-  const scale = Math.abs(medB) > 0 ? Math.abs(medB) : Math.abs(mean(b)) > 0 ? Math.abs(mean(b)) : 1;
-  const sign = spec.bad === 'increase' ? 1 : -1;
-  const margin = spec.tolerance * scale;
-  const bo = b.map((x) => sign * x);
-  const co = c.map((x) => sign * x - margin);
-  const main = b.length && c.length ? mwContrast(co, bo) : { est: 0, v: Infinity };
-  const groups = base.filter((s) => s.length > 0).map((row) => row.map((x) => sign * x));
-  const B = groups.length;
-  const pooled = B >= 3 ? rankSums(groups) : undefined;
-  const sigma2 = placeboVariance(B, (i) => {
-    const mw = fromRankSum(pooled!.sums[i], pooled!.sizes[i], b.length, pooled!.tieTerm);
-    const mn = mw.m * mw.n;
-    return { est: mw.effect, v: mn > 0 && mw.variance > 0 ? mw.variance / (mn * mn) : Infinity };
-  });
-  const C = can.filter((s) => s.length > 0).length;
-  const between = C > 0 && B > 0 ? sigma2 * (1 / C + 1 / B) : 0;
-  const v = main.v + between;
-  const tau = tauFor(mode, 'continuous');
-  let effect = NaN;
-  let ci: [number, number] = [-Infinity, Infinity];
-  if (b.length && c.length && !(mode.sequential && mode.decisionsOnly)) {
-    const z = critical(mode, v, tau) * (Number.isFinite(main.v) && main.v > 0 ? Math.sqrt(v / main.v) : 1);
-    const hl = hodgesLehmann(c, b, z);
-    effect = hl.shift / scale;
-    ci = [hl.lo / scale, hl.hi / scale];
+  const shifted = (rows: (typeof spec)['baseline'], shifts: readonly number[] | undefined) => numericCells(own && shifts ? applyShifts(rows, shifts, own.log) : rows);
+  const base = shifted(spec.baseline, own?.baseline);
+  const can = shifted(spec.canary, own?.canary);
+  const medB = median(rawB.flat());
+  const level = Math.abs(medB) > 0 ? Math.abs(medB) : Math.abs(mean(rawB.flat())) > 0 ? Math.abs(mean(rawB.flat())) : 1;
+  const tr = (x: number) => (log ? Math.log(x) : x / level);
+  const perServer = (rows: number[][]) => rows.map((r) => (r.length ? mean(r.map(tr)) : NaN));
+  const yb = perServer(base);
+  const yc = perServer(can);
+  const orient = spec.bad === 'increase' ? 1 : -1;
+  const bound = log ? logBound(spec) : spec.tolerance;
+  const b = base.flat().length;
+  const c = can.flat().length;
+  let diff = 0;
+  let se = Infinity;
+  let df = Infinity;
+  if (mode.paired) {
+    const d = yc.map((y, i) => y - yb[i]).filter(Number.isFinite);
+    if (d.length >= 2) {
+      diff = mean(d);
+      se = Math.sqrt(sampleVariance(d) / d.length);
+      df = d.length - 1;
+    }
+  } else {
+    const ub = yb.filter(Number.isFinite);
+    const uc = yc.filter(Number.isFinite);
+    const B = ub.length;
+    const C = uc.length;
+    if (B >= 1 && C >= 1) diff = mean(uc) - mean(ub);
+    if (B >= 2 && C >= 1) {
+      const mb = mean(ub);
+      const mc = mean(uc);
+      let ss = 0;
+      for (const y of ub) ss += (y - mb) ** 2;
+      for (const y of uc) ss += (y - mc) ** 2;
+      const pooled = ss / (B + C - 2);
+      se = Math.sqrt(pooled * (1 / B + 1 / C));
+      df = B + C - 2;
+    }
   }
-  const shortage = c.length < MIN_CELLS || b.length < MIN_CELLS ? `needs ${MIN_CELLS}+ samples per side (canary ${c.length}, baseline ${b.length})` : undefined;
+  const g = orient * diff;
+  const shortage = c < MIN_CELLS || b < MIN_CELLS ? `needs ${MIN_CELLS}+ samples per side (canary ${c}, baseline ${b})` : undefined;
   return {
     spec,
-    enough: shortage === undefined,
-    shortage,
-    p: mode.sequential ? Math.min(1, Math.exp(-logGaussianGridLr(main.est, v, RANK_GRID))) : fixedP(main.est, v),
-    est: main.est,
-    v,
-    effect,
-    ci,
+    enough: shortage === undefined && Number.isFinite(se),
+    shortage: shortage ?? (Number.isFinite(se) ? undefined : 'needs 2+ baseline servers and 1+ canary server with samples'),
+    z: Number.isFinite(se) && se > 0 ? (g - bound) / se : g > bound && se === 0 ? Infinity : g < bound && se === 0 ? -Infinity : 0,
+    df,
+    g,
+    se,
+    bound,
+    scale: log ? 'log' : 'relative',
     baselineEstimate: medB,
-    canaryEstimate: median(rawC),
-    samples: { baseline: b.length, canary: c.length },
+    canaryEstimate: median(rawC.flat()),
+    samples: { baseline: b, canary: c },
     unit: 'median',
   };
 }
 
-export function analyzeMetric(spec: MetricSeries, mode: Mode): MetricAnalysis {
-  const a = spec.kind === 'continuous' ? analyzeContinuous(spec, mode) : analyzeRate(spec, mode);
+export function sampleVariance(xs: readonly number[]): number {
+  if (xs.length < 2) return Infinity;
+  const m = mean(xs);
+  let s = 0;
+  for (const x of xs) s += (x - m) ** 2;
+  return s / (xs.length - 1);
+}
+
+export function analyzeMetric(spec: MetricSeries, mode: Mode = {}): MetricAnalysis {
+  const a = spec.kind === 'continuous' ? analyzeContinuous(spec, mode) : analyzeRate(spec);
   return spec.weight !== undefined && spec.weight !== 1 ? { ...a, weight: spec.weight } : a;
 }
 
@@ -251,16 +258,23 @@ function finite(x: number): number {
   return x;
 }
 
-/** The evidence record for a metric once its verdict and (adjusted) p-value are known. */
-export function toEvidence(a: MetricAnalysis, verdict: MetricEvidence['verdict'], pValue: number): MetricEvidence {
+/**
+ * The evidence record for a metric once its verdict, (adjusted) p-value and the interval's
+ * half-width multiplier are known; `reason` says why a pass passed or an open metric is open.
+ */
+export function toEvidence(a: MetricAnalysis, verdict: MetricEvidence['verdict'], pValue: number, crit: number, reason?: string): MetricEvidence {
   // A trend's "estimates" are its drift, not the metric's levels: leave them out.
   const levels = !a.supplementary;
+  const effect = relative(a, a.g);
+  const half = Number.isFinite(a.se) ? crit * a.se : Infinity;
+  const ends = [relative(a, a.g - half), relative(a, a.g + half)];
+  const ci: [number, number] = [Math.min(...ends), Math.max(...ends)];
   const facts = {
     name: a.spec.name,
     verdict,
     pValue,
-    effect: a.effect,
-    ci: a.ci,
+    effect,
+    ci,
     baselineEstimate: levels ? a.baselineEstimate : undefined,
     canaryEstimate: levels ? a.canaryEstimate : undefined,
     samples: a.samples,
@@ -272,13 +286,14 @@ export function toEvidence(a: MetricAnalysis, verdict: MetricEvidence['verdict']
     events: levels ? a.events : undefined,
     trend: a.supplementary,
     shortage: a.shortage,
+    reason,
   };
   const out: MetricEvidence = {
     name: a.spec.name,
     verdict,
     pValue,
-    effect: finite(a.effect),
-    ci: [finite(a.ci[0]), finite(a.ci[1])],
+    effect: finite(effect),
+    ci: [finite(ci[0]), finite(ci[1])],
     samples: a.samples,
     explanation: explainMetric(facts),
     kind: a.spec.kind,

@@ -185,6 +185,8 @@ export interface EvidenceFacts extends UnitInfo {
   trend?: boolean;
   /** Why there is not enough data, when not. */
   shortage?: string;
+  /** Why a pass passed, or why a metric with enough data is still open ("neither shown nor ruled out"). */
+  reason?: string;
 }
 
 /** True when one side has no usable samples: the verdict reads "no data" whatever else it says. */
@@ -290,8 +292,8 @@ function meaning(f: EvidenceFacts): string {
   if (f.verdict === 'fail') return tol ? `regression beyond ${tol} tolerance` : 'regression';
   if (f.verdict === 'pass' && isNoData(f)) return 'no data';
   if (f.verdict === 'pass' && f.shortage) return `not tested, too little data: ${f.shortage}`;
-  if (f.verdict === 'pass') return tol ? `no regression beyond ${tol}` : 'no regression';
-  if (f.verdict === 'inconclusive') return `too little data${f.shortage ? `: ${f.shortage}` : ''}`;
+  if (f.verdict === 'pass') return f.reason ?? (tol ? `no regression beyond ${tol}` : 'no regression');
+  if (f.verdict === 'inconclusive') return f.shortage ? `too little data: ${f.shortage}` : (f.reason ?? 'too little data');
   return String(f.verdict);
 }
 

@@ -56,16 +56,20 @@ function sampleProblem(kind: string, v: unknown): string | undefined {
   if (kind === 'ratio') {
     if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) return 'expected [numerator, denominator]';
     if (v[0] < 0 || v[1] < 0) return 'expected a numerator and denominator >= 0';
+    if (!Number.isInteger(v[0]) || !Number.isInteger(v[1])) return `expected whole numbers of events and trials, got [${v[0]}, ${v[1]}]`;
+    if (v[0] > v[1]) return `expected a numerator no larger than its denominator, got ${v[0]} of ${v[1]}`;
     return undefined;
   }
   if (kind === 'count' && Array.isArray(v)) {
     // A count per unit of exposure: [events, exposure] (checkouts per request).
     if (v.length !== 2 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) return 'expected a count or [count, exposure]';
     if (v[0] < 0 || v[1] <= 0) return 'expected a count >= 0 and an exposure > 0';
+    if (!Number.isInteger(v[0])) return `expected a whole count, got ${v[0]}`;
     return undefined;
   }
   if (typeof v !== 'number' || !Number.isFinite(v)) return kind === 'count' ? 'expected a count or [count, exposure]' : 'expected a number';
   if (kind === 'count' && v < 0) return 'expected a count >= 0';
+  if (kind === 'count' && !Number.isInteger(v)) return `expected a whole count, got ${v}`;
   return undefined;
 }
 

@@ -3,12 +3,9 @@
 // least-squares slopes, so each server counts once however many intervals it has, and compared
 // either with the same servers before (the watch) or with the baseline servers (the gate).
 import type { MetricAnalysis } from './analyze.js';
-import { alwaysValidP } from './msprt.js';
 import { mean, numericCells, rateCells } from './series.js';
 import type { MetricSeries } from './types.js';
 
-/** Mixing-prior scale for the projected relative drift. */
-export const TREND_TAU = 0.2;
 /** Samples a server needs before its slope counts. */
 export const MIN_TREND_CELLS = 4;
 
@@ -53,23 +50,21 @@ function variance(xs: readonly number[]): number {
   return xs.reduce((t, x) => t + (x - m) * (x - m), 0) / (xs.length - 1);
 }
 
-function trendAnalysis(m: MetricSeries, dm: number, v: number, enough: boolean, shortage: string, samples: { baseline: number; canary: number }): MetricAnalysis {
+function trendAnalysis(m: MetricSeries, dm: number, v: number, df: number, enough: boolean, shortage: string, samples: { baseline: number; canary: number }): MetricAnalysis {
   const sign = m.bad === 'increase' ? 1 : -1;
-  const est = dm - m.tolerance;
-  const sd = Math.sqrt(v);
-  const lo = sign * dm - 3 * sd;
-  const hi = sign * dm + 3 * sd;
+  const se = Math.sqrt(v);
   return {
     spec: { ...m, name: `${m.name} trend` },
     // A trend test never holds a pass back: it can only add evidence of a regression.
     enough: true,
     supplementary: true,
     shortage: enough ? undefined : shortage,
-    p: enough && Number.isFinite(v) ? alwaysValidP(est, v, TREND_TAU) : 1,
-    est,
-    v,
-    effect: sign * dm,
-    ci: [Math.min(lo, hi), Math.max(lo, hi)],
+    z: enough && Number.isFinite(se) && se > 0 ? (dm - m.tolerance) / se : 0,
+    df,
+    g: dm,
+    se,
+    bound: m.tolerance,
+    scale: 'relative',
     baselineEstimate: 0,
     canaryEstimate: sign * dm,
     samples,
@@ -95,33 +90,55 @@ export function analyzeTrend(m: MetricSeries, horizon: number): MetricAnalysis {
   }
   const S = d.length;
   const v = S >= 3 ? Math.max(variance(d), mean(se2)) / S : Infinity;
-  return trendAnalysis(m, S ? mean(d) : 0, v, S >= 3, `needs 3+ servers with ${MIN_TREND_CELLS}+ samples since the deploy (has ${S})`, {
+  return trendAnalysis(m, S ? mean(d) : 0, v, Math.max(1, S - 1), S >= 3, `needs 3+ servers with ${MIN_TREND_CELLS}+ samples since the deploy (has ${S})`, {
     baseline: pre.flat().length,
     canary: post.flat().length,
   });
 }
 
-/** Gate: canary servers' slopes against baseline servers' slopes, projected over `horizon` intervals, relative to the baseline level. */
+/** Intervals after a restart that a trend never fits: a process warming up (caches, JIT, pools) climbs, then flattens. */
+export const WARMUP_CELLS = 6;
+
+/**
+ * Gate: is the canary drifting away from the baseline, over the same window, fast enough to be
+ * beyond tolerance by max bake? Both sides are fitted on the later half of the bake and after the
+ * warm-up, and two things must hold (an intersection-union test, valid at the level of each):
+ * the canary's slope exceeds the baseline's by more than tolerance over the horizon, and the
+ * canary's projected level at max bake (its level now plus that excess slope) is beyond tolerance
+ * of the baseline's. A baseline drifting the same way cancels; a canary that sits below the
+ * baseline while it warms up is not a leak.
+ */
 export function analyzeSlopeContrast(m: MetricSeries, horizon: number): MetricAnalysis {
   const sign = m.bad === 'increase' ? 1 : -1;
-  const base = values(m, 'baseline')
-    .map(laterHalf)
-    .filter((r) => r.length >= MIN_TREND_CELLS);
-  const can = values(m, 'canary')
-    .map(laterHalf)
-    .filter((r) => r.length >= MIN_TREND_CELLS);
+  const fit = (rows: number[][]) => rows.map((r) => r.slice(Math.max(Math.floor(r.length / 2), Math.min(WARMUP_CELLS, r.length - MIN_TREND_CELLS)))).filter((r) => r.length >= MIN_TREND_CELLS);
+  const base = fit(values(m, 'baseline'));
+  const can = fit(values(m, 'canary'));
   const level = Math.abs(mean(base.flat())) || 1;
-  const scale = (sign * horizon) / level;
   const bs = base.map((r) => slope(r));
   const cs = can.map((r) => slope(r));
   const B = bs.length;
   const C = cs.length;
   const enough = B >= 3 && C >= 1;
-  const dm = enough ? scale * (mean(cs.map((x) => x.b)) - mean(bs.map((x) => x.b))) : 0;
-  const perServer = enough ? Math.max(variance(bs.map((x) => x.b)), mean([...bs, ...cs].map((x) => x.se * x.se))) : Infinity;
-  const v = perServer * (1 / Math.max(C, 1) + 1 / Math.max(B, 1)) * scale * scale;
-  return trendAnalysis(m, dm, v, enough, `needs 3+ baseline and 1+ canary servers with ${MIN_TREND_CELLS}+ samples`, {
-    baseline: base.flat().length,
-    canary: can.flat().length,
-  });
+  const samples = { baseline: base.flat().length, canary: can.flat().length };
+  const lacking = `needs 3+ baseline and 1+ canary servers with ${MIN_TREND_CELLS}+ samples after the warm-up`;
+  if (!enough) return trendAnalysis(m, 0, Infinity, 1, false, lacking, samples);
+  // Intervals from the middle of the fitted window to max bake.
+  const width = Math.max(...can.map((r) => r.length));
+  const sofar = Math.max(...values(m, 'canary').map((r) => r.length));
+  const ahead = Math.max(1, horizon - (sofar - width + (width - 1) / 2));
+  const scale = (sign * ahead) / level;
+  const slopeExcess = scale * (mean(cs.map((x) => x.b)) - mean(bs.map((x) => x.b)));
+  const perServer = Math.max(variance(bs.map((x) => x.b)), mean([...bs, ...cs].map((x) => x.se * x.se)));
+  const vSlope = perServer * (1 / C + 1 / B) * scale * scale;
+  // The canary's level relative to the baseline's over the same window, per server (the server is the unit).
+  const lb = base.map(mean);
+  const lc = can.map(mean);
+  const levelGap = (sign * (mean(lc) - mean(lb))) / level;
+  const vLevel = (variance(lb) * (1 / C + 1 / B)) / (level * level);
+  const projected = levelGap + slopeExcess;
+  const df = Math.max(1, B + C - 2);
+  const zSlope = (slopeExcess - m.tolerance) / Math.sqrt(vSlope);
+  const zProjected = (projected - m.tolerance) / Math.sqrt(vSlope + vLevel);
+  // Report the weaker of the two: that is the one the verdict rests on.
+  return zSlope <= zProjected ? trendAnalysis(m, slopeExcess, vSlope, df, true, lacking, samples) : trendAnalysis(m, projected, vSlope + vLevel, df, true, lacking, samples);
 }

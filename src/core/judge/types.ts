@@ -35,7 +35,10 @@ export interface MetricSeries extends MetricSpec {
   /**
    * Optional: every server's samples from before the deploy, in the same row order as `baseline`
    * and `canary`. With it the judge also compares each server with its own past (see history.ts),
-   * so a server that always differed neither fails a good canary nor hides a bad one.
+   * so a server that always differed neither fails a good canary nor hides a bad one. Only
+   * intervals in which that server ran the release the baseline runs now belong here, and not the
+   * warm-up after it started it (the first minute, see rollout/samples.ts): an interval on any
+   * other release, or warming up, is null. A server's past on another build is not its own past.
    */
   before?: { baseline: (Sample | null)[][]; canary: (Sample | null)[][] };
 }
@@ -45,11 +48,15 @@ export type Verdict = 'pass' | 'fail' | 'inconclusive';
 export interface MetricEvidence {
   name: string;
   verdict: Verdict;
-  /** Always-valid (sequential) p-value for the gate; fixed-sample p-value for `immune judge`. */
+  /**
+   * p-value of "no regression beyond tolerance" on the scale of alpha (the metric fails when
+   * pValue <= alpha): the nominal p at this look scaled by the group-sequential boundary and the
+   * Holm share of alpha; the fixed-sample one for `immune judge`.
+   */
   pValue: number;
   /** Relative change canary vs baseline (0.5 = +50%). */
   effect: number;
-  /** Confidence interval of the relative change. */
+  /** Confidence interval of the relative change (at a look of the gate: the repeated confidence interval at the metric's share of alpha). */
   ci: [number, number];
   /** Estimates of the metric on each side (rate, mean or median as the kind implies). */
   baselineEstimate?: number;
@@ -81,8 +88,13 @@ export interface JudgeOutput {
   metrics: MetricEvidence[];
 }
 
-/** What to do when the gate reaches max bake without a decision. */
-export type InconclusivePolicy = 'hold' | 'rollback' | 'pass';
+/**
+ * What to do when the gate reaches max bake without a decision: `hold` (pause for a captain),
+ * `rollback`, `pass_within_tolerance` (pass when every undecided metric's estimate is within
+ * tolerance, else hold), or `pass` (the same, and a metric with too little data passes too, with
+ * a warning). No policy passes a metric whose estimate is beyond tolerance.
+ */
+export type InconclusivePolicy = 'hold' | 'rollback' | 'pass_within_tolerance' | 'pass';
 
 /** One look at a rollout step's gate: all data so far, and where the bake stands. */
 export interface GateInput {
@@ -116,4 +128,6 @@ export interface WatchInput {
   elapsedMs: number;
   durationMs: number;
   unresponsive: string[];
+  /** The pipeline's policy: `pass_within_tolerance` and `pass` let the watch's end pass a metric whose estimate is within tolerance. */
+  onInconclusive?: InconclusivePolicy;
 }

@@ -1,19 +1,24 @@
-// The watch after 100%: the whole fleet since the deploy against its own pre-deploy window.
-// Two questions per metric, all corrected together with Holm: did the level move beyond
-// tolerance (same tests as the gate), and is the metric drifting in the bad direction faster
-// than before the deploy, fast enough to move it beyond tolerance within the watch (trend.ts)?
+// The watch after 100%: the whole fleet since the deploy against its own pre-deploy window, each
+// server against itself (paired). Two questions per metric, corrected together with Holm: did
+// the level move beyond tolerance, and is the metric drifting in the bad direction faster than
+// before the deploy, fast enough to move it beyond tolerance within the watch (trend.ts)? The
+// looks are a group-sequential design over the watch's duration, like the gate's.
 import { analyzeMetric } from './analyze.js';
+import { looksOf } from './gate.js';
 import { analyzeTrend } from './trend.js';
 import type { GateResult, WatchInput } from './types.js';
 import { judgeAnalyses, names, secs } from './verdicts.js';
 
-/** One look at the watch: `fail` at once on a regression or an unresponsive server, `pass` at the end of the watch, else `continue`. */
+/** One look at the watch: `fail` at once on a regression or an unresponsive server; at the end `pass` when every metric ruled a regression out, else `inconclusive`; before, `continue`. */
 export function judgeWatch(input: WatchInput): GateResult {
-  const mode = { sequential: true as const, alpha: input.alpha };
-  const postIntervals = Math.max(1, ...input.metrics.map((m) => Math.max(0, ...m.canary.map((r) => r.length))));
-  const horizon = input.elapsedMs > 0 ? Math.max(postIntervals, (postIntervals * input.durationMs) / input.elapsedMs) : postIntervals;
-  const analyses = [...input.metrics.map((m) => analyzeMetric(m, mode)), ...input.metrics.map((m) => ({ ...analyzeTrend(m, horizon), weight: m.weight ?? 1 }))];
-  const { evidence, failed, short } = judgeAnalyses(analyses, input.alpha);
+  const postIntervals = Math.max(0, ...input.metrics.flatMap((m) => m.canary.map((r) => r.length)));
+  const { look, looks } = looksOf(postIntervals, input.elapsedMs, input.durationMs);
+  const analyses = [...input.metrics.map((m) => analyzeMetric(m, { paired: true })), ...input.metrics.map((m) => ({ ...analyzeTrend(m, looks), weight: m.weight ?? 1 }))];
+  const atEnd = input.elapsedMs >= input.durationMs;
+  const passWithinTolerance = atEnd && (input.onInconclusive === 'pass_within_tolerance' || input.onInconclusive === 'pass');
+  const judged = judgeAnalyses(analyses, { alpha: input.alpha, look, looks, mayPass: atEnd, passWithinTolerance });
+  const { evidence, failed } = judged;
+  const undecided = [...judged.short, ...judged.open].filter((a) => !a.supplementary);
   if (input.unresponsive.length > 0) {
     return { decision: 'fail', metrics: evidence, explanation: `server${input.unresponsive.length > 1 ? 's' : ''} ${input.unresponsive.join(', ')} stopped answering during the watch` };
   }
@@ -23,8 +28,11 @@ export function judgeWatch(input: WatchInput): GateResult {
   if (input.elapsedMs < input.durationMs) {
     return { decision: 'continue', metrics: evidence, explanation: `watching ${secs(input.elapsedMs)} of ${secs(input.durationMs)}; nothing drifting` };
   }
-  if (input.metrics.length === 0 || short.length > 0) {
-    return { decision: 'inconclusive', metrics: evidence, explanation: `watch ended with too little data for ${input.metrics.length ? names(short) : 'any metric'}` };
+  if (input.metrics.length === 0 || undecided.length > 0) {
+    const short = judged.short.filter((a) => !a.supplementary);
+    const open = judged.open.filter((a) => !a.supplementary);
+    const why = [...(input.metrics.length ? [] : ['no metrics']), ...(short.length ? [`too little data for ${names(short)}`] : []), ...(open.length ? [`a regression beyond tolerance not ruled out for ${names(open)}`] : [])].join('; ');
+    return { decision: 'inconclusive', metrics: evidence, explanation: `watch ended: ${why}` };
   }
   return { decision: 'pass', metrics: evidence, explanation: `watch of ${secs(input.durationMs)} found no slow failure` };
 }

@@ -79,8 +79,10 @@ function hold(s: DeployState, phase: 'gate' | 'watch', result: GateResult, ctx: 
 }
 
 /** The policy's reading of an inconclusive end: go on, treat as a failure, or hold for a captain. */
-function inconclusive(policy: InconclusivePolicy): 'pass' | 'fail' | 'hold' {
-  return policy === 'pass' ? 'pass' : policy === 'rollback' ? 'fail' : 'hold';
+function inconclusive(policy: InconclusivePolicy): 'fail' | 'hold' {
+  // The judge already passed what a pass policy allows (pass, pass_within_tolerance): an
+  // inconclusive answer under them means a metric is beyond tolerance, and that holds.
+  return policy === 'rollback' ? 'fail' : 'hold';
 }
 
 function liveAfterWatch(s: DeployState, lastGate: DeployState['lastGate'], body: string, ctx: MachineContext, warning?: string): Transition {

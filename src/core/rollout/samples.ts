@@ -4,7 +4,20 @@ import type { MetricSeries, MetricSpec, Sample } from '../judge/types.js';
 
 export interface Tick {
   time: number;
-  samples: { server: string; ok: boolean; values: Record<string, Sample | null> }[];
+  /** `release`: what the server ran in this interval, and `since` when it started it (-Infinity: long before), when known. */
+  samples: { server: string; ok: boolean; values: Record<string, Sample | null>; release?: string; since?: number }[];
+}
+
+/** After a server starts a release its first minute is warm-up (caches, JIT, pools): never part of its own past. */
+export const WARMUP_MS = 60_000;
+
+/** A window of every server's own past: only intervals on `release` count, after the warm-up. */
+export interface HistoryWindow {
+  from: number;
+  to: number;
+  /** The release the baseline runs now: an interval on any other release is not the server's own past. */
+  release?: string;
+  warmupMs?: number;
 }
 
 /** A metric as the series are built: `per` makes a count judged per unit of that ratio metric's denominator. */
@@ -14,17 +27,23 @@ export function toSeries(
   specs: SeriesSpec[],
   ticks: Tick[],
   sides: { baseline: { servers: string[]; from: number; to: number }; canary: { servers: string[]; from: number; to: number } },
-  /** Also every server's own samples in this window (before the deploy), as `before`. */
-  history?: { from: number; to: number },
+  /**
+   * Also every server's own samples in this window (before the deploy), as `before`: with
+   * `release`, an interval counts only when the server ran that release and had been on it
+   * longer than the warm-up; any other interval is null (a sample with no recorded release is
+   * not trusted either).
+   */
+  history?: HistoryWindow,
 ): MetricSeries[] {
   // A missing sample stays in place as null, so interval i is the same interval on every server.
-  const collect = (m: SeriesSpec, side: { servers: string[]; from: number; to: number }): (Sample | null)[][] =>
+  const collect = (m: SeriesSpec, side: { servers: string[]; from: number; to: number; release?: string; warmupMs?: number }): (Sample | null)[][] =>
     side.servers.map((server) => {
       const out: (Sample | null)[] = [];
       for (const t of ticks) {
         if (t.time <= side.from || t.time > side.to) continue;
         const s = t.samples.find((x) => x.server === server);
-        out.push(s?.ok ? sampleOf(m, s.values) : null);
+        const own = side.release === undefined || (s?.release === side.release && t.time - (s.since ?? Infinity) > (side.warmupMs ?? WARMUP_MS));
+        out.push(s?.ok && own ? sampleOf(m, s.values) : null);
       }
       return out;
     });

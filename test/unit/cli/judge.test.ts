@@ -9,13 +9,14 @@ import { formatPath, jsonErrorOffset, parseJudgeInput } from '../../../src/core/
 const BIN = new URL('../../../bin/immune.js', import.meta.url).pathname;
 
 const servers = (n: number, intervals: number, f: (s: number, t: number) => unknown) => Array.from({ length: n }, (_, s) => Array.from({ length: intervals }, (_, t) => f(s, t)));
-const errorRate = (canaryErrors: number) => ({
+/** `scale` multiplies requests and errors: more traffic, the same rates. */
+const errorRate = (canaryErrors: number, scale = 1) => ({
   name: 'error_rate',
   kind: 'ratio',
   bad: 'increase',
   tolerance: 0.1,
-  baseline: servers(4, 6, (s, t) => [5 + ((s + t) % 3) - 1, 1000]),
-  canary: servers(1, 6, (_, t) => [canaryErrors + (t % 2), 1000]),
+  baseline: servers(4, 6, (s, t) => [(5 + ((s + t) % 3) - 1) * scale, 1000 * scale]),
+  canary: servers(1, 6, (_, t) => [(canaryErrors + (t % 2)) * scale, 1000 * scale]),
 });
 
 describe('cli/judge', function () {
@@ -33,7 +34,8 @@ describe('cli/judge', function () {
   };
 
   it('exits 0 with a pass and prints the DESIGN.md JSON', async () => {
-    const r = await run('pass.json', { alpha: 0.01, metrics: [errorRate(5)] }, '--json');
+    // A pass means the data rules a regression beyond tolerance out: ~3,000 errors on the canary do.
+    const r = await run('pass.json', { alpha: 0.01, metrics: [errorRate(4, 100)] }, '--json');
     assert.equal(r.exitCode, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.equal(out.verdict, 'pass');
@@ -45,6 +47,32 @@ describe('cli/judge', function () {
     assert.equal(m.ci.length, 2);
   });
 
+  it('exits 3 when the data neither shows nor rules out a regression beyond tolerance', async () => {
+    // 30 errors on the canary against ~30 per baseline server: no regression shown, but +10% is not ruled out either.
+    const r = await run('open.json', { alpha: 0.01, metrics: [errorRate(5)] }, '--json');
+    assert.equal(r.exitCode, 3, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.verdict, 'inconclusive');
+    assert.equal(out.metrics[0].verdict, 'inconclusive');
+    assert.ok(out.metrics[0].ci[1] > 0.1, `upper end ${out.metrics[0].ci[1]} beyond tolerance`);
+  });
+
+  it('never passes a visible regression: +14% on latency with an interval excluding no change is not a pass', async () => {
+    // The case seen: 2 canaries, 18 baselines, 6 intervals, servers ~5% apart; canary +14%.
+    const wobble = (s: number, t: number) => Math.sin(1.7 * s + 2.3 * t + 0.5 * s * t);
+    const latency = {
+      name: 'latency_p99',
+      kind: 'continuous',
+      baseline: servers(18, 6, (s, t) => 0.25 * Math.exp(0.05 * Math.sin(3.1 * s) + 0.03 * wobble(s, t))),
+      canary: servers(2, 6, (s, t) => 1.14 * 0.25 * Math.exp(0.05 * Math.sin(3.1 * (s + 20)) + 0.03 * wobble(s + 20, t))),
+    };
+    const r = await run('p99.json', { alpha: 0.01, metrics: [latency] }, '--json');
+    const m = JSON.parse(r.stdout).metrics[0];
+    assert.ok(m.effect > 0.1 && m.ci[0] > 0, `effect ${m.effect}, ci ${m.ci}`);
+    assert.notEqual(m.verdict, 'pass');
+    assert.notEqual(r.exitCode, 0);
+  });
+
   it('exits 1 on a regression and says which metric, in human form', async () => {
     const r = await run('fail.json', { alpha: 0.01, metrics: [errorRate(30)] });
     assert.equal(r.exitCode, 1, r.stderr);
@@ -54,12 +82,13 @@ describe('cli/judge', function () {
 
   it('compares each server with its own past when `before` is given: an always-noisier canary passes, a mismatched history is bad input', async () => {
     // The canary server always answered about 3x the errors of the others, before the deploy too.
+    // (x100 the traffic, so that the data can rule a regression beyond tolerance out.)
     const noisy = {
       ...errorRate(15),
-      baseline: servers(4, 6, (s, t) => [5 + ((s * 2 + t) % 3) - 1, 1000]),
-      canary: servers(1, 6, (_, t) => [15 + (t % 3) - 1, 1000]),
+      baseline: servers(4, 6, (s, t) => [(5 + ((s * 2 + t) % 3) - 1) * 100, 100_000]),
+      canary: servers(1, 6, (_, t) => [(15 + (t % 3) - 1) * 100, 100_000]),
     };
-    const before = { baseline: servers(4, 20, (s, t) => [5 + ((s + t) % 3) - 1, 1000]), canary: servers(1, 20, (_, t) => [15 + ((t * 2) % 3) - 1, 1000]) };
+    const before = { baseline: servers(4, 20, (s, t) => [(5 + ((s + t) % 3) - 1) * 100, 100_000]), canary: servers(1, 20, (_, t) => [(15 + ((t * 2) % 3) - 1) * 100, 100_000]) };
     const without = await run('noisy.json', { metrics: [noisy] }, '--json');
     assert.equal(without.exitCode, 1, without.stdout);
     const withHistory = await run('noisy-history.json', { metrics: [{ ...noisy, before }] }, '--json');
@@ -105,6 +134,12 @@ describe('cli/judge', function () {
         [{ metrics: [{ ...errorRate(1), tolerance: '10%' }] }, /metrics\[0\]\.tolerance: expected a number/],
         [{ metrics: [{ ...errorRate(1), canary: [] }] }, /metrics\[0\]\.canary: expected at least one server/],
         [{ metrics: [{ ...errorRate(1), canary: [[[-1, 5]]] }] }, /metrics\[0\]\.canary\[0\]\[0\]: expected a numerator and denominator >= 0/],
+        // Impossible samples are refused, not judged: more errors than requests, a fraction of an event.
+        [{ metrics: [{ ...errorRate(1), canary: [[[1, 5], [1, 5], [1, 5], [7, 5]]] }] }, /metrics\[0\]\.canary\[0\]\[3\]: expected a numerator no larger than its denominator, got 7 of 5/],
+        [{ metrics: [{ ...errorRate(1), baseline: [[[1, 5]], [[0.5, 5]]] }] }, /metrics\[0\]\.baseline\[1\]\[0\]: expected whole numbers of events and trials, got \[0.5, 5\]/],
+        [{ metrics: [{ ...errorRate(1), kind: 'count', canary: [[1, 2.5]] }] }, /metrics\[0\]\.canary\[0\]\[1\]: expected a whole count, got 2.5/],
+        [{ metrics: [{ ...errorRate(1), kind: 'count', canary: [[[1.5, 100]]] }] }, /metrics\[0\]\.canary\[0\]\[0\]: expected a whole count, got 1.5/],
+        [{ metrics: [{ ...errorRate(1), kind: 'count', canary: [[-3]] }] }, /metrics\[0\]\.canary\[0\]\[0\]: expected a count >= 0/],
       ];
       for (const [input, re] of cases) assert.throws(() => parseJudgeInput(JSON.stringify(input), 'in.json'), (e: Error) => re.test(e.message) && e.message.startsWith('in.json: '), JSON.stringify(input));
     });

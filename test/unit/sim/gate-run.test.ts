@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { runGate, type GateRunOptions } from '../../../src/sim/gate-run.js';
+import { SIM_METRICS } from '../../../src/sim/model.js';
 import { createRandom } from '../../../src/sim/random.js';
 import { referenceJudge } from '../../../src/sim/reference-judge.js';
 import { gaussianKl, negBinomialLlr, normalLlr, poissonKl, sprtSeconds, waldNats } from '../../../src/sim/sprt-bound.js';
@@ -7,11 +8,20 @@ import { gaussianKl, negBinomialLlr, normalLlr, poissonKl, sprtSeconds, waldNats
 const base: GateRunOptions = { fleet: { servers: 10, rps: 100, outlierProbability: 0 }, canaries: 1, intervalMs: 5000, minBakeMs: 30_000, maxBakeMs: 120_000, alpha: 0.01, gateOptions: { decisionsOnly: true } };
 
 describe('sim/gate-run', () => {
-  it('passes unchanged builds at min bake', () => {
+  it('never fails unchanged builds; with one canary and no history they are not ruled out, so the gate holds (or passes by the pipeline choice) at max bake', () => {
     for (let seed = 1; seed <= 5; seed++) {
       const r = runGate(base, createRandom(seed));
-      assert.equal(r.decision, 'pass', `seed ${seed}: ${r.failed}`);
-      assert.equal(r.atMs, 30_000);
+      assert.equal(r.decision, 'inconclusive', `seed ${seed}: ${r.failed}`);
+      assert.equal(r.atMs, 120_000);
+      assert.notEqual(runGate({ ...base, onInconclusive: 'pass_within_tolerance' }, createRandom(seed)).decision, 'fail');
+    }
+  });
+
+  it('passes unchanged builds at min bake when the data rules a regression out (a big fleet, own history, one metric)', () => {
+    for (let seed = 1; seed <= 3; seed++) {
+      const r = runGate({ ...base, fleet: { ...base.fleet, servers: 20, rps: 2000 }, canaries: 4, historyIntervals: 40, metrics: SIM_METRICS.filter((m) => m.name === 'latency_p99') }, createRandom(seed));
+      assert.equal(r.decision, 'pass', `seed ${seed}`);
+      assert.ok(r.atMs <= 60_000, `passed at ${r.atMs}`);
     }
   });
 
@@ -67,7 +77,7 @@ describe('sim/gate-run', () => {
       if (a.decision === 'fail') without++;
       if (runGate({ ...base, fleet, historyIntervals: 40 }, createRandom(seed)).decision === 'fail') withHistory++;
     }
-    assert.ok(found >= 5 && without >= 3, `without history an outlier canary failed ${without} of ${found} good builds`);
+    assert.ok(found >= 5, `outlier canaries ${found} (without history ${without} failed)`);
     assert.equal(withHistory, 0);
   });
 

@@ -1,10 +1,11 @@
 // Invariants of the judge, checked on random inputs with fast-check.
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { analyzeMetric } from '../../../../src/core/judge/analyze.js';
+import { analyzeMetric, relative } from '../../../../src/core/judge/analyze.js';
 import { judgeFixed, judgeGate } from '../../../../src/core/judge/index.js';
 import { mannWhitney } from '../../../../src/core/judge/mann-whitney.js';
-import type { MetricSeries, Sample } from '../../../../src/core/judge/types.js';
+import { toSeries, type Tick } from '../../../../src/core/rollout/samples.js';
+import type { InconclusivePolicy, MetricSeries, Sample } from '../../../../src/core/judge/types.js';
 import { gate } from './build.js';
 
 const value = fc.double({ min: 0.01, max: 1000, noNaN: true, noDefaultInfinity: true });
@@ -33,16 +34,22 @@ describe('core/judge properties', () => {
     fc.assert(
       fc.property(rows(1), rows(1), (a, b) => {
         assert.ok(Math.abs(mannWhitney(a.flat(), b.flat()).effect + mannWhitney(b.flat(), a.flat()).effect) < 1e-12);
-        const ab = analyzeMetric(metric('continuous', b, a), { sequential: false, alpha: 0.01 }).effect;
-        const ba = analyzeMetric(metric('continuous', a, b), { sequential: false, alpha: 0.01 }).effect;
+        const effect = (m: MetricSeries) => {
+          const x = analyzeMetric(m);
+          return relative(x, x.g);
+        };
+        const ab = effect(metric('continuous', b, a));
+        const ba = effect(metric('continuous', a, b));
         assert.ok(Math.sign(ab) === -Math.sign(ba) || (Math.abs(ab) < 1e-9 && Math.abs(ba) < 1e-9), `${ab} vs ${ba}`);
       }),
       { numRuns: 150 },
     );
     fc.assert(
       fc.property(ratioRows(1), ratioRows(1), (a, b) => {
-        const ab = analyzeMetric(metric('ratio', b, a), { sequential: false, alpha: 0.01 }).effect;
-        const ba = analyzeMetric(metric('ratio', a, b), { sequential: false, alpha: 0.01 }).effect;
+        const ra = analyzeMetric(metric('ratio', b, a));
+        const rb = analyzeMetric(metric('ratio', a, b));
+        const ab = relative(ra, ra.g);
+        const ba = relative(rb, rb.g);
         // Rate ratios invert exactly: (1 + ab) (1 + ba) = 1.
         assert.ok(Math.abs((1 + ab) * (1 + ba) - 1) < 1e-9, `${ab} vs ${ba}`);
       }),
@@ -50,22 +57,19 @@ describe('core/judge properties', () => {
     );
   });
 
-  it('scaling every value does not change the rank test', () => {
+  it('scaling every value does not change the test of a continuous metric', () => {
     fc.assert(
-      // Powers of two scale floating-point numbers exactly, so ties and order are kept bit for bit.
-      fc.property(rows(3), rows(1), fc.integer({ min: -20, max: 20 }).map((j) => 2 ** j), fc.boolean(), (b, c, k, seq) => {
-        const mode = seq ? ({ sequential: true, alpha: 0.01 } as const) : ({ sequential: false, alpha: 0.01 } as const);
-        const one = analyzeMetric(metric('continuous', b, c), mode);
+      // Powers of two scale floating-point numbers exactly.
+      fc.property(rows(3), rows(1), fc.integer({ min: -20, max: 20 }).map((j) => 2 ** j), (b, c, k) => {
+        const one = analyzeMetric(metric('continuous', b, c));
         const scaled = analyzeMetric(
           metric(
             'continuous',
             b.map((r) => r.map((x) => x * k)),
             c.map((r) => r.map((x) => x * k)),
           ),
-          mode,
         );
-        assert.ok(Math.abs(one.p - scaled.p) <= 1e-9 * Math.max(1, one.p), `p ${one.p} vs ${scaled.p}`);
-        assert.ok(Math.abs(one.effect - scaled.effect) <= 1e-6 * Math.max(1, Math.abs(one.effect)), `effect ${one.effect} vs ${scaled.effect}`);
+        assert.ok(Math.abs(one.z - scaled.z) <= 1e-6 * Math.max(1, Math.abs(one.z)) || (!Number.isFinite(one.z) && one.z === scaled.z), `z ${one.z} vs ${scaled.z}`);
       }),
       { numRuns: 150 },
     );
@@ -101,11 +105,86 @@ describe('core/judge properties', () => {
       fc.property(ratioRows(3), fc.integer({ min: 1, max: 20 }), (base, extra) => {
         const canary = [base[0]];
         const worse = [base[0].map(([x, n]) => [Math.min(n, x + extra), n] as [number, number])];
-        const p1 = analyzeMetric(metric('ratio', base, canary), { sequential: true, alpha: 0.01 }).p;
-        const p2 = analyzeMetric(metric('ratio', base, worse), { sequential: true, alpha: 0.01 }).p;
-        assert.ok(p2 <= p1 + 1e-12, `${p2} > ${p1}`);
+        const z1 = analyzeMetric(metric('ratio', base, canary)).z;
+        const z2 = analyzeMetric(metric('ratio', base, worse)).z;
+        assert.ok(z2 >= z1 - 1e-12, `${z2} < ${z1}`);
       }),
       { numRuns: 100 },
+    );
+  });
+
+  it('a canary beyond tolerance never passes, under any policy, at any look, nor in a fixed judgment', () => {
+    const policies: InconclusivePolicy[] = ['hold', 'rollback', 'pass_within_tolerance', 'pass'];
+    fc.assert(
+      fc.property(
+        rows(3),
+        fc.double({ min: 1.12, max: 5, noNaN: true }),
+        fc.constantFrom(...policies),
+        fc.integer({ min: 1, max: 120 }),
+        fc.constantFrom<'increase' | 'decrease'>('increase', 'decrease'),
+        (base, factor, policy, secs, bad) => {
+          // The canary is the baseline's servers made worse by `factor` (beyond the 10% tolerance), four times over.
+          const worse = bad === 'increase' ? factor : 1 / factor;
+          const canary = base.map((row) => row.map((x) => x * worse));
+          const big = (r: number[][]) => r.map((row) => [...row, ...row, ...row, ...row]);
+          const m = metric('continuous', big(base), big(canary), bad);
+          const g = judgeGate(gate([m], { elapsedMs: secs * 1000, minBakeMs: 10_000, maxBakeMs: 60_000, onInconclusive: policy }));
+          assert.notEqual(g.decision, 'pass', g.explanation);
+          assert.notEqual(g.metrics[0].verdict, 'pass', g.metrics[0].explanation);
+          assert.notEqual(judgeFixed({ alpha: 0.01, metrics: [m] }).verdict, 'pass');
+        },
+      ),
+      { numRuns: 150 },
+    );
+    fc.assert(
+      fc.property(ratioRows(3), fc.integer({ min: 2, max: 6 }), fc.constantFrom(...policies), fc.integer({ min: 10, max: 120 }), (base, factor, policy, secs) => {
+        // Overwhelming data: every server's requests x100, the canary's errors x factor (>= x2, tolerance 10%).
+        const scaled = base.map((r) => r.map(([x, n]) => [x * 100 + 10, n * 100] as [number, number]));
+        const canary = [scaled[0].map(([x, n]) => [Math.min(n, x * factor), n] as [number, number])];
+        const m = metric('ratio', scaled, canary);
+        const g = judgeGate(gate([m], { elapsedMs: secs * 1000, minBakeMs: 10_000, maxBakeMs: 60_000, onInconclusive: policy }));
+        assert.notEqual(g.decision, 'pass', g.explanation);
+        assert.notEqual(judgeFixed({ alpha: 0.01, metrics: [m] }).verdict, 'pass');
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('history from another release, or from a warm-up, never changes a verdict', () => {
+    // Ticks of 6 servers: before the rollout (t <= 0) servers ran "old" or, for a while, "other";
+    // after it, s0 is the canary. Whatever the samples on "other" (or while warming up) say, the verdict is the same.
+    const specs = [{ name: 'lat', kind: 'continuous' as const, bad: 'increase' as const, tolerance: 0.1 }];
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: 0.1, max: 1, noNaN: true }), { minLength: 6 * 30, maxLength: 6 * 30 }),
+        fc.array(fc.double({ min: 0.01, max: 100, noNaN: true }), { minLength: 6 * 30, maxLength: 6 * 30 }),
+        fc.array(fc.boolean(), { minLength: 6, maxLength: 6 }),
+        (values, junk, otherRelease) => {
+          const build = (contaminated: boolean): Tick[] =>
+            Array.from({ length: 30 }, (_, k) => {
+              const time = (k - 20) * 5000;
+              return {
+                time,
+                samples: Array.from({ length: 6 }, (_, s) => {
+                  // Server s ran "other" until t = -50 s when otherRelease[s], then "old" again from there (warming up for a minute).
+                  const onOther = time <= 0 && otherRelease[s] && time <= -50_000;
+                  const since = otherRelease[s] ? -50_000 : -Infinity;
+                  const warming = time <= 0 && otherRelease[s] && time > -50_000 && time - since <= 60_000;
+                  const v = values[k * 6 + s];
+                  const dirty = contaminated && (onOther || warming) ? junk[k * 6 + s] : v;
+                  return { server: `s${s}`, ok: true, values: { lat: time > 0 ? v : dirty }, release: time > 0 && s === 0 ? 'new' : onOther ? 'other' : 'old', since: onOther ? -Infinity : time > 0 && s === 0 ? 0 : since };
+                }),
+              };
+            });
+          const judge = (ticks: Tick[]) => {
+            const series = toSeries(specs, ticks, { baseline: { servers: ['s1', 's2', 's3', 's4', 's5'], from: 0, to: 50_000 }, canary: { servers: ['s0'], from: 0, to: 50_000 } }, { from: -100_000, to: 0, release: 'old' });
+            const r = judgeGate(gate(series, { elapsedMs: 50_000, minBakeMs: 20_000, maxBakeMs: 100_000 }));
+            return { decision: r.decision, metrics: r.metrics.map((m) => [m.verdict, m.pValue]) };
+          };
+          assert.deepEqual(judge(build(true)), judge(build(false)));
+        },
+      ),
+      { numRuns: 60 },
     );
   });
 });

@@ -41,7 +41,9 @@ const table: Array<[DeployState, DeployEvent, DeployState['status'], string[], s
   [held('watch', 2), { type: 'promote', actor: 'cap' }, 'live', ['mark_live', 'set_status', 'set_status', 'notify'], 'live'],
   [held('watch', 2), { type: 'resume', actor: 'cap' }, 'watching', ['watch']],
   [held('watch', 2), { type: 'abort', reason: 'no', actor: 'cap' }, 'rolling_back', ['rollback', 'set_status']],
-  [at('baking', 0), { type: 'gate', step: 0, result: gate('inconclusive', 'too little traffic'), policy: 'pass', paused: false }, 'rolling_out', ['deploy_step']],
+  // The gate itself passes what a pass policy allows; an inconclusive gate under it (a metric beyond tolerance) holds.
+  [at('baking', 0), { type: 'gate', step: 0, result: gate('inconclusive'), policy: 'pass', paused: false }, 'held', ['set_status', 'notify']],
+  [at('baking', 0), { type: 'gate', step: 0, result: gate('inconclusive'), policy: 'pass_within_tolerance', paused: false }, 'held', ['set_status', 'notify']],
   [at('baking', 0, { promoted: true }), { type: 'gate', step: 0, result: gate('continue'), policy: 'rollback', paused: false }, 'rolling_out', ['deploy_step']],
   [at('baking', 0), { type: 'promote', actor: 'cap' }, 'baking', []],
   [at('watching', 2), { type: 'watch', result: gate('continue'), policy: 'hold' }, 'watching', ['watch']],
@@ -78,7 +80,7 @@ describe('deploy state machine', () => {
   }
 
   it('a gate pass moves to the next step and keeps the warning', () => {
-    const t = next(at('baking', 0), { type: 'gate', step: 0, result: gate('inconclusive', 'too little traffic'), policy: 'pass', paused: false }, ctx);
+    const t = next(at('baking', 0), { type: 'gate', step: 0, result: gate('pass', 'too little traffic'), policy: 'pass', paused: false }, ctx);
     assert.equal(t.state.step, 1);
     assert.deepEqual(t.state.warnings, ['too little traffic']);
     assert.deepEqual(t.actions, [{ type: 'deploy_step', step: 1 }]);
