@@ -4,7 +4,11 @@
 // power, time to detect and the ratio to the oracle SPRT's expected time; writes
 // bench-results/detection.json and bench-results/detection.png.
 //
-//   npm run bench:detection -- [--nulls 1000] [--runs 200] [--horizon-nulls 200] [--tolerated 500] [--alpha 0.01] [--workers 2] [--out bench-results] [--no-png] [--no-history] [--chart-only]
+// Also the one-shot fleet-like suite (scripts/bench-oneshot.ts: `immune judge` against a per-server
+// t-test and a Kayenta-style test on 2-of-20-server fleets, 6 intervals, no history) and the
+// gate's own cost per look at 1,000 servers x 60 intervals.
+//
+//   npm run bench:detection -- [--quick] [--suite all|sequential|oneshot|cost] [--nulls 1000] [--runs 200] [--horizon-nulls 200] [--tolerated 500] [--oneshot-runs 2000] [--alpha 0.01] [--workers 2] [--out bench-results] [--no-png] [--no-history] [--chart-only]
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -13,8 +17,15 @@ import { runGate, type GateRunOptions, type GateRunResult } from '../src/sim/gat
 import { MODEL_DEFAULTS, SIM_METRICS, type Regression } from '../src/sim/model.js';
 import { createRandom } from '../src/sim/random.js';
 import { gaussianKl, poissonKl, sprtSeconds } from '../src/sim/sprt-bound.js';
+import { gateCost, printOneShot, runOneShot } from './bench-oneshot.js';
 
-const FLEET = { servers: 20, rps: 100, errorRate: 0.01, checkoutShare: 0.1, p99: 0.25, outlierProbability: 0.02 };
+const QUICK = process.argv.includes('--quick');
+const SUITE = process.argv.includes('--suite') ? process.argv[process.argv.indexOf('--suite') + 1] : 'all';
+
+// Servers warm up after a start (the canaries at the deploy, a server back from another release).
+const FLEET = { servers: 20, rps: 100, errorRate: 0.01, checkoutShare: 0.1, p99: 0.25, outlierProbability: 0.02, warmup: true };
+/** A canary that ran another (known-bad) release until 2 minutes before the deploy, in 30% of deploys: its past on that release is not its own past. */
+const RECENT_RELEASE = { probability: 0.3, regression: { errorFactor: 3, latencyFactor: 1.3 }, agoMs: 120_000 };
 const CONFIG = {
   fleet: FLEET,
   canaries: 2,
@@ -96,6 +107,7 @@ function runTask(t: Task): TaskResult {
     ...CONFIG,
     fleet: { ...CONFIG.fleet, ...sc.fleet },
     historyIntervals: t.historyIntervals,
+    recentRelease: t.historyIntervals > 0 ? RECENT_RELEASE : undefined,
     metrics: (sc.metrics ? SIM_METRICS.filter((m) => sc.metrics!.includes(m.name)) : SIM_METRICS).map((m) => ({ ...m, weight: sc.weights?.[m.name] })),
     oracle: sc.oracle,
     alpha: t.alpha,
@@ -169,9 +181,25 @@ async function runAll(tasks: Task[], workers: number): Promise<TaskResult[]> {
 }
 
 async function main(): Promise<void> {
-  const nulls = arg('nulls', 1000);
-  const runs = arg('runs', 200);
-  const horizonNulls = arg('horizon-nulls', 200);
+  if (SUITE === 'oneshot' || SUITE === 'cost' || SUITE === 'all') {
+    if (SUITE !== 'cost') {
+      const n = arg('oneshot-runs', QUICK ? 400 : 2000);
+      const t0 = Date.now();
+      const rows = runOneShot({ harmless: n, regressions: Math.max(50, Math.round(n / 4)) }, CONFIG.alpha);
+      process.stdout.write(`${printOneShot(rows, CONFIG.alpha)}\n(${((Date.now() - t0) / 1000).toFixed(1)}s)\n\n`);
+      mkdirSync(process.argv.includes('--out') ? process.argv[process.argv.indexOf('--out') + 1] : 'bench-results', { recursive: true });
+      writeFileSync(join(process.argv.includes('--out') ? process.argv[process.argv.indexOf('--out') + 1] : 'bench-results', 'detection-oneshot.json'), JSON.stringify(rows, null, 2) + '\n');
+    }
+    if (SUITE === 'cost' || SUITE === 'all') {
+      const plain = gateCost(1000, 60, false);
+      const own = gateCost(1000, 60, true);
+      process.stdout.write(`gate cost, one look at 1,000 servers x 60 intervals x ${SIM_METRICS.length} metrics, main thread (median of 5 after a warm-up look): ${plain.toFixed(0)} ms; with own history: ${own.toFixed(0)} ms\n\n`);
+    }
+    if (SUITE !== 'all') return;
+  }
+  const nulls = arg('nulls', QUICK ? 200 : 1000);
+  const runs = arg('runs', QUICK ? 40 : 200);
+  const horizonNulls = arg('horizon-nulls', QUICK ? 40 : 200);
   const workers = arg('workers', Math.max(1, Math.min(2, availableParallelism())));
   const outDir = process.argv.includes('--out') ? process.argv[process.argv.indexOf('--out') + 1] : 'bench-results';
   if (process.argv.includes('--chart-only')) {
@@ -187,7 +215,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < nulls; i++) tasks.push({ scenario: 'null', seed: seed++, lookPastPass: false, reference: true, alpha: CONFIG.alpha, historyIntervals: CONFIG.historyIntervals });
   for (let i = 0; i < horizonNulls; i++) tasks.push({ scenario: 'null', seed: seed++, lookPastPass: true, reference: false, alpha: CONFIG.alpha, historyIntervals: CONFIG.historyIntervals });
   for (const sc of REGRESSIONS) for (let i = 0; i < runs; i++) tasks.push({ scenario: sc.id, seed: seed++, lookPastPass: true, reference: true, alpha: CONFIG.alpha, historyIntervals: CONFIG.historyIntervals });
-  const tolerated = arg('tolerated', 500);
+  const tolerated = arg('tolerated', QUICK ? 100 : 500);
   for (const sc of TOLERATED) for (let i = 0; i < tolerated; i++) tasks.push({ scenario: sc.id, seed: seed++, lookPastPass: false, reference: true, alpha: CONFIG.alpha, historyIntervals: CONFIG.historyIntervals });
   const results = await runAll(tasks, workers);
   const elapsed = (Date.now() - started) / 1000;
@@ -265,6 +293,15 @@ async function main(): Promise<void> {
     config: { ...CONFIG, beta: BETA, metrics: SIM_METRICS, workers },
     model: MODEL_DEFAULTS,
     seconds: round(elapsed, 1),
+    /** Metric verdicts of pass with the estimate beyond tolerance and an interval excluding no change, over every look of every run (target 0). */
+    visiblePasses: results.reduce((t, r) => t + r.visiblePasses, 0),
+    /** Harmless deploys held at max bake under the shipped policy (hold): not a false alarm, a captain's call. */
+    held: {
+      null: opNull.filter((r) => r.decision === 'inconclusive').length,
+      withinTolerance: results.filter((r) => r.scenario === 'within-tolerance' && r.decision === 'inconclusive').length,
+      outlier: results.filter((r) => r.scenario === 'null-outlier' && r.decision === 'inconclusive').length,
+      recentOtherRelease: opNull.filter((r) => r.recentOther).length,
+    },
     nulls: nullSummary,
     withinTolerance,
     outlierServer,
@@ -297,6 +334,8 @@ type FalseAlarms = { runs: number; falseAlarms: number; rate: number | null; ci9
 type Report = {
   config: typeof CONFIG & { beta: number; metrics: unknown[]; workers: number };
   seconds: number | null;
+  visiblePasses?: number;
+  held?: { null: number; withinTolerance: number; outlier: number; recentOtherRelease: number };
   withinTolerance: FalseAlarms;
   outlierServer: FalseAlarms;
   nulls: { runs: number; falseAlarms: number; rate: number | null; ci95: (number | null)[]; horizon: { runs: number; falseAlarms: number; rate: number | null; ci95: (number | null)[] }; reference: { rate: number | null; ci95: (number | null)[] } };
@@ -319,7 +358,9 @@ function print(r: Report): void {
   out.push(`changes within tolerance (errors +5%, p99 +5%, cpu +5%, checkouts -1%): false alarms ${w.falseAlarms}/${w.runs} = ${pct(w.rate)} (95% CI ${pct(w.ci95[0])}..${pct(w.ci95[1])}); reference ${pct(w.reference.rate)} (95% CI ${pct(w.reference.ci95[0])}..${pct(w.reference.ci95[1])})`);
   const o = r.outlierServer;
   out.push(`no change, one outlier server (x2 errors, +30% latency) always in the fleet: false alarms ${o.falseAlarms}/${o.runs} = ${pct(o.rate)} (95% CI ${pct(o.ci95[0])}..${pct(o.ci95[1])}); reference ${pct(o.reference.rate)} (95% CI ${pct(o.reference.ci95[0])}..${pct(o.reference.ci95[1])})`);
-  out.push(`each server also compared with its own past: ${c.historyIntervals > 0 ? `yes, ${(c.historyIntervals * c.intervalMs) / 1000}s before the deploy` : 'no (--no-history)'}`);
+  out.push(`each server also compared with its own past: ${c.historyIntervals > 0 ? `yes, ${(c.historyIntervals * c.intervalMs) / 1000}s before the deploy (only on the baseline's release, after warm-up; a canary ran a bad release until 2 min before in ${r.held?.recentOtherRelease ?? 0}/${n.runs} null deploys)` : 'no (--no-history)'}`);
+  if (r.held) out.push(`held at max bake under the shipped policy (hold), not counted as false alarms: no change ${r.held.null}/${n.runs}, within tolerance ${r.held.withinTolerance}/${w.runs}, outlier ${r.held.outlier}/${o.runs}`);
+  out.push(`metric passes with the estimate beyond tolerance and an interval excluding no change, every look of every run: ${r.visiblePasses ?? 'n/a'}`);
   out.push('');
   out.push(['scenario'.padEnd(22), 'power@min'.padStart(9), 'power@max'.padStart(9), 'median s'.padStart(9), 'p90 s'.padStart(7), 'SPRT s'.padStart(7), 'x bound'.padStart(8), 'oracle s'.padStart(9), 'x oracle'.padStart(9), 'ref power'.padStart(9), 'ref s'.padStart(6), 'speedup'.padStart(8)].join(' '));
   for (const s of r.scenarios) {

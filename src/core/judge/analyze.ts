@@ -15,6 +15,8 @@ import type { MetricEvidence, MetricSeries } from './types.js';
 /** Least data a metric needs before its verdict can be a pass. */
 export const MIN_CELLS = 3;
 export const MIN_RATIO_DENOMINATOR = 20;
+/** Events per server (on average, each side) from which a rate metric is judged server by server (below: pooled counts, exact at a handful). */
+export const PER_SERVER_EVENTS = 5;
 /** At most this many baseline servers serve as placebo canaries (each is O(1) after one pooled pass; the cap bounds huge fleets). */
 export const MAX_PLACEBOS = 64;
 
@@ -145,17 +147,44 @@ function analyzeRate(spec: MetricSeries): MetricAnalysis {
   else if (spec.kind === 'ratio' && (levels.canary.n < MIN_RATIO_DENOMINATOR || levels.baseline.n < MIN_RATIO_DENOMINATOR))
     shortage = `needs ${MIN_RATIO_DENOMINATOR}+ in the denominator per side (canary ${levels.canary.n}, baseline ${levels.baseline.n})`;
   const inflation = Number.isFinite(score.v) && score.v > 0 ? v / score.v : 1;
-  const z = Number.isFinite(v) && v > 0 ? (orient * score.est) / Math.sqrt(v) : 0;
+  let z = Number.isFinite(v) && v > 0 ? (orient * score.est) / Math.sqrt(v) : 0;
+  let zDf = df;
+  let exact: number | undefined = exactRateP(tc, tb, rho0, increase, dispersion * inflation);
+  let g = orient * rr.logRatio;
+  let se = Math.sqrt(rr.v + between);
+  // With a few events per server and more, the server is the unit: each server's log rate, and a
+  // pooled two-sample t-test of canary servers against baseline servers. It stays calibrated when
+  // errors come in bursts (one server-interval with 5x the errors), where the pooled counts do not.
+  const perCan = can.filter((r) => r.length > 0).map(totals);
+  if (B >= 3 && perCan.length >= 1 && tc.x >= PER_SERVER_EVENTS * perCan.length && tb.x >= PER_SERVER_EVENTS * B) {
+    const logRate = (t: RateTotals) => Math.log((t.x + 0.5) / t.n);
+    const yb = perServer.map(logRate);
+    const yc = perCan.map(logRate);
+    const mb = mean(yb);
+    const mc = mean(yc);
+    let ss = 0;
+    for (const y of yb) ss += (y - mb) ** 2;
+    for (const y of yc) ss += (y - mc) ** 2;
+    const dfT = yb.length + yc.length - 2;
+    const seT = Math.sqrt((ss / dfT) * (1 / yb.length + 1 / yc.length));
+    if (seT > 0) {
+      g = orient * (mc - mb);
+      se = seT;
+      z = (g - logBound(spec)) / seT;
+      zDf = dfT;
+      exact = undefined;
+    }
+  }
   return {
     spec,
     enough: shortage === undefined,
     shortage,
     z,
-    df,
-    g: orient * rr.logRatio,
-    se: Math.sqrt(rr.v + between),
+    df: zDf,
+    g,
+    se,
     bound: logBound(spec),
-    exactP: exactRateP(tc, tb, rho0, increase, dispersion * inflation),
+    exactP: exact,
     quiet: tb.x + tc.x === 0 && shortage === undefined,
     scale: 'log',
     baselineEstimate: levels.baseline.n > 0 ? levels.baseline.x / levels.baseline.n : NaN,
@@ -175,14 +204,15 @@ function analyzeRate(spec: MetricSeries): MetricAnalysis {
 function analyzeContinuous(spec: MetricSeries, mode: Mode): MetricAnalysis {
   const rawB = numericCells(spec.baseline);
   const rawC = numericCells(spec.canary);
-  const flat = [...rawB.flat(), ...rawC.flat()];
-  const log = flat.length > 0 && flat.every((x) => x > 0);
+  const log = rawB.some((r) => r.length > 0) && rawB.every((r) => r.every((x) => x > 0)) && rawC.every((r) => r.every((x) => x > 0));
   const own = spec.before ? continuousShifts(spec.before) : undefined;
   const shifted = (rows: (typeof spec)['baseline'], shifts: readonly number[] | undefined) => numericCells(own && shifts ? applyShifts(rows, shifts, own.log) : rows);
   const base = shifted(spec.baseline, own?.baseline);
   const can = shifted(spec.canary, own?.canary);
-  const medB = median(rawB.flat());
-  const level = Math.abs(medB) > 0 ? Math.abs(medB) : Math.abs(mean(rawB.flat())) > 0 ? Math.abs(mean(rawB.flat())) : 1;
+  const flatB = rawB.flat();
+  const medB = median(flatB);
+  const meanB = Math.abs(medB) > 0 ? 0 : Math.abs(mean(flatB));
+  const level = Math.abs(medB) > 0 ? Math.abs(medB) : meanB > 0 ? meanB : 1;
   const tr = (x: number) => (log ? Math.log(x) : x / level);
   const perServer = (rows: number[][]) => rows.map((r) => (r.length ? mean(r.map(tr)) : NaN));
   const yb = perServer(base);

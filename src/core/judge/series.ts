@@ -31,11 +31,43 @@ export function rateCells(kind: MetricKind, servers: readonly (readonly (Sample 
   });
 }
 
+/** The k-th smallest (0-based) of `a`, reordering it in place (Hoare's quickselect: linear on average, no sort of a large fleet's samples). */
+function select(a: Float64Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (hi > lo) {
+    const pivot = a[(lo + hi) >> 1];
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k];
+  }
+  return a[k];
+}
+
 export function median(values: readonly number[]): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+  const n = values.length;
+  if (n === 0) return NaN;
+  const a = Float64Array.from(values);
+  const h = n >> 1;
+  const upper = select(a, h);
+  if (n % 2) return upper;
+  // The largest of the lower half: after select, a[0..h-1] are all <= a[h].
+  let lower = -Infinity;
+  for (let i = 0; i < h; i++) if (a[i] > lower) lower = a[i];
+  return (lower + upper) / 2;
 }
 
 export function mean(values: readonly number[]): number {

@@ -31,6 +31,9 @@ export function judgeWatch(input: WatchInput): GateResult {
   if (input.metrics.length === 0 || undecided.length > 0) {
     const short = judged.short.filter((a) => !a.supplementary);
     const open = judged.open.filter((a) => !a.supplementary);
+    if (input.onInconclusive === 'pass' && open.length === 0 && input.metrics.length > 0) {
+      return { decision: 'pass', metrics: evidence, explanation: `watch ended: too little data for ${names(short)}; passing per policy`, warning: `watch passed without enough data for ${names(short)}` };
+    }
     const why = [...(input.metrics.length ? [] : ['no metrics']), ...(short.length ? [`too little data for ${names(short)}`] : []), ...(open.length ? [`a regression beyond tolerance not ruled out for ${names(open)}`] : [])].join('; ');
     return { decision: 'inconclusive', metrics: evidence, explanation: `watch ended: ${why}` };
   }

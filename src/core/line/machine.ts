@@ -235,7 +235,8 @@ export function next(s: DeployState, e: DeployEvent, ctx: MachineContext): Trans
         const decision = e.result.decision === 'inconclusive' ? inconclusive(e.policy) : e.result.decision;
         if (decision === 'fail') return regression({ ...s, lastGate }, gateFailure(s.step, e.result, 'watch'), ctx);
         if (decision === 'hold') return hold(s, 'watch', e.result, ctx);
-        const warning = e.result.decision === 'inconclusive' ? (e.result.warning ?? `${e.result.explanation} (policy: pass)`) : undefined;
+        // A watch the judge passed by the pipeline's pass policy carries its warning.
+        const warning = e.result.warning;
         return liveAfterWatch(s, lastGate, e.result.explanation, ctx, warning);
       }
       break;

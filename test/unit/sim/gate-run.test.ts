@@ -7,7 +7,9 @@ import { gaussianKl, negBinomialLlr, normalLlr, poissonKl, sprtSeconds, waldNats
 
 const base: GateRunOptions = { fleet: { servers: 10, rps: 100, outlierProbability: 0 }, canaries: 1, intervalMs: 5000, minBakeMs: 30_000, maxBakeMs: 120_000, alpha: 0.01, gateOptions: { decisionsOnly: true } };
 
-describe('sim/gate-run', () => {
+describe('sim/gate-run', function () {
+  // Hundreds of simulated looks: slow on a loaded machine.
+  this.timeout(180_000);
   it('never fails unchanged builds; with one canary and no history they are not ruled out, so the gate holds (or passes by the pipeline choice) at max bake', () => {
     for (let seed = 1; seed <= 5; seed++) {
       const r = runGate(base, createRandom(seed));
@@ -29,7 +31,8 @@ describe('sim/gate-run', () => {
     for (let seed = 1; seed <= 5; seed++) {
       const r = runGate({ ...base, regression: { errorFactor: 5 } }, createRandom(seed));
       assert.equal(r.decision, 'fail');
-      assert.ok(r.atMs <= 20_000, `seed ${seed}: ${r.atMs}`);
+      // One canary of ten servers: its level is judged against the servers' spread (t with 8 df), not its request count alone.
+      assert.ok(r.atMs <= 30_000, `seed ${seed}: ${r.atMs}`);
       assert.ok(r.failed.includes('error_rate'));
     }
   });

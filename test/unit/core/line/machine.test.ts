@@ -53,7 +53,9 @@ const table: Array<[DeployState, DeployEvent, DeployState['status'], string[], s
   // An inconclusive watch follows on_inconclusive (it used to go live whatever the policy).
   [at('watching', 2), { type: 'watch', result: gate('inconclusive'), policy: 'rollback' }, 'rolling_back', ['rollback', 'set_status']],
   [at('watching', 2), { type: 'watch', result: gate('inconclusive'), policy: 'hold' }, 'held', ['set_status', 'notify']],
-  [at('watching', 2), { type: 'watch', result: gate('inconclusive'), policy: 'pass' }, 'live', ['mark_live', 'set_status', 'set_status', 'notify'], 'live'],
+  // The watch passes what a pass policy allows itself; inconclusive under it means a metric beyond tolerance: hold.
+  [at('watching', 2), { type: 'watch', result: gate('inconclusive'), policy: 'pass' }, 'held', ['set_status', 'notify']],
+  [at('watching', 2), { type: 'watch', result: gate('pass', 'too little data for error_rate'), policy: 'pass' }, 'live', ['mark_live', 'set_status', 'set_status', 'notify'], 'live'],
   [at('rolling_back', 0, { failure: { stage: 'gate', step: 0, reason: 'error_rate +400%' } }), { type: 'rolled_back' }, 'reverting', ['revert']],
   [at('rolling_back', 0, { failure: { stage: 'abort', step: 0, reason: 'aborted' } }), { type: 'rolled_back' }, 'aborted', [], 'aborted'],
   // Rolled back by the policy on an inconclusive end: no proof against the code, so blocked but not reverted.
@@ -108,8 +110,8 @@ describe('deploy state machine', () => {
     assert.deepEqual(types(t.actions), ['notify']);
   });
 
-  it('an inconclusive watch under the pass policy goes live with a warning; a hold keeps the evidence and says how to go on', () => {
-    const live = next(at('watching', 2), { type: 'watch', result: gate('inconclusive', 'too little data for error_rate'), policy: 'pass' }, ctx);
+  it('a watch passed under the pass policy goes live with its warning; a hold keeps the evidence and says how to go on', () => {
+    const live = next(at('watching', 2), { type: 'watch', result: gate('pass', 'too little data for error_rate'), policy: 'pass' }, ctx);
     assert.deepEqual(live.state.warnings, ['too little data for error_rate']);
     const h = next(at('baking', 1), { type: 'gate', step: 1, result: gate('inconclusive'), policy: 'hold', paused: false }, ctx);
     assert.equal(h.state.hold?.phase, 'gate');
