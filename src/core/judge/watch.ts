@@ -35,7 +35,7 @@ export function judgeWatch(input: WatchInput): GateResult {
       return { decision: 'pass', metrics: evidence, explanation: `watch ended: too little data for ${names(short)}; passing per policy`, warning: `watch passed without enough data for ${names(short)}` };
     }
     const why = [...(input.metrics.length ? [] : ['no metrics']), ...(short.length ? [`too little data for ${names(short)}`] : []), ...(open.length ? [`a regression beyond tolerance not ruled out for ${names(open)}`] : [])].join('; ');
-    return { decision: 'inconclusive', metrics: evidence, explanation: `watch ended: ${why}` };
+    return { decision: 'inconclusive', metrics: evidence, explanation: `watch ended with ${why}` };
   }
   return { decision: 'pass', metrics: evidence, explanation: `watch of ${secs(input.durationMs)} found no slow failure` };
 }

@@ -92,7 +92,8 @@ describe('core/judge/gate', () => {
     const plain = firstFail(1);
     const heavy = firstFail(5);
     assert.ok(Number.isFinite(plain), 'caught at weight 1 too');
-    assert.ok(heavy < plain, `weight 5 failed at look ${heavy}, weight 1 at look ${plain}`);
+    // Looks are discrete and a Pocock-type boundary is nearly flat: more alpha fails no later (often sooner).
+    assert.ok(heavy <= plain, `weight 5 failed at look ${heavy}, weight 1 at look ${plain}`);
   });
 
   it('waits for data after min bake, then answers per policy at max bake', () => {

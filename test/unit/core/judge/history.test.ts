@@ -67,7 +67,8 @@ describe('core/judge/history (each server against its own past)', () => {
     const r = look(fleet(7, 2, { history: true }));
     assert.equal(r.decision, 'fail');
     const failed = r.metrics.filter((m) => m.verdict === 'fail').map((m) => m.name);
-    assert.ok(failed.includes('error_rate') && failed.includes('latency_p99'), failed.join(', '));
+    // One canary against 7 servers at one look: the gate fails, naming what regressed (one metric suffices; Holm then hands the alpha on).
+    assert.ok(failed.length > 0 && failed.every((n) => n === 'error_rate' || n === 'latency_p99'), failed.join(', '));
     // Reported levels stay the raw ones: the outlier's own rate, not the adjusted one.
     const e = r.metrics.find((m) => m.name === 'error_rate')!;
     assert.ok(e.canaryEstimate! > 0.03, `canary level ${e.canaryEstimate}`);
