@@ -63,24 +63,52 @@ function tsxLoader(root: string): string | undefined {
 }
 
 export function createLocalFleet(config: LocalFleetConfig, opts: LocalFleetOptions): LocalFleet {
-  const dir = resolve(opts.cwd ?? process.cwd(), config.dir);
-  const log = opts.log;
-  const servers = localServers(config);
-  const limit = pLimit(config.concurrency);
+  return new LocalProcessFleet(config, opts);
+}
+
+const url = (s: Server, path: string) => `http://${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}${path}`;
+
+/** The local fleet behind createLocalFleet: one method per step of an activation. */
+class LocalProcessFleet implements LocalFleet {
+  private readonly dir: string;
+  private readonly log: LocalFleetOptions['log'];
+  private readonly list: Server[];
+  private readonly limit: ReturnType<typeof pLimit>;
   /** Per-server queue: one activation at a time on a server. */
-  const queues = new Map<string, Promise<unknown>>();
+  private readonly queues = new Map<string, Promise<unknown>>();
   /** Processes this fleet object started, to notice an early exit at once. */
-  const children = new Map<string, Started>();
-  const healthProbeMs = Math.min(config.health_timeout, 2000);
+  private readonly children = new Map<string, Started>();
+  private readonly healthProbeMs: number;
 
-  const serverDir = (s: Server) => join(dir, s.id);
-  const releasesDir = (s: Server) => join(serverDir(s), 'releases');
-  const pidFile = (s: Server) => join(serverDir(s), 'server.pid');
-  const logFile = (s: Server) => join(serverDir(s), 'server.log');
-  const currentLink = (s: Server) => join(serverDir(s), 'current');
-  const url = (s: Server, path: string) => `http://${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}${path}`;
+  constructor(
+    private readonly config: LocalFleetConfig,
+    private readonly opts: LocalFleetOptions,
+  ) {
+    this.dir = resolve(opts.cwd ?? process.cwd(), config.dir);
+    this.log = opts.log;
+    this.list = localServers(config);
+    this.limit = pLimit(config.concurrency);
+    this.healthProbeMs = Math.min(config.health_timeout, 2000);
+  }
 
-  function serialized<T>(s: Server, fn: () => Promise<T>): Promise<T> {
+  private serverDir(s: Server): string {
+    return join(this.dir, s.id);
+  }
+  private releasesDir(s: Server): string {
+    return join(this.serverDir(s), 'releases');
+  }
+  private pidFile(s: Server): string {
+    return join(this.serverDir(s), 'server.pid');
+  }
+  private logFile(s: Server): string {
+    return join(this.serverDir(s), 'server.log');
+  }
+  private currentLink(s: Server): string {
+    return join(this.serverDir(s), 'current');
+  }
+
+  private serialized<T>(s: Server, fn: () => Promise<T>): Promise<T> {
+    const queues = this.queues;
     const prev = queues.get(s.id) ?? Promise.resolve();
     const next = prev.then(fn, fn);
     const settled = next.catch(() => undefined);
@@ -91,10 +119,10 @@ export function createLocalFleet(config: LocalFleetConfig, opts: LocalFleetOptio
     return next;
   }
 
-  async function probe(s: Server, signal?: AbortSignal): Promise<{ ok: boolean; release?: string }> {
-    const t = AbortSignal.timeout(healthProbeMs);
+  private async probe(s: Server, signal?: AbortSignal): Promise<{ ok: boolean; release?: string }> {
+    const t = AbortSignal.timeout(this.healthProbeMs);
     try {
-      const res = await fetch(url(s, config.health_path), { signal: signal ? AbortSignal.any([signal, t]) : t });
+      const res = await fetch(url(s, this.config.health_path), { signal: signal ? AbortSignal.any([signal, t]) : t });
       const body = (await res.json().catch(() => ({}))) as { release?: unknown };
       return { ok: res.ok, release: typeof body.release === 'string' ? body.release : undefined };
     } catch {
@@ -102,20 +130,20 @@ export function createLocalFleet(config: LocalFleetConfig, opts: LocalFleetOptio
     }
   }
 
-  async function currentRelease(s: Server): Promise<string | undefined> {
+  private async currentRelease(s: Server): Promise<string | undefined> {
     try {
-      return basename(await readlink(currentLink(s)));
+      return basename(await readlink(this.currentLink(s)));
     } catch {
       return undefined;
     }
   }
 
   /** Unpack the artifact into releases/<id> unless it is there already (via a temp dir and a rename). */
-  async function install(s: Server, artifact: Artifact, signal: AbortSignal): Promise<string> {
-    const target = join(releasesDir(s), artifact.id);
+  private async install(s: Server, artifact: Artifact, signal: AbortSignal): Promise<string> {
+    const target = join(this.releasesDir(s), artifact.id);
     if (existsSync(join(target, RELEASE_FILE))) return target;
-    await mkdir(releasesDir(s), { recursive: true });
-    const tmp = join(releasesDir(s), `.tmp-${artifact.id}-${process.pid}-${Date.now()}`);
+    await mkdir(this.releasesDir(s), { recursive: true });
+    const tmp = join(this.releasesDir(s), `.tmp-${artifact.id}-${process.pid}-${Date.now()}`);
     await mkdir(tmp);
     try {
       signal.throwIfAborted();
@@ -132,49 +160,55 @@ export function createLocalFleet(config: LocalFleetConfig, opts: LocalFleetOptio
   }
 
   /** Point `current` at releases/<id> atomically: a new symlink under a temp name renamed over the old one. */
-  async function switchCurrent(s: Server, id: string): Promise<void> {
-    const tmp = join(serverDir(s), `.current-${process.pid}-${Date.now()}`);
+  private async switchCurrent(s: Server, id: string): Promise<void> {
+    const tmp = join(this.serverDir(s), `.current-${process.pid}-${Date.now()}`);
     await symlink(join('releases', id), tmp);
-    await rename(tmp, currentLink(s));
+    await rename(tmp, this.currentLink(s));
     const now = new Date();
-    await utimes(join(releasesDir(s), id), now, now).catch(() => undefined);
+    await utimes(join(this.releasesDir(s), id), now, now).catch(() => undefined);
+  }
+
+  /** Release directories on a server (not temp dirs), newest activation first. */
+  private async releaseDirs(s: Server): Promise<{ id: string; mtime: number }[]> {
+    const entries = await readdir(this.releasesDir(s), { withFileTypes: true }).catch(() => []);
+    const releases: { id: string; mtime: number }[] = [];
+    for (const e of entries) {
+      if (!e.isDirectory() || e.name.startsWith('.')) continue;
+      const st = await stat(join(this.releasesDir(s), e.name)).catch(() => undefined);
+      if (st) releases.push({ id: e.name, mtime: st.mtimeMs });
+    }
+    return releases.sort((a, b) => b.mtime - a.mtime || a.id.localeCompare(b.id));
   }
 
   /** Keep the newest keep_releases releases (by last activation), never the current one; drop stale temp dirs. */
-  async function prune(s: Server): Promise<void> {
-    const current = await currentRelease(s);
-    const entries = await readdir(releasesDir(s), { withFileTypes: true }).catch(() => []);
-    const releases: { id: string; mtime: number }[] = [];
+  private async prune(s: Server): Promise<void> {
+    const current = await this.currentRelease(s);
+    const entries = await readdir(this.releasesDir(s), { withFileTypes: true }).catch(() => []);
     for (const e of entries) {
-      if (!e.isDirectory()) continue;
-      if (e.name.startsWith('.tmp-')) {
-        await rm(join(releasesDir(s), e.name), { recursive: true, force: true });
-        continue;
-      }
-      const st = await stat(join(releasesDir(s), e.name)).catch(() => undefined);
-      if (st) releases.push({ id: e.name, mtime: st.mtimeMs });
+      if (e.isDirectory() && e.name.startsWith('.tmp-')) await rm(join(this.releasesDir(s), e.name), { recursive: true, force: true });
     }
-    releases.sort((a, b) => b.mtime - a.mtime || a.id.localeCompare(b.id));
-    const keep = new Set(releases.slice(0, config.keep_releases).map((r) => r.id));
+    const releases = await this.releaseDirs(s);
+    const keep = new Set(releases.slice(0, this.config.keep_releases).map((r) => r.id));
     if (current) keep.add(current);
     for (const r of releases) {
       if (keep.has(r.id)) continue;
-      await rm(join(releasesDir(s), r.id), { recursive: true, force: true });
-      log.debug({ server: s.id, release: r.id }, 'pruned release');
+      await rm(join(this.releasesDir(s), r.id), { recursive: true, force: true });
+      this.log.debug({ server: s.id, release: r.id }, 'pruned release');
     }
   }
 
-  async function stopServer(s: Server): Promise<void> {
-    const pf = await readPidFile(pidFile(s));
-    if (pf && ownsProcess(pf.pid, serverDir(s))) {
-      const how = await stopGroup(pf.pid, config.stop_timeout);
-      log.debug({ server: s.id, pid: pf.pid, how }, 'stopped server');
+  private async stopServer(s: Server): Promise<void> {
+    const pf = await readPidFile(this.pidFile(s));
+    if (pf && ownsProcess(pf.pid, this.serverDir(s))) {
+      const how = await stopGroup(pf.pid, this.config.stop_timeout);
+      this.log.debug({ server: s.id, pid: pf.pid, how }, 'stopped server');
     }
-    children.delete(s.id);
-    await removePidFile(pidFile(s));
+    this.children.delete(s.id);
+    await removePidFile(this.pidFile(s));
   }
 
-  function environment(s: Server, id: string, sha: string | undefined): NodeJS.ProcessEnv {
+  private environment(s: Server, id: string, sha: string | undefined): NodeJS.ProcessEnv {
+    const { config, opts } = this;
     const env: NodeJS.ProcessEnv = { ...process.env, ...config.env, ...opts.env };
     const nodeModules = join(opts.root, 'node_modules');
     env.NODE_PATH = env.NODE_PATH ? `${nodeModules}${delimiter}${env.NODE_PATH}` : nodeModules;
@@ -189,147 +223,142 @@ export function createLocalFleet(config: LocalFleetConfig, opts: LocalFleetOptio
     return env;
   }
 
-  async function readReleaseSha(releaseDir: string): Promise<string | undefined> {
-    try {
-      return (JSON.parse(await readFile(join(releaseDir, RELEASE_FILE), 'utf8')) as { sha?: string }).sha;
-    } catch {
-      return undefined;
-    }
-  }
-
   /** Start the current release and wait until /healthz shows it. */
-  async function startServer(s: Server, id: string, signal?: AbortSignal): Promise<void> {
-    const releaseDir = realpathSync(join(releasesDir(s), id));
-    const lf = logFile(s);
+  private async startServer(s: Server, id: string, signal?: AbortSignal): Promise<void> {
+    const releaseDir = realpathSync(join(this.releasesDir(s), id));
+    const lf = this.logFile(s);
     const st = await stat(lf).catch(() => undefined);
     if (st && st.size > LOG_ROTATE_BYTES) await rename(lf, `${lf}.1`).catch(() => undefined);
     const sha = await readReleaseSha(releaseDir);
-    const started = startDetached(config.start, { cwd: releaseDir, env: environment(s, id, sha), logFile: lf });
+    const started = startDetached(this.config.start, { cwd: releaseDir, env: this.environment(s, id, sha), logFile: lf });
     if (started.pid < 0) {
       const why = await started.exited;
-      throw new DeployError(`server ${s.id}: cannot start ${config.start.join(' ')}: ${why}`, { server: s.id });
+      throw new DeployError(`server ${s.id}: cannot start ${this.config.start.join(' ')}: ${why}`, { server: s.id });
     }
-    children.set(s.id, started);
-    await writePidFile(pidFile(s), { pid: started.pid, release: id, port: s.port, startedAt: Date.now() });
+    this.children.set(s.id, started);
+    await writePidFile(this.pidFile(s), { pid: started.pid, release: id, port: s.port, startedAt: Date.now() });
+    await this.waitHealthy(s, id, started, signal);
+  }
+
+  /** Poll the health check until it answers for release `id`; fail when the process exits or time runs out. */
+  private async waitHealthy(s: Server, id: string, started: Started, signal?: AbortSignal): Promise<void> {
+    const lf = this.logFile(s);
     let exit: string | undefined;
     void started.exited.then((why) => (exit = why));
-    const until = Date.now() + config.health_timeout;
+    const until = Date.now() + this.config.health_timeout;
     let last = 'no answer';
     for (;;) {
       if (signal?.aborted) throw new DeployError(`server ${s.id}: aborted while waiting for release ${id} to become healthy`, { server: s.id, cause: signal.reason });
-      const p = await probe(s, signal);
+      const p = await this.probe(s, signal);
       if (p.ok && p.release === id) return;
       if (p.ok) last = `health check shows release ${p.release ?? '(none)'}, not ${id} (is another process on port ${s.port}?)`;
       if (exit !== undefined) {
         throw new DeployError(`server ${s.id}: release ${id} exited (${exit}) before becoming healthy; last log lines:\n${await tail(lf)}`, { server: s.id });
       }
       if (Date.now() >= until) {
-        throw new DeployError(`server ${s.id}: release ${id} not healthy within ${config.health_timeout}ms on port ${s.port}: ${last}; last log lines:\n${await tail(lf)}`, { server: s.id });
+        throw new DeployError(`server ${s.id}: release ${id} not healthy within ${this.config.health_timeout}ms on port ${s.port}: ${last}; last log lines:\n${await tail(lf)}`, { server: s.id });
       }
       await new Promise((r) => setTimeout(r, 50));
     }
   }
 
   /** The process the pidfile names is ours, alive, and answers for `id`. */
-  async function runs(s: Server, id: string): Promise<boolean> {
-    const pf = await readPidFile(pidFile(s));
-    if (!pf || pf.release !== id || !ownsProcess(pf.pid, serverDir(s))) return false;
-    const p = await probe(s);
+  private async runs(s: Server, id: string): Promise<boolean> {
+    const pf = await readPidFile(this.pidFile(s));
+    if (!pf || pf.release !== id || !ownsProcess(pf.pid, this.serverDir(s))) return false;
+    const p = await this.probe(s);
     return p.ok && p.release === id;
   }
 
-  async function activateNow(server: Server, artifact: Artifact, signal: AbortSignal): Promise<void> {
+  private async activateNow(server: Server, artifact: Artifact, signal: AbortSignal): Promise<void> {
     if (signal.aborted) throw new DeployError(`server ${server.id}: aborted before activating release ${artifact.id}`, { server: server.id, cause: signal.reason });
     const t0 = Date.now();
-    await mkdir(serverDir(server), { recursive: true });
-    await install(server, artifact, signal);
-    if ((await currentRelease(server)) === artifact.id && (await runs(server, artifact.id))) {
-      log.debug({ server: server.id, release: artifact.id }, 'already running');
+    await mkdir(this.serverDir(server), { recursive: true });
+    await this.install(server, artifact, signal);
+    if ((await this.currentRelease(server)) === artifact.id && (await this.runs(server, artifact.id))) {
+      this.log.debug({ server: server.id, release: artifact.id }, 'already running');
       return;
     }
-    await switchCurrent(server, artifact.id);
+    await this.switchCurrent(server, artifact.id);
     const t1 = Date.now();
-    await stopServer(server);
+    await this.stopServer(server);
     const t2 = Date.now();
-    await startServer(server, artifact.id, signal);
-    await prune(server);
-    log.info({ server: server.id, release: artifact.id, sha: artifact.sha, ms: Date.now() - t0, stopMs: t2 - t1, startMs: Date.now() - t2 }, 'activated');
+    await this.startServer(server, artifact.id, signal);
+    await this.prune(server);
+    this.log.info({ server: server.id, release: artifact.id, sha: artifact.sha, ms: Date.now() - t0, stopMs: t2 - t1, startMs: Date.now() - t2 }, 'activated');
   }
 
-  const fleet: LocalFleet = {
-    async servers() {
-      return servers.map((s) => ({ ...s, labels: { ...s.labels } }));
-    },
+  /** Adopt the server's running process, or start its current release; a failure is logged, not thrown. */
+  private async startOne(s: Server, signal?: AbortSignal): Promise<void> {
+    const id = await this.currentRelease(s);
+    const pf = await readPidFile(this.pidFile(s));
+    if (pf && ownsProcess(pf.pid, this.serverDir(s))) {
+      this.log.info({ server: s.id, pid: pf.pid, release: pf.release }, 'adopted running server');
+      return;
+    }
+    if (!id || !existsSync(join(this.releasesDir(s), id))) return;
+    await removePidFile(this.pidFile(s));
+    try {
+      await this.startServer(s, id, signal);
+      this.log.info({ server: s.id, release: id }, 'started server');
+    } catch (err) {
+      // Not fatal: the engine sees the server unhealthy and activates a known release.
+      this.log.warn({ server: s.id, release: id, err: (err as Error).message }, 'server did not start on its current release');
+    }
+  }
 
-    async release(server, signal) {
-      const p = await probe(server, signal);
-      if (p.ok && p.release) return p.release;
-      return currentRelease(server);
-    },
+  async servers(): Promise<Server[]> {
+    return this.list.map((s) => ({ ...s, labels: { ...s.labels } }));
+  }
 
-    activate(server, artifact, signal) {
-      return limit(() =>
-        serialized(server, async () => {
-          try {
-            await activateNow(server, artifact, signal);
-          } catch (err) {
-            if (err instanceof DeployError) throw err;
-            throw new DeployError(`server ${server.id}: activating release ${artifact.id} failed: ${(err as Error).message}`, { server: server.id, cause: err });
-          }
-        }),
-      );
-    },
+  async release(server: Server, signal?: AbortSignal): Promise<string | undefined> {
+    const p = await this.probe(server, signal);
+    if (p.ok && p.release) return p.release;
+    return this.currentRelease(server);
+  }
 
-    async health(server, signal) {
-      return (await probe(server, signal)).ok;
-    },
+  activate(server: Server, artifact: Artifact, signal: AbortSignal): Promise<void> {
+    return this.limit(() =>
+      this.serialized(server, async () => {
+        try {
+          await this.activateNow(server, artifact, signal);
+        } catch (err) {
+          if (err instanceof DeployError) throw err;
+          throw new DeployError(`server ${server.id}: activating release ${artifact.id} failed: ${(err as Error).message}`, { server: server.id, cause: err });
+        }
+      }),
+    );
+  }
 
-    async start(signal) {
-      await Promise.all(
-        servers.map((s) =>
-          limit(() =>
-            serialized(s, async () => {
-              const id = await currentRelease(s);
-              const pf = await readPidFile(pidFile(s));
-              if (pf && ownsProcess(pf.pid, serverDir(s))) {
-                log.info({ server: s.id, pid: pf.pid, release: pf.release }, 'adopted running server');
-                return;
-              }
-              if (!id || !existsSync(join(releasesDir(s), id))) return;
-              await removePidFile(pidFile(s));
-              try {
-                await startServer(s, id, signal);
-                log.info({ server: s.id, release: id }, 'started server');
-              } catch (err) {
-                // Not fatal: the engine sees the server unhealthy and activates a known release.
-                log.warn({ server: s.id, release: id, err: (err as Error).message }, 'server did not start on its current release');
-              }
-            }),
-          ),
-        ),
-      );
-    },
+  async health(server: Server, signal?: AbortSignal): Promise<boolean> {
+    return (await this.probe(server, signal)).ok;
+  }
 
-    stop(server) {
-      return serialized(server, () => stopServer(server));
-    },
+  async start(signal?: AbortSignal): Promise<void> {
+    await Promise.all(this.list.map((s) => this.limit(() => this.serialized(s, () => this.startOne(s, signal)))));
+  }
 
-    async installed(server) {
-      const entries = await readdir(releasesDir(server), { withFileTypes: true }).catch(() => []);
-      const list: { id: string; mtime: number }[] = [];
-      for (const e of entries) {
-        if (!e.isDirectory() || e.name.startsWith('.')) continue;
-        const st = await stat(join(releasesDir(server), e.name)).catch(() => undefined);
-        if (st) list.push({ id: e.name, mtime: st.mtimeMs });
-      }
-      return list.sort((a, b) => b.mtime - a.mtime || a.id.localeCompare(b.id)).map((r) => r.id);
-    },
+  stop(server: Server): Promise<void> {
+    return this.serialized(server, () => this.stopServer(server));
+  }
 
-    dirOf: serverDir,
+  async installed(server: Server): Promise<string[]> {
+    return (await this.releaseDirs(server)).map((r) => r.id);
+  }
 
-    async close() {
-      await Promise.all(servers.map((s) => limit(() => serialized(s, () => stopServer(s)))));
-    },
-  };
-  return fleet;
+  dirOf(server: Server): string {
+    return this.serverDir(server);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.list.map((s) => this.limit(() => this.serialized(s, () => this.stopServer(s)))));
+  }
+}
+
+async function readReleaseSha(releaseDir: string): Promise<string | undefined> {
+  try {
+    return (JSON.parse(await readFile(join(releaseDir, RELEASE_FILE), 'utf8')) as { sha?: string }).sha;
+  } catch {
+    return undefined;
+  }
 }
