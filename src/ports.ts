@@ -1,5 +1,6 @@
 // The interfaces the engine needs from the outside world. Adapters implement them; the
 // simulation implements them too, so the same engine runs in virtual time and for real.
+import type { DeployState } from './core/line/types.js';
 import type { MetricEvidence, Sample } from './core/judge/types.js';
 import type { ConversionEvent, EvaluationBucket, ExperimentClosing, ExperimentPhase, ExposureEvent, PhaseTally } from './core/experiments/types.js';
 import type { FlagRollout } from './core/experiments/guarded.js';
@@ -362,7 +363,8 @@ export interface DeployRecord {
   shas: string[];
   commits: Commit[];
   /** Serialized core/line DeployState. */
-  state: unknown;
+  /** The deploy's state machine state, persisted before it is acted on. */
+  state: DeployState;
   status: string;
   outcome?: 'live' | 'rolled_back' | 'reverted' | 'aborted' | 'tests_failed' | 'build_failed' | 'failed';
   createdAt: number;

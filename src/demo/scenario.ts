@@ -226,14 +226,14 @@ async function playScenario(ctx: ScenarioContext): Promise<DemoSummary> {
     const pushedAt = Date.now();
     const d2 = await deployOf(bad);
     const line = await runtime.store.line.getLine(config.name);
-    const failing = (d2.state as { failure?: { evidence?: { metrics: { name: string; verdict: string }[] } } }).failure?.evidence?.metrics.find((m) => m.verdict === 'fail');
+    const failing = d2.state.failure?.evidence?.metrics.find((m) => m.verdict === 'fail');
     expect('the bad commit is caught, rolled back and reverted', d2.outcome === 'reverted' && !!d2.revertSha, d2.reason);
     expect('the line is blocked', line.blocked, line.blockReason);
     if (d2.revertSha) {
       const diff = await simpleGit(devDir).fetch('origin').then(() => simpleGit(devDir).raw(['diff', `${bad}^`, d2.revertSha!]));
       expect('the revert commit undoes exactly the bad change', diff.trim() === '');
-      const f = (d2.state as { failure?: { stage?: string; step?: number } }).failure;
-      const plan = (d2.state as { plan?: string[][] }).plan;
+      const f = d2.state.failure;
+      const plan = d2.state.plan;
       const looks = await runtime.store.line.gateLooks(d2.id);
       const caught = looks.filter((l) => l.decision === 'fail').at(-1);
       out.reverted = {

@@ -174,7 +174,7 @@ export class Engine implements LineControl {
     const [newest, ...older] = recent;
     const now = this.d.clock.now();
     for (const old of older) {
-      const st = old.state as DeployState;
+      const st = old.state;
       if (isFinished(st)) continue;
       this.d.log.error({ deploy: old.id, status: st.status, newer: newest!.id }, 'closing a deploy a newer one superseded; its servers follow the newer one');
       old.state = { ...st, status: 'failed', outcome: 'failed', failure: { stage: 'crash', step: st.step, reason: `superseded by ${newest!.id} while ${st.status}` } } satisfies DeployState;
@@ -182,7 +182,7 @@ export class Engine implements LineControl {
       await this.durably('close a superseded deploy', () => this.d.store.line.saveDeploy(old, { deployId: old.id, time: now, type: 'superseded', status: 'failed', data: { by: newest!.id, from: st.status } }));
     }
     if (!newest) return;
-    const state = newest.state as DeployState;
+    const state = newest.state;
     const outbox = this.outboxActions(newest);
     if (isFinished(state) && !outbox.length) return;
     if (state.status === 'queued') {
@@ -415,7 +415,7 @@ export class Engine implements LineControl {
       const action = run.pending.shift();
       if (!action) {
         // A held rollout stays in flight, waiting for a captain's resume, promote or abort.
-        if ((run.record.state as DeployState).status !== 'held') return;
+        if (run.record.state.status !== 'held') return;
         await new Promise<void>((resolve) => {
           run.wake = resolve;
           this.stopAc.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -440,7 +440,7 @@ export class Engine implements LineControl {
   /** Persist the transition, then queue its actions. Controls replace what was queued. */
   private async apply(run: Running, event: DeployEvent, replace = false): Promise<void> {
     const d = run.record;
-    const state = d.state as DeployState;
+    const state = d.state;
     const ctx: MachineContext = { now: this.d.clock.now(), policy: this.cfg.on_regression, change: this.describe(d) };
     let t;
     try {
@@ -499,7 +499,7 @@ export class Engine implements LineControl {
     const id = this.outboxIds.get(a);
     if (!id || !d.outbox?.some((e) => e.id === id)) return;
     d.outbox = d.outbox.filter((e) => e.id !== id);
-    if (!isFinished(d.state as DeployState)) return;
+    if (!isFinished(d.state)) return;
     await this.durably('record a side effect done', () => this.d.store.line.saveDeploy(d, { deployId: d.id, time: this.d.clock.now(), type: 'done', status: d.status, data: { action: a.type, id } }));
   }
 
@@ -588,7 +588,7 @@ export class Engine implements LineControl {
 
   private async perform(run: Running, a: Action, signal: AbortSignal): Promise<DeployEvent | undefined> {
     const d = run.record;
-    const state = d.state as DeployState;
+    const state = d.state;
     switch (a.type) {
       case 'run_tests':
         return this.runTests(d, signal);
@@ -683,7 +683,7 @@ export class Engine implements LineControl {
 
   /** Put the step's servers on the new build and every other server on the previous one. */
   private async deployStep(d: DeployRecord, step: number, signal: AbortSignal): Promise<DeployEvent> {
-    const state = d.state as DeployState;
+    const state = d.state;
     const onNew = new Set(state.plan[step] ?? []);
     const servers = await this.serversById();
     const artifact = d.artifact!;
@@ -719,7 +719,7 @@ export class Engine implements LineControl {
   /** Wait one interval, then judge the step on everything since it began. */
   private async judgeStep(d: DeployRecord, step: number, signal: AbortSignal): Promise<DeployEvent> {
     await this.sampler.nextTick(signal);
-    const state = d.state as DeployState;
+    const state = d.state;
     const now = this.d.clock.now();
     const canary = state.plan[step] ?? [];
     const all = [...(await this.serversById()).keys()];
@@ -746,7 +746,7 @@ export class Engine implements LineControl {
   }
 
   private async watch(d: DeployRecord, signal: AbortSignal): Promise<DeployEvent> {
-    const state = d.state as DeployState;
+    const state = d.state;
     if (!d.previous || !this.cfg.watch.enabled) {
       const why = !d.previous ? 'first deploy: nothing to compare with' : 'watch disabled';
       return { type: 'watch', result: { decision: 'pass', metrics: [], explanation: why }, policy: this.cfg.rollout.on_inconclusive };
@@ -813,7 +813,7 @@ export class Engine implements LineControl {
 
   /** Record the failed change's tree (idempotent: one entry per tree, the latest failure wins). */
   private async rememberBad(d: DeployRecord): Promise<void> {
-    const s = d.state as DeployState;
+    const s = d.state;
     const tree = d.tree ?? (await this.treeOf(d.shas.at(-1)!));
     if (!tree || !s.failure) return;
     d.tree = tree;
@@ -854,7 +854,7 @@ export class Engine implements LineControl {
   }
 
   private emitDeploy(d: DeployRecord, message?: string): void {
-    const s = d.state as DeployState;
+    const s = d.state;
     const onNew = s.step >= 0 && s.status !== 'live' ? s.plan[s.step]?.length : undefined;
     this.d.events.emit({
       type: 'deploy',
@@ -874,7 +874,7 @@ export class Engine implements LineControl {
    * told again (an action replayed after a restart) is delivered once.
    */
   private async tell(d: DeployRecord | undefined, kind: string, title: string, body: string, extra: Partial<Notification> = {}): Promise<void> {
-    const state = d?.state as DeployState | undefined;
+    const state = d?.state;
     const evidence = state?.failure?.evidence;
     const n: Notification = {
       id: d ? `${d.id}:${kind}:${state?.step ?? -1}` : `${this.name}:${kind}:${this.line.blockedAt ?? this.d.clock.now()}`,
@@ -1006,7 +1006,7 @@ export class Engine implements LineControl {
   /** Unpause the line, and/or let a held rollout bake (or watch) again at its step. */
   async resume(reason: string, actor: string): Promise<void> {
     const run = this.current;
-    const heldRun = (run?.record.state as DeployState | undefined)?.status === 'held' ? run : undefined;
+    const heldRun = run?.record.state.status === 'held' ? run : undefined;
     if (!this.line.paused && !heldRun) throw new ConflictError('the line is not paused and no rollout is held');
     if (this.line.paused) {
       await this.saveLine({ paused: false });
@@ -1026,7 +1026,7 @@ export class Engine implements LineControl {
 
   async abort(reason: string, actor: string): Promise<void> {
     const run = this.current;
-    const s = run?.record.state as DeployState | undefined;
+    const s = run?.record.state;
     if (!run || !s || isFinished(s) || s.status === 'rolling_back' || s.status === 'reverting') throw new ConflictError('no deploy in flight that can be aborted');
     await this.audit(actor, 'abort', run.record.id, reason);
     this.control(run, { type: 'abort', reason, actor });
@@ -1035,7 +1035,7 @@ export class Engine implements LineControl {
 
   async promote(reason: string, actor: string): Promise<void> {
     const run = this.current;
-    const s = run?.record.state as DeployState | undefined;
+    const s = run?.record.state;
     if (!run || (s?.status !== 'baking' && s?.status !== 'held')) throw new ConflictError('promote needs a deploy baking or held at a rollout step or the watch');
     await this.audit(actor, 'promote', run.record.id, reason);
     this.control(run, { type: 'promote', actor });

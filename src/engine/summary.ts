@@ -47,7 +47,8 @@ const ROLLING = new Set(['rolling_out', 'baking', 'watching']);
 
 /** The stored state, read defensively: records written by older versions may lack fields. */
 function stateOf(d: DeployRecord): Partial<DeployState> {
-  return d.state !== null && typeof d.state === 'object' ? (d.state as Partial<DeployState>) : {};
+  const s: unknown = d.state;
+  return s !== null && typeof s === 'object' ? (s as Partial<DeployState>) : {};
 }
 
 export function summarizeDeploy(d: DeployRecord, opts: { serversTotal?: number; serversOnNew?: number; now?: number } = {}): DeploySummary {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { dora, median, restoreTimeMs, summarizeDeploy, summarizeLine } from '../../../src/engine/summary.js';
-import type { DeployEventRecord } from '../../../src/ports.js';
+import type { DeployEventRecord, DeployRecord } from '../../../src/ports.js';
 import { commit, deploy, deployState } from '../adapters/store/sqlite/fixtures.js';
 
 const DAY = 86_400_000;
@@ -64,7 +64,8 @@ describe('summarizeDeploy', () => {
   });
 
   it('copes with a malformed stored state', () => {
-    const s = summarizeDeploy({ ...deploy('d4', 1), state: null });
+    // A record from the store whose state is not an object (JSON from an older or damaged database).
+    const s = summarizeDeploy({ ...deploy('d4', 1), state: null as unknown as DeployRecord['state'] });
     assert.equal(s.steps, 0);
     assert.equal(s.step, undefined);
   });
