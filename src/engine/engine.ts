@@ -10,7 +10,7 @@ import type { Action, DeployEvent, DeployState } from '../core/line/types.js';
 import { findKnownBad, knownBadReason, rememberBad } from '../core/line/known-bad.js';
 import { revertable } from '../core/line/reverts.js';
 import { planRollout } from '../core/rollout/plan.js';
-import { toSeries, unresponsive, type SeriesSpec, type Tick } from '../core/rollout/samples.js';
+import { splitUnresponsive, toSeries, type SeriesSpec, type Tick } from '../core/rollout/samples.js';
 import { ConflictError, ImmuneError, InputError, NotFoundError } from '../core/errors.js';
 import { faultPoint } from './fault-point.js';
 import type {
@@ -107,6 +107,8 @@ export class Engine implements LineControl {
   private line!: LineRecord;
   private current: Running | undefined;
   private readonly sampler: Sampler;
+  /** `deploy:server` pairs already reported as incidents (a down server not on the new build). */
+  private readonly incidentsTold = new Set<string>();
   private readonly specs: SeriesSpec[];
   private stopping = false;
   private loopDone: Promise<void> | undefined;
@@ -723,8 +725,11 @@ export class Engine implements LineControl {
     const now = this.d.clock.now();
     const canary = state.plan[step] ?? [];
     const all = [...(await this.serversById()).keys()];
-    const baseline = all.filter((id) => !canary.includes(id));
     const since = state.since;
+    // A baseline server that stopped answering is an incident, not evidence: out of the baseline, reported.
+    const down = splitUnresponsive(this.sampler.all, { onNew: canary, others: all.filter((id) => !canary.includes(id)), from: since });
+    this.reportIncidents(d, down.incidents, down.reasons, 'a baseline server (previous build)');
+    const baseline = all.filter((id) => !canary.includes(id) && !down.incidents.includes(id));
     // Each server's own past: the window before the rollout began, when every server ran the previous build.
     const started = state.rolloutStartedAt ?? since;
     // Only intervals on the release the baseline runs now (d.previous), after the warm-up, are a server's own past.
@@ -738,7 +743,8 @@ export class Engine implements LineControl {
       minBakeMs: bake.min,
       maxBakeMs: bake.max,
       onInconclusive: this.cfg.rollout.on_inconclusive,
-      unresponsive: unresponsive(this.sampler.all, canary, since),
+      unresponsive: down.blamed,
+      unresponsiveWhy: down.reasons,
     });
     await this.durably('record a gate look', () => this.d.store.line.appendGateLook({ deployId: d.id, step, time: now, elapsedMs: now - since, decision: result.decision, explanation: result.explanation, metrics: result.metrics }));
     this.d.events.emit({ type: 'gate', pipeline: this.name, deploy: d.id, step, elapsedMs: now - since, decision: result.decision, explanation: result.explanation });
@@ -753,8 +759,12 @@ export class Engine implements LineControl {
     }
     await this.sampler.nextTick(signal);
     const now = this.d.clock.now();
-    const all = [...(await this.serversById()).keys()];
+    const fleet = [...(await this.serversById()).keys()];
     const before = state.rolloutStartedAt ?? state.since;
+    // Blamed: a server that answered on the new build, then stopped. One down since before the watch is an incident.
+    const down = splitUnresponsive(this.sampler.all, { onNew: fleet, others: [], from: state.since, watch: true });
+    this.reportIncidents(d, down.incidents, down.reasons, 'a server that has not answered since before the watch');
+    const all = fleet.filter((id) => !down.incidents.includes(id));
     const series = toSeries(this.specs, this.sampler.all, {
       baseline: { servers: all, from: before - this.cfg.watch.window, to: before },
       canary: { servers: all, from: state.since, to: now },
@@ -764,12 +774,26 @@ export class Engine implements LineControl {
       metrics: series,
       elapsedMs: now - state.since,
       durationMs: this.cfg.watch.duration,
-      unresponsive: unresponsive(this.sampler.all, all, state.since),
+      unresponsive: down.blamed,
+      unresponsiveWhy: down.reasons,
       onInconclusive: this.cfg.rollout.on_inconclusive,
     });
     await this.durably('record a watch look', () => this.d.store.line.appendGateLook({ deployId: d.id, step: -1, time: now, elapsedMs: now - state.since, decision: result.decision, explanation: result.explanation, metrics: result.metrics }));
     this.d.events.emit({ type: 'gate', pipeline: this.name, deploy: d.id, step: -1, elapsedMs: now - state.since, decision: result.decision, explanation: result.explanation });
     return { type: 'watch', result, policy: this.cfg.rollout.on_inconclusive };
+  }
+
+  /** Servers down but not on the new build: a warning and one captains' notice per deploy and server (not blamed on the commit). */
+  private reportIncidents(d: DeployRecord, servers: string[], why: Record<string, string>, what: string): void {
+    for (const id of servers) {
+      const key = `${d.id}:${id}`;
+      if (this.incidentsTold.has(key)) continue;
+      this.incidentsTold.add(key);
+      const reason = why[id] ?? 'no answer';
+      this.d.log.warn({ deploy: d.id, server: id, reason }, `server ${id} stopped answering: ${what}, left out of the judgement`);
+      this.d.events.emit({ type: 'deploy', pipeline: this.name, deploy: d.id, status: (d.state as DeployState).status, message: `incident: ${id} stopped answering (${reason}); ${what}, not blamed on the change` });
+      void this.notifyCaptains('info', `Server ${id} stopped answering`, `${reason}. It is ${what}: left out of the judgement of ${this.describe(d)}, not blamed on the change.`, `incident:${key}`);
+    }
   }
 
   /** Every server that is not on the previous build goes back to it. */

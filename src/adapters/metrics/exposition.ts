@@ -35,3 +35,24 @@ export function seriesKey(s: { name: string; labels: Record<string, string> }): 
   const keys = Object.keys(s.labels).sort();
   return `${s.name}{${keys.map((k) => `${k}=${JSON.stringify(s.labels[k])}`).join(',')}}`;
 }
+
+const SAMPLE_LINE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})?[ \t]+(\S+)([ \t]+-?\d+)?[ \t]*$/;
+
+/**
+ * The first thing that makes this text not the Prometheus text format (`line 3: "<html>"`), or
+ * undefined. The parser is lenient (an HTML page parses as a metric named `<html>`), so a scrape
+ * checks first, to say what happened instead of judging garbage.
+ */
+export function expositionProblem(text: string): string | undefined {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (!line || line.startsWith('#')) continue;
+    const m = SAMPLE_LINE.exec(line);
+    const v = m?.[2];
+    if (!m || v === undefined || !(v === 'NaN' || v === '+Inf' || v === '-Inf' || Number.isFinite(Number(v)))) {
+      return `line ${i + 1}: ${JSON.stringify(line.length > 60 ? `${line.slice(0, 60)}…` : line)}`;
+    }
+  }
+  return undefined;
+}

@@ -6,7 +6,7 @@ import type { MetricsConfig, MetricDef } from '../../core/config/metrics.js';
 import type { Sample } from '../../core/judge/types.js';
 import { InputError, type ImmuneError } from '../../core/errors.js';
 import type { MetricsSource, Server, ServerSample } from '../../ports.js';
-import { parseExposition, seriesKey, type Series } from './exposition.js';
+import { expositionProblem, parseExposition, seriesKey, type Series } from './exposition.js';
 import { histogramQuantile } from './histogram-quantile.js';
 import { matchSelector, parseSelector, withName, type Selector } from '../../core/config/selector.js';
 
@@ -139,14 +139,21 @@ export function createScrapeSource(config: MetricsConfig, opts: ScrapeSourceOpti
     try {
       const res = await doFetch(url, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
       const text = await res.text();
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      if (!res.ok) throw new Error(`answered HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
       time = now();
-      series = parseExposition(text);
+      const problem = expositionProblem(text);
+      if (problem) throw new Error(`answered ${res.status} but ${config.path} is not Prometheus text: ${problem}`);
+      try {
+        series = parseExposition(text);
+      } catch (err) {
+        throw new Error(`answered ${res.status} but ${config.path} is not Prometheus text: ${(err as Error).message}`);
+      }
     } catch (err) {
       // The next answer primes again: an increase over a gap would not be one interval's worth.
       previous.delete(server.id);
       const e = err as Error;
-      const reason = timeout.aborted ? `no answer within ${config.timeout}ms` : signal?.aborted ? 'aborted' : (e.cause as Error)?.message ?? e.message;
+      const cause = (e.cause as Error | undefined)?.message;
+      const reason = timeout.aborted ? `no answer within ${config.timeout}ms` : signal?.aborted ? 'aborted' : cause ? `no answer (${cause})` : e.message;
       opts.log.debug({ server: server.id, url, err: reason }, 'scrape failed');
       return { server: server.id, ok: false, error: `${url}: ${reason}`, values: Object.fromEntries(metrics.map((m) => [m.name, null])) };
     }

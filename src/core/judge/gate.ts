@@ -6,7 +6,7 @@
 import { analyzeMetric } from './analyze.js';
 import type { GateInput, GateResult } from './types.js';
 import { analyzeSlopeContrast } from './trend.js';
-import { judgeAnalyses, names, secs } from './verdicts.js';
+import { describeUnresponsive, judgeAnalyses, names, secs } from './verdicts.js';
 
 /** Alpha a gate's trend test gets relative to its metric's level test (weighted Holm). */
 export const TREND_WEIGHT = 0.25;
@@ -56,7 +56,7 @@ export function judgeGate(input: GateInput, _options: GateOptions = {}): GateRes
   const short = judged.short.filter((a) => !a.supplementary);
   const open = judged.open.filter((a) => !a.supplementary);
   if (input.unresponsive.length > 0) {
-    return { decision: 'fail', metrics: evidence, explanation: `canary server${input.unresponsive.length > 1 ? 's' : ''} ${input.unresponsive.join(', ')} stopped answering (health check or scrape timeout)` };
+    return { decision: 'fail', metrics: evidence, explanation: `canary ${describeUnresponsive(input.unresponsive, input.unresponsiveWhy, '(health check or scrape timeout)')}` };
   }
   if (failed.length > 0) {
     const lines = evidence.filter((e) => e.verdict === 'fail').map((e) => e.explanation);
@@ -94,3 +94,4 @@ export function judgeGate(input: GateInput, _options: GateOptions = {}): GateRes
   }
   return { decision: 'inconclusive', metrics: evidence, explanation: `max bake ${secs(input.maxBakeMs)} reached: ${lacking} (policy: ${policy})` };
 }
+

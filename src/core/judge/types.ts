@@ -106,6 +106,8 @@ export interface GateInput {
   onInconclusive: InconclusivePolicy;
   /** Canary servers that stopped answering (health check or scrape timeout): the gate fails at once. */
   unresponsive: string[];
+  /** Why each of them failed, in the metrics source's words (timeout, HTTP status, not metrics text). */
+  unresponsiveWhy?: Record<string, string>;
 }
 
 /** `continue` means: keep baking, look again next interval. */
@@ -130,4 +132,5 @@ export interface WatchInput {
   unresponsive: string[];
   /** The pipeline's policy: `pass_within_tolerance` and `pass` let the watch's end pass a metric whose estimate is within tolerance. */
   onInconclusive?: InconclusivePolicy;
+  unresponsiveWhy?: Record<string, string>;
 }

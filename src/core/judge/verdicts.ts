@@ -140,3 +140,11 @@ export function names(list: MetricAnalysis[]): string {
 export function secs(ms: number): string {
   return `${Math.round(ms / 100) / 10}s`;
 }
+
+/** `server s2 stopped answering <fallback>`; with the source's reasons, each server says what happened instead. */
+export function describeUnresponsive(servers: string[], why: Record<string, string> | undefined, fallback: string): string {
+  const many = servers.length > 1;
+  if (!servers.some((id) => why?.[id])) return `server${many ? 's' : ''} ${servers.join(', ')} stopped answering ${fallback}`;
+  if (!many) return `server ${servers[0]} failed its scrapes: ${why?.[servers[0]!] ?? 'no answer'}`;
+  return `servers failed their scrapes: ${servers.map((id) => `${id}: ${why?.[id] ?? 'no answer'}`).join('; ')}`;
+}

@@ -7,7 +7,7 @@ import { analyzeMetric } from './analyze.js';
 import { looksOf } from './gate.js';
 import { analyzeTrend } from './trend.js';
 import type { GateResult, WatchInput } from './types.js';
-import { judgeAnalyses, names, secs } from './verdicts.js';
+import { describeUnresponsive, judgeAnalyses, names, secs } from './verdicts.js';
 
 /** One look at the watch: `fail` at once on a regression or an unresponsive server; at the end `pass` when every metric ruled a regression out, else `inconclusive`; before, `continue`. */
 export function judgeWatch(input: WatchInput): GateResult {
@@ -20,7 +20,7 @@ export function judgeWatch(input: WatchInput): GateResult {
   const { evidence, failed } = judged;
   const undecided = [...judged.short, ...judged.open].filter((a) => !a.supplementary);
   if (input.unresponsive.length > 0) {
-    return { decision: 'fail', metrics: evidence, explanation: `server${input.unresponsive.length > 1 ? 's' : ''} ${input.unresponsive.join(', ')} stopped answering during the watch` };
+    return { decision: 'fail', metrics: evidence, explanation: describeUnresponsive(input.unresponsive, input.unresponsiveWhy, 'during the watch') };
   }
   if (failed.length > 0) {
     return { decision: 'fail', metrics: evidence, explanation: `slow failure after ${secs(input.elapsedMs)} of watch: ${evidence.filter((e) => e.verdict === 'fail').map((e) => e.explanation).join('; ')}` };

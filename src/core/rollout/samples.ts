@@ -4,8 +4,9 @@ import type { MetricSeries, MetricSpec, Sample } from '../judge/types.js';
 
 export interface Tick {
   time: number;
-  /** `release`: what the server ran in this interval, and `since` when it started it (-Infinity: long before), when known. */
-  samples: { server: string; ok: boolean; values: Record<string, Sample | null>; release?: string; since?: number }[];
+  /** `release`: what the server ran in this interval, and `since` when it started it (-Infinity: long before), when known;
+   * `error`: why a failed sample failed (no answer, HTTP status, a body that is not metrics). */
+  samples: { server: string; ok: boolean; error?: string; values: Record<string, Sample | null>; release?: string; since?: number }[];
 }
 
 /** After a server starts a release its first minute is warm-up (caches, JIT, pools): never part of its own past. */
@@ -73,4 +74,38 @@ export function unresponsive(ticks: Tick[], servers: string[], from: number, con
   const recent = ticks.filter((t) => t.time > from).slice(-consecutive);
   if (recent.length < consecutive) return [];
   return servers.filter((id) => recent.every((t) => t.samples.find((s) => s.server === id)?.ok === false));
+}
+
+/** Why a server's last sample failed (the source's own words), for the gate's explanation. */
+export function lastError(ticks: Tick[], server: string): string | undefined {
+  for (let i = ticks.length - 1; i >= 0; i--) {
+    const s = ticks[i]!.samples.find((x) => x.server === server);
+    if (s && !s.ok) return s.error;
+    if (s?.ok) return undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Who is to blame for the servers that stopped answering. Only a server on the new build counts
+ * against the change: in a gate the canaries; in the watch (every server is on the new build) a
+ * server that answered at least once since the watch began, i.e. answered on the new build and
+ * then stopped. The rest (a baseline server that died, a server already down before the watch)
+ * are incidents to report, kept out of the samples, not evidence against the commit.
+ */
+export function splitUnresponsive(
+  ticks: Tick[],
+  sides: { onNew: string[]; others: string[]; from: number; watch?: boolean },
+  consecutive = 2,
+): { blamed: string[]; incidents: string[]; reasons: Record<string, string> } {
+  const down = unresponsive(ticks, [...sides.onNew, ...sides.others], sides.from, consecutive);
+  const answeredSince = (id: string): boolean => ticks.some((t) => t.time > sides.from && t.samples.some((s) => s.server === id && s.ok));
+  const blamed = down.filter((id) => sides.onNew.includes(id) && (!sides.watch || answeredSince(id)));
+  const incidents = down.filter((id) => !blamed.includes(id));
+  const reasons: Record<string, string> = {};
+  for (const id of down) {
+    const why = lastError(ticks, id);
+    if (why) reasons[id] = why;
+  }
+  return { blamed, incidents, reasons };
 }

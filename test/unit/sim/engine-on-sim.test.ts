@@ -171,4 +171,58 @@ describe('engine on the simulated fleet (virtual time)', function () {
       await holdStore.close();
     }
   });
+
+  it('a baseline server that dies during the bake is an incident, not evidence: the good commit goes live (issue 18 item 10)', async () => {
+    const clock = new VirtualClock(Date.UTC(2026, 0, 1));
+    const fleet = new SimFleet(clock, { servers: 8, rps: 50, errorRate: 0, checkoutShare: 0.15, outlierProbability: 0, seed: 13, activateMs: 500 });
+    // The killed server stays dead: no scrape answers, whatever build it is given.
+    let dead: string | undefined;
+    const sample = fleet.sample.bind(fleet);
+    const metrics = { sample: async (servers: Parameters<typeof sample>[0], ms: number) => (await sample(servers, ms)).map((s) => (s.server === dead ? { server: s.server, ok: false, error: 'scrape timed out', values: {} } : s)) };
+    const repo = new MemoryRepo();
+    repo.push('a'.repeat(40), 'first');
+    const notes: { kind: string; title: string; body: string }[] = [];
+    const st = openSqliteStore(':memory:');
+    const events = new EventBus();
+    const e = new Engine({
+      config: parsePipeline(PIPELINE, 'sim.yaml'),
+      repo,
+      builder: { build: async (co) => ({ id: `r-${co.sha.slice(0, 8)}`, sha: co.sha, path: '/nonexistent.tar.gz', bytes: 1 }) },
+      fleet,
+      metrics,
+      store: st,
+      notifier: { notify: async (n) => void notes.push(n) },
+      clock,
+      events,
+      log: pino({ level: 'silent' }),
+      judge: { gate: judgeGate, watch: judgeWatch },
+    });
+    try {
+      await e.start();
+      await clock.sleep(2000);
+      await e.idle(600_000);
+      const good = 'c'.repeat(40);
+      repo.push(good, 'good change');
+      // Kill a baseline server at the first look of the canary step.
+      const off = events.on((ev) => {
+        if (ev.type !== 'gate' || ev.step !== 0 || dead) return;
+        void st.line.listDeploys('sim', { limit: 1 }).then(([d]) => {
+          const plan = (d!.state as { plan: string[][] }).plan;
+          dead = ['sim-01', 'sim-02', 'sim-03', 'sim-04', 'sim-05', 'sim-06', 'sim-07', 'sim-08'].find((id) => !plan[0]!.includes(id));
+        });
+      });
+      await clock.sleep(2000);
+      await e.idle(600_000);
+      off();
+      assert.ok(dead, 'a baseline server was killed');
+      const [last] = await st.line.listDeploys('sim', { limit: 1 });
+      const looks = await st.line.gateLooks(last!.id);
+      assert.equal(last!.outcome, 'live', JSON.stringify(looks.filter((l) => l.decision !== 'continue').map((l) => [l.step, l.decision, l.explanation])));
+      assert.equal(repo.reverts.length, 0);
+      assert.ok(notes.some((n) => n.kind === 'info' && n.title.includes(dead!) && /not blamed on the change/.test(n.body)), JSON.stringify(notes.map((n) => n.title)));
+    } finally {
+      await e.stop();
+      await st.close();
+    }
+  });
 });
