@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readlink } from 'node:fs/promises';
+import { readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLocalFleet, type LocalFleet } from '../../src/adapters/fleet/local.js';
 import { isAlive, readPidFile } from '../../src/adapters/fleet/process.js';
@@ -156,6 +156,17 @@ describe('adapters/fleet/local (real shop processes)', function () {
     await assert.rejects(quick.activate(s3, liar, signal()), (e: unknown) => e instanceof DeployError && /not healthy within 1500ms/.test(e.message) && /shows release other/.test(e.message));
     await quick.activate(s3, v1, signal());
     assert.equal(await fleet.release(s3), v1.id);
+  });
+
+  it('an orphan on a server\'s port with no pidfile (a kill before the pidfile was written) is found and stopped', async () => {
+    const s1 = servers[0];
+    const orphan = await pidOf(s1);
+    await rm(join(fleet.dirOf(s1), 'server.pid'));
+    assert.equal((await call(s1.port, '/healthz')).status, 200, 'the orphan answers health checks');
+    await fleet.activate(s1, v3, signal());
+    assert.equal(isAlive(orphan), false, 'the orphan is gone');
+    assert.equal(await fleet.release(s1), v3.id);
+    assert.notEqual(await pidOf(s1), orphan);
   });
 
   it('close() stops every server it manages', async () => {

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { LocalFleetConfig } from '../../core/config/fleet.js';
 import { DeployError } from '../../core/errors.js';
 import type { Artifact, Fleet, Server } from '../../ports.js';
-import { ownsProcess, readPidFile, removePidFile, startDetached, stopGroup, tail, writePidFile, type Started } from './process.js';
+import { listenersOn, ownsProcess, readPidFile, removePidFile, startDetached, stopGroup, tail, writePidFile, type Started } from './process.js';
 
 export interface LocalFleetOptions {
   /** immune's install directory: its node_modules is the servers' NODE_PATH. */
@@ -207,6 +207,23 @@ class LocalProcessFleet implements LocalFleet {
     await removePidFile(this.pidFile(s));
   }
 
+  /**
+   * Stop a process of this fleet still listening on the server's port that no pidfile names (an orchestrator
+   * killed between spawning it and writing its pidfile): otherwise every start fails with EADDRINUSE and its
+   * /healthz passes for ours. Only processes running under the fleet's dir are stopped; others are logged.
+   */
+  private async stopOrphans(s: Server): Promise<void> {
+    for (const pid of listenersOn(s.port)) {
+      if (pid === process.pid) continue;
+      if (!ownsProcess(pid, this.dir)) {
+        this.log.warn({ server: s.id, port: s.port, pid }, 'port taken by a process outside the fleet dir; left alone');
+        continue;
+      }
+      const how = await stopGroup(pid, this.config.stop_timeout);
+      this.log.warn({ server: s.id, port: s.port, pid, how }, 'stopped an orphan server on the port (no pidfile named it)');
+    }
+  }
+
   private environment(s: Server, id: string, sha: string | undefined): NodeJS.ProcessEnv {
     const { config, opts } = this;
     const env: NodeJS.ProcessEnv = { ...process.env, ...config.env, ...opts.env };
@@ -230,6 +247,7 @@ class LocalProcessFleet implements LocalFleet {
     const st = await stat(lf).catch(() => undefined);
     if (st && st.size > LOG_ROTATE_BYTES) await rename(lf, `${lf}.1`).catch(() => undefined);
     const sha = await readReleaseSha(releaseDir);
+    await this.stopOrphans(s);
     const started = startDetached(this.config.start, { cwd: releaseDir, env: this.environment(s, id, sha), logFile: lf });
     if (started.pid < 0) {
       const why = await started.exited;

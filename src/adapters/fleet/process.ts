@@ -1,7 +1,7 @@
 // Detached server processes for the local fleet: start in their own process group with a pidfile,
 // recognise them again after the orchestrator restarts, stop them gracefully or kill the group.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync, realpathSync } from 'node:fs';
+import { openSync, closeSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { readFile, rm, writeFile, rename } from 'node:fs/promises';
 import { sep } from 'node:path';
 
@@ -71,6 +71,65 @@ function existsProc(): boolean {
   } catch {
     return false;
   }
+}
+
+/** Socket inodes listening on TCP `port` (IPv4 and IPv6), from /proc/net; empty where /proc is missing. */
+function listeningInodes(port: number): Set<string> {
+  const inodes = new Set<string>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      const local = cols[1];
+      if (cols.length < 10 || !local || cols[3] !== '0A') continue; // 0A: LISTEN
+      if (parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port && cols[9] !== '0') inodes.add(cols[9]!);
+    }
+  }
+  return inodes;
+}
+
+/**
+ * Pids of the processes holding a socket that listens on TCP `port` (Linux: /proc/net/tcp{,6} and
+ * /proc/<pid>/fd). Empty where /proc is missing or nothing listens; processes we may not inspect are skipped.
+ */
+export function listenersOn(port: number): number[] {
+  const inodes = listeningInodes(port);
+  if (inodes.size === 0) return [];
+  const pids: number[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  for (const name of entries) {
+    if (!/^\d+$/.test(name)) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${name}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      let target: string;
+      try {
+        target = readlinkSync(`/proc/${name}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      const m = /^socket:\[(\d+)\]$/.exec(target);
+      if (m && inodes.has(m[1]!)) {
+        pids.push(Number(name));
+        break;
+      }
+    }
+  }
+  return pids;
 }
 
 export interface Started {
