@@ -38,6 +38,9 @@ import { Sampler } from './sampler.js';
 import { revertMessage } from './revert-message.js';
 import { summarizeLine, type LineStatus } from './summary.js';
 
+/** The watch leaves out each server's first seconds on the new build (restart CPU, caches filling): this long, at most a third of the watch. */
+const WATCH_WARMUP_MS = 15_000;
+
 export interface Judge {
   gate(input: GateInput): GateResult;
   watch(input: WatchInput): GateResult;
@@ -767,7 +770,8 @@ export class Engine implements LineControl {
     const all = fleet.filter((id) => !down.incidents.includes(id));
     const series = toSeries(this.specs, this.sampler.all, {
       baseline: { servers: all, from: before - this.cfg.watch.window, to: before },
-      canary: { servers: all, from: state.since, to: now },
+      // Each server's start-up on the new build is not part of the watch (start-up CPU and memory are not a slow failure).
+      canary: { servers: all, from: state.since, to: now, release: d.artifact?.id, warmupMs: Math.min(WATCH_WARMUP_MS, this.cfg.watch.duration / 3) },
     });
     const result = this.d.judge.watch({
       alpha: this.cfg.rollout.alpha,

@@ -31,8 +31,8 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false | null>
 }
 
 /** A fast pipeline for tests: 1 canary then all, short bakes, the shop's metrics. */
-/** `onInconclusive`: the gate's and the watch's policy at an inconclusive end (absent: the schema's default). */
-export function localPipelineYaml(o: { repo: string; dir: string; basePort: number; servers: number; minBake?: string; maxBake?: string; tests?: boolean; onInconclusive?: 'hold' | 'rollback' | 'pass' }): string {
+/** `onInconclusive`: the gate's and the watch's policy at an inconclusive end (default pass_within_tolerance, as the demo pipeline: these tests are about the line). */
+export function localPipelineYaml(o: { repo: string; dir: string; basePort: number; servers: number; minBake?: string; maxBake?: string; tests?: boolean; onInconclusive?: 'hold' | 'rollback' | 'pass' | 'pass_within_tolerance' }): string {
   return `name: shop
 repo:
   url: ${JSON.stringify(o.repo)}
@@ -58,7 +58,8 @@ rollout:
   interval: 1s
   min_bake: ${o.minBake ?? '5s'}
   max_bake: ${o.maxBake ?? '30s'}
-${o.onInconclusive ? `  on_inconclusive: ${o.onInconclusive}\n` : ''}  steps:
+  on_inconclusive: ${o.onInconclusive ?? 'pass_within_tolerance'}
+  steps:
     - servers: 1
 watch:
   # Long enough for 3+ samples per metric after the restart (an inconclusive watch follows on_inconclusive).

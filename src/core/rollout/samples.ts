@@ -9,6 +9,19 @@ export interface Tick {
   samples: { server: string; ok: boolean; error?: string; values: Record<string, Sample | null>; release?: string; since?: number }[];
 }
 
+/**
+ * One side's servers and time range; with `release`, an interval counts only when the server ran
+ * that release and had been on it longer than `warmupMs` (the watch leaves out each server's
+ * start-up after it switched to the new build: start-up CPU and memory are not a slow failure).
+ */
+export interface SeriesSide {
+  servers: string[];
+  from: number;
+  to: number;
+  release?: string;
+  warmupMs?: number;
+}
+
 /** After a server starts a release its first minute is warm-up (caches, JIT, pools): never part of its own past. */
 export const WARMUP_MS = 60_000;
 
@@ -27,7 +40,7 @@ export type SeriesSpec = MetricSpec & { per?: string };
 export function toSeries(
   specs: SeriesSpec[],
   ticks: Tick[],
-  sides: { baseline: { servers: string[]; from: number; to: number }; canary: { servers: string[]; from: number; to: number } },
+  sides: { baseline: SeriesSide; canary: SeriesSide },
   /**
    * Also every server's own samples in this window (before the deploy), as `before`: with
    * `release`, an interval counts only when the server ran that release and had been on it

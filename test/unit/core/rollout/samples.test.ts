@@ -44,4 +44,12 @@ describe('samples to series', () => {
     assert.deepEqual(unresponsive(ticks, ['s2'], 2), [], 'one failed scrape is not a lock-up');
     assert.deepEqual(unresponsive(ticks, ['s1'], 0), []);
   });
+
+  it('leaves out a side\'s intervals on another release and within the warm-up after a server switched (the watch\'s start-up)', () => {
+    const t = (time: number, since: number, release: string): Tick => ({ time, samples: [{ server: 's1', ok: true, values: { err: [time, 100] }, release, since }] });
+    const ticks = [t(1, 0, 'old'), t(11, 10, 'new'), t(20, 10, 'new'), t(30, 10, 'new'), t(40, 10, 'new')];
+    const side = { servers: ['s1'], from: 0, to: 40, release: 'new', warmupMs: 15 };
+    const [m] = toSeries([spec], ticks, { baseline: { servers: [], from: 0, to: 40 }, canary: side });
+    assert.deepEqual(m!.canary, [[null, null, null, [30, 100], [40, 100]]], 'the old release and the first 15 ms on the new one are null');
+  });
 });
