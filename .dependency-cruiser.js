@@ -99,12 +99,7 @@ export default {
       { path: '^src/' },
       { circular: true },
     ),
-    forbid(
-      'no-test-code-in-src',
-      'the product never imports its tests or their helpers.',
-      { path: '^src/' },
-      { path: '^test/' },
-    ),
+    forbid('no-test-code-in-src', 'the product never imports its tests or their helpers.', { path: '^src/' }, { path: '^test/' }),
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

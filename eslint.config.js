@@ -13,7 +13,11 @@ export default tseslint.config(
     files: ['src/core/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: ['node:*', '../../engine/*', '../../adapters/*', '../../server/*', '../../cli/*'] }],
-      'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'core is pure: take the time as an argument' }, { object: 'Math', property: 'random', message: 'core is pure: take a random source as an argument' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Date', property: 'now', message: 'core is pure: take the time as an argument' },
+        { object: 'Math', property: 'random', message: 'core is pure: take a random source as an argument' },
+      ],
     },
   },
 );

@@ -36,8 +36,25 @@ for (let i = 0; i < 1000; i++) {
     id: `d${i}`,
     pipeline: 'bench',
     shas: [`${i}`.padStart(40, 'a')],
-    commits: [{ sha: `${i}`.padStart(40, 'a'), author: 'Dev', email: 'dev@example.test', subject: `change ${i}`, message: `change ${i}`, time: now - 1e6 }],
-    state: { status: 'live', step: 2, steps: 3, plan: [fleet.slice(0, 1), fleet.slice(0, 4), fleet], since: now, warnings: [], outcome: 'live' },
+    commits: [
+      {
+        sha: `${i}`.padStart(40, 'a'),
+        author: 'Dev',
+        email: 'dev@example.test',
+        subject: `change ${i}`,
+        message: `change ${i}`,
+        time: now - 1e6,
+      },
+    ],
+    state: {
+      status: 'live',
+      step: 2,
+      steps: 3,
+      plan: [fleet.slice(0, 1), fleet.slice(0, 4), fleet],
+      since: now,
+      warnings: [],
+      outcome: 'live',
+    },
     status: 'live',
     outcome: 'live',
     createdAt: now - (1000 - i) * 60_000,
@@ -45,7 +62,16 @@ for (let i = 0; i < 1000; i++) {
     finishedAt: now - (1000 - i) * 60_000 + 30_000,
   };
   await store.line.saveDeploy(d, { deployId: d.id, time: d.createdAt, type: 'start', status: 'testing' });
-  for (let k = 0; k < 5; k++) await store.line.appendGateLook({ deployId: d.id, step: 0, time: d.createdAt + k, elapsedMs: k * 2000, decision: 'continue', explanation: 'ok', metrics: [] });
+  for (let k = 0; k < 5; k++)
+    await store.line.appendGateLook({
+      deployId: d.id,
+      step: 0,
+      time: d.createdAt + k,
+      elapsedMs: k * 2000,
+      decision: 'continue',
+      explanation: 'ok',
+      metrics: [],
+    });
 }
 const line: LineControl = {
   status: async () => summarizeLine(await store.line.getLine('bench'), await store.line.getDeploy('d999'), [], { now: Date.now() }),
@@ -63,33 +89,52 @@ const line: LineControl = {
   releases: async () => ({ servers: [] }),
 };
 const app = await buildServer(
-  { store, log: pino({ level: 'silent' }), events, auth: createAuth({ tokens: [], openRead: true }), line, pipelineName: 'bench', experiments: new ExperimentRegistry({ dir, store, events, log: pino({ level: 'silent' }), clock: systemClock }), clientTokens: [], publicUrl: '' },
+  {
+    store,
+    log: pino({ level: 'silent' }),
+    events,
+    auth: createAuth({ tokens: [], openRead: true }),
+    line,
+    pipelineName: 'bench',
+    experiments: new ExperimentRegistry({ dir, store, events, log: pino({ level: 'silent' }), clock: systemClock }),
+    clientTokens: [],
+    publicUrl: '',
+  },
   { logger: false },
 );
 const base = await app.listen({ host: '127.0.0.1', port: 0 });
 
 for (const path of ['/api/line', '/api/deploys?limit=50', '/api/deploys/d500', '/api/dora?days=30', '/metrics']) {
   const r = await autocannon({ url: `${base}${path}`, connections: 10, duration: 5 });
-  console.log(`${path.padEnd(24)} ${Math.round(r.requests.average).toString().padStart(6)} req/s  p50 ${r.latency.p50} ms  p99 ${r.latency.p99} ms  errors ${r.errors + r.non2xx}`);
+  console.log(
+    `${path.padEnd(24)} ${Math.round(r.requests.average).toString().padStart(6)} req/s  p50 ${r.latency.p50} ms  p99 ${r.latency.p99} ms  errors ${r.errors + r.non2xx}`,
+  );
 }
 
 // SSE: 200 clients, 100 events; time until every client has every event.
 const clients = 200;
 const perClient: number[] = new Array(clients).fill(0);
 const reqs = await Promise.all(
-  Array.from({ length: clients }, (_, i) => new Promise<ReturnType<typeof request>>((resolve) => {
-    const req = request(`${base}/api/stream`, (res) => {
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (perClient[i]! += (c.match(/^data: /gm) ?? []).length));
-      resolve(req);
-    });
-    req.end();
-  })),
+  Array.from(
+    { length: clients },
+    (_, i) =>
+      new Promise<ReturnType<typeof request>>((resolve) => {
+        const req = request(`${base}/api/stream`, (res) => {
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (perClient[i]! += (c.match(/^data: /gm) ?? []).length));
+          resolve(req);
+        });
+        req.end();
+      }),
+  ),
 );
 const t0 = performance.now();
-for (let k = 0; k < 100; k++) events.emit({ type: 'deploy', pipeline: 'bench', deploy: 'd1', status: 'baking', step: 1, message: `look ${k}` });
+for (let k = 0; k < 100; k++)
+  events.emit({ type: 'deploy', pipeline: 'bench', deploy: 'd1', status: 'baking', step: 1, message: `look ${k}` });
 while (perClient.some((n) => n < 100) && performance.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 5));
-console.log(`SSE: 100 events to ${clients} clients delivered in ${Math.round(performance.now() - t0)} ms (${perClient.filter((n) => n === 100).length}/${clients} complete)`);
+console.log(
+  `SSE: 100 events to ${clients} clients delivered in ${Math.round(performance.now() - t0)} ms (${perClient.filter((n) => n === 100).length}/${clients} complete)`,
+);
 for (const r of reqs) r.destroy();
 
 await app.close();

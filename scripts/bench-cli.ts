@@ -40,7 +40,11 @@ interface Run {
 /** One run under GNU time: -f "%e %U %S %M" (seconds, seconds, seconds, KB). Runs the command asynchronously so the stand-in can answer. */
 async function once(cmd: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(TIME, ['-f', '%e %U %S %M', ...cmd], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+    const child = spawn(TIME, ['-f', '%e %U %S %M', ...cmd], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     child.on('error', reject);
@@ -74,8 +78,18 @@ const load = execFileSync('cat', ['/proc/loadavg']).toString().split(' ').slice(
 console.log(`CLI start-up, median of ${RUNS} runs each (node ${process.version}, ${cpus} CPUs, load ${load})`);
 console.log('command   variant    wall s   cpu s   peak MB');
 for (const [cname, byVariant] of Object.entries(results)) {
-  const m = Object.fromEntries(Object.entries(byVariant).map(([v, runs]) => [v, { wall: median(runs.map((r) => r.wall)), cpu: median(runs.map((r) => r.cpu)), rssMb: median(runs.map((r) => r.rssMb)) }]));
-  for (const [v, f] of Object.entries(m)) console.log(`${cname.padEnd(9)} ${v.padEnd(9)} ${f.wall.toFixed(3).padStart(7)} ${f.cpu.toFixed(3).padStart(7)} ${f.rssMb.toFixed(1).padStart(9)}`);
+  const m = Object.fromEntries(
+    Object.entries(byVariant).map(([v, runs]) => [
+      v,
+      { wall: median(runs.map((r) => r.wall)), cpu: median(runs.map((r) => r.cpu)), rssMb: median(runs.map((r) => r.rssMb)) },
+    ]),
+  );
+  for (const [v, f] of Object.entries(m))
+    console.log(
+      `${cname.padEnd(9)} ${v.padEnd(9)} ${f.wall.toFixed(3).padStart(7)} ${f.cpu.toFixed(3).padStart(7)} ${f.rssMb.toFixed(1).padStart(9)}`,
+    );
   const [c, t] = [m.compiled!, m.tsx!];
-  console.log(`${cname.padEnd(9)} tsx/compiled  wall x${(t.wall / c.wall).toFixed(2)}  cpu x${(t.cpu / c.cpu).toFixed(2)}  memory x${(t.rssMb / c.rssMb).toFixed(2)}`);
+  console.log(
+    `${cname.padEnd(9)} tsx/compiled  wall x${(t.wall / c.wall).toFixed(2)}  cpu x${(t.cpu / c.cpu).toFixed(2)}  memory x${(t.rssMb / c.rssMb).toFixed(2)}`,
+  );
 }

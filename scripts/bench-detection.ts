@@ -60,7 +60,7 @@ interface Scenario {
 const secsPerInterval = CONFIG.intervalMs / 1000;
 const C = CONFIG.canaries;
 const errorMu = FLEET.rps * secsPerInterval * FLEET.errorRate;
-const errorNats = (f: number) => C * poissonKl(errorMu * f, errorMu * 1.1) * (errorMu * f) / (errorMu * f + (errorMu * f) ** 2 / 20);
+const errorNats = (f: number) => (C * poissonKl(errorMu * f, errorMu * 1.1) * (errorMu * f)) / (errorMu * f + (errorMu * f) ** 2 / 20);
 const latencySigma = 0.06 + 0.6 / Math.sqrt(FLEET.rps * secsPerInterval);
 const checkoutMu = FLEET.rps * secsPerInterval * FLEET.checkoutShare;
 const checkoutNats = (f: number) => C * gaussianKl(f * checkoutMu, 0.97 * checkoutMu, checkoutMu + checkoutMu ** 2 / 40);
@@ -72,15 +72,52 @@ const SCENARIOS: Scenario[] = [
   { id: 'null-outlier', label: 'no change, outlier server', tolerated: true, fleet: { outlierProbability: 1 } },
   { id: 'error-x1.5', label: 'error rate x1.5', regression: { errorFactor: 1.5 }, nats: errorNats(1.5), oracle: errorOracle(1.5) },
   { id: 'error-x2', label: 'error rate x2', regression: { errorFactor: 2 }, nats: errorNats(2), oracle: errorOracle(2) },
-  { id: 'error-x2-alone', label: 'error x2, 1 metric', regression: { errorFactor: 2 }, nats: errorNats(2), oracle: errorOracle(2), metrics: ['error_rate'] },
-  { id: 'error-x2-weighted', label: 'error x2, weight 3', regression: { errorFactor: 2 }, nats: errorNats(2), oracle: errorOracle(2), weights: { error_rate: 3 } },
+  {
+    id: 'error-x2-alone',
+    label: 'error x2, 1 metric',
+    regression: { errorFactor: 2 },
+    nats: errorNats(2),
+    oracle: errorOracle(2),
+    metrics: ['error_rate'],
+  },
+  {
+    id: 'error-x2-weighted',
+    label: 'error x2, weight 3',
+    regression: { errorFactor: 2 },
+    nats: errorNats(2),
+    oracle: errorOracle(2),
+    weights: { error_rate: 3 },
+  },
   { id: 'error-x5', label: 'error rate x5', regression: { errorFactor: 5 }, nats: errorNats(5), oracle: errorOracle(5) },
-  { id: 'p99+20%', label: 'p99 latency +20%', regression: { latencyFactor: 1.2 }, nats: C * gaussianKl(Math.log(1.2), Math.log(1.1), latencySigma ** 2), oracle: { metric: 'latency_p99', h0: 1.1, h1: 1.2, beta: BETA } },
-  { id: 'checkouts-10%', label: 'checkouts -10%', regression: { checkoutFactor: 0.9 }, nats: checkoutNats(0.9), oracle: checkoutOracle(0.9) },
-  { id: 'checkouts-30%', label: 'checkouts -30%', regression: { checkoutFactor: 0.7 }, nats: checkoutNats(0.7), oracle: checkoutOracle(0.7) },
+  {
+    id: 'p99+20%',
+    label: 'p99 latency +20%',
+    regression: { latencyFactor: 1.2 },
+    nats: C * gaussianKl(Math.log(1.2), Math.log(1.1), latencySigma ** 2),
+    oracle: { metric: 'latency_p99', h0: 1.1, h1: 1.2, beta: BETA },
+  },
+  {
+    id: 'checkouts-10%',
+    label: 'checkouts -10%',
+    regression: { checkoutFactor: 0.9 },
+    nats: checkoutNats(0.9),
+    oracle: checkoutOracle(0.9),
+  },
+  {
+    id: 'checkouts-30%',
+    label: 'checkouts -30%',
+    regression: { checkoutFactor: 0.7 },
+    nats: checkoutNats(0.7),
+    oracle: checkoutOracle(0.7),
+  },
   { id: 'leak', label: 'memory leak 5%/min', regression: { leakPerMinute: 0.05 } },
   { id: 'hung', label: 'server hangs at 30 s', regression: { hangAfterMs: 30_000 } },
-  { id: 'within-tolerance', label: 'changes within tolerance', tolerated: true, regression: { errorFactor: 1.05, latencyFactor: 1.05, checkoutFactor: 0.99, cpuFactor: 1.05 } },
+  {
+    id: 'within-tolerance',
+    label: 'changes within tolerance',
+    tolerated: true,
+    regression: { errorFactor: 1.05, latencyFactor: 1.05, checkoutFactor: 0.99, cpuFactor: 1.05 },
+  },
 ];
 const REGRESSIONS = SCENARIOS.filter((s) => s.regression && !s.tolerated);
 const TOLERATED = SCENARIOS.filter((s) => s.tolerated);
@@ -108,7 +145,10 @@ function runTask(t: Task): TaskResult {
     fleet: { ...CONFIG.fleet, ...sc.fleet },
     historyIntervals: t.historyIntervals,
     recentRelease: t.historyIntervals > 0 ? RECENT_RELEASE : undefined,
-    metrics: (sc.metrics ? SIM_METRICS.filter((m) => sc.metrics!.includes(m.name)) : SIM_METRICS).map((m) => ({ ...m, weight: sc.weights?.[m.name] })),
+    metrics: (sc.metrics ? SIM_METRICS.filter((m) => sc.metrics!.includes(m.name)) : SIM_METRICS).map((m) => ({
+      ...m,
+      weight: sc.weights?.[m.name],
+    })),
     oracle: sc.oracle,
     alpha: t.alpha,
     referenceAtMs: t.reference ? CONFIG.referenceAtMs : undefined,
@@ -118,7 +158,6 @@ function runTask(t: Task): TaskResult {
   };
   return { ...runGate(opts, createRandom(t.seed)), scenario: t.scenario, lookPastPass: t.lookPastPass };
 }
-
 
 function argFloat(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -188,12 +227,17 @@ async function main(): Promise<void> {
       const rows = runOneShot({ harmless: n, regressions: Math.max(50, Math.round(n / 4)) }, CONFIG.alpha);
       process.stdout.write(`${printOneShot(rows, CONFIG.alpha)}\n(${((Date.now() - t0) / 1000).toFixed(1)}s)\n\n`);
       mkdirSync(process.argv.includes('--out') ? process.argv[process.argv.indexOf('--out') + 1] : 'bench-results', { recursive: true });
-      writeFileSync(join(process.argv.includes('--out') ? process.argv[process.argv.indexOf('--out') + 1] : 'bench-results', 'detection-oneshot.json'), JSON.stringify(rows, null, 2) + '\n');
+      writeFileSync(
+        join(process.argv.includes('--out') ? process.argv[process.argv.indexOf('--out') + 1] : 'bench-results', 'detection-oneshot.json'),
+        JSON.stringify(rows, null, 2) + '\n',
+      );
     }
     if (SUITE === 'cost' || SUITE === 'all') {
       const plain = gateCost(1000, 60, false);
       const own = gateCost(1000, 60, true);
-      process.stdout.write(`gate cost, one look at 1,000 servers x 60 intervals x ${SIM_METRICS.length} metrics, main thread (median of 5 after a warm-up look): ${plain.toFixed(0)} ms; with own history: ${own.toFixed(0)} ms\n\n`);
+      process.stdout.write(
+        `gate cost, one look at 1,000 servers x 60 intervals x ${SIM_METRICS.length} metrics, main thread (median of 5 after a warm-up look): ${plain.toFixed(0)} ms; with own history: ${own.toFixed(0)} ms\n\n`,
+      );
     }
     if (SUITE !== 'all') return;
   }
@@ -212,11 +256,45 @@ async function main(): Promise<void> {
   const started = Date.now();
   const tasks: Task[] = [];
   let seed = 1;
-  for (let i = 0; i < nulls; i++) tasks.push({ scenario: 'null', seed: seed++, lookPastPass: false, reference: true, alpha: CONFIG.alpha, historyIntervals: CONFIG.historyIntervals });
-  for (let i = 0; i < horizonNulls; i++) tasks.push({ scenario: 'null', seed: seed++, lookPastPass: true, reference: false, alpha: CONFIG.alpha, historyIntervals: CONFIG.historyIntervals });
-  for (const sc of REGRESSIONS) for (let i = 0; i < runs; i++) tasks.push({ scenario: sc.id, seed: seed++, lookPastPass: true, reference: true, alpha: CONFIG.alpha, historyIntervals: CONFIG.historyIntervals });
+  for (let i = 0; i < nulls; i++)
+    tasks.push({
+      scenario: 'null',
+      seed: seed++,
+      lookPastPass: false,
+      reference: true,
+      alpha: CONFIG.alpha,
+      historyIntervals: CONFIG.historyIntervals,
+    });
+  for (let i = 0; i < horizonNulls; i++)
+    tasks.push({
+      scenario: 'null',
+      seed: seed++,
+      lookPastPass: true,
+      reference: false,
+      alpha: CONFIG.alpha,
+      historyIntervals: CONFIG.historyIntervals,
+    });
+  for (const sc of REGRESSIONS)
+    for (let i = 0; i < runs; i++)
+      tasks.push({
+        scenario: sc.id,
+        seed: seed++,
+        lookPastPass: true,
+        reference: true,
+        alpha: CONFIG.alpha,
+        historyIntervals: CONFIG.historyIntervals,
+      });
   const tolerated = arg('tolerated', QUICK ? 100 : 500);
-  for (const sc of TOLERATED) for (let i = 0; i < tolerated; i++) tasks.push({ scenario: sc.id, seed: seed++, lookPastPass: false, reference: true, alpha: CONFIG.alpha, historyIntervals: CONFIG.historyIntervals });
+  for (const sc of TOLERATED)
+    for (let i = 0; i < tolerated; i++)
+      tasks.push({
+        scenario: sc.id,
+        seed: seed++,
+        lookPastPass: false,
+        reference: true,
+        alpha: CONFIG.alpha,
+        historyIntervals: CONFIG.historyIntervals,
+      });
   const results = await runAll(tasks, workers);
   const elapsed = (Date.now() - started) / 1000;
 
@@ -234,9 +312,22 @@ async function main(): Promise<void> {
     failedMetrics: tally(opNull.flatMap((r) => r.failed)),
     outlierInCanary: opNull.filter((r) => r.outlierInCanary).length,
     inconclusive: opNull.filter((r) => r.decision === 'inconclusive').length,
-    medianPassSeconds: quantile(opNull.filter((r) => r.passAtMs !== undefined).map((r) => r.passAtMs! / 1000), 0.5),
-    horizon: { runs: hzNull.length, lookedUntilSeconds: CONFIG.maxBakeMs / 1000, falseAlarms: faHz, rate: round(faHz / Math.max(1, hzNull.length)), ci95: wilson(faHz, hzNull.length).map((x) => round(x)) },
-    reference: { falseAlarms: refFa, rate: round(refFa / Math.max(1, opNull.length)), ci95: wilson(refFa, opNull.length).map((x) => round(x)) },
+    medianPassSeconds: quantile(
+      opNull.filter((r) => r.passAtMs !== undefined).map((r) => r.passAtMs! / 1000),
+      0.5,
+    ),
+    horizon: {
+      runs: hzNull.length,
+      lookedUntilSeconds: CONFIG.maxBakeMs / 1000,
+      falseAlarms: faHz,
+      rate: round(faHz / Math.max(1, hzNull.length)),
+      ci95: wilson(faHz, hzNull.length).map((x) => round(x)),
+    },
+    reference: {
+      falseAlarms: refFa,
+      rate: round(refFa / Math.max(1, opNull.length)),
+      ci95: wilson(refFa, opNull.length).map((x) => round(x)),
+    },
   };
 
   const falseAlarms = (id: string) => {
@@ -329,7 +420,13 @@ function tally(xs: string[]): Record<string, number> {
   return t;
 }
 
-type FalseAlarms = { runs: number; falseAlarms: number; rate: number | null; ci95: (number | null)[]; reference: { rate: number | null; ci95: (number | null)[] } };
+type FalseAlarms = {
+  runs: number;
+  falseAlarms: number;
+  rate: number | null;
+  ci95: (number | null)[];
+  reference: { rate: number | null; ci95: (number | null)[] };
+};
 
 type Report = {
   config: typeof CONFIG & { beta: number; metrics: unknown[]; workers: number };
@@ -338,8 +435,26 @@ type Report = {
   held?: { null: number; withinTolerance: number; outlier: number; recentOtherRelease: number };
   withinTolerance: FalseAlarms;
   outlierServer: FalseAlarms;
-  nulls: { runs: number; falseAlarms: number; rate: number | null; ci95: (number | null)[]; horizon: { runs: number; falseAlarms: number; rate: number | null; ci95: (number | null)[] }; reference: { rate: number | null; ci95: (number | null)[] } };
-  scenarios: { id: string; label: string; runs: number; ours: { powerByMinBake: number | null; powerByMaxBake: number | null; medianSeconds: number | null; p90Seconds: number | null }; reference: { power: number | null; seconds: number }; sprtBoundSeconds: number | null; ratioToBound: number | null; oracle: { medianSeconds: number | null; power: number | null } | null; ratioToOracle: number | null; speedupVsReference: number | null }[];
+  nulls: {
+    runs: number;
+    falseAlarms: number;
+    rate: number | null;
+    ci95: (number | null)[];
+    horizon: { runs: number; falseAlarms: number; rate: number | null; ci95: (number | null)[] };
+    reference: { rate: number | null; ci95: (number | null)[] };
+  };
+  scenarios: {
+    id: string;
+    label: string;
+    runs: number;
+    ours: { powerByMinBake: number | null; powerByMaxBake: number | null; medianSeconds: number | null; p90Seconds: number | null };
+    reference: { power: number | null; seconds: number };
+    sprtBoundSeconds: number | null;
+    ratioToBound: number | null;
+    oracle: { medianSeconds: number | null; power: number | null } | null;
+    ratioToOracle: number | null;
+    speedupVsReference: number | null;
+  }[];
 };
 
 function pct(x: number | null | undefined): string {
@@ -349,20 +464,54 @@ function pct(x: number | null | undefined): string {
 function print(r: Report): void {
   const c = r.config;
   const out: string[] = [];
-  out.push(`detection benchmark: ${c.fleet.servers} servers at ${c.fleet.rps} req/s, canary ${c.canaries} (${Math.round((100 * c.canaries) / c.fleet.servers)}%), look every ${c.intervalMs / 1000}s, min bake ${c.minBakeMs / 1000}s, max bake ${c.maxBakeMs / 1000}s, alpha ${c.alpha}, ${c.metrics.length} metrics; ${r.seconds}s on ${c.workers} worker(s)`);
+  out.push(
+    `detection benchmark: ${c.fleet.servers} servers at ${c.fleet.rps} req/s, canary ${c.canaries} (${Math.round((100 * c.canaries) / c.fleet.servers)}%), look every ${c.intervalMs / 1000}s, min bake ${c.minBakeMs / 1000}s, max bake ${c.maxBakeMs / 1000}s, alpha ${c.alpha}, ${c.metrics.length} metrics; ${r.seconds}s on ${c.workers} worker(s)`,
+  );
   const n = r.nulls;
-  out.push(`false alarms per deploy (gate to min bake): ${n.falseAlarms}/${n.runs} = ${pct(n.rate)} (95% CI ${pct(n.ci95[0])}..${pct(n.ci95[1])})`);
-  out.push(`false alarms looking every interval to max bake: ${n.horizon.falseAlarms}/${n.horizon.runs} = ${pct(n.horizon.rate)} (95% CI ${pct(n.horizon.ci95[0])}..${pct(n.horizon.ci95[1])})`);
-  out.push(`reference (Kayenta-style, MW 98% + effect size at ${c.referenceAtMs / 1000}s): false alarms ${pct(n.reference.rate)} (95% CI ${pct(n.reference.ci95[0])}..${pct(n.reference.ci95[1])})`);
+  out.push(
+    `false alarms per deploy (gate to min bake): ${n.falseAlarms}/${n.runs} = ${pct(n.rate)} (95% CI ${pct(n.ci95[0])}..${pct(n.ci95[1])})`,
+  );
+  out.push(
+    `false alarms looking every interval to max bake: ${n.horizon.falseAlarms}/${n.horizon.runs} = ${pct(n.horizon.rate)} (95% CI ${pct(n.horizon.ci95[0])}..${pct(n.horizon.ci95[1])})`,
+  );
+  out.push(
+    `reference (Kayenta-style, MW 98% + effect size at ${c.referenceAtMs / 1000}s): false alarms ${pct(n.reference.rate)} (95% CI ${pct(n.reference.ci95[0])}..${pct(n.reference.ci95[1])})`,
+  );
   const w = r.withinTolerance;
-  out.push(`changes within tolerance (errors +5%, p99 +5%, cpu +5%, checkouts -1%): false alarms ${w.falseAlarms}/${w.runs} = ${pct(w.rate)} (95% CI ${pct(w.ci95[0])}..${pct(w.ci95[1])}); reference ${pct(w.reference.rate)} (95% CI ${pct(w.reference.ci95[0])}..${pct(w.reference.ci95[1])})`);
+  out.push(
+    `changes within tolerance (errors +5%, p99 +5%, cpu +5%, checkouts -1%): false alarms ${w.falseAlarms}/${w.runs} = ${pct(w.rate)} (95% CI ${pct(w.ci95[0])}..${pct(w.ci95[1])}); reference ${pct(w.reference.rate)} (95% CI ${pct(w.reference.ci95[0])}..${pct(w.reference.ci95[1])})`,
+  );
   const o = r.outlierServer;
-  out.push(`no change, one outlier server (x2 errors, +30% latency) always in the fleet: false alarms ${o.falseAlarms}/${o.runs} = ${pct(o.rate)} (95% CI ${pct(o.ci95[0])}..${pct(o.ci95[1])}); reference ${pct(o.reference.rate)} (95% CI ${pct(o.reference.ci95[0])}..${pct(o.reference.ci95[1])})`);
-  out.push(`each server also compared with its own past: ${c.historyIntervals > 0 ? `yes, ${(c.historyIntervals * c.intervalMs) / 1000}s before the deploy (only on the baseline's release, after warm-up; a canary ran a bad release until 2 min before in ${r.held?.recentOtherRelease ?? 0}/${n.runs} null deploys)` : 'no (--no-history)'}`);
-  if (r.held) out.push(`held at max bake under the shipped policy (hold), not counted as false alarms: no change ${r.held.null}/${n.runs}, within tolerance ${r.held.withinTolerance}/${w.runs}, outlier ${r.held.outlier}/${o.runs}`);
-  out.push(`metric passes with the estimate beyond tolerance and an interval excluding no change, every look of every run: ${r.visiblePasses ?? 'n/a'}`);
+  out.push(
+    `no change, one outlier server (x2 errors, +30% latency) always in the fleet: false alarms ${o.falseAlarms}/${o.runs} = ${pct(o.rate)} (95% CI ${pct(o.ci95[0])}..${pct(o.ci95[1])}); reference ${pct(o.reference.rate)} (95% CI ${pct(o.reference.ci95[0])}..${pct(o.reference.ci95[1])})`,
+  );
+  out.push(
+    `each server also compared with its own past: ${c.historyIntervals > 0 ? `yes, ${(c.historyIntervals * c.intervalMs) / 1000}s before the deploy (only on the baseline's release, after warm-up; a canary ran a bad release until 2 min before in ${r.held?.recentOtherRelease ?? 0}/${n.runs} null deploys)` : 'no (--no-history)'}`,
+  );
+  if (r.held)
+    out.push(
+      `held at max bake under the shipped policy (hold), not counted as false alarms: no change ${r.held.null}/${n.runs}, within tolerance ${r.held.withinTolerance}/${w.runs}, outlier ${r.held.outlier}/${o.runs}`,
+    );
+  out.push(
+    `metric passes with the estimate beyond tolerance and an interval excluding no change, every look of every run: ${r.visiblePasses ?? 'n/a'}`,
+  );
   out.push('');
-  out.push(['scenario'.padEnd(22), 'power@min'.padStart(9), 'power@max'.padStart(9), 'median s'.padStart(9), 'p90 s'.padStart(7), 'SPRT s'.padStart(7), 'x bound'.padStart(8), 'oracle s'.padStart(9), 'x oracle'.padStart(9), 'ref power'.padStart(9), 'ref s'.padStart(6), 'speedup'.padStart(8)].join(' '));
+  out.push(
+    [
+      'scenario'.padEnd(22),
+      'power@min'.padStart(9),
+      'power@max'.padStart(9),
+      'median s'.padStart(9),
+      'p90 s'.padStart(7),
+      'SPRT s'.padStart(7),
+      'x bound'.padStart(8),
+      'oracle s'.padStart(9),
+      'x oracle'.padStart(9),
+      'ref power'.padStart(9),
+      'ref s'.padStart(6),
+      'speedup'.padStart(8),
+    ].join(' '),
+  );
   for (const s of r.scenarios) {
     out.push(
       [
@@ -402,9 +551,15 @@ function chart(r: Report): string {
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`);
   parts.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
-  parts.push(`<text x="${left}" y="24" font-size="15" font-weight="bold">Median time to detect (simulated seconds): immune vs Kayenta-style reference</text>`);
-  parts.push(`<text x="${left}" y="44" fill="#555">false alarms per deploy: immune ${pct(r.nulls.rate)} (95% CI to ${pct(r.nulls.ci95[1])}), reference ${pct(r.nulls.reference.rate)}; label = power by ${maxS}s</text>`);
-  parts.push(`<text x="${left}" y="60" fill="#555">black tick = Wald's SPRT bound; green dashes = oracle SPRT on the same 5 s looks (median)</text>`);
+  parts.push(
+    `<text x="${left}" y="24" font-size="15" font-weight="bold">Median time to detect (simulated seconds): immune vs Kayenta-style reference</text>`,
+  );
+  parts.push(
+    `<text x="${left}" y="44" fill="#555">false alarms per deploy: immune ${pct(r.nulls.rate)} (95% CI to ${pct(r.nulls.ci95[1])}), reference ${pct(r.nulls.reference.rate)}; label = power by ${maxS}s</text>`,
+  );
+  parts.push(
+    `<text x="${left}" y="60" fill="#555">black tick = Wald's SPRT bound; green dashes = oracle SPRT on the same 5 s looks (median)</text>`,
+  );
   for (let s = 0; s <= maxS; s += 60) {
     parts.push(`<line x1="${x(s)}" x2="${x(s)}" y1="${top - 8}" y2="${H - 50}" stroke="#eee"/>`);
     parts.push(`<text x="${x(s)}" y="${H - 34}" text-anchor="middle" fill="#555">${s}s</text>`);
@@ -424,12 +579,22 @@ function chart(r: Report): string {
         ? `<rect x="${left}" y="${y + 22}" width="${x(ref) - left}" height="16" fill="#e08a2c"/><text x="${x(ref) + 4}" y="${y + 34}" fill="#b0651a">${ref}s (${pct(s.reference.power)})</text>`
         : `<text x="${left + 4}" y="${y + 34}" fill="#b0651a">reference: missed in most runs (${pct(s.reference.power)})</text>`,
     );
-    if (s.sprtBoundSeconds !== null) parts.push(`<line x1="${x(s.sprtBoundSeconds)}" x2="${x(s.sprtBoundSeconds)}" y1="${y + 1}" y2="${y + 41}" stroke="#000" stroke-width="2"/>`);
+    if (s.sprtBoundSeconds !== null)
+      parts.push(
+        `<line x1="${x(s.sprtBoundSeconds)}" x2="${x(s.sprtBoundSeconds)}" y1="${y + 1}" y2="${y + 41}" stroke="#000" stroke-width="2"/>`,
+      );
     const oracle = s.oracle?.medianSeconds ?? null;
-    if (oracle !== null) parts.push(`<line x1="${x(oracle)}" x2="${x(oracle)}" y1="${y + 1}" y2="${y + 41}" stroke="#2a9d3a" stroke-width="3" stroke-dasharray="4 3"/>`);
+    if (oracle !== null)
+      parts.push(
+        `<line x1="${x(oracle)}" x2="${x(oracle)}" y1="${y + 1}" y2="${y + 41}" stroke="#2a9d3a" stroke-width="3" stroke-dasharray="4 3"/>`,
+      );
   });
-  parts.push(`<rect x="${left}" y="${H - 22}" width="12" height="12" fill="#2b7bb9"/><text x="${left + 16}" y="${H - 12}">immune (sequential gate)</text>`);
-  parts.push(`<rect x="${left + 200}" y="${H - 22}" width="12" height="12" fill="#e08a2c"/><text x="${left + 216}" y="${H - 12}">Kayenta-style reference (fixed ${r.config.referenceAtMs / 1000}s window)</text>`);
+  parts.push(
+    `<rect x="${left}" y="${H - 22}" width="12" height="12" fill="#2b7bb9"/><text x="${left + 16}" y="${H - 12}">immune (sequential gate)</text>`,
+  );
+  parts.push(
+    `<rect x="${left + 200}" y="${H - 22}" width="12" height="12" fill="#e08a2c"/><text x="${left + 216}" y="${H - 12}">Kayenta-style reference (fixed ${r.config.referenceAtMs / 1000}s window)</text>`,
+  );
   parts.push(`</svg>`);
   return parts.join('\n');
 }
@@ -438,7 +603,15 @@ async function screenshot(svg: string, file: string): Promise<void> {
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     timeout: 30_000,
   });
   try {

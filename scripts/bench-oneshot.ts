@@ -26,7 +26,12 @@ export interface OneShotScenario {
 
 export const ONESHOT_SCENARIOS: OneShotScenario[] = [
   { id: 'null', label: 'no change', harmless: true },
-  { id: 'within', label: 'within tolerance', change: { errorFactor: 1.05, latencyFactor: 1.04, checkoutFactor: 0.97, signupFactor: 0.97 }, harmless: true },
+  {
+    id: 'within',
+    label: 'within tolerance',
+    change: { errorFactor: 1.05, latencyFactor: 1.04, checkoutFactor: 0.97, signupFactor: 0.97 },
+    harmless: true,
+  },
   { id: 'outlier', label: 'outlier server', outlier: true, harmless: true },
   { id: 'error-x2', label: 'error rate x2', change: { errorFactor: 2 }, harmless: false, metric: 'error_rate' },
   { id: 'p99+20%', label: 'p99 latency +20%', change: { latencyFactor: 1.2 }, harmless: false, metric: 'latency_p99' },
@@ -48,9 +53,21 @@ export interface OneShotRow {
 export function runOneShot(runs: { harmless: number; regressions: number }, alpha = 0.01, seed0 = 900_000): OneShotRow[] {
   return ONESHOT_SCENARIOS.map((sc, k) => {
     const n = sc.harmless ? runs.harmless : runs.regressions;
-    const row: OneShotRow = { id: sc.id, label: sc.label, harmless: sc.harmless, runs: n, immune: { fail: 0, inconclusive: 0, pass: 0, visiblePasses: 0 }, tTolerance: 0, tZero: 0, kayenta: 0 };
+    const row: OneShotRow = {
+      id: sc.id,
+      label: sc.label,
+      harmless: sc.harmless,
+      runs: n,
+      immune: { fail: 0, inconclusive: 0, pass: 0, visiblePasses: 0 },
+      tTolerance: 0,
+      tZero: 0,
+      kayenta: 0,
+    };
     for (let i = 0; i < n; i++) {
-      const metrics = oneShotDeploy({ servers: 20, canaries: 2, intervals: 6, change: sc.change, outlier: sc.outlier }, createRandom(seed0 + k * 100_000 + i));
+      const metrics = oneShotDeploy(
+        { servers: 20, canaries: 2, intervals: 6, change: sc.change, outlier: sc.outlier },
+        createRandom(seed0 + k * 100_000 + i),
+      );
       const out = judgeFixed({ alpha, metrics });
       row.immune[out.verdict]++;
       out.metrics.forEach((e, j) => {
@@ -68,12 +85,38 @@ const pc = (k: number, n: number) => `${((100 * k) / Math.max(1, n)).toFixed(1)}
 
 export function printOneShot(rows: OneShotRow[], alpha: number): string {
   const out: string[] = [];
-  out.push(`one-shot fleet-like suite: 2 canaries / 18 baselines, 6 intervals, server spread errors 20-40%, latency 5-10%, traffic 30%; heavy tails; no own history; alpha ${alpha} over ${ONESHOT_METRICS.length} metrics`);
-  out.push('share of deploys failed (harmless rows: false alarms; regression rows: power). immune: fail / inconclusive (held under the shipped policy) / pass');
-  out.push(['scenario'.padEnd(22), 'runs'.padStart(5), 'immune fail'.padStart(12), 'held'.padStart(7), 'pass'.padStart(7), 't vs tol'.padStart(9), 't vs 0+eff'.padStart(11), 'Kayenta'.padStart(8), 'vis.pass'.padStart(9)].join(' '));
+  out.push(
+    `one-shot fleet-like suite: 2 canaries / 18 baselines, 6 intervals, server spread errors 20-40%, latency 5-10%, traffic 30%; heavy tails; no own history; alpha ${alpha} over ${ONESHOT_METRICS.length} metrics`,
+  );
+  out.push(
+    'share of deploys failed (harmless rows: false alarms; regression rows: power). immune: fail / inconclusive (held under the shipped policy) / pass',
+  );
+  out.push(
+    [
+      'scenario'.padEnd(22),
+      'runs'.padStart(5),
+      'immune fail'.padStart(12),
+      'held'.padStart(7),
+      'pass'.padStart(7),
+      't vs tol'.padStart(9),
+      't vs 0+eff'.padStart(11),
+      'Kayenta'.padStart(8),
+      'vis.pass'.padStart(9),
+    ].join(' '),
+  );
   for (const r of rows) {
     out.push(
-      [r.label.padEnd(22), String(r.runs).padStart(5), pc(r.immune.fail, r.runs).padStart(12), pc(r.immune.inconclusive, r.runs), pc(r.immune.pass, r.runs), pc(r.tTolerance, r.runs).padStart(9), pc(r.tZero, r.runs).padStart(11), pc(r.kayenta, r.runs).padStart(8), String(r.immune.visiblePasses).padStart(9)].join(' '),
+      [
+        r.label.padEnd(22),
+        String(r.runs).padStart(5),
+        pc(r.immune.fail, r.runs).padStart(12),
+        pc(r.immune.inconclusive, r.runs),
+        pc(r.immune.pass, r.runs),
+        pc(r.tTolerance, r.runs).padStart(9),
+        pc(r.tZero, r.runs).padStart(11),
+        pc(r.kayenta, r.runs).padStart(8),
+        String(r.immune.visiblePasses).padStart(9),
+      ].join(' '),
     );
   }
   return out.join('\n');
@@ -86,10 +129,12 @@ function bigFleet(servers: number, intervals: number, history: boolean): MetricS
   const cell = (m: (typeof SIM_METRICS)[number], s: number): Sample => {
     const req = 400 + Math.round(40 * r.normal());
     if (m.kind === 'ratio') return [Math.max(0, Math.round(req * 0.01 * (1 + 0.3 * r.normal()))), req];
-    if (m.kind === 'count') return m.per ? [Math.max(0, Math.round(req * 0.1 * (1 + 0.1 * r.normal()))), req] : Math.max(0, Math.round(40 + 6 * r.normal()));
+    if (m.kind === 'count')
+      return m.per ? [Math.max(0, Math.round(req * 0.1 * (1 + 0.1 * r.normal()))), req] : Math.max(0, Math.round(40 + 6 * r.normal()));
     return (m.name === 'memory' ? 3e8 : 0.25) * Math.exp(0.02 * (s % 7) + 0.05 * r.normal());
   };
-  const rows = (m: (typeof SIM_METRICS)[number], n: number, from: number) => Array.from({ length: n }, (_, s) => Array.from({ length: intervals }, () => cell(m, s + from)));
+  const rows = (m: (typeof SIM_METRICS)[number], n: number, from: number) =>
+    Array.from({ length: n }, (_, s) => Array.from({ length: intervals }, () => cell(m, s + from)));
   return SIM_METRICS.map((m) => ({
     ...m,
     baseline: rows(m, servers - C, C),
@@ -101,7 +146,15 @@ function bigFleet(servers: number, intervals: number, history: boolean): MetricS
 /** Milliseconds per look of the gate at `servers` x `intervals`, median of `reps` after a warm-up look. */
 export function gateCost(servers: number, intervals: number, history: boolean, reps = 5): number {
   const metrics = bigFleet(servers, intervals, history);
-  const input = { alpha: 0.01, metrics, elapsedMs: intervals * 5000, minBakeMs: 60_000, maxBakeMs: 300_000, onInconclusive: 'hold' as const, unresponsive: [] };
+  const input = {
+    alpha: 0.01,
+    metrics,
+    elapsedMs: intervals * 5000,
+    minBakeMs: 60_000,
+    maxBakeMs: 300_000,
+    onInconclusive: 'hold' as const,
+    unresponsive: [],
+  };
   judgeGate(input);
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {

@@ -17,7 +17,13 @@ const RUNS = 5;
 const dir = mkdtempSync(join(tmpdir(), 'immune-bench-readout-'));
 const db = openDb(join(dir, 'immune.db'));
 const store = new SqliteExperimentStore(db);
-const def = experimentConfig.parse({ name: 'EnhancedCheckout', initial_rollout: '100%', branches: { Enhanced: '50%' }, goals: ['checkout'], guardrails: ['error_rate'] });
+const def = experimentConfig.parse({
+  name: 'EnhancedCheckout',
+  initial_rollout: '100%',
+  branches: { Enhanced: '50%' },
+  goals: ['checkout'],
+  guardrails: ['error_rate'],
+});
 const phase = nextPhase(def, undefined, false, 0)!;
 await store.startPhase(phase);
 
@@ -81,10 +87,16 @@ const result = {
   machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version, loadAverage1m: +loadavg()[0]!.toFixed(2) },
   date: new Date().toISOString(),
 };
-console.log(`readout of ${sent.toLocaleString('en')} exposure events (${out!.participants.toLocaleString('en')} participants, ${out!.excluded} excluded, ${convCount.toLocaleString('en')} conversions)`);
-console.log(`  median ${median.toFixed(2)} ms over ${RUNS} runs (min ${times[0]!.toFixed(2)}, max ${times[RUNS - 1]!.toFixed(2)}); target < 1000 ms: ${result.pass ? 'met' : 'NOT met'}`);
+console.log(
+  `readout of ${sent.toLocaleString('en')} exposure events (${out!.participants.toLocaleString('en')} participants, ${out!.excluded} excluded, ${convCount.toLocaleString('en')} conversions)`,
+);
+console.log(
+  `  median ${median.toFixed(2)} ms over ${RUNS} runs (min ${times[0]!.toFixed(2)}, max ${times[RUNS - 1]!.toFixed(2)}); target < 1000 ms: ${result.pass ? 'met' : 'NOT met'}`,
+);
 console.log(`  ${out!.summary}`);
-console.log(`  (storing the events took ${result.loadSeconds} s: ${result.ingestEventsPerSecond.toLocaleString('en')} events/s, counts kept as they arrive)`);
+console.log(
+  `  (storing the events took ${result.loadSeconds} s: ${result.ingestEventsPerSecond.toLocaleString('en')} events/s, counts kept as they arrive)`,
+);
 mkdirSync('bench-results', { recursive: true });
 writeFileSync('bench-results/readout.json', `${JSON.stringify(result, null, 2)}\n`);
 db.close();

@@ -25,7 +25,14 @@ import { openDb } from '../src/adapters/store/sqlite/db.js';
 import { SqliteTestHistory } from '../src/adapters/store/sqlite/tests.js';
 import { testsConfig } from '../src/core/config/tests.js';
 import { applyVerdict, nextProbes, searchDone, startSearch } from '../src/core/tests/culprit-search.js';
-import { estimateDurations, makespanLowerBound, planRoundRobinByFile, planShardsHybrid, type EstimatedTest, type Shard } from '../src/core/tests/shard-plan.js';
+import {
+  estimateDurations,
+  makespanLowerBound,
+  planRoundRobinByFile,
+  planShardsHybrid,
+  type EstimatedTest,
+  type Shard,
+} from '../src/core/tests/shard-plan.js';
 import { dispatchOrder, planUnits, queueMakespan } from '../src/core/tests/work-queue.js';
 import { runTestStage } from '../src/engine/test-stage.js';
 import { makeSuite, type FixtureFile } from '../test/fixtures/suites/make-suite.js';
@@ -104,7 +111,10 @@ const round2 = (x: number) => Math.round(x * 100) / 100;
 
 /** The lower bound max(total / workers, longest test) of one run, from the durations it measured itself. */
 function runBound(durations: number[], workers: number): number {
-  return makespanLowerBound(durations.filter((d) => Number.isFinite(d)), workers);
+  return makespanLowerBound(
+    durations.filter((d) => Number.isFinite(d)),
+    workers,
+  );
 }
 
 /** Runs measured as (makespan, wall, own bound): the median run by ratio, and every ratio. */
@@ -140,7 +150,10 @@ async function shardingBench(name: string, dir: string, files: string[], workers
   const measured = (r: RunReport) => ({
     makespanMs: Math.max(...r.shards.map((s) => s.durationMs)),
     wallMs: r.durationMs,
-    lowerBoundMs: runBound(r.results.filter((x) => x.state !== 'skipped').map((x) => x.durationMs), workers),
+    lowerBoundMs: runBound(
+      r.results.filter((x) => x.state !== 'skipped').map((x) => x.durationMs),
+      workers,
+    ),
   });
   process.stdout.write(`  ${name}: cold run…`);
   const cold = await run();
@@ -160,15 +173,43 @@ async function shardingBench(name: string, dir: string, files: string[], workers
     rr.push(await run(planRoundRobinByFile));
     process.stdout.write(' mocha --parallel…');
     const t0 = Date.now();
-    const res = await execa('node', ['node_modules/mocha/bin/mocha.js', '--parallel', '--jobs', String(workers), '--reporter', 'json', '--reporter-option', `output=${jsonOut}`, '--timeout', '120000', ...files], { cwd: dir, reject: false, all: true, env: { ...process.env, CI: 'true' } });
+    const res = await execa(
+      'node',
+      [
+        'node_modules/mocha/bin/mocha.js',
+        '--parallel',
+        '--jobs',
+        String(workers),
+        '--reporter',
+        'json',
+        '--reporter-option',
+        `output=${jsonOut}`,
+        '--timeout',
+        '120000',
+        ...files,
+      ],
+      { cwd: dir, reject: false, all: true, env: { ...process.env, CI: 'true' } },
+    );
     const wallMs = Date.now() - t0;
-    const report = await readFile(jsonOut, 'utf8').then((t) => JSON.parse(t) as { tests: { duration?: number }[] }, () => undefined);
+    const report = await readFile(jsonOut, 'utf8').then(
+      (t) => JSON.parse(t) as { tests: { duration?: number }[] },
+      () => undefined,
+    );
     await rm(jsonOut, { force: true });
     if (!report) {
-      process.stdout.write(` (mocha --parallel wrote no report: exit ${res.exitCode ?? res.signal}; ${String(res.all).trim().split('\n').slice(-3).join(' | ')})`);
+      process.stdout.write(
+        ` (mocha --parallel wrote no report: exit ${res.exitCode ?? res.signal}; ${String(res.all).trim().split('\n').slice(-3).join(' | ')})`,
+      );
       continue;
     }
-    mocha.push({ makespanMs: wallMs, wallMs, lowerBoundMs: runBound(report.tests.map((t) => t.duration ?? 0), workers) });
+    mocha.push({
+      makespanMs: wallMs,
+      wallMs,
+      lowerBoundMs: runBound(
+        report.tests.map((t) => t.duration ?? 0),
+        workers,
+      ),
+    });
   }
   process.stdout.write(' done\n');
   await rm(dirname(jsonOut), { recursive: true, force: true });
@@ -178,8 +219,14 @@ async function shardingBench(name: string, dir: string, files: string[], workers
   db.close();
   const lb = makespanLowerBound(durations, workers);
   const last = warm.at(-1)!;
-  const estimated = estimateDurations(last.results.map((t) => ({ id: t.id, file: t.file, title: t.title })), known);
-  const planned = queueMakespan(dispatchOrder(planUnits(estimated, workers), workers).map((u) => u.estimateMs), workers);
+  const estimated = estimateDurations(
+    last.results.map((t) => ({ id: t.id, file: t.file, title: t.title })),
+    known,
+  );
+  const planned = queueMakespan(
+    dispatchOrder(planUnits(estimated, workers), workers).map((u) => u.estimateMs),
+    workers,
+  );
   const lptPlanned = planShardsHybrid(estimated, workers).reduce((m, sh) => Math.max(m, sh.estimateMs), 0);
   return {
     suite: name,
@@ -261,7 +308,11 @@ async function culpritBench(sizes: number[]): Promise<CulpritRow[]> {
       const devDir = join(tmp, 'dev');
       await mkdir(devDir);
       const dev = simpleGit(devDir);
-      await dev.init(['--initial-branch=main']).addConfig('user.name', 'Bench').addConfig('user.email', 'bench@example.test').addRemote('origin', origin);
+      await dev
+        .init(['--initial-branch=main'])
+        .addConfig('user.name', 'Bench')
+        .addConfig('user.email', 'bench@example.test')
+        .addRemote('origin', origin);
       const write = async (files: Record<string, string>, msg: string) => {
         for (const [p, c] of Object.entries(files)) {
           await mkdir(join(devDir, p, '..'), { recursive: true });
@@ -275,7 +326,13 @@ async function culpritBench(sizes: number[]): Promise<CulpritRow[]> {
       // The culprit sits ~60% into the batch (never first, so a blamed first commit is visibly wrong).
       const bad = Math.max(1, Math.floor(n * 0.6));
       const shas: string[] = [];
-      for (let i = 0; i < n; i++) shas.push(await write({ [`notes/${i}.txt`]: `${i}\n`, ...(i === bad ? { 'lib/math.cjs': 'exports.add = (a, b) => a * b + 1;\n' } : {}) }, `change ${i}`));
+      for (let i = 0; i < n; i++)
+        shas.push(
+          await write(
+            { [`notes/${i}.txt`]: `${i}\n`, ...(i === bad ? { 'lib/math.cjs': 'exports.add = (a, b) => a * b + 1;\n' } : {}) },
+            `change ${i}`,
+          ),
+        );
       await dev.push('origin', 'main');
       for (const flaky of [false, true]) {
         for (const method of ['ours', 'bisection'] as const) {
@@ -284,7 +341,13 @@ async function culpritBench(sizes: number[]): Promise<CulpritRow[]> {
           const history = new SqliteTestHistory(db);
           const k = method === 'ours' ? parallel : 1;
           const runner = createTestRunner({
-            config: testsConfig.parse({ runner: 'mocha', files: ['test/*.test.cjs'], workers: k, retries: method === 'ours' ? 1 : 0, setup: [['ln', '-s', join(root, 'node_modules'), 'node_modules']] }),
+            config: testsConfig.parse({
+              runner: 'mocha',
+              files: ['test/*.test.cjs'],
+              workers: k,
+              retries: method === 'ours' ? 1 : 0,
+              setup: [['ln', '-s', join(root, 'node_modules'), 'node_modules']],
+            }),
             history,
             log,
           });
@@ -293,8 +356,18 @@ async function culpritBench(sizes: number[]): Promise<CulpritRow[]> {
           const res = await runTestStage({ repo, runner, history, log, parallel: k }, { shas }, new AbortController().signal);
           db.close();
           const c = res.culprit;
-          rows.push({ commits: n, flaky, method, parallel: k, runs: c?.runs ?? 0, wallMs: c?.durationMs ?? 0, correct: c?.sha === shas[bad] });
-          process.stdout.write(`  n=${n} flaky=${flaky} ${method}: ${c?.runs ?? '-'} runs, ${((c?.durationMs ?? 0) / 1000).toFixed(1)}s, ${c?.sha === shas[bad] ? 'right commit' : `WRONG (${res.ok ? 'batch passed' : c ? `blamed #${shas.indexOf(c.sha)}` : 'no culprit'})`}\n`);
+          rows.push({
+            commits: n,
+            flaky,
+            method,
+            parallel: k,
+            runs: c?.runs ?? 0,
+            wallMs: c?.durationMs ?? 0,
+            correct: c?.sha === shas[bad],
+          });
+          process.stdout.write(
+            `  n=${n} flaky=${flaky} ${method}: ${c?.runs ?? '-'} runs, ${((c?.durationMs ?? 0) / 1000).toFixed(1)}s, ${c?.sha === shas[bad] ? 'right commit' : `WRONG (${res.ok ? 'batch passed' : c ? `blamed #${shas.indexOf(c.sha)}` : 'no culprit'})`}\n`,
+          );
         }
       }
     } finally {
@@ -336,10 +409,12 @@ if (only !== 'culprit') {
       await gen.cleanup();
     }
   }
-  const pub = !suites.has('pkg') ? undefined : await publishedSuite().catch((err: Error) => {
-    console.log(`  ${PUBLISHED}: could not install from the npm registry (${err.message.split('\n')[0]}); skipped`);
-    return undefined;
-  });
+  const pub = !suites.has('pkg')
+    ? undefined
+    : await publishedSuite().catch((err: Error) => {
+        console.log(`  ${PUBLISHED}: could not install from the npm registry (${err.message.split('\n')[0]}); skipped`);
+        return undefined;
+      });
   if (pub) {
     try {
       rows.push(await shardingBench(`${PUBLISHED} (npm tarball tests)`, pub.dir, pub.files, 2));
@@ -349,19 +424,24 @@ if (only !== 'culprit') {
   }
   if (suites.has('unit')) rows.push(await shardingBench('immune unit tests', root, ['test/unit/**/*.test.ts'], 2));
   console.log('');
-  console.log('suite                                   tests  W  LB(s)  plan  queue  queue-wall  cold  static-LPT  static-wall  rr-file  mocha--parallel');
+  console.log(
+    'suite                                   tests  W  LB(s)  plan  queue  queue-wall  cold  static-LPT  static-wall  rr-file  mocha--parallel',
+  );
   for (const r of rows) {
     console.log(
       `${r.suite.padEnd(40)}${String(r.tests).padStart(5)}  ${r.workers}  ${(r.ours.lowerBoundMs / 1000).toFixed(1).padStart(5)}  ${r.planned.ratio.toFixed(2).padStart(4)}  ${r.ours.ratio.toFixed(2).padStart(5)}  ${r.ours.wallRatio.toFixed(2).padStart(10)}  ${r.oursCold.ratio.toFixed(2).padStart(4)}  ${r.staticPlan.ratio.toFixed(2).padStart(10)}  ${r.staticPlan.wallRatio.toFixed(2).padStart(11)}  ${r.roundRobin.ratio.toFixed(2).padStart(7)}  ${r.mochaParallel.ratio.toFixed(2).padStart(15)}`,
     );
   }
-  console.log('(each run against the bound of its own test durations, median of the repetitions; LB = the median queue run\'s bound;');
+  console.log("(each run against the bound of its own test durations, median of the repetitions; LB = the median queue run's bound;");
   console.log(' plan = the queue handed out from history, in test time; queue = slowest warm runner incl. its start-up and file loads,');
-  console.log(' planned from history (only the spec files listed); queue-wall adds setup; cold = the queue without history (lists every test');
+  console.log(
+    ' planned from history (only the spec files listed); queue-wall adds setup; cold = the queue without history (lists every test',
+  );
   console.log(' first); static-LPT = the plan from history, one process per shard');
   console.log(' (its start-up and loads; static-wall adds the separate dry run that lists the tests);');
   console.log(' rr-file = round-robin by file; mocha --parallel is wall time)');
-  for (const r of rows) console.log(`  ${r.suite}: queue runs ${r.ours.ratios.join(', ')}; mocha --parallel runs ${r.mochaParallel.ratios.join(', ')}`);
+  for (const r of rows)
+    console.log(`  ${r.suite}: queue runs ${r.ours.ratios.join(', ')}; mocha --parallel runs ${r.mochaParallel.ratios.join(', ')}`);
   out.sharding = rows;
 }
 
@@ -371,7 +451,9 @@ if (only !== 'sharding') {
   const model = sizes.map((n) => ({ commits: n, bisection: searchCost(n, 1), parallel2: searchCost(n, 2), parallel3: searchCost(n, 3) }));
   for (const m of model) {
     const f = (c: { meanRuns: number; maxRounds: number }) => `${c.meanRuns} runs / ${c.maxRounds} rounds`;
-    console.log(`  n=${String(m.commits).padStart(2)}  bisection ${f(m.bisection)}   2 at once ${f(m.parallel2)}   3 at once ${f(m.parallel3)}`);
+    console.log(
+      `  n=${String(m.commits).padStart(2)}  bisection ${f(m.bisection)}   2 at once ${f(m.parallel2)}   3 at once ${f(m.parallel3)}`,
+    );
   }
   console.log('\nCulprit search on real git repos (runs and wall time of the search after the failed batch run):');
   out.culpritModel = model;
@@ -381,6 +463,10 @@ if (only !== 'sharding') {
 await mkdir(join(root, 'bench-results'), { recursive: true });
 const file = join(root, 'bench-results', 'tests.json');
 // --only keeps the other half of an earlier run's figures.
-const earlier = only ? ((await readFile(file, 'utf8').then(JSON.parse).catch(() => ({}))) as Record<string, unknown>) : {};
+const earlier = only
+  ? ((await readFile(file, 'utf8')
+      .then(JSON.parse)
+      .catch(() => ({}))) as Record<string, unknown>)
+  : {};
 await writeFile(file, JSON.stringify({ ...earlier, ...out }, null, 2) + '\n');
 console.log('\nsaved bench-results/tests.json');

@@ -13,7 +13,10 @@ for (const r of rows) {
   else e.held++;
   by.set(key, e);
 }
-for (const [k, e] of by) console.log(`${k.padEnd(48)} ${e.held}/${e.runs}${e.broken.length ? `  ${e.broken.slice(0, 2).join(' | ')}` : ''}`);
+for (const [k, e] of by)
+  console.log(`${k.padEnd(48)} ${e.held}/${e.runs}${e.broken.length ? `  ${e.broken.slice(0, 2).join(' | ')}` : ''}`);
 const bad = rows.filter((r) => r.broken.length).length;
-console.log(`\n${rows.length} runs, ${rows.length - bad} ended consistent, ${bad} broke an invariant (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+console.log(
+  `\n${rows.length} runs, ${rows.length - bad} ended consistent, ${bad} broke an invariant (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+);
 process.exitCode = bad ? 1 : 0;

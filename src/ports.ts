@@ -2,11 +2,25 @@
 // simulation implements them too, so the same engine runs in virtual time and for real.
 import type { DeployState } from './core/line/types.js';
 import type { MetricEvidence, Sample } from './core/judge/types.js';
-import type { ConversionEvent, EvaluationBucket, ExperimentClosing, ExperimentPhase, ExposureEvent, PhaseTally } from './core/experiments/types.js';
+import type {
+  ConversionEvent,
+  EvaluationBucket,
+  ExperimentClosing,
+  ExperimentPhase,
+  ExposureEvent,
+  PhaseTally,
+} from './core/experiments/types.js';
 import type { FlagRollout } from './core/experiments/guarded.js';
 import type { HeldChange, KnownBadTree, TreeOverride } from './core/line/known-bad.js';
 
-export type { ConversionEvent, EvaluationBucket, ExperimentClosing, ExperimentPhase, ExposureEvent, PhaseTally } from './core/experiments/types.js';
+export type {
+  ConversionEvent,
+  EvaluationBucket,
+  ExperimentClosing,
+  ExperimentPhase,
+  ExposureEvent,
+  PhaseTally,
+} from './core/experiments/types.js';
 export type { FlagRollout } from './core/experiments/guarded.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -193,7 +207,22 @@ export interface MetricsSource {
 // ---------------------------------------------------------------------------------------------
 // Notifications and time
 
-export type NotificationKind = 'deploy_live' | 'deploy_failed' | 'reverted' | 'blocked' | 'unblocked' | 'tests_failed' | 'flaky_test' | 'rollback_failed' | 'unknown_build' | 'recovered' | 'rolled_back' | 'flag_off' | 'flag_held' | 'held' | 'info';
+export type NotificationKind =
+  | 'deploy_live'
+  | 'deploy_failed'
+  | 'reverted'
+  | 'blocked'
+  | 'unblocked'
+  | 'tests_failed'
+  | 'flaky_test'
+  | 'rollback_failed'
+  | 'unknown_build'
+  | 'recovered'
+  | 'rolled_back'
+  | 'flag_off'
+  | 'flag_held'
+  | 'held'
+  | 'info';
 
 export interface Notification {
   /** `held`: a rollout waits for a captain (inconclusive gate under the hold policy, or a known-bad tree). */
@@ -251,7 +280,10 @@ export interface NotificationOutbox {
    * Add the item unless one with its id exists (`duplicate`); when the target already has
    * maxPending items waiting it goes straight to the dead letters (`full`).
    */
-  enqueue(item: Omit<OutboxItem, 'state' | 'attempts' | 'lastError' | 'lastErrorAt' | 'deliveredAt'>, maxPending: number): Promise<'added' | 'duplicate' | 'full'>;
+  enqueue(
+    item: Omit<OutboxItem, 'state' | 'attempts' | 'lastError' | 'lastErrorAt' | 'deliveredAt'>,
+    maxPending: number,
+  ): Promise<'added' | 'duplicate' | 'full'>;
   /** The target's oldest pending item (deliveries to one target keep their order). */
   head(target: string): Promise<OutboxItem | undefined>;
   delivered(id: string, at: number): Promise<void>;
@@ -300,7 +332,20 @@ export interface TestHistoryStore {
    * Tests with their runs, failures and flaky passes; `lastSeen`: when a run last reported the test
    * (0: never, only quarantined by hand); `lastFailed`: its latest recorded result is a failure.
    */
-  stats(): Promise<{ id: string; file: string; title: string; runs: number; failures: number; flakes: number; meanMs: number; quarantined: boolean; lastSeen: number; lastFailed: boolean }[]>;
+  stats(): Promise<
+    {
+      id: string;
+      file: string;
+      title: string;
+      runs: number;
+      failures: number;
+      flakes: number;
+      meanMs: number;
+      quarantined: boolean;
+      lastSeen: number;
+      lastFailed: boolean;
+    }[]
+  >;
   setQuarantined(id: string, quarantined: boolean): Promise<void>;
   /** Optional: how long loading each test file took in a runner (its imports, compiling), per run. */
   recordFileLoads?(sha: string, loads: { file: string; ms: number }[], time: number): Promise<void>;

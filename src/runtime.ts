@@ -42,7 +42,15 @@ export interface RuntimeOptions {
   /** Extra environment for local fleet servers (e.g. the experiments SDK settings). */
   fleetEnv?: Record<string, string>;
   /** Serve HTTP: API, dashboard, Unleash client API, /metrics. */
-  http?: { port: number; host: string; openRead?: boolean; tokensFile?: string; clientTokens?: string[]; experimentsDir?: string; publicUrl?: string };
+  http?: {
+    port: number;
+    host: string;
+    openRead?: boolean;
+    tokensFile?: string;
+    clientTokens?: string[];
+    experimentsDir?: string;
+    publicUrl?: string;
+  };
 }
 
 export interface Runtime {
@@ -62,11 +70,16 @@ export interface Runtime {
 }
 
 export function defaultLogger(level = process.env.IMMUNE_LOG_LEVEL ?? 'info'): Logger {
-  return pino({
-    level,
-    redact: { paths: ['req.headers.authorization', '*.token', '*.key', 'token', 'key'], censor: '[redacted]' },
-    ...(process.stderr.isTTY ? { transport: { target: 'pino-pretty', options: { destination: 2, translateTime: 'HH:MM:ss', ignore: 'pid,hostname' } } } : {}),
-  }, process.stderr.isTTY ? undefined : pino.destination(2));
+  return pino(
+    {
+      level,
+      redact: { paths: ['req.headers.authorization', '*.token', '*.key', 'token', 'key'], censor: '[redacted]' },
+      ...(process.stderr.isTTY
+        ? { transport: { target: 'pino-pretty', options: { destination: 2, translateTime: 'HH:MM:ss', ignore: 'pid,hostname' } } }
+        : {}),
+    },
+    process.stderr.isTTY ? undefined : pino.destination(2),
+  );
 }
 
 export async function loadPipelineFile(file: string): Promise<PipelineConfig> {
@@ -74,7 +87,11 @@ export async function loadPipelineFile(file: string): Promise<PipelineConfig> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new ImmuneError('IMMUNE_CONFIG_INVALID', `${file}: cannot read the pipeline file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { status: 400 });
+    throw new ImmuneError(
+      'IMMUNE_CONFIG_INVALID',
+      `${file}: cannot read the pipeline file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      { status: 400 },
+    );
   }
   return parsePipeline(text, file);
 }
@@ -131,7 +148,16 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
 
   const publicUrl = opts.http?.publicUrl ?? (opts.http ? `http://${opts.http.host}:${opts.http.port}` : undefined);
   // Notifications are queued in the store and delivered in the background: the engine never waits on a receiver.
-  const notifier = buildNotifier({ pipeline: config.name, config: config.notify, onRegression: config.on_regression.notify, env: process.env, outbox: store.notifications, log, tap: createConsoleNotifier(log, opts.print), source: publicUrl ?? `immune/${config.name}` });
+  const notifier = buildNotifier({
+    pipeline: config.name,
+    config: config.notify,
+    onRegression: config.on_regression.notify,
+    env: process.env,
+    outbox: store.notifications,
+    log,
+    tap: createConsoleNotifier(log, opts.print),
+    source: publicUrl ?? `immune/${config.name}`,
+  });
   const engine = new Engine({
     config,
     repo,
@@ -176,8 +202,23 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
         // Reads are open without a token only when the server listens on loopback.
         const openRead = opts.http.openRead ?? isLoopbackHost(opts.http.host);
         const auth = createAuth({ tokens, openRead });
-        const experiments = new ExperimentRegistry({ dir: resolve(opts.http.experimentsDir ?? 'experiments'), store, events, log, clock: systemClock });
-        const flags = new FlagRollouts({ registry: experiments, store, events, log, clock: systemClock, notifier, pipeline: config.name, publicUrl });
+        const experiments = new ExperimentRegistry({
+          dir: resolve(opts.http.experimentsDir ?? 'experiments'),
+          store,
+          events,
+          log,
+          clock: systemClock,
+        });
+        const flags = new FlagRollouts({
+          registry: experiments,
+          store,
+          events,
+          log,
+          clock: systemClock,
+          notifier,
+          pipeline: config.name,
+          publicUrl,
+        });
         flagRollouts = flags;
         const ctx: ServerContext = {
           store,
@@ -213,10 +254,21 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
 }
 
 /** `immune notify test`: one test notification to a target of the pipeline, now, bypassing the queue. */
-export async function sendTestNotification(pipelineFile: string, target: string, publicUrl?: string): Promise<{ receipt: string; ms: number }> {
+export async function sendTestNotification(
+  pipelineFile: string,
+  target: string,
+  publicUrl?: string,
+): Promise<{ receipt: string; ms: number }> {
   const config = await loadPipelineFile(pipelineFile);
   const { sendTest } = await import('./adapters/notify/index.js');
-  return sendTest({ pipeline: config.name, config: config.notify, env: process.env, source: publicUrl ?? `immune/${config.name}`, target, link: publicUrl });
+  return sendTest({
+    pipeline: config.name,
+    config: config.notify,
+    env: process.env,
+    source: publicUrl ?? `immune/${config.name}`,
+    target,
+    link: publicUrl,
+  });
 }
 
 /**
@@ -225,7 +277,11 @@ export async function sendTestNotification(pipelineFile: string, target: string,
  */
 export async function checkRepoPushable(config: PipelineConfig): Promise<PushCheck> {
   const { checkPushable } = await import('./adapters/git/git-repo.js');
-  return checkPushable({ url: resolveRepoUrl(config.repo.url), pushUrl: config.repo.push_url === undefined ? undefined : resolveRepoUrl(config.repo.push_url), branch: config.repo.branch });
+  return checkPushable({
+    url: resolveRepoUrl(config.repo.url),
+    pushUrl: config.repo.push_url === undefined ? undefined : resolveRepoUrl(config.repo.push_url),
+    branch: config.repo.branch,
+  });
 }
 
 /** A local path in the pipeline is relative to where immune runs; URLs stay as they are. */

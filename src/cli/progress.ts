@@ -20,14 +20,18 @@ export function printProgress(events: EventBus, print: (line: string) => void): 
         const key = `${e.deploy} ${e.status} ${e.step} ${e.message === e.status ? '' : e.message}`;
         if (key === lastDeploy || (e.message === e.status && lastDeploy.startsWith(`${e.deploy} ${e.status} ${e.step} `))) return;
         lastDeploy = key;
-        print(`${time()}  ${e.deploy.padEnd(22)} ${e.status.padEnd(12)}${step}${servers}${e.message && e.message !== e.status ? `  ${e.message}` : ''}`);
+        print(
+          `${time()}  ${e.deploy.padEnd(22)} ${e.status.padEnd(12)}${step}${servers}${e.message && e.message !== e.status ? `  ${e.message}` : ''}`,
+        );
         break;
       }
       case 'tests': {
         const line = `${e.shardsDone}/${e.shardsTotal} shards, ${e.passed} passed, ${e.failed} failed`;
         if (line === lastTests) return;
         lastTests = line;
-        print(`${time()}  ${(e.deploy.startsWith('next:') ? `tests ahead ${e.deploy.slice(5)}` : e.deploy).padEnd(22)} tests        ${line}${e.etaMs ? `, ~${Math.ceil(e.etaMs / 1000)}s left` : ''}`);
+        print(
+          `${time()}  ${(e.deploy.startsWith('next:') ? `tests ahead ${e.deploy.slice(5)}` : e.deploy).padEnd(22)} tests        ${line}${e.etaMs ? `, ~${Math.ceil(e.etaMs / 1000)}s left` : ''}`,
+        );
         break;
       }
       case 'gate': {

@@ -59,7 +59,10 @@ const LINE_CONTROLS = {
   promote: ['Promote', 'Skip the rest of the current bake and move to the next step.'],
   block: ['Block the line', 'No deploy starts until someone unblocks.'],
   unblock: ['Unblock the line', 'Queued commits start deploying again.'],
-  override: ['Deploy the held change anyway', 'Its tree failed before; it deploys once more, through every gate. Recorded with your name and reason.'],
+  override: [
+    'Deploy the held change anyway',
+    'Its tree failed before; it deploys once more, through every gate. Recorded with your name and reason.',
+  ],
 };
 
 /** A button for a line control (pause, resume, abort, promote, block, unblock). */
@@ -67,7 +70,14 @@ export function lineControl(action, done, cls = '') {
   const [title, help] = LINE_CONTROLS[action];
   return h(
     'button',
-    { type: 'button', class: `control ${cls}`, 'data-control': action, title: `${help} Needs a captain token.`, onclick: () => ask({ title, help: `${help} Needs a token with role captain or admin.`, path: `/api/line/${action}`, done: () => done?.(title) }) },
+    {
+      type: 'button',
+      class: `control ${cls}`,
+      'data-control': action,
+      title: `${help} Needs a captain token.`,
+      onclick: () =>
+        ask({ title, help: `${help} Needs a token with role captain or admin.`, path: `/api/line/${action}`, done: () => done?.(title) }),
+    },
     action[0].toUpperCase() + action.slice(1),
   );
 }
@@ -76,7 +86,13 @@ export function lineControl(action, done, cls = '') {
 export function actionButton(label, { title, help, path, fields }, done, cls = '') {
   return h(
     'button',
-    { type: 'button', class: `control ${cls}`, 'data-action': label.toLowerCase().split(' ')[0], title: `${help} Needs a captain token.`, onclick: () => ask({ title, help: `${help} Needs a token with role captain or admin.`, path, fields, done: () => done?.(title) }) },
+    {
+      type: 'button',
+      class: `control ${cls}`,
+      'data-action': label.toLowerCase().split(' ')[0],
+      title: `${help} Needs a captain token.`,
+      onclick: () => ask({ title, help: `${help} Needs a token with role captain or admin.`, path, fields, done: () => done?.(title) }),
+    },
     label,
   );
 }

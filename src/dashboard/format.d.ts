@@ -15,4 +15,7 @@ export function tone(status: string): string;
 export function words(status: string): string;
 export function duration(ms: number): string;
 export const shortSha: (sha: string) => string;
-export function verdictLabel(m: { verdict: string; samples?: { canary: number; baseline: number }; shortage?: string }, gateDecision?: string): string;
+export function verdictLabel(
+  m: { verdict: string; samples?: { canary: number; baseline: number }; shortage?: string },
+  gateDecision?: string,
+): string;

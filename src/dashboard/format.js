@@ -85,7 +85,8 @@ function bytes(x) {
   return `${plain(x, 3)} B`;
 }
 
-const perMinute = (x, intervalMs) => (fin(intervalMs) && intervalMs > 0 ? `${plain((x * 60_000) / intervalMs, 3)} per minute` : `${plain(x, 3)} per interval`);
+const perMinute = (x, intervalMs) =>
+  fin(intervalMs) && intervalMs > 0 ? `${plain((x * 60_000) / intervalMs, 3)} per minute` : `${plain(x, 3)} per interval`;
 
 export const defaultUnit = (kind) => (kind === 'ratio' ? 'fraction' : kind === 'count' ? 'count' : 'none');
 

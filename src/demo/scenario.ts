@@ -40,7 +40,16 @@ export interface DemoOptions {
 export interface DemoSummary {
   ok: boolean;
   expectations: { name: string; ok: boolean; detail?: string }[];
-  deploys: { id: string; shas: string[]; subject: string; author: string; outcome?: string; durationMs?: number; reason?: string; revertSha?: string }[];
+  deploys: {
+    id: string;
+    shas: string[];
+    subject: string;
+    author: string;
+    outcome?: string;
+    durationMs?: number;
+    reason?: string;
+    revertSha?: string;
+  }[];
   reverted?: {
     sha: string;
     revertSha: string;
@@ -99,7 +108,8 @@ export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
 
   // A fresh start: stop servers a previous demo left running, forget its state.
   await createLocalFleet(config.fleet, { root: IMMUNE_ROOT, log: opts.log }).close();
-  for (const p of [resolve(config.repo.workdir), resolve(config.fleet.dir), join(dataDir, 'demo'), join(dataDir, 'artifacts')]) await rm(p, { recursive: true, force: true });
+  for (const p of [resolve(config.repo.workdir), resolve(config.fleet.dir), join(dataDir, 'demo'), join(dataDir, 'artifacts')])
+    await rm(p, { recursive: true, force: true });
   for (const f of ['immune.db', 'immune.db-wal', 'immune.db-shm']) await rm(join(dataDir, f), { force: true });
 
   const { dev, devDir, commit } = await developerRepo(config, dataDir, opts.print);
@@ -161,7 +171,10 @@ async function developerRepo(config: PipelineConfig, dataDir: string, print: (li
   await dev.addRemote('origin', origin);
   const commit = async (change: ShopChange, author: string): Promise<string> => {
     // Like an engineer: start from what is on main now (it may hold a revert by immune).
-    const hasHead = await dev.revparse(['HEAD']).then(() => true, () => false);
+    const hasHead = await dev.revparse(['HEAD']).then(
+      () => true,
+      () => false,
+    );
     if (hasHead) {
       await dev.fetch('origin', config.repo.branch);
       await dev.raw(['reset', '--hard', `origin/${config.repo.branch}`]);
@@ -230,7 +243,9 @@ async function playScenario(ctx: ScenarioContext): Promise<DemoSummary> {
     expect('the bad commit is caught, rolled back and reverted', d2.outcome === 'reverted' && !!d2.revertSha, d2.reason);
     expect('the line is blocked', line.blocked, line.blockReason);
     if (d2.revertSha) {
-      const diff = await simpleGit(devDir).fetch('origin').then(() => simpleGit(devDir).raw(['diff', `${bad}^`, d2.revertSha!]));
+      const diff = await simpleGit(devDir)
+        .fetch('origin')
+        .then(() => simpleGit(devDir).raw(['diff', `${bad}^`, d2.revertSha!]));
       expect('the revert commit undoes exactly the bad change', diff.trim() === '');
       const f = d2.state.failure;
       const plan = d2.state.plan;
@@ -253,7 +268,10 @@ async function playScenario(ctx: ScenarioContext): Promise<DemoSummary> {
     const fix = await commit(fixChange(), AUTHORS.linus);
     await sleep(config.repo.poll_interval * 3 + 1000);
     const waiting = await runtime.engine.status();
-    expect('a commit pushed while blocked waits in the queue', waiting.blocked && !waiting.inFlight && waiting.queue.some((c) => c.sha === fix));
+    expect(
+      'a commit pushed while blocked waits in the queue',
+      waiting.blocked && !waiting.inFlight && waiting.queue.some((c) => c.sha === fix),
+    );
 
     opts.print('\n— the release captain unblocks the line');
     await runtime.engine.unblock('root cause understood: tier lookup guarded in the fix', 'captain:demo');
@@ -273,20 +291,23 @@ async function playScenario(ctx: ScenarioContext): Promise<DemoSummary> {
 }
 
 /** The summary's deploys and verdict, from the store. */
-async function finishSummary(runtime: Runtime, config: PipelineConfig, out: Partial<DemoSummary>, expectations: DemoSummary['expectations']): Promise<DemoSummary> {
+async function finishSummary(
+  runtime: Runtime,
+  config: PipelineConfig,
+  out: Partial<DemoSummary>,
+  expectations: DemoSummary['expectations'],
+): Promise<DemoSummary> {
   const deploys = await runtime.store.line.listDeploys(config.name, { limit: 50 });
-  out.deploys = deploys
-    .reverse()
-    .map((d) => ({
-      id: d.id,
-      shas: d.shas,
-      subject: d.commits.at(-1)?.subject ?? '',
-      author: d.commits.at(-1)?.author ?? '',
-      outcome: d.outcome,
-      durationMs: d.finishedAt ? d.finishedAt - d.createdAt : undefined,
-      reason: d.reason,
-      revertSha: d.revertSha,
-    }));
+  out.deploys = deploys.reverse().map((d) => ({
+    id: d.id,
+    shas: d.shas,
+    subject: d.commits.at(-1)?.subject ?? '',
+    author: d.commits.at(-1)?.author ?? '',
+    outcome: d.outcome,
+    durationMs: d.finishedAt ? d.finishedAt - d.createdAt : undefined,
+    reason: d.reason,
+    revertSha: d.revertSha,
+  }));
   out.expectations = expectations;
   out.ok = expectations.length > 0 && expectations.every((e) => e.ok);
   return out as DemoSummary;

@@ -72,7 +72,8 @@ ${lookup}
 `;
   const order = '  return { orderId: nextOrder++, amount };';
   const at = original.indexOf('/**');
-  if (at < 0 || !original.includes(order)) throw new Error('src/demo/shop/lib/checkout.js changed: update shop-changes.ts loyaltyCheckout()');
+  if (at < 0 || !original.includes(order))
+    throw new Error('src/demo/shop/lib/checkout.js changed: update shop-changes.ts loyaltyCheckout()');
   return (original.slice(0, at) + helpers + original.slice(at)).replace(
     order,
     '  const discount = loyaltyDiscount(cart.user);\n  const total = Math.round(amount * (1 - discount) * 100) / 100;\n  return { orderId: nextOrder++, amount: total };',
@@ -86,5 +87,8 @@ export function badChange(): ShopChange {
 
 /** The same feature without the bug. */
 export function fixChange(): ShopChange {
-  return { message: 'Checkout: loyalty discount for members, guarding the tier lookup', files: { 'lib/checkout.js': loyaltyCheckout(true) } };
+  return {
+    message: 'Checkout: loyalty discount for members, guarding the tier lookup',
+    files: { 'lib/checkout.js': loyaltyCheckout(true) },
+  };
 }

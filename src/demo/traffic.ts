@@ -35,15 +35,24 @@ interface Answer {
 /** One request over node:http on a keep-alive agent, the body read and dropped. */
 function send(agent: Agent, url: string, method: string, headers: Record<string, string>, body: string | undefined): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method, headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) }, agent, timeout: REQUEST_TIMEOUT_MS }, (res) => {
-      res.resume();
-      res.on('end', () => {
-        const status = res.statusCode ?? 0;
-        const b = res.headers['x-branch'];
-        resolve({ status, ok: status >= 200 && status < 300, branch: typeof b === 'string' ? b : null });
-      });
-      res.on('error', reject);
-    });
+    const req = httpRequest(
+      url,
+      {
+        method,
+        headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+        agent,
+        timeout: REQUEST_TIMEOUT_MS,
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          const b = res.headers['x-branch'];
+          resolve({ status, ok: status >= 200 && status < 300, branch: typeof b === 'string' ? b : null });
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end(body);
@@ -166,7 +175,10 @@ class TrafficRun {
       await Promise.allSettled([...this.inFlight]);
       this.agent.destroy();
       this.stats.elapsedMs = Date.now() - this.started;
-      this.opts.log.info({ requests: this.stats.requests, checkouts: this.stats.checkouts, dropped: this.stats.dropped }, 'traffic stopped');
+      this.opts.log.info(
+        { requests: this.stats.requests, checkouts: this.stats.checkouts, dropped: this.stats.dropped },
+        'traffic stopped',
+      );
       this.resolveDone();
     })();
     return this.finishing;
@@ -190,7 +202,13 @@ class TrafficRun {
     return { status: res.status, ok: res.ok, branch: res.headers.get('x-branch') };
   }
 
-  private async request(s: Server, action: keyof TrafficStats['byAction'], path: string, user: string, body?: unknown): Promise<Answer | undefined> {
+  private async request(
+    s: Server,
+    action: keyof TrafficStats['byAction'],
+    path: string,
+    user: string,
+    body?: unknown,
+  ): Promise<Answer | undefined> {
     const stats = this.stats;
     stats.requests++;
     stats.byAction[action]++;
@@ -264,7 +282,7 @@ class TrafficRun {
       due.push({ s, n: Math.floor(b) });
     }
     // Round-robin over the servers, so that when maxInFlight is reached the drops are spread evenly too.
-    for (let more = true; more && this.stats.running; ) {
+    for (let more = true; more && this.stats.running;) {
       more = false;
       for (const d of due) {
         if (d.n <= 0) continue;

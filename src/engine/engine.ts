@@ -101,7 +101,15 @@ interface Running {
 export interface ServerReleases {
   server: string;
   current: string | null;
-  releases: { id: string; current: boolean; sha?: string; deploy?: string; outcome?: DeployRecord['outcome']; live: boolean; knownBad?: string }[];
+  releases: {
+    id: string;
+    current: boolean;
+    sha?: string;
+    deploy?: string;
+    outcome?: DeployRecord['outcome'];
+    live: boolean;
+    knownBad?: string;
+  }[];
 }
 
 export class Engine implements LineControl {
@@ -138,7 +146,17 @@ export class Engine implements LineControl {
     const bakes = this.cfg.rollout.steps.reduce((t, s) => t + (s.max_bake ?? this.cfg.rollout.max_bake), 0);
     const before = Math.max(this.cfg.watch.window, this.cfg.rollout.history);
     this.sampler = new Sampler(d, this.cfg.rollout.interval, bakes + before + this.cfg.watch.duration + 5 * 60_000);
-    this.specs = this.cfg.metrics.definitions.map((m) => ({ name: m.name, kind: m.kind, bad: m.bad, tolerance: m.tolerance, critical: m.critical, weight: m.weight, per: m.kind === 'count' ? m.per : undefined, unit: metricUnit(m), intervalMs: this.cfg.rollout.interval }));
+    this.specs = this.cfg.metrics.definitions.map((m) => ({
+      name: m.name,
+      kind: m.kind,
+      bad: m.bad,
+      tolerance: m.tolerance,
+      critical: m.critical,
+      weight: m.weight,
+      per: m.kind === 'count' ? m.per : undefined,
+      unit: metricUnit(m),
+      intervalMs: this.cfg.rollout.interval,
+    }));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -163,11 +181,19 @@ export class Engine implements LineControl {
   /** Say before the first deploy, not after a failure, when reverts could not be pushed. */
   private async checkRepo(): Promise<void> {
     if (!this.cfg.on_regression.revert || !this.d.repo.checkPushable) return;
-    const r = await this.d.repo.checkPushable(this.stopAc.signal).catch((err: Error) => ({ ok: false as const, problem: `cannot check the repository: ${err.message}`, details: undefined }));
+    const r = await this.d.repo
+      .checkPushable(this.stopAc.signal)
+      .catch((err: Error) => ({ ok: false as const, problem: `cannot check the repository: ${err.message}`, details: undefined }));
     if (r.ok) return;
     this.problems = [r.problem];
     this.d.log.error({ details: r.details }, r.problem);
-    this.d.events.emit({ type: 'line', pipeline: this.name, blocked: this.line.blocked, paused: this.line.paused, reason: this.line.blockReason });
+    this.d.events.emit({
+      type: 'line',
+      pipeline: this.name,
+      blocked: this.line.blocked,
+      paused: this.line.paused,
+      reason: this.line.blockReason,
+    });
   }
 
   /**
@@ -181,10 +207,26 @@ export class Engine implements LineControl {
     for (const old of older) {
       const st = old.state;
       if (isFinished(st)) continue;
-      this.d.log.error({ deploy: old.id, status: st.status, newer: newest!.id }, 'closing a deploy a newer one superseded; its servers follow the newer one');
-      old.state = { ...st, status: 'failed', outcome: 'failed', failure: { stage: 'crash', step: st.step, reason: `superseded by ${newest!.id} while ${st.status}` } } satisfies DeployState;
+      this.d.log.error(
+        { deploy: old.id, status: st.status, newer: newest!.id },
+        'closing a deploy a newer one superseded; its servers follow the newer one',
+      );
+      old.state = {
+        ...st,
+        status: 'failed',
+        outcome: 'failed',
+        failure: { stage: 'crash', step: st.step, reason: `superseded by ${newest!.id} while ${st.status}` },
+      } satisfies DeployState;
       Object.assign(old, { status: 'failed', outcome: 'failed', finishedAt: now, reason: `superseded by ${newest!.id}`, outbox: [] });
-      await this.durably('close a superseded deploy', () => this.d.store.line.saveDeploy(old, { deployId: old.id, time: now, type: 'superseded', status: 'failed', data: { by: newest!.id, from: st.status } }));
+      await this.durably('close a superseded deploy', () =>
+        this.d.store.line.saveDeploy(old, {
+          deployId: old.id,
+          time: now,
+          type: 'superseded',
+          status: 'failed',
+          data: { by: newest!.id, from: st.status },
+        }),
+      );
     }
     if (!newest) return;
     const state = newest.state;
@@ -193,12 +235,16 @@ export class Engine implements LineControl {
     if (state.status === 'queued') {
       // Created, perhaps not yet taken off the queue: take it off (idempotent) and start it.
       this.d.log.warn({ deploy: newest.id }, 'starting a deploy the last run created but did not start');
-      if (newest.shas.some((s) => this.line.queue.includes(s))) await this.saveLine({ queue: this.line.queue.filter((s) => !newest.shas.includes(s)) });
+      if (newest.shas.some((s) => this.line.queue.includes(s)))
+        await this.saveLine({ queue: this.line.queue.filter((s) => !newest.shas.includes(s)) });
       this.launch(newest, outbox, [{ type: 'start', hasTests: !!this.d.tests }]);
       return;
     }
     if (isFinished(state)) {
-      this.d.log.warn({ deploy: newest.id, status: state.status, actions: outbox.map((a) => a.type) }, 'performing what the last run committed to but did not do');
+      this.d.log.warn(
+        { deploy: newest.id, status: state.status, actions: outbox.map((a) => a.type) },
+        'performing what the last run committed to but did not do',
+      );
       this.launch(newest, outbox);
       return;
     }
@@ -207,7 +253,15 @@ export class Engine implements LineControl {
     const resumed = resumedState(state, now);
     newest.state = resumed;
     newest.status = resumed.status;
-    await this.durably('resume', () => this.d.store.line.saveDeploy(newest, { deployId: newest.id, time: now, type: 'resume', status: resumed.status, data: { from: state.status } }));
+    await this.durably('resume', () =>
+      this.d.store.line.saveDeploy(newest, {
+        deployId: newest.id,
+        time: now,
+        type: 'resume',
+        status: resumed.status,
+        data: { from: state.status },
+      }),
+    );
     this.launch(newest, [...outbox, ...resumeActions(state)]);
   }
 
@@ -226,7 +280,13 @@ export class Engine implements LineControl {
     if (!bad.length) return;
     this.d.log.error({ entries: bad.map((s) => String(s).slice(0, 80)) }, 'dropping queue entries that are not commit shas');
     await this.saveLine({ queue: this.line.queue.filter((s) => !bad.includes(s)) });
-    await this.audit('immune', 'drop', this.name, `dropped ${bad.length} queue entr${bad.length === 1 ? 'y' : 'ies'} that are not commit shas`, { entries: bad.map((s) => String(s).slice(0, 80)) });
+    await this.audit(
+      'immune',
+      'drop',
+      this.name,
+      `dropped ${bad.length} queue entr${bad.length === 1 ? 'y' : 'ies'} that are not commit shas`,
+      { entries: bad.map((s) => String(s).slice(0, 80)) },
+    );
   }
 
   /**
@@ -241,7 +301,9 @@ export class Engine implements LineControl {
     }
     const revert = running.length ? undefined : await this.d.repo.findTrailer?.('Immune-Deploy').catch(() => undefined);
     if (!running.length && !revert) return;
-    const what = running.length ? `the fleet runs releases it has no record of (${running.slice(0, 3).join(', ')}${running.length > 3 ? ', ...' : ''})` : `the branch has immune's revert ${revert!.slice(0, 8)}`;
+    const what = running.length
+      ? `the fleet runs releases it has no record of (${running.slice(0, 3).join(', ')}${running.length > 3 ? ', ...' : ''})`
+      : `the branch has immune's revert ${revert!.slice(0, 8)}`;
     const reason = `the state store is empty but ${what}: the record was lost. No deploy until a captain runs \`immune adopt <sha the fleet runs>\` (or \`immune adopt --fresh\` to deploy the tip to every server as a first deploy)`;
     this.d.log.error({ running }, reason);
     await this.saveLine({ blocked: true, blockReason: reason, blockedBy: 'immune', blockedAt: this.d.clock.now(), needsAdoption: reason });
@@ -299,7 +361,13 @@ export class Engine implements LineControl {
   private async saveLine(patch: Partial<LineRecord>): Promise<void> {
     this.line = { ...this.line, ...patch, version: this.line.version + 1 };
     await this.durably('save the line', () => this.d.store.line.saveLine(this.line));
-    this.d.events.emit({ type: 'line', pipeline: this.name, blocked: this.line.blocked, paused: this.line.paused, reason: this.line.blockReason });
+    this.d.events.emit({
+      type: 'line',
+      pipeline: this.name,
+      blocked: this.line.blocked,
+      paused: this.line.paused,
+      reason: this.line.blockReason,
+    });
   }
 
   private async poll(): Promise<void> {
@@ -309,7 +377,11 @@ export class Engine implements LineControl {
     const commits = await this.d.repo.commitsBetween(this.line.lastSeen, tip);
     const known = new Set([...this.line.queue, ...this.taken]);
     const bad = commits.filter((c) => !SHA.test(c.sha));
-    if (bad.length) this.d.log.error({ entries: bad.map((c) => String(c.sha).slice(0, 80)) }, 'the repository returned entries that are not commit shas; not queued');
+    if (bad.length)
+      this.d.log.error(
+        { entries: bad.map((c) => String(c.sha).slice(0, 80)) },
+        'the repository returned entries that are not commit shas; not queued',
+      );
     const fresh = commits.map((c) => c.sha).filter((s) => SHA.test(s) && !known.has(s));
     await this.saveLine({ lastSeen: tip, queue: [...this.line.queue, ...fresh] });
     faultPoint('queued');
@@ -339,7 +411,9 @@ export class Engine implements LineControl {
     if (this.testsAhead.size > 0) return;
     const ac = new AbortController();
     this.stopAc.signal.addEventListener('abort', () => ac.abort(), { once: true });
-    const run = this.d.tests({ shas: batch }, ac.signal, (p) => this.d.events.emit({ type: 'tests', pipeline: this.name, deploy: `next:${last.slice(0, 8)}`, ...p }));
+    const run = this.d.tests({ shas: batch }, ac.signal, (p) =>
+      this.d.events.emit({ type: 'tests', pipeline: this.name, deploy: `next:${last.slice(0, 8)}`, ...p }),
+    );
     run.catch(() => undefined);
     this.testsAhead.set(last, run);
   }
@@ -462,18 +536,23 @@ export class Engine implements LineControl {
       d.finishedAt = ctx.now;
       d.reason = t.state.failure?.reason;
     }
-    const data = event.type === 'gate' || event.type === 'watch' ? { decision: event.result.decision, explanation: event.result.explanation } : event;
+    const data =
+      event.type === 'gate' || event.type === 'watch' ? { decision: event.result.decision, explanation: event.result.explanation } : event;
     // The transition's side effects go into the outbox in the same write as the state.
     let seq = d.actionSeq ?? 0;
-    const effects = t.actions.filter((a) => SIDE_EFFECTS.has(a.type)).map((a) => {
-      const id = `${d.id}#${++seq}`;
-      this.outboxIds.set(a, id);
-      return { id, action: a };
-    });
+    const effects = t.actions
+      .filter((a) => SIDE_EFFECTS.has(a.type))
+      .map((a) => {
+        const id = `${d.id}#${++seq}`;
+        this.outboxIds.set(a, id);
+        return { id, action: a };
+      });
     if (state.status === 'building' && t.state.status === 'rolling_out' && d.previous) await this.keepBefore(d, ctx.now);
     d.outbox = [...(replace ? [] : (d.outbox ?? [])), ...effects];
     d.actionSeq = seq;
-    await this.durably(`record ${event.type}`, () => this.d.store.line.saveDeploy(d, { deployId: d.id, time: ctx.now, type: event.type, status: t.state.status, data }));
+    await this.durably(`record ${event.type}`, () =>
+      this.d.store.line.saveDeploy(d, { deployId: d.id, time: ctx.now, type: event.type, status: t.state.status, data }),
+    );
     faultPoint(`transition:${t.state.status}`);
     this.emitDeploy(d);
     if (replace) run.pending = t.actions;
@@ -488,7 +567,15 @@ export class Engine implements LineControl {
     const from = now - Math.max(this.cfg.watch.window, this.cfg.rollout.history) - this.cfg.rollout.interval;
     const ticks = this.sampler.all.filter((t) => t.time >= from && t.time <= now);
     await this.durably('keep the pre-rollout window', () =>
-      this.d.store.line.appendGateLook({ deployId: d.id, step: BEFORE_STEP, time: now, elapsedMs: 0, decision: 'before', explanation: `the fleet's ${ticks.length} samples before the rollout`, metrics: { ticks } }),
+      this.d.store.line.appendGateLook({
+        deployId: d.id,
+        step: BEFORE_STEP,
+        time: now,
+        elapsedMs: 0,
+        decision: 'before',
+        explanation: `the fleet's ${ticks.length} samples before the rollout`,
+        metrics: { ticks },
+      }),
     );
   }
 
@@ -505,7 +592,15 @@ export class Engine implements LineControl {
     if (!id || !d.outbox?.some((e) => e.id === id)) return;
     d.outbox = d.outbox.filter((e) => e.id !== id);
     if (!isFinished(d.state)) return;
-    await this.durably('record a side effect done', () => this.d.store.line.saveDeploy(d, { deployId: d.id, time: this.d.clock.now(), type: 'done', status: d.status, data: { action: a.type, id } }));
+    await this.durably('record a side effect done', () =>
+      this.d.store.line.saveDeploy(d, {
+        deployId: d.id,
+        time: this.d.clock.now(),
+        type: 'done',
+        status: d.status,
+        data: { action: a.type, id },
+      }),
+    );
   }
 
   // ------------------------------------------------------------------------------------------
@@ -550,8 +645,19 @@ export class Engine implements LineControl {
     if (!f) return;
     this.fault = undefined;
     this.d.log.warn({ fault: f.kind, heldMs: this.d.clock.now() - f.since }, 'line no longer held');
-    this.d.events.emit({ type: 'line', pipeline: this.name, blocked: this.line.blocked, paused: this.line.paused, reason: this.line.blockReason });
-    void this.notifyCaptains('info', 'Line no longer held', `held ${Math.round((this.d.clock.now() - f.since) / 1000)} s: ${f.reason}`, `fault-cleared:${f.kind}:${f.since}`);
+    this.d.events.emit({
+      type: 'line',
+      pipeline: this.name,
+      blocked: this.line.blocked,
+      paused: this.line.paused,
+      reason: this.line.blockReason,
+    });
+    void this.notifyCaptains(
+      'info',
+      'Line no longer held',
+      `held ${Math.round((this.d.clock.now() - f.since) / 1000)} s: ${f.reason}`,
+      `fault-cleared:${f.kind}:${f.since}`,
+    );
   }
 
   private async notifyCaptains(kind: 'blocked' | 'info', title: string, body: string, id: string): Promise<void> {
@@ -577,7 +683,13 @@ export class Engine implements LineControl {
         // A judge that cannot look is a failed look: never a silent pass.
         return action.type === 'watch'
           ? { type: 'watch', result: { decision: 'fail', metrics: [], explanation: `watch failed: ${msg}` }, policy: 'rollback' }
-          : { type: 'gate', step: action.step, result: { decision: 'fail', metrics: [], explanation: `gate failed: ${msg}` }, policy: 'rollback', paused: false };
+          : {
+              type: 'gate',
+              step: action.step,
+              result: { decision: 'fail', metrics: [], explanation: `gate failed: ${msg}` },
+              policy: 'rollback',
+              paused: false,
+            };
       case 'rollback':
         // Keep trying: the fleet must end on a known build. On-call hears once per deploy and step.
         this.d.log.error({ deploy: run.record.id, err: msg }, 'rollback failed; retrying');
@@ -612,7 +724,11 @@ export class Engine implements LineControl {
       case 'revert': {
         // Never revert immune's own reverts: a batch [revert + new commits] reverts only the new commits.
         const { revert: shas, kept } = revertable(d.commits, a.shas === 'change' ? d.shas : a.shas, new Set(this.line.reverts ?? []));
-        if (!shas.length) return { type: 'revert_skipped', reason: `${kept.map((s) => s.slice(0, 8)).join(', ')} ${kept.length === 1 ? 'is' : 'are'} immune's own revert${kept.length === 1 ? '' : 's'}, kept on the branch` };
+        if (!shas.length)
+          return {
+            type: 'revert_skipped',
+            reason: `${kept.map((s) => s.slice(0, 8)).join(', ')} ${kept.length === 1 ? 'is' : 'are'} immune's own revert${kept.length === 1 ? '' : 's'}, kept on the branch`,
+          };
         const sha = await this.d.repo.revert(shas, revertMessage(d, state, { publicUrl: this.d.publicUrl, shas }), signal);
         d.revertSha = sha;
         await this.saveLine({ reverts: [...(this.line.reverts ?? []).filter((r) => r !== sha), sha].slice(-1000) });
@@ -623,7 +739,9 @@ export class Engine implements LineControl {
           await this.saveLine({ queue: [...rest, ...this.line.queue.filter((s) => !rest.includes(s))] });
         }
         this.d.log.warn({ deploy: d.id, reverted: shas.map((s) => s.slice(0, 8)), revert: sha.slice(0, 8) }, 'reverted in git');
-        await this.d.codeHost?.comment(shas.at(-1)!, revertMessage(d, state, { publicUrl: this.d.publicUrl, shas, markdown: true })).catch((err) => this.d.log.warn({ err: (err as Error).message }, 'comment failed'));
+        await this.d.codeHost
+          ?.comment(shas.at(-1)!, revertMessage(d, state, { publicUrl: this.d.publicUrl, shas, markdown: true }))
+          .catch((err) => this.d.log.warn({ err: (err as Error).message }, 'comment failed'));
         return { type: 'reverted', sha };
       }
       case 'remember_bad':
@@ -631,7 +749,13 @@ export class Engine implements LineControl {
         return undefined;
       case 'block':
         if (this.line.blocked && this.line.blockedDeploy === d.id) return undefined; // replayed after a crash
-        await this.saveLine({ blocked: true, blockReason: a.reason, blockedBy: 'immune', blockedAt: this.d.clock.now(), blockedDeploy: d.id });
+        await this.saveLine({
+          blocked: true,
+          blockReason: a.reason,
+          blockedBy: 'immune',
+          blockedAt: this.d.clock.now(),
+          blockedDeploy: d.id,
+        });
         await this.durably('audit the block', () => this.audit('immune', 'block', this.name, a.reason, { deploy: d.id }));
         return undefined;
       case 'mark_live':
@@ -642,7 +766,12 @@ export class Engine implements LineControl {
         return undefined;
       case 'set_status':
         await this.d.codeHost
-          ?.setStatus(d.shas.at(-1)!, { context: `immune/${a.context}`, state: a.state, description: a.description.slice(0, 140), url: this.d.publicUrl ? `${this.d.publicUrl}/#/deploys/${d.id}` : undefined })
+          ?.setStatus(d.shas.at(-1)!, {
+            context: `immune/${a.context}`,
+            state: a.state,
+            description: a.description.slice(0, 140),
+            url: this.d.publicUrl ? `${this.d.publicUrl}/#/deploys/${d.id}` : undefined,
+          })
           .catch((err) => this.d.log.warn({ err: (err as Error).message }, 'commit status failed'));
         return undefined;
     }
@@ -707,11 +836,24 @@ export class Engine implements LineControl {
       await this.d.fleet.activate(s, want(s.id)!, signal);
       this.sampler.activated(s.id, want(s.id)!.id);
       done++;
-      this.d.events.emit({ type: 'deploy', pipeline: this.name, deploy: d.id, status: 'rolling_out', step, servers: Math.min(total, done), of: servers.size, message: `${s.id} on ${want(s.id)!.id}` });
+      this.d.events.emit({
+        type: 'deploy',
+        pipeline: this.name,
+        deploy: d.id,
+        status: 'rolling_out',
+        step,
+        servers: Math.min(total, done),
+        of: servers.size,
+        message: `${s.id} on ${want(s.id)!.id}`,
+      });
     });
     if (signal.aborted) throw signal.reason;
     if (failures.length) {
-      return { type: 'step_failed', step, reason: `deploy failed on ${failures.map((f) => `${f.item.id} (${f.error.message})`).join(', ')}` };
+      return {
+        type: 'step_failed',
+        step,
+        reason: `deploy failed on ${failures.map((f) => `${f.item.id} (${f.error.message})`).join(', ')}`,
+      };
     }
     return { type: 'step_deployed', step, gated: onNew.size < servers.size && !!d.previous };
   }
@@ -736,8 +878,16 @@ export class Engine implements LineControl {
     // Each server's own past: the window before the rollout began, when every server ran the previous build.
     const started = state.rolloutStartedAt ?? since;
     // Only intervals on the release the baseline runs now (d.previous), after the warm-up, are a server's own past.
-    const history = this.cfg.rollout.history > 0 && d.previous ? { from: started - this.cfg.rollout.history, to: started, release: d.previous.id } : undefined;
-    const series = toSeries(this.specs, this.sampler.all, { baseline: { servers: baseline, from: since, to: now }, canary: { servers: canary, from: since, to: now } }, history);
+    const history =
+      this.cfg.rollout.history > 0 && d.previous
+        ? { from: started - this.cfg.rollout.history, to: started, release: d.previous.id }
+        : undefined;
+    const series = toSeries(
+      this.specs,
+      this.sampler.all,
+      { baseline: { servers: baseline, from: since, to: now }, canary: { servers: canary, from: since, to: now } },
+      history,
+    );
     const bake = this.stepBake(step);
     const result = this.d.judge.gate({
       alpha: this.cfg.rollout.alpha,
@@ -749,8 +899,26 @@ export class Engine implements LineControl {
       unresponsive: down.blamed,
       unresponsiveWhy: down.reasons,
     });
-    await this.durably('record a gate look', () => this.d.store.line.appendGateLook({ deployId: d.id, step, time: now, elapsedMs: now - since, decision: result.decision, explanation: result.explanation, metrics: result.metrics }));
-    this.d.events.emit({ type: 'gate', pipeline: this.name, deploy: d.id, step, elapsedMs: now - since, decision: result.decision, explanation: result.explanation });
+    await this.durably('record a gate look', () =>
+      this.d.store.line.appendGateLook({
+        deployId: d.id,
+        step,
+        time: now,
+        elapsedMs: now - since,
+        decision: result.decision,
+        explanation: result.explanation,
+        metrics: result.metrics,
+      }),
+    );
+    this.d.events.emit({
+      type: 'gate',
+      pipeline: this.name,
+      deploy: d.id,
+      step,
+      elapsedMs: now - since,
+      decision: result.decision,
+      explanation: result.explanation,
+    });
     return { type: 'gate', step, result, policy: this.cfg.rollout.on_inconclusive, paused: this.line.paused };
   }
 
@@ -771,7 +939,13 @@ export class Engine implements LineControl {
     const series = toSeries(this.specs, this.sampler.all, {
       baseline: { servers: all, from: before - this.cfg.watch.window, to: before },
       // Each server's start-up on the new build is not part of the watch (start-up CPU and memory are not a slow failure).
-      canary: { servers: all, from: state.since, to: now, release: d.artifact?.id, warmupMs: Math.min(WATCH_WARMUP_MS, this.cfg.watch.duration / 3) },
+      canary: {
+        servers: all,
+        from: state.since,
+        to: now,
+        release: d.artifact?.id,
+        warmupMs: Math.min(WATCH_WARMUP_MS, this.cfg.watch.duration / 3),
+      },
     });
     const result = this.d.judge.watch({
       alpha: this.cfg.rollout.alpha,
@@ -782,8 +956,26 @@ export class Engine implements LineControl {
       unresponsiveWhy: down.reasons,
       onInconclusive: this.cfg.rollout.on_inconclusive,
     });
-    await this.durably('record a watch look', () => this.d.store.line.appendGateLook({ deployId: d.id, step: -1, time: now, elapsedMs: now - state.since, decision: result.decision, explanation: result.explanation, metrics: result.metrics }));
-    this.d.events.emit({ type: 'gate', pipeline: this.name, deploy: d.id, step: -1, elapsedMs: now - state.since, decision: result.decision, explanation: result.explanation });
+    await this.durably('record a watch look', () =>
+      this.d.store.line.appendGateLook({
+        deployId: d.id,
+        step: -1,
+        time: now,
+        elapsedMs: now - state.since,
+        decision: result.decision,
+        explanation: result.explanation,
+        metrics: result.metrics,
+      }),
+    );
+    this.d.events.emit({
+      type: 'gate',
+      pipeline: this.name,
+      deploy: d.id,
+      step: -1,
+      elapsedMs: now - state.since,
+      decision: result.decision,
+      explanation: result.explanation,
+    });
     return { type: 'watch', result, policy: this.cfg.rollout.on_inconclusive };
   }
 
@@ -795,8 +987,19 @@ export class Engine implements LineControl {
       this.incidentsTold.add(key);
       const reason = why[id] ?? 'no answer';
       this.d.log.warn({ deploy: d.id, server: id, reason }, `server ${id} stopped answering: ${what}, left out of the judgement`);
-      this.d.events.emit({ type: 'deploy', pipeline: this.name, deploy: d.id, status: (d.state as DeployState).status, message: `incident: ${id} stopped answering (${reason}); ${what}, not blamed on the change` });
-      void this.notifyCaptains('info', `Server ${id} stopped answering`, `${reason}. It is ${what}: left out of the judgement of ${this.describe(d)}, not blamed on the change.`, `incident:${key}`);
+      this.d.events.emit({
+        type: 'deploy',
+        pipeline: this.name,
+        deploy: d.id,
+        status: (d.state as DeployState).status,
+        message: `incident: ${id} stopped answering (${reason}); ${what}, not blamed on the change`,
+      });
+      void this.notifyCaptains(
+        'info',
+        `Server ${id} stopped answering`,
+        `${reason}. It is ${what}: left out of the judgement of ${this.describe(d)}, not blamed on the change.`,
+        `incident:${key}`,
+      );
     }
   }
 
@@ -825,10 +1028,16 @@ export class Engine implements LineControl {
     const unknown: string[] = [];
     for (const s of todo) if ((await this.d.fleet.release(s, signal).catch(() => undefined)) !== prev.id) unknown.push(s.id);
     if (unknown.length) {
-      await this.tell(d, 'unknown_build', `Rollback of ${this.describe(d)} left ${unknown.length} server(s) on an unknown build`, `not on ${prev.id}: ${unknown.join(', ')}`);
+      await this.tell(
+        d,
+        'unknown_build',
+        `Rollback of ${this.describe(d)} left ${unknown.length} server(s) on an unknown build`,
+        `not on ${prev.id}: ${unknown.join(', ')}`,
+      );
       throw new Error(`after rollback ${unknown.join(', ')} do not run ${prev.id}`);
     }
-    if (this.rollbackFailed.delete(d.id)) await this.tell(d, 'recovered', `${this.describe(d)}: every server is back on ${prev.id}`, `rolled back ${todo.length} server(s)`);
+    if (this.rollbackFailed.delete(d.id))
+      await this.tell(d, 'recovered', `${this.describe(d)}: every server is back on ${prev.id}`, `rolled back ${todo.length} server(s)`);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -849,7 +1058,16 @@ export class Engine implements LineControl {
     const step = s.failure.stage === 'watch' ? -1 : s.failure.step;
     const known = this.line.knownBad?.find((k) => k.tree === tree && k.deploy === d.id);
     if (known) return;
-    const entry = { tree, sha: d.shas.at(-1)!, deploy: d.id, step, metrics, reason: s.failure.reason, artifact: d.artifact?.id, at: this.d.clock.now() };
+    const entry = {
+      tree,
+      sha: d.shas.at(-1)!,
+      deploy: d.id,
+      step,
+      metrics,
+      reason: s.failure.reason,
+      artifact: d.artifact?.id,
+      at: this.d.clock.now(),
+    };
     await this.saveLine({ knownBad: rememberBad(this.line.knownBad, entry) });
     this.d.log.warn({ deploy: d.id, tree: tree.slice(0, 12), sha: entry.sha.slice(0, 8) }, 'tree recorded as known-bad');
   }
@@ -868,7 +1086,13 @@ export class Engine implements LineControl {
     const reason = knownBadReason(bad);
     await this.saveLine({ held: { shas: batch, tree, reason, knownBad: bad, since: this.d.clock.now() } });
     this.d.log.warn({ shas: batch.map((x) => x.slice(0, 8)), tree: tree.slice(0, 12) }, `change held: ${reason}`);
-    await this.tell(undefined, 'held', `${batch.at(-1)!.slice(0, 8)} held: known-bad tree`, `${reason}. Drop it (immune drop) or override (immune override --reason "...").`, { sha: batch.at(-1), id: `${this.name}:held:${tree}:${batch.at(-1)}` });
+    await this.tell(
+      undefined,
+      'held',
+      `${batch.at(-1)!.slice(0, 8)} held: known-bad tree`,
+      `${reason}. Drop it (immune drop) or override (immune override --reason "...").`,
+      { sha: batch.at(-1), id: `${this.name}:held:${tree}:${batch.at(-1)}` },
+    );
     return true;
   }
 
@@ -901,7 +1125,13 @@ export class Engine implements LineControl {
    * receiver). Its id is stable — deploy, kind and step, or the line's block — so the same event
    * told again (an action replayed after a restart) is delivered once.
    */
-  private async tell(d: DeployRecord | undefined, kind: string, title: string, body: string, extra: Partial<Notification> = {}): Promise<void> {
+  private async tell(
+    d: DeployRecord | undefined,
+    kind: string,
+    title: string,
+    body: string,
+    extra: Partial<Notification> = {},
+  ): Promise<void> {
     const state = d?.state;
     const evidence = state?.failure?.evidence;
     const n: Notification = {
@@ -934,11 +1164,20 @@ export class Engine implements LineControl {
 
   async status(): Promise<LineStatus> {
     const queue: Commit[] = [];
-    for (const sha of this.line.queue) queue.push(await this.d.repo.commit(sha).catch(() => ({ sha, author: '', email: '', subject: '', message: '', time: 0 })));
+    for (const sha of this.line.queue)
+      queue.push(await this.d.repo.commit(sha).catch(() => ({ sha, author: '', email: '', subject: '', message: '', time: 0 })));
     // Server counts come from the deploy's own plan.
     const status = summarizeLine(this.line, this.current?.record, queue, { now: this.d.clock.now(), problems: this.problems });
     // Held by immune itself (a store that fails or was lost): shown as a block with its reason.
-    if (this.fault) return { ...status, blocked: true, blockReason: this.fault.reason, blockedBy: 'immune', blockedAt: this.fault.since, fault: { kind: this.fault.kind, reason: this.fault.reason, since: this.fault.since } };
+    if (this.fault)
+      return {
+        ...status,
+        blocked: true,
+        blockReason: this.fault.reason,
+        blockedBy: 'immune',
+        blockedAt: this.fault.since,
+        fault: { kind: this.fault.kind, reason: this.fault.reason, since: this.fault.since },
+      };
     return status;
   }
 
@@ -947,9 +1186,14 @@ export class Engine implements LineControl {
    * webhook, a stale request) would downgrade production, so only `force` (a captain) deploys it.
    * A webhook delivery id seen before is ignored.
    */
-  async deploy(sha: string, actor: string, opts: { delivery?: string; force?: boolean } = {}): Promise<{ queued: string; duplicate?: boolean; ignored?: string }> {
+  async deploy(
+    sha: string,
+    actor: string,
+    opts: { delivery?: string; force?: boolean } = {},
+  ): Promise<{ queued: string; duplicate?: boolean; ignored?: string }> {
     if (!/^[0-9a-f]{4,40}$/i.test(sha)) throw new InputError('sha', `"${sha}" is not a commit sha`);
-    if (opts.delivery && this.line.deliveries?.includes(opts.delivery)) return { queued: sha, duplicate: true, ignored: `delivery ${opts.delivery} was received before` };
+    if (opts.delivery && this.line.deliveries?.includes(opts.delivery))
+      return { queued: sha, duplicate: true, ignored: `delivery ${opts.delivery} was received before` };
     const tip = await this.d.repo.tip().catch(() => undefined);
     const commit = await this.d.repo.commit(sha).catch(() => {
       throw new NotFoundError(`no commit ${sha} in ${this.cfg.repo.url}`);
@@ -961,9 +1205,14 @@ export class Engine implements LineControl {
     }
     if (!opts.force && this.d.repo.isAncestor) {
       const onBranch = tip !== undefined && (commit.sha === tip || (await this.d.repo.isAncestor(commit.sha, tip)));
-      if (!onBranch) throw new ConflictError(`${commit.sha.slice(0, 8)} is not on ${this.cfg.repo.branch}'s current history; a captain can deploy it with force`);
+      if (!onBranch)
+        throw new ConflictError(
+          `${commit.sha.slice(0, 8)} is not on ${this.cfg.repo.branch}'s current history; a captain can deploy it with force`,
+        );
       if (live && (live === commit.sha || !(await this.d.repo.isAncestor(live, commit.sha)))) {
-        throw new ConflictError(`${commit.sha.slice(0, 8)} is not ahead of the live ${live.slice(0, 8)}: deploying it would take production back; a captain can deploy it with force`);
+        throw new ConflictError(
+          `${commit.sha.slice(0, 8)} is not ahead of the live ${live.slice(0, 8)}: deploying it would take production back; a captain can deploy it with force`,
+        );
       }
     }
     const deliveries = opts.delivery ? [...(this.line.deliveries ?? []), opts.delivery].slice(-500) : this.line.deliveries;
@@ -987,7 +1236,10 @@ export class Engine implements LineControl {
 
   async unblock(reason: string, actor: string): Promise<void> {
     if (!this.line.blocked) throw new ConflictError('the line is not blocked');
-    if (this.line.needsAdoption) throw new ConflictError(`the store came up empty: confirm what the fleet runs with \`immune adopt <sha>\` (or \`immune adopt --fresh\`), not unblock`);
+    if (this.line.needsAdoption)
+      throw new ConflictError(
+        `the store came up empty: confirm what the fleet runs with \`immune adopt <sha>\` (or \`immune adopt --fresh\`), not unblock`,
+      );
     const id = `${this.name}:unblocked:${this.line.blockedAt ?? this.d.clock.now()}`;
     await this.saveLine({ blocked: false, blockReason: undefined, blockedBy: undefined, blockedAt: undefined, blockedDeploy: undefined });
     await this.audit(actor, 'unblock', this.name, reason);
@@ -1017,7 +1269,14 @@ export class Engine implements LineControl {
         await checkout.dispose();
       }
     }
-    const patch: Partial<LineRecord> = { blocked: false, blockReason: undefined, blockedBy: undefined, blockedAt: undefined, blockedDeploy: undefined, needsAdoption: undefined };
+    const patch: Partial<LineRecord> = {
+      blocked: false,
+      blockReason: undefined,
+      blockedBy: undefined,
+      blockedAt: undefined,
+      blockedDeploy: undefined,
+      needsAdoption: undefined,
+    };
     // Adopted: only commits after it are new; without a sha, the queue (the tip) goes out as a first deploy.
     if (live) Object.assign(patch, { live, lastSeen: live.sha, queue: [] });
     await this.saveLine(patch);
@@ -1055,7 +1314,8 @@ export class Engine implements LineControl {
   async abort(reason: string, actor: string): Promise<void> {
     const run = this.current;
     const s = run?.record.state;
-    if (!run || !s || isFinished(s) || s.status === 'rolling_back' || s.status === 'reverting') throw new ConflictError('no deploy in flight that can be aborted');
+    if (!run || !s || isFinished(s) || s.status === 'rolling_back' || s.status === 'reverting')
+      throw new ConflictError('no deploy in flight that can be aborted');
     await this.audit(actor, 'abort', run.record.id, reason);
     this.control(run, { type: 'abort', reason, actor });
     run.ac.abort(new Error(`aborted by ${actor}`));
@@ -1064,7 +1324,8 @@ export class Engine implements LineControl {
   async promote(reason: string, actor: string): Promise<void> {
     const run = this.current;
     const s = run?.record.state;
-    if (!run || (s?.status !== 'baking' && s?.status !== 'held')) throw new ConflictError('promote needs a deploy baking or held at a rollout step or the watch');
+    if (!run || (s?.status !== 'baking' && s?.status !== 'held'))
+      throw new ConflictError('promote needs a deploy baking or held at a rollout step or the watch');
     await this.audit(actor, 'promote', run.record.id, reason);
     this.control(run, { type: 'promote', actor });
   }
@@ -1087,11 +1348,16 @@ export class Engine implements LineControl {
     if (matches.length > 1) throw new InputError('sha', `"${sha}" matches ${matches.length} queued commits: give more digits`);
     const found = matches[0];
     if (!found) {
-      if (this.current?.record.shas.some((x) => x.startsWith(want))) throw new ConflictError(`${sha} is in flight, not queued: abort the deploy instead`);
+      if (this.current?.record.shas.some((x) => x.startsWith(want)))
+        throw new ConflictError(`${sha} is in flight, not queued: abort the deploy instead`);
       throw new NotFoundError(`${sha} is not in the queue`);
     }
     const held = this.line.held?.shas.includes(found) ? undefined : this.line.held;
-    await this.saveLine({ queue: this.line.queue.filter((q) => q !== found), dropped: [...(this.line.dropped ?? []), { sha: found, actor, reason, at: this.d.clock.now() }].slice(-200), held });
+    await this.saveLine({
+      queue: this.line.queue.filter((q) => q !== found),
+      dropped: [...(this.line.dropped ?? []), { sha: found, actor, reason, at: this.d.clock.now() }].slice(-200),
+      held,
+    });
     await this.audit(actor, 'drop', found, reason);
     this.d.events.emit({ type: 'queued', pipeline: this.name, shas: [] });
     this.wakeLoop?.();
@@ -1105,10 +1371,16 @@ export class Engine implements LineControl {
   async retry(id: string, reason: string, actor: string): Promise<{ queued: string[]; deploy: string }> {
     const d = await this.d.store.line.getDeploy(id);
     if (!d || d.pipeline !== this.name) throw new NotFoundError(`no deploy ${id}`);
-    if (!d.outcome || d.outcome === 'live') throw new ConflictError(`deploy ${id} is ${d.outcome ?? d.status}: only a failed or aborted deploy can be retried`);
+    if (!d.outcome || d.outcome === 'live')
+      throw new ConflictError(`deploy ${id} is ${d.outcome ?? d.status}: only a failed or aborted deploy can be retried`);
     if (this.current?.record.shas.some((x) => d.shas.includes(x))) throw new ConflictError(`deploy ${id}'s commits are in flight again`);
-    const later = (await this.d.store.line.listDeploys(this.name, { limit: 200 })).find((x) => x.createdAt > d.createdAt && x.outcome === 'live' && !x.shas.every((s) => d.shas.includes(s)));
-    if (later) throw new ConflictError(`deploy ${later.id} went live after ${id}: retrying would take production back to older code; deploy the branch tip instead`);
+    const later = (await this.d.store.line.listDeploys(this.name, { limit: 200 })).find(
+      (x) => x.createdAt > d.createdAt && x.outcome === 'live' && !x.shas.every((s) => d.shas.includes(s)),
+    );
+    if (later)
+      throw new ConflictError(
+        `deploy ${later.id} went live after ${id}: retrying would take production back to older code; deploy the branch tip instead`,
+      );
     const queue = [...d.shas, ...this.line.queue.filter((q) => !d.shas.includes(q))];
     await this.saveLine({ queue });
     await this.audit(actor, 'retry', id, reason, { shas: d.shas });
@@ -1133,7 +1405,15 @@ export class Engine implements LineControl {
         releases: ids.map((id) => {
           const d = byArtifact.get(id);
           const k = bad.get(id);
-          return { id, current: id === current, sha: d?.artifact?.sha, deploy: d?.id, outcome: d?.outcome, live: this.line.live?.artifact.id === id, ...(k ? { knownBad: knownBadReason(k) } : {}) };
+          return {
+            id,
+            current: id === current,
+            sha: d?.artifact?.sha,
+            deploy: d?.id,
+            outcome: d?.outcome,
+            live: this.line.live?.artifact.id === id,
+            ...(k ? { knownBad: knownBadReason(k) } : {}),
+          };
         }),
       });
     }
@@ -1150,14 +1430,19 @@ export class Engine implements LineControl {
       deploys.find((x) => x.artifact && x.artifact.id.toLowerCase() === want) ??
       deploys.find((x) => x.artifact && x.outcome === 'live' && x.artifact.sha.startsWith(want)) ??
       deploys.find((x) => x.artifact && (x.artifact.id.toLowerCase().startsWith(want) || x.artifact.sha.startsWith(want)));
-    if (!d?.artifact) throw new NotFoundError(`no release or built commit "${to}" in the last ${deploys.length} deploys (immune releases lists what the servers keep)`);
+    if (!d?.artifact)
+      throw new NotFoundError(
+        `no release or built commit "${to}" in the last ${deploys.length} deploys (immune releases lists what the servers keep)`,
+      );
     const artifact = d.artifact;
     const k = this.line.knownBad?.find((x) => x.artifact === artifact.id || x.sha === artifact.sha);
     if (k) throw new ConflictError(`release ${artifact.id} is known-bad: ${knownBadReason(k)}`);
     const { servers } = await this.releases();
     const missing = servers.filter((s) => !s.releases.some((r) => r.id === artifact.id));
     if (missing.length) {
-      throw new ConflictError(`release ${artifact.id} (${artifact.sha.slice(0, 8)}) is no longer kept on ${missing.map((s) => s.server).join(', ')}: roll back to a release every server keeps (immune releases)`);
+      throw new ConflictError(
+        `release ${artifact.id} (${artifact.sha.slice(0, 8)}) is no longer kept on ${missing.map((s) => s.server).join(', ')}: roll back to a release every server keeps (immune releases)`,
+      );
     }
     await this.saveLine({ rollbackTo: { artifact, actor, reason, at: this.d.clock.now() } });
     await this.audit(actor, 'rollback', artifact.id, reason, { sha: artifact.sha, deploy: d.id });
@@ -1173,11 +1458,19 @@ export class Engine implements LineControl {
     const todo: Server[] = [];
     for (const s of servers) if ((await this.d.fleet.release(s, this.stopAc.signal).catch(() => undefined)) !== r.artifact.id) todo.push(s);
     const failures = await fanOut(todo, this.cfg.fleet.concurrency, (s) => this.d.fleet.activate(s, r.artifact, this.stopAc.signal));
-    if (failures.length) throw new ImmuneError('IMMUNE_DEPLOY_FAILED', `rollback to ${r.artifact.id} failed on ${failures.map((f) => `${f.item.id} (${f.error.message})`).join(', ')}; run it again`);
+    if (failures.length)
+      throw new ImmuneError(
+        'IMMUNE_DEPLOY_FAILED',
+        `rollback to ${r.artifact.id} failed on ${failures.map((f) => `${f.item.id} (${f.error.message})`).join(', ')}; run it again`,
+      );
     const why = `rolled back to ${r.artifact.id} (${r.artifact.sha.slice(0, 8)}) by ${r.actor}: ${r.reason}`;
     await this.saveLine({
       rollbackTo: undefined,
-      live: { sha: r.artifact.sha, artifact: r.artifact, deploy: this.line.live?.artifact.id === r.artifact.id ? this.line.live.deploy : undefined },
+      live: {
+        sha: r.artifact.sha,
+        artifact: r.artifact,
+        deploy: this.line.live?.artifact.id === r.artifact.id ? this.line.live.deploy : undefined,
+      },
       blocked: true,
       blockReason: why,
       blockedBy: r.actor,

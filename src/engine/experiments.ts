@@ -5,11 +5,31 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { parseExperimentFile, type ExperimentConfig, type FlagConfig, type GuardConfig, type SegmentConfig } from '../core/config/experiment.js';
+import {
+  parseExperimentFile,
+  type ExperimentConfig,
+  type FlagConfig,
+  type GuardConfig,
+  type SegmentConfig,
+} from '../core/config/experiment.js';
 import { OFF, ON, servedShare, startRollout, stepWeights, type FlagRollout } from '../core/experiments/guarded.js';
-import { experimentFeature, experimentFingerprint, featuresDocument, flagFeature, nextPhase, type UnleashFeature } from '../core/experiments/features.js';
+import {
+  experimentFeature,
+  experimentFingerprint,
+  featuresDocument,
+  flagFeature,
+  nextPhase,
+  type UnleashFeature,
+} from '../core/experiments/features.js';
 import { computeReadout, type Readout } from '../core/experiments/readout.js';
-import type { ConversionEvent, EvaluationBucket, ExperimentClosing, ExperimentPhase, ExposureEvent, PhaseTally } from '../core/experiments/types.js';
+import type {
+  ConversionEvent,
+  EvaluationBucket,
+  ExperimentClosing,
+  ExperimentPhase,
+  ExposureEvent,
+  PhaseTally,
+} from '../core/experiments/types.js';
 import { ConfigError, InputError, NotFoundError } from '../core/errors.js';
 import type { AuditStore, Clock, ExperimentStore } from '../ports.js';
 import type { EventBus } from './events.js';
@@ -183,7 +203,14 @@ export class ExperimentRegistry {
       // Client clocks ahead of ours are pulled back to now.
       const time = Math.min(e.time ?? now, now);
       if (e.type === 'conversion') {
-        conversions.push({ ...(e.id ? { id: e.id } : {}), userId: e.userId, goal: e.goal, ...(e.value === undefined ? {} : { value: e.value }), time, source });
+        conversions.push({
+          ...(e.id ? { id: e.id } : {}),
+          userId: e.userId,
+          goal: e.goal,
+          ...(e.value === undefined ? {} : { value: e.value }),
+          time,
+          source,
+        });
         return;
       }
       const where = this.phaseOf(snap, e.experiment, e.groupId, e.branch);
@@ -192,7 +219,12 @@ export class ExperimentRegistry {
     });
     const newExposures = await this.deps.store.experiments.recordExposures(exposures);
     const newConversions = await this.deps.store.experiments.recordConversions(conversions);
-    return { exposures: newExposures, conversions: newConversions, duplicates: exposures.length - newExposures + conversions.length - newConversions, ignored };
+    return {
+      exposures: newExposures,
+      conversions: newConversions,
+      duplicates: exposures.length - newExposures + conversions.length - newConversions,
+      ignored,
+    };
   }
 
   /** The phase an exposure belongs to, or why it is ignored. */
@@ -230,16 +262,25 @@ export class ExperimentRegistry {
       const user = stickinessValue(e.context, stickiness);
       let branch: string | undefined;
       if (!gf && !x) return skipped.push({ index, reason: `"${e.featureName}" is neither an experiment nor a guarded flag` });
-      if (!user) return skipped.push({ index, reason: `no ${stickiness === 'default' ? 'userId or sessionId' : stickiness} in the context: a user cannot be counted` });
+      if (!user)
+        return skipped.push({
+          index,
+          reason: `no ${stickiness === 'default' ? 'userId or sessionId' : stickiness} in the context: a user cannot be counted`,
+        });
       if (gf) branch = e.enabled ? ON : OFF;
-      else if (e.eventType !== 'getVariant') return skipped.push({ index, reason: 'an experiment is measured from getVariant impressions' });
-      else if (!e.enabled || !e.variant || e.variant === 'disabled') return skipped.push({ index, reason: 'not taking part (variant disabled)' });
+      else if (e.eventType !== 'getVariant')
+        return skipped.push({ index, reason: 'an experiment is measured from getVariant impressions' });
+      else if (!e.enabled || !e.variant || e.variant === 'disabled')
+        return skipped.push({ index, reason: 'not taking part (variant disabled)' });
       else branch = e.variant;
       indexes.push(index);
       reported.push({ type: 'exposure', experiment: e.featureName, branch, userId: user });
     });
     const r = await this.record(reported, source);
-    return { ...r, ignored: [...skipped, ...r.ignored.map((i) => ({ index: indexes[i.index]!, reason: i.reason }))].sort((a, b) => a.index - b.index) };
+    return {
+      ...r,
+      ignored: [...skipped, ...r.ignored.map((i) => ({ index: indexes[i.index]!, reason: i.reason }))].sort((a, b) => a.index - b.index),
+    };
   }
 
   /**
@@ -335,7 +376,14 @@ export class ExperimentRegistry {
     const closing: ExperimentClosing = { experiment: x.config.name, branch, reason, actor, time: this.now() };
     await this.deps.store.experiments.close(closing);
     this.applyClosing(closing);
-    await this.deps.store.audit.append({ time: closing.time, actor, action: 'experiment.close', target: x.config.name, reason, details: { branch, phase: x.phase.phase } });
+    await this.deps.store.audit.append({
+      time: closing.time,
+      actor,
+      action: 'experiment.close',
+      target: x.config.name,
+      reason,
+      details: { branch, phase: x.phase.phase },
+    });
     this.deps.events.emit({ type: 'experiment', name: x.config.name, action: 'close' });
     this.deps.log.info({ experiment: x.config.name, branch, actor }, `experiment ${x.config.name} closed: everyone gets ${branch}`);
     return { ...x, closing };
@@ -367,7 +415,8 @@ export class ExperimentRegistry {
         errors.push(message);
         const kept = this.lastGood.get(file);
         if (kept) files.push(kept);
-        if (!this.snap?.errors.includes(message)) this.deps.log.warn({ file }, `experiments: ${message}${kept ? ' (still serving the last good version)' : ''}`);
+        if (!this.snap?.errors.includes(message))
+          this.deps.log.warn({ file }, `experiments: ${message}${kept ? ' (still serving the last good version)' : ''}`);
       }
     }
     for (const f of [...this.lastGood.keys()]) if (!names.some((n) => join(dir, n) === f)) this.lastGood.delete(f);
@@ -413,7 +462,14 @@ export class ExperimentRegistry {
       const phase = await this.startFlagPhase(config.name, (phases[phases.length - 1]?.phase ?? 0) + 1, config.guarded.steps[0]!, now);
       rollout = startRollout(config.name, phase, now);
       await store.saveFlagRollout(rollout);
-      await this.deps.store.audit.append({ time: now, actor: 'immune', action: 'flag.rollout', target: config.name, reason: `guarded rollout starts at ${pctOf(config.guarded.steps[0]!)}`, details: { step: 0, phase, file } });
+      await this.deps.store.audit.append({
+        time: now,
+        actor: 'immune',
+        action: 'flag.rollout',
+        target: config.name,
+        reason: `guarded rollout starts at ${pctOf(config.guarded.steps[0]!)}`,
+        details: { step: 0, phase, file },
+      });
       this.deps.events.emit({ type: 'flag', name: config.name, action: 'start', step: 0, share: config.guarded.steps[0]! });
       this.deps.log.info({ flag: config.name, phase }, `flag ${config.name}: guarded rollout starts at ${pctOf(config.guarded.steps[0]!)}`);
     }
@@ -423,7 +479,14 @@ export class ExperimentRegistry {
   /** Start the phase that holds one step's exposures; the groupId stays the flag's name, so a user on at 1% stays on at 10%. */
   async startFlagPhase(flag: string, phase: number, share: number, now: number): Promise<number> {
     const weights = stepWeights(share);
-    await this.deps.store.experiments.startPhase({ experiment: flag, phase, groupId: flag, fingerprint: `guarded:${weights.map((w) => `${w.name}:${w.weight}`).join(',')}`, weights, startedAt: now });
+    await this.deps.store.experiments.startPhase({
+      experiment: flag,
+      phase,
+      groupId: flag,
+      fingerprint: `guarded:${weights.map((w) => `${w.name}:${w.weight}`).join(',')}`,
+      weights,
+      startedAt: now,
+    });
     return phase;
   }
 
@@ -451,23 +514,44 @@ export class ExperimentRegistry {
     if (next) {
       await store.startPhase(next);
       phases = [...phases, next];
-      const reason = current ? `branches or weights changed (${current.fingerprint} -> ${next.fingerprint}): users are re-randomised` : 'first phase';
-      await this.deps.store.audit.append({ time: next.startedAt, actor: 'immune', action: 'experiment.phase', target: e.name, reason, details: { phase: next.phase, groupId: next.groupId, file } });
+      const reason = current
+        ? `branches or weights changed (${current.fingerprint} -> ${next.fingerprint}): users are re-randomised`
+        : 'first phase';
+      await this.deps.store.audit.append({
+        time: next.startedAt,
+        actor: 'immune',
+        action: 'experiment.phase',
+        target: e.name,
+        reason,
+        details: { phase: next.phase, groupId: next.groupId, file },
+      });
       this.deps.events.emit({ type: 'experiment', name: e.name, action: current ? 'phase' : 'start' });
-      this.deps.log.info({ experiment: e.name, phase: next.phase, groupId: next.groupId }, `experiment ${e.name}: phase ${next.phase} (${reason})`);
+      this.deps.log.info(
+        { experiment: e.name, phase: next.phase, groupId: next.groupId },
+        `experiment ${e.name}: phase ${next.phase} (${reason})`,
+      );
     } else if (current && closing && current.fingerprint !== experimentFingerprint(e)) {
       this.deps.log.warn({ experiment: e.name }, `experiment ${e.name} is closed: its changed weights are ignored`);
     }
     return { config: e, file, phase: phases[phases.length - 1]!, phases, ...(closing ? { closing } : {}) };
   }
 
-  private build(experiments: Map<string, LoadedExperiment>, flags: ExperimentsSnapshot['flags'], guarded: Map<string, GuardedFlag>, segments: SegmentConfig[], errors: string[]): ExperimentsSnapshot {
+  private build(
+    experiments: Map<string, LoadedExperiment>,
+    flags: ExperimentsSnapshot['flags'],
+    guarded: Map<string, GuardedFlag>,
+    segments: SegmentConfig[],
+    errors: string[],
+  ): ExperimentsSnapshot {
     const served = (f: FlagConfig): FlagConfig => {
       const gf = guarded.get(f.name);
       // A guarded flag is served at its step's share, with impression data so standard SDKs report exposures.
       return gf ? { ...f, rollout: servedShare(gf.rollout, gf.config.guarded), impressionData: true } : f;
     };
-    const features: UnleashFeature[] = [...[...experiments.values()].map((x) => experimentFeature(x.config, x.phase, x.closing)), ...flags.map((f) => flagFeature(served(f.config)))];
+    const features: UnleashFeature[] = [
+      ...[...experiments.values()].map((x) => experimentFeature(x.config, x.phase, x.closing)),
+      ...flags.map((f) => flagFeature(served(f.config))),
+    ];
     const body = JSON.stringify(featuresDocument(features, segments));
     const etag = etagOf(body);
     const groups = new Map<string, { experiment: string; phase: number }>();

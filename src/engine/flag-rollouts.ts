@@ -3,7 +3,16 @@
 // statistics); a pass moves the flag to its next step, a regression turns it off, blocks it and
 // tells its owner. Every new state is stored (and served) before anyone is told of it.
 import type { Logger } from 'pino';
-import { advanceRollout, finishesRollout, guardMetrics, lookRollout, servedShare, startRollout, stepRecord, type FlagRollout } from '../core/experiments/guarded.js';
+import {
+  advanceRollout,
+  finishesRollout,
+  guardMetrics,
+  lookRollout,
+  servedShare,
+  startRollout,
+  stepRecord,
+  type FlagRollout,
+} from '../core/experiments/guarded.js';
 import { ConflictError, NotFoundError } from '../core/errors.js';
 import type { AuditStore, Clock, ExperimentStore, Notifier } from '../ports.js';
 import type { EventBus } from './events.js';
@@ -67,28 +76,60 @@ export class FlagRollouts {
       case 'advance':
       case 'complete': {
         const record = stepRecord(state, g, 'pass', explanation, now);
-        const phase = action === 'advance' ? await this.d.registry.startFlagPhase(name, state.phase + 1, g.steps[state.step + 1]!, now) : state.phase;
+        const phase =
+          action === 'advance' ? await this.d.registry.startFlagPhase(name, state.phase + 1, g.steps[state.step + 1]!, now) : state.phase;
         const next = advanceRollout(state, g, record, phase, now);
         await this.d.registry.applyRollout(next);
         const share = servedShare(next, g);
-        await this.audit(now, 'immune', action === 'advance' ? 'flag.step' : 'flag.complete', name, `${pct(record.rollout)} passed: ${explanation}`, { step: next.step, share });
-        this.d.events.emit({ type: 'flag', name, action: action === 'advance' ? 'step' : 'complete', step: next.step, share, reason: explanation });
-        this.d.log.info({ flag: name, step: next.step, share }, `flag ${name}: ${action === 'advance' ? `on for ${pct(share)} of users` : `rollout complete at ${pct(share)}`} (${explanation})`);
+        await this.audit(
+          now,
+          'immune',
+          action === 'advance' ? 'flag.step' : 'flag.complete',
+          name,
+          `${pct(record.rollout)} passed: ${explanation}`,
+          { step: next.step, share },
+        );
+        this.d.events.emit({
+          type: 'flag',
+          name,
+          action: action === 'advance' ? 'step' : 'complete',
+          step: next.step,
+          share,
+          reason: explanation,
+        });
+        this.d.log.info(
+          { flag: name, step: next.step, share },
+          `flag ${name}: ${action === 'advance' ? `on for ${pct(share)} of users` : `rollout complete at ${pct(share)}`} (${explanation})`,
+        );
         break;
       }
       case 'turn-off': {
         await this.d.registry.applyRollout(state);
-        await this.audit(now, 'immune', 'flag.off', name, explanation, { step: state.step, share: g.steps[state.step], metrics: result?.metrics });
+        await this.audit(now, 'immune', 'flag.off', name, explanation, {
+          step: state.step,
+          share: g.steps[state.step],
+          metrics: result?.metrics,
+        });
         this.d.events.emit({ type: 'flag', name, action: 'off', step: state.step, share: 0, reason: explanation });
         this.d.log.warn({ flag: name, step: state.step }, `flag ${name} turned off and blocked: ${explanation}`);
-        await this.notify(gf, 'flag_off', `flag ${name} turned off: guardrail regression at ${pct(g.steps[state.step]!)}`, `${explanation}\n\nThe flag is off for everyone and blocked until someone unblocks it: immune flags unblock ${name} --reason "..."`);
+        await this.notify(
+          gf,
+          'flag_off',
+          `flag ${name} turned off: guardrail regression at ${pct(g.steps[state.step]!)}`,
+          `${explanation}\n\nThe flag is off for everyone and blocked until someone unblocks it: immune flags unblock ${name} --reason "..."`,
+        );
         break;
       }
       case 'hold': {
         await this.d.registry.applyRollout(state);
         await this.audit(now, 'immune', 'flag.held', name, explanation, { step: state.step, share: g.steps[state.step] });
         this.d.events.emit({ type: 'flag', name, action: 'held', step: state.step, share: g.steps[state.step]!, reason: explanation });
-        await this.notify(gf, 'flag_held', `flag ${name} held at ${pct(g.steps[state.step]!)}`, `${explanation}\n\nIt stays at ${pct(g.steps[state.step]!)} until someone acts: immune flags unblock ${name} --reason "..." moves it on.`);
+        await this.notify(
+          gf,
+          'flag_held',
+          `flag ${name} held at ${pct(g.steps[state.step]!)}`,
+          `${explanation}\n\nIt stays at ${pct(g.steps[state.step]!)} until someone acts: immune flags unblock ${name} --reason "..." moves it on.`,
+        );
         break;
       }
     }
@@ -150,7 +191,13 @@ export class FlagRollouts {
     if (!this.d.notifier) return;
     const link = this.d.publicUrl ? `\n${this.d.publicUrl}/#/experiments` : '';
     await this.d.notifier
-      .notify({ kind, pipeline: this.d.pipeline ?? 'flags', ...(gf.config.owner ? { to: [gf.config.owner] } : {}), title, body: body + link })
+      .notify({
+        kind,
+        pipeline: this.d.pipeline ?? 'flags',
+        ...(gf.config.owner ? { to: [gf.config.owner] } : {}),
+        title,
+        body: body + link,
+      })
       .catch((err: unknown) => this.d.log.error({ err, flag: gf.config.name }, 'guarded flags: notification failed'));
   }
 }

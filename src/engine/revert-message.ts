@@ -7,7 +7,9 @@ export function revertMessage(d: DeployRecord, s: DeployState, opts: { publicUrl
   const reverted = d.commits.filter((c) => opts.shas.includes(c.sha));
   const f = s.failure;
   const subject =
-    reverted.length === 1 ? `Revert "${reverted[0]!.subject}"` : `Revert ${reverted.length} commits (${reverted.map((c) => c.sha.slice(0, 8)).join(', ')})`;
+    reverted.length === 1
+      ? `Revert "${reverted[0]!.subject}"`
+      : `Revert ${reverted.length} commits (${reverted.map((c) => c.sha.slice(0, 8)).join(', ')})`;
   const where =
     f?.stage === 'tests'
       ? 'its tests failed'

@@ -28,7 +28,10 @@ export interface DeploySummary {
 }
 
 /** What `LineControl.status()` returns and GET /api/line answers: the line record as people read it. */
-export type LineStatus = Pick<LineRecord, 'pipeline' | 'blocked' | 'blockReason' | 'blockedBy' | 'blockedAt' | 'blockedDeploy' | 'paused'> & {
+export type LineStatus = Pick<
+  LineRecord,
+  'pipeline' | 'blocked' | 'blockReason' | 'blockedBy' | 'blockedAt' | 'blockedDeploy' | 'paused'
+> & {
   live: { sha: string; artifact: { id: string }; deploy?: string } | null;
   inFlight: DeploySummary | null;
   queue: Commit[];
@@ -99,7 +102,18 @@ export function summarizeLine(
   opts: { serversTotal?: number; serversOnNew?: number; now?: number; problems?: string[] } = {},
 ): LineStatus {
   const { pipeline, blocked, blockReason, blockedBy, blockedAt, blockedDeploy, paused } = line;
-  const out: LineStatus = { pipeline, blocked, blockReason, blockedBy, blockedAt, blockedDeploy, paused, live: null, inFlight: null, queue };
+  const out: LineStatus = {
+    pipeline,
+    blocked,
+    blockReason,
+    blockedBy,
+    blockedAt,
+    blockedDeploy,
+    paused,
+    live: null,
+    inFlight: null,
+    queue,
+  };
   // Absent, not undefined, in the JSON and in comparisons.
   for (const k of ['blockReason', 'blockedBy', 'blockedAt', 'blockedDeploy'] as const) if (out[k] === undefined) delete out[k];
   if (line.live) {
@@ -107,7 +121,14 @@ export function summarizeLine(
     if (line.live.deploy !== undefined) out.live.deploy = line.live.deploy;
   }
   if (inFlight) out.inFlight = summarizeDeploy(inFlight, opts);
-  if (line.held) out.held = { shas: line.held.shas, reason: line.held.reason, since: line.held.since, tree: line.held.tree, deploy: line.held.knownBad.deploy };
+  if (line.held)
+    out.held = {
+      shas: line.held.shas,
+      reason: line.held.reason,
+      since: line.held.since,
+      tree: line.held.tree,
+      deploy: line.held.knownBad.deploy,
+    };
   if (line.dropped?.length) out.dropped = line.dropped.slice(-5);
   if (opts.problems?.length) out.problems = opts.problems;
   return out;

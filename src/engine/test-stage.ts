@@ -4,7 +4,15 @@
 // Before the run, the flake policy acts on history: tests that flake too often are reported, or
 // quarantined (the runner gives them extra re-runs), and recovered ones released.
 import type { Logger } from 'pino';
-import { applyVerdict, culpritIndex, nextProbes, obsoleteProbes, searchDone, startSearch, type ProbeVerdict } from '../core/tests/culprit-search.js';
+import {
+  applyVerdict,
+  culpritIndex,
+  nextProbes,
+  obsoleteProbes,
+  searchDone,
+  startSearch,
+  type ProbeVerdict,
+} from '../core/tests/culprit-search.js';
 import { flakeDecisions, type FlakeDecision, type FlakePolicy } from '../core/tests/flake-policy.js';
 import type { Repo, TestHistoryStore, TestProgress, TestReport, TestRunner, TestRunReport } from '../ports.js';
 
@@ -26,7 +34,12 @@ export interface TestStageResult {
   culprit?: { sha: string; runs: number; durationMs: number };
 }
 
-export async function runTestStage(deps: TestStageDeps, change: { shas: string[] }, signal: AbortSignal, progress?: (p: TestProgress) => void): Promise<TestStageResult> {
+export async function runTestStage(
+  deps: TestStageDeps,
+  change: { shas: string[] },
+  signal: AbortSignal,
+  progress?: (p: TestProgress) => void,
+): Promise<TestStageResult> {
   const now = () => deps.clock?.now() ?? Date.now();
   const tip = change.shas.at(-1);
   if (!tip) throw new Error('runTestStage: a change needs at least one sha');
@@ -45,7 +58,10 @@ export async function runTestStage(deps: TestStageDeps, change: { shas: string[]
   const started = now();
   const parallel = Math.max(1, deps.parallel ?? deps.runner.slots ?? 1);
   let search = startSearch(change.shas.length);
-  const running = new Map<number, { ac: AbortController; done: Promise<{ index: number; verdict: ProbeVerdict | 'error'; error?: unknown }> }>();
+  const running = new Map<
+    number,
+    { ac: AbortController; done: Promise<{ index: number; verdict: ProbeVerdict | 'error'; error?: unknown }> }
+  >();
   const abandoned: Promise<unknown>[] = [];
   let probes = 0;
   const stopAll = () => {
@@ -94,7 +110,13 @@ export async function runTestStage(deps: TestStageDeps, change: { shas: string[]
 }
 
 /** Check out `sha`, run, record every result in history, dispose the checkout. */
-async function runAt(deps: TestStageDeps, sha: string, signal: AbortSignal, progress?: (p: TestProgress) => void, only?: string[]): Promise<TestRunReport> {
+async function runAt(
+  deps: TestStageDeps,
+  sha: string,
+  signal: AbortSignal,
+  progress?: (p: TestProgress) => void,
+  only?: string[],
+): Promise<TestRunReport> {
   const checkout = await deps.repo.checkout(sha, signal);
   try {
     const report = await deps.runner.run(checkout, signal, progress, only ? { only } : undefined);

@@ -131,7 +131,15 @@ class Client implements ExperimentsClient {
   async ready(): Promise<void> {
     let t: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      t = setTimeout(() => reject(new Error(`immune-sdk: no features from the server within ${this.readyTimeout} ms${this.lastError ? ` (${this.lastError})` : ''}`)), this.readyTimeout);
+      t = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `immune-sdk: no features from the server within ${this.readyTimeout} ms${this.lastError ? ` (${this.lastError})` : ''}`,
+            ),
+          ),
+        this.readyTimeout,
+      );
     });
     try {
       await Promise.race([this.synced, timeout]);
@@ -165,14 +173,22 @@ class Client implements ExperimentsClient {
   }
 
   track(userId: string, goal: string, value?: number): void {
-    this.push({ type: 'conversion', id: randomUUID(), userId, goal, ...(value === undefined || !Number.isFinite(value) ? {} : { value }), time: Date.now() });
+    this.push({
+      type: 'conversion',
+      id: randomUUID(),
+      userId,
+      goal,
+      ...(value === undefined || !Number.isFinite(value) ? {} : { value }),
+      time: Date.now(),
+    });
   }
 
   private push(e: SdkEvent): void {
     if (this.closed) return;
     if (this.buffer.length >= this.maxBuffer) {
       this.droppedCount++;
-      if (this.droppedCount === 1 || this.droppedCount % 1000 === 0) this.log.warn({ dropped: this.droppedCount, maxBuffer: this.maxBuffer }, 'event buffer full: dropping events');
+      if (this.droppedCount === 1 || this.droppedCount % 1000 === 0)
+        this.log.warn({ dropped: this.droppedCount, maxBuffer: this.maxBuffer }, 'event buffer full: dropping events');
       return;
     }
     this.buffer.push(e);

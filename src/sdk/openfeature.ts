@@ -18,7 +18,14 @@ import {
   type ResolutionDetails,
   type TrackingEventDetails,
 } from '@openfeature/server-sdk';
-import { resolveFlag, missingTargetingKey, unleashContext, type FlagDefinition, type UnleashContext, type VariantResult } from '../core/experiments/resolution.js';
+import {
+  resolveFlag,
+  missingTargetingKey,
+  unleashContext,
+  type FlagDefinition,
+  type UnleashContext,
+  type VariantResult,
+} from '../core/experiments/resolution.js';
 import { createExperimentsClient, type ExperimentsClient, type ExperimentsClientOptions } from './index.js';
 
 export type ImmuneProviderOptions = ExperimentsClientOptions;
@@ -42,7 +49,9 @@ export class ImmuneProvider implements Provider {
   /** Options as for createExperimentsClient (url, clientToken, appName, ...), or a client already made. */
   constructor(options: ImmuneProviderOptions | { client: ExperimentsClient }) {
     this.client = 'client' in options ? options.client : createExperimentsClient({ source: 'openfeature', ...options });
-    this.client.unleash.on('changed', () => this.events.emit(ProviderEvents.ConfigurationChanged, { message: 'flags changed on the server' }));
+    this.client.unleash.on('changed', () =>
+      this.events.emit(ProviderEvents.ConfigurationChanged, { message: 'flags changed on the server' }),
+    );
     const client = this.client;
     this.hooks = [
       {
@@ -79,7 +88,11 @@ export class ImmuneProvider implements Provider {
     return Promise.resolve(this.resolve(flagKey, defaultValue, context, 'number'));
   }
 
-  resolveObjectEvaluation<T extends JsonValue>(flagKey: string, defaultValue: T, context: EvaluationContext): Promise<ResolutionDetails<T>> {
+  resolveObjectEvaluation<T extends JsonValue>(
+    flagKey: string,
+    defaultValue: T,
+    context: EvaluationContext,
+  ): Promise<ResolutionDetails<T>> {
     return Promise.resolve(this.resolve(flagKey, defaultValue, context, 'object'));
   }
 

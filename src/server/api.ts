@@ -37,7 +37,13 @@ const doraQuery = z
   })
   .strict();
 const reasonBody = z
-  .object({ reason: z.string({ message: 'required: say why (it goes in the audit log)' }).trim().min(1, 'must not be empty: say why').max(1000, 'at most 1000 characters') })
+  .object({
+    reason: z
+      .string({ message: 'required: say why (it goes in the audit log)' })
+      .trim()
+      .min(1, 'must not be empty: say why')
+      .max(1000, 'at most 1000 characters'),
+  })
   .strict();
 const deployBody = z
   .object({
@@ -49,17 +55,37 @@ const deployBody = z
 const adoptBody = z
   .object({
     /** The commit the fleet runs; absent with fresh: true to deploy the tip as a first deploy. */
-    sha: z.string().regex(/^[0-9a-f]{4,40}$/i, 'must be a commit sha (4 to 40 hex digits)').optional(),
+    sha: z
+      .string()
+      .regex(/^[0-9a-f]{4,40}$/i, 'must be a commit sha (4 to 40 hex digits)')
+      .optional(),
     fresh: z.boolean().optional(),
     reason: z.string({ message: 'required' }).min(1, 'required'),
   })
   .strict()
-  .refine((b) => (b.sha === undefined) === (b.fresh === true), { message: 'give the sha the fleet runs, or fresh: true (not both)', path: ['sha'] });
+  .refine((b) => (b.sha === undefined) === (b.fresh === true), {
+    message: 'give the sha the fleet runs, or fresh: true (not both)',
+    path: ['sha'],
+  });
 const idParams = z.object({ id: z.string().min(1).max(200) }).strict();
-const reasonField = z.string({ message: 'required: say why (it goes in the audit log)' }).trim().min(1, 'must not be empty: say why').max(1000, 'at most 1000 characters');
-const dropBody = z.object({ sha: z.string({ message: 'required' }).regex(/^[0-9a-f]{4,40}$/i, 'must be a commit sha (4 to 40 hex digits)'), reason: reasonField }).strict();
+const reasonField = z
+  .string({ message: 'required: say why (it goes in the audit log)' })
+  .trim()
+  .min(1, 'must not be empty: say why')
+  .max(1000, 'at most 1000 characters');
+const dropBody = z
+  .object({
+    sha: z.string({ message: 'required' }).regex(/^[0-9a-f]{4,40}$/i, 'must be a commit sha (4 to 40 hex digits)'),
+    reason: reasonField,
+  })
+  .strict();
 const rollbackBody = z
-  .object({ to: z.string({ message: 'required: a release id or a commit sha' }).regex(/^[0-9a-z][0-9a-z._-]{3,99}$/i, 'must be a release id or a commit sha'), reason: reasonField })
+  .object({
+    to: z
+      .string({ message: 'required: a release id or a commit sha' })
+      .regex(/^[0-9a-z][0-9a-z._-]{3,99}$/i, 'must be a release id or a commit sha'),
+    reason: reasonField,
+  })
   .strict();
 
 const DAY = 86_400_000;
@@ -71,11 +97,17 @@ export async function registerApi(app: FastifyInstance, ctx: ServerContext): Pro
   const viewer = ctx.auth.require('viewer');
 
   const line = (): LineControl => {
-    if (!ctx.line) throw new ImmuneError('IMMUNE_UNAVAILABLE', 'this server runs without a pipeline: start it with immune serve --pipeline FILE', { status: 503 });
+    if (!ctx.line)
+      throw new ImmuneError('IMMUNE_UNAVAILABLE', 'this server runs without a pipeline: start it with immune serve --pipeline FILE', {
+        status: 503,
+      });
     return ctx.line;
   };
   const pipeline = (): string => {
-    if (!ctx.pipelineName) throw new ImmuneError('IMMUNE_UNAVAILABLE', 'this server runs without a pipeline: start it with immune serve --pipeline FILE', { status: 503 });
+    if (!ctx.pipelineName)
+      throw new ImmuneError('IMMUNE_UNAVAILABLE', 'this server runs without a pipeline: start it with immune serve --pipeline FILE', {
+        status: 503,
+      });
     return ctx.pipelineName;
   };
 
@@ -98,7 +130,10 @@ export async function registerApi(app: FastifyInstance, ctx: ServerContext): Pro
       events: events.map(({ deployId: _d, ...e }) => e),
       // Step -2 is the engine's copy of the fleet before the rollout, not a look.
       gates: looks.filter((g) => g.step >= -1).map(({ deployId: _d, ...g }) => g),
-      summary: deployEvidence(d, looks.filter((g) => g.step >= -1)),
+      summary: deployEvidence(
+        d,
+        looks.filter((g) => g.step >= -1),
+      ),
       ...(d.testReport ? { tests: d.testReport } : {}),
     };
   });
@@ -159,7 +194,7 @@ export async function registerApi(app: FastifyInstance, ctx: ServerContext): Pro
     const from = now - days * DAY;
     // Newest first, page by page, until deploys started well before the period (a deploy may run long).
     const deploys: DeployRecord[] = [];
-    for (let before: number | undefined; ; ) {
+    for (let before: number | undefined; ;) {
       const page = await ctx.store.line.listDeploys(pipeline(), { limit: 500, before });
       deploys.push(...page);
       const last = page[page.length - 1];

@@ -30,7 +30,10 @@ export interface BuildServerOptions {
 export async function buildServer(ctx: ServerContext, opts: BuildServerOptions = {}): Promise<FastifyInstance> {
   const logger = opts.logger === undefined ? (ctx.log as FastifyBaseLogger) : opts.logger;
   const app: FastifyInstance = logger
-    ? (Fastify({ loggerInstance: logger, logController: new LogController({ disableRequestLogging: !opts.requestLogging }) }) as unknown as FastifyInstance)
+    ? (Fastify({
+        loggerInstance: logger,
+        logController: new LogController({ disableRequestLogging: !opts.requestLogging }),
+      }) as unknown as FastifyInstance)
     : Fastify({ logger: false });
 
   registerErrorHandler(app);

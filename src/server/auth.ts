@@ -117,7 +117,12 @@ export function createAuth(opts: AuthOptions): TokenAuth {
           const why = opts.tokens.length === 0 ? ' (no API tokens are configured on this server: set IMMUNE_TOKENS or a tokens file)' : '';
           return sendAuthError(
             reply,
-            authError(401, 'IMMUNE_UNAUTHORIZED', `${what} needs a token with role ${rolesFrom(need)}: send "Authorization: Bearer <token>"${why}`, {}),
+            authError(
+              401,
+              'IMMUNE_UNAUTHORIZED',
+              `${what} needs a token with role ${rolesFrom(need)}: send "Authorization: Bearer <token>"${why}`,
+              {},
+            ),
             need,
             what,
           );
@@ -135,13 +140,19 @@ export function createAuth(opts: AuthOptions): TokenAuth {
   };
 }
 
-function authError(status: 401 | 403, code: 'IMMUNE_UNAUTHORIZED' | 'IMMUNE_FORBIDDEN', message: string, details: Record<string, unknown>): ImmuneError {
+function authError(
+  status: 401 | 403,
+  code: 'IMMUNE_UNAUTHORIZED' | 'IMMUNE_FORBIDDEN',
+  message: string,
+  details: Record<string, unknown>,
+): ImmuneError {
   return new ImmuneError(code, message, { status, details });
 }
 
 function sendAuthError(reply: FastifyReply, err: ImmuneError, need: Role, what: string): FastifyReply {
   const details = { ...(err.details as Record<string, unknown> | undefined), required: need, endpoint: what };
-  const message = err.status === 401 && !err.message.includes(' needs ') ? `${err.message} (${what} needs role ${rolesFrom(need)})` : err.message;
+  const message =
+    err.status === 401 && !err.message.includes(' needs ') ? `${err.message} (${what} needs role ${rolesFrom(need)})` : err.message;
   if (err.status === 401) void reply.header('www-authenticate', 'Bearer realm="immune"');
   return reply.code(err.status).send({ error: { code: err.code, message, details } });
 }
@@ -162,7 +173,9 @@ const frontendToken = z
     app: z.string().min(1).max(200),
     environment: z.string().min(1).max(200).default('default'),
     /** Origins browsers may call from ("https://shop.example", or "*"); none: only callers that send no Origin (servers, mobile apps). */
-    origins: z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'an origin such as https://shop.example (scheme, host, port; no path) or "*"')).default([]),
+    origins: z
+      .array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'an origin such as https://shop.example (scheme, host, port; no path) or "*"'))
+      .default([]),
   })
   .strict();
 

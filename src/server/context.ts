@@ -11,7 +11,16 @@ import type { OutboxItem, Store } from '../ports.js';
 /** What the server reads of the notifier (runtime.ts hands it the real one). */
 export interface NotificationsView {
   status(opts?: { limit?: number }): Promise<{
-    targets: { target: string; type: string; pending: number; delivered: number; dead: number; lastError?: string; lastErrorAt?: number; summary: string }[];
+    targets: {
+      target: string;
+      type: string;
+      pending: number;
+      delivered: number;
+      dead: number;
+      lastError?: string;
+      lastErrorAt?: number;
+      summary: string;
+    }[];
     dead: OutboxItem[];
   }>;
   retry(id: string): Promise<boolean>;

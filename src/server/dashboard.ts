@@ -11,7 +11,8 @@ import { registerApiDocs } from './openapi.js';
 export const dashboardDir = fileURLToPath(new URL('../dashboard/', import.meta.url));
 
 // The page loads only its own files and talks only to its own origin.
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+const CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 export async function registerDashboard(app: FastifyInstance, ctx: ServerContext): Promise<void> {
   await app.register(fastifyStatic, {
@@ -38,7 +39,9 @@ export async function registerDashboard(app: FastifyInstance, ctx: ServerContext
       return { actor: id.actor, role: id.role, openRead: auth.openRead ?? null };
     } catch (err) {
       const e = err as ImmuneError;
-      return reply.code(e.status ?? 401).send({ error: { code: e.code ?? 'IMMUNE_UNAUTHORIZED', message: e.message, details: e.details ?? {} } });
+      return reply
+        .code(e.status ?? 401)
+        .send({ error: { code: e.code ?? 'IMMUNE_UNAUTHORIZED', message: e.message, details: e.details ?? {} } });
     }
   });
 

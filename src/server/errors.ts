@@ -32,9 +32,15 @@ const FASTIFY_MESSAGES: Record<string, string> = {
 /** The body, status and code for any error thrown while handling a request. */
 export function describeError(err: unknown): { status: number; body: ErrorBody; internal: boolean } {
   if (err instanceof ImmuneError) {
-    return { status: err.status, body: errorBody(err.code, err.message, err.details), internal: err.status >= 500 && err.code === 'IMMUNE_INTERNAL' };
+    return {
+      status: err.status,
+      body: errorBody(err.code, err.message, err.details),
+      internal: err.status >= 500 && err.code === 'IMMUNE_INTERNAL',
+    };
   }
-  const fe = err as Partial<FastifyError> & { validation?: { instancePath?: string; message?: string; params?: Record<string, unknown> }[] };
+  const fe = err as Partial<FastifyError> & {
+    validation?: { instancePath?: string; message?: string; params?: Record<string, unknown> }[];
+  };
   if (fe && Array.isArray(fe.validation)) {
     // Route JSON schemas (if a plugin uses them): name the field like zod errors do.
     const where = fe.validationContext ?? 'body';
@@ -47,7 +53,9 @@ export function describeError(err: unknown): { status: number; body: ErrorBody; 
   }
   const status = typeof fe?.statusCode === 'number' ? fe.statusCode : 500;
   if (status >= 400 && status < 500) {
-    const message = FASTIFY_MESSAGES[fe.code ?? ''] ?? (err instanceof SyntaxError ? FASTIFY_MESSAGES.FST_ERR_CTP_INVALID_JSON_BODY : (fe.message ?? 'bad request'));
+    const message =
+      FASTIFY_MESSAGES[fe.code ?? ''] ??
+      (err instanceof SyntaxError ? FASTIFY_MESSAGES.FST_ERR_CTP_INVALID_JSON_BODY : (fe.message ?? 'bad request'));
     return { status, body: errorBody('IMMUNE_INPUT_INVALID', message, { fastifyCode: fe.code }), internal: false };
   }
   return { status: 500, body: errorBody('IMMUNE_INTERNAL', 'internal error: the server log has the details'), internal: true };

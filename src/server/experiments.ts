@@ -38,7 +38,11 @@ export function clientTokenCheck(ctx: ServerContext): (req: FastifyRequest) => v
 
 function unauthorized(url: string, hadToken: boolean): ImmuneError {
   const path = url.split('?')[0];
-  return new ImmuneError('IMMUNE_UNAUTHORIZED', hadToken ? `${path}: unknown client token` : `${path}: a client token is required in the Authorization header`, { status: 401 });
+  return new ImmuneError(
+    'IMMUNE_UNAUTHORIZED',
+    hadToken ? `${path}: unknown client token` : `${path}: a client token is required in the Authorization header`,
+    { status: 401 },
+  );
 }
 
 /** The token check as a route preHandler. */
@@ -52,10 +56,25 @@ export function clientTokenHook(ctx: ServerContext): (req: FastifyRequest) => Pr
 const id = z.string().min(1).max(200);
 const eventTime = z.number().int().positive().optional();
 const exposureBody = z
-  .object({ type: z.literal('exposure'), experiment: id, groupId: z.string().min(1).max(300).optional(), branch: id, userId: z.string().min(1).max(500), time: eventTime, id: z.string().max(100).optional() })
+  .object({
+    type: z.literal('exposure'),
+    experiment: id,
+    groupId: z.string().min(1).max(300).optional(),
+    branch: id,
+    userId: z.string().min(1).max(500),
+    time: eventTime,
+    id: z.string().max(100).optional(),
+  })
   .strict();
 const conversionBody = z
-  .object({ type: z.literal('conversion'), userId: z.string().min(1).max(500), goal: id, value: z.number().finite().optional(), time: eventTime, id: z.string().min(1).max(100).optional() })
+  .object({
+    type: z.literal('conversion'),
+    userId: z.string().min(1).max(500),
+    goal: id,
+    value: z.number().finite().optional(),
+    time: eventTime,
+    id: z.string().min(1).max(100).optional(),
+  })
   .strict();
 /** At most this many events per POST /api/events (the SDK sends up to 500). */
 export const MAX_EVENTS_PER_POST = 10_000;
@@ -64,7 +83,12 @@ export const source = z
   .string()
   .regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, ".", "_" and "-", e.g. "openfeature"')
   .max(50);
-const eventsBody = z.object({ source: source.optional(), events: z.array(z.discriminatedUnion('type', [exposureBody, conversionBody])).max(MAX_EVENTS_PER_POST) }).strict();
+const eventsBody = z
+  .object({
+    source: source.optional(),
+    events: z.array(z.discriminatedUnion('type', [exposureBody, conversionBody])).max(MAX_EVENTS_PER_POST),
+  })
+  .strict();
 const impressionEvent = z.looseObject({
   eventType: z.string().min(1).max(50),
   featureName: z.string().min(1).max(200),
@@ -96,7 +120,12 @@ export function registerExperiments(app: FastifyInstance, ctx: ServerContext): v
   routes(app, ctx, serveRegistry(app, ctx), clientTokenHook(ctx));
 }
 
-function routes(app: FastifyInstance, ctx: ServerContext, registry: ExperimentRegistry, clientAuth: ReturnType<typeof clientTokenHook>): void {
+function routes(
+  app: FastifyInstance,
+  ctx: ServerContext,
+  registry: ExperimentRegistry,
+  clientAuth: ReturnType<typeof clientTokenHook>,
+): void {
   app.post('/api/events', { preHandler: clientAuth, bodyLimit: 8 * 1024 * 1024 }, async (req, reply) => {
     const { events, source } = validate(eventsBody, req.body ?? {}, 'body');
     return reply.code(202).send(await registry.record(events, source));
@@ -119,13 +148,21 @@ function routes(app: FastifyInstance, ctx: ServerContext, registry: ExperimentRe
     });
   });
 
-  app.get<{ Params: { name: string }; Querystring: { phase?: string } }>('/api/experiments/:name/results', { preHandler: ctx.auth.require('viewer') }, async (req, reply) => {
-    const { x, readout } = await registry.readout(req.params.name, req.query.phase);
-    return reply.send({ ...readout, state: summary(x).state, closing: x.closing ?? null, phases: x.phases.length });
-  });
+  app.get<{ Params: { name: string }; Querystring: { phase?: string } }>(
+    '/api/experiments/:name/results',
+    { preHandler: ctx.auth.require('viewer') },
+    async (req, reply) => {
+      const { x, readout } = await registry.readout(req.params.name, req.query.phase);
+      return reply.send({ ...readout, state: summary(x).state, closing: x.closing ?? null, phases: x.phases.length });
+    },
+  );
 
-  app.post<{ Params: { name: string } }>('/api/experiments/:name/close', { preHandler: ctx.auth.require('engineer') }, async (req, reply) => {
-    const body = validate(closeBody, req.body ?? {}, 'body');
-    return reply.send(summary(await registry.close(req.params.name, body.branch, body.reason, ctx.auth.actor(req))));
-  });
+  app.post<{ Params: { name: string } }>(
+    '/api/experiments/:name/close',
+    { preHandler: ctx.auth.require('engineer') },
+    async (req, reply) => {
+      const body = validate(closeBody, req.body ?? {}, 'body');
+      return reply.send(summary(await registry.close(req.params.name, body.branch, body.reason, ctx.auth.actor(req))));
+    },
+  );
 }

@@ -8,7 +8,13 @@ import type { FeatureInterface } from 'unleash-client/lib/feature.js';
 import type { Segment } from 'unleash-client/lib/strategy/strategy.js';
 import type { Context } from 'unleash-client';
 import type { FeaturesDocument } from '../core/experiments/features.js';
-import { missingTargetingKey, resolveFlag, type Resolution, type UnleashContext, type VariantResult } from '../core/experiments/resolution.js';
+import {
+  missingTargetingKey,
+  resolveFlag,
+  type Resolution,
+  type UnleashContext,
+  type VariantResult,
+} from '../core/experiments/resolution.js';
 
 /** What is used of unleash-client's evaluator (its UnleashClient class). */
 interface Evaluator {
@@ -78,7 +84,12 @@ export class FlagEvaluator {
     // getVariant alone: its feature_enabled is isEnabled's answer (dependencies included), in one evaluation.
     const v = this.client.getVariant(name, ctx as unknown as Context) as VariantResult;
     const enabled = Boolean(v.feature_enabled);
-    return { name, enabled, variant: { name: v.name, enabled: v.enabled, feature_enabled: enabled, ...(v.payload ? { payload: v.payload } : {}) }, impressionData: Boolean(this.repo.getToggle(name)?.impressionData) };
+    return {
+      name,
+      enabled,
+      variant: { name: v.name, enabled: v.enabled, feature_enabled: enabled, ...(v.payload ? { payload: v.payload } : {}) },
+      impressionData: Boolean(this.repo.getToggle(name)?.impressionData),
+    };
   }
 
   /** The OpenFeature resolution of one flag (FLAG_NOT_FOUND, TARGETING_KEY_MISSING, or a value). */

@@ -31,7 +31,16 @@ export function flagView(gf: GuardedFlag): Record<string, unknown> {
     lastLook: r.looks[r.looks.length - 1] ?? null,
     gate: r.last ?? null,
     history: r.history,
-    guard: { interval: g.interval, minBake: g.min_bake, maxBake: g.max_bake, onInconclusive: g.on_inconclusive, alpha: g.alpha, tolerance: g.tolerance, goals: g.goals, guardrails: g.guardrails },
+    guard: {
+      interval: g.interval,
+      minBake: g.min_bake,
+      maxBake: g.max_bake,
+      onInconclusive: g.on_inconclusive,
+      alpha: g.alpha,
+      tolerance: g.tolerance,
+      goals: g.goals,
+      guardrails: g.guardrails,
+    },
   };
 }
 

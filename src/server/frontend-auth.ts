@@ -37,7 +37,8 @@ export function frontendAuth(ctx: ServerContext): FrontendAuth {
     identify(req, opts) {
       const path = req.url.split('?')[0];
       const token = tokenOf(req);
-      if (token === '') throw new ImmuneError('IMMUNE_UNAUTHORIZED', `${path}: a token is required in the Authorization header`, { status: 401 });
+      if (token === '')
+        throw new ImmuneError('IMMUNE_UNAUTHORIZED', `${path}: a token is required in the Authorization header`, { status: 401 });
       const h = digest(token);
       let client = false;
       let frontend: FrontendToken | undefined;
@@ -46,16 +47,24 @@ export function frontendAuth(ctx: ServerContext): FrontendAuth {
       if (frontend) {
         const origin = req.headers.origin;
         if (typeof origin === 'string' && !originAllowed(frontend, origin)) {
-          throw new ImmuneError('IMMUNE_FORBIDDEN', `${path}: origin ${origin} is not allowed for frontend token "${frontend.name}" (origins: ${frontend.origins.join(', ') || 'none'})`, {
-            status: 403,
-            details: { origin, token: frontend.name },
-          });
+          throw new ImmuneError(
+            'IMMUNE_FORBIDDEN',
+            `${path}: origin ${origin} is not allowed for frontend token "${frontend.name}" (origins: ${frontend.origins.join(', ') || 'none'})`,
+            {
+              status: 403,
+              details: { origin, token: frontend.name },
+            },
+          );
         }
         return { kind: 'frontend', token: frontend };
       }
       if (client) {
         if (opts.clientTokens) return { kind: 'client' };
-        throw new ImmuneError('IMMUNE_FORBIDDEN', `${path}: client tokens are for servers; browsers and mobile apps use a frontend token (tokens file "frontend:")`, { status: 403 });
+        throw new ImmuneError(
+          'IMMUNE_FORBIDDEN',
+          `${path}: client tokens are for servers; browsers and mobile apps use a frontend token (tokens file "frontend:")`,
+          { status: 403 },
+        );
       }
       throw new ImmuneError('IMMUNE_UNAUTHORIZED', `${path}: unknown token`, { status: 401 });
     },
@@ -82,13 +91,22 @@ export function registerPreflight(app: FastifyInstance, auth: FrontendAuth, pref
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     const origin = req.headers.origin;
     if (typeof origin !== 'string' || !auth.anyAllows(origin)) {
-      return reply.code(403).send({ error: { code: 'IMMUNE_FORBIDDEN', message: `origin ${String(origin ?? '(none)')} is not allowed by any frontend token`, details: {} } });
+      return reply.code(403).send({
+        error: {
+          code: 'IMMUNE_FORBIDDEN',
+          message: `origin ${String(origin ?? '(none)')} is not allowed by any frontend token`,
+          details: {},
+        },
+      });
     }
     corsHeaders(reply, origin);
     return reply
       .code(204)
       .header('access-control-allow-methods', 'GET, POST, OPTIONS')
-      .header('access-control-allow-headers', 'authorization, content-type, if-none-match, x-api-key, unleash-appname, unleash-connection-id, unleash-sdk')
+      .header(
+        'access-control-allow-headers',
+        'authorization, content-type, if-none-match, x-api-key, unleash-appname, unleash-connection-id, unleash-sdk',
+      )
       .header('access-control-max-age', '600')
       .send();
   };
@@ -113,10 +131,17 @@ export function scopeContext<C extends { appName?: string; environment?: string 
   if (caller.kind !== 'frontend') return c;
   const t = caller.token;
   if (t.app !== '*' && c.appName !== undefined && c.appName !== t.app) {
-    throw new ImmuneError('IMMUNE_FORBIDDEN', `${path}: frontend token "${t.name}" is for app "${t.app}", not "${c.appName}"`, { status: 403, details: { token: t.name, app: t.app } });
+    throw new ImmuneError('IMMUNE_FORBIDDEN', `${path}: frontend token "${t.name}" is for app "${t.app}", not "${c.appName}"`, {
+      status: 403,
+      details: { token: t.name, app: t.app },
+    });
   }
   if (c.environment !== undefined && c.environment !== 'default' && c.environment !== t.environment) {
-    throw new ImmuneError('IMMUNE_FORBIDDEN', `${path}: frontend token "${t.name}" is for environment "${t.environment}", not "${c.environment}"`, { status: 403, details: { token: t.name, environment: t.environment } });
+    throw new ImmuneError(
+      'IMMUNE_FORBIDDEN',
+      `${path}: frontend token "${t.name}" is for environment "${t.environment}", not "${c.environment}"`,
+      { status: 403, details: { token: t.name, environment: t.environment } },
+    );
   }
   return { ...c, ...(t.app !== '*' ? { appName: t.app } : {}), environment: t.environment };
 }

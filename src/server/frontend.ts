@@ -81,7 +81,14 @@ export async function registerFrontend(app: FastifyInstance, ctx: ServerContext)
     const path = req.url.split('?')[0]!;
     const scoped = events.map((e) => {
       const c = e.context as { appName?: unknown; environment?: unknown };
-      const scope = scopeContext(caller, { appName: typeof c.appName === 'string' ? c.appName : undefined, environment: typeof c.environment === 'string' ? c.environment : undefined }, path);
+      const scope = scopeContext(
+        caller,
+        {
+          appName: typeof c.appName === 'string' ? c.appName : undefined,
+          environment: typeof c.environment === 'string' ? c.environment : undefined,
+        },
+        path,
+      );
       return { ...e, context: { ...e.context, ...scope } };
     });
     return reply.code(202).send(await registry.recordImpressions(scoped, 'unleash-frontend-impressions'));

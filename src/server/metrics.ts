@@ -16,7 +16,12 @@ export interface OrchestratorMetrics {
 
 export function createOrchestratorMetrics(ctx: Pick<ServerContext, 'events' | 'store' | 'pipelineName' | 'log'>): OrchestratorMetrics {
   const registry = new Registry();
-  const deploys = new Counter({ name: 'immune_deploys_total', help: 'Deploys finished, by outcome', labelNames: ['outcome'], registers: [registry] });
+  const deploys = new Counter({
+    name: 'immune_deploys_total',
+    help: 'Deploys finished, by outcome',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
   const stepDuration = new Histogram({
     name: 'immune_step_duration_seconds',
     help: 'Time a deploy spent in each stage and rollout step (label status: testing, building, rolling_out, baking, watching, rolling_back, reverting)',
@@ -24,7 +29,12 @@ export function createOrchestratorMetrics(ctx: Pick<ServerContext, 'events' | 's
     buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
     registers: [registry],
   });
-  const verdicts = new Counter({ name: 'immune_gate_verdicts_total', help: 'Gate looks by decision (pass, fail, inconclusive, continue)', labelNames: ['decision'], registers: [registry] });
+  const verdicts = new Counter({
+    name: 'immune_gate_verdicts_total',
+    help: 'Gate looks by decision (pass, fail, inconclusive, continue)',
+    labelNames: ['decision'],
+    registers: [registry],
+  });
   const pipeline = ctx.pipelineName;
   new Gauge({
     name: 'immune_line_blocked',

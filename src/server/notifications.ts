@@ -7,7 +7,9 @@ import type { ServerContext } from './context.js';
 import { validate } from './errors.js';
 
 const query = z
-  .object({ limit: z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(1).max(1000)).optional() })
+  .object({
+    limit: z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(1).max(1000)).optional(),
+  })
   .strict();
 const params = z.object({ id: z.string().min(1).max(2000) }).strict();
 
@@ -20,7 +22,13 @@ export async function registerNotifications(app: FastifyInstance, ctx: ServerCon
   app.post('/api/notifications/:id/retry', { preHandler: ctx.auth.require('captain') }, async (req: FastifyRequest) => {
     const { id } = validate(params, req.params, 'params');
     if (!(await ctx.notifications?.retry(id))) throw new NotFoundError(`no dead notification ${id}`);
-    await ctx.store.audit.append({ time: Date.now(), actor: ctx.auth.actor(req), action: 'notification_retry', target: id, reason: 'retry a dead notification' });
+    await ctx.store.audit.append({
+      time: Date.now(),
+      actor: ctx.auth.actor(req),
+      action: 'notification_retry',
+      target: id,
+      reason: 'retry a dead notification',
+    });
     return { ok: true };
   });
 }

@@ -28,7 +28,11 @@ class OfrepError extends Error {
 function contextOf(req: FastifyRequest, caller: Caller, key?: string): UnleashContext {
   const body = req.body;
   if (body !== undefined && body !== null && (typeof body !== 'object' || Array.isArray(body))) {
-    throw new OfrepError(400, { ...(key ? { key } : {}), errorCode: 'PARSE_ERROR', errorDetails: 'body must be a JSON object {"context": {...}}' });
+    throw new OfrepError(400, {
+      ...(key ? { key } : {}),
+      errorCode: 'PARSE_ERROR',
+      errorDetails: 'body must be a JSON object {"context": {...}}',
+    });
   }
   const parsed = unleashContext((body as { context?: unknown } | undefined)?.context);
   if (!parsed.ok) throw new OfrepError(400, { ...(key ? { key } : {}), errorCode: 'INVALID_CONTEXT', errorDetails: parsed.errorDetails });
@@ -40,10 +44,23 @@ function contextOf(req: FastifyRequest, caller: Caller, key?: string): UnleashCo
 /** One evaluation as OFREP's success or failure object. */
 function ofrepResult(r: Resolution): Record<string, unknown> {
   if (!r.ok) return { key: r.key, errorCode: r.errorCode, errorDetails: r.errorDetails };
-  return { key: r.key, ...(r.value === undefined ? {} : { value: r.value }), reason: r.reason, ...(r.variant ? { variant: r.variant } : {}), metadata: r.metadata };
+  return {
+    key: r.key,
+    ...(r.value === undefined ? {} : { value: r.value }),
+    reason: r.reason,
+    ...(r.variant ? { variant: r.variant } : {}),
+    metadata: r.metadata,
+  };
 }
 
-const STATUS: Record<string, number> = { FLAG_NOT_FOUND: 404, TARGETING_KEY_MISSING: 400, INVALID_CONTEXT: 400, PARSE_ERROR: 400, TYPE_MISMATCH: 400, GENERAL: 500 };
+const STATUS: Record<string, number> = {
+  FLAG_NOT_FOUND: 404,
+  TARGETING_KEY_MISSING: 400,
+  INVALID_CONTEXT: 400,
+  PARSE_ERROR: 400,
+  TYPE_MISMATCH: 400,
+  GENERAL: 500,
+};
 
 export async function registerOfrep(app: FastifyInstance, ctx: ServerContext): Promise<void> {
   const registry = ctx.experiments;
@@ -60,7 +77,9 @@ export async function registerOfrep(app: FastifyInstance, ctx: ServerContext): P
       const fe = err as Partial<FastifyError>;
       if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
         const key = (req.params as { key?: string } | undefined)?.key;
-        return reply.code(400).send({ ...(key ? { key } : {}), errorCode: 'PARSE_ERROR', errorDetails: `body: ${fe.message ?? 'not valid JSON'}` });
+        return reply
+          .code(400)
+          .send({ ...(key ? { key } : {}), errorCode: 'PARSE_ERROR', errorDetails: `body: ${fe.message ?? 'not valid JSON'}` });
       }
       req.log.error({ err }, 'ofrep: evaluation failed');
       return reply.code(500).send({ errorDetails: 'internal error: the server log has the details' });

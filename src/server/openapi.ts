@@ -18,16 +18,42 @@ const obj = (properties: Record<string, Schema>, required: string[] = Object.key
 });
 const nullable = (s: Schema): Schema => ({ oneOf: [s, { type: 'null' }] });
 
-const DEPLOY_STATUS = ['queued', 'testing', 'building', 'rolling_out', 'baking', 'watching', 'held', 'live', 'rolling_back', 'reverting', 'failed', 'aborted'];
+const DEPLOY_STATUS = [
+  'queued',
+  'testing',
+  'building',
+  'rolling_out',
+  'baking',
+  'watching',
+  'held',
+  'live',
+  'rolling_back',
+  'reverting',
+  'failed',
+  'aborted',
+];
 const OUTCOMES = ['live', 'rolled_back', 'reverted', 'aborted', 'tests_failed', 'build_failed', 'failed'];
 
 const schemas: Record<string, Schema> = {
   Error: obj({
-    error: obj({ code: str('Stable code, e.g. IMMUNE_INPUT_INVALID, IMMUNE_UNAUTHORIZED, IMMUNE_FORBIDDEN, IMMUNE_NOT_FOUND, IMMUNE_CONFLICT'), message: str('What went wrong and where, for people'), details: {} }, ['code', 'message']),
+    error: obj(
+      {
+        code: str('Stable code, e.g. IMMUNE_INPUT_INVALID, IMMUNE_UNAUTHORIZED, IMMUNE_FORBIDDEN, IMMUNE_NOT_FOUND, IMMUNE_CONFLICT'),
+        message: str('What went wrong and where, for people'),
+        details: {},
+      },
+      ['code', 'message'],
+    ),
   }),
   Ok: obj({ ok: { const: true } }),
   Reason: obj({ reason: { type: 'string', minLength: 1, description: 'Why: recorded in the audit log' } }),
-  Commit: obj({ sha: str(), author: str(), email: str(), subject: str(), time: num('ms since the epoch') }, ['sha', 'author', 'email', 'subject', 'time']),
+  Commit: obj({ sha: str(), author: str(), email: str(), subject: str(), time: num('ms since the epoch') }, [
+    'sha',
+    'author',
+    'email',
+    'subject',
+    'time',
+  ]),
   Gate: obj({ decision: { enum: ['pass', 'fail', 'inconclusive', 'continue'] }, explanation: str() }),
   DeploySummary: obj(
     {
@@ -63,7 +89,13 @@ const schemas: Record<string, Schema> = {
       live: nullable(obj({ sha: str(), artifact: obj({ id: str() }, ['id']), deploy: str() }, ['sha', 'artifact'])),
       inFlight: nullable(ref('DeploySummary')),
       queue: arr(ref('Commit')),
-      held: obj({ shas: arr(str()), reason: str('e.g. "this tree is identical to f324de3a, which failed at step 1 on error_rate"'), since: num(), tree: str(), deploy: str('The deploy where the tree failed') }),
+      held: obj({
+        shas: arr(str()),
+        reason: str('e.g. "this tree is identical to f324de3a, which failed at step 1 on error_rate"'),
+        since: num(),
+        tree: str(),
+        deploy: str('The deploy where the tree failed'),
+      }),
       dropped: arr(obj({ sha: str(), actor: str(), reason: str(), at: num() })),
       problems: arr(str('A problem found at start, e.g. the repository refuses the revert push')),
     },
@@ -91,12 +123,22 @@ const schemas: Record<string, Schema> = {
     },
     ['name', 'verdict', 'pValue', 'effect', 'ci', 'samples', 'explanation'],
   ),
-  EvidenceStep: obj({ step: int('Rollout step, -1 for the watch'), name: str('"step 1 of 4 (1 of 8 servers)", "watch"'), decision: str("The step's last look"), elapsedMs: num(), looks: int(), explanation: str() }),
+  EvidenceStep: obj({
+    step: int('Rollout step, -1 for the watch'),
+    name: str('"step 1 of 4 (1 of 8 servers)", "watch"'),
+    decision: str("The step's last look"),
+    elapsedMs: num(),
+    looks: int(),
+    explanation: str(),
+  }),
   EvidenceRow: obj({
     step: int(),
     metric: str(),
     verdict: str("The judge's verdict"),
-    label: { enum: ['pass', 'fail', 'no data', 'too little data', 'baking', 'inconclusive'], description: 'What the table shows; "no data" when a side has no samples, "too little data" for a trend with too few servers to test' },
+    label: {
+      enum: ['pass', 'fail', 'no data', 'too little data', 'baking', 'inconclusive'],
+      description: 'What the table shows; "no data" when a side has no samples, "too little data" for a trend with too few servers to test',
+    },
     change: str('"+14%"; empty when only levels make sense (no events on the baseline)'),
     levels: str('"412 ms → 470 ms"'),
     estimate: str('"+14% (412 ms → 470 ms)"'),
@@ -109,8 +151,26 @@ const schemas: Record<string, Schema> = {
     n: obj({ canary: int(), baseline: int() }),
   }),
   EvidenceTable: obj({ steps: arr(ref('EvidenceStep')), metrics: arr(str()), rows: arr(ref('EvidenceRow')) }),
-  GateLook: obj({ step: int('Rollout step, -1 for the watch'), time: num(), elapsedMs: num(), decision: str(), explanation: str(), metrics: arr(ref('MetricEvidence')) }),
-  TestCase: obj({ id: str(), file: str(), title: str(), state: { enum: ['passed', 'failed', 'skipped'] }, durationMs: num(), error: str(), flaky: { type: 'boolean' } }, ['id', 'file', 'title', 'state', 'durationMs']),
+  GateLook: obj({
+    step: int('Rollout step, -1 for the watch'),
+    time: num(),
+    elapsedMs: num(),
+    decision: str(),
+    explanation: str(),
+    metrics: arr(ref('MetricEvidence')),
+  }),
+  TestCase: obj(
+    {
+      id: str(),
+      file: str(),
+      title: str(),
+      state: { enum: ['passed', 'failed', 'skipped'] },
+      durationMs: num(),
+      error: str(),
+      flaky: { type: 'boolean' },
+    },
+    ['id', 'file', 'title', 'state', 'durationMs'],
+  ),
   TestReport: obj(
     {
       sha: str(),
@@ -137,7 +197,10 @@ const schemas: Record<string, Schema> = {
     },
     ['deploy', 'events', 'gates', 'summary'],
   ),
-  AuditEntry: obj({ id: int(), time: num(), actor: str('"token:<name>" or "anonymous"'), action: str(), target: str(), reason: str(), details: {} }, ['time', 'actor', 'action', 'target', 'reason']),
+  AuditEntry: obj(
+    { id: int(), time: num(), actor: str('"token:<name>" or "anonymous"'), action: str(), target: str(), reason: str(), details: {} },
+    ['time', 'actor', 'action', 'target', 'reason'],
+  ),
   Dora: obj({
     days: num(),
     from: num('Start of the period, ms since the epoch'),
@@ -151,7 +214,11 @@ const schemas: Record<string, Schema> = {
     reachedServers: int(),
     timeToRestoreMs: nullable(num('Median time from a regression detected to the fleet back on the previous build')),
   }),
-  Whoami: obj({ actor: str(), role: nullable({ enum: ['viewer', 'engineer', 'captain', 'admin'] }), openRead: nullable({ type: 'boolean' }) }),
+  Whoami: obj({
+    actor: str(),
+    role: nullable({ enum: ['viewer', 'engineer', 'captain', 'admin'] }),
+    openRead: nullable({ type: 'boolean' }),
+  }),
   Closing: obj({ experiment: str(), branch: str(), reason: str(), actor: str(), time: num() }),
   Experiment: obj({
     name: str(),
@@ -195,9 +262,28 @@ const schemas: Record<string, Schema> = {
       durationMs: num(),
       srm: ref('SrmCheck'),
       srmChecks: arr({ allOf: [ref('SrmCheck'), obj({ source: str('participants, or the source of SDK evaluation counts') })] }),
-      sources: obj({ exposures: { type: 'object', description: 'New exposures per source' }, conversions: { type: 'object', description: 'Attributed conversions per source' }, evaluations: { type: 'object', description: 'Per source, SDK evaluations per branch' } }),
-      history: arr(obj({ time: num(), participants: int(), lifts: arr(obj({ branch: str(), metric: str(), lift: num(), ci: arr(num()) })) })),
-      branches: arr(obj({ name: str(), control: { type: 'boolean' }, weight: num('Per mille'), participants: int(), share: num(), metrics: arr(ref('LiftResult')), decision: str() }, ['name', 'control', 'weight', 'participants', 'share', 'metrics'])),
+      sources: obj({
+        exposures: { type: 'object', description: 'New exposures per source' },
+        conversions: { type: 'object', description: 'Attributed conversions per source' },
+        evaluations: { type: 'object', description: 'Per source, SDK evaluations per branch' },
+      }),
+      history: arr(
+        obj({ time: num(), participants: int(), lifts: arr(obj({ branch: str(), metric: str(), lift: num(), ci: arr(num()) })) }),
+      ),
+      branches: arr(
+        obj(
+          {
+            name: str(),
+            control: { type: 'boolean' },
+            weight: num('Per mille'),
+            participants: int(),
+            share: num(),
+            metrics: arr(ref('LiftResult')),
+            decision: str(),
+          },
+          ['name', 'control', 'weight', 'participants', 'share', 'metrics'],
+        ),
+      ),
       decision: { enum: ['not started', 'desired result', 'undesired result', 'no statistical significance', 'invalid'] },
       winner: str(),
       summary: str(),
@@ -238,7 +324,16 @@ const schemas: Record<string, Schema> = {
       looks: int('Gate looks at this step'),
       lastLook: nullable({ type: 'object', description: '{time, on: {users, goals}, off: {users, goals}}: cumulative counts' }),
       gate: nullable({ type: 'object', description: "The gate's last decision, explanation and per-metric evidence (as a deploy gate's)" }),
-      history: arr(obj({ step: int(), rollout: num(), startedAt: num(), endedAt: num(), decision: { enum: ['pass', 'fail', 'inconclusive', 'unblocked'] }, explanation: str() })),
+      history: arr(
+        obj({
+          step: int(),
+          rollout: num(),
+          startedAt: num(),
+          endedAt: num(),
+          decision: { enum: ['pass', 'fail', 'inconclusive', 'unblocked'] },
+          explanation: str(),
+        }),
+      ),
       guard: { type: 'object', description: 'The guarded: settings from the file (durations in ms)' },
     },
     ['name', 'status', 'blocked', 'step', 'steps', 'served', 'history'],
@@ -273,10 +368,41 @@ const control = (action: string, summary: string): Operation => ({
 
 /** Every endpoint of the REST API (the Unleash client API at /api/client/* follows Unleash's own spec). */
 export const operations: Operation[] = [
-  { method: 'get', path: '/api/line', summary: 'The line: live build, deploy in flight, queue, block and pause state', role: 'viewer', response: 'Line', tag: 'line' },
-  { method: 'get', path: '/api/deploys', summary: 'Recent deploys, newest first', role: 'viewer', response: 'DeployList', tag: 'deploys', query: [{ name: 'limit', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 50 }, description: 'How many' }] },
-  { method: 'get', path: '/api/deploys/{id}', summary: "A deploy: commits, events, every gate look's evidence, test report", role: 'viewer', response: 'DeployDetail', tag: 'deploys', params: ['id'] },
-  { method: 'post', path: '/api/deploys', summary: 'Queue a commit for deploy', role: 'engineer', body: 'DeployRequest', response: 'DeployQueued', tag: 'deploys' },
+  {
+    method: 'get',
+    path: '/api/line',
+    summary: 'The line: live build, deploy in flight, queue, block and pause state',
+    role: 'viewer',
+    response: 'Line',
+    tag: 'line',
+  },
+  {
+    method: 'get',
+    path: '/api/deploys',
+    summary: 'Recent deploys, newest first',
+    role: 'viewer',
+    response: 'DeployList',
+    tag: 'deploys',
+    query: [{ name: 'limit', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 50 }, description: 'How many' }],
+  },
+  {
+    method: 'get',
+    path: '/api/deploys/{id}',
+    summary: "A deploy: commits, events, every gate look's evidence, test report",
+    role: 'viewer',
+    response: 'DeployDetail',
+    tag: 'deploys',
+    params: ['id'],
+  },
+  {
+    method: 'post',
+    path: '/api/deploys',
+    summary: 'Queue a commit for deploy',
+    role: 'engineer',
+    body: 'DeployRequest',
+    response: 'DeployQueued',
+    tag: 'deploys',
+  },
   control('pause', 'Pause the line: the deploy in flight holds at its current step'),
   control('resume', 'Resume a paused line, and/or let a rollout held at an inconclusive gate bake again at its step'),
   control('abort', 'Abort the deploy in flight and roll back'),
@@ -284,10 +410,42 @@ export const operations: Operation[] = [
   control('block', 'Block the line: no deploy starts until unblocked'),
   control('unblock', 'Unblock the line'),
   control('override', 'Deploy the change held because its tree is known-bad (once; audited)'),
-  { method: 'post', path: '/api/line/drop', summary: 'Drop a queued commit: it stays in git, the line skips it', role: 'captain', body: 'DropRequest', response: 'Dropped', tag: 'controls' },
-  { method: 'post', path: '/api/line/rollback', summary: 'Roll every server back to an earlier release they all keep (by release id or commit sha); blocks the line', role: 'captain', body: 'RollbackRequest', response: 'RolledBack', tag: 'controls' },
-  { method: 'post', path: '/api/deploys/{id}/retry', summary: 'Queue a failed or aborted deploy again, at the head of the line', role: 'captain', body: 'Reason', response: 'Retried', tag: 'controls', params: ['id'] },
-  { method: 'get', path: '/api/fleet/releases', summary: 'Per server: the releases it keeps, which is current, and which deploy built each', role: 'viewer', response: 'FleetReleases', tag: 'line' },
+  {
+    method: 'post',
+    path: '/api/line/drop',
+    summary: 'Drop a queued commit: it stays in git, the line skips it',
+    role: 'captain',
+    body: 'DropRequest',
+    response: 'Dropped',
+    tag: 'controls',
+  },
+  {
+    method: 'post',
+    path: '/api/line/rollback',
+    summary: 'Roll every server back to an earlier release they all keep (by release id or commit sha); blocks the line',
+    role: 'captain',
+    body: 'RollbackRequest',
+    response: 'RolledBack',
+    tag: 'controls',
+  },
+  {
+    method: 'post',
+    path: '/api/deploys/{id}/retry',
+    summary: 'Queue a failed or aborted deploy again, at the head of the line',
+    role: 'captain',
+    body: 'Reason',
+    response: 'Retried',
+    tag: 'controls',
+    params: ['id'],
+  },
+  {
+    method: 'get',
+    path: '/api/fleet/releases',
+    summary: 'Per server: the releases it keeps, which is current, and which deploy built each',
+    role: 'viewer',
+    response: 'FleetReleases',
+    tag: 'line',
+  },
   {
     method: 'get',
     path: '/api/audit',
@@ -300,34 +458,260 @@ export const operations: Operation[] = [
       { name: 'target', schema: { type: 'string' }, description: 'Only entries about this target' },
     ],
   },
-  { method: 'get', path: '/api/dora', summary: 'DORA figures over a period', role: 'viewer', response: 'Dora', tag: 'line', query: [{ name: 'days', schema: { type: 'number', exclusiveMinimum: 0, maximum: 3650, default: 30 }, description: 'Period length in days' }] },
-  { method: 'get', path: '/api/notifications', summary: "Each notification target's queue (pending, delivered, dead, last error) and the dead letters", role: 'viewer', response: 'Notifications', tag: 'line', query: [{ name: 'limit', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 50 }, description: 'How many dead letters' }] },
-  { method: 'post', path: '/api/notifications/{id}/retry', summary: 'Put a dead notification back in its queue', role: 'captain', response: 'Ok', tag: 'line', params: ['id'] },
-  { method: 'get', path: '/api/stream', summary: 'Server-sent events: one JSON LineEvent per `data:` line', role: 'viewer', response: 'Stream', tag: 'line', media: 'text/event-stream' },
-  { method: 'get', path: '/api/experiments', summary: 'Experiments with their branches, status and decision', role: 'viewer', response: 'ExperimentList', tag: 'experiments' },
-  { method: 'get', path: '/api/experiments/{name}/results', summary: "An experiment's readout", role: 'viewer', response: 'ExperimentResults', tag: 'experiments', params: ['name'], query: [{ name: 'phase', schema: { type: 'integer', minimum: 1 }, description: 'Phase to read (default: the current one)' }] },
-  { method: 'post', path: '/api/experiments/{name}/close', summary: 'Close an experiment: everyone gets one branch; recorded in the audit log', role: 'engineer', body: 'CloseExperiment', response: 'Experiment', tag: 'experiments', params: ['name'] },
-  { method: 'get', path: '/api/flags', summary: "Guarded flag rollouts: step, share served, status, the gate's last look", role: 'viewer', response: 'GuardedFlagList', tag: 'experiments' },
-  { method: 'get', path: '/api/flags/{name}', summary: 'One guarded flag rollout with its gate evidence and the steps done', role: 'viewer', response: 'GuardedFlag', tag: 'experiments', params: ['name'] },
-  { method: 'post', path: '/api/flags/{name}/unblock', summary: 'A person acts on a flag turned off (its rollout starts again from the first step) or held (it moves to the next step); audited', role: 'engineer', body: 'Reason', response: 'GuardedFlag', tag: 'experiments', params: ['name'] },
-  { method: 'post', path: '/api/events', summary: 'Exposures and conversions from any SDK (immune, OpenFeature tracking, your own); conversions idempotent by id', role: 'client', body: 'Events', response: 'EventsAccepted', tag: 'sdk' },
-  { method: 'post', path: '/api/client/impressions', summary: "Impression events of standard Unleash SDKs, forwarded as emitted: exposures of experiments and guarded flags", role: 'client', body: 'Impressions', response: 'EventsAccepted', tag: 'sdk' },
-  { method: 'get', path: '/api/client/features', summary: 'Unleash client API: the features document (experiments as variants, flags)', role: 'client', response: 'UnleashFeatures', tag: 'sdk' },
-  { method: 'post', path: '/api/client/register', summary: 'Unleash client API: a client registers', role: 'client', body: 'UnleashPayload', response: 'Empty', tag: 'sdk' },
-  { method: 'post', path: '/api/client/metrics', summary: "Unleash client API: usage metrics; experiments' per-variant counts feed the sample ratio check", role: 'client', body: 'UnleashPayload', response: 'Empty', tag: 'sdk' },
-  { method: 'get', path: '/api/client/delta', summary: 'Unleash delta API: a hydration, then only the feature and segment events since the If-None-Match revision (304 when none)', role: 'client', response: 'UnleashDelta', tag: 'sdk' },
-  { method: 'get', path: '/api/frontend', summary: 'Unleash frontend API: the enabled toggles and variants for the context in the query (appName, userId, sessionId, properties[name]); ETag/304', role: 'frontend', response: 'FrontendToggles', tag: 'sdk' },
-  { method: 'post', path: '/api/frontend', summary: 'Unleash frontend API: the enabled toggles for the context in the body', role: 'frontend', body: 'FrontendContext', response: 'FrontendToggles', tag: 'sdk' },
-  { method: 'get', path: '/api/frontend/all', summary: 'Unleash frontend API: every toggle, disabled ones included, for the context in the query', role: 'frontend', response: 'FrontendToggles', tag: 'sdk' },
-  { method: 'post', path: '/api/frontend/all', summary: 'Unleash frontend API: every toggle for the context in the body', role: 'frontend', body: 'FrontendContext', response: 'FrontendToggles', tag: 'sdk' },
-  { method: 'post', path: '/api/frontend/client/metrics', summary: 'Unleash frontend API: usage metrics of browser and mobile SDKs', role: 'frontend', body: 'UnleashPayload', response: 'Empty', tag: 'sdk' },
-  { method: 'post', path: '/api/frontend/client/impressions', summary: "Unleash frontend API: impression events as browser SDKs emit them, forwarded by the page: exposures of experiments and guarded flags", role: 'frontend', body: 'Impressions', response: 'EventsAccepted', tag: 'sdk' },
-  { method: 'post', path: '/api/frontend/client/register', summary: 'Unleash frontend API: a browser or mobile SDK registers', role: 'frontend', body: 'UnleashPayload', response: 'Empty', tag: 'sdk' },
-  { method: 'post', path: '/ofrep/v1/evaluate/flags/{key}', summary: 'OFREP: evaluate one flag or experiment for a context (404 FLAG_NOT_FOUND; 400 PARSE_ERROR, INVALID_CONTEXT, TARGETING_KEY_MISSING)', role: 'ofrep', params: ['key'], body: 'OfrepRequest', response: 'OfrepEvaluation', tag: 'sdk' },
-  { method: 'post', path: '/ofrep/v1/evaluate/flags', summary: 'OFREP: evaluate every flag and experiment for a context; ETag/If-None-Match (304)', role: 'ofrep', body: 'OfrepRequest', response: 'OfrepBulk', tag: 'sdk' },
-  { method: 'get', path: '/metrics', summary: "The orchestrator's own Prometheus metrics", role: 'viewer', response: 'PrometheusText', tag: 'line', media: 'text/plain' },
-  { method: 'get', path: '/api/whoami', summary: "The caller's identity and role (from the bearer token)", role: 'viewer', response: 'Whoami', tag: 'auth' },
-  { method: 'get', path: '/api/docs', summary: 'This document (OpenAPI 3.1, JSON); /api/docs.html for people', role: 'viewer', response: 'OpenApi', tag: 'auth' },
+  {
+    method: 'get',
+    path: '/api/dora',
+    summary: 'DORA figures over a period',
+    role: 'viewer',
+    response: 'Dora',
+    tag: 'line',
+    query: [
+      { name: 'days', schema: { type: 'number', exclusiveMinimum: 0, maximum: 3650, default: 30 }, description: 'Period length in days' },
+    ],
+  },
+  {
+    method: 'get',
+    path: '/api/notifications',
+    summary: "Each notification target's queue (pending, delivered, dead, last error) and the dead letters",
+    role: 'viewer',
+    response: 'Notifications',
+    tag: 'line',
+    query: [{ name: 'limit', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 50 }, description: 'How many dead letters' }],
+  },
+  {
+    method: 'post',
+    path: '/api/notifications/{id}/retry',
+    summary: 'Put a dead notification back in its queue',
+    role: 'captain',
+    response: 'Ok',
+    tag: 'line',
+    params: ['id'],
+  },
+  {
+    method: 'get',
+    path: '/api/stream',
+    summary: 'Server-sent events: one JSON LineEvent per `data:` line',
+    role: 'viewer',
+    response: 'Stream',
+    tag: 'line',
+    media: 'text/event-stream',
+  },
+  {
+    method: 'get',
+    path: '/api/experiments',
+    summary: 'Experiments with their branches, status and decision',
+    role: 'viewer',
+    response: 'ExperimentList',
+    tag: 'experiments',
+  },
+  {
+    method: 'get',
+    path: '/api/experiments/{name}/results',
+    summary: "An experiment's readout",
+    role: 'viewer',
+    response: 'ExperimentResults',
+    tag: 'experiments',
+    params: ['name'],
+    query: [{ name: 'phase', schema: { type: 'integer', minimum: 1 }, description: 'Phase to read (default: the current one)' }],
+  },
+  {
+    method: 'post',
+    path: '/api/experiments/{name}/close',
+    summary: 'Close an experiment: everyone gets one branch; recorded in the audit log',
+    role: 'engineer',
+    body: 'CloseExperiment',
+    response: 'Experiment',
+    tag: 'experiments',
+    params: ['name'],
+  },
+  {
+    method: 'get',
+    path: '/api/flags',
+    summary: "Guarded flag rollouts: step, share served, status, the gate's last look",
+    role: 'viewer',
+    response: 'GuardedFlagList',
+    tag: 'experiments',
+  },
+  {
+    method: 'get',
+    path: '/api/flags/{name}',
+    summary: 'One guarded flag rollout with its gate evidence and the steps done',
+    role: 'viewer',
+    response: 'GuardedFlag',
+    tag: 'experiments',
+    params: ['name'],
+  },
+  {
+    method: 'post',
+    path: '/api/flags/{name}/unblock',
+    summary:
+      'A person acts on a flag turned off (its rollout starts again from the first step) or held (it moves to the next step); audited',
+    role: 'engineer',
+    body: 'Reason',
+    response: 'GuardedFlag',
+    tag: 'experiments',
+    params: ['name'],
+  },
+  {
+    method: 'post',
+    path: '/api/events',
+    summary: 'Exposures and conversions from any SDK (immune, OpenFeature tracking, your own); conversions idempotent by id',
+    role: 'client',
+    body: 'Events',
+    response: 'EventsAccepted',
+    tag: 'sdk',
+  },
+  {
+    method: 'post',
+    path: '/api/client/impressions',
+    summary: 'Impression events of standard Unleash SDKs, forwarded as emitted: exposures of experiments and guarded flags',
+    role: 'client',
+    body: 'Impressions',
+    response: 'EventsAccepted',
+    tag: 'sdk',
+  },
+  {
+    method: 'get',
+    path: '/api/client/features',
+    summary: 'Unleash client API: the features document (experiments as variants, flags)',
+    role: 'client',
+    response: 'UnleashFeatures',
+    tag: 'sdk',
+  },
+  {
+    method: 'post',
+    path: '/api/client/register',
+    summary: 'Unleash client API: a client registers',
+    role: 'client',
+    body: 'UnleashPayload',
+    response: 'Empty',
+    tag: 'sdk',
+  },
+  {
+    method: 'post',
+    path: '/api/client/metrics',
+    summary: "Unleash client API: usage metrics; experiments' per-variant counts feed the sample ratio check",
+    role: 'client',
+    body: 'UnleashPayload',
+    response: 'Empty',
+    tag: 'sdk',
+  },
+  {
+    method: 'get',
+    path: '/api/client/delta',
+    summary: 'Unleash delta API: a hydration, then only the feature and segment events since the If-None-Match revision (304 when none)',
+    role: 'client',
+    response: 'UnleashDelta',
+    tag: 'sdk',
+  },
+  {
+    method: 'get',
+    path: '/api/frontend',
+    summary:
+      'Unleash frontend API: the enabled toggles and variants for the context in the query (appName, userId, sessionId, properties[name]); ETag/304',
+    role: 'frontend',
+    response: 'FrontendToggles',
+    tag: 'sdk',
+  },
+  {
+    method: 'post',
+    path: '/api/frontend',
+    summary: 'Unleash frontend API: the enabled toggles for the context in the body',
+    role: 'frontend',
+    body: 'FrontendContext',
+    response: 'FrontendToggles',
+    tag: 'sdk',
+  },
+  {
+    method: 'get',
+    path: '/api/frontend/all',
+    summary: 'Unleash frontend API: every toggle, disabled ones included, for the context in the query',
+    role: 'frontend',
+    response: 'FrontendToggles',
+    tag: 'sdk',
+  },
+  {
+    method: 'post',
+    path: '/api/frontend/all',
+    summary: 'Unleash frontend API: every toggle for the context in the body',
+    role: 'frontend',
+    body: 'FrontendContext',
+    response: 'FrontendToggles',
+    tag: 'sdk',
+  },
+  {
+    method: 'post',
+    path: '/api/frontend/client/metrics',
+    summary: 'Unleash frontend API: usage metrics of browser and mobile SDKs',
+    role: 'frontend',
+    body: 'UnleashPayload',
+    response: 'Empty',
+    tag: 'sdk',
+  },
+  {
+    method: 'post',
+    path: '/api/frontend/client/impressions',
+    summary:
+      'Unleash frontend API: impression events as browser SDKs emit them, forwarded by the page: exposures of experiments and guarded flags',
+    role: 'frontend',
+    body: 'Impressions',
+    response: 'EventsAccepted',
+    tag: 'sdk',
+  },
+  {
+    method: 'post',
+    path: '/api/frontend/client/register',
+    summary: 'Unleash frontend API: a browser or mobile SDK registers',
+    role: 'frontend',
+    body: 'UnleashPayload',
+    response: 'Empty',
+    tag: 'sdk',
+  },
+  {
+    method: 'post',
+    path: '/ofrep/v1/evaluate/flags/{key}',
+    summary:
+      'OFREP: evaluate one flag or experiment for a context (404 FLAG_NOT_FOUND; 400 PARSE_ERROR, INVALID_CONTEXT, TARGETING_KEY_MISSING)',
+    role: 'ofrep',
+    params: ['key'],
+    body: 'OfrepRequest',
+    response: 'OfrepEvaluation',
+    tag: 'sdk',
+  },
+  {
+    method: 'post',
+    path: '/ofrep/v1/evaluate/flags',
+    summary: 'OFREP: evaluate every flag and experiment for a context; ETag/If-None-Match (304)',
+    role: 'ofrep',
+    body: 'OfrepRequest',
+    response: 'OfrepBulk',
+    tag: 'sdk',
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    summary: "The orchestrator's own Prometheus metrics",
+    role: 'viewer',
+    response: 'PrometheusText',
+    tag: 'line',
+    media: 'text/plain',
+  },
+  {
+    method: 'get',
+    path: '/api/whoami',
+    summary: "The caller's identity and role (from the bearer token)",
+    role: 'viewer',
+    response: 'Whoami',
+    tag: 'auth',
+  },
+  {
+    method: 'get',
+    path: '/api/docs',
+    summary: 'This document (OpenAPI 3.1, JSON); /api/docs.html for people',
+    role: 'viewer',
+    response: 'OpenApi',
+    tag: 'auth',
+  },
 ];
 
 const extra: Record<string, Schema> = {
@@ -336,13 +720,33 @@ const extra: Record<string, Schema> = {
   Notifications: obj({
     targets: arr(
       obj(
-        { target: str(), type: str('email, slack, teams, chat, webhook, pager'), pending: int(), delivered: int(), dead: int(), lastError: str(), lastErrorAt: num(), summary: str('e.g. "slack: 3 failed, last 503 Service Unavailable"') },
+        {
+          target: str(),
+          type: str('email, slack, teams, chat, webhook, pager'),
+          pending: int(),
+          delivered: int(),
+          dead: int(),
+          lastError: str(),
+          lastErrorAt: num(),
+          summary: str('e.g. "slack: 3 failed, last 503 Service Unavailable"'),
+        },
         ['target', 'type', 'pending', 'delivered', 'dead', 'summary'],
       ),
     ),
     dead: arr(
       obj(
-        { id: str(), target: str(), qualifier: str(), notification: { type: 'object' }, state: { const: 'dead' }, attempts: int(), createdAt: num(), nextAt: num(), lastError: str(), lastErrorAt: num() },
+        {
+          id: str(),
+          target: str(),
+          qualifier: str(),
+          notification: { type: 'object' },
+          state: { const: 'dead' },
+          attempts: int(),
+          createdAt: num(),
+          nextAt: num(),
+          lastError: str(),
+          lastErrorAt: num(),
+        },
         ['id', 'target', 'notification', 'state', 'attempts', 'createdAt'],
       ),
     ),
@@ -354,10 +758,20 @@ const extra: Record<string, Schema> = {
     clients: arr({ type: 'object' }),
     usage: { type: 'object' },
   }),
-  DeployQueued: { type: 'object', properties: { ok: { const: true } }, required: ['ok'], description: 'ok, plus what the line says about the queued change' },
+  DeployQueued: {
+    type: 'object',
+    properties: { ok: { const: true } },
+    required: ['ok'],
+    description: 'ok, plus what the line says about the queued change',
+  },
   Events: obj(
     {
-      source: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]*$', maxLength: 50, description: 'Who sends: immune-sdk, openfeature, ... (default "api"); the readout counts what each source fed it' },
+      source: {
+        type: 'string',
+        pattern: '^[a-z0-9][a-z0-9._-]*$',
+        maxLength: 50,
+        description: 'Who sends: immune-sdk, openfeature, ... (default "api"); the readout counts what each source fed it',
+      },
       events: arr({
         oneOf: [
           obj(
@@ -373,7 +787,14 @@ const extra: Record<string, Schema> = {
             ['type', 'experiment', 'branch', 'userId'],
           ),
           obj(
-            { type: { const: 'conversion' }, userId: str('OpenFeature: the targetingKey'), goal: str('A goal or guardrail name; OpenFeature: the tracking event name'), value: num('OpenFeature: TrackingEventDetails.value'), time: num(), id: str('Makes retries idempotent') },
+            {
+              type: { const: 'conversion' },
+              userId: str('OpenFeature: the targetingKey'),
+              goal: str('A goal or guardrail name; OpenFeature: the tracking event name'),
+              value: num('OpenFeature: TrackingEventDetails.value'),
+              time: num(),
+              id: str('Makes retries idempotent'),
+            },
             ['type', 'userId', 'goal'],
           ),
         ],
@@ -384,27 +805,70 @@ const extra: Record<string, Schema> = {
   Impressions: obj(
     {
       source: { type: 'string', description: 'default "unleash-impressions"' },
-      events: arr(obj({ eventType: str('isEnabled or getVariant'), featureName: str(), enabled: { type: 'boolean' }, variant: str(), context: { type: 'object', description: 'The Unleash context: userId (or sessionId, or the stickiness field)' } }, ['eventType', 'featureName', 'enabled'])),
+      events: arr(
+        obj(
+          {
+            eventType: str('isEnabled or getVariant'),
+            featureName: str(),
+            enabled: { type: 'boolean' },
+            variant: str(),
+            context: { type: 'object', description: 'The Unleash context: userId (or sessionId, or the stickiness field)' },
+          },
+          ['eventType', 'featureName', 'enabled'],
+        ),
+      ),
     },
     ['events'],
   ),
-  EventsAccepted: obj({ exposures: int('New exposures stored'), conversions: int(), duplicates: int(), ignored: arr(obj({ index: int(), reason: str() })) }),
+  EventsAccepted: obj({
+    exposures: int('New exposures stored'),
+    conversions: int(),
+    duplicates: int(),
+    ignored: arr(obj({ index: int(), reason: str() })),
+  }),
   UnleashFeatures: { type: 'object', description: 'Unleash client features document (version 2); ETag / If-None-Match supported' },
   UnleashPayload: { type: 'object', description: 'As the Unleash client specification defines it' },
-  UnleashDelta: { type: 'object', description: 'Unleash delta document: { events: [{ eventId, type: hydration | feature-updated | feature-removed | segment-updated | segment-removed, ... }] }; the ETag is the revision' },
-  FrontendContext: { type: 'object', description: '{ "context": { appName?, userId?, sessionId?, remoteAddress?, currentTime?, properties?: { name: value } } }; appName and environment must match the frontend token' },
-  FrontendToggles: { type: 'object', description: '{ "toggles": [{ name, enabled, variant: { name, enabled, feature_enabled, payload? }, impressionData }] }' },
-  OfrepRequest: { type: 'object', description: '{ "context": { targetingKey?, ...attributes } }; targetingKey is the Unleash userId, other attributes Unleash context fields or properties' },
-  OfrepEvaluation: { type: 'object', description: 'OFREP evaluation: { key, value?, reason (STATIC | TARGETING_MATCH | SPLIT | DISABLED | DEFAULT), variant?, metadata } or { key, errorCode, errorDetails }' },
+  UnleashDelta: {
+    type: 'object',
+    description:
+      'Unleash delta document: { events: [{ eventId, type: hydration | feature-updated | feature-removed | segment-updated | segment-removed, ... }] }; the ETag is the revision',
+  },
+  FrontendContext: {
+    type: 'object',
+    description:
+      '{ "context": { appName?, userId?, sessionId?, remoteAddress?, currentTime?, properties?: { name: value } } }; appName and environment must match the frontend token',
+  },
+  FrontendToggles: {
+    type: 'object',
+    description: '{ "toggles": [{ name, enabled, variant: { name, enabled, feature_enabled, payload? }, impressionData }] }',
+  },
+  OfrepRequest: {
+    type: 'object',
+    description:
+      '{ "context": { targetingKey?, ...attributes } }; targetingKey is the Unleash userId, other attributes Unleash context fields or properties',
+  },
+  OfrepEvaluation: {
+    type: 'object',
+    description:
+      'OFREP evaluation: { key, value?, reason (STATIC | TARGETING_MATCH | SPLIT | DISABLED | DEFAULT), variant?, metadata } or { key, errorCode, errorDetails }',
+  },
   OfrepBulk: { type: 'object', description: '{ "flags": [OFREP evaluation or failure per flag] }' },
   Empty: { type: 'object', description: 'Empty (202/200)' },
   PrometheusText: { type: 'string', description: 'Prometheus text exposition format' },
-  DeployRequest: obj({ sha: { type: 'string', pattern: '^[0-9a-f]{4,40}$', description: 'Commit (full or abbreviated sha) on the pipeline branch' } }),
+  DeployRequest: obj({
+    sha: { type: 'string', pattern: '^[0-9a-f]{4,40}$', description: 'Commit (full or abbreviated sha) on the pipeline branch' },
+  }),
   Stream: { type: 'string', description: 'text/event-stream; each event `data: {"type": ..., "time": ..., ...}`' },
   OpenApi: { type: 'object' },
-  DropRequest: obj({ sha: { type: 'string', pattern: '^[0-9a-f]{4,40}$', description: 'A queued commit (full or abbreviated)' }, reason: { type: 'string', minLength: 1 } }),
+  DropRequest: obj({
+    sha: { type: 'string', pattern: '^[0-9a-f]{4,40}$', description: 'A queued commit (full or abbreviated)' },
+    reason: { type: 'string', minLength: 1 },
+  }),
   Dropped: obj({ ok: { const: true }, dropped: str('The full sha'), note: str('What dropping means for later builds') }),
-  RollbackRequest: obj({ to: str('A release id (immune releases) or a commit sha that was built'), reason: { type: 'string', minLength: 1 } }),
+  RollbackRequest: obj({
+    to: str('A release id (immune releases) or a commit sha that was built'),
+    reason: { type: 'string', minLength: 1 },
+  }),
   RolledBack: obj({ ok: { const: true }, release: str(), sha: str(), servers: int('Servers switched') }),
   Retried: obj({ ok: { const: true }, queued: arr(str()), deploy: str() }),
   FleetReleases: obj({
@@ -413,7 +877,20 @@ const extra: Record<string, Schema> = {
         {
           server: str(),
           current: nullable(str()),
-          releases: arr(obj({ id: str(), current: { type: 'boolean' }, live: { type: 'boolean' }, sha: str(), deploy: str(), outcome: { enum: OUTCOMES }, knownBad: str('Why this release must not return') }, ['id', 'current', 'live'])),
+          releases: arr(
+            obj(
+              {
+                id: str(),
+                current: { type: 'boolean' },
+                live: { type: 'boolean' },
+                sha: str(),
+                deploy: str(),
+                outcome: { enum: OUTCOMES },
+                knownBad: str('Why this release must not return'),
+              },
+              ['id', 'current', 'live'],
+            ),
+          ),
         },
         ['server', 'current', 'releases'],
       ),
@@ -434,14 +911,22 @@ export function openApiDocument(opts: { publicUrl?: string; openRead?: boolean }
     const client = op.role === 'client' || op.role === 'frontend' || op.role === 'ofrep';
     const responses: Record<string, Schema> = {
       200: { description: 'OK', content: { [op.media ?? 'application/json']: { schema: ref(op.response) } } },
-      401: errorResponse(client ? `No or unknown ${op.role === 'client' ? 'client' : op.role === 'frontend' ? 'frontend' : 'client or frontend'} token` : 'No token, an unknown token or a malformed Authorization header'),
+      401: errorResponse(
+        client
+          ? `No or unknown ${op.role === 'client' ? 'client' : op.role === 'frontend' ? 'frontend' : 'client or frontend'} token`
+          : 'No token, an unknown token or a malformed Authorization header',
+      ),
     };
-    if (op.role === 'frontend' || op.role === 'ofrep') responses[403] = errorResponse(`A frontend token used from an Origin it does not list, or for another app or environment${op.role === 'frontend' ? '; or a client token' : ''}`);
+    if (op.role === 'frontend' || op.role === 'ofrep')
+      responses[403] = errorResponse(
+        `A frontend token used from an Origin it does not list, or for another app or environment${op.role === 'frontend' ? '; or a client token' : ''}`,
+      );
     if (op.role !== 'viewer' && !client) responses[403] = errorResponse(`The token's role is below ${op.role}`);
     if (op.body) responses[400] = errorResponse('Bad input: the message names the field');
     if (op.params) responses[404] = errorResponse('Not found');
     if (op.path === '/api/flags/{name}/unblock') responses[409] = errorResponse('The flag is neither off nor held');
-    if (op.tag === 'controls' || op.path === '/api/deploys') responses[409] = errorResponse('Conflict with the line state (e.g. nothing in flight to abort)');
+    if (op.tag === 'controls' || op.path === '/api/deploys')
+      responses[409] = errorResponse('Conflict with the line state (e.g. nothing in flight to abort)');
     (paths[op.path] ??= {})[op.method] = {
       summary: op.summary,
       tags: [op.tag],
@@ -449,14 +934,24 @@ export function openApiDocument(opts: { publicUrl?: string; openRead?: boolean }
       description: client
         ? {
             client: "Needs an Unleash client token (Authorization header) from the server's client tokens.",
-            frontend: 'Needs a frontend token (Authorization header; tokens file `frontend:`): its app and environment scope the context, its origins the CORS answer.',
-            ofrep: 'Needs a client token (servers) or a frontend token (browsers: scoped and CORS-checked), as Authorization (Bearer or raw) or X-API-Key.',
+            frontend:
+              'Needs a frontend token (Authorization header; tokens file `frontend:`): its app and environment scope the context, its origins the CORS answer.',
+            ofrep:
+              'Needs a client token (servers) or a frontend token (browsers: scoped and CORS-checked), as Authorization (Bearer or raw) or X-API-Key.',
           }[op.role as 'client' | 'frontend' | 'ofrep']
         : reading
           ? `Role: ${rolesFrom(op.role as Role)}, or no token when the server allows open reads.`
           : `Role: ${rolesFrom(op.role as Role)}.`,
       'x-immune-role': op.role,
-      security: client ? (op.role === 'client' ? [{ client: [] }] : op.role === 'frontend' ? [{ frontend: [] }] : [{ client: [] }, { frontend: [] }]) : reading ? [{ bearer: [] }, {}] : [{ bearer: [] }],
+      security: client
+        ? op.role === 'client'
+          ? [{ client: [] }]
+          : op.role === 'frontend'
+            ? [{ frontend: [] }]
+            : [{ client: [] }, { frontend: [] }]
+        : reading
+          ? [{ bearer: [] }, {}]
+          : [{ bearer: [] }],
       ...(parameters.length ? { parameters } : {}),
       ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: ref(op.body) } } } } : {}),
       responses,
@@ -485,8 +980,18 @@ export function openApiDocument(opts: { publicUrl?: string; openRead?: boolean }
     components: {
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'An API token from the tokens file or IMMUNE_TOKENS' },
-        client: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'An Unleash client token (the server\'s client tokens), with or without "Bearer "' },
-        frontend: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'A frontend token (tokens file `frontend:`: app, environment, origins), with or without "Bearer "' },
+        client: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'Authorization',
+          description: 'An Unleash client token (the server\'s client tokens), with or without "Bearer "',
+        },
+        frontend: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'Authorization',
+          description: 'A frontend token (tokens file `frontend:`: app, environment, origins), with or without "Bearer "',
+        },
       },
       schemas: { ...schemas, ...extra },
     },
@@ -508,7 +1013,8 @@ function schemaText(s: Schema | undefined, all: Record<string, Schema>, depth = 
   if (s.type === 'object' && s.properties) {
     const req = new Set((s.required as string[]) ?? []);
     const props = Object.entries(s.properties as Record<string, Schema>).map(
-      ([k, v]) => `${esc(k)}${req.has(k) ? '' : '?'}: ${schemaText(v, all, depth + 1)}${typeof v.description === 'string' ? ` <span class="muted">— ${esc(v.description)}</span>` : ''}`,
+      ([k, v]) =>
+        `${esc(k)}${req.has(k) ? '' : '?'}: ${schemaText(v, all, depth + 1)}${typeof v.description === 'string' ? ` <span class="muted">— ${esc(v.description)}</span>` : ''}`,
     );
     return `{ ${props.join(', ')} }`;
   }
@@ -520,7 +1026,8 @@ export function apiDocsHtml(doc: Schema): string {
   const info = doc.info as { title: string; description: string };
   const ops = Object.entries(doc.paths as Record<string, Record<string, Schema>>).flatMap(([path, methods]) =>
     Object.entries(methods).map(([method, op]) => {
-      const body = (op.requestBody as { content: { 'application/json': { schema: Schema } } } | undefined)?.content['application/json'].schema;
+      const body = (op.requestBody as { content: { 'application/json': { schema: Schema } } } | undefined)?.content['application/json']
+        .schema;
       const responses = op.responses as Record<string, { description?: string; content?: Record<string, { schema: Schema }> }>;
       const ok = Object.values(responses['200']?.content ?? {})[0]?.schema;
       const params = (op.parameters as { name: string; in: string; description?: string }[] | undefined) ?? [];
@@ -530,12 +1037,18 @@ export function apiDocsHtml(doc: Schema): string {
   ${params.length ? `<p><b>Parameters</b>: ${params.map((p) => `<code>${esc(p.name)}</code> (${esc(p.in)}${p.description ? `, ${esc(p.description)}` : ''})`).join(', ')}</p>` : ''}
   ${body ? `<p><b>Body</b>: <code>${schemaText(body, all)}</code></p>` : ''}
   <p><b>200</b>: <code>${schemaText(ok, all)}</code></p>
-  <p class="muted">Errors: ${Object.keys(responses).filter((c) => c !== '200').map(esc).join(', ')} as <code>{ error: { code, message, details } }</code></p>
+  <p class="muted">Errors: ${Object.keys(responses)
+    .filter((c) => c !== '200')
+    .map(esc)
+    .join(', ')} as <code>{ error: { code, message, details } }</code></p>
 </section>`;
     }),
   );
   const models = Object.entries(all)
-    .map(([name, s]) => `<li id="schema-${esc(name)}"><b>${esc(name)}</b>: <code>${schemaText(s, all, 1)}</code>${typeof s.description === 'string' ? ` <span class="muted">${esc(s.description)}</span>` : ''}</li>`)
+    .map(
+      ([name, s]) =>
+        `<li id="schema-${esc(name)}"><b>${esc(name)}</b>: <code>${schemaText(s, all, 1)}</code>${typeof s.description === 'string' ? ` <span class="muted">${esc(s.description)}</span>` : ''}</li>`,
+    )
     .join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

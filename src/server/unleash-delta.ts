@@ -33,11 +33,18 @@ interface Revision {
 }
 
 /** The events that take `from` to `to`: segments first (features may use them), removals last. */
-export function diffDocuments(from: Pick<Revision, 'features' | 'segments' | 'doc'>, to: Pick<Revision, 'features' | 'segments' | 'doc'>, eventId: number): DeltaEvent[] {
+export function diffDocuments(
+  from: Pick<Revision, 'features' | 'segments' | 'doc'>,
+  to: Pick<Revision, 'features' | 'segments' | 'doc'>,
+  eventId: number,
+): DeltaEvent[] {
   const events: DeltaEvent[] = [];
-  for (const s of to.doc.segments ?? []) if (from.segments.get(s.id) !== to.segments.get(s.id)) events.push({ eventId, type: 'segment-updated', segment: s });
-  for (const f of to.doc.features) if (from.features.get(f.name) !== to.features.get(f.name)) events.push({ eventId, type: 'feature-updated', feature: f });
-  for (const f of from.doc.features) if (!to.features.has(f.name)) events.push({ eventId, type: 'feature-removed', featureName: f.name, project: f.project });
+  for (const s of to.doc.segments ?? [])
+    if (from.segments.get(s.id) !== to.segments.get(s.id)) events.push({ eventId, type: 'segment-updated', segment: s });
+  for (const f of to.doc.features)
+    if (from.features.get(f.name) !== to.features.get(f.name)) events.push({ eventId, type: 'feature-updated', feature: f });
+  for (const f of from.doc.features)
+    if (!to.features.has(f.name)) events.push({ eventId, type: 'feature-removed', featureName: f.name, project: f.project });
   for (const id of from.segments.keys()) if (!to.segments.has(id)) events.push({ eventId, type: 'segment-removed', segmentId: id });
   return events;
 }

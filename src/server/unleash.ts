@@ -10,14 +10,20 @@ import { etagOf, type ExperimentRegistry } from '../engine/experiments.js';
 import { clientTokenCheck, clientTokenHook, serveRegistry } from './experiments.js';
 
 // SDKs add fields over time; we check what we use and let the rest through.
-const registerBody = z.looseObject({ appName: z.string().min(1).max(200), instanceId: z.string().min(1).max(200), sdkVersion: z.string().max(200).optional() });
+const registerBody = z.looseObject({
+  appName: z.string().min(1).max(200),
+  instanceId: z.string().min(1).max(200),
+  sdkVersion: z.string().max(200).optional(),
+});
 const count = z.number().int().min(0);
 const metricsBody = z.looseObject({
   appName: z.string().min(1).max(200),
   instanceId: z.string().min(1).max(200),
   bucket: z.looseObject({
     stop: z.string().max(100).optional(),
-    toggles: z.record(z.string(), z.looseObject({ yes: count.default(0), no: count.default(0), variants: z.record(z.string(), count).default({}) })).default({}),
+    toggles: z
+      .record(z.string(), z.looseObject({ yes: count.default(0), no: count.default(0), variants: z.record(z.string(), count).default({}) }))
+      .default({}),
   }),
 });
 
@@ -33,7 +39,11 @@ export function registerUnleash(app: FastifyInstance, ctx: ServerContext): void 
   const clientAuth = clientTokenHook(ctx);
 
   // The hot path (every SDK polls it): the token is checked inline rather than in a hook.
-  const send = (req: FastifyRequest<{ Querystring: { namePrefix?: string } }>, reply: FastifyReply, snap: { body: string; etag: string }): FastifyReply => {
+  const send = (
+    req: FastifyRequest<{ Querystring: { namePrefix?: string } }>,
+    reply: FastifyReply,
+    snap: { body: string; etag: string },
+  ): FastifyReply => {
     // SDKs configured with a namePrefix get only those features (rare: built per request).
     const prefix = req.query.namePrefix;
     const view = typeof prefix === 'string' && prefix !== '' ? filtered(snap.body, prefix) : snap;
@@ -69,7 +79,12 @@ export function recordRegistration(registry: ExperimentRegistry, raw: unknown): 
   const body = validate(registerBody, raw ?? {}, 'body');
   const key = `${body.appName}/${body.instanceId}`;
   if (!registry.clients.has(key) && registry.clients.size >= 10_000) registry.clients.delete(registry.clients.keys().next().value!);
-  registry.clients.set(key, { appName: body.appName, instanceId: body.instanceId, ...(body.sdkVersion ? { sdkVersion: body.sdkVersion } : {}), lastSeen: registry.now() });
+  registry.clients.set(key, {
+    appName: body.appName,
+    instanceId: body.instanceId,
+    ...(body.sdkVersion ? { sdkVersion: body.sdkVersion } : {}),
+    lastSeen: registry.now(),
+  });
 }
 
 /** An SDK's metrics post (client or frontend API): evaluations per feature and variant. */

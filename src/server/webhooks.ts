@@ -57,7 +57,11 @@ export async function registerWebhooks(app: FastifyInstance, ctx: ServerContext,
   await app.register(async (scope) => {
     // The signature covers the exact bytes GitHub sent, so this scope keeps bodies as text.
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser(['application/json', 'application/x-www-form-urlencoded'], { parseAs: 'string', bodyLimit: opts.bodyLimit ?? 25 * 1024 * 1024 }, (_req, body, done) => done(null, body));
+    scope.addContentTypeParser(
+      ['application/json', 'application/x-www-form-urlencoded'],
+      { parseAs: 'string', bodyLimit: opts.bodyLimit ?? 25 * 1024 * 1024 },
+      (_req, body, done) => done(null, body),
+    );
 
     scope.post('/webhooks/github', async (req: FastifyRequest, reply) => {
       const raw = typeof req.body === 'string' ? req.body : '';
@@ -71,7 +75,8 @@ export async function registerWebhooks(app: FastifyInstance, ctx: ServerContext,
       }
 
       const event = req.headers['x-github-event'];
-      if (typeof event !== 'string' || !event) throw new InputError('headers.x-github-event', 'missing; is this a GitHub webhook delivery?');
+      if (typeof event !== 'string' || !event)
+        throw new InputError('headers.x-github-event', 'missing; is this a GitHub webhook delivery?');
       const payload = parseBody(raw, String(req.headers['content-type'] ?? ''));
       const delivery = req.headers['x-github-delivery'];
 
@@ -79,14 +84,17 @@ export async function registerWebhooks(app: FastifyInstance, ctx: ServerContext,
       if (event !== 'push') return reply.code(202).send({ ignored: `event ${event}` });
 
       const push = validate(pushEvent, payload, 'body');
-      if (push.ref !== `refs/heads/${branch}`) return reply.code(202).send({ ignored: `push to ${push.ref}, the pipeline deploys refs/heads/${branch}` });
+      if (push.ref !== `refs/heads/${branch}`)
+        return reply.code(202).send({ ignored: `push to ${push.ref}, the pipeline deploys refs/heads/${branch}` });
       if (push.deleted || ZERO_SHA.test(push.after)) return reply.code(202).send({ ignored: `${push.ref} was deleted` });
       if (!ctx.line) throw new ImmuneError('IMMUNE_CONFLICT', 'no pipeline is running on this server; nothing to deploy', { status: 503 });
 
       const who = push.pusher?.name ?? push.sender?.login ?? 'unknown';
       log.info({ delivery, sha: push.after, pusher: who }, 'push received');
       // Replays are de-duplicated by delivery id; a push that is not ahead of what is live is refused (409).
-      const result = (await ctx.line.deploy(push.after, `github:${who}`, { delivery: typeof delivery === 'string' ? delivery : undefined })) as { duplicate?: boolean; ignored?: string } | undefined;
+      const result = (await ctx.line.deploy(push.after, `github:${who}`, {
+        delivery: typeof delivery === 'string' ? delivery : undefined,
+      })) as { duplicate?: boolean; ignored?: string } | undefined;
       if (result?.duplicate) return reply.code(200).send({ duplicate: true, sha: push.after, ignored: result.ignored });
       return reply.code(202).send({ accepted: true, sha: push.after, deploy: result ?? null });
     });

@@ -4,7 +4,15 @@ import { judgeGate, type GateOptions } from '../core/judge/gate.js';
 import { sampleOf, toSeries, type Tick } from '../core/rollout/samples.js';
 import { visibleRegression } from '../core/judge/verdicts.js';
 import type { GateResult, InconclusivePolicy, MetricSeries, Sample } from '../core/judge/types.js';
-import { FleetModel, MODEL_DEFAULTS, SIM_METRICS, type FleetModelOptions, type MetricDefinition, type Regression, type Truth } from './model.js';
+import {
+  FleetModel,
+  MODEL_DEFAULTS,
+  SIM_METRICS,
+  type FleetModelOptions,
+  type MetricDefinition,
+  type Regression,
+  type Truth,
+} from './model.js';
 import { negBinomialLlr, normalLlr, waldUpper } from './sprt-bound.js';
 import type { Random } from './random.js';
 import { referenceJudge } from './reference-judge.js';
@@ -98,15 +106,37 @@ export function runGate(o: GateRunOptions, rnd: Random): GateRunResult {
       const values = model.interval(past, time, o.intervalMs);
       ticks.push({
         time,
-        samples: values.map((v, i) => ({ server: `s${i}`, ok: v !== null, values: v ?? {}, release: i === other && past[i].regression ? 'other' : 'old', since: past[i].since })),
+        samples: values.map((v, i) => ({
+          server: `s${i}`,
+          ok: v !== null,
+          values: v ?? {},
+          release: i === other && past[i].regression ? 'other' : 'old',
+          since: past[i].since,
+        })),
       });
     }
-    const ids = (side: 'canary' | 'baseline') => order.filter((i) => (side === 'canary') === canary.has(i)).sort((a, b) => rowOf.get(a)!.row - rowOf.get(b)!.row).map((i) => `s${i}`);
+    const ids = (side: 'canary' | 'baseline') =>
+      order
+        .filter((i) => (side === 'canary') === canary.has(i))
+        .sort((a, b) => rowOf.get(a)!.row - rowOf.get(b)!.row)
+        .map((i) => `s${i}`);
     const window = { from: -Infinity, to: 0, release: rr?.unfiltered ? undefined : 'old' };
-    const built = toSeries(defs, ticks, { baseline: { servers: ids('baseline'), from: 0, to: 0 }, canary: { servers: ids('canary'), from: 0, to: 0 } }, window);
+    const built = toSeries(
+      defs,
+      ticks,
+      { baseline: { servers: ids('baseline'), from: 0, to: 0 }, canary: { servers: ids('canary'), from: 0, to: 0 } },
+      window,
+    );
     series.forEach((m, j) => (m.before = built[j].before));
   }
-  const result: GateRunResult = { decision: 'continue', atMs: o.maxBakeMs, failed: [], outlierInCanary: model.outlier !== undefined && canary.has(model.outlier), visiblePasses: 0, recentOther };
+  const result: GateRunResult = {
+    decision: 'continue',
+    atMs: o.maxBakeMs,
+    failed: [],
+    outlierInCanary: model.outlier !== undefined && canary.has(model.outlier),
+    visiblePasses: 0,
+    recentOther,
+  };
   let judging = true;
   const horizon = Math.max(o.maxBakeMs, o.referenceAtMs ?? 0);
   let oracleLlr = 0;
@@ -128,7 +158,18 @@ export function runGate(o: GateRunOptions, rnd: Random): GateRunResult {
     });
     if (t === o.referenceAtMs) result.reference = referenceJudge(series);
     if (judging && t <= o.maxBakeMs) {
-      const r = judgeGate({ alpha: o.alpha, metrics: series, elapsedMs: t, minBakeMs: o.minBakeMs, maxBakeMs: o.maxBakeMs, onInconclusive: o.onInconclusive ?? 'hold', unresponsive }, o.gateOptions);
+      const r = judgeGate(
+        {
+          alpha: o.alpha,
+          metrics: series,
+          elapsedMs: t,
+          minBakeMs: o.minBakeMs,
+          maxBakeMs: o.maxBakeMs,
+          onInconclusive: o.onInconclusive ?? 'hold',
+          unresponsive,
+        },
+        o.gateOptions,
+      );
       if (r.decision === 'pass') result.passAtMs ??= t;
       r.metrics.forEach((e, j) => {
         const spec = series[j] ?? { ...series[0], name: e.name };
@@ -145,7 +186,8 @@ export function runGate(o: GateRunOptions, rnd: Random): GateRunResult {
         result.atMs = t;
       }
     }
-    if (!judging && (o.referenceAtMs === undefined || result.reference !== undefined) && (!o.oracle || result.oracleAtMs !== undefined)) break;
+    if (!judging && (o.referenceAtMs === undefined || result.reference !== undefined) && (!o.oracle || result.oracleAtMs !== undefined))
+      break;
   }
   if (result.decision === 'continue' && result.passAtMs !== undefined) result.decision = 'pass';
   return result;
@@ -153,7 +195,8 @@ export function runGate(o: GateRunOptions, rnd: Random): GateRunResult {
 
 /** One canary server-interval's contribution to the oracle's log-likelihood ratio. */
 function oracleTerm(o: NonNullable<GateRunOptions['oracle']>, values: Record<string, Sample>, truth: Truth): number {
-  if (o.metric === 'latency_p99') return normalLlr(Math.log(values.latency_p99 as number), truth.logP99 + Math.log(o.h0), truth.logP99 + Math.log(o.h1), truth.logP99Sd);
+  if (o.metric === 'latency_p99')
+    return normalLlr(Math.log(values.latency_p99 as number), truth.logP99 + Math.log(o.h0), truth.logP99 + Math.log(o.h1), truth.logP99Sd);
   if (o.metric === 'checkouts') {
     const m = truth.requests * truth.checkoutRate;
     return negBinomialLlr(values.checkouts as number, m * o.h0, m * o.h1, MODEL_DEFAULTS.noise.checkoutShape);

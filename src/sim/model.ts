@@ -115,7 +115,9 @@ export interface Truth {
 export class FleetModel {
   readonly traits: ServerTraits[];
   readonly outlier: number | undefined;
-  private readonly o: Required<Omit<FleetModelOptions, 'heterogeneity'>> & { heterogeneity: Required<NonNullable<FleetModelOptions['heterogeneity']>> };
+  private readonly o: Required<Omit<FleetModelOptions, 'heterogeneity'>> & {
+    heterogeneity: Required<NonNullable<FleetModelOptions['heterogeneity']>>;
+  };
 
   constructor(
     options: FleetModelOptions,
@@ -165,7 +167,12 @@ export class FleetModel {
    * One interval of every server: the samples its metrics would show for [timeMs - intervalMs, timeMs].
    * `null` for a hung server.
    */
-  interval(states: readonly ServerState[], timeMs: number, intervalMs: number, truth?: (Truth | null)[]): (Record<string, Sample> | null)[] {
+  interval(
+    states: readonly ServerState[],
+    timeMs: number,
+    intervalMs: number,
+    truth?: (Truth | null)[],
+  ): (Record<string, Sample> | null)[] {
     const r = this.rnd;
     const secs = intervalMs / 1000;
     // Bursts shared by the whole fleet (a campaign, a crawler): the same for canary and baseline.
@@ -179,7 +186,9 @@ export class FleetModel {
         return null;
       }
       const requests = r.poisson(this.o.rps * secs * load * t.traffic);
-      const checkouts = r.poisson(requests * this.o.checkoutShare * (reg.checkoutFactor ?? 1) * r.gammaUnit(MODEL_DEFAULTS.noise.checkoutShape));
+      const checkouts = r.poisson(
+        requests * this.o.checkoutShare * (reg.checkoutFactor ?? 1) * r.gammaUnit(MODEL_DEFAULTS.noise.checkoutShape),
+      );
       const errRate = this.o.errorRate * t.errors * (reg.errorFactor ?? 1) * r.gammaUnit(MODEL_DEFAULTS.noise.errorShape);
       const otherErrors = r.poisson(requests * errRate * (1 - this.o.checkoutShare));
       const checkoutErrors = Math.min(checkouts, r.poisson(checkouts * (errRate + (reg.checkoutFailure ?? 0))));
@@ -191,13 +200,22 @@ export class FleetModel {
       const age = Math.max(0, timeMs - st.since) / 1000;
       const warm = this.o.warmup ? Math.exp(-age / 20) : 0;
       const p99 = p99Level * (reg.latencyFactor ?? 1) * (1 + 0.15 * warm) * Math.exp(noise * r.normal());
-      if (truth) truth[i] = { requests, errorRate: this.o.errorRate * t.errors, checkoutRate: this.o.checkoutShare, logP99: Math.log(p99Level), logP99Sd: noise };
+      if (truth)
+        truth[i] = {
+          requests,
+          errorRate: this.o.errorRate * t.errors,
+          checkoutRate: this.o.checkoutShare,
+          logP99: Math.log(p99Level),
+          logP99Sd: noise,
+        };
       t.memoryWalk += MODEL_DEFAULTS.noise.memoryWalkPerInterval * r.normal();
       const minutes = Math.max(0, timeMs - st.since) / 60_000;
       // Memory of a restarted process climbs ~8% over its first two minutes (heap, caches), then flattens: not a leak.
       const memWarm = this.o.warmup ? 1 - 0.08 * Math.exp(-age / 45) : 1;
-      const memory = 300e6 * t.memory * memWarm * (1 + t.memoryWalk) * (1 + (reg.leakPerMinute ?? 0) * minutes) * Math.exp(0.005 * r.normal());
-      const cpu = (0.25 * requests) / Math.max(1, this.o.rps * secs) * (reg.cpuFactor ?? 1) * (1 + 0.2 * warm) * Math.exp(0.05 * r.normal());
+      const memory =
+        300e6 * t.memory * memWarm * (1 + t.memoryWalk) * (1 + (reg.leakPerMinute ?? 0) * minutes) * Math.exp(0.005 * r.normal());
+      const cpu =
+        ((0.25 * requests) / Math.max(1, this.o.rps * secs)) * (reg.cpuFactor ?? 1) * (1 + 0.2 * warm) * Math.exp(0.05 * r.normal());
       return {
         error_rate: [otherErrors + checkoutErrors, requests],
         checkout_error_rate: [checkoutErrors, checkouts],

@@ -55,7 +55,9 @@ export function oneShotDeploy(o: OneShotOptions, r: Random): MetricSeries[] {
     [order[i], order[j]] = [order[j], order[i]];
   }
   const isCanary = new Set(order.slice(0, o.canaries));
-  const rows: Record<string, { baseline: Sample[][]; canary: Sample[][] }> = Object.fromEntries(ONESHOT_METRICS.map((m) => [m.name, { baseline: [], canary: [] }]));
+  const rows: Record<string, { baseline: Sample[][]; canary: Sample[][] }> = Object.fromEntries(
+    ONESHOT_METRICS.map((m) => [m.name, { baseline: [], canary: [] }]),
+  );
   const perServer = o.servers > 0 ? Array.from({ length: o.servers }, () => ONESHOT_METRICS.map(() => [] as Sample[])) : [];
   for (let t = 0; t < o.intervals; t++) {
     const burst = r.gammaUnit(30);

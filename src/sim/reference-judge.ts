@@ -50,7 +50,11 @@ export function referenceJudge(metrics: MetricSeries[], confidence = 0.98): Refe
  * gate's fail tests (no regression beyond tolerance); "zero" tests no change and also asks the
  * estimate to be beyond tolerance (the Kayenta-style decision on a per-server test).
  */
-export function perServerTJudge(metrics: MetricSeries[], alpha: number, against: 'tolerance' | 'zero'): ReferenceResult & { estimates: Record<string, number> } {
+export function perServerTJudge(
+  metrics: MetricSeries[],
+  alpha: number,
+  against: 'tolerance' | 'zero',
+): ReferenceResult & { estimates: Record<string, number> } {
   const failed: string[] = [];
   const estimates: Record<string, number> = {};
   const level = (m: MetricSeries, row: (Sample | null)[]): number => {

@@ -12,10 +12,21 @@ describe('immune serve killed at named points of a rollout (real git, processes,
       for (const point of KILL_POINTS[change]) {
         const r = await killRun(change, point);
         runs.push(r);
-        process.stdout.write(`      ${change} ${point.padEnd(26)} ${r.killed ? 'killed' : 'not reached'}  -> ${r.outcome}${r.broken.length ? `  BROKEN: ${r.broken.join('; ')}` : ''}\n`);
+        process.stdout.write(
+          `      ${change} ${point.padEnd(26)} ${r.killed ? 'killed' : 'not reached'}  -> ${r.outcome}${r.broken.length ? `  BROKEN: ${r.broken.join('; ')}` : ''}\n`,
+        );
       }
     }
-    assert.ok(runs.every((r) => r.killed), `every point reached: ${runs.filter((r) => !r.killed).map((r) => `${r.change} ${r.point}`).join(', ')}`);
-    assert.deepEqual(runs.filter((r) => r.broken.length).map((r) => `${r.change} ${r.point}: ${r.broken.join('; ')}`), []);
+    assert.ok(
+      runs.every((r) => r.killed),
+      `every point reached: ${runs
+        .filter((r) => !r.killed)
+        .map((r) => `${r.change} ${r.point}`)
+        .join(', ')}`,
+    );
+    assert.deepEqual(
+      runs.filter((r) => r.broken.length).map((r) => `${r.change} ${r.point}: ${r.broken.join('; ')}`),
+      [],
+    );
   });
 });

@@ -16,7 +16,15 @@ export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     timeout: 30_000,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }
 
@@ -49,7 +57,13 @@ export const TOKENS: TokenEntry[] = [
   { name: 'cora', role: 'captain', token: 'captain-token-789' },
 ];
 
-const commit = (sha: string, author: string, subject: string, time: number) => ({ sha, author, email: `${author.toLowerCase().split(' ')[0]}@example.com`, subject, time });
+const commit = (sha: string, author: string, subject: string, time: number) => ({
+  sha,
+  author,
+  email: `${author.toLowerCase().split(' ')[0]}@example.com`,
+  subject,
+  time,
+});
 
 interface Look {
   step: number;
@@ -60,7 +74,17 @@ interface Look {
   metrics: unknown[];
 }
 
-function evidence(name: string, base: number, effect: number, i: number, n: number, verdict: string, tolerance = 0.1, kind = 'ratio', unit?: string) {
+function evidence(
+  name: string,
+  base: number,
+  effect: number,
+  i: number,
+  n: number,
+  verdict: string,
+  tolerance = 0.1,
+  kind = 'ratio',
+  unit?: string,
+) {
   const width = 0.9 / Math.sqrt(i + 1);
   const e = effect * (0.6 + (0.4 * (i + 1)) / n);
   return {
@@ -93,7 +117,11 @@ function looks(step: number, t0: number, n: number, failing: boolean): Look[] {
       time: t0 + (i + 1) * 5000,
       elapsedMs: (i + 1) * 5000,
       decision: fail ? 'fail' : last ? 'pass' : 'continue',
-      explanation: fail ? 'error_rate +412% (CI +250%..+600%), p=0.0003: regression' : last ? 'no metric regressed at min bake' : 'baking: no decision yet',
+      explanation: fail
+        ? 'error_rate +412% (CI +250%..+600%), p=0.0003: regression'
+        : last
+          ? 'no metric regressed at min bake'
+          : 'baking: no decision yet',
       metrics,
     };
   });
@@ -149,10 +177,27 @@ export function fixtureData(now: number) {
     total: 412,
     passed: 412,
     failed: [],
-    flaky: [{ id: 'cart.test.ts > totals', file: 'test/cart.test.ts', title: 'cart totals round half up', state: 'passed', durationMs: 820, flaky: true }],
-    slowest: [{ id: 'search.test.ts > big', file: 'test/search.test.ts', title: 'search over 10k products', state: 'passed', durationMs: 4100 }],
+    flaky: [
+      {
+        id: 'cart.test.ts > totals',
+        file: 'test/cart.test.ts',
+        title: 'cart totals round half up',
+        state: 'passed',
+        durationMs: 820,
+        flaky: true,
+      },
+    ],
+    slowest: [
+      { id: 'search.test.ts > big', file: 'test/search.test.ts', title: 'search over 10k products', state: 'passed', durationMs: 4100 },
+    ],
     durationMs: 38_000,
-    shards: [0, 1, 2, 3].map((id) => ({ id, worker: id < 2 ? 'local' : `ssh-${id}`, tests: 103, durationMs: 30_000 + id * 2500, ok: true })),
+    shards: [0, 1, 2, 3].map((id) => ({
+      id,
+      worker: id < 2 ? 'local' : `ssh-${id}`,
+      tests: 103,
+      durationMs: 30_000 + id * 2500,
+      ok: true,
+    })),
     summary: '412 passed on 4 shards',
   });
   deploys.set(good.id, {
@@ -161,7 +206,11 @@ export function fixtureData(now: number) {
       { time: good.createdAt, type: 'queued', status: 'queued', data: { message: 'queued' } },
       { time: good.finishedAt, type: 'live', status: 'live', data: { message: 'live on 8 servers' } },
     ],
-    gates: [...looks(0, good.createdAt, 4, false), ...looks(1, good.createdAt + min, 4, false), ...looks(2, good.createdAt + 2 * min, 3, false)],
+    gates: [
+      ...looks(0, good.createdAt, 4, false),
+      ...looks(1, good.createdAt + min, 4, false),
+      ...looks(2, good.createdAt + 2 * min, 3, false),
+    ],
     tests: testReport(good.shas[0]!, true),
   });
   deploys.set(bad.id, {
@@ -174,7 +223,11 @@ export function fixtureData(now: number) {
     gates: [...looks(0, bad.createdAt, 4, false), ...looks(1, bad.createdAt + min, 3, true)],
     tests: testReport(bad.shas[0]!, true),
   });
-  deploys.set(inFlight.id, { deploy: inFlight, events: [{ time: inFlight.createdAt, type: 'queued', status: 'queued' }], gates: looks(0, inFlight.createdAt, 3, false).map((l) => ({ ...l, decision: 'continue' })) });
+  deploys.set(inFlight.id, {
+    deploy: inFlight,
+    events: [{ time: inFlight.createdAt, type: 'queued', status: 'queued' }],
+    gates: looks(0, inFlight.createdAt, 3, false).map((l) => ({ ...l, decision: 'continue' })),
+  });
 
   const line = {
     pipeline: 'shop',
@@ -219,13 +272,58 @@ export function fixtureData(now: number) {
     excluded: 3,
     startedAt: now - 3 * 86_400_000,
     durationMs: 3 * 86_400_000,
-    srm: { basis: 'participants', statistic: 0.4, pValue: 0.52, mismatch: false, counts: [], summary: 'SRM: 2,001 / 2,011 participants against 50% / 50%: p=0.5200, OK' },
+    srm: {
+      basis: 'participants',
+      statistic: 0.4,
+      pValue: 0.52,
+      mismatch: false,
+      counts: [],
+      summary: 'SRM: 2,001 / 2,011 participants against 50% / 50%: p=0.5200, OK',
+    },
     srmChecks: [
-      { source: 'participants', basis: 'participants', statistic: 0.4, pValue: 0.52, mismatch: false, counts: [], summary: 'SRM: 2,001 / 2,011 participants against 50% / 50%: p=0.5200, OK' },
-      { source: 'unleash-metrics', basis: 'evaluations', statistic: 0, pValue: null, mismatch: false, counts: [], summary: 'SRM: 9,120 / 9,340 evaluations against 50% / 50%: not tested (3 SDK posts; 5 from the same instances needed to allow for repeat evaluations)' },
+      {
+        source: 'participants',
+        basis: 'participants',
+        statistic: 0.4,
+        pValue: 0.52,
+        mismatch: false,
+        counts: [],
+        summary: 'SRM: 2,001 / 2,011 participants against 50% / 50%: p=0.5200, OK',
+      },
+      {
+        source: 'unleash-metrics',
+        basis: 'evaluations',
+        statistic: 0,
+        pValue: null,
+        mismatch: false,
+        counts: [],
+        summary:
+          'SRM: 9,120 / 9,340 evaluations against 50% / 50%: not tested (3 SDK posts; 5 from the same instances needed to allow for repeat evaluations)',
+      },
     ],
-    sources: { exposures: { 'immune-sdk': 3000, 'unleash-impressions': 1015 }, conversions: { 'immune-sdk': 800, openfeature: 40 }, evaluations: { 'unleash-metrics': { control: 9120, Enhanced: 9340 } } },
-    history: [0.25, 0.5, 1, 2, 3].map((d, i) => ({ time: now - 3 * 86_400_000 + d * 86_400_000, participants: [500, 1000, 2000, 3000, 4012][i], lifts: [{ branch: 'Enhanced', metric: 'checkout', lift: [0.3, 0.2, 0.15, 0.13, 0.12][i], ci: [[-0.2, 0.9], [-0.05, 0.5], [0.0, 0.32], [0.03, 0.24], [0.04, 0.21]][i] }] })),
+    sources: {
+      exposures: { 'immune-sdk': 3000, 'unleash-impressions': 1015 },
+      conversions: { 'immune-sdk': 800, openfeature: 40 },
+      evaluations: { 'unleash-metrics': { control: 9120, Enhanced: 9340 } },
+    },
+    history: [0.25, 0.5, 1, 2, 3].map((d, i) => ({
+      time: now - 3 * 86_400_000 + d * 86_400_000,
+      participants: [500, 1000, 2000, 3000, 4012][i],
+      lifts: [
+        {
+          branch: 'Enhanced',
+          metric: 'checkout',
+          lift: [0.3, 0.2, 0.15, 0.13, 0.12][i],
+          ci: [
+            [-0.2, 0.9],
+            [-0.05, 0.5],
+            [0.0, 0.32],
+            [0.03, 0.24],
+            [0.04, 0.21],
+          ][i],
+        },
+      ],
+    })),
     decision: 'desired result',
     winner: 'Enhanced',
     summary: 'Enhanced lifts checkout by +12% (CI +4%..+21%)',
@@ -237,8 +335,36 @@ export function fixtureData(now: number) {
         participants: 2001,
         share: 0.4988,
         metrics: [
-          { name: 'checkout', kind: 'goal', direction: 'increase', controlRate: 0.1999, rate: 0.1999, converted: 400, participants: 2001, valuePerUser: 1.1, lift: 0, ci: [0, 0], pValue: 1, adjustedP: 1, outcome: 'none' },
-          { name: 'errors', kind: 'guardrail', direction: 'increase', controlRate: 0.0005, rate: 0.0005, converted: 1, participants: 2001, valuePerUser: 0, lift: 0, ci: [0, 0], pValue: 1, adjustedP: 1, outcome: 'none' },
+          {
+            name: 'checkout',
+            kind: 'goal',
+            direction: 'increase',
+            controlRate: 0.1999,
+            rate: 0.1999,
+            converted: 400,
+            participants: 2001,
+            valuePerUser: 1.1,
+            lift: 0,
+            ci: [0, 0],
+            pValue: 1,
+            adjustedP: 1,
+            outcome: 'none',
+          },
+          {
+            name: 'errors',
+            kind: 'guardrail',
+            direction: 'increase',
+            controlRate: 0.0005,
+            rate: 0.0005,
+            converted: 1,
+            participants: 2001,
+            valuePerUser: 0,
+            lift: 0,
+            ci: [0, 0],
+            pValue: 1,
+            adjustedP: 1,
+            outcome: 'none',
+          },
         ],
       },
       {
@@ -249,17 +375,71 @@ export function fixtureData(now: number) {
         share: 0.5012,
         decision: 'desired result',
         metrics: [
-          { name: 'checkout', kind: 'goal', direction: 'increase', controlRate: 0.2, rate: 0.224, converted: 450, participants: 2011, valuePerUser: 1.2, lift: 0.12, ci: [0.04, 0.21], pValue: 0.002, adjustedP: 0.004, outcome: 'better' },
-          { name: 'errors', kind: 'guardrail', direction: 'increase', controlRate: 0.0005, rate: 0.000497, converted: 1, participants: 2011, valuePerUser: 0, lift: -0.01, ci: [-0.9, 9], pValue: 0.8, adjustedP: 0.8, outcome: 'none' },
+          {
+            name: 'checkout',
+            kind: 'goal',
+            direction: 'increase',
+            controlRate: 0.2,
+            rate: 0.224,
+            converted: 450,
+            participants: 2011,
+            valuePerUser: 1.2,
+            lift: 0.12,
+            ci: [0.04, 0.21],
+            pValue: 0.002,
+            adjustedP: 0.004,
+            outcome: 'better',
+          },
+          {
+            name: 'errors',
+            kind: 'guardrail',
+            direction: 'increase',
+            controlRate: 0.0005,
+            rate: 0.000497,
+            converted: 1,
+            participants: 2011,
+            valuePerUser: 0,
+            lift: -0.01,
+            ci: [-0.9, 9],
+            pValue: 0.8,
+            adjustedP: 0.8,
+            outcome: 'none',
+          },
         ],
       },
     ],
   };
   // Shape of src/server/flags.ts flagView.
   const guarded = [
-    { name: 'new-checkout', file: 'experiments/flags.yaml', owner: 'alice@example.com', enabled: true, status: 'off', blocked: true, reason: 'regression after 510s: error +133% (5.04% → 11.8%; CI +34%..+307%)', step: 0, steps: [0.01, 0.1, 0.5, 1], served: 0, phase: 1, stepStartedAt: now - 10 * min, looks: 17, lastLook: null, gate: null, history: [] },
+    {
+      name: 'new-checkout',
+      file: 'experiments/flags.yaml',
+      owner: 'alice@example.com',
+      enabled: true,
+      status: 'off',
+      blocked: true,
+      reason: 'regression after 510s: error +133% (5.04% → 11.8%; CI +34%..+307%)',
+      step: 0,
+      steps: [0.01, 0.1, 0.5, 1],
+      served: 0,
+      phase: 1,
+      stepStartedAt: now - 10 * min,
+      looks: 17,
+      lastLook: null,
+      gate: null,
+      history: [],
+    },
   ];
-  return { line, deploys, audit, experiments, flags, readout, guarded, dora: { days: 7, deploys: 2, deployFrequencyPerDay: 2 / 7, leadTimeMs: 19 * min, changeFailureRate: 0.5, timeToRestoreMs: 42_000 } };
+  return {
+    line,
+    deploys,
+    audit,
+    experiments,
+    flags,
+    readout,
+    guarded,
+    dora: { days: 7, deploys: 2, deployFrequencyPerDay: 2 / 7, leadTimeMs: 19 * min, changeFailureRate: 0.5, timeToRestoreMs: 42_000 },
+  };
 }
 
 export interface FixtureServer {
@@ -287,7 +467,9 @@ export async function startFixtureServer(opts: { openRead?: boolean; now?: numbe
   const read = auth.require('viewer');
 
   app.get('/api/line', { preHandler: read }, async () => data.line);
-  app.get('/api/deploys', { preHandler: read }, async () => ({ deploys: [...data.deploys.values()].map((d) => d.deploy).sort((a, b) => (b.createdAt as number) - (a.createdAt as number)) }));
+  app.get('/api/deploys', { preHandler: read }, async () => ({
+    deploys: [...data.deploys.values()].map((d) => d.deploy).sort((a, b) => (b.createdAt as number) - (a.createdAt as number)),
+  }));
   app.get<{ Params: { id: string } }>('/api/deploys/:id', { preHandler: read }, async (req, reply) => {
     const d = data.deploys.get(req.params.id);
     if (!d) return reply.code(404).send({ error: { code: 'IMMUNE_NOT_FOUND', message: `no deploy ${req.params.id}`, details: {} } });
@@ -297,13 +479,41 @@ export async function startFixtureServer(opts: { openRead?: boolean; now?: numbe
   app.get('/api/audit', { preHandler: read }, async () => ({ entries: data.audit.slice().reverse() }));
   app.get('/api/notifications', { preHandler: read }, async () => ({
     targets: [
-      { target: 'slack', type: 'slack', pending: 0, delivered: 12, dead: 3, lastError: '503 Service Unavailable', lastErrorAt: now - 120_000, summary: 'slack: 3 failed, last 503 Service Unavailable' },
+      {
+        target: 'slack',
+        type: 'slack',
+        pending: 0,
+        delivered: 12,
+        dead: 3,
+        lastError: '503 Service Unavailable',
+        lastErrorAt: now - 120_000,
+        summary: 'slack: 3 failed, last 503 Service Unavailable',
+      },
       { target: 'pager', type: 'pager', pending: 0, delivered: 2, dead: 0, summary: 'pager: ok' },
     ],
-    dead: [{ id: 'd-1:blocked:0>slack', target: 'slack', notification: { kind: 'blocked', title: 'Line blocked' }, state: 'dead', attempts: 6, createdAt: now - 600_000, lastError: '503 Service Unavailable' }],
+    dead: [
+      {
+        id: 'd-1:blocked:0>slack',
+        target: 'slack',
+        notification: { kind: 'blocked', title: 'Line blocked' },
+        state: 'dead',
+        attempts: 6,
+        createdAt: now - 600_000,
+        lastError: '503 Service Unavailable',
+      },
+    ],
   }));
-  app.get<{ Querystring: { days?: string } }>('/api/dora', { preHandler: read }, async (req) => ({ ...data.dora, days: Number(req.query.days ?? 7) }));
-  app.get('/api/experiments', { preHandler: read }, async () => ({ experiments: data.experiments, flags: data.flags, errors: [] as string[], clients: [], usage: {} }));
+  app.get<{ Querystring: { days?: string } }>('/api/dora', { preHandler: read }, async (req) => ({
+    ...data.dora,
+    days: Number(req.query.days ?? 7),
+  }));
+  app.get('/api/experiments', { preHandler: read }, async () => ({
+    experiments: data.experiments,
+    flags: data.flags,
+    errors: [] as string[],
+    clients: [],
+    usage: {},
+  }));
   app.get('/api/experiments/:name/results', { preHandler: read }, async () => data.readout);
   app.get('/api/flags', { preHandler: read }, async () => ({ flags: data.guarded }));
   app.get('/api/stream', { preHandler: read }, (_req, reply) => {
@@ -321,9 +531,11 @@ export async function startFixtureServer(opts: { openRead?: boolean; now?: numbe
   for (const action of ['pause', 'resume', 'abort', 'promote', 'block', 'unblock'] as const) {
     app.post<{ Body: { reason?: string } }>(`/api/line/${action}`, { preHandler: auth.require('captain') }, async (req, reply) => {
       const reason = req.body?.reason;
-      if (typeof reason !== 'string' || !reason.trim()) return reply.code(400).send({ error: { code: 'IMMUNE_INPUT_INVALID', message: 'reason: required', details: { field: 'reason' } } });
+      if (typeof reason !== 'string' || !reason.trim())
+        return reply.code(400).send({ error: { code: 'IMMUNE_INPUT_INVALID', message: 'reason: required', details: { field: 'reason' } } });
       const l = data.line;
-      if (action === 'unblock') Object.assign(l, { blocked: false, blockReason: undefined, blockedBy: undefined, blockedAt: undefined, blockedDeploy: undefined });
+      if (action === 'unblock')
+        Object.assign(l, { blocked: false, blockReason: undefined, blockedBy: undefined, blockedAt: undefined, blockedDeploy: undefined });
       if (action === 'block') Object.assign(l, { blocked: true, blockReason: reason, blockedBy: auth.actor(req), blockedAt: Date.now() });
       if (action === 'pause') l.paused = true;
       if (action === 'resume') l.paused = false;
@@ -333,12 +545,19 @@ export async function startFixtureServer(opts: { openRead?: boolean; now?: numbe
       return { ok: true };
     });
   }
-  app.post<{ Params: { name: string }; Body: { branch?: string; reason?: string } }>('/api/experiments/:name/close', { preHandler: auth.require('engineer') }, async (req) => {
-    const e = data.experiments.find((x) => x.name === req.params.name)!;
-    Object.assign(e, { state: 'closed', closing: { experiment: e.name, branch: req.body.branch, reason: req.body.reason, actor: auth.actor(req), time: Date.now() } });
-    record(auth.actor(req), 'experiment.close', String(e.name), req.body.reason ?? '');
-    return e;
-  });
+  app.post<{ Params: { name: string }; Body: { branch?: string; reason?: string } }>(
+    '/api/experiments/:name/close',
+    { preHandler: auth.require('engineer') },
+    async (req) => {
+      const e = data.experiments.find((x) => x.name === req.params.name)!;
+      Object.assign(e, {
+        state: 'closed',
+        closing: { experiment: e.name, branch: req.body.branch, reason: req.body.reason, actor: auth.actor(req), time: Date.now() },
+      });
+      record(auth.actor(req), 'experiment.close', String(e.name), req.body.reason ?? '');
+      return e;
+    },
+  );
 
   await registerDashboard(app, ctx);
   const url = await app.listen({ host: '127.0.0.1', port: 0 });

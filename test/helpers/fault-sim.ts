@@ -87,7 +87,15 @@ export interface World {
 
 export function world(): World {
   const clock = new VirtualClock(Date.UTC(2026, 0, 1));
-  const fleet = new SimFleet(clock, { servers: 4, rps: 300, errorRate: 0, checkoutShare: 0.15, outlierProbability: 0, seed: 7, activateMs: 500 });
+  const fleet = new SimFleet(clock, {
+    servers: 4,
+    rps: 300,
+    errorRate: 0,
+    checkoutShare: 0.15,
+    outlierProbability: 0,
+    seed: 7,
+    activateMs: 500,
+  });
   fleet.inject(BAD, { checkoutFailure: 0.4 });
   const repo = new MemoryRepo();
   repo.push(BASE, 'base');
@@ -135,7 +143,11 @@ async function settle(w: World, e: Engine, inj: FaultInjector | undefined, ms: n
 }
 
 /** One run: bootstrap BASE, then push `change` with `fault` armed, restart, check. */
-export async function runScenario(change: 'good' | 'bad', fault?: Fault, inspect?: (w: World, e: Engine) => Promise<void>): Promise<RunResult> {
+export async function runScenario(
+  change: 'good' | 'bad',
+  fault?: Fault,
+  inspect?: (w: World, e: Engine) => Promise<void>,
+): Promise<RunResult> {
   const w = world();
   const inj = new FaultInjector();
   const e1 = new Engine(withFaults(w.deps, inj));
@@ -187,14 +199,18 @@ export async function check(w: World, e: Engine, change: 'good' | 'bad', sha: st
   if (reverts !== wantReverts) broken.push(`${reverts} reverts of the change on main (the deploy ended ${outcome}: want ${wantReverts})`);
   // Blocked after a regression the gate found (reverted, or rolled back when the revert failed); open otherwise.
   const judgedBad = d?.state && ['gate', 'watch'].includes((d.state as { failure?: { stage: string } }).failure?.stage ?? '');
-  if (status.blocked !== !!judgedBad) broken.push(`line ${status.blocked ? 'blocked' : 'open'} after ${outcome} (want ${judgedBad ? 'blocked' : 'open'}): ${status.blockReason ?? ''}`);
+  if (status.blocked !== !!judgedBad)
+    broken.push(
+      `line ${status.blocked ? 'blocked' : 'open'} after ${outcome} (want ${judgedBad ? 'blocked' : 'open'}): ${status.blockReason ?? ''}`,
+    );
   // Nothing reported live that was not judged; the bad change never live, the good one never judged bad.
   if (d) {
     const looks = await w.store.line.gateLooks(d.id);
     const saidLive = w.notes.some((n) => n.kind === 'deploy_live' && n.deploy === d.id);
     if (outcome === 'live' || saidLive) {
       if (!looks.some((l) => l.step === 0 && l.decision === 'pass')) broken.push(`reported live without a passing canary gate`);
-      if (!looks.some((l) => l.step === -1 && l.decision === 'pass')) broken.push(`reported live without a passing watch (${looks.filter((l) => l.step === -1).at(-1)?.explanation ?? 'no watch look'})`);
+      if (!looks.some((l) => l.step === -1 && l.decision === 'pass'))
+        broken.push(`reported live without a passing watch (${looks.filter((l) => l.step === -1).at(-1)?.explanation ?? 'no watch look'})`);
     }
     if (change === 'bad' && (outcome === 'live' || saidLive)) broken.push('the bad change was reported live');
     if (change === 'good' && judgedBad) broken.push(`the good change was judged bad: ${d.reason ?? ''}`);
@@ -248,7 +264,9 @@ export interface MatrixRow {
 }
 
 /** Every point of both changes in every mode (or those `pick` keeps). */
-export async function matrix(pick: (p: { change: 'good' | 'bad'; call: string; n: number; mode: Fault['mode'] }) => boolean = () => true): Promise<MatrixRow[]> {
+export async function matrix(
+  pick: (p: { change: 'good' | 'bad'; call: string; n: number; mode: Fault['mode'] }) => boolean = () => true,
+): Promise<MatrixRow[]> {
   const rows: MatrixRow[] = [];
   for (const change of ['good', 'bad'] as const) {
     for (const p of await points(change)) {

@@ -52,18 +52,50 @@ export async function startGithubStandin(opts: { token: string; owner: string; r
       let m: RegExpExecArray | null;
       if (req.method === 'POST' && (m = new RegExp(`^${base}/statuses/([0-9a-f]{40})$`).exec(path))) {
         if (!['pending', 'success', 'failure', 'error'].includes(String(b.state))) {
-          return send(422, { message: 'Validation Failed', errors: [{ resource: 'Status', code: 'custom', field: 'state', message: 'state is not included in the list' }], documentation_url: DOCS, status: '422' });
+          return send(422, {
+            message: 'Validation Failed',
+            errors: [{ resource: 'Status', code: 'custom', field: 'state', message: 'state is not included in the list' }],
+            documentation_url: DOCS,
+            status: '422',
+          });
         }
         if (typeof b.description === 'string' && b.description.length > 140) {
-          return send(422, { message: 'Validation Failed', errors: [{ resource: 'Status', code: 'custom', field: 'description', message: 'description is too long (maximum is 140 characters)' }], documentation_url: DOCS, status: '422' });
+          return send(422, {
+            message: 'Validation Failed',
+            errors: [
+              { resource: 'Status', code: 'custom', field: 'description', message: 'description is too long (maximum is 140 characters)' },
+            ],
+            documentation_url: DOCS,
+            status: '422',
+          });
         }
         const id = nextId++;
-        return send(201, { id, url: `${base}/statuses/${m[1]}`, state: b.state, description: b.description ?? null, target_url: b.target_url ?? null, context: b.context ?? 'default', created_at: new Date().toISOString() });
+        return send(201, {
+          id,
+          url: `${base}/statuses/${m[1]}`,
+          state: b.state,
+          description: b.description ?? null,
+          target_url: b.target_url ?? null,
+          context: b.context ?? 'default',
+          created_at: new Date().toISOString(),
+        });
       }
       if (req.method === 'POST' && (m = new RegExp(`^${base}/commits/([0-9a-f]{40})/comments$`).exec(path))) {
-        if (typeof b.body !== 'string' || !b.body) return send(422, { message: 'Validation Failed', errors: [{ resource: 'CommitComment', code: 'missing_field', field: 'body' }], documentation_url: DOCS, status: '422' });
+        if (typeof b.body !== 'string' || !b.body)
+          return send(422, {
+            message: 'Validation Failed',
+            errors: [{ resource: 'CommitComment', code: 'missing_field', field: 'body' }],
+            documentation_url: DOCS,
+            status: '422',
+          });
         const id = nextId++;
-        return send(201, { id, body: b.body, commit_id: m[1], html_url: `https://github.com/${opts.owner}/${opts.repo}/commit/${m[1]}#commitcomment-${id}`, created_at: new Date().toISOString() });
+        return send(201, {
+          id,
+          body: b.body,
+          commit_id: m[1],
+          html_url: `https://github.com/${opts.owner}/${opts.repo}/commit/${m[1]}#commitcomment-${id}`,
+          created_at: new Date().toISOString(),
+        });
       }
       return send(404, { message: 'Not Found', documentation_url: DOCS, status: '404' });
     });

@@ -32,16 +32,29 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false | null>
 
 /** A fast pipeline for tests: 1 canary then all, short bakes, the shop's metrics. */
 /** `onInconclusive`: the gate's and the watch's policy at an inconclusive end (default pass_within_tolerance, as the demo pipeline: these tests are about the line). */
-export function localPipelineYaml(o: { repo: string; dir: string; basePort: number; servers: number; minBake?: string; maxBake?: string; tests?: boolean; onInconclusive?: 'hold' | 'rollback' | 'pass' | 'pass_within_tolerance' }): string {
+export function localPipelineYaml(o: {
+  repo: string;
+  dir: string;
+  basePort: number;
+  servers: number;
+  minBake?: string;
+  maxBake?: string;
+  tests?: boolean;
+  onInconclusive?: 'hold' | 'rollback' | 'pass' | 'pass_within_tolerance';
+}): string {
   return `name: shop
 repo:
   url: ${JSON.stringify(o.repo)}
   workdir: ${JSON.stringify(`${o.dir}/work`)}
   poll_interval: 500ms
-${o.tests === false ? '' : `tests:
+${
+  o.tests === false
+    ? ''
+    : `tests:
   runner: command
   command: [node, -e, "process.exit(0)"]
-`}build:
+`
+}build:
   exclude: [.git]
 fleet:
   type: local

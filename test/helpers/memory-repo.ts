@@ -37,4 +37,3 @@ export class MemoryRepo implements Repo {
     return sha;
   }
 }
-

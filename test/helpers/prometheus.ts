@@ -39,7 +39,13 @@ export async function startPrometheus(opts: { dir: string; fileSd: string; scrap
   const url = `http://127.0.0.1:${port}`;
   const child: ChildProcess = spawn(
     PROMETHEUS,
-    [`--config.file=${config}`, `--storage.tsdb.path=${join(opts.dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn', '--storage.tsdb.retention.time=1h'],
+    [
+      `--config.file=${config}`,
+      `--storage.tsdb.path=${join(opts.dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+      '--storage.tsdb.retention.time=1h',
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
@@ -55,7 +61,10 @@ export async function startPrometheus(opts: { dir: string; fileSd: string; scrap
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`prometheus exited: ${stderr.trim()}`);
-    const ready = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+    const ready = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) break;
     if (Date.now() > deadline) {
       await stop();
@@ -73,7 +82,8 @@ export async function startPrometheus(opts: { dir: string; fileSd: string; scrap
         const body = (await res.json()) as { data: { result: { metric: { instance: string }; value: [number, string] }[] } };
         const up = new Set(body.data.result.filter((r) => r.value[1] === '1').map((r) => r.metric.instance));
         if (instances.every((i) => up.has(i))) return;
-        if (Date.now() > until) throw new Error(`prometheus did not scrape ${instances.filter((i) => !up.has(i)).join(', ')} within ${timeoutMs}ms`);
+        if (Date.now() > until)
+          throw new Error(`prometheus did not scrape ${instances.filter((i) => !up.has(i)).join(', ')} within ${timeoutMs}ms`);
         await new Promise((r) => setTimeout(r, 200));
       }
     },

@@ -43,11 +43,15 @@ export async function killRun(change: 'good' | 'bad', point: string): Promise<Ki
   const servers = localServers(config.fleet as never);
   let serve: ResultPromise | undefined;
   const start = (fault?: string) => {
-    serve = execa('node', [join(IMMUNE_ROOT, 'bin/immune.js'), 'serve', '--pipeline', file, '--port', String(apiPort), '--data', join(dir, 'state')], {
-      cwd: dir,
-      reject: false,
-      env: { IMMUNE_LOG_LEVEL: 'warn', ...(fault ? { IMMUNE_FAULT: fault } : {}) },
-    });
+    serve = execa(
+      'node',
+      [join(IMMUNE_ROOT, 'bin/immune.js'), 'serve', '--pipeline', file, '--port', String(apiPort), '--data', join(dir, 'state')],
+      {
+        cwd: dir,
+        reject: false,
+        env: { IMMUNE_LOG_LEVEL: 'warn', ...(fault ? { IMMUNE_FAULT: fault } : {}) },
+      },
+    );
     return serve;
   };
   const api = async <T>(path: string): Promise<T | undefined> => {
@@ -64,7 +68,11 @@ export async function killRun(change: 'good' | 'bad', point: string): Promise<Ki
   let outcome = 'none';
   try {
     start();
-    const first = await waitFor(async () => (await api<{ live: { sha: string } | null }>('/api/line'))?.live?.sha, 60_000, 'the base to be live');
+    const first = await waitFor(
+      async () => (await api<{ live: { sha: string } | null }>('/api/line'))?.live?.sha,
+      60_000,
+      'the base to be live',
+    );
     await stop();
     const c = change === 'good' ? goodChange(2) : badChange();
     const sha = await origin.commit(c.message, c.files);
@@ -75,7 +83,13 @@ export async function killRun(change: 'good' | 'bad', point: string): Promise<Ki
       return d?.outcome && line && !line.inFlight && (line.queue.length === 0 || line.blocked) ? d : undefined;
     };
     const second = start(point);
-    const ended = await Promise.race([second.then(() => 'exited' as const), waitFor(finished, 120_000, 'the change to finish').then(() => 'finished' as const, () => 'timeout' as const)]);
+    const ended = await Promise.race([
+      second.then(() => 'exited' as const),
+      waitFor(finished, 120_000, 'the change to finish').then(
+        () => 'finished' as const,
+        () => 'timeout' as const,
+      ),
+    ]);
     if (ended === 'exited') killed = (await second).signal === 'SIGKILL';
     await stop();
     start();
@@ -87,7 +101,9 @@ export async function killRun(change: 'good' | 'bad', point: string): Promise<Ki
     if (unfinished.length) broken.push(`unfinished: ${unfinished.map((x) => `${x.id} ${x.status}`).join(', ')}`);
     const mine = list.filter((x) => x.shas.includes(sha));
     if (mine.length !== 1) broken.push(`${mine.length} deploys of the change`);
-    const line = (await api<{ live: { sha: string; artifact: { id: string } } | null; blocked: boolean; blockReason?: string }>('/api/line'))!;
+    const line = (await api<{ live: { sha: string; artifact: { id: string } } | null; blocked: boolean; blockReason?: string }>(
+      '/api/line',
+    ))!;
     const want = outcome === 'live' ? sha : first;
     if (line.live?.sha !== want) broken.push(`live is ${line.live?.sha.slice(0, 8)}, want ${want.slice(0, 8)} (${outcome})`);
     for (const s of servers) {
@@ -96,10 +112,24 @@ export async function killRun(change: 'good' | 'bad', point: string): Promise<Ki
       if (rel !== line.live?.artifact.id) broken.push(`${s.id} runs ${rel}, the record says ${line.live?.artifact.id}`);
     }
     await origin.dev.fetch('origin');
-    const reverts = (await origin.dev.raw(['log', '--format=%H', '--fixed-strings', `--grep=${sha.slice(0, 12)}`, '--grep=Immune-Deploy:', '--all-match', 'origin/main'])).trim().split('\n').filter(Boolean).length;
+    const reverts = (
+      await origin.dev.raw([
+        'log',
+        '--format=%H',
+        '--fixed-strings',
+        `--grep=${sha.slice(0, 12)}`,
+        '--grep=Immune-Deploy:',
+        '--all-match',
+        'origin/main',
+      ])
+    )
+      .trim()
+      .split('\n')
+      .filter(Boolean).length;
     if (reverts !== (outcome === 'reverted' ? 1 : 0)) broken.push(`${reverts} reverts of the change on main (${outcome})`);
     const detail = await api<{ gates: { step: number; decision: string }[]; deploy: { reason?: string } }>(`/api/deploys/${d.id}`);
-    const judgedBad = outcome === 'reverted' || /gate|watch|regress|error_rate/.test(detail?.deploy.reason ?? '') && outcome === 'rolled_back';
+    const judgedBad =
+      outcome === 'reverted' || (/gate|watch|regress|error_rate/.test(detail?.deploy.reason ?? '') && outcome === 'rolled_back');
     if (line.blocked !== judgedBad) broken.push(`line ${line.blocked ? 'blocked' : 'open'} after ${outcome}: ${line.blockReason ?? ''}`);
     if (outcome === 'live') {
       if (!detail?.gates.some((g) => g.step === 0 && g.decision === 'pass')) broken.push('live without a passing canary gate');
@@ -121,6 +151,28 @@ export async function killRun(change: 'good' | 'bad', point: string): Promise<Ki
 
 /** The named points each change passes through (transition:<status> after the state is written, action:<type> after it is done). */
 export const KILL_POINTS: Record<'good' | 'bad', string[]> = {
-  good: ['queued', 'deploy-created', 'deploy-dequeued', 'transition:building', 'transition:rolling_out', 'action:deploy_step', 'transition:baking', 'transition:rolling_out:2', 'transition:watching', 'transition:live', 'action:mark_live'],
-  bad: ['deploy-created', 'transition:rolling_out', 'transition:baking', 'transition:rolling_back', 'action:rollback', 'transition:reverting', 'action:revert', 'transition:failed', 'action:block'],
+  good: [
+    'queued',
+    'deploy-created',
+    'deploy-dequeued',
+    'transition:building',
+    'transition:rolling_out',
+    'action:deploy_step',
+    'transition:baking',
+    'transition:rolling_out:2',
+    'transition:watching',
+    'transition:live',
+    'action:mark_live',
+  ],
+  bad: [
+    'deploy-created',
+    'transition:rolling_out',
+    'transition:baking',
+    'transition:rolling_back',
+    'action:rollback',
+    'transition:reverting',
+    'action:revert',
+    'transition:failed',
+    'action:block',
+  ],
 };

@@ -75,7 +75,18 @@ class FakeLine implements LineControl {
     return { release: to, sha: 'aaaa', servers: 3 };
   }
   async releases() {
-    return { servers: [{ server: 's1', current: 'r2', releases: [{ id: 'r2', current: true, live: true }, { id: 'r1', current: false, live: false }] }] };
+    return {
+      servers: [
+        {
+          server: 's1',
+          current: 'r2',
+          releases: [
+            { id: 'r2', current: true, live: true },
+            { id: 'r1', current: false, live: false },
+          ],
+        },
+      ],
+    };
   }
 }
 
@@ -84,7 +95,10 @@ function context(store: Store, events: EventBus, line: LineControl | undefined, 
     store,
     log: pino({ level: 'silent' }),
     events,
-    auth: createAuth({ tokens: Object.entries(TOKENS).map(([role, token]) => ({ name: role, role: role as 'viewer', token })), openRead: true }),
+    auth: createAuth({
+      tokens: Object.entries(TOKENS).map(([role, token]) => ({ name: role, role: role as 'viewer', token })),
+      openRead: true,
+    }),
     line,
     pipelineName: line ? 'local' : undefined,
     experiments: new ExperimentRegistry({ dir, store, events, log: pino({ level: 'silent' }), clock: systemClock }),
@@ -110,23 +124,63 @@ describe('REST API of the line', function () {
     app = await buildServer(context(store, events, line, dir), { logger: false, heartbeatMs: 50 });
     await app.ready();
     // Three deploys: an old live one, a reverted one with events, gate looks and a test report, and one baking.
-    await store.line.createDeploy(deploy('d1', now - 3_600_000, { status: 'live', outcome: 'live', finishedAt: now - 3_000_000, state: deployState({ status: 'live', step: 2, outcome: 'live' }) }));
+    await store.line.createDeploy(
+      deploy('d1', now - 3_600_000, {
+        status: 'live',
+        outcome: 'live',
+        finishedAt: now - 3_000_000,
+        state: deployState({ status: 'live', step: 2, outcome: 'live' }),
+      }),
+    );
     const bad = deploy('d2', now - 600_000, {
       status: 'failed',
       outcome: 'reverted',
       finishedAt: now - 500_000,
       revertSha: 'rev123',
       reason: 'checkout_error_rate +412%',
-      testReport: { sha: 'sha-d2', ok: true, total: 3, passed: 3, failed: [], flaky: [], durationMs: 900, shards: [{ id: 0, worker: 'local', tests: 3, durationMs: 900, ok: true }], summary: '3 passed' },
+      testReport: {
+        sha: 'sha-d2',
+        ok: true,
+        total: 3,
+        passed: 3,
+        failed: [],
+        flaky: [],
+        durationMs: 900,
+        shards: [{ id: 0, worker: 'local', tests: 3, durationMs: 900, ok: true }],
+        summary: '3 passed',
+      },
       state: deployState({ status: 'failed', step: 0, outcome: 'reverted' }),
     });
     await store.line.createDeploy(bad);
     await store.line.saveDeploy(bad, { deployId: 'd2', time: now - 560_000, type: 'gate', status: 'rolling_back', data: { step: 0 } });
     await store.line.saveDeploy(bad, { deployId: 'd2', time: now - 550_000, type: 'rolled_back', status: 'reverting' });
-    await store.line.appendGateLook({ deployId: 'd2', step: 0, time: now - 560_000, elapsedMs: 10_000, decision: 'fail', explanation: 'checkout_error_rate +412%', metrics: [
-      { name: 'checkout_error_rate', verdict: 'fail', pValue: 0.0003, effect: 4.12, ci: [2.5, Number.MAX_VALUE], samples: { baseline: 40, canary: 4 }, kind: 'ratio', bad: 'increase', tolerance: 0.1, baselineEstimate: 0.001, canaryEstimate: 0.00512, explanation: 'checkout_error_rate +412%' },
-    ] });
-    await store.line.createDeploy(deploy('d3', now - 60_000, { status: 'baking', state: deployState({ status: 'baking', step: 1, since: now - 30_000 }) }));
+    await store.line.appendGateLook({
+      deployId: 'd2',
+      step: 0,
+      time: now - 560_000,
+      elapsedMs: 10_000,
+      decision: 'fail',
+      explanation: 'checkout_error_rate +412%',
+      metrics: [
+        {
+          name: 'checkout_error_rate',
+          verdict: 'fail',
+          pValue: 0.0003,
+          effect: 4.12,
+          ci: [2.5, Number.MAX_VALUE],
+          samples: { baseline: 40, canary: 4 },
+          kind: 'ratio',
+          bad: 'increase',
+          tolerance: 0.1,
+          baselineEstimate: 0.001,
+          canaryEstimate: 0.00512,
+          explanation: 'checkout_error_rate +412%',
+        },
+      ],
+    });
+    await store.line.createDeploy(
+      deploy('d3', now - 60_000, { status: 'baking', state: deployState({ status: 'baking', step: 1, since: now - 30_000 }) }),
+    );
   });
   after(async () => {
     await app?.close();
@@ -144,16 +198,27 @@ describe('REST API of the line', function () {
   it('GET /api/deploys lists summaries newest first, with a limit', async () => {
     const r = await app.inject({ method: 'GET', url: '/api/deploys' });
     assert.equal(r.statusCode, 200);
-    const body = r.json() as { deploys: { id: string; step?: number; serversOnNew?: number; bakeElapsedMs?: number; revertSha?: string }[] };
-    assert.deepEqual(body.deploys.map((d) => d.id), ['d3', 'd2', 'd1']);
+    const body = r.json() as {
+      deploys: { id: string; step?: number; serversOnNew?: number; bakeElapsedMs?: number; revertSha?: string }[];
+    };
+    assert.deepEqual(
+      body.deploys.map((d) => d.id),
+      ['d3', 'd2', 'd1'],
+    );
     assert.equal(body.deploys[0]!.step, 1);
     assert.equal(body.deploys[0]!.serversOnNew, 4);
     assert.ok(body.deploys[0]!.bakeElapsedMs! >= 30_000);
     assert.equal(body.deploys[1]!.revertSha, 'rev123');
     const two = await app.inject({ method: 'GET', url: '/api/deploys?limit=1' });
-    assert.deepEqual((two.json() as { deploys: { id: string }[] }).deploys.map((d) => d.id), ['d3']);
+    assert.deepEqual(
+      (two.json() as { deploys: { id: string }[] }).deploys.map((d) => d.id),
+      ['d3'],
+    );
     const older = await app.inject({ method: 'GET', url: `/api/deploys?limit=1&before=${now - 60_000}` });
-    assert.deepEqual((older.json() as { deploys: { id: string }[] }).deploys.map((d) => d.id), ['d2']);
+    assert.deepEqual(
+      (older.json() as { deploys: { id: string }[] }).deploys.map((d) => d.id),
+      ['d2'],
+    );
   });
 
   it('GET /api/deploys/:id answers the deploy, its events, gate looks and tests; 404 for an unknown id', async () => {
@@ -162,11 +227,20 @@ describe('REST API of the line', function () {
     const body = r.json();
     assert.equal(body.deploy.id, 'd2');
     assert.equal(body.deploy.reason, 'checkout_error_rate +412%');
-    assert.deepEqual(body.events.map((e: { type: string }) => e.type), ['gate', 'rolled_back']);
+    assert.deepEqual(
+      body.events.map((e: { type: string }) => e.type),
+      ['gate', 'rolled_back'],
+    );
     assert.equal(body.events[0].deployId, undefined);
-    assert.deepEqual(body.gates.map((g: { decision: string }) => g.decision), ['fail']);
+    assert.deepEqual(
+      body.gates.map((g: { decision: string }) => g.decision),
+      ['fail'],
+    );
     // The summary table: per step its last look, per metric and step the evidence in words.
-    assert.deepEqual(body.summary.steps.map((st: { name: string; decision: string }) => [st.name, st.decision]), [['step 1 of 3 (1 of 8 servers)', 'fail']]);
+    assert.deepEqual(
+      body.summary.steps.map((st: { name: string; decision: string }) => [st.name, st.decision]),
+      [['step 1 of 3 (1 of 8 servers)', 'fail']],
+    );
     assert.deepEqual(
       body.summary.rows.map((r: Record<string, unknown>) => [r.metric, r.label, r.estimate, r.interval, r.samples]),
       [['checkout_error_rate', 'fail', '+412% (0.1% → 0.51%, +0.41 pp)', 'at least +250%', '4 canary, 40 baseline']],
@@ -259,8 +333,16 @@ describe('REST API of the line', function () {
 
   it('POST /api/deploys needs an engineer and a sha', async () => {
     assert.equal((await app.inject({ method: 'POST', url: '/api/deploys', payload: { sha: 'abcdef1' } })).statusCode, 401);
-    assert.equal((await app.inject({ method: 'POST', url: '/api/deploys', headers: bearer(TOKENS.viewer), payload: { sha: 'abcdef1' } })).statusCode, 403);
-    const bad = await app.inject({ method: 'POST', url: '/api/deploys', headers: bearer(TOKENS.engineer), payload: { sha: 'main; rm -rf /' } });
+    assert.equal(
+      (await app.inject({ method: 'POST', url: '/api/deploys', headers: bearer(TOKENS.viewer), payload: { sha: 'abcdef1' } })).statusCode,
+      403,
+    );
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/api/deploys',
+      headers: bearer(TOKENS.engineer),
+      payload: { sha: 'main; rm -rf /' },
+    });
     assert.equal(bad.statusCode, 400);
     assert.match(bad.json().error.message, /body\.sha: must be a commit sha/);
     const ok = await app.inject({ method: 'POST', url: '/api/deploys', headers: bearer(TOKENS.engineer), payload: { sha: 'ABCDEF1' } });
@@ -274,9 +356,15 @@ describe('REST API of the line', function () {
     await store.audit.append({ time: 2, actor: 'token:captain', action: 'unblock', target: 'local', reason: 'second' });
     await store.audit.append({ time: 3, actor: 'token:x', action: 'close', target: 'experiment:a', reason: 'third' });
     const r = await app.inject({ method: 'GET', url: '/api/audit?limit=2' });
-    assert.deepEqual((r.json().entries as { reason: string }[]).map((e) => e.reason), ['third', 'second']);
+    assert.deepEqual(
+      (r.json().entries as { reason: string }[]).map((e) => e.reason),
+      ['third', 'second'],
+    );
     const t = await app.inject({ method: 'GET', url: '/api/audit?target=local' });
-    assert.deepEqual((t.json().entries as { reason: string }[]).map((e) => e.reason), ['second', 'first']);
+    assert.deepEqual(
+      (t.json().entries as { reason: string }[]).map((e) => e.reason),
+      ['second', 'first'],
+    );
   });
 
   it('GET /api/dora answers the figures over the period', async () => {
@@ -295,16 +383,23 @@ describe('REST API of the line', function () {
   it('unknown routes get a JSON 404', async () => {
     const r = await app.inject({ method: 'GET', url: '/api/nothing?x=1' });
     assert.equal(r.statusCode, 404);
-    assert.deepEqual(r.json(), { error: { code: 'IMMUNE_NOT_FOUND', message: 'no route GET /api/nothing', details: { method: 'GET', path: '/api/nothing' } } });
+    assert.deepEqual(r.json(), {
+      error: { code: 'IMMUNE_NOT_FOUND', message: 'no route GET /api/nothing', details: { method: 'GET', path: '/api/nothing' } },
+    });
     assert.equal((await app.inject({ method: 'DELETE', url: '/api/line' })).statusCode, 404);
   });
 
-  it("mounts the other plugins: Unleash client API, experiments, webhooks, dashboard", async () => {
+  it('mounts the other plugins: Unleash client API, experiments, webhooks, dashboard', async () => {
     const features = await app.inject({ method: 'GET', url: '/api/client/features' });
     assert.equal(features.statusCode, 401);
     assert.ok(features.json().error.message);
     assert.equal((await app.inject({ method: 'GET', url: '/api/experiments' })).statusCode, 200);
-    const hook = await app.inject({ method: 'POST', url: '/webhooks/github', headers: { 'content-type': 'application/json', 'x-github-event': 'push' }, payload: '{}' });
+    const hook = await app.inject({
+      method: 'POST',
+      url: '/webhooks/github',
+      headers: { 'content-type': 'application/json', 'x-github-event': 'push' },
+      payload: '{}',
+    });
     assert.equal(hook.statusCode, 401);
     assert.equal(hook.json().error.code, 'IMMUNE_UNAUTHORIZED');
     const page = await app.inject({ method: 'GET', url: '/' });
@@ -414,7 +509,14 @@ describe('GET /api/dora over a long history', () => {
     // 1,200 live deploys, one an hour: 50 days, more than two pages of the store's listing.
     for (let i = 0; i < 1200; i++) {
       const created = now - (i + 1) * 3_600_000;
-      await store.line.createDeploy(deploy(`h${i}`, created, { status: 'live', outcome: 'live', finishedAt: created + 600_000, state: deployState({ status: 'live', step: 2, outcome: 'live' }) }));
+      await store.line.createDeploy(
+        deploy(`h${i}`, created, {
+          status: 'live',
+          outcome: 'live',
+          finishedAt: created + 600_000,
+          state: deployState({ status: 'live', step: 2, outcome: 'live' }),
+        }),
+      );
     }
     app = await buildServer(context(store, new EventBus(), new FakeLine(), '/nonexistent'), { logger: false });
   });
@@ -449,7 +551,10 @@ describe('SSE and shutdown', () => {
       req.end();
     });
     let timer: NodeJS.Timeout | undefined;
-    const closed = await Promise.race([app.close().then(() => 'closed'), new Promise((r) => (timer = setTimeout(() => r('still open after 5 s'), 5000)))]);
+    const closed = await Promise.race([
+      app.close().then(() => 'closed'),
+      new Promise((r) => (timer = setTimeout(() => r('still open after 5 s'), 5000))),
+    ]);
     clearTimeout(timer);
     assert.equal(closed, 'closed');
     await ended;

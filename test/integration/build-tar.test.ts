@@ -15,7 +15,13 @@ describe('adapters/build/tar-builder (node-tar and zlib; GNU tar reads the resul
   });
   after(async () => tmp.cleanup());
 
-  const files = { 'server.js': 'console.log(1)\n', 'lib/a.js': 'a\n', 'lib/b.js': 'b\n', '.git/HEAD': 'ref: refs/heads/main\n', 'dist/app.txt': 'x\n' };
+  const files = {
+    'server.js': 'console.log(1)\n',
+    'lib/a.js': 'a\n',
+    'lib/b.js': 'b\n',
+    '.git/HEAD': 'ref: refs/heads/main\n',
+    'dist/app.txt': 'x\n',
+  };
   const checkout = (name: string, sha = 'a'.repeat(40)) => ({ sha, dir: join(tmp.dir, name), dispose: async () => undefined });
   const signal = () => AbortSignal.timeout(20_000);
 
@@ -62,13 +68,24 @@ describe('adapters/build/tar-builder (node-tar and zlib; GNU tar reads the resul
   });
 
   it('fails with a BuildError naming the command output, and leaves no partial artifact', async () => {
-    const b = createTarBuilder({ commands: [['node', '-e', "console.error('compile error in x.ts'); process.exit(3)"]], output: '.', exclude: [], timeout: 10_000, dir: join(tmp.dir, 'out4'), log });
-    await assert.rejects(b.build(checkout('one'), signal()), (e: unknown) => e instanceof BuildError && /exit code 3/.test(e.message) && /compile error in x\.ts/.test(e.message));
+    const b = createTarBuilder({
+      commands: [['node', '-e', "console.error('compile error in x.ts'); process.exit(3)"]],
+      output: '.',
+      exclude: [],
+      timeout: 10_000,
+      dir: join(tmp.dir, 'out4'),
+      log,
+    });
+    await assert.rejects(
+      b.build(checkout('one'), signal()),
+      (e: unknown) => e instanceof BuildError && /exit code 3/.test(e.message) && /compile error in x\.ts/.test(e.message),
+    );
     assert.equal(existsSync(join(tmp.dir, 'out4')) ? (await execa('ls', ['-A', join(tmp.dir, 'out4')])).stdout : '', '');
   });
 
   it('refuses an output outside the checkout or missing', async () => {
-    const mk = (output: string) => createTarBuilder({ commands: [], output, exclude: [], timeout: 10_000, dir: join(tmp.dir, 'out5'), log });
+    const mk = (output: string) =>
+      createTarBuilder({ commands: [], output, exclude: [], timeout: 10_000, dir: join(tmp.dir, 'out5'), log });
     await assert.rejects(mk('../two').build(checkout('one'), signal()), /outside the checkout/);
     await assert.rejects(mk('nope').build(checkout('one'), signal()), /not a directory/);
   });
@@ -88,7 +105,14 @@ describe('adapters/build/tar-builder (node-tar and zlib; GNU tar reads the resul
     }
     assert.equal(first.id, second.id);
     assert.deepEqual(await readFile(first.path), await readFile(second.path));
-    const one = await createTarBuilder({ commands: [], output: '.', exclude: ['.git'], timeout: 10_000, dir: join(tmp.dir, 'out6b'), log }).build(checkout('one'), signal());
+    const one = await createTarBuilder({
+      commands: [],
+      output: '.',
+      exclude: ['.git'],
+      timeout: 10_000,
+      dir: join(tmp.dir, 'out6b'),
+      log,
+    }).build(checkout('one'), signal());
     assert.equal(one.id, first.id, 'the same tree as "one"');
   });
 
@@ -111,7 +135,9 @@ describe('adapters/build/tar-builder (node-tar and zlib; GNU tar reads the resul
 
   it('excludes like tar --exclude: a component or a run of components anywhere, * and ? within one', () => {
     const ex = excludeMatcher(['.git', 'node_modules/.cache', '*.log', 'tmp?']);
-    for (const p of ['.git', 'sub/.git', 'node_modules/.cache', 'a/node_modules/.cache', 'x.log', 'logs/x.log', 'tmp1']) assert.ok(ex(p), p);
-    for (const p of ['.gitignore', 'my.git', 'node_modules', 'node_modules/cache', 'x.log.txt', 'tmp', 'tmp12', 'a/b']) assert.ok(!ex(p), p);
+    for (const p of ['.git', 'sub/.git', 'node_modules/.cache', 'a/node_modules/.cache', 'x.log', 'logs/x.log', 'tmp1'])
+      assert.ok(ex(p), p);
+    for (const p of ['.gitignore', 'my.git', 'node_modules', 'node_modules/cache', 'x.log.txt', 'tmp', 'tmp12', 'a/b'])
+      assert.ok(!ex(p), p);
   });
 });

@@ -39,7 +39,12 @@ describe('CLI line commands against a running server', function () {
       shas: ['3333333333aaaa'],
       commits: [commit('3333333333aaaa', now - 120_000, 'Dev Two')],
       status: 'baking',
-      state: deployState({ status: 'baking', step: 1, since: now - 80_000, lastGate: { decision: 'continue', explanation: 'error_rate -1% (CI -5%..+3%)' } }),
+      state: deployState({
+        status: 'baking',
+        step: 1,
+        since: now - 80_000,
+        lastGate: { decision: 'continue', explanation: 'error_rate -1% (CI -5%..+3%)' },
+      }),
     });
     status = {
       pipeline: 'shop',
@@ -69,31 +74,80 @@ describe('CLI line commands against a running server', function () {
       rollbackTo: async (to, r, a) => (await record('rollback', `${to}:${r}`, a), { release: 'art111', sha: '1111111111bbbb', servers: 2 }),
       releases: async () => ({
         servers: [
-          { server: 's1', current: 'art222', releases: [{ id: 'art222', current: true, live: true, sha: '2222222222', deploy: 'd2' }, { id: 'art111', current: false, live: false, sha: '1111111111bbbb', deploy: 'd1' }] },
+          {
+            server: 's1',
+            current: 'art222',
+            releases: [
+              { id: 'art222', current: true, live: true, sha: '2222222222', deploy: 'd2' },
+              { id: 'art111', current: false, live: false, sha: '1111111111bbbb', deploy: 'd1' },
+            ],
+          },
           { server: 's2', current: 'art222', releases: [{ id: 'art222', current: true, live: true }] },
         ],
       }),
     };
-    await store.line.createDeploy(deploy('d1', now - 3_600_000, { status: 'live', outcome: 'live', finishedAt: now - 3_000_000, shas: ['1111111111bbbb'], commits: [commit('1111111111bbbb', 0, 'Dev One')] }));
     await store.line.createDeploy(
-      deploy('d2', now - 900_000, { status: 'failed', outcome: 'reverted', finishedAt: now - 600_000, revertSha: 'eeee', reason: 'checkout_error_rate +412%', shas: ['2222222222', '2222222233'], commits: [commit('2222222222', 0, 'Dev One'), commit('2222222233', 0, 'Dev Two')] }),
+      deploy('d1', now - 3_600_000, {
+        status: 'live',
+        outcome: 'live',
+        finishedAt: now - 3_000_000,
+        shas: ['1111111111bbbb'],
+        commits: [commit('1111111111bbbb', 0, 'Dev One')],
+      }),
+    );
+    await store.line.createDeploy(
+      deploy('d2', now - 900_000, {
+        status: 'failed',
+        outcome: 'reverted',
+        finishedAt: now - 600_000,
+        revertSha: 'eeee',
+        reason: 'checkout_error_rate +412%',
+        shas: ['2222222222', '2222222233'],
+        commits: [commit('2222222222', 0, 'Dev One'), commit('2222222233', 0, 'Dev Two')],
+      }),
     );
     await store.line.createDeploy(inFlight);
     // d2's gate at step 1, as the real judge recorded it: 6 checkout errors on the canary, none on the baseline.
     const judged = judgeFixed({
       alpha: 0.01,
       metrics: [
-        { name: 'checkout_error_rate', kind: 'ratio', bad: 'increase', tolerance: 0.1, baseline: Array.from({ length: 7 }, () => Array(6).fill([0, 300])), canary: [Array(6).fill([1, 300])] },
-        { name: 'latency_p99', kind: 'continuous', unit: 'seconds', bad: 'increase', tolerance: 0.2, baseline: Array.from({ length: 7 }, (_, s) => Array.from({ length: 6 }, (_, t) => 0.2 + 0.001 * ((s + t) % 3))), canary: [Array(6).fill(0.201)] },
+        {
+          name: 'checkout_error_rate',
+          kind: 'ratio',
+          bad: 'increase',
+          tolerance: 0.1,
+          baseline: Array.from({ length: 7 }, () => Array(6).fill([0, 300])),
+          canary: [Array(6).fill([1, 300])],
+        },
+        {
+          name: 'latency_p99',
+          kind: 'continuous',
+          unit: 'seconds',
+          bad: 'increase',
+          tolerance: 0.2,
+          baseline: Array.from({ length: 7 }, (_, s) => Array.from({ length: 6 }, (_, t) => 0.2 + 0.001 * ((s + t) % 3))),
+          canary: [Array(6).fill(0.201)],
+        },
       ],
     });
-    await store.line.appendGateLook({ deployId: 'd2', step: 0, time: now - 700_000, elapsedMs: 12_000, decision: 'fail', explanation: 'regression', metrics: judged.metrics });
+    await store.line.appendGateLook({
+      deployId: 'd2',
+      step: 0,
+      time: now - 700_000,
+      elapsedMs: 12_000,
+      decision: 'fail',
+      explanation: 'regression',
+      metrics: judged.metrics,
+    });
     app = await buildServer(
       {
         store,
         log: pino({ level: 'silent' }),
         events: new EventBus(),
-        auth: createAuth({ tokens: Object.entries(TOKENS).map(([role, token]) => ({ name: role, role: role as 'viewer', token })), openRead: true }),
+        auth: createAuth({
+          tokens: Object.entries(TOKENS).map(([role, token]) => ({ name: role, role: role as 'viewer', token })),
+          openRead: true,
+        }),
         line,
         pipelineName: 'local',
         experiments: new ExperimentRegistry({ dir, store, events: new EventBus(), log: pino({ level: 'silent' }), clock: systemClock }),
@@ -139,7 +193,15 @@ describe('CLI line commands against a running server', function () {
       assert.equal(open.code, 0, open.stderr);
       const flying = await run({ ...saved, blocked: false, inFlight });
       assert.equal(flying.code, 3);
-      const heldRollout = await run({ ...saved, blocked: false, inFlight: { ...inFlight, status: 'held', hold: { phase: 'gate', reason: 'gate inconclusive at rollout step 2 of 3: max bake 5m reached', since: now - 60_000 } } });
+      const heldRollout = await run({
+        ...saved,
+        blocked: false,
+        inFlight: {
+          ...inFlight,
+          status: 'held',
+          hold: { phase: 'gate', reason: 'gate inconclusive at rollout step 2 of 3: max bake 5m reached', since: now - 60_000 },
+        },
+      });
       assert.equal(heldRollout.code, 4);
       assert.match(heldRollout.stdout, /HELD for a captain since \d+m\d\ds ago: gate inconclusive at rollout step 2 of 3/);
       assert.match(heldRollout.stdout, /immune resume \(bake again\) \| promote \(go on\) \| abort \(roll back\)/);
@@ -147,7 +209,13 @@ describe('CLI line commands against a running server', function () {
         ...saved,
         blocked: false,
         inFlight: null,
-        held: { shas: ['4444444444cccc'], reason: 'this tree is identical to f324de3a, which failed at step 1 on error_rate (deploy d2)', since: now, tree: 'abc', deploy: 'd2' },
+        held: {
+          shas: ['4444444444cccc'],
+          reason: 'this tree is identical to f324de3a, which failed at step 1 on error_rate (deploy d2)',
+          since: now,
+          tree: 'abc',
+          deploy: 'd2',
+        },
       });
       assert.equal(heldTree.code, 4);
       assert.match(heldTree.stdout, /^HELD\s+44444444: this tree is identical to f324de3a, which failed at step 1 on error_rate/m);
@@ -177,10 +245,22 @@ describe('CLI line commands against a running server', function () {
     assert.equal(rollback.code, 0, rollback.stderr);
     assert.match(rollback.stdout, /^rolled back to art111 \(11111111\): 2 server\(s\) switched; the line is blocked/m);
     assert.equal(override.code, 0, override.stderr);
-    assert.deepEqual(calls.find((c) => c.action === 'drop'), { action: 'drop', arg: '4444444444cccc:not this one', actor: 'token:captain' });
-    assert.deepEqual(calls.find((c) => c.action === 'retry'), { action: 'retry', arg: 'd2:false alarm', actor: 'token:captain' });
-    assert.deepEqual(calls.find((c) => c.action === 'rollback'), { action: 'rollback', arg: 'art111:back to yesterday', actor: 'token:captain' });
-    assert.deepEqual(calls.find((c) => c.action === 'override'), { action: 'override', arg: 'the tree is fine now: the flag is off', actor: 'token:captain' });
+    assert.deepEqual(
+      calls.find((c) => c.action === 'drop'),
+      { action: 'drop', arg: '4444444444cccc:not this one', actor: 'token:captain' },
+    );
+    assert.deepEqual(
+      calls.find((c) => c.action === 'retry'),
+      { action: 'retry', arg: 'd2:false alarm', actor: 'token:captain' },
+    );
+    assert.deepEqual(
+      calls.find((c) => c.action === 'rollback'),
+      { action: 'rollback', arg: 'art111:back to yesterday', actor: 'token:captain' },
+    );
+    assert.deepEqual(
+      calls.find((c) => c.action === 'override'),
+      { action: 'override', arg: 'the tree is fine now: the flag is off', actor: 'token:captain' },
+    );
     assert.equal(releases.code, 0, releases.stderr);
     assert.match(releases.stdout, /^SERVER\s+RELEASE\s+SHA\s+DEPLOY\s+OUTCOME$/m);
     assert.match(releases.stdout, /^s1\s+art222\s+current\s+22222222\s+d2/m);
@@ -201,7 +281,11 @@ describe('CLI line commands against a running server', function () {
   });
 
   it('log lists recent deploys newest first with outcome, duration and reason; --limit and --json', async () => {
-    const [human, json, bad] = await Promise.all([immune(['log', '--url', url]), immune(['log', '--limit', '1', '--json', '--url', url]), immune(['log', '--limit', '0', '--url', url])]);
+    const [human, json, bad] = await Promise.all([
+      immune(['log', '--url', url]),
+      immune(['log', '--limit', '1', '--json', '--url', url]),
+      immune(['log', '--limit', '0', '--url', url]),
+    ]);
     assert.equal(human.code, 0, human.stderr);
     const lines = human.stdout.trimEnd().split('\n');
     assert.match(lines[0]!, /^DEPLOY\s+SHAS\s+AUTHOR\s+OUTCOME\s+DURATION\s+REASON$/);
@@ -211,13 +295,20 @@ describe('CLI line commands against a running server', function () {
     // Columns line up: OUTCOME starts at the same place on every line.
     assert.equal(new Set(lines.map((l) => l.search(/(OUTCOME|baking|reverted|live)/))).size, 1);
     assert.equal(json.code, 0, json.stderr);
-    assert.deepEqual(JSON.parse(json.stdout).deploys.map((d: { id: string }) => d.id), ['d3']);
+    assert.deepEqual(
+      JSON.parse(json.stdout).deploys.map((d: { id: string }) => d.id),
+      ['d3'],
+    );
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--limit: "0" is not a number from 1 to 1000/);
   });
 
   it("show prints a deploy's evidence per step in the API's words; --json the API answer; an unknown deploy exits 1", async () => {
-    const [human, json, missing] = await Promise.all([immune(['show', 'd2', '--url', url]), immune(['show', 'd2', '--json', '--url', url]), immune(['show', 'nope', '--url', url])]);
+    const [human, json, missing] = await Promise.all([
+      immune(['show', 'd2', '--url', url]),
+      immune(['show', 'd2', '--json', '--url', url]),
+      immune(['show', 'nope', '--url', url]),
+    ]);
     assert.equal(human.code, 0, human.stderr);
     const out = human.stdout;
     assert.match(out, /^deploy\s+d2 2 commits 22222222\.\.22222222 \(Dev One, Dev Two\)$/m);
@@ -231,15 +322,21 @@ describe('CLI line commands against a running server', function () {
       assert.ok(line, `a line for ${r.metric}`);
       // The same words as the API (and so as the page): each column's text, in order.
       const at = [r.label, r.estimate, r.interval, r.samples].map((w) => line.indexOf(w));
-      assert.ok(at.every((i, k) => i > 0 && (k === 0 || i > at[k - 1]!)), `${line} holds ${JSON.stringify(r)}`);
+      assert.ok(
+        at.every((i, k) => i > 0 && (k === 0 || i > at[k - 1]!)),
+        `${line} holds ${JSON.stringify(r)}`,
+      );
     }
-    assert.match(out, /checkout_error_rate\s+fail\s+0% → 0\.33%\s+at least \+0\.\d+ pp\s+6 of 1,800 on the canary vs 0 of 12,600 on the baseline/);
+    assert.match(
+      out,
+      /checkout_error_rate\s+fail\s+0% → 0\.33%\s+at least \+0\.\d+ pp\s+6 of 1,800 on the canary vs 0 of 12,600 on the baseline/,
+    );
     assert.match(out, /latency_p99\s+\S+\s+[+-]?[\d.]+% \(\d+ ms → \d+ ms\)/);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no deploy nope/);
   });
 
-    it('deploy queues a sha as the token holder; a bad sha is refused before any request', async () => {
+  it('deploy queues a sha as the token holder; a bad sha is refused before any request', async () => {
     const [ok, badSha, unknown] = await Promise.all([
       immune(['deploy', 'abcdef12', '--url', url], { IMMUNE_TOKEN: TOKENS.engineer }),
       immune(['deploy', 'main;rm', '--url', url], { IMMUNE_TOKEN: TOKENS.engineer }),
@@ -247,7 +344,10 @@ describe('CLI line commands against a running server', function () {
     ]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(ok.stdout.trim(), 'queued abcdef12 for deploy');
-    assert.deepEqual(calls.filter((c) => c.action === 'deploy'), [{ action: 'deploy', arg: 'abcdef12', actor: 'token:engineer' }]);
+    assert.deepEqual(
+      calls.filter((c) => c.action === 'deploy'),
+      [{ action: 'deploy', arg: 'abcdef12', actor: 'token:engineer' }],
+    );
     assert.equal(badSha.code, 2);
     assert.match(badSha.stderr, /sha: "main;rm" is not a commit sha/);
     assert.equal(unknown.code, 1);
@@ -265,9 +365,16 @@ describe('CLI line commands against a running server', function () {
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, new RegExp(`^(line|deploy) \\w+: because ${actions[i]}$`));
     });
-    for (const a of actions) assert.deepEqual(calls.find((c) => c.action === a), { action: a, arg: `because ${a}`, actor: 'token:captain' });
+    for (const a of actions)
+      assert.deepEqual(
+        calls.find((c) => c.action === a),
+        { action: a, arg: `because ${a}`, actor: 'token:captain' },
+      );
     assert.deepEqual(JSON.parse(json.stdout), { ok: true });
-    assert.deepEqual(calls.find((c) => c.action === 'unblock'), { action: 'unblock', arg: 'fixed', actor: 'token:captain' });
+    assert.deepEqual(
+      calls.find((c) => c.action === 'unblock'),
+      { action: 'unblock', arg: 'fixed', actor: 'token:captain' },
+    );
   });
 
   it('refusals print the API message and exit 1; missing flags exit 2; help documents exit codes', async () => {
@@ -300,7 +407,10 @@ describe('CLI line commands against a running server', function () {
           });
         }),
     );
-    const [none, badUrl] = await Promise.all([immune(['status', '--url', `http://127.0.0.1:${closed}`]), immune(['status', '--url', 'ftp://x'])]);
+    const [none, badUrl] = await Promise.all([
+      immune(['status', '--url', `http://127.0.0.1:${closed}`]),
+      immune(['status', '--url', 'ftp://x']),
+    ]);
     assert.equal(none.code, 1);
     assert.equal(none.stderr.trim(), `immune: no immune server at http://127.0.0.1:${closed} (start it with immune serve)`);
     assert.equal(badUrl.code, 2);

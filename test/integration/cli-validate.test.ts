@@ -32,11 +32,20 @@ describe('CLI validate', function () {
     const bad = readFileSync(join(dir, 'pipelines', 'bad.yaml'), 'utf8').split('\n');
     const tolLine = bad.findIndex((l) => l.startsWith('tolerence')) + 1;
     const batchLine = bad.findIndex((l) => l.startsWith('max_batch')) + 1;
-    assert.ok(lines.some((l) => new RegExp(`^pipelines/bad\\.yaml:${tolLine}:\\d+ tolerence: unknown key "tolerence"$`).test(l)), r.stdout);
-    assert.ok(lines.some((l) => l.startsWith(`pipelines/bad.yaml:${batchLine}:12 max_batch: `)), r.stdout);
+    assert.ok(
+      lines.some((l) => new RegExp(`^pipelines/bad\\.yaml:${tolLine}:\\d+ tolerence: unknown key "tolerence"$`).test(l)),
+      r.stdout,
+    );
+    assert.ok(
+      lines.some((l) => l.startsWith(`pipelines/bad.yaml:${batchLine}:12 max_batch: `)),
+      r.stdout,
+    );
     assert.ok(lines.includes('ok pipelines/good.yaml'));
     assert.ok(lines.includes('ok experiments/good.yaml'));
-    assert.ok(lines.some((l) => /^experiments\/bad\.yaml:\d+:\d+ /.test(l)), r.stdout);
+    assert.ok(
+      lines.some((l) => /^experiments\/bad\.yaml:\d+:\d+ /.test(l)),
+      r.stdout,
+    );
     assert.equal(r.stderr, '');
   });
 
@@ -49,12 +58,18 @@ describe('CLI validate', function () {
     assert.equal(good.code, 0, good.stderr);
     assert.equal(good.stdout, 'ok pipelines/good.yaml\nok experiments/good.yaml');
     assert.equal(json.code, 1);
-    const body = JSON.parse(json.stdout) as { ok: boolean; files: { file: string; kind: string; ok: boolean; issues: { line: number; col: number; path: string; message: string }[] }[] };
+    const body = JSON.parse(json.stdout) as {
+      ok: boolean;
+      files: { file: string; kind: string; ok: boolean; issues: { line: number; col: number; path: string; message: string }[] }[];
+    };
     assert.equal(body.ok, false);
-    assert.deepEqual(body.files.map((f) => [f.file, f.kind, f.ok]), [
-      ['pipelines/good.yaml', 'pipeline', true],
-      ['pipelines/bad.yaml', 'pipeline', false],
-    ]);
+    assert.deepEqual(
+      body.files.map((f) => [f.file, f.kind, f.ok]),
+      [
+        ['pipelines/good.yaml', 'pipeline', true],
+        ['pipelines/bad.yaml', 'pipeline', false],
+      ],
+    );
     assert.deepEqual(body.files[1]!.issues.map((i) => i.path).sort(), ['max_batch', 'tolerence']);
     assert.equal(missing.code, 1);
     assert.equal(missing.stdout, 'pipelines/none.yaml:1:1 cannot read: no such file');

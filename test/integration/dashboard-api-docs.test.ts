@@ -47,7 +47,11 @@ function routesOf(app: FastifyInstance): Set<string> {
     stack.length = depth;
     stack.push(m[2]!);
     const path = stack.join('');
-    for (const method of (m[3] ?? '').split(',').map((s) => s.trim()).filter(Boolean)) if (method !== 'HEAD') out.add(`${method} ${path}`);
+    for (const method of (m[3] ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean))
+      if (method !== 'HEAD') out.add(`${method} ${path}`);
   }
   return out;
 }

@@ -31,7 +31,8 @@ describe('dashboard end to end (demo parts, headless Chromium)', function () {
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
   const liveSha = () => page.locator('#live-card code').first().getAttribute('title');
-  const waitLive = (sha: string) => page.waitForFunction((s) => document.querySelector('#live-card code')?.getAttribute('title') === s, sha, LONG);
+  const waitLive = (sha: string) =>
+    page.waitForFunction((s) => document.querySelector('#live-card code')?.getAttribute('title') === s, sha, LONG);
   const useToken = async (token: string, who: string) => {
     await page.fill('#token', token);
     await page.click('#token-form button[type=submit]');
@@ -51,9 +52,17 @@ describe('dashboard end to end (demo parts, headless Chromium)', function () {
     assert.equal(pipeline.length, yaml.split('\n').length - 2, 'the test pipeline dropped latency_p99 and checkouts');
     await writeFile(file, pipeline.join('\n'));
     const tokensFile = join(dir, 'tokens.yaml');
-    await writeFile(tokensFile, `tokens:\n  - { name: vera, role: viewer, token: ${VIEWER} }\n  - { name: cora, role: captain, token: ${CAPTAIN} }\n`);
+    await writeFile(
+      tokensFile,
+      `tokens:\n  - { name: vera, role: viewer, token: ${VIEWER} }\n  - { name: cora, role: captain, token: ${CAPTAIN} }\n`,
+    );
     await mkdir(join(dir, 'experiments'));
-    rt = await createRuntime({ pipelineFile: file, dataDir: join(dir, 'state'), log, http: { port: httpPort, host: '127.0.0.1', tokensFile, clientTokens: [], experimentsDir: join(dir, 'experiments') } });
+    rt = await createRuntime({
+      pipelineFile: file,
+      dataDir: join(dir, 'state'),
+      log,
+      http: { port: httpPort, host: '127.0.0.1', tokensFile, clientTokens: [], experimentsDir: join(dir, 'experiments') },
+    });
     await rt.start();
     traffic = startTraffic({ targets: () => rt.fleet.servers(), rpsPerServer: 60, checkoutRate: 0.5, durationMs: 190_000, log, seed: 11 });
     browser = await launchBrowser();
@@ -104,8 +113,14 @@ describe('dashboard end to end (demo parts, headless Chromium)', function () {
     const seen = await page.evaluate(() => (window as unknown as { seen: string[] }).seen);
     const steps = new Set(seen.map((s) => /(\d+) of (\d+)/.exec(s)?.[0]).filter(Boolean));
     assert.ok(steps.size >= 2, `saw several steps: ${seen.join(' | ')}`);
-    assert.ok(seen.some((s) => s.startsWith('baking')), `saw a bake: ${seen.join(' | ')}`);
-    assert.ok(seen.some((s) => /of 3$/.test(s)), `saw servers on the new build: ${seen.join(' | ')}`);
+    assert.ok(
+      seen.some((s) => s.startsWith('baking')),
+      `saw a bake: ${seen.join(' | ')}`,
+    );
+    assert.ok(
+      seen.some((s) => /of 3$/.test(s)),
+      `saw servers on the new build: ${seen.join(' | ')}`,
+    );
     assert.equal(await page.evaluate(() => (window as unknown as { marker?: number }).marker), 7, 'the page did not reload');
   });
 
@@ -117,8 +132,16 @@ describe('dashboard end to end (demo parts, headless Chromium)', function () {
     const c = badChange();
     const code = c.files['lib/checkout.js']!;
     assert.ok(code.includes('hash(user) % 20'), 'the demo bad change still indexes tiers with % 20');
-    const sha = await origin.commit(c.message, { 'lib/checkout.js': code.replace('hash(user) % 20', 'hash(user) % 38') }, 'Linus Torvalds <linus@shop.example>');
-    const d = await waitFor(async () => (await rt.store.line.listDeploys('shop', { limit: 20 })).find((x) => x.shas.includes(sha) && x.outcome), 150_000, 'the bad deploy to finish');
+    const sha = await origin.commit(
+      c.message,
+      { 'lib/checkout.js': code.replace('hash(user) % 20', 'hash(user) % 38') },
+      'Linus Torvalds <linus@shop.example>',
+    );
+    const d = await waitFor(
+      async () => (await rt.store.line.listDeploys('shop', { limit: 20 })).find((x) => x.shas.includes(sha) && x.outcome),
+      150_000,
+      'the bad deploy to finish',
+    );
     assert.equal(d.outcome, 'reverted', `the bad commit was caught: ${d.reason}`);
     await page.waitForSelector('#blocked-banner', { timeout: 20_000 });
     const text = await page.locator('#blocked-banner').innerText();
@@ -154,8 +177,13 @@ describe('dashboard end to end (demo parts, headless Chromium)', function () {
     await page.waitForSelector('#blocked-banner', { state: 'detached', timeout: 15_000 });
     assert.equal((await rt.engine.status()).blocked, false);
     const audit = await rt.store.audit.list({ limit: 10 });
-    assert.ok(audit.some((a) => a.action === 'unblock' && a.actor === 'token:cora' && a.reason === 'error_rate regression understood; fix coming'), JSON.stringify(audit));
-    await page.waitForFunction(() => /token:cora\s+unblock/.test((document.querySelector('#audit-card') as HTMLElement | null)?.innerText ?? ''));
+    assert.ok(
+      audit.some((a) => a.action === 'unblock' && a.actor === 'token:cora' && a.reason === 'error_rate regression understood; fix coming'),
+      JSON.stringify(audit),
+    );
+    await page.waitForFunction(() =>
+      /token:cora\s+unblock/.test((document.querySelector('#audit-card') as HTMLElement | null)?.innerText ?? ''),
+    );
     await screenshot(page, 'demo-unblocked');
     await page.evaluate(() => (location.hash = '#/history'));
     await page.waitForSelector('#dora');

@@ -32,7 +32,12 @@ const FLEET = 8;
 function metricsAt(t: number, canary: number, servers: number, bad: boolean): MetricSeries[] {
   const rows = <T extends Sample>(n: number, off: number, f: (s: number, i: number) => T) => grid(n, t, (s, i) => f(s + off, i));
   const base = servers - canary;
-  const m = (name: string, kind: MetricSeries['kind'], f: (s: number, i: number, c: boolean) => Sample, extra: Partial<MetricSeries> = {}): MetricSeries => ({
+  const m = (
+    name: string,
+    kind: MetricSeries['kind'],
+    f: (s: number, i: number, c: boolean) => Sample,
+    extra: Partial<MetricSeries> = {},
+  ): MetricSeries => ({
     name,
     kind,
     bad: 'increase',
@@ -48,15 +53,27 @@ function metricsAt(t: number, canary: number, servers: number, bad: boolean): Me
     m('cpu', 'continuous', (s, i) => 0.05 + 0.004 * wobble(s, i, 3), { unit: 'cores', tolerance: 0.5 }),
     m('signups', 'count', (s, i) => 3 + Math.round(2 * wobble(s, i, 4)), { bad: 'decrease', intervalMs: INTERVAL }),
     // A metric the canary does not report at all: "no data", never pass.
-    ...(bad ? [{ ...m('queue_depth', 'continuous', (s, i) => 10 + wobble(s, i)), canary: rows(canary, 0, () => null as unknown as Sample) }] : []),
+    ...(bad
+      ? [{ ...m('queue_depth', 'continuous', (s, i) => 10 + wobble(s, i)), canary: rows(canary, 0, () => null as unknown as Sample) }]
+      : []),
   ];
 }
 
 function gateLooks(deployId: string, t0: number, step: number, canary: number, bad: boolean): GateLookRecord[] {
   const out: GateLookRecord[] = [];
   for (let t = 1; t <= 15; t++) {
-    const r = judgeGate(gate(metricsAt(t, canary, FLEET, bad), { elapsedMs: t * INTERVAL, minBakeMs: 10_000, maxBakeMs: 30_000, onInconclusive: 'hold' }));
-    out.push({ deployId, step, time: t0 + t * INTERVAL, elapsedMs: t * INTERVAL, decision: r.decision, explanation: r.explanation, metrics: r.metrics });
+    const r = judgeGate(
+      gate(metricsAt(t, canary, FLEET, bad), { elapsedMs: t * INTERVAL, minBakeMs: 10_000, maxBakeMs: 30_000, onInconclusive: 'hold' }),
+    );
+    out.push({
+      deployId,
+      step,
+      time: t0 + t * INTERVAL,
+      elapsedMs: t * INTERVAL,
+      decision: r.decision,
+      explanation: r.explanation,
+      metrics: r.metrics,
+    });
     if (r.decision !== 'continue') break;
   }
   return out;
@@ -69,7 +86,15 @@ function watchLooks(deployId: string, t0: number): GateLookRecord[] {
     const before = metricsAt(8, FLEET, FLEET, false);
     const metrics = now.map((m, k) => ({ ...m, baseline: before[k]!.canary, canary: m.canary }));
     const r = judgeWatch({ alpha: 0.01, metrics, elapsedMs: t * INTERVAL, durationMs: 16_000, unresponsive: [] });
-    out.push({ deployId, step: -1, time: t0 + t * INTERVAL, elapsedMs: t * INTERVAL, decision: r.decision, explanation: r.explanation, metrics: r.metrics });
+    out.push({
+      deployId,
+      step: -1,
+      time: t0 + t * INTERVAL,
+      elapsedMs: t * INTERVAL,
+      decision: r.decision,
+      explanation: r.explanation,
+      metrics: r.metrics,
+    });
   }
   return out;
 }
@@ -102,9 +127,29 @@ describe('dashboard: the deploy summary table matches the API (real server, head
       publicUrl: '',
     };
     const t0 = now - 600_000;
-    await store.line.createDeploy(deploy('good', t0, { status: 'live', outcome: 'live', finishedAt: now - 300_000, state: deployState({ status: 'live', step: 2, outcome: 'live' }) }));
-    for (const l of [...gateLooks('good', t0, 0, 1, false), ...gateLooks('good', t0 + 60_000, 1, 4, false), ...gateLooks('good', t0 + 120_000, 2, 6, false), ...watchLooks('good', t0 + 180_000)]) await store.line.appendGateLook(l);
-    await store.line.createDeploy(deploy('bad', now - 200_000, { status: 'failed', outcome: 'reverted', finishedAt: now - 100_000, state: deployState({ status: 'failed', step: 0, outcome: 'reverted' }) }));
+    await store.line.createDeploy(
+      deploy('good', t0, {
+        status: 'live',
+        outcome: 'live',
+        finishedAt: now - 300_000,
+        state: deployState({ status: 'live', step: 2, outcome: 'live' }),
+      }),
+    );
+    for (const l of [
+      ...gateLooks('good', t0, 0, 1, false),
+      ...gateLooks('good', t0 + 60_000, 1, 4, false),
+      ...gateLooks('good', t0 + 120_000, 2, 6, false),
+      ...watchLooks('good', t0 + 180_000),
+    ])
+      await store.line.appendGateLook(l);
+    await store.line.createDeploy(
+      deploy('bad', now - 200_000, {
+        status: 'failed',
+        outcome: 'reverted',
+        finishedAt: now - 100_000,
+        state: deployState({ status: 'failed', step: 0, outcome: 'reverted' }),
+      }),
+    );
     for (const l of gateLooks('bad', now - 200_000, 0, 1, true)) await store.line.appendGateLook(l);
     app = await buildServer(ctx, { logger: false });
     url = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -166,8 +211,16 @@ describe('dashboard: the deploy summary table matches the API (real server, head
         summary.steps.map((s) => `${s.name} ${s.decision === 'continue' ? 'continue' : s.decision}`),
       );
       // Nothing on the page, charts' tick labels included, reads as Infinity, NaN, ∞ or an exponent.
-      const text = await page.$eval('#view', (v) => [(v as HTMLElement).innerText, ...Array.from(v.querySelectorAll('svg text, [title]')).map((e) => e.textContent + ' ' + (e.getAttribute('title') ?? ''))].join('\n'));
-      assert.ok(!UNREADABLE.test(text), `unreadable: ${text.match(UNREADABLE)?.[0]} in ${text.slice(Math.max(0, text.search(UNREADABLE) - 80), text.search(UNREADABLE) + 40)}`);
+      const text = await page.$eval('#view', (v) =>
+        [
+          (v as HTMLElement).innerText,
+          ...Array.from(v.querySelectorAll('svg text, [title]')).map((e) => e.textContent + ' ' + (e.getAttribute('title') ?? '')),
+        ].join('\n'),
+      );
+      assert.ok(
+        !UNREADABLE.test(text),
+        `unreadable: ${text.match(UNREADABLE)?.[0]} in ${text.slice(Math.max(0, text.search(UNREADABLE) - 80), text.search(UNREADABLE) + 40)}`,
+      );
     });
   }
 
@@ -189,11 +242,26 @@ describe('dashboard: the deploy summary table matches the API (real server, head
     console.log(`      good deploy page: ${height} px with charts folded (${summary.rows.length} cells)`);
     await screenshot(page, 'evidence-good');
     await page.click('details.gate-step[data-step="0"] > summary');
-    const ticks = async (metric: string) => page.$$eval(`details.gate-step[data-step="0"] figure[data-metric="${metric}"] svg text.tick`, (ts) => ts.map((t) => t.textContent ?? ''));
-    assert.ok((await ticks('latency_p99')).some((t) => / ms$/.test(t)), 'latency axis in ms');
-    assert.ok((await ticks('memory')).some((t) => / MB$/.test(t)), 'memory axis in MB');
-    assert.ok((await ticks('cpu')).some((t) => /% CPU$/.test(t)), 'cpu axis in % CPU');
-    assert.ok((await ticks('error_rate')).some((t) => /%$/.test(t)), 'error rate axis in %');
+    const ticks = async (metric: string) =>
+      page.$$eval(`details.gate-step[data-step="0"] figure[data-metric="${metric}"] svg text.tick`, (ts) =>
+        ts.map((t) => t.textContent ?? ''),
+      );
+    assert.ok(
+      (await ticks('latency_p99')).some((t) => / ms$/.test(t)),
+      'latency axis in ms',
+    );
+    assert.ok(
+      (await ticks('memory')).some((t) => / MB$/.test(t)),
+      'memory axis in MB',
+    );
+    assert.ok(
+      (await ticks('cpu')).some((t) => /% CPU$/.test(t)),
+      'cpu axis in % CPU',
+    );
+    assert.ok(
+      (await ticks('error_rate')).some((t) => /%$/.test(t)),
+      'error rate axis in %',
+    );
   });
 
   it('shows the bad deploy caught at step 1 with the counts and a bound, and a metric without canary data as no data', async () => {

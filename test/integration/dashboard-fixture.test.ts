@@ -61,7 +61,10 @@ describe('dashboard (fixture API, headless Chromium)', function () {
     const text = (await slack.textContent()) ?? '';
     assert.match(text, /^slack \(slack\) 3 failed, last 503 Service Unavailable · 2m ago · 12 delivered$/);
     assert.equal(await slack.getAttribute('class'), 'error');
-    assert.match((await page.locator('#notifications-card li[data-target=pager]').textContent()) ?? '', /^pager \(pager\) ok · 2 delivered$/);
+    assert.match(
+      (await page.locator('#notifications-card li[data-target=pager]').textContent()) ?? '',
+      /^pager \(pager\) ok · 2 delivered$/,
+    );
     assert.match((await page.locator('#notifications-card').textContent()) ?? '', /immune notify retry/);
   });
 
@@ -73,7 +76,10 @@ describe('dashboard (fixture API, headless Chromium)', function () {
     assert.match(inflight, /1 of 8/);
     assert.match(await page.locator('#inflight-card .bake').innerText(), /^\d+s$/);
     // The current step's gate at a glance: one small effect chart per metric, with its verdict.
-    assert.deepEqual(await page.locator('#inflight-card .glance-metric').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.metric)), ['error_rate', 'latency_p50', 'checkouts']);
+    assert.deepEqual(
+      await page.locator('#inflight-card .glance-metric').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.metric)),
+      ['error_rate', 'latency_p50', 'checkouts'],
+    );
     assert.equal(await page.locator('#inflight-card .glance-metric svg path.band').count(), 3);
     assert.match(await page.locator('#live-card').innerText(), /a1b2c3d4[\s\S]*art-5e1f[\s\S]*d-0041/);
     assert.match(await page.locator('#queue-card').innerText(), /Queue \(1\)[\s\S]*Tidy the footer/);
@@ -88,15 +94,36 @@ describe('dashboard (fixture API, headless Chromium)', function () {
       [2, 8],
     ] as const) {
       Object.assign(inFlight, { step, serversOnNew: servers, status: 'rolling_out' });
-      srv.push({ type: 'deploy', pipeline: 'shop', deploy: 'd-0043', status: 'rolling_out', step, servers, of: 8, message: `step ${step + 1}` });
+      srv.push({
+        type: 'deploy',
+        pipeline: 'shop',
+        deploy: 'd-0043',
+        status: 'rolling_out',
+        step,
+        servers,
+        of: 8,
+        message: `step ${step + 1}`,
+      });
       await page.waitForFunction((s) => document.querySelector('#inflight-card .step')?.textContent?.includes(`${s + 1} of 3`), step);
       assert.match(await page.locator('#inflight-card dd.servers').innerText(), new RegExp(`${servers} of 8`));
       assert.match(await page.locator('#inflight-card').innerText(), /rolling out/);
     }
     // Tests of the next change run while a deploy is in flight: their progress shows in the queue.
-    srv.push({ type: 'tests', pipeline: 'shop', deploy: 'next:dd00aa11', shardsDone: 2, shardsTotal: 4, passed: 50, failed: 1, etaMs: 12_000 });
+    srv.push({
+      type: 'tests',
+      pipeline: 'shop',
+      deploy: 'next:dd00aa11',
+      shardsDone: 2,
+      shardsTotal: 4,
+      passed: 50,
+      failed: 1,
+      etaMs: 12_000,
+    });
     await page.waitForSelector('#queue-card .tests-ahead');
-    assert.equal(await page.locator('#queue-card .tests-ahead').innerText(), 'tests ahead for dd00aa11: 2/4 shards, 50 passed, 1 failed, ~12s left');
+    assert.equal(
+      await page.locator('#queue-card .tests-ahead').innerText(),
+      'tests ahead for dd00aa11: 2/4 shards, 50 passed, 1 failed, ~12s left',
+    );
     assert.equal(await page.evaluate(() => (window as unknown as { marker?: number }).marker), 42);
   });
 
@@ -111,7 +138,10 @@ describe('dashboard (fixture API, headless Chromium)', function () {
     await page.click('#confirm-ok');
     await page.waitForSelector('#confirm-error:not([hidden])');
     await page.waitForFunction(() => /403/.test(document.querySelector('#confirm-error')?.textContent ?? ''));
-    assert.equal(await page.innerText('#confirm-error'), '403 IMMUNE_FORBIDDEN: POST /api/line/unblock needs role captain or admin; token:vera has role viewer');
+    assert.equal(
+      await page.innerText('#confirm-error'),
+      '403 IMMUNE_FORBIDDEN: POST /api/line/unblock needs role captain or admin; token:vera has role viewer',
+    );
     await screenshot(page, 'unblock-refused');
     await page.click('#confirm-cancel');
     assert.equal(srv.data.line.blocked, true);
@@ -127,7 +157,11 @@ describe('dashboard (fixture API, headless Chromium)', function () {
     await page.click('#confirm-ok');
     await page.waitForSelector('#blocked-banner', { state: 'detached' });
     assert.equal(srv.data.line.blocked, false);
-    await page.waitForFunction(() => /token:cora\s+unblock\s+line:shop\s+root cause fixed in 1234abc/.test((document.querySelector('#audit-card') as HTMLElement | null)?.innerText ?? ''));
+    await page.waitForFunction(() =>
+      /token:cora\s+unblock\s+line:shop\s+root cause fixed in 1234abc/.test(
+        (document.querySelector('#audit-card') as HTMLElement | null)?.innerText ?? '',
+      ),
+    );
     assert.equal(srv.data.audit.at(-1)?.actor, 'token:cora');
     await screenshot(page, 'line-unblocked');
   });
@@ -138,7 +172,10 @@ describe('dashboard (fixture API, headless Chromium)', function () {
     assert.match(await view.locator('.deploy-head').innerText(), /d-0042[\s\S]*failed[\s\S]*reverted[\s\S]*Reverted by commit feedface/);
     assert.match(await page.locator('#commits-card').innerText(), /Bob Builder/);
     assert.equal(await page.locator('#tests-card svg.bars rect.bar').count(), 4);
-    assert.match(await page.locator('#tests-card').innerText(), /Flaky \(passed on re-run\) \(1\)[\s\S]*cart totals round half up[\s\S]*Slowest \(1\)/);
+    assert.match(
+      await page.locator('#tests-card').innerText(),
+      /Flaky \(passed on re-run\) \(1\)[\s\S]*cart totals round half up[\s\S]*Slowest \(1\)/,
+    );
     assert.equal(await page.locator('.gate-step').count(), 2);
     assert.equal(await page.locator('figure.metric').count(), 6);
     const failing = page.locator('.gate-step[data-step="1"] figure.metric.fail');
@@ -173,12 +210,18 @@ describe('dashboard (fixture API, headless Chromium)', function () {
     assert.match(text, /Started .*; running for 3d 0h\./);
     assert.match(text, /SRM: 2,001 \/ 2,011 participants against 50% \/ 50%: p=0\.5200, OK/);
     assert.match(text, /evaluations against 50% \/ 50%: not tested/);
-    assert.match(text, /Fed by exposures from immune-sdk 3,000, unleash-impressions 1,015; conversions from immune-sdk 800, openfeature 40; SDK evaluations \(unleash-metrics\): control 9,120, Enhanced 9,340\./);
+    assert.match(
+      text,
+      /Fed by exposures from immune-sdk 3,000, unleash-impressions 1,015; conversions from immune-sdk 800, openfeature 40; SDK evaluations \(unleash-metrics\): control 9,120, Enhanced 9,340\./,
+    );
     // Raw numerator/denominator, and a tiny guardrail rate that stays readable.
     assert.match(text, /Enhanced: \+12\.0% .* 450\/2,011 = 22\.40% vs control 400\/2,001 = 19\.99%/);
     assert.match(text, /1\/2,011 = 0\.050%/);
     assert.equal(await exp.locator('[data-history=checkout] svg path.line').count(), 1);
-    assert.match(await page.locator('#guarded-card').innerText(), /new-checkout\s+OFF, blocked[\s\S]*1% → 10% → 50% → 100%, owner alice@example.com[\s\S]*error \+133%[\s\S]*immune flags unblock new-checkout/);
+    assert.match(
+      await page.locator('#guarded-card').innerText(),
+      /new-checkout\s+OFF, blocked[\s\S]*1% → 10% → 50% → 100%, owner alice@example.com[\s\S]*error \+133%[\s\S]*immune flags unblock new-checkout/,
+    );
     assert.equal(await exp.locator('figure[data-goal] svg.intervals line.interval').count(), 2);
     await screenshot(page, 'experiments');
     await useToken('engineer-token-456');
@@ -186,14 +229,19 @@ describe('dashboard (fixture API, headless Chromium)', function () {
     await page.selectOption('#close-branch', 'Enhanced');
     await page.fill('#confirm-reason', 'checkout +12%, guardrails fine');
     await page.click('#confirm-ok');
-    await page.waitForFunction(() => /closed → Enhanced/.test(document.querySelector('[data-experiment=checkout-button]')?.textContent ?? ''));
+    await page.waitForFunction(() =>
+      /closed → Enhanced/.test(document.querySelector('[data-experiment=checkout-button]')?.textContent ?? ''),
+    );
     const { closing } = srv.data.experiments[0] as { closing: { branch: string; actor: string; reason: string } };
     assert.deepEqual([closing.branch, closing.actor, closing.reason], ['Enhanced', 'token:erin', 'checkout +12%, guardrails fine']);
     assert.match(await page.locator('#flags-card').innerText(), /new-footer\s+on\s+rollout 25%/);
   });
 
   it('serves the API docs as OpenAPI JSON and as a page', async () => {
-    const doc = (await (await fetch(`${srv.url}/api/docs`)).json()) as { openapi: string; paths: Record<string, Record<string, { 'x-immune-role': string }>> };
+    const doc = (await (await fetch(`${srv.url}/api/docs`)).json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { 'x-immune-role': string }>>;
+    };
     assert.equal(doc.openapi, '3.1.0');
     assert.equal(doc.paths['/api/line/unblock']?.post?.['x-immune-role'], 'captain');
     await page.goto(`${srv.url}/api/docs.html`);

@@ -31,7 +31,11 @@ describe('immune doctor on broken app contracts', function () {
 
   before(async () => {
     server = await readFile(join(FIXTURE, 'server.js'), 'utf8');
-    origin = await createOrigin({ 'server.js': server, 'package.json': await readFile(join(FIXTURE, 'package.json'), 'utf8'), 'test/app.test.js': await readFile(join(FIXTURE, 'test/app.test.js'), 'utf8') });
+    origin = await createOrigin({
+      'server.js': server,
+      'package.json': await readFile(join(FIXTURE, 'package.json'), 'utf8'),
+      'test/app.test.js': await readFile(join(FIXTURE, 'test/app.test.js'), 'utf8'),
+    });
     dir = await mkdtemp(join(tmpdir(), 'immune-doctor-'));
     pipeline = join(dir, 'immune.yaml');
     const r = await immune(['init', origin.devDir, '--out', pipeline], {}, dir, 120_000);
@@ -45,7 +49,8 @@ describe('immune doctor on broken app contracts', function () {
   it('passes the app that keeps the contract, and says what it checked', async () => {
     const r = await doctor(origin.devDir);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    for (const check of ['pipeline', 'repository', 'tests', 'start', 'healthz', 'metrics']) assert.match(r.stdout, new RegExp(`^ok\\s+${check}\\s`, 'm'));
+    for (const check of ['pipeline', 'repository', 'tests', 'start', 'healthz', 'metrics'])
+      assert.match(r.stdout, new RegExp(`^ok\\s+${check}\\s`, 'm'));
     assert.match(r.stdout, /accepts pushes \(reverts are on\)/);
     assert.match(r.stdout, /has all 5 series the pipeline names/);
     assert.match(r.stdout, /ready to deploy$/);
@@ -62,8 +67,12 @@ describe('immune doctor on broken app contracts', function () {
 
   it('no /healthz, a wrong release, a missing metric: one line each with the fix', async () => {
     const [noHealth, wrongRelease, noCpu] = await Promise.all([
-      variant('no-healthz', (s) => s.replace("if (req.url === '/healthz') return send(200,", "if (req.url === '/healthz') return send(404,")).then(doctor),
-      variant('wrong-release', (s) => s.replace('JSON.stringify({ release: RELEASE_ID,', "JSON.stringify({ release: '1.0.0',")).then(doctor),
+      variant('no-healthz', (s) =>
+        s.replace("if (req.url === '/healthz') return send(200,", "if (req.url === '/healthz') return send(404,"),
+      ).then(doctor),
+      variant('wrong-release', (s) => s.replace('JSON.stringify({ release: RELEASE_ID,', "JSON.stringify({ release: '1.0.0',")).then(
+        doctor,
+      ),
       variant('no-cpu', (s) => s.replace(/^.*process_cpu_seconds_total.*$/m, '')).then(doctor),
     ]);
     for (const r of [noHealth, wrongRelease, noCpu]) {
@@ -71,9 +80,18 @@ describe('immune doctor on broken app contracts', function () {
       assert.equal(failures(r.stdout).length, 1, r.stdout);
       assert.match(r.stdout, /^1 problem$/m);
     }
-    assert.match(failures(noHealth.stdout)[0]!, /^FAIL healthz\s+GET \/healthz answered 404 -> fix: answer GET \/healthz with 200 and \{"release": process\.env\.RELEASE_ID\}$/);
-    assert.match(failures(wrongRelease.stdout)[0]!, /^FAIL healthz\s+GET \/healthz says release "1\.0\.0", not the RELEASE_ID it was started with \(\S+\) -> fix: return process\.env\.RELEASE_ID as "release"/);
-    assert.match(failures(noCpu.stdout)[0]!, /^FAIL metrics\s+metric cpu: \/metrics has no series process_cpu_seconds_total \(its rate\) -> fix: serve process_cpu_seconds_total from the app, or change metrics\.definitions cpu\.rate$/);
+    assert.match(
+      failures(noHealth.stdout)[0]!,
+      /^FAIL healthz\s+GET \/healthz answered 404 -> fix: answer GET \/healthz with 200 and \{"release": process\.env\.RELEASE_ID\}$/,
+    );
+    assert.match(
+      failures(wrongRelease.stdout)[0]!,
+      /^FAIL healthz\s+GET \/healthz says release "1\.0\.0", not the RELEASE_ID it was started with \(\S+\) -> fix: return process\.env\.RELEASE_ID as "release"/,
+    );
+    assert.match(
+      failures(noCpu.stdout)[0]!,
+      /^FAIL metrics\s+metric cpu: \/metrics has no series process_cpu_seconds_total \(its rate\) -> fix: serve process_cpu_seconds_total from the app, or change metrics\.definitions cpu\.rate$/,
+    );
   });
 
   it('a repository that is a working checkout with the branch checked out: the push would be refused', async () => {
@@ -83,7 +101,10 @@ describe('immune doctor on broken app contracts', function () {
     assert.equal(r.code, 1, r.stdout + r.stderr);
     const [line, ...rest] = failures(r.stdout);
     assert.equal(rest.length, 0, r.stdout);
-    assert.match(line!, /^FAIL repository cannot push reverts: the repository refuses pushes to its checked-out branch .*: \S+ is a working repository with main checked out and receive\.denyCurrentBranch=refuse \(the default\) -> fix: deploy from a bare repository \(git clone --bare .*\), set repo\.push_url, or let pushes update the checkout: git -C .* config receive\.denyCurrentBranch updateInstead$/);
+    assert.match(
+      line!,
+      /^FAIL repository cannot push reverts: the repository refuses pushes to its checked-out branch .*: \S+ is a working repository with main checked out and receive\.denyCurrentBranch=refuse \(the default\) -> fix: deploy from a bare repository \(git clone --bare .*\), set repo\.push_url, or let pushes update the checkout: git -C .* config receive\.denyCurrentBranch updateInstead$/,
+    );
 
     // With reverts off, pushes are not needed and not checked.
     const off = join(dir, 'no-revert.yaml');
@@ -100,8 +121,14 @@ describe('immune doctor on broken app contracts', function () {
     const broken = join(dir, 'broken.yaml');
     await writeFile(broken, (await readFile(pipeline, 'utf8')).replace('on_inconclusive: hold', 'on_inconclusive: maybe'));
     const [g, c, b] = await Promise.all([doctor(origin.devDir, gone), doctor(crash), doctor(origin.devDir, broken)]);
-    assert.match(failures(g.stdout)[0]!, /^FAIL repository cannot push reverts: .*nowhere\.git.* -> fix: check repo\.url \(and repo\.push_url\) and that this machine may read and push to it/);
-    assert.match(failures(c.stdout)[0]!, /^FAIL start\s+node server\.js in .* exited \(exit code 1\) before answering: .*boom at start.* -> fix: make `node server\.js` start a server that keeps running$/);
+    assert.match(
+      failures(g.stdout)[0]!,
+      /^FAIL repository cannot push reverts: .*nowhere\.git.* -> fix: check repo\.url \(and repo\.push_url\) and that this machine may read and push to it/,
+    );
+    assert.match(
+      failures(c.stdout)[0]!,
+      /^FAIL start\s+node server\.js in .* exited \(exit code 1\) before answering: .*boom at start.* -> fix: make `node server\.js` start a server that keeps running$/,
+    );
     assert.equal(b.code, 1);
     assert.match(failures(b.stdout)[0]!, /^FAIL pipeline\s+.*broken\.yaml:\d+:\d+ rollout\.on_inconclusive: .* -> fix: fix the file/);
   });

@@ -7,13 +7,23 @@ import { CLIENT_TOKEN, ENGINEER_TOKEN, removeDir, startServer, tempDir, writeFil
 /** Parsed JSON bodies, navigated freely in assertions. */
 type Json = ReturnType<typeof JSON.parse>;
 
-const EXPERIMENT = 'name: EnhancedCheckout\ninitial_rollout: 100%\nbranches:\n  Enhanced: 50%\ngoals: [checkout]\nguardrails: [error_rate]\n';
+const EXPERIMENT =
+  'name: EnhancedCheckout\ninitial_rollout: 100%\nbranches:\n  Enhanced: 50%\ngoals: [checkout]\nguardrails: [error_rate]\n';
 
-async function call(server: TestServer, method: string, path: string, opts: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; body: Json; headers: Headers }> {
+async function call(
+  server: TestServer,
+  method: string,
+  path: string,
+  opts: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: Json; headers: Headers }> {
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.token !== undefined) headers.authorization = opts.token;
   if (opts.body !== undefined || opts.raw !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(server.url + path, { method, headers, body: opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)) });
+  const res = await fetch(server.url + path, {
+    method,
+    headers,
+    body: opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)),
+  });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
 }
@@ -25,7 +35,10 @@ describe('experiments API and Unleash client API', function () {
 
   beforeEach(async () => {
     dir = tempDir();
-    writeFiles(dir, { 'enhanced-checkout.yaml': EXPERIMENT, 'flags.yaml': 'flags:\n  - name: new-search\n    rollout: 25%\n  - name: payments\n    enabled: false\n' });
+    writeFiles(dir, {
+      'enhanced-checkout.yaml': EXPERIMENT,
+      'flags.yaml': 'flags:\n  - name: new-search\n    rollout: 25%\n  - name: payments\n    enabled: false\n',
+    });
     server = await startServer(dir, { dbFile: join(dir, 'state', 'immune.db') });
   });
   afterEach(async () => {
@@ -69,10 +82,28 @@ describe('experiments API and Unleash client API', function () {
       ['new-search'],
     );
     assert.notEqual(prefixed.headers.get('etag'), etag);
-    assert.equal((await call(server, 'GET', '/api/client/features?namePrefix=new-', { token: CLIENT_TOKEN, headers: { 'if-none-match': prefixed.headers.get('etag')! } })).status, 304);
-    const reg = await call(server, 'POST', '/api/client/register', { token: CLIENT_TOKEN, body: { appName: 'shop', instanceId: 'i1', sdkVersion: 'x', strategies: [] } });
+    assert.equal(
+      (
+        await call(server, 'GET', '/api/client/features?namePrefix=new-', {
+          token: CLIENT_TOKEN,
+          headers: { 'if-none-match': prefixed.headers.get('etag')! },
+        })
+      ).status,
+      304,
+    );
+    const reg = await call(server, 'POST', '/api/client/register', {
+      token: CLIENT_TOKEN,
+      body: { appName: 'shop', instanceId: 'i1', sdkVersion: 'x', strategies: [] },
+    });
     assert.equal(reg.status, 202);
-    const met = await call(server, 'POST', '/api/client/metrics', { token: CLIENT_TOKEN, body: { appName: 'shop', instanceId: 'i1', bucket: { start: 'a', stop: 'b', toggles: { payments: { yes: 2, no: 3, variants: {} } } } } });
+    const met = await call(server, 'POST', '/api/client/metrics', {
+      token: CLIENT_TOKEN,
+      body: {
+        appName: 'shop',
+        instanceId: 'i1',
+        bucket: { start: 'a', stop: 'b', toggles: { payments: { yes: 2, no: 3, variants: {} } } },
+      },
+    });
     assert.equal(met.status, 202);
     const list = await call(server, 'GET', '/api/experiments');
     assert.deepEqual(list.body.usage.payments, { yes: 2, no: 3, variants: {} });
@@ -86,7 +117,10 @@ describe('experiments API and Unleash client API', function () {
     const before = await call(server, 'GET', '/api/client/features', { token: CLIENT_TOKEN });
     writeFiles(dir, { 'enhanced-checkout.yaml': EXPERIMENT.replace('Enhanced: 50%', 'Enhanced: 20%') });
     await server.ctx.experiments.refresh(true);
-    const after = await call(server, 'GET', '/api/client/features', { token: CLIENT_TOKEN, headers: { 'if-none-match': before.headers.get('etag')! } });
+    const after = await call(server, 'GET', '/api/client/features', {
+      token: CLIENT_TOKEN,
+      headers: { 'if-none-match': before.headers.get('etag')! },
+    });
     assert.equal(after.status, 200, 'ETag changed');
     const s = after.body.features[0].strategies[0];
     assert.equal(s.parameters.groupId, 'EnhancedCheckout.phase2');
@@ -124,7 +158,12 @@ describe('experiments API and Unleash client API', function () {
     const list = await call(server, 'GET', '/api/experiments');
     assert.equal(list.status, 200);
     assert.equal(list.body.errors.length, 2);
-    assert.ok(list.body.errors.some((e: string) => e.startsWith(`${join(dir, 'enhanced-checkout.yaml')}:4:13 branches.Enhanced: "150%" is not a share`)), list.body.errors.join('\n'));
+    assert.ok(
+      list.body.errors.some((e: string) =>
+        e.startsWith(`${join(dir, 'enhanced-checkout.yaml')}:4:13 branches.Enhanced: "150%" is not a share`),
+      ),
+      list.body.errors.join('\n'),
+    );
     assert.ok(list.body.errors.some((e: string) => e.startsWith(`${join(dir, 'broken.yaml')}:1:`)));
     const f = await call(server, 'GET', '/api/client/features', { token: CLIENT_TOKEN });
     assert.equal(f.body.features.find((x: { name: string }) => x.name === 'EnhancedCheckout').strategies[0].variants[1].weight, 500);
@@ -134,11 +173,17 @@ describe('experiments API and Unleash client API', function () {
     const etag = (await call(server, 'GET', '/api/client/features', { token: CLIENT_TOKEN })).headers.get('etag')!;
     const body = { branch: 'Enhanced', reason: 'checkout +12%, errors flat' };
     assert.equal((await call(server, 'POST', '/api/experiments/EnhancedCheckout/close', { body })).status, 401);
-    const noField = await call(server, 'POST', '/api/experiments/EnhancedCheckout/close', { token: `Bearer ${ENGINEER_TOKEN}`, body: { branch: 'Enhanced' } });
+    const noField = await call(server, 'POST', '/api/experiments/EnhancedCheckout/close', {
+      token: `Bearer ${ENGINEER_TOKEN}`,
+      body: { branch: 'Enhanced' },
+    });
     assert.equal(noField.status, 400);
     assert.equal(noField.body.error.code, 'IMMUNE_INPUT_INVALID');
     assert.match(noField.body.error.message, /^body\.reason: /);
-    const badBranch = await call(server, 'POST', '/api/experiments/EnhancedCheckout/close', { token: `Bearer ${ENGINEER_TOKEN}`, body: { branch: 'Nope', reason: 'x' } });
+    const badBranch = await call(server, 'POST', '/api/experiments/EnhancedCheckout/close', {
+      token: `Bearer ${ENGINEER_TOKEN}`,
+      body: { branch: 'Nope', reason: 'x' },
+    });
     assert.equal(badBranch.status, 400);
     assert.match(badBranch.body.error.message, /^branch: "Nope" is not a branch of EnhancedCheckout \(control, Enhanced\)/);
     assert.equal((await call(server, 'POST', '/api/experiments/Nope/close', { token: `Bearer ${ENGINEER_TOKEN}`, body })).status, 404);
@@ -148,18 +193,27 @@ describe('experiments API and Unleash client API', function () {
     assert.equal(ok.body.state, 'closed');
     const served = await call(server, 'GET', '/api/client/features', { token: CLIENT_TOKEN, headers: { 'if-none-match': etag } });
     assert.equal(served.status, 200, 'the ETag changed at once');
-    assert.deepEqual(served.body.features[0].strategies[0].variants.map((v: { name: string }) => v.name), ['Enhanced']);
+    assert.deepEqual(
+      served.body.features[0].strategies[0].variants.map((v: { name: string }) => v.name),
+      ['Enhanced'],
+    );
     const audit = await server.ctx.store.audit.list({ target: 'EnhancedCheckout' });
     const entry = audit.find((a) => a.action === 'experiment.close')!;
     assert.equal(entry.actor, 'token:alice');
     assert.equal(entry.reason, body.reason);
     assert.ok(server.events.some((e) => e.type === 'experiment' && e.name === 'EnhancedCheckout' && e.action === 'close'));
-    assert.equal((await call(server, 'POST', '/api/experiments/EnhancedCheckout/close', { token: `Bearer ${ENGINEER_TOKEN}`, body })).status, 409);
+    assert.equal(
+      (await call(server, 'POST', '/api/experiments/EnhancedCheckout/close', { token: `Bearer ${ENGINEER_TOKEN}`, body })).status,
+      409,
+    );
 
     await server.close();
     server = await startServer(dir, { dbFile: join(dir, 'state', 'immune.db') });
     const restarted = await call(server, 'GET', '/api/client/features', { token: CLIENT_TOKEN });
-    assert.deepEqual(restarted.body.features[0].strategies[0].variants.map((v: { name: string }) => v.name), ['Enhanced']);
+    assert.deepEqual(
+      restarted.body.features[0].strategies[0].variants.map((v: { name: string }) => v.name),
+      ['Enhanced'],
+    );
     assert.equal(restarted.body.features[0].strategies[0].parameters.groupId, 'EnhancedCheckout.phase1');
     const results = await call(server, 'GET', '/api/experiments/EnhancedCheckout/results');
     assert.equal(results.body.state, 'closed');
@@ -167,11 +221,17 @@ describe('experiments API and Unleash client API', function () {
   });
 
   it('rejects bad event bodies naming the field, and bad JSON, in the API error shape', async () => {
-    const missing = await call(server, 'POST', '/api/events', { token: CLIENT_TOKEN, body: { events: [{ type: 'conversion', goal: 'checkout' }] } });
+    const missing = await call(server, 'POST', '/api/events', {
+      token: CLIENT_TOKEN,
+      body: { events: [{ type: 'conversion', goal: 'checkout' }] },
+    });
     assert.equal(missing.status, 400);
     assert.equal(missing.body.error.code, 'IMMUNE_INPUT_INVALID');
     assert.match(missing.body.error.message, /events\.0\.userId/);
-    const extra = await call(server, 'POST', '/api/events', { token: CLIENT_TOKEN, body: { events: [{ type: 'conversion', userId: 'u', goal: 'g', valeu: 3 }] } });
+    const extra = await call(server, 'POST', '/api/events', {
+      token: CLIENT_TOKEN,
+      body: { events: [{ type: 'conversion', userId: 'u', goal: 'g', valeu: 3 }] },
+    });
     assert.equal(extra.status, 400);
     assert.match(extra.body.error.message, /valeu/);
     const kind = await call(server, 'POST', '/api/events', { token: CLIENT_TOKEN, body: { events: [{ type: 'click', userId: 'u' }] } });
@@ -187,10 +247,42 @@ describe('experiments API and Unleash client API', function () {
 
   it('stores exposures once per user and phase, ignores stale or unknown ones, and excludes users seen in two branches', async () => {
     const g = 'EnhancedCheckout.phase1';
-    const exp = (userId: string, branch: string, groupId = g) => ({ type: 'exposure', experiment: 'EnhancedCheckout', groupId, branch, userId, time: 1000 });
-    const conv = (userId: string, goal: string, time: number, id?: string) => ({ type: 'conversion', userId, goal, time, ...(id ? { id } : {}) });
-    const events = [exp('a', 'control'), exp('a', 'control'), exp('b', 'Enhanced'), exp('c', 'control'), exp('c', 'Enhanced'), exp('d', 'Enhanced', 'EnhancedCheckout.phase9'), exp('e', 'Nope')];
-    const r = await call(server, 'POST', '/api/events', { token: CLIENT_TOKEN, body: { events: [...events, conv('a', 'checkout', 2000, 'x1'), conv('a', 'checkout', 2000, 'x1'), conv('b', 'checkout', 500), conv('c', 'checkout', 2000)] } });
+    const exp = (userId: string, branch: string, groupId = g) => ({
+      type: 'exposure',
+      experiment: 'EnhancedCheckout',
+      groupId,
+      branch,
+      userId,
+      time: 1000,
+    });
+    const conv = (userId: string, goal: string, time: number, id?: string) => ({
+      type: 'conversion',
+      userId,
+      goal,
+      time,
+      ...(id ? { id } : {}),
+    });
+    const events = [
+      exp('a', 'control'),
+      exp('a', 'control'),
+      exp('b', 'Enhanced'),
+      exp('c', 'control'),
+      exp('c', 'Enhanced'),
+      exp('d', 'Enhanced', 'EnhancedCheckout.phase9'),
+      exp('e', 'Nope'),
+    ];
+    const r = await call(server, 'POST', '/api/events', {
+      token: CLIENT_TOKEN,
+      body: {
+        events: [
+          ...events,
+          conv('a', 'checkout', 2000, 'x1'),
+          conv('a', 'checkout', 2000, 'x1'),
+          conv('b', 'checkout', 500),
+          conv('c', 'checkout', 2000),
+        ],
+      },
+    });
     assert.equal(r.status, 202);
     assert.deepEqual(r.body, {
       exposures: 4,

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { ENGINEER_TOKEN, removeDir, startServer, tempDir, writeFiles, type TestServer } from './experiments-fixture.js';
 
-const cli = (...args: string[]) => execa('node', ['bin/immune.js', 'experiments', ...args], { reject: false, timeout: 30_000, env: { IMMUNE_URL: '', IMMUNE_TOKEN: '' } });
+const cli = (...args: string[]) =>
+  execa('node', ['bin/immune.js', 'experiments', ...args], { reject: false, timeout: 30_000, env: { IMMUNE_URL: '', IMMUNE_TOKEN: '' } });
 
 describe('immune experiments (CLI)', function () {
   this.timeout(60_000);
@@ -12,12 +13,24 @@ describe('immune experiments (CLI)', function () {
   before(async () => {
     dir = tempDir();
     writeFiles(dir, {
-      'enhanced-checkout.yaml': 'name: EnhancedCheckout\ninitial_rollout: 100%\nbranches: {Enhanced: 50%}\ngoals: [checkout]\nguardrails: [error_rate]\n',
+      'enhanced-checkout.yaml':
+        'name: EnhancedCheckout\ninitial_rollout: 100%\nbranches: {Enhanced: 50%}\ngoals: [checkout]\nguardrails: [error_rate]\n',
       'flags.yaml': 'flags:\n  - name: payments\n    enabled: false\n',
     });
     server = await startServer(dir);
-    const events = Array.from({ length: 400 }, (_, i) => ({ type: 'exposure', experiment: 'EnhancedCheckout', groupId: 'EnhancedCheckout.phase1', branch: i % 2 ? 'Enhanced' : 'control', userId: `u${i}`, time: 1 }));
-    await fetch(`${server.url}/api/events`, { method: 'POST', headers: { authorization: 'client-token-1', 'content-type': 'application/json' }, body: JSON.stringify({ events }) });
+    const events = Array.from({ length: 400 }, (_, i) => ({
+      type: 'exposure',
+      experiment: 'EnhancedCheckout',
+      groupId: 'EnhancedCheckout.phase1',
+      branch: i % 2 ? 'Enhanced' : 'control',
+      userId: `u${i}`,
+      time: 1,
+    }));
+    await fetch(`${server.url}/api/events`, {
+      method: 'POST',
+      headers: { authorization: 'client-token-1', 'content-type': 'application/json' },
+      body: JSON.stringify({ events }),
+    });
   });
   after(async () => {
     await server.close();
@@ -48,11 +61,36 @@ describe('immune experiments (CLI)', function () {
     const noReason = await cli('close', 'EnhancedCheckout', '--branch', 'Enhanced', '--reason', ' ', '--url', server.url);
     assert.equal(noReason.exitCode, 2);
     assert.match(noReason.stderr, /--reason: must not be empty/);
-    const closed = await cli('close', 'EnhancedCheckout', '--branch', 'Enhanced', '--reason', 'checkout +12%', '--url', server.url, '--token', ENGINEER_TOKEN);
+    const closed = await cli(
+      'close',
+      'EnhancedCheckout',
+      '--branch',
+      'Enhanced',
+      '--reason',
+      'checkout +12%',
+      '--url',
+      server.url,
+      '--token',
+      ENGINEER_TOKEN,
+    );
     assert.equal(closed.exitCode, 0, closed.stderr);
     assert.equal(closed.stdout.trim(), 'EnhancedCheckout closed: everyone gets Enhanced (checkout +12%)');
-    const wrong = await cli('close', 'EnhancedCheckout', '--branch', 'control', '--reason', 'again', '--url', server.url, '--token', ENGINEER_TOKEN);
+    const wrong = await cli(
+      'close',
+      'EnhancedCheckout',
+      '--branch',
+      'control',
+      '--reason',
+      'again',
+      '--url',
+      server.url,
+      '--token',
+      ENGINEER_TOKEN,
+    );
     assert.equal(wrong.exitCode, 1);
-    assert.equal(wrong.stderr.trim(), 'immune: POST /api/experiments/EnhancedCheckout/close: experiment EnhancedCheckout is already closed');
+    assert.equal(
+      wrong.stderr.trim(),
+      'immune: POST /api/experiments/EnhancedCheckout/close: experiment EnhancedCheckout is already closed',
+    );
   });
 });

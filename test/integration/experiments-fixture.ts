@@ -45,7 +45,8 @@ export const PROTOCOL_FLAGS = `flags:
       - { name: low, weight: 1000, payload: { type: number, value: '10' } }
 `;
 /** An experiment served beside them, half in each branch. */
-export const CHECKOUT_EXPERIMENT = 'name: Checkout\ninitial_rollout: 100%\nbranches: {Enhanced: 50%}\ngoals: [checkout]\nguardrails: [error_rate]\n';
+export const CHECKOUT_EXPERIMENT =
+  'name: Checkout\ninitial_rollout: 100%\nbranches: {Enhanced: 50%}\ngoals: [checkout]\nguardrails: [error_rate]\n';
 /** Bearer token the auth stub treats as an engineer; anything else is a viewer. */
 export const ENGINEER_TOKEN = 'engineer-token';
 
@@ -53,7 +54,9 @@ export const authStub: Auth = {
   require: (role) => async (req, reply) => {
     if (role === 'viewer') return;
     if (req.headers.authorization !== `Bearer ${ENGINEER_TOKEN}`) {
-      await reply.code(req.headers.authorization ? 403 : 401).send({ error: { code: req.headers.authorization ? 'IMMUNE_FORBIDDEN' : 'IMMUNE_UNAUTHORIZED', message: `needs ${role}`, details: null } });
+      await reply.code(req.headers.authorization ? 403 : 401).send({
+        error: { code: req.headers.authorization ? 'IMMUNE_FORBIDDEN' : 'IMMUNE_UNAUTHORIZED', message: `needs ${role}`, details: null },
+      });
     }
   },
   actor: (req) => (req.headers.authorization === `Bearer ${ENGINEER_TOKEN}` ? 'token:alice' : 'anonymous'),
@@ -77,7 +80,10 @@ export interface TestServer {
 }
 
 /** Start on 127.0.0.1 with a free port; `dbFile` keeps state across restarts (default in memory). */
-export async function startServer(dir: string, opts: { dbFile?: string; clientTokens?: string[]; frontendTokens?: FrontendToken[]; port?: number } = {}): Promise<TestServer> {
+export async function startServer(
+  dir: string,
+  opts: { dbFile?: string; clientTokens?: string[]; frontendTokens?: FrontendToken[]; port?: number } = {},
+): Promise<TestServer> {
   const db = openDb(opts.dbFile ?? ':memory:');
   const store = {
     line: undefined as unknown as Store['line'],

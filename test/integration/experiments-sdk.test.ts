@@ -8,10 +8,22 @@ import { createExperimentsClient, type ExperimentsClient, type SdkLogger } from 
 import { createRandom } from '../../src/sim/random.js';
 import { CLIENT_TOKEN, removeDir, startServer, tempDir, writeFiles, type TestServer } from './experiments-fixture.js';
 
-const quiet: SdkLogger & { warnings: string[] } = { warnings: [], warn: (_o, m) => quiet.warnings.push(m), error: (_o, m) => quiet.warnings.push(m) };
+const quiet: SdkLogger & { warnings: string[] } = {
+  warnings: [],
+  warn: (_o, m) => quiet.warnings.push(m),
+  error: (_o, m) => quiet.warnings.push(m),
+};
 
 function sdk(url: string, extra: Partial<Parameters<typeof createExperimentsClient>[0]> = {}): ExperimentsClient {
-  return createExperimentsClient({ url, clientToken: CLIENT_TOKEN, appName: 'shop', refreshInterval: 200, flushInterval: 50, logger: quiet, ...extra });
+  return createExperimentsClient({
+    url,
+    clientToken: CLIENT_TOKEN,
+    appName: 'shop',
+    refreshInterval: 200,
+    flushInterval: 50,
+    logger: quiet,
+    ...extra,
+  });
 }
 
 async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
@@ -31,7 +43,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-const experiment = (name: string, branches: string, rollout = '100%') => `name: ${name}\ninitial_rollout: ${rollout}\nbranches: ${branches}\ngoals: [checkout]\nguardrails: [error_rate]\n`;
+const experiment = (name: string, branches: string, rollout = '100%') =>
+  `name: ${name}\ninitial_rollout: ${rollout}\nbranches: ${branches}\ngoals: [checkout]\nguardrails: [error_rate]\n`;
 
 describe('experiments SDK against the server', function () {
   this.timeout(60_000);
@@ -77,7 +90,10 @@ describe('experiments SDK against the server', function () {
       ['B', 0.3],
     ] as const) {
       const sd = Math.sqrt(n * share * (1 - share));
-      assert.ok(Math.abs(counts[branch]! - n * share) < 4 * sd, `${branch}: ${counts[branch]} for ${n * share} expected (4 sd = ${Math.round(4 * sd)})`);
+      assert.ok(
+        Math.abs(counts[branch]! - n * share) < 4 * sd,
+        `${branch}: ${counts[branch]} for ${n * share} expected (4 sd = ${Math.round(4 * sd)})`,
+      );
     }
     let taking = 0;
     for (let i = 0; i < n; i++) if (c.unleash.getVariant('Partial', { userId: `user-${i}` }).enabled) taking++;
@@ -87,7 +103,11 @@ describe('experiments SDK against the server', function () {
     assert.equal(c.dropped, 90_000);
     await c.flush();
     assert.equal(c.buffered, 0);
-    const res = (await (await fetch(`${server.url}/api/experiments/Three/results`)).json()) as { participants: number; srm: { mismatch: boolean }; branches: { name: string; participants: number }[] };
+    const res = (await (await fetch(`${server.url}/api/experiments/Three/results`)).json()) as {
+      participants: number;
+      srm: { mismatch: boolean };
+      branches: { name: string; participants: number }[];
+    };
     assert.equal(res.participants, 10_000);
     assert.deepEqual(
       res.branches.map((b) => b.participants),
@@ -134,7 +154,10 @@ describe('experiments SDK against the server', function () {
 
     writeFiles(dir, { 'enhanced-checkout.yaml': experiment('EnhancedCheckout', '{Enhanced: 40%}') });
     await server.ctx.experiments.refresh(true);
-    await until('the SDK to see phase 2', () => c.unleash.getFeatureToggleDefinition('EnhancedCheckout')?.strategies?.[0]?.parameters?.groupId === 'EnhancedCheckout.phase2');
+    await until(
+      'the SDK to see phase 2',
+      () => c.unleash.getFeatureToggleDefinition('EnhancedCheckout')?.strategies?.[0]?.parameters?.groupId === 'EnhancedCheckout.phase2',
+    );
     const second = users.map((u) => c.branchFor('EnhancedCheckout', u));
     const moved = second.filter((x, i) => x !== first[i]).length;
     // A fresh, independent draw moves about half of the users (p=0.5*0.6 + 0.5*0.4 = 0.5), not just the 10% a weight shift would.
@@ -157,7 +180,12 @@ describe('experiments SDK against the server', function () {
       if (r.next() < 0.01) c.track(user, 'error_rate');
     }
     await c.flush();
-    const res = (await (await fetch(`${server.url}/api/experiments/EnhancedCheckout/results`)).json()) as { decision: string; winner: string; summary: string; branches: { metrics: { name: string; lift: number; valuePerUser: number }[] }[] };
+    const res = (await (await fetch(`${server.url}/api/experiments/EnhancedCheckout/results`)).json()) as {
+      decision: string;
+      winner: string;
+      summary: string;
+      branches: { metrics: { name: string; lift: number; valuePerUser: number }[] }[];
+    };
     assert.equal(res.decision, 'desired result', res.summary);
     assert.equal(res.winner, 'Enhanced');
     const lift = res.branches[1]!.metrics[0]!.lift;
@@ -177,10 +205,17 @@ describe('experiments SDK against the server', function () {
       events.push({ type: 'exposure', experiment: 'EnhancedCheckout', groupId: 'EnhancedCheckout.phase1', branch, userId });
     }
     for (let i = 0; i < events.length; i += 5000) {
-      const posted: Response = await fetch(`${server.url}/api/events`, { method: 'POST', headers: { authorization: CLIENT_TOKEN, 'content-type': 'application/json' }, body: JSON.stringify({ events: events.slice(i, i + 5000) }) });
+      const posted: Response = await fetch(`${server.url}/api/events`, {
+        method: 'POST',
+        headers: { authorization: CLIENT_TOKEN, 'content-type': 'application/json' },
+        body: JSON.stringify({ events: events.slice(i, i + 5000) }),
+      });
       assert.equal(posted.status, 202);
     }
-    const res = (await (await fetch(`${server.url}/api/experiments/EnhancedCheckout/results`)).json()) as { decision: string; srm: { pValue: number } };
+    const res = (await (await fetch(`${server.url}/api/experiments/EnhancedCheckout/results`)).json()) as {
+      decision: string;
+      srm: { pValue: number };
+    };
     assert.equal(res.decision, 'invalid');
     assert.ok(res.srm.pValue < 0.001);
   });

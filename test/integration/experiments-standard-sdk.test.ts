@@ -30,13 +30,18 @@ async function sdk(url: string, appName: string, refreshInterval: number): Promi
     // What the docs tell an application to do with the impression events.
     async forward() {
       const events = pending.splice(0);
-      const res = await fetch(`${url}/api/client/impressions`, { method: 'POST', headers: { authorization: CLIENT_TOKEN, 'content-type': 'application/json' }, body: JSON.stringify({ events }) });
+      const res = await fetch(`${url}/api/client/impressions`, {
+        method: 'POST',
+        headers: { authorization: CLIENT_TOKEN, 'content-type': 'application/json' },
+        body: JSON.stringify({ events }),
+      });
       assert.equal(res.status, 202, await res.text());
     },
   };
 }
 
-const results = async (server: TestServer, name: string): Promise<Results> => (await (await fetch(`${server.url}/api/experiments/${name}/results`)).json()) as Results;
+const results = async (server: TestServer, name: string): Promise<Results> =>
+  (await (await fetch(`${server.url}/api/experiments/${name}/results`)).json()) as Results;
 
 describe('readout from a standard Unleash SDK (unleash-client impressions and metrics)', function () {
   this.timeout(60_000);

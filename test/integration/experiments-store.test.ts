@@ -6,7 +6,17 @@ import { SqliteExperimentStore } from '../../src/adapters/store/sqlite/experimen
 import type { ConversionEvent, ExposureEvent, PhaseTally } from '../../src/core/experiments/types.js';
 import { createRandom } from '../../src/sim/random.js';
 
-const phase = (experiment: string, n: number, startedAt = 0) => ({ experiment, phase: n, groupId: `${experiment}.phase${n}`, fingerprint: `f${n}`, weights: [{ name: 'control', weight: 500 }, { name: 'B', weight: 500 }], startedAt });
+const phase = (experiment: string, n: number, startedAt = 0) => ({
+  experiment,
+  phase: n,
+  groupId: `${experiment}.phase${n}`,
+  fingerprint: `f${n}`,
+  weights: [
+    { name: 'control', weight: 500 },
+    { name: 'B', weight: 500 },
+  ],
+  startedAt,
+});
 
 /** The readout's definition, computed directly from the events. */
 function recount(exposures: ExposureEvent[], conversions: ConversionEvent[], goals: string[]): PhaseTally {
@@ -41,7 +51,10 @@ function recount(exposures: ExposureEvent[], conversions: ConversionEvent[], goa
   return { excluded, branches: [...branches.values()].sort((a, b) => a.branch.localeCompare(b.branch)) };
 }
 
-const sorted = (t: PhaseTally): PhaseTally => ({ excluded: t.excluded, branches: [...t.branches].sort((a, b) => a.branch.localeCompare(b.branch)) });
+const sorted = (t: PhaseTally): PhaseTally => ({
+  excluded: t.excluded,
+  branches: [...t.branches].sort((a, b) => a.branch.localeCompare(b.branch)),
+});
 
 describe('SQLite experiment store', () => {
   let db: Db;
@@ -67,19 +80,29 @@ describe('SQLite experiment store', () => {
         const branch = r.next() < 0.5 ? 'control' : 'B';
         exposures.push({ experiment: 'E', phase: 1, branch, userId, time });
         if (r.next() < 0.3) exposures.push({ experiment: 'E', phase: 1, branch, userId, time }); // another SDK instance
-        if (r.next() < 0.05) exposures.push({ experiment: 'E', phase: 1, branch: branch === 'B' ? 'control' : 'B', userId, time: time + r.int(50) });
+        if (r.next() < 0.05)
+          exposures.push({ experiment: 'E', phase: 1, branch: branch === 'B' ? 'control' : 'B', userId, time: time + r.int(50) });
         for (let k = r.int(4); k > 0; k--) {
-          const c: ConversionEvent = { userId, goal: r.next() < 0.7 ? 'checkout' : 'error_rate', value: 1 + r.int(10), time: 50 + r.int(250), id: `c-${u}-${k}` };
+          const c: ConversionEvent = {
+            userId,
+            goal: r.next() < 0.7 ? 'checkout' : 'error_rate',
+            value: 1 + r.int(10),
+            time: 50 + r.int(250),
+            id: `c-${u}-${k}`,
+          };
           conversions.push(c);
           if (r.next() < 0.2) conversions.push({ ...c }); // a retried delivery
         }
       }
-      const all: (['x', ExposureEvent] | ['c', ConversionEvent])[] = [...exposures.map((e) => ['x', e] as ['x', ExposureEvent]), ...conversions.map((c) => ['c', c] as ['c', ConversionEvent])];
+      const all: (['x', ExposureEvent] | ['c', ConversionEvent])[] = [
+        ...exposures.map((e) => ['x', e] as ['x', ExposureEvent]),
+        ...conversions.map((c) => ['c', c] as ['c', ConversionEvent]),
+      ];
       for (let i = all.length - 1; i > 0; i--) {
         const j = r.int(i + 1);
         [all[i], all[j]] = [all[j]!, all[i]!];
       }
-      for (let i = 0; i < all.length; ) {
+      for (let i = 0; i < all.length;) {
         const n = 1 + r.int(20);
         const batch = all.slice(i, i + n);
         i += n;

@@ -55,7 +55,15 @@ async function world(): Promise<World> {
   const log = pino({ level: 'silent' });
   const registry = new ExperimentRegistry({ dir, store, events: bus, log, clock });
   const notes: Notification[] = [];
-  const flags = new FlagRollouts({ registry, store, events: bus, log, clock, notifier: { notify: async (n) => void notes.push(n) }, pipeline: 'shop' });
+  const flags = new FlagRollouts({
+    registry,
+    store,
+    events: bus,
+    log,
+    clock,
+    notifier: { notify: async (n) => void notes.push(n) },
+    pipeline: 'shop',
+  });
   return { db, dir, clock, registry, flags, notes, events, audit: store.audit };
 }
 

@@ -8,7 +8,8 @@ import { SqliteAuditStore } from '../../src/adapters/store/sqlite/audit.js';
 import type { FeaturesDocument } from '../../src/core/experiments/features.js';
 import { CLIENT_TOKEN, ENGINEER_TOKEN, removeDir, startServer, tempDir, writeFiles, type TestServer } from './experiments-fixture.js';
 
-const cli = (...args: string[]) => execa('node', ['bin/immune.js', ...args], { reject: false, timeout: 30_000, env: { IMMUNE_URL: '', IMMUNE_TOKEN: '' } });
+const cli = (...args: string[]) =>
+  execa('node', ['bin/immune.js', ...args], { reject: false, timeout: 30_000, env: { IMMUNE_URL: '', IMMUNE_TOKEN: '' } });
 
 const FLAGS = `flags:
   - name: new-checkout
@@ -34,7 +35,9 @@ describe('guarded flags (API and CLI)', function () {
   });
 
   const served = async (): Promise<string> => {
-    const doc = (await (await fetch(`${server.url}/api/client/features`, { headers: { authorization: CLIENT_TOKEN } })).json()) as FeaturesDocument;
+    const doc = (await (
+      await fetch(`${server.url}/api/client/features`, { headers: { authorization: CLIENT_TOKEN } })
+    ).json()) as FeaturesDocument;
     return doc.features.find((f) => f.name === 'new-checkout')!.strategies[0]!.parameters.rollout!;
   };
 
@@ -47,7 +50,14 @@ describe('guarded flags (API and CLI)', function () {
     const res = await fetch(`${server.url}/api/events`, {
       method: 'POST',
       headers: { authorization: CLIENT_TOKEN, 'content-type': 'application/json' },
-      body: JSON.stringify({ source: 'my-app', events: [{ type: 'exposure', experiment: 'new-checkout', branch: 'on', userId: 'u1' }, { type: 'exposure', experiment: 'new-checkout', groupId: 'new-checkout', branch: 'off', userId: 'u2' }, { type: 'exposure', experiment: 'new-checkout', branch: 'maybe', userId: 'u3' }] }),
+      body: JSON.stringify({
+        source: 'my-app',
+        events: [
+          { type: 'exposure', experiment: 'new-checkout', branch: 'on', userId: 'u1' },
+          { type: 'exposure', experiment: 'new-checkout', groupId: 'new-checkout', branch: 'off', userId: 'u2' },
+          { type: 'exposure', experiment: 'new-checkout', branch: 'maybe', userId: 'u3' },
+        ],
+      }),
     });
     const body = (await res.json()) as { exposures: number; ignored: { index: number; reason: string }[] };
     assert.equal(body.exposures, 2);
@@ -70,14 +80,31 @@ describe('guarded flags (API and CLI)', function () {
     assert.equal(noReason.exitCode, 2);
     assert.match(noReason.stderr, /--reason: must not be empty/);
 
-    const ok = await cli('flags', 'unblock', 'new-checkout', '--reason', 'fixed the null check', '--url', server.url, '--token', ENGINEER_TOKEN);
+    const ok = await cli(
+      'flags',
+      'unblock',
+      'new-checkout',
+      '--reason',
+      'fixed the null check',
+      '--url',
+      server.url,
+      '--token',
+      ENGINEER_TOKEN,
+    );
     assert.equal(ok.exitCode, 0, ok.stderr);
     assert.match(ok.stdout, /new-checkout unblocked: step 1\/3 at 5%/);
     assert.equal(await served(), '5');
     const audit = await new SqliteAuditStore(server.db).list({ target: 'new-checkout' });
-    assert.ok(audit.some((a) => a.action === 'flag.unblock' && a.actor === 'token:alice' && a.reason === 'fixed the null check'), JSON.stringify(audit));
+    assert.ok(
+      audit.some((a) => a.action === 'flag.unblock' && a.actor === 'token:alice' && a.reason === 'fixed the null check'),
+      JSON.stringify(audit),
+    );
 
-    const again = await fetch(`${server.url}/api/flags/new-checkout/unblock`, { method: 'POST', headers: { authorization: `Bearer ${ENGINEER_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'again' }) });
+    const again = await fetch(`${server.url}/api/flags/new-checkout/unblock`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ENGINEER_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'again' }),
+    });
     assert.equal(again.status, 409);
     assert.match(((await again.json()) as { error: { message: string } }).error.message, /is running: nothing to unblock/);
     const unknown = await fetch(`${server.url}/api/flags/nope`);
@@ -88,7 +115,10 @@ describe('guarded flags (API and CLI)', function () {
     const root = tempDir();
     const bad = `${root}/experiments`;
     mkdirSync(bad);
-    writeFiles(bad, { 'flags.yaml': 'flags:\n  - name: f\n    rollout: 10%\n    guarded:\n      steps: [10%, 5%]\n      guardrails: []\n      max_bake: 1m\n      min_bake: 5m\n' });
+    writeFiles(bad, {
+      'flags.yaml':
+        'flags:\n  - name: f\n    rollout: 10%\n    guarded:\n      steps: [10%, 5%]\n      guardrails: []\n      max_bake: 1m\n      min_bake: 5m\n',
+    });
     const r = await cli('validate', `${bad}/flags.yaml`);
     removeDir(root);
     assert.notEqual(r.exitCode, 0);

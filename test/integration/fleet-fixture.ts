@@ -60,7 +60,10 @@ export function shopArtifacts(dir: string) {
 export async function call(port: number, path: string, init: { method?: string; body?: unknown; user?: string } = {}) {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, {
     method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
-    headers: { ...(init.user ? { 'x-user-id': init.user } : {}), ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      ...(init.user ? { 'x-user-id': init.user } : {}),
+      ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     body: init.body === undefined ? undefined : JSON.stringify(init.body),
     signal: AbortSignal.timeout(5000),
   });

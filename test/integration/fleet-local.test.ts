@@ -21,7 +21,11 @@ describe('adapters/fleet/local (real shop processes)', function () {
   before(async () => {
     tmp = await tempDir('fleet');
     const build = shopArtifacts(tmp.dir);
-    [v1, v2, v3] = [await build(), await build({ 'lib/banner.js': "module.exports = { banner: 'two' };\n" }), await build({ 'lib/banner.js': "module.exports = { banner: 'three' };\n" })];
+    [v1, v2, v3] = [
+      await build(),
+      await build({ 'lib/banner.js': "module.exports = { banner: 'two' };\n" }),
+      await build({ 'lib/banner.js': "module.exports = { banner: 'three' };\n" }),
+    ];
     config = localFleet.parse({
       type: 'local',
       servers: 3,
@@ -69,7 +73,10 @@ describe('adapters/fleet/local (real shop processes)', function () {
   it('an aborted activation rejects with a DeployError and changes nothing', async () => {
     const ac = new AbortController();
     ac.abort(new Error('deploy aborted by captain'));
-    await assert.rejects(fleet.activate(servers[0], v1, ac.signal), (e: unknown) => e instanceof DeployError && e.server === 's1' && /aborted/.test(e.message));
+    await assert.rejects(
+      fleet.activate(servers[0], v1, ac.signal),
+      (e: unknown) => e instanceof DeployError && e.server === 's1' && /aborted/.test(e.message),
+    );
     assert.equal(await fleet.release(servers[0]), undefined);
   });
 
@@ -137,7 +144,12 @@ describe('adapters/fleet/local (real shop processes)', function () {
     const s2 = servers[1];
     await assert.rejects(
       fleet.activate(s2, broken, signal()),
-      (e: unknown) => e instanceof DeployError && e.server === 's2' && /server s2/.test(e.message) && /exit code 4/.test(e.message) && /boom: missing config/.test(e.message),
+      (e: unknown) =>
+        e instanceof DeployError &&
+        e.server === 's2' &&
+        /server s2/.test(e.message) &&
+        /exit code 4/.test(e.message) &&
+        /boom: missing config/.test(e.message),
     );
     // An orchestrator starting over this state does not fail for it; the server stays down until a known release.
     await fleet.start(signal());
@@ -149,16 +161,20 @@ describe('adapters/fleet/local (real shop processes)', function () {
 
   it('a server answering for another release times out with a DeployError', async () => {
     const liar = await shopArtifacts(tmp.dir)({
-      'server.js': "require('node:http').createServer((q, r) => r.end(JSON.stringify({ ok: true, release: 'other' }))).listen(Number(process.env.PORT), process.env.HOST);\n",
+      'server.js':
+        "require('node:http').createServer((q, r) => r.end(JSON.stringify({ ok: true, release: 'other' }))).listen(Number(process.env.PORT), process.env.HOST);\n",
     });
     const quick = createLocalFleet({ ...config, health_timeout: 1500 }, { root: ROOT, log });
     const s3 = servers[2];
-    await assert.rejects(quick.activate(s3, liar, signal()), (e: unknown) => e instanceof DeployError && /not healthy within 1500ms/.test(e.message) && /shows release other/.test(e.message));
+    await assert.rejects(
+      quick.activate(s3, liar, signal()),
+      (e: unknown) => e instanceof DeployError && /not healthy within 1500ms/.test(e.message) && /shows release other/.test(e.message),
+    );
     await quick.activate(s3, v1, signal());
     assert.equal(await fleet.release(s3), v1.id);
   });
 
-  it('an orphan on a server\'s port with no pidfile (a kill before the pidfile was written) is found and stopped', async () => {
+  it("an orphan on a server's port with no pidfile (a kill before the pidfile was written) is found and stopped", async () => {
     const s1 = servers[0];
     const orphan = await pidOf(s1);
     await rm(join(fleet.dirOf(s1), 'server.pid'));

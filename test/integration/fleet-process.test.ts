@@ -17,7 +17,14 @@ describe('adapters/fleet/process (real processes)', function () {
   });
 
   it('stops a process group gracefully on SIGTERM', async () => {
-    const p = startDetached(['node', '-e', "process.on('SIGTERM', () => { console.log('bye'); process.exit(0); }); console.log('up'); setInterval(() => {}, 1000);"], { cwd: tmp.dir, env: process.env, logFile: join(tmp.dir, 'a.log') });
+    const p = startDetached(
+      [
+        'node',
+        '-e',
+        "process.on('SIGTERM', () => { console.log('bye'); process.exit(0); }); console.log('up'); setInterval(() => {}, 1000);",
+      ],
+      { cwd: tmp.dir, env: process.env, logFile: join(tmp.dir, 'a.log') },
+    );
     started.push(p.pid);
     for (let i = 0; i < 100 && !(await tail(join(tmp.dir, 'a.log'))).includes('up'); i++) await new Promise((r) => setTimeout(r, 50));
     assert.equal(isAlive(p.pid), true);
@@ -30,7 +37,8 @@ describe('adapters/fleet/process (real processes)', function () {
 
   it('kills the whole group, children included, when SIGTERM is ignored', async () => {
     // The leader ignores SIGTERM and has a child that ignores it too.
-    const script = "process.on('SIGTERM', () => {}); const c = require('child_process').spawn(process.execPath, ['-e', \"process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)\"], { stdio: 'ignore' }); console.log('child ' + c.pid); setInterval(() => {}, 1000);";
+    const script =
+      "process.on('SIGTERM', () => {}); const c = require('child_process').spawn(process.execPath, ['-e', \"process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)\"], { stdio: 'ignore' }); console.log('child ' + c.pid); setInterval(() => {}, 1000);";
     const p = startDetached(['node', '-e', script], { cwd: tmp.dir, env: process.env, logFile: join(tmp.dir, 'b.log') });
     started.push(p.pid);
     let child = 0;
@@ -48,7 +56,11 @@ describe('adapters/fleet/process (real processes)', function () {
   it('does not claim a live process running elsewhere', async () => {
     const other = await tempDir('proc-other');
     try {
-      const p = startDetached(['node', '-e', 'setInterval(() => {}, 1000)'], { cwd: other.dir, env: process.env, logFile: join(tmp.dir, 'c.log') });
+      const p = startDetached(['node', '-e', 'setInterval(() => {}, 1000)'], {
+        cwd: other.dir,
+        env: process.env,
+        logFile: join(tmp.dir, 'c.log'),
+      });
       started.push(p.pid);
       assert.equal(ownsProcess(p.pid, tmp.dir), false);
       assert.equal(ownsProcess(p.pid, other.dir), true);

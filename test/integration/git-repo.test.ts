@@ -21,7 +21,10 @@ describe('git repo adapter (real git)', function () {
     const b = await origin.commit('change b', { 'other.txt': 'y\n' }, 'Dev Two <dev2@example.test>');
     assert.equal(await repo.tip(), b);
     const commits = await repo.commitsBetween(first, b);
-    assert.deepEqual(commits.map((c) => c.sha), [a, b]);
+    assert.deepEqual(
+      commits.map((c) => c.sha),
+      [a, b],
+    );
     assert.equal(commits[0]!.subject, 'change a');
     assert.match(commits[0]!.message, /body line/);
     assert.equal(commits[1]!.email, 'dev2@example.test');
@@ -62,7 +65,11 @@ describe('git repo adapter (real git)', function () {
     assert.equal(trailers.trim().split('\n').length, 1, 'exactly one revert commit on main');
     // Nothing left to revert is an error, never an empty commit.
     await assert.rejects(repo.revert([bad], 'Revert again\n\nImmune-Deploy: d-test-0002'), /nothing to revert/);
-    assert.equal(await repo.tree!(first), (await origin.dev.raw(['rev-parse', `${bad}^^{tree}`])).trim(), 'the revert restores the tree before the bad change');
+    assert.equal(
+      await repo.tree!(first),
+      (await origin.dev.raw(['rev-parse', `${bad}^^{tree}`])).trim(),
+      'the revert restores the tree before the bad change',
+    );
   });
 
   it('says in one line that a working repository refuses pushes to its checked-out branch, before and at the push', async () => {
@@ -71,7 +78,10 @@ describe('git repo adapter (real git)', function () {
     await origin.dev.pull('origin', 'main', ['--rebase']);
     const check = await checkPushable({ url: working, branch: 'main' });
     assert.equal(check.ok, false);
-    assert.equal(!check.ok && check.problem, 'cannot push reverts: the repository refuses pushes to its checked-out branch (use a bare repository or set repo.push_url)');
+    assert.equal(
+      !check.ok && check.problem,
+      'cannot push reverts: the repository refuses pushes to its checked-out branch (use a bare repository or set repo.push_url)',
+    );
     assert.deepEqual(await checkPushable({ url: origin.url, branch: 'main' }), { ok: true });
     assert.match(JSON.stringify(await checkPushable({ url: origin.url, branch: 'nope' })), /has no branch nope/);
     const repo = createGitRepo({ url: working, branch: 'main', remote: 'origin', workdir: join(origin.root, 'work4') });
@@ -85,10 +95,23 @@ describe('git repo adapter (real git)', function () {
       (e: Error & { details?: { git?: string } }) => e,
     );
     assert.ok(err, 'the push is refused');
-    assert.equal(err.message, 'could not push the revert: the repository refuses pushes to its checked-out branch (use a bare repository or set repo.push_url)');
-    assert.match(err.details?.git ?? '', /denyCurrentBranch|refusing to update checked out branch/, 'git’s full text is kept in the details');
+    assert.equal(
+      err.message,
+      'could not push the revert: the repository refuses pushes to its checked-out branch (use a bare repository or set repo.push_url)',
+    );
+    assert.match(
+      err.details?.git ?? '',
+      /denyCurrentBranch|refusing to update checked out branch/,
+      'git’s full text is kept in the details',
+    );
     // With push_url the reverts go to the bare repository instead.
-    const viaBare = createGitRepo({ url: working, pushUrl: origin.url, branch: 'main', remote: 'origin', workdir: join(origin.root, 'work5') });
+    const viaBare = createGitRepo({
+      url: working,
+      pushUrl: origin.url,
+      branch: 'main',
+      remote: 'origin',
+      workdir: join(origin.root, 'work5'),
+    });
     assert.deepEqual(await checkPushable({ url: working, pushUrl: origin.url, branch: 'main' }), { ok: true });
     assert.deepEqual(await viaBare.checkPushable!(), { ok: true });
   });
@@ -98,11 +121,16 @@ describe('git repo adapter (real git)', function () {
     await origin.dev.pull('origin', 'main', ['--rebase']);
     const from = await repo.tip();
     // The old parser split git log on \x1e and \x1f: this body made a queue entry "not-a-sha$(id)".
-    const hostile = await origin.commit('hostile\n\nbody\x1e\nnot-a-sha$(id)\x1fEvil\x1fevil@x\x1fsubject\x1f0\x1fbody\x1e', { 'hostile.txt': 'hostile\n' });
+    const hostile = await origin.commit('hostile\n\nbody\x1e\nnot-a-sha$(id)\x1fEvil\x1fevil@x\x1fsubject\x1f0\x1fbody\x1e', {
+      'hostile.txt': 'hostile\n',
+    });
     const next = await origin.commit('next', { 'next.txt': 'next\n' });
     await repo.tip();
     const commits = await repo.commitsBetween(from, next);
-    assert.deepEqual(commits.map((c) => c.sha), [hostile, next]);
+    assert.deepEqual(
+      commits.map((c) => c.sha),
+      [hostile, next],
+    );
     assert.equal(commits[0]!.subject, 'hostile');
     assert.ok(commits[0]!.message.includes('not-a-sha$(id)'), 'the body is kept as text');
     assert.equal((await repo.commit(hostile)).sha, hostile);
@@ -110,7 +138,7 @@ describe('git repo adapter (real git)', function () {
     assert.equal(await repo.isAncestor!(next, from), false);
   });
 
-  it('finds the newest commit carrying immune\'s revert trailer', async () => {
+  it("finds the newest commit carrying immune's revert trailer", async () => {
     const repo = createGitRepo({ url: origin.url, branch: 'main', remote: 'origin', workdir: join(origin.root, 'work-trailer') });
     await origin.dev.pull('origin', 'main', ['--rebase']);
     await repo.tip();

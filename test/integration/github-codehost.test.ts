@@ -31,19 +31,34 @@ describe('GitHub code host (octokit against a local API stand-in)', function () 
   it('sets a commit status per stage with the dashboard link and a short description', async function () {
     const host = createGithubCodeHost(config(), { token: TOKEN, log, throttle: false });
     await host.setStatus(SHA, { context: 'tests', state: 'pending', description: 'running 120 tests on 4 shards' });
-    await host.setStatus(SHA, { context: 'canary', state: 'failure', description: 'x'.repeat(300), url: 'http://127.0.0.1:7070/deploys/d1' });
+    await host.setStatus(SHA, {
+      context: 'canary',
+      state: 'failure',
+      description: 'x'.repeat(300),
+      url: 'http://127.0.0.1:7070/deploys/d1',
+    });
     await host.setStatus(SHA, { context: 'immune/deploy', state: 'success', description: 'live on 8 servers' });
     assert.equal(gh.calls.length, 3);
     const [tests, canary, deploy] = gh.calls;
     assert.equal(tests!.method, 'POST');
     assert.equal(tests!.path, `/repos/acme/shop/statuses/${SHA}`);
     assert.equal(tests!.headers.authorization, `token ${TOKEN}`);
-    assert.deepEqual(tests!.body, { state: 'pending', context: 'immune/tests', description: 'running 120 tests on 4 shards', target_url: 'http://127.0.0.1:7070/' });
+    assert.deepEqual(tests!.body, {
+      state: 'pending',
+      context: 'immune/tests',
+      description: 'running 120 tests on 4 shards',
+      target_url: 'http://127.0.0.1:7070/',
+    });
     const c = canary!.body as { description: string; target_url: string; context: string };
     assert.equal(c.context, 'immune/canary');
     assert.equal(c.description.length, 140);
     assert.equal(c.target_url, 'http://127.0.0.1:7070/deploys/d1');
-    assert.deepEqual(deploy!.body, { state: 'success', context: 'immune/deploy', description: 'live on 8 servers', target_url: 'http://127.0.0.1:7070/' });
+    assert.deepEqual(deploy!.body, {
+      state: 'success',
+      context: 'immune/deploy',
+      description: 'live on 8 servers',
+      target_url: 'http://127.0.0.1:7070/',
+    });
   });
 
   it('comments on the reverted commit with the evidence and a dashboard link', async function () {
@@ -74,7 +89,10 @@ describe('GitHub code host (octokit against a local API stand-in)', function () 
     gh.failNext(502, 1, 'Bad Gateway');
     await host.comment(SHA, 'reverted');
     assert.equal(gh.calls.length, 2);
-    assert.deepEqual(gh.calls.map((c) => c.path), [`/repos/acme/shop/commits/${SHA}/comments`, `/repos/acme/shop/commits/${SHA}/comments`]);
+    assert.deepEqual(
+      gh.calls.map((c) => c.path),
+      [`/repos/acme/shop/commits/${SHA}/comments`, `/repos/acme/shop/commits/${SHA}/comments`],
+    );
   });
 
   it('refuses short shas and reads the token from the configured environment variable', async function () {
@@ -82,6 +100,9 @@ describe('GitHub code host (octokit against a local API stand-in)', function () 
     await assert.rejects(host.comment('abc123', 'x'), /sha: "abc123" is not a full commit sha/);
     assert.equal(gh.calls.length, 0);
     assert.equal(githubToken(config({ token_env: 'IMMUNE_TEST_TOKEN' }), { IMMUNE_TEST_TOKEN: 't0k' }), 't0k');
-    assert.throws(() => githubToken(config({ token_env: 'IMMUNE_TEST_TOKEN' }), {}), /github\.token_env: environment variable IMMUNE_TEST_TOKEN is not set/);
+    assert.throws(
+      () => githubToken(config({ token_env: 'IMMUNE_TEST_TOKEN' }), {}),
+      /github\.token_env: environment variable IMMUNE_TEST_TOKEN is not set/,
+    );
   });
 });

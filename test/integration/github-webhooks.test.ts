@@ -8,11 +8,20 @@ import type { ServerContext } from '../../src/server/context.js';
 import { registerErrorHandler } from '../../src/server/errors.js';
 import { registerWebhooks, webhookOptionsFrom } from '../../src/server/webhooks.js';
 
-const SECRET = 'It\'s a Secret to Everybody';
+const SECRET = "It's a Secret to Everybody";
 const SHA = '0123456789abcdef0123456789abcdef01234567';
 
 function pushPayload(over: Record<string, unknown> = {}): string {
-  return JSON.stringify({ ref: 'refs/heads/main', before: 'f'.repeat(40), after: SHA, deleted: false, pusher: { name: 'ada', email: 'ada@example.org' }, sender: { login: 'ada' }, repository: { full_name: 'acme/shop' }, ...over });
+  return JSON.stringify({
+    ref: 'refs/heads/main',
+    before: 'f'.repeat(40),
+    after: SHA,
+    deleted: false,
+    pusher: { name: 'ada', email: 'ada@example.org' },
+    sender: { login: 'ada' },
+    repository: { full_name: 'acme/shop' },
+    ...over,
+  });
 }
 
 describe('GitHub push webhook (POST /webhooks/github)', function () {
@@ -23,10 +32,16 @@ describe('GitHub push webhook (POST /webhooks/github)', function () {
   const signer = new Webhooks({ secret: SECRET });
 
   async function post(body: string, headers: Record<string, string>): Promise<{ status: number; json: Record<string, unknown> }> {
-    const res = await fetch(`${base}/webhooks/github`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-github-delivery': 'd-1', ...headers }, signal: AbortSignal.timeout(5000) });
+    const res = await fetch(`${base}/webhooks/github`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', 'x-github-delivery': 'd-1', ...headers },
+      signal: AbortSignal.timeout(5000),
+    });
     return { status: res.status, json: (await res.json()) as Record<string, unknown> };
   }
-  const signed = async (body: string, event = 'push') => post(body, { 'x-github-event': event, 'x-hub-signature-256': await signer.sign(body) });
+  const signed = async (body: string, event = 'push') =>
+    post(body, { 'x-github-event': event, 'x-hub-signature-256': await signer.sign(body) });
 
   before(async function () {
     const ctx = {
@@ -40,7 +55,14 @@ describe('GitHub push webhook (POST /webhooks/github)', function () {
     } as unknown as ServerContext;
     app = Fastify({ logger: false });
     registerErrorHandler(app);
-    await registerWebhooks(app, ctx, webhookOptionsFrom({ repo: { branch: 'main' }, github: { webhook_secret_env: 'IMMUNE_TEST_HOOK_SECRET' } }, { IMMUNE_TEST_HOOK_SECRET: SECRET }));
+    await registerWebhooks(
+      app,
+      ctx,
+      webhookOptionsFrom(
+        { repo: { branch: 'main' }, github: { webhook_secret_env: 'IMMUNE_TEST_HOOK_SECRET' } },
+        { IMMUNE_TEST_HOOK_SECRET: SECRET },
+      ),
+    );
     // Other routes keep the normal JSON parser.
     app.post('/echo', async (req) => req.body);
     base = await app.listen({ port: 0, host: '127.0.0.1' });
@@ -64,7 +86,11 @@ describe('GitHub push webhook (POST /webhooks/github)', function () {
     const res = await fetch(`${base}/webhooks/github`, {
       method: 'POST',
       body,
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-github-event': 'push', 'x-hub-signature-256': await signer.sign(body) },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-github-event': 'push',
+        'x-hub-signature-256': await signer.sign(body),
+      },
       signal: AbortSignal.timeout(5000),
     });
     assert.equal(res.status, 202);
@@ -74,7 +100,12 @@ describe('GitHub push webhook (POST /webhooks/github)', function () {
   it('answers 401 and changes nothing on a bad, foreign or missing signature', async function () {
     const body = pushPayload();
     const forged = await new Webhooks({ secret: 'not the secret' }).sign(body);
-    const variants: Record<string, string>[] = [{ 'x-hub-signature-256': forged }, { 'x-hub-signature-256': 'sha256=00' }, { 'x-hub-signature-256': await signer.sign(body + ' ') }, {}];
+    const variants: Record<string, string>[] = [
+      { 'x-hub-signature-256': forged },
+      { 'x-hub-signature-256': 'sha256=00' },
+      { 'x-hub-signature-256': await signer.sign(body + ' ') },
+      {},
+    ];
     for (const headers of variants) {
       const r = await post(body, { 'x-github-event': 'push', ...headers });
       assert.equal(r.status, 401);
@@ -122,18 +153,32 @@ describe('GitHub push webhook (POST /webhooks/github)', function () {
     const fromCtx = Fastify({ logger: false });
     registerErrorHandler(fromCtx);
     const ctxDeploys: string[] = [];
-    const ctx = { log: pino({ level: 'silent' }), webhooks: { branch: 'prod', secretEnv: 'IMMUNE_TEST_CTX_SECRET' }, line: { deploy: async (sha: string) => void ctxDeploys.push(sha) } } as unknown as ServerContext;
+    const ctx = {
+      log: pino({ level: 'silent' }),
+      webhooks: { branch: 'prod', secretEnv: 'IMMUNE_TEST_CTX_SECRET' },
+      line: { deploy: async (sha: string) => void ctxDeploys.push(sha) },
+    } as unknown as ServerContext;
     await registerWebhooks(fromCtx, ctx);
     delete process.env.IMMUNE_TEST_CTX_SECRET;
     for (const ref of ['refs/heads/main', 'refs/heads/prod']) {
       const b = pushPayload({ ref });
-      const r = await fromCtx.inject({ method: 'POST', url: '/webhooks/github', payload: b, headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': await signer.sign(b) } });
+      const r = await fromCtx.inject({
+        method: 'POST',
+        url: '/webhooks/github',
+        payload: b,
+        headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': await signer.sign(b) },
+      });
       assert.equal(r.statusCode, 202);
     }
     assert.deepEqual(ctxDeploys, [SHA]);
     await fromCtx.close();
 
-    const res = await bare.inject({ method: 'POST', url: '/webhooks/github', payload: body, headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': await signer.sign(body) } });
+    const res = await bare.inject({
+      method: 'POST',
+      url: '/webhooks/github',
+      payload: body,
+      headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': await signer.sign(body) },
+    });
     assert.equal(res.statusCode, 401);
     assert.match(res.json().error.message, /webhooks are disabled: set the secret in \$IMMUNE_TEST_UNSET_SECRET/);
     await bare.close();

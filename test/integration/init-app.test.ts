@@ -52,8 +52,23 @@ describe('immune init on an app of its own: init, validate, serve, a good commit
     const r = await fetch(`${url}/api/deploys?limit=50`).catch(() => undefined);
     return r?.ok ? ((await r.json()) as { deploys: Deploy[] }).deploys : [];
   };
-  const finished = (sha: string) => waitFor(async () => (await deploys()).find((d) => d.shas.includes(sha) && d.outcome), 150_000, `the deploy of ${sha.slice(0, 8)} to finish\n${serveOut.slice(-3000)}`);
-  const releases = () => Promise.all(Array.from({ length: servers }, (_, i) => fetch(`http://127.0.0.1:${basePort + i}/healthz`).then((r) => r.json() as Promise<{ release: string }>).then((b) => b.release, () => undefined)));
+  const finished = (sha: string) =>
+    waitFor(
+      async () => (await deploys()).find((d) => d.shas.includes(sha) && d.outcome),
+      150_000,
+      `the deploy of ${sha.slice(0, 8)} to finish\n${serveOut.slice(-3000)}`,
+    );
+  const releases = () =>
+    Promise.all(
+      Array.from({ length: servers }, (_, i) =>
+        fetch(`http://127.0.0.1:${basePort + i}/healthz`)
+          .then((r) => r.json() as Promise<{ release: string }>)
+          .then(
+            (b) => b.release,
+            () => undefined,
+          ),
+      ),
+    );
 
   before(async () => {
     origin = await createOrigin(appFiles());
@@ -71,7 +86,10 @@ describe('immune init on an app of its own: init, validate, serve, a good commit
     }
     // serve leaves the fleet running (the next serve adopts it): stop the servers by their pidfiles.
     for (let i = 1; i <= servers; i++) {
-      const pid = await readFile(join(run, '.immune/fleet', `s${i}`, 'server.pid'), 'utf8').then((t) => Number(JSON.parse(t).pid), () => 0);
+      const pid = await readFile(join(run, '.immune/fleet', `s${i}`, 'server.pid'), 'utf8').then(
+        (t) => Number(JSON.parse(t).pid),
+        () => 0,
+      );
       if (pid > 0) {
         try {
           process.kill(-pid, 'SIGKILL');
@@ -88,7 +106,12 @@ describe('immune init on an app of its own: init, validate, serve, a good commit
 
   it('init reads the app and writes a valid pipeline with its metrics, then prints the next three commands', async () => {
     file = join(run, 'immune.yaml');
-    const r = await immune(['init', origin.devDir, '--out', file, '--servers', String(servers), '--base-port', String(basePort)], {}, run, 120_000);
+    const r = await immune(
+      ['init', origin.devDir, '--out', file, '--servers', String(servers), '--base-port', String(basePort)],
+      {},
+      run,
+      120_000,
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /tests: node --test \(test\/\*\*\/\*\.test\.js\)/);
     assert.match(r.stdout, /start: node server\.js/);
@@ -129,12 +152,21 @@ describe('immune init on an app of its own: init, validate, serve, a good commit
       .replace(/^ {2}poll_interval: 2s/m, '  poll_interval: 500ms');
     await writeFile(file, text);
     const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('IMMUNE_')));
-    serve = execa('node', [join(ROOT, 'bin/immune.js'), 'serve', '--pipeline', file, '--port', String(basePort + servers)], { cwd: run, env: { ...clean, IMMUNE_LOG_LEVEL: 'info' }, extendEnv: false, reject: false, all: true });
+    serve = execa('node', [join(ROOT, 'bin/immune.js'), 'serve', '--pipeline', file, '--port', String(basePort + servers)], {
+      cwd: run,
+      env: { ...clean, IMMUNE_LOG_LEVEL: 'info' },
+      extendEnv: false,
+      reject: false,
+      all: true,
+    });
     serve.all?.on('data', (c: Buffer) => (serveOut += c.toString()));
     // The local fleet has no load balancer: users (here, four loops per server) call every port.
     const user = async (port: number) => {
       while (!stopTraffic) {
-        const ok = await fetch(`http://127.0.0.1:${port}/`).then((r) => r.arrayBuffer(), () => undefined);
+        const ok = await fetch(`http://127.0.0.1:${port}/`).then(
+          (r) => r.arrayBuffer(),
+          () => undefined,
+        );
         if (!ok) await new Promise((r) => setTimeout(r, 100));
       }
     };
@@ -142,7 +174,9 @@ describe('immune init on an app of its own: init, validate, serve, a good commit
 
     const first = await finished((await origin.dev.revparse(['HEAD'])).trim());
     assert.equal(first.outcome, 'live', first.reason);
-    const good = await origin.commit('Greet more warmly', { 'server.js': appFiles()['server.js']!.replace('hello from', 'hello and welcome from') });
+    const good = await origin.commit('Greet more warmly', {
+      'server.js': appFiles()['server.js']!.replace('hello from', 'hello and welcome from'),
+    });
     const d = await finished(good);
     assert.equal(d.outcome, 'live', d.reason);
     const body = await fetch(`http://127.0.0.1:${basePort}/`).then((r) => r.text());
@@ -153,10 +187,31 @@ describe('immune init on an app of its own: init, validate, serve, a good commit
 
   it('a bad commit (5% errors) is rolled back, reverted in git, and the line blocks', async () => {
     const before = await releases();
-    const bad = await origin.commit('Cache greetings', { 'server.js': (await readFile(join(origin.devDir, 'server.js'), 'utf8')).replace('const ERROR_RATE = 0;', 'const ERROR_RATE = 0.05;') }, 'Bad Actor <bad@example.test>');
+    const bad = await origin.commit(
+      'Cache greetings',
+      {
+        'server.js': (await readFile(join(origin.devDir, 'server.js'), 'utf8')).replace(
+          'const ERROR_RATE = 0;',
+          'const ERROR_RATE = 0.05;',
+        ),
+      },
+      'Bad Actor <bad@example.test>',
+    );
     const d = await finished(bad);
-    const detail = JSON.stringify(((await (await fetch(`${url}/api/deploys/${d.id}`)).json()) as { gates: { decision: string; metrics: { name: string }[] }[] }).gates.filter((g) => g.decision === 'pass').map((g) => g.metrics.filter((m) => m.name === 'error_rate')));
-    assert.equal(d.outcome, 'reverted', `${d.reason}\n${detail}\n${serveOut.split('\n').filter((l) => /gate|judge|error_rate|step/.test(l)).slice(-30).join('\n')}`);
+    const detail = JSON.stringify(
+      ((await (await fetch(`${url}/api/deploys/${d.id}`)).json()) as { gates: { decision: string; metrics: { name: string }[] }[] }).gates
+        .filter((g) => g.decision === 'pass')
+        .map((g) => g.metrics.filter((m) => m.name === 'error_rate')),
+    );
+    assert.equal(
+      d.outcome,
+      'reverted',
+      `${d.reason}\n${detail}\n${serveOut
+        .split('\n')
+        .filter((l) => /gate|judge|error_rate|step/.test(l))
+        .slice(-30)
+        .join('\n')}`,
+    );
     assert.match(d.reason ?? '', /error_rate/);
     assert.deepEqual(await releases(), before, 'every server back on the good release');
     await origin.dev.pull('origin', 'main');

@@ -26,9 +26,18 @@ describe('queue controls on the real line (API, CLI, roles)', function () {
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
   const deployOf = (sha: string, except?: string) =>
-    waitFor(async () => (await rt.store.line.listDeploys('shop', { limit: 50 })).find((d) => d.shas.includes(sha) && d.outcome && d.id !== except), 150_000, `a deploy of ${sha.slice(0, 8)}`);
+    waitFor(
+      async () =>
+        (await rt.store.line.listDeploys('shop', { limit: 50 })).find((d) => d.shas.includes(sha) && d.outcome && d.id !== except),
+      150_000,
+      `a deploy of ${sha.slice(0, 8)}`,
+    );
   const post = (path: string, body: unknown, token: string) =>
-    fetch(`${rt.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+    fetch(`${rt.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify(body),
+    });
   const releases = async () => Promise.all((await rt.fleet.servers()).map((s) => rt.fleet.release(s)));
 
   before(async () => {
@@ -36,10 +45,21 @@ describe('queue controls on the real line (API, CLI, roles)', function () {
     dir = await mkdtemp(join(tmpdir(), 'immune-controls-'));
     const [basePort, apiPort] = [await freePortRange(3), await freePortRange(1)];
     const file = join(dir, 'pipeline.yaml');
-    await writeFile(file, localPipelineYaml({ repo: origin.url, dir, basePort, servers: 3, minBake: '20s', maxBake: '60s', onInconclusive: 'pass' }));
+    await writeFile(
+      file,
+      localPipelineYaml({ repo: origin.url, dir, basePort, servers: 3, minBake: '20s', maxBake: '60s', onInconclusive: 'pass' }),
+    );
     const tokens = join(dir, 'tokens.yaml');
-    await writeFile(tokens, `tokens:\n  - { name: captain, role: captain, token: ${CAPTAIN} }\n  - { name: viewer, role: viewer, token: ${VIEWER} }\n`);
-    rt = await createRuntime({ pipelineFile: file, dataDir: join(dir, 'state'), log, http: { port: apiPort, host: '127.0.0.1', tokensFile: tokens } });
+    await writeFile(
+      tokens,
+      `tokens:\n  - { name: captain, role: captain, token: ${CAPTAIN} }\n  - { name: viewer, role: viewer, token: ${VIEWER} }\n`,
+    );
+    rt = await createRuntime({
+      pipelineFile: file,
+      dataDir: join(dir, 'state'),
+      log,
+      http: { port: apiPort, host: '127.0.0.1', tokensFile: tokens },
+    });
     await rt.start();
     traffic = startTraffic({ targets: () => rt.fleet.servers(), rpsPerServer: 40, checkoutRate: 0.5, durationMs: 900_000, log, seed: 21 });
   });
@@ -80,19 +100,28 @@ describe('queue controls on the real line (API, CLI, roles)', function () {
     assert.equal(again.outcome, 'live', again.reason);
     assert.notEqual(again.id, aborted.id);
     const audit = await rt.store.audit.list({ limit: 50 });
-    assert.ok(audit.some((a) => a.action === 'retry' && a.target === aborted.id && a.actor === 'token:captain' && a.reason === 'the moment is right now'));
+    assert.ok(
+      audit.some(
+        (a) => a.action === 'retry' && a.target === aborted.id && a.actor === 'token:captain' && a.reason === 'the moment is right now',
+      ),
+    );
     // A live deploy cannot be retried.
     const live = await post(`/api/deploys/${again.id}/retry`, { reason: 'x' }, CAPTAIN);
     assert.equal(live.status, 409);
   });
 
   it('lists the releases each server keeps and rolls the fleet back to a chosen one (captain only); the line blocks', async () => {
-    const api = (await (await fetch(`${rt.url}/api/fleet/releases`)).json()) as { servers: { server: string; current: string; releases: { id: string; sha?: string }[] }[] };
+    const api = (await (await fetch(`${rt.url}/api/fleet/releases`)).json()) as {
+      servers: { server: string; current: string; releases: { id: string; sha?: string }[] }[];
+    };
     const live = (await rt.engine.status()).live!;
     assert.equal(api.servers.length, 3);
     for (const s of api.servers) {
       assert.equal(s.current, live.artifact.id);
-      assert.ok(s.releases.some((r) => r.id === first.artifact!.id && r.sha === first.artifact!.sha), `${s.server} keeps the first release`);
+      assert.ok(
+        s.releases.some((r) => r.id === first.artifact!.id && r.sha === first.artifact!.sha),
+        `${s.server} keeps the first release`,
+      );
     }
     const list = await immune(['releases', '--url', rt.url!]);
     assert.equal(list.code, 0, list.stderr);
@@ -105,9 +134,25 @@ describe('queue controls on the real line (API, CLI, roles)', function () {
     const missing = await post('/api/line/rollback', { to: 'deadbeefdead', reason: 'x' }, CAPTAIN);
     assert.equal(missing.status, 404);
     // By commit sha, through the CLI.
-    const cli = await immune(['rollback', '--to', first.shas.at(-1)!.slice(0, 10), '-r', 'the banner confuses people', '--url', rt.url!, '--token', CAPTAIN]);
+    const cli = await immune([
+      'rollback',
+      '--to',
+      first.shas.at(-1)!.slice(0, 10),
+      '-r',
+      'the banner confuses people',
+      '--url',
+      rt.url!,
+      '--token',
+      CAPTAIN,
+    ]);
     assert.equal(cli.code, 0, cli.stderr);
-    assert.match(cli.stdout, new RegExp(`^rolled back to ${first.artifact!.id} \\(${first.shas.at(-1)!.slice(0, 8)}\\): 3 server\\(s\\) switched; the line is blocked`, 'm'));
+    assert.match(
+      cli.stdout,
+      new RegExp(
+        `^rolled back to ${first.artifact!.id} \\(${first.shas.at(-1)!.slice(0, 8)}\\): 3 server\\(s\\) switched; the line is blocked`,
+        'm',
+      ),
+    );
     assert.deepEqual(await releases(), [first.artifact!.id, first.artifact!.id, first.artifact!.id]);
     const s = await rt.engine.status();
     assert.equal(s.live?.artifact.id, first.artifact!.id);
@@ -127,19 +172,35 @@ describe('queue controls on the real line (API, CLI, roles)', function () {
     assert.equal((await post('/api/line/drop', { sha, reason: 'x' }, VIEWER)).status, 403);
     const viewerCli = await immune(['drop', sha.slice(0, 8), '-r', 'x', '--url', rt.url!, '--token', VIEWER]);
     assert.equal(viewerCli.code, 1);
-    assert.ok((await rt.engine.status()).queue.some((q) => q.sha === sha), 'still queued after the viewer tried');
+    assert.ok(
+      (await rt.engine.status()).queue.some((q) => q.sha === sha),
+      'still queued after the viewer tried',
+    );
     const r = await post('/api/line/drop', { sha: sha.slice(0, 10), reason: 'ships with the next release instead' }, CAPTAIN);
     assert.equal(r.status, 200);
     const body = (await r.json()) as { dropped: string; note: string };
     assert.equal(body.dropped, sha);
     const s = await rt.engine.status();
     assert.equal(s.queue.length, 0);
-    assert.deepEqual(s.dropped?.map((d) => [d.sha, d.actor, d.reason]), [[sha, 'token:captain', 'ships with the next release instead']]);
+    assert.deepEqual(
+      s.dropped?.map((d) => [d.sha, d.actor, d.reason]),
+      [[sha, 'token:captain', 'ships with the next release instead']],
+    );
     const shown = await immune(['status', '--url', rt.url!]);
-    assert.match(shown.stdout, new RegExp(`^dropped\\s+${sha.slice(0, 8)} by token:captain .*: ships with the next release instead \\(skipped by the line, still in git\\)`, 'm'));
+    assert.match(
+      shown.stdout,
+      new RegExp(
+        `^dropped\\s+${sha.slice(0, 8)} by token:captain .*: ships with the next release instead \\(skipped by the line, still in git\\)`,
+        'm',
+      ),
+    );
     await rt.engine.unblock('after the drop', 'captain:test');
     await new Promise((res) => setTimeout(res, 3000));
-    assert.equal((await rt.store.line.listDeploys('shop', { limit: 50 })).filter((d) => d.shas.includes(sha)).length, 0, 'the dropped commit never deploys');
+    assert.equal(
+      (await rt.store.line.listDeploys('shop', { limit: 50 })).filter((d) => d.shas.includes(sha)).length,
+      0,
+      'the dropped commit never deploys',
+    );
     await origin.dev.fetch('origin');
     assert.equal((await origin.dev.revparse(['origin/main'])).trim(), sha, 'and it is still on main');
     assert.equal((await post('/api/line/drop', { sha, reason: 'again' }, CAPTAIN)).status, 404);

@@ -34,13 +34,28 @@ describe('crash around the revert push (real processes, SIGKILL from git hooks)'
   const arm = (point: 'pre' | 'post') => writeFile(join(dir, `arm-${point}`), '');
 
   const start = async () => {
-    serve = execa('node', [join(IMMUNE_ROOT, 'bin/immune.js'), 'serve', '--pipeline', file, '--port', String(apiPort), '--data', join(dir, 'state'), '--tokens', join(dir, 'tokens.yaml')], {
-      cwd: dir,
-      reject: false,
-      env: { IMMUNE_LOG_LEVEL: 'warn' },
-      stdout: 'ignore',
-      stderr: { file: join(dir, `serve-${++starts}.log`) },
-    });
+    serve = execa(
+      'node',
+      [
+        join(IMMUNE_ROOT, 'bin/immune.js'),
+        'serve',
+        '--pipeline',
+        file,
+        '--port',
+        String(apiPort),
+        '--data',
+        join(dir, 'state'),
+        '--tokens',
+        join(dir, 'tokens.yaml'),
+      ],
+      {
+        cwd: dir,
+        reject: false,
+        env: { IMMUNE_LOG_LEVEL: 'warn' },
+        stdout: 'ignore',
+        stderr: { file: join(dir, `serve-${++starts}.log`) },
+      },
+    );
     await writeFile(pidFile(), String(serve.pid));
   };
   const api = async (path: string, body?: unknown) => {
@@ -59,7 +74,20 @@ describe('crash around the revert push (real processes, SIGKILL from git hooks)'
     return out.split('\n').filter(Boolean);
   };
   const killedAt = async (point: 'pre' | 'post') => {
-    const r = await Promise.race([serve!, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`serve was not killed at the ${point}-receive hook within 150 s; its log:\n${readFileSync(join(dir, `serve-${starts}.log`), 'utf8').slice(-3000)}`)), 150_000))]);
+    const r = await Promise.race([
+      serve!,
+      new Promise<never>((_, reject) =>
+        setTimeout(
+          () =>
+            reject(
+              new Error(
+                `serve was not killed at the ${point}-receive hook within 150 s; its log:\n${readFileSync(join(dir, `serve-${starts}.log`), 'utf8').slice(-3000)}`,
+              ),
+            ),
+          150_000,
+        ),
+      ),
+    ]);
     assert.equal(r.signal, 'SIGKILL', `serve was killed by the ${point}-receive hook`);
     assert.equal(existsSync(join(dir, `arm-${point}`)), false, 'the hook fired');
   };
@@ -72,7 +100,13 @@ describe('crash around the revert push (real processes, SIGKILL from git hooks)'
     file = join(dir, 'pipeline.yaml');
     // No own history: a canary that served the first bad build minutes ago would be compared with that
     // past (issue 12's contaminated history), and the second bad build would look like its own normal.
-    await writeFile(file, localPipelineYaml({ repo: origin.url, dir, basePort, servers: 3, tests: false, minBake: '6s', maxBake: '60s' }).replace('rollout:\n', 'rollout:\n  history: 0s\n'));
+    await writeFile(
+      file,
+      localPipelineYaml({ repo: origin.url, dir, basePort, servers: 3, tests: false, minBake: '6s', maxBake: '60s' }).replace(
+        'rollout:\n',
+        'rollout:\n  history: 0s\n',
+      ),
+    );
     await writeFile(join(dir, 'tokens.yaml'), `tokens:\n  - { name: captain, role: captain, token: ${CAPTAIN} }\n`);
     // pre-receive: the push has not landed; post-receive: it has. Each kills serve once, when armed.
     for (const [point, exit] of [
@@ -81,7 +115,10 @@ describe('crash around the revert push (real processes, SIGKILL from git hooks)'
     ] as const) {
       const armed = join(dir, `arm-${point}`);
       const hook = join(origin.url, 'hooks', `${point}-receive`);
-      await writeFile(hook, `#!/bin/sh\ncat >/dev/null\nif [ -f ${JSON.stringify(armed)} ]; then\n  rm -f ${JSON.stringify(armed)}\n  kill -9 "$(cat ${JSON.stringify(pidFile())})"\n  exit ${exit}\nfi\nexit 0\n`);
+      await writeFile(
+        hook,
+        `#!/bin/sh\ncat >/dev/null\nif [ -f ${JSON.stringify(armed)} ]; then\n  rm -f ${JSON.stringify(armed)}\n  kill -9 "$(cat ${JSON.stringify(pidFile())})"\n  exit ${exit}\nfi\nexit 0\n`,
+      );
       await chmod(hook, 0o755);
     }
   });
@@ -96,15 +133,28 @@ describe('crash around the revert push (real processes, SIGKILL from git hooks)'
   });
 
   const reverted = async (sha: string) =>
-    (await waitFor(async () => {
-      const list = await api('/api/deploys?limit=20');
-      return (list?.deploys as { id: string; shas: string[]; outcome?: string; revertSha?: string }[] | undefined)?.find((d) => d.shas.includes(sha) && d.outcome);
-    }, 150_000, `the deploy of ${sha.slice(0, 8)} to finish`)) as { id: string; outcome: string; revertSha?: string };
+    (await waitFor(
+      async () => {
+        const list = await api('/api/deploys?limit=20');
+        return (list?.deploys as { id: string; shas: string[]; outcome?: string; revertSha?: string }[] | undefined)?.find(
+          (d) => d.shas.includes(sha) && d.outcome,
+        );
+      },
+      150_000,
+      `the deploy of ${sha.slice(0, 8)} to finish`,
+    )) as { id: string; outcome: string; revertSha?: string };
 
   it('killed after recording the revert and before the push landed: one revert on main after the restart', async () => {
     await start();
     await waitFor(async () => ((await api('/api/line'))?.live as unknown) ?? undefined, 150_000, 'the first build to be live');
-    traffic = startTraffic({ targets: async () => localServers(fleetConfig() as never), rpsPerServer: 60, checkoutRate: 0.5, durationMs: 900_000, log, seed: 5 });
+    traffic = startTraffic({
+      targets: async () => localServers(fleetConfig() as never),
+      rpsPerServer: 60,
+      checkoutRate: 0.5,
+      durationMs: 900_000,
+      log,
+      seed: 5,
+    });
     const b = badChange();
     const bad = await origin.commit(b.message, b.files, 'Bad Actor <bad@example.test>');
     await arm('pre');
@@ -116,14 +166,21 @@ describe('crash around the revert push (real processes, SIGKILL from git hooks)'
     assert.deepEqual(reverts, [d.revertSha], 'exactly one revert commit, the one the deploy records');
     assert.equal((await origin.dev.raw(['diff', `${bad}^`, d.revertSha!])).trim(), '', 'it undoes the bad commit');
     const detail = await api(`/api/deploys/${d.id}`);
-    assert.ok((detail?.events as { type: string; data?: { from?: string } }[]).some((e) => e.type === 'resume' && e.data?.from === 'reverting'), 'resumed in reverting');
+    assert.ok(
+      (detail?.events as { type: string; data?: { from?: string } }[]).some((e) => e.type === 'resume' && e.data?.from === 'reverting'),
+      'resumed in reverting',
+    );
   });
 
   it('killed after the push landed and before it was recorded: no second (empty) revert after the restart', async () => {
     assert.ok(await api('/api/line/unblock', { reason: 'next try' }));
     await origin.dev.pull('origin', 'main', ['--rebase']);
     const b = badChange();
-    const bad = await origin.commit('Checkout: loyalty discount, take two', { 'lib/checkout.js': `${b.files['lib/checkout.js']}\n// take two\n` }, 'Bad Actor <bad@example.test>');
+    const bad = await origin.commit(
+      'Checkout: loyalty discount, take two',
+      { 'lib/checkout.js': `${b.files['lib/checkout.js']}\n// take two\n` },
+      'Bad Actor <bad@example.test>',
+    );
     await arm('post');
     await killedAt('post');
     await start();
@@ -133,6 +190,7 @@ describe('crash around the revert push (real processes, SIGKILL from git hooks)'
     assert.deepEqual(reverts, [d.revertSha], 'exactly one revert commit, the one the deploy records');
     // No empty commit anywhere on main after the bad one.
     const after = (await origin.dev.raw(['rev-list', `${bad}..origin/main`])).split('\n').filter(Boolean);
-    for (const c of after) assert.notEqual((await origin.dev.raw(['diff', '--stat', `${c}^`, c])).trim(), '', `${c.slice(0, 8)} is not empty`);
+    for (const c of after)
+      assert.notEqual((await origin.dev.raw(['diff', '--stat', `${c}^`, c])).trim(), '', `${c.slice(0, 8)} is not empty`);
   });
 });

@@ -25,18 +25,24 @@ describe('orchestrator crash mid-rollout (real processes, SIGKILL)', function ()
   const log = pino({ level: 'silent' });
 
   const start = () => {
-    serve = execa('node', [join(IMMUNE_ROOT, 'bin/immune.js'), 'serve', '--pipeline', file, '--port', String(apiPort), '--data', join(dir, 'state')], {
-      cwd: dir,
-      reject: false,
-      env: { IMMUNE_LOG_LEVEL: 'warn' },
-    });
+    serve = execa(
+      'node',
+      [join(IMMUNE_ROOT, 'bin/immune.js'), 'serve', '--pipeline', file, '--port', String(apiPort), '--data', join(dir, 'state')],
+      {
+        cwd: dir,
+        reject: false,
+        env: { IMMUNE_LOG_LEVEL: 'warn' },
+      },
+    );
   };
   const api = async (path: string) => {
     const r = await fetch(`http://127.0.0.1:${apiPort}${path}`).catch(() => undefined);
     return r?.ok ? ((await r.json()) as Record<string, unknown>) : undefined;
   };
   const releases = async () => {
-    const servers = localServers(parsePipeline(localPipelineYaml({ repo: origin.url, dir, basePort: basePort, servers: 3 }), 'x').fleet as never);
+    const servers = localServers(
+      parsePipeline(localPipelineYaml({ repo: origin.url, dir, basePort: basePort, servers: 3 }), 'x').fleet as never,
+    );
     return Promise.all(
       servers.map(async (s) => {
         const r = await fetch(`http://${s.host}:${s.port}/healthz`).catch(() => undefined);
@@ -67,19 +73,34 @@ describe('orchestrator crash mid-rollout (real processes, SIGKILL)', function ()
 
   it('resumes the in-flight deploy and ends with every server on a known build', async () => {
     start();
-    const first = (await waitFor(async () => {
-      const line = await api('/api/line');
-      return (line?.live as { artifact: { id: string } } | null)?.artifact.id;
-    }, 60_000, 'the first build to be live')) as string;
-    traffic = startTraffic({ targets: async () => localServers(parsePipeline(localPipelineYaml({ repo: origin.url, dir, basePort, servers: 3 }), 'x').fleet as never), rpsPerServer: 40, durationMs: 170_000, log, seed: 3 });
+    const first = (await waitFor(
+      async () => {
+        const line = await api('/api/line');
+        return (line?.live as { artifact: { id: string } } | null)?.artifact.id;
+      },
+      60_000,
+      'the first build to be live',
+    )) as string;
+    traffic = startTraffic({
+      targets: async () =>
+        localServers(parsePipeline(localPipelineYaml({ repo: origin.url, dir, basePort, servers: 3 }), 'x').fleet as never),
+      rpsPerServer: 40,
+      durationMs: 170_000,
+      log,
+      seed: 3,
+    });
 
     const c = goodChange(2);
     const sha = await origin.commit(c.message, c.files);
-    await waitFor(async () => {
-      const line = await api('/api/line');
-      const f = line?.inFlight as { status: string; shas: string[] } | null;
-      return f && f.shas.includes(sha) && f.status === 'baking';
-    }, 60_000, 'the deploy to bake at the canary step');
+    await waitFor(
+      async () => {
+        const line = await api('/api/line');
+        const f = line?.inFlight as { status: string; shas: string[] } | null;
+        return f && f.shas.includes(sha) && f.status === 'baking';
+      },
+      60_000,
+      'the deploy to bake at the canary step',
+    );
 
     serve!.kill('SIGKILL');
     await serve!.catch(() => undefined);
@@ -90,13 +111,22 @@ describe('orchestrator crash mid-rollout (real processes, SIGKILL)', function ()
     assert.ok(second, 'the canary runs the new build');
 
     start();
-    const deploy = (await waitFor(async () => {
-      const list = await api('/api/deploys?limit=10');
-      return (list?.deploys as { shas: string[]; outcome?: string; id: string }[] | undefined)?.find((d) => d.shas.includes(sha) && d.outcome);
-    }, 90_000, 'the resumed deploy to finish')) as { id: string; outcome: string };
+    const deploy = (await waitFor(
+      async () => {
+        const list = await api('/api/deploys?limit=10');
+        return (list?.deploys as { shas: string[]; outcome?: string; id: string }[] | undefined)?.find(
+          (d) => d.shas.includes(sha) && d.outcome,
+        );
+      },
+      90_000,
+      'the resumed deploy to finish',
+    )) as { id: string; outcome: string };
     assert.equal(deploy.outcome, 'live');
     const detail = await api(`/api/deploys/${deploy.id}`);
-    assert.ok((detail?.events as { type: string }[]).some((e) => e.type === 'resume'), 'the deploy was resumed, not started over');
+    assert.ok(
+      (detail?.events as { type: string }[]).some((e) => e.type === 'resume'),
+      'the deploy was resumed, not started over',
+    );
     const after = await releases();
     assert.deepEqual(after, [second, second, second]);
   });

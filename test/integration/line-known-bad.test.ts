@@ -28,7 +28,11 @@ describe('known-bad code never comes back (real git, processes, scrape)', functi
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
   const deployOf = (sha: string) =>
-    waitFor(async () => (await rt.store.line.listDeploys('shop', { limit: 50 })).find((d) => d.shas.includes(sha) && d.outcome), 150_000, `deploy of ${sha.slice(0, 8)}`);
+    waitFor(
+      async () => (await rt.store.line.listDeploys('shop', { limit: 50 })).find((d) => d.shas.includes(sha) && d.outcome),
+      150_000,
+      `deploy of ${sha.slice(0, 8)}`,
+    );
   const tree = async (sha: string) => {
     await origin.dev.fetch('origin');
     return (await origin.dev.raw(['rev-parse', `${sha}^{tree}`])).trim();
@@ -42,17 +46,34 @@ describe('known-bad code never comes back (real git, processes, scrape)', functi
     dir = await mkdtemp(join(tmpdir(), 'immune-known-bad-'));
     treesLog = join(dir, 'trees.log');
     const hook = join(origin.url, 'hooks', 'post-receive');
-    await writeFile(hook, `#!/bin/sh\nwhile read old new ref; do\n  [ "$ref" = refs/heads/main ] && git rev-parse "$new^{tree}" >> ${JSON.stringify(treesLog)}\ndone\nexit 0\n`);
+    await writeFile(
+      hook,
+      `#!/bin/sh\nwhile read old new ref; do\n  [ "$ref" = refs/heads/main ] && git rev-parse "$new^{tree}" >> ${JSON.stringify(treesLog)}\ndone\nexit 0\n`,
+    );
     await chmod(hook, 0o755);
     await writeFile(treesLog, '');
     const [basePort, apiPort] = [await freePortRange(3), await freePortRange(1)];
     const file = join(dir, 'pipeline.yaml');
     // No own history: a canary that served the first bad build minutes ago would be compared with that
     // past (issue 12's contaminated history), and the second bad build would look like its own normal.
-    await writeFile(file, localPipelineYaml({ repo: origin.url, dir, basePort, servers: 3, minBake: '10s', maxBake: '60s' }).replace('rollout:\n', 'rollout:\n  history: 0s\n'));
+    await writeFile(
+      file,
+      localPipelineYaml({ repo: origin.url, dir, basePort, servers: 3, minBake: '10s', maxBake: '60s' }).replace(
+        'rollout:\n',
+        'rollout:\n  history: 0s\n',
+      ),
+    );
     const tokens = join(dir, 'tokens.yaml');
-    await writeFile(tokens, `tokens:\n  - { name: captain, role: captain, token: ${CAPTAIN} }\n  - { name: viewer, role: viewer, token: viewer-token-known-bad }\n`);
-    rt = await createRuntime({ pipelineFile: file, dataDir: join(dir, 'state'), log, http: { port: apiPort, host: '127.0.0.1', tokensFile: tokens } });
+    await writeFile(
+      tokens,
+      `tokens:\n  - { name: captain, role: captain, token: ${CAPTAIN} }\n  - { name: viewer, role: viewer, token: viewer-token-known-bad }\n`,
+    );
+    rt = await createRuntime({
+      pipelineFile: file,
+      dataDir: join(dir, 'state'),
+      log,
+      http: { port: apiPort, host: '127.0.0.1', tokensFile: tokens },
+    });
     await rt.start();
     traffic = startTraffic({ targets: () => rt.fleet.servers(), rpsPerServer: 60, checkoutRate: 0.5, durationMs: 900_000, log, seed: 13 });
   });
@@ -97,12 +118,17 @@ describe('known-bad code never comes back (real git, processes, scrape)', functi
   it('a batch [its revert + a new bad commit] fails: only the new commit is reverted, the revert stays', async () => {
     await origin.dev.pull('origin', 'main', ['--rebase']);
     const b = badChange();
-    const bad2 = await origin.commit('Checkout: loyalty discount again', { 'lib/checkout.js': `${b.files['lib/checkout.js']}\n// second try\n` }, 'Bad Actor <bad@example.test>');
+    const bad2 = await origin.commit(
+      'Checkout: loyalty discount again',
+      { 'lib/checkout.js': `${b.files['lib/checkout.js']}\n// second try\n` },
+      'Bad Actor <bad@example.test>',
+    );
     await waitFor(async () => (await rt.engine.status()).queue.some((q) => q.sha === bad2), 20_000, 'the second bad commit to be queued');
     await rt.engine.unblock('trying the second version', 'captain:test');
     const d = await deployOf(bad2);
     assert.deepEqual(d.shas, [revert1, bad2], 'the revert and the new commit deploy together');
-    const looks = async () => (await rt.store.line.gateLooks(d.id)).map((l) => `${l.step} ${l.elapsedMs} ${l.decision}: ${l.explanation}`).join('\n');
+    const looks = async () =>
+      (await rt.store.line.gateLooks(d.id)).map((l) => `${l.step} ${l.elapsedMs} ${l.decision}: ${l.explanation}`).join('\n');
     assert.equal(d.outcome, 'reverted', `${d.reason}\n${await looks()}`);
     const revert2 = d.revertSha!;
     await origin.dev.fetch('origin');
@@ -125,17 +151,28 @@ describe('known-bad code never comes back (real git, processes, scrape)', functi
     await origin.dev.push('origin', 'main');
     await waitFor(async () => (await rt.engine.status()).queue.some((q) => q.sha === reland), 20_000, 'the re-land to be queued');
     await rt.engine.unblock('the re-land has a fix, they say', 'captain:test');
-    const status = (await waitFor(async () => {
-      const s = await rt.engine.status();
-      return s.held ? s : undefined;
-    }, 20_000, 'the line to hold the change')) as LineStatus;
+    const status = (await waitFor(
+      async () => {
+        const s = await rt.engine.status();
+        return s.held ? s : undefined;
+      },
+      20_000,
+      'the line to hold the change',
+    )) as LineStatus;
     assert.equal(status.held!.shas.at(-1), reland);
-    assert.match(status.held!.reason, new RegExp(`^this tree is identical to ${bad1.slice(0, 8)}, which failed at step 1 on (checkout_)?error_rate`));
+    assert.match(
+      status.held!.reason,
+      new RegExp(`^this tree is identical to ${bad1.slice(0, 8)}, which failed at step 1 on (checkout_)?error_rate`),
+    );
     const cli = await immune(['status', '--url', rt.url!]);
     assert.equal(cli.code, 4, cli.stderr);
     assert.match(cli.stdout, new RegExp(`^HELD\\s+.*${reland.slice(0, 8)}: this tree is identical to ${bad1.slice(0, 8)}`, 'm'));
     await new Promise((r) => setTimeout(r, 3000));
-    assert.equal((await rt.store.line.listDeploys('shop', { limit: 50 })).filter((d) => d.shas.includes(reland)).length, 0, 'no deploy of the held change');
+    assert.equal(
+      (await rt.store.line.listDeploys('shop', { limit: 50 })).filter((d) => d.shas.includes(reland)).length,
+      0,
+      'no deploy of the held change',
+    );
     assert.deepEqual(await releases(), [good.artifact!.id, good.artifact!.id, good.artifact!.id], 'every server stays on the good build');
   });
 
@@ -156,7 +193,8 @@ describe('known-bad code never comes back (real git, processes, scrape)', functi
     await origin.dev.fetch('origin');
     const message = await origin.dev.raw(['log', '-1', '--format=%B', d.revertSha!]);
     assert.match(message, /^Revert "Re-land the loyalty discount"/);
-    for (const sha of d.shas.filter((s) => s !== reland)) assert.doesNotMatch(message, new RegExp(sha.slice(0, 12)), 'only the re-land is reverted');
+    for (const sha of d.shas.filter((s) => s !== reland))
+      assert.doesNotMatch(message, new RegExp(sha.slice(0, 12)), 'only the re-land is reverted');
     assert.equal(await tree(d.revertSha!), await tree(good.shas.at(-1)!));
   });
 });

@@ -21,7 +21,11 @@ describe('the line on a local fleet (real git, processes, scrape)', function () 
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
   const deployOf = (sha: string) =>
-    waitFor(async () => (await rt.store.line.listDeploys('shop', { limit: 50 })).find((d) => d.shas.includes(sha) && d.outcome), 120_000, `deploy of ${sha.slice(0, 8)}`);
+    waitFor(
+      async () => (await rt.store.line.listDeploys('shop', { limit: 50 })).find((d) => d.shas.includes(sha) && d.outcome),
+      120_000,
+      `deploy of ${sha.slice(0, 8)}`,
+    );
 
   before(async () => {
     origin = await createOrigin(shopTemplateFiles());
@@ -58,7 +62,8 @@ describe('the line on a local fleet (real git, processes, scrape)', function () 
     assert.equal(d.outcome, 'live', d.reason);
     const events = await rt.store.line.events(d.id);
     const statuses = events.map((e) => e.status);
-    for (const s of ['testing', 'building', 'rolling_out', 'baking', 'watching', 'live']) assert.ok(statuses.includes(s), `went through ${s}: ${statuses.join(' ')}`);
+    for (const s of ['testing', 'building', 'rolling_out', 'baking', 'watching', 'live'])
+      assert.ok(statuses.includes(s), `went through ${s}: ${statuses.join(' ')}`);
     const releases = await Promise.all((await rt.fleet.servers()).map((s) => rt.fleet.release(s)));
     assert.ok(releases.every((r) => r === d.artifact!.id));
     live = d;
@@ -77,7 +82,10 @@ describe('the line on a local fleet (real git, processes, scrape)', function () 
     assert.match(d.reason ?? '', /error_rate|checkout/);
     // Every server is back on the build that was live.
     const releases = await Promise.all((await rt.fleet.servers()).map((s) => rt.fleet.release(s)));
-    assert.ok(releases.every((r) => r === live.artifact!.id), releases.join(','));
+    assert.ok(
+      releases.every((r) => r === live.artifact!.id),
+      releases.join(','),
+    );
     // The revert is on main and undoes exactly the bad change.
     await origin.dev.fetch('origin');
     const mainTip = (await origin.dev.revparse(['origin/main'])).trim();

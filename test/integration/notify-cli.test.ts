@@ -50,7 +50,9 @@ notify:
     const r = await immune(['notify', 'test', 'pager', '-p', file], { T_CHAT_URL: 'x', T_PD_KEY: 'R0UTE' });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^ok pager: 202 .*; resolved: 202/);
-    const [trigger, resolve] = pager.requests.map((q) => JSON.parse(q.body) as { event_action: string; dedup_key: string; routing_key: string });
+    const [trigger, resolve] = pager.requests.map(
+      (q) => JSON.parse(q.body) as { event_action: string; dedup_key: string; routing_key: string },
+    );
     assert.equal(trigger!.event_action, 'trigger');
     assert.equal(resolve!.event_action, 'resolve');
     assert.equal(trigger!.dedup_key, 'immune/shop/test');
@@ -73,7 +75,10 @@ notify:
     const line = lines.findIndex((l) => l.includes('T_CHAT_URL')) + 1;
     const r = await immune(['validate', file], { T_PD_KEY: 'k' });
     assert.equal(r.code, 1);
-    assert.match(r.stdout, new RegExp(`pipeline\\.yaml:${line}:\\d+ notify\\.targets\\.chat\\.url_env: environment variable T_CHAT_URL is not set`));
+    assert.match(
+      r.stdout,
+      new RegExp(`pipeline\\.yaml:${line}:\\d+ notify\\.targets\\.chat\\.url_env: environment variable T_CHAT_URL is not set`),
+    );
     assert.ok(!r.stdout.includes('T_CHAT_URL=') && !r.stdout.includes(chat.url), 'no secret value printed');
     const skip = await immune(['validate', '--no-env', file]);
     assert.equal(skip.code, 0, skip.stdout);

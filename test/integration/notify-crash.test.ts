@@ -26,11 +26,15 @@ describe('a notification pending when serve is killed (real processes, SIGKILL)'
   let yaml: string;
 
   const start = () => {
-    serve = execa('node', [join(IMMUNE_ROOT, 'bin/immune.js'), 'serve', '--pipeline', file, '--port', String(apiPort), '--data', join(dir, 'state')], {
-      cwd: dir,
-      reject: false,
-      env: { IMMUNE_LOG_LEVEL: 'warn', T_HOOK_SECRET: 'crash-secret' },
-    });
+    serve = execa(
+      'node',
+      [join(IMMUNE_ROOT, 'bin/immune.js'), 'serve', '--pipeline', file, '--port', String(apiPort), '--data', join(dir, 'state')],
+      {
+        cwd: dir,
+        reject: false,
+        env: { IMMUNE_LOG_LEVEL: 'warn', T_HOOK_SECRET: 'crash-secret' },
+      },
+    );
   };
   const api = async (path: string) => {
     const r = await fetch(`http://127.0.0.1:${apiPort}${path}`).catch(() => undefined);
@@ -60,7 +64,8 @@ describe('a notification pending when serve is killed (real processes, SIGKILL)'
     serve?.kill('SIGKILL');
     await serve?.catch(() => undefined);
     const config = parsePipeline(yaml, 'x');
-    if (config.fleet.type === 'local') await createLocalFleet(config.fleet, { root: IMMUNE_ROOT, log: pino({ level: 'silent' }), cwd: dir }).close();
+    if (config.fleet.type === 'local')
+      await createLocalFleet(config.fleet, { root: IMMUNE_ROOT, log: pino({ level: 'silent' }), cwd: dir }).close();
     await hook?.close();
     await origin?.cleanup();
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -71,7 +76,9 @@ describe('a notification pending when serve is killed (real processes, SIGKILL)'
     start();
     // The first deploy goes live; its notification is refused again and again.
     await waitFor(async () => hook.requests.length >= 2, 60_000, 'delivery attempts refused with 503');
-    const status = (await waitFor(() => api('/api/notifications'), 10_000, 'the notifications API')) as { targets: { target: string; pending: number; lastError?: string; summary: string }[] };
+    const status = (await waitFor(() => api('/api/notifications'), 10_000, 'the notifications API')) as {
+      targets: { target: string; pending: number; lastError?: string; summary: string }[];
+    };
     assert.equal(status.targets[0]!.pending, 1);
     assert.match(status.targets[0]!.summary, /^hook: 1 pending, last 503 Service Unavailable/);
     const metrics = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text();
@@ -89,7 +96,12 @@ describe('a notification pending when serve is killed (real processes, SIGKILL)'
     const ids = new Set(hook.requests.map((r) => (JSON.parse(r.body) as { id: string }).id));
     assert.equal(ids.size, 1, `every attempt carries the same event id: ${[...ids].join(', ')}`);
     assert.ok(hook.requests.length >= refused + 1);
-    const after = (await waitFor(() => api('/api/notifications'), 60_000, 'the notifications API after the restart')) as { targets: { pending: number; delivered: number; dead: number }[] };
-    assert.deepEqual(after.targets.map((t) => [t.pending, t.delivered, t.dead]), [[0, 1, 0]]);
+    const after = (await waitFor(() => api('/api/notifications'), 60_000, 'the notifications API after the restart')) as {
+      targets: { pending: number; delivered: number; dead: number }[];
+    };
+    assert.deepEqual(
+      after.targets.map((t) => [t.pending, t.delivered, t.dead]),
+      [[0, 1, 0]],
+    );
   });
 });

@@ -27,7 +27,12 @@ import { MemoryRepo } from '../helpers/memory-repo.js';
 const ROOT = new URL('../..', import.meta.url).pathname;
 
 /** The verification snippet exactly as docs/notifications.md prints it, loaded as a module. */
-async function docSnippet(dir: string): Promise<{ createVerifier: (secret: string, o?: { toleranceSeconds?: number }) => (body: string, header: string, nowMs?: number) => { ok: boolean; reason?: string } }> {
+async function docSnippet(dir: string): Promise<{
+  createVerifier: (
+    secret: string,
+    o?: { toleranceSeconds?: number },
+  ) => (body: string, header: string, nowMs?: number) => { ok: boolean; reason?: string };
+}> {
   const md = readFileSync(join(ROOT, 'docs/notifications.md'), 'utf8');
   const m = /<!-- verify-snippet:start -->\s*```js\n([\s\S]*?)```\s*<!-- verify-snippet:end -->/.exec(md);
   assert.ok(m, 'docs/notifications.md has the verification snippet');
@@ -57,14 +62,20 @@ function parseMail(raw: string): { headers: Map<string, string>; subject: string
       enc === 'base64'
         ? Buffer.from(content.replace(/\s+/g, ''), 'base64').toString('utf8')
         : enc === 'quoted-printable'
-          ? Buffer.from(content.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8')
+          ? Buffer.from(
+              content.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16))),
+              'latin1',
+            ).toString('utf8')
           : content;
     if (/text\/html/i.test(ph!)) html = decoded;
     else if (/text\/plain/i.test(ph!)) text = decoded.replace(/\r\n/g, '\n');
   }
   // RFC 2047 encoded words (nodemailer folds long subjects into them).
   const subject = (headers.get('subject') ?? '').replace(/=\?UTF-8\?Q\?(.*?)\?=\s*/gi, (_, q: string) =>
-    Buffer.from(q.replace(/_/g, ' ').replace(/=([0-9A-F]{2})/gi, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8'),
+    Buffer.from(
+      q.replace(/_/g, ' ').replace(/=([0-9A-F]{2})/gi, (_m, h: string) => String.fromCharCode(parseInt(h, 16))),
+      'latin1',
+    ).toString('utf8'),
   );
   return { headers, subject, text, html };
 }
@@ -117,7 +128,11 @@ function checkSlack(p: { text?: unknown; blocks?: Record<string, unknown>[] }): 
       default:
         assert.fail(`unexpected block type ${String(b.type)}`);
     }
-    assert.deepEqual(Object.keys(b).filter((k) => !['type', 'text', 'fields', 'elements', 'block_id', 'accessory'].includes(k)), [], 'no unknown block keys');
+    assert.deepEqual(
+      Object.keys(b).filter((k) => !['type', 'text', 'fields', 'elements', 'block_id', 'accessory'].includes(k)),
+      [],
+      'no unknown block keys',
+    );
   }
 }
 
@@ -135,8 +150,11 @@ function checkTeams(p: Record<string, unknown>, link: string): void {
   for (const el of card.body as Record<string, unknown>[]) {
     assert.ok(['TextBlock', 'FactSet'].includes(el.type as string), `element ${String(el.type)}`);
     if (el.type === 'TextBlock') assert.equal(typeof el.text, 'string');
-    if (el.type === 'FactSet') for (const f of el.facts as { title: unknown; value: unknown }[]) assert.ok(typeof f.title === 'string' && typeof f.value === 'string');
-    if (el.color !== undefined) assert.ok(['Default', 'Dark', 'Light', 'Accent', 'Good', 'Warning', 'Attention'].includes(el.color as string));
+    if (el.type === 'FactSet')
+      for (const f of el.facts as { title: unknown; value: unknown }[])
+        assert.ok(typeof f.title === 'string' && typeof f.value === 'string');
+    if (el.color !== undefined)
+      assert.ok(['Default', 'Dark', 'Light', 'Accent', 'Good', 'Warning', 'Attention'].includes(el.color as string));
   }
   const [open] = card.actions as Record<string, unknown>[];
   assert.equal(open!.type, 'Action.OpenUrl');
@@ -166,7 +184,11 @@ describe('notifications to real receivers on loopback (engine on the simulation)
         const chunks: Buffer[] = [];
         stream.on('data', (c: Buffer) => chunks.push(c));
         stream.on('end', () => {
-          mails.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks).toString('utf8') });
+          mails.push({
+            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            to: session.envelope.rcptTo.map((r) => r.address),
+            raw: Buffer.concat(chunks).toString('utf8'),
+          });
           cb();
         });
       },
@@ -213,10 +235,23 @@ notify:
     live: [slack]
     '*': [hooks]
 `;
-    const env = { T_PD_KEY: 'R0UTINGKEY', T_HOOK_SECRET: SECRET, T_SLACK_URL: `${slack.url}/services/T/B/x`, T_TEAMS_URL: `${teams.url}/webhookb2/x` };
+    const env = {
+      T_PD_KEY: 'R0UTINGKEY',
+      T_HOOK_SECRET: SECRET,
+      T_SLACK_URL: `${slack.url}/services/T/B/x`,
+      T_TEAMS_URL: `${teams.url}/webhookb2/x`,
+    };
     const config = parsePipeline(yaml, 'sim.yaml', { env });
     const clock = new VirtualClock(Date.UTC(2026, 0, 1));
-    const fleet = new SimFleet(clock, { servers: 8, rps: 50, errorRate: 0, checkoutShare: 0.15, outlierProbability: 0, seed: 11, activateMs: 500 });
+    const fleet = new SimFleet(clock, {
+      servers: 8,
+      rps: 50,
+      errorRate: 0,
+      checkoutShare: 0.15,
+      outlierProbability: 0,
+      seed: 11,
+      activateMs: 500,
+    });
     const repo = new MemoryRepo();
     repo.author = 'Dev One';
     repo.email = 'dev.one@example.com';
@@ -261,8 +296,16 @@ notify:
     const parsed = parseMail(mail.raw);
     assert.match(parsed.subject, /^\[immune\] Line blocked: bbbbbbbb "bad change: checkout crashes" by Dev One reverted in f{8}/);
     const text = parsed.text;
-    assert.match(text, /checkout_error_rate\s+fail\s+\S+\s+\S+\.\.\S+\s+0\.00\d+\s+0\.00 -> 0\.\d+\s+\d+ baseline \/ 1 canary/, 'the evidence row: metric, verdict, change, interval, p, estimates, servers');
-    assert.match(text, /\n\s*checkout_error_rate 0% → \d+% \(\d+ of \d+ on the canary vs 0 of \d+ on the baseline: at least \+[\d.]+ pp/, 'the counts and the interval behind it');
+    assert.match(
+      text,
+      /checkout_error_rate\s+fail\s+\S+\s+\S+\.\.\S+\s+0\.00\d+\s+0\.00 -> 0\.\d+\s+\d+ baseline \/ 1 canary/,
+      'the evidence row: metric, verdict, change, interval, p, estimates, servers',
+    );
+    assert.match(
+      text,
+      /\n\s*checkout_error_rate 0% → \d+% \(\d+ of \d+ on the canary vs 0 of \d+ on the baseline: at least \+[\d.]+ pp/,
+      'the counts and the interval behind it',
+    );
     assert.ok(text.includes(`Deploy page: ${link}`), text);
     assert.ok((parsed.html || '').includes(`href="${link}"`), 'HTML has the link');
     assert.ok((parsed.html || '').includes('<table'), 'HTML has the evidence table');
@@ -295,7 +338,11 @@ notify:
     const verify = createVerifier(SECRET);
     const events = hooks.accepted().map((r) => {
       assert.equal(r.headers['content-type'], 'application/cloudevents+json; charset=utf-8');
-      assert.deepEqual(verify(r.body, String(r.headers['immune-signature'])), { ok: true }, 'signature verifies with the documented snippet');
+      assert.deepEqual(
+        verify(r.body, String(r.headers['immune-signature'])),
+        { ok: true },
+        'signature verifies with the documented snippet',
+      );
       const ce = HTTP.toEvent({ headers: r.headers, body: r.body }) as CloudEvent<Record<string, Record<string, unknown>>>;
       assert.ok(ce.validate(), 'a valid CloudEvent');
       return ce;
@@ -381,18 +428,31 @@ notify:
         'p.yaml',
       );
       const s2 = openSqliteStore(join(dir, 'retry.db'));
-      const n = buildNotifier({ pipeline: 'p', config: config.notify, env: { K: 'k', S: down.url }, outbox: s2.notifications, log: pino({ level: 'silent' }) });
+      const n = buildNotifier({
+        pipeline: 'p',
+        config: config.notify,
+        env: { K: 'k', S: down.url },
+        outbox: s2.notifications,
+        log: pino({ level: 'silent' }),
+      });
       n.start();
       const t0 = Date.now();
       await n.notify({ id: 'd1:blocked:0', kind: 'blocked', pipeline: 'p', title: 'Line blocked', body: 'why' });
       assert.ok(Date.now() - t0 < 100, 'the caller does not wait for the retries');
-      await waitFor(async () => flaky.accepted().length >= 1 && (await n.status()).targets.find((t) => t.target === 'slack')!.dead === 1, 15_000, 'delivery and the dead letter');
+      await waitFor(
+        async () => flaky.accepted().length >= 1 && (await n.status()).targets.find((t) => t.target === 'slack')!.dead === 1,
+        15_000,
+        'delivery and the dead letter',
+      );
       await n.settled();
       assert.equal(flaky.requests.length, 4, '3 refusals and the accepted one');
       assert.equal(flaky.accepted().length, 1);
       assert.equal(new Set(flaky.requests.map((r) => JSON.parse(r.body).dedup_key)).size, 1);
       const st = await n.status();
-      assert.equal(st.targets.find((t) => t.target === 'slack')!.summary, 'slack: 1 failed, last 503 Service Unavailable: {"status":"unavailable"}');
+      assert.equal(
+        st.targets.find((t) => t.target === 'slack')!.summary,
+        'slack: 1 failed, last 503 Service Unavailable: {"status":"unavailable"}',
+      );
       assert.equal(st.dead.length, 1);
       assert.equal(down.requests.length, 3);
       await n.stop();

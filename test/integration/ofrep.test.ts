@@ -8,7 +8,16 @@ import { OFREPProvider } from '@openfeature/ofrep-provider';
 import { OFREPWebProvider } from '@openfeature/ofrep-web-provider';
 import { OpenFeature as ServerOpenFeature } from '@openfeature/server-sdk';
 import { OpenFeature as WebOpenFeature, ClientProviderEvents } from '@openfeature/web-sdk';
-import { CHECKOUT_EXPERIMENT, CLIENT_TOKEN, PROTOCOL_FLAGS, removeDir, startServer, tempDir, writeFiles, type TestServer } from './experiments-fixture.js';
+import {
+  CHECKOUT_EXPERIMENT,
+  CLIENT_TOKEN,
+  PROTOCOL_FLAGS,
+  removeDir,
+  startServer,
+  tempDir,
+  writeFiles,
+  type TestServer,
+} from './experiments-fixture.js';
 
 const FRONTEND_TOKEN = 'frontend-token-shop-1';
 
@@ -19,7 +28,11 @@ describe('OFREP with the real OpenFeature providers', function () {
   before(async () => {
     dir = tempDir();
     writeFiles(dir, { 'flags.yaml': PROTOCOL_FLAGS, 'checkout.yaml': CHECKOUT_EXPERIMENT });
-    server = await startServer(dir, { frontendTokens: [{ name: 'shop-web', token: FRONTEND_TOKEN, app: 'shop', environment: 'production', origins: ['https://shop.example'] }] });
+    server = await startServer(dir, {
+      frontendTokens: [
+        { name: 'shop-web', token: FRONTEND_TOKEN, app: 'shop', environment: 'production', origins: ['https://shop.example'] },
+      ],
+    });
   });
   after(async () => {
     await ServerOpenFeature.close();
@@ -29,12 +42,19 @@ describe('OFREP with the real OpenFeature providers', function () {
   });
 
   const post = (path: string, body: unknown, headers: Record<string, string> = { authorization: `Bearer ${CLIENT_TOKEN}` }) =>
-    fetch(`${server.url}/ofrep/v1/evaluate/flags${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    fetch(`${server.url}/ofrep/v1/evaluate/flags${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
 
   describe('@openfeature/ofrep-provider (server SDK)', () => {
     let client: ReturnType<typeof ServerOpenFeature.getClient>;
     before(async () => {
-      await ServerOpenFeature.setProviderAndWait('ofrep', new OFREPProvider({ baseUrl: server.url, headers: { Authorization: `Bearer ${CLIENT_TOKEN}` } }));
+      await ServerOpenFeature.setProviderAndWait(
+        'ofrep',
+        new OFREPProvider({ baseUrl: server.url, headers: { Authorization: `Bearer ${CLIENT_TOKEN}` } }),
+      );
       client = ServerOpenFeature.getClient('ofrep');
     });
 
@@ -54,7 +74,8 @@ describe('OFREP with the real OpenFeature providers', function () {
       for (let i = 0; i < 400; i++) {
         const d = await client.getBooleanDetails('half', false, { targetingKey: `user-${i}` });
         if (d.value) on++;
-        if (i < 20) assert.equal((await client.getBooleanValue('half', !d.value, { targetingKey: `user-${i}` })) as boolean, d.value, 'sticky');
+        if (i < 20)
+          assert.equal((await client.getBooleanValue('half', !d.value, { targetingKey: `user-${i}` })) as boolean, d.value, 'sticky');
       }
       assert.ok(on > 150 && on < 250, `${on}/400 on`);
     });
@@ -102,7 +123,9 @@ describe('OFREP with the real OpenFeature providers', function () {
   describe('@openfeature/ofrep-web-provider (web SDK, bulk)', () => {
     it('evaluates every flag for the context in one bulk call, and follows a context change', async () => {
       await WebOpenFeature.setContext({ targetingKey: 'web-user-1', plan: 'beta' });
-      await WebOpenFeature.setProviderAndWait(new OFREPWebProvider({ baseUrl: server.url, headers: [['Authorization', FRONTEND_TOKEN]], pollInterval: 0, cacheMode: 'disabled' }));
+      await WebOpenFeature.setProviderAndWait(
+        new OFREPWebProvider({ baseUrl: server.url, headers: [['Authorization', FRONTEND_TOKEN]], pollInterval: 0, cacheMode: 'disabled' }),
+      );
       const client = WebOpenFeature.getClient();
       assert.equal(client.getBooleanValue('on-flag', false), true);
       assert.equal(client.getBooleanValue('off-flag', true), false);
@@ -122,11 +145,24 @@ describe('OFREP with the real OpenFeature providers', function () {
       const first = await post('', { context: { targetingKey: 'u1' } });
       assert.equal(first.status, 200);
       const body = (await first.json()) as { flags: { key: string }[] };
-      assert.deepEqual(body.flags.map((f) => f.key).sort(), ['Checkout', 'beta-users', 'half', 'limit', 'off-flag', 'on-flag', 'prod-only', 'theme']);
+      assert.deepEqual(body.flags.map((f) => f.key).sort(), [
+        'Checkout',
+        'beta-users',
+        'half',
+        'limit',
+        'off-flag',
+        'on-flag',
+        'prod-only',
+        'theme',
+      ]);
       const etag = first.headers.get('etag')!;
       const again = await post('', { context: { targetingKey: 'u1' } }, { authorization: CLIENT_TOKEN, 'if-none-match': etag });
       assert.equal(again.status, 304);
-      const other = await post('', { context: { targetingKey: 'u1', plan: 'beta' } }, { authorization: CLIENT_TOKEN, 'if-none-match': etag });
+      const other = await post(
+        '',
+        { context: { targetingKey: 'u1', plan: 'beta' } },
+        { authorization: CLIENT_TOKEN, 'if-none-match': etag },
+      );
       assert.equal(other.status, 200);
       assert.notEqual(other.headers.get('etag'), etag);
     });
@@ -146,7 +182,11 @@ describe('OFREP with the real OpenFeature providers', function () {
       assert.equal(((await parse.json()) as { errorCode: string }).errorCode, 'PARSE_ERROR');
       const invalid = await post('/on-flag', { context: 'not an object' });
       assert.equal(invalid.status, 400);
-      assert.deepEqual(await invalid.json(), { key: 'on-flag', errorCode: 'INVALID_CONTEXT', errorDetails: 'context must be an object, got string' });
+      assert.deepEqual(await invalid.json(), {
+        key: 'on-flag',
+        errorCode: 'INVALID_CONTEXT',
+        errorDetails: 'context must be an object, got string',
+      });
       const noKey = await post('/half', { context: {} });
       assert.equal(noKey.status, 400);
       assert.equal(((await noKey.json()) as { errorCode: string }).errorCode, 'TARGETING_KEY_MISSING');
@@ -167,10 +207,16 @@ describe('OFREP with the real OpenFeature providers', function () {
       assert.equal(evil.headers.get('access-control-allow-origin'), null);
       const otherApp = await post('/on-flag', { context: { appName: 'admin' } }, { authorization: FRONTEND_TOKEN });
       assert.equal(otherApp.status, 403);
-      const preflight = await fetch(`${server.url}/ofrep/v1/evaluate/flags`, { method: 'OPTIONS', headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST' } });
+      const preflight = await fetch(`${server.url}/ofrep/v1/evaluate/flags`, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST' },
+      });
       assert.equal(preflight.status, 204);
       assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /authorization/);
-      const badPreflight = await fetch(`${server.url}/ofrep/v1/evaluate/flags`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+      const badPreflight = await fetch(`${server.url}/ofrep/v1/evaluate/flags`, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+      });
       assert.equal(badPreflight.status, 403);
       assert.equal(badPreflight.headers.get('access-control-allow-origin'), null);
     });

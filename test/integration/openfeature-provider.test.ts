@@ -6,7 +6,16 @@ import assert from 'node:assert/strict';
 import { OpenFeature, ProviderEvents } from '@openfeature/server-sdk';
 import { createExperimentsClient } from '../../src/sdk/index.js';
 import { ImmuneProvider } from '../../src/sdk/openfeature.js';
-import { CHECKOUT_EXPERIMENT, CLIENT_TOKEN, PROTOCOL_FLAGS, removeDir, startServer, tempDir, writeFiles, type TestServer } from './experiments-fixture.js';
+import {
+  CHECKOUT_EXPERIMENT,
+  CLIENT_TOKEN,
+  PROTOCOL_FLAGS,
+  removeDir,
+  startServer,
+  tempDir,
+  writeFiles,
+  type TestServer,
+} from './experiments-fixture.js';
 
 // Its own experiment, so only this test's users are counted in its readout.
 const SIGNUP = 'name: Signup\ninitial_rollout: 100%\nbranches: {Short: 50%}\ngoals: [checkout]\n';
@@ -32,7 +41,14 @@ describe('OpenFeature provider (immune/openfeature) with @openfeature/server-sdk
     dir = tempDir();
     writeFiles(dir, { 'flags.yaml': PROTOCOL_FLAGS, 'checkout.yaml': CHECKOUT_EXPERIMENT, 'signup.yaml': SIGNUP });
     server = await startServer(dir);
-    provider = new ImmuneProvider({ url: server.url, clientToken: CLIENT_TOKEN, appName: 'shop', refreshInterval: 200, flushInterval: 50, logger: quiet });
+    provider = new ImmuneProvider({
+      url: server.url,
+      clientToken: CLIENT_TOKEN,
+      appName: 'shop',
+      refreshInterval: 200,
+      flushInterval: 50,
+      logger: quiet,
+    });
     await OpenFeature.setProviderAndWait('immune', provider);
     client = OpenFeature.getClient('immune');
   });
@@ -73,7 +89,13 @@ describe('OpenFeature provider (immune/openfeature) with @openfeature/server-sdk
         const user = `same-${i}`;
         const d = await client.getStringDetails('Checkout', 'control', { targetingKey: user });
         assert.equal(d.value, sdk.branchFor('Checkout', user), user);
-        const ofrep = (await (await fetch(`${server.url}/ofrep/v1/evaluate/flags/Checkout`, { method: 'POST', headers: { authorization: CLIENT_TOKEN, 'content-type': 'application/json' }, body: JSON.stringify({ context: { targetingKey: user } }) })).json()) as { value: string };
+        const ofrep = (await (
+          await fetch(`${server.url}/ofrep/v1/evaluate/flags/Checkout`, {
+            method: 'POST',
+            headers: { authorization: CLIENT_TOKEN, 'content-type': 'application/json' },
+            body: JSON.stringify({ context: { targetingKey: user } }),
+          })
+        ).json()) as { value: string };
         assert.equal(ofrep.value, d.value, user);
         if (d.value === 'Enhanced') enhanced++;
       }
@@ -91,7 +113,11 @@ describe('OpenFeature provider (immune/openfeature) with @openfeature/server-sdk
     for (const u of users.slice(0, 10)) await client.getStringValue('Signup', 'control', { targetingKey: u });
     for (const u of users.slice(0, 20)) client.track('checkout', { targetingKey: u }, { value: 12.5 });
     await provider.client.flush();
-    type Results = { participants: number; sources: { exposures: Record<string, number>; conversions: Record<string, number> }; branches: { name: string; participants: number; metrics: { name: string; converted: number }[] }[] };
+    type Results = {
+      participants: number;
+      sources: { exposures: Record<string, number>; conversions: Record<string, number> };
+      branches: { name: string; participants: number; metrics: { name: string; converted: number }[] }[];
+    };
     const r = await until(
       'the readout',
       async () => (await (await fetch(`${server.url}/api/experiments/Signup/results`)).json()) as Results,

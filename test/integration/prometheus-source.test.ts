@@ -21,12 +21,41 @@ import { freePort } from '../helpers/sshd-server.js';
 const log = pino({ level: 'silent' });
 
 const DEFINITIONS = [
-  { name: 'error_rate', kind: 'ratio', numerator: 'shop_http_requests_total{code=~"5.."}', denominator: 'shop_http_requests_total', bad: 'increase', tolerance: '10%', critical: true },
-  { name: 'checkout_error_rate', kind: 'ratio', numerator: 'shop_http_requests_total{route="/checkout",code=~"5.."}', denominator: 'shop_http_requests_total{route="/checkout"}', bad: 'increase', tolerance: '10%', critical: true },
-  { name: 'latency_p90', kind: 'continuous', histogram: 'shop_http_request_duration_seconds', quantile: 0.9, bad: 'increase', tolerance: '50%' },
+  {
+    name: 'error_rate',
+    kind: 'ratio',
+    numerator: 'shop_http_requests_total{code=~"5.."}',
+    denominator: 'shop_http_requests_total',
+    bad: 'increase',
+    tolerance: '10%',
+    critical: true,
+  },
+  {
+    name: 'checkout_error_rate',
+    kind: 'ratio',
+    numerator: 'shop_http_requests_total{route="/checkout",code=~"5.."}',
+    denominator: 'shop_http_requests_total{route="/checkout"}',
+    bad: 'increase',
+    tolerance: '10%',
+    critical: true,
+  },
+  {
+    name: 'latency_p90',
+    kind: 'continuous',
+    histogram: 'shop_http_request_duration_seconds',
+    quantile: 0.9,
+    bad: 'increase',
+    tolerance: '50%',
+  },
   { name: 'checkouts', kind: 'count', counter: 'shop_checkouts_total', bad: 'decrease', tolerance: '30%', group: 'business' },
   { name: 'memory', kind: 'continuous', gauge: 'process_resident_memory_bytes', bad: 'increase', tolerance: '50%' },
-  { name: 'requests_rate', kind: 'continuous', query: 'sum by (instance) (rate(shop_http_requests_total{instance=~"{{instances}}"}[{{interval}}]))', bad: 'decrease', tolerance: '50%' },
+  {
+    name: 'requests_rate',
+    kind: 'continuous',
+    query: 'sum by (instance) (rate(shop_http_requests_total{instance=~"{{instances}}"}[{{interval}}]))',
+    bad: 'decrease',
+    tolerance: '50%',
+  },
 ];
 
 describe('Prometheus metrics source (real Prometheus scraping demo shops)', function () {
@@ -49,12 +78,24 @@ describe('Prometheus metrics source (real Prometheus scraping demo shops)', func
     const port = await freePort('127.0.0.1');
     const child = spawn(process.execPath, ['server.js'], {
       cwd: dir,
-      env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', SERVER_ID: id, RELEASE_ID: dir.split('/').pop(), NODE_PATH: resolve('node_modules') },
+      env: {
+        PATH: process.env.PATH,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        SERVER_ID: id,
+        RELEASE_ID: dir.split('/').pop(),
+        NODE_PATH: resolve('node_modules'),
+      },
       stdio: 'ignore',
     });
     shops.push(child);
     const until = Date.now() + 10_000;
-    while (!(await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(500) }).then((r) => r.ok, () => false))) {
+    while (
+      !(await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(500) }).then(
+        (r) => r.ok,
+        () => false,
+      ))
+    ) {
       if (Date.now() > until || child.exitCode !== null) throw new Error(`shop ${id} did not start`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -76,9 +117,17 @@ describe('Prometheus metrics source (real Prometheus scraping demo shops)', func
     const fileSd = join(tmp, 'targets', 'fleet.json');
     await writeFileSd(fileSd, all);
     prom = await startPrometheus({ dir: join(tmp, 'prom'), fileSd, scrapeInterval: '1s' });
-    config = metricsConfig.parse({ source: 'prometheus', prometheus: { url: prom.url, file_sd: fileSd }, timeout: '3s', definitions: DEFINITIONS });
+    config = metricsConfig.parse({
+      source: 'prometheus',
+      prometheus: { url: prom.url, file_sd: fileSd },
+      timeout: '3s',
+      definitions: DEFINITIONS,
+    });
     traffic = startTraffic({ targets: () => all, rpsPerServer: 40, durationMs: 60_000, seed: 7, checkoutRate: 1, log });
-    await prom.waitForTargets(all.map((s) => `127.0.0.1:${s.port}`), 15_000);
+    await prom.waitForTargets(
+      all.map((s) => `127.0.0.1:${s.port}`),
+      15_000,
+    );
   });
 
   after(async function () {
@@ -89,9 +138,15 @@ describe('Prometheus metrics source (real Prometheus scraping demo shops)', func
   });
 
   it('writes a file_sd target file naming each server and its labels', function () {
-    const groupsOnDisk = JSON.parse(readFileSync(join(tmp, 'targets', 'fleet.json'), 'utf8')) as { targets: string[]; labels: Record<string, string> }[];
+    const groupsOnDisk = JSON.parse(readFileSync(join(tmp, 'targets', 'fleet.json'), 'utf8')) as {
+      targets: string[];
+      labels: Record<string, string>;
+    }[];
     assert.equal(groupsOnDisk.length, 6);
-    assert.deepEqual(groupsOnDisk[0], { targets: [`127.0.0.1:${groups.baseline[0]!.port}`], labels: { role: 'baseline', server: 'baseline1' } });
+    assert.deepEqual(groupsOnDisk[0], {
+      targets: [`127.0.0.1:${groups.baseline[0]!.port}`],
+      labels: { role: 'baseline', server: 'baseline1' },
+    });
   });
 
   it('catches the checkout regression through Prometheus and passes the good release', async function () {
@@ -129,12 +184,24 @@ describe('Prometheus metrics source (real Prometheus scraping demo shops)', func
         }
       }
       const gate = (canary: Server[]) =>
-        judgeGate({ alpha: 0.01, metrics: series(canary), elapsedMs: Date.now() - started, minBakeMs: 12_000, maxBakeMs: 45_000, onInconclusive: 'rollback', unresponsive: [] });
+        judgeGate({
+          alpha: 0.01,
+          metrics: series(canary),
+          elapsedMs: Date.now() - started,
+          minBakeMs: 12_000,
+          maxBakeMs: 45_000,
+          onInconclusive: 'rollback',
+          unresponsive: [],
+        });
       if (!badResult || badResult.decision === 'continue') badResult = gate(groups.bad);
       if (!goodResult || goodResult.decision === 'continue') goodResult = gate(groups.good);
       if (badResult.decision !== 'continue' && goodResult.decision !== 'continue') break;
     }
-    if (process.env.PROM_TEST_DEBUG) console.log(JSON.stringify([...data.get('checkout_error_rate')!].map(([k, v]) => [k, v])), JSON.stringify(badResult?.metrics.map((m) => m.explanation)));
+    if (process.env.PROM_TEST_DEBUG)
+      console.log(
+        JSON.stringify([...data.get('checkout_error_rate')!].map(([k, v]) => [k, v])),
+        JSON.stringify(badResult?.metrics.map((m) => m.explanation)),
+      );
     assert.equal(badResult?.decision, 'fail', badResult?.explanation);
     assert.match(badResult!.explanation, /checkout_error_rate|error_rate/);
     assert.equal(goodResult?.decision, 'pass', goodResult?.explanation);
@@ -151,7 +218,10 @@ describe('Prometheus metrics source (real Prometheus scraping demo shops)', func
     const steps = await source.history([...groups.baseline, ...groups.bad], end - 9000, end, 3000);
     assert.equal(steps.length, 4);
     for (const step of steps) {
-      assert.deepEqual(step.map((s) => s.server), ['baseline1', 'baseline2', 'bad1', 'bad2']);
+      assert.deepEqual(
+        step.map((s) => s.server),
+        ['baseline1', 'baseline2', 'bad1', 'bad2'],
+      );
       for (const s of step) {
         assert.equal(s.ok, true, s.error);
         assert.equal(typeof s.values.checkouts, 'number');
@@ -159,8 +229,13 @@ describe('Prometheus metrics source (real Prometheus scraping demo shops)', func
       }
     }
     // The bad release's errors show in the history too.
-    const errors = steps.flatMap((st) => st.filter((s) => s.server.startsWith('bad')).map((s) => (s.values.error_rate as [number, number])[0]));
-    assert.ok(errors.some((e) => e > 0), JSON.stringify(errors));
+    const errors = steps.flatMap((st) =>
+      st.filter((s) => s.server.startsWith('bad')).map((s) => (s.values.error_rate as [number, number])[0]),
+    );
+    assert.ok(
+      errors.some((e) => e > 0),
+      JSON.stringify(errors),
+    );
   });
 
   it('returns null values (never a pass) for series that do not exist and for NaN', async function () {
@@ -227,15 +302,28 @@ describe('Prometheus queries', function () {
     );
     const r = (q: string) => renderQuery(q, ['127.0.0.1:7101', '127.0.0.1:7102'], 30_000);
     assert.ok(ratio?.kind === 'ratio');
-    assert.equal(r(ratio.numerator), 'sum by (instance) (increase(shop_http_requests_total{route="/checkout",code=~"5..",instance=~"127\\\\.0\\\\.0\\\\.1:7101|127\\\\.0\\\\.0\\\\.1:7102"}[30s]))');
+    assert.equal(
+      r(ratio.numerator),
+      'sum by (instance) (increase(shop_http_requests_total{route="/checkout",code=~"5..",instance=~"127\\\\.0\\\\.0\\\\.1:7101|127\\\\.0\\\\.0\\\\.1:7102"}[30s]))',
+    );
     assert.ok(hist?.kind === 'continuous' && gauge?.kind === 'continuous' && own?.kind === 'continuous');
-    assert.match(r(hist.query), /^histogram_quantile\(0\.9, sum by \(le, instance\) \(rate\(shop_http_request_duration_seconds_bucket\{instance=~"[^"]+"\}\[30s\]\)\)\)$/);
+    assert.match(
+      r(hist.query),
+      /^histogram_quantile\(0\.9, sum by \(le, instance\) \(rate\(shop_http_request_duration_seconds_bucket\{instance=~"[^"]+"\}\[30s\]\)\)\)$/,
+    );
     assert.match(r(gauge.query), /^avg by \(instance\) \(avg_over_time\(process_resident_memory_bytes\{instance=~"[^"]+"\}\[30s\]\)\)$/);
-    assert.equal(r(own.query), 'sum by (instance) (rate(shop_http_requests_total{instance=~"127\\\\.0\\\\.0\\\\.1:7101|127\\\\.0\\\\.0\\\\.1:7102"}[30s]))');
+    assert.equal(
+      r(own.query),
+      'sum by (instance) (rate(shop_http_requests_total{instance=~"127\\\\.0\\\\.0\\\\.1:7101|127\\\\.0\\\\.0\\\\.1:7102"}[30s]))',
+    );
   });
 
   it('rejects a selector that does not parse, naming the definition', function () {
-    const cfg = metricsConfig.parse({ source: 'prometheus', prometheus: { url: 'http://127.0.0.1:9090' }, definitions: [{ name: 'x', kind: 'count', counter: 'a{b=', bad: 'increase' }] });
+    const cfg = metricsConfig.parse({
+      source: 'prometheus',
+      prometheus: { url: 'http://127.0.0.1:9090' },
+      definitions: [{ name: 'x', kind: 'count', counter: 'a{b=', bad: 'increase' }],
+    });
     assert.throws(() => createPrometheusSource(cfg, { log }), /metrics\.definitions\.0\.counter: metric x: /);
   });
 });

@@ -28,7 +28,21 @@ describe('immune serve under faults', function () {
       await writeFile(file, localPipelineYaml({ repo: origin.url, dir, basePort: await freePortRange(2), servers: 2, tests: false }));
       await writeFile(join(dir, 'tokens.yaml'), 'tokens:\n  - { name: ci, role: emperor, token: x }\n');
       const t0 = Date.now();
-      const r = await immune(['serve', '--pipeline', file, '--port', String(await freePortRange(1)), '--data', join(dir, 'state'), '--tokens', join(dir, 'tokens.yaml')], {}, dir);
+      const r = await immune(
+        [
+          'serve',
+          '--pipeline',
+          file,
+          '--port',
+          String(await freePortRange(1)),
+          '--data',
+          join(dir, 'state'),
+          '--tokens',
+          join(dir, 'tokens.yaml'),
+        ],
+        {},
+        dir,
+      );
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /tokens\.yaml:2:/);
       assert.ok(Date.now() - t0 < 25_000, 'it exits instead of running the line');

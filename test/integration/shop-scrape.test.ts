@@ -14,12 +14,24 @@ import { call, freePorts, log, ROOT, shopArtifacts, tempDir } from './fleet-fixt
 const metrics = metricsConfig.parse({
   timeout: '1s',
   definitions: [
-    { name: 'error_rate', kind: 'ratio', bad: 'increase', numerator: 'shop_http_requests_total{code=~"5.."}', denominator: 'shop_http_requests_total' },
+    {
+      name: 'error_rate',
+      kind: 'ratio',
+      bad: 'increase',
+      numerator: 'shop_http_requests_total{code=~"5.."}',
+      denominator: 'shop_http_requests_total',
+    },
     { name: 'checkouts', kind: 'count', bad: 'decrease', group: 'business', counter: 'shop_checkouts_total' },
     { name: 'revenue', kind: 'count', bad: 'decrease', group: 'business', counter: 'shop_revenue_total' },
     { name: 'visits', kind: 'count', bad: 'decrease', group: 'business', counter: 'shop_visits_total' },
     { name: 'signups', kind: 'count', bad: 'decrease', group: 'business', counter: 'shop_signups_total' },
-    { name: 'latency_p90', kind: 'continuous', bad: 'increase', histogram: 'shop_http_request_duration_seconds{route="/checkout"}', quantile: 0.9 },
+    {
+      name: 'latency_p90',
+      kind: 'continuous',
+      bad: 'increase',
+      histogram: 'shop_http_request_duration_seconds{route="/checkout"}',
+      quantile: 0.9,
+    },
     { name: 'memory', kind: 'continuous', bad: 'increase', gauge: 'process_resident_memory_bytes' },
     { name: 'cpu', kind: 'continuous', bad: 'increase', rate: 'process_cpu_seconds_total' },
   ],
@@ -50,12 +62,22 @@ export function createExperimentsClient(o: { url: string; clientToken: string; a
 }
 `,
     );
-    const config = localFleet.parse({ type: 'local', servers: 3, base_port: await freePorts(3), dir: join(tmp.dir, 'fleet'), stop_timeout: '2s' });
+    const config = localFleet.parse({
+      type: 'local',
+      servers: 3,
+      base_port: await freePorts(3),
+      dir: join(tmp.dir, 'fleet'),
+      stop_timeout: '2s',
+    });
     fleet = createLocalFleet(config, { root: ROOT, log });
     servers = await fleet.servers();
     const [good, bad] = [await build(), await build(badChange().files)];
     await Promise.all([fleet.activate(servers[0], good, signal()), fleet.activate(servers[1], bad, signal())]);
-    const withSdk = createLocalFleet(config, { root: ROOT, log, env: { IMMUNE_URL: 'http://127.0.0.1:9', IMMUNE_CLIENT_TOKEN: 't', IMMUNE_SDK: fakeSdk } });
+    const withSdk = createLocalFleet(config, {
+      root: ROOT,
+      log,
+      env: { IMMUNE_URL: 'http://127.0.0.1:9', IMMUNE_CLIENT_TOKEN: 't', IMMUNE_SDK: fakeSdk },
+    });
     await withSdk.activate(servers[2], await build(fixChange().files), signal());
   });
 
@@ -104,18 +126,32 @@ export function createExperimentsClient(o: { url: string; clientToken: string; a
     assert.equal(live.ok, true);
     assert.equal(gone.ok, false);
     assert.match(gone.error!, /ECONNREFUSED|fetch failed/);
-    assert.deepEqual(Object.values(gone.values), metrics.definitions.map(() => null));
+    assert.deepEqual(
+      Object.values(gone.values),
+      metrics.definitions.map(() => null),
+    );
   });
 
   it('under simulated traffic, the bad change fails some checkouts with 500 and the good one none; scrape and traffic agree', async () => {
     const src = createScrapeSource(metrics, { log });
     const [good, bad] = servers;
     await src.sample([good, bad], 1000);
-    const traffic = startTraffic({ targets: () => [good, bad], rpsPerServer: 80, durationMs: 2500, seed: 7, users: 400, checkoutRate: 1, enhancedLift: 0, log });
+    const traffic = startTraffic({
+      targets: () => [good, bad],
+      rpsPerServer: 80,
+      durationMs: 2500,
+      seed: 7,
+      users: 400,
+      checkoutRate: 1,
+      enhancedLift: 0,
+      log,
+    });
     await traffic.done;
     const stats = traffic.stats();
     const [g, b] = await src.sample([good, bad], 1000);
-    console.log(`      traffic: ${stats.requests} requests in ${stats.elapsedMs} ms, ${stats.checkouts} checkouts, ${stats.serverErrors} errors, ${stats.dropped} dropped`);
+    console.log(
+      `      traffic: ${stats.requests} requests in ${stats.elapsedMs} ms, ${stats.checkouts} checkouts, ${stats.serverErrors} errors, ${stats.dropped} dropped`,
+    );
     assert.equal(stats.running, false);
     assert.ok(stats.requests > 200, `requests ${stats.requests}`);
     assert.ok(Math.abs(stats.byServer.s1 - stats.byServer.s2) <= 0.2 * stats.byServer.s1, 'spread evenly');
@@ -149,7 +185,10 @@ export function createExperimentsClient(o: { url: string; clientToken: string; a
     assert.equal(odd.headers.get('x-branch'), 'control');
     assert.equal((await call(s.port, '/checkout', { body: { user: 'u2', amount: 40 } })).status, 200);
     const { readFile } = await import('node:fs/promises');
-    const tracked = (await readFile(join(tmp.dir, 'tracked.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const tracked = (await readFile(join(tmp.dir, 'tracked.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const last = tracked.at(-1);
     assert.deepEqual({ ...last, value: undefined }, { user: 'u2', goal: 'checkout', value: undefined, app: 'shop' });
     assert.ok(last.value === 40 || last.value === 38, `amount after the loyalty discount: ${last.value}`);

@@ -11,7 +11,17 @@ import { sshFleet, type SshFleetConfig } from '../../src/core/config/fleet.js';
 import { createSshFleet } from '../../src/adapters/fleet/ssh.js';
 import { DeployError } from '../../src/core/errors.js';
 import type { Artifact } from '../../src/ports.js';
-import { freePort, generateKey, killShops, knownHostsLine, shopRestartScript, SSHD, startSshd, type KeyPair, type Sshd } from '../helpers/sshd-server.js';
+import {
+  freePort,
+  generateKey,
+  killShops,
+  knownHostsLine,
+  shopRestartScript,
+  SSHD,
+  startSshd,
+  type KeyPair,
+  type Sshd,
+} from '../helpers/sshd-server.js';
 
 const SHOP = resolve('src/demo/shop');
 
@@ -47,7 +57,14 @@ describe('SSH fleet (real sshd on 127.0.1.x)', function () {
       timeout: '40s',
       keep_releases: 2,
       concurrency: 4,
-      servers: hosts.slice(0, 2).map((h, i) => ({ id: `s${i + 1}`, host: h, port: sshds[i]!.port, app_port: appPorts[i], dir: join(tmp, `srv${i + 1}`), labels: { zone: `z${i + 1}` } })),
+      servers: hosts.slice(0, 2).map((h, i) => ({
+        id: `s${i + 1}`,
+        host: h,
+        port: sshds[i]!.port,
+        app_port: appPorts[i],
+        dir: join(tmp, `srv${i + 1}`),
+        labels: { zone: `z${i + 1}` },
+      })),
       ...over,
     });
   }
@@ -105,7 +122,11 @@ describe('SSH fleet (real sshd on 127.0.1.x)', function () {
     const again = await fleet.servers();
     assert.deepEqual(
       again.map((s) => [s.id, s.port]),
-      [['s1', appPorts[0]], ['s2', appPorts[1]], ['other', 8080]],
+      [
+        ['s1', appPorts[0]],
+        ['s2', appPorts[1]],
+        ['other', 8080],
+      ],
     );
     writeFileSync(file, `servers:\n  - id: bad\n    hots: x\n`);
     await assert.rejects(fleet.servers(), (err: Error) => /servers\.yaml:3:\d+ servers\.0\.hots: unknown key "hots"/.test(err.message));
@@ -150,7 +171,9 @@ describe('SSH fleet (real sshd on 127.0.1.x)', function () {
 
   it('reports a server that is down as a DeployError naming it', async function () {
     const port = await freePort('127.0.1.14');
-    const fleet = createSshFleet(config({ servers: [{ id: 'down1', host: '127.0.1.14', port, app_port: 9, dir: join(tmp, 'down') }] }), { log });
+    const fleet = createSshFleet(config({ servers: [{ id: 'down1', host: '127.0.1.14', port, app_port: 9, dir: join(tmp, 'down') }] }), {
+      log,
+    });
     const [down] = await fleet.servers();
     await assert.rejects(fleet.activate(down!, artifacts.a!, AbortSignal.timeout(20_000)), (err: unknown) => {
       assert.ok(err instanceof DeployError);
@@ -162,9 +185,15 @@ describe('SSH fleet (real sshd on 127.0.1.x)', function () {
   });
 
   it('refuses a server whose host key does not match known_hosts, and one not in it', async function () {
-    const fleet = createSshFleet(config({ servers: [{ id: 'mitm', host: hosts[2], port: sshds[2]!.port, app_port: 9, dir: join(tmp, 'srv3') }] }), { log });
+    const fleet = createSshFleet(
+      config({ servers: [{ id: 'mitm', host: hosts[2], port: sshds[2]!.port, app_port: 9, dir: join(tmp, 'srv3') }] }),
+      { log },
+    );
     const [mitm] = await fleet.servers();
-    await assert.rejects(fleet.activate(mitm!, artifacts.a!, AbortSignal.timeout(20_000)), /^DeployError: mitm: host key of \[127\.0\.1\.13\]:\d+ does not match .*known_hosts/);
+    await assert.rejects(
+      fleet.activate(mitm!, artifacts.a!, AbortSignal.timeout(20_000)),
+      /^DeployError: mitm: host key of \[127\.0\.1\.13\]:\d+ does not match .*known_hosts/,
+    );
     assert.equal(existsSync(join(tmp, 'srv3')), false, 'nothing was done on the server');
 
     writeFileSync(join(tmp, 'known_hosts_empty'), '');
@@ -181,7 +210,10 @@ describe('SSH fleet (real sshd on 127.0.1.x)', function () {
   it('fails the activation when the release never becomes healthy, naming server and URL', async function () {
     const bad = join(tmp, 'restart-noop.sh');
     // Stops the running shop (and waits until it is gone) but starts nothing.
-    writeFileSync(bad, '#!/bin/sh\npid=$(cat "$IMMUNE_DIR/app.pid")\nkill "$pid" 2>/dev/null || true\nwhile kill -0 "$pid" 2>/dev/null; do sleep 0.05; done\nexit 0\n');
+    writeFileSync(
+      bad,
+      '#!/bin/sh\npid=$(cat "$IMMUNE_DIR/app.pid")\nkill "$pid" 2>/dev/null || true\nwhile kill -0 "$pid" 2>/dev/null; do sleep 0.05; done\nexit 0\n',
+    );
     const fleet = createSshFleet(config({ restart: ['sh', bad], health_timeout: '1s' }), { log });
     const [, s2] = await fleet.servers();
     await assert.rejects(fleet.activate(s2!, artifacts.a!, AbortSignal.timeout(20_000)), (err: unknown) => {
@@ -197,7 +229,10 @@ describe('SSH fleet (real sshd on 127.0.1.x)', function () {
     const fleet = createSshFleet(config({ restart: ['sh', slow], timeout: '2s' }), { log });
     const [, s2] = await fleet.servers();
     // The caller's own signal would say "aborted" (at 20s); the fleet's bound says "timed out".
-    await assert.rejects(fleet.activate(s2!, artifacts.b!, AbortSignal.timeout(20_000)), /^DeployError: s2: activating rel-b timed out after 2s/);
+    await assert.rejects(
+      fleet.activate(s2!, artifacts.b!, AbortSignal.timeout(20_000)),
+      /^DeployError: s2: activating rel-b timed out after 2s/,
+    );
   });
 
   it('never logs the private key', function () {
@@ -207,4 +242,3 @@ describe('SSH fleet (real sshd on 127.0.1.x)', function () {
     assert.ok(!logs.some((l) => l.includes(body)));
   });
 });
-

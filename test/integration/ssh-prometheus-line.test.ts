@@ -29,7 +29,11 @@ describe('the line on SSH servers judged through Prometheus', function () {
   let traffic: Traffic | undefined;
 
   const deployOf = (sha: string) =>
-    waitFor(async () => (await rt!.store.line.listDeploys('shop', { limit: 20 })).find((d) => d.shas.includes(sha) && d.outcome), 100_000, `deploy of ${sha.slice(0, 8)}`);
+    waitFor(
+      async () => (await rt!.store.line.listDeploys('shop', { limit: 20 })).find((d) => d.shas.includes(sha) && d.outcome),
+      100_000,
+      `deploy of ${sha.slice(0, 8)}`,
+    );
 
   before(async function () {
     if (!SSHD || !PROMETHEUS) throw new Error('needs openssh-server and prometheus');
@@ -42,7 +46,9 @@ describe('the line on SSH servers judged through Prometheus', function () {
       const sshd = await startSshd({ dir: join(tmp, `sshd${i + 1}`), host, authorizedKeys: [client.publicLine] });
       sshds.push(sshd);
       known.push(knownHostsLine(host, sshd.port, sshd.hostKey.publicLine));
-      servers.push(`    - { id: s${i + 1}, host: ${host}, port: ${sshd.port}, app_port: ${await freePort(host)}, dir: ${JSON.stringify(join(tmp, `srv${i + 1}`))} }`);
+      servers.push(
+        `    - { id: s${i + 1}, host: ${host}, port: ${sshd.port}, app_port: ${await freePort(host)}, dir: ${JSON.stringify(join(tmp, `srv${i + 1}`))} }`,
+      );
     }
     writeFileSync(join(tmp, 'known_hosts'), known.join('\n') + '\n');
     writeFileSync(join(tmp, 'restart.sh'), shopRestartScript(resolve('node_modules')));

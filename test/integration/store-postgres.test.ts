@@ -33,11 +33,26 @@ describe('PostgreSQL line and audit stores', function () {
     dir = mkdtempSync(join(tmpdir(), 'immune-pg-'));
     // PostgreSQL refuses to run as root: run it as the postgres user then.
     const asRoot = process.getuid?.() === 0;
-    if (asRoot) chownSync(dir, Number((await execa('id', ['-u', 'postgres'])).stdout), Number((await execa('id', ['-g', 'postgres'])).stdout));
-    const run = (cmd: string, args: string[]) => (asRoot ? execa('runuser', ['-u', 'postgres', '--', join(BIN, cmd), ...args], { cwd: dir }) : execa(join(BIN, cmd), args, { cwd: dir }));
+    if (asRoot)
+      chownSync(dir, Number((await execa('id', ['-u', 'postgres'])).stdout), Number((await execa('id', ['-g', 'postgres'])).stdout));
+    const run = (cmd: string, args: string[]) =>
+      asRoot
+        ? execa('runuser', ['-u', 'postgres', '--', join(BIN, cmd), ...args], { cwd: dir })
+        : execa(join(BIN, cmd), args, { cwd: dir });
     await run('initdb', ['-D', join(dir, 'data'), '-U', 'immune', '-A', 'trust', '-E', 'UTF8', '--no-sync']);
     const port = await freePort();
-    server = run('postgres', ['-D', join(dir, 'data'), '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off']);
+    server = run('postgres', [
+      '-D',
+      join(dir, 'data'),
+      '-p',
+      String(port),
+      '-k',
+      dir,
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'fsync=off',
+    ]);
     server.catch(() => undefined);
     url = `postgres://immune@127.0.0.1:${port}/postgres`;
     const deadline = Date.now() + 30_000;

@@ -62,7 +62,13 @@ describe('engine/test-stage culprit search on a real repo', function () {
     const history = new SqliteTestHistory(db);
     process.env.FLAKY = flaky ? '1' : '0';
     const runner = createTestRunner({
-      config: testsConfig.parse({ runner: 'mocha', files: ['test/**/*.test.cjs'], workers, retries: 1, setup: [['ln', '-s', modules, 'node_modules']] }),
+      config: testsConfig.parse({
+        runner: 'mocha',
+        files: ['test/**/*.test.cjs'],
+        workers,
+        retries: 1,
+        setup: [['ln', '-s', modules, 'node_modules']],
+      }),
       history,
       log,
     });
@@ -81,7 +87,11 @@ describe('engine/test-stage culprit search on a real repo', function () {
     assert.equal(res.report.passed, 3);
     assert.ok(!('results' in res.report));
     const stats = await s.history.stats();
-    assert.deepEqual(stats.map((x) => x.id).sort(), ['test/math.test.cjs::math adds', 'test/math.test.cjs::math is commutative', 'test/other.test.cjs::other holds']);
+    assert.deepEqual(stats.map((x) => x.id).sort(), [
+      'test/math.test.cjs::math adds',
+      'test/math.test.cjs::math is commutative',
+      'test/other.test.cjs::other holds',
+    ]);
   });
 
   it('finds the commit that broke a test in a batch of 8, with parallel probes', async () => {
@@ -94,7 +104,10 @@ describe('engine/test-stage culprit search on a real repo', function () {
     culprit = batch[5]!;
     const res = await stage(3, false).run(batch);
     assert.equal(res.ok, false);
-    assert.deepEqual(res.report.failed.map((f) => f.id), ['test/math.test.cjs::math adds']);
+    assert.deepEqual(
+      res.report.failed.map((f) => f.id),
+      ['test/math.test.cjs::math adds'],
+    );
     assert.equal(res.culprit?.sha, culprit);
     assert.equal(res.report.culprit?.sha, culprit);
     assert.ok(res.culprit!.runs >= 3 && res.culprit!.runs <= 7, `runs ${res.culprit!.runs}`);

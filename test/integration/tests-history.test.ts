@@ -7,7 +7,14 @@ import { openDb, type Db } from '../../src/adapters/store/sqlite/db.js';
 import { SqliteTestHistory } from '../../src/adapters/store/sqlite/tests.js';
 import type { TestCaseResult } from '../../src/ports.js';
 
-const r = (id: string, state: TestCaseResult['state'], durationMs: number, flaky = false): TestCaseResult => ({ id, file: id.split('::')[0]!, title: id.split('::')[1]!, state, durationMs, flaky });
+const r = (id: string, state: TestCaseResult['state'], durationMs: number, flaky = false): TestCaseResult => ({
+  id,
+  file: id.split('::')[0]!,
+  title: id.split('::')[1]!,
+  state,
+  durationMs,
+  flaky,
+});
 
 describe('store/sqlite/tests (SqliteTestHistory)', () => {
   let dir: string;
@@ -24,11 +31,17 @@ describe('store/sqlite/tests (SqliteTestHistory)', () => {
     await h.recordRun('s1', [r('a.js::x', 'passed', 10), r('a.js::y', 'failed', 30), r('a.js::z', 'skipped', 0)], 1);
     await h.recordRun('s2', [r('a.js::x', 'passed', 20), r('a.js::y', 'passed', 10, true)], 2);
     const d = await h.durations();
-    assert.deepEqual([...d.entries()].sort(), [['a.js::x', 15], ['a.js::y', 20]]);
+    assert.deepEqual([...d.entries()].sort(), [
+      ['a.js::x', 15],
+      ['a.js::y', 20],
+    ]);
     assert.deepEqual([...(await h.durations(['a.js::x'])).keys()], ['a.js::x']);
     const stats = await h.stats();
     const y = stats.find((s) => s.id === 'a.js::y')!;
-    assert.deepEqual({ runs: y.runs, failures: y.failures, flakes: y.flakes, file: y.file, title: y.title }, { runs: 2, failures: 1, flakes: 1, file: 'a.js', title: 'y' });
+    assert.deepEqual(
+      { runs: y.runs, failures: y.failures, flakes: y.flakes, file: y.file, title: y.title },
+      { runs: 2, failures: 1, flakes: 1, file: 'a.js', title: 'y' },
+    );
   });
 
   it('averages only the last 10 runs of a test', async () => {
@@ -55,8 +68,19 @@ describe('store/sqlite/tests (SqliteTestHistory)', () => {
   it('records per-file load times and averages the last 10 loads of a file', async () => {
     db = openDb(join(dir, 'd.db'));
     const h = new SqliteTestHistory(db);
-    for (let i = 0; i < 12; i++) await h.recordFileLoads(`s${i}`, [{ file: 'test/a.test.ts', ms: i < 2 ? 5000 : 40 }, { file: 'test/b.test.ts', ms: 3 }], i);
-    assert.deepEqual([...(await h.fileLoads()).entries()].sort(), [['test/a.test.ts', 40], ['test/b.test.ts', 3]]);
+    for (let i = 0; i < 12; i++)
+      await h.recordFileLoads(
+        `s${i}`,
+        [
+          { file: 'test/a.test.ts', ms: i < 2 ? 5000 : 40 },
+          { file: 'test/b.test.ts', ms: 3 },
+        ],
+        i,
+      );
+    assert.deepEqual([...(await h.fileLoads()).entries()].sort(), [
+      ['test/a.test.ts', 40],
+      ['test/b.test.ts', 3],
+    ]);
   });
 
   it('adds the file-load table to a database made before it (migration 2 of the tests schema)', async () => {

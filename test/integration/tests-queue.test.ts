@@ -16,7 +16,11 @@ import { makeSuite, mochaFile, type FixtureSuite } from '../fixtures/suites/make
 const log = pino({ level: 'silent' });
 
 async function run(suite: FixtureSuite, cfg: Record<string, unknown>, durations = new Map<string, number>()): Promise<RunReport> {
-  const runner = createTestRunner({ config: testsConfig.parse({ runner: 'mocha', files: ['test/**/*.test.{cjs,mjs}'], retries: 0, fail_fast: false, ...cfg }), history: memoryHistory(durations), log });
+  const runner = createTestRunner({
+    config: testsConfig.parse({ runner: 'mocha', files: ['test/**/*.test.{cjs,mjs}'], retries: 0, fail_fast: false, ...cfg }),
+    history: memoryHistory(durations),
+    log,
+  });
   try {
     return await runner.run({ sha: 'f00d', dir: suite.dir, dispose: async () => {} }, new AbortController().signal);
   } finally {
@@ -42,17 +46,26 @@ describe('adapters/runner work queue (warm runners per slot)', function () {
   it('hands the rest of the queue to the idle slot while a test runs far longer than its history says', async () => {
     // "stuck" is 1 ms in history but waits until all five other files have run: that can only
     // finish if the other slot takes every remaining unit while it waits.
-    const suite = await makeSuite([{ name: 'stuck.test.cjs', tests: [{ title: 'waits' }] }, ...['b', 'c', 'd', 'e', 'f'].map((n) => ({ name: `${n}.test.cjs`, tests: [{ title: 'counts' }] }))]);
+    const suite = await makeSuite([
+      { name: 'stuck.test.cjs', tests: [{ title: 'waits' }] },
+      ...['b', 'c', 'd', 'e', 'f'].map((n) => ({ name: `${n}.test.cjs`, tests: [{ title: 'counts' }] })),
+    ]);
     suites.push(suite);
     const counter = join(suite.stateDir, 'count');
     for (const n of ['b', 'c', 'd', 'e', 'f']) {
-      await writeFile(join(suite.dir, 'test', `${n}.test.cjs`), `it('${n} counts', () => { require('node:fs').appendFileSync(${JSON.stringify(counter)}, 'x'); });\n`);
+      await writeFile(
+        join(suite.dir, 'test', `${n}.test.cjs`),
+        `it('${n} counts', () => { require('node:fs').appendFileSync(${JSON.stringify(counter)}, 'x'); });\n`,
+      );
     }
     await writeFile(
       join(suite.dir, 'test', 'stuck.test.cjs'),
       `it('waits', async () => { const fs = require('node:fs'); while (!(fs.existsSync(${JSON.stringify(counter)}) && fs.readFileSync(${JSON.stringify(counter)}, 'utf8').length >= 5)) await new Promise((r) => setTimeout(r, 20)); });\n`,
     );
-    const history = new Map([['test/stuck.test.cjs::waits', 1], ...['b', 'c', 'd', 'e', 'f'].map((n): [string, number] => [`test/${n}.test.cjs::${n} counts`, 200])]);
+    const history = new Map([
+      ['test/stuck.test.cjs::waits', 1],
+      ...['b', 'c', 'd', 'e', 'f'].map((n): [string, number] => [`test/${n}.test.cjs::${n} counts`, 200]),
+    ]);
     const report = await run(suite, { workers: 2, test_timeout: '30s' }, history);
     assert.equal(report.ok, true, report.summary);
     assert.equal(report.passed, 6);
@@ -62,12 +75,19 @@ describe('adapters/runner work queue (warm runners per slot)', function () {
 
   it('runs a long file cut into groups, loading it again in the same runner, with results exactly as a plain run', async () => {
     const suite = await makeSuite([
-      { name: 'long.test.cjs', suite: 'long', tests: [{ title: 'one' }, { title: 'two', does: 'fail' }, { title: 'three' }, { title: 'four' }] },
+      {
+        name: 'long.test.cjs',
+        suite: 'long',
+        tests: [{ title: 'one' }, { title: 'two', does: 'fail' }, { title: 'three' }, { title: 'four' }],
+      },
       { name: 'short.test.cjs', suite: 'short', tests: [{ title: 'five' }] },
     ]);
     suites.push(suite);
     // An ES module too: a second load needs a fresh URL, not just a cleared require cache.
-    await writeFile(join(suite.dir, 'test', 'esm.test.mjs'), `describe('esm', () => { for (const n of ['a', 'b', 'c']) it(n, async () => { await new Promise((r) => setTimeout(r, 5)); }); });\n`);
+    await writeFile(
+      join(suite.dir, 'test', 'esm.test.mjs'),
+      `describe('esm', () => { for (const n of ['a', 'b', 'c']) it(n, async () => { await new Promise((r) => setTimeout(r, 5)); }); });\n`,
+    );
     const history = new Map<string, number>();
     for (const n of ['one', 'two', 'three', 'four']) history.set(`test/long.test.cjs::long ${n}`, 1000);
     for (const n of ['a', 'b', 'c']) history.set(`test/esm.test.mjs::esm ${n}`, 1000);
@@ -77,10 +97,16 @@ describe('adapters/runner work queue (warm runners per slot)', function () {
     const report = await run(suite, { workers: 2 }, history);
     assert.deepEqual(report.results.map((r) => `${r.id} ${r.state}`).sort(), expected);
     assert.equal(report.total, 8);
-    assert.deepEqual(report.failed.map((f) => f.title), ['long two']);
+    assert.deepEqual(
+      report.failed.map((f) => f.title),
+      ['long two'],
+    );
     // Two runners took the 8 units (7 single tests of the long files, one short file).
     assert.equal(report.shards.length, 2);
-    assert.equal(report.shards.reduce((s, x) => s + x.tests, 0), 8);
+    assert.equal(
+      report.shards.reduce((s, x) => s + x.tests, 0),
+      8,
+    );
     assert.deepEqual(report.fileLoads?.map((l) => l.file).sort(), ['test/esm.test.mjs', 'test/long.test.cjs', 'test/short.test.cjs']);
   });
 
@@ -98,7 +124,11 @@ exports.mochaGlobalSetup = () => fs.appendFileSync(${JSON.stringify(marks)}, 'se
     );
     const { mkdir } = await import('node:fs/promises');
     await mkdir(join(suite.dir, 'test'), { recursive: true });
-    for (const n of ['a', 'b', 'c']) await writeFile(join(suite.dir, 'test', `${n}.test.cjs`), `it('${n} sees the root hook', () => { if (!globalThis.rootHookRan) throw new Error('no root hook'); });\n`);
+    for (const n of ['a', 'b', 'c'])
+      await writeFile(
+        join(suite.dir, 'test', `${n}.test.cjs`),
+        `it('${n} sees the root hook', () => { if (!globalThis.rootHookRan) throw new Error('no root hook'); });\n`,
+      );
     const report = await run(suite, { workers: 1 });
     assert.equal(report.ok, true, report.summary);
     assert.equal(report.passed, 3);
@@ -120,7 +150,11 @@ exports.mochaGlobalSetup = () => fs.appendFileSync(${JSON.stringify(marks)}, 'se
         `it('${n} notes where it runs', () => { require('node:fs').appendFileSync(${JSON.stringify(seen)}, JSON.stringify({ tmp: require('node:os').tmpdir(), argv: process.execArgv }) + '\\n'); });\n`,
       );
     }
-    const runner = createTestRunner({ config: testsConfig.parse({ runner: 'mocha', files: ['test/*.test.cjs'], workers: 2, retries: 0 }), history: memoryHistory(), log });
+    const runner = createTestRunner({
+      config: testsConfig.parse({ runner: 'mocha', files: ['test/*.test.cjs'], workers: 2, retries: 0 }),
+      history: memoryHistory(),
+      log,
+    });
     try {
       for (let i = 0; i < 2; i++) {
         const report = await runner.run({ sha: 'f00d', dir: suite.dir, dispose: async () => {} }, new AbortController().signal);
@@ -129,7 +163,10 @@ exports.mochaGlobalSetup = () => fs.appendFileSync(${JSON.stringify(marks)}, 'se
     } finally {
       await runner.close();
     }
-    const lines = (await readFile(seen, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { tmp: string; argv: string[] });
+    const lines = (await readFile(seen, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { tmp: string; argv: string[] });
     assert.equal(lines.length, 4);
     for (const l of lines) {
       assert.ok(l.argv.includes('--no-warnings'), JSON.stringify(l));
@@ -143,8 +180,15 @@ exports.mochaGlobalSetup = () => fs.appendFileSync(${JSON.stringify(marks)}, 'se
       const db = openDb(':memory:');
       const history = new SqliteTestHistory(db);
       const from: string[] = [];
-      const logger = pino({ level: 'debug' }, { write: (line: string) => void (JSON.parse(line).msg === 'suite' && from.push(JSON.parse(line).from)) });
-      const runner = createTestRunner({ config: testsConfig.parse({ runner: 'mocha', files: ['test/**/*.test.cjs'], retries: 0, fail_fast: false, ...cfg }), history, log: logger });
+      const logger = pino(
+        { level: 'debug' },
+        { write: (line: string) => void (JSON.parse(line).msg === 'suite' && from.push(JSON.parse(line).from)) },
+      );
+      const runner = createTestRunner({
+        config: testsConfig.parse({ runner: 'mocha', files: ['test/**/*.test.cjs'], retries: 0, fail_fast: false, ...cfg }),
+        history,
+        log: logger,
+      });
       let time = Date.now();
       return {
         from,
@@ -164,7 +208,10 @@ exports.mochaGlobalSetup = () => fs.appendFileSync(${JSON.stringify(marks)}, 'se
     it('runs tests added since exactly once, does not count tests removed, and reports skipped ones: counts as a plain run', async () => {
       // "long" takes most of the suite, so with two slots it is cut into groups of one test each.
       const long = (titles: string[]) => ({ name: 'long.test.cjs', suite: 'long', tests: titles.map((title) => ({ title, ms: 150 })) });
-      const suite = await makeSuite([long(['t1', 't2', 't3', 't4', 't5', 't6']), { name: 'short.test.cjs', suite: 'short', tests: [{ title: 'one' }] }]);
+      const suite = await makeSuite([
+        long(['t1', 't2', 't3', 't4', 't5', 't6']),
+        { name: 'short.test.cjs', suite: 'short', tests: [{ title: 'one' }] },
+      ]);
       suites.push(suite);
       const r = historyRunner({ workers: 2 });
       try {
@@ -172,17 +219,38 @@ exports.mochaGlobalSetup = () => fs.appendFileSync(${JSON.stringify(marks)}, 'se
         assert.equal(first.ok, true, first.summary);
         assert.equal(first.total, 7);
         // Since then: t3 removed, a test added in the middle and one skipped; a new file with a failing test.
-        const src = mochaFile(long(['t1', 't2', 'added', 't4', 't5', 't6']), suite.stateDir).replace(/\n\}\);\n$/, "\n  it.skip('later', () => {});\n});\n");
+        const src = mochaFile(long(['t1', 't2', 'added', 't4', 't5', 't6']), suite.stateDir).replace(
+          /\n\}\);\n$/,
+          "\n  it.skip('later', () => {});\n});\n",
+        );
         await writeFile(join(suite.dir, 'test', 'long.test.cjs'), src);
-        await writeFile(join(suite.dir, 'test', 'extra.test.cjs'), mochaFile({ name: 'extra.test.cjs', suite: 'extra', tests: [{ title: 'works' }, { title: 'breaks', does: 'fail' }] }, suite.stateDir));
+        await writeFile(
+          join(suite.dir, 'test', 'extra.test.cjs'),
+          mochaFile(
+            { name: 'extra.test.cjs', suite: 'extra', tests: [{ title: 'works' }, { title: 'breaks', does: 'fail' }] },
+            suite.stateDir,
+          ),
+        );
         const expected = await plainRun(suite.dir, 'test/**/*.test.cjs');
         assert.equal(expected.length, 9);
         for (let i = 0; i < 2; i++) {
           const report = await r.run(suite.dir);
-          assert.deepEqual(report.results.filter((x) => x.state !== 'skipped').map((x) => `${x.id} ${x.state}`).sort(), expected);
-          assert.deepEqual(report.results.filter((x) => x.state === 'skipped').map((x) => x.title), ['long later']);
+          assert.deepEqual(
+            report.results
+              .filter((x) => x.state !== 'skipped')
+              .map((x) => `${x.id} ${x.state}`)
+              .sort(),
+            expected,
+          );
+          assert.deepEqual(
+            report.results.filter((x) => x.state === 'skipped').map((x) => x.title),
+            ['long later'],
+          );
           assert.equal(report.total, 10);
-          assert.deepEqual(report.failed.map((f) => f.title), ['extra breaks']);
+          assert.deepEqual(
+            report.failed.map((f) => f.title),
+            ['extra breaks'],
+          );
           assert.doesNotMatch(report.summary, /not run/);
         }
         assert.deepEqual(r.from, ['listing', 'history', 'history']);
@@ -197,11 +265,20 @@ exports.mochaGlobalSetup = () => fs.appendFileSync(${JSON.stringify(marks)}, 'se
       const r = historyRunner({ workers: 2, retries: 1 });
       try {
         assert.equal((await r.run(suite.dir)).ok, true);
-        await writeFile(join(suite.dir, 'test', 'new.test.cjs'), mochaFile({ name: 'new.test.cjs', suite: 'new', tests: [{ title: 'flakes', does: 'flaky' }, { title: 'holds' }] }, suite.stateDir));
+        await writeFile(
+          join(suite.dir, 'test', 'new.test.cjs'),
+          mochaFile(
+            { name: 'new.test.cjs', suite: 'new', tests: [{ title: 'flakes', does: 'flaky' }, { title: 'holds' }] },
+            suite.stateDir,
+          ),
+        );
         const report = await r.run(suite.dir);
         assert.deepEqual(r.from, ['listing', 'history']);
         assert.equal(report.ok, true, report.summary);
-        assert.deepEqual(report.flaky.map((f) => f.title), ['new flakes']);
+        assert.deepEqual(
+          report.flaky.map((f) => f.title),
+          ['new flakes'],
+        );
         assert.equal(report.total, 3);
         // The re-run ran that test alone.
         assert.equal(report.shards.at(-1)!.tests, 1);
@@ -213,7 +290,14 @@ exports.mochaGlobalSetup = () => fs.appendFileSync(${JSON.stringify(marks)}, 'se
     it('runs the file of a test that failed last time first, so a failure that persists shows at once', async () => {
       const suite = await makeSuite([
         { name: 'big.test.cjs', suite: 'big', tests: [{ title: 'slow', ms: 600 }] },
-        { name: 'mid.test.cjs', suite: 'mid', tests: [{ title: 'takes a while', ms: 150 }, { title: 'breaks', does: 'fail' }] },
+        {
+          name: 'mid.test.cjs',
+          suite: 'mid',
+          tests: [
+            { title: 'takes a while', ms: 150 },
+            { title: 'breaks', does: 'fail' },
+          ],
+        },
         { name: 'quick.test.cjs', suite: 'quick', tests: [{ title: 'instant' }] },
       ]);
       suites.push(suite);
@@ -223,7 +307,13 @@ exports.mochaGlobalSetup = () => fs.appendFileSync(${JSON.stringify(marks)}, 'se
         await order();
         // "mid breaks" failed last time: its file goes first.
         assert.deepEqual(await order(), ['mid takes a while', 'mid breaks', 'quick instant', 'big slow']);
-        await writeFile(join(suite.dir, 'test', 'mid.test.cjs'), mochaFile({ name: 'mid.test.cjs', suite: 'mid', tests: [{ title: 'takes a while', ms: 150 }, { title: 'breaks' }] }, suite.stateDir));
+        await writeFile(
+          join(suite.dir, 'test', 'mid.test.cjs'),
+          mochaFile(
+            { name: 'mid.test.cjs', suite: 'mid', tests: [{ title: 'takes a while', ms: 150 }, { title: 'breaks' }] },
+            suite.stateDir,
+          ),
+        );
         assert.deepEqual(await order(), ['mid takes a while', 'mid breaks', 'quick instant', 'big slow']);
         // Fixed and passed once: back to the quickest file first, then longest first.
         assert.deepEqual(await order(), ['quick instant', 'big slow', 'mid takes a while', 'mid breaks']);
@@ -233,7 +323,10 @@ exports.mochaGlobalSetup = () => fs.appendFileSync(${JSON.stringify(marks)}, 'se
     });
 
     it('fails the run naming a file that no longer loads, and runs the rest', async () => {
-      const suite = await makeSuite([{ name: 'a.test.cjs', suite: 'a', tests: [{ title: 'fine' }] }, { name: 'b.test.cjs', suite: 'b', tests: [{ title: 'fine too' }] }]);
+      const suite = await makeSuite([
+        { name: 'a.test.cjs', suite: 'a', tests: [{ title: 'fine' }] },
+        { name: 'b.test.cjs', suite: 'b', tests: [{ title: 'fine too' }] },
+      ]);
       suites.push(suite);
       const r = historyRunner({ workers: 2, retries: 1 });
       try {
@@ -242,7 +335,10 @@ exports.mochaGlobalSetup = () => fs.appendFileSync(${JSON.stringify(marks)}, 'se
         const report = await r.run(suite.dir);
         assert.deepEqual(r.from, ['listing', 'history']);
         assert.equal(report.ok, false);
-        assert.deepEqual(report.results.filter((x) => x.state === 'passed').map((x) => x.title), ['a fine']);
+        assert.deepEqual(
+          report.results.filter((x) => x.state === 'passed').map((x) => x.title),
+          ['a fine'],
+        );
         assert.equal(report.failed.length, 1);
         assert.equal(report.failed[0]!.file, 'test/b.test.cjs');
         assert.match(report.failed[0]!.error!, /SyntaxError/);
@@ -258,12 +354,27 @@ exports.mochaGlobalSetup = () => fs.appendFileSync(${JSON.stringify(marks)}, 'se
       const r = historyRunner({ workers: 1, test_timeout: '1s' });
       try {
         assert.equal((await r.run(suite.dir)).ok, true);
-        await writeFile(join(suite.dir, 'test', 'b.test.cjs'), mochaFile({ name: 'b.test.cjs', suite: 'b', tests: [{ title: 'before' }, { title: 'spins', does: 'hang' }, { title: 'after' }] }, suite.stateDir));
+        await writeFile(
+          join(suite.dir, 'test', 'b.test.cjs'),
+          mochaFile(
+            { name: 'b.test.cjs', suite: 'b', tests: [{ title: 'before' }, { title: 'spins', does: 'hang' }, { title: 'after' }] },
+            suite.stateDir,
+          ),
+        );
         const report = await r.run(suite.dir);
         assert.deepEqual(r.from, ['listing', 'history']);
-        assert.deepEqual(report.failed.map((f) => f.title), ['b spins']);
+        assert.deepEqual(
+          report.failed.map((f) => f.title),
+          ['b spins'],
+        );
         assert.match(report.failed[0]!.error!, /killed: no test finished within 3s/);
-        assert.deepEqual(report.results.filter((x) => x.state === 'passed').map((x) => x.title).sort(), ['b after', 'b before']);
+        assert.deepEqual(
+          report.results
+            .filter((x) => x.state === 'passed')
+            .map((x) => x.title)
+            .sort(),
+          ['b after', 'b before'],
+        );
         assert.equal(report.total, 3);
       } finally {
         await r.close();

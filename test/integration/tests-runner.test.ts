@@ -12,7 +12,11 @@ import { makeSuite, type FixtureFile, type FixtureSuite } from '../fixtures/suit
 const log = pino({ level: 'silent' });
 
 async function run(suite: FixtureSuite, cfg: Record<string, unknown>, progress?: (p: TestProgress) => void): Promise<RunReport> {
-  const runner = createTestRunner({ config: testsConfig.parse({ runner: 'mocha', files: ['test/**/*.test.cjs'], ...cfg }), history: memoryHistory(), log });
+  const runner = createTestRunner({
+    config: testsConfig.parse({ runner: 'mocha', files: ['test/**/*.test.cjs'], ...cfg }),
+    history: memoryHistory(),
+    log,
+  });
   try {
     return await runner.run({ sha: 'f00d', dir: suite.dir, dispose: async () => {} }, new AbortController().signal, progress);
   } finally {
@@ -32,10 +36,23 @@ describe('adapters/runner on real suites', function () {
 
   it('merges sharded results exactly: the same tests and states as one plain mocha run', async () => {
     const files: FixtureFile[] = [];
-    for (let f = 0; f < 5; f++) files.push({ name: `dir${f % 2}/f${f}.test.cjs`, suite: `suite ${f}`, tests: Array.from({ length: 6 }, (_, i) => ({ title: `t${i} (case ${f}.${i}) [x]?`, ms: (i * 7) % 20, does: f === 3 && i === 2 ? ('fail' as const) : ('pass' as const) })) });
+    for (let f = 0; f < 5; f++)
+      files.push({
+        name: `dir${f % 2}/f${f}.test.cjs`,
+        suite: `suite ${f}`,
+        tests: Array.from({ length: 6 }, (_, i) => ({
+          title: `t${i} (case ${f}.${i}) [x]?`,
+          ms: (i * 7) % 20,
+          does: f === 3 && i === 2 ? ('fail' as const) : ('pass' as const),
+        })),
+      });
     files.push({ name: 'same-titles.test.cjs', suite: 'suite 0', tests: [{ title: 't0 (case 0.0) [x]?' }] });
     const suite = await make(files);
-    const plain = await execa('node', ['node_modules/mocha/bin/mocha.js', '--reporter', 'json-stream', '--no-config', '--no-package', 'test/**/*.test.cjs'], { cwd: suite.dir, reject: false });
+    const plain = await execa(
+      'node',
+      ['node_modules/mocha/bin/mocha.js', '--reporter', 'json-stream', '--no-config', '--no-package', 'test/**/*.test.cjs'],
+      { cwd: suite.dir, reject: false },
+    );
     const expected = plain.stdout
       .split('\n')
       .filter((l) => l.startsWith('["pass"') || l.startsWith('["fail"'))
@@ -49,7 +66,10 @@ describe('adapters/runner on real suites', function () {
     assert.equal(report.total, 31);
     assert.equal(report.passed, 30);
     assert.equal(report.ok, false);
-    assert.deepEqual(report.failed.map((f) => f.title), ['suite 3 t2 (case 3.2) [x]?']);
+    assert.deepEqual(
+      report.failed.map((f) => f.title),
+      ['suite 3 t2 (case 3.2) [x]?'],
+    );
     assert.equal(report.shards.length, 3);
     assert.equal(new Set(report.shards.map((s) => s.worker)).size, 3);
     const last = progress.at(-1)!;
@@ -59,7 +79,13 @@ describe('adapters/runner on real suites', function () {
   it('plans from history: the ETA starts at the planned makespan of the queue', async () => {
     const suite = await make([
       { name: 'a.test.cjs', tests: [{ title: 'slow', ms: 400 }, { title: 'quick' }] },
-      { name: 'b.test.cjs', tests: [{ title: 'mid', ms: 200 }, { title: 'mid2', ms: 200 }] },
+      {
+        name: 'b.test.cjs',
+        tests: [
+          { title: 'mid', ms: 200 },
+          { title: 'mid2', ms: 200 },
+        ],
+      },
     ]);
     const durations = new Map([
       ['test/a.test.cjs::a.test.cjs slow', 400],
@@ -67,16 +93,25 @@ describe('adapters/runner on real suites', function () {
       ['test/b.test.cjs::b.test.cjs mid', 200],
       ['test/b.test.cjs::b.test.cjs mid2', 200],
     ]);
-    const runner = createTestRunner({ config: testsConfig.parse({ runner: 'mocha', files: ['test/**/*.test.cjs'], workers: 2 }), history: memoryHistory(durations), log });
+    const runner = createTestRunner({
+      config: testsConfig.parse({ runner: 'mocha', files: ['test/**/*.test.cjs'], workers: 2 }),
+      history: memoryHistory(durations),
+      log,
+    });
     const progress: TestProgress[] = [];
-    const report = await runner.run({ sha: 'f00d', dir: suite.dir, dispose: async () => {} }, new AbortController().signal, (p) => progress.push(p));
+    const report = await runner.run({ sha: 'f00d', dir: suite.dir, dispose: async () => {} }, new AbortController().signal, (p) =>
+      progress.push(p),
+    );
     assert.equal(report.ok, true);
     assert.deepEqual(progress[0], { shardsDone: 0, shardsTotal: 2, passed: 0, failed: 0, etaMs: 401 });
     assert.equal(progress.at(-1)!.etaMs, 0);
     // Two warm runners (one per slot) took the units between them as they became idle; which one
     // ran what depends on timing (the queue's order is tested in test/unit/core/tests/work-queue.test.ts).
     assert.equal(report.shards.length, 2);
-    assert.equal(report.shards.reduce((s, x) => s + x.tests, 0), 4);
+    assert.equal(
+      report.shards.reduce((s, x) => s + x.tests, 0),
+      4,
+    );
   });
 
   it('calls a test that fails then passes on re-run flaky, and does not block', async () => {
@@ -86,18 +121,27 @@ describe('adapters/runner on real suites', function () {
     ]);
     const report = await run(suite, { workers: 2, retries: 1 });
     assert.equal(report.ok, true, report.summary);
-    assert.deepEqual(report.flaky.map((f) => [f.title, f.state, f.flaky]), [['a.test.cjs wobbly', 'passed', true]]);
+    assert.deepEqual(
+      report.flaky.map((f) => [f.title, f.state, f.flaky]),
+      [['a.test.cjs wobbly', 'passed', true]],
+    );
     assert.equal(report.failed.length, 0);
     assert.match(report.summary, /1 flaky/);
     const first = report.shards.find((s) => !s.ok)!;
-    assert.ok(report.shards.find((s) => s.id > first.id && s.tests === 1 && s.ok), JSON.stringify(report.shards));
+    assert.ok(
+      report.shards.find((s) => s.id > first.id && s.tests === 1 && s.ok),
+      JSON.stringify(report.shards),
+    );
   });
 
   it('blocks on a test that fails on every re-run, and re-runs it `retries` times', async () => {
     const suite = await make([{ name: 'a.test.cjs', tests: [{ title: 'ok' }, { title: 'broken', does: 'fail' }] }]);
     const report = await run(suite, { workers: 2, retries: 2 });
     assert.equal(report.ok, false);
-    assert.deepEqual(report.failed.map((f) => f.title), ['a.test.cjs broken']);
+    assert.deepEqual(
+      report.failed.map((f) => f.title),
+      ['a.test.cjs broken'],
+    );
     assert.match(report.failed[0]!.error!, /expected failure in broken/);
     assert.equal(report.shards.filter((s) => !s.ok).length, 3);
     assert.equal(report.flaky.length, 0);
@@ -105,7 +149,11 @@ describe('adapters/runner on real suites', function () {
 
   it('gives a quarantined flaky test more re-runs but still blocks when it always fails', async () => {
     const suite = await make([{ name: 'q.test.cjs', tests: [{ title: 'always', does: 'fail' }] }]);
-    const runner = createTestRunner({ config: testsConfig.parse({ runner: 'mocha', files: ['test/**/*.test.cjs'], workers: 1, retries: 1, quarantine: true }), history: memoryHistory(new Map(), ['test/q.test.cjs::q.test.cjs always']), log });
+    const runner = createTestRunner({
+      config: testsConfig.parse({ runner: 'mocha', files: ['test/**/*.test.cjs'], workers: 1, retries: 1, quarantine: true }),
+      history: memoryHistory(new Map(), ['test/q.test.cjs::q.test.cjs always']),
+      log,
+    });
     const report = await runner.run({ sha: 'f00d', dir: suite.dir, dispose: async () => {} }, new AbortController().signal);
     assert.equal(report.ok, false);
     assert.equal(report.shards.length, 4);
@@ -118,9 +166,18 @@ describe('adapters/runner on real suites', function () {
     ]);
     const report = await run(suite, { workers: 1, retries: 0, test_timeout: '1s', fail_fast: false });
     assert.equal(report.ok, false);
-    assert.deepEqual(report.failed.map((f) => f.title), ['b.test.cjs spins']);
+    assert.deepEqual(
+      report.failed.map((f) => f.title),
+      ['b.test.cjs spins'],
+    );
     assert.match(report.failed[0]!.error!, /killed: no test finished within 3s/);
-    assert.deepEqual(report.results.filter((r) => r.state === 'passed').map((r) => r.title).sort(), ['a.test.cjs quick', 'b.test.cjs after', 'b.test.cjs before']);
+    assert.deepEqual(
+      report.results
+        .filter((r) => r.state === 'passed')
+        .map((r) => r.title)
+        .sort(),
+      ['a.test.cjs quick', 'b.test.cjs after', 'b.test.cjs before'],
+    );
   });
 
   it('stops the other shards on a confirmed failure (fail_fast)', async () => {
@@ -135,15 +192,25 @@ describe('adapters/runner on real suites', function () {
   });
 
   it('kills every shard process group when the caller aborts, and rejects', async () => {
-    const suite = await make([{ name: 'a.test.cjs', tests: [{ title: 'quick' }] }, { name: 'b.test.cjs', tests: [{ title: 'quick too' }] }]);
+    const suite = await make([
+      { name: 'a.test.cjs', tests: [{ title: 'quick' }] },
+      { name: 'b.test.cjs', tests: [{ title: 'quick too' }] },
+    ]);
     const pids = `${suite.stateDir}/pids`;
     const { appendFile, readFile } = await import('node:fs/promises');
     // Each shard's test starts a grandchild that would outlive its mocha process, and records both pids.
     for (const f of ['a', 'b']) {
-      await appendFile(`${suite.dir}/test/${f}.test.cjs`, `it('sleeps', async () => { const c = require('node:child_process').spawn('sleep', ['60'], { stdio: 'ignore' }); require('node:fs').appendFileSync(${JSON.stringify(pids)}, process.pid + ' ' + c.pid + '\\n'); await new Promise((r) => setTimeout(r, 60_000)); });\n`);
+      await appendFile(
+        `${suite.dir}/test/${f}.test.cjs`,
+        `it('sleeps', async () => { const c = require('node:child_process').spawn('sleep', ['60'], { stdio: 'ignore' }); require('node:fs').appendFileSync(${JSON.stringify(pids)}, process.pid + ' ' + c.pid + '\\n'); await new Promise((r) => setTimeout(r, 60_000)); });\n`,
+      );
     }
     const ac = new AbortController();
-    const runner = createTestRunner({ config: testsConfig.parse({ runner: 'mocha', files: ['test/**/*.test.cjs'], workers: 2, test_timeout: '120s' }), history: memoryHistory(), log });
+    const runner = createTestRunner({
+      config: testsConfig.parse({ runner: 'mocha', files: ['test/**/*.test.cjs'], workers: 2, test_timeout: '120s' }),
+      history: memoryHistory(),
+      log,
+    });
     // Abort once both sleeping tests (one per slot) have started their grandchildren.
     const poll = setInterval(() => {
       void readFile(pids, 'utf8').then(
@@ -181,9 +248,17 @@ describe('adapters/runner on real suites', function () {
       ],
       'node-test',
     );
-    const runner = createTestRunner({ config: testsConfig.parse({ runner: 'node-test', files: ['test/*.test.cjs'], workers: 2, retries: 0, fail_fast: false }), history: memoryHistory(), log });
+    const runner = createTestRunner({
+      config: testsConfig.parse({ runner: 'node-test', files: ['test/*.test.cjs'], workers: 2, retries: 0, fail_fast: false }),
+      history: memoryHistory(),
+      log,
+    });
     const report = await runner.run({ sha: 'f00d', dir: suite.dir, dispose: async () => {} }, new AbortController().signal);
-    assert.deepEqual(report.results.map((r) => `${r.id} ${r.state}`).sort(), ['test/a.test.cjs::A > one passed', 'test/a.test.cjs::A > two failed', 'test/b.test.cjs::B > three passed']);
+    assert.deepEqual(report.results.map((r) => `${r.id} ${r.state}`).sort(), [
+      'test/a.test.cjs::A > one passed',
+      'test/a.test.cjs::A > two failed',
+      'test/b.test.cjs::B > three passed',
+    ]);
     assert.equal(report.shards.length, 2);
     assert.equal(report.ok, false);
   });
@@ -199,14 +274,32 @@ describe('adapters/runner on real suites', function () {
 
   it('runs an opaque command as one shard, with setup first, and reads its exit code', async () => {
     const suite = await make([]);
-    const mk = (command: string[]) => createTestRunner({ config: testsConfig.parse({ runner: 'command', command, setup: [['node', '-e', 'require("fs").writeFileSync("ready", "1")']], retries: 0 }), history: memoryHistory(), log });
+    const mk = (command: string[]) =>
+      createTestRunner({
+        config: testsConfig.parse({
+          runner: 'command',
+          command,
+          setup: [['node', '-e', 'require("fs").writeFileSync("ready", "1")']],
+          retries: 0,
+        }),
+        history: memoryHistory(),
+        log,
+      });
     const co = { sha: 'f00d', dir: suite.dir, dispose: async () => {} };
-    const good = await mk(['node', '-e', 'process.exit(require("fs").existsSync("ready") && process.env.PORT_BASE && process.env.TMPDIR !== undefined ? 0 : 1)']).run(co, new AbortController().signal);
+    const good = await mk([
+      'node',
+      '-e',
+      'process.exit(require("fs").existsSync("ready") && process.env.PORT_BASE && process.env.TMPDIR !== undefined ? 0 : 1)',
+    ]).run(co, new AbortController().signal);
     assert.equal(good.ok, true, good.summary);
     const bad = await mk(['node', '-e', 'console.log("nope"); process.exit(3)']).run(co, new AbortController().signal);
     assert.equal(bad.ok, false);
     assert.match(bad.failed[0]!.error!, /exit 3\nnope/);
-    const setupFails = createTestRunner({ config: testsConfig.parse({ runner: 'command', command: ['true'], setup: [['false']] }), history: memoryHistory(), log });
+    const setupFails = createTestRunner({
+      config: testsConfig.parse({ runner: 'command', command: ['true'], setup: [['false']] }),
+      history: memoryHistory(),
+      log,
+    });
     const s = await setupFails.run(co, new AbortController().signal);
     assert.equal(s.ok, false);
     assert.match(s.summary, /setup failed: setup "false" on local failed: exit 1/);

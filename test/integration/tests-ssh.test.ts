@@ -46,7 +46,9 @@ describe('adapters/runner on an SSH build worker', function () {
         files: ['test/*.test.cjs'],
         workers: 1,
         retries: 1,
-        ssh_workers: [{ host: sshd.host, port: sshd.port, user: sshd.user, key, known_hosts: knownHostsFile, dir: join(dir, 'remote'), slots: 1 }],
+        ssh_workers: [
+          { host: sshd.host, port: sshd.port, user: sshd.user, key, known_hosts: knownHostsFile, dir: join(dir, 'remote'), slots: 1 },
+        ],
       }),
       history: memoryHistory(),
       log: pino({ level: 'silent' }),
@@ -57,7 +59,13 @@ describe('adapters/runner on an SSH build worker', function () {
     try {
       const report = await r.run({ sha: 'cafe', dir: suite.dir, dispose: async () => {} }, new AbortController().signal);
       assert.equal(report.ok, true, report.summary);
-      assert.deepEqual(report.results.map((x) => x.title).sort(), ['a.test.cjs one', 'a.test.cjs wobbly', 'b.test.cjs three', 'b.test.cjs two', 'c.test.cjs four']);
+      assert.deepEqual(report.results.map((x) => x.title).sort(), [
+        'a.test.cjs one',
+        'a.test.cjs wobbly',
+        'b.test.cjs three',
+        'b.test.cjs two',
+        'c.test.cjs four',
+      ]);
       const remote = `${sshd.user}@${sshd.host}:${sshd.port}#1`;
       // Both workers run (a slow-starting one may get no unit of the queue, but its runner is there).
       assert.deepEqual([...new Set(report.shards.map((s) => s.worker))].sort(), ['local#0', remote].sort(), JSON.stringify(report.shards));
@@ -65,22 +73,44 @@ describe('adapters/runner on an SSH build worker', function () {
       // The flake's re-run: one test, on the other machine.
       const rerun = report.shards.find((s) => s.ok && s.tests === 1 && s.worker.split('#')[0] !== failedOn.split('#')[0]);
       assert.ok(rerun, `no re-run of the flake on the other worker: ${JSON.stringify(report.shards)}`);
-      assert.deepEqual(report.flaky.map((f) => f.title), ['a.test.cjs wobbly']);
+      assert.deepEqual(
+        report.flaky.map((f) => f.title),
+        ['a.test.cjs wobbly'],
+      );
     } finally {
       await r.close();
     }
   });
 
   it('kills a hung test on the worker with its process group, and runs the rest', async () => {
-    const hung = await makeSuite([{ name: 'h.test.cjs', tests: [{ title: 'before' }, { title: 'spins', does: 'hang' }, { title: 'after' }] }]);
+    const hung = await makeSuite([
+      { name: 'h.test.cjs', tests: [{ title: 'before' }, { title: 'spins', does: 'hang' }, { title: 'after' }] },
+    ]);
     const cfg = testsConfig.parse({ runner: 'mocha', files: ['test/*.test.cjs'], retries: 0, test_timeout: '1s', fail_fast: false });
-    const worker = sshWorker({ host: sshd.host, port: sshd.port, user: sshd.user, key, known_hosts: knownHosts, dir: join(dir, 'remote'), slots: 1 });
+    const worker = sshWorker({
+      host: sshd.host,
+      port: sshd.port,
+      user: sshd.user,
+      key,
+      known_hosts: knownHosts,
+      dir: join(dir, 'remote'),
+      slots: 1,
+    });
     const r = createTestRunner({ config: cfg, history: memoryHistory(), log: pino({ level: 'silent' }), workers: [worker] });
     try {
       const report = await r.run({ sha: 'beef', dir: hung.dir, dispose: async () => {} }, new AbortController().signal);
-      assert.deepEqual(report.failed.map((f) => f.title), ['h.test.cjs spins']);
+      assert.deepEqual(
+        report.failed.map((f) => f.title),
+        ['h.test.cjs spins'],
+      );
       assert.match(report.failed[0]!.error!, /killed: no test finished within 3s/);
-      assert.deepEqual(report.results.filter((x) => x.state === 'passed').map((x) => x.title).sort(), ['h.test.cjs after', 'h.test.cjs before']);
+      assert.deepEqual(
+        report.results
+          .filter((x) => x.state === 'passed')
+          .map((x) => x.title)
+          .sort(),
+        ['h.test.cjs after', 'h.test.cjs before'],
+      );
       assert.ok(report.shards.every((s) => s.worker.startsWith(`${sshd.user}@`)));
       // The spinning mocha ran on the worker (this same machine): nothing of it is left running.
       const { execa } = await import('execa');
@@ -111,8 +141,21 @@ it('notes its checkout', () => fs.appendFileSync(${JSON.stringify(seen)}, JSON.s
     await git('add', '-A');
     await git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'one');
     await writeFile(join(repo.dir, 'local-only.txt'), 'not committed');
-    const cfg = testsConfig.parse({ runner: 'mocha', files: ['test/*.test.cjs'], retries: 0, setup: [['ln', '-s', join(repo.dir, 'node_modules'), 'node_modules']] });
-    const worker = sshWorker({ host: sshd.host, port: sshd.port, user: sshd.user, key, known_hosts: knownHosts, dir: join(dir, 'git-remote'), slots: 1 });
+    const cfg = testsConfig.parse({
+      runner: 'mocha',
+      files: ['test/*.test.cjs'],
+      retries: 0,
+      setup: [['ln', '-s', join(repo.dir, 'node_modules'), 'node_modules']],
+    });
+    const worker = sshWorker({
+      host: sshd.host,
+      port: sshd.port,
+      user: sshd.user,
+      key,
+      known_hosts: knownHosts,
+      dir: join(dir, 'git-remote'),
+      slots: 1,
+    });
     const r = createTestRunner({ config: cfg, history: memoryHistory(), log: pino({ level: 'silent' }), workers: [worker] });
     try {
       const shas: string[] = [];
@@ -127,15 +170,27 @@ it('notes its checkout', () => fs.appendFileSync(${JSON.stringify(seen)}, JSON.s
         const report = await r.run({ sha, dir: repo.dir, dispose: async () => {} }, new AbortController().signal);
         assert.equal(report.ok, true, report.summary);
       }
-      const runs = (await readFile(seen, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { head: string; cwd: string; untracked: boolean });
-      assert.deepEqual(runs.map((x) => x.head), shas);
+      const runs = (await readFile(seen, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { head: string; cwd: string; untracked: boolean });
+      assert.deepEqual(
+        runs.map((x) => x.head),
+        shas,
+      );
       for (const x of runs) {
         assert.ok(x.cwd.startsWith(join(dir, 'git-remote') + '/'), x.cwd);
         assert.equal(x.untracked, false);
       }
       assert.notEqual(runs[0]!.cwd, runs[1]!.cwd);
       // Both commits are in the worker's cache repository; the checkouts are gone.
-      const cached = await execa('git', ['-C', join(dir, 'git-remote', 'repo.git'), 'for-each-ref', '--format=%(objectname)', 'refs/immune']);
+      const cached = await execa('git', [
+        '-C',
+        join(dir, 'git-remote', 'repo.git'),
+        'for-each-ref',
+        '--format=%(objectname)',
+        'refs/immune',
+      ]);
       assert.deepEqual(cached.stdout.split('\n').sort(), [...shas].sort());
       const { readdir } = await import('node:fs/promises');
       assert.deepEqual(await readdir(join(dir, 'git-remote')), ['repo.git']);
@@ -150,7 +205,10 @@ it('notes its checkout', () => fs.appendFileSync(${JSON.stringify(seen)}, JSON.s
     await writeFile(empty, '');
     const r = runner(empty);
     try {
-      await assert.rejects(r.run({ sha: 'cafe', dir: suite.dir, dispose: async () => {} }, new AbortController().signal), /ssh worker .*127\.0\.0\.3.*: .*(verif|handshake)/i);
+      await assert.rejects(
+        r.run({ sha: 'cafe', dir: suite.dir, dispose: async () => {} }, new AbortController().signal),
+        /ssh worker .*127\.0\.0\.3.*: .*(verif|handshake)/i,
+      );
     } finally {
       await r.close();
     }

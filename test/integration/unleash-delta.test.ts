@@ -5,7 +5,14 @@ import assert from 'node:assert/strict';
 import { CLIENT_TOKEN, removeDir, startServer, tempDir, writeFiles, type TestServer } from './experiments-fixture.js';
 
 interface DeltaBody {
-  events: { eventId: number; type: string; feature?: { name: string; enabled: boolean }; featureName?: string; features?: { name: string }[]; segment?: { id: number } }[];
+  events: {
+    eventId: number;
+    type: string;
+    feature?: { name: string; enabled: boolean };
+    featureName?: string;
+    features?: { name: string }[];
+    segment?: { id: number };
+  }[];
 }
 
 describe('Unleash delta API', function () {
@@ -22,7 +29,8 @@ describe('Unleash delta API', function () {
     removeDir(dir);
   });
 
-  const get = (etag?: string) => fetch(`${server.url}/api/client/delta`, { headers: { authorization: CLIENT_TOKEN, ...(etag ? { 'if-none-match': etag } : {}) } });
+  const get = (etag?: string) =>
+    fetch(`${server.url}/api/client/delta`, { headers: { authorization: CLIENT_TOKEN, ...(etag ? { 'if-none-match': etag } : {}) } });
   const change = async (yaml: string) => {
     writeFiles(dir, { 'flags.yaml': yaml });
     await server.ctx.experiments.refresh(true);
@@ -38,7 +46,10 @@ describe('Unleash delta API', function () {
     const hydration = (await first.json()) as DeltaBody;
     assert.equal(hydration.events.length, 1);
     assert.equal(hydration.events[0]!.type, 'hydration');
-    assert.deepEqual(hydration.events[0]!.features!.map((f) => f.name), ['a', 'b']);
+    assert.deepEqual(
+      hydration.events[0]!.features!.map((f) => f.name),
+      ['a', 'b'],
+    );
     const etag1 = first.headers.get('etag')!;
 
     const same = await get(etag1);
@@ -58,7 +69,9 @@ describe('Unleash delta API', function () {
     const etag2 = second.headers.get('etag')!;
     assert.notEqual(etag2, etag1);
 
-    await change('flags:\n  - name: c\n    rollout: 10%\nsegments:\n  - id: 7\n    constraints: [{ contextName: appName, operator: IN, values: [shop] }]\n');
+    await change(
+      'flags:\n  - name: c\n    rollout: 10%\nsegments:\n  - id: 7\n    constraints: [{ contextName: appName, operator: IN, values: [shop] }]\n',
+    );
     const third = (await (await get(etag2)).json()) as DeltaBody;
     assert.deepEqual(
       third.events.map((e) => [e.type, e.featureName ?? e.feature?.name ?? e.segment?.id]),

@@ -51,7 +51,9 @@ describe('Unleash frontend API from Chromium (CORS)', function () {
     apps.push(good.app, bad.app);
     allowed = good.url;
     other = bad.url;
-    server = await startServer(dir, { frontendTokens: [{ name: 'web', token: TOKEN, app: 'shop', environment: 'default', origins: [allowed] }] });
+    server = await startServer(dir, {
+      frontendTokens: [{ name: 'web', token: TOKEN, app: 'shop', environment: 'default', origins: [allowed] }],
+    });
     browser = await launchBrowser();
   });
   after(async () => {

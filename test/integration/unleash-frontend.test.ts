@@ -4,7 +4,16 @@
 // and refused from an Origin the token does not list.
 import assert from 'node:assert/strict';
 import { EVENTS, InMemoryStorageProvider, UnleashClient } from 'unleash-proxy-client';
-import { CHECKOUT_EXPERIMENT, CLIENT_TOKEN, PROTOCOL_FLAGS, removeDir, startServer, tempDir, writeFiles, type TestServer } from './experiments-fixture.js';
+import {
+  CHECKOUT_EXPERIMENT,
+  CLIENT_TOKEN,
+  PROTOCOL_FLAGS,
+  removeDir,
+  startServer,
+  tempDir,
+  writeFiles,
+  type TestServer,
+} from './experiments-fixture.js';
 
 const TOKEN = 'frontend-shop-production-1';
 
@@ -30,7 +39,16 @@ describe('Unleash frontend API with unleash-proxy-client', function () {
   });
 
   const open = (o: Partial<ConstructorParameters<typeof UnleashClient>[0]> = {}): UnleashClient => {
-    const c = new UnleashClient({ url: `${server.url}/api/frontend`, clientKey: TOKEN, appName: 'shop', refreshInterval: 0, metricsInterval: 0, disableMetrics: true, storageProvider: new InMemoryStorageProvider(), ...o });
+    const c = new UnleashClient({
+      url: `${server.url}/api/frontend`,
+      clientKey: TOKEN,
+      appName: 'shop',
+      refreshInterval: 0,
+      metricsInterval: 0,
+      disableMetrics: true,
+      storageProvider: new InMemoryStorageProvider(),
+      ...o,
+    });
     clients.push(c);
     return c;
   };
@@ -71,7 +89,8 @@ describe('Unleash frontend API with unleash-proxy-client', function () {
     assert.ok(['control', 'Enhanced'].includes(branch.name));
     // Only enabled toggles are sent; /all sends the rest.
     const names = c.getAllToggles().map((t) => t.name);
-    for (const n of ['Checkout', 'beta-users', 'on-flag', 'prod-only', 'theme', 'limit']) assert.ok(names.includes(n), `${n} in ${names.join(', ')}`);
+    for (const n of ['Checkout', 'beta-users', 'on-flag', 'prod-only', 'theme', 'limit'])
+      assert.ok(names.includes(n), `${n} in ${names.join(', ')}`);
     assert.ok(!names.includes('off-flag'), 'a disabled toggle is not sent');
     await c.updateContext({ userId: 'u1', properties: { plan: 'free' } });
     assert.equal(c.isEnabled('beta-users'), false);
@@ -88,17 +107,30 @@ describe('Unleash frontend API with unleash-proxy-client', function () {
     assert.ok((counts.dark ?? 0) > 65 && (counts.light ?? 0) > 65, JSON.stringify(counts));
     const c = open({ context: { userId: 'u5' } });
     await started(c);
-    const again = (await (await fetch(`${server.url}/api/frontend?userId=u5&appName=shop`, { headers: { authorization: TOKEN } })).json()) as { toggles: { name: string; variant: { name: string } }[] };
+    const again = (await (
+      await fetch(`${server.url}/api/frontend?userId=u5&appName=shop`, { headers: { authorization: TOKEN } })
+    ).json()) as { toggles: { name: string; variant: { name: string } }[] };
     assert.equal(c.getVariant('theme').name, again.toggles.find((t) => t.name === 'theme')!.variant.name);
   });
 
   it('/all and POST with a context; ETag and 304', async () => {
-    const post = await fetch(`${server.url}/api/frontend/all`, { method: 'POST', headers: { authorization: TOKEN, 'content-type': 'application/json' }, body: JSON.stringify({ context: { userId: 'u1', appName: 'shop' } }) });
+    const post = await fetch(`${server.url}/api/frontend/all`, {
+      method: 'POST',
+      headers: { authorization: TOKEN, 'content-type': 'application/json' },
+      body: JSON.stringify({ context: { userId: 'u1', appName: 'shop' } }),
+    });
     assert.equal(post.status, 200);
     const all = (await post.json()) as { toggles: { name: string; enabled: boolean }[] };
-    assert.deepEqual(all.toggles.find((t) => t.name === 'off-flag'), { name: 'off-flag', enabled: false, variant: { name: 'disabled', enabled: false, feature_enabled: false }, impressionData: false });
+    assert.deepEqual(
+      all.toggles.find((t) => t.name === 'off-flag'),
+      { name: 'off-flag', enabled: false, variant: { name: 'disabled', enabled: false, feature_enabled: false }, impressionData: false },
+    );
     const etag = post.headers.get('etag')!;
-    const same = await fetch(`${server.url}/api/frontend/all`, { method: 'POST', headers: { authorization: TOKEN, 'content-type': 'application/json', 'if-none-match': etag }, body: JSON.stringify({ context: { userId: 'u1', appName: 'shop' } }) });
+    const same = await fetch(`${server.url}/api/frontend/all`, {
+      method: 'POST',
+      headers: { authorization: TOKEN, 'content-type': 'application/json', 'if-none-match': etag },
+      body: JSON.stringify({ context: { userId: 'u1', appName: 'shop' } }),
+    });
     assert.equal(same.status, 304);
   });
 
@@ -113,7 +145,10 @@ describe('Unleash frontend API with unleash-proxy-client', function () {
     await sent;
     const usage = server.ctx.experiments.usage;
     assert.equal(usage.get('on-flag')?.yes, 2);
-    assert.equal(Object.values(usage.get('theme')?.variants ?? {}).reduce((a, b) => a + b, 0), 1);
+    assert.equal(
+      Object.values(usage.get('theme')?.variants ?? {}).reduce((a, b) => a + b, 0),
+      1,
+    );
   });
 
   it("turns the SDK's impression events, forwarded by the app, into exposures in the readout", async () => {
@@ -125,12 +160,23 @@ describe('Unleash frontend API with unleash-proxy-client', function () {
       c.getVariant('Checkout');
     }
     assert.equal(impressions.length, 30, 'experiments are served with impressionData');
-    const res = await fetch(`${server.url}/api/frontend/client/impressions`, { method: 'POST', headers: { authorization: TOKEN, 'content-type': 'application/json' }, body: JSON.stringify({ events: impressions }) });
+    const res = await fetch(`${server.url}/api/frontend/client/impressions`, {
+      method: 'POST',
+      headers: { authorization: TOKEN, 'content-type': 'application/json' },
+      body: JSON.stringify({ events: impressions }),
+    });
     assert.equal(res.status, 202, await res.clone().text());
-    const r = (await (await fetch(`${server.url}/api/experiments/Checkout/results`)).json()) as { participants: number; sources: { exposures: Record<string, number> } };
+    const r = (await (await fetch(`${server.url}/api/experiments/Checkout/results`)).json()) as {
+      participants: number;
+      sources: { exposures: Record<string, number> };
+    };
     assert.equal(r.sources.exposures['unleash-frontend-impressions'], 30, JSON.stringify(r.sources));
     const foreign = { ...(impressions[0] as Record<string, unknown>), context: { userId: 'x', appName: 'admin' } };
-    const refused = await fetch(`${server.url}/api/frontend/client/impressions`, { method: 'POST', headers: { authorization: TOKEN, 'content-type': 'application/json' }, body: JSON.stringify({ events: [foreign] }) });
+    const refused = await fetch(`${server.url}/api/frontend/client/impressions`, {
+      method: 'POST',
+      headers: { authorization: TOKEN, 'content-type': 'application/json' },
+      body: JSON.stringify({ events: [foreign] }),
+    });
     assert.equal(refused.status, 403);
   });
 
@@ -150,16 +196,28 @@ describe('Unleash frontend API with unleash-proxy-client', function () {
   });
 
   it('CORS: an allowed Origin gets the headers; another Origin is refused, preflight included', async () => {
-    const ok = await fetch(`${server.url}/api/frontend?appName=shop`, { headers: { authorization: TOKEN, origin: 'https://shop.example' } });
+    const ok = await fetch(`${server.url}/api/frontend?appName=shop`, {
+      headers: { authorization: TOKEN, origin: 'https://shop.example' },
+    });
     assert.equal(ok.status, 200);
     assert.equal(ok.headers.get('access-control-allow-origin'), 'https://shop.example');
     assert.match(ok.headers.get('access-control-expose-headers') ?? '', /ETag/);
     const evil = await failure(open({ customHeaders: { origin: 'https://evil.example' } }));
     assert.deepEqual(evil, { type: 'HttpError', code: 403 });
-    const pre = await fetch(`${server.url}/api/frontend`, { method: 'OPTIONS', headers: { origin: 'https://shop.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } });
+    const pre = await fetch(`${server.url}/api/frontend`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://shop.example',
+        'access-control-request-method': 'GET',
+        'access-control-request-headers': 'authorization',
+      },
+    });
     assert.equal(pre.status, 204);
     assert.equal(pre.headers.get('access-control-allow-origin'), 'https://shop.example');
-    const bad = await fetch(`${server.url}/api/frontend/all`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' } });
+    const bad = await fetch(`${server.url}/api/frontend/all`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' },
+    });
     assert.equal(bad.status, 403);
     assert.equal(bad.headers.get('access-control-allow-origin'), null);
   });

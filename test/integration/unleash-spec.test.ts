@@ -57,7 +57,14 @@ interface Spec {
 function flagsYaml(state: State): string {
   const flags = state.features.map((f) => {
     const { name, description, enabled, strategies, variants, dependencies } = f;
-    return { name, ...(description === null || description === undefined ? {} : { description }), enabled, strategies, ...(variants ? { variants } : {}), ...(dependencies ? { dependencies } : {}) };
+    return {
+      name,
+      ...(description === null || description === undefined ? {} : { description }),
+      enabled,
+      strategies,
+      ...(variants ? { variants } : {}),
+      ...(dependencies ? { dependencies } : {}),
+    };
   });
   return stringify({ flags, segments: state.segments ?? [] });
 }
@@ -113,7 +120,14 @@ describe('unleash client specification against our server', function () {
           await server.ctx.experiments.refresh(true);
           await changed;
         }
-        if ('events' in spec.state) assert.deepEqual(unleash.getFeatureToggleDefinitions()!.map((f) => f.name).sort(), states[states.length - 1]!.features.map((f) => f.name).sort());
+        if ('events' in spec.state)
+          assert.deepEqual(
+            unleash
+              .getFeatureToggleDefinitions()!
+              .map((f) => f.name)
+              .sort(),
+            states[states.length - 1]!.features.map((f) => f.name).sort(),
+          );
       });
       after(async () => {
         unleash?.destroy();

@@ -6,7 +6,18 @@ import { execa } from 'execa';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const depcruise = (cwd: string) =>
-  execa('node', [join(ROOT, 'node_modules/dependency-cruiser/bin/dependency-cruise.mjs'), 'src', '--config', join(ROOT, '.dependency-cruiser.js'), '--output-type', 'err'], { cwd, reject: false, timeout: 60_000 });
+  execa(
+    'node',
+    [
+      join(ROOT, 'node_modules/dependency-cruiser/bin/dependency-cruise.mjs'),
+      'src',
+      '--config',
+      join(ROOT, '.dependency-cruiser.js'),
+      '--output-type',
+      'err',
+    ],
+    { cwd, reject: false, timeout: 60_000 },
+  );
 
 describe('architecture: the dependency rule per room', function () {
   this.timeout(90_000);

@@ -50,7 +50,9 @@ export function excludeMatcher(patterns: string[]): (rel: string) => boolean {
 
 /** Every path under `dir` that is not excluded, directories before their contents, sorted by name (byte order). */
 async function listTree(dir: string, excluded: (rel: string) => boolean, prefix = ''): Promise<string[]> {
-  const names = (await readdir(join(dir, prefix), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const names = (await readdir(join(dir, prefix), { withFileTypes: true })).sort((a, b) =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+  );
   const out: string[] = [];
   for (const e of names) {
     const rel = prefix ? `${prefix}/${e.name}` : e.name;
@@ -68,7 +70,10 @@ async function listTree(dir: string, excluded: (rel: string) => boolean, prefix 
  */
 export async function packTree(src: string, file: string, exclude: string[]): Promise<void> {
   const entries = await listTree(src, excludeMatcher(exclude));
-  await createTar({ file, cwd: src, gzip: { level: 9 }, portable: true, mtime: new Date(0), noDirRecurse: true, strict: true }, ['./', ...entries.map((e) => `./${e}`)]);
+  await createTar({ file, cwd: src, gzip: { level: 9 }, portable: true, mtime: new Date(0), noDirRecurse: true, strict: true }, [
+    './',
+    ...entries.map((e) => `./${e}`),
+  ]);
 }
 
 function sha256File(path: string): Promise<string> {
@@ -92,17 +97,28 @@ export function createTarBuilder(opts: TarBuilderOptions): Builder {
       for (const cmd of opts.commands) {
         opts.log.info({ sha: checkout.sha, command: cmd }, 'build command');
         try {
-          await execa(cmd[0], cmd.slice(1), { cwd: checkout.dir, cancelSignal: signal, timeout: opts.timeout, all: true, stdin: 'ignore', forceKillAfterDelay: 2000 });
+          await execa(cmd[0], cmd.slice(1), {
+            cwd: checkout.dir,
+            cancelSignal: signal,
+            timeout: opts.timeout,
+            all: true,
+            stdin: 'ignore',
+            forceKillAfterDelay: 2000,
+          });
         } catch (err) {
           const e = err as { shortMessage?: string; message: string; all?: string };
-          throw new BuildError(`build of ${checkout.sha.slice(0, 12)} failed: ${e.shortMessage ?? e.message}${e.all ? `\n${tailOf(e.all)}` : ''}`, err);
+          throw new BuildError(
+            `build of ${checkout.sha.slice(0, 12)} failed: ${e.shortMessage ?? e.message}${e.all ? `\n${tailOf(e.all)}` : ''}`,
+            err,
+          );
         }
       }
 
       const src = resolve(checkout.dir, opts.output);
       const rel = relative(checkout.dir, src);
       if (rel.startsWith('..') || isAbsolute(rel)) throw new BuildError(`build output "${opts.output}" is outside the checkout`);
-      if (!existsSync(src) || !(await stat(src)).isDirectory()) throw new BuildError(`build output "${opts.output}" is not a directory in ${checkout.sha.slice(0, 12)}'s checkout`);
+      if (!existsSync(src) || !(await stat(src)).isDirectory())
+        throw new BuildError(`build output "${opts.output}" is not a directory in ${checkout.sha.slice(0, 12)}'s checkout`);
 
       await mkdir(opts.dir, { recursive: true });
       const tmp = join(opts.dir, `.build-${process.pid}-${Date.now()}-${Math.random().toString(16).slice(2)}.tar.gz`);

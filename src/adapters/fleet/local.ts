@@ -13,7 +13,17 @@ import type { Logger } from 'pino';
 import type { LocalFleetConfig } from '../../core/config/fleet.js';
 import { DeployError } from '../../core/errors.js';
 import type { Artifact, Fleet, Server } from '../../ports.js';
-import { listenersOn, ownsProcess, readPidFile, removePidFile, startDetached, stopGroup, tail, writePidFile, type Started } from './process.js';
+import {
+  listenersOn,
+  ownsProcess,
+  readPidFile,
+  removePidFile,
+  startDetached,
+  stopGroup,
+  tail,
+  writePidFile,
+  type Started,
+} from './process.js';
 
 export interface LocalFleetOptions {
   /** immune's install directory: its node_modules is the servers' NODE_PATH. */
@@ -266,15 +276,25 @@ class LocalProcessFleet implements LocalFleet {
     const until = Date.now() + this.config.health_timeout;
     let last = 'no answer';
     for (;;) {
-      if (signal?.aborted) throw new DeployError(`server ${s.id}: aborted while waiting for release ${id} to become healthy`, { server: s.id, cause: signal.reason });
+      if (signal?.aborted)
+        throw new DeployError(`server ${s.id}: aborted while waiting for release ${id} to become healthy`, {
+          server: s.id,
+          cause: signal.reason,
+        });
       const p = await this.probe(s, signal);
       if (p.ok && p.release === id) return;
       if (p.ok) last = `health check shows release ${p.release ?? '(none)'}, not ${id} (is another process on port ${s.port}?)`;
       if (exit !== undefined) {
-        throw new DeployError(`server ${s.id}: release ${id} exited (${exit}) before becoming healthy; last log lines:\n${await tail(lf)}`, { server: s.id });
+        throw new DeployError(
+          `server ${s.id}: release ${id} exited (${exit}) before becoming healthy; last log lines:\n${await tail(lf)}`,
+          { server: s.id },
+        );
       }
       if (Date.now() >= until) {
-        throw new DeployError(`server ${s.id}: release ${id} not healthy within ${this.config.health_timeout}ms on port ${s.port}: ${last}; last log lines:\n${await tail(lf)}`, { server: s.id });
+        throw new DeployError(
+          `server ${s.id}: release ${id} not healthy within ${this.config.health_timeout}ms on port ${s.port}: ${last}; last log lines:\n${await tail(lf)}`,
+          { server: s.id },
+        );
       }
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -289,7 +309,11 @@ class LocalProcessFleet implements LocalFleet {
   }
 
   private async activateNow(server: Server, artifact: Artifact, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) throw new DeployError(`server ${server.id}: aborted before activating release ${artifact.id}`, { server: server.id, cause: signal.reason });
+    if (signal.aborted)
+      throw new DeployError(`server ${server.id}: aborted before activating release ${artifact.id}`, {
+        server: server.id,
+        cause: signal.reason,
+      });
     const t0 = Date.now();
     await mkdir(this.serverDir(server), { recursive: true });
     await this.install(server, artifact, signal);
@@ -303,7 +327,10 @@ class LocalProcessFleet implements LocalFleet {
     const t2 = Date.now();
     await this.startServer(server, artifact.id, signal);
     await this.prune(server);
-    this.log.info({ server: server.id, release: artifact.id, sha: artifact.sha, ms: Date.now() - t0, stopMs: t2 - t1, startMs: Date.now() - t2 }, 'activated');
+    this.log.info(
+      { server: server.id, release: artifact.id, sha: artifact.sha, ms: Date.now() - t0, stopMs: t2 - t1, startMs: Date.now() - t2 },
+      'activated',
+    );
   }
 
   /** Adopt the server's running process, or start its current release; a failure is logged, not thrown. */
@@ -342,7 +369,10 @@ class LocalProcessFleet implements LocalFleet {
           await this.activateNow(server, artifact, signal);
         } catch (err) {
           if (err instanceof DeployError) throw err;
-          throw new DeployError(`server ${server.id}: activating release ${artifact.id} failed: ${(err as Error).message}`, { server: server.id, cause: err });
+          throw new DeployError(`server ${server.id}: activating release ${artifact.id} failed: ${(err as Error).message}`, {
+            server: server.id,
+            cause: err,
+          });
         }
       }),
     );

@@ -42,7 +42,13 @@ export function knownHostName(host: string, port: number): string {
 }
 
 function globMatch(pattern: string, name: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+    'i',
+  );
   return re.test(name);
 }
 
@@ -76,11 +82,19 @@ export type HostKeyCheck = { ok: true } | { ok: false; reason: string };
 /** Compare the key a server presented with known_hosts; the reason names the host and the file. */
 export function checkHostKey(keys: KnownHostKey[], presented: Buffer, host: string, port: number, file: string): HostKeyCheck {
   const name = knownHostName(host, port);
-  if (keys.some((k) => k.revoked && k.blob.equals(presented))) return { ok: false, reason: `host key of ${name} is marked @revoked in ${file}` };
+  if (keys.some((k) => k.revoked && k.blob.equals(presented)))
+    return { ok: false, reason: `host key of ${name} is marked @revoked in ${file}` };
   const valid = keys.filter((k) => !k.revoked);
-  if (valid.length === 0) return { ok: false, reason: `${name} is not in ${file}; add its host key (ssh-keyscan -p ${port} ${host} >> ${file}, after checking the fingerprint)` };
+  if (valid.length === 0)
+    return {
+      ok: false,
+      reason: `${name} is not in ${file}; add its host key (ssh-keyscan -p ${port} ${host} >> ${file}, after checking the fingerprint)`,
+    };
   if (valid.some((k) => k.blob.equals(presented))) return { ok: true };
-  return { ok: false, reason: `host key of ${name} does not match ${file} (possible man-in-the-middle, or the server was reinstalled); refusing to connect` };
+  return {
+    ok: false,
+    reason: `host key of ${name} does not match ${file} (possible man-in-the-middle, or the server was reinstalled); refusing to connect`,
+  };
 }
 
 /** Host key algorithms to offer so the server presents a key type known_hosts has for it. */

@@ -14,7 +14,8 @@ export function shellJoin(words: string[]): string {
 
 /** Release ids are directory names: refuse anything that could mean another path. */
 export function checkReleaseId(id: string, server: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(id)) throw new DeployError(`${server}: refusing release id "${id}" (letters, digits, . _ - only)`, { server });
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(id))
+    throw new DeployError(`${server}: refusing release id "${id}" (letters, digits, . _ - only)`, { server });
   return id;
 }
 

@@ -50,7 +50,15 @@ export async function loadSshServers(config: SshFleetConfig, resolvePath: (p: st
     try {
       text = await readFile(file, 'utf8');
     } catch (err) {
-      throw new ConfigError([{ file, line: 1, col: 1, path: '', message: `cannot read servers_file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
+      throw new ConfigError([
+        {
+          file,
+          line: 1,
+          col: 1,
+          path: '',
+          message: `cannot read servers_file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        },
+      ]);
     }
     // JSON is YAML, so one parser serves both and keeps line numbers for errors.
     // A bare list or {servers: [...]}: pick the schema by shape so errors point into the list.
@@ -61,7 +69,15 @@ export async function loadSshServers(config: SshFleetConfig, resolvePath: (p: st
   const seen = new Set<string>();
   for (const t of targets) {
     if (seen.has(t.id)) {
-      throw new ConfigError([{ file: config.servers_file ?? 'pipeline', line: 1, col: 1, path: 'fleet.servers', message: `duplicate server id "${t.id}" (give each server an id)` }]);
+      throw new ConfigError([
+        {
+          file: config.servers_file ?? 'pipeline',
+          line: 1,
+          col: 1,
+          path: 'fleet.servers',
+          message: `duplicate server id "${t.id}" (give each server an id)`,
+        },
+      ]);
     }
     seen.add(t.id);
   }

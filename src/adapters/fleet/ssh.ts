@@ -150,7 +150,10 @@ class SshFleet implements Fleet {
     try {
       knownText = await readFile(knownHostsFile, 'utf8');
     } catch (err) {
-      throw new DeployError(`${t.id}: cannot read known_hosts file ${knownHostsFile} (${(err as NodeJS.ErrnoException).code ?? 'error'}); host keys are always verified`, { server: t.id });
+      throw new DeployError(
+        `${t.id}: cannot read known_hosts file ${knownHostsFile} (${(err as NodeJS.ErrnoException).code ?? 'error'}); host keys are always verified`,
+        { server: t.id },
+      );
     }
     const keys = keysFor(parseKnownHosts(knownText), t.host, t.sshPort);
     let privateKey: string;
@@ -159,7 +162,9 @@ class SshFleet implements Fleet {
       privateKey = await readFile(keyFile, 'utf8');
     } catch (err) {
       // Name the file, never its content.
-      throw new DeployError(`${t.id}: cannot read SSH key file ${keyFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { server: t.id });
+      throw new DeployError(`${t.id}: cannot read SSH key file ${keyFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, {
+        server: t.id,
+      });
     }
     let refusal: string | undefined;
     const ssh = new NodeSSH();
@@ -186,13 +191,22 @@ class SshFleet implements Fleet {
       ssh.dispose();
       if (refusal) throw new DeployError(`${t.id}: ${refusal}`, { server: t.id });
       if (signal?.aborted) throw new DeployError(`${t.id}: aborted while connecting`, { server: t.id });
-      throw new DeployError(`${t.id}: cannot connect over SSH to ${t.user}@${t.host}:${t.sshPort}: ${(err as Error).message}`, { server: t.id, cause: err });
+      throw new DeployError(`${t.id}: cannot connect over SSH to ${t.user}@${t.host}:${t.sshPort}: ${(err as Error).message}`, {
+        server: t.id,
+        cause: err,
+      });
     }
     return sessionOf(ssh, t, signal, onAbort);
   }
 
   /** Run `fn` on a session to `t`, bounded by `ms`; the session is closed however it ends. */
-  private async withSession<T>(t: SshTarget, ms: number, what: string, signal: AbortSignal | undefined, fn: (s: Session, signal: AbortSignal) => Promise<T>): Promise<T> {
+  private async withSession<T>(
+    t: SshTarget,
+    ms: number,
+    what: string,
+    signal: AbortSignal | undefined,
+    fn: (s: Session, signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     const timeout = AbortSignal.timeout(ms);
     const both = signal ? AbortSignal.any([signal, timeout]) : timeout;
     let session: Session | undefined;
@@ -249,7 +263,10 @@ class SshFleet implements Fleet {
       if (signal.aborted) throw new DeployError(`${t.id}: aborted while waiting for health`, { server: t.id });
       if (await this.healthy(t, Math.min(2000, this.config.health_timeout), signal)) return;
       if (performance.now() >= deadline) {
-        throw new DeployError(`${t.id}: no healthy answer from http://${t.host}:${t.port}${this.config.health_path} within ${this.config.health_timeout / 1000}s after restart`, { server: t.id });
+        throw new DeployError(
+          `${t.id}: no healthy answer from http://${t.host}:${t.port}${this.config.health_path} within ${this.config.health_timeout / 1000}s after restart`,
+          { server: t.id },
+        );
       }
       await new Promise((r) => setTimeout(r, 200));
     }

@@ -67,7 +67,11 @@ export class GitRepo implements Repo {
       await this.git.raw(['worktree', 'prune']);
     })().catch((err) => {
       this.ready = undefined;
-      throw new ImmuneError('IMMUNE_EXTERNAL', `git: cannot clone ${this.opts.url} (branch ${this.opts.branch}): ${(err as Error).message}`, { cause: err });
+      throw new ImmuneError(
+        'IMMUNE_EXTERNAL',
+        `git: cannot clone ${this.opts.url} (branch ${this.opts.branch}): ${(err as Error).message}`,
+        { cause: err },
+      );
     });
     return this.ready;
   }
@@ -123,7 +127,10 @@ export class GitRepo implements Repo {
     const dir = join(this.checkoutsDir, `${sha.slice(0, 12)}-${randomBytes(3).toString('hex')}`);
     await this.serial(async () => {
       // The sha may have arrived after our last fetch.
-      const known = await this.git.raw(['cat-file', '-t', sha]).then(() => true, () => false);
+      const known = await this.git.raw(['cat-file', '-t', sha]).then(
+        () => true,
+        () => false,
+      );
       if (!known) await this.git.fetch(this.opts.remote, this.opts.branch);
       await this.git.raw(['worktree', 'add', '--detach', dir, sha]);
     });
@@ -148,8 +155,19 @@ export class GitRepo implements Repo {
    * crash after the push and before the engine recorded it must not push a second revert.
    */
   private async pushedRevert(deployId: string): Promise<string | undefined> {
-    const out = await this.git.raw(['log', '--first-parent', '--max-count=500', '--format=%H', '--fixed-strings', `--grep=Immune-Deploy: ${deployId}`, this.remoteRef]);
-    for (const sha of out.split('\n').map((l) => l.trim()).filter(Boolean)) {
+    const out = await this.git.raw([
+      'log',
+      '--first-parent',
+      '--max-count=500',
+      '--format=%H',
+      '--fixed-strings',
+      `--grep=Immune-Deploy: ${deployId}`,
+      this.remoteRef,
+    ]);
+    for (const sha of out
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)) {
       const body = await this.git.raw(['log', '-1', '--format=%B', sha]);
       if (immuneTrailer(body) === deployId) return sha;
     }
@@ -178,12 +196,20 @@ export class GitRepo implements Repo {
         } catch (err) {
           await this.git.raw(['revert', '--abort']).catch(() => undefined);
           await this.git.raw(['reset', '--hard', this.remoteRef]);
-          throw new ImmuneError('IMMUNE_CONFLICT', `git: reverting ${ordered.map((s) => s.slice(0, 8)).join(', ')} conflicts with later commits; revert by hand: ${(err as Error).message.split('\n')[0]}`, { status: 409, cause: err });
+          throw new ImmuneError(
+            'IMMUNE_CONFLICT',
+            `git: reverting ${ordered.map((s) => s.slice(0, 8)).join(', ')} conflicts with later commits; revert by hand: ${(err as Error).message.split('\n')[0]}`,
+            { status: 409, cause: err },
+          );
         }
         // Nothing staged: the branch no longer has these changes (reverted by hand?); no empty commit.
         const staged = (await this.git.raw(['diff', '--cached', '--name-only'])).trim() !== '';
         if (!staged) {
-          throw new ImmuneError('IMMUNE_CONFLICT', `nothing to revert: ${this.opts.branch} no longer contains the changes of ${ordered.map((s) => s.slice(0, 8)).join(', ')}`, { status: 409 });
+          throw new ImmuneError(
+            'IMMUNE_CONFLICT',
+            `nothing to revert: ${this.opts.branch} no longer contains the changes of ${ordered.map((s) => s.slice(0, 8)).join(', ')}`,
+            { status: 409 },
+          );
         }
         await this.git.raw(['commit', '-m', message]);
         const sha = (await this.git.revparse(['HEAD'])).trim();
@@ -217,9 +243,7 @@ export class GitRepo implements Repo {
 
   /** Reverting the newest first lets later fixes to the same lines revert cleanly. */
   private async newestFirst(shas: string[]): Promise<string[]> {
-    const withTime = await Promise.all(
-      shas.map(async (s) => ({ s, n: Number((await this.git.raw(['rev-list', '--count', s])).trim()) })),
-    );
+    const withTime = await Promise.all(shas.map(async (s) => ({ s, n: Number((await this.git.raw(['rev-list', '--count', s])).trim()) })));
     return withTime.sort((a, b) => b.n - a.n).map((x) => x.s);
   }
 }
@@ -250,14 +274,20 @@ export async function checkPushable(o: { url: string; pushUrl?: string; branch: 
         if (head === o.branch && !['ignore', 'warn', 'updateInstead', 'false'].includes(deny)) {
           return {
             ok: false,
-            problem: 'cannot push reverts: the repository refuses pushes to its checked-out branch (use a bare repository or set repo.push_url)',
+            problem:
+              'cannot push reverts: the repository refuses pushes to its checked-out branch (use a bare repository or set repo.push_url)',
             details: `${local} is a working repository with ${o.branch} checked out and receive.denyCurrentBranch=${deny || 'refuse (the default)'}`,
           };
         }
       }
     }
     const heads = await simpleGit().raw(['ls-remote', '--heads', target, o.branch]);
-    if (!heads.trim()) return { ok: false, problem: `cannot push reverts: ${target} has no branch ${o.branch}`, details: `git ls-remote --heads ${target} ${o.branch} listed nothing` };
+    if (!heads.trim())
+      return {
+        ok: false,
+        problem: `cannot push reverts: ${target} has no branch ${o.branch}`,
+        details: `git ls-remote --heads ${target} ${o.branch} listed nothing`,
+      };
     return { ok: true };
   } catch (err) {
     const text = (err as Error).message;

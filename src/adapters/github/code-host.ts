@@ -24,7 +24,11 @@ const MAX_DESCRIPTION = 140;
 /** The token from the environment variable the config names; a clear error when it is not set. */
 export function githubToken(config: GithubConfig, env: NodeJS.ProcessEnv = process.env): string {
   const token = env[config.token_env];
-  if (!token) throw new InputError('github.token_env', `environment variable ${config.token_env} is not set; it must hold a GitHub token with repo:status and contents scope`);
+  if (!token)
+    throw new InputError(
+      'github.token_env',
+      `environment variable ${config.token_env} is not set; it must hold a GitHub token with repo:status and contents scope`,
+    );
   return token;
 }
 
@@ -57,7 +61,10 @@ export function createGithubCodeHost(config: GithubConfig, opts: GithubCodeHostO
   const fail = (what: string, err: unknown): never => {
     const e = err as { status?: number; message?: string; response?: { data?: { message?: string } } };
     const why = e.status ? `HTTP ${e.status} ${e.response?.data?.message ?? e.message ?? ''}`.trim() : (e.message ?? String(err));
-    throw new ImmuneError('IMMUNE_EXTERNAL', `github ${owner}/${repo}: ${what} failed: ${why}`, { status: 502, details: { status: e.status } });
+    throw new ImmuneError('IMMUNE_EXTERNAL', `github ${owner}/${repo}: ${what} failed: ${why}`, {
+      status: 502,
+      details: { status: e.status },
+    });
   };
 
   return {
@@ -85,7 +92,8 @@ export function createGithubCodeHost(config: GithubConfig, opts: GithubCodeHostO
 
     async comment(sha: string, body: string, signal?: AbortSignal): Promise<void> {
       checkSha(sha);
-      const link = config.dashboard_url && !body.includes(config.dashboard_url) ? `\n\n[Open the immune dashboard](${config.dashboard_url})` : '';
+      const link =
+        config.dashboard_url && !body.includes(config.dashboard_url) ? `\n\n[Open the immune dashboard](${config.dashboard_url})` : '';
       try {
         await octokit.rest.repos.createCommitComment({ owner, repo, commit_sha: sha, body: body + link, request: { signal } });
       } catch (err) {

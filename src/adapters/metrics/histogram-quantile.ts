@@ -17,7 +17,8 @@ export function histogramQuantile(q: number, buckets: Bucket[]): number | null {
   const sorted = [...buckets].sort((a, b) => a.le - b.le);
   if (sorted.length < 2 || sorted[sorted.length - 1].le !== Infinity) return null;
   // Cumulative counts can dip when buckets are summed from scrapes at slightly different moments.
-  for (let i = 1; i < sorted.length; i++) if (sorted[i].count < sorted[i - 1].count) sorted[i] = { ...sorted[i], count: sorted[i - 1].count };
+  for (let i = 1; i < sorted.length; i++)
+    if (sorted[i].count < sorted[i - 1].count) sorted[i] = { ...sorted[i], count: sorted[i - 1].count };
   const total = sorted[sorted.length - 1].count;
   if (!(total > 0)) return null;
   const rank = q * total;

@@ -17,8 +17,7 @@ export interface PrometheusSourceOptions {
 
 /** What one metric asks Prometheus, with {{instances}} (a regex) and {{interval}} (e.g. 30s) still to fill. */
 type Plan =
-  | { name: string; kind: 'ratio'; numerator: string; denominator: string }
-  | { name: string; kind: 'count' | 'continuous'; query: string };
+  { name: string; kind: 'ratio'; numerator: string; denominator: string } | { name: string; kind: 'count' | 'continuous'; query: string };
 
 const INSTANCES = '{{instances}}';
 const INTERVAL = '{{interval}}';
@@ -33,12 +32,19 @@ export function planQueries(defs: MetricDef[], instanceLabel: string): Plan[] {
         // The placeholder is replaced by an escaped regex at query time.
         return formatSelector({ ...named, matchers: [...named.matchers, { label: instanceLabel, op: '=~', value: INSTANCES }] });
       } catch (err) {
-        throw new InputError(`metrics.definitions.${i}.${field}`, `metric ${d.name}: ${(err as ImmuneError).message.replace(/^selector: /, '')}`);
+        throw new InputError(
+          `metrics.definitions.${i}.${field}`,
+          `metric ${d.name}: ${(err as ImmuneError).message.replace(/^selector: /, '')}`,
+        );
       }
     };
     const by = `by (${instanceLabel})`;
     if (d.kind === 'ratio') {
-      if (d.query !== undefined) throw new InputError(`metrics.definitions.${i}.query`, `metric ${d.name}: a ratio metric is queried through numerator and denominator, not query`);
+      if (d.query !== undefined)
+        throw new InputError(
+          `metrics.definitions.${i}.query`,
+          `metric ${d.name}: a ratio metric is queried through numerator and denominator, not query`,
+        );
       return {
         name: d.name,
         kind: 'ratio',
@@ -47,7 +53,8 @@ export function planQueries(defs: MetricDef[], instanceLabel: string): Plan[] {
       };
     }
     if (d.query !== undefined) return { name: d.name, kind: d.kind, query: d.query };
-    if (d.kind === 'count') return { name: d.name, kind: 'count', query: `sum ${by} (increase(${sel('counter', d.counter)}[${INTERVAL}]))` };
+    if (d.kind === 'count')
+      return { name: d.name, kind: 'count', query: `sum ${by} (increase(${sel('counter', d.counter)}[${INTERVAL}]))` };
     if (d.gauge) return { name: d.name, kind: 'continuous', query: `avg ${by} (avg_over_time(${sel('gauge', d.gauge)}[${INTERVAL}]))` };
     if (d.rate) return { name: d.name, kind: 'continuous', query: `sum ${by} (rate(${sel('rate', d.rate)}[${INTERVAL}]))` };
     const h = d.histogram ?? '';
@@ -122,11 +129,21 @@ export function createPrometheusSource(config: MetricsConfig, opts: PrometheusSo
     let res: Response;
     let payload: { status?: string; error?: string; errorType?: string; data?: { resultType?: string; result?: unknown } };
     try {
-      res = await doFetch(range ? `${api}/query_range` : `${api}/query`, { method: 'POST', body, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+      res = await doFetch(range ? `${api}/query_range` : `${api}/query`, {
+        method: 'POST',
+        body,
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
       payload = (await res.json().catch(() => ({}))) as typeof payload;
     } catch (err) {
       const e = err as Error;
-      throw new Unreachable(timeout.aborted ? `no answer from ${url} within ${config.timeout}ms` : signal?.aborted ? 'aborted' : `${url}: ${(e.cause as Error)?.message ?? e.message}`);
+      throw new Unreachable(
+        timeout.aborted
+          ? `no answer from ${url} within ${config.timeout}ms`
+          : signal?.aborted
+            ? 'aborted'
+            : `${url}: ${(e.cause as Error)?.message ?? e.message}`,
+      );
     }
     if (payload.status !== 'success') {
       const why = `${payload.errorType ?? `HTTP ${res.status}`}: ${payload.error ?? res.statusText}`;
@@ -136,7 +153,8 @@ export function createPrometheusSource(config: MetricsConfig, opts: PrometheusSo
     }
     const data = payload.data;
     const expected = range ? 'matrix' : 'vector';
-    if (data?.resultType !== expected || !Array.isArray(data.result)) throw new Error(`expected a ${expected}, got ${data?.resultType ?? 'nothing'}`);
+    if (data?.resultType !== expected || !Array.isArray(data.result))
+      throw new Error(`expected a ${expected}, got ${data?.resultType ?? 'nothing'}`);
     const steps: Values[] = Array.from({ length: range ? stepCount(range) : 1 }, () => new Map());
     const add = (key: string | undefined, at: number, raw: string | undefined): void => {
       const v = Number(raw);
@@ -171,7 +189,9 @@ export function createPrometheusSource(config: MetricsConfig, opts: PrometheusSo
     // after a restart, that interval is not reported (null values), never judged.
     const uptimeQuery = run('uptime', `time() - max by (${label}) (process_start_time_seconds{${label}=~"${INSTANCES}"})`);
     const gapQuery = run('up over the interval', `min by (${label}) (min_over_time(up{${label}=~"${INSTANCES}"}[${INTERVAL}]))`);
-    const results = plans.map((p) => (p.kind === 'ratio' ? Promise.all([run(p.name, p.numerator), run(p.name, p.denominator)]) : run(p.name, p.query)));
+    const results = plans.map((p) =>
+      p.kind === 'ratio' ? Promise.all([run(p.name, p.numerator), run(p.name, p.denominator)]) : run(p.name, p.query),
+    );
     const up = await upQuery;
     const uptime = await uptimeQuery;
     const gaps = await gapQuery;
@@ -233,7 +253,11 @@ export function createPrometheusSource(config: MetricsConfig, opts: PrometheusSo
       if (servers.length === 0 || toMs < fromMs) return [];
       const step = Math.max(1000, Math.round(intervalMs / 1000) * 1000);
       const range = { start: fromMs, end: toMs, step };
-      if (stepCount(range) > 11_000) throw new InputError('interval', `${stepCount(range)} steps from ${fromMs} to ${toMs}: Prometheus answers at most 11000 points per series; use a longer interval`);
+      if (stepCount(range) > 11_000)
+        throw new InputError(
+          'interval',
+          `${stepCount(range)} steps from ${fromMs} to ${toMs}: Prometheus answers at most 11000 points per series; use a longer interval`,
+        );
       return collect(servers, step, range, signal);
     },
   };

@@ -40,16 +40,24 @@ export function compileMetrics(defs: MetricDef[]): Compiled[] {
       try {
         return parseSelector(text);
       } catch (err) {
-        throw new InputError(`metrics.definitions.${i}.${field}`, `metric ${d.name}: ${(err as ImmuneError).message.replace(/^selector: /, '')}`);
+        throw new InputError(
+          `metrics.definitions.${i}.${field}`,
+          `metric ${d.name}: ${(err as ImmuneError).message.replace(/^selector: /, '')}`,
+        );
       }
     };
-    if (d.kind === 'ratio') return { name: d.name, kind: 'ratio', numerator: sel('numerator', d.numerator), denominator: sel('denominator', d.denominator) };
+    if (d.kind === 'ratio')
+      return { name: d.name, kind: 'ratio', numerator: sel('numerator', d.numerator), denominator: sel('denominator', d.denominator) };
     if (d.kind === 'count') return { name: d.name, kind: 'count', counter: sel('counter', d.counter) };
     if (d.gauge) return { name: d.name, kind: 'gauge', gauge: sel('gauge', d.gauge) };
     if (d.rate) return { name: d.name, kind: 'rate', counter: sel('rate', d.rate) };
     if (d.histogram) {
       const h = sel('histogram', d.histogram);
-      if (!h.name) throw new InputError(`metrics.definitions.${i}.histogram`, `metric ${d.name}: name the histogram (e.g. shop_http_request_duration_seconds{route="/"})`);
+      if (!h.name)
+        throw new InputError(
+          `metrics.definitions.${i}.histogram`,
+          `metric ${d.name}: name the histogram (e.g. shop_http_request_duration_seconds{route="/"})`,
+        );
       return { name: d.name, kind: 'histogram', buckets: withName(h, `${h.name ?? ''}_bucket`), quantile: d.quantile ?? 0.5 };
     }
     return { name: d.name, kind: 'none' };
@@ -81,7 +89,12 @@ function intervalQuantile(sel: Selector, q: number, series: Series[], prev: Snap
 }
 
 /** One server's values for every metric, given this scrape and the previous one (undefined on the first). */
-export function sampleValues(metrics: Compiled[], series: Series[], now: number, prev: Snapshot | undefined): Record<string, Sample | null> {
+export function sampleValues(
+  metrics: Compiled[],
+  series: Series[],
+  now: number,
+  prev: Snapshot | undefined,
+): Record<string, Sample | null> {
   const values: Record<string, Sample | null> = {};
   for (const m of metrics) {
     if (m.kind === 'gauge') {
@@ -129,7 +142,9 @@ export function createScrapeSource(config: MetricsConfig, opts: ScrapeSourceOpti
   const now = opts.now ?? Date.now;
   const limit = pLimit(config.concurrency);
   const previous = new Map<string, Snapshot>();
-  for (const m of metrics) if (m.kind === 'none') opts.log.warn({ metric: m.name }, `metric ${m.name} has only a Prometheus query; the scrape source reports it as missing`);
+  for (const m of metrics)
+    if (m.kind === 'none')
+      opts.log.warn({ metric: m.name }, `metric ${m.name} has only a Prometheus query; the scrape source reports it as missing`);
 
   async function scrape(server: Server, signal?: AbortSignal): Promise<ServerSample> {
     const url = `http://${server.host.includes(':') ? `[${server.host}]` : server.host}:${server.port}${config.path}`;
@@ -153,7 +168,13 @@ export function createScrapeSource(config: MetricsConfig, opts: ScrapeSourceOpti
       previous.delete(server.id);
       const e = err as Error;
       const cause = (e.cause as Error | undefined)?.message;
-      const reason = timeout.aborted ? `no answer within ${config.timeout}ms` : signal?.aborted ? 'aborted' : cause ? `no answer (${cause})` : e.message;
+      const reason = timeout.aborted
+        ? `no answer within ${config.timeout}ms`
+        : signal?.aborted
+          ? 'aborted'
+          : cause
+            ? `no answer (${cause})`
+            : e.message;
       opts.log.debug({ server: server.id, url, err: reason }, 'scrape failed');
       return { server: server.id, ok: false, error: `${url}: ${reason}`, values: Object.fromEntries(metrics.map((m) => [m.name, null])) };
     }

@@ -16,7 +16,10 @@ interface Mapped {
 function mapKind(n: Notification, source: string): Mapped {
   const environment = { id: n.pipeline, source };
   const artifactId = `pkg:generic/${encodeURIComponent(n.pipeline)}@${n.sha ?? 'unknown'}`;
-  const service = (type: string): Mapped => ({ type, subject: { id: `${n.pipeline}`, source, type: 'service', content: { environment, artifactId } } });
+  const service = (type: string): Mapped => ({
+    type,
+    subject: { id: `${n.pipeline}`, source, type: 'service', content: { environment, artifactId } },
+  });
   switch (n.kind) {
     case 'deploy_live':
       return service('dev.cdevents.service.deployed.0.2.0');
@@ -25,20 +28,50 @@ function mapKind(n: Notification, source: string): Mapped {
     case 'tests_failed':
       return {
         type: 'dev.cdevents.testsuiterun.finished.0.2.0',
-        subject: { id: n.id ?? `${n.deploy}/tests`, source, type: 'testSuiteRun', content: { environment, outcome: 'fail', severity: 'high', reason: n.body.slice(0, 1000), testSuite: { id: `${n.pipeline}/tests`, name: `${n.pipeline} tests` } } },
+        subject: {
+          id: n.id ?? `${n.deploy}/tests`,
+          source,
+          type: 'testSuiteRun',
+          content: {
+            environment,
+            outcome: 'fail',
+            severity: 'high',
+            reason: n.body.slice(0, 1000),
+            testSuite: { id: `${n.pipeline}/tests`, name: `${n.pipeline} tests` },
+          },
+        },
       };
     case 'flaky_test':
       // A test that failed, then passed on re-run: the case finished passing, flagged as flaky.
       return {
         type: 'dev.cdevents.testcaserun.finished.0.2.0',
-        subject: { id: n.id ?? `${n.deploy}/flaky`, source, type: 'testCaseRun', content: { environment, outcome: 'pass', severity: 'low', reason: `flaky: ${n.body.slice(0, 1000)}`, testCase: { id: n.body.split('\n')[0]?.slice(0, 200) ?? 'unknown', name: n.title.slice(0, 200) } } },
+        subject: {
+          id: n.id ?? `${n.deploy}/flaky`,
+          source,
+          type: 'testCaseRun',
+          content: {
+            environment,
+            outcome: 'pass',
+            severity: 'low',
+            reason: `flaky: ${n.body.slice(0, 1000)}`,
+            testCase: { id: n.body.split('\n')[0]?.slice(0, 200) ?? 'unknown', name: n.title.slice(0, 200) },
+          },
+        },
       };
     default: {
       // immune's own events: line.blocked, line.unblocked, deploy.reverted, deploy.failed, ...
-      const [subject, predicate] = n.kind === 'blocked' || n.kind === 'unblocked' ? ['line', n.kind] : ['deploy', n.kind.replace(/^deploy_/, '').replace(/[^a-z0-9]/g, '')];
+      const [subject, predicate] =
+        n.kind === 'blocked' || n.kind === 'unblocked'
+          ? ['line', n.kind]
+          : ['deploy', n.kind.replace(/^deploy_/, '').replace(/[^a-z0-9]/g, '')];
       return {
         type: `dev.cdeventsx.immune-${subject}.${predicate}.0.1.0`,
-        subject: { id: subject === 'line' ? n.pipeline : (n.deploy ?? n.pipeline), source, type: `immune-${subject}`, content: { pipeline: n.pipeline, deploy: n.deploy, sha: n.sha, reason: n.body } },
+        subject: {
+          id: subject === 'line' ? n.pipeline : (n.deploy ?? n.pipeline),
+          source,
+          type: `immune-${subject}`,
+          content: { pipeline: n.pipeline, deploy: n.deploy, sha: n.sha, reason: n.body },
+        },
       };
     }
   }
@@ -47,8 +80,15 @@ function mapKind(n: Notification, source: string): Mapped {
 /** The CDEvent for a notification. `source` is a URI-reference naming this immune (e.g. its public URL). */
 export function toCDEvent(n: Notification, source: string, id: string): Record<string, unknown> {
   const m = mapKind(n, source);
-  const context: Record<string, unknown> = { version: CDEVENTS_VERSION, id, source, type: m.type, timestamp: new Date(n.time ?? Date.now()).toISOString() };
-  if (m.type.startsWith('dev.cdeventsx.')) context.schemaUri = `https://immune.dev/schemas/cdevents/${m.type.split('.')[2]}-${m.type.split('.')[3]}/0_1_0`;
+  const context: Record<string, unknown> = {
+    version: CDEVENTS_VERSION,
+    id,
+    source,
+    type: m.type,
+    timestamp: new Date(n.time ?? Date.now()).toISOString(),
+  };
+  if (m.type.startsWith('dev.cdeventsx.'))
+    context.schemaUri = `https://immune.dev/schemas/cdevents/${m.type.split('.')[2]}-${m.type.split('.')[3]}/0_1_0`;
   return {
     context,
     subject: m.subject,
@@ -72,5 +112,14 @@ export function toCDEvent(n: Notification, source: string, id: string): Record<s
 export function toCloudEvent(n: Notification, source: string, id: string): CloudEvent<Record<string, unknown>> {
   const data = toCDEvent(n, source, id);
   const ctx = data.context as { type: string; timestamp: string };
-  return new CloudEvent({ specversion: '1.0', id, source, type: ctx.type, time: ctx.timestamp, subject: n.deploy ?? n.pipeline, datacontenttype: 'application/json', data });
+  return new CloudEvent({
+    specversion: '1.0',
+    id,
+    source,
+    type: ctx.type,
+    time: ctx.timestamp,
+    subject: n.deploy ?? n.pipeline,
+    datacontenttype: 'application/json',
+    data,
+  });
 }

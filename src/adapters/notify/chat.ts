@@ -6,7 +6,9 @@ import { evidenceRows, evidenceText, postJson, type SendContext, type Sender } f
 
 export function chatPayload(n: Notification): Record<string, unknown> {
   const ev = evidenceText(n);
-  const text = [n.title, n.body, ...(n.evidence ? [`Evidence: ${n.evidence.explanation}`, ...ev] : []), ...(n.link ? [n.link] : [])].filter(Boolean).join('\n');
+  const text = [n.title, n.body, ...(n.evidence ? [`Evidence: ${n.evidence.explanation}`, ...ev] : []), ...(n.link ? [n.link] : [])]
+    .filter(Boolean)
+    .join('\n');
   return {
     text,
     id: n.id,

@@ -6,7 +6,9 @@ export function createConsoleNotifier(log: Logger, print?: (line: string) => voi
   return {
     async notify(n: Notification) {
       log.info({ notification: n.kind, deploy: n.deploy, sha: n.sha, to: n.to }, n.title);
-      print?.(`${n.kind === 'deploy_live' ? '✔' : n.kind === 'info' || n.kind === 'unblocked' ? '•' : '✖'} ${n.title}${n.to?.length ? ` → ${n.to.join(', ')}` : ''}`);
+      print?.(
+        `${n.kind === 'deploy_live' ? '✔' : n.kind === 'info' || n.kind === 'unblocked' ? '•' : '✖'} ${n.title}${n.to?.length ? ` → ${n.to.join(', ')}` : ''}`,
+      );
     },
   };
 }

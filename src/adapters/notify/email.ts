@@ -17,7 +17,10 @@ export function emailRecipients(cfg: EmailConfig, n: Notification, qualifier?: s
   return [...new Set([...authors, ...list].filter((a) => /.+@.+/.test(a)))];
 }
 
-export function renderEmail(n: Notification, host = 'immune.local'): { subject: string; text: string; html: string; headers: Record<string, string>; messageId: string } {
+export function renderEmail(
+  n: Notification,
+  host = 'immune.local',
+): { subject: string; text: string; html: string; headers: Record<string, string>; messageId: string } {
   const ev = evidenceText(n);
   const commits = n.commits ?? [];
   const text = [
@@ -47,7 +50,11 @@ export function renderEmail(n: Notification, host = 'immune.local'): { subject: 
             : '',
         ]
       : []),
-    ...(commits.length ? [`<p style="font-family:sans-serif"><b>Commits</b></p><ul>${commits.map((c) => `<li><code>${esc(shortSha(c.sha) ?? '')}</code> ${esc(c.subject)} (${esc(c.author)})</li>`).join('')}</ul>`] : []),
+    ...(commits.length
+      ? [
+          `<p style="font-family:sans-serif"><b>Commits</b></p><ul>${commits.map((c) => `<li><code>${esc(shortSha(c.sha) ?? '')}</code> ${esc(c.subject)} (${esc(c.author)})</li>`).join('')}</ul>`,
+        ]
+      : []),
     ...(n.revertSha ? [`<p style="font-family:sans-serif">Reverted in <code>${esc(n.revertSha)}</code>.</p>`] : []),
     ...(n.link ? [`<p style="font-family:sans-serif"><a href="${esc(n.link)}">Open the deploy page</a></p>`] : []),
     `<p style="font-family:sans-serif;color:#666">Pipeline ${esc(n.pipeline)}${n.deploy ? `, deploy ${esc(n.deploy)}` : ''}.</p>`,
@@ -86,15 +93,31 @@ export function createEmailSender(cfg: EmailConfig, env: Record<string, string |
       const to = emailRecipients(cfg, n, ctx.qualifier);
       if (!to.length) return 'no recipients';
       const mail = renderEmail(n, host);
-      const abort = new Promise<never>((_, reject) => ctx.signal.addEventListener('abort', () => reject(new DeliveryError('timed out')), { once: true }));
+      const abort = new Promise<never>((_, reject) =>
+        ctx.signal.addEventListener('abort', () => reject(new DeliveryError('timed out')), { once: true }),
+      );
       try {
-        const info = await Promise.race([transport.sendMail({ from: cfg.from, to, subject: mail.subject, text: mail.text, html: mail.html, headers: mail.headers, messageId: mail.messageId }), abort]);
+        const info = await Promise.race([
+          transport.sendMail({
+            from: cfg.from,
+            to,
+            subject: mail.subject,
+            text: mail.text,
+            html: mail.html,
+            headers: mail.headers,
+            messageId: mail.messageId,
+          }),
+          abort,
+        ]);
         return `${info.response ?? 'sent'} to ${to.length} recipient(s)`;
       } catch (err) {
         if (err instanceof DeliveryError) throw err;
         const e = err as Error & { responseCode?: number; code?: string };
         // 5xx from the SMTP server is permanent (bad recipient, refused); 4xx and network errors are not.
-        throw new DeliveryError(`${e.code ? `${e.code}: ` : ''}${e.message}`, { status: e.responseCode, retry: !(e.responseCode && e.responseCode >= 500) });
+        throw new DeliveryError(`${e.code ? `${e.code}: ` : ''}${e.message}`, {
+          status: e.responseCode,
+          retry: !(e.responseCode && e.responseCode >= 500),
+        });
       }
     },
     async close() {

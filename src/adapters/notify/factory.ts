@@ -18,7 +18,12 @@ export interface SenderDeps {
 export function createSender(name: string, cfg: NotifyTargetConfig, deps: SenderDeps): Sender | undefined {
   const secret = (envName: string): string => {
     const v = deps.env[envName];
-    if (!v) throw new ImmuneError('IMMUNE_CONFIG_INVALID', `notify.targets.${name}: set $${envName} (the ${cfg.type} target reads its secret from it)`, { status: 400 });
+    if (!v)
+      throw new ImmuneError(
+        'IMMUNE_CONFIG_INVALID',
+        `notify.targets.${name}: set $${envName} (the ${cfg.type} target reads its secret from it)`,
+        { status: 400 },
+      );
     return v;
   };
   switch (cfg.type) {

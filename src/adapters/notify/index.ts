@@ -62,12 +62,25 @@ export function testNotification(pipeline: string, target: string, link: string 
  * Send one test notification to `name` now, bypassing the queue. For a pager target the test
  * triggers an incident on its own dedup key and resolves it at once.
  */
-export async function sendTest(o: Pick<BuildNotifierOptions, 'config' | 'env' | 'source' | 'pipeline'> & { target: string; link?: string; timeoutMs?: number }): Promise<{ receipt: string; ms: number }> {
+export async function sendTest(
+  o: Pick<BuildNotifierOptions, 'config' | 'env' | 'source' | 'pipeline'> & { target: string; link?: string; timeoutMs?: number },
+): Promise<{ receipt: string; ms: number }> {
   const cfg = o.config?.targets?.[o.target];
   const names = Object.keys(o.config?.targets ?? {});
-  if (!cfg) throw new ImmuneError('IMMUNE_NOT_FOUND', `no notification target "${o.target}" (targets: ${names.length ? names.join(', ') : 'none; define them under notify.targets'})`, { status: 404 });
+  if (!cfg)
+    throw new ImmuneError(
+      'IMMUNE_NOT_FOUND',
+      `no notification target "${o.target}" (targets: ${names.length ? names.join(', ') : 'none; define them under notify.targets'})`,
+      { status: 404 },
+    );
   if (cfg.type === 'console') return { receipt: 'console: printed', ms: 0 };
-  const config: NotifyConfig = cfg.type === 'pager' ? { ...o.config!, targets: { [o.target]: { ...cfg, dedup_key: `${cfg.dedup_key ?? `immune/${o.pipeline}`}/test`, resolve_on: ['test_resolved'] } } } : o.config!;
+  const config: NotifyConfig =
+    cfg.type === 'pager'
+      ? {
+          ...o.config!,
+          targets: { [o.target]: { ...cfg, dedup_key: `${cfg.dedup_key ?? `immune/${o.pipeline}`}/test`, resolve_on: ['test_resolved'] } },
+        }
+      : o.config!;
   const [target] = buildTargets({ ...o, config: { ...config, targets: { [o.target]: config.targets[o.target]! } } });
   const t0 = Date.now();
   const send = async (n: Notification) => {

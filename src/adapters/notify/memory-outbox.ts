@@ -9,7 +9,12 @@ export function createMemoryOutbox(): NotificationOutbox {
     async enqueue(item, maxPending) {
       if (items.has(item.id)) return 'duplicate';
       const full = byAge().filter((i) => i.target === item.target && i.state === 'pending').length >= maxPending;
-      items.set(item.id, { ...item, state: full ? 'dead' : 'pending', attempts: 0, ...(full ? { lastError: `queue full (${maxPending} pending)`, lastErrorAt: item.createdAt } : {}) });
+      items.set(item.id, {
+        ...item,
+        state: full ? 'dead' : 'pending',
+        attempts: 0,
+        ...(full ? { lastError: `queue full (${maxPending} pending)`, lastErrorAt: item.createdAt } : {}),
+      });
       return full ? 'full' : 'added';
     },
     async head(target) {
@@ -21,7 +26,14 @@ export function createMemoryOutbox(): NotificationOutbox {
     },
     async failed(id, f) {
       const i = items.get(id);
-      if (i) Object.assign(i, { state: f.dead ? 'dead' : 'pending', attempts: f.attempts, nextAt: f.nextAt, lastError: f.error, lastErrorAt: f.at });
+      if (i)
+        Object.assign(i, {
+          state: f.dead ? 'dead' : 'pending',
+          attempts: f.attempts,
+          nextAt: f.nextAt,
+          lastError: f.error,
+          lastErrorAt: f.at,
+        });
     },
     async list(opts = {}) {
       return byAge()
@@ -30,11 +42,15 @@ export function createMemoryOutbox(): NotificationOutbox {
         .slice(0, opts.limit ?? 100);
     },
     async summary() {
-      const out = new Map<string, { target: string; pending: number; delivered: number; dead: number; lastError?: string; lastErrorAt?: number }>();
+      const out = new Map<
+        string,
+        { target: string; pending: number; delivered: number; dead: number; lastError?: string; lastErrorAt?: number }
+      >();
       for (const i of byAge()) {
         const s = out.get(i.target) ?? { target: i.target, pending: 0, delivered: 0, dead: 0 };
         s[i.state]++;
-        if (i.lastErrorAt !== undefined && (s.lastErrorAt === undefined || i.lastErrorAt >= s.lastErrorAt)) Object.assign(s, { lastError: i.lastError, lastErrorAt: i.lastErrorAt });
+        if (i.lastErrorAt !== undefined && (s.lastErrorAt === undefined || i.lastErrorAt >= s.lastErrorAt))
+          Object.assign(s, { lastError: i.lastError, lastErrorAt: i.lastErrorAt });
         out.set(i.target, s);
       }
       return [...out.values()].sort((a, b) => a.target.localeCompare(b.target));

@@ -118,10 +118,13 @@ export function createQueuedNotifier(o: QueuedNotifierOptions): QueuedNotifier {
     if (!running) return;
     const prev = timers.get(target);
     if (prev) clearTimeout(prev);
-    const t = setTimeout(() => {
-      timers.delete(target);
-      kick(target);
-    }, Math.max(0, ms));
+    const t = setTimeout(
+      () => {
+        timers.delete(target);
+        kick(target);
+      },
+      Math.max(0, ms),
+    );
     t.unref();
     timers.set(target, t);
   };
@@ -170,7 +173,10 @@ export function createQueuedNotifier(o: QueuedNotifierOptions): QueuedNotifier {
       await o.outbox.delivered(item.id, done);
       total.inc({ target: t.name, outcome: 'delivered' });
       latency.observe({ target: t.name }, Math.max(0, done - (item.notification.time ?? item.createdAt)) / 1000);
-      log.info({ target: t.name, notification: item.notification.kind, id: item.id, attempts: item.attempts + 1, receipt }, 'notification delivered');
+      log.info(
+        { target: t.name, notification: item.notification.kind, id: item.id, attempts: item.attempts + 1, receipt },
+        'notification delivered',
+      );
     } catch (err) {
       if (!running) return; // stopping: the item stays pending for the next start
       const e = err instanceof DeliveryError ? err : new DeliveryError((err as Error).message);
@@ -194,7 +200,11 @@ export function createQueuedNotifier(o: QueuedNotifierOptions): QueuedNotifier {
     async notify(n: Notification) {
       await o.tap?.notify(n).catch(() => undefined);
       const at = now();
-      const full: Notification = { ...n, id: n.id ?? `${n.pipeline}:${n.kind}:${at}:${randomBytes(3).toString('hex')}`, time: n.time ?? at };
+      const full: Notification = {
+        ...n,
+        id: n.id ?? `${n.pipeline}:${n.kind}:${at}:${randomBytes(3).toString('hex')}`,
+        time: n.time ?? at,
+      };
       for (const ref of routeFor(n.kind, o.config, o.onRegression)) {
         const t = targets.get(ref.target);
         if (!t) continue;
@@ -203,11 +213,17 @@ export function createQueuedNotifier(o: QueuedNotifierOptions): QueuedNotifier {
           continue;
         }
         const id = `${full.id}>${ref.target}${ref.qualifier ? `:${ref.qualifier}` : ''}`;
-        const res = await o.outbox.enqueue({ id, target: t.name, qualifier: ref.qualifier, notification: full, createdAt: at, nextAt: at }, t.delivery.queue_max);
+        const res = await o.outbox.enqueue(
+          { id, target: t.name, qualifier: ref.qualifier, notification: full, createdAt: at, nextAt: at },
+          t.delivery.queue_max,
+        );
         if (res === 'added') kick(t.name);
         else if (res === 'full') {
           total.inc({ target: t.name, outcome: 'dropped' });
-          log.error({ target: t.name, id }, `notification queue for ${t.name} is full (${t.delivery.queue_max}); dropped to the dead letters`);
+          log.error(
+            { target: t.name, id },
+            `notification queue for ${t.name} is full (${t.delivery.queue_max}); dropped to the dead letters`,
+          );
         } else total.inc({ target: t.name, outcome: 'duplicate' });
       }
     },
@@ -215,7 +231,8 @@ export function createQueuedNotifier(o: QueuedNotifierOptions): QueuedNotifier {
       if (running) return;
       running = true;
       const keep = o.keepMs ?? 7 * 86_400_000;
-      const prune = () => o.outbox.prune(now() - keep).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'notification outbox prune failed'));
+      const prune = () =>
+        o.outbox.prune(now() - keep).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'notification outbox prune failed'));
       void prune();
       pruneTimer = setInterval(prune, 3_600_000);
       pruneTimer.unref();
@@ -236,7 +253,16 @@ export function createQueuedNotifier(o: QueuedNotifierOptions): QueuedNotifier {
         const s = summary.get(t.name) ?? { target: t.name, pending: 0, delivered: 0, dead: 0 };
         const last = s.lastError ? `, last ${s.lastError}` : '';
         const text = s.dead ? `${t.name}: ${s.dead} failed${last}` : s.pending ? `${t.name}: ${s.pending} pending${last}` : `${t.name}: ok`;
-        return { target: t.name, type: t.sender.type, pending: s.pending, delivered: s.delivered, dead: s.dead, lastError: s.lastError, lastErrorAt: s.lastErrorAt, summary: text };
+        return {
+          target: t.name,
+          type: t.sender.type,
+          pending: s.pending,
+          delivered: s.delivered,
+          dead: s.dead,
+          lastError: s.lastError,
+          lastErrorAt: s.lastErrorAt,
+          summary: text,
+        };
       });
       return { targets: list, dead: await o.outbox.list({ state: 'dead', limit: opts.limit ?? 50 }) };
     },

@@ -57,11 +57,15 @@ export function postJson(url: string, payload: unknown, signal: AbortSignal, hea
 }
 
 /** A relative change; beyond ±1000% the figure says nothing more (e.g. from a zero baseline). */
-const pct = (x: number) => (x > 10 ? '>+1000%' : x < -10 ? '<-1000%' : `${x >= 0 ? '+' : ''}${(x * 100).toFixed(Math.abs(x) < 0.1 ? 1 : 0)}%`);
-const num = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '-' : Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 1 ? x.toFixed(2) : x.toPrecision(3));
+const pct = (x: number) =>
+  x > 10 ? '>+1000%' : x < -10 ? '<-1000%' : `${x >= 0 ? '+' : ''}${(x * 100).toFixed(Math.abs(x) < 0.1 ? 1 : 0)}%`;
+const num = (x: number | undefined) =>
+  x === undefined || !Number.isFinite(x) ? '-' : Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 1 ? x.toFixed(2) : x.toPrecision(3);
 
 /** One row per metric: what a reader needs to judge the verdict (effect, interval, p, estimates, sample counts). */
-export function evidenceRows(n: Notification): { name: string; verdict: string; effect: string; ci: string; p: string; estimates: string; samples: string; explanation: string }[] {
+export function evidenceRows(
+  n: Notification,
+): { name: string; verdict: string; effect: string; ci: string; p: string; estimates: string; samples: string; explanation: string }[] {
   return (n.evidence?.metrics ?? []).map((m) => ({
     name: m.name,
     verdict: m.verdict,
@@ -78,13 +82,30 @@ export function evidenceRows(n: Notification): { name: string; verdict: string; 
 export function evidenceText(n: Notification): string[] {
   const rows = evidenceRows(n);
   if (!rows.length) return [];
-  const head = { name: 'metric', verdict: 'verdict', effect: 'change', ci: 'interval', p: 'p', estimates: 'baseline -> canary', samples: 'servers' };
+  const head = {
+    name: 'metric',
+    verdict: 'verdict',
+    effect: 'change',
+    ci: 'interval',
+    p: 'p',
+    estimates: 'baseline -> canary',
+    samples: 'servers',
+  };
   const all = [head, ...rows];
   const keys = Object.keys(head) as (keyof typeof head)[];
   const width = keys.map((k) => Math.max(...all.map((r) => r[k].length)));
-  const table = all.map((r) => keys.map((k, i) => r[k].padEnd(width[i]!)).join('  ').trimEnd());
+  const table = all.map((r) =>
+    keys
+      .map((k, i) => r[k].padEnd(width[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
   // Each metric's own line carries the counts and the interval in its units.
-  return [...table, '', ...rows.filter((r) => r.explanation).map((r) => (r.explanation.startsWith(r.name) ? r.explanation : `${r.name}: ${r.explanation}`))];
+  return [
+    ...table,
+    '',
+    ...rows.filter((r) => r.explanation).map((r) => (r.explanation.startsWith(r.name) ? r.explanation : `${r.name}: ${r.explanation}`)),
+  ];
 }
 
 export function shortSha(sha: string | undefined): string | undefined {

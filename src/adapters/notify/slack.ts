@@ -27,12 +27,31 @@ export function slackPayload(n: Notification): { text: string; blocks: Record<st
   ];
   const ev = evidenceText(n);
   if (n.evidence) {
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cut(`*Evidence:* ${md(n.evidence.explanation)}${ev.length ? `\n\`\`\`${md(ev.join('\n'))}\`\`\`` : ''}`, 3000) } });
+    blocks.push({
+      type: 'section',
+      text: {
+        type: 'mrkdwn',
+        text: cut(`*Evidence:* ${md(n.evidence.explanation)}${ev.length ? `\n\`\`\`${md(ev.join('\n'))}\`\`\`` : ''}`, 3000),
+      },
+    });
   }
   if (n.link) {
-    blocks.push({ type: 'actions', elements: [{ type: 'button', text: { type: 'plain_text', text: 'Open the deploy page', emoji: false }, url: cut(n.link, 3000), action_id: 'immune-open-deploy' }] });
+    blocks.push({
+      type: 'actions',
+      elements: [
+        {
+          type: 'button',
+          text: { type: 'plain_text', text: 'Open the deploy page', emoji: false },
+          url: cut(n.link, 3000),
+          action_id: 'immune-open-deploy',
+        },
+      ],
+    });
   }
-  blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: cut(`immune · ${md(n.pipeline)}${n.deploy ? ` · ${md(n.deploy)}` : ''}`, 2000) }] });
+  blocks.push({
+    type: 'context',
+    elements: [{ type: 'mrkdwn', text: cut(`immune · ${md(n.pipeline)}${n.deploy ? ` · ${md(n.deploy)}` : ''}`, 2000) }],
+  });
   // `text` is the fallback shown in notifications and where blocks cannot be rendered.
   return { text: cut(`${n.title}${n.link ? ` ${n.link}` : ''}`, 3000), blocks };
 }

@@ -24,9 +24,18 @@ export function teamsPayload(n: Notification): Record<string, unknown> {
   if (n.evidence) {
     body.push({ type: 'TextBlock', text: `Evidence: ${n.evidence.explanation}`, wrap: true, weight: 'Bolder', spacing: 'Medium' });
     const rows = evidenceRows(n);
-    if (rows.length) body.push({ type: 'FactSet', facts: rows.map((r) => ({ title: r.name, value: `${r.verdict}, ${r.effect} (${r.ci}), p=${r.p}, ${r.estimates}, ${r.samples}` })) });
+    if (rows.length)
+      body.push({
+        type: 'FactSet',
+        facts: rows.map((r) => ({ title: r.name, value: `${r.verdict}, ${r.effect} (${r.ci}), p=${r.p}, ${r.estimates}, ${r.samples}` })),
+      });
   }
-  const card: Record<string, unknown> = { $schema: 'http://adaptivecards.io/schemas/adaptive-card.json', type: 'AdaptiveCard', version: '1.4', body };
+  const card: Record<string, unknown> = {
+    $schema: 'http://adaptivecards.io/schemas/adaptive-card.json',
+    type: 'AdaptiveCard',
+    version: '1.4',
+    body,
+  };
   if (n.link) card.actions = [{ type: 'Action.OpenUrl', title: 'Open the deploy page', url: n.link }];
   return { type: 'message', attachments: [{ contentType: 'application/vnd.microsoft.card.adaptive', contentUrl: null, content: card }] };
 }

@@ -16,7 +16,14 @@ export function commandKind(config: TestsConfig): RunnerKind {
     afterExit({ exec, cmd, why }, push) {
       const ok = exec.exitCode === 0 && !exec.killed;
       if (exec.killed !== 'aborted')
-        push({ id: 'command', file: '', title: cmd.join(' '), state: ok ? 'passed' : 'failed', durationMs: exec.durationMs, ...(ok ? {} : { error: `${why ?? `exit ${exec.exitCode ?? '?'}`}\n${lastLines(exec.tail)}` }) });
+        push({
+          id: 'command',
+          file: '',
+          title: cmd.join(' '),
+          state: ok ? 'passed' : 'failed',
+          durationMs: exec.durationMs,
+          ...(ok ? {} : { error: `${why ?? `exit ${exec.exitCode ?? '?'}`}\n${lastLines(exec.tail)}` }),
+        });
       return [];
     },
   };

@@ -29,7 +29,14 @@ export function nodeTestKind(config: TestsConfig): RunnerKind {
           const ev = parseNodeTestLine(line);
           if (!ev) return false;
           const file = rel(ws.dir, ev.file);
-          push({ id: `${file}::${ev.title}`, file, title: ev.title, state: ev.kind === 'pass' ? 'passed' : ev.kind === 'fail' ? 'failed' : 'skipped', durationMs: ev.durationMs, ...(ev.error ? { error: trimError(ev.error) } : {}) });
+          push({
+            id: `${file}::${ev.title}`,
+            file,
+            title: ev.title,
+            state: ev.kind === 'pass' ? 'passed' : ev.kind === 'fail' ? 'failed' : 'skipped',
+            durationMs: ev.durationMs,
+            ...(ev.error ? { error: trimError(ev.error) } : {}),
+          });
           return true;
         },
       };

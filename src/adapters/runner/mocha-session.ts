@@ -45,10 +45,18 @@ export class MochaSession {
   tests = 0;
   ok = true;
 
-  private constructor(private readonly ws: Workspace, tmp: string, opts: SessionOptions) {
+  private constructor(
+    private readonly ws: Workspace,
+    tmp: string,
+    opts: SessionOptions,
+  ) {
     const rc = posix.join(tmp, 'immune-mocharc.cjs');
     const script = posix.join(tmp, 'immune-mocha-worker.cjs');
-    this.proc = ws.start(workerCommand(script, rc, opts.nodeArgs), { env: opts.env, signal: opts.signal, onLine: (line) => this.line(line) });
+    this.proc = ws.start(workerCommand(script, rc, opts.nodeArgs), {
+      env: opts.env,
+      signal: opts.signal,
+      onLine: (line) => this.line(line),
+    });
   }
 
   /** Start a runner in `tmp` (already holding the generated files); undefined, with its output, when it cannot start. */
@@ -73,8 +81,7 @@ export class MochaSession {
       if (ev.type === 'ready') {
         this.nodeArgs = ev.nodeArgs;
         this.ready?.();
-      }
-      else if (this.current && 'batch' in ev && ev.batch === this.current.batch) this.current.onEvent(ev);
+      } else if (this.current && 'batch' in ev && ev.batch === this.current.batch) this.current.onEvent(ev);
       return true;
     }
     const m = parseMochaLine(line);
@@ -82,7 +89,14 @@ export class MochaSession {
     const file = m.file?.startsWith('/') ? posix.relative(this.ws.dir, m.file) : (m.file ?? '');
     this.tests++;
     if (m.kind === 'fail') this.ok = false;
-    this.current.onResult({ id: `${file}::${m.fullTitle}`, file, title: m.fullTitle, state: m.kind === 'pass' ? 'passed' : 'failed', durationMs: m.durationMs ?? 0, ...(m.error ? { error: m.error } : {}) });
+    this.current.onResult({
+      id: `${file}::${m.fullTitle}`,
+      file,
+      title: m.fullTitle,
+      state: m.kind === 'pass' ? 'passed' : 'failed',
+      durationMs: m.durationMs ?? 0,
+      ...(m.error ? { error: m.error } : {}),
+    });
     return true;
   }
 
@@ -106,13 +120,21 @@ export class MochaSession {
   /** The spec files these globs select, as mocha finds them with the project's config (nothing loads). */
   async expand(spec: string[]): Promise<{ files: string[] } | { failed: BatchOutcome }> {
     let files: string[] | undefined;
-    const out = await this.send({ files: [], grep: '', expand: spec }, () => undefined, (e) => {
-      if (e.type === 'files') files = e.files;
-    });
+    const out = await this.send(
+      { files: [], grep: '', expand: spec },
+      () => undefined,
+      (e) => {
+        if (e.type === 'files') files = e.files;
+      },
+    );
     return files && !out.died && !out.error ? { files } : { failed: out };
   }
 
-  private async send(msg: Omit<WorkerBatch, 'batch'>, onResult: (r: TestCaseResult) => void, onEvent?: (e: WorkerEvent) => void): Promise<BatchOutcome> {
+  private async send(
+    msg: Omit<WorkerBatch, 'batch'>,
+    onResult: (r: TestCaseResult) => void,
+    onEvent?: (e: WorkerEvent) => void,
+  ): Promise<BatchOutcome> {
     const batch = this.nextBatch++;
     const out: BatchOutcome = { results: [], loads: [] };
     const finished = new Promise<void>((resolve) => {

@@ -48,7 +48,15 @@ export function parseNodeTestLine(line: string): NodeTestEvent | undefined {
 }
 
 export function nodeTestCommand(reporterPath: string, testTimeoutMs: number, files: string[]): string[] {
-  return ['node', '--test', `--test-reporter=${reporterPath}`, '--test-reporter-destination=stdout', '--test-concurrency=1', `--test-timeout=${testTimeoutMs}`, ...files];
+  return [
+    'node',
+    '--test',
+    `--test-reporter=${reporterPath}`,
+    '--test-reporter-destination=stdout',
+    '--test-concurrency=1',
+    `--test-timeout=${testTimeoutMs}`,
+    ...files,
+  ];
 }
 
 /** A glob (`**`, `*`, `?`, `{a,b}`) as an anchored regular expression over /-separated paths. */
@@ -66,7 +74,11 @@ export function globToRegExp(glob: string): RegExp {
       const end = glob.indexOf('}', i);
       if (end < 0) re += '\\{';
       else {
-        re += `(?:${glob.slice(i + 1, end).split(',').map((a) => a.replace(/[.+^$()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')).join('|')})`;
+        re += `(?:${glob
+          .slice(i + 1, end)
+          .split(',')
+          .map((a) => a.replace(/[.+^$()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*'))
+          .join('|')})`;
         i = end;
       }
     } else re += c.replace(/[.+^$()|[\]\\]/g, '\\$&');

@@ -12,7 +12,18 @@ import type { RunProgress, ShardTrack } from './run-progress.js';
 import type { RunnerKind } from './runner-kind.js';
 import type { SuiteListing } from './run-listing.js';
 import { runnerFailure, runShard, killedWhy } from './run-shard.js';
-import { lastLines, shardEnv, shardSummary, STARTUP_GRACE_MS, sum, trimError, type RunResults, type ShardJob, type ShardOutcome, type Slot } from './run-types.js';
+import {
+  lastLines,
+  shardEnv,
+  shardSummary,
+  STARTUP_GRACE_MS,
+  sum,
+  trimError,
+  type RunResults,
+  type ShardJob,
+  type ShardOutcome,
+  type Slot,
+} from './run-types.js';
 import type { SlotPool } from './slots.js';
 import type { ExecResult, Workspace } from './workspace.js';
 
@@ -98,7 +109,12 @@ export class Lanes {
       this.retries.push({ job, resolve });
       const { pool } = this.d;
       const avoid = job.avoid;
-      const wanted = !this.running.size || (avoid && this.running.size < pool.all.length && pool.free.some((sl) => pool.away(sl, avoid)) && ![...this.held].some((sl) => pool.away(sl, avoid)));
+      const wanted =
+        !this.running.size ||
+        (avoid &&
+          this.running.size < pool.all.length &&
+          pool.free.some((sl) => pool.away(sl, avoid)) &&
+          ![...this.held].some((sl) => pool.away(sl, avoid)));
       if (wanted) this.start(avoid);
     });
   }
@@ -107,7 +123,12 @@ export class Lanes {
     const { pool } = this.d;
     let i = this.retries.findIndex((r) => !r.job.avoid || pool.away(slot, r.job.avoid));
     // On one machine any slot will do; across machines, wait for a lane elsewhere if there is one.
-    if (i < 0 && this.retries.length && (!pool.hasOtherWorker || (![...this.held].some((sl) => pool.away(sl, this.retries[0]!.job.avoid!)) && !this.starting))) i = 0;
+    if (
+      i < 0 &&
+      this.retries.length &&
+      (!pool.hasOtherWorker || (![...this.held].some((sl) => pool.away(sl, this.retries[0]!.job.avoid!)) && !this.starting))
+    )
+      i = 0;
     return i < 0 ? undefined : this.retries.splice(i, 1)[0];
   }
 
@@ -120,7 +141,13 @@ export class Lanes {
   /** What a stopped unit did not reach goes back to the front of the queue (an open unit: everything it did not report or name). */
   requeue(unit: WorkUnit, rest: Pick<WorkUnit, 'tests' | 'select'>): void {
     if (this.d.ctl.signal.aborted || ('only' in rest.select && !rest.select.only.length)) return;
-    this.d.queue.unshift({ id: `${unit.id}+`, file: unit.file, ...rest, estimateMs: sum(rest.tests) + this.d.loadMs(unit.file), split: true });
+    this.d.queue.unshift({
+      id: `${unit.id}+`,
+      file: unit.file,
+      ...rest,
+      estimateMs: sum(rest.tests) + this.d.loadMs(unit.file),
+      split: true,
+    });
   }
 
   /** A shard as a process of its own on a slot of its own (static plans, their re-runs); `counted` false: re-runs do not move the counts. */
@@ -153,7 +180,12 @@ export class Lanes {
       this.d.results.shards.push(shardSummary(out));
       if (out.notRun.length && !this.d.ctl.signal.aborted) {
         // The shard was killed on a hang: the hung test failed; what it never reached runs now.
-        const rest = this.launch({ id: this.d.nextId(), tests: out.notRun, files: [...new Set(out.notRun.map((t) => t.file))], estimateMs: sum(out.notRun) });
+        const rest = this.launch({
+          id: this.d.nextId(),
+          tests: out.notRun,
+          files: [...new Set(out.notRun.map((t) => t.file))],
+          estimateMs: sum(out.notRun),
+        });
         this.d.absorb(out.job, out.slot, out.results);
         await rest;
       } else this.d.absorb(out.job, out.slot, out.results);
@@ -181,7 +213,12 @@ class Lane {
       // Warm runners start before the plan; those on this machine list the suite between them
       // (a part each, a dry run), which leaves them warm for their units.
       if (role && !this.lanes.sessionsBroken) await this.startSession(ws);
-      if (role && slot.worker === d.pool.workers[0]) await d.listing.listOn(() => this.session?.s, (died) => this.endSession(died), d.historySuite);
+      if (role && slot.worker === d.pool.workers[0])
+        await d.listing.listOn(
+          () => this.session?.s,
+          (died) => this.endSession(died),
+          d.historySuite,
+        );
       if (!(await d.planned)) return;
       await this.takeUnits(ws);
     } finally {
@@ -234,7 +271,9 @@ class Lane {
     const nodeArgs = slot.worker === d.pool.workers[0] && ws.worker === 'local' ? d.memory.knownNodeArgs : undefined;
     const env = shardEnv(tmp, slot.portBase, id);
     const started = await MochaSession.start(ws, tmp, {
-      env: nodeArgs?.length ? { ...env, TMPDIR: tmpdir(), TMP: tmpdir(), TEMP: tmpdir(), IMMUNE_SHARD_TMPDIR: tmp, IMMUNE_NODE_ARGS: JSON.stringify(nodeArgs) } : env,
+      env: nodeArgs?.length
+        ? { ...env, TMPDIR: tmpdir(), TMP: tmpdir(), TEMP: tmpdir(), IMMUNE_SHARD_TMPDIR: tmp, IMMUNE_NODE_ARGS: JSON.stringify(nodeArgs) }
+        : env,
       signal: d.ctl.signal,
       watch: { timeoutMs: d.config.timeout, idleMs: d.config.test_timeout + 2_000, startupMs: STARTUP_GRACE_MS },
       mocharc: { timeout: d.config.test_timeout },
@@ -246,7 +285,15 @@ class Lane {
       d.log.debug({ slot: slot.index, ms: Date.now() - started.session.started }, 'mocha runner ready');
     } else if (!d.ctl.signal.aborted) {
       this.lanes.sessionsBroken = true;
-      d.log.warn({ worker: slot.worker.name, exit: started.failed.exitCode, killed: started.failed.killed, output: lastLines(started.failed.tail, 5) }, 'mocha runner could not start: one process per unit instead');
+      d.log.warn(
+        {
+          worker: slot.worker.name,
+          exit: started.failed.exitCode,
+          killed: started.failed.killed,
+          output: lastLines(started.failed.tail, 5),
+        },
+        'mocha runner could not start: one process per unit instead',
+      );
     }
   }
 
@@ -255,7 +302,13 @@ class Lane {
     const { s, id, t } = this.session;
     this.session = undefined;
     const exec = died ?? (await s.close());
-    this.d.results.shards.push({ id, worker: `${this.slot.worker.name}#${this.slot.index}`, tests: s.tests, durationMs: exec.durationMs, ok: s.ok && !died });
+    this.d.results.shards.push({
+      id,
+      worker: `${this.slot.worker.name}#${this.slot.index}`,
+      tests: s.tests,
+      durationMs: exec.durationMs,
+      ok: s.ok && !died,
+    });
     t.done = true;
     this.d.progress.report();
   }
@@ -265,7 +318,17 @@ class Lane {
     const { d, slot } = this;
     const t0 = Date.now();
     const b = await s.run([unit.file], unit.select, (r) => d.progress.count(r));
-    d.log.debug({ unit: unit.id, slot: slot.index, ms: Date.now() - t0, estimateMs: Math.round(unit.estimateMs), loadMs: Math.round(sum(b.loads.map((l) => ({ estimateMs: l.ms })))), testMs: sum(b.results.map((r) => ({ estimateMs: r.durationMs }))) }, 'batch done');
+    d.log.debug(
+      {
+        unit: unit.id,
+        slot: slot.index,
+        ms: Date.now() - t0,
+        estimateMs: Math.round(unit.estimateMs),
+        loadMs: Math.round(sum(b.loads.map((l) => ({ estimateMs: l.ms })))),
+        testMs: sum(b.results.map((r) => ({ estimateMs: r.durationMs }))),
+      },
+      'batch done',
+    );
     d.results.addLoads(b.loads);
     const results = b.results.map((r) => (r.error ? { ...r, error: trimError(r.error) } : r));
     const seen = new Set(results.map((r) => r.id));
@@ -282,7 +345,15 @@ class Lane {
         // The test it was running (mocha said it began and never finished), else the first it did not reach.
         const began = b.running && !seen.has(`${b.running.file}::${b.running.title}`) ? b.running : undefined;
         const hung = began ? { id: `${began.file}::${began.title}`, ...began } : unreported[0];
-        if (hung) fail({ id: hung.id, file: hung.file, title: hung.title, state: 'failed', durationMs: b.died.durationMs, error: `${why}\n${lastLines(b.died.tail)}` });
+        if (hung)
+          fail({
+            id: hung.id,
+            file: hung.file,
+            title: hung.title,
+            state: 'failed',
+            durationMs: b.died.durationMs,
+            error: `${why}\n${lastLines(b.died.tail)}`,
+          });
         else fail(runnerFailure(job, why, b.died));
         // The rest of the unit runs again, without the test that hung; a runner that died before any test began is not retried as it was.
         if (hung) this.lanes.requeue(unit, remainder(unit, new Set([...results.map((r) => r.title)])));
@@ -303,7 +374,14 @@ class Lane {
   private async runUnitProcess(unit: WorkUnit, ws: Workspace): Promise<void> {
     const { d, slot } = this;
     const t = d.progress.newShard(true);
-    const job: ShardJob = { id: d.nextId(), tests: unit.tests, files: [unit.file], select: unit.select, fromHistory: d.results.fromHistory, estimateMs: unit.estimateMs };
+    const job: ShardJob = {
+      id: d.nextId(),
+      tests: unit.tests,
+      files: [unit.file],
+      select: unit.select,
+      fromHistory: d.results.fromHistory,
+      estimateMs: unit.estimateMs,
+    };
     try {
       const out = await runShard(d.kind, d.config, job, slot, ws, d.ctl.signal, (r) => d.progress.count(r));
       d.results.shards.push(shardSummary(out));

@@ -34,12 +34,14 @@ export class SuiteListing {
       if (s && this.parts.splice(0).length) await this.expandSpec(s, endSession);
       return;
     }
-    for (let part = this.parts.shift(); part !== undefined && session(); part = this.parts.shift()) await this.listPart(session()!, part, endSession);
+    for (let part = this.parts.shift(); part !== undefined && session(); part = this.parts.shift())
+      await this.listPart(session()!, part, endSession);
   }
 
   private async expandSpec(s: MochaSession, endSession: EndSession): Promise<void> {
     const out = await s.expand(this.config.files);
-    if ('files' in out) return this.listed(out.files.length ? { files: out.files } : { error: `no tests found in ${this.config.files.join(', ')}` });
+    if ('files' in out)
+      return this.listed(out.files.length ? { files: out.files } : { error: `no tests found in ${this.config.files.join(', ')}` });
     const b = out.failed;
     if (b.died) {
       await endSession(b.died);
@@ -53,7 +55,9 @@ export class SuiteListing {
     if (b.died) {
       await endSession(b.died);
       if (b.died.killed === 'aborted') return this.listed({ failed: this.ctl.signal.reason });
-      return this.listed({ error: `mocha could not load the suite (${b.died.killed ? `killed: ${b.died.killed}` : `exit ${b.died.exitCode ?? '?'}`}):\n${lastLines(b.died.tail)}` });
+      return this.listed({
+        error: `mocha could not load the suite (${b.died.killed ? `killed: ${b.died.killed}` : `exit ${b.died.exitCode ?? '?'}`}):\n${lastLines(b.died.tail)}`,
+      });
     }
     if (b.error) return this.listed({ error: `mocha could not load the suite:\n${lastLines(b.error)}` });
     this.listedTests[part] = b.results.map((r) => ({ id: r.id, file: r.file, title: r.title }));

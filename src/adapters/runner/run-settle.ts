@@ -96,13 +96,23 @@ export class Settler {
       const ofFile = from.tests.filter((t) => t.file === f.file);
       if (planned) tests.push(planned);
       // A test the unit was not known to hold (planned from history, added since): by its name.
-      else if (kind.byName && isNamedTest(f)) tests.push({ id: f.id, file: f.file, title: f.title, estimateMs: f.durationMs, known: false });
+      else if (kind.byName && isNamedTest(f))
+        tests.push({ id: f.id, file: f.file, title: f.title, estimateMs: f.durationMs, known: false });
       else if (ofFile.length) tests.push(...ofFile);
       else whole = true;
     }
     const uniq = [...new Map(tests.map((t) => [t.id, t])).values()];
     // A hook or the runner failed where no test was known: the unit's files again, whole.
-    if (whole || !uniq.length) return { id, tests: from.tests, files: [...new Set([...from.files, ...filesOf(uniq)])], select: { except: [] }, fromHistory: from.fromHistory, estimateMs: sum(from.tests), avoid };
+    if (whole || !uniq.length)
+      return {
+        id,
+        tests: from.tests,
+        files: [...new Set([...from.files, ...filesOf(uniq)])],
+        select: { except: [] },
+        fromHistory: from.fromHistory,
+        estimateMs: sum(from.tests),
+        avoid,
+      };
     return { id, tests: uniq, files: filesOf(uniq), estimateMs: sum(uniq), avoid };
   }
 }

@@ -73,11 +73,26 @@ export const STARTUP_GRACE_MS = 15_000;
 
 export function shardEnv(tmp: string, portBase: number, shard: number): Record<string, string> {
   // IMMUNE_TOOL_TMPDIR: where a warm runner's compiler keeps its cache (local workers; SSH workers use their own default).
-  return { ...(process.env as Record<string, string>), TMPDIR: tmp, TMP: tmp, TEMP: tmp, PORT_BASE: String(portBase), IMMUNE_SHARD: String(shard), IMMUNE_TOOL_TMPDIR: tmpdir(), CI: 'true' };
+  return {
+    ...(process.env as Record<string, string>),
+    TMPDIR: tmp,
+    TMP: tmp,
+    TEMP: tmp,
+    PORT_BASE: String(portBase),
+    IMMUNE_SHARD: String(shard),
+    IMMUNE_TOOL_TMPDIR: tmpdir(),
+    CI: 'true',
+  };
 }
 
 export function shardSummary(o: ShardOutcome): TestReport['shards'][number] {
-  return { id: o.job.id, worker: `${o.slot.worker.name}#${o.slot.index}`, tests: o.results.length, durationMs: o.exec.durationMs, ok: o.results.every((r) => r.state !== 'failed') && !o.exec.killed };
+  return {
+    id: o.job.id,
+    worker: `${o.slot.worker.name}#${o.slot.index}`,
+    tests: o.results.length,
+    durationMs: o.exec.durationMs,
+    ok: o.results.every((r) => r.state !== 'failed') && !o.exec.killed,
+  };
 }
 
 /** A test mocha can run again by its full title: not a hook failure, not a runner's failure of its own. */

@@ -32,5 +32,9 @@ export interface RunnerKind {
    * After the shard's process ended: add the results its exit implies (`push` counts, `results.push`
    * does not) and return the planned tests it never reached, to run again.
    */
-  afterExit(exit: { job: ShardJob; exec: ExecResult; cmd: string[]; why: string | undefined; seen: Set<string> }, push: (r: TestCaseResult) => void, results: TestCaseResult[]): EstimatedTest[];
+  afterExit(
+    exit: { job: ShardJob; exec: ExecResult; cmd: string[]; why: string | undefined; seen: Set<string> },
+    push: (r: TestCaseResult) => void,
+    results: TestCaseResult[],
+  ): EstimatedTest[];
 }

@@ -12,7 +12,9 @@ export class SlotPool {
   readonly hasOtherWorker: boolean;
 
   constructor(readonly workers: Worker[]) {
-    for (const w of workers) for (let i = 0; i < w.slots; i++) this.all.push({ index: this.all.length, worker: w, portBase: PORT_BASE + this.all.length * PORTS_PER_SLOT });
+    for (const w of workers)
+      for (let i = 0; i < w.slots; i++)
+        this.all.push({ index: this.all.length, worker: w, portBase: PORT_BASE + this.all.length * PORTS_PER_SLOT });
     this.free = [...this.all];
     this.limit = pLimit(this.all.length);
     this.hasOtherWorker = new Set(workers.map((w) => w.name)).size > 1;

@@ -11,7 +11,15 @@ import { join, posix } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { SshWorkerConfig } from '../../core/config/tests.js';
 import { runSetup } from './local-worker.js';
-import { Supervisor, type ExecOptions, type ExecResult, type RunningProcess, type StartOptions, type Worker, type Workspace } from './workspace.js';
+import {
+  Supervisor,
+  type ExecOptions,
+  type ExecResult,
+  type RunningProcess,
+  type StartOptions,
+  type Worker,
+  type Workspace,
+} from './workspace.js';
 
 /** Single-quote for a POSIX shell; the remote side always gets a shell string. */
 export function shellQuote(s: string): string {
@@ -129,7 +137,21 @@ class SshWorker implements Worker {
 
   private gitSsh(): string {
     const { cfg } = this;
-    return ['ssh', '-i', expandHome(cfg.key), '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${expandHome(cfg.known_hosts)}`, '-o', 'LogLevel=ERROR']
+    return [
+      'ssh',
+      '-i',
+      expandHome(cfg.key),
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      `UserKnownHostsFile=${expandHome(cfg.known_hosts)}`,
+      '-o',
+      'LogLevel=ERROR',
+    ]
       .map(shellQuote)
       .join(' ');
   }
@@ -143,13 +165,26 @@ class SshWorker implements Worker {
         `git -C ${shellQuote(cache)} for-each-ref --sort=-committerdate --format='%(refname)' refs/immune | tail -n +51 | xargs -r -n1 git -C ${shellQuote(cache)} update-ref -d`,
     );
     if (init.code !== 0) throw new Error(`ssh worker ${name}: preparing ${cache} (is git installed there?): ${init.stderr.trim()}`);
-    const push = await execa('git', ['-C', checkout.dir, 'push', '-q', '--no-verify', this.cacheUrl(), `+${checkout.sha}:refs/immune/${checkout.sha}`], {
-      env: { GIT_SSH_COMMAND: this.gitSsh(), GIT_TERMINAL_PROMPT: '0' },
-      reject: false,
-      cancelSignal: signal,
-    });
-    if (push.exitCode !== 0) throw new Error(`ssh worker ${name}: pushing ${checkout.sha.slice(0, 12)} to ${cache}: ${String(push.stderr || push.message || 'git push failed').trim().split('\n').slice(-5).join('\n')}`);
-    const co = await ssh.execCommand(`git clone -q --shared --no-checkout ${shellQuote(cache)} ${shellQuote(dir)} && git -C ${shellQuote(dir)} -c advice.detachedHead=false checkout -q --detach ${checkout.sha}`);
+    const push = await execa(
+      'git',
+      ['-C', checkout.dir, 'push', '-q', '--no-verify', this.cacheUrl(), `+${checkout.sha}:refs/immune/${checkout.sha}`],
+      {
+        env: { GIT_SSH_COMMAND: this.gitSsh(), GIT_TERMINAL_PROMPT: '0' },
+        reject: false,
+        cancelSignal: signal,
+      },
+    );
+    if (push.exitCode !== 0)
+      throw new Error(
+        `ssh worker ${name}: pushing ${checkout.sha.slice(0, 12)} to ${cache}: ${String(push.stderr || push.message || 'git push failed')
+          .trim()
+          .split('\n')
+          .slice(-5)
+          .join('\n')}`,
+      );
+    const co = await ssh.execCommand(
+      `git clone -q --shared --no-checkout ${shellQuote(cache)} ${shellQuote(dir)} && git -C ${shellQuote(dir)} -c advice.detachedHead=false checkout -q --detach ${checkout.sha}`,
+    );
     if (co.code !== 0) throw new Error(`ssh worker ${name}: checking out ${checkout.sha.slice(0, 12)} in ${dir}: ${co.stderr.trim()}`);
   }
 
@@ -174,11 +209,19 @@ class SshWorker implements Worker {
 
 /** Whether `dir` is a git repository holding `sha` (what the line's checkouts are). */
 async function isGitCheckout(dir: string, sha: string): Promise<boolean> {
-  return /^[0-9a-f]{7,64}$/.test(sha) && (await execa('git', ['-C', dir, 'cat-file', '-e', `${sha}^{commit}`], { reject: false })).exitCode === 0;
+  return (
+    /^[0-9a-f]{7,64}$/.test(sha) && (await execa('git', ['-C', dir, 'cat-file', '-e', `${sha}^{commit}`], { reject: false })).exitCode === 0
+  );
 }
 
 /** A remote command as a process group; `stdin` given: it stays open until that stream ends. */
-function startRemote(ssh: NodeSSH, cwd: string, cmd: string[], opts: Omit<ExecOptions, 'timeoutMs'> & { timeoutMs?: number }, stdin?: PassThrough): { sup: Supervisor; done: Promise<ExecResult> } {
+function startRemote(
+  ssh: NodeSSH,
+  cwd: string,
+  cmd: string[],
+  opts: Omit<ExecOptions, 'timeoutMs'> & { timeoutMs?: number },
+  stdin?: PassThrough,
+): { sup: Supervisor; done: Promise<ExecResult> } {
   // The login shell is the session leader, so its pid is the process group to kill.
   const envs = Object.entries(opts.env)
     .filter(([k]) => ['TMPDIR', 'TMP', 'TEMP', 'PORT_BASE', 'IMMUNE_SHARD', 'CI'].includes(k))

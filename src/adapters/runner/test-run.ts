@@ -4,7 +4,16 @@
 import type { Logger } from 'pino';
 import type { TestsConfig } from '../../core/config/tests.js';
 import { estimateDurations, type EstimatedTest, type Shard, type SuiteTest } from '../../core/tests/shard-plan.js';
-import { dispatchOrder, loadCosts, medianFileMs, planUnits, planUnitsFromHistory, queueMakespan, suiteFromHistory, type WorkUnit } from '../../core/tests/work-queue.js';
+import {
+  dispatchOrder,
+  loadCosts,
+  medianFileMs,
+  planUnits,
+  planUnitsFromHistory,
+  queueMakespan,
+  suiteFromHistory,
+  type WorkUnit,
+} from '../../core/tests/work-queue.js';
 import type { Checkout, TestCaseResult, TestHistoryStore, TestProgress, TestRunOptions, TestRunReport } from '../../ports.js';
 import { SetupError } from './local-worker.js';
 import { Lanes, type RunnerMemory } from './run-lanes.js';
@@ -83,8 +92,20 @@ export class TestRun {
       loadMs: (file) => this.loadMs.get(file) ?? 0,
       nextId,
     });
-    const rerun = this.isStatic ? (job: Parameters<Lanes['runJob']>[0]) => this.lanes.runJob(job, false) : (job: Parameters<Lanes['queueRetry']>[0]) => this.lanes.queueRetry(job);
-    this.settler = new Settler({ config: r.config, kind: r.kind, quarantined, ctl: this.ctl, log: this.log, progress: this.progress, results: this.results, rerun, nextId });
+    const rerun = this.isStatic
+      ? (job: Parameters<Lanes['runJob']>[0]) => this.lanes.runJob(job, false)
+      : (job: Parameters<Lanes['queueRetry']>[0]) => this.lanes.queueRetry(job);
+    this.settler = new Settler({
+      config: r.config,
+      kind: r.kind,
+      quarantined,
+      ctl: this.ctl,
+      log: this.log,
+      progress: this.progress,
+      results: this.results,
+      rerun,
+      nextId,
+    });
   }
 
   private workspace(w: Worker): Promise<Workspace> {
@@ -105,7 +126,9 @@ export class TestRun {
       if ('failedReport' in plan) return plan.failedReport;
       if (plan.staticPlan) {
         this.setPlanned(true);
-        const launched = plan.staticPlan.map((s) => this.lanes.launch({ id: this.nextId++, tests: s.tests, files: filesOf(s.tests), estimateMs: s.estimateMs }));
+        const launched = plan.staticPlan.map((s) =>
+          this.lanes.launch({ id: this.nextId++, tests: s.tests, files: filesOf(s.tests), estimateMs: s.estimateMs }),
+        );
         this.progress.report();
         await Promise.all(launched);
       } else {
@@ -147,11 +170,16 @@ export class TestRun {
       await this.lanes.settled();
     };
     const listedSuite: Listing = named ? { tests: named } : this.warmStart ? await this.listing.done : 'fallback';
-    const suite = listedSuite === 'fallback' && !this.ctl.signal.aborted ? await kind.discover(await this.workspace(pool.workers[0]!), this.ctl.signal) : listedSuite;
+    const suite =
+      listedSuite === 'fallback' && !this.ctl.signal.aborted
+        ? await kind.discover(await this.workspace(pool.workers[0]!), this.ctl.signal)
+        : listedSuite;
     // Stopped while listing: the caller aborted, or a lane could not run.
     if (suite === 'fallback' || 'failed' in suite || this.ctl.signal.aborted) {
       await stopLanes();
-      throw this.signal.aborted ? this.signal.reason : (this.lanes.error ?? (typeof suite === 'object' && 'failed' in suite ? suite.failed : this.ctl.signal.reason));
+      throw this.signal.aborted
+        ? this.signal.reason
+        : (this.lanes.error ?? (typeof suite === 'object' && 'failed' in suite ? suite.failed : this.ctl.signal.reason));
     }
     if ('error' in suite) {
       await stopLanes();
@@ -170,7 +198,9 @@ export class TestRun {
     const units = this.isStatic
       ? []
       : dispatchOrder(
-          specFiles ? planUnitsFromHistory(specFiles, estimated, pool.all.length, this.loadMs, medianFileMs(estimated)) : planUnits(estimated, pool.all.length, this.loadMs),
+          specFiles
+            ? planUnitsFromHistory(specFiles, estimated, pool.all.length, this.loadMs, medianFileMs(estimated))
+            : planUnits(estimated, pool.all.length, this.loadMs),
           pool.all.length,
           undefined,
           new Set(this.stats.filter((x) => x.lastFailed).map((x) => x.id)),
@@ -184,7 +214,15 @@ export class TestRun {
     this.log.info(
       staticPlan
         ? { tests: tests.length, shards: staticPlan.length, estimateMs: Math.max(0, ...staticPlan.map((s) => s.estimateMs)) }
-        : { tests: tests.length, units: units.length, lanes: laneCount, estimateMs: queueMakespan(units.map((u) => u.estimateMs), laneCount) },
+        : {
+            tests: tests.length,
+            units: units.length,
+            lanes: laneCount,
+            estimateMs: queueMakespan(
+              units.map((u) => u.estimateMs),
+              laneCount,
+            ),
+          },
       'tests planned',
     );
     return { tests, staticPlan };
@@ -229,16 +267,44 @@ export class TestRun {
 
 function failedReport(sha: string, started: number, what: string, message: string): TestRunReport {
   const r: TestCaseResult = { id: `(${what})`, file: '', title: what, state: 'failed', durationMs: Date.now() - started, error: message };
-  return { sha, ok: false, total: 0, passed: 0, failed: [r], flaky: [], durationMs: Date.now() - started, shards: [], summary: `${what} failed: ${message.split('\n')[0]}`, results: [] };
+  return {
+    sha,
+    ok: false,
+    total: 0,
+    passed: 0,
+    failed: [r],
+    flaky: [],
+    durationMs: Date.now() - started,
+    shards: [],
+    summary: `${what} failed: ${message.split('\n')[0]}`,
+    results: [],
+  };
 }
 
-function summarize(ok: boolean, results: TestCaseResult[], failed: TestCaseResult[], flaky: TestCaseResult[], notRun: number, stopped: boolean): string {
+function summarize(
+  ok: boolean,
+  results: TestCaseResult[],
+  failed: TestCaseResult[],
+  flaky: TestCaseResult[],
+  notRun: number,
+  stopped: boolean,
+): string {
   const passed = results.filter((r) => r.state === 'passed').length;
   const parts = [ok ? `${passed} passed` : `${failed.length} failed, ${passed} passed`];
-  if (flaky.length) parts.push(`${flaky.length} flaky (passed on re-run: ${flaky.map((f) => f.title).slice(0, 3).join('; ')})`);
+  if (flaky.length)
+    parts.push(
+      `${flaky.length} flaky (passed on re-run: ${flaky
+        .map((f) => f.title)
+        .slice(0, 3)
+        .join('; ')})`,
+    );
   if (notRun && stopped) parts.push(`${notRun} not run (stopped early)`);
   let s = parts.join(', ');
-  if (failed.length) s += `\n${failed.slice(0, 5).map((f) => `✗ ${f.id}: ${(f.error ?? '').split('\n')[0]}`).join('\n')}`;
+  if (failed.length)
+    s += `\n${failed
+      .slice(0, 5)
+      .map((f) => `✗ ${f.id}: ${(f.error ?? '').split('\n')[0]}`)
+      .join('\n')}`;
   return s;
 }
 

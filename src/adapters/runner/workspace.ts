@@ -90,7 +90,10 @@ export class Supervisor {
   readonly started = Date.now();
 
   /** `opts.timeoutMs` undefined: nothing is watched until `watch` (long-lived processes). */
-  constructor(private readonly opts: Omit<ExecOptions, 'timeoutMs'> & { timeoutMs?: number }, private readonly kill: () => void) {
+  constructor(
+    private readonly opts: Omit<ExecOptions, 'timeoutMs'> & { timeoutMs?: number },
+    private readonly kill: () => void,
+  ) {
     if (opts.timeoutMs !== undefined) this.watch({ timeoutMs: opts.timeoutMs, idleMs: opts.idleMs, startupMs: opts.startupMs });
     this.onAbort = () => this.stop('aborted');
     if (opts.signal.aborted) queueMicrotask(this.onAbort);
@@ -146,8 +149,7 @@ export class Supervisor {
     if (progress) {
       this.progressed = true;
       this.kick();
-    }
-    else this.addTail(line + '\n');
+    } else this.addTail(line + '\n');
   }
 
   private addTail(s: string): void {

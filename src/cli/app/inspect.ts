@@ -52,7 +52,10 @@ function plainCommand(script: string): string[] | undefined {
 }
 
 function sanitizeName(n: string): string {
-  const s = n.replace(/^@[^/]+\//, '').replace(/[^a-zA-Z0-9_-]+/g, '-').replace(/^[-_]+/, '');
+  const s = n
+    .replace(/^@[^/]+\//, '')
+    .replace(/[^a-zA-Z0-9_-]+/g, '-')
+    .replace(/^[-_]+/, '');
   return s || 'app';
 }
 
@@ -65,7 +68,8 @@ function testFiles(args: string[]): string[] {
 
 function detectTests(pkg: PackageJson | undefined, dir: string): { tests?: AppFacts['tests']; noTests?: string; found: string } {
   const script = pkg?.scripts?.test;
-  if (!script || NO_TEST.test(script)) return { noTests: pkg ? 'package.json has no test script' : 'no package.json', found: 'tests: none found' };
+  if (!script || NO_TEST.test(script))
+    return { noTests: pkg ? 'package.json has no test script' : 'no package.json', found: 'tests: none found' };
   const deps = { ...pkg?.dependencies, ...pkg?.devDependencies };
   const setup = Object.keys(deps).length ? [existsSync(join(dir, 'package-lock.json')) ? ['npm', 'ci'] : ['npm', 'install']] : [];
   const words = plainCommand(script);
@@ -84,13 +88,22 @@ function detectStart(pkg: PackageJson | undefined, dir: string): { start: string
   const script = pkg?.scripts?.start;
   if (script) {
     const words = plainCommand(script);
-    if (words && words[0] === 'node') return { start: words, file: words.slice(1).find((w) => !w.startsWith('-')), found: `start: ${words.join(' ')} (package.json start script)` };
+    if (words && words[0] === 'node')
+      return {
+        start: words,
+        file: words.slice(1).find((w) => !w.startsWith('-')),
+        found: `start: ${words.join(' ')} (package.json start script)`,
+      };
     return { start: ['npm', 'start'], found: `start: npm start (${script})` };
   }
   const candidates = [pkg?.main, 'server.js', 'index.js', 'app.js', 'src/server.js', 'src/index.js'].filter((f): f is string => !!f);
   const file = candidates.find((f) => existsSync(join(dir, f)));
   if (file) return { start: ['node', file], file, found: `start: node ${file}` };
-  return { start: ['node', 'server.js'], found: 'start: nothing found; assumed node server.js', warning: 'no start script, main or server.js was found: set fleet.start to the command that starts one server' };
+  return {
+    start: ['node', 'server.js'],
+    found: 'start: nothing found; assumed node server.js',
+    warning: 'no start script, main or server.js was found: set fleet.start to the command that starts one server',
+  };
 }
 
 /** How the app picks its port: reads $PORT, or a fixed default seen in the source. */
@@ -102,7 +115,10 @@ async function detectPort(dir: string, file: string | undefined): Promise<{ read
   return { readsPort, fixed: m ? Number(m[1]) : undefined };
 }
 
-async function detectRepo(dir: string, name: string): Promise<{ repo: AppFacts['repo']; found: string; needsBareRepo?: Inspection['needsBareRepo'] }> {
+async function detectRepo(
+  dir: string,
+  name: string,
+): Promise<{ repo: AppFacts['repo']; found: string; needsBareRepo?: Inspection['needsBareRepo'] }> {
   const git = simpleGit(dir);
   const inRepo = await git.checkIsRepo().catch(() => false);
   const branch = inRepo ? (await git.raw(['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => 'main')).trim() || 'main' : 'main';
@@ -110,13 +126,18 @@ async function detectRepo(dir: string, name: string): Promise<{ repo: AppFacts['
   if (origin) {
     const local = !/^[a-z][a-z0-9+.-]*:\/\//i.test(origin) && !/^[^/]+@[^:]+:/.test(origin);
     const url = local ? (isAbsolute(origin) ? origin : resolve(dir, origin)) : origin;
-    return { repo: { url, branch, comment: 'where commits are pushed (origin); reverts are pushed here too' }, found: `repository: ${url} (origin), branch ${branch}` };
+    return {
+      repo: { url, branch, comment: 'where commits are pushed (origin); reverts are pushed here too' },
+      found: `repository: ${url} (origin), branch ${branch}`,
+    };
   }
   const to = join(dir, '..', `${name}.git`);
   const url = relative(dir, to) || to;
   return {
     repo: { url: resolve(dir, url), branch, comment: 'a bare repository to push to (create it: see the first command init printed)' },
-    found: inRepo ? `repository: ${dir} has no origin; deploy from a bare clone at ${resolve(to)}` : `repository: ${dir} is not a git repository`,
+    found: inRepo
+      ? `repository: ${dir} has no origin; deploy from a bare clone at ${resolve(to)}`
+      : `repository: ${dir} is not a git repository`,
     needsBareRepo: { from: dir, to: resolve(to) },
   };
 }
@@ -141,7 +162,9 @@ export async function inspectApp(dirArg: string, o: InspectOptions = {}): Promis
   found.push(`port: ${port.readsPort ? 'from $PORT' : 'fixed'}${port.fixed ? ` (default ${port.fixed})` : ''}`);
 
   const hasDeps = Object.keys(pkg?.dependencies ?? {}).length > 0;
-  const build = { commands: hasDeps ? [existsSync(join(dir, 'package-lock.json')) ? ['npm', 'ci', '--omit=dev'] : ['npm', 'install', '--omit=dev']] : [] };
+  const build = {
+    commands: hasDeps ? [existsSync(join(dir, 'package-lock.json')) ? ['npm', 'ci', '--omit=dev'] : ['npm', 'install', '--omit=dev']] : [],
+  };
 
   let metricsFrom = 'the app contract (docs/app-contract.md): nothing was scraped';
   let inferred: ReturnType<typeof inferMetrics> | undefined;
@@ -163,17 +186,26 @@ export async function inspectApp(dirArg: string, o: InspectOptions = {}): Promis
         metricsFrom = `${app.url}/metrics (the app started with ${s.start.join(' ')})`;
         inferred = inferMetrics(familiesOf(a.body));
       } else {
-        const why = app.exited() ? `it exited (${app.exited()}): ${(await app.output(3)).replace(/\n/g, ' | ')}` : a ? `/metrics answered ${a.status}` : 'nothing answered /metrics';
+        const why = app.exited()
+          ? `it exited (${app.exited()}): ${(await app.output(3)).replace(/\n/g, ' | ')}`
+          : a
+            ? `/metrics answered ${a.status}`
+            : 'nothing answered /metrics';
         warnings.push(`started ${s.start.join(' ')} to read its metrics, but ${why}`);
       }
     } finally {
       await app.stop();
     }
   }
-  if (inferred && inferred.metrics.length === 0) warnings.push(`${metricsFrom} serves none of the series init knows (request counters, duration histograms, process_*): the metrics below are the app contract's`);
+  if (inferred && inferred.metrics.length === 0)
+    warnings.push(
+      `${metricsFrom} serves none of the series init knows (request counters, duration histograms, process_*): the metrics below are the app contract's`,
+    );
   const metrics = inferred?.metrics.length ? inferred.metrics : contractMetrics();
-  if (!inferred) warnings.push('the metrics below are the app contract\'s names; `immune doctor` says which the app does not serve');
-  found.push(`metrics: ${metrics.map((m) => m.def.name).join(', ')} (${inferred?.metrics.length ? 'from its /metrics' : 'the contract\'s names'})`);
+  if (!inferred) warnings.push("the metrics below are the app contract's names; `immune doctor` says which the app does not serve");
+  found.push(
+    `metrics: ${metrics.map((m) => m.def.name).join(', ')} (${inferred?.metrics.length ? 'from its /metrics' : "the contract's names"})`,
+  );
 
   const facts: AppFacts = {
     name,

@@ -31,7 +31,10 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-export async function startApp(start: string[], o: { cwd: string; env?: Record<string, string>; port?: number; host?: string; release?: string }): Promise<RunningApp> {
+export async function startApp(
+  start: string[],
+  o: { cwd: string; env?: Record<string, string>; port?: number; host?: string; release?: string },
+): Promise<RunningApp> {
   const host = o.host ?? '127.0.0.1';
   const port = o.port ?? (await freePort(host));
   const release = o.release ?? `probe-${process.pid}-${Date.now().toString(36)}`;

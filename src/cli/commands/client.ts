@@ -42,7 +42,8 @@ export class ApiClient {
     } catch {
       throw new InputError('--url', `"${raw}" is not a URL (e.g. ${DEFAULT_URL})`);
     }
-    if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new InputError('--url', `"${raw}" must be an http:// or https:// URL`);
+    if (base.protocol !== 'http:' && base.protocol !== 'https:')
+      throw new InputError('--url', `"${raw}" must be an http:// or https:// URL`);
     this.base = base;
     const token = opts.token ?? env.IMMUNE_TOKEN;
     this.token = token === '' ? undefined : token;
@@ -64,7 +65,12 @@ export class ApiClient {
     const where = this.base.origin;
     let res: Response;
     try {
-      res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(TIMEOUT_MS) });
+      res = await fetch(url, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      });
     } catch (err) {
       const e = err as Error & { cause?: { code?: string } };
       if (e.name === 'TimeoutError') throw new ClientError(`the immune server at ${where} did not answer within ${TIMEOUT_MS / 1000}s`);
@@ -87,7 +93,8 @@ export class ApiClient {
       // Auth errors already name the endpoint; others get it in front.
       throw new ClientError(message.includes(url.pathname) ? message : `${method} ${url.pathname}: ${message}`, res.status, err?.code);
     }
-    if (json === undefined) throw new ClientError(`${method} ${url.pathname}: the server at ${where} did not answer JSON; is it an immune server?`, res.status);
+    if (json === undefined)
+      throw new ClientError(`${method} ${url.pathname}: the server at ${where} did not answer JSON; is it an immune server?`, res.status);
     return json as T;
   }
 }

@@ -4,11 +4,16 @@ import type { Command } from 'commander';
 export function register(program: Command): void {
   program
     .command('doctor')
-    .description('check a pipeline and its app before the first deploy: repository reachable and accepting pushes (when reverts are on), test command, start command answering /healthz with its release, /metrics with every series the pipeline names')
+    .description(
+      'check a pipeline and its app before the first deploy: repository reachable and accepting pushes (when reverts are on), test command, start command answering /healthz with its release, /metrics with every series the pipeline names',
+    )
     .requiredOption('-p, --pipeline <file>', 'pipeline file')
     .option('--app <dir>', "the app's directory, where the start command is run", '.')
     .option('--json', 'print {ok, checks: [{check, ok, message, fix?, skipped?}]}')
-    .addHelpText('after', '\nEach problem is one line: what is wrong, then the fix. Exit codes: 0 every check passed, 1 a problem was found, 2 bad flags.\nThe contract is in docs/app-contract.md.')
+    .addHelpText(
+      'after',
+      '\nEach problem is one line: what is wrong, then the fix. Exit codes: 0 every check passed, 1 a problem was found, 2 bad flags.\nThe contract is in docs/app-contract.md.',
+    )
     .action(async (o: { pipeline: string; app: string; json?: boolean }) => {
       const { runDoctor } = await import('../app/doctor.js');
       const checks = await runDoctor(o.pipeline, { appDir: o.app });

@@ -29,7 +29,8 @@ type ResultsResponse = Readout & { state: string; closing: ExperimentSummary['cl
 const print = (s: string): void => void process.stdout.write(`${s}\n`);
 const percent = (x: number, digits = 1): string => `${(x * 100).toFixed(digits)}%`;
 /** JSON turns NaN and Infinity into null: not tested, or no bound. */
-const signed = (x: number | null): string => (typeof x === 'number' && Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%` : 'n/a');
+const signed = (x: number | null): string =>
+  typeof x === 'number' && Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%` : 'n/a';
 const pValue = (p: number): string => (p < 0.0001 ? p.toExponential(1) : p.toFixed(4));
 
 export function formatList(r: ListResponse): string {
@@ -52,7 +53,12 @@ export function formatList(r: ListResponse): string {
   }
   if (r.flags.length) {
     out.push('');
-    out.push(table(r.flags.map((f) => [f.name, f.enabled ? (f.rollout === null ? 'on' : `${percent(f.rollout, 0)} of users`) : 'off (kill switch)']), ['FLAG', 'SERVED']));
+    out.push(
+      table(
+        r.flags.map((f) => [f.name, f.enabled ? (f.rollout === null ? 'on' : `${percent(f.rollout, 0)} of users`) : 'off (kill switch)']),
+        ['FLAG', 'SERVED'],
+      ),
+    );
   }
   for (const e of r.errors) out.push(`problem: ${e}`);
   return out.join('\n');
@@ -102,15 +108,25 @@ function historyRows(r: ResultsResponse): string | undefined {
   const picked = points.filter((_, i) => i % step === 0 || i === points.length - 1);
   const rows = picked.map((p) => {
     const l = p.lifts.find((x) => x.branch === first.name && x.metric === metric)!;
-    return [duration(p.time - r.startedAt), String(p.participants), signed(l.lift), l.ci[0] === null || Number.isNaN(l.ci[0]) ? 'not tested' : `${signed(l.ci[0])}..${signed(l.ci[1])}`];
+    return [
+      duration(p.time - r.startedAt),
+      String(p.participants),
+      signed(l.lift),
+      l.ci[0] === null || Number.isNaN(l.ci[0]) ? 'not tested' : `${signed(l.ci[0])}..${signed(l.ci[1])}`,
+    ];
   });
   return `${first.name} ${metric} over time (cumulative):\n${table(rows, ['AFTER', 'USERS', 'LIFT', 'CI'])}`;
 }
 
 export function formatResults(r: ResultsResponse): string {
-  const ran = r.startedAt ? `${new Date(r.startedAt).toISOString().slice(0, 16).replace('T', ' ')} UTC, ${r.endedAt ? 'ran' : 'running for'} ${duration(r.durationMs)}` : '';
+  const ran = r.startedAt
+    ? `${new Date(r.startedAt).toISOString().slice(0, 16).replace('T', ' ')} UTC, ${r.endedAt ? 'ran' : 'running for'} ${duration(r.durationMs)}`
+    : '';
   const head = keyValues([
-    ['experiment', `${r.experiment} (phase ${r.phase} of ${r.phases}, ${r.state}${r.closing ? ` -> ${r.closing.branch}: ${r.closing.reason}` : ''})`],
+    [
+      'experiment',
+      `${r.experiment} (phase ${r.phase} of ${r.phases}, ${r.state}${r.closing ? ` -> ${r.closing.branch}: ${r.closing.reason}` : ''})`,
+    ],
     ...(ran ? ([['started', ran]] as [string, string][]) : []),
     ['decision', `${r.decision}${r.winner ? ` (${r.winner})` : ''}`],
     ['participants', `${r.participants} (${r.excluded} excluded for seeing two branches)`],
@@ -124,13 +140,25 @@ export function formatResults(r: ResultsResponse): string {
       : []),
   ]);
   const branches = table(
-    r.branches.map((b) => [b.name, percent(b.weight / 1000), String(b.participants), percent(b.share), b.control ? 'control' : (b.decision ?? '')]),
+    r.branches.map((b) => [
+      b.name,
+      percent(b.weight / 1000),
+      String(b.participants),
+      percent(b.share),
+      b.control ? 'control' : (b.decision ?? ''),
+    ]),
     ['BRANCH', 'WEIGHT', 'USERS', 'SHARE', 'DECISION'],
   );
-  const metrics = table(
-    r.branches.flatMap(metricRows),
-    ['BRANCH', 'METRIC', 'CONVERTED/USERS', 'RATE', 'LIFT', `CI ${percent(1 - r.alpha, 0)} (ALWAYS VALID)`, 'P (HOLM)', 'OUTCOME'],
-  );
+  const metrics = table(r.branches.flatMap(metricRows), [
+    'BRANCH',
+    'METRIC',
+    'CONVERTED/USERS',
+    'RATE',
+    'LIFT',
+    `CI ${percent(1 - r.alpha, 0)} (ALWAYS VALID)`,
+    'P (HOLM)',
+    'OUTCOME',
+  ]);
   const history = historyRows(r);
   return `${head}\n\n${branches}\n\n${metrics}${history ? `\n\n${history}` : ''}`;
 }
@@ -146,7 +174,9 @@ function parsePhase(v: string): number {
 }
 
 export function register(program: Command): void {
-  const group = program.command('experiments').description('A/B experiments: list them, read results, close with a decision (through a running immune serve)');
+  const group = program
+    .command('experiments')
+    .description('A/B experiments: list them, read results, close with a decision (through a running immune serve)');
 
   withClientOptions(group.command('list').description('experiments and flags the server serves, with their state and phase'))
     .option('--json', 'print the API answer')
@@ -158,10 +188,18 @@ export function register(program: Command): void {
       }),
     );
 
-  withClientOptions(group.command('results').description('readout: participants, rates, lift with always-valid CI, p-values (Holm), SRM check and the decision').argument('<name>', 'experiment name'))
+  withClientOptions(
+    group
+      .command('results')
+      .description('readout: participants, rates, lift with always-valid CI, p-values (Holm), SRM check and the decision')
+      .argument('<name>', 'experiment name'),
+  )
     .option('--phase <n>', 'an earlier phase (default: the current one)', parsePhase)
     .option('--json', 'print the readout as JSON')
-    .addHelpText('after', `\nDecisions: not started (no participants yet), desired result, undesired result, no statistical significance, invalid (sample ratio mismatch).\n${CLIENT_EXIT_CODES}`)
+    .addHelpText(
+      'after',
+      `\nDecisions: not started (no participants yet), desired result, undesired result, no statistical significance, invalid (sample ratio mismatch).\n${CLIENT_EXIT_CODES}`,
+    )
     .action(
       clientAction(async (name: string, o: ClientOptions & { json?: boolean; phase?: number }) => {
         const q = o.phase === undefined ? '' : `?phase=${o.phase}`;
@@ -170,14 +208,22 @@ export function register(program: Command): void {
       }),
     );
 
-  withClientOptions(group.command('close').description('send every user to one branch (control included); recorded in the audit log, served at once').argument('<name>', 'experiment name'))
+  withClientOptions(
+    group
+      .command('close')
+      .description('send every user to one branch (control included); recorded in the audit log, served at once')
+      .argument('<name>', 'experiment name'),
+  )
     .requiredOption('--branch <branch>', 'the branch everyone gets from now on')
     .requiredOption('--reason <reason>', 'why (goes in the audit log)', parseReason)
     .option('--json', 'print the API answer')
     .addHelpText('after', `\nNeeds an engineer token.\n${CLIENT_EXIT_CODES}`)
     .action(
       clientAction(async (name: string, o: ClientOptions & { json?: boolean; branch: string; reason: string }) => {
-        const r = await new ApiClient(o).post<ExperimentSummary>(`/api/experiments/${encodeURIComponent(name)}/close`, { branch: o.branch, reason: o.reason });
+        const r = await new ApiClient(o).post<ExperimentSummary>(`/api/experiments/${encodeURIComponent(name)}/close`, {
+          branch: o.branch,
+          reason: o.reason,
+        });
         print(o.json ? JSON.stringify(r, null, 2) : `${r.name} closed: everyone gets ${r.closing?.branch} (${r.closing?.reason})`);
       }),
     );

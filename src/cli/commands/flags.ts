@@ -17,14 +17,19 @@ interface FlagView {
   served: number;
   stepStartedAt: number;
   looks: number;
-  lastLook: { time: number; on: { users: number; goals: Record<string, number> }; off: { users: number; goals: Record<string, number> } } | null;
+  lastLook: {
+    time: number;
+    on: { users: number; goals: Record<string, number> };
+    off: { users: number; goals: Record<string, number> };
+  } | null;
   gate: { decision: string; explanation: string; metrics: { name: string; verdict: string; explanation: string }[] } | null;
   history: { step: number; rollout: number; startedAt: number; endedAt: number; decision: string; explanation: string }[];
 }
 
 const print = (s: string): void => void process.stdout.write(`${s}\n`);
 const pct = (x: number): string => `${+(x * 100).toFixed(1)}%`;
-const ago = (ms: number): string => (ms < 120_000 ? `${Math.round(ms / 1000)}s` : ms < 7_200_000 ? `${Math.round(ms / 60_000)}m` : `${(ms / 3_600_000).toFixed(1)}h`);
+const ago = (ms: number): string =>
+  ms < 120_000 ? `${Math.round(ms / 1000)}s` : ms < 7_200_000 ? `${Math.round(ms / 60_000)}m` : `${(ms / 3_600_000).toFixed(1)}h`;
 
 function statusText(f: FlagView): string {
   if (!f.enabled) return 'off (kill switch in the file)';
@@ -43,23 +48,38 @@ export function formatFlags(flags: FlagView[]): string {
 }
 
 export function formatFlag(f: FlagView, now = Date.now()): string {
-  const side = (s: { users: number; goals: Record<string, number> }): string => `${s.users} users; ${Object.entries(s.goals).map(([g, n]) => `${g} ${n}/${s.users}`).join(', ')}`;
+  const side = (s: { users: number; goals: Record<string, number> }): string =>
+    `${s.users} users; ${Object.entries(s.goals)
+      .map(([g, n]) => `${g} ${n}/${s.users}`)
+      .join(', ')}`;
   const head = keyValues([
     ['flag', `${f.name}${f.owner ? ` (owner ${f.owner})` : ''}`],
     ['status', statusText(f)],
     ...(f.reason ? ([['why', f.reason]] as [string, string][]) : []),
     ['steps', f.steps.map((s, i) => (i === f.step && f.status !== 'complete' ? `[${pct(s)}]` : pct(s))).join(' > ')],
     ['this step', `since ${ago(now - f.stepStartedAt)} ago, ${f.looks} looks`],
-    ...(f.lastLook ? ([['flag on', side(f.lastLook.on)], ['flag off', side(f.lastLook.off)]] as [string, string][]) : []),
+    ...(f.lastLook
+      ? ([
+          ['flag on', side(f.lastLook.on)],
+          ['flag off', side(f.lastLook.off)],
+        ] as [string, string][])
+      : []),
     ...(f.gate ? ([['gate', `${f.gate.decision}: ${f.gate.explanation}`]] as [string, string][]) : []),
   ]);
   const metrics = f.gate?.metrics.length ? `\n\n${f.gate.metrics.map((m) => `  ${m.explanation}`).join('\n')}` : '';
-  const history = f.history.length ? `\n\n${table(f.history.map((h) => [pct(h.rollout), h.decision, ago(h.endedAt - h.startedAt), h.explanation]), ['STEP', 'DECISION', 'TOOK', 'WHY'])}` : '';
+  const history = f.history.length
+    ? `\n\n${table(
+        f.history.map((h) => [pct(h.rollout), h.decision, ago(h.endedAt - h.startedAt), h.explanation]),
+        ['STEP', 'DECISION', 'TOOK', 'WHY'],
+      )}`
+    : '';
   return head + metrics + history;
 }
 
 export function register(program: Command): void {
-  const group = program.command('flags').description('guarded flag rollouts: where each stands, the gate evidence, unblock (through a running immune serve)');
+  const group = program
+    .command('flags')
+    .description('guarded flag rollouts: where each stands, the gate evidence, unblock (through a running immune serve)');
 
   withClientOptions(group.command('list').description('guarded flags: status, steps, owner, the gate'))
     .option('--json', 'print the API answer')
@@ -71,7 +91,12 @@ export function register(program: Command): void {
       }),
     );
 
-  withClientOptions(group.command('show').description("one guarded flag: users on and off, the gate's last look per metric, the steps done").argument('<name>', 'flag name'))
+  withClientOptions(
+    group
+      .command('show')
+      .description("one guarded flag: users on and off, the gate's last look per metric, the steps done")
+      .argument('<name>', 'flag name'),
+  )
     .option('--json', 'print the API answer')
     .addHelpText('after', `\n${CLIENT_EXIT_CODES}`)
     .action(
@@ -81,7 +106,12 @@ export function register(program: Command): void {
       }),
     );
 
-  withClientOptions(group.command('unblock').description('act on a flag turned off (its rollout starts again at the first step) or held (it moves to the next step)').argument('<name>', 'flag name'))
+  withClientOptions(
+    group
+      .command('unblock')
+      .description('act on a flag turned off (its rollout starts again at the first step) or held (it moves to the next step)')
+      .argument('<name>', 'flag name'),
+  )
     .requiredOption('--reason <reason>', 'why (goes in the audit log)', parseReason)
     .option('--json', 'print the API answer')
     .addHelpText('after', `\nNeeds an engineer token.\n${CLIENT_EXIT_CODES}`)

@@ -26,7 +26,9 @@ interface InitFlags {
 export function register(program: Command): void {
   program
     .command('init')
-    .description("write a pipeline for an app: reads package.json (test and start commands), its git remote and port, starts it once to read its /metrics, and prints the next three commands")
+    .description(
+      'write a pipeline for an app: reads package.json (test and start commands), its git remote and port, starts it once to read its /metrics, and prints the next three commands',
+    )
     .argument('[dir]', "the app's directory (a git checkout)", '.')
     .option('-o, --out <file>', 'where to write the pipeline (default: <dir>/immune.yaml)')
     .option('-f, --force', 'overwrite an existing file')
@@ -35,7 +37,10 @@ export function register(program: Command): void {
     .option('--url <url>', 'read /metrics from this running app instead of starting one')
     .option('--no-probe', 'do not start the app to read its /metrics')
     .option('--json', 'print {file, found, warnings, next} instead of text')
-    .addHelpText('after', '\nExit codes: 0 written, 1 the file exists (use --force), 2 bad flags.\nThe pipeline is checked with the same schema as `immune validate` before it is written.')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 written, 1 the file exists (use --force), 2 bad flags.\nThe pipeline is checked with the same schema as `immune validate` before it is written.',
+    )
     .action(async (dir: string, o: InitFlags) => {
       const { inspectApp } = await import('../app/inspect.js');
       const { starterPipeline } = await import('../../core/config/starter.js');
@@ -58,7 +63,11 @@ export function register(program: Command): void {
       const cd = inApp ? '' : `cd ${relative(process.cwd(), appDir) || appDir} && `;
       const pipelineArg = inApp ? shown : relative(appDir, file);
       const next = [
-        ...(insp.needsBareRepo ? [`git clone --bare ${insp.needsBareRepo.from} ${insp.needsBareRepo.to} && git -C ${insp.needsBareRepo.from} remote add origin ${insp.needsBareRepo.to}`] : []),
+        ...(insp.needsBareRepo
+          ? [
+              `git clone --bare ${insp.needsBareRepo.from} ${insp.needsBareRepo.to} && git -C ${insp.needsBareRepo.from} remote add origin ${insp.needsBareRepo.to}`,
+            ]
+          : []),
         `${cd}immune doctor --pipeline ${pipelineArg}`,
         `${cd}immune serve --pipeline ${pipelineArg} --port 7070`,
         ...(insp.needsBareRepo ? [] : [`git push origin ${insp.facts.repo.branch}    # then watch it at http://127.0.0.1:7070`]),

@@ -22,7 +22,10 @@ export function register(program: Command): void {
   program
     .command('judge')
     .description('judge canary against baseline once (fixed sample, Holm across metrics)')
-    .requiredOption('--input <file>', 'JSON: {"alpha": 0.01, "metrics": [{"name", "kind": "ratio"|"continuous"|"count", "bad": "increase"|"decrease", "tolerance": 0.1, "baseline": [[...], ...], "canary": [[...], ...]}]}; one array per server, one sample per interval; a ratio sample is [numerator, denominator], null is a missing interval')
+    .requiredOption(
+      '--input <file>',
+      'JSON: {"alpha": 0.01, "metrics": [{"name", "kind": "ratio"|"continuous"|"count", "bad": "increase"|"decrease", "tolerance": 0.1, "baseline": [[...], ...], "canary": [[...], ...]}]}; one array per server, one sample per interval; a ratio sample is [numerator, denominator], null is a missing interval',
+    )
     .option('--json', 'print {"verdict", "metrics": [{"name", "verdict", "pValue", "effect", "ci", "samples", "explanation", ...}]}')
     .addHelpText('after', '\nExit codes: 0 pass, 1 fail (a regression beyond tolerance), 3 inconclusive (too little data), 2 bad input.')
     .action(async (opts: { input: string; json?: boolean }) => {
@@ -31,7 +34,10 @@ export function register(program: Command): void {
         text = await readFile(opts.input, 'utf8');
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        throw new InputError('--input', `cannot read ${opts.input}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (code ?? (err as Error).message)}`);
+        throw new InputError(
+          '--input',
+          `cannot read ${opts.input}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (code ?? (err as Error).message)}`,
+        );
       }
       const out = judgeFixed(parseJudgeInput(text, opts.input));
       process.stdout.write(opts.json ? JSON.stringify(out, null, 2) + '\n' : human(out));

@@ -41,7 +41,8 @@ function change(d: DeploySummary): string {
 function progress(d: DeploySummary): string {
   const parts = [d.status.replace('_', ' ')];
   if (d.step !== undefined) parts.push(`step ${d.step + 1}/${d.steps}`);
-  if (d.serversOnNew !== undefined && d.serversTotal !== undefined) parts.push(`${d.serversOnNew}/${d.serversTotal} servers on the new build`);
+  if (d.serversOnNew !== undefined && d.serversTotal !== undefined)
+    parts.push(`${d.serversOnNew}/${d.serversTotal} servers on the new build`);
   if (d.bakeElapsedMs !== undefined) parts.push(`${d.status === 'watching' ? 'watched' : 'baked'} ${duration(d.bakeElapsedMs)}`);
   return parts.join(', ');
 }
@@ -51,20 +52,33 @@ export function formatStatus(s: LineStatus, now: number): string {
   if (s.blocked) {
     const who = [s.blockedBy ? `by ${s.blockedBy}` : '', s.blockedAt !== undefined ? ago(s.blockedAt, now) : ''].filter(Boolean).join(' ');
     rows.push(['line', `${s.pipeline}: BLOCKED${who ? ` ${who}` : ''}`]);
-    rows.push(['why', `${s.blockReason ?? '(no reason given)'}${s.blockedDeploy ? `\n(deploy ${s.blockedDeploy}; unblock with: immune unblock --reason "...")` : ''}`]);
+    rows.push([
+      'why',
+      `${s.blockReason ?? '(no reason given)'}${s.blockedDeploy ? `\n(deploy ${s.blockedDeploy}; unblock with: immune unblock --reason "...")` : ''}`,
+    ]);
   } else {
     rows.push(['line', `${s.pipeline}: ${s.paused ? 'paused' : 'open'}`]);
   }
   if (s.blocked && s.paused) rows.push(['paused', 'yes']);
   if (s.held) {
-    rows.push(['HELD', `${s.held.shas.map(shortSha).join(',')}: ${s.held.reason}\n(drop it: immune drop ${shortSha(s.held.shas.at(-1)!)} --reason "..."; or deploy anyway: immune override --reason "...")`]);
+    rows.push([
+      'HELD',
+      `${s.held.shas.map(shortSha).join(',')}: ${s.held.reason}\n(drop it: immune drop ${shortSha(s.held.shas.at(-1)!)} --reason "..."; or deploy anyway: immune override --reason "...")`,
+    ]);
   }
   for (const p of s.problems ?? []) rows.push(['PROBLEM', p]);
-  rows.push(['live', s.live ? `${shortSha(s.live.sha)} (artifact ${s.live.artifact.id}${s.live.deploy ? `, deploy ${s.live.deploy}` : ''})` : 'nothing yet']);
+  rows.push([
+    'live',
+    s.live ? `${shortSha(s.live.sha)} (artifact ${s.live.artifact.id}${s.live.deploy ? `, deploy ${s.live.deploy}` : ''})` : 'nothing yet',
+  ]);
   if (s.inFlight) {
     const d = s.inFlight;
     const lines = [`${d.id} ${change(d)}`, progress(d)];
-    if (d.hold) lines.push(`HELD for a captain since ${ago(d.hold.since, now)}: ${clip(d.hold.reason, 160)}`, 'immune resume (bake again) | promote (go on) | abort (roll back) --reason "..."');
+    if (d.hold)
+      lines.push(
+        `HELD for a captain since ${ago(d.hold.since, now)}: ${clip(d.hold.reason, 160)}`,
+        'immune resume (bake again) | promote (go on) | abort (roll back) --reason "..."',
+      );
     else if (d.lastGate) lines.push(`gate: ${d.lastGate.decision}: ${clip(d.lastGate.explanation, 100)}`);
     rows.push(['in flight', lines.join('\n')]);
   } else {
@@ -76,7 +90,11 @@ export function formatStatus(s: LineStatus, now: number): string {
     rows.push(['queue', `${s.queue.length} commit${s.queue.length === 1 ? '' : 's'}\n${q}`]);
   }
   const dropped = s.dropped?.at(-1);
-  if (dropped) rows.push(['dropped', `${shortSha(dropped.sha)} by ${dropped.actor} ${ago(dropped.at, now)}: ${clip(dropped.reason, 80)} (skipped by the line, still in git)`]);
+  if (dropped)
+    rows.push([
+      'dropped',
+      `${shortSha(dropped.sha)} by ${dropped.actor} ${ago(dropped.at, now)}: ${clip(dropped.reason, 80)} (skipped by the line, still in git)`,
+    ]);
   return keyValues(rows);
 }
 
@@ -92,20 +110,26 @@ export function statusExitCode(s: LineStatus): number {
 }
 
 interface ReleasesAnswer {
-  servers: { server: string; current: string | null; releases: { id: string; current: boolean; live: boolean; sha?: string; deploy?: string; outcome?: string; knownBad?: string }[] }[];
+  servers: {
+    server: string;
+    current: string | null;
+    releases: { id: string; current: boolean; live: boolean; sha?: string; deploy?: string; outcome?: string; knownBad?: string }[];
+  }[];
 }
 
 export function formatReleases(r: ReleasesAnswer): string {
   if (r.servers.length === 0) return 'no servers';
   const rows = r.servers.flatMap((s) =>
-    (s.releases.length ? s.releases : [{ id: '-', current: false, live: false } as ReleasesAnswer['servers'][0]['releases'][0]]).map((x, i) => [
-      i === 0 ? s.server : '',
-      x.id,
-      x.current ? 'current' : '',
-      x.sha ? shortSha(x.sha) : '-',
-      x.deploy ?? '-',
-      x.knownBad ? `known-bad: ${clip(x.knownBad, 60)}` : (x.outcome ?? ''),
-    ]),
+    (s.releases.length ? s.releases : [{ id: '-', current: false, live: false } as ReleasesAnswer['servers'][0]['releases'][0]]).map(
+      (x, i) => [
+        i === 0 ? s.server : '',
+        x.id,
+        x.current ? 'current' : '',
+        x.sha ? shortSha(x.sha) : '-',
+        x.deploy ?? '-',
+        x.knownBad ? `known-bad: ${clip(x.knownBad, 60)}` : (x.outcome ?? ''),
+      ],
+    ),
   );
   return table(rows, ['SERVER', 'RELEASE', '', 'SHA', 'DEPLOY', 'OUTCOME']);
 }
@@ -128,7 +152,10 @@ export function formatDeploy(r: { deploy: DeploySummary; summary?: EvidenceTable
   const d = r.deploy;
   const rows: [string, string][] = [
     ['deploy', `${d.id} ${change(d)}`],
-    ['status', `${d.outcome ?? d.status}, ${duration((d.finishedAt ?? now) - d.createdAt)}${d.revertSha ? `, reverted in ${shortSha(d.revertSha)}` : ''}`],
+    [
+      'status',
+      `${d.outcome ?? d.status}, ${duration((d.finishedAt ?? now) - d.createdAt)}${d.revertSha ? `, reverted in ${shortSha(d.revertSha)}` : ''}`,
+    ],
   ];
   if (d.reason) rows.push(['why', d.reason]);
   const out = [keyValues(rows)];
@@ -147,15 +174,28 @@ export function formatDeploy(r: { deploy: DeploySummary; summary?: EvidenceTable
   return out.join('\n');
 }
 
-const CONTROLS: { name: 'block' | 'unblock' | 'pause' | 'resume' | 'abort' | 'promote' | 'override'; description: string; done: string }[] = [
-  { name: 'block', description: 'block the line: no deploy starts until it is unblocked (captain)', done: 'line blocked' },
-  { name: 'unblock', description: 'unblock the line (captain)', done: 'line unblocked' },
-  { name: 'pause', description: 'pause the line: the deploy in flight holds at its current step (captain)', done: 'line paused' },
-  { name: 'resume', description: 'resume a paused line, and/or let a rollout held at an inconclusive gate or watch bake again at its step (captain)', done: 'resumed' },
-  { name: 'abort', description: 'abort the deploy in flight and roll it back (captain)', done: 'deploy aborted' },
-  { name: 'promote', description: 'skip the rest of the current bake, or a hold: go to the next step (captain)', done: 'deploy promoted' },
-  { name: 'override', description: 'deploy the change held because its tree is known-bad, once (captain; audited)', done: 'held change released' },
-];
+const CONTROLS: { name: 'block' | 'unblock' | 'pause' | 'resume' | 'abort' | 'promote' | 'override'; description: string; done: string }[] =
+  [
+    { name: 'block', description: 'block the line: no deploy starts until it is unblocked (captain)', done: 'line blocked' },
+    { name: 'unblock', description: 'unblock the line (captain)', done: 'line unblocked' },
+    { name: 'pause', description: 'pause the line: the deploy in flight holds at its current step (captain)', done: 'line paused' },
+    {
+      name: 'resume',
+      description: 'resume a paused line, and/or let a rollout held at an inconclusive gate or watch bake again at its step (captain)',
+      done: 'resumed',
+    },
+    { name: 'abort', description: 'abort the deploy in flight and roll it back (captain)', done: 'deploy aborted' },
+    {
+      name: 'promote',
+      description: 'skip the rest of the current bake, or a hold: go to the next step (captain)',
+      done: 'deploy promoted',
+    },
+    {
+      name: 'override',
+      description: 'deploy the change held because its tree is known-bad, once (captain; audited)',
+      done: 'held change released',
+    },
+  ];
 
 export function register(program: Command): void {
   withClientOptions(
@@ -173,7 +213,14 @@ export function register(program: Command): void {
       }),
     );
 
-  withClientOptions(program.command('releases').description('list, per server, the releases it keeps (what immune rollback --to can switch to), the current one, and the deploy that built each').option('--json', 'print the API answer as JSON'))
+  withClientOptions(
+    program
+      .command('releases')
+      .description(
+        'list, per server, the releases it keeps (what immune rollback --to can switch to), the current one, and the deploy that built each',
+      )
+      .option('--json', 'print the API answer as JSON'),
+  )
     .addHelpText('after', `\n${CLIENT_EXIT_CODES}`)
     .action(
       clientAction(async (o: ClientOptions & Json) => {
@@ -211,7 +258,9 @@ export function register(program: Command): void {
     .addHelpText('after', captainHelp)
     .action(
       clientAction(async (id: string, o: ClientOptions & Json & { reason: string }) => {
-        const r = await new ApiClient(o).post<{ ok: true; queued: string[] }>(`/api/deploys/${encodeURIComponent(id)}/retry`, { reason: o.reason });
+        const r = await new ApiClient(o).post<{ ok: true; queued: string[] }>(`/api/deploys/${encodeURIComponent(id)}/retry`, {
+          reason: o.reason,
+        });
         print(o.json ? JSON.stringify(r, null, 2) : `queued ${r.queued.map(shortSha).join(', ')} again (deploy ${id})`);
       }),
     );
@@ -219,7 +268,9 @@ export function register(program: Command): void {
   withClientOptions(
     program
       .command('rollback')
-      .description('switch every server to an earlier release they all keep (immune releases), and block the line so the tip does not come straight back (captain)')
+      .description(
+        'switch every server to an earlier release they all keep (immune releases), and block the line so the tip does not come straight back (captain)',
+      )
       .requiredOption('--to <release|sha>', 'a release id, or a commit sha that was built and deployed')
       .requiredOption('-r, --reason <text>', 'why (recorded in the audit log)', parseReason)
       .option('--json', 'print the API answer as JSON'),
@@ -228,8 +279,15 @@ export function register(program: Command): void {
     .action(
       clientAction(async (o: ClientOptions & Json & { reason: string; to: string }) => {
         if (!/^[0-9a-z][0-9a-z._-]{3,99}$/i.test(o.to)) throw new InputError('--to', `"${o.to}" is not a release id or a commit sha`);
-        const r = await new ApiClient(o).post<{ ok: true; release: string; sha: string; servers: number }>('/api/line/rollback', { to: o.to, reason: o.reason });
-        print(o.json ? JSON.stringify(r, null, 2) : `rolled back to ${r.release} (${shortSha(r.sha)}): ${r.servers} server(s) switched; the line is blocked (immune unblock --reason "..." when ready)`);
+        const r = await new ApiClient(o).post<{ ok: true; release: string; sha: string; servers: number }>('/api/line/rollback', {
+          to: o.to,
+          reason: o.reason,
+        });
+        print(
+          o.json
+            ? JSON.stringify(r, null, 2)
+            : `rolled back to ${r.release} (${shortSha(r.sha)}): ${r.servers} server(s) switched; the line is blocked (immune unblock --reason "..." when ready)`,
+        );
       }),
     );
 
@@ -271,11 +329,17 @@ export function register(program: Command): void {
       .option('--force', 'deploy it even though it is not ahead of the live commit (takes production back; captain)')
       .option('--json', 'print the API answer as JSON'),
   )
-    .addHelpText('after', `\nThe commit must be on the branch and ahead of the live one; --force (captain) deploys an older one.\n${CLIENT_EXIT_CODES}`)
+    .addHelpText(
+      'after',
+      `\nThe commit must be on the branch and ahead of the live one; --force (captain) deploys an older one.\n${CLIENT_EXIT_CODES}`,
+    )
     .action(
       clientAction(async (sha: string, o: ClientOptions & Json & { force?: boolean }) => {
         if (!/^[0-9a-f]{4,40}$/i.test(sha)) throw new InputError('sha', `"${sha}" is not a commit sha (4 to 40 hex digits)`);
-        const r = await new ApiClient(o).post<{ ok: true; queued?: string; ignored?: string }>('/api/deploys', o.force ? { sha, force: true } : { sha });
+        const r = await new ApiClient(o).post<{ ok: true; queued?: string; ignored?: string }>(
+          '/api/deploys',
+          o.force ? { sha, force: true } : { sha },
+        );
         if (o.json) printJson(r);
         else print(r.ignored ? `${shortSha(r.queued ?? sha)}: ${r.ignored}` : `queued ${shortSha(r.queued ?? sha)} for deploy`);
       }),
@@ -284,20 +348,34 @@ export function register(program: Command): void {
   withClientOptions(
     program
       .command('adopt')
-      .description('after the state store came up empty: confirm the commit the fleet runs, so later commits are judged against it (captain)')
+      .description(
+        'after the state store came up empty: confirm the commit the fleet runs, so later commits are judged against it (captain)',
+      )
       .argument('[sha]', 'the commit every server runs now')
       .option('--fresh', 'there is nothing to adopt: deploy the tip to every server as a first deploy')
       .requiredOption('-r, --reason <text>', 'why (recorded in the audit log)', parseReason)
       .option('--json', 'print the API answer as JSON'),
   )
-    .addHelpText('after', `\nimmune refuses to deploy while its store is empty but servers run releases (or the branch has its reverts).\nNeeds a token with role captain or admin.\n${CLIENT_EXIT_CODES}`)
+    .addHelpText(
+      'after',
+      `\nimmune refuses to deploy while its store is empty but servers run releases (or the branch has its reverts).\nNeeds a token with role captain or admin.\n${CLIENT_EXIT_CODES}`,
+    )
     .action(
       clientAction(async (sha: string | undefined, o: ClientOptions & Json & { fresh?: boolean; reason: string }) => {
         if ((sha === undefined) === !o.fresh) throw new InputError('sha', 'give the sha the fleet runs, or --fresh (not both)');
-        if (sha !== undefined && !/^[0-9a-f]{4,40}$/i.test(sha)) throw new InputError('sha', `"${sha}" is not a commit sha (4 to 40 hex digits)`);
-        const r = await new ApiClient(o).post<{ ok: true; live?: string; artifact?: string }>('/api/line/adopt', sha ? { sha, reason: o.reason } : { fresh: true, reason: o.reason });
+        if (sha !== undefined && !/^[0-9a-f]{4,40}$/i.test(sha))
+          throw new InputError('sha', `"${sha}" is not a commit sha (4 to 40 hex digits)`);
+        const r = await new ApiClient(o).post<{ ok: true; live?: string; artifact?: string }>(
+          '/api/line/adopt',
+          sha ? { sha, reason: o.reason } : { fresh: true, reason: o.reason },
+        );
         if (o.json) printJson(r);
-        else print(r.live ? `adopted ${shortSha(r.live)} (artifact ${r.artifact}) as live; later commits are judged against it` : 'line open: the tip goes out as a first deploy');
+        else
+          print(
+            r.live
+              ? `adopted ${shortSha(r.live)} (artifact ${r.artifact}) as live; later commits are judged against it`
+              : 'line open: the tip goes out as a first deploy',
+          );
       }),
     );
 

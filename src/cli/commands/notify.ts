@@ -8,17 +8,45 @@ import { ApiClient, CLIENT_EXIT_CODES, clientAction, withClientOptions, type Cli
 const print = (s: string) => process.stdout.write(`${s}\n`);
 
 interface Status {
-  targets: { target: string; type: string; pending: number; delivered: number; dead: number; lastError?: string; lastErrorAt?: number; summary: string }[];
-  dead: { id: string; target: string; attempts: number; createdAt: number; lastError?: string; notification: { kind: string; title: string } }[];
+  targets: {
+    target: string;
+    type: string;
+    pending: number;
+    delivered: number;
+    dead: number;
+    lastError?: string;
+    lastErrorAt?: number;
+    summary: string;
+  }[];
+  dead: {
+    id: string;
+    target: string;
+    attempts: number;
+    createdAt: number;
+    lastError?: string;
+    notification: { kind: string; title: string };
+  }[];
 }
 
 export function formatNotifications(s: Status, now: number): string {
   if (!s.targets.length) return 'no notification targets (define them under notify.targets in the pipeline)';
-  const rows = s.targets.map((t) => [t.target, t.type, String(t.pending), String(t.delivered), String(t.dead), t.lastError ? `${clip(t.lastError, 60)}${t.lastErrorAt ? ` (${ago(t.lastErrorAt, now)})` : ''}` : '']);
+  const rows = s.targets.map((t) => [
+    t.target,
+    t.type,
+    String(t.pending),
+    String(t.delivered),
+    String(t.dead),
+    t.lastError ? `${clip(t.lastError, 60)}${t.lastErrorAt ? ` (${ago(t.lastErrorAt, now)})` : ''}` : '',
+  ]);
   const out = [table(rows, ['target', 'type', 'pending', 'delivered', 'dead', 'last error'])];
   if (s.dead.length) {
     out.push('', 'dead letters (retry with: immune notify retry <id>):');
-    out.push(table(s.dead.map((d) => [d.id, clip(d.notification.title, 50), String(d.attempts), clip(d.lastError ?? '', 60)]), ['id', 'event', 'attempts', 'last error']));
+    out.push(
+      table(
+        s.dead.map((d) => [d.id, clip(d.notification.title, 50), String(d.attempts), clip(d.lastError ?? '', 60)]),
+        ['id', 'event', 'attempts', 'last error'],
+      ),
+    );
   }
   return out.join('\n');
 }
@@ -28,12 +56,17 @@ export function register(program: Command): void {
 
   notify
     .command('test')
-    .description("send one test notification to a target of the pipeline now (bypassing the queue) and print the receiver's answer; a pager test triggers and resolves its own incident")
+    .description(
+      "send one test notification to a target of the pipeline now (bypassing the queue) and print the receiver's answer; a pager test triggers and resolves its own incident",
+    )
     .argument('<target>', 'a target name under notify.targets')
     .requiredOption('-p, --pipeline <file>', 'pipeline file')
     .option('--public-url <url>', 'link put in the test notification')
     .option('--json', 'print {ok, target, receipt | error, ms}')
-    .addHelpText('after', '\nSecrets come from the environment variables the target names (url_env, secret_env, routing_key_env, ...).\nExit codes: 0 delivered, 1 the receiver refused or could not be reached, 2 bad flags or configuration.')
+    .addHelpText(
+      'after',
+      '\nSecrets come from the environment variables the target names (url_env, secret_env, routing_key_env, ...).\nExit codes: 0 delivered, 1 the receiver refused or could not be reached, 2 bad flags or configuration.',
+    )
     .action(async (target: string, o: { pipeline: string; publicUrl?: string; json?: boolean }) => {
       const { sendTestNotification } = await import('../../runtime.js');
       try {
@@ -48,7 +81,12 @@ export function register(program: Command): void {
       }
     });
 
-  withClientOptions(notify.command('status').description("each target's queue (pending, delivered, dead, last error) and the dead letters, from a running serve").option('--json', 'print the API answer as JSON'))
+  withClientOptions(
+    notify
+      .command('status')
+      .description("each target's queue (pending, delivered, dead, last error) and the dead letters, from a running serve")
+      .option('--json', 'print the API answer as JSON'),
+  )
     .addHelpText('after', `\n${CLIENT_EXIT_CODES}`)
     .action(
       clientAction(async (o: ClientOptions & { json?: boolean }) => {
@@ -57,7 +95,12 @@ export function register(program: Command): void {
       }),
     );
 
-  withClientOptions(notify.command('retry').description('put a dead notification back in its queue (captain)').argument('<id>', 'the dead letter id (immune notify status)'))
+  withClientOptions(
+    notify
+      .command('retry')
+      .description('put a dead notification back in its queue (captain)')
+      .argument('<id>', 'the dead letter id (immune notify status)'),
+  )
     .addHelpText('after', `\n${CLIENT_EXIT_CODES}`)
     .action(
       clientAction(async (id: string, o: ClientOptions) => {

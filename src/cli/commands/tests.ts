@@ -30,7 +30,10 @@ export function current(stats: Stat[], all = false): Stat[] {
 }
 
 export function slowest(stats: Stat[], limit: number): Stat[] {
-  return stats.filter((s) => s.runs > 0).sort((a, b) => b.meanMs - a.meanMs || a.id.localeCompare(b.id)).slice(0, limit);
+  return stats
+    .filter((s) => s.runs > 0)
+    .sort((a, b) => b.meanMs - a.meanMs || a.id.localeCompare(b.id))
+    .slice(0, limit);
 }
 
 /** Per file: the sum of its tests' mean durations (what a file costs a shard, loading aside). */
@@ -79,15 +82,35 @@ export function register(program: Command): void {
       try {
         if (o.files) {
           const files = slowestFiles(current(await s.history.stats(), o.all), limit);
-          if (o.json) process.stdout.write(JSON.stringify(files.map((f) => ({ ...f, meanMs: Math.round(f.meanMs * 10) / 10 })), null, 2) + '\n');
+          if (o.json)
+            process.stdout.write(
+              JSON.stringify(
+                files.map((f) => ({ ...f, meanMs: Math.round(f.meanMs * 10) / 10 })),
+                null,
+                2,
+              ) + '\n',
+            );
           else if (!files.length) process.stdout.write('no test runs recorded yet\n');
-          else process.stdout.write(table([['MEAN', 'TESTS', 'FILE'], ...files.map((f) => [`${(f.meanMs / 1000).toFixed(3)}s`, String(f.tests), f.file])]));
+          else
+            process.stdout.write(
+              table([['MEAN', 'TESTS', 'FILE'], ...files.map((f) => [`${(f.meanMs / 1000).toFixed(3)}s`, String(f.tests), f.file])]),
+            );
           return;
         }
         const rows = slowest(current(await s.history.stats(), o.all), limit);
-        if (o.json) process.stdout.write(JSON.stringify(rows.map((r) => ({ id: r.id, meanMs: Math.round(r.meanMs * 10) / 10, runs: r.runs, failures: r.failures, flakes: r.flakes })), null, 2) + '\n');
+        if (o.json)
+          process.stdout.write(
+            JSON.stringify(
+              rows.map((r) => ({ id: r.id, meanMs: Math.round(r.meanMs * 10) / 10, runs: r.runs, failures: r.failures, flakes: r.flakes })),
+              null,
+              2,
+            ) + '\n',
+          );
         else if (!rows.length) process.stdout.write('no test runs recorded yet\n');
-        else process.stdout.write(table([['MEAN', 'RUNS', 'TEST'], ...rows.map((r) => [`${(r.meanMs / 1000).toFixed(3)}s`, String(r.runs), r.id])]));
+        else
+          process.stdout.write(
+            table([['MEAN', 'RUNS', 'TEST'], ...rows.map((r) => [`${(r.meanMs / 1000).toFixed(3)}s`, String(r.runs), r.id])]),
+          );
       } finally {
         await s.close();
       }
@@ -104,9 +127,29 @@ export function register(program: Command): void {
       const s = await open(o.db);
       try {
         const rows = flaky(await s.history.stats(), limit);
-        if (o.json) process.stdout.write(JSON.stringify(rows.map((r) => ({ id: r.id, rate: r.rate, flakes: r.flakes, runs: r.runs, failures: r.failures, quarantined: r.quarantined })), null, 2) + '\n');
+        if (o.json)
+          process.stdout.write(
+            JSON.stringify(
+              rows.map((r) => ({
+                id: r.id,
+                rate: r.rate,
+                flakes: r.flakes,
+                runs: r.runs,
+                failures: r.failures,
+                quarantined: r.quarantined,
+              })),
+              null,
+              2,
+            ) + '\n',
+          );
         else if (!rows.length) process.stdout.write('no flaky tests recorded\n');
-        else process.stdout.write(table([['RATE', 'FLAKES/RUNS', 'QUARANTINED', 'TEST'], ...rows.map((r) => [`${(r.rate * 100).toFixed(1)}%`, `${r.flakes}/${r.runs}`, r.quarantined ? 'yes' : 'no', r.id])]));
+        else
+          process.stdout.write(
+            table([
+              ['RATE', 'FLAKES/RUNS', 'QUARANTINED', 'TEST'],
+              ...rows.map((r) => [`${(r.rate * 100).toFixed(1)}%`, `${r.flakes}/${r.runs}`, r.quarantined ? 'yes' : 'no', r.id]),
+            ]),
+          );
       } finally {
         await s.close();
       }
@@ -120,7 +163,8 @@ export function register(program: Command): void {
     .action(async (id: string, o: { db: string; release?: boolean }) => {
       const s = await open(o.db);
       try {
-        if (!(await s.history.stats()).some((x) => x.id === id)) throw new InputError('id', `no test "${id}" in the history (see immune tests slowest)`);
+        if (!(await s.history.stats()).some((x) => x.id === id))
+          throw new InputError('id', `no test "${id}" in the history (see immune tests slowest)`);
         await s.history.setQuarantined(id, !o.release);
         process.stdout.write(`${o.release ? 'released' : 'quarantined'} ${id}\n`);
       } finally {

@@ -27,7 +27,14 @@ export async function validateFile(file: string, opts: { env?: Record<string, st
     text = await readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (code ?? (err as Error).message);
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'is a directory'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : (code ?? (err as Error).message);
     return { file, kind, ok: false, issues: [{ file, line: 1, col: 1, path: '', message: `cannot read: ${why}` }] };
   }
   try {
@@ -36,7 +43,8 @@ export async function validateFile(file: string, opts: { env?: Record<string, st
     else (await import('../../core/config/index.js')).parsePipeline(text, file, { env: opts.env });
     return { file, kind, ok: true, issues: [] };
   } catch (err) {
-    if (err instanceof ConfigError) return { file, kind, ok: false, issues: [...err.issues].sort((a, b) => a.line - b.line || a.col - b.col) };
+    if (err instanceof ConfigError)
+      return { file, kind, ok: false, issues: [...err.issues].sort((a, b) => a.line - b.line || a.col - b.col) };
     return { file, kind, ok: false, issues: [{ file, line: 1, col: 1, path: '', message: (err as Error).message }] };
   }
 }
@@ -54,9 +62,16 @@ export async function checkRepository(r: FileResult): Promise<FileResult> {
   const check = await checkRepoPushable(config);
   if (check.ok) return r;
   const lines = text.split('\n');
-  const at = Math.max(0, lines.findIndex((l) => /^\s+(push_)?url:/.test(l)));
+  const at = Math.max(
+    0,
+    lines.findIndex((l) => /^\s+(push_)?url:/.test(l)),
+  );
   const col = (lines[at]?.search(/\S/) ?? 0) + 1;
-  return { ...r, ok: false, issues: [{ file: r.file, line: at + 1, col, path: config.repo.push_url ? 'repo.push_url' : 'repo.url', message: check.problem }] };
+  return {
+    ...r,
+    ok: false,
+    issues: [{ file: r.file, line: at + 1, col, path: config.repo.push_url ? 'repo.push_url' : 'repo.url', message: check.problem }],
+  };
 }
 
 /** pipelines/*.yaml and experiments/*.yaml (and .yml) under `dir`, sorted. */
@@ -64,7 +79,12 @@ export async function defaultFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const sub of ['pipelines', 'experiments']) {
     const names = await readdir(join(dir, sub)).catch(() => [] as string[]);
-    out.push(...names.filter((n) => /\.ya?ml$/.test(n)).sort().map((n) => (dir === '.' ? `${sub}${sep}${n}` : join(dir, sub, n))));
+    out.push(
+      ...names
+        .filter((n) => /\.ya?ml$/.test(n))
+        .sort()
+        .map((n) => (dir === '.' ? `${sub}${sep}${n}` : join(dir, sub, n))),
+    );
   }
   return out;
 }
@@ -73,7 +93,10 @@ export function register(program: Command): void {
   program
     .command('validate')
     .description('check pipeline and experiment files; every problem is printed as file:line:col message')
-    .argument('[files...]', 'files to check (default: pipelines/*.yaml and experiments/*.yaml); a file under experiments/ is an experiment or flags file, any other a pipeline')
+    .argument(
+      '[files...]',
+      'files to check (default: pipelines/*.yaml and experiments/*.yaml); a file under experiments/ is an experiment or flags file, any other a pipeline',
+    )
     .option('--json', 'print {ok, files: [{file, kind, ok, issues: [{file, line, col, path, message}]}]}')
     .option('--no-env', 'do not check that the environment variables named for secrets (notify targets) are set, e.g. in CI without them')
     .option('--deep', "also check that each pipeline's repository accepts revert pushes (when it reverts); nothing is pushed")
@@ -89,7 +112,8 @@ export function register(program: Command): void {
       if (o.json) {
         process.stdout.write(`${JSON.stringify({ ok, files: results }, null, 2)}\n`);
       } else {
-        if (results.length === 0) process.stderr.write('immune: nothing to validate (no pipelines/*.yaml or experiments/*.yaml here; name the files)\n');
+        if (results.length === 0)
+          process.stderr.write('immune: nothing to validate (no pipelines/*.yaml or experiments/*.yaml here; name the files)\n');
         for (const r of results) {
           if (r.ok) process.stdout.write(`ok ${r.file}\n`);
           else for (const i of r.issues) process.stdout.write(`${formatConfigIssue(i)}\n`);

@@ -142,9 +142,18 @@ export const flagConfig = z
     impressionData: z.boolean().default(false),
   })
   .strict()
-  .refine((f) => f.rollout === undefined || f.strategies === undefined, { message: 'a flag takes rollout or strategies, not both', path: ['rollout'] })
-  .refine((f) => !f.guarded || f.rollout === undefined, { message: 'a guarded flag takes its rollout from guarded.steps: remove rollout', path: ['rollout'] })
-  .refine((f) => !f.guarded || f.strategies === undefined, { message: 'a guarded flag is one gradual rollout: remove strategies', path: ['strategies'] });
+  .refine((f) => f.rollout === undefined || f.strategies === undefined, {
+    message: 'a flag takes rollout or strategies, not both',
+    path: ['rollout'],
+  })
+  .refine((f) => !f.guarded || f.rollout === undefined, {
+    message: 'a guarded flag takes its rollout from guarded.steps: remove rollout',
+    path: ['rollout'],
+  })
+  .refine((f) => !f.guarded || f.strategies === undefined, {
+    message: 'a guarded flag is one gradual rollout: remove strategies',
+    path: ['strategies'],
+  });
 export type FlagConfig = z.infer<typeof flagConfig>;
 
 export const segmentConfig = z.object({ id: z.number().int(), name: z.string().optional(), constraints: z.array(constraint) }).strict();
@@ -153,7 +162,8 @@ export type SegmentConfig = z.infer<typeof segmentConfig>;
 export const flagsFileConfig = z.object({ flags: z.array(flagConfig).default([]), segments: z.array(segmentConfig).default([]) }).strict();
 export type FlagsFileConfig = z.infer<typeof flagsFileConfig>;
 
-export type ExperimentFile = { kind: 'experiment'; file: string; experiment: ExperimentConfig } | { kind: 'flags'; file: string; flags: FlagsFileConfig };
+export type ExperimentFile =
+  { kind: 'experiment'; file: string; experiment: ExperimentConfig } | { kind: 'flags'; file: string; flags: FlagsFileConfig };
 
 /** Whole per-mille weights of an experiment, control first, then branches in file order. */
 export function branchWeights(e: Pick<ExperimentConfig, 'branches' | 'control'>): { name: string; weight: number }[] {
@@ -190,13 +200,17 @@ function checkExperiment(parsed: Parsed<ExperimentConfig>, file: string): void {
     if (Math.abs(f * 1000 - Math.round(f * 1000)) > 1e-6) at(['branches', n], `${f * 100}% is finer than 0.1%`);
   }
   if (sum > 1 + 1e-9) at(['branches'], `branch weights add up to ${+(sum * 100).toFixed(3)}%, more than 100%`);
-  else if (names.length && sum > 1 - 1e-9) at(['branches'], `branch weights add up to 100%: leave a share for ${e.control}, the baseline every branch is compared with`);
-  if (Math.abs(e.initial_rollout * 100 - Math.round(e.initial_rollout * 100)) > 1e-6) at(['initial_rollout'], 'use whole percents (Unleash rolls out by 1%)');
+  else if (names.length && sum > 1 - 1e-9)
+    at(['branches'], `branch weights add up to 100%: leave a share for ${e.control}, the baseline every branch is compared with`);
+  if (Math.abs(e.initial_rollout * 100 - Math.round(e.initial_rollout * 100)) > 1e-6)
+    at(['initial_rollout'], 'use whole percents (Unleash rolls out by 1%)');
   const seen = new Set<string>();
-  [...e.goals.map((g, i) => ['goals', i, g.name] as const), ...e.guardrails.map((g, i) => ['guardrails', i, g.name] as const)].forEach(([key, i, n]) => {
-    if (seen.has(n)) at([key, i], `"${n}" is listed twice among goals and guardrails`);
-    seen.add(n);
-  });
+  [...e.goals.map((g, i) => ['goals', i, g.name] as const), ...e.guardrails.map((g, i) => ['guardrails', i, g.name] as const)].forEach(
+    ([key, i, n]) => {
+      if (seen.has(n)) at([key, i], `"${n}" is listed twice among goals and guardrails`);
+      seen.add(n);
+    },
+  );
   if (issues.length) throw new ConfigError(issues);
 }
 
@@ -206,7 +220,8 @@ function checkFlags(parsed: Parsed<FlagsFileConfig>, file: string): void {
   const issues: ConfigIssue[] = [];
   const seen = new Set<string>();
   parsed.value.flags.forEach((f, i) => {
-    if (seen.has(f.name)) issues.push({ file, ...parsed.locate(['flags', i, 'name']), path: `flags.${i}.name`, message: `duplicate flag "${f.name}"` });
+    if (seen.has(f.name))
+      issues.push({ file, ...parsed.locate(['flags', i, 'name']), path: `flags.${i}.name`, message: `duplicate flag "${f.name}"` });
     seen.add(f.name);
     const at = (path: (string | number)[], message: string): void => {
       issues.push({ file, ...parsed.locate(['flags', i, ...path]), path: ['flags', i, ...path].join('.'), message });
@@ -217,15 +232,18 @@ function checkFlags(parsed: Parsed<FlagsFileConfig>, file: string): void {
       g.steps.forEach((st, j) => {
         if (!wholePercent(st)) at(['guarded', 'steps', j], 'use whole percents (Unleash rolls out by 1%)');
         else if (st <= 0) at(['guarded', 'steps', j], 'a step needs a share above 0%');
-        else if (j > 0 && st <= g.steps[j - 1]!) at(['guarded', 'steps', j], `steps must rise: ${+(st * 100).toFixed(0)}% after ${+(g.steps[j - 1]! * 100).toFixed(0)}%`);
+        else if (j > 0 && st <= g.steps[j - 1]!)
+          at(['guarded', 'steps', j], `steps must rise: ${+(st * 100).toFixed(0)}% after ${+(g.steps[j - 1]! * 100).toFixed(0)}%`);
       });
       if (g.max_bake < g.min_bake) at(['guarded', 'max_bake'], 'max_bake is shorter than min_bake');
       if (g.interval <= 0) at(['guarded', 'interval'], 'the interval must be above 0');
       const seen = new Set<string>();
-      [...g.goals.map((x, j) => ['goals', j, x.name] as const), ...g.guardrails.map((x, j) => ['guardrails', j, x.name] as const)].forEach(([key, j, n]) => {
-        if (seen.has(n)) at(['guarded', key, j], `"${n}" is listed twice among goals and guardrails`);
-        seen.add(n);
-      });
+      [...g.goals.map((x, j) => ['goals', j, x.name] as const), ...g.guardrails.map((x, j) => ['guardrails', j, x.name] as const)].forEach(
+        ([key, j, n]) => {
+          if (seen.has(n)) at(['guarded', key, j], `"${n}" is listed twice among goals and guardrails`);
+          seen.add(n);
+        },
+      );
     }
   });
   if (issues.length) throw new ConfigError(issues);

@@ -36,7 +36,12 @@ export function parsePipeline(text: string, file: string, opts: { env?: Record<s
         parseSelector(value);
       } catch (err) {
         const pos = parsed.locate(['metrics', 'definitions', i, key]);
-        issues.push({ file, ...pos, path: `metrics.definitions.${i}.${key}`, message: `bad series selector ${(err as Error).message.replace(/^selector:?\s*/, '')}` });
+        issues.push({
+          file,
+          ...pos,
+          path: `metrics.definitions.${i}.${key}`,
+          message: `bad series selector ${(err as Error).message.replace(/^selector:?\s*/, '')}`,
+        });
       }
     }
   });
@@ -47,7 +52,12 @@ export function parsePipeline(text: string, file: string, opts: { env?: Record<s
       const pos = parsed.locate(['metrics', 'definitions', i, 'per']);
       const ratios = p.metrics.definitions.filter((d) => d.kind === 'ratio').map((d) => d.name);
       const why = target ? `"${m.per}" is a ${target.kind} metric` : `no metric "${m.per}"`;
-      issues.push({ file, ...pos, path: `metrics.definitions.${i}.per`, message: `${why}; per names a ratio metric, whose denominator is the exposure (${ratios.length ? `ratio metrics: ${ratios.join(', ')}` : 'there is none'})` });
+      issues.push({
+        file,
+        ...pos,
+        path: `metrics.definitions.${i}.per`,
+        message: `${why}; per names a ratio metric, whose denominator is the exposure (${ratios.length ? `ratio metrics: ${ratios.join(', ')}` : 'there is none'})`,
+      });
     }
   });
   p.rollout.steps.forEach((s, i) => {
@@ -55,11 +65,21 @@ export function parsePipeline(text: string, file: string, opts: { env?: Record<s
     const max = s.max_bake ?? p.rollout.max_bake;
     if (max < min) {
       const pos = parsed.locate(['rollout', 'steps', i]);
-      issues.push({ file, ...pos, path: `rollout.steps.${i}`, message: `max_bake (${max / 1000}s) is shorter than min_bake (${min / 1000}s)` });
+      issues.push({
+        file,
+        ...pos,
+        path: `rollout.steps.${i}`,
+        message: `max_bake (${max / 1000}s) is shorter than min_bake (${min / 1000}s)`,
+      });
     }
     if (s.servers !== undefined && p.fleet.type === 'local' && s.servers > p.fleet.servers) {
       const pos = parsed.locate(['rollout', 'steps', i, 'servers']);
-      issues.push({ file, ...pos, path: `rollout.steps.${i}.servers`, message: `${s.servers} servers but the fleet has ${p.fleet.servers}` });
+      issues.push({
+        file,
+        ...pos,
+        path: `rollout.steps.${i}.servers`,
+        message: `${s.servers} servers but the fleet has ${p.fleet.servers}`,
+      });
     }
   });
   issues.push(...notifyIssues(p.notify, p.on_regression.notify, file, parsed.locate, opts.env));

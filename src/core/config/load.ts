@@ -15,7 +15,15 @@ export const MAX_CONFIG_BYTES = 256 * 1024;
 export function parseYaml<S extends z.ZodType>(text: string, file: string, schema: S, maxBytes = MAX_CONFIG_BYTES): Parsed<z.output<S>> {
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > maxBytes) {
-    throw new ConfigError([{ file, line: 1, col: 1, path: '', message: `file is ${Math.round(bytes / 1024)} KiB; the limit is ${Math.round(maxBytes / 1024)} KiB` }]);
+    throw new ConfigError([
+      {
+        file,
+        line: 1,
+        col: 1,
+        path: '',
+        message: `file is ${Math.round(bytes / 1024)} KiB; the limit is ${Math.round(maxBytes / 1024)} KiB`,
+      },
+    ]);
   }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });

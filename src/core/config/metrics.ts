@@ -102,5 +102,8 @@ export const metricsConfig = z
     definitions: z.array(metricDef).min(1),
   })
   .strict()
-  .refine((m) => m.source !== 'prometheus' || m.prometheus !== undefined, { message: 'source prometheus needs a prometheus: {url} section', path: ['prometheus'] });
+  .refine((m) => m.source !== 'prometheus' || m.prometheus !== undefined, {
+    message: 'source prometheus needs a prometheus: {url} section',
+    path: ['prometheus'],
+  });
 export type MetricsConfig = z.infer<typeof metricsConfig>;

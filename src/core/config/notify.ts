@@ -88,7 +88,15 @@ const pagerTarget = z
 
 const consoleTarget = z.object({ type: z.literal('console') }).strict();
 
-export const notifyTarget = z.discriminatedUnion('type', [emailTarget, chatTarget('slack'), chatTarget('teams'), chatTarget('chat'), webhookTarget, pagerTarget, consoleTarget]);
+export const notifyTarget = z.discriminatedUnion('type', [
+  emailTarget,
+  chatTarget('slack'),
+  chatTarget('teams'),
+  chatTarget('chat'),
+  webhookTarget,
+  pagerTarget,
+  consoleTarget,
+]);
 
 /** An event kind (deploy_live, blocked, ...; any kind an engine emits), `live`/`failed` as short names, or `*`. */
 const KIND = /^(\*|[a-z][a-z0-9_.-]*)$/;
@@ -119,11 +127,26 @@ export interface DeliverySettings {
   queue_max: number;
 }
 
-export const DELIVERY_DEFAULTS: DeliverySettings = { attempts: 6, backoff: 2000, max_backoff: 300_000, timeout: 10_000, rate_per_minute: 30, queue_max: 1000 };
+export const DELIVERY_DEFAULTS: DeliverySettings = {
+  attempts: 6,
+  backoff: 2000,
+  max_backoff: 300_000,
+  timeout: 10_000,
+  rate_per_minute: 30,
+  queue_max: 1000,
+};
 
 export function deliveryFor(cfg: NotifyConfig | undefined, target: NotifyTargetConfig): DeliverySettings {
-  const pick = (k: keyof DeliverySettings): number => ((target as Partial<DeliverySettings>)[k] ?? cfg?.[k] ?? DELIVERY_DEFAULTS[k]) as number;
-  return { attempts: pick('attempts'), backoff: pick('backoff'), max_backoff: pick('max_backoff'), timeout: pick('timeout'), rate_per_minute: pick('rate_per_minute'), queue_max: pick('queue_max') };
+  const pick = (k: keyof DeliverySettings): number =>
+    ((target as Partial<DeliverySettings>)[k] ?? cfg?.[k] ?? DELIVERY_DEFAULTS[k]) as number;
+  return {
+    attempts: pick('attempts'),
+    backoff: pick('backoff'),
+    max_backoff: pick('max_backoff'),
+    timeout: pick('timeout'),
+    rate_per_minute: pick('rate_per_minute'),
+    queue_max: pick('queue_max'),
+  };
 }
 
 /** Short route names people write for the engine's kinds. */
@@ -266,7 +289,12 @@ export function notifyIssues(
   for (const [kind, list] of Object.entries(cfg?.routes ?? {})) {
     if (!KIND.test(kind)) {
       const path = ['notify', 'routes', kind];
-      issues.push({ file, ...locate(path), path: path.join('.'), message: `"${kind}" is not an event kind (lowercase letters, digits, _ . -, e.g. blocked, deploy_live, or * for every event)` });
+      issues.push({
+        file,
+        ...locate(path),
+        path: path.join('.'),
+        message: `"${kind}" is not an event kind (lowercase letters, digits, _ . -, e.g. blocked, deploy_live, or * for every event)`,
+      });
     }
     list.forEach((ref, i) => check(ref, ['notify', 'routes', kind, i]));
   }
@@ -276,7 +304,12 @@ export function notifyIssues(
       for (const need of requiredEnv(t)) {
         if (env[need.name]) continue;
         const path = ['notify', 'targets', name, ...need.key];
-        issues.push({ file, ...locate(path), path: path.join('.'), message: `environment variable ${need.name} is not set (${t.type} target "${name}" reads its secret from it)` });
+        issues.push({
+          file,
+          ...locate(path),
+          path: path.join('.'),
+          message: `environment variable ${need.name} is not set (${t.type} target "${name}" reads its secret from it)`,
+        });
       }
     }
   }

@@ -88,7 +88,10 @@ export const pipelineConfig = z
     notify: notifyConfig.optional(),
     github: githubConfig.optional(),
     /** Commands run in the orchestrator's clone after a revert commit, before push (e.g. to sign). */
-    hooks: z.object({ after_revert: z.array(command).default([]) }).strict().optional(),
+    hooks: z
+      .object({ after_revert: z.array(command).default([]) })
+      .strict()
+      .optional(),
   })
   .strict();
 

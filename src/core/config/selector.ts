@@ -101,7 +101,8 @@ export function parseSelector(source: string): Selector {
   }
   if (i < source.length) fail(`unexpected "${source.slice(i, i + 10)}"`);
   if (name === undefined && matchers.length === 0) fail('expected a metric name or {label matchers}');
-  if (name === undefined && !matchers.some((m) => !matches(m, ''))) fail('a selector without a name needs a matcher that does not match the empty string');
+  if (name === undefined && !matchers.some((m) => !matches(m, '')))
+    fail('a selector without a name needs a matcher that does not match the empty string');
   return { name, matchers, source };
 }
 

@@ -56,10 +56,13 @@ export function inferMetrics(families: ScrapedFamily[]): { metrics: StarterMetri
   const metrics: StarterMetric[] = [];
   const own = (f: ScrapedFamily) => !/^(process|nodejs|go|python)_/.test(f.name);
   const requestish = (f: ScrapedFamily) => /request|http|response/i.test(f.name);
-  const byPreference = (a: ScrapedFamily, b: ScrapedFamily) => Number(requestish(b)) - Number(requestish(a)) || a.name.localeCompare(b.name);
+  const byPreference = (a: ScrapedFamily, b: ScrapedFamily) =>
+    Number(requestish(b)) - Number(requestish(a)) || a.name.localeCompare(b.name);
 
   const counters = families.filter((f) => f.type === 'counter' && own(f) && statusLabel(f)).sort(byPreference);
-  const histograms = families.filter((f) => f.type === 'histogram' && own(f) && /duration|latency|seconds|time/i.test(f.name)).sort(byPreference);
+  const histograms = families
+    .filter((f) => f.type === 'histogram' && own(f) && /duration|latency|seconds|time/i.test(f.name))
+    .sort(byPreference);
   const requests = counters[0];
   const requestHistogram = histograms[0];
   let requestSeries: string | undefined;
@@ -68,14 +71,30 @@ export function inferMetrics(families: ScrapedFamily[]): { metrics: StarterMetri
     requestSeries = requests.name;
     metrics.push({
       why: `${requests.name} counts answers by ${label}: the share that are server errors`,
-      def: { name: 'error_rate', kind: 'ratio', numerator: `${requests.name}{${label}=~"${serverErrors(requests.labels[label]!)}"}`, denominator: requests.name, bad: 'increase', tolerance: '10%', critical: true },
+      def: {
+        name: 'error_rate',
+        kind: 'ratio',
+        numerator: `${requests.name}{${label}=~"${serverErrors(requests.labels[label]!)}"}`,
+        denominator: requests.name,
+        bad: 'increase',
+        tolerance: '10%',
+        critical: true,
+      },
     });
   } else if (requestHistogram && statusLabel(requestHistogram)) {
     const label = statusLabel(requestHistogram)!;
     requestSeries = `${requestHistogram.name}_count`;
     metrics.push({
       why: `${requestHistogram.name} has a ${label} label: its _count gives the share of server errors`,
-      def: { name: 'error_rate', kind: 'ratio', numerator: `${requestSeries}{${label}=~"${serverErrors(requestHistogram.labels[label]!)}"}`, denominator: requestSeries, bad: 'increase', tolerance: '10%', critical: true },
+      def: {
+        name: 'error_rate',
+        kind: 'ratio',
+        numerator: `${requestSeries}{${label}=~"${serverErrors(requestHistogram.labels[label]!)}"}`,
+        denominator: requestSeries,
+        bad: 'increase',
+        tolerance: '10%',
+        critical: true,
+      },
     });
   }
   if (requestHistogram) {
@@ -86,10 +105,16 @@ export function inferMetrics(families: ScrapedFamily[]): { metrics: StarterMetri
   }
   const has = (name: string, type: ScrapedFamily['type']) => families.some((f) => f.name === name && f.type === type);
   if (has('process_resident_memory_bytes', 'gauge')) {
-    metrics.push({ why: 'resident memory of the process', def: { name: 'memory', kind: 'continuous', gauge: 'process_resident_memory_bytes', bad: 'increase', tolerance: '25%' } });
+    metrics.push({
+      why: 'resident memory of the process',
+      def: { name: 'memory', kind: 'continuous', gauge: 'process_resident_memory_bytes', bad: 'increase', tolerance: '25%' },
+    });
   }
   if (has('process_cpu_seconds_total', 'counter')) {
-    metrics.push({ why: 'CPU seconds per second', def: { name: 'cpu', kind: 'continuous', rate: 'process_cpu_seconds_total', bad: 'increase', tolerance: '50%' } });
+    metrics.push({
+      why: 'CPU seconds per second',
+      def: { name: 'cpu', kind: 'continuous', rate: 'process_cpu_seconds_total', bad: 'increase', tolerance: '50%' },
+    });
   }
 
   const used = new Set([requests?.name, requestHistogram?.name]);
@@ -120,7 +145,13 @@ export function contractMetrics(): StarterMetric[] {
 
 /** A YAML scalar or flow sequence, as short as it can be written. */
 function y(v: unknown): string {
-  return stringify(v, { collectionStyle: 'flow', flowCollectionPadding: false, lineWidth: 0, defaultStringType: 'PLAIN', singleQuote: true }).trimEnd();
+  return stringify(v, {
+    collectionStyle: 'flow',
+    flowCollectionPadding: false,
+    lineWidth: 0,
+    defaultStringType: 'PLAIN',
+    singleQuote: true,
+  }).trimEnd();
 }
 
 function metricBlock(m: StarterMetric, indent: string, commented = false): string[] {
@@ -141,7 +172,7 @@ export function starterPipeline(app: AppFacts): string {
   L.push('repo:');
   L.push(`  url: ${y(app.repo.url)}   # ${app.repo.comment}`);
   L.push(`  branch: ${y(app.repo.branch)}`);
-  L.push('  workdir: .immune/work        # immune\'s own clone and checkouts');
+  L.push("  workdir: .immune/work        # immune's own clone and checkouts");
   L.push('  poll_interval: 2s', '');
 
   if (app.tests) {
@@ -171,12 +202,12 @@ export function starterPipeline(app: AppFacts): string {
   L.push('  health_path: /healthz        # must answer 200 with {"release": "<RELEASE_ID>"}', '');
 
   L.push('metrics:');
-  L.push('  source: scrape               # immune reads each server\'s /metrics itself');
+  L.push("  source: scrape               # immune reads each server's /metrics itself");
   L.push('  definitions:');
   L.push(`    # From ${app.metricsFrom}.`);
   for (const m of app.metrics) L.push(...metricBlock(m, '    '));
   if (app.candidates.length) {
-    L.push('    # Counters of the app\'s own, to judge as business metrics (uncomment what matters):');
+    L.push("    # Counters of the app's own, to judge as business metrics (uncomment what matters):");
     for (const m of app.candidates) L.push(...metricBlock(m, '    ', true));
   }
   L.push('');

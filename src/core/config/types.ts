@@ -23,4 +23,6 @@ export const fraction = z.union([z.string(), z.number()]).transform((v, ctx) => 
 });
 
 /** A command as an argument array (never a shell string), or a string split on whitespace. */
-export const command = z.union([z.array(z.string()).min(1), z.string().min(1)]).transform((v) => (typeof v === 'string' ? v.trim().split(/\s+/) : v));
+export const command = z
+  .union([z.array(z.string()).min(1), z.string().min(1)])
+  .transform((v) => (typeof v === 'string' ? v.trim().split(/\s+/) : v));

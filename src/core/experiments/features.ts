@@ -61,7 +61,12 @@ export function phaseGroupId(experiment: string, phase: number): string {
  * (the first one, or the next when branches, weights or stickiness changed). A closed experiment
  * keeps its last phase: closing is final.
  */
-export function nextPhase(e: ExperimentConfig, current: ExperimentPhase | undefined, closed: boolean, now: number): ExperimentPhase | undefined {
+export function nextPhase(
+  e: ExperimentConfig,
+  current: ExperimentPhase | undefined,
+  closed: boolean,
+  now: number,
+): ExperimentPhase | undefined {
   const fingerprint = experimentFingerprint(e);
   if (current && (current.fingerprint === fingerprint || closed)) return undefined;
   const phase = (current?.phase ?? 0) + 1;

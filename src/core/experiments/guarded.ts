@@ -140,7 +140,12 @@ export function flagGateSeries(looks: FlagLook[], g: GuardConfig): MetricSeries[
  * One look: the phase's tally now, appended to the looks, judged. A rollout that is not running
  * (held, off, complete) is not judged.
  */
-export function lookRollout(r: FlagRollout, g: GuardConfig, tally: PhaseTally, now: number): { state: FlagRollout; action: FlagAction; result?: GateResult } {
+export function lookRollout(
+  r: FlagRollout,
+  g: GuardConfig,
+  tally: PhaseTally,
+  now: number,
+): { state: FlagRollout; action: FlagAction; result?: GateResult } {
   if (r.status !== 'running') return { state: r, action: 'none' };
   const names = guardMetrics(g);
   const looks = [...r.looks, { time: now, on: arm(tally, ON, names), off: arm(tally, OFF, names) }];
@@ -158,10 +163,16 @@ export function lookRollout(r: FlagRollout, g: GuardConfig, tally: PhaseTally, n
     // Too few users have had the flag on for a pass to mean anything: bake on until max bake.
     const waiting = `${onUsers} of min ${g.min_users} users with the flag on`;
     if (now - r.stepStartedAt < g.max_bake) result = { ...result, decision: 'continue', explanation: `${waiting}; no regression so far` };
-    else if (g.on_inconclusive !== 'pass') result = { ...result, decision: 'inconclusive', explanation: `max bake reached with ${waiting}` };
+    else if (g.on_inconclusive !== 'pass')
+      result = { ...result, decision: 'inconclusive', explanation: `max bake reached with ${waiting}` };
     else result = { ...result, warning: `passed with ${waiting}` };
   }
-  const state: FlagRollout = { ...r, looks, last: { decision: result.decision, explanation: result.explanation, metrics: result.metrics }, updatedAt: now };
+  const state: FlagRollout = {
+    ...r,
+    looks,
+    last: { decision: result.decision, explanation: result.explanation, metrics: result.metrics },
+    updatedAt: now,
+  };
   if (result.decision === 'fail') return { state: { ...state, status: 'off', reason: result.explanation }, action: 'turn-off', result };
   if (result.decision === 'pass') return { state, action: finishesRollout(r, g) ? 'complete' : 'advance', result };
   if (result.decision === 'inconclusive') {
@@ -172,6 +183,12 @@ export function lookRollout(r: FlagRollout, g: GuardConfig, tally: PhaseTally, n
 }
 
 /** The record of the step a look ended. */
-export function stepRecord(r: FlagRollout, g: GuardConfig, decision: FlagStepRecord['decision'], explanation: string, now: number): FlagStepRecord {
+export function stepRecord(
+  r: FlagRollout,
+  g: GuardConfig,
+  decision: FlagStepRecord['decision'],
+  explanation: string,
+  now: number,
+): FlagStepRecord {
   return { step: r.step, rollout: g.steps[r.step] ?? 1, startedAt: r.stepStartedAt, endedAt: now, decision, explanation };
 }

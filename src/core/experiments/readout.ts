@@ -97,8 +97,16 @@ function evaluationTotals(e: NonNullable<PhaseTally['evaluations']>[string]): Re
 type Def = Pick<ExperimentConfig, 'name' | 'goals' | 'guardrails' | 'alpha' | 'control'>;
 
 /** Compare two rates x1/n1 (treatment) and x0/n0 (control) on the log-ratio scale. */
-function compareRates(x1: number, n1: number, x0: number, n0: number, alpha: number, side: 0 | 1 | -1): { lift: number; ci: [number, number]; p: number } {
-  if (n1 < MIN_USERS || n0 < MIN_USERS || x1 + x0 === 0) return { lift: n0 && n1 && x0 ? x1 / n1 / (x0 / n0) - 1 : NaN, ci: [NaN, NaN], p: 1 };
+function compareRates(
+  x1: number,
+  n1: number,
+  x0: number,
+  n0: number,
+  alpha: number,
+  side: 0 | 1 | -1,
+): { lift: number; ci: [number, number]; p: number } {
+  if (n1 < MIN_USERS || n0 < MIN_USERS || x1 + x0 === 0)
+    return { lift: n0 && n1 && x0 ? x1 / n1 / (x0 / n0) - 1 : NaN, ci: [NaN, NaN], p: 1 };
   // A half-count correction keeps the log finite when a side has no (or only) conversions.
   const fix = (x: number, n: number): [number, number] => (x === 0 || x === n ? [x + 0.5, n + 1] : [x, n]);
   const [a1, m1] = fix(x1, n1);
@@ -116,7 +124,13 @@ function compareRates(x1: number, n1: number, x0: number, n0: number, alpha: num
 export function liftHistory(def: Def, phase: ExperimentPhase, points: { time: number; tally: PhaseTally }[]): HistoryPoint[] {
   return points.map(({ time, tally }) => {
     const r = computeReadout(def, phase, tally);
-    return { time, participants: r.participants, lifts: r.branches.filter((b) => !b.control).flatMap((b) => b.metrics.map((m) => ({ branch: b.name, metric: m.name, lift: m.lift, ci: m.ci }))) };
+    return {
+      time,
+      participants: r.participants,
+      lifts: r.branches
+        .filter((b) => !b.control)
+        .flatMap((b) => b.metrics.map((m) => ({ branch: b.name, metric: m.name, lift: m.lift, ci: m.ci }))),
+    };
   });
 }
 
@@ -137,7 +151,12 @@ export function computeReadout(def: Def, phase: ExperimentPhase, tally: PhaseTal
   const shares = phase.weights.map((w) => w.weight / 1000);
   const srmChecks: Readout['srmChecks'] = [{ ...participantSrm(names, counts, shares), source: 'participants' }];
   for (const [source, e] of Object.entries(tally.evaluations ?? {})) srmChecks.push({ ...evaluationSrm(names, shares, e), source });
-  const srm = participants > 0 ? srmChecks[0]! : (srmChecks.find((c) => c.basis === 'evaluations' && c.pValue !== null) ?? srmChecks.find((c) => c.basis === 'evaluations') ?? srmChecks[0]!);
+  const srm =
+    participants > 0
+      ? srmChecks[0]!
+      : (srmChecks.find((c) => c.basis === 'evaluations' && c.pValue !== null) ??
+        srmChecks.find((c) => c.basis === 'evaluations') ??
+        srmChecks[0]!);
   const mismatch = srmChecks.some((c) => c.mismatch);
   const sources: Readout['sources'] = {
     exposures: tally.sources?.exposures ?? {},
@@ -155,7 +174,9 @@ export function computeReadout(def: Def, phase: ExperimentPhase, tally: PhaseTal
       const g = t?.goals[name] ?? { users: 0, value: 0 };
       const c = control?.goals[name] ?? { users: 0, value: 0 };
       const towardsWorse = kind === 'guardrail' ? (direction === 'increase' ? 1 : -1) : 0;
-      const cmp = isControl ? { lift: 0, ci: [0, 0] as [number, number], p: 1 } : compareRates(g.users, n, c.users, n0, def.alpha, towardsWorse);
+      const cmp = isControl
+        ? { lift: 0, ci: [0, 0] as [number, number], p: 1 }
+        : compareRates(g.users, n, c.users, n0, def.alpha, towardsWorse);
       return {
         name,
         kind,
@@ -237,7 +258,17 @@ export function computeReadout(def: Def, phase: ExperimentPhase, tally: PhaseTal
     branches,
     decision,
     winner,
-    summary: summarize(def.name, phase.phase, decision, winner, branches, participants, tally.excluded, mismatch ? (srmChecks.find((c) => c.mismatch) ?? srm) : srm, sources),
+    summary: summarize(
+      def.name,
+      phase.phase,
+      decision,
+      winner,
+      branches,
+      participants,
+      tally.excluded,
+      mismatch ? (srmChecks.find((c) => c.mismatch) ?? srm) : srm,
+      sources,
+    ),
   };
 }
 
@@ -249,7 +280,17 @@ export function describeMetric(m: MetricResult): string {
   return `${m.name} ${pct(m.lift)} (CI ${pct(m.ci[0])}..${pct(m.ci[1])}), p=${p}: ${m.outcome}`;
 }
 
-function summarize(name: string, phase: number, decision: Decision, winner: string | undefined, branches: BranchResult[], n: number, excluded: number, srm: SrmCheck, sources: Readout['sources']): string {
+function summarize(
+  name: string,
+  phase: number,
+  decision: Decision,
+  winner: string | undefined,
+  branches: BranchResult[],
+  n: number,
+  excluded: number,
+  srm: SrmCheck,
+  sources: Readout['sources'],
+): string {
   const head = `${name} phase ${phase}: ${decision}`;
   const people = `${n} participants, ${excluded} excluded`;
   if (decision === 'invalid') return `${head}: sample ratio mismatch (${srm.summary}); ${people}`;

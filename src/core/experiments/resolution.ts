@@ -8,7 +8,13 @@ export interface FlagDefinition {
   enabled: boolean;
   type?: string;
   stale?: boolean;
-  strategies?: { name: string; parameters?: Record<string, unknown>; constraints?: unknown[]; segments?: unknown[]; variants?: VariantDefinition[] }[];
+  strategies?: {
+    name: string;
+    parameters?: Record<string, unknown>;
+    constraints?: unknown[];
+    segments?: unknown[];
+    variants?: VariantDefinition[];
+  }[];
   variants?: VariantDefinition[];
 }
 
@@ -28,7 +34,8 @@ export interface VariantResult {
 
 export type FlagKind = 'boolean' | 'string' | 'number' | 'object';
 export type ResolutionReason = 'STATIC' | 'TARGETING_MATCH' | 'SPLIT' | 'DISABLED' | 'DEFAULT';
-export type ResolutionErrorCode = 'FLAG_NOT_FOUND' | 'TARGETING_KEY_MISSING' | 'PARSE_ERROR' | 'INVALID_CONTEXT' | 'TYPE_MISMATCH' | 'GENERAL';
+export type ResolutionErrorCode =
+  'FLAG_NOT_FOUND' | 'TARGETING_KEY_MISSING' | 'PARSE_ERROR' | 'INVALID_CONTEXT' | 'TYPE_MISMATCH' | 'GENERAL';
 export type FlagValue = boolean | string | number | Record<string, unknown> | unknown[];
 
 export type Resolution =
@@ -65,7 +72,8 @@ export interface UnleashContext {
  */
 export function unleashContext(context: unknown): { ok: true; context: UnleashContext } | { ok: false; errorDetails: string } {
   if (context === undefined || context === null) return { ok: true, context: { properties: {} } };
-  if (typeof context !== 'object' || Array.isArray(context)) return { ok: false, errorDetails: `context must be an object, got ${Array.isArray(context) ? 'an array' : typeof context}` };
+  if (typeof context !== 'object' || Array.isArray(context))
+    return { ok: false, errorDetails: `context must be an object, got ${Array.isArray(context) ? 'an array' : typeof context}` };
   const out: UnleashContext = { properties: {} };
   const str = (v: unknown): string | undefined => {
     if (v === undefined || v === null) return undefined;
@@ -97,7 +105,10 @@ export function unleashContext(context: unknown): { ok: true; context: UnleashCo
   return { ok: true, context: out };
 }
 
-const allVariants = (def: FlagDefinition): VariantDefinition[] => [...(def.variants ?? []), ...(def.strategies ?? []).flatMap((s) => s.variants ?? [])];
+const allVariants = (def: FlagDefinition): VariantDefinition[] => [
+  ...(def.variants ?? []),
+  ...(def.strategies ?? []).flatMap((s) => s.variants ?? []),
+];
 
 /** The experiment strategy (a groupId and variants), if this feature is an immune experiment. */
 function experimentStrategy(def: FlagDefinition): NonNullable<FlagDefinition['strategies']>[number] | undefined {
@@ -149,7 +160,12 @@ export function missingTargetingKey(def: FlagDefinition, ctx: UnleashContext): R
   const stickiness = stickinessOf(def);
   if (stickiness === undefined || hasStickyKey(stickiness, ctx)) return undefined;
   const field = stickiness === 'default' ? 'targetingKey (or userId / sessionId)' : `"${stickiness}"`;
-  return { ok: false, key: def.name, errorCode: 'TARGETING_KEY_MISSING', errorDetails: `${def.name} assigns users by ${field}; the context has none` };
+  return {
+    ok: false,
+    key: def.name,
+    errorCode: 'TARGETING_KEY_MISSING',
+    errorDetails: `${def.name} assigns users by ${field}; the context has none`,
+  };
 }
 
 function payloadValue(p: { type: string; value: string }): { ok: true; value: FlagValue } | { ok: false; why: string } {
@@ -175,7 +191,9 @@ function matchReason(def: FlagDefinition): ResolutionReason {
   const weighted = allVariants(def).filter((v) => (v.weight ?? 1) > 0).length > 1;
   const targeted = strategies.some((s) => (s.constraints?.length ?? 0) > 0 || (s.segments?.length ?? 0) > 0);
   if (targeted) return 'TARGETING_MATCH';
-  const rollout = strategies.some((s) => (s.name === 'flexibleRollout' && Number(s.parameters?.rollout ?? 100) < 100) || s.name.startsWith('gradualRollout'));
+  const rollout = strategies.some(
+    (s) => (s.name === 'flexibleRollout' && Number(s.parameters?.rollout ?? 100) < 100) || s.name.startsWith('gradualRollout'),
+  );
   if (weighted || rollout) return 'SPLIT';
   if (strategies.every((s) => s.name === 'default' || s.name === 'flexibleRollout')) return 'STATIC';
   return 'TARGETING_MATCH';
@@ -190,16 +208,44 @@ export function resolveFlag(key: string, def: FlagDefinition | undefined, enable
     const control = exp.variants![0]!.name;
     const metadata: Record<string, string | number | boolean> = { experiment: def.name, control };
     // A closed experiment (stale) sends everyone to its chosen branch, and nothing is measured.
-    if (def.stale) return { ok: true, key, kind, value: variant.enabled ? variant.name : control, variant: variant.enabled ? variant.name : control, reason: 'STATIC', metadata: { ...metadata, closed: true } };
-    if (!enabled || !variant.enabled) return { ok: true, key, kind, value: control, variant: control, reason: def.enabled ? 'DEFAULT' : 'DISABLED', metadata };
-    return { ok: true, key, kind, value: variant.name, variant: variant.name, reason: 'SPLIT', metadata: { ...metadata, groupId: String(exp.parameters!.groupId) } };
+    if (def.stale)
+      return {
+        ok: true,
+        key,
+        kind,
+        value: variant.enabled ? variant.name : control,
+        variant: variant.enabled ? variant.name : control,
+        reason: 'STATIC',
+        metadata: { ...metadata, closed: true },
+      };
+    if (!enabled || !variant.enabled)
+      return { ok: true, key, kind, value: control, variant: control, reason: def.enabled ? 'DEFAULT' : 'DISABLED', metadata };
+    return {
+      ok: true,
+      key,
+      kind,
+      value: variant.name,
+      variant: variant.name,
+      reason: 'SPLIT',
+      metadata: { ...metadata, groupId: String(exp.parameters!.groupId) },
+    };
   }
   const reasonOff: ResolutionReason = def.enabled ? 'DEFAULT' : 'DISABLED';
-  if (kind === 'boolean') return { ok: true, key, kind, value: enabled, variant: enabled ? 'on' : 'off', reason: enabled ? matchReason(def) : reasonOff, metadata: {} };
+  if (kind === 'boolean')
+    return {
+      ok: true,
+      key,
+      kind,
+      value: enabled,
+      variant: enabled ? 'on' : 'off',
+      reason: enabled ? matchReason(def) : reasonOff,
+      metadata: {},
+    };
   if (!enabled || !variant.enabled) return { ok: true, key, kind, reason: reasonOff, metadata: {} };
   let value: FlagValue = variant.name;
   if (payloadType(def)) {
-    if (!variant.payload) return { ok: false, key, errorCode: 'GENERAL', errorDetails: `variant "${variant.name}" of ${key} has no payload` };
+    if (!variant.payload)
+      return { ok: false, key, errorCode: 'GENERAL', errorDetails: `variant "${variant.name}" of ${key} has no payload` };
     const parsed = payloadValue(variant.payload);
     if (!parsed.ok) return { ok: false, key, errorCode: 'PARSE_ERROR', errorDetails: `${key}: variant "${variant.name}": ${parsed.why}` };
     value = parsed.value;

@@ -43,10 +43,18 @@ function describe(basis: string, counts: SrmCheck['counts'], weights: number[], 
 export function participantSrm(branches: string[], observed: number[], weights: number[]): SrmCheck {
   const n = observed.reduce((s, o) => s + o, 0);
   const counts = branches.map((branch, i) => ({ branch, observed: observed[i] ?? 0, expected: n * (weights[i] ?? 0) }));
-  if (n === 0) return { basis: 'none', counts, statistic: 0, pValue: null, mismatch: false, summary: 'SRM: not tested (no participants yet)' };
+  if (n === 0)
+    return { basis: 'none', counts, statistic: 0, pValue: null, mismatch: false, summary: 'SRM: not tested (no participants yet)' };
   const t = chiSquareGoodnessOfFit(observed, weights);
   const mismatch = t.pValue < SRM_ALPHA;
-  return { basis: 'participants', counts, statistic: t.statistic, pValue: t.pValue, mismatch, summary: describe('participants', counts, weights, t.pValue, mismatch) };
+  return {
+    basis: 'participants',
+    counts,
+    statistic: t.statistic,
+    pValue: t.pValue,
+    mismatch,
+    summary: describe('participants', counts, weights, t.pValue, mismatch),
+  };
 }
 
 /** P(F > f) for F with d1 and d2 degrees of freedom. */
@@ -72,7 +80,8 @@ export function evaluationSrm(branches: string[], weights: number[], e: Evaluati
   const buckets = instances.reduce((s, i) => s + i.buckets, 0);
   const counts = branches.map((branch, i) => ({ branch, observed: observed[i]!, expected: n * (weights[i] ?? 0) }));
   const k = branches.length;
-  if (n === 0) return { basis: 'none', counts, statistic: 0, pValue: null, mismatch: false, buckets, summary: 'SRM: not tested (no evaluations yet)' };
+  if (n === 0)
+    return { basis: 'none', counts, statistic: 0, pValue: null, mismatch: false, buckets, summary: 'SRM: not tested (no evaluations yet)' };
   let heterogeneity = 0;
   let repeats = 0;
   for (const inst of instances) {
@@ -87,7 +96,15 @@ export function evaluationSrm(branches: string[], weights: number[], e: Evaluati
   }
   if (repeats + 1 < MIN_EVALUATION_BUCKETS || k < 2) {
     const extra = ` (${buckets} SDK post${buckets === 1 ? '' : 's'}; ${MIN_EVALUATION_BUCKETS} from the same instances needed to allow for repeat evaluations)`;
-    return { basis: 'evaluations', counts, statistic: 0, pValue: null, mismatch: false, buckets, summary: describe('evaluations', counts, weights, null, false, extra) };
+    return {
+      basis: 'evaluations',
+      counts,
+      statistic: 0,
+      pValue: null,
+      mismatch: false,
+      buckets,
+      summary: describe('evaluations', counts, weights, null, false, extra),
+    };
   }
   const df2 = repeats * (k - 1);
   const dispersion = Math.max(1, heterogeneity / df2);
@@ -96,5 +113,14 @@ export function evaluationSrm(branches: string[], weights: number[], e: Evaluati
   const pValue = fSf(statistic, k - 1, df2);
   const mismatch = pValue < SRM_ALPHA;
   const extra = `, dispersion ${dispersion.toFixed(1)} over ${buckets} posts of ${instances.length} SDK instance${instances.length === 1 ? '' : 's'}`;
-  return { basis: 'evaluations', counts, statistic, pValue, mismatch, dispersion, buckets, summary: describe('evaluations', counts, weights, pValue, mismatch, extra) };
+  return {
+    basis: 'evaluations',
+    counts,
+    statistic,
+    pValue,
+    mismatch,
+    dispersion,
+    buckets,
+    summary: describe('evaluations', counts, weights, pValue, mismatch, extra),
+  };
 }

@@ -143,7 +143,8 @@ function analyzeRate(spec: MetricSeries): MetricAnalysis {
   const df = share > 0 && B > 1 ? (B - 1) / (share * share) : Infinity;
   const rr = tc.n > 0 && tb.n > 0 ? rateRatio(tc, tb, dispersion) : { logRatio: 0, v: Infinity };
   let shortage: string | undefined;
-  if (canCells.length < MIN_CELLS || baseCells.length < MIN_CELLS) shortage = `needs ${MIN_CELLS}+ samples per side (canary ${canCells.length}, baseline ${baseCells.length})`;
+  if (canCells.length < MIN_CELLS || baseCells.length < MIN_CELLS)
+    shortage = `needs ${MIN_CELLS}+ samples per side (canary ${canCells.length}, baseline ${baseCells.length})`;
   else if (spec.kind === 'ratio' && (levels.canary.n < MIN_RATIO_DENOMINATOR || levels.baseline.n < MIN_RATIO_DENOMINATOR))
     shortage = `needs ${MIN_RATIO_DENOMINATOR}+ in the denominator per side (canary ${levels.canary.n}, baseline ${levels.baseline.n})`;
   const inflation = Number.isFinite(score.v) && score.v > 0 ? v / score.v : 1;
@@ -206,7 +207,8 @@ function analyzeContinuous(spec: MetricSeries, mode: Mode): MetricAnalysis {
   const rawC = numericCells(spec.canary);
   const log = rawB.some((r) => r.length > 0) && rawB.every((r) => r.every((x) => x > 0)) && rawC.every((r) => r.every((x) => x > 0));
   const own = spec.before ? continuousShifts(spec.before) : undefined;
-  const shifted = (rows: (typeof spec)['baseline'], shifts: readonly number[] | undefined) => numericCells(own && shifts ? applyShifts(rows, shifts, own.log) : rows);
+  const shifted = (rows: (typeof spec)['baseline'], shifts: readonly number[] | undefined) =>
+    numericCells(own && shifts ? applyShifts(rows, shifts, own.log) : rows);
   const base = shifted(spec.baseline, own?.baseline);
   const can = shifted(spec.canary, own?.canary);
   const flatB = rawB.flat();
@@ -292,7 +294,13 @@ function finite(x: number): number {
  * The evidence record for a metric once its verdict, (adjusted) p-value and the interval's
  * half-width multiplier are known; `reason` says why a pass passed or an open metric is open.
  */
-export function toEvidence(a: MetricAnalysis, verdict: MetricEvidence['verdict'], pValue: number, crit: number, reason?: string): MetricEvidence {
+export function toEvidence(
+  a: MetricAnalysis,
+  verdict: MetricEvidence['verdict'],
+  pValue: number,
+  crit: number,
+  reason?: string,
+): MetricEvidence {
   // A trend's "estimates" are its drift, not the metric's levels: leave them out.
   const levels = !a.supplementary;
   const effect = relative(a, a.g);

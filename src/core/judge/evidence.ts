@@ -216,7 +216,8 @@ export function formatSamples(s: { baseline: number; canary: number } | undefine
 /** Events seen on each side, "16 of 1,957 on the canary vs 0 of 14,506 on the baseline" (ratio) or "7 on the canary vs 0 on the baseline" (count). */
 function eventsSeen(f: EvidenceFacts, e: EventCounts): string {
   const unit = f.unit ?? defaultUnit(f.kind);
-  if (f.kind === 'ratio' || unit === 'fraction') return `${count(e.canary.x)} of ${count(e.canary.n)} on the canary vs ${count(e.baseline.x)} of ${count(e.baseline.n)} on the baseline`;
+  if (f.kind === 'ratio' || unit === 'fraction')
+    return `${count(e.canary.x)} of ${count(e.canary.n)} on the canary vs ${count(e.baseline.x)} of ${count(e.baseline.n)} on the baseline`;
   return `${count(e.canary.x)} on the canary vs ${count(e.baseline.x)} on the baseline`;
 }
 
@@ -374,7 +375,8 @@ export function factsOf(m: unknown): EvidenceFacts | undefined {
   const r = m as Record<string, unknown>;
   if (typeof r.name !== 'string') return undefined;
   const num = (v: unknown) => (typeof v === 'number' ? v : NaN);
-  const ci = Array.isArray(r.ci) && r.ci.length === 2 ? ([num(r.ci[0]), num(r.ci[1])] as [number, number]) : ([NaN, NaN] as [number, number]);
+  const ci =
+    Array.isArray(r.ci) && r.ci.length === 2 ? ([num(r.ci[0]), num(r.ci[1])] as [number, number]) : ([NaN, NaN] as [number, number]);
   const s = (r.samples ?? {}) as Record<string, unknown>;
   const kind: MetricKind = r.kind === 'ratio' || r.kind === 'count' || r.kind === 'continuous' ? r.kind : 'continuous';
   return {
@@ -409,7 +411,10 @@ export function stepName(step: number, steps?: number, servers?: { onNew?: numbe
  * The summary of a deploy's gates: per step its last look's decision, and per metric and step the
  * verdict, estimate, interval and samples at that look. Steps in rollout order, the watch last.
  */
-export function evidenceTable(looks: readonly LookRecord[], opts: { steps?: number; servers?: (step: number) => { onNew?: number; total?: number } } = {}): EvidenceTable {
+export function evidenceTable(
+  looks: readonly LookRecord[],
+  opts: { steps?: number; servers?: (step: number) => { onNew?: number; total?: number } } = {},
+): EvidenceTable {
   const last = new Map<number, { look: LookRecord; count: number }>();
   for (const l of looks) {
     const prev = last.get(l.step);
@@ -422,7 +427,14 @@ export function evidenceTable(looks: readonly LookRecord[], opts: { steps?: numb
   const metrics: string[] = [];
   for (const step of order) {
     const { look, count: n } = last.get(step)!;
-    steps.push({ step, name: stepName(step, opts.steps, opts.servers?.(step)), decision: look.decision, elapsedMs: look.elapsedMs, looks: n, explanation: look.explanation });
+    steps.push({
+      step,
+      name: stepName(step, opts.steps, opts.servers?.(step)),
+      decision: look.decision,
+      elapsedMs: look.elapsedMs,
+      looks: n,
+      explanation: look.explanation,
+    });
     for (const m of Array.isArray(look.metrics) ? look.metrics : []) {
       const f = factsOf(m);
       if (!f) continue;

@@ -43,7 +43,9 @@ export function judgeGate(input: GateInput, _options: GateOptions = {}): GateRes
   // Continuous metrics also get a trend test (a leak shows as a slope long before the level moves).
   const analyses = [
     ...input.metrics.map((m) => analyzeMetric(m)),
-    ...input.metrics.filter((m) => m.kind === 'continuous').map((m) => ({ ...analyzeSlopeContrast(m, looks), weight: TREND_WEIGHT * (m.weight ?? 1) })),
+    ...input.metrics
+      .filter((m) => m.kind === 'continuous')
+      .map((m) => ({ ...analyzeSlopeContrast(m, looks), weight: TREND_WEIGHT * (m.weight ?? 1) })),
   ];
   const judged = judgeAnalyses(analyses, {
     alpha: input.alpha,
@@ -56,14 +58,22 @@ export function judgeGate(input: GateInput, _options: GateOptions = {}): GateRes
   const short = judged.short.filter((a) => !a.supplementary);
   const open = judged.open.filter((a) => !a.supplementary);
   if (input.unresponsive.length > 0) {
-    return { decision: 'fail', metrics: evidence, explanation: `canary ${describeUnresponsive(input.unresponsive, input.unresponsiveWhy, '(health check or scrape timeout)')}` };
+    return {
+      decision: 'fail',
+      metrics: evidence,
+      explanation: `canary ${describeUnresponsive(input.unresponsive, input.unresponsiveWhy, '(health check or scrape timeout)')}`,
+    };
   }
   if (failed.length > 0) {
     const lines = evidence.filter((e) => e.verdict === 'fail').map((e) => e.explanation);
     return { decision: 'fail', metrics: evidence, explanation: `regression after ${secs(input.elapsedMs)}: ${lines.join('; ')}` };
   }
   if (input.elapsedMs < input.minBakeMs) {
-    return { decision: 'continue', metrics: evidence, explanation: `baking ${secs(input.elapsedMs)} of min ${secs(input.minBakeMs)}; no regression so far` };
+    return {
+      decision: 'continue',
+      metrics: evidence,
+      explanation: `baking ${secs(input.elapsedMs)} of min ${secs(input.minBakeMs)}; no regression so far`,
+    };
   }
   const n = input.metrics.length;
   if (n > 0 && short.length === 0 && open.length === 0) {
@@ -74,7 +84,9 @@ export function judgeGate(input: GateInput, _options: GateOptions = {}): GateRes
       explanation: within
         ? `max bake ${secs(input.maxBakeMs)} reached: every metric within tolerance; passing per policy ${policy}`
         : `no regression beyond tolerance in ${n} metric${n > 1 ? 's' : ''}: ruled out after ${secs(input.elapsedMs)}`,
-      ...(within ? { warning: `passed at max bake with ${names(judged.passed.filter((a) => !a.supplementary))} within tolerance but not ruled out` } : {}),
+      ...(within
+        ? { warning: `passed at max bake with ${names(judged.passed.filter((a) => !a.supplementary))} within tolerance but not ruled out` }
+        : {}),
     };
   }
   const lacking = [
@@ -87,11 +99,23 @@ export function judgeGate(input: GateInput, _options: GateOptions = {}): GateRes
   }
   const critical = short.filter((a) => a.spec.critical);
   if (critical.length > 0) {
-    return { decision: 'fail', metrics: evidence, explanation: `max bake ${secs(input.maxBakeMs)} reached with too little data for critical metric ${names(critical)}` };
+    return {
+      decision: 'fail',
+      metrics: evidence,
+      explanation: `max bake ${secs(input.maxBakeMs)} reached with too little data for critical metric ${names(critical)}`,
+    };
   }
   if (policy === 'pass' && open.length === 0 && n > 0) {
-    return { decision: 'pass', metrics: evidence, explanation: `max bake reached: ${lacking}; passing per policy`, warning: `passed without enough data: ${lacking}` };
+    return {
+      decision: 'pass',
+      metrics: evidence,
+      explanation: `max bake reached: ${lacking}; passing per policy`,
+      warning: `passed without enough data: ${lacking}`,
+    };
   }
-  return { decision: 'inconclusive', metrics: evidence, explanation: `max bake ${secs(input.maxBakeMs)} reached: ${lacking} (policy: ${policy})` };
+  return {
+    decision: 'inconclusive',
+    metrics: evidence,
+    explanation: `max bake ${secs(input.maxBakeMs)} reached: ${lacking} (policy: ${policy})`,
+  };
 }
-

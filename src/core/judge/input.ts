@@ -4,18 +4,30 @@ import { z } from 'zod';
 import { InputError } from '../errors.js';
 import type { JudgeInput, MetricSeries, Sample } from './types.js';
 
-const serverRows = z.array(z.array(z.unknown(), 'expected an array of samples (one per interval)'), 'expected an array with one array per server');
+const serverRows = z.array(
+  z.array(z.unknown(), 'expected an array of samples (one per interval)'),
+  'expected an array with one array per server',
+);
 
 const metricInput = z
   .object({
     name: z.string().min(1, 'expected a non-empty name'),
     kind: z.enum(['ratio', 'continuous', 'count'], 'expected "ratio", "continuous" or "count"'),
     bad: z.enum(['increase', 'decrease'], 'expected "increase" or "decrease"').default('increase'),
-    tolerance: z.number('expected a number').min(0, 'expected a share >= 0 (0.1 = 10%)').lt(1, 'expected a share below 1 (0.1 = 10%)').default(0.1),
+    tolerance: z
+      .number('expected a number')
+      .min(0, 'expected a share >= 0 (0.1 = 10%)')
+      .lt(1, 'expected a share below 1 (0.1 = 10%)')
+      .default(0.1),
     critical: z.boolean('expected true or false').optional(),
     weight: z.number('expected a number').positive('expected a weight > 0').optional(),
     /** How the values read in the explanation (never used by the statistics). */
-    unit: z.enum(['fraction', 'seconds', 'milliseconds', 'bytes', 'cores', 'count', 'none'], 'expected one of fraction, seconds, milliseconds, bytes, cores, count, none').optional(),
+    unit: z
+      .enum(
+        ['fraction', 'seconds', 'milliseconds', 'bytes', 'cores', 'count', 'none'],
+        'expected one of fraction, seconds, milliseconds, bytes, cores, count, none',
+      )
+      .optional(),
     /** Sampling interval in ms: a count reads per minute. */
     intervalMs: z.number('expected a number').positive('expected an interval > 0 (ms)').optional(),
     baseline: serverRows,
@@ -37,7 +49,11 @@ const metricInput = z
       check(m[side], [side]);
       if (m.before) {
         if (m.before[side].length !== m[side].length)
-          ctx.addIssue({ code: 'custom', path: ['before', side], message: `expected one row per ${side} server (${m[side].length}), got ${m.before[side].length}` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['before', side],
+            message: `expected one row per ${side} server (${m[side].length}), got ${m.before[side].length}`,
+          });
         check(m.before[side], ['before', side]);
       }
     }
@@ -54,7 +70,8 @@ const judgeInput = z
 function sampleProblem(kind: string, v: unknown): string | undefined {
   if (v === null) return undefined;
   if (kind === 'ratio') {
-    if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) return 'expected [numerator, denominator]';
+    if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => typeof x === 'number' && Number.isFinite(x)))
+      return 'expected [numerator, denominator]';
     if (v[0] < 0 || v[1] < 0) return 'expected a numerator and denominator >= 0';
     if (!Number.isInteger(v[0]) || !Number.isInteger(v[1])) return `expected whole numbers of events and trials, got [${v[0]}, ${v[1]}]`;
     if (v[0] > v[1]) return `expected a numerator no larger than its denominator, got ${v[0]} of ${v[1]}`;
@@ -179,13 +196,11 @@ export function parseJudgeInput(text: string, file: string): JudgeInput {
   }
   return {
     alpha: parsed.data.alpha,
-    metrics: parsed.data.metrics.map(
-      (m): MetricSeries => ({
-        ...m,
-        baseline: m.baseline as Sample[][],
-        canary: m.canary as Sample[][],
-        before: m.before ? { baseline: m.before.baseline as Sample[][], canary: m.before.canary as Sample[][] } : undefined,
-      }),
-    ),
+    metrics: parsed.data.metrics.map((m): MetricSeries => ({
+      ...m,
+      baseline: m.baseline as Sample[][],
+      canary: m.canary as Sample[][],
+      before: m.before ? { baseline: m.before.baseline as Sample[][], canary: m.before.canary as Sample[][] } : undefined,
+    })),
   };
 }

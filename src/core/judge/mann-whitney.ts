@@ -22,7 +22,7 @@ export function rankSums(groups: readonly (readonly number[])[]): { sums: number
   for (const g of groups) for (const v of g) sorted[k++] = v;
   sorted.sort();
   let tieTerm = 0;
-  for (let i = 0; i < N; ) {
+  for (let i = 0; i < N;) {
     let j = i;
     while (j + 1 < N && sorted[j + 1] === sorted[i]) j++;
     const t = j - i + 1;

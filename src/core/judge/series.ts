@@ -78,7 +78,11 @@ export function mean(values: readonly number[]): number {
 }
 
 /** Per interval index, the events and exposure summed over the given servers (exposure times the server's weight, when given). */
-export function intervalTotals(kind: MetricKind, servers: readonly (readonly (Sample | null | undefined)[])[], weights?: readonly number[]): { x: number; n: number }[] {
+export function intervalTotals(
+  kind: MetricKind,
+  servers: readonly (readonly (Sample | null | undefined)[])[],
+  weights?: readonly number[],
+): { x: number; n: number }[] {
   const out: { x: number; n: number }[] = [];
   servers.forEach((row, i) =>
     (row ?? []).forEach((s, t) => {

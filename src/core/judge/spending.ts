@@ -58,7 +58,11 @@ export function boundaries(kind: SpendingKind, alpha: number, fractions: readonl
       // never do (< 1e-19), those above always do.
       const span = (c: number) => {
         const top = c * Math.sqrt(t);
-        return { top, from: Math.max(0, Math.floor((top - 9 * sd) / h) - lo), to: Math.min(dens.length - 1, Math.ceil((top + 9 * sd) / h) - lo) };
+        return {
+          top,
+          from: Math.max(0, Math.floor((top - 9 * sd) / h) - lo),
+          to: Math.min(dens.length - 1, Math.ceil((top + 9 * sd) / h) - lo),
+        };
       };
       const cross = (c: number) => {
         const { top, from, to } = span(c);

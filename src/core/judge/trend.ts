@@ -50,7 +50,15 @@ function variance(xs: readonly number[]): number {
   return xs.reduce((t, x) => t + (x - m) * (x - m), 0) / (xs.length - 1);
 }
 
-function trendAnalysis(m: MetricSeries, dm: number, v: number, df: number, enough: boolean, shortage: string, samples: { baseline: number; canary: number }): MetricAnalysis {
+function trendAnalysis(
+  m: MetricSeries,
+  dm: number,
+  v: number,
+  df: number,
+  enough: boolean,
+  shortage: string,
+  samples: { baseline: number; canary: number },
+): MetricAnalysis {
   const sign = m.bad === 'increase' ? 1 : -1;
   const se = Math.sqrt(v);
   return {
@@ -90,10 +98,18 @@ export function analyzeTrend(m: MetricSeries, horizon: number): MetricAnalysis {
   }
   const S = d.length;
   const v = S >= 3 ? Math.max(variance(d), mean(se2)) / S : Infinity;
-  return trendAnalysis(m, S ? mean(d) : 0, v, Math.max(1, S - 1), S >= 3, `needs 3+ servers with ${MIN_TREND_CELLS}+ samples since the deploy (has ${S})`, {
-    baseline: pre.flat().length,
-    canary: post.flat().length,
-  });
+  return trendAnalysis(
+    m,
+    S ? mean(d) : 0,
+    v,
+    Math.max(1, S - 1),
+    S >= 3,
+    `needs 3+ servers with ${MIN_TREND_CELLS}+ samples since the deploy (has ${S})`,
+    {
+      baseline: pre.flat().length,
+      canary: post.flat().length,
+    },
+  );
 }
 
 /** Intervals after a restart that a trend never fits: a process warming up (caches, JIT, pools) climbs, then flattens. */
@@ -110,7 +126,10 @@ export const WARMUP_CELLS = 6;
  */
 export function analyzeSlopeContrast(m: MetricSeries, horizon: number): MetricAnalysis {
   const sign = m.bad === 'increase' ? 1 : -1;
-  const fit = (rows: number[][]) => rows.map((r) => r.slice(Math.max(Math.floor(r.length / 2), Math.min(WARMUP_CELLS, r.length - MIN_TREND_CELLS)))).filter((r) => r.length >= MIN_TREND_CELLS);
+  const fit = (rows: number[][]) =>
+    rows
+      .map((r) => r.slice(Math.max(Math.floor(r.length / 2), Math.min(WARMUP_CELLS, r.length - MIN_TREND_CELLS))))
+      .filter((r) => r.length >= MIN_TREND_CELLS);
   const base = fit(values(m, 'baseline'));
   const can = fit(values(m, 'canary'));
   const level = Math.abs(mean(base.flat())) || 1;
@@ -140,5 +159,7 @@ export function analyzeSlopeContrast(m: MetricSeries, horizon: number): MetricAn
   const zSlope = (slopeExcess - m.tolerance) / Math.sqrt(vSlope);
   const zProjected = (projected - m.tolerance) / Math.sqrt(vSlope + vLevel);
   // Report the weaker of the two: that is the one the verdict rests on.
-  return zSlope <= zProjected ? trendAnalysis(m, slopeExcess, vSlope, df, true, lacking, samples) : trendAnalysis(m, projected, vSlope + vLevel, df, true, lacking, samples);
+  return zSlope <= zProjected
+    ? trendAnalysis(m, slopeExcess, vSlope, df, true, lacking, samples)
+    : trendAnalysis(m, projected, vSlope + vLevel, df, true, lacking, samples);
 }

@@ -13,28 +13,55 @@ import { describeUnresponsive, judgeAnalyses, names, secs } from './verdicts.js'
 export function judgeWatch(input: WatchInput): GateResult {
   const postIntervals = Math.max(0, ...input.metrics.flatMap((m) => m.canary.map((r) => r.length)));
   const { look, looks } = looksOf(postIntervals, input.elapsedMs, input.durationMs);
-  const analyses = [...input.metrics.map((m) => analyzeMetric(m, { paired: true })), ...input.metrics.map((m) => ({ ...analyzeTrend(m, looks), weight: m.weight ?? 1 }))];
+  const analyses = [
+    ...input.metrics.map((m) => analyzeMetric(m, { paired: true })),
+    ...input.metrics.map((m) => ({ ...analyzeTrend(m, looks), weight: m.weight ?? 1 })),
+  ];
   const atEnd = input.elapsedMs >= input.durationMs;
   const passWithinTolerance = atEnd && (input.onInconclusive === 'pass_within_tolerance' || input.onInconclusive === 'pass');
   const judged = judgeAnalyses(analyses, { alpha: input.alpha, look, looks, mayPass: atEnd, passWithinTolerance });
   const { evidence, failed } = judged;
   const undecided = [...judged.short, ...judged.open].filter((a) => !a.supplementary);
   if (input.unresponsive.length > 0) {
-    return { decision: 'fail', metrics: evidence, explanation: describeUnresponsive(input.unresponsive, input.unresponsiveWhy, 'during the watch') };
+    return {
+      decision: 'fail',
+      metrics: evidence,
+      explanation: describeUnresponsive(input.unresponsive, input.unresponsiveWhy, 'during the watch'),
+    };
   }
   if (failed.length > 0) {
-    return { decision: 'fail', metrics: evidence, explanation: `slow failure after ${secs(input.elapsedMs)} of watch: ${evidence.filter((e) => e.verdict === 'fail').map((e) => e.explanation).join('; ')}` };
+    return {
+      decision: 'fail',
+      metrics: evidence,
+      explanation: `slow failure after ${secs(input.elapsedMs)} of watch: ${evidence
+        .filter((e) => e.verdict === 'fail')
+        .map((e) => e.explanation)
+        .join('; ')}`,
+    };
   }
   if (input.elapsedMs < input.durationMs) {
-    return { decision: 'continue', metrics: evidence, explanation: `watching ${secs(input.elapsedMs)} of ${secs(input.durationMs)}; nothing drifting` };
+    return {
+      decision: 'continue',
+      metrics: evidence,
+      explanation: `watching ${secs(input.elapsedMs)} of ${secs(input.durationMs)}; nothing drifting`,
+    };
   }
   if (input.metrics.length === 0 || undecided.length > 0) {
     const short = judged.short.filter((a) => !a.supplementary);
     const open = judged.open.filter((a) => !a.supplementary);
     if (input.onInconclusive === 'pass' && open.length === 0 && input.metrics.length > 0) {
-      return { decision: 'pass', metrics: evidence, explanation: `watch ended: too little data for ${names(short)}; passing per policy`, warning: `watch passed without enough data for ${names(short)}` };
+      return {
+        decision: 'pass',
+        metrics: evidence,
+        explanation: `watch ended: too little data for ${names(short)}; passing per policy`,
+        warning: `watch passed without enough data for ${names(short)}`,
+      };
     }
-    const why = [...(input.metrics.length ? [] : ['no metrics']), ...(short.length ? [`too little data for ${names(short)}`] : []), ...(open.length ? [`a regression beyond tolerance not ruled out for ${names(open)}`] : [])].join('; ');
+    const why = [
+      ...(input.metrics.length ? [] : ['no metrics']),
+      ...(short.length ? [`too little data for ${names(short)}`] : []),
+      ...(open.length ? [`a regression beyond tolerance not ruled out for ${names(open)}`] : []),
+    ].join('; ');
     return { decision: 'inconclusive', metrics: evidence, explanation: `watch ended with ${why}` };
   }
   return { decision: 'pass', metrics: evidence, explanation: `watch of ${secs(input.durationMs)} found no slow failure` };

@@ -38,26 +38,19 @@ export interface HeldChange {
 /** How many known-bad trees the line keeps (oldest dropped first). */
 export const KNOWN_BAD_LIMIT = 500;
 
-export function findKnownBad(
-  list: readonly KnownBadTree[] | undefined,
-  tree: string,
-): KnownBadTree | undefined {
+export function findKnownBad(list: readonly KnownBadTree[] | undefined, tree: string): KnownBadTree | undefined {
   return list?.find((k) => k.tree === tree);
 }
 
 /** The list with `entry` added (one entry per tree: the latest failure wins), newest last, bounded. */
-export function rememberBad(
-  list: readonly KnownBadTree[] | undefined,
-  entry: KnownBadTree,
-): KnownBadTree[] {
+export function rememberBad(list: readonly KnownBadTree[] | undefined, entry: KnownBadTree): KnownBadTree[] {
   const rest = (list ?? []).filter((k) => k.tree !== entry.tree);
   return [...rest, entry].slice(-KNOWN_BAD_LIMIT);
 }
 
 /** "this tree is identical to f324de3a, which failed at step 1 on error_rate (deploy d-...)" */
 export function knownBadReason(k: KnownBadTree): string {
-  const where =
-    k.step >= 0 ? `at step ${k.step + 1}` : "in the watch after 100%";
-  const on = k.metrics.length ? ` on ${k.metrics.join(", ")}` : "";
+  const where = k.step >= 0 ? `at step ${k.step + 1}` : 'in the watch after 100%';
+  const on = k.metrics.length ? ` on ${k.metrics.join(', ')}` : '';
   return `this tree is identical to ${k.sha.slice(0, 8)}, which failed ${where}${on} (deploy ${k.deploy})`;
 }

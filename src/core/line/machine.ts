@@ -22,7 +22,9 @@ export function isFinished(s: DeployState): boolean {
 
 /** True while some servers may run the new build. */
 export function touchesServers(s: DeployState): boolean {
-  return s.status === 'rolling_out' || s.status === 'baking' || s.status === 'watching' || s.status === 'held' || s.status === 'rolling_back';
+  return (
+    s.status === 'rolling_out' || s.status === 'baking' || s.status === 'watching' || s.status === 'held' || s.status === 'rolling_back'
+  );
 }
 
 export class IllegalTransition extends Error {
@@ -56,7 +58,13 @@ function regression(s: DeployState, failure: Failure, ctx: MachineContext): Tran
 
 /** A regression the data showed (a metric failed at a gate or the watch), as opposed to an inconclusive end, an abort or a crash. */
 export function provenBad(f: Failure | undefined): boolean {
-  return !!f && (f.stage === 'gate' || f.stage === 'watch') && !!f.evidence && f.evidence.decision === 'fail' && f.evidence.metrics.some((m) => m.verdict === 'fail');
+  return (
+    !!f &&
+    (f.stage === 'gate' || f.stage === 'watch') &&
+    !!f.evidence &&
+    f.evidence.decision === 'fail' &&
+    f.evidence.metrics.some((m) => m.verdict === 'fail')
+  );
 }
 
 /** The gate or the watch ended inconclusive under the `hold` policy: wait for a captain, with the evidence. */
@@ -67,7 +75,12 @@ function hold(s: DeployState, phase: 'gate' | 'watch', result: GateResult, ctx: 
   return {
     state: to(s, { status: 'held', lastGate, hold: { phase, reason, since: ctx.now } }, ctx.now),
     actions: [
-      { type: 'set_status', context: phase === 'watch' ? 'deploy' : 'canary', state: 'pending', description: `held for a captain: ${result.explanation}` },
+      {
+        type: 'set_status',
+        context: phase === 'watch' ? 'deploy' : 'canary',
+        state: 'pending',
+        description: `held for a captain: ${result.explanation}`,
+      },
       {
         type: 'notify',
         kind: 'held',
@@ -85,7 +98,13 @@ function inconclusive(policy: InconclusivePolicy): 'fail' | 'hold' {
   return policy === 'rollback' ? 'fail' : 'hold';
 }
 
-function liveAfterWatch(s: DeployState, lastGate: DeployState['lastGate'], body: string, ctx: MachineContext, warning?: string): Transition {
+function liveAfterWatch(
+  s: DeployState,
+  lastGate: DeployState['lastGate'],
+  body: string,
+  ctx: MachineContext,
+  warning?: string,
+): Transition {
   const warnings = warning ? [...s.warnings, warning] : s.warnings;
   return {
     state: finish({ ...s, lastGate, warnings }, 'live', 'live', ctx.now),
@@ -186,7 +205,10 @@ export function next(s: DeployState, e: DeployEvent, ctx: MachineContext): Trans
         }
         return {
           state: to(s, { status: 'rolling_out', step: 0, rolloutStartedAt: now }, now),
-          actions: [{ type: 'set_status', context: 'canary', state: 'pending', description: 'rolling out' }, { type: 'deploy_step', step: 0 }],
+          actions: [
+            { type: 'set_status', context: 'canary', state: 'pending', description: 'rolling out' },
+            { type: 'deploy_step', step: 0 },
+          ],
         };
       }
       if (e.type === 'build_failed') {
@@ -199,7 +221,8 @@ export function next(s: DeployState, e: DeployEvent, ctx: MachineContext): Trans
       break;
     case 'rolling_out':
       if (e.type === 'step_deployed' && e.step === s.step) {
-        if (e.gated) return { state: to(s, { status: 'baking', lastGate: undefined }, now), actions: [{ type: 'judge_step', step: s.step }] };
+        if (e.gated)
+          return { state: to(s, { status: 'baking', lastGate: undefined }, now), actions: [{ type: 'judge_step', step: s.step }] };
         // The whole fleet runs the new build: nothing left to compare with but the past.
         return { state: to(s, { status: 'watching', lastGate: undefined }, now), actions: [{ type: 'watch' }] };
       }
@@ -246,7 +269,11 @@ export function next(s: DeployState, e: DeployEvent, ctx: MachineContext): Trans
         const warning = `promoted by ${e.actor} past an inconclusive ${h.phase}: ${h.reason}`;
         if (h.phase === 'watch') return liveAfterWatch(s, s.lastGate, warning, ctx, warning);
         return {
-          state: to(s, { status: 'rolling_out', step: s.step + 1, hold: undefined, promoted: undefined, warnings: [...s.warnings, warning] }, now),
+          state: to(
+            s,
+            { status: 'rolling_out', step: s.step + 1, hold: undefined, promoted: undefined, warnings: [...s.warnings, warning] },
+            now,
+          ),
           actions: [{ type: 'deploy_step', step: s.step + 1 }],
         };
       }
@@ -265,13 +292,24 @@ export function next(s: DeployState, e: DeployEvent, ctx: MachineContext): Trans
         const revertSha = e.type === 'reverted' ? e.sha : undefined;
         const failure = s.failure!;
         const reason =
-          e.type === 'revert_failed' ? `${failure.reason} (revert failed: ${e.reason})` : e.type === 'revert_skipped' ? `${failure.reason} (not reverted: ${e.reason})` : failure.reason;
+          e.type === 'revert_failed'
+            ? `${failure.reason} (revert failed: ${e.reason})`
+            : e.type === 'revert_skipped'
+              ? `${failure.reason} (not reverted: ${e.reason})`
+              : failure.reason;
         const s2 = { ...s, failure: { ...failure, reason } };
         if (failure.stage === 'tests') {
           // A test failure found its culprit: revert it, notify, and let the line go on.
           return {
             state: finish(s2, 'failed', 'tests_failed', now),
-            actions: [{ type: 'notify', kind: revertSha ? 'reverted' : 'tests_failed', title: `${failure.culprit?.slice(0, 8)} ${revertSha ? 'reverted' : 'not reverted'}: tests failed`, body: reason }],
+            actions: [
+              {
+                type: 'notify',
+                kind: revertSha ? 'reverted' : 'tests_failed',
+                title: `${failure.culprit?.slice(0, 8)} ${revertSha ? 'reverted' : 'not reverted'}: tests failed`,
+                body: reason,
+              },
+            ],
           };
         }
         return blockAndEnd(s2, revertSha ? 'reverted' : 'rolled_back', ctx, revertSha);

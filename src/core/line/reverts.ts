@@ -11,18 +11,15 @@ const TRAILER = /^Immune-Deploy:[ \t]*(\S+)[ \t]*$/;
 /** The deploy id in the message's trailer block (its last paragraph), if any. */
 export function immuneTrailer(message: string): string | undefined {
   const paragraphs = message.trimEnd().split(/\n[ \t]*\n/);
-  const last = paragraphs.at(-1) ?? "";
-  for (const line of last.split("\n")) {
+  const last = paragraphs.at(-1) ?? '';
+  for (const line of last.split('\n')) {
     const m = TRAILER.exec(line.trim());
     if (m) return m[1];
   }
   return undefined;
 }
 
-export function isImmuneRevert(
-  c: RevertCandidate,
-  recorded: ReadonlySet<string>,
-): boolean {
+export function isImmuneRevert(c: RevertCandidate, recorded: ReadonlySet<string>): boolean {
   return recorded.has(c.sha) || immuneTrailer(c.message) !== undefined;
 }
 

@@ -99,7 +99,12 @@ export type Action =
   | { type: 'remember_bad' }
   | { type: 'block'; reason: string }
   | { type: 'mark_live' }
-  | { type: 'notify'; kind: 'deploy_live' | 'deploy_failed' | 'reverted' | 'blocked' | 'tests_failed' | 'held'; title: string; body: string }
+  | {
+      type: 'notify';
+      kind: 'deploy_live' | 'deploy_failed' | 'reverted' | 'blocked' | 'tests_failed' | 'held';
+      title: string;
+      body: string;
+    }
   | { type: 'set_status'; context: 'tests' | 'canary' | 'deploy'; state: 'pending' | 'success' | 'failure' | 'error'; description: string };
 
 export interface Transition {

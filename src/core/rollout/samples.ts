@@ -50,13 +50,17 @@ export function toSeries(
   history?: HistoryWindow,
 ): MetricSeries[] {
   // A missing sample stays in place as null, so interval i is the same interval on every server.
-  const collect = (m: SeriesSpec, side: { servers: string[]; from: number; to: number; release?: string; warmupMs?: number }): (Sample | null)[][] =>
+  const collect = (
+    m: SeriesSpec,
+    side: { servers: string[]; from: number; to: number; release?: string; warmupMs?: number },
+  ): (Sample | null)[][] =>
     side.servers.map((server) => {
       const out: (Sample | null)[] = [];
       for (const t of ticks) {
         if (t.time <= side.from || t.time > side.to) continue;
         const s = t.samples.find((x) => x.server === server);
-        const own = side.release === undefined || (s?.release === side.release && t.time - (s.since ?? Infinity) > (side.warmupMs ?? WARMUP_MS));
+        const own =
+          side.release === undefined || (s?.release === side.release && t.time - (s.since ?? Infinity) > (side.warmupMs ?? WARMUP_MS));
         out.push(s?.ok && own ? sampleOf(m, s.values) : null);
       }
       return out;
@@ -66,7 +70,12 @@ export function toSeries(
     baseline: collect(m, sides.baseline),
     canary: collect(m, sides.canary),
     ...(history && history.to > history.from
-      ? { before: { baseline: collect(m, { ...history, servers: sides.baseline.servers }), canary: collect(m, { ...history, servers: sides.canary.servers }) } }
+      ? {
+          before: {
+            baseline: collect(m, { ...history, servers: sides.baseline.servers }),
+            canary: collect(m, { ...history, servers: sides.canary.servers }),
+          },
+        }
       : {}),
   }));
 }

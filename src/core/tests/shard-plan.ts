@@ -66,7 +66,8 @@ export function planShards(tests: EstimatedTest[], slots: number): Shard[] {
   for (const item of order) {
     let best = 0;
     // Equal loads (zero-length tests): the shard with fewer tests, so no shard is left empty.
-    for (let s = 1; s < k; s++) if (loads[s]! < loads[best]! || (loads[s] === loads[best] && members[s]!.length < members[best]!.length)) best = s;
+    for (let s = 1; s < k; s++)
+      if (loads[s]! < loads[best]! || (loads[s] === loads[best] && members[s]!.length < members[best]!.length)) best = s;
     loads[best]! += item.t.estimateMs;
     members[best]!.push(item);
   }
@@ -128,7 +129,11 @@ export function planRoundRobinByFile(tests: EstimatedTest[], slots: number): Sha
   const shards: Shard[] = Array.from({ length: k }, (_, index) => ({ index, tests: [], estimateMs: 0 }));
   files.forEach((f, i) => {
     const s = shards[i % k]!;
-    for (const t of tests) if (t.file === f) { s.tests.push(t); s.estimateMs += t.estimateMs; }
+    for (const t of tests)
+      if (t.file === f) {
+        s.tests.push(t);
+        s.estimateMs += t.estimateMs;
+      }
   });
   return shards.filter((s) => s.tests.length);
 }
@@ -137,7 +142,13 @@ export function planRoundRobinByFile(tests: EstimatedTest[], slots: number): Sha
 export function planShardsByFile(tests: EstimatedTest[], slots: number): Shard[] {
   const files = new Map<string, EstimatedTest[]>();
   for (const t of tests) files.set(t.file, [...(files.get(t.file) ?? []), t]);
-  const units: EstimatedTest[] = [...files.entries()].map(([file, ts]) => ({ id: file, file, title: file, estimateMs: ts.reduce((s, t) => s + t.estimateMs, 0), known: ts.every((t) => t.known) }));
+  const units: EstimatedTest[] = [...files.entries()].map(([file, ts]) => ({
+    id: file,
+    file,
+    title: file,
+    estimateMs: ts.reduce((s, t) => s + t.estimateMs, 0),
+    known: ts.every((t) => t.known),
+  }));
   return planShards(units, slots).map((s) => ({ ...s, tests: s.tests.flatMap((u) => files.get(u.file)!) }));
 }
 

@@ -50,13 +50,22 @@ export const CUTS = [1 / 4, 1 / 8, 1 / 16, 1 / 32];
  * tests history does not know: a whole file runs without naming its tests, and the last group of a
  * split file runs every test the file's other groups do not name.
  */
-export function planUnits(tests: EstimatedTest[], slots: number, loadMs: ReadonlyMap<string, number> = new Map(), open = false, cut?: number): WorkUnit[] {
+export function planUnits(
+  tests: EstimatedTest[],
+  slots: number,
+  loadMs: ReadonlyMap<string, number> = new Map(),
+  open = false,
+  cut?: number,
+): WorkUnit[] {
   if (!tests.length) return [];
   if (cut === undefined) {
     let best: { units: WorkUnit[]; span: number } | undefined;
     for (const c of CUTS) {
       const units = planUnits(tests, slots, loadMs, open, c);
-      const span = queueMakespan(dispatchOrder(units, slots).map((u) => u.estimateMs), slots);
+      const span = queueMakespan(
+        dispatchOrder(units, slots).map((u) => u.estimateMs),
+        slots,
+      );
       if (!best || span < best.span) best = { units, span };
     }
     return best!.units;
@@ -71,7 +80,14 @@ export function planUnits(tests: EstimatedTest[], slots: number, loadMs: Readonl
     const load = loadMs.get(file) ?? 0;
     const sum = ts.reduce((a, t) => a + t.estimateMs, 0);
     if (k < 2 || ts.length < 2 || sum <= total / k / 2) {
-      units.push({ id: file, file, tests: ts, select: open ? { except: [] } : { only: ts.map((t) => t.title) }, estimateMs: sum + load, split: false });
+      units.push({
+        id: file,
+        file,
+        tests: ts,
+        select: open ? { except: [] } : { only: ts.map((t) => t.title) },
+        estimateMs: sum + load,
+        split: false,
+      });
       continue;
     }
     const first = units.length;
@@ -79,7 +95,14 @@ export function planUnits(tests: EstimatedTest[], slots: number, loadMs: Readonl
     let groupMs = 0;
     const close = () => {
       if (!group.length) return;
-      units.push({ id: `${file}#${units.length - first}`, file, tests: group, select: { only: group.map((t) => t.title) }, estimateMs: groupMs + load, split: true });
+      units.push({
+        id: `${file}#${units.length - first}`,
+        file,
+        tests: group,
+        select: { only: group.map((t) => t.title) },
+        estimateMs: groupMs + load,
+        split: true,
+      });
       group = [];
       groupMs = 0;
     };
@@ -100,7 +123,13 @@ export function planUnits(tests: EstimatedTest[], slots: number, loadMs: Readonl
  * history knows are planned as by planUnits (open); a file it does not know is one whole unit,
  * estimated at `unknownFileMs` plus its load.
  */
-export function planUnitsFromHistory(files: string[], known: EstimatedTest[], slots: number, loadMs: ReadonlyMap<string, number>, unknownFileMs: number): WorkUnit[] {
+export function planUnitsFromHistory(
+  files: string[],
+  known: EstimatedTest[],
+  slots: number,
+  loadMs: ReadonlyMap<string, number>,
+  unknownFileMs: number,
+): WorkUnit[] {
   const present = new Set(files);
   const units = planUnits(
     known.filter((t) => present.has(t.file)),
@@ -110,7 +139,15 @@ export function planUnitsFromHistory(files: string[], known: EstimatedTest[], sl
   );
   const planned = new Set(units.map((u) => u.file));
   for (const file of files) {
-    if (!planned.has(file)) units.push({ id: file, file, tests: [], select: { except: [] }, estimateMs: Math.max(0, unknownFileMs) + (loadMs.get(file) ?? 0), split: false });
+    if (!planned.has(file))
+      units.push({
+        id: file,
+        file,
+        tests: [],
+        select: { except: [] },
+        estimateMs: Math.max(0, unknownFileMs) + (loadMs.get(file) ?? 0),
+        split: false,
+      });
   }
   return units;
 }
@@ -135,7 +172,14 @@ export function dispatchOrder(units: WorkUnit[], slots = 1, quickShare = 0.02, f
   const first = failing.size ? units.filter((u) => u.tests.some((t) => failing.has(t.id))).sort(byEstimate) : [];
   if (first.length) {
     const firstSet = new Set(first);
-    return [...first, ...dispatchOrder(units.filter((u) => !firstSet.has(u)), Math.max(0, slots - first.length), quickShare)];
+    return [
+      ...first,
+      ...dispatchOrder(
+        units.filter((u) => !firstSet.has(u)),
+        Math.max(0, slots - first.length),
+        quickShare,
+      ),
+    ];
   }
   const total = units.reduce((s, u) => s + u.estimateMs, 0);
   const asc = [...units].sort(byEstimate);
@@ -175,7 +219,10 @@ export const HISTORY_SUITE_MS = 24 * 3_600_000;
  * The suite as history knows it: per file, the tests a run reported within `windowMs` of the file's
  * latest run (a test not seen for longer is taken to be gone). Undefined when history knows none.
  */
-export function suiteFromHistory(stats: { id: string; file: string; title: string; lastSeen: number }[], windowMs = HISTORY_SUITE_MS): SuiteTest[] | undefined {
+export function suiteFromHistory(
+  stats: { id: string; file: string; title: string; lastSeen: number }[],
+  windowMs = HISTORY_SUITE_MS,
+): SuiteTest[] | undefined {
   const seen = stats.filter((s) => s.file && s.lastSeen > 0);
   const latest = new Map<string, number>();
   for (const s of seen) latest.set(s.file, Math.max(latest.get(s.file) ?? 0, s.lastSeen));

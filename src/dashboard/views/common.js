@@ -4,7 +4,8 @@ import { ago, shortSha, tone, words } from '../format.js';
 
 export const badge = (status, text) => h('span', { class: `badge ${tone(status)}`, 'data-status': status }, text ?? words(status));
 
-export const card = (title, attrs, ...children) => h('section', { class: 'card', ...attrs }, title ? h('h2', {}, title) : null, ...children);
+export const card = (title, attrs, ...children) =>
+  h('section', { class: 'card', ...attrs }, title ? h('h2', {}, title) : null, ...children);
 
 export const deployLink = (id) => h('a', { href: `#/deploys/${encodeURIComponent(id)}`, class: 'mono' }, id);
 
@@ -20,7 +21,8 @@ export function commitLine(c) {
   );
 }
 
-export const commitList = (commits) => (commits?.length ? h('ul', { class: 'commits' }, commits.map(commitLine)) : h('p', { class: 'muted' }, 'no commits'));
+export const commitList = (commits) =>
+  commits?.length ? h('ul', { class: 'commits' }, commits.map(commitLine)) : h('p', { class: 'muted' }, 'no commits');
 
 /** A ticking duration: the app's clock updates every [data-since] once a second. */
 export const since = (start) => h('span', { class: 'since', 'data-since': start }, '');
@@ -28,5 +30,11 @@ export const since = (start) => h('span', { class: 'since', 'data-since': start 
 export const empty = (text) => h('p', { class: 'muted empty' }, text);
 
 export function errorBox(err) {
-  return h('div', { class: 'error-box', role: 'alert' }, h('b', {}, err.status ? `${err.status} ${err.code}` : 'Error'), ': ', err.message ?? String(err));
+  return h(
+    'div',
+    { class: 'error-box', role: 'alert' },
+    h('b', {}, err.status ? `${err.status} ${err.code}` : 'Error'),
+    ': ',
+    err.message ?? String(err),
+  );
 }

@@ -16,12 +16,22 @@ export async function render(app, id) {
     h(
       'header',
       { class: 'deploy-head' },
-      h('h1', {}, 'Deploy ', h('span', { class: 'mono' }, d.id), ' ', badge(d.status), d.outcome && d.outcome !== d.status ? [' ', badge(d.outcome)] : null),
+      h(
+        'h1',
+        {},
+        'Deploy ',
+        h('span', { class: 'mono' }, d.id),
+        ' ',
+        badge(d.status),
+        d.outcome && d.outcome !== d.status ? [' ', badge(d.outcome)] : null,
+      ),
       h(
         'p',
         { class: 'muted' },
         `started ${clock(d.createdAt)}`,
-        d.finishedAt ? ` · finished ${clock(d.finishedAt)} · took ${duration(d.finishedAt - d.createdAt)}` : ` · running for ${duration(app.fetchedAt - d.createdAt)}`,
+        d.finishedAt
+          ? ` · finished ${clock(d.finishedAt)} · took ${duration(d.finishedAt - d.createdAt)}`
+          : ` · running for ${duration(app.fetchedAt - d.createdAt)}`,
         d.steps ? ` · ${d.steps} rollout steps` : '',
       ),
       d.reason ? h('p', { class: 'reason' }, d.reason) : null,
@@ -32,7 +42,11 @@ export async function render(app, id) {
             {},
             actionButton(
               'Retry this deploy',
-              { title: `Retry ${d.id}`, help: 'Its commits go back to the head of the queue and take every stage again (a known-bad tree is held).', path: `/api/deploys/${encodeURIComponent(d.id)}/retry` },
+              {
+                title: `Retry ${d.id}`,
+                help: 'Its commits go back to the head of the queue and take every stage again (a known-bad tree is held).',
+                path: `/api/deploys/${encodeURIComponent(d.id)}/retry`,
+              },
               (what) => {
                 app.toast(`${what}: queued`);
                 app.refresh();
@@ -53,16 +67,61 @@ function testsBlock(t) {
   if (!t) return empty('No test report (yet).');
   const cases = (title, list, cls) =>
     list?.length
-      ? h('div', { class: `cases ${cls}` }, h('h3', {}, `${title} (${list.length})`), h('ul', {}, list.map((c) => h('li', {}, h('span', { class: 'mono' }, c.title ?? c.id), ' ', h('span', { class: 'muted' }, `${c.file ?? ''} · ${duration(c.durationMs)}`), c.error ? h('pre', { class: 'test-error' }, c.error) : null))))
+      ? h(
+          'div',
+          { class: `cases ${cls}` },
+          h('h3', {}, `${title} (${list.length})`),
+          h(
+            'ul',
+            {},
+            list.map((c) =>
+              h(
+                'li',
+                {},
+                h('span', { class: 'mono' }, c.title ?? c.id),
+                ' ',
+                h('span', { class: 'muted' }, `${c.file ?? ''} · ${duration(c.durationMs)}`),
+                c.error ? h('pre', { class: 'test-error' }, c.error) : null,
+              ),
+            ),
+          ),
+        )
       : null;
   return h(
     'div',
     { class: 'tests' },
-    h('p', {}, badge(t.ok ? 'pass' : 'fail', t.ok ? 'passed' : 'failed'), ` ${t.passed} of ${t.total} passed in ${duration(t.durationMs)} on ${t.shards?.length ?? 0} shards`),
+    h(
+      'p',
+      {},
+      badge(t.ok ? 'pass' : 'fail', t.ok ? 'passed' : 'failed'),
+      ` ${t.passed} of ${t.total} passed in ${duration(t.durationMs)} on ${t.shards?.length ?? 0} shards`,
+    ),
     t.summary ? h('p', { class: 'muted' }, t.summary) : null,
-    t.culprit ? h('p', { class: 'culprit' }, 'Culprit: ', h('code', {}, shortSha(t.culprit.sha)), ` (found in ${t.culprit.runs} runs, ${duration(t.culprit.durationMs)})`) : null,
+    t.culprit
+      ? h(
+          'p',
+          { class: 'culprit' },
+          'Culprit: ',
+          h('code', {}, shortSha(t.culprit.sha)),
+          ` (found in ${t.culprit.runs} runs, ${duration(t.culprit.durationMs)})`,
+        )
+      : null,
     t.shards?.length
-      ? h('div', {}, h('h3', {}, 'Shards'), barChart({ rows: t.shards.map((sh) => ({ label: `#${sh.id} ${sh.worker}`, value: sh.durationMs, cls: sh.ok ? 'good' : 'bad', title: `shard ${sh.id} on ${sh.worker}: ${sh.tests} tests, ${duration(sh.durationMs)}, ${sh.ok ? 'ok' : 'failed'}` })), format: duration, label: 'shard durations' }))
+      ? h(
+          'div',
+          {},
+          h('h3', {}, 'Shards'),
+          barChart({
+            rows: t.shards.map((sh) => ({
+              label: `#${sh.id} ${sh.worker}`,
+              value: sh.durationMs,
+              cls: sh.ok ? 'good' : 'bad',
+              title: `shard ${sh.id} on ${sh.worker}: ${sh.tests} tests, ${duration(sh.durationMs)}, ${sh.ok ? 'ok' : 'failed'}`,
+            })),
+            format: duration,
+            label: 'shard durations',
+          }),
+        )
       : null,
     cases('Failed', t.failed, 'failed'),
     cases('Flaky (passed on re-run)', t.flaky, 'flaky'),
@@ -90,7 +149,16 @@ function summaryTable(summary) {
           'tr',
           {},
           h('th', { scope: 'col' }, 'metric'),
-          summary.steps.map((st) => h('th', { scope: 'col', 'data-step': st.step, title: st.explanation }, h('span', { class: 'step-name' }, st.name), ' ', badge(st.decision), h('div', { class: 'muted small' }, `after ${duration(st.elapsedMs)}, ${st.looks} look${st.looks === 1 ? '' : 's'}`))),
+          summary.steps.map((st) =>
+            h(
+              'th',
+              { scope: 'col', 'data-step': st.step, title: st.explanation },
+              h('span', { class: 'step-name' }, st.name),
+              ' ',
+              badge(st.decision),
+              h('div', { class: 'muted small' }, `after ${duration(st.elapsedMs)}, ${st.looks} look${st.looks === 1 ? '' : 's'}`),
+            ),
+          ),
         ),
       ),
       h(
@@ -117,7 +185,11 @@ function summaryTable(summary) {
         ),
       ),
     ),
-    h('p', { class: 'muted small' }, 'Each cell: the verdict, the estimate (change, and the levels baseline → canary), its interval, and the samples (server-intervals) at the step\'s last look. Hover for the full sentence.'),
+    h(
+      'p',
+      { class: 'muted small' },
+      "Each cell: the verdict, the estimate (change, and the levels baseline → canary), its interval, and the samples (server-intervals) at the step's last look. Hover for the full sentence.",
+    ),
   );
 }
 
@@ -135,7 +207,10 @@ function gatesBlock(gates, d, summary) {
     'div',
     { class: 'gates' },
     order.map((step) => {
-      const looks = bySteps.get(step).slice().sort((a, b) => a.elapsedMs - b.elapsedMs);
+      const looks = bySteps
+        .get(step)
+        .slice()
+        .sort((a, b) => a.elapsedMs - b.elapsedMs);
       const last = looks[looks.length - 1];
       const metricNames = [...new Set(looks.flatMap((l) => (l.metrics ?? []).map((m) => m.name)))];
       // Charts on demand: a deploy's page opens on the summary, each step's charts fold out.
@@ -143,9 +218,24 @@ function gatesBlock(gates, d, summary) {
         'details',
         // A failed step opens at once: its charts are the evidence a captain came for.
         { class: `gate-step ${last.decision}`, 'data-step': step, open: last.decision === 'fail' },
-        h('summary', {}, h('h3', {}, names.get(step) ?? (step < 0 ? 'watch' : `step ${step + 1}`), ' ', badge(last.decision), h('span', { class: 'muted' }, ` after ${duration(last.elapsedMs)}, ${looks.length} looks, ${metricNames.length} charts`))),
+        h(
+          'summary',
+          {},
+          h(
+            'h3',
+            {},
+            names.get(step) ?? (step < 0 ? 'watch' : `step ${step + 1}`),
+            ' ',
+            badge(last.decision),
+            h('span', { class: 'muted' }, ` after ${duration(last.elapsedMs)}, ${looks.length} looks, ${metricNames.length} charts`),
+          ),
+        ),
         h('p', { class: 'explanation' }, last.explanation),
-        h('div', { class: 'metrics' }, metricNames.map((name) => metricPanel(name, looks, labels.get(`${step}\u0000${name}`)))),
+        h(
+          'div',
+          { class: 'metrics' },
+          metricNames.map((name) => metricPanel(name, looks, labels.get(`${step}\u0000${name}`))),
+        ),
       );
     }),
   );
@@ -170,7 +260,11 @@ function metricPanel(name, looks, row) {
             { name: 'canary', cls: 'canary', points: withData.map((x) => [x.t, x.m.canaryEstimate]) },
           ],
           // The effect's interval, put on the metric's scale: where the canary may truly sit relative to the baseline.
-          band: { name: 'confidence band of the effect, on the baseline', cls: label, points: withData.map((x) => [x.t, x.m.baselineEstimate * (1 + x.m.ci[0]), x.m.baselineEstimate * (1 + x.m.ci[1])]) },
+          band: {
+            name: 'confidence band of the effect, on the baseline',
+            cls: label,
+            points: withData.map((x) => [x.t, x.m.baselineEstimate * (1 + x.m.ci[0]), x.m.baselineEstimate * (1 + x.m.ci[1])]),
+          },
           xFormat,
           yFormat: (v) => formatValue(v, unit),
           label: `${name}: canary vs baseline`,
@@ -183,14 +277,29 @@ function metricPanel(name, looks, row) {
           zero: true,
           label: `${name}: ${last.trend ? 'projected drift' : 'effect'} with its interval`,
         });
-  const caption = noData(last) ? `no data (n=${last.samples?.canary ?? 0}/${last.samples?.baseline ?? 0})` : `${row?.estimate ?? formatChange(last.effect)}, CI ${row?.interval ?? formatInterval(last.ci?.[0], last.ci?.[1])}, ${formatP(last.pValue)}, n=${last.samples.canary}/${last.samples.baseline}`;
+  const caption = noData(last)
+    ? `no data (n=${last.samples?.canary ?? 0}/${last.samples?.baseline ?? 0})`
+    : `${row?.estimate ?? formatChange(last.effect)}, CI ${row?.interval ?? formatInterval(last.ci?.[0], last.ci?.[1])}, ${formatP(last.pValue)}, n=${last.samples.canary}/${last.samples.baseline}`;
   return h(
     'figure',
     { class: `metric ${label.replace(/ /g, '-')}`, 'data-metric': name },
     h('figcaption', {}, h('b', {}, name), ' ', badge(label), h('span', { class: 'muted' }, ` ${caption}`)),
     chart,
     withData.length
-      ? h('p', { class: 'legend' }, hasEstimates ? [h('span', { class: 'key baseline' }, 'baseline'), h('span', { class: 'key canary' }, 'canary'), h('span', { class: `key band ${label}` }, 'confidence band')] : [h('span', { class: 'key canary' }, last.trend ? 'projected drift' : 'effect'), h('span', { class: `key band ${label}` }, 'interval')])
+      ? h(
+          'p',
+          { class: 'legend' },
+          hasEstimates
+            ? [
+                h('span', { class: 'key baseline' }, 'baseline'),
+                h('span', { class: 'key canary' }, 'canary'),
+                h('span', { class: `key band ${label}` }, 'confidence band'),
+              ]
+            : [
+                h('span', { class: 'key canary' }, last.trend ? 'projected drift' : 'effect'),
+                h('span', { class: `key band ${label}` }, 'interval'),
+              ],
+        )
       : null,
     h('p', { class: 'explanation' }, row?.explanation ?? last.explanation),
   );
@@ -201,7 +310,9 @@ function eventsBlock(events) {
   return h(
     'ol',
     { class: 'events' },
-    events.map((e) => h('li', {}, h('span', { class: 'muted' }, clock(e.time)), ' ', badge(e.status), ' ', h('b', {}, e.type), eventNote(e.data))),
+    events.map((e) =>
+      h('li', {}, h('span', { class: 'muted' }, clock(e.time)), ' ', badge(e.status), ' ', h('b', {}, e.type), eventNote(e.data)),
+    ),
   );
 }
 
@@ -209,6 +320,7 @@ function eventsBlock(events) {
 function eventNote(data) {
   if (!data || typeof data !== 'object') return '';
   const r = data.result && typeof data.result === 'object' ? data.result : {};
-  const text = data.message ?? r.explanation ?? data.explanation ?? data.reason ?? (data.sha ? `commit ${String(data.sha).slice(0, 8)}` : '');
+  const text =
+    data.message ?? r.explanation ?? data.explanation ?? data.reason ?? (data.sha ? `commit ${String(data.sha).slice(0, 8)}` : '');
   return text ? ` — ${text}` : '';
 }

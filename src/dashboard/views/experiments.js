@@ -17,16 +17,52 @@ export function rate(x) {
 }
 
 export async function render(app) {
-  const [{ experiments = [], flags = [], errors = [] }, guarded] = await Promise.all([get('/api/experiments'), get('/api/flags').catch(() => ({ flags: [] }))]);
-  const results = await Promise.all(experiments.map((e) => get(`/api/experiments/${encodeURIComponent(e.name)}/results`).catch((err) => ({ error: err }))));
+  const [{ experiments = [], flags = [], errors = [] }, guarded] = await Promise.all([
+    get('/api/experiments'),
+    get('/api/flags').catch(() => ({ flags: [] })),
+  ]);
+  const results = await Promise.all(
+    experiments.map((e) => get(`/api/experiments/${encodeURIComponent(e.name)}/results`).catch((err) => ({ error: err }))),
+  );
   return h(
     'div',
     { class: 'view experiments-view' },
-    errors.length ? h('div', { class: 'error-box', id: 'experiment-errors', role: 'alert' }, h('b', {}, 'Experiment files with errors (not served):'), h('ul', {}, errors.map((e) => h('li', { class: 'mono' }, e)))) : null,
-    experiments.length ? experiments.map((e, i) => experimentCard(e, results[i], app)) : empty('No experiments. Add one under experiments/*.yaml.'),
+    errors.length
+      ? h(
+          'div',
+          { class: 'error-box', id: 'experiment-errors', role: 'alert' },
+          h('b', {}, 'Experiment files with errors (not served):'),
+          h(
+            'ul',
+            {},
+            errors.map((e) => h('li', { class: 'mono' }, e)),
+          ),
+        )
+      : null,
+    experiments.length
+      ? experiments.map((e, i) => experimentCard(e, results[i], app))
+      : empty('No experiments. Add one under experiments/*.yaml.'),
     guarded.flags?.length ? guardedCard(guarded.flags) : null,
     flags.length
-      ? card(`Feature flags (${flags.length})`, { id: 'flags-card', class: 'card wide' }, h('ul', {}, flags.map((f) => h('li', {}, h('b', {}, f.name), ' ', badge(f.enabled ? 'live' : 'aborted', f.enabled ? 'on' : 'off'), Number.isFinite(f.rollout) ? ` rollout ${pct(f.rollout, 0, false)}` : '', h('span', { class: 'muted' }, ` ${f.file ?? ''}`)))))
+      ? card(
+          `Feature flags (${flags.length})`,
+          { id: 'flags-card', class: 'card wide' },
+          h(
+            'ul',
+            {},
+            flags.map((f) =>
+              h(
+                'li',
+                {},
+                h('b', {}, f.name),
+                ' ',
+                badge(f.enabled ? 'live' : 'aborted', f.enabled ? 'on' : 'off'),
+                Number.isFinite(f.rollout) ? ` rollout ${pct(f.rollout, 0, false)}` : '',
+                h('span', { class: 'muted' }, ` ${f.file ?? ''}`),
+              ),
+            ),
+          ),
+        )
       : null,
   );
 }
@@ -48,11 +84,33 @@ function experimentCard(e, r, app) {
   return card(
     null,
     { class: 'card wide experiment', 'data-experiment': e.name },
-    h('h2', {}, e.name, ' ', closed ? badge('live', `closed → ${closed.branch ?? '?'}`) : badge(state === 'running' ? 'baking' : 'aborted', state)),
+    h(
+      'h2',
+      {},
+      e.name,
+      ' ',
+      closed ? badge('live', `closed → ${closed.branch ?? '?'}`) : badge(state === 'running' ? 'baking' : 'aborted', state),
+    ),
     e.description ? h('p', { class: 'muted' }, e.description) : null,
-    closed?.branch ? h('p', { class: 'small' }, `Closed by ${closed.actor ?? '?'}${closed.time ? ` at ${clock(closed.time)}` : ''}: ${closed.reason ?? ''}`) : null,
+    closed?.branch
+      ? h(
+          'p',
+          { class: 'small' },
+          `Closed by ${closed.actor ?? '?'}${closed.time ? ` at ${clock(closed.time)}` : ''}: ${closed.reason ?? ''}`,
+        )
+      : null,
     r?.error ? errorBox(r.error) : readout ? readoutBlock(readout) : empty('No readout yet.'),
-    closed ? null : h('p', {}, h('button', { type: 'button', class: 'control', 'data-close': e.name, onclick: () => closeDialog(e, names, app) }, 'Close experiment…')),
+    closed
+      ? null
+      : h(
+          'p',
+          {},
+          h(
+            'button',
+            { type: 'button', class: 'control', 'data-close': e.name, onclick: () => closeDialog(e, names, app) },
+            'Close experiment…',
+          ),
+        ),
   );
 }
 
@@ -69,25 +127,64 @@ function readoutBlock(r) {
       badge(decisionTone(r.decision), r.decision ?? 'no decision'),
       r.winner ? h('b', {}, ` winner: ${r.winner}`) : null,
       ' ',
-      h('span', { class: 'muted' }, `${r.participants ?? 0} participants${r.excluded ? `, ${r.excluded} excluded (saw two branches)` : ''}${r.phase ? `, phase ${r.phase}` : ''}`),
+      h(
+        'span',
+        { class: 'muted' },
+        `${r.participants ?? 0} participants${r.excluded ? `, ${r.excluded} excluded (saw two branches)` : ''}${r.phase ? `, phase ${r.phase}` : ''}`,
+      ),
     ),
     r.summary ? h('p', { class: 'summary' }, r.summary) : null,
-    r.startedAt ? h('p', { class: 'small', 'data-started': r.startedAt }, `Started ${clock(r.startedAt)}; ${r.endedAt ? 'ran' : 'running for'} ${duration(r.durationMs)}.`) : null,
+    r.startedAt
+      ? h(
+          'p',
+          { class: 'small', 'data-started': r.startedAt },
+          `Started ${clock(r.startedAt)}; ${r.endedAt ? 'ran' : 'running for'} ${duration(r.durationMs)}.`,
+        )
+      : null,
     h(
       'ul',
       { class: 'srm small' },
-      (r.srmChecks ?? [srm]).map((c) => h('li', { class: c.mismatch ? 'bad' : c.pValue === null || c.pValue === undefined ? 'muted' : 'good', 'data-srm': c.mismatch ? 'mismatch' : c.pValue === null || c.pValue === undefined ? 'not tested' : 'ok' }, c.summary ?? (c.mismatch ? `Sample ratio mismatch (${pValue(c.pValue)})` : `Sample ratio ${pValue(c.pValue)}`))),
+      (r.srmChecks ?? [srm]).map((c) =>
+        h(
+          'li',
+          {
+            class: c.mismatch ? 'bad' : c.pValue === null || c.pValue === undefined ? 'muted' : 'good',
+            'data-srm': c.mismatch ? 'mismatch' : c.pValue === null || c.pValue === undefined ? 'not tested' : 'ok',
+          },
+          c.summary ?? (c.mismatch ? `Sample ratio mismatch (${pValue(c.pValue)})` : `Sample ratio ${pValue(c.pValue)}`),
+        ),
+      ),
     ),
     r.sources ? h('p', { class: 'small muted', 'data-sources': '' }, sourcesLine(r.sources)) : null,
     h(
       'table',
       { class: 'branches' },
-      h('thead', {}, h('tr', {}, h('th', {}, 'branch'), h('th', {}, 'weight'), h('th', {}, 'participants'), h('th', {}, 'share'), h('th', {}, 'decision'))),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', {}, 'branch'),
+          h('th', {}, 'weight'),
+          h('th', {}, 'participants'),
+          h('th', {}, 'share'),
+          h('th', {}, 'decision'),
+        ),
+      ),
       h(
         'tbody',
         {},
         branches.map((b) =>
-          h('tr', {}, h('td', {}, h('b', {}, b.name), b.control ? h('span', { class: 'muted' }, ' (control)') : null), h('td', {}, Number.isFinite(b.weight) ? pct(b.weight / 1000, 1, false) : '—'), h('td', {}, num(b.participants, 6)), h('td', {}, pct(b.share, 1, false)), h('td', {}, b.decision ? badge(decisionTone(b.decision), b.decision) : '')),
+          h(
+            'tr',
+            {},
+            h('td', {}, h('b', {}, b.name), b.control ? h('span', { class: 'muted' }, ' (control)') : null),
+            h('td', {}, Number.isFinite(b.weight) ? pct(b.weight / 1000, 1, false) : '—'),
+            h('td', {}, num(b.participants, 6)),
+            h('td', {}, pct(b.share, 1, false)),
+            h('td', {}, b.decision ? badge(decisionTone(b.decision), b.decision) : ''),
+          ),
         ),
       ),
     ),
@@ -100,7 +197,14 @@ function readoutBlock(r) {
           .filter((b) => !b.control)
           .map((b) => ({ b, m: (b.metrics ?? []).find((m) => m.name === name && (m.kind ?? 'goal') === kind) }))
           .filter((x) => x.m)
-          .map(({ b, m }) => ({ label: b.name, est: m.lift, lo: m.ci?.[0], hi: Number.isFinite(m.ci?.[1]) ? m.ci[1] : undefined, cls: m.outcome === 'better' ? 'pass' : m.outcome === 'worse' ? 'fail' : 'inconclusive', m }));
+          .map(({ b, m }) => ({
+            label: b.name,
+            est: m.lift,
+            lo: m.ci?.[0],
+            hi: Number.isFinite(m.ci?.[1]) ? m.ci[1] : undefined,
+            cls: m.outcome === 'better' ? 'pass' : m.outcome === 'worse' ? 'fail' : 'inconclusive',
+            m,
+          }));
         if (!rows.length) return null;
         return h(
           'figure',
@@ -109,7 +213,17 @@ function readoutBlock(r) {
           rows.some((x) => Number.isFinite(x.est))
             ? intervalChart({ rows, format: (v) => pct(v, 0), label: `${name} lift` })
             : h('p', { class: 'muted small' }, 'Not enough data for a lift yet.'),
-          h('ul', { class: 'small' }, rows.map((x) => h('li', {}, `${x.label}: ${pct(x.m.lift)} (${pct(x.m.ci?.[0])}..${pct(x.m.ci?.[1])}), ${pValue(x.m.adjustedP ?? x.m.pValue)}, ${counts(x.m)} vs control ${counts(controlMetric(branches, name, kind))} → ${x.m.outcome ?? ''}`))),
+          h(
+            'ul',
+            { class: 'small' },
+            rows.map((x) =>
+              h(
+                'li',
+                {},
+                `${x.label}: ${pct(x.m.lift)} (${pct(x.m.ci?.[0])}..${pct(x.m.ci?.[1])}), ${pValue(x.m.adjustedP ?? x.m.pValue)}, ${counts(x.m)} vs control ${counts(controlMetric(branches, name, kind))} → ${x.m.outcome ?? ''}`,
+              ),
+            ),
+          ),
           historyChart(r, name),
         );
       }),
@@ -118,7 +232,11 @@ function readoutBlock(r) {
 }
 
 function closeDialog(e, names, app) {
-  const select = h('select', { id: 'close-branch', required: true }, names.map((n) => h('option', { value: n }, n)));
+  const select = h(
+    'select',
+    { id: 'close-branch', required: true },
+    names.map((n) => h('option', { value: n }, n)),
+  );
   ask({
     title: `Close experiment ${e.name}`,
     help: 'Everyone gets the chosen branch from now on. Needs a token with role engineer or higher.',
@@ -158,17 +276,37 @@ function historyChart(r, metric) {
   const x = (p) => (p.time - r.startedAt) / ms;
   const series = names.map((b, i) => ({ name: `${b} lift`, cls: `s${i}`, points: points.map((p) => [x(p), at(p, b)?.lift ?? NaN]) }));
   const first = names[0];
-  const band = { name: `${first} interval`, cls: 's0', points: points.map((p) => [x(p), at(p, first)?.ci?.[0] ?? NaN, at(p, first)?.ci?.[1] ?? NaN]) };
+  const band = {
+    name: `${first} interval`,
+    cls: 's0',
+    points: points.map((p) => [x(p), at(p, first)?.ci?.[0] ?? NaN, at(p, first)?.ci?.[1] ?? NaN]),
+  };
   return h(
     'div',
     { class: 'history', 'data-history': metric },
     h('p', { class: 'small muted' }, `${metric}: cumulative lift since the start, ${first}'s interval shaded`),
-    lineChart({ series, band, zero: true, xFormat: (v) => `${+v.toFixed(1)}${unit}`, yFormat: (v) => pct(v, 0), label: `${metric} lift over time` }),
+    lineChart({
+      series,
+      band,
+      zero: true,
+      xFormat: (v) => `${+v.toFixed(1)}${unit}`,
+      yFormat: (v) => pct(v, 0),
+      label: `${metric} lift over time`,
+    }),
   );
 }
 
 function guardedCard(flags) {
-  const status = (f) => (!f.enabled ? 'off (kill switch)' : f.status === 'off' ? 'OFF, blocked' : f.status === 'held' ? `held at ${pct(f.served, 0, false)}` : f.status === 'complete' ? `complete at ${pct(f.served, 0, false)}` : `step ${f.step + 1}/${f.steps.length} at ${pct(f.served, 0, false)}`);
+  const status = (f) =>
+    !f.enabled
+      ? 'off (kill switch)'
+      : f.status === 'off'
+        ? 'OFF, blocked'
+        : f.status === 'held'
+          ? `held at ${pct(f.served, 0, false)}`
+          : f.status === 'complete'
+            ? `complete at ${pct(f.served, 0, false)}`
+            : `step ${f.step + 1}/${f.steps.length} at ${pct(f.served, 0, false)}`;
   const tone = (f) => (f.status === 'off' ? 'fail' : f.status === 'held' ? 'inconclusive' : f.status === 'complete' ? 'pass' : 'baking');
   return card(
     `Guarded rollouts (${flags.length})`,

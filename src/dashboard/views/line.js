@@ -30,16 +30,31 @@ export async function render(app) {
     line.blocked ? blockedBanner(line, blockedDeploy?.deploy, done) : null,
     line.held ? heldBanner(line.held, done) : null,
     line.inFlight?.status === 'held' ? heldRolloutBanner(line.inFlight, done) : null,
-    line.paused ? h('div', { class: 'banner paused', id: 'paused-banner' }, h('b', {}, 'Line paused'), ' — the deploy in flight holds; nothing new starts. ', lineControl('resume', done, 'primary')) : null,
+    line.paused
+      ? h(
+          'div',
+          { class: 'banner paused', id: 'paused-banner' },
+          h('b', {}, 'Line paused'),
+          ' — the deploy in flight holds; nothing new starts. ',
+          lineControl('resume', done, 'primary'),
+        )
+      : null,
     h(
       'div',
       { class: 'grid' },
       card('Live', { id: 'live-card' }, liveBlock(line.live)),
-      card('In flight', { id: 'inflight-card', class: 'card wide' }, inFlightBlock(line.inFlight, app), gateGlance(line.inFlight, inFlightDetail?.gates ?? [])),
+      card(
+        'In flight',
+        { id: 'inflight-card', class: 'card wide' },
+        inFlightBlock(line.inFlight, app),
+        gateGlance(line.inFlight, inFlightDetail?.gates ?? []),
+      ),
       card(
         `Queue (${line.queue?.length ?? 0})`,
         { id: 'queue-card' },
-        line.queue?.length ? [commitList(line.queue), dropButtons(line.queue, done), testsAhead(line.queue, app)] : empty(line.blocked ? 'Nothing waiting. New commits will wait here until the line is unblocked.' : 'Nothing waiting.'),
+        line.queue?.length
+          ? [commitList(line.queue), dropButtons(line.queue, done), testsAhead(line.queue, app)]
+          : empty(line.blocked ? 'Nothing waiting. New commits will wait here until the line is unblocked.' : 'Nothing waiting.'),
       ),
       card('Controls', { id: 'controls-card' }, controls(line, done)),
       card('Releases kept on the servers', { id: 'releases-card', class: 'card wide' }, releasesBlock(releases, done)),
@@ -69,11 +84,25 @@ function blockedBanner(line, deploy, done) {
           'div',
           { class: 'reverted' },
           h('b', {}, deploy.revertSha ? 'Reverted: ' : 'Failed: '),
-          reverted.map((c) => h('span', { class: 'reverted-commit' }, h('code', { title: c.sha }, shortSha(c.sha)), ` ${c.subject} — ${c.author}${c.email ? ` <${c.email}>` : ''}`)),
-          deploy.revertSha ? h('span', { class: 'muted' }, ' · revert commit ', h('code', { title: deploy.revertSha }, shortSha(deploy.revertSha))) : null,
+          reverted.map((c) =>
+            h(
+              'span',
+              { class: 'reverted-commit' },
+              h('code', { title: c.sha }, shortSha(c.sha)),
+              ` ${c.subject} — ${c.author}${c.email ? ` <${c.email}>` : ''}`,
+            ),
+          ),
+          deploy.revertSha
+            ? h('span', { class: 'muted' }, ' · revert commit ', h('code', { title: deploy.revertSha }, shortSha(deploy.revertSha)))
+            : null,
         )
       : null,
-    h('p', {}, 'Who can unblock: a release captain or an admin (a token with role captain or admin), once the cause is understood. ', lineControl('unblock', done, 'primary')),
+    h(
+      'p',
+      {},
+      'Who can unblock: a release captain or an admin (a token with role captain or admin), once the cause is understood. ',
+      lineControl('unblock', done, 'primary'),
+    ),
   );
 }
 
@@ -85,11 +114,29 @@ function heldBanner(held, done) {
     { class: 'banner blocked held', id: 'held-banner', role: 'alert' },
     h('h2', {}, 'Change held: known-bad tree'),
     h('p', { class: 'reason' }, h('code', { title: sha }, shortSha(sha)), ': ', held.reason),
-    h('p', { class: 'muted' }, 'Held ', ago(held.since), ' — failed in deploy ', deployLink(held.deploy), '. Nothing deploys until a captain drops the change or deploys it anyway.'),
+    h(
+      'p',
+      { class: 'muted' },
+      'Held ',
+      ago(held.since),
+      ' — failed in deploy ',
+      deployLink(held.deploy),
+      '. Nothing deploys until a captain drops the change or deploys it anyway.',
+    ),
     h(
       'p',
       {},
-      actionButton('Drop it', { title: `Drop ${shortSha(sha)}`, help: 'The commit stays in git; the line skips it.', path: '/api/line/drop', fields: () => ({ sha }) }, done, 'primary'),
+      actionButton(
+        'Drop it',
+        {
+          title: `Drop ${shortSha(sha)}`,
+          help: 'The commit stays in git; the line skips it.',
+          path: '/api/line/drop',
+          fields: () => ({ sha }),
+        },
+        done,
+        'primary',
+      ),
       ' ',
       lineControl('override', done, 'danger'),
     ),
@@ -112,7 +159,19 @@ function dropButtons(queue, done) {
   return h(
     'p',
     { class: 'small drop-buttons' },
-    queue.map((c) => actionButton(`Drop ${shortSha(c.sha)}`, { title: `Drop ${shortSha(c.sha)}`, help: 'The commit stays in git; the line skips it (a later build of the branch still contains it).', path: '/api/line/drop', fields: () => ({ sha: c.sha }) }, done, 'small')),
+    queue.map((c) =>
+      actionButton(
+        `Drop ${shortSha(c.sha)}`,
+        {
+          title: `Drop ${shortSha(c.sha)}`,
+          help: 'The commit stays in git; the line skips it (a later build of the branch still contains it).',
+          path: '/api/line/drop',
+          fields: () => ({ sha: c.sha }),
+        },
+        done,
+        'small',
+      ),
+    ),
   );
 }
 
@@ -125,7 +184,19 @@ function releasesBlock(r, done) {
   return h(
     'table',
     { class: 'releases' },
-    h('thead', {}, h('tr', {}, h('th', {}, 'release'), h('th', {}, 'commit'), h('th', {}, 'deploy'), r.servers.map((s) => h('th', {}, s.server)), h('th', {}, ''))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        h('th', {}, 'release'),
+        h('th', {}, 'commit'),
+        h('th', {}, 'deploy'),
+        r.servers.map((s) => h('th', {}, s.server)),
+        h('th', {}, ''),
+      ),
+    ),
     h(
       'tbody',
       {},
@@ -146,7 +217,17 @@ function releasesBlock(r, done) {
             'td',
             {},
             everywhere.includes(id) && !current && !x.knownBad
-              ? actionButton('Roll back here', { title: `Roll back to ${id}`, help: 'Every server switches to this release; the line blocks so the branch tip does not come straight back.', path: '/api/line/rollback', fields: () => ({ to: id }) }, done, 'danger small')
+              ? actionButton(
+                  'Roll back here',
+                  {
+                    title: `Roll back to ${id}`,
+                    help: 'Every server switches to this release; the line blocks so the branch tip does not come straight back.',
+                    path: '/api/line/rollback',
+                    fields: () => ({ to: id }),
+                  },
+                  done,
+                  'danger small',
+                )
               : null,
           ),
         );
@@ -177,29 +258,60 @@ function inFlightBlock(d, app) {
   return h(
     'div',
     { class: 'inflight', 'data-deploy': d.id, 'data-status': d.status },
-    h('p', { class: 'headline' }, deployLink(d.id), ' ', badge(d.status), ' ', h('span', { class: 'muted' }, `started ${ago(d.createdAt)}`)),
+    h(
+      'p',
+      { class: 'headline' },
+      deployLink(d.id),
+      ' ',
+      badge(d.status),
+      ' ',
+      h('span', { class: 'muted' }, `started ${ago(d.createdAt)}`),
+    ),
     commitList(d.commits),
     h(
       'dl',
       { class: 'kv' },
       h('dt', {}, 'step'),
-      h('dd', { class: 'step' }, d.steps && stepNo ? [progress(stepNo, d.steps), ` ${stepNo} of ${d.steps}`] : d.steps ? `not started (${d.steps} steps)` : '—'),
+      h(
+        'dd',
+        { class: 'step' },
+        d.steps && stepNo ? [progress(stepNo, d.steps), ` ${stepNo} of ${d.steps}`] : d.steps ? `not started (${d.steps} steps)` : '—',
+      ),
       h('dt', {}, 'servers on new build'),
-      h('dd', { class: 'servers' }, Number.isFinite(d.serversOnNew) && d.serversTotal ? [progress(d.serversOnNew, d.serversTotal, 'servers'), ` ${d.serversOnNew} of ${d.serversTotal}`] : '—'),
+      h(
+        'dd',
+        { class: 'servers' },
+        Number.isFinite(d.serversOnNew) && d.serversTotal
+          ? [progress(d.serversOnNew, d.serversTotal, 'servers'), ` ${d.serversOnNew} of ${d.serversTotal}`]
+          : '—',
+      ),
       h('dt', {}, 'time in bake'),
-      h('dd', { class: 'bake' }, baking && Number.isFinite(d.bakeElapsedMs) ? since(app.fetchedAt - d.bakeElapsedMs) : Number.isFinite(d.bakeElapsedMs) ? duration(d.bakeElapsedMs) : '—'),
+      h(
+        'dd',
+        { class: 'bake' },
+        baking && Number.isFinite(d.bakeElapsedMs)
+          ? since(app.fetchedAt - d.bakeElapsedMs)
+          : Number.isFinite(d.bakeElapsedMs)
+            ? duration(d.bakeElapsedMs)
+            : '—',
+      ),
       tests && d.status === 'testing' ? [h('dt', {}, 'tests'), h('dd', {}, testProgress(tests))] : null,
       d.lastGate ? [h('dt', {}, 'last gate'), h('dd', { class: 'gate' }, badge(d.lastGate.decision), ' ', d.lastGate.explanation)] : null,
     ),
   );
 }
 
-const testProgress = (t) => [progress(t.shardsDone, t.shardsTotal), ` ${t.shardsDone}/${t.shardsTotal} shards, ${t.passed} passed, ${t.failed} failed${t.etaMs ? `, ~${duration(t.etaMs)} left` : ''}`];
+const testProgress = (t) => [
+  progress(t.shardsDone, t.shardsTotal),
+  ` ${t.shardsDone}/${t.shardsTotal} shards, ${t.passed} passed, ${t.failed} failed${t.etaMs ? `, ~${duration(t.etaMs)} left` : ''}`,
+];
 
 /** The engine tests the next change while one is in flight; its progress arrives as events for "next:<sha>". */
 function testsAhead(queue, app) {
   const runs = queue.map((c) => [c, app.state.tests.get(`next:${String(c.sha).slice(0, 8)}`)]).filter(([, t]) => t);
-  return runs.length ? runs.map(([c, t]) => h('p', { class: 'small tests-ahead' }, `tests ahead for ${shortSha(c.sha)}:`, testProgress(t))) : null;
+  return runs.length
+    ? runs.map(([c, t]) => h('p', { class: 'small tests-ahead' }, `tests ahead for ${shortSha(c.sha)}:`, testProgress(t)))
+    : null;
 }
 
 /** The current step's gate at a glance: per metric, the effect over the looks with its interval, and the verdict. */
@@ -211,7 +323,13 @@ function gateGlance(d, gates) {
   return h(
     'div',
     { class: 'glance', 'data-step': step },
-    h('h3', {}, step < 0 ? 'Watch' : `Gate at step ${step + 1}`, h('span', { class: 'muted' }, ` — effect of each metric with its interval, ${looks.length} looks; `), deployLink(d.id)),
+    h(
+      'h3',
+      {},
+      step < 0 ? 'Watch' : `Gate at step ${step + 1}`,
+      h('span', { class: 'muted' }, ` — effect of each metric with its interval, ${looks.length} looks; `),
+      deployLink(d.id),
+    ),
     h(
       'div',
       { class: 'glance-grid' },
@@ -221,7 +339,14 @@ function gateGlance(d, gates) {
         return h(
           'div',
           { class: `glance-metric ${verdictLabel(last)}`, 'data-metric': name, title: last.explanation },
-          h('div', {}, h('b', {}, name), ' ', badge(verdictLabel(last)), h('span', { class: 'muted small' }, verdictLabel(last) === 'no data' ? '' : ` ${formatChange(last.effect)}`)),
+          h(
+            'div',
+            {},
+            h('b', {}, name),
+            ' ',
+            badge(verdictLabel(last)),
+            h('span', { class: 'muted small' }, verdictLabel(last) === 'no data' ? '' : ` ${formatChange(last.effect)}`),
+          ),
           lineChart({
             series: [{ name: 'effect', cls: 'canary', points: pts.map(([t, m]) => [t, m.effect]) }],
             band: { name: 'interval', cls: last.verdict, points: pts.map(([t, m]) => [t, m.ci?.[0], m.ci?.[1]]) },
@@ -255,11 +380,25 @@ export function auditList(entries) {
   return h(
     'table',
     { class: 'audit' },
-    h('thead', {}, h('tr', {}, h('th', {}, 'when'), h('th', {}, 'who'), h('th', {}, 'action'), h('th', {}, 'target'), h('th', {}, 'reason'))),
+    h(
+      'thead',
+      {},
+      h('tr', {}, h('th', {}, 'when'), h('th', {}, 'who'), h('th', {}, 'action'), h('th', {}, 'target'), h('th', {}, 'reason')),
+    ),
     h(
       'tbody',
       {},
-      entries.map((e) => h('tr', {}, h('td', { title: clock(e.time) }, ago(e.time)), h('td', {}, e.actor), h('td', {}, h('b', {}, e.action)), h('td', { class: 'mono' }, e.target), h('td', {}, e.reason))),
+      entries.map((e) =>
+        h(
+          'tr',
+          {},
+          h('td', { title: clock(e.time) }, ago(e.time)),
+          h('td', {}, e.actor),
+          h('td', {}, h('b', {}, e.action)),
+          h('td', { class: 'mono' }, e.target),
+          h('td', {}, e.reason),
+        ),
+      ),
     ),
   );
 }

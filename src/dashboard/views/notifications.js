@@ -26,6 +26,16 @@ export function notificationsCard(status) {
         ),
       ),
     ),
-    (status.dead ?? []).length ? h('p', { class: 'muted' }, 'Dead letters: ', h('code', {}, 'immune notify status'), ' lists them; ', h('code', {}, 'immune notify retry <id>'), ' sends one again.') : null,
+    (status.dead ?? []).length
+      ? h(
+          'p',
+          { class: 'muted' },
+          'Dead letters: ',
+          h('code', {}, 'immune notify status'),
+          ' lists them; ',
+          h('code', {}, 'immune notify retry <id>'),
+          ' sends one again.',
+        )
+      : null,
   );
 }

@@ -66,35 +66,55 @@ const html = (res, code, text, headers) => send(res, code, 'text/html; charset=u
 
 /** Route table: [method, pattern, label, handler]. Labels keep metric cardinality bounded. */
 const routes = [
-  ['GET', /^\/$/, '/', async (req, res) => {
-    await work(1, 4);
-    metrics.visits.inc();
-    html(res, 200, pages.home());
-  }],
-  ['GET', /^\/product\/([^/]+)$/, '/product/:id', async (req, res, m) => {
-    await work(2, 8);
-    const p = product(m[1]);
-    if (!p) return json(res, 404, { error: 'no such product' });
-    const branch = experiments.branch(userOf(req));
-    html(res, 200, pages.productPage(p, branch), { 'x-branch': branch });
-  }],
-  ['POST', /^\/signup$/, '/signup', async (req, res) => {
-    const body = await readBody(req);
-    await work(3, 10);
-    metrics.signups.inc();
-    experiments.track(userOf(req, body), 'signup');
-    json(res, 201, { ok: true });
-  }],
-  ['POST', /^\/checkout$/, '/checkout', async (req, res) => {
-    const body = await readBody(req);
-    await work(4, 12);
-    const user = userOf(req, body);
-    const order = checkout({ user, amount: body.amount, product: body.product });
-    metrics.checkouts.inc();
-    metrics.revenue.inc(order.amount);
-    experiments.track(user, 'checkout', order.amount);
-    json(res, 200, { ok: true, order: order.orderId, amount: order.amount });
-  }],
+  [
+    'GET',
+    /^\/$/,
+    '/',
+    async (req, res) => {
+      await work(1, 4);
+      metrics.visits.inc();
+      html(res, 200, pages.home());
+    },
+  ],
+  [
+    'GET',
+    /^\/product\/([^/]+)$/,
+    '/product/:id',
+    async (req, res, m) => {
+      await work(2, 8);
+      const p = product(m[1]);
+      if (!p) return json(res, 404, { error: 'no such product' });
+      const branch = experiments.branch(userOf(req));
+      html(res, 200, pages.productPage(p, branch), { 'x-branch': branch });
+    },
+  ],
+  [
+    'POST',
+    /^\/signup$/,
+    '/signup',
+    async (req, res) => {
+      const body = await readBody(req);
+      await work(3, 10);
+      metrics.signups.inc();
+      experiments.track(userOf(req, body), 'signup');
+      json(res, 201, { ok: true });
+    },
+  ],
+  [
+    'POST',
+    /^\/checkout$/,
+    '/checkout',
+    async (req, res) => {
+      const body = await readBody(req);
+      await work(4, 12);
+      const user = userOf(req, body);
+      const order = checkout({ user, amount: body.amount, product: body.product });
+      metrics.checkouts.inc();
+      metrics.revenue.inc(order.amount);
+      experiments.track(user, 'checkout', order.amount);
+      json(res, 200, { ok: true, order: order.orderId, amount: order.amount });
+    },
+  ],
 ];
 
 let stopping = false;

@@ -8,7 +8,8 @@ import { formatPath, jsonErrorOffset, parseJudgeInput } from '../../../src/core/
 
 const BIN = new URL('../../../bin/immune.js', import.meta.url).pathname;
 
-const servers = (n: number, intervals: number, f: (s: number, t: number) => unknown) => Array.from({ length: n }, (_, s) => Array.from({ length: intervals }, (_, t) => f(s, t)));
+const servers = (n: number, intervals: number, f: (s: number, t: number) => unknown) =>
+  Array.from({ length: n }, (_, s) => Array.from({ length: intervals }, (_, t) => f(s, t)));
 /** `scale` multiplies requests and errors: more traffic, the same rates. */
 const errorRate = (canaryErrors: number, scale = 1) => ({
   name: 'error_rate',
@@ -77,7 +78,10 @@ describe('cli/judge', function () {
     const r = await run('fail.json', { alpha: 0.01, metrics: [errorRate(30)] });
     assert.equal(r.exitCode, 1, r.stderr);
     assert.match(r.stdout, /^verdict: fail/);
-    assert.match(r.stdout, /fail\s+error_rate\s+\+\d+% \(0\.5% → \d+\.\d+%, \+\d+\.\d+ pp; CI \+\d+% to \+\d+%\), p[<=][\d.]+: regression beyond 10% tolerance$/m);
+    assert.match(
+      r.stdout,
+      /fail\s+error_rate\s+\+\d+% \(0\.5% → \d+\.\d+%, \+\d+\.\d+ pp; CI \+\d+% to \+\d+%\), p[<=][\d.]+: regression beyond 10% tolerance$/m,
+    );
   });
 
   it('compares each server with its own past when `before` is given: an always-noisier canary passes, a mismatched history is bad input', async () => {
@@ -88,7 +92,10 @@ describe('cli/judge', function () {
       baseline: servers(4, 6, (s, t) => [(5 + ((s * 2 + t) % 3) - 1) * 100, 100_000]),
       canary: servers(1, 6, (_, t) => [(15 + (t % 3) - 1) * 100, 100_000]),
     };
-    const before = { baseline: servers(4, 20, (s, t) => [(5 + ((s + t) % 3) - 1) * 100, 100_000]), canary: servers(1, 20, (_, t) => [(15 + ((t * 2) % 3) - 1) * 100, 100_000]) };
+    const before = {
+      baseline: servers(4, 20, (s, t) => [(5 + ((s + t) % 3) - 1) * 100, 100_000]),
+      canary: servers(1, 20, (_, t) => [(15 + ((t * 2) % 3) - 1) * 100, 100_000]),
+    };
     const without = await run('noisy.json', { metrics: [noisy] }, '--json');
     assert.equal(without.exitCode, 1, without.stdout);
     const withHistory = await run('noisy-history.json', { metrics: [{ ...noisy, before }] }, '--json');
@@ -129,23 +136,66 @@ describe('cli/judge', function () {
         [{ metrics: [{ ...errorRate(1), kind: 'rate' }] }, /metrics\[0\]\.kind: expected "ratio", "continuous" or "count"/],
         [{ alpha: 2, metrics: [errorRate(1)] }, /alpha: expected alpha < 0.5/],
         [{ metrics: [{ ...errorRate(1), kind: 'continuous' }] }, /metrics\[0\]\.baseline\[0\]\[0\]: expected a number/],
-        [{ metrics: [{ ...errorRate(1), kind: 'count', canary: [['two']] }] }, /metrics\[0\]\.canary\[0\]\[0\]: expected a count or \[count, exposure\]/],
-        [{ metrics: [{ ...errorRate(1), kind: 'count', canary: [[[3, 0]]] }] }, /metrics\[0\]\.canary\[0\]\[0\]: expected a count >= 0 and an exposure > 0/],
+        [
+          { metrics: [{ ...errorRate(1), kind: 'count', canary: [['two']] }] },
+          /metrics\[0\]\.canary\[0\]\[0\]: expected a count or \[count, exposure\]/,
+        ],
+        [
+          { metrics: [{ ...errorRate(1), kind: 'count', canary: [[[3, 0]]] }] },
+          /metrics\[0\]\.canary\[0\]\[0\]: expected a count >= 0 and an exposure > 0/,
+        ],
         [{ metrics: [{ ...errorRate(1), tolerance: '10%' }] }, /metrics\[0\]\.tolerance: expected a number/],
         [{ metrics: [{ ...errorRate(1), canary: [] }] }, /metrics\[0\]\.canary: expected at least one server/],
-        [{ metrics: [{ ...errorRate(1), canary: [[[-1, 5]]] }] }, /metrics\[0\]\.canary\[0\]\[0\]: expected a numerator and denominator >= 0/],
+        [
+          { metrics: [{ ...errorRate(1), canary: [[[-1, 5]]] }] },
+          /metrics\[0\]\.canary\[0\]\[0\]: expected a numerator and denominator >= 0/,
+        ],
         // Impossible samples are refused, not judged: more errors than requests, a fraction of an event.
-        [{ metrics: [{ ...errorRate(1), canary: [[[1, 5], [1, 5], [1, 5], [7, 5]]] }] }, /metrics\[0\]\.canary\[0\]\[3\]: expected a numerator no larger than its denominator, got 7 of 5/],
-        [{ metrics: [{ ...errorRate(1), baseline: [[[1, 5]], [[0.5, 5]]] }] }, /metrics\[0\]\.baseline\[1\]\[0\]: expected whole numbers of events and trials, got \[0.5, 5\]/],
-        [{ metrics: [{ ...errorRate(1), kind: 'count', canary: [[1, 2.5]] }] }, /metrics\[0\]\.canary\[0\]\[1\]: expected a whole count, got 2.5/],
-        [{ metrics: [{ ...errorRate(1), kind: 'count', canary: [[[1.5, 100]]] }] }, /metrics\[0\]\.canary\[0\]\[0\]: expected a whole count, got 1.5/],
+        [
+          {
+            metrics: [
+              {
+                ...errorRate(1),
+                canary: [
+                  [
+                    [1, 5],
+                    [1, 5],
+                    [1, 5],
+                    [7, 5],
+                  ],
+                ],
+              },
+            ],
+          },
+          /metrics\[0\]\.canary\[0\]\[3\]: expected a numerator no larger than its denominator, got 7 of 5/,
+        ],
+        [
+          { metrics: [{ ...errorRate(1), baseline: [[[1, 5]], [[0.5, 5]]] }] },
+          /metrics\[0\]\.baseline\[1\]\[0\]: expected whole numbers of events and trials, got \[0.5, 5\]/,
+        ],
+        [
+          { metrics: [{ ...errorRate(1), kind: 'count', canary: [[1, 2.5]] }] },
+          /metrics\[0\]\.canary\[0\]\[1\]: expected a whole count, got 2.5/,
+        ],
+        [
+          { metrics: [{ ...errorRate(1), kind: 'count', canary: [[[1.5, 100]]] }] },
+          /metrics\[0\]\.canary\[0\]\[0\]: expected a whole count, got 1.5/,
+        ],
         [{ metrics: [{ ...errorRate(1), kind: 'count', canary: [[-3]] }] }, /metrics\[0\]\.canary\[0\]\[0\]: expected a count >= 0/],
       ];
-      for (const [input, re] of cases) assert.throws(() => parseJudgeInput(JSON.stringify(input), 'in.json'), (e: Error) => re.test(e.message) && e.message.startsWith('in.json: '), JSON.stringify(input));
+      for (const [input, re] of cases)
+        assert.throws(
+          () => parseJudgeInput(JSON.stringify(input), 'in.json'),
+          (e: Error) => re.test(e.message) && e.message.startsWith('in.json: '),
+          JSON.stringify(input),
+        );
     });
 
     it('accepts defaults and null (missing) samples', () => {
-      const parsed = parseJudgeInput(JSON.stringify({ metrics: [{ name: 'x', kind: 'count', baseline: [[1, null, 3]], canary: [[2, [4, 100]]] }] }), 'in.json');
+      const parsed = parseJudgeInput(
+        JSON.stringify({ metrics: [{ name: 'x', kind: 'count', baseline: [[1, null, 3]], canary: [[2, [4, 100]]] }] }),
+        'in.json',
+      );
       assert.equal(parsed.alpha, 0.01);
       assert.equal(parsed.metrics[0].bad, 'increase');
       assert.equal(parsed.metrics[0].tolerance, 0.1);

@@ -2,14 +2,24 @@ import assert from 'node:assert/strict';
 import { formatLog, formatStatus } from '../../../src/cli/commands/line.js';
 import type { DeploySummary, LineStatus } from '../../../src/engine/summary.js';
 
-const c = (sha: string, author: string, subject = `change ${sha}`) => ({ sha, author, email: 'x@example.test', subject, message: subject, time: 0 });
+const c = (sha: string, author: string, subject = `change ${sha}`) => ({
+  sha,
+  author,
+  email: 'x@example.test',
+  subject,
+  message: subject,
+  time: 0,
+});
 
 describe('line command output', () => {
   const now = 1_000_000;
 
   it('an idle open line', () => {
     const s: LineStatus = { pipeline: 'shop', blocked: false, paused: false, live: null, inFlight: null, queue: [] };
-    assert.equal(formatStatus(s, now), ['line       shop: open', 'live       nothing yet', 'in flight  none', 'queue      empty'].join('\n'));
+    assert.equal(
+      formatStatus(s, now),
+      ['line       shop: open', 'live       nothing yet', 'in flight  none', 'queue      empty'].join('\n'),
+    );
   });
 
   it('a paused line with a batch in flight and a queue', () => {
@@ -31,7 +41,10 @@ describe('line command output', () => {
       paused: true,
       live: { sha: 'ffffffff99', artifact: { id: 'a1' } },
       inFlight: d,
-      queue: [c('dddddddd44', 'Dee', 'a subject that is long enough to be clipped somewhere after fifty characters'), c('eeeeeeee55', 'Ed')],
+      queue: [
+        c('dddddddd44', 'Dee', 'a subject that is long enough to be clipped somewhere after fifty characters'),
+        c('eeeeeeee55', 'Ed'),
+      ],
     };
     assert.equal(
       formatStatus(s, now),
@@ -59,12 +72,29 @@ describe('line command output', () => {
     const base = { steps: 3, updatedAt: 0 };
     const out = formatLog(
       [
-        { ...base, id: 'd2', shas: ['2222222222'], commits: [c('2222222222', 'Bob')], status: 'failed', outcome: 'reverted', revertSha: 'abcdef0123', createdAt: now - 65_000, finishedAt: now - 5000 },
+        {
+          ...base,
+          id: 'd2',
+          shas: ['2222222222'],
+          commits: [c('2222222222', 'Bob')],
+          status: 'failed',
+          outcome: 'reverted',
+          revertSha: 'abcdef0123',
+          createdAt: now - 65_000,
+          finishedAt: now - 5000,
+        },
         { ...base, id: 'd10', shas: [], commits: [], status: 'testing', createdAt: now - 2500 },
       ],
       now,
     );
-    assert.equal(out, ['DEPLOY  SHAS      AUTHOR  OUTCOME   DURATION  REASON', 'd2      22222222  Bob     reverted  1m00s     reverted in abcdef01', 'd10     -         -       testing   2s'].join('\n'));
+    assert.equal(
+      out,
+      [
+        'DEPLOY  SHAS      AUTHOR  OUTCOME   DURATION  REASON',
+        'd2      22222222  Bob     reverted  1m00s     reverted in abcdef01',
+        'd10     -         -       testing   2s',
+      ].join('\n'),
+    );
     assert.equal(formatLog([], now), 'no deploys yet');
   });
 });

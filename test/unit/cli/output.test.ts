@@ -3,16 +3,39 @@ import { ago, clip, duration, keyValues, shortSha, table } from '../../../src/cl
 
 describe('cli output', () => {
   it('aligns table columns and leaves the last one unpadded', () => {
-    assert.equal(table([['a', 'long value', 'x'], ['bbbb', 'v', 'yy']], ['ID', 'WHAT', 'Z']), ['ID    WHAT        Z', 'a     long value  x', 'bbbb  v           yy'].join('\n'));
+    assert.equal(
+      table(
+        [
+          ['a', 'long value', 'x'],
+          ['bbbb', 'v', 'yy'],
+        ],
+        ['ID', 'WHAT', 'Z'],
+      ),
+      ['ID    WHAT        Z', 'a     long value  x', 'bbbb  v           yy'].join('\n'),
+    );
     assert.equal(table([['only', '']]), 'only');
   });
 
   it('aligns keys and indents multi-line values', () => {
-    assert.equal(keyValues([['line', 'local'], ['in flight', 'd1\ngate: pass']]), ['line       local', 'in flight  d1', '           gate: pass'].join('\n'));
+    assert.equal(
+      keyValues([
+        ['line', 'local'],
+        ['in flight', 'd1\ngate: pass'],
+      ]),
+      ['line       local', 'in flight  d1', '           gate: pass'].join('\n'),
+    );
   });
 
   it('formats durations at every scale', () => {
-    assert.deepEqual([450, 12_000, 185_000, 2 * 3_600_000 + 600_000, 76 * 3_600_000, -1, NaN].map(duration), ['450ms', '12s', '3m05s', '2h10m', '3d4h', '-', '-']);
+    assert.deepEqual([450, 12_000, 185_000, 2 * 3_600_000 + 600_000, 76 * 3_600_000, -1, NaN].map(duration), [
+      '450ms',
+      '12s',
+      '3m05s',
+      '2h10m',
+      '3d4h',
+      '-',
+      '-',
+    ]);
     assert.equal(ago(1000, 61_000), '1m00s ago');
     assert.equal(ago(5000, 1000), '0ms ago');
   });

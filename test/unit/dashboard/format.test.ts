@@ -16,14 +16,21 @@ const value = fc.oneof(
 describe('dashboard/format mirrors core/judge/evidence', () => {
   it('formats values, changes, intervals and p-values to the same strings', () => {
     fc.assert(
-      fc.property(value, value, fc.constantFrom(...UNITS), fc.constantFrom<'ratio' | 'continuous' | 'count'>('ratio', 'continuous', 'count'), fc.constantFrom(undefined, 2000, 60_000), (x, y, unit, kind, intervalMs) => {
-        assert.equal(dash.formatValue(x, { kind, unit, intervalMs }), core.formatValue(x, { kind, unit, intervalMs }));
-        assert.equal(dash.formatValue(x, { kind }), core.formatValue(x, { kind }));
-        assert.equal(dash.formatChange(x), core.formatChange(x));
-        assert.equal(dash.formatInterval(x, y), core.formatInterval(x, y));
-        assert.equal(dash.formatP(x), core.formatP(x));
-        assert.equal(dash.plain(x), core.plain(x));
-      }),
+      fc.property(
+        value,
+        value,
+        fc.constantFrom(...UNITS),
+        fc.constantFrom<'ratio' | 'continuous' | 'count'>('ratio', 'continuous', 'count'),
+        fc.constantFrom(undefined, 2000, 60_000),
+        (x, y, unit, kind, intervalMs) => {
+          assert.equal(dash.formatValue(x, { kind, unit, intervalMs }), core.formatValue(x, { kind, unit, intervalMs }));
+          assert.equal(dash.formatValue(x, { kind }), core.formatValue(x, { kind }));
+          assert.equal(dash.formatChange(x), core.formatChange(x));
+          assert.equal(dash.formatInterval(x, y), core.formatInterval(x, y));
+          assert.equal(dash.formatP(x), core.formatP(x));
+          assert.equal(dash.plain(x), core.plain(x));
+        },
+      ),
       { numRuns: 3000 },
     );
   });
@@ -31,10 +38,19 @@ describe('dashboard/format mirrors core/judge/evidence', () => {
   it('labels verdicts the same way: no data, baking, pass, fail', () => {
     const verdicts = ['pass', 'fail', 'inconclusive'];
     for (const verdict of verdicts)
-      for (const samples of [{ canary: 0, baseline: 0 }, { canary: 3, baseline: 0 }, { canary: 0, baseline: 30 }, { canary: 3, baseline: 30 }])
+      for (const samples of [
+        { canary: 0, baseline: 0 },
+        { canary: 3, baseline: 0 },
+        { canary: 0, baseline: 30 },
+        { canary: 3, baseline: 30 },
+      ])
         for (const decision of [undefined, 'continue', 'pass', 'fail', 'inconclusive'])
           for (const shortage of [undefined, 'needs 3+ servers'])
-            assert.equal(dash.verdictLabel({ verdict, samples, shortage }, decision), core.verdictLabel({ verdict, samples, shortage }, decision), `${verdict} ${JSON.stringify(samples)} ${decision} ${shortage}`);
+            assert.equal(
+              dash.verdictLabel({ verdict, samples, shortage }, decision),
+              core.verdictLabel({ verdict, samples, shortage }, decision),
+              `${verdict} ${JSON.stringify(samples)} ${decision} ${shortage}`,
+            );
   });
 
   it('reads the examples a captain sees the same way', () => {

@@ -25,21 +25,35 @@ describe('demo/traffic', () => {
   const remote: Server = { id: 'r', host: '10.0.0.1', port: 3, labels: {} };
 
   it('knows loopback addresses', () => {
-    assert.deepEqual(['127.0.0.1', '127.1.2.3', '::1', 'localhost', '10.0.0.1', '8.8.8.8', 'example.com', '127.0.0.1.evil.com'].map(isLoopback), [true, true, true, true, false, false, false, false]);
+    assert.deepEqual(
+      ['127.0.0.1', '127.1.2.3', '::1', 'localhost', '10.0.0.1', '8.8.8.8', 'example.com', '127.0.0.1.evil.com'].map(isLoopback),
+      [true, true, true, true, false, false, false, false],
+    );
   });
 
   it('draws the same numbers from the same seed', () => {
     const r1 = seededRandom(42);
     const r2 = seededRandom(42);
     const xs = Array.from({ length: 5 }, () => r1());
-    assert.deepEqual(xs, Array.from({ length: 5 }, () => r2()));
+    assert.deepEqual(
+      xs,
+      Array.from({ length: 5 }, () => r2()),
+    );
     assert.ok(xs.every((x) => x >= 0 && x < 1));
     assert.notDeepEqual(xs, Array.from({ length: 5 }, seededRandom(43)));
   });
 
   it('spreads users evenly over loopback servers only, from a fixed pool, and stops by itself', async () => {
     const shop = fakeShop();
-    const t = startTraffic({ targets: () => [a, b, remote], rpsPerServer: 200, durationMs: 400, seed: 1, users: 20, log, fetch: shop.fetch });
+    const t = startTraffic({
+      targets: () => [a, b, remote],
+      rpsPerServer: 200,
+      durationMs: 400,
+      seed: 1,
+      users: 20,
+      log,
+      fetch: shop.fetch,
+    });
     await t.done;
     const s = t.stats();
     assert.equal(s.running, false);
@@ -49,7 +63,10 @@ describe('demo/traffic', () => {
     assert.equal(s.requests, shop.seen.length);
     const [na, nb] = [s.byServer.a, s.byServer.b];
     assert.ok(Math.abs(na - nb) <= 0.25 * Math.max(na, nb), `a ${na}, b ${nb}`);
-    assert.ok(shop.seen.every((r) => /^u(1?\d)$/.test(r.user)), 'users from the pool');
+    assert.ok(
+      shop.seen.every((r) => /^u(1?\d)$/.test(r.user)),
+      'users from the pool',
+    );
     const after = shop.seen.length;
     await new Promise((r) => setTimeout(r, 150));
     assert.equal(shop.seen.length, after, 'no requests after it stopped');
@@ -62,7 +79,18 @@ describe('demo/traffic', () => {
 
   it('Enhanced users check out more often (a real effect for the readout)', async () => {
     const shop = fakeShop();
-    const t = startTraffic({ targets: () => [a], rpsPerServer: 4000, durationMs: 600, seed: 3, users: 400, checkoutRate: 0.3, enhancedLift: 1, maxInFlight: 1000, log, fetch: shop.fetch });
+    const t = startTraffic({
+      targets: () => [a],
+      rpsPerServer: 4000,
+      durationMs: 600,
+      seed: 3,
+      users: 400,
+      checkoutRate: 0.3,
+      enhancedLift: 1,
+      maxInFlight: 1000,
+      log,
+      fetch: shop.fetch,
+    });
     await t.done;
     const { byBranch } = t.stats();
     const rate = (k: string) => byBranch[k].checkouts / byBranch[k].views;

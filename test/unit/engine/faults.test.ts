@@ -47,7 +47,8 @@ describe('engine under faults (simulated fleet)', function () {
     let failing = false;
     const line = w.store.line;
     const flaky: LineStore = Object.assign(Object.create(line) as LineStore, {
-      saveDeploy: (d: Parameters<LineStore['saveDeploy']>[0], ev: DeployEventRecord) => (failing ? Promise.reject(new Error('database is locked')) : line.saveDeploy(d, ev)),
+      saveDeploy: (d: Parameters<LineStore['saveDeploy']>[0], ev: DeployEventRecord) =>
+        failing ? Promise.reject(new Error('database is locked')) : line.saveDeploy(d, ev),
       saveLine: (r: Parameters<LineStore['saveLine']>[0]) => (failing ? Promise.reject(new Error('database is locked')) : line.saveLine(r)),
     });
     const store: Store = { ...w.store, line: flaky, close: () => w.store.close() };
@@ -62,7 +63,10 @@ describe('engine under faults (simulated fleet)', function () {
     assert.match(held.blockReason ?? '', /state store write failed .*database is locked/);
     assert.equal(held.fault?.kind, 'store');
     assert.ok(e.inFlight, 'the deploy is held, not abandoned');
-    assert.ok(w.notes.some((n) => n.kind === 'blocked' && /state store write failed/.test(n.body)), 'captains told');
+    assert.ok(
+      w.notes.some((n) => n.kind === 'blocked' && /state store write failed/.test(n.body)),
+      'captains told',
+    );
     // Another commit meanwhile: nothing new starts while held.
     w.repo.push(BAD, 'bad change');
     await w.clock.sleep(10_000);
@@ -78,7 +82,14 @@ describe('engine under faults (simulated fleet)', function () {
     assert.equal(s.live?.sha, GOOD);
     for (const srv of await w.fleet.servers()) assert.equal(await w.fleet.release(srv), `r-${GOOD.slice(0, 8)}`);
     const deploys = await w.store.line.listDeploys('sim', { limit: 10 });
-    assert.deepEqual(deploys.map((d) => [d.shas[0]!.slice(0, 4), d.outcome]), [['cccc', 'reverted'], ['bbbb', 'live'], ['aaaa', 'live']]);
+    assert.deepEqual(
+      deploys.map((d) => [d.shas[0]!.slice(0, 4), d.outcome]),
+      [
+        ['cccc', 'reverted'],
+        ['bbbb', 'live'],
+        ['aaaa', 'live'],
+      ],
+    );
     assert.equal(w.repo.reverts.length, 1);
     assert.equal(s.blocked, true);
     await e2.stop();
@@ -88,19 +99,27 @@ describe('engine under faults (simulated fleet)', function () {
     const savedAs = (status: string) => (args: unknown[]) => (args[1] as DeployEventRecord).status === status;
 
     it('killed after live is committed but before mark_live: the line records the new build as live', async () => {
-      const r = await runScenario('good', { call: 'store.line.saveDeploy', n: 1, mode: 'crash_after', when: savedAs('live') }, async (w, e) => {
-        assert.equal((await e.status()).live?.sha, GOOD);
-      });
+      const r = await runScenario(
+        'good',
+        { call: 'store.line.saveDeploy', n: 1, mode: 'crash_after', when: savedAs('live') },
+        async (w, e) => {
+          assert.equal((await e.status()).live?.sha, GOOD);
+        },
+      );
       assert.ok(r.fired && r.crashed);
       assert.deepEqual(r.broken, []);
     });
 
     it('killed after the regression is committed as failed but before block: the line is blocked', async () => {
-      const r = await runScenario('bad', { call: 'store.line.saveDeploy', n: 1, mode: 'crash_after', when: savedAs('failed') }, async (w, e) => {
-        const s = await e.status();
-        assert.equal(s.blocked, true);
-        assert.match(s.blockReason ?? '', /checkout_error_rate|error_rate/);
-      });
+      const r = await runScenario(
+        'bad',
+        { call: 'store.line.saveDeploy', n: 1, mode: 'crash_after', when: savedAs('failed') },
+        async (w, e) => {
+          const s = await e.status();
+          assert.equal(s.blocked, true);
+          assert.match(s.blockReason ?? '', /checkout_error_rate|error_rate/);
+        },
+      );
       assert.ok(r.fired && r.crashed);
       assert.deepEqual(r.broken, []);
     });
@@ -108,7 +127,10 @@ describe('engine under faults (simulated fleet)', function () {
     it('killed after the queue is saved but before the start event: the commit is tested and deployed on its own', async () => {
       const r = await runScenario('good', { call: 'store.line.saveLine', n: 2, mode: 'crash_after' }, async (w) => {
         const mine = (await w.store.line.listDeploys('sim', { limit: 10 })).filter((d) => d.shas.includes(GOOD));
-        assert.deepEqual(mine.map((d) => [d.shas, d.outcome]), [[[GOOD], 'live']]);
+        assert.deepEqual(
+          mine.map((d) => [d.shas, d.outcome]),
+          [[[GOOD], 'live']],
+        );
       });
       assert.ok(r.fired && r.crashed);
       assert.deepEqual(r.broken, []);
@@ -170,11 +192,19 @@ describe('engine under faults (simulated fleet)', function () {
     w.repo.push(GOOD, 'good change');
     assert.deepEqual(await e.deploy(GOOD, 'github:ada', { delivery: 'dlv-1' }), { queued: GOOD });
     await until(w, async () => (await e.status()).live?.sha === GOOD && !e.inFlight);
-    assert.equal((await e.deploy(BASE, 'github:ada', { delivery: 'dlv-0' }).catch((err: Error) => err)).constructor, ConflictError, 'an older commit is refused');
+    assert.equal(
+      (await e.deploy(BASE, 'github:ada', { delivery: 'dlv-0' }).catch((err: Error) => err)).constructor,
+      ConflictError,
+      'an older commit is refused',
+    );
     assert.equal((await e.deploy(GOOD, 'github:ada', { delivery: 'dlv-1' })).duplicate, true, 'the same delivery again is ignored');
     await w.clock.sleep(20_000);
     assert.equal((await e.status()).live?.sha, GOOD);
-    assert.equal((await w.store.line.listDeploys('sim', { limit: 10 })).filter((d) => d.shas.includes(BASE)).length, 1, 'base deployed once (bootstrap)');
+    assert.equal(
+      (await w.store.line.listDeploys('sim', { limit: 10 })).filter((d) => d.shas.includes(BASE)).length,
+      1,
+      'base deployed once (bootstrap)',
+    );
     // A captain can take production back on purpose.
     await e.deploy(BASE, 'cap', { force: true });
     await until(w, async () => (await e.status()).live?.sha === BASE && !e.inFlight);
@@ -183,7 +213,13 @@ describe('engine under faults (simulated fleet)', function () {
 
   it('drops queue entries that are not commit shas, or that the repository lacks, and goes on (item 5)', async () => {
     const w = world();
-    await w.store.line.saveLine({ pipeline: 'sim', blocked: false, paused: false, queue: ['not-a-sha$(id)', 'd'.repeat(40), BASE], version: 1 });
+    await w.store.line.saveLine({
+      pipeline: 'sim',
+      blocked: false,
+      paused: false,
+      queue: ['not-a-sha$(id)', 'd'.repeat(40), BASE],
+      version: 1,
+    });
     const e = new Engine(w.deps);
     await e.start();
     await until(w, async () => (await e.status()).live?.sha === BASE && !e.inFlight);

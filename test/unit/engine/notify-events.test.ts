@@ -62,7 +62,15 @@ describe('engine notifications (virtual time)', function () {
 
   it('tells a failed rollback once, servers on an unknown build, the recovery, the block and the unblock, with stable ids', async () => {
     const clock = new VirtualClock(Date.UTC(2026, 0, 1));
-    const fleet = new FaultyFleet(clock, { servers: 4, rps: 50, errorRate: 0, checkoutShare: 0.15, outlierProbability: 0, seed: 5, activateMs: 500 });
+    const fleet = new FaultyFleet(clock, {
+      servers: 4,
+      rps: 50,
+      errorRate: 0,
+      checkoutShare: 0.15,
+      outlierProbability: 0,
+      seed: 5,
+      activateMs: 500,
+    });
     const repo = new MemoryRepo();
     const good = 'a'.repeat(40);
     const bad = 'b'.repeat(40);

@@ -11,7 +11,13 @@ describe('summarizeDeploy', () => {
       shas: ['aaa', 'bbb'],
       commits: [commit('aaa', 100), commit('bbb', 200, 'Dev Two')],
       status: 'baking',
-      state: deployState({ status: 'baking', step: 1, steps: 4, since: 5000, lastGate: { decision: 'continue', explanation: 'error_rate +2%' } }),
+      state: deployState({
+        status: 'baking',
+        step: 1,
+        steps: 4,
+        since: 5000,
+        lastGate: { decision: 'continue', explanation: 'error_rate +2%' },
+      }),
       updatedAt: 5000,
     });
     const s = summarizeDeploy(d, { serversOnNew: 2, serversTotal: 8, now: 12_500 });
@@ -47,7 +53,12 @@ describe('summarizeDeploy', () => {
       outcome: 'reverted',
       finishedAt: 9000,
       revertSha: 'rev1',
-      state: deployState({ status: 'failed', step: 0, outcome: 'reverted', failure: { stage: 'gate', step: 0, reason: 'checkout_error_rate +400%' } }),
+      state: deployState({
+        status: 'failed',
+        step: 0,
+        outcome: 'reverted',
+        failure: { stage: 'gate', step: 0, reason: 'checkout_error_rate +400%' },
+      }),
     });
     const s = summarizeDeploy(failed, { now: 20_000 });
     assert.equal(s.outcome, 'reverted');
@@ -138,17 +149,49 @@ describe('dora', () => {
     const t = now - DAY;
     const deploys = [
       // live, commits 1h and 3h before going live
-      deploy('a', t - 100, { status: 'live', outcome: 'live', finishedAt: t, commits: [commit('a1', t - 3_600_000), commit('a2', t - 3 * 3_600_000)], state: liveState }),
+      deploy('a', t - 100, {
+        status: 'live',
+        outcome: 'live',
+        finishedAt: t,
+        commits: [commit('a1', t - 3_600_000), commit('a2', t - 3 * 3_600_000)],
+        state: liveState,
+      }),
       // live, commit 2h before
-      deploy('b', t, { status: 'live', outcome: 'live', finishedAt: t + 1000, commits: [commit('b1', t + 1000 - 2 * 3_600_000)], state: liveState }),
+      deploy('b', t, {
+        status: 'live',
+        outcome: 'live',
+        finishedAt: t + 1000,
+        commits: [commit('b1', t + 1000 - 2 * 3_600_000)],
+        state: liveState,
+      }),
       // reverted after reaching servers
-      deploy('c', t, { status: 'failed', outcome: 'reverted', finishedAt: t + 2000, state: deployState({ status: 'failed', step: 0, outcome: 'reverted' }) }),
+      deploy('c', t, {
+        status: 'failed',
+        outcome: 'reverted',
+        finishedAt: t + 2000,
+        state: deployState({ status: 'failed', step: 0, outcome: 'reverted' }),
+      }),
       // rolled back after reaching servers
-      deploy('d', t, { status: 'failed', outcome: 'rolled_back', finishedAt: t + 3000, state: deployState({ status: 'failed', step: 1, outcome: 'rolled_back' }) }),
+      deploy('d', t, {
+        status: 'failed',
+        outcome: 'rolled_back',
+        finishedAt: t + 3000,
+        state: deployState({ status: 'failed', step: 1, outcome: 'rolled_back' }),
+      }),
       // tests failed: never reached servers
-      deploy('e', t, { status: 'failed', outcome: 'tests_failed', finishedAt: t + 4000, state: deployState({ status: 'failed', step: -1, outcome: 'tests_failed' }) }),
+      deploy('e', t, {
+        status: 'failed',
+        outcome: 'tests_failed',
+        finishedAt: t + 4000,
+        state: deployState({ status: 'failed', step: -1, outcome: 'tests_failed' }),
+      }),
       // aborted mid rollout: reached servers, not a failure
-      deploy('f', t, { status: 'aborted', outcome: 'aborted', finishedAt: t + 5000, state: deployState({ status: 'aborted', step: 0, outcome: 'aborted' }) }),
+      deploy('f', t, {
+        status: 'aborted',
+        outcome: 'aborted',
+        finishedAt: t + 5000,
+        state: deployState({ status: 'aborted', step: 0, outcome: 'aborted' }),
+      }),
       // outside the period, and one still running
       deploy('old', 0, { status: 'live', outcome: 'live', finishedAt: now - 8 * DAY, state: liveState }),
       deploy('running', t, { status: 'baking', state: deployState({ status: 'baking', step: 0 }) }),

@@ -23,7 +23,12 @@ function fakes(opts: { firstBad: number; slots?: number; failAt?: string; delay?
   const fail: TestCaseResult = { id: 'a.js::adds', file: 'a.js', title: 'adds', state: 'failed', durationMs: 5, error: 'boom' };
   const runner = {
     slots: opts.slots ?? 1,
-    async run(co: Checkout, signal: AbortSignal, _p: unknown, o?: { only?: string[] }): Promise<TestReport & { results: TestCaseResult[] }> {
+    async run(
+      co: Checkout,
+      signal: AbortSignal,
+      _p: unknown,
+      o?: { only?: string[] },
+    ): Promise<TestReport & { results: TestCaseResult[] }> {
       onlys.push(o?.only);
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(resolve, opts.delay?.(co.sha) ?? 1);
@@ -34,7 +39,18 @@ function fakes(opts: { firstBad: number; slots?: number; failAt?: string; delay?
       });
       const bad = Number(co.sha.slice(3)) >= opts.firstBad;
       const pass: TestCaseResult = { ...fail, state: 'passed', error: undefined };
-      return { sha: co.sha, ok: !bad, total: 1, passed: bad ? 0 : 1, failed: bad ? [fail] : [], flaky: [], durationMs: 1, shards: [], summary: bad ? '1 failed' : '1 passed', results: [bad ? fail : pass] };
+      return {
+        sha: co.sha,
+        ok: !bad,
+        total: 1,
+        passed: bad ? 0 : 1,
+        failed: bad ? [fail] : [],
+        flaky: [],
+        durationMs: 1,
+        shards: [],
+        summary: bad ? '1 failed' : '1 passed',
+        results: [bad ? fail : pass],
+      };
     },
   } as TestRunner & { slots: number };
   const history = {
@@ -48,11 +64,18 @@ function fakes(opts: { firstBad: number; slots?: number; failAt?: string; delay?
 describe('engine/test-stage (fakes)', () => {
   it('does not search for a single commit or a passing batch, and keeps per-test results out of the report', async () => {
     const f = fakes({ firstBad: 0 });
-    const one = await runTestStage({ repo: f.repo, runner: f.runner, history: f.history, log }, { shas: ['sha3'] }, new AbortController().signal);
+    const one = await runTestStage(
+      { repo: f.repo, runner: f.runner, history: f.history, log },
+      { shas: ['sha3'] },
+      new AbortController().signal,
+    );
     assert.equal(one.ok, false);
     assert.equal(one.culprit, undefined);
     assert.ok(!('results' in one.report));
-    assert.deepEqual(f.recorded.map((r) => [r.sha, r.results.length]), [['sha3', 1]]);
+    assert.deepEqual(
+      f.recorded.map((r) => [r.sha, r.results.length]),
+      [['sha3', 1]],
+    );
     const g = fakes({ firstBad: 99 });
     const ok = await runTestStage({ repo: g.repo, runner: g.runner, history: g.history, log }, { shas }, new AbortController().signal);
     assert.equal(ok.ok, true);
@@ -78,7 +101,10 @@ describe('engine/test-stage (fakes)', () => {
     assert.deepEqual(f.checkedOut, ['sha7', 'sha1', 'sha3', 'sha5', 'sha0', 'sha2']);
     assert.equal(res.culprit?.runs, 5);
     assert.deepEqual([...f.disposed].sort(), [...f.checkedOut].sort());
-    assert.equal(f.recorded.some((r) => r.sha === 'sha5'), false);
+    assert.equal(
+      f.recorded.some((r) => r.sha === 'sha5'),
+      false,
+    );
   });
 
   it('reports the failure without a culprit when a probe cannot run', async () => {
@@ -100,8 +126,30 @@ describe('engine/test-stage (fakes)', () => {
       ...f.history,
       async stats() {
         return [
-          { id: 'often.js::flakes', file: 'often.js', title: 'flakes', runs: 20, failures: 0, flakes: 4, meanMs: 1, quarantined: flags.get('often.js::flakes')!, lastSeen: 0, lastFailed: false },
-          { id: 'calm.js::recovered', file: 'calm.js', title: 'recovered', runs: 40, failures: 0, flakes: 0, meanMs: 1, quarantined: flags.get('calm.js::recovered')!, lastSeen: 0, lastFailed: false },
+          {
+            id: 'often.js::flakes',
+            file: 'often.js',
+            title: 'flakes',
+            runs: 20,
+            failures: 0,
+            flakes: 4,
+            meanMs: 1,
+            quarantined: flags.get('often.js::flakes')!,
+            lastSeen: 0,
+            lastFailed: false,
+          },
+          {
+            id: 'calm.js::recovered',
+            file: 'calm.js',
+            title: 'recovered',
+            runs: 40,
+            failures: 0,
+            flakes: 0,
+            meanMs: 1,
+            quarantined: flags.get('calm.js::recovered')!,
+            lastSeen: 0,
+            lastFailed: false,
+          },
         ];
       },
       async setQuarantined(id: string, on: boolean) {
@@ -115,11 +163,25 @@ describe('engine/test-stage (fakes)', () => {
         return f.runner.run(co, signal, p as never, o);
       },
     } as TestRunner;
-    const r = await runTestStage({ repo: f.repo, runner, history, log, flakePolicy: { flakyRate: 0.05, quarantine: true } }, { shas: ['sha1'] }, new AbortController().signal);
-    assert.deepEqual([...flags], [['often.js::flakes', true], ['calm.js::recovered', false]]);
+    const r = await runTestStage(
+      { repo: f.repo, runner, history, log, flakePolicy: { flakyRate: 0.05, quarantine: true } },
+      { shas: ['sha1'] },
+      new AbortController().signal,
+    );
+    assert.deepEqual(
+      [...flags],
+      [
+        ['often.js::flakes', true],
+        ['calm.js::recovered', false],
+      ],
+    );
     assert.deepEqual(seenByRunner, [true], 'the runner sees the quarantine before it runs');
     assert.match(r.report.summary, /^1 passed, quarantined as flaky: often\.js::flakes \(20\.0%\)$/);
-    const reportOnly = await runTestStage({ repo: f.repo, runner, history, log, flakePolicy: { flakyRate: 0.01, quarantine: false } }, { shas: ['sha2'] }, new AbortController().signal);
+    const reportOnly = await runTestStage(
+      { repo: f.repo, runner, history, log, flakePolicy: { flakyRate: 0.01, quarantine: false } },
+      { shas: ['sha2'] },
+      new AbortController().signal,
+    );
     assert.doesNotMatch(reportOnly.report.summary, /flaking over/, 'a quarantined test is not reported again');
   });
 });

@@ -15,11 +15,14 @@ describe('pipelines/ production examples', function () {
     if (p.fleet.type !== 'ssh') return;
     assert.deepEqual(p.fleet.restart, ['sudo', 'systemctl', 'restart', 'shop']);
     const servers = await loadSshServers(p.fleet, (f) => f);
-    assert.deepEqual(servers.map((s) => [s.id, s.sshPort, s.user, s.labels.region]), [
-      ['web-eu-1', 22, 'deploy', 'eu'],
-      ['web-eu-2', 22, 'deploy', 'eu'],
-      ['web-us-1', 2222, 'ops', 'us'],
-    ]);
+    assert.deepEqual(
+      servers.map((s) => [s.id, s.sshPort, s.user, s.labels.region]),
+      [
+        ['web-eu-1', 22, 'deploy', 'eu'],
+        ['web-eu-2', 22, 'deploy', 'eu'],
+        ['web-us-1', 2222, 'ops', 'us'],
+      ],
+    );
     assert.deepEqual(p.rollout.spread, ['region', 'zone']);
   });
 

@@ -7,7 +7,15 @@ describe('sdk without a server', () => {
   const logged: string[] = [];
   const logger: SdkLogger = { warn: (_o, m) => logged.push(m), error: (_o, m) => logged.push(m) };
   // Port 9 (discard) on loopback: nothing listens, connections are refused at once.
-  const client = createExperimentsClient({ url: 'http://127.0.0.1:9/', clientToken: 't', appName: 'unit', maxBuffer: 3, flushInterval: 60_000, closeTimeout: 300, logger });
+  const client = createExperimentsClient({
+    url: 'http://127.0.0.1:9/',
+    clientToken: 't',
+    appName: 'unit',
+    maxBuffer: 3,
+    flushInterval: 60_000,
+    closeTimeout: 300,
+    logger,
+  });
 
   it('puts every user in control without recording exposures, and flags are off', () => {
     assert.equal(client.branchFor('EnhancedCheckout', 'u1'), 'control');

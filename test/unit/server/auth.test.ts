@@ -6,7 +6,17 @@ import { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { ConfigError, InputError } from '../../../src/core/errors.js';
-import { createAuth, isLoopbackHost, loadFrontendTokens, loadTokens, logRedact, parseTokensEnv, roleAtLeast, rolesFrom, type TokenEntry } from '../../../src/server/auth.js';
+import {
+  createAuth,
+  isLoopbackHost,
+  loadFrontendTokens,
+  loadTokens,
+  logRedact,
+  parseTokensEnv,
+  roleAtLeast,
+  rolesFrom,
+  type TokenEntry,
+} from '../../../src/server/auth.js';
 
 const TOKENS: TokenEntry[] = [
   { name: 'vera', role: 'viewer', token: 'viewer-secret-1' },
@@ -84,7 +94,12 @@ describe('server/auth', () => {
     });
 
     it('answers 401 for an unknown token without echoing it', async () => {
-      const r = await open.inject({ method: 'POST', url: '/api/line/unblock', headers: bearer('not-a-real-token-zz'), payload: { reason: 'x' } });
+      const r = await open.inject({
+        method: 'POST',
+        url: '/api/line/unblock',
+        headers: bearer('not-a-real-token-zz'),
+        payload: { reason: 'x' },
+      });
       assert.equal(r.statusCode, 401);
       assert.match(r.json().error.message, /unknown API token.*needs role captain or admin/);
       assert.doesNotMatch(r.body, /not-a-real-token-zz/);
@@ -94,19 +109,34 @@ describe('server/auth', () => {
     });
 
     it('answers 401 for a malformed Authorization header', async () => {
-      const r = await open.inject({ method: 'POST', url: '/api/deploys', headers: { authorization: 'Basic dXNlcjpwYXNz' }, payload: { sha: 'abc' } });
+      const r = await open.inject({
+        method: 'POST',
+        url: '/api/deploys',
+        headers: { authorization: 'Basic dXNlcjpwYXNz' },
+        payload: { sha: 'abc' },
+      });
       assert.equal(r.statusCode, 401);
       assert.match(r.json().error.message, /Authorization header must be "Bearer <token>"/);
     });
 
     it('answers 403 naming the role needed and the role held', async () => {
-      const r = await open.inject({ method: 'POST', url: '/api/line/unblock', headers: bearer('viewer-secret-1'), payload: { reason: 'x' } });
+      const r = await open.inject({
+        method: 'POST',
+        url: '/api/line/unblock',
+        headers: bearer('viewer-secret-1'),
+        payload: { reason: 'x' },
+      });
       assert.equal(r.statusCode, 403);
       const e = r.json().error;
       assert.equal(e.code, 'IMMUNE_FORBIDDEN');
       assert.equal(e.message, 'POST /api/line/unblock needs role captain or admin; token:vera has role viewer');
       assert.deepEqual({ required: e.details.required, role: e.details.role }, { required: 'captain', role: 'viewer' });
-      const eng = await open.inject({ method: 'POST', url: '/api/line/unblock', headers: bearer('engineer-secret-2'), payload: { reason: 'x' } });
+      const eng = await open.inject({
+        method: 'POST',
+        url: '/api/line/unblock',
+        headers: bearer('engineer-secret-2'),
+        payload: { reason: 'x' },
+      });
       assert.equal(eng.statusCode, 403);
     });
 
@@ -119,7 +149,12 @@ describe('server/auth', () => {
         assert.equal(r.statusCode, 200, token);
         assert.equal(r.json().actor, actor);
       }
-      const eng = await open.inject({ method: 'POST', url: '/api/deploys', headers: { authorization: 'bearer engineer-secret-2' }, payload: { sha: 'abc' } });
+      const eng = await open.inject({
+        method: 'POST',
+        url: '/api/deploys',
+        headers: { authorization: 'bearer engineer-secret-2' },
+        payload: { sha: 'abc' },
+      });
       assert.equal(eng.statusCode, 200);
     });
 
@@ -141,7 +176,15 @@ describe('server/auth', () => {
           cb();
         },
       });
-      const logger = pino({ redact: logRedact, serializers: { req: (r: { method: string; url: string; headers: unknown }) => ({ method: r.method, url: r.url, headers: r.headers }) } }, sink);
+      const logger = pino(
+        {
+          redact: logRedact,
+          serializers: {
+            req: (r: { method: string; url: string; headers: unknown }) => ({ method: r.method, url: r.url, headers: r.headers }),
+          },
+        },
+        sink,
+      );
       const auth = createAuth({ tokens: TOKENS, openRead: true });
       const app = Fastify({ loggerInstance: logger });
       app.post('/api/line/block', { preHandler: auth.require('captain') }, async (req) => {
@@ -189,7 +232,12 @@ describe('server/auth', () => {
         () => loadTokens(file, {}),
         (e: unknown) => {
           assert.ok(e instanceof ConfigError);
-          assert.match(e.message, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3:11 tokens.0.role: role must be one of viewer, engineer, captain, admin`));
+          assert.match(
+            e.message,
+            new RegExp(
+              `${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3:11 tokens.0.role: role must be one of viewer, engineer, captain, admin`,
+            ),
+          );
           assert.match(e.message, /:5:5 tokens\.0\.expires: unknown key "expires"/);
           return true;
         },
@@ -197,14 +245,26 @@ describe('server/auth', () => {
     });
 
     it('refuses duplicates, short tokens and missing files with clear messages', () => {
-      assert.throws(() => loadTokens(undefined, { IMMUNE_TOKENS: 'a:viewer:same-token-1,b:captain:same-token-1' }), /token "b" has the same value as another token/);
-      assert.throws(() => loadTokens(undefined, { IMMUNE_TOKENS: 'a:viewer:token-one-1,a:captain:token-two-2' }), /duplicate token name "a"/);
+      assert.throws(
+        () => loadTokens(undefined, { IMMUNE_TOKENS: 'a:viewer:same-token-1,b:captain:same-token-1' }),
+        /token "b" has the same value as another token/,
+      );
+      assert.throws(
+        () => loadTokens(undefined, { IMMUNE_TOKENS: 'a:viewer:token-one-1,a:captain:token-two-2' }),
+        /duplicate token name "a"/,
+      );
       assert.throws(() => loadTokens(join(dir, 'missing.yaml'), {}), /cannot read tokens file .*missing\.yaml: ENOENT/);
       assert.throws(
         () => parseTokensEnv('a:viewer:long-enough-1,b:captain:short'),
         (e: unknown) => e instanceof InputError && /^IMMUNE_TOKENS\[1\]: token: token must be at least 8 characters$/.test(e.message),
       );
-      assert.throws(() => parseTokensEnv('justonetoken'), (e: unknown) => e instanceof InputError && /IMMUNE_TOKENS\[0\]: expected "name:role:token"/.test(e.message) && !e.message.includes('justonetoken'));
+      assert.throws(
+        () => parseTokensEnv('justonetoken'),
+        (e: unknown) =>
+          e instanceof InputError &&
+          /IMMUNE_TOKENS\[0\]: expected "name:role:token"/.test(e.message) &&
+          !e.message.includes('justonetoken'),
+      );
       assert.throws(() => parseTokensEnv('a:root:long-enough-1'), /IMMUNE_TOKENS\[0\]: role: role must be one of/);
     });
 
@@ -221,16 +281,28 @@ describe('server/auth', () => {
       return f;
     };
     it('reads frontend: entries beside the API tokens, with defaults', () => {
-      const f = file('tokens:\n  - { name: a, role: viewer, token: viewer-token-1 }\nfrontend:\n  - { name: web, token: frontend-token-1, app: shop, origins: [https://shop.example] }\n');
-      assert.deepEqual(loadFrontendTokens(f), [{ name: 'web', token: 'frontend-token-1', app: 'shop', environment: 'default', origins: ['https://shop.example'] }]);
+      const f = file(
+        'tokens:\n  - { name: a, role: viewer, token: viewer-token-1 }\nfrontend:\n  - { name: web, token: frontend-token-1, app: shop, origins: [https://shop.example] }\n',
+      );
+      assert.deepEqual(loadFrontendTokens(f), [
+        { name: 'web', token: 'frontend-token-1', app: 'shop', environment: 'default', origins: ['https://shop.example'] },
+      ]);
       assert.equal(loadTokens(f, {}).length, 1);
       assert.deepEqual(loadFrontendTokens(undefined), []);
     });
     it('names the file, line and field of a bad entry, and refuses a value shared with an API token', () => {
       const bad = file('frontend:\n  - { name: web, token: frontend-token-1, app: shop, origins: [https://shop.example/path] }\n');
-      assert.throws(() => loadFrontendTokens(bad), (e: unknown) => e instanceof ConfigError && /tokens\.yaml:2:\d+ .*frontend\.0\.origins\.0/.test(e.message));
-      const shared = file('tokens:\n  - { name: a, role: viewer, token: same-token-1 }\nfrontend:\n  - { name: web, token: same-token-1, app: shop }\n');
-      assert.throws(() => loadFrontendTokens(shared), (e: unknown) => e instanceof InputError && /same value/.test(e.message));
+      assert.throws(
+        () => loadFrontendTokens(bad),
+        (e: unknown) => e instanceof ConfigError && /tokens\.yaml:2:\d+ .*frontend\.0\.origins\.0/.test(e.message),
+      );
+      const shared = file(
+        'tokens:\n  - { name: a, role: viewer, token: same-token-1 }\nfrontend:\n  - { name: web, token: same-token-1, app: shop }\n',
+      );
+      assert.throws(
+        () => loadFrontendTokens(shared),
+        (e: unknown) => e instanceof InputError && /same value/.test(e.message),
+      );
     });
   });
 });

@@ -41,7 +41,15 @@ describe('engine on the simulated fleet (virtual time)', function () {
 
   it('ships a good commit, then catches a bad one at the canary, rolls back, reverts and blocks', async () => {
     const clock = new VirtualClock(Date.UTC(2026, 0, 1));
-    const fleet = new SimFleet(clock, { servers: 8, rps: 50, errorRate: 0, checkoutShare: 0.15, outlierProbability: 0, seed: 11, activateMs: 500 });
+    const fleet = new SimFleet(clock, {
+      servers: 8,
+      rps: 50,
+      errorRate: 0,
+      checkoutShare: 0.15,
+      outlierProbability: 0,
+      seed: 11,
+      activateMs: 500,
+    });
     const repo = new MemoryRepo();
     const good = 'a'.repeat(40);
     const bad = 'b'.repeat(40);
@@ -102,20 +110,34 @@ describe('engine on the simulated fleet (virtual time)', function () {
     assert.equal(repo.reverts.length, 2);
     assert.deepEqual(repo.reverts[1]!.shas, [bad2], "immune's own revert stays on the branch");
     const line = await store.line.getLine('sim');
-    assert.deepEqual(line.knownBad?.map((k) => k.sha), [bad, bad2]);
+    assert.deepEqual(
+      line.knownBad?.map((k) => k.sha),
+      [bad, bad2],
+    );
   });
 
   it('holds a rollout at an inconclusive gate for a captain (hold policy), notifies, and goes on, bakes again or rolls back as told', async () => {
     const clock = new VirtualClock(Date.UTC(2026, 0, 1));
     // A trickle of traffic: no metric ever has enough data, so every gate and watch ends inconclusive.
-    const fleet = new SimFleet(clock, { servers: 8, rps: 0.05, errorRate: 0, checkoutShare: 0.15, outlierProbability: 0, seed: 12, activateMs: 500 });
+    const fleet = new SimFleet(clock, {
+      servers: 8,
+      rps: 0.05,
+      errorRate: 0,
+      checkoutShare: 0.15,
+      outlierProbability: 0,
+      seed: 12,
+      activateMs: 500,
+    });
     const repo = new MemoryRepo();
     repo.push('a'.repeat(40), 'first');
     const notes: { kind: string; title: string; body: string }[] = [];
     const holdStore = openSqliteStore(':memory:');
     const e = new Engine({
       // No critical metric: a critical one without data fails the gate at max bake instead.
-      config: parsePipeline(PIPELINE.replace('max_bake: 90s', 'max_bake: 90s\n  on_inconclusive: hold').replaceAll(', critical: true', ''), 'sim.yaml'),
+      config: parsePipeline(
+        PIPELINE.replace('max_bake: 90s', 'max_bake: 90s\n  on_inconclusive: hold').replaceAll(', critical: true', ''),
+        'sim.yaml',
+      ),
       repo,
       builder: { build: async (co) => ({ id: `r-${co.sha.slice(0, 8)}`, sha: co.sha, path: '/nonexistent.tar.gz', bytes: 1 }) },
       fleet,
@@ -142,12 +164,19 @@ describe('engine on the simulated fleet (virtual time)', function () {
       repo.push(second, 'second');
       const held = await until('the rollout held at step 1', (s) => s.inFlight?.status === 'held');
       assert.equal(held.inFlight!.step, 0);
-      assert.match(held.inFlight!.hold!.reason, /^gate inconclusive at rollout step 1 of 2: max bake 90s reached: too little data for error_rate/);
-      assert.ok(notes.some((n) => n.kind === 'held' && /held at rollout step 1 of 2/.test(n.title)), JSON.stringify(notes.map((n) => n.title)));
+      assert.match(
+        held.inFlight!.hold!.reason,
+        /^gate inconclusive at rollout step 1 of 2: max bake 90s reached: too little data for error_rate/,
+      );
+      assert.ok(
+        notes.some((n) => n.kind === 'held' && /held at rollout step 1 of 2/.test(n.title)),
+        JSON.stringify(notes.map((n) => n.title)),
+      );
       // It stays held: no timeout moves it on.
       await clock.sleep(600_000);
       assert.equal((await e.status()).inFlight?.status, 'held');
-      const onNew = async () => (await Promise.all((await fleet.servers()).map((s) => fleet.release(s)))).filter((r) => r === `r-${second.slice(0, 8)}`).length;
+      const onNew = async () =>
+        (await Promise.all((await fleet.servers()).map((s) => fleet.release(s)))).filter((r) => r === `r-${second.slice(0, 8)}`).length;
       assert.equal(await onNew(), 1, 'the canary keeps the new build while held');
 
       await e.resume('bake again', 'captain:test');
@@ -174,11 +203,24 @@ describe('engine on the simulated fleet (virtual time)', function () {
 
   it('a baseline server that dies during the bake is an incident, not evidence: the good commit goes live (issue 18 item 10)', async () => {
     const clock = new VirtualClock(Date.UTC(2026, 0, 1));
-    const fleet = new SimFleet(clock, { servers: 8, rps: 50, errorRate: 0, checkoutShare: 0.15, outlierProbability: 0, seed: 13, activateMs: 500 });
+    const fleet = new SimFleet(clock, {
+      servers: 8,
+      rps: 50,
+      errorRate: 0,
+      checkoutShare: 0.15,
+      outlierProbability: 0,
+      seed: 13,
+      activateMs: 500,
+    });
     // The killed server stays dead: no scrape answers, whatever build it is given.
     let dead: string | undefined;
     const sample = fleet.sample.bind(fleet);
-    const metrics = { sample: async (servers: Parameters<typeof sample>[0], ms: number) => (await sample(servers, ms)).map((s) => (s.server === dead ? { server: s.server, ok: false, error: 'scrape timed out', values: {} } : s)) };
+    const metrics = {
+      sample: async (servers: Parameters<typeof sample>[0], ms: number) =>
+        (await sample(servers, ms)).map((s) =>
+          s.server === dead ? { server: s.server, ok: false, error: 'scrape timed out', values: {} } : s,
+        ),
+    };
     const repo = new MemoryRepo();
     repo.push('a'.repeat(40), 'first');
     const notes: { kind: string; title: string; body: string }[] = [];
@@ -218,9 +260,16 @@ describe('engine on the simulated fleet (virtual time)', function () {
       assert.ok(dead, 'a baseline server was killed');
       const [last] = await st.line.listDeploys('sim', { limit: 1 });
       const looks = await st.line.gateLooks(last!.id);
-      assert.equal(last!.outcome, 'live', JSON.stringify(looks.filter((l) => l.decision !== 'continue').map((l) => [l.step, l.decision, l.explanation])));
+      assert.equal(
+        last!.outcome,
+        'live',
+        JSON.stringify(looks.filter((l) => l.decision !== 'continue').map((l) => [l.step, l.decision, l.explanation])),
+      );
       assert.equal(repo.reverts.length, 0);
-      assert.ok(notes.some((n) => n.kind === 'info' && n.title.includes(dead!) && /not blamed on the change/.test(n.body)), JSON.stringify(notes.map((n) => n.title)));
+      assert.ok(
+        notes.some((n) => n.kind === 'info' && n.title.includes(dead!) && /not blamed on the change/.test(n.body)),
+        JSON.stringify(notes.map((n) => n.title)),
+      );
     } finally {
       await e.stop();
       await st.close();

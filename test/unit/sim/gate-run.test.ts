@@ -5,7 +5,15 @@ import { createRandom } from '../../../src/sim/random.js';
 import { referenceJudge } from '../../../src/sim/reference-judge.js';
 import { gaussianKl, negBinomialLlr, normalLlr, poissonKl, sprtSeconds, waldNats } from '../../../src/sim/sprt-bound.js';
 
-const base: GateRunOptions = { fleet: { servers: 10, rps: 100, outlierProbability: 0 }, canaries: 1, intervalMs: 5000, minBakeMs: 30_000, maxBakeMs: 120_000, alpha: 0.01, gateOptions: { decisionsOnly: true } };
+const base: GateRunOptions = {
+  fleet: { servers: 10, rps: 100, outlierProbability: 0 },
+  canaries: 1,
+  intervalMs: 5000,
+  minBakeMs: 30_000,
+  maxBakeMs: 120_000,
+  alpha: 0.01,
+  gateOptions: { decisionsOnly: true },
+};
 
 describe('sim/gate-run', function () {
   // Hundreds of simulated looks: slow on a loaded machine.
@@ -21,7 +29,16 @@ describe('sim/gate-run', function () {
 
   it('passes unchanged builds at min bake when the data rules a regression out (a big fleet, own history, one metric)', () => {
     for (let seed = 1; seed <= 3; seed++) {
-      const r = runGate({ ...base, fleet: { ...base.fleet, servers: 20, rps: 2000 }, canaries: 4, historyIntervals: 40, metrics: SIM_METRICS.filter((m) => m.name === 'latency_p99') }, createRandom(seed));
+      const r = runGate(
+        {
+          ...base,
+          fleet: { ...base.fleet, servers: 20, rps: 2000 },
+          canaries: 4,
+          historyIntervals: 40,
+          metrics: SIM_METRICS.filter((m) => m.name === 'latency_p99'),
+        },
+        createRandom(seed),
+      );
       assert.equal(r.decision, 'pass', `seed ${seed}`);
       assert.ok(r.atMs <= 60_000, `passed at ${r.atMs}`);
     }
@@ -47,7 +64,10 @@ describe('sim/gate-run', function () {
 
   it('the reference judge fails a clear shift and passes identical data', () => {
     const m = { name: 'lat', kind: 'continuous' as const, bad: 'increase' as const, tolerance: 0.1 };
-    const b = [[1, 1.1, 0.9, 1, 1.05], [1, 0.95, 1.02, 0.98, 1]];
+    const b = [
+      [1, 1.1, 0.9, 1, 1.05],
+      [1, 0.95, 1.02, 0.98, 1],
+    ];
     assert.equal(referenceJudge([{ ...m, baseline: b, canary: [[2, 2.1, 1.9, 2, 2.2, 1.95]] }]).verdict, 'fail');
     assert.equal(referenceJudge([{ ...m, baseline: b, canary: b }]).verdict, 'pass');
   });
@@ -60,14 +80,15 @@ describe('sim/gate-run', function () {
       assert.equal(bad.oracleAtMs % 5000, 0, 'decides at a look');
     }
     let quiet = 0;
-    for (let seed = 1; seed <= 20; seed++) if (runGate({ ...base, regression: { errorFactor: 1.1 }, oracle }, createRandom(seed)).oracleAtMs === undefined) quiet++;
+    for (let seed = 1; seed <= 20; seed++)
+      if (runGate({ ...base, regression: { errorFactor: 1.1 }, oracle }, createRandom(seed)).oracleAtMs === undefined) quiet++;
     assert.ok(quiet >= 18, `oracle fired at the boundary in ${20 - quiet}/20`);
     // The likelihood ratios it sums: positive when the observation favours H1.
     assert.ok(negBinomialLlr(20, 10, 20, 20) > 0 && negBinomialLlr(5, 10, 20, 20) < 0);
     assert.ok(Math.abs(normalLlr(1, 0, 2, 1)) < 1e-12 && normalLlr(2, 0, 2, 1) > 0);
   });
 
-  it('hands the gate every server\'s own past when asked, so an outlier canary does not fail a good build', () => {
+  it("hands the gate every server's own past when asked, so an outlier canary does not fail a good build", () => {
     const fleet = { ...base.fleet, outlierProbability: 1 };
     let found = 0;
     let withHistory = 0;

@@ -38,10 +38,19 @@ export class PostgresAuditStore implements AuditStore {
       opts.target === undefined
         ? await this.pool.query('SELECT * FROM audit_log ORDER BY id DESC LIMIT $1', [limit])
         : await this.pool.query('SELECT * FROM audit_log WHERE target = $1 ORDER BY id DESC LIMIT $2', [opts.target, limit]);
-    return (r.rows as { id: string; time: string; actor: string; action: string; target: string; reason: string; details: unknown }[]).map((row) => {
-      const e: AuditEntry = { id: Number(row.id), time: Number(row.time), actor: row.actor, action: row.action, target: row.target, reason: row.reason };
-      if (row.details !== null) e.details = row.details;
-      return e;
-    });
+    return (r.rows as { id: string; time: string; actor: string; action: string; target: string; reason: string; details: unknown }[]).map(
+      (row) => {
+        const e: AuditEntry = {
+          id: Number(row.id),
+          time: Number(row.time),
+          actor: row.actor,
+          action: row.action,
+          target: row.target,
+          reason: row.reason,
+        };
+        if (row.details !== null) e.details = row.details;
+        return e;
+      },
+    );
   }
 }

@@ -20,7 +20,8 @@ export async function migratePg(pool: PgPool, m: Migrations): Promise<void> {
     await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (namespace TEXT PRIMARY KEY, version INTEGER NOT NULL)');
     const r = await c.query<{ version: number }>('SELECT version FROM schema_migrations WHERE namespace = $1', [m.namespace]);
     const from = r.rows[0]?.version ?? 0;
-    if (from > m.steps.length) throw new Error(`database schema "${m.namespace}" is at version ${from}, newer than this immune (${m.steps.length}); upgrade immune`);
+    if (from > m.steps.length)
+      throw new Error(`database schema "${m.namespace}" is at version ${from}, newer than this immune (${m.steps.length}); upgrade immune`);
     for (let v = from; v < m.steps.length; v++) await c.query(m.steps[v]!);
     await c.query(
       'INSERT INTO schema_migrations (namespace, version) VALUES ($1, $2) ON CONFLICT (namespace) DO UPDATE SET version = excluded.version',

@@ -51,7 +51,10 @@ export class PostgresLineStore implements LineStore {
 
   async createDeploy(d: DeployRecord): Promise<void> {
     try {
-      await this.pool.query('INSERT INTO line_deploys (id, pipeline, status, created_at, updated_at, data) VALUES ($1, $2, $3, $4, $5, $6::jsonb)', deployParams(d));
+      await this.pool.query(
+        'INSERT INTO line_deploys (id, pipeline, status, created_at, updated_at, data) VALUES ($1, $2, $3, $4, $5, $6::jsonb)',
+        deployParams(d),
+      );
     } catch (err) {
       if ((err as { code?: string }).code === '23505') throw new ConflictError(`deploy ${d.id} already exists`);
       throw err;
@@ -101,10 +104,17 @@ export class PostgresLineStore implements LineStore {
   }
 
   async gateLooks(deployId: string): Promise<GateLookRecord[]> {
-    const r = await this.pool.query<{ deploy_id: string; step: number; time: string; elapsed_ms: number; decision: string; explanation: string; metrics: unknown }>(
-      'SELECT deploy_id, step, time, elapsed_ms, decision, explanation, metrics FROM line_gate_looks WHERE deploy_id = $1 ORDER BY seq',
-      [deployId],
-    );
+    const r = await this.pool.query<{
+      deploy_id: string;
+      step: number;
+      time: string;
+      elapsed_ms: number;
+      decision: string;
+      explanation: string;
+      metrics: unknown;
+    }>('SELECT deploy_id, step, time, elapsed_ms, decision, explanation, metrics FROM line_gate_looks WHERE deploy_id = $1 ORDER BY seq', [
+      deployId,
+    ]);
     return r.rows.map((row) => ({
       deployId: row.deploy_id,
       step: row.step,

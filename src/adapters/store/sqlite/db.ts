@@ -26,10 +26,13 @@ export function openDb(file: string): Db {
 export function migrate(db: Db, m: Migrations): void {
   const row = db.prepare('SELECT version FROM schema_migrations WHERE namespace = ?').get(m.namespace) as { version: number } | undefined;
   const from = row?.version ?? 0;
-  if (from > m.steps.length) throw new Error(`database schema "${m.namespace}" is at version ${from}, newer than this immune (${m.steps.length}); upgrade immune`);
+  if (from > m.steps.length)
+    throw new Error(`database schema "${m.namespace}" is at version ${from}, newer than this immune (${m.steps.length}); upgrade immune`);
   const apply = db.transaction(() => {
     for (let v = from; v < m.steps.length; v++) db.exec(m.steps[v]!);
-    db.prepare('INSERT INTO schema_migrations (namespace, version) VALUES (?, ?) ON CONFLICT(namespace) DO UPDATE SET version = excluded.version').run(m.namespace, m.steps.length);
+    db.prepare(
+      'INSERT INTO schema_migrations (namespace, version) VALUES (?, ?) ON CONFLICT(namespace) DO UPDATE SET version = excluded.version',
+    ).run(m.namespace, m.steps.length);
   });
   apply();
 }

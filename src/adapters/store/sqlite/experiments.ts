@@ -3,7 +3,16 @@
 // Per phase, a participant is a user with their branch (or marked multi when they saw two); a
 // conversion counts for a participant from their first exposure until the phase ended or the
 // experiment closed, whichever order exposure and conversion arrive in.
-import type { ConversionEvent, EvaluationBucket, ExperimentClosing, ExperimentPhase, ExperimentStore, ExposureEvent, FlagRollout, PhaseTally } from '../../../ports.js';
+import type {
+  ConversionEvent,
+  EvaluationBucket,
+  ExperimentClosing,
+  ExperimentPhase,
+  ExperimentStore,
+  ExposureEvent,
+  FlagRollout,
+  PhaseTally,
+} from '../../../ports.js';
 import { ConflictError } from '../../../core/errors.js';
 import { migrate, type Db } from './db.js';
 
@@ -91,10 +100,14 @@ export class SqliteExperimentStore implements ExperimentStore {
     this.db = db;
     migrate(db, { namespace: 'experiments', steps });
     this.q = {
-      logExposure: db.prepare('INSERT OR IGNORE INTO experiment_exposures (experiment, phase, user_id, branch, time) VALUES (?, ?, ?, ?, ?)'),
+      logExposure: db.prepare(
+        'INSERT OR IGNORE INTO experiment_exposures (experiment, phase, user_id, branch, time) VALUES (?, ?, ?, ?, ?)',
+      ),
       logConversion: db.prepare('INSERT OR IGNORE INTO experiment_conversions (id, user_id, goal, value, time) VALUES (?, ?, ?, ?, ?)'),
       participant: db.prepare('SELECT branch, multi, time FROM experiment_participants WHERE experiment = ? AND phase = ? AND user_id = ?'),
-      addParticipant: db.prepare('INSERT INTO experiment_participants (experiment, phase, user_id, branch, multi, time) VALUES (?, ?, ?, ?, 0, ?)'),
+      addParticipant: db.prepare(
+        'INSERT INTO experiment_participants (experiment, phase, user_id, branch, multi, time) VALUES (?, ?, ?, ?, 0, ?)',
+      ),
       setMulti: db.prepare('UPDATE experiment_participants SET multi = 1 WHERE experiment = ? AND phase = ? AND user_id = ?'),
       goalsOf: db.prepare('SELECT goal, value FROM experiment_participant_goals WHERE experiment = ? AND phase = ? AND user_id = ?'),
       // Conversions that arrived before the exposure they follow.
@@ -106,8 +119,12 @@ export class SqliteExperimentStore implements ExperimentStore {
            LEFT JOIN experiment_closings c ON c.experiment = p.experiment
          WHERE p.user_id = ? AND p.multi = 0 AND p.time <= ? AND (ph.ended_at IS NULL OR ph.ended_at >= ?) AND (c.time IS NULL OR c.time >= ?)`,
       ),
-      addGoal: db.prepare('INSERT OR IGNORE INTO experiment_participant_goals (experiment, phase, user_id, goal, value) VALUES (?, ?, ?, ?, ?)'),
-      addGoalValue: db.prepare('UPDATE experiment_participant_goals SET value = value + ? WHERE experiment = ? AND phase = ? AND user_id = ? AND goal = ?'),
+      addGoal: db.prepare(
+        'INSERT OR IGNORE INTO experiment_participant_goals (experiment, phase, user_id, goal, value) VALUES (?, ?, ?, ?, ?)',
+      ),
+      addGoalValue: db.prepare(
+        'UPDATE experiment_participant_goals SET value = value + ? WHERE experiment = ? AND phase = ? AND user_id = ? AND goal = ?',
+      ),
       count: db.prepare(
         `INSERT INTO experiment_counts (experiment, phase, branch, goal, users, value) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (experiment, phase, branch, goal) DO UPDATE SET users = users + excluded.users, value = value + excluded.value`,
@@ -122,7 +139,9 @@ export class SqliteExperimentStore implements ExperimentStore {
         `INSERT INTO experiment_instance_evaluations (experiment, phase, source, instance, branch, count, sq) VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (experiment, phase, source, instance, branch) DO UPDATE SET count = count + excluded.count, sq = sq + excluded.sq`,
       ),
-      evaluations: db.prepare('SELECT source, instance, branch, count, sq FROM experiment_instance_evaluations WHERE experiment = ? AND phase = ?'),
+      evaluations: db.prepare(
+        'SELECT source, instance, branch, count, sq FROM experiment_instance_evaluations WHERE experiment = ? AND phase = ?',
+      ),
     };
   }
 
@@ -149,11 +168,15 @@ export class SqliteExperimentStore implements ExperimentStore {
   }
 
   async closing(experiment: string): Promise<ExperimentClosing | undefined> {
-    return this.db.prepare('SELECT experiment, branch, reason, actor, time FROM experiment_closings WHERE experiment = ?').get(experiment) as ExperimentClosing | undefined;
+    return this.db
+      .prepare('SELECT experiment, branch, reason, actor, time FROM experiment_closings WHERE experiment = ?')
+      .get(experiment) as ExperimentClosing | undefined;
   }
 
   async close(c: ExperimentClosing): Promise<void> {
-    const r = this.db.prepare('INSERT OR IGNORE INTO experiment_closings (experiment, branch, reason, actor, time) VALUES (?, ?, ?, ?, ?)').run(c.experiment, c.branch, c.reason, c.actor, c.time);
+    const r = this.db
+      .prepare('INSERT OR IGNORE INTO experiment_closings (experiment, branch, reason, actor, time) VALUES (?, ?, ?, ?, ?)')
+      .run(c.experiment, c.branch, c.reason, c.actor, c.time);
     if (r.changes === 0) throw new ConflictError(`experiment ${c.experiment} is already closed`);
   }
 
@@ -180,7 +203,8 @@ export class SqliteExperimentStore implements ExperimentStore {
           q.setMulti.run(e.experiment, e.phase, e.userId);
           deltas.add(e.experiment, e.phase, p.branch, '', -1, 0);
           deltas.add(e.experiment, e.phase, '', '', 1, 0);
-          for (const g of q.goalsOf.all(e.experiment, e.phase, e.userId) as { goal: string; value: number }[]) deltas.add(e.experiment, e.phase, p.branch, g.goal, -1, -g.value);
+          for (const g of q.goalsOf.all(e.experiment, e.phase, e.userId) as { goal: string; value: number }[])
+            deltas.add(e.experiment, e.phase, p.branch, g.goal, -1, -g.value);
         }
       }
       for (const d of deltas.values()) q.count.run(...d.key, d.users, d.value);
@@ -201,7 +225,8 @@ export class SqliteExperimentStore implements ExperimentStore {
         added++;
         for (const p of q.attributable.all(e.userId, e.time, e.time, e.time) as { experiment: string; phase: number; branch: string }[]) {
           sources.add(p.experiment, p.phase, 'conversion', e.source ?? 'api', 1, 0);
-          if (q.addGoal.run(p.experiment, p.phase, e.userId, e.goal, value).changes) deltas.add(p.experiment, p.phase, p.branch, e.goal, 1, value);
+          if (q.addGoal.run(p.experiment, p.phase, e.userId, e.goal, value).changes)
+            deltas.add(p.experiment, p.phase, p.branch, e.goal, 1, value);
           else {
             q.addGoalValue.run(value, p.experiment, p.phase, e.userId, e.goal);
             deltas.add(p.experiment, p.phase, p.branch, e.goal, 0, value);
@@ -233,10 +258,17 @@ export class SqliteExperimentStore implements ExperimentStore {
       else if (goals.includes(r.goal)) branch(r.branch).goals[r.goal] = { users: r.users, value: r.value };
     }
     const sources: NonNullable<PhaseTally['sources']> = { exposures: {}, conversions: {} };
-    for (const r of this.q.sources.all(experiment, phase) as { kind: string; source: string; n: number }[]) (r.kind === 'exposure' ? sources.exposures : sources.conversions)[r.source] = r.n;
+    for (const r of this.q.sources.all(experiment, phase) as { kind: string; source: string; n: number }[])
+      (r.kind === 'exposure' ? sources.exposures : sources.conversions)[r.source] = r.n;
     tally.sources = sources;
     const evaluations: NonNullable<PhaseTally['evaluations']> = {};
-    for (const r of this.q.evaluations.all(experiment, phase) as { source: string; instance: string; branch: string; count: number; sq: number }[]) {
+    for (const r of this.q.evaluations.all(experiment, phase) as {
+      source: string;
+      instance: string;
+      branch: string;
+      count: number;
+      sq: number;
+    }[]) {
       const e = ((evaluations[r.source] ??= { instances: {} }).instances[r.instance] ??= { buckets: 0, branches: {} });
       if (r.branch === '') e.buckets = r.count;
       else e.branches[r.branch] = { count: r.count, sq: r.sq };
@@ -252,17 +284,22 @@ export class SqliteExperimentStore implements ExperimentStore {
         const n = Object.values(b.counts).reduce((s, c) => s + c, 0);
         if (!(n > 0)) continue;
         q.evaluation.run(b.experiment, b.phase, b.source, b.instance, '', 1, 0);
-        for (const [branch, c] of Object.entries(b.counts)) q.evaluation.run(b.experiment, b.phase, b.source, b.instance, branch, c, (c * c) / n);
+        for (const [branch, c] of Object.entries(b.counts))
+          q.evaluation.run(b.experiment, b.phase, b.source, b.instance, branch, c, (c * c) / n);
       }
     })();
   }
 
   async saveSnapshot(experiment: string, phase: number, time: number, tally: PhaseTally): Promise<void> {
-    this.db.prepare('INSERT OR REPLACE INTO experiment_snapshots (experiment, phase, time, tally) VALUES (?, ?, ?, ?)').run(experiment, phase, time, JSON.stringify(tally));
+    this.db
+      .prepare('INSERT OR REPLACE INTO experiment_snapshots (experiment, phase, time, tally) VALUES (?, ?, ?, ?)')
+      .run(experiment, phase, time, JSON.stringify(tally));
   }
 
   async snapshots(experiment: string, phase: number): Promise<{ time: number; tally: PhaseTally }[]> {
-    const rows = this.db.prepare('SELECT time, tally FROM experiment_snapshots WHERE experiment = ? AND phase = ? ORDER BY time').all(experiment, phase) as { time: number; tally: string }[];
+    const rows = this.db
+      .prepare('SELECT time, tally FROM experiment_snapshots WHERE experiment = ? AND phase = ? ORDER BY time')
+      .all(experiment, phase) as { time: number; tally: string }[];
     return rows.map((r) => ({ time: r.time, tally: JSON.parse(r.tally) as PhaseTally }));
   }
 
@@ -272,6 +309,10 @@ export class SqliteExperimentStore implements ExperimentStore {
   }
 
   async saveFlagRollout(r: FlagRollout): Promise<void> {
-    this.db.prepare('INSERT INTO flag_rollouts (flag, state, updated_at) VALUES (?, ?, ?) ON CONFLICT (flag) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at').run(r.flag, JSON.stringify(r), r.updatedAt);
+    this.db
+      .prepare(
+        'INSERT INTO flag_rollouts (flag, state, updated_at) VALUES (?, ?, ?) ON CONFLICT (flag) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at',
+      )
+      .run(r.flag, JSON.stringify(r), r.updatedAt);
   }
 }

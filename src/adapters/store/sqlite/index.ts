@@ -43,7 +43,9 @@ export function openSqliteStore(file: string): Store {
         } catch {
           return `the state database ${path} was deleted while immune runs: nothing immune records now would survive a restart; restore it or restart immune (which then asks to adopt what the fleet runs)`;
         }
-        return ino === inode ? undefined : `the state database ${path} was replaced while immune runs (another file is there now); restart immune`;
+        return ino === inode
+          ? undefined
+          : `the state database ${path} was replaced while immune runs (another file is there now); restart immune`;
       },
       async close(): Promise<void> {
         if (open.open) open.close();
@@ -51,6 +53,9 @@ export function openSqliteStore(file: string): Store {
     };
   } catch (err) {
     db?.close();
-    throw new ImmuneError('IMMUNE_UNAVAILABLE', `cannot open the state database ${file}: ${(err as Error).message}`, { status: 503, cause: err });
+    throw new ImmuneError('IMMUNE_UNAVAILABLE', `cannot open the state database ${file}: ${(err as Error).message}`, {
+      status: 503,
+      cause: err,
+    });
   }
 }

@@ -69,9 +69,15 @@ export class SqliteNotificationOutbox implements NotificationOutbox {
       ),
       head: db.prepare<[string], Row>("SELECT * FROM notification_outbox WHERE target = ? AND state = 'pending' ORDER BY seq LIMIT 1"),
       delivered: db.prepare<[number, string]>("UPDATE notification_outbox SET state = 'delivered', delivered_at = ? WHERE id = ?"),
-      failed: db.prepare<[string, number, number, string, number, string]>('UPDATE notification_outbox SET state = ?, attempts = ?, next_at = ?, last_error = ?, last_error_at = ? WHERE id = ?'),
-      prune: db.prepare<[number, number]>("DELETE FROM notification_outbox WHERE state != 'pending' AND COALESCE(delivered_at, last_error_at, created_at) < ? AND seq NOT IN (SELECT seq FROM notification_outbox ORDER BY seq DESC LIMIT ?)"),
-      retry: db.prepare<[number, string]>("UPDATE notification_outbox SET state = 'pending', attempts = 0, next_at = ? WHERE id = ? AND state = 'dead'"),
+      failed: db.prepare<[string, number, number, string, number, string]>(
+        'UPDATE notification_outbox SET state = ?, attempts = ?, next_at = ?, last_error = ?, last_error_at = ? WHERE id = ?',
+      ),
+      prune: db.prepare<[number, number]>(
+        "DELETE FROM notification_outbox WHERE state != 'pending' AND COALESCE(delivered_at, last_error_at, created_at) < ? AND seq NOT IN (SELECT seq FROM notification_outbox ORDER BY seq DESC LIMIT ?)",
+      ),
+      retry: db.prepare<[number, string]>(
+        "UPDATE notification_outbox SET state = 'pending', attempts = 0, next_at = ? WHERE id = ? AND state = 'dead'",
+      ),
       summary: db.prepare<[], { target: string; pending: number; delivered: number; dead: number }>(
         "SELECT target, SUM(state = 'pending') AS pending, SUM(state = 'delivered') AS delivered, SUM(state = 'dead') AS dead FROM notification_outbox GROUP BY target ORDER BY target",
       ),
@@ -86,7 +92,17 @@ export class SqliteNotificationOutbox implements NotificationOutbox {
       if (this.q.exists.get(item.id)) return 'duplicate';
       const full = (this.q.pending.get(item.target)?.n ?? 0) >= maxPending;
       const error = full ? `queue full (${maxPending} pending)` : null;
-      this.q.insert.run(item.id, item.target, item.qualifier ?? null, JSON.stringify(item.notification), full ? 'dead' : 'pending', item.createdAt, item.nextAt, error, full ? item.createdAt : null);
+      this.q.insert.run(
+        item.id,
+        item.target,
+        item.qualifier ?? null,
+        JSON.stringify(item.notification),
+        full ? 'dead' : 'pending',
+        item.createdAt,
+        item.nextAt,
+        error,
+        full ? item.createdAt : null,
+      );
       return full ? 'full' : 'added';
     });
     return run();
@@ -120,10 +136,19 @@ export class SqliteNotificationOutbox implements NotificationOutbox {
     return (this.db.prepare(sql).all(...args, opts.limit ?? 100) as Row[]).map(toItem);
   }
 
-  async summary(): Promise<{ target: string; pending: number; delivered: number; dead: number; lastError?: string; lastErrorAt?: number }[]> {
+  async summary(): Promise<
+    { target: string; pending: number; delivered: number; dead: number; lastError?: string; lastErrorAt?: number }[]
+  > {
     return this.q.summary.all().map((r) => {
       const last = this.q.lastError.get(r.target);
-      return { target: r.target, pending: r.pending, delivered: r.delivered, dead: r.dead, lastError: last?.last_error, lastErrorAt: last?.last_error_at };
+      return {
+        target: r.target,
+        pending: r.pending,
+        delivered: r.delivered,
+        dead: r.dead,
+        lastError: last?.last_error,
+        lastErrorAt: last?.last_error_at,
+      };
     });
   }
 

@@ -45,7 +45,9 @@ export class SqliteTestHistory implements TestHistoryStore {
   }
 
   async recordRun(sha: string, results: TestCaseResult[], time: number): Promise<void> {
-    const insert = this.db.prepare('INSERT INTO test_results (test_id, sha, time, state, duration_ms, flaky, error) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const insert = this.db.prepare(
+      'INSERT INTO test_results (test_id, sha, time, state, duration_ms, flaky, error) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
     const upsert = this.db.prepare(
       'INSERT INTO test_cases (test_id, file, title, last_seen) VALUES (?, ?, ?, ?) ON CONFLICT(test_id) DO UPDATE SET file = excluded.file, title = excluded.title, last_seen = excluded.last_seen',
     );
@@ -58,7 +60,9 @@ export class SqliteTestHistory implements TestHistoryStore {
     if (++this.runsSincePrune >= 20) {
       this.runsSincePrune = 0;
       this.db
-        .prepare(`DELETE FROM test_results WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY test_id ORDER BY id DESC) AS rn FROM test_results) WHERE rn > ${KEEP})`)
+        .prepare(
+          `DELETE FROM test_results WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY test_id ORDER BY id DESC) AS rn FROM test_results) WHERE rn > ${KEEP})`,
+        )
         .run();
     }
   }
@@ -69,7 +73,9 @@ export class SqliteTestHistory implements TestHistoryStore {
       for (const l of loads) if (Number.isFinite(l.ms)) insert.run(l.file, sha, time, Math.max(0, l.ms));
     })();
     this.db
-      .prepare(`DELETE FROM test_file_loads WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY file ORDER BY id DESC) AS rn FROM test_file_loads) WHERE rn > ${KEEP})`)
+      .prepare(
+        `DELETE FROM test_file_loads WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY file ORDER BY id DESC) AS rn FROM test_file_loads) WHERE rn > ${KEEP})`,
+      )
       .run();
   }
 
@@ -100,7 +106,20 @@ export class SqliteTestHistory implements TestHistoryStore {
     return out;
   }
 
-  async stats(): Promise<{ id: string; file: string; title: string; runs: number; failures: number; flakes: number; meanMs: number; quarantined: boolean; lastSeen: number; lastFailed: boolean }[]> {
+  async stats(): Promise<
+    {
+      id: string;
+      file: string;
+      title: string;
+      runs: number;
+      failures: number;
+      flakes: number;
+      meanMs: number;
+      quarantined: boolean;
+      lastSeen: number;
+      lastFailed: boolean;
+    }[]
+  > {
     const rows = this.db
       .prepare(
         `SELECT c.test_id AS id, c.file, c.title, c.quarantined, c.last_seen AS lastSeen,
@@ -112,14 +131,27 @@ export class SqliteTestHistory implements TestHistoryStore {
          FROM test_cases c LEFT JOIN test_results r ON r.test_id = c.test_id
          GROUP BY c.test_id ORDER BY c.test_id`,
       )
-      .all() as { id: string; file: string; title: string; quarantined: number; runs: number; failures: number; flakes: number; meanMs: number; lastSeen: number; lastFailed: number }[];
+      .all() as {
+      id: string;
+      file: string;
+      title: string;
+      quarantined: number;
+      runs: number;
+      failures: number;
+      flakes: number;
+      meanMs: number;
+      lastSeen: number;
+      lastFailed: number;
+    }[];
     return rows.map((r) => ({ ...r, quarantined: r.quarantined === 1, lastFailed: r.lastFailed === 1 }));
   }
 
   async setQuarantined(id: string, quarantined: boolean): Promise<void> {
     const res = this.db.prepare('UPDATE test_cases SET quarantined = ? WHERE test_id = ?').run(quarantined ? 1 : 0, id);
     if (res.changes === 0) {
-      this.db.prepare('INSERT INTO test_cases (test_id, file, title, quarantined, last_seen) VALUES (?, ?, ?, ?, 0)').run(id, '', id, quarantined ? 1 : 0);
+      this.db
+        .prepare('INSERT INTO test_cases (test_id, file, title, quarantined, last_seen) VALUES (?, ?, ?, ?, 0)')
+        .run(id, '', id, quarantined ? 1 : 0);
     }
   }
 }

@@ -21,7 +21,11 @@ const duration = new client.Histogram({
 });
 const signups = new client.Counter({ name: 'shop_signups_total', help: 'Accounts created.', registers: [register] });
 const checkouts = new client.Counter({ name: 'shop_checkouts_total', help: 'Orders placed.', registers: [register] });
-const revenue = new client.Counter({ name: 'shop_revenue_total', help: 'Revenue of placed orders, in currency units.', registers: [register] });
+const revenue = new client.Counter({
+  name: 'shop_revenue_total',
+  help: 'Revenue of placed orders, in currency units.',
+  registers: [register],
+});
 const visits = new client.Counter({ name: 'shop_visits_total', help: 'Home page visits.', registers: [register] });
 
 module.exports = { register, requests, duration, signups, checkouts, revenue, visits };

@@ -14,7 +14,10 @@ test('checkout returns an order with the amount', () => {
 });
 
 test('checkout refuses a bad amount with 400', () => {
-  assert.throws(() => checkout({ user: 'u1', amount: -3 }), (err) => err.status === 400);
+  assert.throws(
+    () => checkout({ user: 'u1', amount: -3 }),
+    (err) => err.status === 400,
+  );
 });
 
 test('pages render', () => {

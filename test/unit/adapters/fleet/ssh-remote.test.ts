@@ -16,13 +16,20 @@ describe('ssh remote commands', function () {
 
   it('refuses release ids that are not plain names', function () {
     assert.equal(checkReleaseId('a1b2c3.d_e-f', 's1'), 'a1b2c3.d_e-f');
-    for (const bad of ['../etc', '.hidden', 'a/b', 'a b', '', '-rf']) assert.throws(() => checkReleaseId(bad, 's1'), /s1: refusing release id/);
+    for (const bad of ['../etc', '.hidden', 'a/b', 'a b', '', '-rf'])
+      assert.throws(() => checkReleaseId(bad, 's1'), /s1: refusing release id/);
   });
 
   it('switches current through a renamed temporary link and runs restart inside it', function () {
     const l = new RemoteLayout('/srv/my app');
-    assert.equal(l.activate('r1'), "touch -c '/srv/my app/releases/r1' && ln -sfn releases/r1 '/srv/my app/.current.tmp' && mv -T '/srv/my app/.current.tmp' '/srv/my app/current'");
-    assert.equal(l.restart(['systemctl', 'restart', 'shop'], { IMMUNE_RELEASE: 'r1', IMMUNE_SERVER: "o'k" }), "cd '/srv/my app/current' && env IMMUNE_RELEASE=r1 'IMMUNE_SERVER=o'\\''k' systemctl restart shop");
+    assert.equal(
+      l.activate('r1'),
+      "touch -c '/srv/my app/releases/r1' && ln -sfn releases/r1 '/srv/my app/.current.tmp' && mv -T '/srv/my app/.current.tmp' '/srv/my app/current'",
+    );
+    assert.equal(
+      l.restart(['systemctl', 'restart', 'shop'], { IMMUNE_RELEASE: 'r1', IMMUNE_SERVER: "o'k" }),
+      "cd '/srv/my app/current' && env IMMUNE_RELEASE=r1 'IMMUNE_SERVER=o'\\''k' systemctl restart shop",
+    );
     assert.equal(new RemoteLayout('~/app').current(), 'app/current');
   });
 
@@ -63,7 +70,10 @@ describe('known_hosts', function () {
     assert.ok(keysFor(lines, '10.0.0.5', 2222)[0]?.blob.equals(keyB));
 
     assert.deepEqual(checkHostKey(keysFor(lines, 'web1', 22), keyA, 'web1', 22, 'kh'), { ok: true });
-    assert.match((checkHostKey(keysFor(lines, 'web1', 22), keyB, 'web1', 22, 'kh') as { reason: string }).reason, /host key of web1 does not match kh/);
+    assert.match(
+      (checkHostKey(keysFor(lines, 'web1', 22), keyB, 'web1', 22, 'kh') as { reason: string }).reason,
+      /host key of web1 does not match kh/,
+    );
     assert.match((checkHostKey(keysFor(lines, 'nope', 22), keyA, 'nope', 22, 'kh') as { reason: string }).reason, /nope is not in kh/);
     assert.match((checkHostKey(keysFor(lines, 'web3', 22), keyA, 'web3', 22, 'kh') as { reason: string }).reason, /@revoked/);
     assert.deepEqual(hostKeyAlgorithms(keysFor(lines, 'web2', 2222)), ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
@@ -73,9 +83,25 @@ describe('known_hosts', function () {
 describe('ssh servers', function () {
   it('names servers by id, else host (host:port off port 22), and refuses duplicates', async function () {
     const cfg = (servers: unknown[]) => sshFleet.parse({ type: 'ssh', key: 'k', restart: 'true', servers });
-    const list = await loadSshServers(cfg([{ host: 'a' }, { host: 'a', port: 2222 }, { id: 'c', host: 'h', user: 'ops', dir: '/x' }]), (p) => p);
-    assert.deepEqual(list.map((s) => [s.id, s.user, s.dir]), [['a', 'deploy', '/srv/app'], ['a:2222', 'deploy', '/srv/app'], ['c', 'ops', '/x']]);
-    await assert.rejects(loadSshServers(cfg([{ host: 'a' }, { host: 'a' }]), (p) => p), /duplicate server id "a"/);
-    await assert.rejects(loadSshServers({ ...cfg([]), servers_file: '/nonexistent/servers.yaml' }, (p) => p), /\/nonexistent\/servers\.yaml:1:1 cannot read servers_file: ENOENT/);
+    const list = await loadSshServers(
+      cfg([{ host: 'a' }, { host: 'a', port: 2222 }, { id: 'c', host: 'h', user: 'ops', dir: '/x' }]),
+      (p) => p,
+    );
+    assert.deepEqual(
+      list.map((s) => [s.id, s.user, s.dir]),
+      [
+        ['a', 'deploy', '/srv/app'],
+        ['a:2222', 'deploy', '/srv/app'],
+        ['c', 'ops', '/x'],
+      ],
+    );
+    await assert.rejects(
+      loadSshServers(cfg([{ host: 'a' }, { host: 'a' }]), (p) => p),
+      /duplicate server id "a"/,
+    );
+    await assert.rejects(
+      loadSshServers({ ...cfg([]), servers_file: '/nonexistent/servers.yaml' }, (p) => p),
+      /\/nonexistent\/servers\.yaml:1:1 cannot read servers_file: ENOENT/,
+    );
   });
 });

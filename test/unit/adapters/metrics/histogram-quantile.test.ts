@@ -28,7 +28,13 @@ describe('adapters/metrics/histogram-quantile', () => {
   });
 
   it('is null without observations, without +Inf, or for q outside (0,1)', () => {
-    assert.equal(histogramQuantile(0.5, buckets.map((b) => ({ ...b, count: 0 }))), null);
+    assert.equal(
+      histogramQuantile(
+        0.5,
+        buckets.map((b) => ({ ...b, count: 0 })),
+      ),
+      null,
+    );
     assert.equal(histogramQuantile(0.5, buckets.slice(0, 3)), null);
     assert.equal(histogramQuantile(1, buckets), null);
     assert.equal(histogramQuantile(0, buckets), null);

@@ -24,7 +24,10 @@ const config = metricsConfig.parse({
 });
 
 type Answer = { status?: number; body: unknown } | Error;
-const vector = (rows: [string, string][]) => ({ status: 'success', data: { resultType: 'vector', result: rows.map(([instance, v]) => ({ metric: { instance }, value: [1700000000, v] })) } });
+const vector = (rows: [string, string][]) => ({
+  status: 'success',
+  data: { resultType: 'vector', result: rows.map(([instance, v]) => ({ metric: { instance }, value: [1700000000, v] })) },
+});
 
 function fakeFetch(answer: (query: string, path: string) => Answer) {
   const seen: { path: string; query: string }[] = [];
@@ -42,10 +45,28 @@ function fakeFetch(answer: (query: string, path: string) => Answer) {
 describe('Prometheus source answers', function () {
   it('reads vectors per instance; no numerator series is zero; NaN and empty are null', async function () {
     const { fetch, seen } = fakeFetch((q) => {
-      if (q.startsWith('up')) return { body: vector([['10.0.0.1:8080', '1'], ['10.0.0.2:8080', '1']]) };
+      if (q.startsWith('up'))
+        return {
+          body: vector([
+            ['10.0.0.1:8080', '1'],
+            ['10.0.0.2:8080', '1'],
+          ]),
+        };
       if (q.includes('code="500"')) return { body: vector([['10.0.0.1:8080', '3']]) };
-      if (q.includes('increase(req_total')) return { body: vector([['10.0.0.1:8080', '100'], ['10.0.0.2:8080', '80']]) };
-      if (q.startsWith('histogram_quantile')) return { body: vector([['10.0.0.1:8080', '0.25'], ['10.0.0.2:8080', 'NaN']]) };
+      if (q.includes('increase(req_total'))
+        return {
+          body: vector([
+            ['10.0.0.1:8080', '100'],
+            ['10.0.0.2:8080', '80'],
+          ]),
+        };
+      if (q.startsWith('histogram_quantile'))
+        return {
+          body: vector([
+            ['10.0.0.1:8080', '0.25'],
+            ['10.0.0.2:8080', 'NaN'],
+          ]),
+        };
       return { body: vector([]) };
     });
     const samples = await createPrometheusSource(config, { log, fetch }).sample(servers, 10_000);
@@ -54,12 +75,32 @@ describe('Prometheus source answers', function () {
       { server: 'b', ok: true, values: { errors: [0, 80], p99: null, orders: null } },
     ]);
     assert.ok(seen.every((s) => s.path === '/api/v1/query'));
-    assert.ok(seen.some((s) => s.query === 'sum by (instance) (increase(req_total{code="500",instance=~"10\\\\.0\\\\.0\\\\.1:8080|10\\\\.0\\\\.0\\\\.2:8080"}[10s]))'));
+    assert.ok(
+      seen.some(
+        (s) =>
+          s.query ===
+          'sum by (instance) (increase(req_total{code="500",instance=~"10\\\\.0\\\\.0\\\\.1:8080|10\\\\.0\\\\.0\\\\.2:8080"}[10s]))',
+      ),
+    );
   });
 
   it('a bad query (4xx) nulls that metric only; Prometheus errors (5xx, refused) make every server not ok', async function () {
     const badQuery = fakeFetch((q) =>
-      q.startsWith('time()') ? { body: vector([['10.0.0.1:8080', '600'], ['10.0.0.2:8080', '600']]) } : q.startsWith('histogram_quantile') ? { status: 400, body: { status: 'error', errorType: 'bad_data', error: 'parse error' } } : { body: vector([['10.0.0.1:8080', '1'], ['10.0.0.2:8080', '1']]) },
+      q.startsWith('time()')
+        ? {
+            body: vector([
+              ['10.0.0.1:8080', '600'],
+              ['10.0.0.2:8080', '600'],
+            ]),
+          }
+        : q.startsWith('histogram_quantile')
+          ? { status: 400, body: { status: 'error', errorType: 'bad_data', error: 'parse error' } }
+          : {
+              body: vector([
+                ['10.0.0.1:8080', '1'],
+                ['10.0.0.2:8080', '1'],
+              ]),
+            },
     );
     const [a] = await createPrometheusSource(config, { log, fetch: badQuery.fetch }).sample(servers, 10_000);
     assert.equal(a!.ok, true);
@@ -67,7 +108,10 @@ describe('Prometheus source answers', function () {
     assert.deepEqual(a!.values.errors, [1, 1]);
     assert.equal(a!.error, 'p99: bad_data: parse error');
 
-    for (const answer of [{ status: 503, body: { status: 'error', errorType: 'timeout', error: 'query timed out' } }, new TypeError('fetch failed', { cause: new Error('connect ECONNREFUSED') })]) {
+    for (const answer of [
+      { status: 503, body: { status: 'error', errorType: 'timeout', error: 'query timed out' } },
+      new TypeError('fetch failed', { cause: new Error('connect ECONNREFUSED') }),
+    ]) {
       const down = fakeFetch(() => answer);
       const out = await createPrometheusSource(config, { log, fetch: down.fetch }).sample(servers, 10_000);
       for (const s of out) {
@@ -88,32 +132,84 @@ describe('Prometheus source answers', function () {
 
   it('a server (re)started within the interval, or missing scrapes in it, reports no values for it', async function () {
     const { fetch, seen } = fakeFetch((q) => {
-      if (q.startsWith('time()')) return { body: vector([['10.0.0.1:8080', '1.5'], ['10.0.0.2:8080', '600']]) };
-      if (q.startsWith('min by')) return { body: vector([['10.0.0.1:8080', '1'], ['10.0.0.2:8080', '0']]) };
-      return { body: vector([['10.0.0.1:8080', '1'], ['10.0.0.2:8080', '1']]) };
+      if (q.startsWith('time()'))
+        return {
+          body: vector([
+            ['10.0.0.1:8080', '1.5'],
+            ['10.0.0.2:8080', '600'],
+          ]),
+        };
+      if (q.startsWith('min by'))
+        return {
+          body: vector([
+            ['10.0.0.1:8080', '1'],
+            ['10.0.0.2:8080', '0'],
+          ]),
+        };
+      return {
+        body: vector([
+          ['10.0.0.1:8080', '1'],
+          ['10.0.0.2:8080', '1'],
+        ]),
+      };
     });
     const [a, b] = await createPrometheusSource(config, { log, fetch }).sample(servers, 10_000);
-    assert.deepEqual(a, { server: 'a', ok: true, values: { errors: null, p99: null, orders: null }, error: 'partial interval, not reported: 10.0.0.1:8080 (re)started 1.5s ago, within this 10s interval' });
-    assert.deepEqual(b, { server: 'b', ok: true, values: { errors: null, p99: null, orders: null }, error: 'partial interval, not reported: 10.0.0.2:8080 missed scrapes within this 10s interval' });
-    assert.ok(seen.some((s) => s.query === 'time() - max by (instance) (process_start_time_seconds{instance=~"10\\\\.0\\\\.0\\\\.1:8080|10\\\\.0\\\\.0\\\\.2:8080"})'));
+    assert.deepEqual(a, {
+      server: 'a',
+      ok: true,
+      values: { errors: null, p99: null, orders: null },
+      error: 'partial interval, not reported: 10.0.0.1:8080 (re)started 1.5s ago, within this 10s interval',
+    });
+    assert.deepEqual(b, {
+      server: 'b',
+      ok: true,
+      values: { errors: null, p99: null, orders: null },
+      error: 'partial interval, not reported: 10.0.0.2:8080 missed scrapes within this 10s interval',
+    });
+    assert.ok(
+      seen.some(
+        (s) =>
+          s.query ===
+          'time() - max by (instance) (process_start_time_seconds{instance=~"10\\\\.0\\\\.0\\\\.1:8080|10\\\\.0\\\\.0\\\\.2:8080"})',
+      ),
+    );
   });
 
   it('history() asks query_range and places each point at its interval', async function () {
     const start = 1_700_000_000_000;
     const { fetch, seen } = fakeFetch((q) => ({
-      body: q.startsWith('time()') ? { status: 'success', data: { resultType: 'matrix', result: [] } } : {
-        status: 'success',
-        data: { resultType: 'matrix', result: [{ metric: { instance: '10.0.0.1:8080' }, values: [[start / 1000, q.startsWith('up') ? '1' : '5'], [start / 1000 + 20, q.startsWith('up') ? '1' : '7']] }] },
-      },
+      body: q.startsWith('time()')
+        ? { status: 'success', data: { resultType: 'matrix', result: [] } }
+        : {
+            status: 'success',
+            data: {
+              resultType: 'matrix',
+              result: [
+                {
+                  metric: { instance: '10.0.0.1:8080' },
+                  values: [
+                    [start / 1000, q.startsWith('up') ? '1' : '5'],
+                    [start / 1000 + 20, q.startsWith('up') ? '1' : '7'],
+                  ],
+                },
+              ],
+            },
+          },
     }));
     const steps = await createPrometheusSource(config, { log, fetch }).history(servers.slice(0, 1), start, start + 20_000, 10_000);
     assert.equal(steps.length, 3);
-    assert.deepEqual(steps.map((st) => st[0]!.values.orders), [5, null, 7]);
+    assert.deepEqual(
+      steps.map((st) => st[0]!.values.orders),
+      [5, null, 7],
+    );
     assert.ok(seen.every((s) => s.path === '/api/v1/query_range'));
   });
 
   it('fills {{instances}} and {{interval}} in a user query, escaping for a PromQL string', function () {
-    assert.equal(renderQuery('rate(x{instance=~"{{instances}}"}[{{interval}}])', ['h:1', 'a.b:2'], 2500), 'rate(x{instance=~"h:1|a\\\\.b:2"}[3s])');
+    assert.equal(
+      renderQuery('rate(x{instance=~"{{instances}}"}[{{interval}}])', ['h:1', 'a.b:2'], 2500),
+      'rate(x{instance=~"h:1|a\\\\.b:2"}[3s])',
+    );
   });
 
   it('file_sd groups carry the address, the server id and clean label names', function () {

@@ -70,23 +70,43 @@ describe('adapters/metrics/scrape: what a failed scrape says (loopback server)',
     const error = (await scrape('garbage')).error!;
     const ticks: Tick[] = [1, 2, 3].map((t) => ({ time: t * 1000, samples: [{ server: 'web-2', ok: false, error, values: {} }] }));
     const down = splitUnresponsive(ticks, { onNew: ['web-2'], others: [], from: 0 });
-    const r = judgeGate({ alpha: 0.05, metrics: [], elapsedMs: 3000, minBakeMs: 30_000, maxBakeMs: 60_000, onInconclusive: 'rollback', unresponsive: down.blamed, unresponsiveWhy: down.reasons });
+    const r = judgeGate({
+      alpha: 0.05,
+      metrics: [],
+      elapsedMs: 3000,
+      minBakeMs: 30_000,
+      maxBakeMs: 60_000,
+      onInconclusive: 'rollback',
+      unresponsive: down.blamed,
+      unresponsiveWhy: down.reasons,
+    });
     assert.equal(r.decision, 'fail');
     assert.match(r.explanation, /canary server web-2 failed its scrapes: .*answered 200 but \/metrics is not Prometheus text: line 1/);
     assert.doesNotMatch(r.explanation, /stopped answering/);
   });
 
   it('expositionProblem accepts the text format (labels, timestamps, NaN, +Inf, comments)', () => {
-    assert.equal(expositionProblem('# HELP a b\n# TYPE a counter\na{x="1 2",le="+Inf"} 3 1700000000\nb NaN\nc +Inf\nd -1.5e3\n\n# EOF\n'), undefined);
+    assert.equal(
+      expositionProblem('# HELP a b\n# TYPE a counter\na{x="1 2",le="+Inf"} 3 1700000000\nb NaN\nc +Inf\nd -1.5e3\n\n# EOF\n'),
+      undefined,
+    );
     assert.match(expositionProblem('a 1\nb one\n')!, /^line 2: "b one"/);
   });
 });
 
 describe('core/rollout/samples splitUnresponsive (issue 18 item 10)', () => {
-  const tick = (time: number, ok: Record<string, boolean>): Tick => ({ time, samples: Object.entries(ok).map(([server, v]) => ({ server, ok: v, error: v ? undefined : 'no answer within 2000ms', values: {} })) });
+  const tick = (time: number, ok: Record<string, boolean>): Tick => ({
+    time,
+    samples: Object.entries(ok).map(([server, v]) => ({ server, ok: v, error: v ? undefined : 'no answer within 2000ms', values: {} })),
+  });
 
   it('in a gate, blames only the canaries; a baseline server that stopped answering is an incident', () => {
-    const ticks = [tick(1000, { c1: true, b1: true, b2: false }), tick(2000, { c1: true, b1: true, b2: false }), tick(3000, { c1: false, b1: true, b2: false }), tick(4000, { c1: false, b1: true, b2: false })];
+    const ticks = [
+      tick(1000, { c1: true, b1: true, b2: false }),
+      tick(2000, { c1: true, b1: true, b2: false }),
+      tick(3000, { c1: false, b1: true, b2: false }),
+      tick(4000, { c1: false, b1: true, b2: false }),
+    ];
     const r = splitUnresponsive(ticks, { onNew: ['c1'], others: ['b1', 'b2'], from: 0 });
     assert.deepEqual(r.blamed, ['c1']);
     assert.deepEqual(r.incidents, ['b2']);
@@ -95,7 +115,12 @@ describe('core/rollout/samples splitUnresponsive (issue 18 item 10)', () => {
   });
 
   it('in the watch, blames a server that answered on the new build then stopped, not one down since before the watch', () => {
-    const ticks = [tick(1000, { s1: true, s2: false }), tick(2000, { s1: true, s2: false }), tick(3000, { s1: false, s2: false }), tick(4000, { s1: false, s2: false })];
+    const ticks = [
+      tick(1000, { s1: true, s2: false }),
+      tick(2000, { s1: true, s2: false }),
+      tick(3000, { s1: false, s2: false }),
+      tick(4000, { s1: false, s2: false }),
+    ];
     const r = splitUnresponsive(ticks, { onNew: ['s1', 's2'], others: [], from: 500, watch: true });
     assert.deepEqual(r.blamed, ['s1']);
     assert.deepEqual(r.incidents, ['s2']);

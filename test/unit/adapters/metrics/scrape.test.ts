@@ -10,7 +10,13 @@ const log = pino({ level: 'silent' });
 
 const config = metricsConfig.parse({
   definitions: [
-    { name: 'error_rate', kind: 'ratio', bad: 'increase', numerator: 'http_requests_total{code=~"5.."}', denominator: 'http_requests_total' },
+    {
+      name: 'error_rate',
+      kind: 'ratio',
+      bad: 'increase',
+      numerator: 'http_requests_total{code=~"5.."}',
+      denominator: 'http_requests_total',
+    },
     { name: 'checkouts', kind: 'count', bad: 'decrease', counter: 'checkouts_total' },
     { name: 'memory', kind: 'continuous', bad: 'increase', gauge: 'resident_memory_bytes' },
     { name: 'cpu', kind: 'continuous', bad: 'increase', rate: 'cpu_seconds_total' },
@@ -138,14 +144,17 @@ describe('adapters/metrics/scrape (unit, fake fetch)', () => {
   });
 
   it('rejects a histogram selector without a metric name', () => {
-    const bad = metricsConfig.parse({ definitions: [{ name: 'h', kind: 'continuous', bad: 'increase', histogram: '{route="/"}', quantile: 0.5 }] });
+    const bad = metricsConfig.parse({
+      definitions: [{ name: 'h', kind: 'continuous', bad: 'increase', histogram: '{route="/"}', quantile: 0.5 }],
+    });
     assert.throws(() => createScrapeSource(bad, { log }), /metrics\.definitions\.0\.histogram: metric h: name the histogram/);
   });
 
   it('flattens histograms and summaries into their series', () => {
     const series = parseExposition(exposition({ ok: 1, err: 0, checkouts: 0, cpu: 0, mem: 0, buckets: [1, 2, 3], started: 1, other: 0 }));
     const names = new Set(series.map((s) => s.name));
-    for (const n of ['latency_seconds_bucket', 'latency_seconds_sum', 'latency_seconds_count', 'http_requests_total']) assert.ok(names.has(n), n);
+    for (const n of ['latency_seconds_bucket', 'latency_seconds_sum', 'latency_seconds_count', 'http_requests_total'])
+      assert.ok(names.has(n), n);
     const inf = series.find((s) => s.name === 'latency_seconds_bucket' && s.labels.le === '+Inf' && s.labels.route === '/');
     assert.equal(inf?.value, 3);
   });

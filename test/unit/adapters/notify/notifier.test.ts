@@ -43,7 +43,15 @@ describe('queued notifier', () => {
       await gate;
       return '200';
     });
-    const n = createQueuedNotifier({ config: cfg({ blocked: ['a'], '*': ['b'] }), targets: [{ name: 'a', sender: slow, delivery: fast }, { name: 'b', sender: fakeSender(), delivery: fast }], outbox: createMemoryOutbox(), log });
+    const n = createQueuedNotifier({
+      config: cfg({ blocked: ['a'], '*': ['b'] }),
+      targets: [
+        { name: 'a', sender: slow, delivery: fast },
+        { name: 'b', sender: fakeSender(), delivery: fast },
+      ],
+      outbox: createMemoryOutbox(),
+      log,
+    });
     n.start();
     const t0 = Date.now();
     await n.notify(note('blocked', 'd1:blocked:0'));
@@ -90,7 +98,11 @@ describe('queued notifier', () => {
     await new Promise((r) => setTimeout(r, 600));
     await n.settled();
     assert.equal(calls, 5, '3 refusals, then e1, then e2');
-    assert.deepEqual(flaky.got.map((g) => g.id), ['e1', 'e2'], 'a later event never overtakes an earlier one');
+    assert.deepEqual(
+      flaky.got.map((g) => g.id),
+      ['e1', 'e2'],
+      'a later event never overtakes an earlier one',
+    );
     const s = await n.status();
     const down = s.targets.find((t) => t.target === 'down')!;
     assert.equal(down.dead, 2);
@@ -104,7 +116,12 @@ describe('queued notifier', () => {
     const bad = fakeSender(() => {
       throw new DeliveryError('400 Bad Request', { status: 400, retry: false });
     });
-    const n = createQueuedNotifier({ config: cfg({ '*': ['x'] }), targets: [{ name: 'x', sender: bad, delivery: fast }], outbox: createMemoryOutbox(), log });
+    const n = createQueuedNotifier({
+      config: cfg({ '*': ['x'] }),
+      targets: [{ name: 'x', sender: bad, delivery: fast }],
+      outbox: createMemoryOutbox(),
+      log,
+    });
     n.start();
     await n.notify(note('blocked', 'b1'));
     await n.settled();
@@ -115,7 +132,12 @@ describe('queued notifier', () => {
 
   it('rate-limits per target: a flapping gate does not flood the channel', async () => {
     const chat = fakeSender();
-    const n = createQueuedNotifier({ config: cfg({ '*': ['chat'] }), targets: [{ name: 'chat', sender: chat, delivery: { ...fast, rate_per_minute: 3 } }], outbox: createMemoryOutbox(), log });
+    const n = createQueuedNotifier({
+      config: cfg({ '*': ['chat'] }),
+      targets: [{ name: 'chat', sender: chat, delivery: { ...fast, rate_per_minute: 3 } }],
+      outbox: createMemoryOutbox(),
+      log,
+    });
     n.start();
     for (let i = 0; i < 6; i++) await n.notify(note('deploy_failed', `f${i}`));
     await new Promise((r) => setTimeout(r, 300));
@@ -126,7 +148,12 @@ describe('queued notifier', () => {
 
   it('a full queue drops new items into the dead letters, counted', async () => {
     const never = fakeSender(() => new Promise<string>(() => undefined));
-    const n = createQueuedNotifier({ config: cfg({ '*': ['x'] }), targets: [{ name: 'x', sender: never, delivery: { ...fast, queue_max: 2, timeout: 60_000 } }], outbox: createMemoryOutbox(), log });
+    const n = createQueuedNotifier({
+      config: cfg({ '*': ['x'] }),
+      targets: [{ name: 'x', sender: never, delivery: { ...fast, queue_max: 2, timeout: 60_000 } }],
+      outbox: createMemoryOutbox(),
+      log,
+    });
     for (let i = 0; i < 4; i++) await n.notify(note('blocked', `q${i}`));
     const s = await n.status();
     assert.equal(s.targets[0]!.pending, 2);
@@ -140,12 +167,20 @@ describe('queued notifier', () => {
     const picky: Sender & { got: Notification[] } = { ...fakeSender(), accepts: (x) => x.kind === 'blocked' };
     const got: Notification[] = [];
     picky.send = async (x) => (got.push(x), '202');
-    const n = createQueuedNotifier({ config: cfg({ '*': ['p'] }), targets: [{ name: 'p', sender: picky, delivery: fast }], outbox: createMemoryOutbox(), log });
+    const n = createQueuedNotifier({
+      config: cfg({ '*': ['p'] }),
+      targets: [{ name: 'p', sender: picky, delivery: fast }],
+      outbox: createMemoryOutbox(),
+      log,
+    });
     n.start();
     await n.notify(note('deploy_live', 'l1'));
     await n.notify(note('blocked', 'b1'));
     await n.settled();
-    assert.deepEqual(got.map((g) => g.id), ['b1']);
+    assert.deepEqual(
+      got.map((g) => g.id),
+      ['b1'],
+    );
     await n.stop();
   });
 
@@ -155,7 +190,12 @@ describe('queued notifier', () => {
     const down = fakeSender(() => {
       throw new DeliveryError('connect ECONNREFUSED');
     });
-    let n = createQueuedNotifier({ config: cfg({ '*': ['x'] }), targets: [{ name: 'x', sender: down, delivery: { ...fast, backoff: 5000, max_backoff: 5000 } }], outbox: store.notifications!, log });
+    let n = createQueuedNotifier({
+      config: cfg({ '*': ['x'] }),
+      targets: [{ name: 'x', sender: down, delivery: { ...fast, backoff: 5000, max_backoff: 5000 } }],
+      outbox: store.notifications!,
+      log,
+    });
     n.start();
     await n.notify(note('blocked', 'r1'));
     await new Promise((r) => setTimeout(r, 100));
@@ -171,11 +211,20 @@ describe('queued notifier', () => {
     await outbox.retry(pending[0]!.id, Date.now()); // no-op for pending; the due time is what matters
     const up = fakeSender();
     // The next start honours the recorded backoff; make it due now for the test.
-    n = createQueuedNotifier({ config: cfg({ '*': ['x'] }), targets: [{ name: 'x', sender: up, delivery: fast }], outbox, log, now: () => Date.now() + 10_000 });
+    n = createQueuedNotifier({
+      config: cfg({ '*': ['x'] }),
+      targets: [{ name: 'x', sender: up, delivery: fast }],
+      outbox,
+      log,
+      now: () => Date.now() + 10_000,
+    });
     n.start();
     await n.notify(note('blocked', 'r1')); // the same event told again after the restart: not twice
     await n.settled();
-    assert.deepEqual(up.got.map((g) => g.id), ['r1']);
+    assert.deepEqual(
+      up.got.map((g) => g.id),
+      ['r1'],
+    );
     await n.stop();
     await store.close();
   });

@@ -26,7 +26,17 @@ const n = (kind: string, extra: Partial<Notification> = {}): Notification => ({ 
 
 describe('notification payloads', () => {
   it('pages for a block, a failed rollback and an unknown build; resolves on unblock and recovery; never for a live deploy', () => {
-    const actions = ['blocked', 'rollback_failed', 'unknown_build', 'reverted', 'tests_failed', 'deploy_live', 'unblocked', 'recovered', 'some_new_kind'].map((k) => [k, pagerAction(pager, n(k))]);
+    const actions = [
+      'blocked',
+      'rollback_failed',
+      'unknown_build',
+      'reverted',
+      'tests_failed',
+      'deploy_live',
+      'unblocked',
+      'recovered',
+      'some_new_kind',
+    ].map((k) => [k, pagerAction(pager, n(k))]);
     assert.deepEqual(actions, [
       ['blocked', 'trigger'],
       ['rollback_failed', 'trigger'],

@@ -13,8 +13,13 @@ describe('adapters/runner/node-test', () => {
     assert.ok(!m('test/a.js', 'test/aXjs'));
   });
 
-  it('reads our reporter\'s lines and ignores everything else', () => {
-    assert.deepEqual(parseNodeTestLine('@@immune-test {"kind":"pass","file":"/x/a.js","title":"A > b","durationMs":2}'), { kind: 'pass', file: '/x/a.js', title: 'A > b', durationMs: 2 });
+  it("reads our reporter's lines and ignores everything else", () => {
+    assert.deepEqual(parseNodeTestLine('@@immune-test {"kind":"pass","file":"/x/a.js","title":"A > b","durationMs":2}'), {
+      kind: 'pass',
+      file: '/x/a.js',
+      title: 'A > b',
+      durationMs: 2,
+    });
     assert.equal(parseNodeTestLine('ok 1 - something'), undefined);
     assert.equal(parseNodeTestLine('@@immune-test {nope'), undefined);
   });

@@ -53,7 +53,17 @@ export function lineStoreContract(open: () => Promise<Opened<LineStore>>): void 
     await store.createDeploy(d);
     assert.deepEqual(await store.getDeploy('d1'), d);
     await assert.rejects(store.createDeploy(d), ConflictError);
-    const rolling = { ...d, status: 'baking', updatedAt: 2000, state: deployState({ status: 'baking', step: 1, since: 1500, lastGate: { decision: 'continue', explanation: 'all metrics within tolerance' } }) };
+    const rolling = {
+      ...d,
+      status: 'baking',
+      updatedAt: 2000,
+      state: deployState({
+        status: 'baking',
+        step: 1,
+        since: 1500,
+        lastGate: { decision: 'continue', explanation: 'all metrics within tolerance' },
+      }),
+    };
     await store.saveDeploy(rolling, { deployId: 'd1', time: 2000, type: 'gate', status: 'baking', data: { step: 1 } });
     assert.deepEqual(await store.getDeploy('d1'), rolling);
     assert.equal(await store.getDeploy('missing'), undefined);
@@ -62,7 +72,10 @@ export function lineStoreContract(open: () => Promise<Opened<LineStore>>): void 
   it('saveDeploy upserts a deploy that was never created and appends events in order', async () => {
     const d = deploy('d9', 500);
     await store.saveDeploy(d, { deployId: 'd9', time: 500, type: 'start', status: 'testing' });
-    await store.saveDeploy({ ...d, status: 'building' }, { deployId: 'd9', time: 600, type: 'tests_passed', status: 'building', data: { passed: 12 } });
+    await store.saveDeploy(
+      { ...d, status: 'building' },
+      { deployId: 'd9', time: 600, type: 'tests_passed', status: 'building', data: { passed: 12 } },
+    );
     await store.saveDeploy({ ...d, status: 'rolling_out' }, { deployId: 'd9', time: 600, type: 'built', status: 'rolling_out' });
     assert.equal((await store.getDeploy('d9'))?.status, 'rolling_out');
     assert.deepEqual(await store.events('d9'), [
@@ -79,9 +92,13 @@ export function lineStoreContract(open: () => Promise<Opened<LineStore>>): void 
     // An event whose data cannot be serialized fails before anything is written.
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
-    await assert.rejects(store.saveDeploy({ ...d, status: 'building' }, { deployId: 'd1', time: 2, type: 'x', status: 'building', data: cyclic }));
+    await assert.rejects(
+      store.saveDeploy({ ...d, status: 'building' }, { deployId: 'd1', time: 2, type: 'x', status: 'building', data: cyclic }),
+    );
     // A constraint failure inside the transaction rolls back the deploy row too.
-    await assert.rejects(store.saveDeploy({ ...d, status: 'building' }, { deployId: 'd1', time: 2, type: null as unknown as string, status: 'building' }));
+    await assert.rejects(
+      store.saveDeploy({ ...d, status: 'building' }, { deployId: 'd1', time: 2, type: null as unknown as string, status: 'building' }),
+    );
     assert.equal((await store.getDeploy('d1'))?.status, 'queued');
     assert.deepEqual(await store.events('d1'), []);
   });
@@ -90,24 +107,59 @@ export function lineStoreContract(open: () => Promise<Opened<LineStore>>): void 
     for (let i = 1; i <= 5; i++) await store.createDeploy(deploy(`d${i}`, i * 1000));
     await store.createDeploy({ ...deploy('x1', 9000), pipeline: 'other' });
     await store.createDeploy(deploy('d5b', 5000)); // same time as d5: later insert first
-    assert.deepEqual((await store.listDeploys('local')).map((d) => d.id), ['d5b', 'd5', 'd4', 'd3', 'd2', 'd1']);
-    assert.deepEqual((await store.listDeploys('local', { limit: 2 })).map((d) => d.id), ['d5b', 'd5']);
-    assert.deepEqual((await store.listDeploys('local', { before: 4000, limit: 10 })).map((d) => d.id), ['d3', 'd2', 'd1']);
-    assert.deepEqual((await store.listDeploys('other')).map((d) => d.id), ['x1']);
+    assert.deepEqual(
+      (await store.listDeploys('local')).map((d) => d.id),
+      ['d5b', 'd5', 'd4', 'd3', 'd2', 'd1'],
+    );
+    assert.deepEqual(
+      (await store.listDeploys('local', { limit: 2 })).map((d) => d.id),
+      ['d5b', 'd5'],
+    );
+    assert.deepEqual(
+      (await store.listDeploys('local', { before: 4000, limit: 10 })).map((d) => d.id),
+      ['d3', 'd2', 'd1'],
+    );
+    assert.deepEqual(
+      (await store.listDeploys('other')).map((d) => d.id),
+      ['x1'],
+    );
     assert.deepEqual(await store.listDeploys('none'), []);
   });
 
   it('keeps gate looks per deploy in order', async () => {
-    await store.appendGateLook({ deployId: 'd1', step: 0, time: 10, elapsedMs: 5000, decision: 'continue', explanation: 'baking', metrics: [{ name: 'error_rate', pValue: 0.5 }] });
+    await store.appendGateLook({
+      deployId: 'd1',
+      step: 0,
+      time: 10,
+      elapsedMs: 5000,
+      decision: 'continue',
+      explanation: 'baking',
+      metrics: [{ name: 'error_rate', pValue: 0.5 }],
+    });
     await store.appendGateLook({ deployId: 'd2', step: 0, time: 11, elapsedMs: 5000, decision: 'pass', explanation: 'ok', metrics: [] });
-    await store.appendGateLook({ deployId: 'd1', step: -1, time: 20, elapsedMs: 2500.5, decision: 'fail', explanation: 'error_rate +400%', metrics: { a: 1 } });
+    await store.appendGateLook({
+      deployId: 'd1',
+      step: -1,
+      time: 20,
+      elapsedMs: 2500.5,
+      decision: 'fail',
+      explanation: 'error_rate +400%',
+      metrics: { a: 1 },
+    });
     const looks = await store.gateLooks('d1');
     assert.deepEqual(looks, [
-      { deployId: 'd1', step: 0, time: 10, elapsedMs: 5000, decision: 'continue', explanation: 'baking', metrics: [{ name: 'error_rate', pValue: 0.5 }] },
+      {
+        deployId: 'd1',
+        step: 0,
+        time: 10,
+        elapsedMs: 5000,
+        decision: 'continue',
+        explanation: 'baking',
+        metrics: [{ name: 'error_rate', pValue: 0.5 }],
+      },
       { deployId: 'd1', step: -1, time: 20, elapsedMs: 2500.5, decision: 'fail', explanation: 'error_rate +400%', metrics: { a: 1 } },
     ]);
   });
-
 }
 
 /** Defines the AuditStore cases; `open` gives a fresh, empty store for each case. */
@@ -122,7 +174,14 @@ export function auditStoreContract(open: () => Promise<Opened<AuditStore>>): voi
 
   it('lists entries newest first with ids, details and limit', async () => {
     await audit.append({ time: 1, actor: 'token:alice', action: 'block', target: 'line:local', reason: 'investigating' });
-    await audit.append({ time: 2, actor: 'token:bob', action: 'unblock', target: 'line:local', reason: 'fixed', details: { deploy: 'd2' } });
+    await audit.append({
+      time: 2,
+      actor: 'token:bob',
+      action: 'unblock',
+      target: 'line:local',
+      reason: 'fixed',
+      details: { deploy: 'd2' },
+    });
     await audit.append({ time: 3, actor: 'token:carol', action: 'close', target: 'experiment:banner', reason: 'won' });
     const all = await audit.list();
     assert.deepEqual(
@@ -133,10 +192,24 @@ export function auditStoreContract(open: () => Promise<Opened<AuditStore>>): voi
         ['token:alice', 'block'],
       ],
     );
-    assert.deepEqual(all[1], { id: 2, time: 2, actor: 'token:bob', action: 'unblock', target: 'line:local', reason: 'fixed', details: { deploy: 'd2' } });
+    assert.deepEqual(all[1], {
+      id: 2,
+      time: 2,
+      actor: 'token:bob',
+      action: 'unblock',
+      target: 'line:local',
+      reason: 'fixed',
+      details: { deploy: 'd2' },
+    });
     assert.equal('details' in all[0]!, false);
-    assert.deepEqual((await audit.list({ limit: 1 })).map((e) => e.id), [3]);
-    assert.deepEqual((await audit.list({ target: 'line:local' })).map((e) => e.id), [2, 1]);
+    assert.deepEqual(
+      (await audit.list({ limit: 1 })).map((e) => e.id),
+      [3],
+    );
+    assert.deepEqual(
+      (await audit.list({ target: 'line:local' })).map((e) => e.id),
+      [2, 1],
+    );
     assert.deepEqual(await audit.list({ target: 'nothing' }), []);
   });
 }

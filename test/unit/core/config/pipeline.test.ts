@@ -58,15 +58,31 @@ describe('pipeline config', () => {
   });
 
   it('takes a metric weight and the gate history, and names bad ones', () => {
-    const p = parsePipeline(base.replace('bad: increase }', 'bad: increase, weight: 3 }').replace('steps: [', 'history: 10m\n  steps: ['), 'p.yaml');
+    const p = parsePipeline(
+      base.replace('bad: increase }', 'bad: increase, weight: 3 }').replace('steps: [', 'history: 10m\n  steps: ['),
+      'p.yaml',
+    );
     assert.equal(p.metrics.definitions[0]!.weight, 3);
     assert.equal(p.rollout.history, 600_000);
-    const per = parsePipeline(base.replace('rollout:', '    - { name: checkouts, kind: count, counter: c, bad: decrease, per: error_rate }\nrollout:'), 'p.yaml');
+    const per = parsePipeline(
+      base.replace('rollout:', '    - { name: checkouts, kind: count, counter: c, bad: decrease, per: error_rate }\nrollout:'),
+      'p.yaml',
+    );
     assert.equal(per.metrics.definitions[1]!.kind === 'count' && per.metrics.definitions[1]!.per, 'error_rate');
-    const bad = issues(base.replace('rollout:', '    - { name: checkouts, kind: count, counter: c, bad: decrease, per: requests }\nrollout:'));
-    assert.ok(bad.some((l) => /^p\.yaml:7:\d+ metrics\.definitions\.1\.per: no metric "requests"; per names a ratio metric.*ratio metrics: error_rate/.test(l)), bad.join('\n'));
+    const bad = issues(
+      base.replace('rollout:', '    - { name: checkouts, kind: count, counter: c, bad: decrease, per: requests }\nrollout:'),
+    );
+    assert.ok(
+      bad.some((l) =>
+        /^p\.yaml:7:\d+ metrics\.definitions\.1\.per: no metric "requests"; per names a ratio metric.*ratio metrics: error_rate/.test(l),
+      ),
+      bad.join('\n'),
+    );
     const out = issues(base.replace('bad: increase }', 'bad: increase, weight: 0 }'));
-    assert.ok(out.some((l) => /metrics\.definitions\.0\.weight: expected a weight > 0/.test(l)), out.join('\n'));
+    assert.ok(
+      out.some((l) => /metrics\.definitions\.0\.weight: expected a weight > 0/.test(l)),
+      out.join('\n'),
+    );
   });
 
   it('every pipeline shipped under pipelines/ is valid', () => {
@@ -79,23 +95,38 @@ describe('pipeline config', () => {
   });
 
   it('names an unknown key at the key (a typo never silently means the default)', () => {
-    const out = issues(base.replace("bad: increase }", "bad: increase, tolerence: 5% }"));
+    const out = issues(base.replace('bad: increase }', 'bad: increase, tolerence: 5% }'));
     assert.deepEqual(out, ['p.yaml:6:100 metrics.definitions.0.tolerence: unknown key "tolerence"']);
   });
 
   it('names wrong types, bad durations and missing keys by path', () => {
     const out = issues(base.replace('servers: 4 }', 'servers: four }').replace('steps: [', 'interval: soon\n  steps: ['));
-    assert.ok(out.some((l) => /^p\.yaml:3:\d+ fleet\.servers: .*number/i.test(l)), out.join('\n'));
-    assert.ok(out.some((l) => /^p\.yaml:8:13 rollout\.interval: "soon" is not a duration/.test(l)), out.join('\n'));
+    assert.ok(
+      out.some((l) => /^p\.yaml:3:\d+ fleet\.servers: .*number/i.test(l)),
+      out.join('\n'),
+    );
+    assert.ok(
+      out.some((l) => /^p\.yaml:8:13 rollout\.interval: "soon" is not a duration/.test(l)),
+      out.join('\n'),
+    );
     const missing = issues(base.replace('repo: { url: /tmp/shop.git }\n', ''));
-    assert.ok(missing.some((l) => /repo: required/.test(l)), missing.join('\n'));
+    assert.ok(
+      missing.some((l) => /repo: required/.test(l)),
+      missing.join('\n'),
+    );
   });
 
   it('checks what the schema cannot: duplicate metrics, bakes, steps larger than the fleet', () => {
-    const dup = base.replace("bad: increase }", "bad: increase }\n    - { name: error_rate, kind: count, counter: c, bad: increase }");
+    const dup = base.replace('bad: increase }', 'bad: increase }\n    - { name: error_rate, kind: count, counter: c, bad: increase }');
     assert.ok(issues(dup).some((l) => /duplicate metric "error_rate"/.test(l)));
-    assert.ok(issues(base.replace('{ servers: 1 }', '{ servers: 1, min_bake: 2m, max_bake: 1m }')).some((l) => /max_bake \(60s\) is shorter than min_bake \(120s\)/.test(l)));
+    assert.ok(
+      issues(base.replace('{ servers: 1 }', '{ servers: 1, min_bake: 2m, max_bake: 1m }')).some((l) =>
+        /max_bake \(60s\) is shorter than min_bake \(120s\)/.test(l),
+      ),
+    );
     assert.ok(issues(base.replace('{ servers: 1 }', '{ servers: 9 }')).some((l) => /9 servers but the fleet has 4/.test(l)));
-    assert.ok(issues(base.replace('{ servers: 1 }', '{ servers: 1, percent: 10% }')).some((l) => /exactly one of servers or percent/.test(l)));
+    assert.ok(
+      issues(base.replace('{ servers: 1 }', '{ servers: 1, percent: 10% }')).some((l) => /exactly one of servers or percent/.test(l)),
+    );
   });
 });

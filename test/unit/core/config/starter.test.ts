@@ -28,13 +28,44 @@ describe('core/config/starter', () => {
       { name: 'nodejs_eventloop_lag_seconds', type: 'gauge', labels: {} },
     ];
     const { metrics, candidates } = inferMetrics(fams);
-    assert.deepEqual(metrics.map((m) => m.def), [
-      { name: 'error_rate', kind: 'ratio', numerator: 'shop_http_requests_total{code=~"5.."}', denominator: 'shop_http_requests_total', bad: 'increase', tolerance: '10%', critical: true },
-      { name: 'latency_p99', kind: 'continuous', histogram: 'shop_http_request_duration_seconds', quantile: 0.99, bad: 'increase', tolerance: '20%' },
-      { name: 'memory', kind: 'continuous', gauge: 'process_resident_memory_bytes', bad: 'increase', tolerance: '25%' },
-      { name: 'cpu', kind: 'continuous', rate: 'process_cpu_seconds_total', bad: 'increase', tolerance: '50%' },
-    ]);
-    assert.deepEqual(candidates.map((c) => c.def), [{ name: 'shop_checkouts', kind: 'count', counter: 'shop_checkouts_total', bad: 'decrease', tolerance: '10%', group: 'business', per: 'error_rate' }]);
+    assert.deepEqual(
+      metrics.map((m) => m.def),
+      [
+        {
+          name: 'error_rate',
+          kind: 'ratio',
+          numerator: 'shop_http_requests_total{code=~"5.."}',
+          denominator: 'shop_http_requests_total',
+          bad: 'increase',
+          tolerance: '10%',
+          critical: true,
+        },
+        {
+          name: 'latency_p99',
+          kind: 'continuous',
+          histogram: 'shop_http_request_duration_seconds',
+          quantile: 0.99,
+          bad: 'increase',
+          tolerance: '20%',
+        },
+        { name: 'memory', kind: 'continuous', gauge: 'process_resident_memory_bytes', bad: 'increase', tolerance: '25%' },
+        { name: 'cpu', kind: 'continuous', rate: 'process_cpu_seconds_total', bad: 'increase', tolerance: '50%' },
+      ],
+    );
+    assert.deepEqual(
+      candidates.map((c) => c.def),
+      [
+        {
+          name: 'shop_checkouts',
+          kind: 'count',
+          counter: 'shop_checkouts_total',
+          bad: 'decrease',
+          tolerance: '10%',
+          group: 'business',
+          per: 'error_rate',
+        },
+      ],
+    );
   });
 
   it('reads errors from a histogram _count with a status label when there is no counter, and 5xx classes as such', () => {
@@ -52,8 +83,17 @@ describe('core/config/starter', () => {
     const shapes: AppFacts[] = [
       facts(),
       facts({ tests: undefined, noTests: 'package.json has no test script', servers: 1 }),
-      facts({ tests: { runner: 'command', command: ['npm', 'test'], setup: [['npm', 'ci']] }, build: { commands: [['npm', 'ci', '--omit=dev']] }, servers: 2, warnings: ['a note'] }),
-      facts({ name: 'my-app_2', start: ['npm', 'start'], candidates: inferMetrics([{ name: 'signups_total', type: 'counter', labels: {} }]).candidates }),
+      facts({
+        tests: { runner: 'command', command: ['npm', 'test'], setup: [['npm', 'ci']] },
+        build: { commands: [['npm', 'ci', '--omit=dev']] },
+        servers: 2,
+        warnings: ['a note'],
+      }),
+      facts({
+        name: 'my-app_2',
+        start: ['npm', 'start'],
+        candidates: inferMetrics([{ name: 'signups_total', type: 'counter', labels: {} }]).candidates,
+      }),
     ];
     for (const f of shapes) {
       const text = starterPipeline(f);

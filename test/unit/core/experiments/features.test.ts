@@ -3,7 +3,14 @@ import fc from 'fast-check';
 import { experimentConfig, flagConfig } from '../../../../src/core/config/experiment.js';
 import { experimentFeature, featuresDocument, flagFeature, nextPhase } from '../../../../src/core/experiments/features.js';
 
-const exp = (over: Record<string, unknown> = {}) => experimentConfig.parse({ name: 'EnhancedCheckout', initial_rollout: '100%', branches: { Enhanced: '50%' }, goals: ['checkout'], ...over });
+const exp = (over: Record<string, unknown> = {}) =>
+  experimentConfig.parse({
+    name: 'EnhancedCheckout',
+    initial_rollout: '100%',
+    branches: { Enhanced: '50%' },
+    goals: ['checkout'],
+    ...over,
+  });
 
 describe('core/experiments/features', () => {
   it('compiles an experiment into a flexibleRollout with control first and weights summing to 1000', () => {
@@ -33,7 +40,11 @@ describe('core/experiments/features', () => {
     const e = exp();
     const p1 = nextPhase(e, undefined, false, 1)!;
     assert.equal(nextPhase(e, p1, false, 2), undefined, 'same definition, same phase');
-    assert.equal(nextPhase(exp({ initial_rollout: '10%', description: 'x' }), p1, false, 2), undefined, 'a rollout change keeps assignment');
+    assert.equal(
+      nextPhase(exp({ initial_rollout: '10%', description: 'x' }), p1, false, 2),
+      undefined,
+      'a rollout change keeps assignment',
+    );
     const p2 = nextPhase(exp({ branches: { Enhanced: '30%' } }), p1, false, 3)!;
     assert.equal(p2.phase, 2);
     assert.notEqual(p2.groupId, p1.groupId);
@@ -49,7 +60,10 @@ describe('core/experiments/features', () => {
     const e = exp({ initial_rollout: '10%' });
     const p = nextPhase(e, undefined, false, 1)!;
     const f = experimentFeature(e, p, { experiment: e.name, branch: 'control', reason: 'no win', actor: 'a', time: 5 });
-    assert.deepEqual(f.strategies[0]!.variants!.map((v) => [v.name, v.weight]), [['control', 1000]]);
+    assert.deepEqual(
+      f.strategies[0]!.variants!.map((v) => [v.name, v.weight]),
+      [['control', 1000]],
+    );
     assert.equal(f.strategies[0]!.parameters.rollout, '100');
   });
 
@@ -76,9 +90,18 @@ describe('core/experiments/features', () => {
         const branches = Object.fromEntries(perMille.map((w, i) => [`B${i}`, `${w / 10}%`]));
         const e = exp({ branches });
         const s = experimentFeature(e, nextPhase(e, undefined, false, 0)!).strategies[0]!;
-        assert.equal(s.variants!.reduce((n, v) => n + v.weight, 0), 1000);
-        assert.deepEqual(s.variants!.map((v) => v.name), ['control', ...perMille.map((_, i) => `B${i}`)]);
-        assert.deepEqual(s.variants!.slice(1).map((v) => v.weight), perMille);
+        assert.equal(
+          s.variants!.reduce((n, v) => n + v.weight, 0),
+          1000,
+        );
+        assert.deepEqual(
+          s.variants!.map((v) => v.name),
+          ['control', ...perMille.map((_, i) => `B${i}`)],
+        );
+        assert.deepEqual(
+          s.variants!.slice(1).map((v) => v.weight),
+          perMille,
+        );
       }),
     );
   });

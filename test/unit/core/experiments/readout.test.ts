@@ -14,7 +14,13 @@ function binomial(n: number, p: number, r: () => number): number {
   return k;
 }
 
-const def = experimentConfig.parse({ name: 'Sim', initial_rollout: '100%', branches: { Enhanced: '50%' }, goals: ['checkout'], guardrails: ['error_rate'] });
+const def = experimentConfig.parse({
+  name: 'Sim',
+  initial_rollout: '100%',
+  branches: { Enhanced: '50%' },
+  goals: ['checkout'],
+  guardrails: ['error_rate'],
+});
 const phase = nextPhase(def, undefined, false, 0)!;
 
 /** Users per branch and their true conversion and error rates. */
@@ -24,14 +30,23 @@ function simulate(r: () => number, n: [number, number], checkout: [number, numbe
     branches: (['control', 'Enhanced'] as const).map((branch, i) => ({
       branch,
       users: n[i]!,
-      goals: { checkout: { users: binomial(n[i]!, checkout[i]!, r), value: 0 }, error_rate: { users: binomial(n[i]!, errors[i]!, r), value: 0 } },
+      goals: {
+        checkout: { users: binomial(n[i]!, checkout[i]!, r), value: 0 },
+        error_rate: { users: binomial(n[i]!, errors[i]!, r), value: 0 },
+      },
     })),
   };
 }
 
 function decisions(runs: number, seed: number, make: (r: () => number) => PhaseTally): Record<Decision, number> {
   const r = rng(seed);
-  const out: Record<Decision, number> = { 'not started': 0, 'desired result': 0, 'undesired result': 0, 'no statistical significance': 0, invalid: 0 };
+  const out: Record<Decision, number> = {
+    'not started': 0,
+    'desired result': 0,
+    'undesired result': 0,
+    'no statistical significance': 0,
+    invalid: 0,
+  };
   for (let i = 0; i < runs; i++) out[computeReadout(def, phase, make(r)).decision]++;
   return out;
 }
@@ -45,7 +60,10 @@ describe('core/experiments/readout', () => {
     const m = out.branches[1]!.metrics.find((x) => x.name === 'checkout')!;
     assert.ok(m.ci[0] > 0 && m.ci[0] < 0.2 && m.ci[1] > 0.2, `CI ${m.ci}`);
     assert.equal(m.outcome, 'better');
-    assert.match(out.summary, /^Sim phase 1: desired result \(Enhanced\); Enhanced checkout \+\d+\.\d% \(CI \+\d+\.\d%\.\.\+\d+\.\d%\), p=.*: better; 40000 participants, 0 excluded$/);
+    assert.match(
+      out.summary,
+      /^Sim phase 1: desired result \(Enhanced\); Enhanced checkout \+\d+\.\d% \(CI \+\d+\.\d%\.\.\+\d+\.\d%\), p=.*: better; 40000 participants, 0 excluded$/,
+    );
   });
 
   it('finds a -20% drop in checkouts: undesired result', () => {
@@ -93,7 +111,11 @@ describe('core/experiments/readout', () => {
         }
         const t: PhaseTally = {
           excluded: 0,
-          branches: ['control', 'Enhanced'].map((branch, b) => ({ branch, users: n, goals: { checkout: { users: conv[b]!, value: 0 }, error_rate: { users: err[b]!, value: 0 } } })),
+          branches: ['control', 'Enhanced'].map((branch, b) => ({
+            branch,
+            users: n,
+            goals: { checkout: { users: conv[b]!, value: 0 }, error_rate: { users: err[b]!, value: 0 } },
+          })),
         };
         if (computeReadout(def, phase, t).decision !== 'no statistical significance') {
           falseResults++;
@@ -116,7 +138,13 @@ describe('core/experiments/readout', () => {
     const three = experimentConfig.parse({ name: 'H', branches: { B: '50%' }, goals: ['g1', 'g2', 'g3'] });
     const p3 = nextPhase(three, undefined, false, 0)!;
     const goals = (x: number) => ({ g1: { users: x, value: 0 }, g2: { users: 1000, value: 0 }, g3: { users: 1000, value: 0 } });
-    const t: PhaseTally = { excluded: 0, branches: [{ branch: 'control', users: 10_000, goals: goals(1000) }, { branch: 'B', users: 10_000, goals: goals(1130) }] };
+    const t: PhaseTally = {
+      excluded: 0,
+      branches: [
+        { branch: 'control', users: 10_000, goals: goals(1000) },
+        { branch: 'B', users: 10_000, goals: goals(1130) },
+      ],
+    };
     const out = computeReadout(three, p3, t);
     const g1 = out.branches[1]!.metrics[0]!;
     assert.ok(g1.adjustedP > g1.pValue, 'adjusted upwards');

@@ -1,11 +1,23 @@
 // The OpenFeature mapping of Unleash evaluations (shared by OFREP and immune/openfeature): kinds,
 // values, variants, reasons, error codes, and OpenFeature contexts as Unleash contexts.
 import assert from 'node:assert/strict';
-import { flagKind, missingTargetingKey, resolveFlag, unleashContext, type FlagDefinition } from '../../../../src/core/experiments/resolution.js';
+import {
+  flagKind,
+  missingTargetingKey,
+  resolveFlag,
+  unleashContext,
+  type FlagDefinition,
+} from '../../../../src/core/experiments/resolution.js';
 
 const on = { name: 'disabled', enabled: false, feature_enabled: true };
 const off = { name: 'disabled', enabled: false, feature_enabled: false };
-const flag = (f: Partial<FlagDefinition>): FlagDefinition => ({ name: 'f', enabled: true, strategies: [{ name: 'default', parameters: {}, constraints: [] }], variants: [], ...f });
+const flag = (f: Partial<FlagDefinition>): FlagDefinition => ({
+  name: 'f',
+  enabled: true,
+  strategies: [{ name: 'default', parameters: {}, constraints: [] }],
+  variants: [],
+  ...f,
+});
 const experiment: FlagDefinition = {
   name: 'Checkout',
   enabled: true,
@@ -49,12 +61,21 @@ describe('OpenFeature resolution of Unleash evaluations', () => {
   });
 
   it('variant flags: the payload as its type, or nothing (the caller default) when no variant applies', () => {
-    const def = flag({ variants: [{ name: 'low', weight: 500, payload: { type: 'number', value: '10' } }, { name: 'high', weight: 500, payload: { type: 'number', value: '99' } }] });
+    const def = flag({
+      variants: [
+        { name: 'low', weight: 500, payload: { type: 'number', value: '10' } },
+        { name: 'high', weight: 500, payload: { type: 'number', value: '99' } },
+      ],
+    });
     const r = resolveFlag('f', def, true, { name: 'high', enabled: true, payload: { type: 'number', value: '99' } });
     assert.deepEqual(r, { ok: true, key: 'f', kind: 'number', value: 99, variant: 'high', reason: 'SPLIT', metadata: {} });
     const none = resolveFlag('f', { ...def, enabled: false }, false, off);
     assert.deepEqual(none, { ok: true, key: 'f', kind: 'number', reason: 'DISABLED', metadata: {} });
-    const bad = resolveFlag('f', flag({ variants: [{ name: 'x', payload: { type: 'json', value: '{oops' } }] }), true, { name: 'x', enabled: true, payload: { type: 'json', value: '{oops' } });
+    const bad = resolveFlag('f', flag({ variants: [{ name: 'x', payload: { type: 'json', value: '{oops' } }] }), true, {
+      name: 'x',
+      enabled: true,
+      payload: { type: 'json', value: '{oops' },
+    });
     assert.equal(bad.ok ? 'ok' : bad.errorCode, 'PARSE_ERROR');
     const names = resolveFlag('f', flag({ variants: [{ name: 'a' }, { name: 'b' }] }), true, { name: 'b', enabled: true });
     assert.ok(names.ok && names.value === 'b');
@@ -62,7 +83,15 @@ describe('OpenFeature resolution of Unleash evaluations', () => {
 
   it('experiments: the branch for participants with the groupId, control otherwise, static once closed', () => {
     const p = resolveFlag('Checkout', experiment, true, { name: 'Enhanced', enabled: true });
-    assert.deepEqual(p, { ok: true, key: 'Checkout', kind: 'string', value: 'Enhanced', variant: 'Enhanced', reason: 'SPLIT', metadata: { experiment: 'Checkout', control: 'control', groupId: 'Checkout.phase2' } });
+    assert.deepEqual(p, {
+      ok: true,
+      key: 'Checkout',
+      kind: 'string',
+      value: 'Enhanced',
+      variant: 'Enhanced',
+      reason: 'SPLIT',
+      metadata: { experiment: 'Checkout', control: 'control', groupId: 'Checkout.phase2' },
+    });
     const out = resolveFlag('Checkout', experiment, false, off);
     assert.ok(out.ok && out.value === 'control' && out.reason === 'DEFAULT' && out.metadata.groupId === undefined);
     const closed = resolveFlag('Checkout', { ...experiment, stale: true }, true, { name: 'Enhanced', enabled: true });
@@ -83,8 +112,24 @@ describe('OpenFeature resolution of Unleash evaluations', () => {
   });
 
   it('contexts: targetingKey is userId, standard fields stay, the rest are string properties', () => {
-    const r = unleashContext({ targetingKey: 'u1', sessionId: 's', plan: 'beta', seats: 3, admin: true, when: new Date(0), tags: ['a'], properties: { region: 'eu' } });
-    assert.deepEqual(r, { ok: true, context: { userId: 'u1', sessionId: 's', properties: { plan: 'beta', seats: '3', admin: 'true', when: '1970-01-01T00:00:00.000Z', tags: '["a"]', region: 'eu' } } });
+    const r = unleashContext({
+      targetingKey: 'u1',
+      sessionId: 's',
+      plan: 'beta',
+      seats: 3,
+      admin: true,
+      when: new Date(0),
+      tags: ['a'],
+      properties: { region: 'eu' },
+    });
+    assert.deepEqual(r, {
+      ok: true,
+      context: {
+        userId: 'u1',
+        sessionId: 's',
+        properties: { plan: 'beta', seats: '3', admin: 'true', when: '1970-01-01T00:00:00.000Z', tags: '["a"]', region: 'eu' },
+      },
+    });
     const both = unleashContext({ targetingKey: 't', userId: 'u' });
     assert.ok(both.ok && both.context.userId === 'u');
     assert.equal(unleashContext('x').ok, false);

@@ -36,7 +36,8 @@ function simulate(seed: number, o: { instances: number; posts: number; users: nu
   return tally;
 }
 
-const totals = (t: EvaluationTally): number[] => branches.map((b) => Object.values(t.instances).reduce((s, i) => s + (i.branches[b]?.count ?? 0), 0));
+const totals = (t: EvaluationTally): number[] =>
+  branches.map((b) => Object.values(t.instances).reduce((s, i) => s + (i.branches[b]?.count ?? 0), 0));
 
 describe('sample ratio checks', () => {
   it('F tail matches known values', () => {
@@ -74,7 +75,8 @@ describe('sample ratio checks', () => {
 
   it('evaluations: catches a branch under-served by 10% of its users (100 runs)', () => {
     let caught = 0;
-    for (let s = 0; s < 100; s++) if (evaluationSrm(branches, weights, simulate(5000 + s, { instances: 3, posts: 6, users: 2000, keep: 0.9 })).mismatch) caught++;
+    for (let s = 0; s < 100; s++)
+      if (evaluationSrm(branches, weights, simulate(5000 + s, { instances: 3, posts: 6, users: 2000, keep: 0.9 })).mismatch) caught++;
     process.stdout.write(`      Enhanced at 90% of its users, 36,000 users: caught ${caught}/100\n`);
     assert.ok(caught >= 80, `caught ${caught}/100`);
   });

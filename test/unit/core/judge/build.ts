@@ -1,7 +1,13 @@
 // Small builders for judge inputs in tests.
 import type { GateInput, MetricSeries, Sample } from '../../../../src/core/judge/types.js';
 
-export function series(name: string, kind: MetricSeries['kind'], baseline: Sample[][], canary: Sample[][], extra: Partial<MetricSeries> = {}): MetricSeries {
+export function series(
+  name: string,
+  kind: MetricSeries['kind'],
+  baseline: Sample[][],
+  canary: Sample[][],
+  extra: Partial<MetricSeries> = {},
+): MetricSeries {
   return { name, kind, bad: 'increase', tolerance: 0.1, baseline, canary, ...extra };
 }
 
@@ -11,7 +17,16 @@ export function grid<T extends Sample>(servers: number, intervals: number, f: (s
 }
 
 export function gate(metrics: MetricSeries[], over: Partial<GateInput> = {}): GateInput {
-  return { alpha: 0.01, metrics, elapsedMs: 20_000, minBakeMs: 15_000, maxBakeMs: 60_000, onInconclusive: 'rollback', unresponsive: [], ...over };
+  return {
+    alpha: 0.01,
+    metrics,
+    elapsedMs: 20_000,
+    minBakeMs: 15_000,
+    maxBakeMs: 60_000,
+    onInconclusive: 'rollback',
+    unresponsive: [],
+    ...over,
+  };
 }
 
 /** Deterministic wobble in [-1, 1] so tests need no random source. */

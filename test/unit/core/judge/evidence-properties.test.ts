@@ -3,7 +3,15 @@
 // sides), through the judge itself, the summary table, and the dashboard's mirror of the words.
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { evidenceTable, formatChange, formatDifference, formatInterval, formatP, formatValue, UNREADABLE } from '../../../../src/core/judge/evidence.js';
+import {
+  evidenceTable,
+  formatChange,
+  formatDifference,
+  formatInterval,
+  formatP,
+  formatValue,
+  UNREADABLE,
+} from '../../../../src/core/judge/evidence.js';
 import { judgeFixed, judgeGate } from '../../../../src/core/judge/index.js';
 import type { MetricSeries, Sample, ValueUnit } from '../../../../src/core/judge/types.js';
 import * as dash from '../../../../src/dashboard/format.js';
@@ -15,14 +23,20 @@ const UNITS: ValueUnit[] = ['fraction', 'seconds', 'milliseconds', 'bytes', 'cor
 const ratioRows = (minServers: number) =>
   fc.array(
     fc.array(
-      fc.tuple(fc.constantFrom(0, 1e-7, 1e-4, 0.01, 0.5, 1), fc.constantFrom(1, 20, 1000, 1e5, 1e7)).map(([r, n]) => [Math.round(r * n), n] as [number, number]),
+      fc
+        .tuple(fc.constantFrom(0, 1e-7, 1e-4, 0.01, 0.5, 1), fc.constantFrom(1, 20, 1000, 1e5, 1e7))
+        .map(([r, n]) => [Math.round(r * n), n] as [number, number]),
       { minLength: 0, maxLength: 8 },
     ),
     { minLength: minServers, maxLength: 5 },
   );
 const continuousRows = (minServers: number) =>
-  fc.array(fc.array(fc.constantFrom(0, 1e-12, 0.002, 0.4, 1.25e8, 3e12), { minLength: 0, maxLength: 8 }), { minLength: minServers, maxLength: 5 });
-const countRows = (minServers: number) => fc.array(fc.array(fc.constantFrom(0, 0, 1, 7, 1e6), { minLength: 0, maxLength: 8 }), { minLength: minServers, maxLength: 5 });
+  fc.array(fc.array(fc.constantFrom(0, 1e-12, 0.002, 0.4, 1.25e8, 3e12), { minLength: 0, maxLength: 8 }), {
+    minLength: minServers,
+    maxLength: 5,
+  });
+const countRows = (minServers: number) =>
+  fc.array(fc.array(fc.constantFrom(0, 0, 1, 7, 1e6), { minLength: 0, maxLength: 8 }), { minLength: minServers, maxLength: 5 });
 
 const metrics = fc
   .tuple(
@@ -54,8 +68,11 @@ describe('core/judge/evidence properties', () => {
         for (const m of fixed.metrics) assertReadable(m.explanation, 'judge');
         const g = judgeGate(gate(ms));
         assertReadable(g.explanation, 'gate');
-        const table = evidenceTable([{ step: 0, elapsedMs: 20_000, decision: g.decision, explanation: g.explanation, metrics: JSON.parse(JSON.stringify(g.metrics)) }]);
-        for (const r of table.rows) for (const text of [r.label, r.estimate, r.interval, r.samples, r.explanation]) assertReadable(text, `table ${r.metric}`);
+        const table = evidenceTable([
+          { step: 0, elapsedMs: 20_000, decision: g.decision, explanation: g.explanation, metrics: JSON.parse(JSON.stringify(g.metrics)) },
+        ]);
+        for (const r of table.rows)
+          for (const text of [r.label, r.estimate, r.interval, r.samples, r.explanation]) assertReadable(text, `table ${r.metric}`);
       }),
       { numRuns: 300 },
     );
@@ -66,7 +83,20 @@ describe('core/judge/evidence properties', () => {
     fc.assert(
       fc.property(any, any, fc.constantFrom<ValueUnit>(...UNITS), (x, y, unit) => {
         const u = { kind: 'continuous' as const, unit, intervalMs: 2000 };
-        for (const text of [formatValue(x, u), formatDifference(x, u), formatChange(x), formatInterval(x, y), formatP(x), dash.formatValue(x, u), dash.formatChange(x), dash.formatInterval(x, y), dash.formatP(x), dash.pct(x), dash.pct(x, 1, false), dash.num(x)])
+        for (const text of [
+          formatValue(x, u),
+          formatDifference(x, u),
+          formatChange(x),
+          formatInterval(x, y),
+          formatP(x),
+          dash.formatValue(x, u),
+          dash.formatChange(x),
+          dash.formatInterval(x, y),
+          dash.formatP(x),
+          dash.pct(x),
+          dash.pct(x, 1, false),
+          dash.num(x),
+        ])
           assertReadable(text, `format(${x}, ${y}, ${unit})`);
       }),
       { numRuns: 2000 },

@@ -71,7 +71,15 @@ describe('core/judge/evidence', () => {
   });
 
   it('says a baseline without events with the counts and a one-sided bound on the increase', () => {
-    const f = facts({ name: 'error_rate', kind: 'ratio', verdict: 'fail', effect: 270, ci: [4.3, 1.3e4], pValue: 0.02, events: { canary: { x: 16, n: 1957 }, baseline: { x: 0, n: 14506 } } });
+    const f = facts({
+      name: 'error_rate',
+      kind: 'ratio',
+      verdict: 'fail',
+      effect: 270,
+      ci: [4.3, 1.3e4],
+      pValue: 0.02,
+      events: { canary: { x: 16, n: 1957 }, baseline: { x: 0, n: 14506 } },
+    });
     // 16/1957 = 0.818%; the ratio is at least 5.3, so the increase is at least 0.818% × (1 - 1/5.3) = 0.66 pp.
     assert.equal(zeroBaselineBound(f)!.toFixed(5), ((16 / 1957) * (1 - 1 / 5.3)).toFixed(5));
     assert.equal(
@@ -89,14 +97,40 @@ describe('core/judge/evidence', () => {
 
   it('gives the levels baseline → canary with units, and the pp difference for shares', () => {
     assert.equal(
-      explainMetric(facts({ name: 'latency_p99', unit: 'seconds', verdict: 'fail', effect: 0.14, ci: [0.046, 0.23], pValue: 0.0031, baselineEstimate: 0.412, canaryEstimate: 0.47 })),
+      explainMetric(
+        facts({
+          name: 'latency_p99',
+          unit: 'seconds',
+          verdict: 'fail',
+          effect: 0.14,
+          ci: [0.046, 0.23],
+          pValue: 0.0031,
+          baselineEstimate: 0.412,
+          canaryEstimate: 0.47,
+        }),
+      ),
       'latency_p99 +14% (412 ms → 470 ms; CI +4.6% to +23%), p=0.0031: regression beyond 10% tolerance',
     );
     assert.equal(
-      explainMetric(facts({ name: 'error_rate', kind: 'ratio', effect: 0.5, ci: [0.1, 1.2], baselineEstimate: 0.01, canaryEstimate: 0.015, events: { canary: { x: 15, n: 1000 }, baseline: { x: 90, n: 9000 } } })),
+      explainMetric(
+        facts({
+          name: 'error_rate',
+          kind: 'ratio',
+          effect: 0.5,
+          ci: [0.1, 1.2],
+          baselineEstimate: 0.01,
+          canaryEstimate: 0.015,
+          events: { canary: { x: 15, n: 1000 }, baseline: { x: 90, n: 9000 } },
+        }),
+      ),
       'error_rate +50% (1% → 1.5%, +0.5 pp; CI +10% to +120%), p=0.5: no regression beyond 10%',
     );
-    assert.equal(explainMetric(facts({ name: 'memory trend', trend: true, effect: 0.66, ci: [0.47, 0.85], tolerance: 0.25, verdict: 'fail', pValue: 5.2e-7 })), 'memory trend +66% projected (CI +47% to +85%), p<0.0001: regression beyond 25% tolerance');
+    assert.equal(
+      explainMetric(
+        facts({ name: 'memory trend', trend: true, effect: 0.66, ci: [0.47, 0.85], tolerance: 0.25, verdict: 'fail', pValue: 5.2e-7 }),
+      ),
+      'memory trend +66% projected (CI +47% to +85%), p<0.0001: regression beyond 25% tolerance',
+    );
   });
 
   it('shows no data as no data, never as pass', () => {
@@ -106,21 +140,61 @@ describe('core/judge/evidence', () => {
     assert.equal(verdictLabel({ ...f, samples: { baseline: 40, canary: 0 } }), 'no data');
     assert.equal(verdictLabel({ ...f, samples: { baseline: 40, canary: 4 } }), 'pass');
     // A trend with samples but too few servers for its test passes (it never holds a pass back): it reads as not tested.
-    const untested = { ...f, samples: { baseline: 116, canary: 24 }, shortage: 'needs 3+ servers with 4+ samples since the deploy (has 0)', ci: [-Infinity, Infinity] as [number, number] };
+    const untested = {
+      ...f,
+      samples: { baseline: 116, canary: 24 },
+      shortage: 'needs 3+ servers with 4+ samples since the deploy (has 0)',
+      ci: [-Infinity, Infinity] as [number, number],
+    };
     assert.equal(verdictLabel(untested), 'too little data');
-    assert.equal(explainMetric(untested), 'memory trend 0% projected (CI unbounded (too little data)), p=0.5: not tested, too little data: needs 3+ servers with 4+ samples since the deploy (has 0)');
+    assert.equal(
+      explainMetric(untested),
+      'memory trend 0% projected (CI unbounded (too little data)), p=0.5: not tested, too little data: needs 3+ servers with 4+ samples since the deploy (has 0)',
+    );
     assert.equal(verdictLabel({ verdict: 'inconclusive', samples: { baseline: 40, canary: 4 } }, 'continue'), 'baking');
     assert.equal(verdictLabel({ verdict: 'inconclusive', samples: { baseline: 40, canary: 4 } }, 'inconclusive'), 'inconclusive');
-    const short = judgeFixed({ alpha: 0.01, metrics: [series('latency_p99', 'continuous', grid(4, 5, () => 0.2), [], { unit: 'seconds' })] }).metrics[0]!;
-    assert.equal(short.explanation, 'latency_p99: no data (0 canary, 20 baseline): too little data: needs 3+ samples per side (canary 0, baseline 20)');
+    const short = judgeFixed({
+      alpha: 0.01,
+      metrics: [
+        series(
+          'latency_p99',
+          'continuous',
+          grid(4, 5, () => 0.2),
+          [],
+          { unit: 'seconds' },
+        ),
+      ],
+    }).metrics[0]!;
+    assert.equal(
+      short.explanation,
+      'latency_p99: no data (0 canary, 20 baseline): too little data: needs 3+ samples per side (canary 0, baseline 20)',
+    );
   });
 
   it("builds the summary table from each step's last look, steps in order and the watch last", () => {
-    const m = (name: string, verdict: string, effect: number) => ({ name, verdict, pValue: 0.3, effect, ci: [effect - 0.1, effect + 0.1], samples: { baseline: 20, canary: 4 }, kind: 'continuous', unit: 'seconds', baselineEstimate: 0.2, canaryEstimate: 0.2 * (1 + effect), explanation: 'old words' });
+    const m = (name: string, verdict: string, effect: number) => ({
+      name,
+      verdict,
+      pValue: 0.3,
+      effect,
+      ci: [effect - 0.1, effect + 0.1],
+      samples: { baseline: 20, canary: 4 },
+      kind: 'continuous',
+      unit: 'seconds',
+      baselineEstimate: 0.2,
+      canaryEstimate: 0.2 * (1 + effect),
+      explanation: 'old words',
+    });
     const t = evidenceTable(
       [
         { step: -1, elapsedMs: 9000, decision: 'pass', explanation: 'watch ok', metrics: [m('latency', 'pass', 0.01)] },
-        { step: 1, elapsedMs: 4000, decision: 'continue', explanation: 'baking', metrics: [m('latency', 'inconclusive', 0.02), m('cpu', 'inconclusive', 0)] },
+        {
+          step: 1,
+          elapsedMs: 4000,
+          decision: 'continue',
+          explanation: 'baking',
+          metrics: [m('latency', 'inconclusive', 0.02), m('cpu', 'inconclusive', 0)],
+        },
         { step: 0, elapsedMs: 8000, decision: 'pass', explanation: 'ok', metrics: [m('latency', 'pass', 0.03)] },
         { step: 0, elapsedMs: 4000, decision: 'continue', explanation: 'baking', metrics: [m('latency', 'inconclusive', 0.5)] },
       ],
@@ -136,7 +210,10 @@ describe('core/judge/evidence', () => {
     );
     assert.deepEqual(t.metrics, ['latency', 'cpu']);
     const first = t.rows.find((r) => r.step === 0)!;
-    assert.deepEqual([first.label, first.estimate, first.interval, first.samples], ['pass', '+3% (200 ms → 206 ms)', '-7% to +13%', '4 canary, 20 baseline']);
+    assert.deepEqual(
+      [first.label, first.estimate, first.interval, first.samples],
+      ['pass', '+3% (200 ms → 206 ms)', '-7% to +13%', '4 canary, 20 baseline'],
+    );
     // The words are made afresh from the stored numbers, not copied from an older record.
     assert.match(first.explanation, /^latency \+3% \(200 ms → 206 ms; CI -7% to \+13%\), p=0\.3: no regression$/);
     assert.equal(t.rows.find((r) => r.step === 1 && r.metric === 'cpu')!.label, 'baking');

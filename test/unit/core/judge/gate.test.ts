@@ -41,7 +41,10 @@ describe('core/judge/gate', () => {
     assert.ok(m.ci[0] > 0.1 && m.ci[1] >= m.effect, `ci ${m.ci}`);
     assert.ok(m.pValue <= 0.01);
     assert.deepEqual(m.samples, { baseline: 70, canary: 10 });
-    assert.match(m.explanation, /^latency_p99 \+\d+% \([\d.]+ → [\d.]+; CI \+\d+% to \+\d+%\), p[=<][\d.]+: regression beyond 10% tolerance$/);
+    assert.match(
+      m.explanation,
+      /^latency_p99 \+\d+% \([\d.]+ → [\d.]+; CI \+\d+% to \+\d+%\), p[=<][\d.]+: regression beyond 10% tolerance$/,
+    );
   });
 
   it('does not fail a change smaller than tolerance', () => {
@@ -63,14 +66,23 @@ describe('core/judge/gate', () => {
       if (r.decision === 'fail') {
         failedAt = look * 2000;
         // No errors at all on the baseline: the explanation says what was seen, not an unbounded relative change.
-        assert.match(r.explanation, /checkout_error_rate 0% → \d\.\d+% \(\d+ of \d+ on the canary vs 0 of [\d,]+ on the baseline: at least \+0\.\d+ pp\), p=/);
+        assert.match(
+          r.explanation,
+          /checkout_error_rate 0% → \d\.\d+% \(\d+ of \d+ on the canary vs 0 of [\d,]+ on the baseline: at least \+0\.\d+ pp\), p=/,
+        );
       } else assert.equal(r.decision, 'continue');
     }
     assert.ok(failedAt !== undefined && failedAt <= 20_000, `failed at ${failedAt}`);
   });
 
   it('a metric with more weight gets more of the alpha: among six metrics it fails sooner, and the others never fail', () => {
-    const quiet = (i: number) => series(`quiet_${i}`, 'continuous', grid(7, 30, (s, t) => 1 + 0.05 * wobble(s, t, i + 2)), grid(1, 30, (s, t) => 1 + 0.05 * wobble(s + 9, t, i + 2)));
+    const quiet = (i: number) =>
+      series(
+        `quiet_${i}`,
+        'continuous',
+        grid(7, 30, (s, t) => 1 + 0.05 * wobble(s, t, i + 2)),
+        grid(1, 30, (s, t) => 1 + 0.05 * wobble(s + 9, t, i + 2)),
+      );
     const firstFail = (weight: number) => {
       for (let look = 1; look <= 30; look++) {
         // Errors at 1.8x the baseline's rate on the canary.
@@ -81,9 +93,14 @@ describe('core/judge/gate', () => {
           grid(1, look, (s, t) => [9 + Math.round(2 * wobble(s + 3, t)), 500] as [number, number]),
           { weight },
         );
-        const r = judgeGate(gate([errs, ...[0, 1, 2, 3, 4].map(quiet)], { elapsedMs: look * 5000, minBakeMs: 300_000, maxBakeMs: 600_000 }));
+        const r = judgeGate(
+          gate([errs, ...[0, 1, 2, 3, 4].map(quiet)], { elapsedMs: look * 5000, minBakeMs: 300_000, maxBakeMs: 600_000 }),
+        );
         if (r.decision === 'fail') {
-          assert.deepEqual(r.metrics.filter((m) => m.verdict === 'fail').map((m) => m.name), ['error_rate']);
+          assert.deepEqual(
+            r.metrics.filter((m) => m.verdict === 'fail').map((m) => m.name),
+            ['error_rate'],
+          );
           return look;
         }
       }

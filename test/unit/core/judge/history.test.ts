@@ -41,7 +41,10 @@ describe('core/judge/history (each server against its own past)', () => {
     const [errors, latency] = fleet(1, 1, { history: true });
     const f = rateFactors('ratio', errors.before!)!;
     assert.ok(f.canary[0] > 1.6 && f.canary[0] < 2.4, `outlier factor ${f.canary[0]}`);
-    assert.ok(f.baseline.every((x) => x > 0.7 && x < 1.3), `others ${f.baseline}`);
+    assert.ok(
+      f.baseline.every((x) => x > 0.7 && x < 1.3),
+      `others ${f.baseline}`,
+    );
     const shifts = continuousShifts(latency.before!)!;
     assert.ok(shifts.log);
     assert.ok(Math.abs(shifts.canary[0] - Math.log(1.3)) < 0.05, `outlier shift ${shifts.canary[0]}`);

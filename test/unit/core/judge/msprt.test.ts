@@ -5,7 +5,8 @@ import { close, REF } from './reference.js';
 
 describe('core/judge/msprt', () => {
   it('matches the half-normal mixture by numerical integration', () => {
-    for (const c of REF.mixtureLr) assert.ok(close(logMixtureLr(c.est, c.v, c.tau), c.logLr, 1e-9, 1e-12), `${logMixtureLr(c.est, c.v, c.tau)} vs ${c.logLr}`);
+    for (const c of REF.mixtureLr)
+      assert.ok(close(logMixtureLr(c.est, c.v, c.tau), c.logLr, 1e-9, 1e-12), `${logMixtureLr(c.est, c.v, c.tau)} vs ${c.logLr}`);
   });
   it('matches direct summation of grid mixtures', () => {
     for (const c of REF.gaussianGridLr) assert.ok(close(logGaussianGridLr(c.est, c.v, c.grid), c.logLr, 1e-10, 1e-12));

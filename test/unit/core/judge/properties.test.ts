@@ -13,14 +13,22 @@ const rows = (min: number) => fc.array(fc.array(value, { minLength: 3, maxLength
 const ratioRows = (min: number) =>
   fc.array(
     fc.array(
-      fc.tuple(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 50, max: 2000 })).map(([x, n]) => [Math.min(x, n), n] as [number, number]),
+      fc
+        .tuple(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 50, max: 2000 }))
+        .map(([x, n]) => [Math.min(x, n), n] as [number, number]),
       { minLength: 3, maxLength: 12 },
     ),
     { minLength: min, maxLength: 6 },
   );
-const countRows = (min: number) => fc.array(fc.array(fc.integer({ min: 0, max: 500 }), { minLength: 3, maxLength: 12 }), { minLength: min, maxLength: 6 });
+const countRows = (min: number) =>
+  fc.array(fc.array(fc.integer({ min: 0, max: 500 }), { minLength: 3, maxLength: 12 }), { minLength: min, maxLength: 6 });
 
-const metric = (kind: MetricSeries['kind'], baseline: Sample[][], canary: Sample[][], bad: 'increase' | 'decrease' = 'increase'): MetricSeries => ({
+const metric = (
+  kind: MetricSeries['kind'],
+  baseline: Sample[][],
+  canary: Sample[][],
+  bad: 'increase' | 'decrease' = 'increase',
+): MetricSeries => ({
   name: 'm',
   kind,
   bad,
@@ -62,42 +70,67 @@ describe('core/judge properties', function () {
   it('scaling every value does not change the test of a continuous metric', () => {
     fc.assert(
       // Powers of two scale floating-point numbers exactly.
-      fc.property(rows(3), rows(1), fc.integer({ min: -20, max: 20 }).map((j) => 2 ** j), (b, c, k) => {
-        const one = analyzeMetric(metric('continuous', b, c));
-        const scaled = analyzeMetric(
-          metric(
-            'continuous',
-            b.map((r) => r.map((x) => x * k)),
-            c.map((r) => r.map((x) => x * k)),
-          ),
-        );
-        assert.ok(Math.abs(one.z - scaled.z) <= 1e-6 * Math.max(1, Math.abs(one.z)) || (!Number.isFinite(one.z) && one.z === scaled.z), `z ${one.z} vs ${scaled.z}`);
-      }),
+      fc.property(
+        rows(3),
+        rows(1),
+        fc.integer({ min: -20, max: 20 }).map((j) => 2 ** j),
+        (b, c, k) => {
+          const one = analyzeMetric(metric('continuous', b, c));
+          const scaled = analyzeMetric(
+            metric(
+              'continuous',
+              b.map((r) => r.map((x) => x * k)),
+              c.map((r) => r.map((x) => x * k)),
+            ),
+          );
+          assert.ok(
+            Math.abs(one.z - scaled.z) <= 1e-6 * Math.max(1, Math.abs(one.z)) || (!Number.isFinite(one.z) && one.z === scaled.z),
+            `z ${one.z} vs ${scaled.z}`,
+          );
+        },
+      ),
       { numRuns: 150 },
     );
   });
 
   it('a canary identical to the baseline never fails, at any look or in a fixed judgment', () => {
     fc.assert(
-      fc.property(rows(3), ratioRows(3), countRows(3), fc.constantFrom<'increase' | 'decrease'>('increase', 'decrease'), fc.integer({ min: 1, max: 120 }), (cont, ratio, count, bad, secs) => {
-        const metrics = [metric('continuous', cont, cont, bad), metric('ratio', ratio, ratio, bad), metric('count', count, count, bad)];
-        const g = judgeGate(gate(metrics, { elapsedMs: secs * 1000 }));
-        assert.notEqual(g.decision, 'fail', g.explanation);
-        assert.notEqual(judgeFixed({ alpha: 0.05, metrics }).verdict, 'fail');
-      }),
+      fc.property(
+        rows(3),
+        ratioRows(3),
+        countRows(3),
+        fc.constantFrom<'increase' | 'decrease'>('increase', 'decrease'),
+        fc.integer({ min: 1, max: 120 }),
+        (cont, ratio, count, bad, secs) => {
+          const metrics = [metric('continuous', cont, cont, bad), metric('ratio', ratio, ratio, bad), metric('count', count, count, bad)];
+          const g = judgeGate(gate(metrics, { elapsedMs: secs * 1000 }));
+          assert.notEqual(g.decision, 'fail', g.explanation);
+          assert.notEqual(judgeFixed({ alpha: 0.05, metrics }).verdict, 'fail');
+        },
+      ),
       { numRuns: 150 },
     );
   });
 
-  it('with each server\'s own past: a canary identical to the baseline, before and after, never fails', () => {
+  it("with each server's own past: a canary identical to the baseline, before and after, never fails", () => {
     fc.assert(
-      fc.property(rows(3), rows(1), ratioRows(3), ratioRows(1), fc.integer({ min: 1, max: 120 }), (cont, contPast, ratio, ratioPast, secs) => {
-        const past = <T,>(now: T[][], pool: T[][]) => now.map((_, i) => pool[i % pool.length]);
-        const withPast = <T extends Sample>(m: MetricSeries, pool: T[][]): MetricSeries => ({ ...m, before: { baseline: past(m.baseline, pool), canary: past(m.canary, pool) } });
-        const metrics = [withPast(metric('continuous', cont, cont), contPast), withPast(metric('ratio', ratio, ratio), ratioPast)];
-        assert.notEqual(judgeGate(gate(metrics, { elapsedMs: secs * 1000 })).decision, 'fail');
-        assert.notEqual(judgeFixed({ alpha: 0.05, metrics }).verdict, 'fail');
-      }),
+      fc.property(
+        rows(3),
+        rows(1),
+        ratioRows(3),
+        ratioRows(1),
+        fc.integer({ min: 1, max: 120 }),
+        (cont, contPast, ratio, ratioPast, secs) => {
+          const past = <T>(now: T[][], pool: T[][]) => now.map((_, i) => pool[i % pool.length]);
+          const withPast = <T extends Sample>(m: MetricSeries, pool: T[][]): MetricSeries => ({
+            ...m,
+            before: { baseline: past(m.baseline, pool), canary: past(m.canary, pool) },
+          });
+          const metrics = [withPast(metric('continuous', cont, cont), contPast), withPast(metric('ratio', ratio, ratio), ratioPast)];
+          assert.notEqual(judgeGate(gate(metrics, { elapsedMs: secs * 1000 })).decision, 'fail');
+          assert.notEqual(judgeFixed({ alpha: 0.05, metrics }).verdict, 'fail');
+        },
+      ),
       { numRuns: 100 },
     );
   });
@@ -139,15 +172,21 @@ describe('core/judge properties', function () {
       { numRuns: 150 },
     );
     fc.assert(
-      fc.property(ratioRows(3), fc.integer({ min: 2, max: 6 }), fc.constantFrom(...policies), fc.integer({ min: 10, max: 120 }), (base, factor, policy, secs) => {
-        // Overwhelming data: every server's events x100 and requests x1000; the canary is the same servers with errors x factor (>= x2, tolerance 10%).
-        const scaled = base.map((r) => r.map(([x, n]) => [x * 100 + 10, n * 1000] as [number, number]));
-        const canary = scaled.map((r) => r.map(([x, n]) => [x * factor, n] as [number, number]));
-        const m = metric('ratio', scaled, canary);
-        const g = judgeGate(gate([m], { elapsedMs: secs * 1000, minBakeMs: 10_000, maxBakeMs: 60_000, onInconclusive: policy }));
-        assert.notEqual(g.decision, 'pass', g.explanation);
-        assert.notEqual(judgeFixed({ alpha: 0.01, metrics: [m] }).verdict, 'pass');
-      }),
+      fc.property(
+        ratioRows(3),
+        fc.integer({ min: 2, max: 6 }),
+        fc.constantFrom(...policies),
+        fc.integer({ min: 10, max: 120 }),
+        (base, factor, policy, secs) => {
+          // Overwhelming data: every server's events x100 and requests x1000; the canary is the same servers with errors x factor (>= x2, tolerance 10%).
+          const scaled = base.map((r) => r.map(([x, n]) => [x * 100 + 10, n * 1000] as [number, number]));
+          const canary = scaled.map((r) => r.map(([x, n]) => [x * factor, n] as [number, number]));
+          const m = metric('ratio', scaled, canary);
+          const g = judgeGate(gate([m], { elapsedMs: secs * 1000, minBakeMs: 10_000, maxBakeMs: 60_000, onInconclusive: policy }));
+          assert.notEqual(g.decision, 'pass', g.explanation);
+          assert.notEqual(judgeFixed({ alpha: 0.01, metrics: [m] }).verdict, 'pass');
+        },
+      ),
       { numRuns: 100 },
     );
   });
@@ -174,12 +213,26 @@ describe('core/judge properties', function () {
                   const warming = time <= 0 && otherRelease[s] && time > -50_000 && time - since <= 60_000;
                   const v = values[k * 6 + s];
                   const dirty = contaminated && (onOther || warming) ? junk[k * 6 + s] : v;
-                  return { server: `s${s}`, ok: true, values: { lat: time > 0 ? v : dirty }, release: time > 0 && s === 0 ? 'new' : onOther ? 'other' : 'old', since: onOther ? -Infinity : time > 0 && s === 0 ? 0 : since };
+                  return {
+                    server: `s${s}`,
+                    ok: true,
+                    values: { lat: time > 0 ? v : dirty },
+                    release: time > 0 && s === 0 ? 'new' : onOther ? 'other' : 'old',
+                    since: onOther ? -Infinity : time > 0 && s === 0 ? 0 : since,
+                  };
                 }),
               };
             });
           const judge = (ticks: Tick[]) => {
-            const series = toSeries(specs, ticks, { baseline: { servers: ['s1', 's2', 's3', 's4', 's5'], from: 0, to: 50_000 }, canary: { servers: ['s0'], from: 0, to: 50_000 } }, { from: -100_000, to: 0, release: 'old' });
+            const series = toSeries(
+              specs,
+              ticks,
+              {
+                baseline: { servers: ['s1', 's2', 's3', 's4', 's5'], from: 0, to: 50_000 },
+                canary: { servers: ['s0'], from: 0, to: 50_000 },
+              },
+              { from: -100_000, to: 0, release: 'old' },
+            );
             const r = judgeGate(gate(series, { elapsedMs: 50_000, minBakeMs: 20_000, maxBakeMs: 100_000 }));
             return { decision: r.decision, metrics: r.metrics.map((m) => [m.verdict, m.pValue]) };
           };

@@ -6,7 +6,10 @@ import { close, REF } from './reference.js';
 describe('core/judge/rate-test', () => {
   it('matches the conditional binomial mixture computed with scipy', () => {
     for (const c of REF.rateMixture) {
-      const intervals = c.intervals.map(([cn, bs]: [number, number][]) => ({ canary: { x: cn[0], n: cn[1] }, baseline: { x: bs[0], n: bs[1] } }));
+      const intervals = c.intervals.map(([cn, bs]: [number, number][]) => ({
+        canary: { x: cn[0], n: cn[1] },
+        baseline: { x: bs[0], n: bs[1] },
+      }));
       const got = logRateMixtureLr(intervals, c.rho0, c.grid, c.dispersion);
       assert.ok(close(got, c.logLr, 1e-9, 1e-12), `${got} vs ${c.logLr}`);
     }

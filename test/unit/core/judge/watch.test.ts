@@ -4,7 +4,14 @@ import { slope } from '../../../../src/core/judge/trend.js';
 import type { WatchInput } from '../../../../src/core/judge/types.js';
 import { grid, series, wobble } from './build.js';
 
-const watch = (over: Partial<WatchInput>): WatchInput => ({ alpha: 0.01, metrics: [], elapsedMs: 60_000, durationMs: 300_000, unresponsive: [], ...over });
+const watch = (over: Partial<WatchInput>): WatchInput => ({
+  alpha: 0.01,
+  metrics: [],
+  elapsedMs: 60_000,
+  durationMs: 300_000,
+  unresponsive: [],
+  ...over,
+});
 
 describe('core/judge/watch', () => {
   const pre = grid(8, 30, (s, t) => 200e6 * (1 + 0.003 * wobble(s, t)));
@@ -31,15 +38,28 @@ describe('core/judge/watch', () => {
   it('judges a count per request when given its exposure: an evening traffic dip is not a checkouts drop, a real drop still is', () => {
     // 8 servers, 500 requests per interval before the deploy, 350 after (evening); 10% check out.
     const requests = (t: number, after: boolean) => (after ? 350 : 500) + Math.round(10 * wobble(t, 1));
-    const checkouts = (s: number, t: number, after: boolean, rate = 0.1) => Math.round(requests(t, after) * rate * (1 + 0.05 * wobble(s, t, 3)));
-    const counts = series('checkouts', 'count', grid(8, 30, (s, t) => checkouts(s, t, false)), grid(8, 12, (s, t) => checkouts(s, t, true)), { bad: 'decrease', tolerance: 0.03 });
+    const checkouts = (s: number, t: number, after: boolean, rate = 0.1) =>
+      Math.round(requests(t, after) * rate * (1 + 0.05 * wobble(s, t, 3)));
+    const counts = series(
+      'checkouts',
+      'count',
+      grid(8, 30, (s, t) => checkouts(s, t, false)),
+      grid(8, 12, (s, t) => checkouts(s, t, true)),
+      { bad: 'decrease', tolerance: 0.03 },
+    );
     const raw = judgeWatch(watch({ metrics: [counts] }));
     assert.equal(raw.decision, 'fail', 'raw counts fall with traffic: the false alarm that per-exposure judging removes');
     const per = (rate: number) =>
-      series('checkouts', 'count', grid(8, 30, (s, t) => [checkouts(s, t, false), requests(t, false)] as [number, number]), grid(8, 12, (s, t) => [checkouts(s, t, true, rate), requests(t, true)] as [number, number]), {
-        bad: 'decrease',
-        tolerance: 0.03,
-      });
+      series(
+        'checkouts',
+        'count',
+        grid(8, 30, (s, t) => [checkouts(s, t, false), requests(t, false)] as [number, number]),
+        grid(8, 12, (s, t) => [checkouts(s, t, true, rate), requests(t, true)] as [number, number]),
+        {
+          bad: 'decrease',
+          tolerance: 0.03,
+        },
+      );
     assert.equal(judgeWatch(watch({ metrics: [per(0.1)] })).decision, 'continue');
     const drop = judgeWatch(watch({ metrics: [per(0.07)] }));
     assert.equal(drop.decision, 'fail', drop.explanation);

@@ -1,17 +1,45 @@
 import assert from 'node:assert/strict';
-import { initialState, next, resumeActions, resumedState, IllegalTransition, type MachineContext } from '../../../../src/core/line/machine.js';
+import {
+  initialState,
+  next,
+  resumeActions,
+  resumedState,
+  IllegalTransition,
+  type MachineContext,
+} from '../../../../src/core/line/machine.js';
 import type { Action, DeployEvent, DeployState } from '../../../../src/core/line/types.js';
 import type { GateResult } from '../../../../src/core/judge/types.js';
 
 const ctx: MachineContext = { now: 1000, policy: { rollback: true, revert: true, block: true }, change: 'abc1234 change (Dev)' };
-const gate = (decision: GateResult['decision'], warning?: string): GateResult => ({ decision, metrics: [], explanation: `gate ${decision}`, warning });
+const gate = (decision: GateResult['decision'], warning?: string): GateResult => ({
+  decision,
+  metrics: [],
+  explanation: `gate ${decision}`,
+  warning,
+});
 const failing = (): GateResult => ({
   decision: 'fail',
   explanation: 'error_rate +400%',
-  metrics: [{ name: 'error_rate', verdict: 'fail', pValue: 0.0001, effect: 4, ci: [2, 6], samples: { baseline: 100, canary: 20 }, explanation: 'error_rate +400%' }],
+  metrics: [
+    {
+      name: 'error_rate',
+      verdict: 'fail',
+      pValue: 0.0001,
+      effect: 4,
+      ci: [2, 6],
+      samples: { baseline: 100, canary: 20 },
+      explanation: 'error_rate +400%',
+    },
+  ],
 });
-const held = (phase: 'gate' | 'watch', step: number): DeployState => at('held', step, { hold: { phase, reason: `${phase} inconclusive`, since: 0 } });
-const at = (status: DeployState['status'], step = -1, extra: Partial<DeployState> = {}): DeployState => ({ ...initialState([['s1'], ['s1', 's2'], ['s1', 's2', 's3']], 0), status, step, ...extra });
+const held = (phase: 'gate' | 'watch', step: number): DeployState =>
+  at('held', step, { hold: { phase, reason: `${phase} inconclusive`, since: 0 } });
+const at = (status: DeployState['status'], step = -1, extra: Partial<DeployState> = {}): DeployState => ({
+  ...initialState([['s1'], ['s1', 's2'], ['s1', 's2', 's3']], 0),
+  status,
+  step,
+  ...extra,
+});
 const types = (a: Action[]) => a.map((x) => x.type);
 
 /** [from, event, expected status, expected action types (in order), outcome?] */
@@ -30,11 +58,36 @@ const table: Array<[DeployState, DeployEvent, DeployState['status'], string[], s
   [at('baking', 0), { type: 'gate', step: 0, result: gate('continue'), policy: 'rollback', paused: false }, 'baking', ['judge_step']],
   [at('baking', 0), { type: 'gate', step: 0, result: gate('pass'), policy: 'rollback', paused: false }, 'rolling_out', ['deploy_step']],
   [at('baking', 0), { type: 'gate', step: 0, result: gate('pass'), policy: 'rollback', paused: true }, 'baking', ['judge_step']],
-  [at('baking', 0), { type: 'gate', step: 0, result: gate('fail'), policy: 'rollback', paused: false }, 'rolling_back', ['rollback', 'set_status']],
-  [at('baking', 0), { type: 'gate', step: 0, result: gate('inconclusive'), policy: 'rollback', paused: false }, 'rolling_back', ['rollback', 'set_status']],
-  [at('baking', 0), { type: 'gate', step: 0, result: gate('inconclusive'), policy: 'hold', paused: false }, 'held', ['set_status', 'notify']],
-  [at('baking', 0, { promoted: true }), { type: 'gate', step: 0, result: gate('inconclusive'), policy: 'hold', paused: false }, 'rolling_out', ['deploy_step']],
-  [at('baking', 0), { type: 'gate', step: 0, result: failing(), policy: 'hold', paused: false }, 'rolling_back', ['remember_bad', 'rollback', 'set_status']],
+  [
+    at('baking', 0),
+    { type: 'gate', step: 0, result: gate('fail'), policy: 'rollback', paused: false },
+    'rolling_back',
+    ['rollback', 'set_status'],
+  ],
+  [
+    at('baking', 0),
+    { type: 'gate', step: 0, result: gate('inconclusive'), policy: 'rollback', paused: false },
+    'rolling_back',
+    ['rollback', 'set_status'],
+  ],
+  [
+    at('baking', 0),
+    { type: 'gate', step: 0, result: gate('inconclusive'), policy: 'hold', paused: false },
+    'held',
+    ['set_status', 'notify'],
+  ],
+  [
+    at('baking', 0, { promoted: true }),
+    { type: 'gate', step: 0, result: gate('inconclusive'), policy: 'hold', paused: false },
+    'rolling_out',
+    ['deploy_step'],
+  ],
+  [
+    at('baking', 0),
+    { type: 'gate', step: 0, result: failing(), policy: 'hold', paused: false },
+    'rolling_back',
+    ['remember_bad', 'rollback', 'set_status'],
+  ],
   [held('gate', 0), { type: 'promote', actor: 'cap' }, 'rolling_out', ['deploy_step']],
   [held('gate', 0), { type: 'resume', actor: 'cap' }, 'baking', ['judge_step']],
   [held('gate', 0), { type: 'abort', reason: 'no', actor: 'cap' }, 'rolling_back', ['rollback', 'set_status']],
@@ -42,12 +95,33 @@ const table: Array<[DeployState, DeployEvent, DeployState['status'], string[], s
   [held('watch', 2), { type: 'resume', actor: 'cap' }, 'watching', ['watch']],
   [held('watch', 2), { type: 'abort', reason: 'no', actor: 'cap' }, 'rolling_back', ['rollback', 'set_status']],
   // The gate itself passes what a pass policy allows; an inconclusive gate under it (a metric beyond tolerance) holds.
-  [at('baking', 0), { type: 'gate', step: 0, result: gate('inconclusive'), policy: 'pass', paused: false }, 'held', ['set_status', 'notify']],
-  [at('baking', 0), { type: 'gate', step: 0, result: gate('inconclusive'), policy: 'pass_within_tolerance', paused: false }, 'held', ['set_status', 'notify']],
-  [at('baking', 0, { promoted: true }), { type: 'gate', step: 0, result: gate('continue'), policy: 'rollback', paused: false }, 'rolling_out', ['deploy_step']],
+  [
+    at('baking', 0),
+    { type: 'gate', step: 0, result: gate('inconclusive'), policy: 'pass', paused: false },
+    'held',
+    ['set_status', 'notify'],
+  ],
+  [
+    at('baking', 0),
+    { type: 'gate', step: 0, result: gate('inconclusive'), policy: 'pass_within_tolerance', paused: false },
+    'held',
+    ['set_status', 'notify'],
+  ],
+  [
+    at('baking', 0, { promoted: true }),
+    { type: 'gate', step: 0, result: gate('continue'), policy: 'rollback', paused: false },
+    'rolling_out',
+    ['deploy_step'],
+  ],
   [at('baking', 0), { type: 'promote', actor: 'cap' }, 'baking', []],
   [at('watching', 2), { type: 'watch', result: gate('continue'), policy: 'hold' }, 'watching', ['watch']],
-  [at('watching', 2), { type: 'watch', result: gate('pass'), policy: 'hold' }, 'live', ['mark_live', 'set_status', 'set_status', 'notify'], 'live'],
+  [
+    at('watching', 2),
+    { type: 'watch', result: gate('pass'), policy: 'hold' },
+    'live',
+    ['mark_live', 'set_status', 'set_status', 'notify'],
+    'live',
+  ],
   [at('watching', 2), { type: 'watch', result: gate('fail'), policy: 'pass' }, 'rolling_back', ['rollback', 'set_status']],
   [at('watching', 2), { type: 'watch', result: failing(), policy: 'pass' }, 'rolling_back', ['remember_bad', 'rollback', 'set_status']],
   // An inconclusive watch follows on_inconclusive (it used to go live whatever the policy).
@@ -55,16 +129,63 @@ const table: Array<[DeployState, DeployEvent, DeployState['status'], string[], s
   [at('watching', 2), { type: 'watch', result: gate('inconclusive'), policy: 'hold' }, 'held', ['set_status', 'notify']],
   // The watch passes what a pass policy allows itself; inconclusive under it means a metric beyond tolerance: hold.
   [at('watching', 2), { type: 'watch', result: gate('inconclusive'), policy: 'pass' }, 'held', ['set_status', 'notify']],
-  [at('watching', 2), { type: 'watch', result: gate('pass', 'too little data for error_rate'), policy: 'pass' }, 'live', ['mark_live', 'set_status', 'set_status', 'notify'], 'live'],
-  [at('rolling_back', 0, { failure: { stage: 'gate', step: 0, reason: 'error_rate +400%' } }), { type: 'rolled_back' }, 'reverting', ['revert']],
+  [
+    at('watching', 2),
+    { type: 'watch', result: gate('pass', 'too little data for error_rate'), policy: 'pass' },
+    'live',
+    ['mark_live', 'set_status', 'set_status', 'notify'],
+    'live',
+  ],
+  [
+    at('rolling_back', 0, { failure: { stage: 'gate', step: 0, reason: 'error_rate +400%' } }),
+    { type: 'rolled_back' },
+    'reverting',
+    ['revert'],
+  ],
   [at('rolling_back', 0, { failure: { stage: 'abort', step: 0, reason: 'aborted' } }), { type: 'rolled_back' }, 'aborted', [], 'aborted'],
   // Rolled back by the policy on an inconclusive end: no proof against the code, so blocked but not reverted.
-  [at('rolling_back', 0, { failure: { stage: 'watch', step: 2, reason: 'too little data', inconclusive: true } }), { type: 'rolled_back' }, 'failed', ['block', 'notify'], 'rolled_back'],
-  [at('rolling_back', 1, { failure: { stage: 'deploy', step: 1, reason: 's3 down' } }), { type: 'rolled_back' }, 'failed', ['notify'], 'failed'],
-  [at('reverting', 0, { failure: { stage: 'gate', step: 0, reason: 'error_rate +400%' } }), { type: 'reverted', sha: 'rev1' }, 'failed', ['block', 'notify'], 'reverted'],
-  [at('reverting', 0, { failure: { stage: 'gate', step: 0, reason: 'x' } }), { type: 'revert_failed', reason: 'conflict' }, 'failed', ['block', 'notify'], 'rolled_back'],
-  [at('reverting', 0, { failure: { stage: 'gate', step: 0, reason: 'x' } }), { type: 'revert_skipped', reason: "34d0cdd7 is immune's own revert" }, 'failed', ['block', 'notify'], 'rolled_back'],
-  [at('reverting', -1, { failure: { stage: 'tests', step: -1, reason: 'x', culprit: 'bad1' } }), { type: 'reverted', sha: 'rev1' }, 'failed', ['notify'], 'tests_failed'],
+  [
+    at('rolling_back', 0, { failure: { stage: 'watch', step: 2, reason: 'too little data', inconclusive: true } }),
+    { type: 'rolled_back' },
+    'failed',
+    ['block', 'notify'],
+    'rolled_back',
+  ],
+  [
+    at('rolling_back', 1, { failure: { stage: 'deploy', step: 1, reason: 's3 down' } }),
+    { type: 'rolled_back' },
+    'failed',
+    ['notify'],
+    'failed',
+  ],
+  [
+    at('reverting', 0, { failure: { stage: 'gate', step: 0, reason: 'error_rate +400%' } }),
+    { type: 'reverted', sha: 'rev1' },
+    'failed',
+    ['block', 'notify'],
+    'reverted',
+  ],
+  [
+    at('reverting', 0, { failure: { stage: 'gate', step: 0, reason: 'x' } }),
+    { type: 'revert_failed', reason: 'conflict' },
+    'failed',
+    ['block', 'notify'],
+    'rolled_back',
+  ],
+  [
+    at('reverting', 0, { failure: { stage: 'gate', step: 0, reason: 'x' } }),
+    { type: 'revert_skipped', reason: "34d0cdd7 is immune's own revert" },
+    'failed',
+    ['block', 'notify'],
+    'rolled_back',
+  ],
+  [
+    at('reverting', -1, { failure: { stage: 'tests', step: -1, reason: 'x', culprit: 'bad1' } }),
+    { type: 'reverted', sha: 'rev1' },
+    'failed',
+    ['notify'],
+    'tests_failed',
+  ],
   [at('testing'), { type: 'abort', reason: 'no', actor: 'cap' }, 'aborted', [], 'aborted'],
   [at('baking', 1), { type: 'abort', reason: 'no', actor: 'cap' }, 'rolling_back', ['rollback', 'set_status']],
   [at('watching', 2), { type: 'abort', reason: 'no', actor: 'cap' }, 'rolling_back', ['rollback', 'set_status']],
@@ -82,7 +203,11 @@ describe('deploy state machine', () => {
   }
 
   it('a gate pass moves to the next step and keeps the warning', () => {
-    const t = next(at('baking', 0), { type: 'gate', step: 0, result: gate('pass', 'too little traffic'), policy: 'pass', paused: false }, ctx);
+    const t = next(
+      at('baking', 0),
+      { type: 'gate', step: 0, result: gate('pass', 'too little traffic'), policy: 'pass', paused: false },
+      ctx,
+    );
     assert.equal(t.state.step, 1);
     assert.deepEqual(t.state.warnings, ['too little traffic']);
     assert.deepEqual(t.actions, [{ type: 'deploy_step', step: 1 }]);
@@ -99,12 +224,20 @@ describe('deploy state machine', () => {
   });
 
   it('without rollback policy a regression reverts and blocks directly', () => {
-    const t = next(at('baking', 0), { type: 'gate', step: 0, result: gate('fail'), policy: 'rollback', paused: false }, { ...ctx, policy: { rollback: false, revert: true, block: true } });
+    const t = next(
+      at('baking', 0),
+      { type: 'gate', step: 0, result: gate('fail'), policy: 'rollback', paused: false },
+      { ...ctx, policy: { rollback: false, revert: true, block: true } },
+    );
     assert.equal(t.state.status, 'reverting');
   });
 
   it('without revert and block the deploy ends rolled back', () => {
-    let t = next(at('baking', 0), { type: 'gate', step: 0, result: gate('fail'), policy: 'rollback', paused: false }, { ...ctx, policy: { rollback: true, revert: false, block: false } });
+    let t = next(
+      at('baking', 0),
+      { type: 'gate', step: 0, result: gate('fail'), policy: 'rollback', paused: false },
+      { ...ctx, policy: { rollback: true, revert: false, block: false } },
+    );
     t = next(t.state, { type: 'rolled_back' }, { ...ctx, policy: { rollback: true, revert: false, block: false } });
     assert.equal(t.state.outcome, 'rolled_back');
     assert.deepEqual(types(t.actions), ['notify']);
@@ -122,12 +255,18 @@ describe('deploy state machine', () => {
     assert.equal(promoted.state.step, 2);
     assert.match(promoted.state.warnings.join(), /promoted by cap/);
     assert.equal(promoted.state.hold, undefined);
-    assert.throws(() => next(h.state, { type: 'gate', step: 1, result: gate('pass'), policy: 'hold', paused: false }, ctx), IllegalTransition);
+    assert.throws(
+      () => next(h.state, { type: 'gate', step: 1, result: gate('pass'), policy: 'hold', paused: false }, ctx),
+      IllegalTransition,
+    );
   });
 
   it('refuses events that make no sense in a state', () => {
     assert.throws(() => next(at('queued'), { type: 'tests_passed' }, ctx), IllegalTransition);
-    assert.throws(() => next(at('baking', 1), { type: 'gate', step: 0, result: gate('pass'), policy: 'rollback', paused: false }, ctx), IllegalTransition);
+    assert.throws(
+      () => next(at('baking', 1), { type: 'gate', step: 0, result: gate('pass'), policy: 'rollback', paused: false }, ctx),
+      IllegalTransition,
+    );
     assert.throws(() => next(at('live', 2, { outcome: 'live' }), { type: 'abort', reason: 'x', actor: 'y' }, ctx), IllegalTransition);
     assert.throws(() => next(at('rolling_back', 0), { type: 'abort', reason: 'x', actor: 'y' }, ctx), IllegalTransition);
   });
@@ -142,8 +281,16 @@ describe('deploy state machine', () => {
       [at('watching', 2), ['deploy_step'], 'rolling_out'],
       [at('rolling_back', 1, { failure: { stage: 'gate', step: 1, reason: 'x' } }), ['rollback'], 'rolling_back'],
       [at('reverting', 1, { failure: { stage: 'gate', step: 1, reason: 'x' } }), ['revert'], 'reverting'],
-      [at('rolling_back', 1, { failure: { stage: 'gate', step: 1, reason: 'x', evidence: failing() } }), ['remember_bad', 'rollback'], 'rolling_back'],
-      [at('reverting', 1, { failure: { stage: 'gate', step: 1, reason: 'x', evidence: failing() } }), ['remember_bad', 'revert'], 'reverting'],
+      [
+        at('rolling_back', 1, { failure: { stage: 'gate', step: 1, reason: 'x', evidence: failing() } }),
+        ['remember_bad', 'rollback'],
+        'rolling_back',
+      ],
+      [
+        at('reverting', 1, { failure: { stage: 'gate', step: 1, reason: 'x', evidence: failing() } }),
+        ['remember_bad', 'revert'],
+        'reverting',
+      ],
       [held('gate', 1), [], 'held'],
       [at('live', 2), [], 'live'],
       [at('failed', 1), [], 'failed'],
@@ -156,7 +303,8 @@ describe('deploy state machine', () => {
         assert.equal(r.step, s.step);
         // The resumed state accepts the result of the action it is given.
         const a = resumeActions(s).find((x) => x.type !== 'remember_bad');
-        if (a?.type === 'deploy_step') assert.equal(next(r, { type: 'step_deployed', step: s.step, gated: true }, ctx).state.status, 'baking');
+        if (a?.type === 'deploy_step')
+          assert.equal(next(r, { type: 'step_deployed', step: s.step, gated: true }, ctx).state.status, 'baking');
         if (a?.type === 'rollback') assert.equal(next(r, { type: 'rolled_back' }, ctx).state.status, 'reverting');
       });
     }

@@ -15,7 +15,11 @@ describe('what immune may revert', () => {
 
   it('recognises a revert by the trailer or by the line’s record, never by its subject', () => {
     assert.equal(isImmuneRevert(revert, new Set()), true);
-    assert.equal(isImmuneRevert({ sha: 'x', message: 'Revert "something"' }, new Set()), false, 'a person’s revert is a change like any other');
+    assert.equal(
+      isImmuneRevert({ sha: 'x', message: 'Revert "something"' }, new Set()),
+      false,
+      'a person’s revert is a change like any other',
+    );
     assert.equal(isImmuneRevert({ sha: 'x', message: 'squashed' }, new Set(['x'])), true);
   });
 
@@ -27,13 +31,30 @@ describe('what immune may revert', () => {
 });
 
 describe('known-bad trees', () => {
-  const k = (tree: string, at: number, step = 0): KnownBadTree => ({ tree, sha: 'f324de3a99', deploy: 'd-7', step, metrics: ['error_rate'], reason: 'error_rate +400%', at });
+  const k = (tree: string, at: number, step = 0): KnownBadTree => ({
+    tree,
+    sha: 'f324de3a99',
+    deploy: 'd-7',
+    step,
+    metrics: ['error_rate'],
+    reason: 'error_rate +400%',
+    at,
+  });
   it('keeps one entry per tree (the latest failure) and says why in one sentence', () => {
     const list = rememberBad(rememberBad(rememberBad(undefined, k('t1', 1)), k('t2', 2)), k('t1', 3));
-    assert.deepEqual(list.map((x) => [x.tree, x.at]), [['t2', 2], ['t1', 3]]);
+    assert.deepEqual(
+      list.map((x) => [x.tree, x.at]),
+      [
+        ['t2', 2],
+        ['t1', 3],
+      ],
+    );
     assert.equal(findKnownBad(list, 't1')?.at, 3);
     assert.equal(findKnownBad(list, 't9'), undefined);
     assert.equal(knownBadReason(k('t1', 1)), 'this tree is identical to f324de3a, which failed at step 1 on error_rate (deploy d-7)');
-    assert.equal(knownBadReason(k('t1', 1, -1)), 'this tree is identical to f324de3a, which failed in the watch after 100% on error_rate (deploy d-7)');
+    assert.equal(
+      knownBadReason(k('t1', 1, -1)),
+      'this tree is identical to f324de3a, which failed in the watch after 100% on error_rate (deploy d-7)',
+    );
   });
 });

@@ -8,17 +8,26 @@ const fleet = (n: number, regions = ['eu', 'us']) =>
 describe('rollout plan', () => {
   it('grows 1 server -> 50% -> all, cumulative', () => {
     const plan = planRollout(fleet(8), [{ servers: 1 }, { percent: 0.5 }, { percent: 1 }]);
-    assert.deepEqual(plan.map((p) => p.length), [1, 4, 8]);
+    assert.deepEqual(
+      plan.map((p) => p.length),
+      [1, 4, 8],
+    );
     assert.deepEqual(plan[1]!.slice(0, 1), plan[0]);
     assert.deepEqual(plan[2]!.slice(0, 4), plan[1]);
   });
 
   it('always ends with the whole fleet, even when the steps stop short', () => {
-    assert.deepEqual(planRollout(fleet(8), [{ servers: 1 }, { percent: 0.25 }]).map((p) => p.length), [1, 2, 8]);
+    assert.deepEqual(
+      planRollout(fleet(8), [{ servers: 1 }, { percent: 0.25 }]).map((p) => p.length),
+      [1, 2, 8],
+    );
   });
 
   it('drops steps that would not add servers', () => {
-    assert.deepEqual(planRollout(fleet(2), [{ servers: 1 }, { percent: 0.1 }, { percent: 0.5 }]).map((p) => p.length), [1, 2]);
+    assert.deepEqual(
+      planRollout(fleet(2), [{ servers: 1 }, { percent: 0.1 }, { percent: 0.5 }]).map((p) => p.length),
+      [1, 2],
+    );
   });
 
   it('spreads a canary over regions', () => {
@@ -30,7 +39,13 @@ describe('rollout plan', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 40 }),
-        fc.array(fc.oneof(fc.record({ servers: fc.integer({ min: 1, max: 50 }) }), fc.record({ percent: fc.double({ min: 0, max: 1, noNaN: true }) })), { minLength: 1, maxLength: 6 }),
+        fc.array(
+          fc.oneof(
+            fc.record({ servers: fc.integer({ min: 1, max: 50 }) }),
+            fc.record({ percent: fc.double({ min: 0, max: 1, noNaN: true }) }),
+          ),
+          { minLength: 1, maxLength: 6 },
+        ),
         (n, steps) => {
           const plan = planRollout(fleet(n, ['a', 'b', 'c']), steps, ['region']);
           assert.equal(plan.at(-1)!.length, n);

@@ -14,21 +14,53 @@ describe('samples to series', () => {
   it('keeps interval i aligned across servers: a missing sample stays in place as null', () => {
     const ticks = [tick(1, [0, 10], [0, 10]), tick(2, [1, 10], null), tick(3, [0, 10], [2, 10], false), tick(4, [0, 9], [1, 8])];
     const [m] = toSeries([spec], ticks, { baseline: { servers: ['s1'], from: 1, to: 4 }, canary: { servers: ['s2'], from: 1, to: 4 } });
-    assert.deepEqual(m!.baseline, [[[1, 10], [0, 10], [0, 9]]]);
+    assert.deepEqual(m!.baseline, [
+      [
+        [1, 10],
+        [0, 10],
+        [0, 9],
+      ],
+    ]);
     assert.deepEqual(m!.canary, [[null, null, [1, 8]]], 'no value and a failed scrape are both null, in their interval');
   });
 
-  it('adds every server\'s own samples from the history window as `before`, in the same rows', () => {
+  it("adds every server's own samples from the history window as `before`, in the same rows", () => {
     const ticks = [tick(1, [1, 10], [5, 10]), tick(2, [2, 10], [6, 10]), tick(3, [3, 10], [7, 10]), tick(4, [4, 10], [8, 10])];
-    const [m] = toSeries([spec], ticks, { baseline: { servers: ['s1'], from: 2, to: 4 }, canary: { servers: ['s2'], from: 2, to: 4 } }, { from: 0, to: 2 });
-    assert.deepEqual(m!.before, { baseline: [[[1, 10], [2, 10]]], canary: [[[5, 10], [6, 10]]] });
-    assert.deepEqual(m!.canary, [[[7, 10], [8, 10]]]);
+    const [m] = toSeries(
+      [spec],
+      ticks,
+      { baseline: { servers: ['s1'], from: 2, to: 4 }, canary: { servers: ['s2'], from: 2, to: 4 } },
+      { from: 0, to: 2 },
+    );
+    assert.deepEqual(m!.before, {
+      baseline: [
+        [
+          [1, 10],
+          [2, 10],
+        ],
+      ],
+      canary: [
+        [
+          [5, 10],
+          [6, 10],
+        ],
+      ],
+    });
+    assert.deepEqual(m!.canary, [
+      [
+        [7, 10],
+        [8, 10],
+      ],
+    ]);
     const [none] = toSeries([spec], ticks, { baseline: { servers: ['s1'], from: 2, to: 4 }, canary: { servers: ['s2'], from: 2, to: 4 } });
     assert.equal(none!.before, undefined);
   });
 
-  it('pairs a count with its `per` metric\'s denominator as [count, exposure], null when either is missing', () => {
-    const t = (time: number, checkouts: number | null, err: [number, number] | null): Tick => ({ time, samples: [{ server: 's1', ok: true, values: { err, checkouts } }] });
+  it("pairs a count with its `per` metric's denominator as [count, exposure], null when either is missing", () => {
+    const t = (time: number, checkouts: number | null, err: [number, number] | null): Tick => ({
+      time,
+      samples: [{ server: 's1', ok: true, values: { err, checkouts } }],
+    });
     const ticks = [t(1, 7, [1, 70]), t(2, 9, null), t(3, null, [0, 80])];
     const counts = { name: 'checkouts', kind: 'count' as const, bad: 'decrease' as const, tolerance: 0.03 };
     const side = { servers: ['s1'], from: 0, to: 3 };
@@ -45,8 +77,11 @@ describe('samples to series', () => {
     assert.deepEqual(unresponsive(ticks, ['s1'], 0), []);
   });
 
-  it('leaves out a side\'s intervals on another release and within the warm-up after a server switched (the watch\'s start-up)', () => {
-    const t = (time: number, since: number, release: string): Tick => ({ time, samples: [{ server: 's1', ok: true, values: { err: [time, 100] }, release, since }] });
+  it("leaves out a side's intervals on another release and within the warm-up after a server switched (the watch's start-up)", () => {
+    const t = (time: number, since: number, release: string): Tick => ({
+      time,
+      samples: [{ server: 's1', ok: true, values: { err: [time, 100] }, release, since }],
+    });
     const ticks = [t(1, 0, 'old'), t(11, 10, 'new'), t(20, 10, 'new'), t(30, 10, 'new'), t(40, 10, 'new')];
     const side = { servers: ['s1'], from: 0, to: 40, release: 'new', warmupMs: 15 };
     const [m] = toSeries([spec], ticks, { baseline: { servers: [], from: 0, to: 40 }, canary: side });

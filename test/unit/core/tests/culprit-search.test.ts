@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { applyVerdict, culpritIndex, nextProbes, obsoleteProbes, searchDone, startSearch } from '../../../../src/core/tests/culprit-search.js';
+import {
+  applyVerdict,
+  culpritIndex,
+  nextProbes,
+  obsoleteProbes,
+  searchDone,
+  startSearch,
+} from '../../../../src/core/tests/culprit-search.js';
 
 /** Drive the search in rounds of `k` parallel probes against a known first-bad index. */
 function run(n: number, culprit: number, k: number): { found: number | undefined; runs: number; rounds: number } {

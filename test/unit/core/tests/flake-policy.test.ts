@@ -18,8 +18,20 @@ describe('core/tests/flake-policy', () => {
       { id: 'recovered', runs: 100, flakes: 1, quarantined: true },
       { id: 'still', runs: 20, flakes: 10, quarantined: true },
     ];
-    assert.deepEqual(flakeDecisions(stats, { flakyRate: 0.05, quarantine: false }).map((d) => [d.id, d.action]), [['often', 'report'], ['recovered', 'release']]);
-    assert.deepEqual(flakeDecisions(stats, { flakyRate: 0.05, quarantine: true }).map((d) => [d.id, d.action]), [['often', 'quarantine'], ['recovered', 'release']]);
+    assert.deepEqual(
+      flakeDecisions(stats, { flakyRate: 0.05, quarantine: false }).map((d) => [d.id, d.action]),
+      [
+        ['often', 'report'],
+        ['recovered', 'release'],
+      ],
+    );
+    assert.deepEqual(
+      flakeDecisions(stats, { flakyRate: 0.05, quarantine: true }).map((d) => [d.id, d.action]),
+      [
+        ['often', 'quarantine'],
+        ['recovered', 'release'],
+      ],
+    );
   });
 
   it('gives quarantined tests more re-runs', () => {

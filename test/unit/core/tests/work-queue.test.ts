@@ -1,13 +1,32 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { makespanLowerBound, type EstimatedTest } from '../../../../src/core/tests/shard-plan.js';
-import { dispatchOrder, loadCosts, medianFileMs, planUnits, planUnitsFromHistory, queueMakespan, remainder, suiteFromHistory, type Selection, type WorkUnit } from '../../../../src/core/tests/work-queue.js';
+import {
+  dispatchOrder,
+  loadCosts,
+  medianFileMs,
+  planUnits,
+  planUnitsFromHistory,
+  queueMakespan,
+  remainder,
+  suiteFromHistory,
+  type Selection,
+  type WorkUnit,
+} from '../../../../src/core/tests/work-queue.js';
 
 const arbTests = fc
   .array(fc.record({ file: fc.integer({ min: 0, max: 6 }), ms: fc.integer({ min: 0, max: 10_000 }) }), { minLength: 0, maxLength: 80 })
-  .map((xs) => xs.map((x, i): EstimatedTest => ({ id: `f${x.file}::t${i}`, file: `f${x.file}`, title: `t${i}`, estimateMs: x.ms, known: true })));
+  .map((xs) =>
+    xs.map((x, i): EstimatedTest => ({ id: `f${x.file}::t${i}`, file: `f${x.file}`, title: `t${i}`, estimateMs: x.ms, known: true })),
+  );
 
-const t = (file: string, title: string, ms: number): EstimatedTest => ({ id: `${file}::${title}`, file, title, estimateMs: ms, known: true });
+const t = (file: string, title: string, ms: number): EstimatedTest => ({
+  id: `${file}::${title}`,
+  file,
+  title,
+  estimateMs: ms,
+  known: true,
+});
 
 describe('core/tests/work-queue', () => {
   it('puts every test in exactly one unit of its own file, in source order, and each unit pays its file load', () => {
@@ -23,13 +42,23 @@ describe('core/tests/work-queue', () => {
           assert.ok(u.tests.every((x, i) => i === 0 || pos.get(u.tests[i - 1]!.id)! < pos.get(x.id)!));
           assert.equal(u.estimateMs, u.tests.reduce((a, x) => a + x.estimateMs, 0) + load);
         }
-        assert.deepEqual(dispatchOrder(units, slots).map((u) => u.id).sort(), units.map((u) => u.id).sort());
+        assert.deepEqual(
+          dispatchOrder(units, slots)
+            .map((u) => u.id)
+            .sort(),
+          units.map((u) => u.id).sort(),
+        );
       }),
     );
   });
 
   it('keeps short files whole and cuts a long one into groups of at most an eighth of a fair share (a longer test alone)', () => {
-    const tests = [t('a', 'x', 10), t('a', 'y', 20), ...Array.from({ length: 6 }, (_, i) => t('big', `b${i}`, i === 3 ? 3000 : 500)), t('c', 'z', 5)];
+    const tests = [
+      t('a', 'x', 10),
+      t('a', 'y', 20),
+      ...Array.from({ length: 6 }, (_, i) => t('big', `b${i}`, i === 3 ? 3000 : 500)),
+      t('c', 'z', 5),
+    ];
     // total 6035, 2 slots: a fair share 3017, half 1509, an eighth 377.
     const units = planUnits(tests, 2);
     assert.deepEqual(
@@ -46,34 +75,73 @@ describe('core/tests/work-queue', () => {
       ],
     );
     // One slot: nothing to balance, so nothing is cut (every cut costs a load).
-    assert.deepEqual(planUnits(tests, 1).map((u) => u.id), ['a', 'big', 'c']);
+    assert.deepEqual(
+      planUnits(tests, 1).map((u) => u.id),
+      ['a', 'big', 'c'],
+    );
   });
 
   it('hands out the quickest unit per slot first, then longest first', () => {
-    const u = (id: string, ms: number): WorkUnit => ({ id, file: id, tests: [t(id, id, ms)], select: { only: [id] }, estimateMs: ms, split: false });
+    const u = (id: string, ms: number): WorkUnit => ({
+      id,
+      file: id,
+      tests: [t(id, id, ms)],
+      select: { only: [id] },
+      estimateMs: ms,
+      split: false,
+    });
     const units = [u('m', 300), u('q1', 5), u('l', 900), u('q2', 7), u('m2', 300), u('s', 60)];
-    assert.deepEqual(dispatchOrder(units, 2).map((x) => x.id), ['q1', 'q2', 'l', 'm', 'm2', 's']);
+    assert.deepEqual(
+      dispatchOrder(units, 2).map((x) => x.id),
+      ['q1', 'q2', 'l', 'm', 'm2', 's'],
+    );
     // Up to 2% of the work also goes first (here q1 and q2 are 12 ms of 1572).
-    assert.deepEqual(dispatchOrder(units, 1, 0.02).map((x) => x.id), ['q1', 'q2', 'l', 'm', 'm2', 's']);
-    assert.deepEqual(dispatchOrder(units, 1, 0).map((x) => x.id), ['q1', 'l', 'm', 'm2', 's', 'q2']);
+    assert.deepEqual(
+      dispatchOrder(units, 1, 0.02).map((x) => x.id),
+      ['q1', 'q2', 'l', 'm', 'm2', 's'],
+    );
+    assert.deepEqual(
+      dispatchOrder(units, 1, 0).map((x) => x.id),
+      ['q1', 'l', 'm', 'm2', 's', 'q2'],
+    );
     // Units holding a test that failed in its latest run go before all of them, quickest first.
-    assert.deepEqual(dispatchOrder(units, 2, 0.02, new Set(['m2::m2', 'l::l', 'gone::x'])).map((x) => x.id), ['m2', 'l', 'q1', 'm', 's', 'q2']);
+    assert.deepEqual(
+      dispatchOrder(units, 2, 0.02, new Set(['m2::m2', 'l::l', 'gone::x'])).map((x) => x.id),
+      ['m2', 'l', 'q1', 'm', 's', 'q2'],
+    );
     // (They took both slots' first turn, so only what fits in 2% of the rest goes ahead of the longest.)
-        // Fewer units than slots: simply longest first.
-    assert.deepEqual(dispatchOrder([u('a', 1), u('b', 2)], 4).map((x) => x.id), ['b', 'a']);
+    // Fewer units than slots: simply longest first.
+    assert.deepEqual(
+      dispatchOrder([u('a', 1), u('b', 2)], 4).map((x) => x.id),
+      ['b', 'a'],
+    );
   });
 
   it('simulates the queue as a list schedule: LPT order stays within 4/3 of the lower bound, plus the quick units', () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 1, max: 10_000 }), { minLength: 1, maxLength: 60 }), fc.integer({ min: 1, max: 8 }), (ms, k) => {
-        const units = ms.map((x, i): WorkUnit => ({ id: `u${i}`, file: `u${i}`, tests: [], select: { except: [] }, estimateMs: x, split: false }));
-        const order = dispatchOrder(units, k, 0);
-        const span = queueMakespan(order.map((x) => x.estimateMs), k);
-        const lb = makespanLowerBound(ms, k);
-        const quick = order.slice(0, k).reduce((s, x) => s + x.estimateMs, 0);
-        assert.ok(span >= Math.floor(lb));
-        assert.ok(span <= (4 / 3) * lb + quick + 1, `${span} vs ${lb}`);
-      }),
+      fc.property(
+        fc.array(fc.integer({ min: 1, max: 10_000 }), { minLength: 1, maxLength: 60 }),
+        fc.integer({ min: 1, max: 8 }),
+        (ms, k) => {
+          const units = ms.map((x, i): WorkUnit => ({
+            id: `u${i}`,
+            file: `u${i}`,
+            tests: [],
+            select: { except: [] },
+            estimateMs: x,
+            split: false,
+          }));
+          const order = dispatchOrder(units, k, 0);
+          const span = queueMakespan(
+            order.map((x) => x.estimateMs),
+            k,
+          );
+          const lb = makespanLowerBound(ms, k);
+          const quick = order.slice(0, k).reduce((s, x) => s + x.estimateMs, 0);
+          assert.ok(span >= Math.floor(lb));
+          assert.ok(span <= (4 / 3) * lb + quick + 1, `${span} vs ${lb}`);
+        },
+      ),
     );
   });
 
@@ -85,25 +153,48 @@ describe('core/tests/work-queue', () => {
   });
 
   it('estimates unknown file loads as the median of the known ones, else 0', () => {
-    assert.deepEqual([...loadCosts(['a', 'b', 'c', 'd'], new Map([['a', 10], ['b', 30], ['c', 50]]))], [['a', 10], ['b', 30], ['c', 50], ['d', 30]]);
+    assert.deepEqual(
+      [
+        ...loadCosts(
+          ['a', 'b', 'c', 'd'],
+          new Map([
+            ['a', 10],
+            ['b', 30],
+            ['c', 50],
+          ]),
+        ),
+      ],
+      [
+        ['a', 10],
+        ['b', 30],
+        ['c', 50],
+        ['d', 30],
+      ],
+    );
     assert.deepEqual([...loadCosts(['a'], new Map())], [['a', 0]]);
   });
 
   /** Which of `titles` (a file's tests now) a selection runs. */
-  const runs = (select: Selection, titles: string[]) => titles.filter((x) => ('only' in select ? select.only.includes(x) : !select.except.includes(x)));
+  const runs = (select: Selection, titles: string[]) =>
+    titles.filter((x) => ('only' in select ? select.only.includes(x) : !select.except.includes(x)));
 
   it('plans open units from history: whole files name no test, and the last group of a split file takes every test the others do not name', () => {
     fc.assert(
-      fc.property(arbTests, fc.integer({ min: 1, max: 8 }), fc.array(fc.string({ minLength: 1, maxLength: 4 }), { maxLength: 4 }), (tests, slots, added) => {
-        const units = planUnits(tests, slots, new Map(), true);
-        // The tests of each file now: those history knows plus some it does not (added since).
-        for (const file of new Set(tests.map((x) => x.file))) {
-          const now = [...tests.filter((x) => x.file === file).map((x) => x.title), ...added.map((a) => `new ${a}`)];
-          const ran = units.filter((u) => u.file === file).flatMap((u) => runs(u.select, now));
-          assert.deepEqual([...ran].sort(), [...now].sort(), 'every test of the file runs exactly once');
-        }
-        for (const u of units) if (!u.split) assert.deepEqual(u.select, { except: [] });
-      }),
+      fc.property(
+        arbTests,
+        fc.integer({ min: 1, max: 8 }),
+        fc.array(fc.string({ minLength: 1, maxLength: 4 }), { maxLength: 4 }),
+        (tests, slots, added) => {
+          const units = planUnits(tests, slots, new Map(), true);
+          // The tests of each file now: those history knows plus some it does not (added since).
+          for (const file of new Set(tests.map((x) => x.file))) {
+            const now = [...tests.filter((x) => x.file === file).map((x) => x.title), ...added.map((a) => `new ${a}`)];
+            const ran = units.filter((u) => u.file === file).flatMap((u) => runs(u.select, now));
+            assert.deepEqual([...ran].sort(), [...now].sort(), 'every test of the file runs exactly once');
+          }
+          for (const u of units) if (!u.split) assert.deepEqual(u.select, { except: [] });
+        },
+      ),
     );
     const tests = [t('a', 'x', 10), ...Array.from({ length: 4 }, (_, i) => t('big', `b${i}`, 1000)), t('c', 'z', 5)];
     assert.deepEqual(
@@ -136,8 +227,18 @@ describe('core/tests/work-queue', () => {
   });
 
   it('leaves, after a unit stopped, what it did not report: by name, or open beyond everything named and reported', () => {
-    const unit = (select: Selection): WorkUnit => ({ id: 'f', file: 'f', tests: [t('f', 'a', 1), t('f', 'b', 2), t('f', 'c', 3)], select, estimateMs: 6, split: true });
-    assert.deepEqual(remainder(unit({ only: ['a', 'b', 'c'] }), new Set(['a', 'hung'])), { tests: [t('f', 'b', 2), t('f', 'c', 3)], select: { only: ['b', 'c'] } });
+    const unit = (select: Selection): WorkUnit => ({
+      id: 'f',
+      file: 'f',
+      tests: [t('f', 'a', 1), t('f', 'b', 2), t('f', 'c', 3)],
+      select,
+      estimateMs: 6,
+      split: true,
+    });
+    assert.deepEqual(remainder(unit({ only: ['a', 'b', 'c'] }), new Set(['a', 'hung'])), {
+      tests: [t('f', 'b', 2), t('f', 'c', 3)],
+      select: { only: ['b', 'c'] },
+    });
     const open = remainder(unit({ except: ['z'] }), new Set(['a', 'hung']));
     assert.deepEqual(open, { tests: [t('f', 'b', 2), t('f', 'c', 3)], select: { except: ['z', 'a', 'hung'] } });
     assert.deepEqual(runs(open.select, ['a', 'b', 'hung', 'c', 'new', 'z']), ['b', 'c', 'new']);
@@ -146,8 +247,21 @@ describe('core/tests/work-queue', () => {
   it("takes the suite from history as each file's tests seen within the window of its latest run", () => {
     const day = 86_400_000;
     const row = (file: string, title: string, lastSeen: number) => ({ id: `${file}::${title}`, file, title, lastSeen });
-    const suite = suiteFromHistory([row('a', 'now', 10 * day), row('a', 'earlier today', 10 * day - 3_600_000), row('a', 'removed long ago', 2 * day), row('b', 'old file still there', 3 * day), row('', 'quarantined by hand', 0), row('c', 'never run', 0)], day);
-    assert.deepEqual(suite?.map((x) => x.id), ['a::now', 'a::earlier today', 'b::old file still there']);
+    const suite = suiteFromHistory(
+      [
+        row('a', 'now', 10 * day),
+        row('a', 'earlier today', 10 * day - 3_600_000),
+        row('a', 'removed long ago', 2 * day),
+        row('b', 'old file still there', 3 * day),
+        row('', 'quarantined by hand', 0),
+        row('c', 'never run', 0),
+      ],
+      day,
+    );
+    assert.deepEqual(
+      suite?.map((x) => x.id),
+      ['a::now', 'a::earlier today', 'b::old file still there'],
+    );
     assert.equal(suiteFromHistory([row('', 'q', 0)], day), undefined);
     assert.equal(suiteFromHistory([], day), undefined);
   });

@@ -3,7 +3,14 @@ import type { Commit, DeployRecord } from '../../../../../src/ports.js';
 import type { DeployState } from '../../../../../src/core/line/types.js';
 
 export function commit(sha: string, time: number, author = 'Dev One'): Commit {
-  return { sha, author, email: `${author.toLowerCase().replace(/\s+/g, '.')}@example.test`, subject: `change ${sha}`, message: `change ${sha}\n\nbody`, time };
+  return {
+    sha,
+    author,
+    email: `${author.toLowerCase().replace(/\s+/g, '.')}@example.test`,
+    subject: `change ${sha}`,
+    message: `change ${sha}\n\nbody`,
+    time,
+  };
 }
 
 export function deployState(over: Partial<DeployState> = {}): DeployState {

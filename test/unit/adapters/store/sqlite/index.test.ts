@@ -34,11 +34,18 @@ describe('openSqliteStore', () => {
   it('refuses a file that is not a database, or one from a newer immune, naming the file', async () => {
     const junk = join(dir, 'junk.db');
     writeFileSync(junk, 'this is not sqlite, just text that is long enough to have a header'.repeat(10));
-    assert.throws(() => openSqliteStore(junk), (e: ImmuneError) => e instanceof ImmuneError && e.message.startsWith(`cannot open the state database ${junk}: `) && /not a database/.test(e.message));
+    assert.throws(
+      () => openSqliteStore(junk),
+      (e: ImmuneError) =>
+        e instanceof ImmuneError && e.message.startsWith(`cannot open the state database ${junk}: `) && /not a database/.test(e.message),
+    );
     const newer = join(dir, 'newer.db');
     const db = openDb(newer);
     db.prepare("INSERT INTO schema_migrations (namespace, version) VALUES ('line', 99)").run();
     db.close();
-    assert.throws(() => openSqliteStore(newer), /cannot open the state database .*newer\.db: database schema "line" is at version 99, newer than this immune/);
+    assert.throws(
+      () => openSqliteStore(newer),
+      /cannot open the state database .*newer\.db: database schema "line" is at version 99, newer than this immune/,
+    );
   });
 });
