@@ -412,6 +412,15 @@ export const operations: Operation[] = [
   control('override', 'Deploy the change held because its tree is known-bad (once; audited)'),
   {
     method: 'post',
+    path: '/api/line/adopt',
+    summary: 'Adopt what the fleet runs after the store came up empty: the sha it runs, or fresh: true to deploy the tip as a first deploy',
+    role: 'captain',
+    body: 'AdoptRequest',
+    response: 'Ok',
+    tag: 'controls',
+  },
+  {
+    method: 'post',
     path: '/api/line/drop',
     summary: 'Drop a queued commit: it stays in git, the line skips it',
     role: 'captain',
@@ -860,6 +869,11 @@ const extra: Record<string, Schema> = {
   }),
   Stream: { type: 'string', description: 'text/event-stream; each event `data: {"type": ..., "time": ..., ...}`' },
   OpenApi: { type: 'object' },
+  AdoptRequest: obj({
+    sha: { type: 'string', pattern: '^[0-9a-f]{4,40}$', description: 'The commit the fleet runs (absent with fresh: true)' },
+    fresh: { type: 'boolean', description: 'Deploy the tip as a first deploy instead' },
+    reason: { type: 'string', minLength: 1 },
+  }),
   DropRequest: obj({
     sha: { type: 'string', pattern: '^[0-9a-f]{4,40}$', description: 'A queued commit (full or abbreviated)' },
     reason: { type: 'string', minLength: 1 },

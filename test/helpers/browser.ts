@@ -516,6 +516,8 @@ export async function startFixtureServer(opts: { openRead?: boolean; now?: numbe
   }));
   app.get('/api/experiments/:name/results', { preHandler: read }, async () => data.readout);
   app.get('/api/flags', { preHandler: read }, async () => ({ flags: data.guarded }));
+  // What each server keeps (the line view's releases card); the fixture's fleet keeps none.
+  app.get('/api/fleet/releases', { preHandler: read }, async () => ({ servers: [] }));
   app.get('/api/stream', { preHandler: read }, (_req, reply) => {
     reply.hijack();
     reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });

@@ -322,7 +322,7 @@ export function withoutName(name: string, explanation: string): string {
 }
 
 /** Words that must never reach a person: infinities, NaN, exponent notation. */
-export const UNREADABLE = /Infinity|NaN|∞|\binf\b|\d[eE][+-]?\d|e\+/;
+export const UNREADABLE = /Infinity|NaN|∞|\binf\b|\d[eE][+-]?\d/;
 
 // ---------------------------------------------------------------------------------------------
 // A deploy's summary table: metric × step, from the last look of each step's gate

@@ -71,7 +71,7 @@ describe('core/config/experiment', () => {
       'experiments/x.yaml:2:11 branches: branch weights add up to 100%: leave a share for control, the baseline every branch is compared with',
     ]);
     assert.match(issues('branches: {A: 10%}\ngoals: [c]\n')[0]!, /^experiments\/x\.yaml:1:1 name: required$/);
-    assert.match(issues('name: [\n')[0]!, /^experiments\/x\.yaml:1:\d+ /);
+    assert.match(issues('name: [\n')[0]!, /^experiments\/x\.yaml:[12]:\d+ /, 'where the parser noticed the unclosed sequence');
   });
 
   it('reads flags files: on/off, gradual rollout, kill switch, and Unleash strategies', () => {
