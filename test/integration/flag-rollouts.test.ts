@@ -30,6 +30,7 @@ const FLAGS = `flags:
       max_bake: 1h
       guardrails: [error]
       goals: [checkout]
+      on_inconclusive: pass_within_tolerance
 `;
 
 interface World {
@@ -161,6 +162,14 @@ describe('guarded flag rollouts (virtual time, unleash-client assignment)', func
       w = await world();
       const looks = await simulate(w, seed, { onFactor: 1 });
       const gf = (await w.registry.current()).guarded.get('new-checkout')!;
+      // A harmless flag is never turned off. With 1% of users the guardrail may be unable to rule out
+      // a regression beyond tolerance by max bake: then it waits for a person (held), as a deploy would.
+      assert.notEqual(gf.rollout.status, 'off', gf.rollout.reason ?? gf.rollout.last?.explanation);
+      if (gf.rollout.status === 'held') {
+        assert.match(gf.rollout.reason ?? '', /not yet ruled out/);
+        process.stdout.write(`      seed ${seed}: held for a person: ${gf.rollout.reason}\n`);
+        return;
+      }
       assert.equal(gf.rollout.status, 'complete', gf.rollout.reason ?? gf.rollout.last?.explanation);
       assert.deepEqual(
         gf.rollout.history.map((h) => [h.rollout, h.decision]),

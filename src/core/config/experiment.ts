@@ -109,7 +109,7 @@ export const guardConfig = z
     /** Least users with the flag on before a step may pass (the gate can fail it sooner). */
     min_users: z.number().int().min(1).default(500),
     /** At max bake with too little data: hold (stay at the step until a person acts), off (turn the flag off), or pass. */
-    on_inconclusive: z.enum(['hold', 'off', 'pass']).default('hold'),
+    on_inconclusive: z.enum(['hold', 'off', 'pass_within_tolerance', 'pass']).default('hold'),
     alpha: z.number().gt(0).lt(0.5).default(0.05),
     /** A relative change smaller than this is not a regression (per metric: tolerance). */
     tolerance: fraction.prefault(0.1),

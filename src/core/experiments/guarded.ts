@@ -155,7 +155,7 @@ export function lookRollout(
     elapsedMs: now - r.stepStartedAt,
     minBakeMs: g.min_bake,
     maxBakeMs: g.max_bake,
-    onInconclusive: g.on_inconclusive === 'pass' ? 'pass' : 'hold',
+    onInconclusive: g.on_inconclusive === 'pass' || g.on_inconclusive === 'pass_within_tolerance' ? g.on_inconclusive : 'hold',
     unresponsive: [],
   });
   const onUsers = looks[looks.length - 1]!.on.users;
@@ -163,7 +163,7 @@ export function lookRollout(
     // Too few users have had the flag on for a pass to mean anything: bake on until max bake.
     const waiting = `${onUsers} of min ${g.min_users} users with the flag on`;
     if (now - r.stepStartedAt < g.max_bake) result = { ...result, decision: 'continue', explanation: `${waiting}; no regression so far` };
-    else if (g.on_inconclusive !== 'pass')
+    else if (g.on_inconclusive !== 'pass' && g.on_inconclusive !== 'pass_within_tolerance')
       result = { ...result, decision: 'inconclusive', explanation: `max bake reached with ${waiting}` };
     else result = { ...result, warning: `passed with ${waiting}` };
   }
