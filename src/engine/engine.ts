@@ -991,7 +991,7 @@ export class Engine implements LineControl {
         type: 'deploy',
         pipeline: this.name,
         deploy: d.id,
-        status: (d.state as DeployState).status,
+        status: d.state.status,
         message: `incident: ${id} stopped answering (${reason}); ${what}, not blamed on the change`,
       });
       void this.notifyCaptains(
