@@ -1,5 +1,6 @@
 // Helpers for tests that run the line: free loopback ports, a small local pipeline, bounded waits.
 import { createServer } from 'node:net';
+import type { DeployRecord, LineStore } from '../../src/ports.js';
 
 /** Find `n` consecutive free ports on 127.0.0.1. */
 export async function freePortRange(n: number): Promise<number> {
@@ -27,6 +28,30 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false | null>
     if (v) return v;
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * Wait for the deploy carrying `sha` (other than `except`) to end. On a timeout the error says where
+ * the deploy stands: its status and the gate's last explanation (a hold for a captain, a stuck step).
+ */
+export async function deployOf(
+  line: Pick<LineStore, 'listDeploys' | 'gateLooks'>,
+  sha: string,
+  timeoutMs = 120_000,
+  except?: string,
+): Promise<DeployRecord> {
+  const find = async () => (await line.listDeploys('shop', { limit: 50 })).filter((d) => d.shas.includes(sha) && d.id !== except);
+  try {
+    return await waitFor(async () => (await find()).find((d) => d.outcome), timeoutMs, `deploy of ${sha.slice(0, 8)}`);
+  } catch (err) {
+    const d = (await find().catch(() => []))[0];
+    const where = d ? `; it is ${d.status}: ${d.state.lastGate?.explanation ?? d.reason ?? 'no gate yet'}` : '; no deploy carries it';
+    const look = d ? (await line.gateLooks(d.id).catch(() => [])).at(-1) : undefined;
+    const metrics = Array.isArray(look?.metrics) ? (look.metrics as { name?: string; explanation?: string }[]) : [];
+    if (metrics.length)
+      throw new Error(`${(err as Error).message}${where}\n${metrics.map((m) => `  ${m.name}: ${m.explanation}`).join('\n')}`);
+    throw new Error(`${(err as Error).message}${where}`);
   }
 }
 

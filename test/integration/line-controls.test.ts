@@ -12,7 +12,7 @@ import { startTraffic, type Traffic } from '../../src/demo/traffic.js';
 import type { DeployRecord } from '../../src/ports.js';
 import { createOrigin, type TestOrigin } from '../helpers/git.js';
 import { immune } from '../helpers/immune-cli.js';
-import { freePortRange, localPipelineYaml, waitFor } from '../helpers/line.js';
+import { freePortRange, localPipelineYaml, waitFor, deployOf as waitForDeploy } from '../helpers/line.js';
 
 const CAPTAIN = 'captain-token-controls';
 const VIEWER = 'viewer-token-controls';
@@ -25,13 +25,7 @@ describe('queue controls on the real line (API, CLI, roles)', function () {
   let traffic: Traffic;
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
-  const deployOf = (sha: string, except?: string) =>
-    waitFor(
-      async () =>
-        (await rt.store.line.listDeploys('shop', { limit: 50 })).find((d) => d.shas.includes(sha) && d.outcome && d.id !== except),
-      150_000,
-      `a deploy of ${sha.slice(0, 8)}`,
-    );
+  const deployOf = (sha: string, except?: string) => waitForDeploy(rt.store.line, sha, 150_000, except);
   const post = (path: string, body: unknown, token: string) =>
     fetch(`${rt.url}${path}`, {
       method: 'POST',

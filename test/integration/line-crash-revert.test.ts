@@ -74,20 +74,17 @@ describe('crash around the revert push (real processes, SIGKILL from git hooks)'
     return out.split('\n').filter(Boolean);
   };
   const killedAt = async (point: 'pre' | 'post') => {
+    let timer: NodeJS.Timeout | undefined;
+    const logFile = join(dir, `serve-${starts}.log`);
     const r = await Promise.race([
       serve!,
-      new Promise<never>((_, reject) =>
-        setTimeout(
-          () =>
-            reject(
-              new Error(
-                `serve was not killed at the ${point}-receive hook within 150 s; its log:\n${readFileSync(join(dir, `serve-${starts}.log`), 'utf8').slice(-3000)}`,
-              ),
-            ),
-          150_000,
-        ),
-      ),
-    ]);
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-3000) : '(no log)';
+          reject(new Error(`serve was not killed at the ${point}-receive hook within 150 s; its log:\n${tail}`));
+        }, 150_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
     assert.equal(r.signal, 'SIGKILL', `serve was killed by the ${point}-receive hook`);
     assert.equal(existsSync(join(dir, `arm-${point}`)), false, 'the hook fired');
   };

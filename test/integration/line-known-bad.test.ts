@@ -14,7 +14,7 @@ import type { LineStatus } from '../../src/engine/summary.js';
 import type { DeployRecord } from '../../src/ports.js';
 import { createOrigin, type TestOrigin } from '../helpers/git.js';
 import { immune } from '../helpers/immune-cli.js';
-import { freePortRange, localPipelineYaml, waitFor } from '../helpers/line.js';
+import { freePortRange, localPipelineYaml, waitFor, deployOf as waitForDeploy } from '../helpers/line.js';
 
 const CAPTAIN = 'captain-token-known-bad';
 
@@ -27,12 +27,7 @@ describe('known-bad code never comes back (real git, processes, scrape)', functi
   let treesLog: string;
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
-  const deployOf = (sha: string) =>
-    waitFor(
-      async () => (await rt.store.line.listDeploys('shop', { limit: 50 })).find((d) => d.shas.includes(sha) && d.outcome),
-      150_000,
-      `deploy of ${sha.slice(0, 8)}`,
-    );
+  const deployOf = (sha: string) => waitForDeploy(rt.store.line, sha, 150_000);
   const tree = async (sha: string) => {
     await origin.dev.fetch('origin');
     return (await origin.dev.raw(['rev-parse', `${sha}^{tree}`])).trim();

@@ -9,7 +9,7 @@ import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { badChange, goodChange, shopTemplateFiles, fixChange } from '../../src/demo/shop-changes.js';
 import { startTraffic, type Traffic } from '../../src/demo/traffic.js';
 import { createOrigin, type TestOrigin } from '../helpers/git.js';
-import { freePortRange, localPipelineYaml, waitFor } from '../helpers/line.js';
+import { freePortRange, localPipelineYaml, waitFor, deployOf as waitForDeploy } from '../helpers/line.js';
 import type { DeployRecord } from '../../src/ports.js';
 
 describe('the line on a local fleet (real git, processes, scrape)', function () {
@@ -20,12 +20,7 @@ describe('the line on a local fleet (real git, processes, scrape)', function () 
   let traffic: Traffic;
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
-  const deployOf = (sha: string) =>
-    waitFor(
-      async () => (await rt.store.line.listDeploys('shop', { limit: 50 })).find((d) => d.shas.includes(sha) && d.outcome),
-      120_000,
-      `deploy of ${sha.slice(0, 8)}`,
-    );
+  const deployOf = (sha: string) => waitForDeploy(rt.store.line, sha, 120_000);
 
   before(async () => {
     origin = await createOrigin(shopTemplateFiles());
@@ -56,6 +51,8 @@ describe('the line on a local fleet (real git, processes, scrape)', function () 
   });
 
   it('takes a good commit live on every server, through the canary step and the watch', async () => {
+    // Let the fleet run the first build for a while: the watch compares every server with its window before the rollout.
+    await new Promise((r) => setTimeout(r, 8000));
     const c = goodChange(1);
     const sha = await origin.commit(c.message, c.files);
     const d = await deployOf(sha);

@@ -115,6 +115,7 @@ export function createExperimentsClient(o: { url: string; clientToken: string; a
     assert.ok((a.values.cpu as number) >= 0);
 
     const [b] = await src.sample([s], 1000);
+    assert.equal(b.ok, true, b.error);
     assert.equal(b.values.checkouts, 0, 'nothing happened since');
     assert.deepEqual(b.values.error_rate, [0, 0]);
   });

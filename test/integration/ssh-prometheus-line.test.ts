@@ -13,7 +13,7 @@ import { badChange, goodChange, shopTemplateFiles } from '../../src/demo/shop-ch
 import { startTraffic, type Traffic } from '../../src/demo/traffic.js';
 import type { DeployRecord } from '../../src/ports.js';
 import { createOrigin, type TestOrigin } from '../helpers/git.js';
-import { waitFor } from '../helpers/line.js';
+import { deployOf as waitForDeploy } from '../helpers/line.js';
 import { PROMETHEUS, startPrometheus, type Prometheus } from '../helpers/prometheus.js';
 import { freePort, generateKey, killShops, knownHostsLine, shopRestartScript, SSHD, startSshd, type Sshd } from '../helpers/sshd-server.js';
 
@@ -28,12 +28,7 @@ describe('the line on SSH servers judged through Prometheus', function () {
   let rt: Runtime | undefined;
   let traffic: Traffic | undefined;
 
-  const deployOf = (sha: string) =>
-    waitFor(
-      async () => (await rt!.store.line.listDeploys('shop', { limit: 20 })).find((d) => d.shas.includes(sha) && d.outcome),
-      100_000,
-      `deploy of ${sha.slice(0, 8)}`,
-    );
+  const deployOf = (sha: string) => waitForDeploy(rt!.store.line, sha, 100_000);
 
   before(async function () {
     if (!SSHD || !PROMETHEUS) throw new Error('needs openssh-server and prometheus');

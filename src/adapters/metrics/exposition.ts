@@ -8,10 +8,13 @@ export interface Series {
   value: number;
 }
 
+/** NaN and infinities in any case, as Prometheus reads them (Go's ParseFloat): prom-client writes `Nan`. */
+const SPECIAL = /^([+-]?)(inf|infinity|nan)$/i;
+
 function num(v: string | undefined): number {
   if (v === undefined) return NaN;
-  if (v === '+Inf') return Infinity;
-  if (v === '-Inf') return -Infinity;
+  const special = SPECIAL.exec(v);
+  if (special) return special[2]!.toLowerCase() === 'nan' ? NaN : special[1] === '-' ? -Infinity : Infinity;
   return Number(v);
 }
 
@@ -50,7 +53,7 @@ export function expositionProblem(text: string): string | undefined {
     if (!line || line.startsWith('#')) continue;
     const m = SAMPLE_LINE.exec(line);
     const v = m?.[2];
-    if (!m || v === undefined || !(v === 'NaN' || v === '+Inf' || v === '-Inf' || Number.isFinite(Number(v)))) {
+    if (!m || v === undefined || !(SPECIAL.test(v) || Number.isFinite(Number(v)))) {
       return `line ${i + 1}: ${JSON.stringify(line.length > 60 ? `${line.slice(0, 60)}…` : line)}`;
     }
   }

@@ -3,7 +3,7 @@
 // the level move beyond tolerance, and is the metric drifting in the bad direction faster than
 // before the deploy, fast enough to move it beyond tolerance within the watch (trend.ts)? The
 // looks are a group-sequential design over the watch's duration, like the gate's.
-import { analyzeMetric } from './analyze.js';
+import { analyzeMetric, MIN_CELLS } from './analyze.js';
 import { looksOf } from './gate.js';
 import { analyzeTrend } from './trend.js';
 import type { GateResult, WatchInput } from './types.js';
@@ -28,6 +28,17 @@ export function judgeWatch(input: WatchInput): GateResult {
       metrics: evidence,
       explanation: describeUnresponsive(input.unresponsive, input.unresponsiveWhy, 'during the watch'),
     };
+  }
+  // No metric has samples from before the rollout (the previous build had only just started): there is
+  // nothing to compare with, as on a first deploy. The gate's canary comparison stands; the watch still
+  // looks for a server that stops answering until its end, then passes with a warning.
+  const cells = (rows: readonly (readonly unknown[])[]) => rows.flat().filter((x) => x !== null).length;
+  const noPast = input.metrics.every((m) => cells(m.baseline) < MIN_CELLS);
+  if (input.metrics.length > 0 && noPast && input.metrics.some((m) => cells(m.canary) >= MIN_CELLS)) {
+    const why = 'no samples from before the rollout to compare with (the previous build had only just started)';
+    return atEnd
+      ? { decision: 'pass', metrics: evidence, explanation: `watch ended: ${why}`, warning: `watch had ${why}` }
+      : { decision: 'continue', metrics: evidence, explanation: `watching ${secs(input.elapsedMs)} of ${secs(input.durationMs)}: ${why}` };
   }
   if (failed.length > 0) {
     return {

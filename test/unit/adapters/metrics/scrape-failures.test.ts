@@ -5,7 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { createScrapeSource } from '../../../../src/adapters/metrics/scrape.js';
-import { expositionProblem } from '../../../../src/adapters/metrics/exposition.js';
+import { expositionProblem, parseExposition } from '../../../../src/adapters/metrics/exposition.js';
 import { metricsConfig } from '../../../../src/core/config/metrics.js';
 import { judgeGate } from '../../../../src/core/judge/index.js';
 import { splitUnresponsive, type Tick } from '../../../../src/core/rollout/samples.js';
@@ -91,6 +91,13 @@ describe('adapters/metrics/scrape: what a failed scrape says (loopback server)',
       undefined,
     );
     assert.match(expositionProblem('a 1\nb one\n')!, /^line 2: "b one"/);
+  });
+
+  it('reads NaN and infinities in any case, as Prometheus does (prom-client writes "Nan" for an empty event-loop histogram)', () => {
+    assert.equal(expositionProblem('nodejs_eventloop_lag_mean_seconds Nan\na nan\nb +inf\nc -Inf\nd Infinity\n'), undefined);
+    const values = parseExposition('a Nan\nb +inf\nc -INF\nd 2\n').map((x) => x.value);
+    assert.ok(Number.isNaN(values[0]));
+    assert.deepEqual(values.slice(1), [Infinity, -Infinity, 2]);
   });
 });
 

@@ -70,6 +70,17 @@ describe('core/judge/watch', () => {
     assert.equal(judgeWatch(watch({ unresponsive: ['a'] })).decision, 'fail');
   });
 
+  it('without samples from before the rollout (the previous build had just started), watches for unresponsive servers, then passes with a warning', () => {
+    const post = grid(8, 12, (s, t) => 200e6 * (1 + 0.003 * wobble(s + 1, t)));
+    const none = grid(8, 0, () => 0);
+    const m = [series('memory', 'continuous', none, post)];
+    assert.equal(judgeWatch(watch({ metrics: m })).decision, 'continue');
+    assert.equal(judgeWatch(watch({ metrics: m, unresponsive: ['a'] })).decision, 'fail');
+    const end = judgeWatch(watch({ metrics: m, elapsedMs: 300_000 }));
+    assert.equal(end.decision, 'pass');
+    assert.match(end.warning ?? '', /no samples from before the rollout/);
+  });
+
   it('is inconclusive at the end without data', () => {
     assert.equal(judgeWatch(watch({ metrics: [series('memory', 'continuous', [[]], [[]])], elapsedMs: 300_000 })).decision, 'inconclusive');
   });
