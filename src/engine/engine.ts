@@ -38,8 +38,8 @@ import { Sampler } from './sampler.js';
 import { revertMessage } from './revert-message.js';
 import { summarizeLine, type LineStatus } from './summary.js';
 
-/** The watch leaves out each server's first seconds on the new build (restart CPU, caches filling): this long, at most a third of the watch. */
-const WATCH_WARMUP_MS = 15_000;
+/** The longest start-up left out of a gate or the watch after a server switches builds. */
+const START_UP_MS = 15_000;
 
 export interface Judge {
   gate(input: GateInput): GateResult;
@@ -560,12 +560,14 @@ export class Engine implements LineControl {
   }
 
   /**
-   * The fleet's samples before the rollout, kept with the deploy (as look step -2): after a restart the
-   * watch still has the window it compares the whole fleet with.
+   * The fleet's samples before the rollout, kept with the deploy (as look step -2) and pinned in the
+   * sampler: after a restart or a long hold the watch still has the window it compares the fleet with.
    */
   private async keepBefore(d: DeployRecord, now: number): Promise<void> {
     const from = now - Math.max(this.cfg.watch.window, this.cfg.rollout.history) - this.cfg.rollout.interval;
     const ticks = this.sampler.all.filter((t) => t.time >= from && t.time <= now);
+    // Pinned in memory too: a rollout held for a captain longer than the sampler keeps ticks still has its window.
+    this.sampler.pin(ticks);
     await this.durably('keep the pre-rollout window', () =>
       this.d.store.line.appendGateLook({
         deployId: d.id,
@@ -882,13 +884,19 @@ export class Engine implements LineControl {
       this.cfg.rollout.history > 0 && d.previous
         ? { from: started - this.cfg.rollout.history, to: started, release: d.previous.id }
         : undefined;
+    const bake = this.stepBake(step);
+    // Each server's start-up on the build it runs is not evidence (cold caches and JIT read as a latency
+    // or CPU regression): a canary's first seconds on the new build, a baseline server's after a restart.
+    const warmupMs = Math.min(START_UP_MS, bake.min / 3);
     const series = toSeries(
       this.specs,
       this.sampler.all,
-      { baseline: { servers: baseline, from: since, to: now }, canary: { servers: canary, from: since, to: now } },
+      {
+        baseline: { servers: baseline, from: since, to: now, release: d.previous?.id, warmupMs, trustUnknown: true },
+        canary: { servers: canary, from: since, to: now, release: d.artifact?.id, warmupMs, trustUnknown: true },
+      },
       history,
     );
-    const bake = this.stepBake(step);
     const result = this.d.judge.gate({
       alpha: this.cfg.rollout.alpha,
       metrics: series,
@@ -944,7 +952,8 @@ export class Engine implements LineControl {
         from: state.since,
         to: now,
         release: d.artifact?.id,
-        warmupMs: Math.min(WATCH_WARMUP_MS, this.cfg.watch.duration / 3),
+        warmupMs: Math.min(START_UP_MS, this.cfg.watch.duration / 3),
+        trustUnknown: true,
       },
     });
     const result = this.d.judge.watch({

@@ -248,6 +248,25 @@ function analyzeContinuous(spec: MetricSeries, mode: Mode): MetricAnalysis {
       const pooled = ss / (B + C - 2);
       se = Math.sqrt(pooled * (1 / B + 1 / C));
       df = B + C - 2;
+    } else if (B === 1 && C >= 1) {
+      // One baseline server (a two-server fleet at 50%): the between-server spread cannot be
+      // estimated, so each server mean's error comes from its own intervals (Welch-Satterthwaite),
+      // as in a Kayenta-style comparison. A persistent server-to-server difference reads as a
+      // change here; the tolerance absorbs small ones.
+      const parts: { v: number; df: number }[] = [];
+      for (const [rows, k] of [
+        [base, B],
+        [can, C],
+      ] as const)
+        for (const r of rows.filter((x) => x.length > 0)) {
+          const xs = r.map(tr);
+          parts.push({ v: xs.length >= 2 ? sampleVariance(xs) / xs.length / (k * k) : NaN, df: xs.length - 1 });
+        }
+      const v = parts.reduce((a, p) => a + p.v, 0);
+      if (b >= MIN_CELLS && c >= MIN_CELLS && Number.isFinite(v)) {
+        se = Math.sqrt(v);
+        df = v > 0 ? v ** 2 / parts.reduce((a, p) => a + p.v ** 2 / p.df, 0) : b + c - 2;
+      }
     }
   }
   const g = orient * diff;

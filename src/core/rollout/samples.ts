@@ -20,6 +20,8 @@ export interface SeriesSide {
   to: number;
   release?: string;
   warmupMs?: number;
+  /** With `release`: a sample whose release the sampler does not know (the fleet could not say) still counts. */
+  trustUnknown?: boolean;
 }
 
 /** After a server starts a release its first minute is warm-up (caches, JIT, pools): never part of its own past. */
@@ -52,7 +54,7 @@ export function toSeries(
   // A missing sample stays in place as null, so interval i is the same interval on every server.
   const collect = (
     m: SeriesSpec,
-    side: { servers: string[]; from: number; to: number; release?: string; warmupMs?: number },
+    side: { servers: string[]; from: number; to: number; release?: string; warmupMs?: number; trustUnknown?: boolean },
   ): (Sample | null)[][] =>
     side.servers.map((server) => {
       const out: (Sample | null)[] = [];
@@ -60,7 +62,10 @@ export function toSeries(
         if (t.time <= side.from || t.time > side.to) continue;
         const s = t.samples.find((x) => x.server === server);
         const own =
-          side.release === undefined || (s?.release === side.release && t.time - (s.since ?? Infinity) > (side.warmupMs ?? WARMUP_MS));
+          side.release === undefined ||
+          (s?.release === undefined
+            ? side.trustUnknown === true
+            : s.release === side.release && t.time - (s.since ?? Infinity) > (side.warmupMs ?? WARMUP_MS));
         out.push(s?.ok && own ? sampleOf(m, s.values) : null);
       }
       return out;

@@ -160,6 +160,8 @@ describe('engine on the simulated fleet (virtual time)', function () {
     try {
       await e.start();
       await until('the first build live', (s) => s.live?.sha === 'a'.repeat(40));
+      // A full watch window on the first build, so that the watch has a past to compare with.
+      await clock.sleep(40_000);
       const second = 'c'.repeat(40);
       repo.push(second, 'second');
       const held = await until('the rollout held at step 1', (s) => s.inFlight?.status === 'held');

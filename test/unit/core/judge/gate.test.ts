@@ -47,6 +47,21 @@ describe('core/judge/gate', () => {
     );
   });
 
+  it('with one baseline server (a two-server fleet at 50%), judges latency with its intervals as the unit: passes a steady canary, fails a slow one', () => {
+    const one = (factor: number) =>
+      series(
+        'latency_p99',
+        'continuous',
+        grid(1, 10, (s, t) => 0.2 * (1 + 0.03 * wobble(s, t))),
+        grid(1, 10, (s, t) => factor * 0.2 * (1 + 0.03 * wobble(s + 9, t))),
+      );
+    const same = judgeGate(gate([one(1)]));
+    assert.equal(same.decision, 'pass', same.explanation);
+    const slow = judgeGate(gate([one(1.5)]));
+    assert.equal(slow.decision, 'fail', slow.explanation);
+    assert.match(slow.explanation, /latency_p99 \+\d+%/);
+  });
+
   it('does not fail a change smaller than tolerance', () => {
     const r = judgeGate(gate([latency(1.05, 40)], { elapsedMs: 80_000, maxBakeMs: 120_000 }));
     assert.equal(r.decision, 'pass');
