@@ -7,7 +7,9 @@
 // and the evidence a person reads. verdicts.ts turns Z into fail / pass / keep baking.
 import { binomialUpperTail } from './beta.js';
 import { applyShifts, continuousShifts, rateFactors } from './history.js';
-import { pearsonDispersion, rateRatio, rateScore, totals, type RateCell, type RateTotals } from './rate-test.js';
+import { pearsonDispersion, rateRatio, rateScore, rowTotals, totals, type RateCell, type RateTotals } from './rate-test.js';
+
+const strip = ({ x, n }: RateTotals): RateTotals => ({ x, n });
 import { mean, median, numericCells, rateCells } from './series.js';
 import { explainMetric } from './evidence.js';
 import type { MetricEvidence, MetricSeries } from './types.js';
@@ -118,12 +120,11 @@ function analyzeRate(spec: MetricSeries): MetricAnalysis {
   const own = spec.before ? rateFactors(spec.kind, spec.before) : undefined;
   const base = weighted(rawBase, own?.baseline);
   const can = weighted(rawCan, own?.canary);
-  const baseCells = base.flat();
-  const canCells = can.flat();
-  const tb = totals(baseCells);
-  const tc = totals(canCells);
-  const levels = { baseline: totals(rawBase.flat()), canary: totals(rawCan.flat()) };
-  const dispersion = pearsonDispersion(baseCells);
+  // Sums over the rows in place: a 1,000-server fleet's cells are never copied into one list.
+  const { cells: baseCount, ...tb } = rowTotals(base);
+  const { cells: canCount, ...tc } = rowTotals(can);
+  const levels = { baseline: own ? strip(rowTotals(rawBase)) : tb, canary: own ? strip(rowTotals(rawCan)) : tc };
+  const dispersion = pearsonDispersion(base);
   const increase = spec.bad === 'increase';
   const rho0 = increase ? 1 + spec.tolerance : Math.max(1e-9, 1 - spec.tolerance);
   const orient = increase ? 1 : -1;
@@ -143,8 +144,8 @@ function analyzeRate(spec: MetricSeries): MetricAnalysis {
   const df = share > 0 && B > 1 ? (B - 1) / (share * share) : Infinity;
   const rr = tc.n > 0 && tb.n > 0 ? rateRatio(tc, tb, dispersion) : { logRatio: 0, v: Infinity };
   let shortage: string | undefined;
-  if (canCells.length < MIN_CELLS || baseCells.length < MIN_CELLS)
-    shortage = `needs ${MIN_CELLS}+ samples per side (canary ${canCells.length}, baseline ${baseCells.length})`;
+  if (canCount < MIN_CELLS || baseCount < MIN_CELLS)
+    shortage = `needs ${MIN_CELLS}+ samples per side (canary ${canCount}, baseline ${baseCount})`;
   else if (spec.kind === 'ratio' && (levels.canary.n < MIN_RATIO_DENOMINATOR || levels.baseline.n < MIN_RATIO_DENOMINATOR))
     shortage = `needs ${MIN_RATIO_DENOMINATOR}+ in the denominator per side (canary ${levels.canary.n}, baseline ${levels.baseline.n})`;
   const inflation = Number.isFinite(score.v) && score.v > 0 ? v / score.v : 1;
@@ -190,7 +191,7 @@ function analyzeRate(spec: MetricSeries): MetricAnalysis {
     scale: 'log',
     baselineEstimate: levels.baseline.n > 0 ? levels.baseline.x / levels.baseline.n : NaN,
     canaryEstimate: levels.canary.n > 0 ? levels.canary.x / levels.canary.n : NaN,
-    samples: { baseline: baseCells.length, canary: canCells.length },
+    samples: { baseline: baseCount, canary: canCount },
     unit: spec.kind === 'ratio' ? 'rate' : 'per-interval',
     events: levels,
   };
@@ -216,7 +217,12 @@ function analyzeContinuous(spec: MetricSeries, mode: Mode): MetricAnalysis {
   const meanB = Math.abs(medB) > 0 ? 0 : Math.abs(mean(flatB));
   const level = Math.abs(medB) > 0 ? Math.abs(medB) : meanB > 0 ? meanB : 1;
   const tr = (x: number) => (log ? Math.log(x) : x / level);
-  const perServer = (rows: number[][]) => rows.map((r) => (r.length ? mean(r.map(tr)) : NaN));
+  const perServer = (rows: number[][]) =>
+    rows.map((r) => {
+      let t = 0;
+      for (let i = 0; i < r.length; i++) t += tr(r[i]!);
+      return r.length ? t / r.length : NaN;
+    });
   const yb = perServer(base);
   const yc = perServer(can);
   const orient = spec.bad === 'increase' ? 1 : -1;

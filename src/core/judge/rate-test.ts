@@ -15,6 +15,21 @@ export interface RateTotals {
   n: number;
 }
 
+/** Totals and the number of cells over rows of cells (one row per server), read in place. */
+export function rowTotals(rows: readonly (readonly RateCell[])[]): RateTotals & { cells: number } {
+  let x = 0;
+  let n = 0;
+  let cells = 0;
+  for (const row of rows) {
+    cells += row.length;
+    for (const c of row) {
+      x += c.x;
+      n += c.n;
+    }
+  }
+  return { x, n, cells };
+}
+
 export function totals(cells: readonly RateCell[]): RateTotals {
   let x = 0;
   let n = 0;
@@ -29,18 +44,29 @@ export function totals(cells: readonly RateCell[]): RateTotals {
  * Pearson dispersion of cells around their pooled rate: 1 for Poisson noise, larger when
  * servers and intervals vary more than Poisson. Never below 1 (underdispersion is not trusted).
  */
-export function pearsonDispersion(cells: readonly RateCell[]): number {
-  const used = cells.filter((c) => c.n > 0);
-  if (used.length < 2) return 1;
-  const t = totals(used);
-  if (t.x <= 0) return 1;
-  const rate = t.x / t.n;
+export function pearsonDispersion(cells: readonly RateCell[] | readonly (readonly RateCell[])[]): number {
+  // Rows of cells (one per server) or one flat list: read in place, without copying a large fleet's cells.
+  const rows = (cells.length > 0 && Array.isArray(cells[0]) ? cells : [cells]) as readonly (readonly RateCell[])[];
+  let used = 0;
+  let x = 0;
+  let n = 0;
+  for (const row of rows)
+    for (const c of row)
+      if (c.n > 0) {
+        used++;
+        x += c.x;
+        n += c.n;
+      }
+  if (used < 2 || x <= 0) return 1;
+  const rate = x / n;
   let chi2 = 0;
-  for (const c of used) {
-    const mu = c.n * rate;
-    chi2 += ((c.x - mu) * (c.x - mu)) / mu;
-  }
-  return Math.max(1, chi2 / (used.length - 1));
+  for (const row of rows)
+    for (const c of row)
+      if (c.n > 0) {
+        const mu = c.n * rate;
+        chi2 += ((c.x - mu) * (c.x - mu)) / mu;
+      }
+  return Math.max(1, chi2 / (used - 1));
 }
 
 export interface RateScore {

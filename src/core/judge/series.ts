@@ -73,7 +73,7 @@ export function median(values: readonly number[]): number {
 export function mean(values: readonly number[]): number {
   if (values.length === 0) return NaN;
   let t = 0;
-  for (const v of values) t += v;
+  for (let i = 0; i < values.length; i++) t += values[i]!;
   return t / values.length;
 }
 
