@@ -90,7 +90,6 @@ export async function loadPipelineFile(file: string): Promise<PipelineConfig> {
     throw new ImmuneError(
       'IMMUNE_CONFIG_INVALID',
       `${file}: cannot read the pipeline file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
-      { status: 400 },
     );
   }
   return parsePipeline(text, file);
@@ -132,7 +131,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   let codeHost: CodeHost | undefined;
   if (config.github) {
     const token = process.env[config.github.token_env];
-    if (!token) throw new ImmuneError('IMMUNE_CONFIG_INVALID', `github: set the token in $${config.github.token_env}`, { status: 400 });
+    if (!token) throw new ImmuneError('IMMUNE_CONFIG_INVALID', `github: set the token in $${config.github.token_env}`);
     const { createGithubCodeHost } = await import('./adapters/github/code-host.js');
     codeHost = createGithubCodeHost(config.github, { token, log });
   }

@@ -1,31 +1,31 @@
 // Errors that say what went wrong and where, with a stable code for scripts and the API.
 
-export type ErrorCode =
-  | 'IMMUNE_CONFIG_INVALID'
-  | 'IMMUNE_INPUT_INVALID'
-  | 'IMMUNE_DEPLOY_FAILED'
-  | 'IMMUNE_NOT_FOUND'
-  | 'IMMUNE_CONFLICT'
-  | 'IMMUNE_UNAUTHORIZED'
-  | 'IMMUNE_FORBIDDEN'
-  | 'IMMUNE_TIMEOUT'
-  | 'IMMUNE_EXTERNAL'
-  /** The server runs without what the request needs (e.g. no pipeline): 503. */
-  | 'IMMUNE_UNAVAILABLE'
-  /** A bug: the API answers 500 with this code and logs the stack, never sends it. */
-  | 'IMMUNE_INTERNAL';
+/** Every code an ImmuneError carries; server/errors.ts maps each to its HTTP status. */
+export const ERROR_CODES = [
+  'IMMUNE_CONFIG_INVALID',
+  'IMMUNE_INPUT_INVALID',
+  'IMMUNE_DEPLOY_FAILED',
+  'IMMUNE_NOT_FOUND',
+  'IMMUNE_CONFLICT',
+  'IMMUNE_UNAUTHORIZED',
+  'IMMUNE_FORBIDDEN',
+  'IMMUNE_TIMEOUT',
+  'IMMUNE_EXTERNAL',
+  /** The server runs without what the request needs (e.g. no pipeline). */
+  'IMMUNE_UNAVAILABLE',
+  /** A bug: the API answers with this code and logs the stack, never sends it. */
+  'IMMUNE_INTERNAL',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export class ImmuneError extends Error {
   readonly code: ErrorCode;
   readonly details: unknown;
-  /** HTTP status the API answers with. */
-  readonly status: number;
-  constructor(code: ErrorCode, message: string, opts: { details?: unknown; status?: number; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { details?: unknown; cause?: unknown } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = new.target.name;
     this.code = code;
     this.details = opts.details;
-    this.status = opts.status ?? 500;
   }
 }
 
@@ -41,7 +41,7 @@ export interface ConfigIssue {
 export class ConfigError extends ImmuneError {
   readonly issues: ConfigIssue[];
   constructor(issues: ConfigIssue[]) {
-    super('IMMUNE_CONFIG_INVALID', issues.map(formatConfigIssue).join('\n'), { details: issues, status: 400 });
+    super('IMMUNE_CONFIG_INVALID', issues.map(formatConfigIssue).join('\n'), { details: issues });
     this.issues = issues;
   }
 }
@@ -54,7 +54,7 @@ export function formatConfigIssue(i: ConfigIssue): string {
 export class InputError extends ImmuneError {
   readonly field: string;
   constructor(field: string, message: string, details?: unknown) {
-    super('IMMUNE_INPUT_INVALID', field ? `${field}: ${message}` : message, { details, status: 400 });
+    super('IMMUNE_INPUT_INVALID', field ? `${field}: ${message}` : message, { details });
     this.field = field;
   }
 }
@@ -72,13 +72,13 @@ export class DeployError extends ImmuneError {
 
 export class NotFoundError extends ImmuneError {
   constructor(message: string) {
-    super('IMMUNE_NOT_FOUND', message, { status: 404 });
+    super('IMMUNE_NOT_FOUND', message);
   }
 }
 
 export class ConflictError extends ImmuneError {
   constructor(message: string) {
-    super('IMMUNE_CONFLICT', message, { status: 409 });
+    super('IMMUNE_CONFLICT', message);
   }
 }
 

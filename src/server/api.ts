@@ -98,16 +98,12 @@ export async function registerApi(app: FastifyInstance, ctx: ServerContext): Pro
 
   const line = (): LineControl => {
     if (!ctx.line)
-      throw new ImmuneError('IMMUNE_UNAVAILABLE', 'this server runs without a pipeline: start it with immune serve --pipeline FILE', {
-        status: 503,
-      });
+      throw new ImmuneError('IMMUNE_UNAVAILABLE', 'this server runs without a pipeline: start it with immune serve --pipeline FILE');
     return ctx.line;
   };
   const pipeline = (): string => {
     if (!ctx.pipelineName)
-      throw new ImmuneError('IMMUNE_UNAVAILABLE', 'this server runs without a pipeline: start it with immune serve --pipeline FILE', {
-        status: 503,
-      });
+      throw new ImmuneError('IMMUNE_UNAVAILABLE', 'this server runs without a pipeline: start it with immune serve --pipeline FILE');
     return ctx.pipelineName;
   };
 

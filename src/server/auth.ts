@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { parseYaml } from '../core/config/load.js';
 import { ImmuneError, InputError } from '../core/errors.js';
 import type { Auth, FrontendToken, Role } from './context.js';
+import { httpStatus } from './errors.js';
 
 export const ROLES: readonly Role[] = ['viewer', 'engineer', 'captain', 'admin'];
 
@@ -83,9 +84,9 @@ export function createAuth(opts: AuthOptions): TokenAuth {
       id = { actor: 'anonymous', role: null };
     } else {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-      if (!m) throw authError(401, 'IMMUNE_UNAUTHORIZED', 'Authorization header must be "Bearer <token>"', {});
+      if (!m) throw authError('IMMUNE_UNAUTHORIZED', 'Authorization header must be "Bearer <token>"', {});
       const e = find(m[1]!);
-      if (!e) throw authError(401, 'IMMUNE_UNAUTHORIZED', 'unknown API token: check the token or ask an admin for one', {});
+      if (!e) throw authError('IMMUNE_UNAUTHORIZED', 'unknown API token: check the token or ask an admin for one', {});
       id = { actor: `token:${e.name}`, role: e.role };
     }
     cache.set(req, id);
@@ -118,7 +119,6 @@ export function createAuth(opts: AuthOptions): TokenAuth {
           return sendAuthError(
             reply,
             authError(
-              401,
               'IMMUNE_UNAUTHORIZED',
               `${what} needs a token with role ${rolesFrom(need)}: send "Authorization: Bearer <token>"${why}`,
               {},
@@ -130,7 +130,7 @@ export function createAuth(opts: AuthOptions): TokenAuth {
         if (!roleAtLeast(id.role, need)) {
           return sendAuthError(
             reply,
-            authError(403, 'IMMUNE_FORBIDDEN', `${what} needs role ${rolesFrom(need)}; ${id.actor} has role ${id.role}`, { role: id.role }),
+            authError('IMMUNE_FORBIDDEN', `${what} needs role ${rolesFrom(need)}; ${id.actor} has role ${id.role}`, { role: id.role }),
             need,
             what,
           );
@@ -140,21 +140,16 @@ export function createAuth(opts: AuthOptions): TokenAuth {
   };
 }
 
-function authError(
-  status: 401 | 403,
-  code: 'IMMUNE_UNAUTHORIZED' | 'IMMUNE_FORBIDDEN',
-  message: string,
-  details: Record<string, unknown>,
-): ImmuneError {
-  return new ImmuneError(code, message, { status, details });
+function authError(code: 'IMMUNE_UNAUTHORIZED' | 'IMMUNE_FORBIDDEN', message: string, details: Record<string, unknown>): ImmuneError {
+  return new ImmuneError(code, message, { details });
 }
 
 function sendAuthError(reply: FastifyReply, err: ImmuneError, need: Role, what: string): FastifyReply {
   const details = { ...(err.details as Record<string, unknown> | undefined), required: need, endpoint: what };
-  const message =
-    err.status === 401 && !err.message.includes(' needs ') ? `${err.message} (${what} needs role ${rolesFrom(need)})` : err.message;
-  if (err.status === 401) void reply.header('www-authenticate', 'Bearer realm="immune"');
-  return reply.code(err.status).send({ error: { code: err.code, message, details } });
+  const unauthorized = err.code === 'IMMUNE_UNAUTHORIZED';
+  const message = unauthorized && !err.message.includes(' needs ') ? `${err.message} (${what} needs role ${rolesFrom(need)})` : err.message;
+  if (unauthorized) void reply.header('www-authenticate', 'Bearer realm="immune"');
+  return reply.code(httpStatus(err)).send({ error: { code: err.code, message, details } });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { ServerContext } from './context.js';
 import type { TokenAuth } from './auth.js';
 import { ImmuneError } from '../core/errors.js';
+import { httpStatus } from './errors.js';
 import { registerApiDocs } from './openapi.js';
 
 export const dashboardDir = fileURLToPath(new URL('../dashboard/', import.meta.url));
@@ -40,7 +41,7 @@ export async function registerDashboard(app: FastifyInstance, ctx: ServerContext
     } catch (err) {
       const e = err as ImmuneError;
       return reply
-        .code(e.status ?? 401)
+        .code(err instanceof ImmuneError ? httpStatus(err) : 401)
         .send({ error: { code: e.code ?? 'IMMUNE_UNAUTHORIZED', message: e.message, details: e.details ?? {} } });
     }
   });

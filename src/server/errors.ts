@@ -1,9 +1,9 @@
 // Every error the server answers is JSON `{ error: { code, message, details } }` with the right
-// status: ImmuneErrors as they say, bad bodies and query strings as 400 naming the field, unknown
+// status: ImmuneErrors by their code (one table, below), bad bodies and query strings as 400 naming the field, unknown
 // routes as 404, and anything else as a 500 whose stack goes to the log, never to the client.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import { ImmuneError, zodToInputError } from '../core/errors.js';
+import { ImmuneError, zodToInputError, type ErrorCode } from '../core/errors.js';
 
 export interface ErrorBody {
   error: { code: string; message: string; details: unknown };
@@ -11,6 +11,26 @@ export interface ErrorBody {
 
 export function errorBody(code: string, message: string, details: unknown = {}): ErrorBody {
   return { error: { code, message, details: details ?? {} } };
+}
+
+/** The HTTP status the API answers each error code with (docs/api.md lists them for clients). */
+export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
+  IMMUNE_CONFIG_INVALID: 400,
+  IMMUNE_INPUT_INVALID: 400,
+  IMMUNE_NOT_FOUND: 404,
+  IMMUNE_CONFLICT: 409,
+  IMMUNE_UNAUTHORIZED: 401,
+  IMMUNE_FORBIDDEN: 403,
+  IMMUNE_TIMEOUT: 504,
+  IMMUNE_EXTERNAL: 502,
+  IMMUNE_UNAVAILABLE: 503,
+  IMMUNE_DEPLOY_FAILED: 500,
+  IMMUNE_INTERNAL: 500,
+};
+
+/** The HTTP status for an ImmuneError: its code's, from HTTP_STATUS. */
+export function httpStatus(err: ImmuneError): number {
+  return HTTP_STATUS[err.code] ?? 500;
 }
 
 /** Parse `value` with `schema` or throw an InputError naming each bad field under `prefix` ("body", "query"). */
@@ -32,11 +52,7 @@ const FASTIFY_MESSAGES: Record<string, string> = {
 /** The body, status and code for any error thrown while handling a request. */
 export function describeError(err: unknown): { status: number; body: ErrorBody; internal: boolean } {
   if (err instanceof ImmuneError) {
-    return {
-      status: err.status,
-      body: errorBody(err.code, err.message, err.details),
-      internal: err.status >= 500 && err.code === 'IMMUNE_INTERNAL',
-    };
+    return { status: httpStatus(err), body: errorBody(err.code, err.message, err.details), internal: err.code === 'IMMUNE_INTERNAL' };
   }
   const fe = err as Partial<FastifyError> & {
     validation?: { instancePath?: string; message?: string; params?: Record<string, unknown> }[];

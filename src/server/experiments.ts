@@ -41,7 +41,6 @@ function unauthorized(url: string, hadToken: boolean): ImmuneError {
   return new ImmuneError(
     'IMMUNE_UNAUTHORIZED',
     hadToken ? `${path}: unknown client token` : `${path}: a client token is required in the Authorization header`,
-    { status: 401 },
   );
 }
 

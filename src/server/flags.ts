@@ -58,7 +58,7 @@ export function registerFlags(app: FastifyInstance, ctx: ServerContext): void {
 
   app.post<{ Params: { name: string } }>('/api/flags/:name/unblock', { preHandler: ctx.auth.require('engineer') }, async (req, reply) => {
     const body = validate(unblockBody, req.body ?? {}, 'body');
-    if (!ctx.flags) throw new ImmuneError('IMMUNE_UNAVAILABLE', 'this server does not drive guarded rollouts', { status: 503 });
+    if (!ctx.flags) throw new ImmuneError('IMMUNE_UNAVAILABLE', 'this server does not drive guarded rollouts');
     await ctx.flags.unblock(req.params.name, ctx.auth.actor(req), body.reason);
     const gf = (await ctx.experiments.current()).guarded.get(req.params.name)!;
     return reply.send(flagView(gf));

@@ -37,8 +37,7 @@ export function frontendAuth(ctx: ServerContext): FrontendAuth {
     identify(req, opts) {
       const path = req.url.split('?')[0];
       const token = tokenOf(req);
-      if (token === '')
-        throw new ImmuneError('IMMUNE_UNAUTHORIZED', `${path}: a token is required in the Authorization header`, { status: 401 });
+      if (token === '') throw new ImmuneError('IMMUNE_UNAUTHORIZED', `${path}: a token is required in the Authorization header`);
       const h = digest(token);
       let client = false;
       let frontend: FrontendToken | undefined;
@@ -51,7 +50,6 @@ export function frontendAuth(ctx: ServerContext): FrontendAuth {
             'IMMUNE_FORBIDDEN',
             `${path}: origin ${origin} is not allowed for frontend token "${frontend.name}" (origins: ${frontend.origins.join(', ') || 'none'})`,
             {
-              status: 403,
               details: { origin, token: frontend.name },
             },
           );
@@ -63,10 +61,9 @@ export function frontendAuth(ctx: ServerContext): FrontendAuth {
         throw new ImmuneError(
           'IMMUNE_FORBIDDEN',
           `${path}: client tokens are for servers; browsers and mobile apps use a frontend token (tokens file "frontend:")`,
-          { status: 403 },
         );
       }
-      throw new ImmuneError('IMMUNE_UNAUTHORIZED', `${path}: unknown token`, { status: 401 });
+      throw new ImmuneError('IMMUNE_UNAUTHORIZED', `${path}: unknown token`);
     },
     anyAllows(origin) {
       return frontends.some((f) => originAllowed(f.t, origin));
@@ -132,7 +129,6 @@ export function scopeContext<C extends { appName?: string; environment?: string 
   const t = caller.token;
   if (t.app !== '*' && c.appName !== undefined && c.appName !== t.app) {
     throw new ImmuneError('IMMUNE_FORBIDDEN', `${path}: frontend token "${t.name}" is for app "${t.app}", not "${c.appName}"`, {
-      status: 403,
       details: { token: t.name, app: t.app },
     });
   }
@@ -140,7 +136,7 @@ export function scopeContext<C extends { appName?: string; environment?: string 
     throw new ImmuneError(
       'IMMUNE_FORBIDDEN',
       `${path}: frontend token "${t.name}" is for environment "${t.environment}", not "${c.environment}"`,
-      { status: 403, details: { token: t.name, environment: t.environment } },
+      { details: { token: t.name, environment: t.environment } },
     );
   }
   return { ...c, ...(t.app !== '*' ? { appName: t.app } : {}), environment: t.environment };

@@ -7,7 +7,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { unleashContext, type Resolution, type UnleashContext } from '../core/experiments/resolution.js';
 import { ImmuneError } from '../core/errors.js';
 import type { ServerContext } from './context.js';
-import { errorBody } from './errors.js';
+import { errorBody, httpStatus } from './errors.js';
 import { etagOf } from '../engine/experiments.js';
 import { evaluatorFor } from './flag-evaluator.js';
 import { allowOrigin, frontendAuth, registerPreflight, scopeContext, type Caller } from './frontend-auth.js';
@@ -70,9 +70,9 @@ export async function registerOfrep(app: FastifyInstance, ctx: ServerContext): P
     scope.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
       if (err instanceof OfrepError) return reply.code(err.status).send(err.body);
       // 401/403 have no body in the spec: they say it as every immune endpoint does.
-      if (err instanceof ImmuneError && (err.status === 401 || err.status === 403)) {
-        if (err.status === 401) void reply.header('www-authenticate', 'Bearer realm="immune"');
-        return reply.code(err.status).send(errorBody(err.code, err.message, err.details));
+      if (err instanceof ImmuneError && (err.code === 'IMMUNE_UNAUTHORIZED' || err.code === 'IMMUNE_FORBIDDEN')) {
+        if (err.code === 'IMMUNE_UNAUTHORIZED') void reply.header('www-authenticate', 'Bearer realm="immune"');
+        return reply.code(httpStatus(err)).send(errorBody(err.code, err.message, err.details));
       }
       const fe = err as Partial<FastifyError>;
       if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {

@@ -42,7 +42,7 @@ const pushEvent = z.object({
 const ZERO_SHA = /^0{40}$/;
 
 function unauthorized(message: string): ImmuneError {
-  return new ImmuneError('IMMUNE_UNAUTHORIZED', message, { status: 401 });
+  return new ImmuneError('IMMUNE_UNAUTHORIZED', message);
 }
 
 export async function registerWebhooks(app: FastifyInstance, ctx: ServerContext, opts: WebhookOptions = {}): Promise<void> {
@@ -87,7 +87,7 @@ export async function registerWebhooks(app: FastifyInstance, ctx: ServerContext,
       if (push.ref !== `refs/heads/${branch}`)
         return reply.code(202).send({ ignored: `push to ${push.ref}, the pipeline deploys refs/heads/${branch}` });
       if (push.deleted || ZERO_SHA.test(push.after)) return reply.code(202).send({ ignored: `${push.ref} was deleted` });
-      if (!ctx.line) throw new ImmuneError('IMMUNE_CONFLICT', 'no pipeline is running on this server; nothing to deploy', { status: 503 });
+      if (!ctx.line) throw new ImmuneError('IMMUNE_UNAVAILABLE', 'no pipeline is running on this server; nothing to deploy');
 
       const who = push.pusher?.name ?? push.sender?.login ?? 'unknown';
       log.info({ delivery, sha: push.after, pusher: who }, 'push received');

@@ -31,7 +31,7 @@ export interface TarBuilderOptions {
 /** A build command failed, or packing did. */
 export class BuildError extends ImmuneError {
   constructor(message: string, cause?: unknown) {
-    super('IMMUNE_EXTERNAL', message, { cause, status: 500 });
+    super('IMMUNE_DEPLOY_FAILED', message, { cause });
   }
 }
 

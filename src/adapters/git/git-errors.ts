@@ -49,6 +49,5 @@ export function gitError(what: string, err: unknown, code: 'IMMUNE_EXTERNAL' | '
   return new ImmuneError(code, `${what}: ${summarizeGitError(text)}`, {
     details: { git: text },
     cause: err,
-    status: code === 'IMMUNE_CONFLICT' ? 409 : 502,
   });
 }

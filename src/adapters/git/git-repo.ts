@@ -102,7 +102,7 @@ export class GitRepo implements Repo {
     await this.init();
     const out = await this.git.raw(['show', '-s', `--format=${FORMAT}`, sha, '--']).catch(() => '');
     const c = parseCommit(out);
-    if (!c) throw new ImmuneError('IMMUNE_NOT_FOUND', `git: no commit ${sha}`, { status: 404 });
+    if (!c) throw new ImmuneError('IMMUNE_NOT_FOUND', `git: no commit ${sha}`);
     return c;
   }
 
@@ -199,7 +199,7 @@ export class GitRepo implements Repo {
           throw new ImmuneError(
             'IMMUNE_CONFLICT',
             `git: reverting ${ordered.map((s) => s.slice(0, 8)).join(', ')} conflicts with later commits; revert by hand: ${(err as Error).message.split('\n')[0]}`,
-            { status: 409, cause: err },
+            { cause: err },
           );
         }
         // Nothing staged: the branch no longer has these changes (reverted by hand?); no empty commit.
@@ -208,7 +208,6 @@ export class GitRepo implements Repo {
           throw new ImmuneError(
             'IMMUNE_CONFLICT',
             `nothing to revert: ${this.opts.branch} no longer contains the changes of ${ordered.map((s) => s.slice(0, 8)).join(', ')}`,
-            { status: 409 },
           );
         }
         await this.git.raw(['commit', '-m', message]);

@@ -62,7 +62,6 @@ export function createGithubCodeHost(config: GithubConfig, opts: GithubCodeHostO
     const e = err as { status?: number; message?: string; response?: { data?: { message?: string } } };
     const why = e.status ? `HTTP ${e.status} ${e.response?.data?.message ?? e.message ?? ''}`.trim() : (e.message ?? String(err));
     throw new ImmuneError('IMMUNE_EXTERNAL', `github ${owner}/${repo}: ${what} failed: ${why}`, {
-      status: 502,
       details: { status: e.status },
     });
   };

@@ -22,7 +22,6 @@ export function createSender(name: string, cfg: NotifyTargetConfig, deps: Sender
       throw new ImmuneError(
         'IMMUNE_CONFIG_INVALID',
         `notify.targets.${name}: set $${envName} (the ${cfg.type} target reads its secret from it)`,
-        { status: 400 },
       );
     return v;
   };

@@ -71,7 +71,6 @@ export async function sendTest(
     throw new ImmuneError(
       'IMMUNE_NOT_FOUND',
       `no notification target "${o.target}" (targets: ${names.length ? names.join(', ') : 'none; define them under notify.targets'})`,
-      { status: 404 },
     );
   if (cfg.type === 'console') return { receipt: 'console: printed', ms: 0 };
   const config: NotifyConfig =

@@ -33,9 +33,6 @@ export async function openPostgresLineStores(url: string): Promise<PostgresLineS
   } catch (err) {
     await pool.end().catch(() => undefined);
     const where = url.replace(/\/\/[^@/]*@/, '//');
-    throw new ImmuneError('IMMUNE_UNAVAILABLE', `cannot open the state database ${where}: ${(err as Error).message}`, {
-      status: 503,
-      cause: err,
-    });
+    throw new ImmuneError('IMMUNE_UNAVAILABLE', `cannot open the state database ${where}: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -53,9 +53,6 @@ export function openSqliteStore(file: string): Store {
     };
   } catch (err) {
     db?.close();
-    throw new ImmuneError('IMMUNE_UNAVAILABLE', `cannot open the state database ${file}: ${(err as Error).message}`, {
-      status: 503,
-      cause: err,
-    });
+    throw new ImmuneError('IMMUNE_UNAVAILABLE', `cannot open the state database ${file}: ${(err as Error).message}`, { cause: err });
   }
 }
