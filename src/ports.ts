@@ -1,6 +1,6 @@
 // The interfaces the engine needs from the outside world. Adapters implement them; the
 // simulation implements them too, so the same engine runs in virtual time and for real.
-import type { DeployState } from './core/line/types.js';
+import type { DeployState, DeployStatus, Outcome } from './core/line/types.js';
 import type { MetricEvidence, Sample } from './core/judge/types.js';
 import type {
   ConversionEvent,
@@ -83,12 +83,15 @@ export interface CommitStatus {
 // ---------------------------------------------------------------------------------------------
 // Tests and build
 
+/** How one test case ended. */
+export const TEST_STATES = ['passed', 'failed', 'skipped'] as const;
+
 export interface TestCaseResult {
   /** Stable id: file + full title. */
   id: string;
   file: string;
   title: string;
-  state: 'passed' | 'failed' | 'skipped';
+  state: (typeof TEST_STATES)[number];
   durationMs: number;
   error?: string;
   /** Passed on re-run after failing. */
@@ -410,8 +413,8 @@ export interface DeployRecord {
   /** Serialized core/line DeployState. */
   /** The deploy's state machine state, persisted before it is acted on. */
   state: DeployState;
-  status: string;
-  outcome?: 'live' | 'rolled_back' | 'reverted' | 'aborted' | 'tests_failed' | 'build_failed' | 'failed';
+  status: DeployStatus;
+  outcome?: Outcome;
   createdAt: number;
   updatedAt: number;
   finishedAt?: number;

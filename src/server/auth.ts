@@ -6,10 +6,10 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { parseYaml } from '../core/config/load.js';
 import { ImmuneError, InputError } from '../core/errors.js';
-import type { Auth, FrontendToken, Role } from './context.js';
+import { ROLES, type Auth, type FrontendToken, type Role } from './context.js';
 import { httpStatus } from './errors.js';
 
-export const ROLES: readonly Role[] = ['viewer', 'engineer', 'captain', 'admin'];
+export { ROLES };
 
 export interface TokenEntry {
   name: string;
@@ -155,7 +155,7 @@ function sendAuthError(reply: FastifyReply, err: ImmuneError, need: Role, what: 
 // ---------------------------------------------------------------------------------------------
 // Loading tokens: a YAML/JSON file and/or IMMUNE_TOKENS="name:role:token,..."
 
-const role = z.enum(['viewer', 'engineer', 'captain', 'admin'], { message: 'role must be one of viewer, engineer, captain, admin' });
+const role = z.enum(ROLES, { message: `role must be one of ${ROLES.join(', ')}` });
 const tokenValue = z.string().min(8, 'token must be at least 8 characters').regex(/^\S+$/, 'token must not contain spaces');
 const tokenName = z.string().regex(/^[A-Za-z0-9._@-]+$/, 'name may hold letters, digits, ".", "_", "@" and "-"');
 

@@ -28,7 +28,9 @@ export interface NotificationsView {
   readonly registry: Registry;
 }
 
-export type Role = 'viewer' | 'engineer' | 'captain' | 'admin';
+/** API token roles, lowest first: each may do what the ones before it may. */
+export const ROLES = ['viewer', 'engineer', 'captain', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
 
 export interface Auth {
   /** A preHandler that answers 401 (no/unknown token) or 403 (role too low) with a JSON error. */

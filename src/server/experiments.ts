@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ExperimentRegistry, LoadedExperiment } from '../engine/experiments.js';
 import { ImmuneError } from '../core/errors.js';
+import type { ExperimentState } from '../core/experiments/types.js';
 import type { ServerContext } from './context.js';
 import { validate } from './errors.js';
 
@@ -103,7 +104,7 @@ function summary(x: LoadedExperiment): Record<string, unknown> {
     name: x.config.name,
     file: x.file,
     description: x.config.description ?? null,
-    state: x.closing ? 'closed' : x.config.initial_rollout > 0 ? 'running' : 'off',
+    state: (x.closing ? 'closed' : x.config.initial_rollout > 0 ? 'running' : 'off') satisfies ExperimentState,
     initialRollout: x.config.initial_rollout,
     branches: x.phase.weights.map((w) => ({ name: w.name, weight: w.weight / 1000, control: w.name === x.config.control })),
     goals: x.config.goals.map((g) => g.name),

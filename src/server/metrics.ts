@@ -3,6 +3,7 @@
 // at scrape time, so they are right after a restart too.
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { OUTCOMES } from '../core/line/types.js';
 import type { LineEvent } from '../engine/events.js';
 import type { ServerContext } from './context.js';
 
@@ -53,7 +54,7 @@ export function createOrchestratorMetrics(ctx: Pick<ServerContext, 'events' | 's
     },
   });
   // Known outcome labels start at 0 so rates work from the first scrape.
-  for (const o of ['live', 'rolled_back', 'reverted', 'aborted', 'tests_failed', 'build_failed', 'failed']) deploys.inc({ outcome: o }, 0);
+  for (const o of OUTCOMES) deploys.inc({ outcome: o }, 0);
   for (const d of ['pass', 'fail', 'inconclusive', 'continue']) verdicts.inc({ decision: d }, 0);
 
   // Per deploy in flight: the stage it is in and since when.

@@ -1,8 +1,14 @@
 // The REST API described once: an OpenAPI 3.1 document at GET /api/docs (JSON) and a page for
 // people at GET /api/docs.html, rendered from the same document.
 import type { FastifyInstance } from 'fastify';
-import type { Role, ServerContext } from './context.js';
+import { ROLES, type Role, type ServerContext } from './context.js';
 import { rolesFrom } from './auth.js';
+import { EXPERIMENT_STATES } from '../core/experiments/types.js';
+import { FLAG_ROLLOUT_STATUSES, FLAG_STEP_DECISIONS } from '../core/experiments/guarded.js';
+import { DECISIONS, METRIC_OUTCOMES, METRIC_ROLES } from '../core/experiments/readout.js';
+import { SRM_BASES } from '../core/experiments/srm.js';
+import { DEPLOY_STATUSES, HOLD_PHASES, OUTCOMES } from '../core/line/types.js';
+import { TEST_STATES } from '../ports.js';
 
 type Schema = Record<string, unknown>;
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
@@ -17,22 +23,6 @@ const obj = (properties: Record<string, Schema>, required: string[] = Object.key
   additionalProperties: false,
 });
 const nullable = (s: Schema): Schema => ({ oneOf: [s, { type: 'null' }] });
-
-const DEPLOY_STATUS = [
-  'queued',
-  'testing',
-  'building',
-  'rolling_out',
-  'baking',
-  'watching',
-  'held',
-  'live',
-  'rolling_back',
-  'reverting',
-  'failed',
-  'aborted',
-];
-const OUTCOMES = ['live', 'rolled_back', 'reverted', 'aborted', 'tests_failed', 'build_failed', 'failed'];
 
 const schemas: Record<string, Schema> = {
   Error: obj({
@@ -60,7 +50,7 @@ const schemas: Record<string, Schema> = {
       id: str(),
       shas: arr(str()),
       commits: arr(ref('Commit')),
-      status: { enum: DEPLOY_STATUS },
+      status: { enum: DEPLOY_STATUSES },
       step: int('Rollout step index (0-based) while rolling out'),
       steps: int('Number of rollout steps'),
       serversOnNew: int(),
@@ -73,7 +63,7 @@ const schemas: Record<string, Schema> = {
       finishedAt: num(),
       reason: str(),
       revertSha: str(),
-      hold: obj({ phase: { enum: ['gate', 'watch'] }, reason: str(), since: num() }),
+      hold: obj({ phase: { enum: HOLD_PHASES }, reason: str(), since: num() }),
     },
     ['id', 'shas', 'commits', 'status', 'steps', 'createdAt', 'updatedAt'],
   ),
@@ -164,7 +154,7 @@ const schemas: Record<string, Schema> = {
       id: str(),
       file: str(),
       title: str(),
-      state: { enum: ['passed', 'failed', 'skipped'] },
+      state: { enum: TEST_STATES },
       durationMs: num(),
       error: str(),
       flaky: { type: 'boolean' },
@@ -216,7 +206,7 @@ const schemas: Record<string, Schema> = {
   }),
   Whoami: obj({
     actor: str(),
-    role: nullable({ enum: ['viewer', 'engineer', 'captain', 'admin'] }),
+    role: nullable({ enum: ROLES }),
     openRead: nullable({ type: 'boolean' }),
   }),
   Closing: obj({ experiment: str(), branch: str(), reason: str(), actor: str(), time: num() }),
@@ -224,7 +214,7 @@ const schemas: Record<string, Schema> = {
     name: str(),
     file: str(),
     description: nullable(str()),
-    state: { enum: ['running', 'off', 'closed'] },
+    state: { enum: EXPERIMENT_STATES },
     initialRollout: num('Share of users taking part (0..1)'),
     branches: arr(obj({ name: str(), weight: num('0..1'), control: { type: 'boolean' } })),
     goals: arr(str()),
@@ -236,7 +226,7 @@ const schemas: Record<string, Schema> = {
   }),
   LiftResult: obj({
     name: str(),
-    kind: { enum: ['goal', 'guardrail'] },
+    kind: { enum: METRIC_ROLES },
     direction: { enum: ['increase', 'decrease'] },
     controlRate: num(),
     rate: num(),
@@ -247,7 +237,7 @@ const schemas: Record<string, Schema> = {
     ci: { type: 'array', items: num(), minItems: 2, maxItems: 2, description: 'Always-valid confidence interval of the lift' },
     pValue: num(),
     adjustedP: num('Holm-adjusted (goals)'),
-    outcome: { enum: ['better', 'worse', 'none'] },
+    outcome: { enum: METRIC_OUTCOMES },
   }),
   ExperimentResults: obj(
     {
@@ -284,7 +274,7 @@ const schemas: Record<string, Schema> = {
           ['name', 'control', 'weight', 'participants', 'share', 'metrics'],
         ),
       ),
-      decision: { enum: ['not started', 'desired result', 'undesired result', 'no statistical significance', 'invalid'] },
+      decision: { enum: DECISIONS },
       winner: str(),
       summary: str(),
       state: str(),
@@ -295,7 +285,7 @@ const schemas: Record<string, Schema> = {
   ),
   SrmCheck: obj(
     {
-      basis: { enum: ['participants', 'evaluations', 'none'] },
+      basis: { enum: SRM_BASES },
       counts: arr(obj({ branch: str(), observed: num(), expected: num() })),
       statistic: num(),
       pValue: nullable(num('null: not tested (nobody yet, or too few SDK posts)')),
@@ -313,7 +303,7 @@ const schemas: Record<string, Schema> = {
       file: str(),
       owner: nullable(str('Told when the flag is turned off or held')),
       enabled: { type: 'boolean', description: 'false in the file: off for everyone (kill switch), not judged' },
-      status: { enum: ['running', 'held', 'off', 'complete'] },
+      status: { enum: FLAG_ROLLOUT_STATUSES },
       blocked: { type: 'boolean', description: 'off or held: waiting for a person (POST /api/flags/{name}/unblock)' },
       reason: nullable(str('Why it is off or held: the gate explanation')),
       step: int('Index in steps'),
@@ -330,7 +320,7 @@ const schemas: Record<string, Schema> = {
           rollout: num(),
           startedAt: num(),
           endedAt: num(),
-          decision: { enum: ['pass', 'fail', 'inconclusive', 'unblocked'] },
+          decision: { enum: FLAG_STEP_DECISIONS },
           explanation: str(),
         }),
       ),

@@ -3,13 +3,14 @@
 import type { Command } from 'commander';
 import { InputError } from '../../core/errors.js';
 import type { BranchResult, Readout } from '../../core/experiments/readout.js';
+import type { ExperimentState } from '../../core/experiments/types.js';
 import { keyValues, table } from '../output.js';
 import { ApiClient, CLIENT_EXIT_CODES, clientAction, withClientOptions, type ClientOptions } from './client.js';
 
 interface ExperimentSummary {
   name: string;
   file: string;
-  state: 'running' | 'off' | 'closed';
+  state: ExperimentState;
   initialRollout: number;
   branches: { name: string; weight: number; control: boolean }[];
   goals: string[];

@@ -1,6 +1,7 @@
 // `immune flags list|show|unblock`: guarded flag rollouts through a running `immune serve`: where
 // each stands, the gate's evidence, and a person's unblock of a flag turned off or held.
 import type { Command } from 'commander';
+import type { FlagRolloutStatus } from '../../core/experiments/guarded.js';
 import { keyValues, table } from '../output.js';
 import { ApiClient, CLIENT_EXIT_CODES, clientAction, withClientOptions, type ClientOptions } from './client.js';
 import { parseReason } from './experiments.js';
@@ -9,7 +10,7 @@ interface FlagView {
   name: string;
   owner: string | null;
   enabled: boolean;
-  status: 'running' | 'held' | 'off' | 'complete';
+  status: FlagRolloutStatus;
   blocked: boolean;
   reason: string | null;
   step: number;

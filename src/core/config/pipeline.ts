@@ -1,11 +1,15 @@
 // The pipeline file: one line from a branch to production. Declared once; the type comes from the schema.
 import { z } from 'zod';
+import type { InconclusivePolicy } from '../judge/types.js';
 import { githubConfig } from './codehost.js';
 import { fleetConfig } from './fleet.js';
 import { metricsConfig } from './metrics.js';
 import { notifyConfig } from './notify.js';
 import { testsConfig } from './tests.js';
 import { command, duration, fraction } from './types.js';
+
+/** What a gate or the watch does when max bake ends undecided (core/judge's InconclusivePolicy explains each). */
+export const INCONCLUSIVE_POLICIES = ['hold', 'rollback', 'pass_within_tolerance', 'pass'] as const satisfies readonly InconclusivePolicy[];
 
 export const rolloutStep = z
   .object({
@@ -58,7 +62,7 @@ export const pipelineConfig = z
         max_bake: duration.prefault('5m'),
         /** Deploy-wide false-alarm rate across all metrics and looks. */
         alpha: z.number().gt(0).lt(0.5).default(0.01),
-        on_inconclusive: z.enum(['hold', 'rollback', 'pass_within_tolerance', 'pass']).default('hold'),
+        on_inconclusive: z.enum(INCONCLUSIVE_POLICIES).default('hold'),
         /** Each server's own past before the rollout that the gate also compares it with (0s = off). */
         history: duration.prefault('5m'),
         /** Spread canaries over these labels (e.g. [region, zone]). */

@@ -9,7 +9,11 @@ import type { GateResult, MetricSeries, Sample } from '../judge/types.js';
 import type { PhaseTally } from './types.js';
 
 /** running: judged at steps[step]; held: at max bake without a decision, waiting for a person; off: turned off and blocked; complete: at the last step. */
-export type FlagRolloutStatus = 'running' | 'held' | 'off' | 'complete';
+export const FLAG_ROLLOUT_STATUSES = ['running', 'held', 'off', 'complete'] as const;
+export type FlagRolloutStatus = (typeof FLAG_ROLLOUT_STATUSES)[number];
+
+/** How a guarded flag's step ended. */
+export const FLAG_STEP_DECISIONS = ['pass', 'fail', 'inconclusive', 'unblocked'] as const;
 
 /** Cumulative counts of one side at a look: participants and, per metric, participants who converted. */
 export interface ArmCounts {
@@ -28,7 +32,7 @@ export interface FlagStepRecord {
   rollout: number;
   startedAt: number;
   endedAt: number;
-  decision: 'pass' | 'fail' | 'inconclusive' | 'unblocked';
+  decision: (typeof FLAG_STEP_DECISIONS)[number];
   explanation: string;
 }
 

@@ -12,7 +12,15 @@ import type { ExperimentPhase, PhaseTally } from './types.js';
 export { SRM_ALPHA } from './srm.js';
 
 /** `not started`: nobody took part yet (no participants and no SDK evaluations); nothing is tested. */
-export type Decision = 'not started' | 'desired result' | 'undesired result' | 'no statistical significance' | 'invalid';
+export const DECISIONS = ['not started', 'desired result', 'undesired result', 'no statistical significance', 'invalid'] as const;
+export type Decision = (typeof DECISIONS)[number];
+
+/** A goal (what the experiment wants to move) or a guardrail (what it must not harm). */
+export const METRIC_ROLES = ['goal', 'guardrail'] as const;
+export type MetricRole = (typeof METRIC_ROLES)[number];
+
+/** What a metric's lift means for a branch. */
+export const METRIC_OUTCOMES = ['better', 'worse', 'none'] as const;
 
 /** Below this many participants in either branch a comparison is not tested (the normal approximation is poor). */
 export const MIN_USERS = 100;
@@ -21,7 +29,7 @@ export const TAU = 0.1;
 
 export interface MetricResult {
   name: string;
-  kind: 'goal' | 'guardrail';
+  kind: MetricRole;
   /** Which way is better (goals) or worse (guardrails). */
   direction: 'increase' | 'decrease';
   controlRate: number;
@@ -40,7 +48,7 @@ export interface MetricResult {
   pValue: number;
   /** Holm-adjusted p-value (goals); equal to pValue for guardrails. */
   adjustedP: number;
-  outcome: 'better' | 'worse' | 'none';
+  outcome: (typeof METRIC_OUTCOMES)[number];
 }
 
 export interface BranchResult {
@@ -170,7 +178,7 @@ export function computeReadout(def: Def, phase: ExperimentPhase, tally: PhaseTal
     const t = byName.get(w.name);
     const n = t?.users ?? 0;
     const isControl = i === 0;
-    const metric = (name: string, kind: 'goal' | 'guardrail', direction: 'increase' | 'decrease'): MetricResult => {
+    const metric = (name: string, kind: MetricRole, direction: 'increase' | 'decrease'): MetricResult => {
       const g = t?.goals[name] ?? { users: 0, value: 0 };
       const c = control?.goals[name] ?? { users: 0, value: 0 };
       const towardsWorse = kind === 'guardrail' ? (direction === 'increase' ? 1 : -1) : 0;

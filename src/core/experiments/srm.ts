@@ -13,9 +13,13 @@ export const SRM_ALPHA = 0.001;
 /** Posts needed before evaluation counts are tested (the dispersion needs several). */
 export const MIN_EVALUATION_BUCKETS = 5;
 
+/** What an SRM check counted: participants (users), SDK evaluations, or nothing yet. */
+export const SRM_BASES = ['participants', 'evaluations', 'none'] as const;
+export type SrmBasis = (typeof SRM_BASES)[number];
+
 export interface SrmCheck {
   /** What was counted: participants (users), SDK evaluations, or nothing yet. */
-  basis: 'participants' | 'evaluations' | 'none';
+  basis: SrmBasis;
   /** Observed and expected counts per branch, in the phase's branch order. */
   counts: { branch: string; observed: number; expected: number }[];
   statistic: number;

@@ -1,6 +1,10 @@
 // The experiment vocabulary shared by the core, the store and the server: phases, closings,
 // events and the per-branch tallies a readout is computed from.
 
+/** An experiment as the API lists it: serving its branches, defined but at 0% rollout, or closed with a decision. */
+export const EXPERIMENT_STATES = ['running', 'off', 'closed'] as const;
+export type ExperimentState = (typeof EXPERIMENT_STATES)[number];
+
 /** One randomisation of an experiment: its weights and the Unleash groupId that seeds assignment. */
 export interface ExperimentPhase {
   experiment: string;

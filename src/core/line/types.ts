@@ -1,22 +1,30 @@
 // A deploy's states, the events that move it, and the actions the engine performs.
 import type { GateResult, InconclusivePolicy } from '../judge/types.js';
 
-export type DeployStatus =
-  | 'queued'
-  | 'testing'
-  | 'building'
-  | 'rolling_out'
-  | 'baking'
-  | 'watching'
+/** A deploy's statuses, in the order a deploy goes through them (the API documents them so). */
+export const DEPLOY_STATUSES = [
+  'queued',
+  'testing',
+  'building',
+  'rolling_out',
+  'baking',
+  'watching',
   /** The gate or the watch ended inconclusive under the `hold` policy: waiting for a captain. */
-  | 'held'
-  | 'rolling_back'
-  | 'reverting'
-  | 'live'
-  | 'failed'
-  | 'aborted';
+  'held',
+  'live',
+  'rolling_back',
+  'reverting',
+  'failed',
+  'aborted',
+] as const;
+export type DeployStatus = (typeof DEPLOY_STATUSES)[number];
 
-export type Outcome = 'live' | 'rolled_back' | 'reverted' | 'aborted' | 'tests_failed' | 'build_failed' | 'failed';
+/** How a finished deploy ended. */
+export const OUTCOMES = ['live', 'rolled_back', 'reverted', 'aborted', 'tests_failed', 'build_failed', 'failed'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** Where a held rollout waits: at a step's gate, or in the watch after 100%. */
+export const HOLD_PHASES = ['gate', 'watch'] as const;
 
 export type FailureStage = 'tests' | 'build' | 'deploy' | 'gate' | 'watch' | 'abort' | 'crash';
 
@@ -54,7 +62,7 @@ export interface DeployState {
   /** Passed the gate with a warning (too little data and policy pass). */
   warnings: string[];
   /** Set while status is `held`: where the rollout waits for a captain, and why. */
-  hold?: { phase: 'gate' | 'watch'; reason: string; since: number };
+  hold?: { phase: (typeof HOLD_PHASES)[number]; reason: string; since: number };
 }
 
 export interface RegressionPolicy {

@@ -55,7 +55,7 @@ export function lineStoreContract(open: () => Promise<Opened<LineStore>>): void 
     await assert.rejects(store.createDeploy(d), ConflictError);
     const rolling = {
       ...d,
-      status: 'baking',
+      status: 'baking' as const,
       updatedAt: 2000,
       state: deployState({
         status: 'baking',
