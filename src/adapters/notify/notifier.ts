@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { routeFor, type DeliverySettings, type NotifyConfig } from '../../core/config/notify.js';
+import { routeFor, type DeliverySettings, type NotifyConfig, type TargetRef } from '../../core/config/notify.js';
 import type { Notification, NotificationOutbox, Notifier, OutboxItem } from '../../ports.js';
 import { DeliveryError, type Sender } from './sender.js';
 
@@ -87,17 +87,11 @@ export function backoffMs(d: DeliverySettings, attempts: number, random: number)
 }
 
 export function createQueuedNotifier(o: QueuedNotifierOptions): QueuedNotifier {
-  const now = o.now ?? Date.now;
-  const log = o.log;
-  const targets = new Map(o.targets.map((t) => [t.name, t]));
-  const buckets = new Map(o.targets.map((t) => [t.name, new Bucket(t.delivery.rate_per_minute, now())]));
-  const timers = new Map<string, NodeJS.Timeout>();
-  const busy = new Map<string, Promise<void>>();
-  const again = new Set<string>();
-  const inFlight = new Set<AbortController>();
-  let running = false;
-  let pruneTimer: NodeJS.Timeout | undefined;
+  return new OutboxNotifier(o);
+}
 
+/** The notifier's own metrics, in their own registry: outcomes per target and delivery latency. */
+function notifierMetrics(targets: Target[]) {
   const registry = new Registry();
   const total = new Counter({
     name: 'immune_notifications_total',
@@ -112,179 +106,237 @@ export function createQueuedNotifier(o: QueuedNotifierOptions): QueuedNotifier {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
     registers: [registry],
   });
-  for (const t of o.targets) for (const outcome of ['delivered', 'retried', 'dead', 'dropped']) total.inc({ target: t.name, outcome }, 0);
+  for (const t of targets) for (const outcome of ['delivered', 'retried', 'dead', 'dropped']) total.inc({ target: t.name, outcome }, 0);
+  return { registry, total, latency };
+}
 
-  const schedule = (target: string, ms: number) => {
-    if (!running) return;
-    const prev = timers.get(target);
+/** One queue per target in the outbox, drained in order by at most one loop per target. */
+class OutboxNotifier implements QueuedNotifier {
+  readonly registry: Registry;
+  private readonly total: Counter<'target' | 'outcome'>;
+  private readonly latency: Histogram<'target'>;
+  private readonly now: () => number;
+  private readonly log: Logger;
+  private readonly targets: Map<string, Target>;
+  private readonly buckets: Map<string, Bucket>;
+  /** A target's next drain, when its head is not due yet or its rate limit is spent. */
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** A target's running drain. */
+  private readonly busy = new Map<string, Promise<void>>();
+  /** Targets kicked while their drain ran: drained again when it ends. */
+  private readonly again = new Set<string>();
+  private readonly inFlight = new Set<AbortController>();
+  private running = false;
+  private pruneTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: QueuedNotifierOptions) {
+    this.now = o.now ?? Date.now;
+    this.log = o.log;
+    this.targets = new Map(o.targets.map((t) => [t.name, t]));
+    this.buckets = new Map(o.targets.map((t) => [t.name, new Bucket(t.delivery.rate_per_minute, this.now())]));
+    ({ registry: this.registry, total: this.total, latency: this.latency } = notifierMetrics(o.targets));
+  }
+
+  async notify(n: Notification): Promise<void> {
+    await this.o.tap?.notify(n).catch(() => undefined);
+    const at = this.now();
+    const full: Notification = {
+      ...n,
+      id: n.id ?? `${n.pipeline}:${n.kind}:${at}:${randomBytes(3).toString('hex')}`,
+      time: n.time ?? at,
+    };
+    for (const ref of routeFor(n.kind, this.o.config, this.o.onRegression)) {
+      const t = this.targets.get(ref.target);
+      if (t) await this.enqueue(t, ref, full, at);
+    }
+  }
+
+  /** One item for one target in the outbox (unless the target's sender declines it), and its queue kicked. */
+  private async enqueue(t: Target, ref: TargetRef, full: Notification, at: number): Promise<void> {
+    if (t.sender.accepts && !t.sender.accepts(full, ref.qualifier)) {
+      this.total.inc({ target: t.name, outcome: 'skipped' });
+      return;
+    }
+    const id = `${full.id}>${ref.target}${ref.qualifier ? `:${ref.qualifier}` : ''}`;
+    const res = await this.o.outbox.enqueue(
+      { id, target: t.name, qualifier: ref.qualifier, notification: full, createdAt: at, nextAt: at },
+      t.delivery.queue_max,
+    );
+    if (res === 'added') this.kick(t.name);
+    else if (res === 'full') {
+      this.total.inc({ target: t.name, outcome: 'dropped' });
+      this.log.error(
+        { target: t.name, id },
+        `notification queue for ${t.name} is full (${t.delivery.queue_max}); dropped to the dead letters`,
+      );
+    } else this.total.inc({ target: t.name, outcome: 'duplicate' });
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    const keep = this.o.keepMs ?? 7 * 86_400_000;
+    const prune = () =>
+      this.o.outbox
+        .prune(this.now() - keep)
+        .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'notification outbox prune failed'));
+    void prune();
+    this.pruneTimer = setInterval(prune, 3_600_000);
+    this.pruneTimer.unref();
+    for (const name of this.targets.keys()) this.kick(name);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    for (const ac of this.inFlight) ac.abort(new Error('notifier stopping'));
+    await Promise.allSettled([...this.busy.values()]);
+    await Promise.allSettled(this.o.targets.map((t) => t.sender.close?.()));
+  }
+
+  async status(opts: { limit?: number } = {}): Promise<NotificationStatus> {
+    const summary = new Map((await this.o.outbox.summary()).map((s) => [s.target, s]));
+    const list = this.o.targets.map((t) => targetStatus(t, summary.get(t.name) ?? { target: t.name, pending: 0, delivered: 0, dead: 0 }));
+    return { targets: list, dead: await this.o.outbox.list({ state: 'dead', limit: opts.limit ?? 50 }) };
+  }
+
+  async retry(id: string): Promise<boolean> {
+    const ok = await this.o.outbox.retry(id, this.now());
+    const item = ok ? (await this.o.outbox.list({ limit: 1000 })).find((i) => i.id === id) : undefined;
+    if (item) this.kick(item.target);
+    return ok;
+  }
+
+  async settled(timeoutMs = 30_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      if (!(await this.anyDue()) && this.busy.size === 0) return;
+      if (Date.now() > until) throw new Error('notifications did not settle in time');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Whether some target's head item is due (within 50 ms). */
+  private async anyDue(): Promise<boolean> {
+    let due = false;
+    for (const name of this.targets.keys()) {
+      const head = await this.o.outbox.head(name);
+      if (head && head.nextAt <= this.now() + 50) due = true;
+    }
+    return due;
+  }
+
+  /** Drain `target` again in `ms` (one timer per target, the latest wins). */
+  private schedule(target: string, ms: number): void {
+    if (!this.running) return;
+    const prev = this.timers.get(target);
     if (prev) clearTimeout(prev);
     const t = setTimeout(
       () => {
-        timers.delete(target);
-        kick(target);
+        this.timers.delete(target);
+        this.kick(target);
       },
       Math.max(0, ms),
     );
     t.unref();
-    timers.set(target, t);
-  };
+    this.timers.set(target, t);
+  }
 
-  const kick = (target: string): void => {
-    if (!running) return;
-    if (busy.has(target)) {
+  /** Start draining `target`, or, while a drain runs, have it drained once more when it ends. */
+  private kick(target: string): void {
+    if (!this.running) return;
+    if (this.busy.has(target)) {
       // The running drain may already have looked at the queue: look again when it ends.
-      again.add(target);
+      this.again.add(target);
       return;
     }
-    const p = drain(target)
+    const p = this.drain(target)
       .catch((err: unknown) => {
-        log.error({ target, err: (err as Error).message }, 'notification queue failed; retrying in 5s');
-        schedule(target, 5000);
+        this.log.error({ target, err: (err as Error).message }, 'notification queue failed; retrying in 5s');
+        this.schedule(target, 5000);
       })
       .finally(() => {
-        busy.delete(target);
-        if (again.delete(target)) kick(target);
+        this.busy.delete(target);
+        if (this.again.delete(target)) this.kick(target);
       });
-    busy.set(target, p);
-  };
+    this.busy.set(target, p);
+  }
 
-  const drain = async (name: string): Promise<void> => {
-    const t = targets.get(name);
+  /** Deliver the target's due items in order, until its queue is empty, not due yet, or rate limited. */
+  private async drain(name: string): Promise<void> {
+    const t = this.targets.get(name);
     if (!t) return;
-    while (running) {
-      const item = await o.outbox.head(name);
+    while (this.running) {
+      const item = await this.o.outbox.head(name);
       if (!item) return;
-      const at = now();
-      if (item.nextAt > at) return schedule(name, item.nextAt - at);
-      const wait = buckets.get(name)!.take(at);
-      if (wait > 0) return schedule(name, wait);
-      await attempt(t, item);
+      const at = this.now();
+      if (item.nextAt > at) return this.schedule(name, item.nextAt - at);
+      const wait = this.buckets.get(name)!.take(at);
+      if (wait > 0) return this.schedule(name, wait);
+      await this.attempt(t, item);
     }
-  };
+  }
 
-  const attempt = async (t: Target, item: OutboxItem): Promise<void> => {
+  /** One delivery attempt, bounded by the target's timeout and abandoned (left pending) on stop. */
+  private async attempt(t: Target, item: OutboxItem): Promise<void> {
     const ac = new AbortController();
-    inFlight.add(ac);
+    this.inFlight.add(ac);
     const timer = setTimeout(() => ac.abort(new DeliveryError(`timed out after ${t.delivery.timeout} ms`)), t.delivery.timeout);
-    const started = now();
+    const started = this.now();
     try {
       const receipt = await t.sender.send(item.notification, { qualifier: item.qualifier, signal: ac.signal, now: started });
-      const done = now();
-      await o.outbox.delivered(item.id, done);
-      total.inc({ target: t.name, outcome: 'delivered' });
-      latency.observe({ target: t.name }, Math.max(0, done - (item.notification.time ?? item.createdAt)) / 1000);
-      log.info(
-        { target: t.name, notification: item.notification.kind, id: item.id, attempts: item.attempts + 1, receipt },
-        'notification delivered',
-      );
+      await this.delivered(t, item, receipt);
     } catch (err) {
-      if (!running) return; // stopping: the item stays pending for the next start
-      const e = err instanceof DeliveryError ? err : new DeliveryError((err as Error).message);
-      const attempts = item.attempts + 1;
-      const dead = !e.retry || attempts >= t.delivery.attempts;
-      const at = now();
-      const wait = Math.max(backoffMs(t.delivery, attempts, Math.random()), (e.retryAfter ?? 0) * 1000);
-      await o.outbox.failed(item.id, { attempts, nextAt: at + wait, error: e.message, at, dead });
-      total.inc({ target: t.name, outcome: dead ? 'dead' : 'retried' });
-      const fields = { target: t.name, notification: item.notification.kind, id: item.id, attempts, err: e.message };
-      if (dead) log.error(fields, `notification to ${t.name} failed ${attempts} time(s); moved to the dead letters`);
-      else log.warn({ ...fields, retryInMs: wait }, 'notification delivery failed; will retry');
+      if (!this.running) return; // stopping: the item stays pending for the next start
+      await this.failed(t, item, err);
     } finally {
       clearTimeout(timer);
-      inFlight.delete(ac);
+      this.inFlight.delete(ac);
     }
-  };
+  }
 
-  const notifier: QueuedNotifier = {
-    registry,
-    async notify(n: Notification) {
-      await o.tap?.notify(n).catch(() => undefined);
-      const at = now();
-      const full: Notification = {
-        ...n,
-        id: n.id ?? `${n.pipeline}:${n.kind}:${at}:${randomBytes(3).toString('hex')}`,
-        time: n.time ?? at,
-      };
-      for (const ref of routeFor(n.kind, o.config, o.onRegression)) {
-        const t = targets.get(ref.target);
-        if (!t) continue;
-        if (t.sender.accepts && !t.sender.accepts(full, ref.qualifier)) {
-          total.inc({ target: t.name, outcome: 'skipped' });
-          continue;
-        }
-        const id = `${full.id}>${ref.target}${ref.qualifier ? `:${ref.qualifier}` : ''}`;
-        const res = await o.outbox.enqueue(
-          { id, target: t.name, qualifier: ref.qualifier, notification: full, createdAt: at, nextAt: at },
-          t.delivery.queue_max,
-        );
-        if (res === 'added') kick(t.name);
-        else if (res === 'full') {
-          total.inc({ target: t.name, outcome: 'dropped' });
-          log.error(
-            { target: t.name, id },
-            `notification queue for ${t.name} is full (${t.delivery.queue_max}); dropped to the dead letters`,
-          );
-        } else total.inc({ target: t.name, outcome: 'duplicate' });
-      }
-    },
-    start() {
-      if (running) return;
-      running = true;
-      const keep = o.keepMs ?? 7 * 86_400_000;
-      const prune = () =>
-        o.outbox.prune(now() - keep).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'notification outbox prune failed'));
-      void prune();
-      pruneTimer = setInterval(prune, 3_600_000);
-      pruneTimer.unref();
-      for (const name of targets.keys()) kick(name);
-    },
-    async stop() {
-      running = false;
-      if (pruneTimer) clearInterval(pruneTimer);
-      for (const t of timers.values()) clearTimeout(t);
-      timers.clear();
-      for (const ac of inFlight) ac.abort(new Error('notifier stopping'));
-      await Promise.allSettled([...busy.values()]);
-      await Promise.allSettled(o.targets.map((t) => t.sender.close?.()));
-    },
-    async status(opts = {}) {
-      const summary = new Map((await o.outbox.summary()).map((s) => [s.target, s]));
-      const list: TargetStatus[] = o.targets.map((t) => {
-        const s = summary.get(t.name) ?? { target: t.name, pending: 0, delivered: 0, dead: 0 };
-        const last = s.lastError ? `, last ${s.lastError}` : '';
-        const text = s.dead ? `${t.name}: ${s.dead} failed${last}` : s.pending ? `${t.name}: ${s.pending} pending${last}` : `${t.name}: ok`;
-        return {
-          target: t.name,
-          type: t.sender.type,
-          pending: s.pending,
-          delivered: s.delivered,
-          dead: s.dead,
-          lastError: s.lastError,
-          lastErrorAt: s.lastErrorAt,
-          summary: text,
-        };
-      });
-      return { targets: list, dead: await o.outbox.list({ state: 'dead', limit: opts.limit ?? 50 }) };
-    },
-    async retry(id: string) {
-      const ok = await o.outbox.retry(id, now());
-      const item = ok ? (await o.outbox.list({ limit: 1000 })).find((i) => i.id === id) : undefined;
-      if (item) kick(item.target);
-      return ok;
-    },
-    async settled(timeoutMs = 30_000) {
-      const until = Date.now() + timeoutMs;
-      for (;;) {
-        let due = false;
-        for (const name of targets.keys()) {
-          const head = await o.outbox.head(name);
-          if (head && head.nextAt <= now() + 50) due = true;
-        }
-        if (!due && busy.size === 0) return;
-        if (Date.now() > until) throw new Error('notifications did not settle in time');
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
+  private async delivered(t: Target, item: OutboxItem, receipt: string): Promise<void> {
+    const done = this.now();
+    await this.o.outbox.delivered(item.id, done);
+    this.total.inc({ target: t.name, outcome: 'delivered' });
+    this.latency.observe({ target: t.name }, Math.max(0, done - (item.notification.time ?? item.createdAt)) / 1000);
+    this.log.info(
+      { target: t.name, notification: item.notification.kind, id: item.id, attempts: item.attempts + 1, receipt },
+      'notification delivered',
+    );
+  }
+
+  /** A failed attempt: retried after a backoff (or the receiver's Retry-After), or a dead letter. */
+  private async failed(t: Target, item: OutboxItem, err: unknown): Promise<void> {
+    const e = err instanceof DeliveryError ? err : new DeliveryError((err as Error).message);
+    const attempts = item.attempts + 1;
+    const dead = !e.retry || attempts >= t.delivery.attempts;
+    const at = this.now();
+    const wait = Math.max(backoffMs(t.delivery, attempts, Math.random()), (e.retryAfter ?? 0) * 1000);
+    await this.o.outbox.failed(item.id, { attempts, nextAt: at + wait, error: e.message, at, dead });
+    this.total.inc({ target: t.name, outcome: dead ? 'dead' : 'retried' });
+    const fields = { target: t.name, notification: item.notification.kind, id: item.id, attempts, err: e.message };
+    if (dead) this.log.error(fields, `notification to ${t.name} failed ${attempts} time(s); moved to the dead letters`);
+    else this.log.warn({ ...fields, retryInMs: wait }, 'notification delivery failed; will retry');
+  }
+}
+
+type TargetSummary = Awaited<ReturnType<NotificationOutbox['summary']>>[number];
+
+/** A target's queue as the API and `immune notify status` show it. */
+function targetStatus(t: Target, s: TargetSummary): TargetStatus {
+  const last = s.lastError ? `, last ${s.lastError}` : '';
+  const text = s.dead ? `${t.name}: ${s.dead} failed${last}` : s.pending ? `${t.name}: ${s.pending} pending${last}` : `${t.name}: ok`;
+  return {
+    target: t.name,
+    type: t.sender.type,
+    pending: s.pending,
+    delivered: s.delivered,
+    dead: s.dead,
+    lastError: s.lastError,
+    lastErrorAt: s.lastErrorAt,
+    summary: text,
   };
-  return notifier;
 }
