@@ -1,6 +1,7 @@
 // Every error the server answers is JSON `{ error: { code, message, details } }` with the right
-// status: ImmuneErrors by their code (one table, below), bad bodies and query strings as 400 naming the field, unknown
-// routes as 404, and anything else as a 500 whose stack goes to the log, never to the client.
+// status: ImmuneErrors by their code (HTTP_STATUS, the one table of them), bad bodies and query
+// strings as 400 naming the field, unknown routes as 404, and anything else as a 500 whose stack
+// goes to the log, never to the client.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { ImmuneError, zodToInputError, type ErrorCode } from '../core/errors.js';
