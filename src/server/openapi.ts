@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ROLES, type Role, type ServerContext } from './context.js';
 import { rolesFrom } from './auth.js';
+import { VALUE_UNITS } from '../core/config/metrics.js';
 import { EXPERIMENT_STATES } from '../core/experiments/types.js';
 import { FLAG_ROLLOUT_STATUSES, FLAG_STEP_DECISIONS } from '../core/experiments/guarded.js';
 import { DECISIONS, METRIC_OUTCOMES, METRIC_ROLES } from '../core/experiments/readout.js';
@@ -105,7 +106,7 @@ const schemas: Record<string, Schema> = {
       kind: { enum: ['ratio', 'continuous', 'count'] },
       bad: { enum: ['increase', 'decrease'] },
       tolerance: num(),
-      unit: { enum: ['fraction', 'seconds', 'milliseconds', 'bytes', 'cores', 'count', 'none'], description: 'How the values read' },
+      unit: { enum: VALUE_UNITS, description: 'How the values read' },
       intervalMs: num(),
       events: obj({ baseline: obj({ x: num('events'), n: num('exposure') }), canary: obj({ x: num(), n: num() }) }),
       trend: { type: 'boolean', description: 'A trend test (projected drift), not a level' },

@@ -4,6 +4,17 @@ import { z } from 'zod';
 import type { ValueUnit } from '../judge/types.js';
 import { duration, fraction } from './types.js';
 
+/** How a metric's values read (core/judge's ValueUnit). */
+export const VALUE_UNITS = [
+  'fraction',
+  'seconds',
+  'milliseconds',
+  'bytes',
+  'cores',
+  'count',
+  'none',
+] as const satisfies readonly ValueUnit[];
+
 const base = {
   name: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'use letters, digits and _'),
   bad: z.enum(['increase', 'decrease']),
@@ -19,7 +30,7 @@ const base = {
    * as %), seconds or milliseconds (shown as ms/s), bytes (MB/GB), cores (CPU seconds per
    * second, shown as % CPU), count (per minute), none. By default from the selector's name.
    */
-  unit: z.enum(['fraction', 'seconds', 'milliseconds', 'bytes', 'cores', 'count', 'none']).optional(),
+  unit: z.enum(VALUE_UNITS).optional(),
   /** Prometheus only: a PromQL query returning one series per instance; {{instances}} and {{interval}} are filled in. */
   query: z.string().optional(),
 };
