@@ -13,7 +13,7 @@ describe('immune serve killed at named points of a rollout (real git, processes,
         const r = await killRun(change, point);
         runs.push(r);
         process.stdout.write(
-          `      ${change} ${point.padEnd(26)} ${r.killed ? 'killed' : 'not reached'}  -> ${r.outcome}${r.broken.length ? `  BROKEN: ${r.broken.join('; ')}` : ''}\n`,
+          `      ${change} ${point.padEnd(26)} ${r.killed ? 'killed' : `not reached (${r.ended}; ${r.stood})`}  -> ${r.outcome}${r.broken.length ? `  BROKEN: ${r.broken.join('; ')}` : ''}\n`,
         );
       }
     }

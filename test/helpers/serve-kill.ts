@@ -26,6 +26,10 @@ export interface KillRun {
   change: 'good' | 'bad';
   /** The process died at the point (false: the run never reached it). */
   killed: boolean;
+  /** How the faulted run ended: the process exited (killed or not), the change finished first, or neither within 120 s. */
+  ended?: 'exited' | 'finished' | 'timeout';
+  /** Where the change stood when the faulted run ended (status and the last gate explanation). */
+  stood?: string;
   outcome: string;
   broken: string[];
 }
@@ -65,6 +69,8 @@ export async function killRun(change: 'good' | 'bad', point: string): Promise<Ki
   const traffic = startTraffic({ targets: async () => servers, rpsPerServer: 40, durationMs: 600_000, log, seed: 5 });
   const broken: string[] = [];
   let killed = false;
+  let endedHow: KillRun['ended'];
+  let stood: string | undefined;
   let outcome = 'none';
   try {
     start();
@@ -91,6 +97,11 @@ export async function killRun(change: 'good' | 'bad', point: string): Promise<Ki
       ),
     ]);
     if (ended === 'exited') killed = (await second).signal === 'SIGKILL';
+    endedHow = ended;
+    const now = (await api<{ deploys: (DeployRow & { reason?: string })[] }>('/api/deploys?limit=20'))?.deploys.find((x) =>
+      x.shas.includes(sha),
+    );
+    stood = now ? `${now.status}${now.reason ? `: ${now.reason}` : ''}` : 'no deploy of the change';
     await stop();
     start();
     const d = await waitFor(finished, 150_000, 'the change to finish after the restart');
@@ -146,7 +157,7 @@ export async function killRun(change: 'good' | 'bad', point: string): Promise<Ki
     await origin.cleanup();
     await rm(dir, { recursive: true, force: true });
   }
-  return { point, change, killed, outcome, broken };
+  return { point, change, killed, ended: endedHow, stood, outcome, broken };
 }
 
 /** The named points each change passes through (transition:<status> after the state is written, action:<type> after it is done). */
