@@ -154,6 +154,7 @@ export class Engine implements LineControl {
       critical: m.critical,
       weight: m.weight,
       per: m.kind === 'count' ? m.per : undefined,
+      warmupMs: m.warmup,
       unit: metricUnit(m),
       intervalMs: this.cfg.rollout.interval,
     }));
@@ -892,8 +893,8 @@ export class Engine implements LineControl {
       this.specs,
       this.sampler.all,
       {
-        baseline: { servers: baseline, from: since, to: now, release: d.previous?.id, warmupMs, trustUnknown: true },
-        canary: { servers: canary, from: since, to: now, release: d.artifact?.id, warmupMs, trustUnknown: true },
+        baseline: { servers: baseline, from: since, to: now, release: d.previous?.id, warmupMs, warmupCapMs: bake.min, trustUnknown: true },
+        canary: { servers: canary, from: since, to: now, release: d.artifact?.id, warmupMs, warmupCapMs: bake.min, trustUnknown: true },
       },
       history,
     );
@@ -953,6 +954,7 @@ export class Engine implements LineControl {
         to: now,
         release: d.artifact?.id,
         warmupMs: Math.min(START_UP_MS, this.cfg.watch.duration / 3),
+        warmupCapMs: this.cfg.watch.duration / 3,
         trustUnknown: true,
       },
     });

@@ -23,6 +23,12 @@ const base = {
   critical: z.boolean().default(false),
   /** Share of the deploy-wide alpha relative to the other metrics (weighted Holm): 2 = twice the power budget of a metric of weight 1. */
   weight: z.number().positive('expected a weight > 0').max(100, 'expected a weight <= 100').default(1),
+  /**
+   * Each server's first seconds on a build left out of this metric's evidence, when longer than the
+   * step's own start-up rule (min(15 s, min_bake / 3)): for metrics that depend on a process's age,
+   * such as CPU (JIT, heap growth) and memory. At most the step's min bake (a third of the watch).
+   */
+  warmup: duration.optional(),
   /** Business metrics (signups, checkouts) are shown apart from system metrics. */
   group: z.enum(['system', 'business']).default('system'),
   /**

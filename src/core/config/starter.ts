@@ -106,14 +106,14 @@ export function inferMetrics(families: ScrapedFamily[]): { metrics: StarterMetri
   const has = (name: string, type: ScrapedFamily['type']) => families.some((f) => f.name === name && f.type === type);
   if (has('process_resident_memory_bytes', 'gauge')) {
     metrics.push({
-      why: 'resident memory of the process',
-      def: { name: 'memory', kind: 'continuous', gauge: 'process_resident_memory_bytes', bad: 'increase', tolerance: '25%' },
+      why: 'resident memory of the process (judged after 30 s on a build: it grows as a process warms up)',
+      def: { name: 'memory', kind: 'continuous', gauge: 'process_resident_memory_bytes', bad: 'increase', tolerance: '25%', warmup: '30s' },
     });
   }
   if (has('process_cpu_seconds_total', 'counter')) {
     metrics.push({
-      why: 'CPU seconds per second',
-      def: { name: 'cpu', kind: 'continuous', rate: 'process_cpu_seconds_total', bad: 'increase', tolerance: '50%' },
+      why: 'CPU seconds per second (judged after 30 s on a build: a new process compiles and fills caches)',
+      def: { name: 'cpu', kind: 'continuous', rate: 'process_cpu_seconds_total', bad: 'increase', tolerance: '50%', warmup: '30s' },
     });
   }
 

@@ -22,6 +22,8 @@ export interface SeriesSide {
   warmupMs?: number;
   /** With `release`: a sample whose release the sampler does not know (the fleet could not say) still counts. */
   trustUnknown?: boolean;
+  /** With `release`: the most a metric's own `warmupMs` may lengthen this side's warm-up. */
+  warmupCapMs?: number;
 }
 
 /** After a server starts a release its first minute is warm-up (caches, JIT, pools): never part of its own past. */
@@ -37,7 +39,7 @@ export interface HistoryWindow {
 }
 
 /** A metric as the series are built: `per` makes a count judged per unit of that ratio metric's denominator. */
-export type SeriesSpec = MetricSpec & { per?: string };
+export type SeriesSpec = MetricSpec & { per?: string; warmupMs?: number };
 
 export function toSeries(
   specs: SeriesSpec[],
@@ -54,22 +56,30 @@ export function toSeries(
   // A missing sample stays in place as null, so interval i is the same interval on every server.
   const collect = (
     m: SeriesSpec,
-    side: { servers: string[]; from: number; to: number; release?: string; warmupMs?: number; trustUnknown?: boolean },
-  ): (Sample | null)[][] =>
-    side.servers.map((server) => {
+    side: {
+      servers: string[];
+      from: number;
+      to: number;
+      release?: string;
+      warmupMs?: number;
+      trustUnknown?: boolean;
+      warmupCapMs?: number;
+    },
+  ): (Sample | null)[][] => {
+    const warm = Math.max(side.warmupMs ?? WARMUP_MS, Math.min(m.warmupMs ?? 0, side.warmupCapMs ?? 0));
+    return side.servers.map((server) => {
       const out: (Sample | null)[] = [];
       for (const t of ticks) {
         if (t.time <= side.from || t.time > side.to) continue;
         const s = t.samples.find((x) => x.server === server);
         const own =
           side.release === undefined ||
-          (s?.release === undefined
-            ? side.trustUnknown === true
-            : s.release === side.release && t.time - (s.since ?? Infinity) > (side.warmupMs ?? WARMUP_MS));
+          (s?.release === undefined ? side.trustUnknown === true : s.release === side.release && t.time - (s.since ?? Infinity) > warm);
         out.push(s?.ok && own ? sampleOf(m, s.values) : null);
       }
       return out;
     });
+  };
   return specs.map((m) => ({
     ...m,
     baseline: collect(m, sides.baseline),

@@ -48,8 +48,8 @@ describe('core/config/starter', () => {
           bad: 'increase',
           tolerance: '20%',
         },
-        { name: 'memory', kind: 'continuous', gauge: 'process_resident_memory_bytes', bad: 'increase', tolerance: '25%' },
-        { name: 'cpu', kind: 'continuous', rate: 'process_cpu_seconds_total', bad: 'increase', tolerance: '50%' },
+        { name: 'memory', kind: 'continuous', gauge: 'process_resident_memory_bytes', bad: 'increase', tolerance: '25%', warmup: '30s' },
+        { name: 'cpu', kind: 'continuous', rate: 'process_cpu_seconds_total', bad: 'increase', tolerance: '50%', warmup: '30s' },
       ],
     );
     assert.deepEqual(

@@ -86,5 +86,21 @@ describe('samples to series', () => {
     const side = { servers: ['s1'], from: 0, to: 40, release: 'new', warmupMs: 15 };
     const [m] = toSeries([spec], ticks, { baseline: { servers: [], from: 0, to: 40 }, canary: side });
     assert.deepEqual(m!.canary, [[null, null, null, [30, 100], [40, 100]]], 'the old release and the first 15 ms on the new one are null');
+    // A metric's own warm-up lengthens the side's, up to the side's cap; an unknown release counts only when trusted.
+    const [slow] = toSeries([{ ...spec, warmupMs: 25 }], ticks, {
+      baseline: { servers: [], from: 0, to: 40 },
+      canary: { ...side, warmupCapMs: 100 },
+    });
+    assert.deepEqual(slow!.canary, [[null, null, null, null, [40, 100]]]);
+    const [capped] = toSeries([{ ...spec, warmupMs: 25 }], ticks, {
+      baseline: { servers: [], from: 0, to: 40 },
+      canary: { ...side, warmupCapMs: 15 },
+    });
+    assert.deepEqual(capped!.canary, m!.canary, 'capped at the side');
+    const unknown: Tick[] = [{ time: 5, samples: [{ server: 's1', ok: true, values: { err: [1, 100] } }] }];
+    const one = (trustUnknown: boolean) =>
+      toSeries([spec], unknown, { baseline: { servers: [], from: 0, to: 9 }, canary: { ...side, trustUnknown } })[0]!.canary;
+    assert.deepEqual(one(true), [[[1, 100]]]);
+    assert.deepEqual(one(false), [[null]]);
   });
 });
