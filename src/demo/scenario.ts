@@ -214,7 +214,11 @@ async function playScenario(ctx: ScenarioContext): Promise<DemoSummary> {
       const all = await runtime.store.line.listDeploys(config.name, { limit: 50 });
       const d = all.find((x) => x.shas.includes(sha) && x.outcome);
       if (d) return d;
-      if (Date.now() > until) throw new Error(`timed out waiting for the deploy of ${sha.slice(0, 8)}`);
+      if (Date.now() > until) {
+        const open = all.find((x) => x.shas.includes(sha));
+        const where = open ? `: it is ${open.status}${open.state.lastGate ? ` (${open.state.lastGate.explanation})` : ''}` : '';
+        throw new Error(`timed out waiting for the deploy of ${sha.slice(0, 8)}${where}`);
+      }
       await sleep(250);
     }
   };

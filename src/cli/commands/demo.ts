@@ -19,7 +19,7 @@ export function register(program: Command): void {
     .option('--rps <n>', 'simulated requests per second per server', (v) => Number(v), 50)
     .addHelpText(
       'after',
-      '\nExit codes (with --exit): 0 every expectation held, 1 one did not, 2 bad flags.\nWithout --exit the servers, dashboard and API keep running until Ctrl-C.',
+      '\nExit codes (with --exit): 0 every expectation held, 1 one did not, 2 bad flags, 130/143 stopped by SIGINT/SIGTERM before the end.\nWithout --exit the servers, dashboard and API keep running until Ctrl-C.',
     )
     .action(
       async (o: { exit?: boolean; json?: boolean; port: number; basePort?: number; pipeline?: string; data: string; rps: number }) => {
@@ -40,11 +40,20 @@ export function register(program: Command): void {
           progress: printProgress,
           rps: o.rps,
         });
+        let signal: NodeJS.Signals | undefined;
         const stopOnSignal = new Promise<'signal'>((resolve) => {
-          process.once('SIGINT', () => resolve('signal'));
-          process.once('SIGTERM', () => resolve('signal'));
+          for (const s of ['SIGINT', 'SIGTERM'] as const)
+            process.once(s, () => {
+              signal = s;
+              resolve('signal');
+            });
         });
         const result = await Promise.race([demo.summary, stopOnSignal]);
+        if (result === 'signal' && o.exit) {
+          // Stopped before the scenario ended: not a pass (128 + the signal's number, as a shell reports it).
+          print(`demo stopped by ${signal} before the scenario ended`);
+          process.exitCode = signal === 'SIGINT' ? 130 : 143;
+        }
         if (result !== 'signal') {
           if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
           else {
