@@ -101,7 +101,9 @@ export async function killRun(change: 'good' | 'bad', point: string): Promise<Ki
     const now = (await api<{ deploys: (DeployRow & { reason?: string })[] }>('/api/deploys?limit=20'))?.deploys.find((x) =>
       x.shas.includes(sha),
     );
-    stood = now ? `${now.status}${now.reason ? `: ${now.reason}` : ''}` : 'no deploy of the change';
+    const held = (await api<{ inFlight: { hold?: { reason: string }; lastGate?: { explanation: string } } | null }>('/api/line'))?.inFlight;
+    const why = held?.hold?.reason ?? held?.lastGate?.explanation ?? now?.reason;
+    stood = now ? `${now.status}${why ? `: ${why}` : ''}` : 'no deploy of the change';
     await stop();
     start();
     const d = await waitFor(finished, 150_000, 'the change to finish after the restart');
