@@ -76,7 +76,7 @@ export async function killRun(change: 'good' | 'bad', point: string): Promise<Ki
     start();
     const first = await waitFor(
       async () => (await api<{ live: { sha: string } | null }>('/api/line'))?.live?.sha,
-      60_000,
+      120_000,
       'the base to be live',
     );
     await stop();

@@ -15,7 +15,7 @@ describe('immune serve under faults', function () {
 
   it('killed after live is committed (before the line records it), the restart records the new build as live', async () => {
     const r = await killRun('good', 'transition:live');
-    assert.equal(r.killed, true, `the process died at the point (the run ${r.ended}; the change was ${r.stood})`);
+    assert.equal(r.killed, true, `the process died at the point (the run ${r.ended}; the change was ${r.stood}; ${r.broken.join('; ')})`);
     assert.deepEqual(r.broken, []);
     assert.equal(r.outcome, 'live');
   });
