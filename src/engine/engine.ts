@@ -811,7 +811,23 @@ export class Engine implements LineControl {
       await checkout.dispose();
     }
     this.d.log.info({ deploy: d.id, artifact: d.artifact.id }, 'built');
+    if (d.previous && this.cfg.watch.enabled) await this.awaitPast(d, signal);
     return { type: 'built', sameAsLive: d.artifact.id === this.line.live?.artifact.id };
+  }
+
+  /**
+   * The watch compares the fleet with its own window before the rollout. Right after immune starts
+   * there is none yet: wait until the sampler has covered min(window, 10 intervals) before rolling out.
+   */
+  private async awaitPast(d: DeployRecord, signal: AbortSignal): Promise<void> {
+    const need = Math.min(this.cfg.watch.window, 10 * this.cfg.rollout.interval);
+    const first = () => this.sampler.firstTickAt ?? this.d.clock.now();
+    if (this.d.clock.now() - first() >= need) return;
+    this.d.log.info(
+      { deploy: d.id, ms: Math.round(need - (this.d.clock.now() - first())) },
+      'waiting for a window of the fleet before the rollout',
+    );
+    while (this.d.clock.now() - first() < need) await this.sampler.nextTick(signal);
   }
 
   private async serversById(): Promise<Map<string, Server>> {

@@ -35,6 +35,11 @@ export class Sampler {
     await this.loop?.catch(() => undefined);
   }
 
+  /** When this process's first kept tick was taken (undefined before the first). */
+  get firstTickAt(): number | undefined {
+    return this.ticks[0]?.time;
+  }
+
   get all(): Tick[] {
     if (!this.pinned.length) return this.ticks;
     const first = this.ticks[0]?.time ?? Infinity;

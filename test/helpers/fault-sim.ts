@@ -26,7 +26,7 @@ rollout:
   min_bake: 20s
   max_bake: 60s
   steps: [{ servers: 1 }, { percent: 100% }]
-watch: { duration: 10s, window: 30s }
+watch: { duration: 30s, window: 30s }  # its first 10 s (each server's start-up on the new build) are left out
 `;
 
 /** A repository in memory: commits pushed by the test, reverts appended. */
