@@ -10,7 +10,6 @@ import { ApiClient, CLIENT_EXIT_CODES, clientAction, withClientOptions, type Cli
 type Json = { json?: boolean };
 
 const print = (s: string) => process.stdout.write(`${s}\n`);
-const printJson = (v: unknown) => print(JSON.stringify(v, null, 2));
 
 function parseLimit(v: string): number {
   const n = Number(v);
@@ -197,203 +196,207 @@ const CONTROLS: { name: 'block' | 'unblock' | 'pause' | 'resume' | 'abort' | 'pr
     },
   ];
 
-export function register(program: Command): void {
-  withClientOptions(
-    program
-      .command('status')
-      .description('show the line: what is live, the deploy in flight (step, servers, gate), the queue, and whether it is blocked and why')
-      .option('--json', 'print the API answer as JSON'),
-  )
-    .addHelpText('after', `\n${STATUS_EXIT_HELP}`)
-    .action(
-      clientAction(async (o: ClientOptions & Json) => {
-        const s = await new ApiClient(o).get<LineStatus>('/api/line');
-        print(o.json ? JSON.stringify(s, null, 2) : formatStatus(s, Date.now()));
-        process.exitCode = statusExitCode(s);
-      }),
-    );
+const JSON_HELP = 'print the API answer as JSON';
+const CAPTAIN_HELP = `Needs a token with role captain or admin (--token or $IMMUNE_TOKEN).\n${CLIENT_EXIT_CODES}`;
 
-  withClientOptions(
-    program
-      .command('releases')
-      .description(
-        'list, per server, the releases it keeps (what immune rollback --to can switch to), the current one, and the deploy that built each',
-      )
-      .option('--json', 'print the API answer as JSON'),
-  )
-    .addHelpText('after', `\n${CLIENT_EXIT_CODES}`)
-    .action(
-      clientAction(async (o: ClientOptions & Json) => {
-        const r = await new ApiClient(o).get<ReleasesAnswer>('/api/fleet/releases');
-        print(o.json ? JSON.stringify(r, null, 2) : formatReleases(r));
-      }),
-    );
+function checkSha(sha: string): void {
+  if (!/^[0-9a-f]{4,40}$/i.test(sha)) throw new InputError('sha', `"${sha}" is not a commit sha (4 to 40 hex digits)`);
+}
 
-  const captainHelp = `\nNeeds a token with role captain or admin (--token or $IMMUNE_TOKEN).\n${CLIENT_EXIT_CODES}`;
-  withClientOptions(
-    program
-      .command('drop')
-      .description('drop a queued commit: it stays in git, the line skips it and says so (captain)')
-      .argument('<sha>', 'the queued commit (4 to 40 hex digits)')
-      .requiredOption('-r, --reason <text>', 'why (recorded in the audit log)', parseReason)
-      .option('--json', 'print the API answer as JSON'),
-  )
-    .addHelpText('after', captainHelp)
-    .action(
-      clientAction(async (sha: string, o: ClientOptions & Json & { reason: string }) => {
-        if (!/^[0-9a-f]{4,40}$/i.test(sha)) throw new InputError('sha', `"${sha}" is not a commit sha (4 to 40 hex digits)`);
-        const r = await new ApiClient(o).post<{ ok: true; dropped: string; note: string }>('/api/line/drop', { sha, reason: o.reason });
-        print(o.json ? JSON.stringify(r, null, 2) : r.note);
-      }),
-    );
+/** Prints the API answer as JSON with --json, else as `text` says. */
+function answer<T>(o: Json, r: T, text: (r: T) => string): void {
+  print(o.json ? JSON.stringify(r, null, 2) : text(r));
+}
 
-  withClientOptions(
-    program
-      .command('retry')
-      .description('queue a failed or aborted deploy again, at the head of the line (captain)')
-      .argument('<deploy>', 'deploy id (immune log)')
-      .requiredOption('-r, --reason <text>', 'why (recorded in the audit log)', parseReason)
-      .option('--json', 'print the API answer as JSON'),
-  )
-    .addHelpText('after', captainHelp)
-    .action(
-      clientAction(async (id: string, o: ClientOptions & Json & { reason: string }) => {
-        const r = await new ApiClient(o).post<{ ok: true; queued: string[] }>(`/api/deploys/${encodeURIComponent(id)}/retry`, {
-          reason: o.reason,
-        });
-        print(o.json ? JSON.stringify(r, null, 2) : `queued ${r.queued.map(shortSha).join(', ')} again (deploy ${id})`);
-      }),
-    );
+/** A command that talks to the API: what `configure` adds, then --json, the client options and the help text after. */
+function apiCommand(program: Command, name: string, description: string, help: string, configure = (c: Command) => c): Command {
+  return withClientOptions(configure(program.command(name).description(description)).option('--json', JSON_HELP)).addHelpText(
+    'after',
+    `\n${help}`,
+  );
+}
 
-  withClientOptions(
-    program
-      .command('rollback')
-      .description(
-        'switch every server to an earlier release they all keep (immune releases), and block the line so the tip does not come straight back (captain)',
-      )
-      .requiredOption('--to <release|sha>', 'a release id, or a commit sha that was built and deployed')
-      .requiredOption('-r, --reason <text>', 'why (recorded in the audit log)', parseReason)
-      .option('--json', 'print the API answer as JSON'),
-  )
-    .addHelpText('after', captainHelp)
-    .action(
-      clientAction(async (o: ClientOptions & Json & { reason: string; to: string }) => {
-        if (!/^[0-9a-z][0-9a-z._-]{3,99}$/i.test(o.to)) throw new InputError('--to', `"${o.to}" is not a release id or a commit sha`);
-        const r = await new ApiClient(o).post<{ ok: true; release: string; sha: string; servers: number }>('/api/line/rollback', {
-          to: o.to,
-          reason: o.reason,
-        });
-        print(
-          o.json
-            ? JSON.stringify(r, null, 2)
-            : `rolled back to ${r.release} (${shortSha(r.sha)}): ${r.servers} server(s) switched; the line is blocked (immune unblock --reason "..." when ready)`,
-        );
-      }),
-    );
+/** A captain's command: what `configure` adds, then a required --reason for the audit log. */
+function captainCommand(program: Command, name: string, description: string, configure = (c: Command) => c): Command {
+  return apiCommand(program, name, description, CAPTAIN_HELP, (c) =>
+    configure(c).requiredOption('-r, --reason <text>', 'why (recorded in the audit log)', parseReason),
+  );
+}
 
-  withClientOptions(
-    program
-      .command('log')
-      .description('list recent deploys: id, commits, author, outcome, duration and reason, newest first')
-      .addOption(new Option('-n, --limit <n>', 'how many deploys (1-1000)').argParser(parseLimit).default(20))
-      .option('--json', 'print the API answer as JSON'),
-  )
-    .addHelpText('after', `\n${CLIENT_EXIT_CODES}`)
-    .action(
-      clientAction(async (o: ClientOptions & Json & { limit: number }) => {
-        const r = await new ApiClient(o).get<{ deploys: DeploySummary[] }>(`/api/deploys?limit=${o.limit}`);
-        print(o.json ? JSON.stringify(r, null, 2) : formatLog(r.deploys, Date.now()));
-      }),
-    );
+function registerStatus(program: Command): void {
+  apiCommand(
+    program,
+    'status',
+    'show the line: what is live, the deploy in flight (step, servers, gate), the queue, and whether it is blocked and why',
+    STATUS_EXIT_HELP,
+  ).action(
+    clientAction(async (o: ClientOptions & Json) => {
+      const s = await new ApiClient(o).get<LineStatus>('/api/line');
+      answer(o, s, (x) => formatStatus(x, Date.now()));
+      process.exitCode = statusExitCode(s);
+    }),
+  );
+}
 
-  withClientOptions(
-    program
-      .command('show')
-      .description("show one deploy and its gates' evidence: per step, each metric's verdict, estimate, interval and samples")
-      .argument('<deploy>', 'deploy id (see immune log)')
-      .option('--json', 'print the API answer as JSON'),
-  )
-    .addHelpText('after', `\n${CLIENT_EXIT_CODES}`)
-    .action(
-      clientAction(async (id: string, o: ClientOptions & Json) => {
-        const r = await new ApiClient(o).get<{ deploy: DeploySummary; summary?: EvidenceTable }>(`/api/deploys/${encodeURIComponent(id)}`);
-        print(o.json ? JSON.stringify(r, null, 2) : formatDeploy(r, Date.now()));
-      }),
-    );
+function registerReleases(program: Command): void {
+  apiCommand(
+    program,
+    'releases',
+    'list, per server, the releases it keeps (what immune rollback --to can switch to), the current one, and the deploy that built each',
+    CLIENT_EXIT_CODES,
+  ).action(
+    clientAction(async (o: ClientOptions & Json) => {
+      answer(o, await new ApiClient(o).get<ReleasesAnswer>('/api/fleet/releases'), formatReleases);
+    }),
+  );
+}
 
-  withClientOptions(
-    program
-      .command('deploy')
-      .description('queue a commit of the pipeline branch for deploy (engineer)')
-      .argument('<sha>', 'commit sha (4 to 40 hex digits)')
-      .option('--force', 'deploy it even though it is not ahead of the live commit (takes production back; captain)')
-      .option('--json', 'print the API answer as JSON'),
-  )
-    .addHelpText(
-      'after',
-      `\nThe commit must be on the branch and ahead of the live one; --force (captain) deploys an older one.\n${CLIENT_EXIT_CODES}`,
-    )
-    .action(
-      clientAction(async (sha: string, o: ClientOptions & Json & { force?: boolean }) => {
-        if (!/^[0-9a-f]{4,40}$/i.test(sha)) throw new InputError('sha', `"${sha}" is not a commit sha (4 to 40 hex digits)`);
-        const r = await new ApiClient(o).post<{ ok: true; queued?: string; ignored?: string }>(
-          '/api/deploys',
-          o.force ? { sha, force: true } : { sha },
-        );
-        if (o.json) printJson(r);
-        else print(r.ignored ? `${shortSha(r.queued ?? sha)}: ${r.ignored}` : `queued ${shortSha(r.queued ?? sha)} for deploy`);
-      }),
-    );
+function registerDrop(program: Command): void {
+  captainCommand(program, 'drop', 'drop a queued commit: it stays in git, the line skips it and says so (captain)', (c) =>
+    c.argument('<sha>', 'the queued commit (4 to 40 hex digits)'),
+  ).action(
+    clientAction(async (sha: string, o: ClientOptions & Json & { reason: string }) => {
+      checkSha(sha);
+      const r = await new ApiClient(o).post<{ ok: true; dropped: string; note: string }>('/api/line/drop', { sha, reason: o.reason });
+      answer(o, r, (x) => x.note);
+    }),
+  );
+}
 
-  withClientOptions(
-    program
-      .command('adopt')
-      .description(
-        'after the state store came up empty: confirm the commit the fleet runs, so later commits are judged against it (captain)',
-      )
-      .argument('[sha]', 'the commit every server runs now')
-      .option('--fresh', 'there is nothing to adopt: deploy the tip to every server as a first deploy')
-      .requiredOption('-r, --reason <text>', 'why (recorded in the audit log)', parseReason)
-      .option('--json', 'print the API answer as JSON'),
-  )
-    .addHelpText(
-      'after',
-      `\nimmune refuses to deploy while its store is empty but servers run releases (or the branch has its reverts).\nNeeds a token with role captain or admin.\n${CLIENT_EXIT_CODES}`,
-    )
-    .action(
-      clientAction(async (sha: string | undefined, o: ClientOptions & Json & { fresh?: boolean; reason: string }) => {
-        if ((sha === undefined) === !o.fresh) throw new InputError('sha', 'give the sha the fleet runs, or --fresh (not both)');
-        if (sha !== undefined && !/^[0-9a-f]{4,40}$/i.test(sha))
-          throw new InputError('sha', `"${sha}" is not a commit sha (4 to 40 hex digits)`);
-        const r = await new ApiClient(o).post<{ ok: true; live?: string; artifact?: string }>(
-          '/api/line/adopt',
-          sha ? { sha, reason: o.reason } : { fresh: true, reason: o.reason },
-        );
-        if (o.json) printJson(r);
-        else
-          print(
-            r.live
-              ? `adopted ${shortSha(r.live)} (artifact ${r.artifact}) as live; later commits are judged against it`
-              : 'line open: the tip goes out as a first deploy',
-          );
-      }),
-    );
+function registerRetry(program: Command): void {
+  captainCommand(program, 'retry', 'queue a failed or aborted deploy again, at the head of the line (captain)', (c) =>
+    c.argument('<deploy>', 'deploy id (immune log)'),
+  ).action(
+    clientAction(async (id: string, o: ClientOptions & Json & { reason: string }) => {
+      const r = await new ApiClient(o).post<{ ok: true; queued: string[] }>(`/api/deploys/${encodeURIComponent(id)}/retry`, {
+        reason: o.reason,
+      });
+      answer(o, r, (x) => `queued ${x.queued.map(shortSha).join(', ')} again (deploy ${id})`);
+    }),
+  );
+}
 
-  for (const c of CONTROLS) {
-    withClientOptions(
-      program
-        .command(c.name)
-        .description(c.description)
-        .requiredOption('-r, --reason <text>', 'why (recorded in the audit log)', parseReason)
-        .option('--json', 'print the API answer as JSON'),
-    )
-      .addHelpText('after', `\nNeeds a token with role captain or admin (--token or $IMMUNE_TOKEN).\n${CLIENT_EXIT_CODES}`)
-      .action(
-        clientAction(async (o: ClientOptions & Json & { reason: string }) => {
-          const r = await new ApiClient(o).post<{ ok: true }>(`/api/line/${c.name}`, { reason: o.reason });
-          if (o.json) printJson(r);
-          else print(`${c.done}: ${o.reason}`);
-        }),
+function registerRollback(program: Command): void {
+  captainCommand(
+    program,
+    'rollback',
+    'switch every server to an earlier release they all keep (immune releases), and block the line so the tip does not come straight back (captain)',
+    (c) => c.requiredOption('--to <release|sha>', 'a release id, or a commit sha that was built and deployed'),
+  ).action(
+    clientAction(async (o: ClientOptions & Json & { reason: string; to: string }) => {
+      if (!/^[0-9a-z][0-9a-z._-]{3,99}$/i.test(o.to)) throw new InputError('--to', `"${o.to}" is not a release id or a commit sha`);
+      const r = await new ApiClient(o).post<{ ok: true; release: string; sha: string; servers: number }>('/api/line/rollback', {
+        to: o.to,
+        reason: o.reason,
+      });
+      answer(
+        o,
+        r,
+        (x) =>
+          `rolled back to ${x.release} (${shortSha(x.sha)}): ${x.servers} server(s) switched; the line is blocked (immune unblock --reason "..." when ready)`,
       );
-  }
+    }),
+  );
+}
+
+function registerLog(program: Command): void {
+  apiCommand(
+    program,
+    'log',
+    'list recent deploys: id, commits, author, outcome, duration and reason, newest first',
+    CLIENT_EXIT_CODES,
+    (c) => c.addOption(new Option('-n, --limit <n>', 'how many deploys (1-1000)').argParser(parseLimit).default(20)),
+  ).action(
+    clientAction(async (o: ClientOptions & Json & { limit: number }) => {
+      const r = await new ApiClient(o).get<{ deploys: DeploySummary[] }>(`/api/deploys?limit=${o.limit}`);
+      answer(o, r, (x) => formatLog(x.deploys, Date.now()));
+    }),
+  );
+}
+
+function registerShow(program: Command): void {
+  apiCommand(
+    program,
+    'show',
+    "show one deploy and its gates' evidence: per step, each metric's verdict, estimate, interval and samples",
+    CLIENT_EXIT_CODES,
+    (c) => c.argument('<deploy>', 'deploy id (see immune log)'),
+  ).action(
+    clientAction(async (id: string, o: ClientOptions & Json) => {
+      const r = await new ApiClient(o).get<{ deploy: DeploySummary; summary?: EvidenceTable }>(`/api/deploys/${encodeURIComponent(id)}`);
+      answer(o, r, (x) => formatDeploy(x, Date.now()));
+    }),
+  );
+}
+
+function registerDeploy(program: Command): void {
+  apiCommand(
+    program,
+    'deploy',
+    'queue a commit of the pipeline branch for deploy (engineer)',
+    `The commit must be on the branch and ahead of the live one; --force (captain) deploys an older one.\n${CLIENT_EXIT_CODES}`,
+    (c) =>
+      c
+        .argument('<sha>', 'commit sha (4 to 40 hex digits)')
+        .option('--force', 'deploy it even though it is not ahead of the live commit (takes production back; captain)'),
+  ).action(
+    clientAction(async (sha: string, o: ClientOptions & Json & { force?: boolean }) => {
+      checkSha(sha);
+      const r = await new ApiClient(o).post<{ ok: true; queued?: string; ignored?: string }>(
+        '/api/deploys',
+        o.force ? { sha, force: true } : { sha },
+      );
+      answer(o, r, (x) => (x.ignored ? `${shortSha(x.queued ?? sha)}: ${x.ignored}` : `queued ${shortSha(x.queued ?? sha)} for deploy`));
+    }),
+  );
+}
+
+function registerAdopt(program: Command): void {
+  apiCommand(
+    program,
+    'adopt',
+    'after the state store came up empty: confirm the commit the fleet runs, so later commits are judged against it (captain)',
+    `immune refuses to deploy while its store is empty but servers run releases (or the branch has its reverts).\nNeeds a token with role captain or admin.\n${CLIENT_EXIT_CODES}`,
+    (c) =>
+      c
+        .argument('[sha]', 'the commit every server runs now')
+        .option('--fresh', 'there is nothing to adopt: deploy the tip to every server as a first deploy')
+        .requiredOption('-r, --reason <text>', 'why (recorded in the audit log)', parseReason),
+  ).action(
+    clientAction(async (sha: string | undefined, o: ClientOptions & Json & { fresh?: boolean; reason: string }) => {
+      if ((sha === undefined) === !o.fresh) throw new InputError('sha', 'give the sha the fleet runs, or --fresh (not both)');
+      if (sha !== undefined) checkSha(sha);
+      const r = await new ApiClient(o).post<{ ok: true; live?: string; artifact?: string }>(
+        '/api/line/adopt',
+        sha ? { sha, reason: o.reason } : { fresh: true, reason: o.reason },
+      );
+      answer(o, r, (x) =>
+        x.live
+          ? `adopted ${shortSha(x.live)} (artifact ${x.artifact}) as live; later commits are judged against it`
+          : 'line open: the tip goes out as a first deploy',
+      );
+    }),
+  );
+}
+
+function registerControl(program: Command, c: (typeof CONTROLS)[number]): void {
+  captainCommand(program, c.name, c.description).action(
+    clientAction(async (o: ClientOptions & Json & { reason: string }) => {
+      const r = await new ApiClient(o).post<{ ok: true }>(`/api/line/${c.name}`, { reason: o.reason });
+      answer(o, r, () => `${c.done}: ${o.reason}`);
+    }),
+  );
+}
+
+export function register(program: Command): void {
+  registerStatus(program);
+  registerReleases(program);
+  registerDrop(program);
+  registerRetry(program);
+  registerRollback(program);
+  registerLog(program);
+  registerShow(program);
+  registerDeploy(program);
+  registerAdopt(program);
+  for (const c of CONTROLS) registerControl(program, c);
 }
