@@ -153,172 +153,211 @@ function gateFailure(step: number, result: GateResult, stage: 'gate' | 'watch'):
   return f;
 }
 
-export function next(s: DeployState, e: DeployEvent, ctx: MachineContext): Transition {
-  const now = ctx.now;
-  // A captain's abort works in every active state.
-  if (e.type === 'abort') {
-    if (isFinished(s)) throw new IllegalTransition(s, e);
-    const failure: Failure = { stage: 'abort', step: s.step, reason: `aborted by ${e.actor}: ${e.reason}`, actor: e.actor };
-    if (touchesServers(s) && s.status !== 'rolling_back') return regression(s, failure, ctx);
-    if (s.status === 'rolling_back' || s.status === 'reverting') throw new IllegalTransition(s, e);
-    return { state: finish({ ...s, failure }, 'aborted', 'aborted', now), actions: [] };
-  }
+type EventOf<T extends DeployEvent['type']> = Extract<DeployEvent, { type: T }>;
+/** A transition for one event type; undefined when the event is not valid in the state. */
+type Handler<E extends DeployEvent> = (s: DeployState, e: E, ctx: MachineContext) => Transition | undefined;
 
-  switch (s.status) {
-    case 'queued':
-      if (e.type === 'start') {
-        if (e.hasTests) {
-          return {
-            state: to(s, { status: 'testing' }, now),
-            actions: [{ type: 'set_status', context: 'tests', state: 'pending', description: 'tests running' }, { type: 'run_tests' }],
-          };
-        }
-        return { state: to(s, { status: 'building' }, now), actions: [{ type: 'build' }] };
-      }
-      break;
-    case 'testing':
-      if (e.type === 'tests_passed') {
-        return {
-          state: to(s, { status: 'building' }, now),
-          actions: [{ type: 'set_status', context: 'tests', state: 'success', description: 'tests passed' }, { type: 'build' }],
-        };
-      }
-      if (e.type === 'tests_failed') {
-        const failure: Failure = { stage: 'tests', step: -1, reason: e.reason, culprit: e.culprit };
-        const actions: Action[] = [
-          { type: 'set_status', context: 'tests', state: 'failure', description: e.reason },
-          { type: 'notify', kind: 'tests_failed', title: `Tests failed for ${ctx.change}`, body: e.reason },
-        ];
-        // The change never reached a server: revert only the commit that broke the tests, and the line goes on.
-        if (ctx.policy.revert && e.culprit) {
-          actions.push({ type: 'revert', shas: [e.culprit] });
-          return { state: to(s, { status: 'reverting', failure }, now), actions };
-        }
-        return { state: finish({ ...s, failure }, 'failed', 'tests_failed', now), actions };
-      }
-      break;
-    case 'building':
-      if (e.type === 'built') {
-        if (e.sameAsLive) {
-          // Content-addressed: this build is what the fleet already runs (e.g. a revert of a rolled-back change).
-          return { state: finish(to(s, { step: s.steps - 1 }, now), 'live', 'live', now), actions: [{ type: 'mark_live' }] };
-        }
-        return {
-          state: to(s, { status: 'rolling_out', step: 0, rolloutStartedAt: now }, now),
-          actions: [
-            { type: 'set_status', context: 'canary', state: 'pending', description: 'rolling out' },
-            { type: 'deploy_step', step: 0 },
-          ],
-        };
-      }
-      if (e.type === 'build_failed') {
-        const failure: Failure = { stage: 'build', step: -1, reason: e.reason };
-        return {
-          state: finish({ ...s, failure }, 'failed', 'build_failed', now),
-          actions: [{ type: 'notify', kind: 'deploy_failed', title: `Build failed for ${ctx.change}`, body: e.reason }],
-        };
-      }
-      break;
-    case 'rolling_out':
-      if (e.type === 'step_deployed' && e.step === s.step) {
-        if (e.gated)
-          return { state: to(s, { status: 'baking', lastGate: undefined }, now), actions: [{ type: 'judge_step', step: s.step }] };
-        // The whole fleet runs the new build: nothing left to compare with but the past.
-        return { state: to(s, { status: 'watching', lastGate: undefined }, now), actions: [{ type: 'watch' }] };
-      }
-      if (e.type === 'step_failed' && e.step === s.step) {
-        return regression(s, { stage: 'deploy', step: s.step, reason: e.reason }, ctx);
-      }
-      break;
-    case 'baking':
-      if (e.type === 'promote') return { state: { ...s, promoted: true }, actions: [] };
-      if (e.type === 'gate' && e.step === s.step) {
-        const lastGate = { decision: e.result.decision, explanation: e.result.explanation };
-        let decision: GateResult['decision'] | 'hold' = e.result.decision;
-        if (decision === 'inconclusive') decision = inconclusive(e.policy);
-        if ((decision === 'continue' || decision === 'hold') && s.promoted) decision = 'pass';
-        if (decision === 'fail') return regression({ ...s, lastGate }, gateFailure(s.step, e.result, 'gate'), ctx);
-        if (decision === 'hold') return hold(s, 'gate', e.result, ctx);
-        if (decision === 'pass' && !e.paused) {
-          const warnings = e.result.warning ? [...s.warnings, e.result.warning] : s.warnings;
-          return {
-            state: to(s, { status: 'rolling_out', step: s.step + 1, lastGate, promoted: undefined, warnings }, now),
-            actions: [{ type: 'deploy_step', step: s.step + 1 }],
-          };
-        }
-        // Keep baking (also when passed but the line is paused: hold at this step).
-        return { state: { ...s, lastGate }, actions: [{ type: 'judge_step', step: s.step }] };
-      }
-      break;
-    case 'watching':
-      if (e.type === 'watch') {
-        const lastGate = { decision: e.result.decision, explanation: e.result.explanation };
-        if (e.result.decision === 'continue') return { state: { ...s, lastGate }, actions: [{ type: 'watch' }] };
-        // An inconclusive watch is the pipeline's policy to read, never a silent pass.
-        const decision = e.result.decision === 'inconclusive' ? inconclusive(e.policy) : e.result.decision;
-        if (decision === 'fail') return regression({ ...s, lastGate }, gateFailure(s.step, e.result, 'watch'), ctx);
-        if (decision === 'hold') return hold(s, 'watch', e.result, ctx);
-        // A watch the judge passed by the pipeline's pass policy carries its warning.
-        const warning = e.result.warning;
-        return liveAfterWatch(s, lastGate, e.result.explanation, ctx, warning);
-      }
-      break;
-    case 'held': {
-      const h = s.hold ?? { phase: 'gate', reason: 'held', since: now };
-      if (e.type === 'promote') {
-        const warning = `promoted by ${e.actor} past an inconclusive ${h.phase}: ${h.reason}`;
-        if (h.phase === 'watch') return liveAfterWatch(s, s.lastGate, warning, ctx, warning);
-        return {
-          state: to(
-            s,
-            { status: 'rolling_out', step: s.step + 1, hold: undefined, promoted: undefined, warnings: [...s.warnings, warning] },
-            now,
-          ),
-          actions: [{ type: 'deploy_step', step: s.step + 1 }],
-        };
-      }
-      if (e.type === 'resume') {
-        // A fresh bake (or watch) at the same step, from now.
-        if (h.phase === 'watch') return { state: to(s, { status: 'watching', hold: undefined }, now), actions: [{ type: 'watch' }] };
-        return { state: to(s, { status: 'baking', hold: undefined }, now), actions: [{ type: 'judge_step', step: s.step }] };
-      }
-      break;
-    }
-    case 'rolling_back':
-      if (e.type === 'rolled_back') return afterRollback(s, ctx);
-      break;
-    case 'reverting':
-      if (e.type === 'reverted' || e.type === 'revert_failed' || e.type === 'revert_skipped') {
-        const revertSha = e.type === 'reverted' ? e.sha : undefined;
-        const failure = s.failure!;
-        const reason =
-          e.type === 'revert_failed'
-            ? `${failure.reason} (revert failed: ${e.reason})`
-            : e.type === 'revert_skipped'
-              ? `${failure.reason} (not reverted: ${e.reason})`
-              : failure.reason;
-        const s2 = { ...s, failure: { ...failure, reason } };
-        if (failure.stage === 'tests') {
-          // A test failure found its culprit: revert it, notify, and let the line go on.
-          return {
-            state: finish(s2, 'failed', 'tests_failed', now),
-            actions: [
-              {
-                type: 'notify',
-                kind: revertSha ? 'reverted' : 'tests_failed',
-                title: `${failure.culprit?.slice(0, 8)} ${revertSha ? 'reverted' : 'not reverted'}: tests failed`,
-                body: reason,
-              },
-            ],
-          };
-        }
-        return blockAndEnd(s2, revertSha ? 'reverted' : 'rolled_back', ctx, revertSha);
-      }
-      break;
-    default:
-      break;
+/** A captain's abort works in every active state. */
+function onAbort(s: DeployState, e: EventOf<'abort'>, ctx: MachineContext): Transition | undefined {
+  if (isFinished(s)) return undefined;
+  const failure: Failure = { stage: 'abort', step: s.step, reason: `aborted by ${e.actor}: ${e.reason}`, actor: e.actor };
+  if (touchesServers(s) && s.status !== 'rolling_back') return regression(s, failure, ctx);
+  if (s.status === 'rolling_back' || s.status === 'reverting') return undefined;
+  return { state: finish({ ...s, failure }, 'aborted', 'aborted', ctx.now), actions: [] };
+}
+
+function onStart(s: DeployState, e: EventOf<'start'>, ctx: MachineContext): Transition | undefined {
+  if (s.status !== 'queued') return undefined;
+  if (e.hasTests) {
+    return {
+      state: to(s, { status: 'testing' }, ctx.now),
+      actions: [{ type: 'set_status', context: 'tests', state: 'pending', description: 'tests running' }, { type: 'run_tests' }],
+    };
   }
-  throw new IllegalTransition(s, e);
+  return { state: to(s, { status: 'building' }, ctx.now), actions: [{ type: 'build' }] };
+}
+
+function onTestsPassed(s: DeployState, _e: EventOf<'tests_passed'>, ctx: MachineContext): Transition | undefined {
+  if (s.status !== 'testing') return undefined;
+  return {
+    state: to(s, { status: 'building' }, ctx.now),
+    actions: [{ type: 'set_status', context: 'tests', state: 'success', description: 'tests passed' }, { type: 'build' }],
+  };
+}
+
+function onTestsFailed(s: DeployState, e: EventOf<'tests_failed'>, ctx: MachineContext): Transition | undefined {
+  if (s.status !== 'testing') return undefined;
+  const failure: Failure = { stage: 'tests', step: -1, reason: e.reason, culprit: e.culprit };
+  const actions: Action[] = [
+    { type: 'set_status', context: 'tests', state: 'failure', description: e.reason },
+    { type: 'notify', kind: 'tests_failed', title: `Tests failed for ${ctx.change}`, body: e.reason },
+  ];
+  // The change never reached a server: revert only the commit that broke the tests, and the line goes on.
+  if (ctx.policy.revert && e.culprit) {
+    actions.push({ type: 'revert', shas: [e.culprit] });
+    return { state: to(s, { status: 'reverting', failure }, ctx.now), actions };
+  }
+  return { state: finish({ ...s, failure }, 'failed', 'tests_failed', ctx.now), actions };
+}
+
+function onBuilt(s: DeployState, e: EventOf<'built'>, ctx: MachineContext): Transition | undefined {
+  if (s.status !== 'building') return undefined;
+  const now = ctx.now;
+  if (e.sameAsLive) {
+    // Content-addressed: this build is what the fleet already runs (e.g. a revert of a rolled-back change).
+    return { state: finish(to(s, { step: s.steps - 1 }, now), 'live', 'live', now), actions: [{ type: 'mark_live' }] };
+  }
+  return {
+    state: to(s, { status: 'rolling_out', step: 0, rolloutStartedAt: now }, now),
+    actions: [
+      { type: 'set_status', context: 'canary', state: 'pending', description: 'rolling out' },
+      { type: 'deploy_step', step: 0 },
+    ],
+  };
+}
+
+function onBuildFailed(s: DeployState, e: EventOf<'build_failed'>, ctx: MachineContext): Transition | undefined {
+  if (s.status !== 'building') return undefined;
+  const failure: Failure = { stage: 'build', step: -1, reason: e.reason };
+  return {
+    state: finish({ ...s, failure }, 'failed', 'build_failed', ctx.now),
+    actions: [{ type: 'notify', kind: 'deploy_failed', title: `Build failed for ${ctx.change}`, body: e.reason }],
+  };
+}
+
+function onStepDeployed(s: DeployState, e: EventOf<'step_deployed'>, ctx: MachineContext): Transition | undefined {
+  if (s.status !== 'rolling_out' || e.step !== s.step) return undefined;
+  if (e.gated) return { state: to(s, { status: 'baking', lastGate: undefined }, ctx.now), actions: [{ type: 'judge_step', step: s.step }] };
+  // The whole fleet runs the new build: nothing left to compare with but the past.
+  return { state: to(s, { status: 'watching', lastGate: undefined }, ctx.now), actions: [{ type: 'watch' }] };
+}
+
+function onStepFailed(s: DeployState, e: EventOf<'step_failed'>, ctx: MachineContext): Transition | undefined {
+  if (s.status !== 'rolling_out' || e.step !== s.step) return undefined;
+  return regression(s, { stage: 'deploy', step: s.step, reason: e.reason }, ctx);
+}
+
+function onGate(s: DeployState, e: EventOf<'gate'>, ctx: MachineContext): Transition | undefined {
+  if (s.status !== 'baking' || e.step !== s.step) return undefined;
+  const lastGate = { decision: e.result.decision, explanation: e.result.explanation };
+  let decision: GateResult['decision'] | 'hold' = e.result.decision;
+  if (decision === 'inconclusive') decision = inconclusive(e.policy);
+  if ((decision === 'continue' || decision === 'hold') && s.promoted) decision = 'pass';
+  if (decision === 'fail') return regression({ ...s, lastGate }, gateFailure(s.step, e.result, 'gate'), ctx);
+  if (decision === 'hold') return hold(s, 'gate', e.result, ctx);
+  if (decision === 'pass' && !e.paused) {
+    const warnings = e.result.warning ? [...s.warnings, e.result.warning] : s.warnings;
+    return {
+      state: to(s, { status: 'rolling_out', step: s.step + 1, lastGate, promoted: undefined, warnings }, ctx.now),
+      actions: [{ type: 'deploy_step', step: s.step + 1 }],
+    };
+  }
+  // Keep baking (also when passed but the line is paused: hold at this step).
+  return { state: { ...s, lastGate }, actions: [{ type: 'judge_step', step: s.step }] };
+}
+
+function onWatch(s: DeployState, e: EventOf<'watch'>, ctx: MachineContext): Transition | undefined {
+  if (s.status !== 'watching') return undefined;
+  const lastGate = { decision: e.result.decision, explanation: e.result.explanation };
+  if (e.result.decision === 'continue') return { state: { ...s, lastGate }, actions: [{ type: 'watch' }] };
+  // An inconclusive watch is the pipeline's policy to read, never a silent pass.
+  const decision = e.result.decision === 'inconclusive' ? inconclusive(e.policy) : e.result.decision;
+  if (decision === 'fail') return regression({ ...s, lastGate }, gateFailure(s.step, e.result, 'watch'), ctx);
+  if (decision === 'hold') return hold(s, 'watch', e.result, ctx);
+  // A watch the judge passed by the pipeline's pass policy carries its warning.
+  return liveAfterWatch(s, lastGate, e.result.explanation, ctx, e.result.warning);
+}
+
+/** The hold a held deploy waits on; a gate's when the state records none. */
+function holdOf(s: DeployState, now: number): NonNullable<DeployState['hold']> {
+  return s.hold ?? { phase: 'gate', reason: 'held', since: now };
+}
+
+/** Baking: skip the rest of the bake. Held: go on past the hold, to the next step or live. */
+function onPromote(s: DeployState, e: EventOf<'promote'>, ctx: MachineContext): Transition | undefined {
+  if (s.status === 'baking') return { state: { ...s, promoted: true }, actions: [] };
+  if (s.status !== 'held') return undefined;
+  const h = holdOf(s, ctx.now);
+  const warning = `promoted by ${e.actor} past an inconclusive ${h.phase}: ${h.reason}`;
+  if (h.phase === 'watch') return liveAfterWatch(s, s.lastGate, warning, ctx, warning);
+  return {
+    state: to(
+      s,
+      { status: 'rolling_out', step: s.step + 1, hold: undefined, promoted: undefined, warnings: [...s.warnings, warning] },
+      ctx.now,
+    ),
+    actions: [{ type: 'deploy_step', step: s.step + 1 }],
+  };
+}
+
+/** A fresh bake (or watch) at the same step, from now. */
+function onResume(s: DeployState, _e: EventOf<'resume'>, ctx: MachineContext): Transition | undefined {
+  if (s.status !== 'held') return undefined;
+  if (holdOf(s, ctx.now).phase === 'watch')
+    return { state: to(s, { status: 'watching', hold: undefined }, ctx.now), actions: [{ type: 'watch' }] };
+  return { state: to(s, { status: 'baking', hold: undefined }, ctx.now), actions: [{ type: 'judge_step', step: s.step }] };
+}
+
+function onRolledBack(s: DeployState, _e: EventOf<'rolled_back'>, ctx: MachineContext): Transition | undefined {
+  return s.status === 'rolling_back' ? afterRollback(s, ctx) : undefined;
+}
+
+/** The revert ended (done, failed, or nothing to revert): block and end, or after a tests culprit, just end. */
+function onRevertEnded(
+  s: DeployState,
+  e: EventOf<'reverted' | 'revert_failed' | 'revert_skipped'>,
+  ctx: MachineContext,
+): Transition | undefined {
+  if (s.status !== 'reverting') return undefined;
+  const revertSha = e.type === 'reverted' ? e.sha : undefined;
+  const failure = s.failure!;
+  const reason =
+    e.type === 'revert_failed'
+      ? `${failure.reason} (revert failed: ${e.reason})`
+      : e.type === 'revert_skipped'
+        ? `${failure.reason} (not reverted: ${e.reason})`
+        : failure.reason;
+  const s2 = { ...s, failure: { ...failure, reason } };
+  if (failure.stage === 'tests') {
+    // A test failure found its culprit: revert it, notify, and let the line go on.
+    return {
+      state: finish(s2, 'failed', 'tests_failed', ctx.now),
+      actions: [
+        {
+          type: 'notify',
+          kind: revertSha ? 'reverted' : 'tests_failed',
+          title: `${failure.culprit?.slice(0, 8)} ${revertSha ? 'reverted' : 'not reverted'}: tests failed`,
+          body: reason,
+        },
+      ],
+    };
+  }
+  return blockAndEnd(s2, revertSha ? 'reverted' : 'rolled_back', ctx, revertSha);
+}
+
+const HANDLERS: { [T in DeployEvent['type']]: Handler<EventOf<T>> } = {
+  abort: onAbort,
+  start: onStart,
+  tests_passed: onTestsPassed,
+  tests_failed: onTestsFailed,
+  built: onBuilt,
+  build_failed: onBuildFailed,
+  step_deployed: onStepDeployed,
+  step_failed: onStepFailed,
+  gate: onGate,
+  watch: onWatch,
+  promote: onPromote,
+  resume: onResume,
+  rolled_back: onRolledBack,
+  reverted: onRevertEnded,
+  revert_failed: onRevertEnded,
+  revert_skipped: onRevertEnded,
+};
+
+export function next(s: DeployState, e: DeployEvent, ctx: MachineContext): Transition {
+  const t = (HANDLERS[e.type] as Handler<DeployEvent>)(s, e, ctx);
+  if (!t) throw new IllegalTransition(s, e);
+  return t;
 }
 
 /**
