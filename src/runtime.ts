@@ -21,7 +21,7 @@ import { systemClock } from './adapters/clock/system.js';
 import { openSqliteStore } from './adapters/store/sqlite/index.js';
 import { createAuth, isLoopbackHost, loadFrontendTokens, loadTokens } from './server/auth.js';
 import type { ServerContext } from './server/context.js';
-import type { CodeHost, Fleet, MetricsSource, PushCheck, Store } from './ports.js';
+import type { CodeHost, Fleet, MetricsSource, PushCheck, Repo, Store } from './ports.js';
 import { ImmuneError } from './core/errors.js';
 
 /** immune's own install directory (where package.json and node_modules are). */
@@ -95,6 +95,111 @@ export async function loadPipelineFile(file: string): Promise<PipelineConfig> {
   return parsePipeline(text, file);
 }
 
+function createRepo(config: PipelineConfig): Repo {
+  return createGitRepo({
+    url: resolveRepoUrl(config.repo.url),
+    pushUrl: config.repo.push_url === undefined ? undefined : resolveRepoUrl(config.repo.push_url),
+    branch: config.repo.branch,
+    remote: config.repo.remote,
+    workdir: resolve(config.repo.workdir),
+  });
+}
+
+/** The fleet the pipeline names; `local` is also returned as such, to be started with the runtime. */
+async function createFleet(config: PipelineConfig, opts: RuntimeOptions, log: Logger): Promise<{ fleet: Fleet; localFleet?: LocalFleet }> {
+  if (config.fleet.type === 'local') {
+    const localFleet = createLocalFleet(config.fleet, { root: IMMUNE_ROOT, log, env: opts.fleetEnv });
+    return { fleet: localFleet, localFleet };
+  }
+  const { createSshFleet } = await import('./adapters/fleet/ssh.js');
+  // Relative key, known_hosts and servers_file paths are relative to the pipeline file.
+  return { fleet: createSshFleet(config.fleet, { log, baseDir: dirname(resolve(opts.pipelineFile)) }) };
+}
+
+async function createMetricsSource(config: PipelineConfig, log: Logger): Promise<MetricsSource> {
+  if (config.metrics.source === 'prometheus') {
+    const { createPrometheusSource } = await import('./adapters/metrics/prometheus.js');
+    return createPrometheusSource(config.metrics, { log });
+  }
+  return createScrapeSource(config.metrics, { log });
+}
+
+async function createCodeHost(config: PipelineConfig, log: Logger): Promise<CodeHost | undefined> {
+  if (!config.github) return undefined;
+  const token = process.env[config.github.token_env];
+  if (!token) throw new ImmuneError('IMMUNE_CONFIG_INVALID', `github: set the token in $${config.github.token_env}`);
+  const { createGithubCodeHost } = await import('./adapters/github/code-host.js');
+  return createGithubCodeHost(config.github, { token, log });
+}
+
+async function createTestStage(config: PipelineConfig, repo: Repo, store: Store, log: Logger): Promise<TestStage | undefined> {
+  if (!config.tests) return undefined;
+  const { createTestRunner } = await import('./adapters/runner/index.js');
+  const { runTestStage } = await import('./engine/test-stage.js');
+  const runner = createTestRunner({ config: config.tests, history: store.tests, log });
+  const flakePolicy = { flakyRate: config.tests.flaky_rate, quarantine: config.tests.quarantine };
+  return (change, signal, progress) => runTestStage({ repo, runner, history: store.tests, log, flakePolicy }, change, signal, progress);
+}
+
+/** What the HTTP server is built from, beside the options. */
+interface ServeParts {
+  config: PipelineConfig;
+  store: Store;
+  events: EventBus;
+  log: Logger;
+  engine: Engine;
+  notifier: QueuedNotifier;
+  tokens: ReturnType<typeof loadTokens>;
+  publicUrl: string | undefined;
+}
+
+/** The HTTP server listening, and the flag rollouts it serves (started once it listens). */
+async function startServer(
+  http: NonNullable<RuntimeOptions['http']>,
+  p: ServeParts,
+): Promise<{ server: FastifyInstance; flags: FlagRollouts }> {
+  const { config, store, events, log, notifier, publicUrl } = p;
+  const { buildServer } = await import('./server/app.js');
+  const { webhookOptionsFrom } = await import('./server/webhooks.js');
+  // Reads are open without a token only when the server listens on loopback.
+  const openRead = http.openRead ?? isLoopbackHost(http.host);
+  const auth = createAuth({ tokens: p.tokens, openRead });
+  const experiments = new ExperimentRegistry({
+    dir: resolve(http.experimentsDir ?? 'experiments'),
+    store,
+    events,
+    log,
+    clock: systemClock,
+  });
+  const flags = new FlagRollouts({
+    registry: experiments,
+    store,
+    events,
+    log,
+    clock: systemClock,
+    notifier,
+    pipeline: config.name,
+    publicUrl,
+  });
+  const ctx: ServerContext = {
+    store,
+    log,
+    events,
+    auth,
+    line: p.engine,
+    pipelineName: config.name,
+    experiments,
+    flags,
+    clientTokens: http.clientTokens ?? (process.env.IMMUNE_CLIENT_TOKENS ?? '').split(',').filter(Boolean),
+    frontendTokens: loadFrontendTokens(http.tokensFile),
+    publicUrl: publicUrl!,
+    notifications: notifier,
+  };
+  const server = await buildServer(ctx, { webhooks: webhookOptionsFrom(config) });
+  await server.listen({ port: http.port, host: http.host });
+  return { server, flags };
+}
+
 export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const config = await loadPipelineFile(opts.pipelineFile);
   const log = opts.log ?? defaultLogger();
@@ -102,48 +207,12 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const store = openSqliteStore(join(dataDir, 'immune.db'));
   const events = new EventBus();
 
-  const repo = createGitRepo({
-    url: resolveRepoUrl(config.repo.url),
-    pushUrl: config.repo.push_url === undefined ? undefined : resolveRepoUrl(config.repo.push_url),
-    branch: config.repo.branch,
-    remote: config.repo.remote,
-    workdir: resolve(config.repo.workdir),
-  });
+  const repo = createRepo(config);
   const builder = createTarBuilder({ ...config.build, dir: join(dataDir, 'artifacts'), log });
-
-  let fleet: Fleet;
-  let localFleet: LocalFleet | undefined;
-  if (config.fleet.type === 'local') {
-    localFleet = createLocalFleet(config.fleet, { root: IMMUNE_ROOT, log, env: opts.fleetEnv });
-    fleet = localFleet;
-  } else {
-    const { createSshFleet } = await import('./adapters/fleet/ssh.js');
-    // Relative key, known_hosts and servers_file paths are relative to the pipeline file.
-    fleet = createSshFleet(config.fleet, { log, baseDir: dirname(resolve(opts.pipelineFile)) });
-  }
-
-  let metrics: MetricsSource;
-  if (config.metrics.source === 'prometheus') {
-    const { createPrometheusSource } = await import('./adapters/metrics/prometheus.js');
-    metrics = createPrometheusSource(config.metrics, { log });
-  } else metrics = createScrapeSource(config.metrics, { log });
-
-  let codeHost: CodeHost | undefined;
-  if (config.github) {
-    const token = process.env[config.github.token_env];
-    if (!token) throw new ImmuneError('IMMUNE_CONFIG_INVALID', `github: set the token in $${config.github.token_env}`);
-    const { createGithubCodeHost } = await import('./adapters/github/code-host.js');
-    codeHost = createGithubCodeHost(config.github, { token, log });
-  }
-
-  let tests: TestStage | undefined;
-  if (config.tests) {
-    const { createTestRunner } = await import('./adapters/runner/index.js');
-    const { runTestStage } = await import('./engine/test-stage.js');
-    const runner = createTestRunner({ config: config.tests, history: store.tests, log });
-    const flakePolicy = { flakyRate: config.tests.flaky_rate, quarantine: config.tests.quarantine };
-    tests = (change, signal, progress) => runTestStage({ repo, runner, history: store.tests, log, flakePolicy }, change, signal, progress);
-  }
+  const { fleet, localFleet } = await createFleet(config, opts, log);
+  const metrics = await createMetricsSource(config, log);
+  const codeHost = await createCodeHost(config, log);
+  const tests = await createTestStage(config, repo, store, log);
 
   const publicUrl = opts.http?.publicUrl ?? (opts.http ? `http://${opts.http.host}:${opts.http.port}` : undefined);
   // Notifications are queued in the store and delivered in the background: the engine never waits on a receiver.
@@ -196,45 +265,8 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
       notifier.start();
       await engine.start();
       if (opts.http) {
-        const { buildServer } = await import('./server/app.js');
-        const { webhookOptionsFrom } = await import('./server/webhooks.js');
-        // Reads are open without a token only when the server listens on loopback.
-        const openRead = opts.http.openRead ?? isLoopbackHost(opts.http.host);
-        const auth = createAuth({ tokens, openRead });
-        const experiments = new ExperimentRegistry({
-          dir: resolve(opts.http.experimentsDir ?? 'experiments'),
-          store,
-          events,
-          log,
-          clock: systemClock,
-        });
-        const flags = new FlagRollouts({
-          registry: experiments,
-          store,
-          events,
-          log,
-          clock: systemClock,
-          notifier,
-          pipeline: config.name,
-          publicUrl,
-        });
+        const { server, flags } = await startServer(opts.http, { config, store, events, log, engine, notifier, tokens, publicUrl });
         flagRollouts = flags;
-        const ctx: ServerContext = {
-          store,
-          log,
-          events,
-          auth,
-          line: engine,
-          pipelineName: config.name,
-          experiments,
-          flags,
-          clientTokens: opts.http.clientTokens ?? (process.env.IMMUNE_CLIENT_TOKENS ?? '').split(',').filter(Boolean),
-          frontendTokens: loadFrontendTokens(opts.http.tokensFile),
-          publicUrl: publicUrl!,
-          notifications: notifier,
-        };
-        const server = await buildServer(ctx, { webhooks: webhookOptionsFrom(config) });
-        await server.listen({ port: opts.http.port, host: opts.http.host });
         flags.start();
         rt.server = server;
         rt.url = publicUrl;
