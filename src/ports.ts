@@ -295,11 +295,34 @@ export interface NotificationOutbox {
   /** Dead (or any state) items, newest first. */
   list(opts?: { state?: OutboxItem['state']; target?: string; limit?: number }): Promise<OutboxItem[]>;
   /** Per target: counts by state and the last failure. */
-  summary(): Promise<{ target: string; pending: number; delivered: number; dead: number; lastError?: string; lastErrorAt?: number }[]>;
+  summary(): Promise<OutboxTargetCounts[]>;
   /** A dead item back to pending, due now. */
   retry(id: string, now: number): Promise<boolean>;
   /** Forget delivered and dead items older than `before` (ms); returns how many. */
   prune(before: number): Promise<number>;
+}
+
+/** A target's items by state, and its last failure. */
+export interface OutboxTargetCounts {
+  target: string;
+  pending: number;
+  delivered: number;
+  dead: number;
+  lastError?: string;
+  lastErrorAt?: number;
+}
+
+/** What the notifier says of its queues (the API's GET /api/notifications, `immune notify status`). */
+export interface NotificationStatus {
+  targets: NotificationTargetStatus[];
+  dead: OutboxItem[];
+}
+
+export interface NotificationTargetStatus extends OutboxTargetCounts {
+  /** The target's type (slack, webhook, pager, ...). */
+  type: string;
+  /** "slack: 3 failed, last 503 Service Unavailable" when something is dead. */
+  summary: string;
 }
 
 export interface Clock {

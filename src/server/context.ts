@@ -6,23 +6,11 @@ import type { LineControl } from '../engine/control.js';
 import type { ExperimentRegistry } from '../engine/experiments.js';
 import type { Registry } from 'prom-client';
 import type { FlagRollouts } from '../engine/flag-rollouts.js';
-import type { OutboxItem, Store } from '../ports.js';
+import type { NotificationStatus, Store } from '../ports.js';
 
 /** What the server reads of the notifier (runtime.ts hands it the real one). */
 export interface NotificationsView {
-  status(opts?: { limit?: number }): Promise<{
-    targets: {
-      target: string;
-      type: string;
-      pending: number;
-      delivered: number;
-      dead: number;
-      lastError?: string;
-      lastErrorAt?: number;
-      summary: string;
-    }[];
-    dead: OutboxItem[];
-  }>;
+  status(opts?: { limit?: number }): Promise<NotificationStatus>;
   retry(id: string): Promise<boolean>;
   /** prom-client registry with immune_notifications_total and the delivery latency histogram. */
   readonly registry: Registry;

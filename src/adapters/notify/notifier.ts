@@ -5,7 +5,15 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { routeFor, type DeliverySettings, type NotifyConfig, type TargetRef } from '../../core/config/notify.js';
-import type { Notification, NotificationOutbox, Notifier, OutboxItem } from '../../ports.js';
+import type {
+  Notification,
+  NotificationOutbox,
+  NotificationStatus,
+  NotificationTargetStatus,
+  Notifier,
+  OutboxItem,
+  OutboxTargetCounts,
+} from '../../ports.js';
 import { DeliveryError, type Sender } from './sender.js';
 
 export interface Target {
@@ -28,22 +36,8 @@ export interface QueuedNotifierOptions {
   keepMs?: number;
 }
 
-export interface TargetStatus {
-  target: string;
-  type: string;
-  pending: number;
-  delivered: number;
-  dead: number;
-  lastError?: string;
-  lastErrorAt?: number;
-  /** "slack: 3 failed, last 503 Service Unavailable" when something is dead. */
-  summary: string;
-}
-
-export interface NotificationStatus {
-  targets: TargetStatus[];
-  dead: OutboxItem[];
-}
+/** The status types live in ports.ts: the server and the CLI read them too. */
+export type { NotificationStatus, NotificationTargetStatus as TargetStatus } from '../../ports.js';
 
 export interface QueuedNotifier extends Notifier {
   /** Start delivering (what a previous run left pending too). */
@@ -323,10 +317,8 @@ class OutboxNotifier implements QueuedNotifier {
   }
 }
 
-type TargetSummary = Awaited<ReturnType<NotificationOutbox['summary']>>[number];
-
 /** A target's queue as the API and `immune notify status` show it. */
-function targetStatus(t: Target, s: TargetSummary): TargetStatus {
+function targetStatus(t: Target, s: OutboxTargetCounts): NotificationTargetStatus {
   const last = s.lastError ? `, last ${s.lastError}` : '';
   const text = s.dead ? `${t.name}: ${s.dead} failed${last}` : s.pending ? `${t.name}: ${s.pending} pending${last}` : `${t.name}: ok`;
   return {

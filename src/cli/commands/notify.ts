@@ -3,30 +3,17 @@
 import type { Command } from 'commander';
 import { ImmuneError } from '../../core/errors.js';
 import { ago, clip, table } from '../output.js';
+import type { Notification, NotificationStatus, OutboxItem } from '../../ports.js';
 import { ApiClient, CLIENT_EXIT_CODES, clientAction, withClientOptions, type ClientOptions } from './client.js';
 
 const print = (s: string) => process.stdout.write(`${s}\n`);
 
-interface Status {
-  targets: {
-    target: string;
-    type: string;
-    pending: number;
-    delivered: number;
-    dead: number;
-    lastError?: string;
-    lastErrorAt?: number;
-    summary: string;
-  }[];
-  dead: {
-    id: string;
-    target: string;
-    attempts: number;
-    createdAt: number;
-    lastError?: string;
-    notification: { kind: string; title: string };
-  }[];
-}
+/** The API's answer, of which the table reads the counts and each dead letter's title. */
+type Status = Pick<NotificationStatus, 'targets'> & {
+  dead: (Pick<OutboxItem, 'id' | 'target' | 'attempts' | 'createdAt' | 'lastError'> & {
+    notification: Pick<Notification, 'kind' | 'title'>;
+  })[];
+};
 
 export function formatNotifications(s: Status, now: number): string {
   if (!s.targets.length) return 'no notification targets (define them under notify.targets in the pipeline)';

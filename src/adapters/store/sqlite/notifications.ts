@@ -1,6 +1,6 @@
 // The notification queue in SQLite: one row per notification and target, kept after delivery
 // (its id dedups a replayed event) and after giving up (the dead letters).
-import type { NotificationOutbox, OutboxItem } from '../../../ports.js';
+import type { NotificationOutbox, OutboxItem, OutboxTargetCounts } from '../../../ports.js';
 import { migrate, type Db, type Migrations } from './db.js';
 
 export const notificationMigrations: Migrations = {
@@ -136,9 +136,7 @@ export class SqliteNotificationOutbox implements NotificationOutbox {
     return (this.db.prepare(sql).all(...args, opts.limit ?? 100) as Row[]).map(toItem);
   }
 
-  async summary(): Promise<
-    { target: string; pending: number; delivered: number; dead: number; lastError?: string; lastErrorAt?: number }[]
-  > {
+  async summary(): Promise<OutboxTargetCounts[]> {
     return this.q.summary.all().map((r) => {
       const last = this.q.lastError.get(r.target);
       return {
