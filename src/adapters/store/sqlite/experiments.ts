@@ -180,12 +180,26 @@ export class SqliteExperimentStore implements ExperimentStore {
     if (r.changes === 0) throw new ConflictError(`experiment ${c.experiment} is already closed`);
   }
 
-  async recordExposures(events: ExposureEvent[]): Promise<number> {
-    const q = this.q;
+  /**
+   * Runs `record` in one transaction, then adds what it counted to the per-branch counts and the
+   * per-source counts; returns what `record` returns (the events newly logged).
+   */
+  private counting(record: (deltas: Deltas, sources: Deltas) => number): number {
     const deltas = new Deltas();
     const sources = new Deltas();
     let added = 0;
     this.db.transaction(() => {
+      added = record(deltas, sources);
+      for (const d of deltas.values()) this.q.count.run(...d.key, d.users, d.value);
+      for (const d of sources.values()) this.q.source.run(...d.key, d.users);
+    })();
+    return added;
+  }
+
+  async recordExposures(events: ExposureEvent[]): Promise<number> {
+    const q = this.q;
+    return this.counting((deltas, sources) => {
+      let added = 0;
       for (const e of events) {
         if (q.logExposure.run(e.experiment, e.phase, e.userId, e.branch, e.time).changes === 0) continue;
         added++;
@@ -207,18 +221,14 @@ export class SqliteExperimentStore implements ExperimentStore {
             deltas.add(e.experiment, e.phase, p.branch, g.goal, -1, -g.value);
         }
       }
-      for (const d of deltas.values()) q.count.run(...d.key, d.users, d.value);
-      for (const d of sources.values()) q.source.run(...d.key, d.users);
-    })();
-    return added;
+      return added;
+    });
   }
 
   async recordConversions(events: ConversionEvent[]): Promise<number> {
     const q = this.q;
-    const deltas = new Deltas();
-    const sources = new Deltas();
-    let added = 0;
-    this.db.transaction(() => {
+    return this.counting((deltas, sources) => {
+      let added = 0;
       for (const e of events) {
         const value = e.value ?? 0;
         if (q.logConversion.run(e.id ?? null, e.userId, e.goal, value, e.time).changes === 0) continue;
@@ -233,10 +243,8 @@ export class SqliteExperimentStore implements ExperimentStore {
           }
         }
       }
-      for (const d of deltas.values()) q.count.run(...d.key, d.users, d.value);
-      for (const d of sources.values()) q.source.run(...d.key, d.users);
-    })();
-    return added;
+      return added;
+    });
   }
 
   async tally(experiment: string, phase: number, goals: string[]): Promise<PhaseTally> {
