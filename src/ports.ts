@@ -349,29 +349,30 @@ export interface AuditStore {
   list(opts?: { limit?: number; target?: string }): Promise<AuditEntry[]>;
 }
 
+/**
+ * One test's record: its runs, failures and flaky passes; `lastSeen`: when a run last reported the
+ * test (0: never, only quarantined by hand); `lastFailed`: its latest recorded result is a failure.
+ */
+export interface TestStats {
+  id: string;
+  file: string;
+  title: string;
+  runs: number;
+  failures: number;
+  flakes: number;
+  meanMs: number;
+  quarantined: boolean;
+  lastSeen: number;
+  lastFailed: boolean;
+}
+
 /** Per-test history for sharding and flake tracking (test issue). */
 export interface TestHistoryStore {
   recordRun(sha: string, results: TestCaseResult[], time: number): Promise<void>;
   /** Mean duration per test id over recent runs. */
   durations(ids?: string[]): Promise<Map<string, number>>;
-  /**
-   * Tests with their runs, failures and flaky passes; `lastSeen`: when a run last reported the test
-   * (0: never, only quarantined by hand); `lastFailed`: its latest recorded result is a failure.
-   */
-  stats(): Promise<
-    {
-      id: string;
-      file: string;
-      title: string;
-      runs: number;
-      failures: number;
-      flakes: number;
-      meanMs: number;
-      quarantined: boolean;
-      lastSeen: number;
-      lastFailed: boolean;
-    }[]
-  >;
+  /** Tests with their runs, failures and flaky passes. */
+  stats(): Promise<TestStats[]>;
   setQuarantined(id: string, quarantined: boolean): Promise<void>;
   /** Optional: how long loading each test file took in a runner (its imports, compiling), per run. */
   recordFileLoads?(sha: string, loads: { file: string; ms: number }[], time: number): Promise<void>;

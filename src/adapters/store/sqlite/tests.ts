@@ -1,7 +1,7 @@
 // Per-test history in SQLite: one row per test per run (durations, failures, flaky passes), the
 // quarantine flag per test, and per-file load times (what importing a test file costs a runner, which
 // per-test durations do not show). Old rows beyond the last KEEP per test or file are pruned now and then.
-import type { TestCaseResult, TestHistoryStore } from '../../../ports.js';
+import type { TestCaseResult, TestHistoryStore, TestStats } from '../../../ports.js';
 import { migrate, type Db } from './db.js';
 
 /** Runs kept per test; durations average the most recent WINDOW of them. */
@@ -106,20 +106,7 @@ export class SqliteTestHistory implements TestHistoryStore {
     return out;
   }
 
-  async stats(): Promise<
-    {
-      id: string;
-      file: string;
-      title: string;
-      runs: number;
-      failures: number;
-      flakes: number;
-      meanMs: number;
-      quarantined: boolean;
-      lastSeen: number;
-      lastFailed: boolean;
-    }[]
-  > {
+  async stats(): Promise<TestStats[]> {
     const rows = this.db
       .prepare(
         `SELECT c.test_id AS id, c.file, c.title, c.quarantined, c.last_seen AS lastSeen,
@@ -131,18 +118,8 @@ export class SqliteTestHistory implements TestHistoryStore {
          FROM test_cases c LEFT JOIN test_results r ON r.test_id = c.test_id
          GROUP BY c.test_id ORDER BY c.test_id`,
       )
-      .all() as {
-      id: string;
-      file: string;
-      title: string;
-      quarantined: number;
-      runs: number;
-      failures: number;
-      flakes: number;
-      meanMs: number;
-      lastSeen: number;
-      lastFailed: number;
-    }[];
+      // SQLite answers booleans as 0 and 1.
+      .all() as (Omit<TestStats, 'quarantined' | 'lastFailed'> & { quarantined: number; lastFailed: number })[];
     return rows.map((r) => ({ ...r, quarantined: r.quarantined === 1, lastFailed: r.lastFailed === 1 }));
   }
 
