@@ -1,13 +1,14 @@
 // `immune tests slowest|flaky|quarantine`: what the per-test history says (read from the SQLite store).
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import type { TestHistoryStore } from '../../ports.js';
+import type { TestHistoryStore, TestStats } from '../../ports.js';
+import { table } from '../output.js';
 import { suiteFromHistory } from '../../core/tests/work-queue.js';
 import { InputError } from '../../core/errors.js';
 
 const DEFAULT_DB = '.immune/immune.db';
 
-type Stat = Awaited<ReturnType<TestHistoryStore['stats']>>[number];
+type Stat = TestStats;
 
 async function open(file: string): Promise<{ history: TestHistoryStore; close(): Promise<void> }> {
   if (!existsSync(file)) throw new InputError('--db', `no database at ${file} (run immune serve first, or pass --db FILE)`);
@@ -57,17 +58,31 @@ export function flaky(stats: Stat[], limit: number): (Stat & { rate: number })[]
     .slice(0, limit);
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+/** Runs `fn` on the store's test history in `file`, closing the store after. */
+async function withHistory(file: string, fn: (history: TestHistoryStore) => Promise<void>): Promise<void> {
+  const s = await open(file);
+  try {
+    await fn(s.history);
+  } finally {
+    await s.close();
+  }
 }
 
-export function register(program: Command): void {
-  const tests = program
-    .command('tests')
-    .description('Per-test history: the slowest tests, the flaky ones, quarantine.')
-    .addHelpText('after', '\nExit codes: 0 ok, 2 bad input (unknown flag, no database).');
+/** With --json the rows as JSON; else a table of them, or `empty` when there are none. */
+function printRows<T>(
+  rows: T[],
+  o: { json?: boolean },
+  view: { json: (r: T) => unknown; empty: string; header: string[]; cells: (r: T) => string[] },
+): void {
+  if (o.json) process.stdout.write(JSON.stringify(rows.map(view.json), null, 2) + '\n');
+  else if (!rows.length) process.stdout.write(`${view.empty}\n`);
+  else process.stdout.write(`${table(rows.map(view.cells), view.header)}\n`);
+}
 
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(3)}s`;
+const tenths = (ms: number): number => Math.round(ms * 10) / 10;
+
+function registerSlowest(tests: Command): void {
   tests
     .command('slowest')
     .description('Tests (or files, with --files) by mean duration over their recent runs, slowest first.')
@@ -78,44 +93,28 @@ export function register(program: Command): void {
     .option('--all', 'also tests no run has reported for a day before their file last ran (removed or renamed)')
     .action(async (o: { db: string; limit: string; json?: boolean; files?: boolean; all?: boolean }) => {
       const limit = limitOf(o.limit);
-      const s = await open(o.db);
-      try {
+      await withHistory(o.db, async (history) => {
+        const stats = current(await history.stats(), o.all);
         if (o.files) {
-          const files = slowestFiles(current(await s.history.stats(), o.all), limit);
-          if (o.json)
-            process.stdout.write(
-              JSON.stringify(
-                files.map((f) => ({ ...f, meanMs: Math.round(f.meanMs * 10) / 10 })),
-                null,
-                2,
-              ) + '\n',
-            );
-          else if (!files.length) process.stdout.write('no test runs recorded yet\n');
-          else
-            process.stdout.write(
-              table([['MEAN', 'TESTS', 'FILE'], ...files.map((f) => [`${(f.meanMs / 1000).toFixed(3)}s`, String(f.tests), f.file])]),
-            );
+          printRows(slowestFiles(stats, limit), o, {
+            json: (f) => ({ ...f, meanMs: tenths(f.meanMs) }),
+            empty: 'no test runs recorded yet',
+            header: ['MEAN', 'TESTS', 'FILE'],
+            cells: (f) => [seconds(f.meanMs), String(f.tests), f.file],
+          });
           return;
         }
-        const rows = slowest(current(await s.history.stats(), o.all), limit);
-        if (o.json)
-          process.stdout.write(
-            JSON.stringify(
-              rows.map((r) => ({ id: r.id, meanMs: Math.round(r.meanMs * 10) / 10, runs: r.runs, failures: r.failures, flakes: r.flakes })),
-              null,
-              2,
-            ) + '\n',
-          );
-        else if (!rows.length) process.stdout.write('no test runs recorded yet\n');
-        else
-          process.stdout.write(
-            table([['MEAN', 'RUNS', 'TEST'], ...rows.map((r) => [`${(r.meanMs / 1000).toFixed(3)}s`, String(r.runs), r.id])]),
-          );
-      } finally {
-        await s.close();
-      }
+        printRows(slowest(stats, limit), o, {
+          json: (r) => ({ id: r.id, meanMs: tenths(r.meanMs), runs: r.runs, failures: r.failures, flakes: r.flakes }),
+          empty: 'no test runs recorded yet',
+          header: ['MEAN', 'RUNS', 'TEST'],
+          cells: (r) => [seconds(r.meanMs), String(r.runs), r.id],
+        });
+      });
     });
+}
 
+function registerFlaky(tests: Command): void {
   tests
     .command('flaky')
     .description('Tests that failed and then passed on a re-run, by flake rate; quarantined ones too.')
@@ -124,51 +123,39 @@ export function register(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (o: { db: string; limit: string; json?: boolean }) => {
       const limit = limitOf(o.limit);
-      const s = await open(o.db);
-      try {
-        const rows = flaky(await s.history.stats(), limit);
-        if (o.json)
-          process.stdout.write(
-            JSON.stringify(
-              rows.map((r) => ({
-                id: r.id,
-                rate: r.rate,
-                flakes: r.flakes,
-                runs: r.runs,
-                failures: r.failures,
-                quarantined: r.quarantined,
-              })),
-              null,
-              2,
-            ) + '\n',
-          );
-        else if (!rows.length) process.stdout.write('no flaky tests recorded\n');
-        else
-          process.stdout.write(
-            table([
-              ['RATE', 'FLAKES/RUNS', 'QUARANTINED', 'TEST'],
-              ...rows.map((r) => [`${(r.rate * 100).toFixed(1)}%`, `${r.flakes}/${r.runs}`, r.quarantined ? 'yes' : 'no', r.id]),
-            ]),
-          );
-      } finally {
-        await s.close();
-      }
+      await withHistory(o.db, async (history) => {
+        printRows(flaky(await history.stats(), limit), o, {
+          json: (r) => ({ id: r.id, rate: r.rate, flakes: r.flakes, runs: r.runs, failures: r.failures, quarantined: r.quarantined }),
+          empty: 'no flaky tests recorded',
+          header: ['RATE', 'FLAKES/RUNS', 'QUARANTINED', 'TEST'],
+          cells: (r) => [`${(r.rate * 100).toFixed(1)}%`, `${r.flakes}/${r.runs}`, r.quarantined ? 'yes' : 'no', r.id],
+        });
+      });
     });
+}
 
+function registerQuarantine(tests: Command): void {
   tests
     .command('quarantine <id>')
     .description('Quarantine a test by id (file::full title): it gets extra re-runs; a test that always fails still blocks.')
     .option('--db <file>', 'SQLite store', DEFAULT_DB)
     .option('--release', 'take the test out of quarantine')
     .action(async (id: string, o: { db: string; release?: boolean }) => {
-      const s = await open(o.db);
-      try {
-        if (!(await s.history.stats()).some((x) => x.id === id))
+      await withHistory(o.db, async (history) => {
+        if (!(await history.stats()).some((x) => x.id === id))
           throw new InputError('id', `no test "${id}" in the history (see immune tests slowest)`);
-        await s.history.setQuarantined(id, !o.release);
+        await history.setQuarantined(id, !o.release);
         process.stdout.write(`${o.release ? 'released' : 'quarantined'} ${id}\n`);
-      } finally {
-        await s.close();
-      }
+      });
     });
+}
+
+export function register(program: Command): void {
+  const tests = program
+    .command('tests')
+    .description('Per-test history: the slowest tests, the flaky ones, quarantine.')
+    .addHelpText('after', '\nExit codes: 0 ok, 2 bad input (unknown flag, no database).');
+  registerSlowest(tests);
+  registerFlaky(tests);
+  registerQuarantine(tests);
 }
