@@ -115,4 +115,20 @@ export function clientAction<A extends unknown[]>(fn: (...args: A) => Promise<vo
   };
 }
 
+/** One line on stdout. */
+export function print(s: string): void {
+  process.stdout.write(`${s}\n`);
+}
+
+/** The API's answer: as JSON with --json, else as `text` says. */
+export function printAnswer<T>(o: { json?: boolean }, r: T, text: (r: T) => string): void {
+  print(o.json ? JSON.stringify(r, null, 2) : text(r));
+}
+
+/** --reason: what goes in the audit log, trimmed; empty is bad input. */
+export function parseReason(v: string): string {
+  if (v.trim() === '') throw new InputError('--reason', 'must not be empty: say why (it goes in the audit log)');
+  return v.trim();
+}
+
 export const CLIENT_EXIT_CODES = 'Exit codes: 0 done, 1 the server refused (the message says why) or no server is running, 2 bad flags.';

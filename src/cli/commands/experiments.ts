@@ -5,7 +5,7 @@ import { InputError } from '../../core/errors.js';
 import type { BranchResult, Readout } from '../../core/experiments/readout.js';
 import type { ExperimentState } from '../../core/experiments/types.js';
 import { keyValues, table } from '../output.js';
-import { ApiClient, CLIENT_EXIT_CODES, clientAction, withClientOptions, type ClientOptions } from './client.js';
+import { ApiClient, CLIENT_EXIT_CODES, clientAction, parseReason, printAnswer, withClientOptions, type ClientOptions } from './client.js';
 
 interface ExperimentSummary {
   name: string;
@@ -27,7 +27,6 @@ interface ListResponse {
 
 type ResultsResponse = Readout & { state: string; closing: ExperimentSummary['closing']; phases: number };
 
-const print = (s: string): void => void process.stdout.write(`${s}\n`);
 const percent = (x: number, digits = 1): string => `${(x * 100).toFixed(digits)}%`;
 /** JSON turns NaN and Infinity into null: not tested, or no bound. */
 const signed = (x: number | null): string =>
@@ -164,11 +163,6 @@ export function formatResults(r: ResultsResponse): string {
   return `${head}\n\n${branches}\n\n${metrics}${history ? `\n\n${history}` : ''}`;
 }
 
-export function parseReason(v: string): string {
-  if (v.trim() === '') throw new InputError('--reason', 'must not be empty: say why (it goes in the audit log)');
-  return v.trim();
-}
-
 function parsePhase(v: string): number {
   if (!/^\d+$/.test(v) || Number(v) < 1) throw new InputError('--phase', `"${v}" is not a phase number (1, 2, ...)`);
   return Number(v);
@@ -185,7 +179,7 @@ export function register(program: Command): void {
     .action(
       clientAction(async (o: ClientOptions & { json?: boolean }) => {
         const r = await new ApiClient(o).get<ListResponse>('/api/experiments');
-        print(o.json ? JSON.stringify(r, null, 2) : formatList(r));
+        printAnswer(o, r, formatList);
       }),
     );
 
@@ -205,7 +199,7 @@ export function register(program: Command): void {
       clientAction(async (name: string, o: ClientOptions & { json?: boolean; phase?: number }) => {
         const q = o.phase === undefined ? '' : `?phase=${o.phase}`;
         const r = await new ApiClient(o).get<ResultsResponse>(`/api/experiments/${encodeURIComponent(name)}/results${q}`);
-        print(o.json ? JSON.stringify(r, null, 2) : formatResults(r));
+        printAnswer(o, r, formatResults);
       }),
     );
 
@@ -225,7 +219,7 @@ export function register(program: Command): void {
           branch: o.branch,
           reason: o.reason,
         });
-        print(o.json ? JSON.stringify(r, null, 2) : `${r.name} closed: everyone gets ${r.closing?.branch} (${r.closing?.reason})`);
+        printAnswer(o, r, (x) => `${x.name} closed: everyone gets ${x.closing?.branch} (${x.closing?.reason})`);
       }),
     );
 }

@@ -3,8 +3,7 @@
 import type { Command } from 'commander';
 import type { FlagRolloutStatus } from '../../core/experiments/guarded.js';
 import { keyValues, table } from '../output.js';
-import { ApiClient, CLIENT_EXIT_CODES, clientAction, withClientOptions, type ClientOptions } from './client.js';
-import { parseReason } from './experiments.js';
+import { ApiClient, CLIENT_EXIT_CODES, clientAction, parseReason, printAnswer, withClientOptions, type ClientOptions } from './client.js';
 
 interface FlagView {
   name: string;
@@ -27,7 +26,6 @@ interface FlagView {
   history: { step: number; rollout: number; startedAt: number; endedAt: number; decision: string; explanation: string }[];
 }
 
-const print = (s: string): void => void process.stdout.write(`${s}\n`);
 const pct = (x: number): string => `${+(x * 100).toFixed(1)}%`;
 const ago = (ms: number): string =>
   ms < 120_000 ? `${Math.round(ms / 1000)}s` : ms < 7_200_000 ? `${Math.round(ms / 60_000)}m` : `${(ms / 3_600_000).toFixed(1)}h`;
@@ -88,7 +86,7 @@ export function register(program: Command): void {
     .action(
       clientAction(async (o: ClientOptions & { json?: boolean }) => {
         const r = await new ApiClient(o).get<{ flags: FlagView[] }>('/api/flags');
-        print(o.json ? JSON.stringify(r, null, 2) : formatFlags(r.flags));
+        printAnswer(o, r, (x) => formatFlags(x.flags));
       }),
     );
 
@@ -103,7 +101,7 @@ export function register(program: Command): void {
     .action(
       clientAction(async (name: string, o: ClientOptions & { json?: boolean }) => {
         const r = await new ApiClient(o).get<FlagView>(`/api/flags/${encodeURIComponent(name)}`);
-        print(o.json ? JSON.stringify(r, null, 2) : formatFlag(r));
+        printAnswer(o, r, formatFlag);
       }),
     );
 
@@ -119,7 +117,7 @@ export function register(program: Command): void {
     .action(
       clientAction(async (name: string, o: ClientOptions & { json?: boolean; reason: string }) => {
         const r = await new ApiClient(o).post<FlagView>(`/api/flags/${encodeURIComponent(name)}/unblock`, { reason: o.reason });
-        print(o.json ? JSON.stringify(r, null, 2) : `${r.name} unblocked: ${statusText(r)}`);
+        printAnswer(o, r, (x) => `${x.name} unblocked: ${statusText(x)}`);
       }),
     );
 }

@@ -5,21 +5,14 @@ import { InputError } from '../../core/errors.js';
 import type { EvidenceTable } from '../../core/judge/evidence.js';
 import type { DeploySummary, LineStatus } from '../../engine/summary.js';
 import { ago, clip, duration, keyValues, shortSha, table } from '../output.js';
-import { ApiClient, CLIENT_EXIT_CODES, clientAction, withClientOptions, type ClientOptions } from './client.js';
+import { ApiClient, CLIENT_EXIT_CODES, clientAction, parseReason, printAnswer, withClientOptions, type ClientOptions } from './client.js';
 
 type Json = { json?: boolean };
-
-const print = (s: string) => process.stdout.write(`${s}\n`);
 
 function parseLimit(v: string): number {
   const n = Number(v);
   if (!/^\d+$/.test(v) || n < 1 || n > 1000) throw new InputError('--limit', `"${v}" is not a number from 1 to 1000`);
   return n;
-}
-
-function parseReason(v: string): string {
-  if (v.trim() === '') throw new InputError('--reason', 'must not be empty: say why (it goes in the audit log)');
-  return v.trim();
 }
 
 function author(d: DeploySummary): string {
@@ -203,11 +196,6 @@ function checkSha(sha: string): void {
   if (!/^[0-9a-f]{4,40}$/i.test(sha)) throw new InputError('sha', `"${sha}" is not a commit sha (4 to 40 hex digits)`);
 }
 
-/** Prints the API answer as JSON with --json, else as `text` says. */
-function answer<T>(o: Json, r: T, text: (r: T) => string): void {
-  print(o.json ? JSON.stringify(r, null, 2) : text(r));
-}
-
 /** A command that talks to the API: what `configure` adds, then --json, the client options and the help text after. */
 function apiCommand(program: Command, name: string, description: string, help: string, configure = (c: Command) => c): Command {
   return withClientOptions(configure(program.command(name).description(description)).option('--json', JSON_HELP)).addHelpText(
@@ -232,7 +220,7 @@ function registerStatus(program: Command): void {
   ).action(
     clientAction(async (o: ClientOptions & Json) => {
       const s = await new ApiClient(o).get<LineStatus>('/api/line');
-      answer(o, s, (x) => formatStatus(x, Date.now()));
+      printAnswer(o, s, (x) => formatStatus(x, Date.now()));
       process.exitCode = statusExitCode(s);
     }),
   );
@@ -246,7 +234,7 @@ function registerReleases(program: Command): void {
     CLIENT_EXIT_CODES,
   ).action(
     clientAction(async (o: ClientOptions & Json) => {
-      answer(o, await new ApiClient(o).get<ReleasesAnswer>('/api/fleet/releases'), formatReleases);
+      printAnswer(o, await new ApiClient(o).get<ReleasesAnswer>('/api/fleet/releases'), formatReleases);
     }),
   );
 }
@@ -258,7 +246,7 @@ function registerDrop(program: Command): void {
     clientAction(async (sha: string, o: ClientOptions & Json & { reason: string }) => {
       checkSha(sha);
       const r = await new ApiClient(o).post<{ ok: true; dropped: string; note: string }>('/api/line/drop', { sha, reason: o.reason });
-      answer(o, r, (x) => x.note);
+      printAnswer(o, r, (x) => x.note);
     }),
   );
 }
@@ -271,7 +259,7 @@ function registerRetry(program: Command): void {
       const r = await new ApiClient(o).post<{ ok: true; queued: string[] }>(`/api/deploys/${encodeURIComponent(id)}/retry`, {
         reason: o.reason,
       });
-      answer(o, r, (x) => `queued ${x.queued.map(shortSha).join(', ')} again (deploy ${id})`);
+      printAnswer(o, r, (x) => `queued ${x.queued.map(shortSha).join(', ')} again (deploy ${id})`);
     }),
   );
 }
@@ -289,7 +277,7 @@ function registerRollback(program: Command): void {
         to: o.to,
         reason: o.reason,
       });
-      answer(
+      printAnswer(
         o,
         r,
         (x) =>
@@ -309,7 +297,7 @@ function registerLog(program: Command): void {
   ).action(
     clientAction(async (o: ClientOptions & Json & { limit: number }) => {
       const r = await new ApiClient(o).get<{ deploys: DeploySummary[] }>(`/api/deploys?limit=${o.limit}`);
-      answer(o, r, (x) => formatLog(x.deploys, Date.now()));
+      printAnswer(o, r, (x) => formatLog(x.deploys, Date.now()));
     }),
   );
 }
@@ -324,7 +312,7 @@ function registerShow(program: Command): void {
   ).action(
     clientAction(async (id: string, o: ClientOptions & Json) => {
       const r = await new ApiClient(o).get<{ deploy: DeploySummary; summary?: EvidenceTable }>(`/api/deploys/${encodeURIComponent(id)}`);
-      answer(o, r, (x) => formatDeploy(x, Date.now()));
+      printAnswer(o, r, (x) => formatDeploy(x, Date.now()));
     }),
   );
 }
@@ -346,7 +334,9 @@ function registerDeploy(program: Command): void {
         '/api/deploys',
         o.force ? { sha, force: true } : { sha },
       );
-      answer(o, r, (x) => (x.ignored ? `${shortSha(x.queued ?? sha)}: ${x.ignored}` : `queued ${shortSha(x.queued ?? sha)} for deploy`));
+      printAnswer(o, r, (x) =>
+        x.ignored ? `${shortSha(x.queued ?? sha)}: ${x.ignored}` : `queued ${shortSha(x.queued ?? sha)} for deploy`,
+      );
     }),
   );
 }
@@ -370,7 +360,7 @@ function registerAdopt(program: Command): void {
         '/api/line/adopt',
         sha ? { sha, reason: o.reason } : { fresh: true, reason: o.reason },
       );
-      answer(o, r, (x) =>
+      printAnswer(o, r, (x) =>
         x.live
           ? `adopted ${shortSha(x.live)} (artifact ${x.artifact}) as live; later commits are judged against it`
           : 'line open: the tip goes out as a first deploy',
@@ -383,7 +373,7 @@ function registerControl(program: Command, c: (typeof CONTROLS)[number]): void {
   captainCommand(program, c.name, c.description).action(
     clientAction(async (o: ClientOptions & Json & { reason: string }) => {
       const r = await new ApiClient(o).post<{ ok: true }>(`/api/line/${c.name}`, { reason: o.reason });
-      answer(o, r, () => `${c.done}: ${o.reason}`);
+      printAnswer(o, r, () => `${c.done}: ${o.reason}`);
     }),
   );
 }

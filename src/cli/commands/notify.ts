@@ -4,9 +4,7 @@ import type { Command } from 'commander';
 import { ImmuneError } from '../../core/errors.js';
 import { ago, clip, table } from '../output.js';
 import type { Notification, NotificationStatus, OutboxItem } from '../../ports.js';
-import { ApiClient, CLIENT_EXIT_CODES, clientAction, withClientOptions, type ClientOptions } from './client.js';
-
-const print = (s: string) => process.stdout.write(`${s}\n`);
+import { ApiClient, CLIENT_EXIT_CODES, clientAction, print, printAnswer, withClientOptions, type ClientOptions } from './client.js';
 
 /** The API's answer, of which the table reads the counts and each dead letter's title. */
 type Status = Pick<NotificationStatus, 'targets'> & {
@@ -78,7 +76,7 @@ export function register(program: Command): void {
     .action(
       clientAction(async (o: ClientOptions & { json?: boolean }) => {
         const s = await new ApiClient(o).get<Status>('/api/notifications');
-        print(o.json ? JSON.stringify(s, null, 2) : formatNotifications(s, Date.now()));
+        printAnswer(o, s, (x) => formatNotifications(x, Date.now()));
       }),
     );
 
