@@ -1,7 +1,7 @@
 // A fleet of heterogeneous servers in virtual time: traffic with a diurnal swing and bursts,
 // overdispersed errors and checkouts, latency, memory and CPU per server, an occasional outlier
 // server, and regressions injected on the servers running a bad build. Pure given its Random.
-import type { MetricKind, BadDirection, Sample } from '../core/judge/types.js';
+import type { MetricSpec, Sample } from '../core/judge/types.js';
 import type { Random } from './random.js';
 
 /** What a build does differently from the good one. All fields optional; absent = no change. */
@@ -44,13 +44,8 @@ export interface FleetModelOptions {
   warmup?: boolean;
 }
 
-export interface MetricDefinition {
-  name: string;
-  kind: MetricKind;
-  bad: BadDirection;
-  tolerance: number;
-  critical?: boolean;
-  weight?: number;
+/** A simulated metric: what the judge knows of it (MetricSpec's fields), and what a count is judged per. */
+export interface MetricDefinition extends Pick<MetricSpec, 'name' | 'kind' | 'bad' | 'tolerance' | 'critical' | 'weight'> {
   /** A count judged per unit of this ratio metric's denominator. */
   per?: string;
 }
