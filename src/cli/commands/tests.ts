@@ -82,13 +82,18 @@ function printRows<T>(
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(3)}s`;
 const tenths = (ms: number): number => Math.round(ms * 10) / 10;
 
-function registerSlowest(tests: Command): void {
-  tests
-    .command('slowest')
-    .description('Tests (or files, with --files) by mean duration over their recent runs, slowest first.')
+/** A command that lists from the history: --db, --limit and --json. */
+function listCommand(tests: Command, name: string, description: string): Command {
+  return tests
+    .command(name)
+    .description(description)
     .option('--db <file>', 'SQLite store', DEFAULT_DB)
     .option('--limit <n>', 'how many', '20')
-    .option('--json', 'machine-readable output')
+    .option('--json', 'machine-readable output');
+}
+
+function registerSlowest(tests: Command): void {
+  listCommand(tests, 'slowest', 'Tests (or files, with --files) by mean duration over their recent runs, slowest first.')
     .option('--files', 'per test file (sum of its tests) instead of per test')
     .option('--all', 'also tests no run has reported for a day before their file last ran (removed or renamed)')
     .action(async (o: { db: string; limit: string; json?: boolean; files?: boolean; all?: boolean }) => {
@@ -115,13 +120,8 @@ function registerSlowest(tests: Command): void {
 }
 
 function registerFlaky(tests: Command): void {
-  tests
-    .command('flaky')
-    .description('Tests that failed and then passed on a re-run, by flake rate; quarantined ones too.')
-    .option('--db <file>', 'SQLite store', DEFAULT_DB)
-    .option('--limit <n>', 'how many', '20')
-    .option('--json', 'machine-readable output')
-    .action(async (o: { db: string; limit: string; json?: boolean }) => {
+  listCommand(tests, 'flaky', 'Tests that failed and then passed on a re-run, by flake rate; quarantined ones too.').action(
+    async (o: { db: string; limit: string; json?: boolean }) => {
       const limit = limitOf(o.limit);
       await withHistory(o.db, async (history) => {
         printRows(flaky(await history.stats(), limit), o, {
@@ -131,7 +131,8 @@ function registerFlaky(tests: Command): void {
           cells: (r) => [`${(r.rate * 100).toFixed(1)}%`, `${r.flakes}/${r.runs}`, r.quarantined ? 'yes' : 'no', r.id],
         });
       });
-    });
+    },
+  );
 }
 
 function registerQuarantine(tests: Command): void {
