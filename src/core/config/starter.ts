@@ -99,8 +99,16 @@ export function inferMetrics(families: ScrapedFamily[]): { metrics: StarterMetri
   }
   if (requestHistogram) {
     metrics.push({
-      why: `${requestHistogram.name} is a histogram of durations: its 99th percentile`,
-      def: { name: 'latency_p99', kind: 'continuous', histogram: requestHistogram.name, quantile: 0.99, bad: 'increase', tolerance: '20%' },
+      why: `${requestHistogram.name} is a histogram of durations: its 99th percentile (judged after 30 s on a build: a new process is slower until warm)`,
+      def: {
+        name: 'latency_p99',
+        kind: 'continuous',
+        histogram: requestHistogram.name,
+        quantile: 0.99,
+        bad: 'increase',
+        tolerance: '20%',
+        warmup: '30s',
+      },
     });
   }
   const has = (name: string, type: ScrapedFamily['type']) => families.some((f) => f.name === name && f.type === type);

@@ -47,6 +47,7 @@ describe('core/config/starter', () => {
           quantile: 0.99,
           bad: 'increase',
           tolerance: '20%',
+          warmup: '30s',
         },
         { name: 'memory', kind: 'continuous', gauge: 'process_resident_memory_bytes', bad: 'increase', tolerance: '25%', warmup: '30s' },
         { name: 'cpu', kind: 'continuous', rate: 'process_cpu_seconds_total', bad: 'increase', tolerance: '50%', warmup: '30s' },
