@@ -217,10 +217,12 @@ function analyzeContinuous(spec: MetricSeries, mode: Mode): MetricAnalysis {
   const meanB = Math.abs(medB) > 0 ? 0 : Math.abs(mean(flatB));
   const level = Math.abs(medB) > 0 ? Math.abs(medB) : meanB > 0 ? meanB : 1;
   const tr = (x: number) => (log ? Math.log(x) : x / level);
-  // Each server's level: the 20%-trimmed mean of its intervals (on the log scale when positive). A
-  // server's level is robust to a few spiking intervals (a GC pause, a loaded host: one 200 ms p99
-  // among 20 ms ones), while a shift in most of its intervals moves it fully.
-  const perServer = (rows: number[][]) => rows.map((r) => trimmedMean(r.map(tr), TRIM));
+  const perServer = (rows: number[][]) =>
+    rows.map((r) => {
+      let t = 0;
+      for (let i = 0; i < r.length; i++) t += tr(r[i]!);
+      return r.length ? t / r.length : NaN;
+    });
   const yb = perServer(base);
   const yc = perServer(can);
   const orient = spec.bad === 'increase' ? 1 : -1;
@@ -290,20 +292,6 @@ function analyzeContinuous(spec: MetricSeries, mode: Mode): MetricAnalysis {
     samples: { baseline: b, canary: c },
     unit: 'median',
   };
-}
-
-/** Share of a server's intervals left out at each end of its level. */
-const TRIM = 0.2;
-
-/** Mean of the values after dropping `share` of them at each end (a plain mean below 5 values). */
-export function trimmedMean(xs: readonly number[], share: number): number {
-  if (xs.length === 0) return NaN;
-  const k = xs.length >= 5 ? Math.floor(xs.length * share) : 0;
-  if (k === 0) return mean(xs);
-  const sorted = Float64Array.from(xs).sort();
-  let t = 0;
-  for (let i = k; i < sorted.length - k; i++) t += sorted[i]!;
-  return t / (sorted.length - 2 * k);
 }
 
 export function sampleVariance(xs: readonly number[]): number {
