@@ -54,18 +54,7 @@ export function toSeries(
   history?: HistoryWindow,
 ): MetricSeries[] {
   // A missing sample stays in place as null, so interval i is the same interval on every server.
-  const collect = (
-    m: SeriesSpec,
-    side: {
-      servers: string[];
-      from: number;
-      to: number;
-      release?: string;
-      warmupMs?: number;
-      trustUnknown?: boolean;
-      warmupCapMs?: number;
-    },
-  ): (Sample | null)[][] => {
+  const collect = (m: SeriesSpec, side: SeriesSide): (Sample | null)[][] => {
     const warm = Math.max(side.warmupMs ?? WARMUP_MS, Math.min(m.warmupMs ?? 0, side.warmupCapMs ?? 0));
     return side.servers.map((server) => {
       const out: (Sample | null)[] = [];
