@@ -298,8 +298,8 @@ notify:
     const text = parsed.text;
     assert.match(
       text,
-      /checkout_error_rate\s+fail\s+\S+\s+\S+\.\.\S+\s+0\.00\d+\s+0\.00 -> 0\.\d+\s+\d+ baseline \/ 1 canary/,
-      'the evidence row: metric, verdict, change, interval, p, estimates, servers',
+      /checkout_error_rate\s+fail\s+\S+\s+\S+\.\.\S+\s+(?:0\.00\d+|<0\.0001)\s+0\.00 -> 0\.\d+\s+\d+ baseline \/ 1 canary/,
+      `the evidence row: metric, verdict, change, interval, p, estimates, servers:\n${text}`,
     );
     assert.match(
       text,

@@ -1,6 +1,7 @@
 // What every notification backend implements (one file per backend, built by factory.ts), and the
 // pieces they share: an HTTP POST that turns a refusal into a DeliveryError, and the evidence as text.
 import type { Notification } from '../../ports.js';
+import { formatP } from '../../core/judge/evidence.js';
 
 export interface SendContext {
   /** For e-mail: `authors` or `list` (a route entry `email:authors`). */
@@ -71,7 +72,8 @@ export function evidenceRows(
     verdict: m.verdict,
     effect: Number.isFinite(m.effect) ? pct(m.effect) : '-',
     ci: m.ci.every(Number.isFinite) ? `${pct(m.ci[0])}..${pct(m.ci[1])}` : '-',
-    p: Number.isFinite(m.pValue) ? m.pValue.toPrecision(2) : '-',
+    // As the sentences say it ("0.0032", "<0.0001"), never an exponent.
+    p: Number.isFinite(m.pValue) ? formatP(m.pValue).replace(/^p=?/, '') : '-',
     estimates: `${num(m.baselineEstimate)} -> ${num(m.canaryEstimate)}`,
     samples: `${m.samples.baseline} baseline / ${m.samples.canary} canary`,
     explanation: m.explanation,
