@@ -924,26 +924,7 @@ export class Engine implements LineControl {
       unresponsive: down.blamed,
       unresponsiveWhy: down.reasons,
     });
-    await this.durably('record a gate look', () =>
-      this.d.store.line.appendGateLook({
-        deployId: d.id,
-        step,
-        time: now,
-        elapsedMs: now - since,
-        decision: result.decision,
-        explanation: result.explanation,
-        metrics: result.metrics,
-      }),
-    );
-    this.d.events.emit({
-      type: 'gate',
-      pipeline: this.name,
-      deploy: d.id,
-      step,
-      elapsedMs: now - since,
-      decision: result.decision,
-      explanation: result.explanation,
-    });
+    await this.recordLook(d, 'gate', step, now, now - since, result);
     return { type: 'gate', step, result, policy: this.cfg.rollout.on_inconclusive, paused: this.line.paused };
   }
 
@@ -983,27 +964,24 @@ export class Engine implements LineControl {
       unresponsiveWhy: down.reasons,
       onInconclusive: this.cfg.rollout.on_inconclusive,
     });
-    await this.durably('record a watch look', () =>
-      this.d.store.line.appendGateLook({
-        deployId: d.id,
-        step: -1,
-        time: now,
-        elapsedMs: now - state.since,
-        decision: result.decision,
-        explanation: result.explanation,
-        metrics: result.metrics,
-      }),
-    );
-    this.d.events.emit({
-      type: 'gate',
-      pipeline: this.name,
-      deploy: d.id,
-      step: -1,
-      elapsedMs: now - state.since,
-      decision: result.decision,
-      explanation: result.explanation,
-    });
+    await this.recordLook(d, 'watch', -1, now, now - state.since, result);
     return { type: 'watch', result, policy: this.cfg.rollout.on_inconclusive };
+  }
+
+  /** One look of a gate (step) or the watch (-1): stored with its evidence, then told to listeners. */
+  private async recordLook(
+    d: DeployRecord,
+    what: 'gate' | 'watch',
+    step: number,
+    now: number,
+    elapsedMs: number,
+    result: GateResult,
+  ): Promise<void> {
+    const { decision, explanation, metrics } = result;
+    await this.durably(`record a ${what} look`, () =>
+      this.d.store.line.appendGateLook({ deployId: d.id, step, time: now, elapsedMs, decision, explanation, metrics }),
+    );
+    this.d.events.emit({ type: 'gate', pipeline: this.name, deploy: d.id, step, elapsedMs, decision, explanation });
   }
 
   /** Servers down but not on the new build: a warning and one captains' notice per deploy and server (not blamed on the commit). */
