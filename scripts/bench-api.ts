@@ -75,7 +75,7 @@ for (let i = 0; i < 1000; i++) {
 }
 const line: LineControl = {
   status: async () => summarizeLine(await store.line.getLine('bench'), await store.line.getDeploy('d999'), [], { now: Date.now() }),
-  deploy: async () => ({}),
+  deploy: async (sha) => ({ queued: sha }),
   block: async () => {},
   unblock: async () => {},
   pause: async () => {},
@@ -83,9 +83,9 @@ const line: LineControl = {
   abort: async () => {},
   promote: async () => {},
   override: async () => {},
-  drop: async () => ({}),
-  retry: async () => ({}),
-  rollbackTo: async () => ({}),
+  drop: async (sha) => ({ dropped: sha, note: 'dropped' }),
+  retry: async (deploy) => ({ queued: [], deploy }),
+  rollbackTo: async (to) => ({ release: to, sha: to, servers: 0 }),
   releases: async () => ({ servers: [] }),
 };
 const app = await buildServer(

@@ -31,7 +31,16 @@ import type {
   TestProgress,
   TestReport,
 } from '../ports.js';
-import type { LineControl } from './control.js';
+import type {
+  AdoptAnswer,
+  DeployAnswer,
+  DropAnswer,
+  LineControl,
+  ReleasesAnswer,
+  RetryAnswer,
+  RollbackAnswer,
+  ServerReleases,
+} from './control.js';
 import type { EventBus } from './events.js';
 import { fanOut } from './fan-out.js';
 import { Sampler } from './sampler.js';
@@ -96,20 +105,6 @@ interface Running {
   done: Promise<void>;
   /** Wakes the driver while a held deploy waits for a captain's control. */
   wake?: () => void;
-}
-
-export interface ServerReleases {
-  server: string;
-  current: string | null;
-  releases: {
-    id: string;
-    current: boolean;
-    sha?: string;
-    deploy?: string;
-    outcome?: DeployRecord['outcome'];
-    live: boolean;
-    knownBad?: string;
-  }[];
 }
 
 export class Engine implements LineControl {
@@ -1191,11 +1186,7 @@ export class Engine implements LineControl {
    * webhook, a stale request) would downgrade production, so only `force` (a captain) deploys it.
    * A webhook delivery id seen before is ignored.
    */
-  async deploy(
-    sha: string,
-    actor: string,
-    opts: { delivery?: string; force?: boolean } = {},
-  ): Promise<{ queued: string; duplicate?: boolean; ignored?: string }> {
+  async deploy(sha: string, actor: string, opts: { delivery?: string; force?: boolean } = {}): Promise<DeployAnswer> {
     if (!/^[0-9a-f]{4,40}$/i.test(sha)) throw new InputError('sha', `"${sha}" is not a commit sha`);
     if (opts.delivery && this.line.deliveries?.includes(opts.delivery))
       return { queued: sha, duplicate: true, ignored: `delivery ${opts.delivery} was received before` };
@@ -1257,7 +1248,7 @@ export class Engine implements LineControl {
    * becomes the live build and later commits are judged against it); without a sha the tip goes out
    * as a first deploy.
    */
-  async adopt(sha: string | undefined, reason: string, actor: string): Promise<{ live?: string; artifact?: string }> {
+  async adopt(sha: string | undefined, reason: string, actor: string): Promise<AdoptAnswer> {
     if (!this.line.needsAdoption) throw new ConflictError('nothing to adopt: the store knows what the fleet runs');
     if (this.current) throw new ConflictError('a deploy is in flight');
     let live: LineRecord['live'];
@@ -1346,7 +1337,7 @@ export class Engine implements LineControl {
   }
 
   /** Take a queued commit out of the line: it stays in git, the line skips it. */
-  async drop(sha: string, reason: string, actor: string): Promise<{ dropped: string; note: string }> {
+  async drop(sha: string, reason: string, actor: string): Promise<DropAnswer> {
     if (!/^[0-9a-f]{4,40}$/i.test(sha)) throw new InputError('sha', `"${sha}" is not a commit sha`);
     const want = sha.toLowerCase();
     const matches = this.line.queue.filter((q) => q.startsWith(want));
@@ -1373,7 +1364,7 @@ export class Engine implements LineControl {
   }
 
   /** Queue a failed or aborted deploy's commits again, at the head of the line. */
-  async retry(id: string, reason: string, actor: string): Promise<{ queued: string[]; deploy: string }> {
+  async retry(id: string, reason: string, actor: string): Promise<RetryAnswer> {
     const d = await this.d.store.line.getDeploy(id);
     if (!d || d.pipeline !== this.name) throw new NotFoundError(`no deploy ${id}`);
     if (!d.outcome || d.outcome === 'live')
@@ -1395,7 +1386,7 @@ export class Engine implements LineControl {
   }
 
   /** What every server keeps installed, and which deploy built each release. */
-  async releases(): Promise<{ servers: ServerReleases[] }> {
+  async releases(): Promise<ReleasesAnswer> {
     const deploys = await this.d.store.line.listDeploys(this.name, { limit: 500 });
     const byArtifact = new Map<string, DeployRecord>();
     for (const d of [...deploys].reverse()) if (d.artifact) byArtifact.set(d.artifact.id, d);
@@ -1426,7 +1417,7 @@ export class Engine implements LineControl {
   }
 
   /** Switch every server to an earlier release they all still keep; the line blocks so the tip does not come straight back. */
-  async rollbackTo(to: string, reason: string, actor: string): Promise<{ release: string; sha: string; servers: number }> {
+  async rollbackTo(to: string, reason: string, actor: string): Promise<RollbackAnswer> {
     if (!/^[0-9a-z][0-9a-z._-]{3,99}$/i.test(to)) throw new InputError('to', `"${to}" is not a release id or a commit sha`);
     if (this.current) throw new ConflictError('a deploy is in flight: abort it first (immune abort), then roll back');
     const deploys = await this.d.store.line.listDeploys(this.name, { limit: 500 });

@@ -142,16 +142,14 @@ export async function registerApi(app: FastifyInstance, ctx: ServerContext): Pro
       await forcer(req, reply);
       if (reply.sent) return reply;
     }
-    const result = await line().deploy(sha.toLowerCase(), ctx.auth.actor(req), { force });
-    return { ok: true, ...(result !== null && typeof result === 'object' ? result : {}) };
+    return { ok: true, ...(await line().deploy(sha.toLowerCase(), ctx.auth.actor(req), { force })) };
   });
 
   app.post('/api/line/adopt', { preHandler: ctx.auth.require('captain') }, async (req) => {
     const { sha, reason } = validate(adoptBody, req.body ?? {}, 'body');
     const control = line();
     if (!control.adopt) throw new ConflictError('this line cannot adopt');
-    const result = await control.adopt(sha?.toLowerCase(), reason, ctx.auth.actor(req));
-    return { ok: true, ...(result !== null && typeof result === 'object' ? result : {}) };
+    return { ok: true, ...(await control.adopt(sha?.toLowerCase(), reason, ctx.auth.actor(req))) };
   });
 
   for (const action of CONTROLS) {
@@ -166,16 +164,16 @@ export async function registerApi(app: FastifyInstance, ctx: ServerContext): Pro
   const captain = ctx.auth.require('captain');
   app.post('/api/line/drop', { preHandler: captain }, async (req) => {
     const { sha, reason } = validate(dropBody, req.body ?? {}, 'body');
-    return { ok: true, ...((await line().drop(sha.toLowerCase(), reason, ctx.auth.actor(req))) as object) };
+    return { ok: true, ...(await line().drop(sha.toLowerCase(), reason, ctx.auth.actor(req))) };
   });
   app.post('/api/line/rollback', { preHandler: captain }, async (req) => {
     const { to, reason } = validate(rollbackBody, req.body ?? {}, 'body');
-    return { ok: true, ...((await line().rollbackTo(to, reason, ctx.auth.actor(req))) as object) };
+    return { ok: true, ...(await line().rollbackTo(to, reason, ctx.auth.actor(req))) };
   });
   app.post('/api/deploys/:id/retry', { preHandler: captain }, async (req) => {
     const { id } = validate(idParams, req.params, 'params');
     const { reason } = validate(reasonBody, req.body ?? {}, 'body');
-    return { ok: true, ...((await line().retry(id, reason, ctx.auth.actor(req))) as object) };
+    return { ok: true, ...(await line().retry(id, reason, ctx.auth.actor(req))) };
   });
   app.get('/api/fleet/releases', { preHandler: viewer }, async () => line().releases());
 

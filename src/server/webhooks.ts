@@ -92,11 +92,11 @@ export async function registerWebhooks(app: FastifyInstance, ctx: ServerContext,
       const who = push.pusher?.name ?? push.sender?.login ?? 'unknown';
       log.info({ delivery, sha: push.after, pusher: who }, 'push received');
       // Replays are de-duplicated by delivery id; a push that is not ahead of what is live is refused (409).
-      const result = (await ctx.line.deploy(push.after, `github:${who}`, {
+      const result = await ctx.line.deploy(push.after, `github:${who}`, {
         delivery: typeof delivery === 'string' ? delivery : undefined,
-      })) as { duplicate?: boolean; ignored?: string } | undefined;
-      if (result?.duplicate) return reply.code(200).send({ duplicate: true, sha: push.after, ignored: result.ignored });
-      return reply.code(202).send({ accepted: true, sha: push.after, deploy: result ?? null });
+      });
+      if (result.duplicate) return reply.code(200).send({ duplicate: true, sha: push.after, ignored: result.ignored });
+      return reply.code(202).send({ accepted: true, sha: push.after, deploy: result });
     });
   });
 }

@@ -22,7 +22,7 @@ const tokenOf = (role: Role) => TOKENS.find((t) => t.role === role)!.token;
 
 const fakeLine: LineControl = {
   status: async () => ({ pipeline: 'local', blocked: false, paused: false, live: null, inFlight: null, queue: [] }),
-  deploy: async () => ({}),
+  deploy: async (sha) => ({ queued: sha }),
   block: async () => {},
   unblock: async () => {},
   pause: async () => {},
@@ -30,9 +30,9 @@ const fakeLine: LineControl = {
   abort: async () => {},
   promote: async () => {},
   override: async () => {},
-  drop: async () => ({}),
-  retry: async () => ({}),
-  rollbackTo: async () => ({}),
+  drop: async (sha) => ({ dropped: sha, note: 'dropped' }),
+  retry: async (deploy) => ({ queued: [], deploy }),
+  rollbackTo: async (to) => ({ release: to, sha: to, servers: 0 }),
   releases: async () => ({ servers: [] }),
 };
 

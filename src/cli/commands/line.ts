@@ -3,6 +3,7 @@
 import { Command, Option } from 'commander';
 import { InputError } from '../../core/errors.js';
 import type { EvidenceTable } from '../../core/judge/evidence.js';
+import type { AdoptAnswer, DeployAnswer, DropAnswer, ReleasesAnswer, RetryAnswer, RollbackAnswer } from '../../engine/control.js';
 import type { DeploySummary, LineStatus } from '../../engine/summary.js';
 import { ago, clip, duration, keyValues, shortSha, table } from '../output.js';
 import { ApiClient, CLIENT_EXIT_CODES, clientAction, parseReason, printAnswer, withClientOptions, type ClientOptions } from './client.js';
@@ -99,14 +100,6 @@ export function statusExitCode(s: LineStatus): number {
   if (s.held || s.inFlight?.status === 'held') return STATUS_EXIT.held;
   if (s.inFlight) return STATUS_EXIT.inFlight;
   return STATUS_EXIT.open;
-}
-
-interface ReleasesAnswer {
-  servers: {
-    server: string;
-    current: string | null;
-    releases: { id: string; current: boolean; live: boolean; sha?: string; deploy?: string; outcome?: string; knownBad?: string }[];
-  }[];
 }
 
 export function formatReleases(r: ReleasesAnswer): string {
@@ -245,7 +238,7 @@ function registerDrop(program: Command): void {
   ).action(
     clientAction(async (sha: string, o: ClientOptions & Json & { reason: string }) => {
       checkSha(sha);
-      const r = await new ApiClient(o).post<{ ok: true; dropped: string; note: string }>('/api/line/drop', { sha, reason: o.reason });
+      const r = await new ApiClient(o).post<DropAnswer>('/api/line/drop', { sha, reason: o.reason });
       printAnswer(o, r, (x) => x.note);
     }),
   );
@@ -256,7 +249,7 @@ function registerRetry(program: Command): void {
     c.argument('<deploy>', 'deploy id (immune log)'),
   ).action(
     clientAction(async (id: string, o: ClientOptions & Json & { reason: string }) => {
-      const r = await new ApiClient(o).post<{ ok: true; queued: string[] }>(`/api/deploys/${encodeURIComponent(id)}/retry`, {
+      const r = await new ApiClient(o).post<RetryAnswer>(`/api/deploys/${encodeURIComponent(id)}/retry`, {
         reason: o.reason,
       });
       printAnswer(o, r, (x) => `queued ${x.queued.map(shortSha).join(', ')} again (deploy ${id})`);
@@ -273,7 +266,7 @@ function registerRollback(program: Command): void {
   ).action(
     clientAction(async (o: ClientOptions & Json & { reason: string; to: string }) => {
       if (!/^[0-9a-z][0-9a-z._-]{3,99}$/i.test(o.to)) throw new InputError('--to', `"${o.to}" is not a release id or a commit sha`);
-      const r = await new ApiClient(o).post<{ ok: true; release: string; sha: string; servers: number }>('/api/line/rollback', {
+      const r = await new ApiClient(o).post<RollbackAnswer>('/api/line/rollback', {
         to: o.to,
         reason: o.reason,
       });
@@ -330,10 +323,7 @@ function registerDeploy(program: Command): void {
   ).action(
     clientAction(async (sha: string, o: ClientOptions & Json & { force?: boolean }) => {
       checkSha(sha);
-      const r = await new ApiClient(o).post<{ ok: true; queued?: string; ignored?: string }>(
-        '/api/deploys',
-        o.force ? { sha, force: true } : { sha },
-      );
+      const r = await new ApiClient(o).post<DeployAnswer>('/api/deploys', o.force ? { sha, force: true } : { sha });
       printAnswer(o, r, (x) =>
         x.ignored ? `${shortSha(x.queued ?? sha)}: ${x.ignored}` : `queued ${shortSha(x.queued ?? sha)} for deploy`,
       );
@@ -356,7 +346,7 @@ function registerAdopt(program: Command): void {
     clientAction(async (sha: string | undefined, o: ClientOptions & Json & { fresh?: boolean; reason: string }) => {
       if ((sha === undefined) === !o.fresh) throw new InputError('sha', 'give the sha the fleet runs, or --fresh (not both)');
       if (sha !== undefined) checkSha(sha);
-      const r = await new ApiClient(o).post<{ ok: true; live?: string; artifact?: string }>(
+      const r = await new ApiClient(o).post<AdoptAnswer>(
         '/api/line/adopt',
         sha ? { sha, reason: o.reason } : { fresh: true, reason: o.reason },
       );
