@@ -183,13 +183,7 @@ export class Engine implements LineControl {
     if (r.ok) return;
     this.problems = [r.problem];
     this.d.log.error({ details: r.details }, r.problem);
-    this.d.events.emit({
-      type: 'line',
-      pipeline: this.name,
-      blocked: this.line.blocked,
-      paused: this.line.paused,
-      reason: this.line.blockReason,
-    });
+    this.emitLine();
   }
 
   /**
@@ -357,6 +351,11 @@ export class Engine implements LineControl {
   private async saveLine(patch: Partial<LineRecord>): Promise<void> {
     this.line = { ...this.line, ...patch, version: this.line.version + 1 };
     await this.durably('save the line', () => this.d.store.line.saveLine(this.line));
+    this.emitLine();
+  }
+
+  /** Tell listeners (SSE, metrics) whether the line is blocked or paused, and why, as it stands. */
+  private emitLine(): void {
     this.d.events.emit({
       type: 'line',
       pipeline: this.name,
@@ -643,13 +642,7 @@ export class Engine implements LineControl {
     if (!f) return;
     this.fault = undefined;
     this.d.log.warn({ fault: f.kind, heldMs: this.d.clock.now() - f.since }, 'line no longer held');
-    this.d.events.emit({
-      type: 'line',
-      pipeline: this.name,
-      blocked: this.line.blocked,
-      paused: this.line.paused,
-      reason: this.line.blockReason,
-    });
+    this.emitLine();
     void this.notifyCaptains(
       'info',
       'Line no longer held',
