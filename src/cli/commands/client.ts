@@ -30,6 +30,11 @@ export function withClientOptions(cmd: Command): Command {
     .option('--token <token>', 'API token (default $IMMUNE_TOKEN); sent as Authorization: Bearer');
 }
 
+/** A command that talks to a running serve: --json (what `json` says it prints), --url and --token, then `help` after the options. */
+export function apiCommand(cmd: Command, help = CLIENT_EXIT_CODES, json = 'print the API answer as JSON'): Command {
+  return withClientOptions(cmd.option('--json', json)).addHelpText('after', `\n${help}`);
+}
+
 export class ApiClient {
   readonly base: URL;
   private readonly token: string | undefined;

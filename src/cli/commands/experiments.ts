@@ -5,7 +5,7 @@ import { InputError } from '../../core/errors.js';
 import type { BranchResult, Readout } from '../../core/experiments/readout.js';
 import type { ExperimentState } from '../../core/experiments/types.js';
 import { keyValues, table } from '../output.js';
-import { ApiClient, CLIENT_EXIT_CODES, clientAction, parseReason, printAnswer, withClientOptions, type ClientOptions } from './client.js';
+import { ApiClient, apiCommand, CLIENT_EXIT_CODES, clientAction, parseReason, printAnswer, type ClientOptions } from './client.js';
 
 interface ExperimentSummary {
   name: string;
@@ -173,53 +173,46 @@ export function register(program: Command): void {
     .command('experiments')
     .description('A/B experiments: list them, read results, close with a decision (through a running immune serve)');
 
-  withClientOptions(group.command('list').description('experiments and flags the server serves, with their state and phase'))
-    .option('--json', 'print the API answer')
-    .addHelpText('after', `\n${CLIENT_EXIT_CODES}`)
-    .action(
-      clientAction(async (o: ClientOptions & { json?: boolean }) => {
-        const r = await new ApiClient(o).get<ListResponse>('/api/experiments');
-        printAnswer(o, r, formatList);
-      }),
-    );
+  apiCommand(group.command('list').description('experiments and flags the server serves, with their state and phase')).action(
+    clientAction(async (o: ClientOptions & { json?: boolean }) => {
+      printAnswer(o, await new ApiClient(o).get<ListResponse>('/api/experiments'), formatList);
+    }),
+  );
 
-  withClientOptions(
+  apiCommand(
     group
       .command('results')
       .description('readout: participants, rates, lift with always-valid CI, p-values (Holm), SRM check and the decision')
-      .argument('<name>', 'experiment name'),
-  )
-    .option('--phase <n>', 'an earlier phase (default: the current one)', parsePhase)
-    .option('--json', 'print the readout as JSON')
-    .addHelpText(
-      'after',
-      `\nDecisions: not started (no participants yet), desired result, undesired result, no statistical significance, invalid (sample ratio mismatch).\n${CLIENT_EXIT_CODES}`,
-    )
-    .action(
-      clientAction(async (name: string, o: ClientOptions & { json?: boolean; phase?: number }) => {
-        const q = o.phase === undefined ? '' : `?phase=${o.phase}`;
-        const r = await new ApiClient(o).get<ResultsResponse>(`/api/experiments/${encodeURIComponent(name)}/results${q}`);
-        printAnswer(o, r, formatResults);
-      }),
-    );
+      .argument('<name>', 'experiment name')
+      .option('--phase <n>', 'an earlier phase (default: the current one)', parsePhase),
+    `Decisions: not started (no participants yet), desired result, undesired result, no statistical significance, invalid (sample ratio mismatch).\n${CLIENT_EXIT_CODES}`,
+    'print the readout as JSON',
+  ).action(
+    clientAction(async (name: string, o: ClientOptions & { json?: boolean; phase?: number }) => {
+      const q = o.phase === undefined ? '' : `?phase=${o.phase}`;
+      printAnswer(
+        o,
+        await new ApiClient(o).get<ResultsResponse>(`/api/experiments/${encodeURIComponent(name)}/results${q}`),
+        formatResults,
+      );
+    }),
+  );
 
-  withClientOptions(
+  apiCommand(
     group
       .command('close')
       .description('send every user to one branch (control included); recorded in the audit log, served at once')
-      .argument('<name>', 'experiment name'),
-  )
-    .requiredOption('--branch <branch>', 'the branch everyone gets from now on')
-    .requiredOption('--reason <reason>', 'why (goes in the audit log)', parseReason)
-    .option('--json', 'print the API answer')
-    .addHelpText('after', `\nNeeds an engineer token.\n${CLIENT_EXIT_CODES}`)
-    .action(
-      clientAction(async (name: string, o: ClientOptions & { json?: boolean; branch: string; reason: string }) => {
-        const r = await new ApiClient(o).post<ExperimentSummary>(`/api/experiments/${encodeURIComponent(name)}/close`, {
-          branch: o.branch,
-          reason: o.reason,
-        });
-        printAnswer(o, r, (x) => `${x.name} closed: everyone gets ${x.closing?.branch} (${x.closing?.reason})`);
-      }),
-    );
+      .argument('<name>', 'experiment name')
+      .requiredOption('--branch <branch>', 'the branch everyone gets from now on')
+      .requiredOption('--reason <reason>', 'why (goes in the audit log)', parseReason),
+    `Needs an engineer token.\n${CLIENT_EXIT_CODES}`,
+  ).action(
+    clientAction(async (name: string, o: ClientOptions & { json?: boolean; branch: string; reason: string }) => {
+      const r = await new ApiClient(o).post<ExperimentSummary>(`/api/experiments/${encodeURIComponent(name)}/close`, {
+        branch: o.branch,
+        reason: o.reason,
+      });
+      printAnswer(o, r, (x) => `${x.name} closed: everyone gets ${x.closing?.branch} (${x.closing?.reason})`);
+    }),
+  );
 }

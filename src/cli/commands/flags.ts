@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import type { FlagRolloutStatus } from '../../core/experiments/guarded.js';
 import { keyValues, table } from '../output.js';
-import { ApiClient, CLIENT_EXIT_CODES, clientAction, parseReason, printAnswer, withClientOptions, type ClientOptions } from './client.js';
+import { ApiClient, apiCommand, CLIENT_EXIT_CODES, clientAction, parseReason, printAnswer, type ClientOptions } from './client.js';
 
 interface FlagView {
   name: string;
@@ -80,44 +80,34 @@ export function register(program: Command): void {
     .command('flags')
     .description('guarded flag rollouts: where each stands, the gate evidence, unblock (through a running immune serve)');
 
-  withClientOptions(group.command('list').description('guarded flags: status, steps, owner, the gate'))
-    .option('--json', 'print the API answer')
-    .addHelpText('after', `\n${CLIENT_EXIT_CODES}`)
-    .action(
-      clientAction(async (o: ClientOptions & { json?: boolean }) => {
-        const r = await new ApiClient(o).get<{ flags: FlagView[] }>('/api/flags');
-        printAnswer(o, r, (x) => formatFlags(x.flags));
-      }),
-    );
+  apiCommand(group.command('list').description('guarded flags: status, steps, owner, the gate')).action(
+    clientAction(async (o: ClientOptions & { json?: boolean }) => {
+      printAnswer(o, await new ApiClient(o).get<{ flags: FlagView[] }>('/api/flags'), (x) => formatFlags(x.flags));
+    }),
+  );
 
-  withClientOptions(
+  apiCommand(
     group
       .command('show')
       .description("one guarded flag: users on and off, the gate's last look per metric, the steps done")
       .argument('<name>', 'flag name'),
-  )
-    .option('--json', 'print the API answer')
-    .addHelpText('after', `\n${CLIENT_EXIT_CODES}`)
-    .action(
-      clientAction(async (name: string, o: ClientOptions & { json?: boolean }) => {
-        const r = await new ApiClient(o).get<FlagView>(`/api/flags/${encodeURIComponent(name)}`);
-        printAnswer(o, r, formatFlag);
-      }),
-    );
+  ).action(
+    clientAction(async (name: string, o: ClientOptions & { json?: boolean }) => {
+      printAnswer(o, await new ApiClient(o).get<FlagView>(`/api/flags/${encodeURIComponent(name)}`), formatFlag);
+    }),
+  );
 
-  withClientOptions(
+  apiCommand(
     group
       .command('unblock')
       .description('act on a flag turned off (its rollout starts again at the first step) or held (it moves to the next step)')
-      .argument('<name>', 'flag name'),
-  )
-    .requiredOption('--reason <reason>', 'why (goes in the audit log)', parseReason)
-    .option('--json', 'print the API answer')
-    .addHelpText('after', `\nNeeds an engineer token.\n${CLIENT_EXIT_CODES}`)
-    .action(
-      clientAction(async (name: string, o: ClientOptions & { json?: boolean; reason: string }) => {
-        const r = await new ApiClient(o).post<FlagView>(`/api/flags/${encodeURIComponent(name)}/unblock`, { reason: o.reason });
-        printAnswer(o, r, (x) => `${x.name} unblocked: ${statusText(x)}`);
-      }),
-    );
+      .argument('<name>', 'flag name')
+      .requiredOption('--reason <reason>', 'why (goes in the audit log)', parseReason),
+    `Needs an engineer token.\n${CLIENT_EXIT_CODES}`,
+  ).action(
+    clientAction(async (name: string, o: ClientOptions & { json?: boolean; reason: string }) => {
+      const r = await new ApiClient(o).post<FlagView>(`/api/flags/${encodeURIComponent(name)}/unblock`, { reason: o.reason });
+      printAnswer(o, r, (x) => `${x.name} unblocked: ${statusText(x)}`);
+    }),
+  );
 }

@@ -6,7 +6,7 @@ import type { EvidenceTable } from '../../core/judge/evidence.js';
 import type { AdoptAnswer, DeployAnswer, DropAnswer, ReleasesAnswer, RetryAnswer, RollbackAnswer } from '../../engine/control.js';
 import type { DeploySummary, LineStatus } from '../../engine/summary.js';
 import { ago, clip, duration, keyValues, shortSha, table } from '../output.js';
-import { ApiClient, CLIENT_EXIT_CODES, clientAction, parseReason, printAnswer, withClientOptions, type ClientOptions } from './client.js';
+import { ApiClient, apiCommand, CLIENT_EXIT_CODES, clientAction, parseReason, printAnswer, type ClientOptions } from './client.js';
 
 type Json = { json?: boolean };
 
@@ -182,30 +182,26 @@ const CONTROLS: { name: 'block' | 'unblock' | 'pause' | 'resume' | 'abort' | 'pr
     },
   ];
 
-const JSON_HELP = 'print the API answer as JSON';
 const CAPTAIN_HELP = `Needs a token with role captain or admin (--token or $IMMUNE_TOKEN).\n${CLIENT_EXIT_CODES}`;
 
 function checkSha(sha: string): void {
   if (!/^[0-9a-f]{4,40}$/i.test(sha)) throw new InputError('sha', `"${sha}" is not a commit sha (4 to 40 hex digits)`);
 }
 
-/** A command that talks to the API: what `configure` adds, then --json, the client options and the help text after. */
-function apiCommand(program: Command, name: string, description: string, help: string, configure = (c: Command) => c): Command {
-  return withClientOptions(configure(program.command(name).description(description)).option('--json', JSON_HELP)).addHelpText(
-    'after',
-    `\n${help}`,
-  );
+/** A line command: what `configure` adds, then --json, the client options and the help text after (apiCommand). */
+function lineCommand(program: Command, name: string, description: string, help: string, configure = (c: Command) => c): Command {
+  return apiCommand(configure(program.command(name).description(description)), help);
 }
 
 /** A captain's command: what `configure` adds, then a required --reason for the audit log. */
 function captainCommand(program: Command, name: string, description: string, configure = (c: Command) => c): Command {
-  return apiCommand(program, name, description, CAPTAIN_HELP, (c) =>
+  return lineCommand(program, name, description, CAPTAIN_HELP, (c) =>
     configure(c).requiredOption('-r, --reason <text>', 'why (recorded in the audit log)', parseReason),
   );
 }
 
 function registerStatus(program: Command): void {
-  apiCommand(
+  lineCommand(
     program,
     'status',
     'show the line: what is live, the deploy in flight (step, servers, gate), the queue, and whether it is blocked and why',
@@ -220,7 +216,7 @@ function registerStatus(program: Command): void {
 }
 
 function registerReleases(program: Command): void {
-  apiCommand(
+  lineCommand(
     program,
     'releases',
     'list, per server, the releases it keeps (what immune rollback --to can switch to), the current one, and the deploy that built each',
@@ -281,7 +277,7 @@ function registerRollback(program: Command): void {
 }
 
 function registerLog(program: Command): void {
-  apiCommand(
+  lineCommand(
     program,
     'log',
     'list recent deploys: id, commits, author, outcome, duration and reason, newest first',
@@ -296,7 +292,7 @@ function registerLog(program: Command): void {
 }
 
 function registerShow(program: Command): void {
-  apiCommand(
+  lineCommand(
     program,
     'show',
     "show one deploy and its gates' evidence: per step, each metric's verdict, estimate, interval and samples",
@@ -311,7 +307,7 @@ function registerShow(program: Command): void {
 }
 
 function registerDeploy(program: Command): void {
-  apiCommand(
+  lineCommand(
     program,
     'deploy',
     'queue a commit of the pipeline branch for deploy (engineer)',
@@ -332,7 +328,7 @@ function registerDeploy(program: Command): void {
 }
 
 function registerAdopt(program: Command): void {
-  apiCommand(
+  lineCommand(
     program,
     'adopt',
     'after the state store came up empty: confirm the commit the fleet runs, so later commits are judged against it (captain)',

@@ -4,7 +4,16 @@ import type { Command } from 'commander';
 import { ImmuneError } from '../../core/errors.js';
 import { ago, clip, table } from '../output.js';
 import type { Notification, NotificationStatus, OutboxItem } from '../../ports.js';
-import { ApiClient, CLIENT_EXIT_CODES, clientAction, print, printAnswer, withClientOptions, type ClientOptions } from './client.js';
+import {
+  ApiClient,
+  apiCommand,
+  CLIENT_EXIT_CODES,
+  clientAction,
+  print,
+  printAnswer,
+  withClientOptions,
+  type ClientOptions,
+} from './client.js';
 
 /** The API's answer, of which the table reads the counts and each dead letter's title. */
 type Status = Pick<NotificationStatus, 'targets'> & {
@@ -66,19 +75,15 @@ export function register(program: Command): void {
       }
     });
 
-  withClientOptions(
+  apiCommand(
     notify
       .command('status')
-      .description("each target's queue (pending, delivered, dead, last error) and the dead letters, from a running serve")
-      .option('--json', 'print the API answer as JSON'),
-  )
-    .addHelpText('after', `\n${CLIENT_EXIT_CODES}`)
-    .action(
-      clientAction(async (o: ClientOptions & { json?: boolean }) => {
-        const s = await new ApiClient(o).get<Status>('/api/notifications');
-        printAnswer(o, s, (x) => formatNotifications(x, Date.now()));
-      }),
-    );
+      .description("each target's queue (pending, delivered, dead, last error) and the dead letters, from a running serve"),
+  ).action(
+    clientAction(async (o: ClientOptions & { json?: boolean }) => {
+      printAnswer(o, await new ApiClient(o).get<Status>('/api/notifications'), (x) => formatNotifications(x, Date.now()));
+    }),
+  );
 
   withClientOptions(
     notify
