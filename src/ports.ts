@@ -13,15 +13,8 @@ import type {
 import type { FlagRollout } from './core/experiments/guarded.js';
 import type { HeldChange, KnownBadTree, TreeOverride } from './core/line/known-bad.js';
 
-export type {
-  ConversionEvent,
-  EvaluationBucket,
-  ExperimentClosing,
-  ExperimentPhase,
-  ExposureEvent,
-  PhaseTally,
-} from './core/experiments/types.js';
-export type { FlagRollout } from './core/experiments/guarded.js';
+// The experiment types the ExperimentStore speaks, for the adapters that implement it.
+export type { ConversionEvent, EvaluationBucket, ExperimentClosing, ExperimentPhase, ExposureEvent, FlagRollout, PhaseTally };
 
 // ---------------------------------------------------------------------------------------------
 // Source control

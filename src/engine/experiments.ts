@@ -22,16 +22,18 @@ import {
   type UnleashFeature,
 } from '../core/experiments/features.js';
 import { computeReadout, type Readout } from '../core/experiments/readout.js';
+import { ConfigError, InputError, NotFoundError } from '../core/errors.js';
 import type {
+  AuditStore,
+  Clock,
   ConversionEvent,
   EvaluationBucket,
   ExperimentClosing,
   ExperimentPhase,
+  ExperimentStore,
   ExposureEvent,
   PhaseTally,
-} from '../core/experiments/types.js';
-import { ConfigError, InputError, NotFoundError } from '../core/errors.js';
-import type { AuditStore, Clock, ExperimentStore } from '../ports.js';
+} from '../ports.js';
 import type { EventBus } from './events.js';
 
 /** How often the experiments directory is checked for changed files. */

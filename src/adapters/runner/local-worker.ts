@@ -4,15 +4,8 @@ import { execa } from 'execa';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  Supervisor,
-  type ExecOptions,
-  type ExecResult,
-  type RunningProcess,
-  type StartOptions,
-  type Worker,
-  type Workspace,
-} from './workspace.js';
+import { Supervisor } from './workspace.js';
+import type { ExecOptions, ExecResult, RunningProcess, StartOptions, Worker, Workspace } from './workspace.js';
 
 /**
  * A local command in a process group of its own, supervised: output split into lines, timers, and

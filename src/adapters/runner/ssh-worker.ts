@@ -11,15 +11,8 @@ import { join, posix } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { SshWorkerConfig } from '../../core/config/tests.js';
 import { runSetup } from './local-worker.js';
-import {
-  Supervisor,
-  type ExecOptions,
-  type ExecResult,
-  type RunningProcess,
-  type StartOptions,
-  type Worker,
-  type Workspace,
-} from './workspace.js';
+import { Supervisor } from './workspace.js';
+import type { ExecOptions, ExecResult, RunningProcess, StartOptions, Worker, Workspace } from './workspace.js';
 
 /** Single-quote for a POSIX shell; the remote side always gets a shell string. */
 export function shellQuote(s: string): string {
