@@ -4,7 +4,7 @@
 // everywhere. Rules: no ±∞, NaN, Infinity or exponent in a human string; a huge relative change
 // reads as "more than ×1,000" (and the levels say the rest); a baseline without events reads as
 // the counts and a one-sided bound; no data reads as "no data", never as pass.
-import type { BadDirection, MetricKind, ValueUnit } from './types.js';
+import type { EventCounts, MetricEvidence, MetricKind, ValueUnit } from './types.js';
 
 /** Relative changes beyond ×1,000 are not worth a digit more: the levels say the rest. */
 const HUGE_RATIO = 1000;
@@ -162,29 +162,12 @@ export function formatTolerance(t: number): string {
 // ---------------------------------------------------------------------------------------------
 // One metric's evidence in words
 
-/** Events and exposure on each side, as observed (ratio and count metrics). */
-export interface EventCounts {
-  baseline: { x: number; n: number };
-  canary: { x: number; n: number };
-}
-
-/** The numbers behind one metric's verdict: what the statistics return, before any words. */
-export interface EvidenceFacts extends UnitInfo {
-  name: string;
+/**
+ * The numbers behind one metric's verdict: a MetricEvidence record before any words (no
+ * explanation yet), its kind known and its verdict any stored word.
+ */
+export interface EvidenceFacts extends UnitInfo, Omit<MetricEvidence, 'verdict' | 'explanation' | 'kind'> {
   verdict: string;
-  bad?: BadDirection;
-  tolerance?: number;
-  pValue: number;
-  effect: number;
-  ci: [number, number];
-  baselineEstimate?: number;
-  canaryEstimate?: number;
-  samples: { baseline: number; canary: number };
-  events?: EventCounts;
-  /** A trend (projected drift) rather than a level. */
-  trend?: boolean;
-  /** Why there is not enough data, when not. */
-  shortage?: string;
   /** Why a pass passed, or why a metric with enough data is still open ("neither shown nor ruled out"). */
   reason?: string;
 }

@@ -45,6 +45,12 @@ export interface MetricSeries extends MetricSpec {
 
 export type Verdict = 'pass' | 'fail' | 'inconclusive';
 
+/** Events and exposure on each side, as observed (ratio and count metrics). */
+export interface EventCounts {
+  baseline: { x: number; n: number };
+  canary: { x: number; n: number };
+}
+
 export interface MetricEvidence {
   name: string;
   verdict: Verdict;
@@ -71,7 +77,7 @@ export interface MetricEvidence {
   unit?: ValueUnit;
   intervalMs?: number;
   /** Ratio and count metrics: events and exposure on each side, as observed. */
-  events?: { baseline: { x: number; n: number }; canary: { x: number; n: number } };
+  events?: EventCounts;
   /** A trend test (projected drift), not a level. */
   trend?: boolean;
   /** Why there is too little data, when there is. */
