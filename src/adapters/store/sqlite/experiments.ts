@@ -181,15 +181,20 @@ export class SqliteExperimentStore implements ExperimentStore {
   }
 
   /**
-   * Runs `record` in one transaction, then adds what it counted to the per-branch counts and the
-   * per-source counts; returns what `record` returns (the events newly logged).
+   * In one transaction: logs each event (`log` says false when it was logged before, so a replay
+   * counts nothing), lets `count` add what a new one changes, then adds it all to the per-branch
+   * and per-source counts. Returns how many events were new.
    */
-  private counting(record: (deltas: Deltas, sources: Deltas) => number): number {
+  private counting<E>(events: E[], log: (e: E) => boolean, count: (e: E, deltas: Deltas, sources: Deltas) => void): number {
     const deltas = new Deltas();
     const sources = new Deltas();
     let added = 0;
     this.db.transaction(() => {
-      added = record(deltas, sources);
+      for (const e of events) {
+        if (!log(e)) continue;
+        added++;
+        count(e, deltas, sources);
+      }
       for (const d of deltas.values()) this.q.count.run(...d.key, d.users, d.value);
       for (const d of sources.values()) this.q.source.run(...d.key, d.users);
     })();
@@ -198,11 +203,10 @@ export class SqliteExperimentStore implements ExperimentStore {
 
   async recordExposures(events: ExposureEvent[]): Promise<number> {
     const q = this.q;
-    return this.counting((deltas, sources) => {
-      let added = 0;
-      for (const e of events) {
-        if (q.logExposure.run(e.experiment, e.phase, e.userId, e.branch, e.time).changes === 0) continue;
-        added++;
+    return this.counting(
+      events,
+      (e) => q.logExposure.run(e.experiment, e.phase, e.userId, e.branch, e.time).changes > 0,
+      (e, deltas, sources) => {
         sources.add(e.experiment, e.phase, 'exposure', e.source ?? 'api', 1, 0);
         const p = q.participant.get(e.experiment, e.phase, e.userId) as Participant | undefined;
         if (!p) {
@@ -220,19 +224,17 @@ export class SqliteExperimentStore implements ExperimentStore {
           for (const g of q.goalsOf.all(e.experiment, e.phase, e.userId) as { goal: string; value: number }[])
             deltas.add(e.experiment, e.phase, p.branch, g.goal, -1, -g.value);
         }
-      }
-      return added;
-    });
+      },
+    );
   }
 
   async recordConversions(events: ConversionEvent[]): Promise<number> {
     const q = this.q;
-    return this.counting((deltas, sources) => {
-      let added = 0;
-      for (const e of events) {
+    return this.counting(
+      events,
+      (e) => q.logConversion.run(e.id ?? null, e.userId, e.goal, e.value ?? 0, e.time).changes > 0,
+      (e, deltas, sources) => {
         const value = e.value ?? 0;
-        if (q.logConversion.run(e.id ?? null, e.userId, e.goal, value, e.time).changes === 0) continue;
-        added++;
         for (const p of q.attributable.all(e.userId, e.time, e.time, e.time) as { experiment: string; phase: number; branch: string }[]) {
           sources.add(p.experiment, p.phase, 'conversion', e.source ?? 'api', 1, 0);
           if (q.addGoal.run(p.experiment, p.phase, e.userId, e.goal, value).changes)
@@ -242,9 +244,8 @@ export class SqliteExperimentStore implements ExperimentStore {
             deltas.add(p.experiment, p.phase, p.branch, e.goal, 0, value);
           }
         }
-      }
-      return added;
-    });
+      },
+    );
   }
 
   async tally(experiment: string, phase: number, goals: string[]): Promise<PhaseTally> {
