@@ -16,63 +16,44 @@ interface Mapped {
 function mapKind(n: Notification, source: string): Mapped {
   const environment = { id: n.pipeline, source };
   const artifactId = `pkg:generic/${encodeURIComponent(n.pipeline)}@${n.sha ?? 'unknown'}`;
-  const service = (type: string): Mapped => ({
+  const event = (type: string, subject: string, id: string, content: Record<string, unknown>): Mapped => ({
     type,
-    subject: { id: `${n.pipeline}`, source, type: 'service', content: { environment, artifactId } },
+    subject: { id, source, type: subject, content },
   });
   switch (n.kind) {
     case 'deploy_live':
-      return service('dev.cdevents.service.deployed.0.2.0');
+      return event('dev.cdevents.service.deployed.0.2.0', 'service', n.pipeline, { environment, artifactId });
     case 'rolled_back':
-      return service('dev.cdevents.service.rolledback.0.2.0');
+      return event('dev.cdevents.service.rolledback.0.2.0', 'service', n.pipeline, { environment, artifactId });
     case 'tests_failed':
-      return {
-        type: 'dev.cdevents.testsuiterun.finished.0.2.0',
-        subject: {
-          id: n.id ?? `${n.deploy}/tests`,
-          source,
-          type: 'testSuiteRun',
-          content: {
-            environment,
-            outcome: 'fail',
-            severity: 'high',
-            reason: n.body.slice(0, 1000),
-            testSuite: { id: `${n.pipeline}/tests`, name: `${n.pipeline} tests` },
-          },
-        },
-      };
+      return event('dev.cdevents.testsuiterun.finished.0.2.0', 'testSuiteRun', n.id ?? `${n.deploy}/tests`, {
+        environment,
+        outcome: 'fail',
+        severity: 'high',
+        reason: n.body.slice(0, 1000),
+        testSuite: { id: `${n.pipeline}/tests`, name: `${n.pipeline} tests` },
+      });
     case 'flaky_test':
       // A test that failed, then passed on re-run: the case finished passing, flagged as flaky.
-      return {
-        type: 'dev.cdevents.testcaserun.finished.0.2.0',
-        subject: {
-          id: n.id ?? `${n.deploy}/flaky`,
-          source,
-          type: 'testCaseRun',
-          content: {
-            environment,
-            outcome: 'pass',
-            severity: 'low',
-            reason: `flaky: ${n.body.slice(0, 1000)}`,
-            testCase: { id: n.body.split('\n')[0]?.slice(0, 200) ?? 'unknown', name: n.title.slice(0, 200) },
-          },
-        },
-      };
+      return event('dev.cdevents.testcaserun.finished.0.2.0', 'testCaseRun', n.id ?? `${n.deploy}/flaky`, {
+        environment,
+        outcome: 'pass',
+        severity: 'low',
+        reason: `flaky: ${n.body.slice(0, 1000)}`,
+        testCase: { id: n.body.split('\n')[0]?.slice(0, 200) ?? 'unknown', name: n.title.slice(0, 200) },
+      });
     default: {
       // immune's own events: line.blocked, line.unblocked, deploy.reverted, deploy.failed, ...
       const [subject, predicate] =
         n.kind === 'blocked' || n.kind === 'unblocked'
           ? ['line', n.kind]
           : ['deploy', n.kind.replace(/^deploy_/, '').replace(/[^a-z0-9]/g, '')];
-      return {
-        type: `dev.cdeventsx.immune-${subject}.${predicate}.0.1.0`,
-        subject: {
-          id: subject === 'line' ? n.pipeline : (n.deploy ?? n.pipeline),
-          source,
-          type: `immune-${subject}`,
-          content: { pipeline: n.pipeline, deploy: n.deploy, sha: n.sha, reason: n.body },
-        },
-      };
+      return event(
+        `dev.cdeventsx.immune-${subject}.${predicate}.0.1.0`,
+        `immune-${subject}`,
+        subject === 'line' ? n.pipeline : (n.deploy ?? n.pipeline),
+        { pipeline: n.pipeline, deploy: n.deploy, sha: n.sha, reason: n.body },
+      );
     }
   }
 }
