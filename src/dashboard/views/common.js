@@ -7,6 +7,12 @@ export const badge = (status, text) => h('span', { class: `badge ${tone(status)}
 export const card = (title, attrs, ...children) =>
   h('section', { class: 'card', ...attrs }, title ? h('h2', {}, title) : null, ...children);
 
+/** A table: one header row of `heads` (text, or a th element as it is) above the body's `rows` (tr elements). */
+export function table(cls, heads, rows) {
+  const th = heads.flat().map((x) => (x instanceof Node ? x : h('th', {}, x)));
+  return h('table', { class: cls }, h('thead', {}, h('tr', {}, th)), h('tbody', {}, rows));
+}
+
 export const deployLink = (id) => h('a', { href: `#/deploys/${encodeURIComponent(id)}`, class: 'mono' }, id);
 
 export function commitLine(c) {

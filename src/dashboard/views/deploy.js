@@ -5,7 +5,7 @@ import { barChart, lineChart } from '../charts.js';
 import { actionButton } from '../controls.js';
 import { h } from '../dom.js';
 import { clock, duration, formatChange, formatInterval, formatP, formatValue, shortSha, verdictLabel } from '../format.js';
-import { badge, card, commitList, empty } from './common.js';
+import { badge, card, commitList, empty, table } from './common.js';
 
 export async function render(app, id) {
   const { deploy: d, events = [], gates = [], summary, tests } = await get(`/api/deploys/${encodeURIComponent(id)}`);
@@ -139,49 +139,38 @@ function summaryTable(summary) {
   return h(
     'div',
     { class: 'summary-wrap' },
-    h(
-      'table',
-      { class: 'summary' },
-      h(
-        'thead',
-        {},
-        h(
-          'tr',
-          {},
-          h('th', { scope: 'col' }, 'metric'),
-          summary.steps.map((st) =>
-            h(
-              'th',
-              { scope: 'col', 'data-step': st.step, title: st.explanation },
-              h('span', { class: 'step-name' }, st.name),
-              ' ',
-              badge(st.decision),
-              h('div', { class: 'muted small' }, `after ${duration(st.elapsedMs)}, ${st.looks} look${st.looks === 1 ? '' : 's'}`),
-            ),
+    table(
+      'summary',
+      [
+        h('th', { scope: 'col' }, 'metric'),
+        summary.steps.map((st) =>
+          h(
+            'th',
+            { scope: 'col', 'data-step': st.step, title: st.explanation },
+            h('span', { class: 'step-name' }, st.name),
+            ' ',
+            badge(st.decision),
+            h('div', { class: 'muted small' }, `after ${duration(st.elapsedMs)}, ${st.looks} look${st.looks === 1 ? '' : 's'}`),
           ),
         ),
-      ),
-      h(
-        'tbody',
-        {},
-        summary.metrics.map((name) =>
-          h(
-            'tr',
-            { 'data-metric': name },
-            h('th', { scope: 'row' }, name),
-            summary.steps.map((st) => {
-              const r = cell.get(`${st.step}\u0000${name}`);
-              if (!r) return h('td', { class: 'none', 'data-step': st.step, 'data-metric': name }, h('span', { class: 'muted' }, '—'));
-              return h(
-                'td',
-                { class: `cell ${r.label.replace(/ /g, '-')}`, 'data-step': st.step, 'data-metric': name, title: r.explanation },
-                h('div', { class: 'verdict' }, badge(r.label)),
-                h('div', { class: 'estimate' }, r.estimate || 'no data'),
-                h('div', { class: 'interval muted' }, r.interval),
-                h('div', { class: 'samples muted small' }, r.samples),
-              );
-            }),
-          ),
+      ],
+      summary.metrics.map((name) =>
+        h(
+          'tr',
+          { 'data-metric': name },
+          h('th', { scope: 'row' }, name),
+          summary.steps.map((st) => {
+            const r = cell.get(`${st.step}\u0000${name}`);
+            if (!r) return h('td', { class: 'none', 'data-step': st.step, 'data-metric': name }, h('span', { class: 'muted' }, '—'));
+            return h(
+              'td',
+              { class: `cell ${r.label.replace(/ /g, '-')}`, 'data-step': st.step, 'data-metric': name, title: r.explanation },
+              h('div', { class: 'verdict' }, badge(r.label)),
+              h('div', { class: 'estimate' }, r.estimate || 'no data'),
+              h('div', { class: 'interval muted' }, r.interval),
+              h('div', { class: 'samples muted small' }, r.samples),
+            );
+          }),
         ),
       ),
     ),

@@ -6,7 +6,7 @@ import { intervalChart, lineChart } from '../charts.js';
 import { ask } from '../controls.js';
 import { h } from '../dom.js';
 import { clock, duration, num, pct, pValue } from '../format.js';
-import { badge, card, empty, errorBox } from './common.js';
+import { badge, card, empty, errorBox, table } from './common.js';
 
 /** A rate readable however small: 12.34%, 0.42%, 0.0042%. */
 export function rate(x) {
@@ -156,35 +156,18 @@ function readoutBlock(r) {
       ),
     ),
     r.sources ? h('p', { class: 'small muted', 'data-sources': '' }, sourcesLine(r.sources)) : null,
-    h(
-      'table',
-      { class: 'branches' },
-      h(
-        'thead',
-        {},
+    table(
+      'branches',
+      ['branch', 'weight', 'participants', 'share', 'decision'],
+      branches.map((b) =>
         h(
           'tr',
           {},
-          h('th', {}, 'branch'),
-          h('th', {}, 'weight'),
-          h('th', {}, 'participants'),
-          h('th', {}, 'share'),
-          h('th', {}, 'decision'),
-        ),
-      ),
-      h(
-        'tbody',
-        {},
-        branches.map((b) =>
-          h(
-            'tr',
-            {},
-            h('td', {}, h('b', {}, b.name), b.control ? h('span', { class: 'muted' }, ' (control)') : null),
-            h('td', {}, Number.isFinite(b.weight) ? pct(b.weight / 1000, 1, false) : '—'),
-            h('td', {}, num(b.participants, 6)),
-            h('td', {}, pct(b.share, 1, false)),
-            h('td', {}, b.decision ? badge(decisionTone(b.decision), b.decision) : ''),
-          ),
+          h('td', {}, h('b', {}, b.name), b.control ? h('span', { class: 'muted' }, ' (control)') : null),
+          h('td', {}, Number.isFinite(b.weight) ? pct(b.weight / 1000, 1, false) : '—'),
+          h('td', {}, num(b.participants, 6)),
+          h('td', {}, pct(b.share, 1, false)),
+          h('td', {}, b.decision ? badge(decisionTone(b.decision), b.decision) : ''),
         ),
       ),
     ),

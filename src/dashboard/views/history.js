@@ -2,7 +2,7 @@
 import { get } from '../api.js';
 import { h, s } from '../dom.js';
 import { clock, duration, pct, tone, words } from '../format.js';
-import { badge, card, deployLink, empty } from './common.js';
+import { badge, card, deployLink, empty, table } from './common.js';
 import { auditList } from './line.js';
 
 export const PERIODS = [1, 7, 30, 90];
@@ -90,31 +90,22 @@ function outcomeStrip(deploys) {
 }
 
 function deployTable(deploys) {
-  return h(
-    'table',
-    { class: 'deploys' },
-    h(
-      'thead',
-      {},
-      h('tr', {}, h('th', {}, 'deploy'), h('th', {}, 'started'), h('th', {}, 'commits'), h('th', {}, 'outcome'), h('th', {}, 'duration')),
-    ),
-    h(
-      'tbody',
-      {},
-      deploys.map((d) =>
+  return table(
+    'deploys',
+    ['deploy', 'started', 'commits', 'outcome', 'duration'],
+    deploys.map((d) =>
+      h(
+        'tr',
+        { 'data-deploy': d.id },
+        h('td', {}, deployLink(d.id)),
+        h('td', {}, clock(d.createdAt)),
         h(
-          'tr',
-          { 'data-deploy': d.id },
-          h('td', {}, deployLink(d.id)),
-          h('td', {}, clock(d.createdAt)),
-          h(
-            'td',
-            {},
-            (d.commits ?? []).map((c) => h('div', { class: 'small' }, `${c.subject} — ${c.author}`)),
-          ),
-          h('td', {}, badge(d.outcome ?? d.status), d.reason ? h('div', { class: 'muted small' }, d.reason) : null),
-          h('td', {}, d.finishedAt ? duration(d.finishedAt - d.createdAt) : h('span', { class: 'muted' }, 'running')),
+          'td',
+          {},
+          (d.commits ?? []).map((c) => h('div', { class: 'small' }, `${c.subject} — ${c.author}`)),
         ),
+        h('td', {}, badge(d.outcome ?? d.status), d.reason ? h('div', { class: 'muted small' }, d.reason) : null),
+        h('td', {}, d.finishedAt ? duration(d.finishedAt - d.createdAt) : h('span', { class: 'muted' }, 'running')),
       ),
     ),
   );

@@ -4,7 +4,7 @@ import { lineChart, progress } from '../charts.js';
 import { actionButton, lineControl } from '../controls.js';
 import { h } from '../dom.js';
 import { ago, clock, duration, formatChange, shortSha, verdictLabel } from '../format.js';
-import { badge, card, commitList, deployLink, empty, since } from './common.js';
+import { badge, card, commitList, deployLink, empty, since, table } from './common.js';
 import { notificationsCard } from './notifications.js';
 
 export async function render(app) {
@@ -181,58 +181,41 @@ function releasesBlock(r, done) {
   const ids = [...new Set(r.servers.flatMap((s) => s.releases.map((x) => x.id)))];
   const everywhere = ids.filter((id) => r.servers.every((s) => s.releases.some((x) => x.id === id)));
   const info = new Map(r.servers.flatMap((s) => s.releases.map((x) => [x.id, x])));
-  return h(
-    'table',
-    { class: 'releases' },
-    h(
-      'thead',
-      {},
-      h(
+  return table(
+    'releases',
+    ['release', 'commit', 'deploy', r.servers.map((s) => s.server), ''],
+    ids.map((id) => {
+      const x = info.get(id);
+      const current = r.servers.every((s) => s.current === id);
+      return h(
         'tr',
-        {},
-        h('th', {}, 'release'),
-        h('th', {}, 'commit'),
-        h('th', {}, 'deploy'),
-        r.servers.map((s) => h('th', {}, s.server)),
-        h('th', {}, ''),
-      ),
-    ),
-    h(
-      'tbody',
-      {},
-      ids.map((id) => {
-        const x = info.get(id);
-        const current = r.servers.every((s) => s.current === id);
-        return h(
-          'tr',
-          { 'data-release': id },
-          h('td', { class: 'mono' }, id, x.knownBad ? h('span', { class: 'badge fail', title: x.knownBad }, ' known-bad') : null),
-          h('td', { class: 'mono' }, x.sha ? shortSha(x.sha) : '—'),
-          h('td', {}, x.deploy ? deployLink(x.deploy) : '—'),
-          r.servers.map((s) => {
-            const kept = s.releases.find((y) => y.id === id);
-            return h('td', {}, kept ? (kept.current ? 'current' : 'kept') : '—');
-          }),
-          h(
-            'td',
-            {},
-            everywhere.includes(id) && !current && !x.knownBad
-              ? actionButton(
-                  'Roll back here',
-                  {
-                    title: `Roll back to ${id}`,
-                    help: 'Every server switches to this release; the line blocks so the branch tip does not come straight back.',
-                    path: '/api/line/rollback',
-                    fields: () => ({ to: id }),
-                  },
-                  done,
-                  'danger small',
-                )
-              : null,
-          ),
-        );
-      }),
-    ),
+        { 'data-release': id },
+        h('td', { class: 'mono' }, id, x.knownBad ? h('span', { class: 'badge fail', title: x.knownBad }, ' known-bad') : null),
+        h('td', { class: 'mono' }, x.sha ? shortSha(x.sha) : '—'),
+        h('td', {}, x.deploy ? deployLink(x.deploy) : '—'),
+        r.servers.map((s) => {
+          const kept = s.releases.find((y) => y.id === id);
+          return h('td', {}, kept ? (kept.current ? 'current' : 'kept') : '—');
+        }),
+        h(
+          'td',
+          {},
+          everywhere.includes(id) && !current && !x.knownBad
+            ? actionButton(
+                'Roll back here',
+                {
+                  title: `Roll back to ${id}`,
+                  help: 'Every server switches to this release; the line blocks so the branch tip does not come straight back.',
+                  path: '/api/line/rollback',
+                  fields: () => ({ to: id }),
+                },
+                done,
+                'danger small',
+              )
+            : null,
+        ),
+      );
+    }),
   );
 }
 
@@ -377,27 +360,18 @@ function controls(line, done) {
 
 export function auditList(entries) {
   if (!entries.length) return empty('No actions recorded yet.');
-  return h(
-    'table',
-    { class: 'audit' },
-    h(
-      'thead',
-      {},
-      h('tr', {}, h('th', {}, 'when'), h('th', {}, 'who'), h('th', {}, 'action'), h('th', {}, 'target'), h('th', {}, 'reason')),
-    ),
-    h(
-      'tbody',
-      {},
-      entries.map((e) =>
-        h(
-          'tr',
-          {},
-          h('td', { title: clock(e.time) }, ago(e.time)),
-          h('td', {}, e.actor),
-          h('td', {}, h('b', {}, e.action)),
-          h('td', { class: 'mono' }, e.target),
-          h('td', {}, e.reason),
-        ),
+  return table(
+    'audit',
+    ['when', 'who', 'action', 'target', 'reason'],
+    entries.map((e) =>
+      h(
+        'tr',
+        {},
+        h('td', { title: clock(e.time) }, ago(e.time)),
+        h('td', {}, e.actor),
+        h('td', {}, h('b', {}, e.action)),
+        h('td', { class: 'mono' }, e.target),
+        h('td', {}, e.reason),
       ),
     ),
   );
