@@ -64,57 +64,42 @@ function send(res, code, type, body, headers) {
 const json = (res, code, obj, headers) => send(res, code, 'application/json', JSON.stringify(obj), headers);
 const html = (res, code, text, headers) => send(res, code, 'text/html; charset=utf-8', text, headers);
 
+/** A route's label with :name for a path segment ('/product/:id'); the segment is the handler's m[1]. */
+function route(method, label, handler) {
+  return [method, new RegExp(`^${label.replace(/:[^/]+/g, '([^/]+)')}$`), label, handler];
+}
+
 /** Route table: [method, pattern, label, handler]. Labels keep metric cardinality bounded. */
 const routes = [
-  [
-    'GET',
-    /^\/$/,
-    '/',
-    async (req, res) => {
-      await work(1, 4);
-      metrics.visits.inc();
-      html(res, 200, pages.home());
-    },
-  ],
-  [
-    'GET',
-    /^\/product\/([^/]+)$/,
-    '/product/:id',
-    async (req, res, m) => {
-      await work(2, 8);
-      const p = product(m[1]);
-      if (!p) return json(res, 404, { error: 'no such product' });
-      const branch = experiments.branch(userOf(req));
-      html(res, 200, pages.productPage(p, branch), { 'x-branch': branch });
-    },
-  ],
-  [
-    'POST',
-    /^\/signup$/,
-    '/signup',
-    async (req, res) => {
-      const body = await readBody(req);
-      await work(3, 10);
-      metrics.signups.inc();
-      experiments.track(userOf(req, body), 'signup');
-      json(res, 201, { ok: true });
-    },
-  ],
-  [
-    'POST',
-    /^\/checkout$/,
-    '/checkout',
-    async (req, res) => {
-      const body = await readBody(req);
-      await work(4, 12);
-      const user = userOf(req, body);
-      const order = checkout({ user, amount: body.amount, product: body.product });
-      metrics.checkouts.inc();
-      metrics.revenue.inc(order.amount);
-      experiments.track(user, 'checkout', order.amount);
-      json(res, 200, { ok: true, order: order.orderId, amount: order.amount });
-    },
-  ],
+  route('GET', '/', async (req, res) => {
+    await work(1, 4);
+    metrics.visits.inc();
+    html(res, 200, pages.home());
+  }),
+  route('GET', '/product/:id', async (req, res, m) => {
+    await work(2, 8);
+    const p = product(m[1]);
+    if (!p) return json(res, 404, { error: 'no such product' });
+    const branch = experiments.branch(userOf(req));
+    html(res, 200, pages.productPage(p, branch), { 'x-branch': branch });
+  }),
+  route('POST', '/signup', async (req, res) => {
+    const body = await readBody(req);
+    await work(3, 10);
+    metrics.signups.inc();
+    experiments.track(userOf(req, body), 'signup');
+    json(res, 201, { ok: true });
+  }),
+  route('POST', '/checkout', async (req, res) => {
+    const body = await readBody(req);
+    await work(4, 12);
+    const user = userOf(req, body);
+    const order = checkout({ user, amount: body.amount, product: body.product });
+    metrics.checkouts.inc();
+    metrics.revenue.inc(order.amount);
+    experiments.track(user, 'checkout', order.amount);
+    json(res, 200, { ok: true, order: order.orderId, amount: order.amount });
+  }),
 ];
 
 let stopping = false;
