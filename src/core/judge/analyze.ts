@@ -11,6 +11,7 @@ import { pearsonDispersion, rateRatio, rateScore, rowTotals, totals, type RateCe
 
 const strip = ({ x, n }: RateTotals): RateTotals => ({ x, n });
 import { mean, median, numericCells, rateCells } from './series.js';
+import { ownPastContrast } from './own-past.js';
 import { explainMetric } from './evidence.js';
 import type { MetricEvidence, MetricSeries } from './types.js';
 
@@ -158,7 +159,23 @@ function analyzeRate(spec: MetricSeries): MetricAnalysis {
   // pooled two-sample t-test of canary servers against baseline servers. It stays calibrated when
   // errors come in bursts (one server-interval with 5x the errors), where the pooled counts do not.
   const perCan = can.filter((r) => r.length > 0).map(totals);
-  if (B >= 3 && perCan.length >= 1 && tc.x >= PER_SERVER_EVENTS * perCan.length && tb.x >= PER_SERVER_EVENTS * B) {
+  // Servers that differ beyond noise before the deploy (own factors found), with events on every
+  // canary server now and before: each server's change from its own past, unshrunk (own-past.ts).
+  const past =
+    spec.before && own
+      ? ownPastContrast(
+          { baseline: rawBase, canary: rawCan },
+          { baseline: rateCells(spec.kind, spec.before.baseline), canary: rateCells(spec.kind, spec.before.canary) },
+          MIN_CELLS,
+        )
+      : undefined;
+  if (past && past.se > 0) {
+    g = orient * past.diff;
+    se = past.se;
+    z = (g - logBound(spec)) / se;
+    zDf = past.df;
+    exact = undefined;
+  } else if (B >= 3 && perCan.length >= 1 && tc.x >= PER_SERVER_EVENTS * perCan.length && tb.x >= PER_SERVER_EVENTS * B) {
     const logRate = (t: RateTotals) => Math.log((t.x + 0.5) / t.n);
     const yb = perServer.map(logRate);
     const yc = perCan.map(logRate);

@@ -86,15 +86,17 @@ describe('cli/judge', function () {
 
   it('compares each server with its own past when `before` is given: an always-noisier canary passes, a mismatched history is bad input', async () => {
     // The canary server always answered about 3x the errors of the others, before the deploy too.
-    // (x100 the traffic, so that the data can rule a regression beyond tolerance out.)
+    // (x1000 the traffic and a small swing between intervals, so that the data can rule a
+    // regression beyond tolerance out: each server's change from its own past is judged with the
+    // within-server overdispersion, and a +-20% swing per interval would leave +10% open.)
     const noisy = {
       ...errorRate(15),
-      baseline: servers(4, 6, (s, t) => [(5 + ((s * 2 + t) % 3) - 1) * 100, 100_000]),
-      canary: servers(1, 6, (_, t) => [(15 + (t % 3) - 1) * 100, 100_000]),
+      baseline: servers(4, 6, (s, t) => [(50 + ((s * 2 + t) % 3) - 1) * 100, 1_000_000]),
+      canary: servers(1, 6, (_, t) => [(150 + (t % 3) - 1) * 100, 1_000_000]),
     };
     const before = {
-      baseline: servers(4, 20, (s, t) => [(5 + ((s + t) % 3) - 1) * 100, 100_000]),
-      canary: servers(1, 20, (_, t) => [(15 + ((t * 2) % 3) - 1) * 100, 100_000]),
+      baseline: servers(4, 20, (s, t) => [(50 + ((s + t) % 3) - 1) * 100, 1_000_000]),
+      canary: servers(1, 20, (_, t) => [(150 + ((t * 2) % 3) - 1) * 100, 1_000_000]),
     };
     const without = await run('noisy.json', { metrics: [noisy] }, '--json');
     assert.equal(without.exitCode, 1, without.stdout);
