@@ -93,6 +93,16 @@ export async function killRun(change: 'good' | 'bad', point: string): Promise<Ki
       const d = list?.deploys.find((x) => x.shas.includes(sha));
       return d?.outcome && line && !line.inFlight && (line.queue.length === 0 || line.blocked) ? d : undefined;
     };
+    // Where the change stands: its status, and why it is held or what the last gate said.
+    const standing = async () => {
+      const now = (await api<{ deploys: (DeployRow & { reason?: string })[] }>('/api/deploys?limit=20'))?.deploys.find((x) =>
+        x.shas.includes(sha),
+      );
+      const held = (await api<{ inFlight: { hold?: { reason: string }; lastGate?: { explanation: string } } | null }>('/api/line'))
+        ?.inFlight;
+      const why = held?.hold?.reason ?? held?.lastGate?.explanation ?? now?.reason;
+      return now ? `${now.status}${why ? `: ${why}` : ''}` : 'no deploy of the change';
+    };
     const second = start(point);
     const ended = await Promise.race([
       second.then(() => 'exited' as const),
@@ -103,15 +113,12 @@ export async function killRun(change: 'good' | 'bad', point: string): Promise<Ki
     ]);
     if (ended === 'exited') killed = (await second).signal === 'SIGKILL';
     endedHow = ended;
-    const now = (await api<{ deploys: (DeployRow & { reason?: string })[] }>('/api/deploys?limit=20'))?.deploys.find((x) =>
-      x.shas.includes(sha),
-    );
-    const held = (await api<{ inFlight: { hold?: { reason: string }; lastGate?: { explanation: string } } | null }>('/api/line'))?.inFlight;
-    const why = held?.hold?.reason ?? held?.lastGate?.explanation ?? now?.reason;
-    stood = now ? `${now.status}${why ? `: ${why}` : ''}` : 'no deploy of the change';
+    stood = await standing();
     await stop();
     start();
-    const d = await waitFor(finished, 150_000, 'the change to finish after the restart');
+    const d = await waitFor(finished, 150_000, 'the change to finish after the restart').catch(async (err: Error) => {
+      throw new Error(`${err.message} (it stands at ${await standing()})`);
+    });
     outcome = d.outcome ?? d.status;
     // The invariants.
     const list = (await api<{ deploys: DeployRow[] }>('/api/deploys?limit=50'))!.deploys;
