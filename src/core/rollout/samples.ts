@@ -53,34 +53,48 @@ export function toSeries(
    */
   history?: HistoryWindow,
 ): MetricSeries[] {
+  // Each side's samples as a grid (server x tick in its range), looked up once for all metrics: a
+  // search of every tick for every server and metric was quadratic in the fleet (1.4 s of a look
+  // at 1,000 servers). The first sample of a server in a tick wins, as that search did.
+  type Cell = Tick['samples'][number] | undefined;
+  const indexes = new Map<Tick, Map<string, Tick['samples'][number]>>();
+  const indexOf = (t: Tick) => {
+    let m = indexes.get(t);
+    if (!m) {
+      m = new Map();
+      for (const s of t.samples) if (!m.has(s.server)) m.set(s.server, s);
+      indexes.set(t, m);
+    }
+    return m;
+  };
+  const grid = (side: SeriesSide) => {
+    const inRange = ticks.filter((t) => t.time > side.from && t.time <= side.to);
+    const index = inRange.map(indexOf);
+    return { side, times: inRange.map((t) => t.time), rows: side.servers.map((server): Cell[] => index.map((m) => m.get(server))) };
+  };
   // A missing sample stays in place as null, so interval i is the same interval on every server.
-  const collect = (m: SeriesSpec, side: SeriesSide): (Sample | null)[][] => {
+  const collect = (m: SeriesSpec, { side, times, rows }: ReturnType<typeof grid>): (Sample | null)[][] => {
     const warm = Math.max(side.warmupMs ?? WARMUP_MS, Math.min(m.warmupMs ?? 0, side.warmupCapMs ?? 0));
-    return side.servers.map((server) => {
-      const out: (Sample | null)[] = [];
-      for (const t of ticks) {
-        if (t.time <= side.from || t.time > side.to) continue;
-        const s = t.samples.find((x) => x.server === server);
+    return rows.map((row) =>
+      row.map((s, i) => {
         const own =
           side.release === undefined ||
-          (s?.release === undefined ? side.trustUnknown === true : s.release === side.release && t.time - (s.since ?? Infinity) > warm);
-        out.push(s?.ok && own ? sampleOf(m, s.values) : null);
-      }
-      return out;
-    });
+          (s?.release === undefined ? side.trustUnknown === true : s.release === side.release && times[i]! - (s.since ?? Infinity) > warm);
+        return s?.ok && own ? sampleOf(m, s.values) : null;
+      }),
+    );
   };
+  const baseline = grid(sides.baseline);
+  const canary = grid(sides.canary);
+  const before =
+    history && history.to > history.from
+      ? { baseline: grid({ ...history, servers: sides.baseline.servers }), canary: grid({ ...history, servers: sides.canary.servers }) }
+      : undefined;
   return specs.map((m) => ({
     ...m,
-    baseline: collect(m, sides.baseline),
-    canary: collect(m, sides.canary),
-    ...(history && history.to > history.from
-      ? {
-          before: {
-            baseline: collect(m, { ...history, servers: sides.baseline.servers }),
-            canary: collect(m, { ...history, servers: sides.canary.servers }),
-          },
-        }
-      : {}),
+    baseline: collect(m, baseline),
+    canary: collect(m, canary),
+    ...(before ? { before: { baseline: collect(m, before.baseline), canary: collect(m, before.canary) } } : {}),
   }));
 }
 

@@ -24,6 +24,21 @@ describe('samples to series', () => {
     assert.deepEqual(m!.canary, [[null, null, [1, 8]]], 'no value and a failed scrape are both null, in their interval');
   });
 
+  it('reads the first sample of a server in a tick, and a server absent from a tick as null', () => {
+    const t: Tick = { time: 2, samples: [...tick(2, [1, 10], [2, 10]).samples, { server: 's1', ok: true, values: { err: [9, 10] } }] };
+    const [m] = toSeries([spec], [t, tick(3, [3, 10], [4, 10])], {
+      baseline: { servers: ['s1', 's3'], from: 1, to: 3 },
+      canary: { servers: ['s2'], from: 1, to: 3 },
+    });
+    assert.deepEqual(m!.baseline, [
+      [
+        [1, 10],
+        [3, 10],
+      ],
+      [null, null],
+    ]);
+  });
+
   it("adds every server's own samples from the history window as `before`, in the same rows", () => {
     const ticks = [tick(1, [1, 10], [5, 10]), tick(2, [2, 10], [6, 10]), tick(3, [3, 10], [7, 10]), tick(4, [4, 10], [8, 10])];
     const [m] = toSeries(
