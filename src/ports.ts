@@ -1,7 +1,8 @@
 // The interfaces the engine needs from the outside world. Adapters implement them; the
 // simulation implements them too, so the same engine runs in virtual time and for real.
 import type { DeployState, DeployStatus, Outcome } from './core/line/types.js';
-import type { MetricEvidence, Sample } from './core/judge/types.js';
+import type { GateResult, MetricEvidence, Sample } from './core/judge/types.js';
+import type { GateLook, WatchLook } from './core/rollout/look.js';
 import type {
   ConversionEvent,
   EvaluationBucket,
@@ -198,6 +199,21 @@ export interface MetricsSource {
    * increases since the previous call for that server (a first call primes and may return null values).
    */
   sample(servers: Server[], intervalMs: number, signal?: AbortSignal): Promise<ServerSample[]>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The judge
+
+/**
+ * Judges one look of a gate or the watch: builds the series from the ticks and decides. Async so
+ * that it may run off the engine's thread (a look at 1,000 servers takes hundreds of ms). A judge
+ * that cannot look (its worker died, timed out) rejects: the engine makes that a failed look.
+ */
+export interface Judge {
+  gate(look: GateLook, signal?: AbortSignal): Promise<GateResult>;
+  watch(look: WatchLook, signal?: AbortSignal): Promise<GateResult>;
+  /** Frees what the judge holds (a worker thread). */
+  close?(): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { parsePipeline, type PipelineConfig } from './core/config/index.js';
-import { judgeGate, judgeWatch } from './core/judge/index.js';
+import { WorkerJudge } from './adapters/judge/worker.js';
 import { Engine, type TestStage } from './engine/engine.js';
 import { EventBus } from './engine/events.js';
 import { ExperimentRegistry } from './engine/experiments.js';
@@ -226,6 +226,8 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     tap: createConsoleNotifier(log, opts.print),
     source: publicUrl ?? `immune/${config.name}`,
   });
+  // Off the engine's thread: a look at a large fleet would stall the API and the flag endpoints.
+  const judge = new WorkerJudge({ log });
   const engine = new Engine({
     config,
     repo,
@@ -237,7 +239,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     clock: systemClock,
     events,
     log,
-    judge: { gate: judgeGate, watch: judgeWatch },
+    judge,
     tests,
     codeHost,
     publicUrl,
@@ -276,6 +278,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
       flagRollouts?.stop();
       await rt.server?.close().catch(() => undefined);
       await engine.stop();
+      await judge.close();
       await notifier.stop();
       if (o.stopFleet) await fleet.close?.();
       await store.close();

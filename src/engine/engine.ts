@@ -4,13 +4,13 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { PipelineConfig } from '../core/config/pipeline.js';
 import { metricUnit } from '../core/config/metrics.js';
-import type { GateInput, GateResult, WatchInput } from '../core/judge/types.js';
+import type { GateResult } from '../core/judge/types.js';
 import { initialState, isFinished, next, resumeActions, resumedState, type MachineContext } from '../core/line/machine.js';
 import type { Action, DeployEvent, DeployState } from '../core/line/types.js';
 import { findKnownBad, knownBadReason, rememberBad } from '../core/line/known-bad.js';
 import { revertable } from '../core/line/reverts.js';
 import { planRollout } from '../core/rollout/plan.js';
-import { splitUnresponsive, toSeries, type SeriesSpec, type Tick } from '../core/rollout/samples.js';
+import { splitUnresponsive, type SeriesSpec, type Tick } from '../core/rollout/samples.js';
 import { ConflictError, ImmuneError, InputError, NotFoundError } from '../core/errors.js';
 import { faultPoint } from './fault-point.js';
 import type {
@@ -21,6 +21,7 @@ import type {
   Commit,
   DeployRecord,
   Fleet,
+  Judge,
   LineRecord,
   MetricsSource,
   Notification,
@@ -49,11 +50,6 @@ import { summarizeLine, type LineStatus } from './summary.js';
 
 /** The longest start-up left out of a gate or the watch after a server switches builds. */
 const START_UP_MS = 15_000;
-
-export interface Judge {
-  gate(input: GateInput): GateResult;
-  watch(input: WatchInput): GateResult;
-}
 
 export interface TestStageResult {
   ok: boolean;
@@ -893,25 +889,28 @@ export class Engine implements LineControl {
     // Each server's start-up on the build it runs is not evidence (cold caches and JIT read as a latency
     // or CPU regression): a canary's first seconds on the new build, a baseline server's after a restart.
     const warmupMs = Math.min(START_UP_MS, bake.min / 3);
-    const series = toSeries(
-      this.specs,
-      this.sampler.all,
-      {
+    const samples = {
+      specs: this.specs,
+      ticks: this.sampler.all,
+      sides: {
         baseline: { servers: baseline, from: since, to: now, release: d.previous?.id, warmupMs, warmupCapMs: bake.min, trustUnknown: true },
         canary: { servers: canary, from: since, to: now, release: d.artifact?.id, warmupMs, warmupCapMs: bake.min, trustUnknown: true },
       },
       history,
+    };
+    const result = await this.d.judge.gate(
+      {
+        alpha: this.cfg.rollout.alpha,
+        samples,
+        elapsedMs: now - since,
+        minBakeMs: bake.min,
+        maxBakeMs: bake.max,
+        onInconclusive: this.cfg.rollout.on_inconclusive,
+        unresponsive: down.blamed,
+        unresponsiveWhy: down.reasons,
+      },
+      signal,
     );
-    const result = this.d.judge.gate({
-      alpha: this.cfg.rollout.alpha,
-      metrics: series,
-      elapsedMs: now - since,
-      minBakeMs: bake.min,
-      maxBakeMs: bake.max,
-      onInconclusive: this.cfg.rollout.on_inconclusive,
-      unresponsive: down.blamed,
-      unresponsiveWhy: down.reasons,
-    });
     await this.recordLook(d, 'gate', step, now, now - since, result);
     return { type: 'gate', step, result, policy: this.cfg.rollout.on_inconclusive, paused: this.line.paused };
   }
@@ -930,7 +929,7 @@ export class Engine implements LineControl {
     const down = splitUnresponsive(this.sampler.all, { onNew: fleet, others: [], from: state.since, watch: true });
     this.reportIncidents(d, down.incidents, down.reasons, 'a server that has not answered since before the watch');
     const all = fleet.filter((id) => !down.incidents.includes(id));
-    const series = toSeries(this.specs, this.sampler.all, {
+    const sides = {
       baseline: { servers: all, from: before - this.cfg.watch.window, to: before },
       // Each server's start-up on the new build is not part of the watch (start-up CPU and memory are not a slow failure).
       canary: {
@@ -942,16 +941,19 @@ export class Engine implements LineControl {
         warmupCapMs: this.cfg.watch.duration / 3,
         trustUnknown: true,
       },
-    });
-    const result = this.d.judge.watch({
-      alpha: this.cfg.rollout.alpha,
-      metrics: series,
-      elapsedMs: now - state.since,
-      durationMs: this.cfg.watch.duration,
-      unresponsive: down.blamed,
-      unresponsiveWhy: down.reasons,
-      onInconclusive: this.cfg.rollout.on_inconclusive,
-    });
+    };
+    const result = await this.d.judge.watch(
+      {
+        alpha: this.cfg.rollout.alpha,
+        samples: { specs: this.specs, ticks: this.sampler.all, sides },
+        elapsedMs: now - state.since,
+        durationMs: this.cfg.watch.duration,
+        unresponsive: down.blamed,
+        unresponsiveWhy: down.reasons,
+        onInconclusive: this.cfg.rollout.on_inconclusive,
+      },
+      signal,
+    );
     await this.recordLook(d, 'watch', -1, now, now - state.since, result);
     return { type: 'watch', result, policy: this.cfg.rollout.on_inconclusive };
   }

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { NotFoundError } from '../../src/core/errors.js';
 import { openSqliteStore } from '../../src/adapters/store/sqlite/index.js';
 import { parsePipeline } from '../../src/core/config/index.js';
-import { judgeGate, judgeWatch } from '../../src/core/judge/index.js';
+import { inProcessJudge } from '../../src/adapters/judge/in-process.js';
 import { Engine, type EngineDeps } from '../../src/engine/engine.js';
 import { EventBus } from '../../src/engine/events.js';
 import type { Commit, Notification, Repo, Store } from '../../src/ports.js';
@@ -112,7 +112,7 @@ export function world(): World {
     clock,
     events: new EventBus(),
     log: pino({ level: process.env.FAULT_LOG ?? 'silent' }),
-    judge: { gate: judgeGate, watch: judgeWatch },
+    judge: inProcessJudge,
   };
   return { clock, fleet, repo, store, notes, deps };
 }

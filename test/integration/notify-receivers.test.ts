@@ -14,7 +14,7 @@ import { SMTPServer } from 'smtp-server';
 import { buildNotifier, type QueuedNotifier } from '../../src/adapters/notify/index.js';
 import { openSqliteStore } from '../../src/adapters/store/sqlite/index.js';
 import { parsePipeline } from '../../src/core/config/index.js';
-import { judgeGate, judgeWatch } from '../../src/core/judge/index.js';
+import { inProcessJudge } from '../../src/adapters/judge/in-process.js';
 import { Engine } from '../../src/engine/engine.js';
 import { EventBus } from '../../src/engine/events.js';
 import type { Store } from '../../src/ports.js';
@@ -274,7 +274,7 @@ notify:
       clock,
       events: new EventBus(),
       log,
-      judge: { gate: judgeGate, watch: judgeWatch },
+      judge: inProcessJudge,
       publicUrl: PUBLIC,
     });
     await engine.start();

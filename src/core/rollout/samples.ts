@@ -43,7 +43,7 @@ export type SeriesSpec = MetricSpec & { per?: string; warmupMs?: number };
 
 export function toSeries(
   specs: SeriesSpec[],
-  ticks: Tick[],
+  ticks: readonly Tick[],
   sides: { baseline: SeriesSide; canary: SeriesSide },
   /**
    * Also every server's own samples in this window (before the deploy), as `before`: with

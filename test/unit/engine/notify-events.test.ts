@@ -6,7 +6,7 @@ import pino from 'pino';
 import { openSqliteStore } from '../../../src/adapters/store/sqlite/index.js';
 import { parsePipeline } from '../../../src/core/config/index.js';
 import { DeployError } from '../../../src/core/errors.js';
-import { judgeGate, judgeWatch } from '../../../src/core/judge/index.js';
+import { inProcessJudge } from '../../../src/adapters/judge/in-process.js';
 import { Engine } from '../../../src/engine/engine.js';
 import { EventBus } from '../../../src/engine/events.js';
 import type { Artifact, Notification, Server, Store } from '../../../src/ports.js';
@@ -90,7 +90,7 @@ describe('engine notifications (virtual time)', function () {
       clock,
       events: new EventBus(),
       log: pino({ level: 'silent' }),
-      judge: { gate: judgeGate, watch: judgeWatch },
+      judge: inProcessJudge,
       publicUrl: 'http://immune.test',
     });
     await engine.start();

@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import pino from 'pino';
 import { openSqliteStore } from '../../../src/adapters/store/sqlite/index.js';
 import { parsePipeline } from '../../../src/core/config/index.js';
-import { judgeGate, judgeWatch } from '../../../src/core/judge/index.js';
-import { Engine } from '../../../src/engine/engine.js';
+import { inProcessJudge } from '../../../src/adapters/judge/in-process.js';
+import { Engine, type EngineDeps } from '../../../src/engine/engine.js';
 import { EventBus } from '../../../src/engine/events.js';
-import type { Store } from '../../../src/ports.js';
+import type { Judge, Store } from '../../../src/ports.js';
 import { VirtualClock } from '../../../src/sim/clock.js';
 import { SimFleet } from '../../../src/sim/fleet.js';
 import { MemoryRepo } from '../../helpers/memory-repo.js';
@@ -30,6 +30,25 @@ rollout:
 watch: { duration: 10s, window: 30s }
 `;
 
+/** The shop on 8 simulated servers. */
+function simFleet(clock: VirtualClock, seed: number, rps = 50): SimFleet {
+  return new SimFleet(clock, { servers: 8, rps, errorRate: 0, checkoutShare: 0.15, outlierProbability: 0, seed, activateMs: 500 });
+}
+
+/** The engine on the simulation with what the tests here share (PIPELINE, a no-op build, the in-process judge); each says what differs. */
+function simEngine(d: Pick<EngineDeps, 'repo' | 'store' | 'clock'> & { fleet: SimFleet } & Partial<EngineDeps>): Engine {
+  return new Engine({
+    config: parsePipeline(PIPELINE, 'sim.yaml'),
+    builder: { build: async (co) => ({ id: `r-${co.sha.slice(0, 8)}`, sha: co.sha, path: '/nonexistent.tar.gz', bytes: 1 }) },
+    metrics: d.fleet,
+    notifier: { notify: async () => undefined },
+    events: new EventBus(),
+    log: pino({ level: 'silent' }),
+    judge: inProcessJudge,
+    ...d,
+  });
+}
+
 describe('engine on the simulated fleet (virtual time)', function () {
   this.timeout(30_000);
   let store: Store;
@@ -41,33 +60,18 @@ describe('engine on the simulated fleet (virtual time)', function () {
 
   it('ships a good commit, then catches a bad one at the canary, rolls back, reverts and blocks', async () => {
     const clock = new VirtualClock(Date.UTC(2026, 0, 1));
-    const fleet = new SimFleet(clock, {
-      servers: 8,
-      rps: 50,
-      errorRate: 0,
-      checkoutShare: 0.15,
-      outlierProbability: 0,
-      seed: 11,
-      activateMs: 500,
-    });
+    const fleet = simFleet(clock, 11);
     const repo = new MemoryRepo();
     const good = 'a'.repeat(40);
     const bad = 'b'.repeat(40);
     repo.push(good, 'good change');
     fleet.inject(bad, { checkoutFailure: 0.3 });
     store = openSqliteStore(':memory:');
-    engine = new Engine({
-      config: parsePipeline(PIPELINE, 'sim.yaml'),
+    engine = simEngine({
       repo,
-      builder: { build: async (co) => ({ id: `r-${co.sha.slice(0, 8)}`, sha: co.sha, path: '/nonexistent.tar.gz', bytes: 1 }) },
       fleet,
-      metrics: fleet,
       store,
-      notifier: { notify: async () => undefined },
       clock,
-      events: new EventBus(),
-      log: pino({ level: 'silent' }),
-      judge: { gate: judgeGate, watch: judgeWatch },
     });
     const started = Date.now();
     await engine.start();
@@ -119,35 +123,22 @@ describe('engine on the simulated fleet (virtual time)', function () {
   it('holds a rollout at an inconclusive gate for a captain (hold policy), notifies, and goes on, bakes again or rolls back as told', async () => {
     const clock = new VirtualClock(Date.UTC(2026, 0, 1));
     // A trickle of traffic: no metric ever has enough data, so every gate and watch ends inconclusive.
-    const fleet = new SimFleet(clock, {
-      servers: 8,
-      rps: 0.05,
-      errorRate: 0,
-      checkoutShare: 0.15,
-      outlierProbability: 0,
-      seed: 12,
-      activateMs: 500,
-    });
+    const fleet = simFleet(clock, 12, 0.05);
     const repo = new MemoryRepo();
     repo.push('a'.repeat(40), 'first');
     const notes: { kind: string; title: string; body: string }[] = [];
     const holdStore = openSqliteStore(':memory:');
-    const e = new Engine({
+    const e = simEngine({
       // No critical metric: a critical one without data fails the gate at max bake instead.
       config: parsePipeline(
         PIPELINE.replace('max_bake: 90s', 'max_bake: 90s\n  on_inconclusive: hold').replaceAll(', critical: true', ''),
         'sim.yaml',
       ),
       repo,
-      builder: { build: async (co) => ({ id: `r-${co.sha.slice(0, 8)}`, sha: co.sha, path: '/nonexistent.tar.gz', bytes: 1 }) },
       fleet,
-      metrics: fleet,
       store: holdStore,
       notifier: { notify: async (n) => void notes.push(n) },
       clock,
-      events: new EventBus(),
-      log: pino({ level: 'silent' }),
-      judge: { gate: judgeGate, watch: judgeWatch },
     });
     const until = async (what: string, ok: (s: Awaited<ReturnType<Engine['status']>>) => boolean) => {
       for (let i = 0; i < 2000; i++) {
@@ -205,15 +196,7 @@ describe('engine on the simulated fleet (virtual time)', function () {
 
   it('a baseline server that dies during the bake is an incident, not evidence: the good commit goes live (issue 18 item 10)', async () => {
     const clock = new VirtualClock(Date.UTC(2026, 0, 1));
-    const fleet = new SimFleet(clock, {
-      servers: 8,
-      rps: 50,
-      errorRate: 0,
-      checkoutShare: 0.15,
-      outlierProbability: 0,
-      seed: 13,
-      activateMs: 500,
-    });
+    const fleet = simFleet(clock, 13);
     // The killed server stays dead: no scrape answers, whatever build it is given.
     let dead: string | undefined;
     const sample = fleet.sample.bind(fleet);
@@ -228,19 +211,16 @@ describe('engine on the simulated fleet (virtual time)', function () {
     const notes: { kind: string; title: string; body: string }[] = [];
     const st = openSqliteStore(':memory:');
     const events = new EventBus();
-    const e = new Engine({
+    const e = simEngine({
       // An inconclusive look passes here: what is tested is that the dead server does not fail the deploy.
       config: parsePipeline(PIPELINE.replace('max_bake: 90s', 'max_bake: 90s\n  on_inconclusive: pass'), 'sim.yaml'),
       repo,
-      builder: { build: async (co) => ({ id: `r-${co.sha.slice(0, 8)}`, sha: co.sha, path: '/nonexistent.tar.gz', bytes: 1 }) },
       fleet,
       metrics,
       store: st,
       notifier: { notify: async (n) => void notes.push(n) },
       clock,
       events,
-      log: pino({ level: 'silent' }),
-      judge: { gate: judgeGate, watch: judgeWatch },
     });
     try {
       await e.start();
@@ -272,6 +252,45 @@ describe('engine on the simulated fleet (virtual time)', function () {
         notes.some((n) => n.kind === 'info' && n.title.includes(dead!) && /not blamed on the change/.test(n.body)),
         JSON.stringify(notes.map((n) => n.title)),
       );
+    } finally {
+      await e.stop();
+      await st.close();
+    }
+  });
+  it('a judge that cannot look (its worker died) fails the gate look: rolled back and reverted, never live', async () => {
+    const clock = new VirtualClock(Date.UTC(2026, 0, 1));
+    const fleet = simFleet(clock, 13);
+    const repo = new MemoryRepo();
+    repo.push('a'.repeat(40), 'first');
+    let broken = false;
+    const judge: Judge = {
+      gate: (look, signal) =>
+        broken ? Promise.reject(new Error("the judge's worker exited (code 1)")) : inProcessJudge.gate(look, signal),
+      watch: (look, signal) => inProcessJudge.watch(look, signal),
+    };
+    const st = openSqliteStore(':memory:');
+    const e = simEngine({
+      repo,
+      fleet,
+      store: st,
+      clock,
+      judge,
+    });
+    try {
+      await e.start();
+      await clock.sleep(2000);
+      await e.idle(600_000);
+      broken = true;
+      const good = 'c'.repeat(40);
+      repo.push(good, 'good change, judged by a broken judge');
+      await clock.sleep(2000);
+      await e.idle(600_000);
+      const [last] = await st.line.listDeploys('sim', { limit: 1 });
+      assert.deepEqual(last!.shas, [good]);
+      assert.notEqual(last!.outcome, 'live');
+      assert.equal(last!.outcome, 'reverted', 'a failed look, as a failing metric would be');
+      assert.match(last!.reason ?? '', /^gate failed: the judge's worker exited/);
+      for (const s of await fleet.servers()) assert.equal(await fleet.release(s), `r-${'a'.repeat(8)}`, 'rolled back');
     } finally {
       await e.stop();
       await st.close();
