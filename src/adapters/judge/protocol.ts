@@ -15,4 +15,12 @@ export type JudgeRequest = {
   add: [number, Tick][];
 } & ({ kind: 'gate'; look: WithoutTicks<GateLook> } | { kind: 'watch'; look: WithoutTicks<WatchLook> });
 
+/** Ticks ahead of a look that needs many (sent a few at a time so that the engine's thread never stops long); no reply. */
+export interface JudgeHold {
+  kind: 'hold';
+  add: [number, Tick][];
+}
+
+export type JudgeMessage = JudgeRequest | JudgeHold;
+
 export type JudgeReply = { id: number; ok: true; result: GateResult } | { id: number; ok: false; error: string };

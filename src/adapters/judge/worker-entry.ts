@@ -3,14 +3,15 @@
 import { parentPort } from 'node:worker_threads';
 import { judgeGateLook, judgeWatchLook } from '../../core/rollout/look.js';
 import type { Tick } from '../../core/rollout/samples.js';
-import type { JudgeReply, JudgeRequest } from './protocol.js';
+import type { JudgeMessage, JudgeReply } from './protocol.js';
 
 const held = new Map<number, Tick>();
 const port = parentPort;
 if (!port) throw new Error('worker-entry.ts runs as a worker thread (adapters/judge/worker.ts starts it)');
 
-port.on('message', (m: JudgeRequest) => {
+port.on('message', (m: JudgeMessage) => {
   for (const [id, t] of m.add) held.set(id, t);
+  if (m.kind === 'hold') return;
   const ticks = m.ticks.map((id) => {
     const t = held.get(id);
     // The two sides no longer agree on what this thread holds: end it (uncaught), the engine's side starts a new one.

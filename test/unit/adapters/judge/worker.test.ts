@@ -96,6 +96,15 @@ describe('judge on a worker thread', function () {
     assert.equal(w.restarts, 0);
   });
 
+  it('sends many missing ticks a few at a time ahead of the look, and looks sent together stay in order', async () => {
+    const all = ticks(90);
+    const w = judge({ samplesPerMessage: 100 });
+    const looks = [70, 90, 75, 71].map((n) => gateLook(all.slice(0, n)));
+    const got = await Promise.all(looks.map((l) => w.gate(l)));
+    for (const [i, l] of looks.entries()) assert.deepEqual(got[i], await inProcessJudge.gate(l));
+    assert.equal(w.restarts, 0);
+  });
+
   it('a worker that dies fails the look (an error, never a result), and the next look starts a new worker', async () => {
     const w = judge({ entry: new URL('../../../fixtures/judge-worker/crash.ts', import.meta.url) });
     const look = gateLook(ticks(70));
