@@ -6,9 +6,10 @@
 //
 // Also the one-shot fleet-like suite (scripts/bench-oneshot.ts: `immune judge` against a per-server
 // t-test and a Kayenta-style test on 2-of-20-server fleets, 6 intervals, no history) and the
-// gate's own cost per look at 1,000 servers x 60 intervals.
+// gate's own cost per look at 1,000 servers x 60 intervals (scripts/bench-gate-cost.ts: on the engine's
+// thread and through the worker judge, and what an HTTP server on the engine's thread sees meanwhile).
 //
-//   npm run bench:detection -- [--quick] [--suite all|sequential|oneshot|cost] [--nulls 1000] [--runs 200] [--horizon-nulls 200] [--tolerated 500] [--oneshot-runs 2000] [--alpha 0.01] [--workers 2] [--out bench-results] [--no-png] [--no-history] [--chart-only]
+//   npm run bench:detection -- [--quick] [--suite all|sequential|oneshot|cost] [--nulls 1000] [--runs 200] [--horizon-nulls 200] [--tolerated 500] [--oneshot-runs 2000] [--cost-servers 1000] [--alpha 0.01] [--workers 2] [--out bench-results] [--no-png] [--no-history] [--chart-only]
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +18,8 @@ import { runGate, type GateRunOptions, type GateRunResult } from '../src/sim/gat
 import { MODEL_DEFAULTS, SIM_METRICS, type Regression } from '../src/sim/model.js';
 import { createRandom } from '../src/sim/random.js';
 import { gaussianKl, poissonKl, sprtSeconds } from '../src/sim/sprt-bound.js';
-import { gateCost, printOneShot, runOneShot } from './bench-oneshot.js';
+import { runGateCost } from './bench-gate-cost.js';
+import { printOneShot, runOneShot } from './bench-oneshot.js';
 
 const QUICK = process.argv.includes('--quick');
 const SUITE = process.argv.includes('--suite') ? process.argv[process.argv.indexOf('--suite') + 1] : 'all';
@@ -233,11 +235,7 @@ async function main(): Promise<void> {
       );
     }
     if (SUITE === 'cost' || SUITE === 'all') {
-      const plain = gateCost(1000, 60, false);
-      const own = gateCost(1000, 60, true);
-      process.stdout.write(
-        `gate cost, one look at 1,000 servers x 60 intervals x ${SIM_METRICS.length} metrics, main thread (median of 5 after a warm-up look): ${plain.toFixed(0)} ms; with own history: ${own.toFixed(0)} ms\n\n`,
-      );
+      process.stdout.write(`${await runGateCost({ servers: arg('cost-servers', 1000) })}\n\n`);
     }
     if (SUITE !== 'all') return;
   }

@@ -1,17 +1,14 @@
-// The one-shot fleet-like suite and the gate's own cost, for `npm run bench:detection`
+// The one-shot fleet-like suite, for `npm run bench:detection`
 // (scripts/bench-detection.ts calls these). One-shot: 2 canaries of 20 servers, 6 intervals,
 // servers that differ a lot, heavy tails, no own history, alpha 0.01 over 4 metrics; immune's
 // `immune judge` (judgeFixed) against a per-server t-test on log means (Bonferroni; against
 // the tolerance and against no change) and a Kayenta-style pooled Mann-Whitney + effect test,
 // all on the same data.
 import { judgeFixed } from '../src/core/judge/fixed.js';
-import { judgeGate } from '../src/core/judge/gate.js';
-import type { MetricSeries, Sample } from '../src/core/judge/types.js';
 import { visibleRegression } from '../src/core/judge/verdicts.js';
 import { ONESHOT_METRICS, oneShotDeploy, type OneShotChange } from '../src/sim/oneshot.js';
 import { createRandom } from '../src/sim/random.js';
 import { perServerTJudge, referenceJudge } from '../src/sim/reference-judge.js';
-import { SIM_METRICS } from '../src/sim/model.js';
 
 export interface OneShotScenario {
   id: string;
@@ -120,48 +117,4 @@ export function printOneShot(rows: OneShotRow[], alpha: number): string {
     );
   }
   return out.join('\n');
-}
-
-/** A fleet of `servers` servers with `intervals` intervals of every simulated metric, canary the first 10%. */
-function bigFleet(servers: number, intervals: number, history: boolean): MetricSeries[] {
-  const r = createRandom(42);
-  const C = Math.max(1, Math.round(servers / 10));
-  const cell = (m: (typeof SIM_METRICS)[number], s: number): Sample => {
-    const req = 400 + Math.round(40 * r.normal());
-    if (m.kind === 'ratio') return [Math.max(0, Math.round(req * 0.01 * (1 + 0.3 * r.normal()))), req];
-    if (m.kind === 'count')
-      return m.per ? [Math.max(0, Math.round(req * 0.1 * (1 + 0.1 * r.normal()))), req] : Math.max(0, Math.round(40 + 6 * r.normal()));
-    return (m.name === 'memory' ? 3e8 : 0.25) * Math.exp(0.02 * (s % 7) + 0.05 * r.normal());
-  };
-  const rows = (m: (typeof SIM_METRICS)[number], n: number, from: number) =>
-    Array.from({ length: n }, (_, s) => Array.from({ length: intervals }, () => cell(m, s + from)));
-  return SIM_METRICS.map((m) => ({
-    ...m,
-    baseline: rows(m, servers - C, C),
-    canary: rows(m, C, 0),
-    ...(history ? { before: { baseline: rows(m, servers - C, C), canary: rows(m, C, 0) } } : {}),
-  }));
-}
-
-/** Milliseconds per look of the gate at `servers` x `intervals`, median of `reps` after a warm-up look. */
-export function gateCost(servers: number, intervals: number, history: boolean, reps = 5): number {
-  const metrics = bigFleet(servers, intervals, history);
-  const input = {
-    alpha: 0.01,
-    metrics,
-    elapsedMs: intervals * 5000,
-    minBakeMs: 60_000,
-    maxBakeMs: 300_000,
-    onInconclusive: 'hold' as const,
-    unresponsive: [],
-  };
-  judgeGate(input);
-  const times: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    judgeGate(input);
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
 }
