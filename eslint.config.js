@@ -10,7 +10,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/core/**/*.ts'],
+    files: ['src/core/**/*.ts', 'src/core/**/*.js'],
     rules: {
       'no-restricted-imports': ['error', { patterns: ['node:*', '../../engine/*', '../../adapters/*', '../../server/*', '../../cli/*'] }],
       'no-restricted-properties': [

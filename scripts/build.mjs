@@ -23,8 +23,8 @@ if (r.status !== 0) {
   process.stderr.write(`build: tsc failed (exit ${r.status ?? r.signal})\n`);
   process.exit(1);
 }
-// Static files next to the modules that find them through import.meta.url.
-for (const dir of ['dashboard', 'demo/shop']) {
+// Static files next to the modules that find them through import.meta.url, and core's plain-JS words.
+for (const dir of ['dashboard', 'demo/shop', 'core/format']) {
   await mkdir(join(next, dir), { recursive: true });
   await cp(join(root, 'src', dir), join(next, dir), { recursive: true, filter: (p) => !p.endsWith('.ts') || p.endsWith('.d.ts') });
 }

@@ -152,13 +152,19 @@ describe('dashboard: API docs match the real server', function () {
     assert.match(bad.json().error.message, /unknown API token/);
   });
 
-  it('serves the page at / with a strict CSP, and leaves unknown /api paths to the JSON 404', async () => {
+  it("serves the page at / (and core's words it imports) with a strict CSP, and leaves unknown /api paths to the JSON 404", async () => {
     const index = await app.inject({ method: 'GET', url: '/' });
     assert.equal(index.statusCode, 200);
     assert.match(index.body, /<script type="module" src="\/app.js"><\/script>/);
     assert.match(String(index.headers['content-security-policy']), /default-src 'self'; script-src 'self'/);
     const js = await app.inject({ method: 'GET', url: '/views/deploy.js' });
     assert.match(String(js.headers['content-type']), /javascript/);
+    // The evidence's words the page shares with core: the JavaScript, with the page's headers; not its declarations.
+    const words = await app.inject({ method: 'GET', url: '/core/format/words.js' });
+    assert.equal(words.statusCode, 200);
+    assert.match(String(words.headers['content-type']), /javascript/);
+    assert.match(String(words.headers['content-security-policy']), /default-src 'self'/);
+    assert.equal((await app.inject({ method: 'GET', url: '/core/format/words.d.ts' })).statusCode, 404);
     const nope = await app.inject({ method: 'GET', url: '/api/nope' });
     assert.equal(nope.statusCode, 404);
     assert.equal(nope.json().error.code, 'IMMUNE_NOT_FOUND');

@@ -1,7 +1,7 @@
 // What every notification backend implements (one file per backend, built by factory.ts), and the
 // pieces they share: an HTTP POST that turns a refusal into a DeliveryError, and the evidence as text.
 import type { Notification } from '../../ports.js';
-import { formatP } from '../../core/judge/evidence.js';
+import { formatP } from '../../core/format/words.js';
 
 export interface SendContext {
   /** For e-mail: `authors` or `list` (a route entry `email:authors`). */

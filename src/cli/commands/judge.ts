@@ -2,7 +2,8 @@
 // statistics the gate uses, for scripts, CI and curious engineers.
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { verdictLabel, withoutName } from '../../core/judge/evidence.js';
+import { withoutName } from '../../core/judge/evidence.js';
+import { verdictLabel } from '../../core/format/words.js';
 import { judgeFixed } from '../../core/judge/index.js';
 import { parseJudgeInput } from '../../core/judge/input.js';
 import type { JudgeOutput } from '../../core/judge/types.js';

@@ -5,159 +5,22 @@
 // reads as "more than ×1,000" (and the levels say the rest); a baseline without events reads as
 // the counts and a one-sided bound; no data reads as "no data", never as pass.
 import type { EventCounts, MetricEvidence, MetricKind, ValueUnit } from './types.js';
-
-/** Relative changes beyond ×1,000 are not worth a digit more: the levels say the rest. */
-const HUGE_RATIO = 1000;
+// Numbers with their units come from ../format/words.js, plain JavaScript the dashboard loads as well.
+import type { UnitInfo } from '../format/words.js';
+import {
+  count,
+  defaultUnit,
+  formatChange,
+  formatDifference,
+  formatInterval,
+  formatP,
+  formatTolerance,
+  formatValue,
+  isNoData,
+  verdictLabel,
+} from '../format/words.js';
 
 const fin = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
-/** Stand-ins for infinities in stored JSON (Number.MAX_VALUE) count as unbounded. */
-const bounded = (x: unknown): x is number => fin(x) && Math.abs(x) < 1e15;
-
-/** A plain number with `digits` significant digits, grouped, never in exponent form. */
-export function plain(x: number, digits = 3): string {
-  if (!fin(x)) return 'n/a';
-  if (x === 0) return '0';
-  const a = Math.abs(x);
-  if (a >= 1e15) return `${x < 0 ? '-' : ''}more than 1,000,000,000,000,000`;
-  if (a < 1e-6) return x < 0 ? '-0.000001' : '< 0.000001';
-  return x.toLocaleString('en-US', { maximumSignificantDigits: digits, maximumFractionDigits: 6 });
-}
-
-function signed(text: string, x: number): string {
-  return x > 0 && !text.startsWith('<') ? `+${text}` : text;
-}
-
-/** A count of events or samples: "1,957"; a fractional count keeps one decimal. */
-export function count(x: number): string {
-  if (!fin(x)) return 'n/a';
-  return Number.isInteger(x) ? x.toLocaleString('en-US') : x.toLocaleString('en-US', { maximumFractionDigits: 1 });
-}
-
-/** A share as a percentage with enough digits to tell 0.01% from 0: 0.0082 -> "0.82%". */
-export function percent(x: number): string {
-  if (!fin(x)) return 'n/a';
-  const v = x * 100;
-  if (v === 0) return '0%';
-  if (Math.abs(v) < 0.0001) return v < 0 ? '-0.0001%' : '< 0.0001%';
-  const digits = Math.abs(v) >= 10 ? 3 : 2;
-  return `${plain(v, digits)}%`;
-}
-
-/** Seconds as ms below a second, s below two minutes, then minutes. */
-function seconds(x: number): string {
-  const a = Math.abs(x);
-  if (a === 0) return '0 ms';
-  if (a < 1) return `${plain(x * 1000, 3)} ms`;
-  if (a < 120) return `${plain(x, 3)} s`;
-  if (a < 7200) return `${plain(x / 60, 3)} min`;
-  return `${plain(x / 3600, 3)} h`;
-}
-
-const BYTE_UNITS: [number, string][] = [
-  [1e12, 'TB'],
-  [1e9, 'GB'],
-  [1e6, 'MB'],
-  [1e3, 'kB'],
-];
-
-/** Bytes in decimal units: 1.25e8 -> "125 MB". */
-function bytes(x: number): string {
-  const a = Math.abs(x);
-  for (const [size, name] of BYTE_UNITS) if (a >= size) return `${plain(x / size, 3)} ${name}`;
-  return `${plain(x, 3)} B`;
-}
-
-/** Events per interval as events per minute when the interval is known. */
-function perMinute(x: number, intervalMs: number | undefined): string {
-  return fin(intervalMs) && intervalMs > 0 ? `${plain((x * 60_000) / intervalMs, 3)} per minute` : `${plain(x, 3)} per interval`;
-}
-
-/** How a metric's values read, from its kind and declared unit. */
-export interface UnitInfo {
-  kind: MetricKind;
-  unit?: ValueUnit;
-  /** Sampling interval: a count reads per minute with it. */
-  intervalMs?: number;
-}
-
-/** The unit a metric's values are in when nothing was declared. */
-export function defaultUnit(kind: MetricKind): ValueUnit {
-  return kind === 'ratio' ? 'fraction' : kind === 'count' ? 'count' : 'none';
-}
-
-/** One value of a metric with its unit: "0.82%", "412 ms", "125 MB", "3.2% CPU", "12 per minute". */
-export function formatValue(x: number, u: UnitInfo): string {
-  if (!fin(x)) return 'n/a';
-  switch (u.unit ?? defaultUnit(u.kind)) {
-    case 'fraction':
-      return percent(x);
-    case 'seconds':
-      return seconds(x);
-    case 'milliseconds':
-      return seconds(x / 1000);
-    case 'bytes':
-      return bytes(x);
-    case 'cores':
-      return `${plain(x * 100, 3)}% CPU`;
-    case 'count':
-      return perMinute(x, u.intervalMs);
-    default:
-      return plain(x, 3);
-  }
-}
-
-/** A difference between two values of a metric: "+0.37 pp", "+58 ms", "-12 MB". */
-export function formatDifference(d: number, u: UnitInfo): string {
-  if (!fin(d)) return 'n/a';
-  const unit = u.unit ?? defaultUnit(u.kind);
-  if (unit === 'fraction') {
-    const pp = d * 100;
-    if (pp === 0) return '0 pp';
-    if (Math.abs(pp) < 0.0001) return pp < 0 ? '-0.0001 pp' : '< +0.0001 pp';
-    return `${signed(plain(pp, 2), pp)} pp`;
-  }
-  if (unit === 'cores') return `${signed(plain(d * 100, 2), d)} pp CPU`;
-  return signed(formatValue(d, u), d);
-}
-
-/** A relative change: 0.14 -> "+14%", -0.23 -> "-23%", 53 -> "×54", beyond ×1,000 "more than ×1,000". */
-export function formatChange(x: number): string {
-  if (Number.isNaN(x)) return 'n/a';
-  if (x <= -1) return '-100%';
-  if (x >= HUGE_RATIO - 1) return `more than ×${count(HUGE_RATIO)}`;
-  if (x >= 9) return `×${plain(1 + x, 2)}`;
-  // One decimal below 10%, whole percents above: a change of 0.03% is no change to a person.
-  const v = x * 100;
-  const r = Math.abs(v) < 10 ? Math.round(v * 10) / 10 : Math.round(v);
-  if (r === 0) return '0%';
-  return `${signed(r.toLocaleString('en-US'), r)}%`;
-}
-
-/** A relative interval: "+4.6% to +23%", "at least +4.6%" (no upper end), "at most -3%" (no lower end). */
-export function formatInterval(lo: number, hi: number): string {
-  const loOk = bounded(lo) && lo > -1;
-  const hiOk = bounded(hi) && hi < HUGE_RATIO - 1;
-  if (Number.isNaN(lo) && Number.isNaN(hi)) return 'n/a';
-  // A lower end at or below -100% that is a number is the floor of a share; an unbounded one says nothing.
-  const floor = bounded(lo) && lo <= -1;
-  if (!loOk && !hiOk) return 'unbounded (too little data)';
-  if (!hiOk) return `at least ${formatChange(lo)}`;
-  if (!loOk) return floor ? `-100% to ${formatChange(hi)}` : `at most ${formatChange(hi)}`;
-  return `${formatChange(lo)} to ${formatChange(hi)}`;
-}
-
-/** A p-value: "p=0.0031"; below 0.0001 "p<0.0001"; "p=1" at most. */
-export function formatP(p: number): string {
-  if (!fin(p)) return 'p=n/a';
-  if (p < 0.0001) return 'p<0.0001';
-  if (p >= 1) return 'p=1';
-  return `p=${plain(p, 2)}`;
-}
-
-/** A tolerance: 0.1 -> "10%". */
-export function formatTolerance(t: number): string {
-  return fin(t) ? `${plain(t * 100, 3)}%` : 'n/a';
-}
 
 // ---------------------------------------------------------------------------------------------
 // One metric's evidence in words
@@ -170,25 +33,6 @@ export interface EvidenceFacts extends UnitInfo, Omit<MetricEvidence, 'verdict' 
   verdict: string;
   /** Why a pass passed, or why a metric with enough data is still open ("neither shown nor ruled out"). */
   reason?: string;
-}
-
-/** True when one side has no usable samples: the verdict reads "no data" whatever else it says. */
-export function isNoData(f: Pick<EvidenceFacts, 'samples'>): boolean {
-  return !(f.samples?.canary > 0) || !(f.samples?.baseline > 0);
-}
-
-/**
- * The word for a metric's state: "fail", "pass", "no data" (a side has no samples), "too little
- * data" (samples, but too few for the test: a trend never holds a pass back), "baking" (not
- * decided yet, the gate keeps looking) or "inconclusive" (the gate ended without a decision).
- */
-export function verdictLabel(f: Pick<EvidenceFacts, 'verdict' | 'samples' | 'shortage'>, gateDecision?: string): string {
-  if (f.verdict === 'fail') return 'fail';
-  if (isNoData(f)) return 'no data';
-  // A supplementary test (a trend) passes without data, since it never holds a pass back: say it was not tested.
-  if (f.verdict === 'pass') return f.shortage ? 'too little data' : 'pass';
-  if (gateDecision === 'continue') return 'baking';
-  return String(f.verdict ?? 'n/a');
 }
 
 /** Samples as counted: "6 canary, 54 baseline". */

@@ -1,19 +1,8 @@
 // The evidence's words: units on every number, a zero baseline as counts and a one-sided bound,
 // huge changes clamped, no data as no data, and the summary table of a deploy's looks.
 import assert from 'node:assert/strict';
-import {
-  evidenceTable,
-  evidenceWords,
-  explainMetric,
-  formatChange,
-  formatDifference,
-  formatInterval,
-  formatP,
-  formatValue,
-  verdictLabel,
-  zeroBaselineBound,
-  type EvidenceFacts,
-} from '../../../../src/core/judge/evidence.js';
+import { evidenceTable, evidenceWords, explainMetric, zeroBaselineBound, type EvidenceFacts } from '../../../../src/core/judge/evidence.js';
+import { formatChange, formatDifference, formatInterval, formatP, formatValue, verdictLabel } from '../../../../src/core/format/words.js';
 import { judgeFixed } from '../../../../src/core/judge/index.js';
 import { grid, series } from './build.js';
 
