@@ -1,6 +1,6 @@
 // The audit log in PostgreSQL: who did what to which target, and why; append-only, read newest first.
 import type { AuditEntry, AuditStore } from '../../../ports.js';
-import { migratePg, type Migrations, type PgPool } from './db.js';
+import { openMigrated, type Migrations, type PgPool } from './db.js';
 
 export const pgAuditMigrations: Migrations = {
   namespace: 'audit',
@@ -15,9 +15,8 @@ export const pgAuditMigrations: Migrations = {
 export class PostgresAuditStore implements AuditStore {
   private constructor(private readonly pool: PgPool) {}
 
-  static async open(pool: PgPool): Promise<PostgresAuditStore> {
-    await migratePg(pool, pgAuditMigrations);
-    return new PostgresAuditStore(pool);
+  static open(pool: PgPool): Promise<PostgresAuditStore> {
+    return openMigrated(pool, pgAuditMigrations, (p) => new PostgresAuditStore(p));
   }
 
   async append(e: AuditEntry): Promise<void> {

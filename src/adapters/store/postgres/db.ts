@@ -30,6 +30,15 @@ export async function migratePg(pool: PgPool, m: Migrations): Promise<void> {
   });
 }
 
+/**
+ * A store on `pool` once its tables exist: migrate, then make it. Stores keep their constructors
+ * private and open through this, so none is ever used on a schema that is not there yet.
+ */
+export async function openMigrated<T>(pool: PgPool, m: Migrations, make: (pool: PgPool) => T): Promise<T> {
+  await migratePg(pool, m);
+  return make(pool);
+}
+
 /** Run `fn` in one transaction on one connection; roll back if it throws. */
 export async function inTransaction<T>(pool: PgPool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   const c = await pool.connect();

@@ -3,7 +3,7 @@
 // deploy and its event in one transaction.
 import { ConflictError } from '../../../core/errors.js';
 import type { DeployEventRecord, DeployRecord, GateLookRecord, LineRecord, LineStore } from '../../../ports.js';
-import { inTransaction, migratePg, type Migrations, type PgPool } from './db.js';
+import { inTransaction, openMigrated, type Migrations, type PgPool } from './db.js';
 
 export const pgLineMigrations: Migrations = {
   namespace: 'line',
@@ -32,9 +32,8 @@ const deployParams = (d: DeployRecord) => [d.id, d.pipeline, d.status, d.created
 export class PostgresLineStore implements LineStore {
   private constructor(private readonly pool: PgPool) {}
 
-  static async open(pool: PgPool): Promise<PostgresLineStore> {
-    await migratePg(pool, pgLineMigrations);
-    return new PostgresLineStore(pool);
+  static open(pool: PgPool): Promise<PostgresLineStore> {
+    return openMigrated(pool, pgLineMigrations, (p) => new PostgresLineStore(p));
   }
 
   async getLine(pipeline: string): Promise<LineRecord> {
