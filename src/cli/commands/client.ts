@@ -130,6 +130,11 @@ export function printAnswer<T>(o: { json?: boolean }, r: T, text: (r: T) => stri
   print(o.json ? JSON.stringify(r, null, 2) : text(r));
 }
 
+/** The action of a command that shows one API answer: GET `path`, print it (as JSON with --json). */
+export function showAnswer<T>(path: string, text: (r: T) => string): (o: ClientOptions & { json?: boolean }) => Promise<void> {
+  return clientAction(async (o: ClientOptions & { json?: boolean }) => printAnswer(o, await new ApiClient(o).get<T>(path), text));
+}
+
 /** --reason: what goes in the audit log, trimmed; empty is bad input. */
 export function parseReason(v: string): string {
   if (v.trim() === '') throw new InputError('--reason', 'must not be empty: say why (it goes in the audit log)');

@@ -5,7 +5,8 @@ import { InputError } from '../../core/errors.js';
 import type { BranchResult, Readout } from '../../core/experiments/readout.js';
 import type { ExperimentState } from '../../core/experiments/types.js';
 import { keyValues, table } from '../output.js';
-import { ApiClient, apiCommand, CLIENT_EXIT_CODES, clientAction, parseReason, printAnswer, type ClientOptions } from './client.js';
+import { ApiClient, apiCommand, CLIENT_EXIT_CODES, clientAction, parseReason, printAnswer, showAnswer } from './client.js';
+import type { ClientOptions } from './client.js';
 
 interface ExperimentSummary {
   name: string;
@@ -174,9 +175,7 @@ export function register(program: Command): void {
     .description('A/B experiments: list them, read results, close with a decision (through a running immune serve)');
 
   apiCommand(group.command('list').description('experiments and flags the server serves, with their state and phase')).action(
-    clientAction(async (o: ClientOptions & { json?: boolean }) => {
-      printAnswer(o, await new ApiClient(o).get<ListResponse>('/api/experiments'), formatList);
-    }),
+    showAnswer<ListResponse>('/api/experiments', formatList),
   );
 
   apiCommand(

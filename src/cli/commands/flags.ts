@@ -3,7 +3,8 @@
 import type { Command } from 'commander';
 import type { FlagRolloutStatus } from '../../core/experiments/guarded.js';
 import { keyValues, table } from '../output.js';
-import { ApiClient, apiCommand, CLIENT_EXIT_CODES, clientAction, parseReason, printAnswer, type ClientOptions } from './client.js';
+import { ApiClient, apiCommand, CLIENT_EXIT_CODES, clientAction, parseReason, printAnswer, showAnswer } from './client.js';
+import type { ClientOptions } from './client.js';
 
 interface FlagView {
   name: string;
@@ -81,9 +82,7 @@ export function register(program: Command): void {
     .description('guarded flag rollouts: where each stands, the gate evidence, unblock (through a running immune serve)');
 
   apiCommand(group.command('list').description('guarded flags: status, steps, owner, the gate')).action(
-    clientAction(async (o: ClientOptions & { json?: boolean }) => {
-      printAnswer(o, await new ApiClient(o).get<{ flags: FlagView[] }>('/api/flags'), (x) => formatFlags(x.flags));
-    }),
+    showAnswer<{ flags: FlagView[] }>('/api/flags', (x) => formatFlags(x.flags)),
   );
 
   apiCommand(

@@ -6,7 +6,8 @@ import type { EvidenceTable } from '../../core/judge/evidence.js';
 import type { AdoptAnswer, DeployAnswer, DropAnswer, ReleasesAnswer, RetryAnswer, RollbackAnswer } from '../../engine/control.js';
 import type { DeploySummary, LineStatus } from '../../engine/summary.js';
 import { ago, clip, duration, keyValues, shortSha, table } from '../output.js';
-import { ApiClient, apiCommand, CLIENT_EXIT_CODES, clientAction, parseReason, printAnswer, type ClientOptions } from './client.js';
+import { ApiClient, apiCommand, CLIENT_EXIT_CODES, clientAction, parseReason, printAnswer, showAnswer } from './client.js';
+import type { ClientOptions } from './client.js';
 
 type Json = { json?: boolean };
 
@@ -221,11 +222,7 @@ function registerReleases(program: Command): void {
     'releases',
     'list, per server, the releases it keeps (what immune rollback --to can switch to), the current one, and the deploy that built each',
     CLIENT_EXIT_CODES,
-  ).action(
-    clientAction(async (o: ClientOptions & Json) => {
-      printAnswer(o, await new ApiClient(o).get<ReleasesAnswer>('/api/fleet/releases'), formatReleases);
-    }),
-  );
+  ).action(showAnswer<ReleasesAnswer>('/api/fleet/releases', formatReleases));
 }
 
 function registerDrop(program: Command): void {

@@ -10,7 +10,7 @@ import {
   CLIENT_EXIT_CODES,
   clientAction,
   print,
-  printAnswer,
+  showAnswer,
   withClientOptions,
   type ClientOptions,
 } from './client.js';
@@ -79,11 +79,7 @@ export function register(program: Command): void {
     notify
       .command('status')
       .description("each target's queue (pending, delivered, dead, last error) and the dead letters, from a running serve"),
-  ).action(
-    clientAction(async (o: ClientOptions & { json?: boolean }) => {
-      printAnswer(o, await new ApiClient(o).get<Status>('/api/notifications'), (x) => formatNotifications(x, Date.now()));
-    }),
-  );
+  ).action(showAnswer<Status>('/api/notifications', (x) => formatNotifications(x, Date.now())));
 
   withClientOptions(
     notify
