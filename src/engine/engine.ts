@@ -800,18 +800,38 @@ export class Engine implements LineControl {
   }
 
   /**
-   * The watch compares the fleet with its own window before the rollout. Right after immune starts
-   * there is none yet: wait until the sampler has covered min(window, 10 intervals) before rolling out.
+   * The watch compares the fleet with its own window before the rollout, and a server's start-up
+   * on a build is not part of that past (a process minutes old uses more memory than one seconds
+   * old). Right after immune starts, or right after a deploy restarted the fleet, there is no such
+   * window yet: wait until the sampler has covered min(window, 10 intervals) of every server past
+   * its start-up, but never longer than the window and the start-up together (a server that keeps
+   * restarting does not hold the line; the watch then says it lacks a past).
    */
   private async awaitPast(d: DeployRecord, signal: AbortSignal): Promise<void> {
     const need = Math.min(this.cfg.watch.window, 10 * this.cfg.rollout.interval);
-    const first = () => this.sampler.firstTickAt ?? this.d.clock.now();
-    if (this.d.clock.now() - first() >= need) return;
+    const startUp = this.pastStartUpMs();
+    const began = this.d.clock.now();
+    const steadyFrom = () => {
+      const first = this.sampler.firstTickAt ?? this.d.clock.now();
+      const last = this.sampler.all.at(-1);
+      let youngest = -Infinity;
+      for (const s of last?.samples ?? [])
+        if (s.release === d.previous?.id && s.since !== undefined) youngest = Math.max(youngest, s.since);
+      return Math.max(first, youngest + startUp);
+    };
+    const short = () => this.d.clock.now() - steadyFrom() < need && this.d.clock.now() - began < need + startUp;
+    if (!short()) return;
     this.d.log.info(
-      { deploy: d.id, ms: Math.round(need - (this.d.clock.now() - first())) },
-      'waiting for a window of the fleet before the rollout',
+      { deploy: d.id, ms: Math.round(need - (this.d.clock.now() - steadyFrom())) },
+      'waiting for a window of the fleet past its start-up before the rollout',
     );
-    while (this.d.clock.now() - first() < need) await this.sampler.nextTick(signal);
+    while (short()) await this.sampler.nextTick(signal);
+  }
+
+  /** A server's start-up on the previous build, left out of the watch's past: the longest metric warm-up, at least START_UP_MS, within the window. */
+  private pastStartUpMs(): number {
+    const longest = Math.max(START_UP_MS, ...this.specs.map((s) => s.warmupMs ?? 0));
+    return Math.min(longest, this.cfg.watch.window);
   }
 
   private async serversById(): Promise<Map<string, Server>> {
@@ -930,7 +950,16 @@ export class Engine implements LineControl {
     this.reportIncidents(d, down.incidents, down.reasons, 'a server that has not answered since before the watch');
     const all = fleet.filter((id) => !down.incidents.includes(id));
     const sides = {
-      baseline: { servers: all, from: before - this.cfg.watch.window, to: before },
+      // The past: each server on the previous build, past its start-up there (awaitPast waited for it).
+      baseline: {
+        servers: all,
+        from: before - this.cfg.watch.window,
+        to: before,
+        release: d.previous.id,
+        warmupMs: Math.min(START_UP_MS, this.pastStartUpMs()),
+        warmupCapMs: this.pastStartUpMs(),
+        trustUnknown: true,
+      },
       // Each server's start-up on the new build is not part of the watch (start-up CPU and memory are not a slow failure).
       canary: {
         servers: all,
