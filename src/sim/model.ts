@@ -42,6 +42,12 @@ export interface FleetModelOptions {
   heterogeneity?: { traffic?: number; latency?: number; errors?: number; memory?: number };
   /** Servers warm up after a start (slower, more CPU for ~20 s; memory climbing for ~2 min). */
   warmup?: boolean;
+  /**
+   * A process's memory for its first `ms` after a start, as a share of what it settles at: a
+   * module loaded a few seconds in (an SDK, a cache filled on first use) makes a young process
+   * look leaner than an old one. Default none (factor 1).
+   */
+  startUpMemory?: { factor: number; ms: number };
 }
 
 /** A simulated metric: what the judge knows of it (MetricSpec's fields), and what a count is judged per. */
@@ -127,6 +133,7 @@ export class FleetModel {
       outlierProbability: d.outlierProbability,
       startHour: rnd.next() * 24,
       warmup: false,
+      startUpMemory: { factor: 1, ms: 0 },
       ...options,
       heterogeneity: { ...d.heterogeneity, ...options.heterogeneity },
     };
@@ -207,8 +214,9 @@ export class FleetModel {
       const minutes = Math.max(0, timeMs - st.since) / 60_000;
       // Memory of a restarted process climbs ~8% over its first two minutes (heap, caches), then flattens: not a leak.
       const memWarm = this.o.warmup ? 1 - 0.08 * Math.exp(-age / 45) : 1;
+      const young = age * 1000 < this.o.startUpMemory.ms ? this.o.startUpMemory.factor : 1;
       const memory =
-        300e6 * t.memory * memWarm * (1 + t.memoryWalk) * (1 + (reg.leakPerMinute ?? 0) * minutes) * Math.exp(0.005 * r.normal());
+        300e6 * t.memory * memWarm * young * (1 + t.memoryWalk) * (1 + (reg.leakPerMinute ?? 0) * minutes) * Math.exp(0.005 * r.normal());
       const cpu =
         ((0.25 * requests) / Math.max(1, this.o.rps * secs)) * (reg.cpuFactor ?? 1) * (1 + 0.2 * warm) * Math.exp(0.05 * r.normal());
       return {

@@ -296,4 +296,50 @@ describe('engine on the simulated fleet (virtual time)', function () {
       await st.close();
     }
   });
+  it("the watch's past is the fleet past its start-up: a commit right after a deploy is not held for a young process's lean memory", async () => {
+    // Memory at 70% for a process's first 20 s (a module loaded a few seconds in, as the demo's SDK
+    // is), then as it settles. The good commit comes right after the first deploy started every
+    // server: a watch that took those first seconds as the fleet's past read the settled servers as +43%.
+    const clock = new VirtualClock(Date.UTC(2026, 0, 1));
+    const fleet = new SimFleet(clock, {
+      servers: 8,
+      rps: 50,
+      errorRate: 0,
+      checkoutShare: 0.15,
+      outlierProbability: 0,
+      seed: 21,
+      activateMs: 500,
+      startUpMemory: { factor: 0.7, ms: 20_000 },
+    });
+    const yaml = PIPELINE.replace(
+      '    - { name: checkouts,',
+      '    - { name: memory, kind: continuous, gauge: memory, bad: increase, tolerance: 25%, warmup: 30s }\n    - { name: checkouts,',
+    ).replace('watch: { duration: 10s, window: 30s }', 'watch: { duration: 60s, window: 30s }');
+    const repo = new MemoryRepo();
+    repo.push('a'.repeat(40), 'first');
+    const st = openSqliteStore(':memory:');
+    const e = simEngine({ repo, fleet, store: st, clock, config: parsePipeline(yaml, 'sim.yaml') });
+    try {
+      await e.start();
+      await clock.sleep(2000);
+      await e.idle(600_000);
+      const good = 'c'.repeat(40);
+      repo.push(good, 'good change, right after the first deploy');
+      await clock.sleep(2000);
+      await e.idle(600_000);
+      const status = await e.status();
+      const [last] = await st.line.listDeploys('sim', { limit: 1 });
+      const watch = (await st.line.gateLooks(last!.id)).filter((l) => l.step === -1).at(-1);
+      assert.equal(
+        last!.outcome,
+        'live',
+        `${status.inFlight?.hold?.reason ?? last!.reason}; watch: ${watch?.metrics.map((m) => m.explanation).join(' | ')}`,
+      );
+      const memory = watch!.metrics.find((m) => m.name === 'memory' && !m.trend)!;
+      assert.ok(Math.abs(memory.effect) < 0.1, `the fleet's memory is as before: ${memory.explanation}`);
+    } finally {
+      await e.stop();
+      await st.close();
+    }
+  });
 });
