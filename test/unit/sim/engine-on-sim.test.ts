@@ -9,6 +9,7 @@ import { inProcessJudge } from '../../../src/adapters/judge/in-process.js';
 import { Engine, type EngineDeps } from '../../../src/engine/engine.js';
 import { EventBus } from '../../../src/engine/events.js';
 import type { Judge, Store } from '../../../src/ports.js';
+import type { MetricEvidence } from '../../../src/core/judge/types.js';
 import { VirtualClock } from '../../../src/sim/clock.js';
 import { SimFleet } from '../../../src/sim/fleet.js';
 import { MemoryRepo } from '../../helpers/memory-repo.js';
@@ -329,7 +330,8 @@ describe('engine on the simulated fleet (virtual time)', function () {
       await e.idle(600_000);
       const status = await e.status();
       const [last] = await st.line.listDeploys('sim', { limit: 1 });
-      const watch = (await st.line.gateLooks(last!.id)).filter((l) => l.step === -1).at(-1);
+      const look = (await st.line.gateLooks(last!.id)).filter((l) => l.step === -1).at(-1);
+      const watch = look && { ...look, metrics: look.metrics as MetricEvidence[] };
       assert.equal(
         last!.outcome,
         'live',
