@@ -800,12 +800,13 @@ export class Engine implements LineControl {
   }
 
   /**
-   * The watch compares the fleet with its own window before the rollout, and a server's start-up
-   * on a build is not part of that past (a process minutes old uses more memory than one seconds
-   * old). Right after immune starts, or right after a deploy restarted the fleet, there is no such
-   * window yet: wait until the sampler has covered min(window, 10 intervals) of every server past
-   * its start-up, but never longer than the window and the start-up together (a server that keeps
-   * restarting does not hold the line; the watch then says it lacks a past).
+   * The watch compares the fleet with its own window before the rollout, and for a metric that
+   * depends on a process's age (one with a `warmup`) a server's start-up on a build is not part of
+   * that past (a process minutes old uses more memory than one seconds old). Right after immune
+   * starts, or right after a deploy restarted the fleet, there is no such window yet: wait until the
+   * sampler has covered min(window, 10 intervals) of every server past its start-up, but never
+   * longer than that and the start-up together (a server that keeps restarting does not hold the
+   * line; the watch then says it lacks a past).
    */
   private async awaitPast(d: DeployRecord, signal: AbortSignal): Promise<void> {
     const need = Math.min(this.cfg.watch.window, 10 * this.cfg.rollout.interval);
@@ -813,9 +814,9 @@ export class Engine implements LineControl {
     const began = this.d.clock.now();
     const steadyFrom = () => {
       const first = this.sampler.firstTickAt ?? this.d.clock.now();
-      const last = this.sampler.all.at(-1);
+      if (startUp === 0) return first;
       let youngest = -Infinity;
-      for (const s of last?.samples ?? [])
+      for (const s of this.sampler.all.at(-1)?.samples ?? [])
         if (s.release === d.previous?.id && s.since !== undefined) youngest = Math.max(youngest, s.since);
       return Math.max(first, youngest + startUp);
     };
@@ -828,10 +829,9 @@ export class Engine implements LineControl {
     while (short()) await this.sampler.nextTick(signal);
   }
 
-  /** A server's start-up on the previous build, left out of the watch's past: the longest metric warm-up, at least START_UP_MS, within the window. */
+  /** A server's start-up on the previous build, left out of the watch's past: the longest metric warm-up, within the window (0: no metric declares one). */
   private pastStartUpMs(): number {
-    const longest = Math.max(START_UP_MS, ...this.specs.map((s) => s.warmupMs ?? 0));
-    return Math.min(longest, this.cfg.watch.window);
+    return Math.min(Math.max(0, ...this.specs.map((s) => s.warmupMs ?? 0)), this.cfg.watch.window);
   }
 
   private async serversById(): Promise<Map<string, Server>> {
@@ -950,16 +950,20 @@ export class Engine implements LineControl {
     this.reportIncidents(d, down.incidents, down.reasons, 'a server that has not answered since before the watch');
     const all = fleet.filter((id) => !down.incidents.includes(id));
     const sides = {
-      // The past: each server on the previous build, past its start-up there (awaitPast waited for it).
-      baseline: {
-        servers: all,
-        from: before - this.cfg.watch.window,
-        to: before,
-        release: d.previous.id,
-        warmupMs: Math.min(START_UP_MS, this.pastStartUpMs()),
-        warmupCapMs: this.pastStartUpMs(),
-        trustUnknown: true,
-      },
+      // The past. A metric with a warm-up counts each server only on the previous build and past its
+      // start-up there (awaitPast waited for such a window); the others read the whole window, as before.
+      baseline:
+        this.pastStartUpMs() > 0
+          ? {
+              servers: all,
+              from: before - this.cfg.watch.window,
+              to: before,
+              release: d.previous.id,
+              warmupMs: 0,
+              warmupCapMs: this.pastStartUpMs(),
+              trustUnknown: true,
+            }
+          : { servers: all, from: before - this.cfg.watch.window, to: before },
       // Each server's start-up on the new build is not part of the watch (start-up CPU and memory are not a slow failure).
       canary: {
         servers: all,
