@@ -156,7 +156,7 @@ describe('GitHub push webhook (POST /webhooks/github)', function () {
     const ctx = {
       log: pino({ level: 'silent' }),
       webhooks: { branch: 'prod', secretEnv: 'IMMUNE_TEST_CTX_SECRET' },
-      line: { deploy: async (sha: string) => void ctxDeploys.push(sha) },
+      line: { deploy: async (sha: string) => (ctxDeploys.push(sha), { queued: sha }) },
     } as unknown as ServerContext;
     await registerWebhooks(fromCtx, ctx);
     delete process.env.IMMUNE_TEST_CTX_SECRET;
