@@ -11,7 +11,7 @@ import { EventBus } from '../../../src/engine/events.js';
 import type { Judge, Store } from '../../../src/ports.js';
 import type { MetricEvidence } from '../../../src/core/judge/types.js';
 import { VirtualClock } from '../../../src/sim/clock.js';
-import { SimFleet } from '../../../src/sim/fleet.js';
+import { SimFleet, type SimFleetOptions } from '../../../src/sim/fleet.js';
 import { MemoryRepo } from '../../helpers/memory-repo.js';
 
 const PIPELINE = `name: sim
@@ -31,9 +31,9 @@ rollout:
 watch: { duration: 10s, window: 30s }
 `;
 
-/** The shop on 8 simulated servers. */
-function simFleet(clock: VirtualClock, seed: number, rps = 50): SimFleet {
-  return new SimFleet(clock, { servers: 8, rps, errorRate: 0, checkoutShare: 0.15, outlierProbability: 0, seed, activateMs: 500 });
+/** The shop on 8 simulated servers; `more` adds model options (startUpMemory, ...). */
+function simFleet(clock: VirtualClock, seed: number, rps = 50, more: Partial<SimFleetOptions> = {}): SimFleet {
+  return new SimFleet(clock, { servers: 8, rps, errorRate: 0, checkoutShare: 0.15, outlierProbability: 0, seed, activateMs: 500, ...more });
 }
 
 /** The engine on the simulation with what the tests here share (PIPELINE, a no-op build, the in-process judge); each says what differs. */
@@ -302,16 +302,7 @@ describe('engine on the simulated fleet (virtual time)', function () {
     // is), then as it settles. The good commit comes right after the first deploy started every
     // server: a watch that took those first seconds as the fleet's past read the settled servers as +43%.
     const clock = new VirtualClock(Date.UTC(2026, 0, 1));
-    const fleet = new SimFleet(clock, {
-      servers: 8,
-      rps: 50,
-      errorRate: 0,
-      checkoutShare: 0.15,
-      outlierProbability: 0,
-      seed: 21,
-      activateMs: 500,
-      startUpMemory: { factor: 0.7, ms: 20_000 },
-    });
+    const fleet = simFleet(clock, 21, 50, { startUpMemory: { factor: 0.7, ms: 20_000 } });
     const yaml = PIPELINE.replace(
       '    - { name: checkouts,',
       '    - { name: memory, kind: continuous, gauge: memory, bad: increase, tolerance: 25%, warmup: 30s }\n    - { name: checkouts,',
