@@ -23,17 +23,9 @@ import {
 } from '../core/experiments/features.js';
 import { computeReadout, type Readout } from '../core/experiments/readout.js';
 import { ConfigError, InputError, NotFoundError } from '../core/errors.js';
-import type {
-  AuditStore,
-  Clock,
-  ConversionEvent,
-  EvaluationBucket,
-  ExperimentClosing,
-  ExperimentPhase,
-  ExperimentStore,
-  ExposureEvent,
-  PhaseTally,
-} from '../ports.js';
+// The experiment vocabulary is core's (ports.ts re-exports it for the adapters that store it).
+import type * as exp from '../core/experiments/types.js';
+import type { AuditStore, Clock, ExperimentStore } from '../ports.js';
 import type { EventBus } from './events.js';
 
 /** How often the experiments directory is checked for changed files. */
@@ -42,9 +34,9 @@ export const RELOAD_INTERVAL_MS = 1000;
 export interface LoadedExperiment {
   config: ExperimentConfig;
   file: string;
-  phase: ExperimentPhase;
-  phases: ExperimentPhase[];
-  closing?: ExperimentClosing;
+  phase: exp.ExperimentPhase;
+  phases: exp.ExperimentPhase[];
+  closing?: exp.ExperimentClosing;
 }
 
 /** A flag with a guarded rollout, and where the rollout stands. */
@@ -198,8 +190,8 @@ export class ExperimentRegistry {
   async record(events: ReportedEvent[], source = 'api'): Promise<RecordResult> {
     const snap = await this.current();
     const now = this.now();
-    const exposures: ExposureEvent[] = [];
-    const conversions: ConversionEvent[] = [];
+    const exposures: exp.ExposureEvent[] = [];
+    const conversions: exp.ConversionEvent[] = [];
     const ignored: { index: number; reason: string }[] = [];
     events.forEach((e, index) => {
       // Client clocks ahead of ours are pulled back to now.
@@ -302,7 +294,7 @@ export class ExperimentRegistry {
     const snap = await this.current();
     const stop = bucket.stop ? Date.parse(bucket.stop) : NaN;
     const at = Number.isFinite(stop) ? Math.min(stop, this.now()) : this.now();
-    const buckets: EvaluationBucket[] = [];
+    const buckets: exp.EvaluationBucket[] = [];
     for (const [name, t] of Object.entries(bucket.toggles)) {
       const gf = snap.guarded.get(name);
       if (gf && (gf.rollout.status === 'running' || gf.rollout.status === 'held')) {
@@ -349,7 +341,7 @@ export class ExperimentRegistry {
    * last one is older than a fortieth of the phase's age (10 s to 1 h): dense early, when the
    * estimate moves, and about 40 points per tenfold of time after.
    */
-  private async snapshot(x: LoadedExperiment, tally: PhaseTally | undefined, now: number): Promise<void> {
+  private async snapshot(x: LoadedExperiment, tally: exp.PhaseTally | undefined, now: number): Promise<void> {
     const key = `${x.config.name}\u0000${x.phase.phase}`;
     const last = this.lastSnapshot.get(key) ?? 0;
     const every = Math.min(3_600_000, Math.max(10_000, (now - x.phase.startedAt) / 40));
@@ -375,7 +367,7 @@ export class ExperimentRegistry {
     const x = await this.experiment(name);
     const names = x.phase.weights.map((w) => w.name);
     if (!names.includes(branch)) throw new InputError('branch', `"${branch}" is not a branch of ${x.config.name} (${names.join(', ')})`);
-    const closing: ExperimentClosing = { experiment: x.config.name, branch, reason, actor, time: this.now() };
+    const closing: exp.ExperimentClosing = { experiment: x.config.name, branch, reason, actor, time: this.now() };
     await this.deps.store.experiments.close(closing);
     this.applyClosing(closing);
     await this.deps.store.audit.append({
@@ -562,7 +554,7 @@ export class ExperimentRegistry {
   }
 
   /** Record a closing in the snapshot and re-serve at once (the ETag changes). */
-  private applyClosing(c: ExperimentClosing): void {
+  private applyClosing(c: exp.ExperimentClosing): void {
     const snap = this.snap;
     const x = snap?.experiments.get(c.experiment);
     if (!snap || !x) return;
