@@ -1,4 +1,5 @@
 // Short, aligned human output for the CLI: tables, key/value blocks, durations and times ago.
+import { formatDuration } from '../core/format/words.js';
 
 /** Columns padded to their widest cell; the last column is not padded. */
 export function table(rows: string[][], header?: string[]): string {
@@ -21,17 +22,9 @@ export function keyValues(pairs: [string, string][]): string {
   return pairs.map(([k, v]) => `${k.padEnd(w)}  ${v.split('\n').join(`\n${' '.repeat(w + 2)}`)}`).join('\n');
 }
 
-/** 450ms, 12s, 3m05s, 2h10m, 3d4h. */
+/** A length of time in core's words, as the dashboard prints it: "450 ms", "12 s", "3 min 5 s", "2 h 10 min", "3 d 4 h"; "-" for none. */
 export function duration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return '-';
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
-  const h = Math.floor(m / 60);
-  if (h < 24) return `${h}h${String(m % 60).padStart(2, '0')}m`;
-  return `${Math.floor(h / 24)}d${h % 24}h`;
+  return formatDuration(ms, { none: '-' });
 }
 
 export function ago(time: number, now: number): string {

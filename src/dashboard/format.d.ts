@@ -5,5 +5,6 @@ export function num(x: number, digits?: number): string;
 export function pValue(p: number): string;
 export function tone(status: string): string;
 export function words(status: string): string;
-export function duration(ms: number): string;
+export function duration(ms: number | null | undefined): string;
+export function ago(time: number, now?: number): string;
 export const shortSha: (sha: string) => string;

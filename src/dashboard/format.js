@@ -1,25 +1,17 @@
 // Numbers, times and names as a person reads them.
-import { bounded, formatChange, formatP, plain } from '../core/format/words.js';
+import { bounded, formatChange, formatDuration, formatP, plain } from '../core/format/words.js';
 
 export const shortSha = (sha) => (sha ? String(sha).slice(0, 8) : '');
 
-export function duration(ms) {
-  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${String(s % 60).padStart(2, '0')}s`;
-  const hr = Math.floor(m / 60);
-  if (hr < 48) return `${hr}h ${String(m % 60).padStart(2, '0')}m`;
-  return `${Math.floor(hr / 24)}d ${hr % 24}h`;
-}
+/** A length of time in core's words, as the CLI prints it ("3 min 5 s"); "—" for none. */
+export const duration = (ms) => formatDuration(ms, { none: '—' });
 
 export function ago(time, now = Date.now()) {
   if (!time) return '';
   const d = now - time;
   if (d < 0) return 'just now';
-  if (d < 45_000) return `${Math.max(1, Math.round(d / 1000))}s ago`;
-  return `${duration(d).split(' ')[0]} ago`;
+  if (d < 45_000) return `${Math.max(1, Math.round(d / 1000))} s ago`;
+  return `${formatDuration(d, { parts: 1 })} ago`;
 }
 
 export function clock(time) {

@@ -16,6 +16,8 @@ export function plain(x: number, digits?: number): string;
 export function count(x: number): string;
 export function percent(x: number): string;
 export function defaultUnit(kind?: MetricKind): ValueUnit;
+/** "850 ms", "3 min 5 s", "2 h 10 min", "3 d 4 h"; `parts: 1` the largest unit only; `none` (default "n/a") when not a length of time. */
+export function formatDuration(ms: number | null | undefined, o?: { parts?: 1 | 2; none?: string }): string;
 /** Without a unit (or a kind) a value reads as a plain number. */
 export function formatValue(x: number, u?: Partial<UnitInfo>): string;
 export function formatDifference(d: number, u: Partial<UnitInfo>): string;

@@ -1,7 +1,8 @@
-// The words for a metric's numbers and verdict, in plain JavaScript so that both sides can load it:
-// core/judge/evidence.ts builds its sentences from these, and the dashboard (browser modules, no
-// build step) imports this file as served by src/server/dashboard.ts; so the page, the CLI and the
-// revert message print the same string for the same number. Imports nothing; types in words.d.ts.
+// The words for a metric's numbers and verdict, and for lengths of time, in plain JavaScript so
+// that both sides can load it: core/judge/evidence.ts builds its sentences from these, and the
+// dashboard (browser modules, no build step) imports this file as served by src/server/dashboard.ts;
+// so the page, the CLI and the revert message print the same string for the same number. Imports
+// nothing; types in words.d.ts.
 // Rules: never ±∞, NaN, Infinity or an exponent; a unit on every value.
 
 /** Relative changes beyond ×1,000 are not worth a digit more: the levels say the rest. */
@@ -47,6 +48,31 @@ function seconds(x) {
   if (a < 120) return `${plain(x, 3)} s`;
   if (a < 7200) return `${plain(x / 60, 3)} min`;
   return `${plain(x / 3600, 3)} h`;
+}
+
+/** Units of a length of time, largest first, in milliseconds. */
+const TIME_UNITS = [
+  [86_400_000, 'd'],
+  [3_600_000, 'h'],
+  [60_000, 'min'],
+  [1000, 's'],
+];
+
+/**
+ * A length of time in milliseconds, in its largest unit and the next, each rounded down: 850 ->
+ * "850 ms", 12_000 -> "12 s", 185_000 -> "3 min 5 s", 7_800_000 -> "2 h 10 min", 273_600_000 ->
+ * "3 d 4 h"; a second part of 0 is left out ("5 min"). `parts: 1` keeps the largest unit only
+ * ("3 min", as in "3 min ago"). Not a length of time (negative, not a number): `none`.
+ */
+export function formatDuration(ms, { parts = 2, none = 'n/a' } = {}) {
+  if (!fin(ms) || ms < 0) return none;
+  if (ms < 1000) return `${Math.floor(ms)} ms`;
+  const i = TIME_UNITS.findIndex(([size]) => ms >= size);
+  const [size, name] = TIME_UNITS[i];
+  const whole = Math.floor(ms / size);
+  const next = TIME_UNITS[i + 1];
+  const rest = next && parts > 1 ? Math.floor((ms - whole * size) / next[0]) : 0;
+  return rest ? `${whole} ${name} ${rest} ${next[1]}` : `${whole} ${name}`;
 }
 
 const BYTE_UNITS = [

@@ -91,8 +91,8 @@ describe('line command output', () => {
       out,
       [
         'DEPLOY  SHAS      AUTHOR  OUTCOME   DURATION  REASON',
-        'd2      22222222  Bob     reverted  1m00s     reverted in abcdef01',
-        'd10     -         -       testing   2s',
+        'd2      22222222  Bob     reverted  1 min     reverted in abcdef01',
+        'd10     -         -       testing   2 s',
       ].join('\n'),
     );
     assert.equal(formatLog([], now), 'no deploys yet');

@@ -28,16 +28,16 @@ describe('cli output', () => {
 
   it('formats durations at every scale', () => {
     assert.deepEqual([450, 12_000, 185_000, 2 * 3_600_000 + 600_000, 76 * 3_600_000, -1, NaN].map(duration), [
-      '450ms',
-      '12s',
-      '3m05s',
-      '2h10m',
-      '3d4h',
+      '450 ms',
+      '12 s',
+      '3 min 5 s',
+      '2 h 10 min',
+      '3 d 4 h',
       '-',
       '-',
     ]);
-    assert.equal(ago(1000, 61_000), '1m00s ago');
-    assert.equal(ago(5000, 1000), '0ms ago');
+    assert.equal(ago(1000, 61_000), '1 min ago');
+    assert.equal(ago(5000, 1000), '0 ms ago');
   });
 
   it('shortens shas and clips text to one line', () => {

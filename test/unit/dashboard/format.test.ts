@@ -18,4 +18,14 @@ describe('dashboard/format', () => {
     assert.equal(dash.verdictLabel({ verdict: 'pass', samples: { canary: 0, baseline: 30 } }), 'no data');
     assert.equal(dash.tone('no data'), 'warn');
   });
+
+  it("prints lengths of time in core's words, the CLI's too, and a dash for none", () => {
+    assert.equal(dash.duration(185_000), core.formatDuration(185_000));
+    assert.equal(dash.duration(185_000), '3 min 5 s');
+    assert.equal(dash.duration(76 * 3_600_000), '3 d 4 h');
+    assert.equal(dash.duration(undefined), '—');
+    assert.equal(dash.ago(1_000, 13_000), '12 s ago');
+    assert.equal(dash.ago(1_000, 1_000 + 185_000), '3 min ago');
+    assert.equal(dash.ago(1_000, 0), 'just now');
+  });
 });
