@@ -163,6 +163,11 @@ export interface Server {
   labels: Record<string, string>;
 }
 
+export interface ActivateOptions {
+  /** Restart the server even when it runs the release already. */
+  restart?: boolean;
+}
+
 export interface Fleet {
   servers(): Promise<Server[]>;
   /** The release id the server runs now; undefined when it runs nothing known. */
@@ -171,8 +176,10 @@ export interface Fleet {
    * Make `artifact` the server's current release: install it if absent (keeping the configured
    * number of releases), switch atomically, restart, wait for health. Also how rollback happens:
    * activating an installed release is a switch and a restart. Rejects with DeployError.
+   * With `restart`, a server that already runs `artifact` is restarted on it too (a fresh process:
+   * the fresh baseline, plan.ts); without it, a fleet may leave such a server alone.
    */
-  activate(server: Server, artifact: Artifact, signal: AbortSignal): Promise<void>;
+  activate(server: Server, artifact: Artifact, signal: AbortSignal, options?: ActivateOptions): Promise<void>;
   /** True when the server answers its health check in time. */
   health(server: Server, signal?: AbortSignal): Promise<boolean>;
   /** Release ids installed on the server (what a rollback can switch to without a copy), newest first. */

@@ -9,7 +9,7 @@ import { initialState, isFinished, next, resumeActions, resumedState, type Machi
 import type { Action, DeployEvent, DeployState } from '../core/line/types.js';
 import { findKnownBad, knownBadReason, rememberBad } from '../core/line/known-bad.js';
 import { revertable } from '../core/line/reverts.js';
-import { planRollout } from '../core/rollout/plan.js';
+import { freshBaseline, freshRestarts, planRollout } from '../core/rollout/plan.js';
 import { splitUnresponsive, type SeriesSpec, type Tick } from '../core/rollout/samples.js';
 import { ConflictError, ImmuneError, InputError, NotFoundError } from '../core/errors.js';
 import { faultPoint } from './fault-point.js';
@@ -136,7 +136,8 @@ export class Engine implements LineControl {
     // Keep enough to reach back from the watch's end, past every step's bake, to the windows before the rollout.
     const bakes = this.cfg.rollout.steps.reduce((t, s) => t + (s.max_bake ?? this.cfg.rollout.max_bake), 0);
     const before = Math.max(this.cfg.watch.window, this.cfg.rollout.history);
-    this.sampler = new Sampler(d, this.cfg.rollout.interval, bakes + before + this.cfg.watch.duration + 5 * 60_000);
+    const warmup = Math.max(0, ...this.cfg.metrics.definitions.map((m) => m.warmup ?? 0));
+    this.sampler = new Sampler(d, this.cfg.rollout.interval, bakes + before + this.cfg.watch.duration + warmup + 5 * 60_000);
     this.specs = this.cfg.metrics.definitions.map((m) => ({
       name: m.name,
       kind: m.kind,
@@ -829,16 +830,43 @@ export class Engine implements LineControl {
     while (short()) await this.sampler.nextTick(signal);
   }
 
+  /** The longest warm-up a metric declares (0: none does). */
+  private longestWarmupMs(): number {
+    return Math.max(0, ...this.specs.map((s) => s.warmupMs ?? 0));
+  }
+
   /** A server's start-up on the previous build, left out of the watch's past: the longest metric warm-up, within the window (0: no metric declares one). */
   private pastStartUpMs(): number {
-    return Math.min(Math.max(0, ...this.specs.map((s) => s.warmupMs ?? 0)), this.cfg.watch.window);
+    return Math.min(this.longestWarmupMs(), this.cfg.watch.window);
+  }
+
+  /**
+   * How long the watch lasts: as configured, and when a metric depends on a process's age (has a
+   * warm-up) at least that warm-up and 10 intervals more. Every server restarted at the deploy, so
+   * the watch's first seconds read processes seconds old against a past of processes minutes old:
+   * age, not the change. A watch shorter than the warm-up would judge nothing else.
+   */
+  private watchDurationMs(): number {
+    const warm = this.longestWarmupMs();
+    return warm > 0 ? Math.max(this.cfg.watch.duration, warm + 10 * this.cfg.rollout.interval) : this.cfg.watch.duration;
   }
 
   private async serversById(): Promise<Map<string, Server>> {
     return new Map((await this.d.fleet.servers()).map((s) => [s.id, s]));
   }
 
-  /** Put the step's servers on the new build and every other server on the previous one. */
+  /**
+   * The step's fresh baseline (plan.ts): the servers this step restarts on the previous build, and
+   * every one the gate compares the age-dependent metrics with. None when no metric has a warm-up,
+   * the pipeline turned it off, or there is no previous build.
+   */
+  private freshBaseline(d: DeployRecord, step: number): { restart: string[]; all: string[] } {
+    const on = this.cfg.rollout.fresh_baseline && !!d.previous && this.specs.some((s) => (s.warmupMs ?? 0) > 0);
+    if (!on) return { restart: [], all: [] };
+    return { restart: freshRestarts(d.state.plan, step), all: freshBaseline(d.state.plan, step) };
+  }
+
+  /** Put the step's servers on the new build and every other server on the previous one; restart its fresh baseline. */
   private async deployStep(d: DeployRecord, step: number, signal: AbortSignal): Promise<DeployEvent> {
     const state = d.state;
     const onNew = new Set(state.plan[step] ?? []);
@@ -846,15 +874,26 @@ export class Engine implements LineControl {
     const artifact = d.artifact!;
     const want = (id: string): Artifact | undefined => (onNew.has(id) ? artifact : d.previous);
     const todo: Server[] = [];
+    // A fresh-baseline server restarted since the step began (before a restart of immune) is fresh already.
+    const fresh = new Set(this.freshBaseline(d, step).restart.filter((id) => !((this.sampler.since(id) ?? -Infinity) >= state.since)));
+    const restarts: Server[] = [];
     for (const s of servers.values()) {
       const target = want(s.id);
       if (!target) continue;
       const current = await this.d.fleet.release(s, signal).catch(() => undefined);
       if (current !== target.id) todo.push(s);
+      else if (fresh.has(s.id)) restarts.push(s);
     }
     let done = 0;
     const total = onNew.size;
-    this.emitDeploy(d, `step ${step + 1}/${state.steps}: ${todo.length} server(s) to switch`);
+    const also = restarts.length ? `, ${restarts.length} baseline server(s) restarted on the previous build as a fresh baseline` : '';
+    this.emitDeploy(d, `step ${step + 1}/${state.steps}: ${todo.length} server(s) to switch${also}`);
+    // The fresh baseline restarts alongside the canaries, so both sides' processes are the same age.
+    // It is not the change under test: a failed restart is an incident to report, not a failed step.
+    const restarted = fanOut(restarts, this.cfg.fleet.concurrency, async (s) => {
+      await this.d.fleet.activate(s, d.previous!, signal, { restart: true });
+      this.sampler.activated(s.id, d.previous!.id);
+    });
     const failures = await fanOut(todo, this.cfg.fleet.concurrency, async (s) => {
       await this.d.fleet.activate(s, want(s.id)!, signal);
       this.sampler.activated(s.id, want(s.id)!.id);
@@ -870,7 +909,18 @@ export class Engine implements LineControl {
         message: `${s.id} on ${want(s.id)!.id}`,
       });
     });
+    const restartFailures = await restarted;
     if (signal.aborted) throw signal.reason;
+    if (restartFailures.length) {
+      this.d.log.warn(
+        { deploy: d.id, step, servers: restartFailures.map((f) => f.item.id), errors: restartFailures.map((f) => f.error.message) },
+        'a fresh-baseline server did not restart on the previous build: it is left out of the fresh baseline',
+      );
+      this.emitDeploy(
+        d,
+        `fresh baseline: ${restartFailures.map((f) => `${f.item.id} did not restart (${f.error.message})`).join(', ')}; the gate compares its age-dependent metrics with the servers that did`,
+      );
+    }
     if (failures.length) {
       return {
         type: 'step_failed',
@@ -909,11 +959,23 @@ export class Engine implements LineControl {
     // Each server's start-up on the build it runs is not evidence (cold caches and JIT read as a latency
     // or CPU regression): a canary's first seconds on the new build, a baseline server's after a restart.
     const warmupMs = Math.min(START_UP_MS, bake.min / 3);
+    // Metrics that depend on a process's age read only the baseline servers restarted with the canaries.
+    const freshSince = (id: string) => (this.sampler.since(id) ?? -Infinity) >= (state.rolloutStartedAt ?? since);
+    const fresh = this.freshBaseline(d, step).all.filter((id) => baseline.includes(id) && freshSince(id));
     const samples = {
       specs: this.specs,
       ticks: this.sampler.all,
       sides: {
-        baseline: { servers: baseline, from: since, to: now, release: d.previous?.id, warmupMs, warmupCapMs: bake.min, trustUnknown: true },
+        baseline: {
+          servers: baseline,
+          from: since,
+          to: now,
+          release: d.previous?.id,
+          warmupMs,
+          warmupCapMs: bake.min,
+          trustUnknown: true,
+          fresh,
+        },
         canary: { servers: canary, from: since, to: now, release: d.artifact?.id, warmupMs, warmupCapMs: bake.min, trustUnknown: true },
       },
       history,
@@ -964,14 +1026,15 @@ export class Engine implements LineControl {
               trustUnknown: true,
             }
           : { servers: all, from: before - this.cfg.watch.window, to: before },
-      // Each server's start-up on the new build is not part of the watch (start-up CPU and memory are not a slow failure).
+      // Each server's start-up on the new build is not part of the watch (start-up CPU and memory are
+      // not a slow failure): for a metric with a warm-up, all of it (watchDurationMs makes room for it).
       canary: {
         servers: all,
         from: state.since,
         to: now,
         release: d.artifact?.id,
         warmupMs: Math.min(START_UP_MS, this.cfg.watch.duration / 3),
-        warmupCapMs: this.cfg.watch.duration / 3,
+        warmupCapMs: Math.max(this.cfg.watch.duration / 3, this.longestWarmupMs()),
         trustUnknown: true,
       },
     };
@@ -980,7 +1043,7 @@ export class Engine implements LineControl {
         alpha: this.cfg.rollout.alpha,
         samples: { specs: this.specs, ticks: this.sampler.all, sides },
         elapsedMs: now - state.since,
-        durationMs: this.cfg.watch.duration,
+        durationMs: this.watchDurationMs(),
         unresponsive: down.blamed,
         unresponsiveWhy: down.reasons,
         onInconclusive: this.cfg.rollout.on_inconclusive,

@@ -56,6 +56,11 @@ export class Sampler {
     this.releases.set(server, { release, since: this.deps.clock.now() });
   }
 
+  /** When this process saw the server start its current release (-Infinity: before it started; undefined: unknown). */
+  since(server: string): number | undefined {
+    return this.releases.get(server)?.since;
+  }
+
   /** What each server runs, read once from the fleet (a server already running when this process started counts as long running). */
   private async readReleases(servers: Server[]): Promise<void> {
     if (this.releasesRead) return;

@@ -48,6 +48,12 @@ export interface FleetModelOptions {
    * look leaner than an old one. Default none (factor 1).
    */
   startUpMemory?: { factor: number; ms: number };
+  /**
+   * CPU of a process younger than `ms` is `factor` times as high (lazy compilation, caches filled on
+   * first use, a loaded machine's slower JIT): for longer than a pipeline's warm-up, so that a canary
+   * seconds old beside servers hours old reads as a CPU regression. Default none (factor 1).
+   */
+  startUpCpu?: { factor: number; ms: number };
 }
 
 /** A simulated metric: what the judge knows of it (MetricSpec's fields), and what a count is judged per. */
@@ -134,6 +140,7 @@ export class FleetModel {
       startHour: rnd.next() * 24,
       warmup: false,
       startUpMemory: { factor: 1, ms: 0 },
+      startUpCpu: { factor: 1, ms: 0 },
       ...options,
       heterogeneity: { ...d.heterogeneity, ...options.heterogeneity },
     };
@@ -217,8 +224,9 @@ export class FleetModel {
       const young = age * 1000 < this.o.startUpMemory.ms ? this.o.startUpMemory.factor : 1;
       const memory =
         300e6 * t.memory * memWarm * young * (1 + t.memoryWalk) * (1 + (reg.leakPerMinute ?? 0) * minutes) * Math.exp(0.005 * r.normal());
+      const hot = age * 1000 < this.o.startUpCpu.ms ? this.o.startUpCpu.factor : 1;
       const cpu =
-        ((0.25 * requests) / Math.max(1, this.o.rps * secs)) * (reg.cpuFactor ?? 1) * (1 + 0.2 * warm) * Math.exp(0.05 * r.normal());
+        ((0.25 * requests) / Math.max(1, this.o.rps * secs)) * (reg.cpuFactor ?? 1) * (1 + 0.2 * warm) * hot * Math.exp(0.05 * r.normal());
       return {
         error_rate: [otherErrors + checkoutErrors, requests],
         checkout_error_rate: [checkoutErrors, checkouts],

@@ -125,6 +125,12 @@ describe('adapters/fleet/local (real shop processes)', function () {
     await again.activate(servers[1], v1, signal());
     assert.equal(await pidOf(servers[1]), before[1]);
     assert.equal(await again.release(servers[1]), v1.id);
+    // With `restart` (a fresh baseline) it is a new process on the same release.
+    await again.activate(servers[1], v1, signal(), { restart: true });
+    assert.notEqual(await pidOf(servers[1]), before[1]);
+    assert.equal(isAlive(before[1]!), false, 'the old process stopped');
+    assert.equal(await again.release(servers[1]), v1.id);
+    assert.equal((await call(servers[1].port, '/healthz')).status, 200);
   });
 
   it('start() brings back a stopped server on its current release', async () => {

@@ -12,7 +12,7 @@ import { extract as extractTar } from 'tar';
 import type { Logger } from 'pino';
 import type { LocalFleetConfig } from '../../core/config/fleet.js';
 import { DeployError } from '../../core/errors.js';
-import type { Artifact, Fleet, Server } from '../../ports.js';
+import type { ActivateOptions, Artifact, Fleet, Server } from '../../ports.js';
 import {
   listenersOn,
   ownsProcess,
@@ -308,7 +308,7 @@ class LocalProcessFleet implements LocalFleet {
     return p.ok && p.release === id;
   }
 
-  private async activateNow(server: Server, artifact: Artifact, signal: AbortSignal): Promise<void> {
+  private async activateNow(server: Server, artifact: Artifact, signal: AbortSignal, restart: boolean): Promise<void> {
     if (signal.aborted)
       throw new DeployError(`server ${server.id}: aborted before activating release ${artifact.id}`, {
         server: server.id,
@@ -317,7 +317,7 @@ class LocalProcessFleet implements LocalFleet {
     const t0 = Date.now();
     await mkdir(this.serverDir(server), { recursive: true });
     await this.install(server, artifact, signal);
-    if ((await this.currentRelease(server)) === artifact.id && (await this.runs(server, artifact.id))) {
+    if (!restart && (await this.currentRelease(server)) === artifact.id && (await this.runs(server, artifact.id))) {
       this.log.debug({ server: server.id, release: artifact.id }, 'already running');
       return;
     }
@@ -362,11 +362,11 @@ class LocalProcessFleet implements LocalFleet {
     return this.currentRelease(server);
   }
 
-  activate(server: Server, artifact: Artifact, signal: AbortSignal): Promise<void> {
+  activate(server: Server, artifact: Artifact, signal: AbortSignal, options: ActivateOptions = {}): Promise<void> {
     return this.limit(() =>
       this.serialized(server, async () => {
         try {
-          await this.activateNow(server, artifact, signal);
+          await this.activateNow(server, artifact, signal, options.restart === true);
         } catch (err) {
           if (err instanceof DeployError) throw err;
           throw new DeployError(`server ${server.id}: activating release ${artifact.id} failed: ${(err as Error).message}`, {

@@ -95,6 +95,7 @@ class SshFleet implements Fleet {
     );
   }
 
+  /** Always a switch and a restart (what the port's `restart` option asks for). */
   async activate(server: Server, artifact: Artifact, signal: AbortSignal): Promise<void> {
     const { config, log } = this;
     const t = await this.target(server);

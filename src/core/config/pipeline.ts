@@ -67,6 +67,11 @@ export const pipelineConfig = z
         history: duration.prefault('5m'),
         /** Spread canaries over these labels (e.g. [region, zone]). */
         spread: z.array(z.string()).default([]),
+        /**
+         * Restart as many baseline servers as canaries on the previous build at each step, and judge
+         * the metrics with a `warmup` (those that depend on a process's age) against them only.
+         */
+        fresh_baseline: z.boolean().default(true),
       })
       .strict(),
     watch: z

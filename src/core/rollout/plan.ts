@@ -48,3 +48,26 @@ export function planRollout(servers: PlanServer[], steps: PlanStep[], spread: st
   if (counts.at(-1) !== n) counts.push(n);
   return counts.map((c) => order.slice(0, c));
 }
+
+/**
+ * The fresh baseline at a step: baseline servers restarted on the previous build as the step's
+ * canaries start the new one, so that a metric that depends on a process's age (CPU, memory, JIT
+ * latency; one with a `warmup`) compares processes of the same age, not a canary seconds old with
+ * servers hours old (Kayenta's fresh baseline cluster). As many as the step's canaries, as far as
+ * the baseline has servers; taken from the servers that join the rollout last, so that each step's
+ * set contains the next one's when it shrinks and is contained in it when it grows: a server once
+ * restarted stays in the fresh baseline while the canaries it was matched with stay canaries.
+ */
+export function freshBaseline(plan: string[][], step: number): string[] {
+  const canary = plan[step] ?? [];
+  const all = plan.at(-1) ?? [];
+  const on = new Set(canary);
+  const baseline = [...all].reverse().filter((id) => !on.has(id));
+  return baseline.slice(0, Math.min(canary.length, baseline.length));
+}
+
+/** The servers a step restarts on the previous build: its fresh baseline less the previous step's. */
+export function freshRestarts(plan: string[][], step: number): string[] {
+  const before = new Set(step > 0 ? freshBaseline(plan, step - 1) : []);
+  return freshBaseline(plan, step).filter((id) => !before.has(id));
+}

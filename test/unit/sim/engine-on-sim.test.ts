@@ -8,7 +8,7 @@ import { parsePipeline } from '../../../src/core/config/index.js';
 import { inProcessJudge } from '../../../src/adapters/judge/in-process.js';
 import { Engine, type EngineDeps } from '../../../src/engine/engine.js';
 import { EventBus } from '../../../src/engine/events.js';
-import type { Judge, Store } from '../../../src/ports.js';
+import type { Fleet, Judge, Store } from '../../../src/ports.js';
 import type { MetricEvidence } from '../../../src/core/judge/types.js';
 import { VirtualClock } from '../../../src/sim/clock.js';
 import { SimFleet, type SimFleetOptions } from '../../../src/sim/fleet.js';
@@ -334,5 +334,71 @@ describe('engine on the simulated fleet (virtual time)', function () {
       await e.stop();
       await st.close();
     }
+  });
+
+  describe('a fresh baseline: a canary seconds old is compared with baseline servers of its age', () => {
+    // CPU doubles for a process's first minute, as its declared warm-up says. The gate may leave out
+    // only min_bake (30 s) of it, so from 30 s to 60 s the canary runs hot; the watch (3 min) leaves
+    // the whole minute out. The fleet has run for 10 minutes when a harmless commit comes: against
+    // servers 10 minutes old the young canary reads as CPU +100% (tolerance 50%); against a baseline
+    // server restarted with it, as no change.
+    const cpuYaml = (extra: string) =>
+      PIPELINE.replace(
+        '    - { name: checkouts,',
+        '    - { name: cpu, kind: continuous, gauge: cpu, bad: increase, tolerance: 50%, warmup: 60s }\n    - { name: checkouts,',
+      )
+        .replace('  interval: 2s', `  interval: 2s\n  on_inconclusive: pass_within_tolerance${extra}`)
+        .replace('watch: { duration: 10s, window: 30s }', 'watch: { duration: 3m, window: 60s }');
+    const harmless = async (extra: string) => {
+      const clock = new VirtualClock(Date.UTC(2026, 0, 1));
+      const fleet = simFleet(clock, 31, 50, { startUpCpu: { factor: 2, ms: 60_000 } });
+      const activations: string[] = [];
+      const activate = fleet.activate.bind(fleet);
+      // Every activation the engine asks of the fleet, with the port's `restart` option as it passes it.
+      fleet.activate = async (...[s, a, signal, o]: Parameters<Fleet['activate']>) => {
+        activations.push(`${s.id}:${a.id}${o?.restart ? ':restart' : ''}`);
+        return activate(s, a, signal);
+      };
+      const repo = new MemoryRepo();
+      repo.push('a'.repeat(40), 'first');
+      const st = openSqliteStore(':memory:');
+      const e = simEngine({ repo, fleet, store: st, clock, config: parsePipeline(cpuYaml(extra), 'sim.yaml') });
+      try {
+        await e.start();
+        await clock.sleep(2000);
+        await e.idle(600_000);
+        await clock.sleep(600_000);
+        activations.length = 0;
+        repo.push('c'.repeat(40), 'harmless change');
+        await clock.sleep(2000);
+        await e.idle(600_000);
+        const [last] = await st.line.listDeploys('sim', { limit: 1 });
+        const looks = await st.line.gateLooks(last!.id);
+        const metrics = looks.filter((l) => l.step === 0).at(-1)!.metrics as MetricEvidence[];
+        const cpu = metrics.find((m) => m.name === 'cpu')!;
+        return { outcome: last!.outcome, reason: last!.reason, cpu, activations };
+      } finally {
+        await e.stop();
+        await st.close();
+      }
+    };
+
+    it('without it, the young canary fails a harmless commit on CPU (the confound is real in this sim)', async () => {
+      const r = await harmless('\n  fresh_baseline: false');
+      assert.notEqual(r.outcome, 'live', r.cpu.explanation);
+      assert.equal(r.cpu.verdict, 'fail', r.cpu.explanation);
+      assert.ok(!r.activations.some((a) => a.endsWith(':restart')), r.activations.join(' '));
+    });
+
+    it('with it (the default), one baseline server restarts on the previous build beside the canary and the commit goes live', async () => {
+      const r = await harmless('');
+      assert.equal(r.outcome, 'live', `${r.reason}; cpu: ${r.cpu.explanation}`);
+      assert.notEqual(r.cpu.verdict, 'fail');
+      assert.ok(Math.abs(r.cpu.effect) < 0.25, r.cpu.explanation);
+      assert.equal(r.cpu.samples.baseline, r.cpu.samples.canary, `1 fresh baseline server for 1 canary: ${JSON.stringify(r.cpu.samples)}`);
+      const restarts = r.activations.filter((a) => a.endsWith(':restart'));
+      assert.equal(restarts.length, 1, r.activations.join(' '));
+      assert.match(restarts[0]!, /:r-aaaaaaaa:restart$/, 'restarted on the previous build');
+    });
   });
 });

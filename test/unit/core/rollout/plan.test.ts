@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { planRollout, spreadOrder } from '../../../../src/core/rollout/plan.js';
+import { freshBaseline, freshRestarts, planRollout, spreadOrder } from '../../../../src/core/rollout/plan.js';
 
 const fleet = (n: number, regions = ['eu', 'us']) =>
   Array.from({ length: n }, (_, i) => ({ id: `s${i + 1}`, labels: { region: regions[i % regions.length]! } }));
@@ -57,5 +57,42 @@ describe('rollout plan', () => {
         },
       ),
     );
+  });
+
+  describe('fresh baseline', () => {
+    it('restarts as many baseline servers as canaries, from those that join last', () => {
+      const plan = planRollout(fleet(10), [{ servers: 1 }, { percent: 0.3 }, { percent: 1 }]);
+      assert.deepEqual(freshBaseline(plan, 0), [plan.at(-1)!.at(-1)]);
+      assert.equal(freshBaseline(plan, 1).length, 3);
+      assert.deepEqual(freshRestarts(plan, 1), freshBaseline(plan, 1).slice(1));
+      assert.deepEqual(freshBaseline(plan, 2), [], 'the whole fleet is on the new build: no baseline');
+    });
+
+    it('is never larger than the baseline, never a canary, and restarts each server at most once', () => {
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 1, max: 40 }),
+          fc.array(fc.double({ min: 0.01, max: 1, noNaN: true }), { minLength: 1, maxLength: 5 }),
+          (n, shares) => {
+            const plan = planRollout(
+              fleet(n),
+              [...shares].sort((a, b) => a - b).map((percent) => ({ percent })),
+            );
+            const restarted = new Set<string>();
+            plan.forEach((canary, step) => {
+              const fresh = freshBaseline(plan, step);
+              assert.equal(fresh.length, Math.min(canary.length, n - canary.length));
+              for (const id of fresh) assert.ok(!canary.includes(id));
+              for (const id of freshRestarts(plan, step)) {
+                assert.ok(!restarted.has(id), `${id} restarted twice`);
+                restarted.add(id);
+              }
+              // Every server of the fresh baseline was restarted at this step or an earlier one.
+              for (const id of fresh) assert.ok(restarted.has(id));
+            });
+          },
+        ),
+      );
+    });
   });
 });

@@ -71,6 +71,29 @@ describe('samples to series', () => {
     assert.equal(none!.before, undefined);
   });
 
+  it('reads a metric with a warm-up (age-dependent) from the fresh baseline only, now and before; the others from every server', () => {
+    const three = (time: number, a: number, b: number, c: number): Tick => ({
+      time,
+      samples: [
+        { server: 's1', ok: true, values: { err: [a, 10], cpu: a } },
+        { server: 's2', ok: true, values: { err: [b, 10], cpu: b } },
+        { server: 's3', ok: true, values: { err: [c, 10], cpu: c } },
+      ],
+    });
+    const cpu = { name: 'cpu', kind: 'continuous' as const, bad: 'increase' as const, tolerance: 0.5, warmupMs: 1 };
+    const ticks = [three(1, 1, 2, 3), three(2, 4, 5, 6), three(3, 7, 8, 9)];
+    const sides = {
+      baseline: { servers: ['s1', 's2'], from: 1, to: 3, fresh: ['s2', 'gone'] },
+      canary: { servers: ['s3'], from: 1, to: 3 },
+    };
+    const [err, aged] = toSeries([spec, cpu], ticks, sides, { from: 0, to: 1 });
+    assert.deepEqual(err!.baseline.length, 2, 'a metric without a warm-up reads every baseline server');
+    assert.deepEqual(aged!.baseline, [[5, 8]], 'only the fresh baseline server, and only one named in the side');
+    assert.deepEqual(aged!.before, { baseline: [[2]], canary: [[3]] }, 'its own past in the same rows');
+    const [, noFresh] = toSeries([spec, cpu], ticks, { ...sides, baseline: { ...sides.baseline, fresh: ['gone'] } });
+    assert.equal(noFresh!.baseline.length, 2, 'no fresh server on the side: every baseline server');
+  });
+
   it("pairs a count with its `per` metric's denominator as [count, exposure], null when either is missing", () => {
     const t = (time: number, checkouts: number | null, err: [number, number] | null): Tick => ({
       time,
