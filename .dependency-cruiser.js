@@ -15,6 +15,7 @@ const ROOM = {
   demo: '^src/demo/',
   dashboard: '^src/dashboard/',
   runtime: '^src/runtime\\.ts$',
+  telemetry: '^src/telemetry\\.ts$',
 };
 
 /** Core's one plain-JavaScript module, which the dashboard loads too (served at /core/format/words.js). */
@@ -50,9 +51,15 @@ export default {
     ),
     forbid(
       'adapters-stand-alone',
-      'an adapter talks to one real system and knows only the ports and core; adapters never import the engine, the server or each other (Flagger: one file per backend).',
+      'an adapter talks to one real system and knows only the ports and core (and telemetry.ts, for its own metrics); adapters never import the engine, the server or each other (Flagger: one file per backend).',
       { path: '^src/adapters/([^/]+)/' },
-      { path: '^src/', pathNot: ['^src/adapters/$1/', ROOM.core, ROOM.ports] },
+      { path: '^src/', pathNot: ['^src/adapters/$1/', ROOM.core, ROOM.ports, ROOM.telemetry] },
+    ),
+    forbid(
+      'telemetry-stands-alone',
+      "telemetry.ts declares immune's own Prometheus metrics for whichever room reports on itself (the notifier adapter, the server): it uses prom-client and nothing of ours, so any room may import it.",
+      { path: ROOM.telemetry },
+      { path: '^src/' },
     ),
     forbid(
       'server-never-builds-adapters',

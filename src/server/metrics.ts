@@ -2,10 +2,11 @@
 // and the step-duration histogram are fed from the engine's events; the line gauges read the store
 // at scrape time, so they are right after a restart too.
 import type { FastifyInstance } from 'fastify';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { OUTCOMES } from '../core/line/types.js';
 import type { LineEvent } from '../engine/events.js';
 import type { ServerContext } from './context.js';
+import { ownMetrics } from '../telemetry.js';
 
 const FINISHED = new Set(['live', 'failed', 'aborted']);
 
@@ -16,46 +17,25 @@ export interface OrchestratorMetrics {
 }
 
 export function createOrchestratorMetrics(ctx: Pick<ServerContext, 'events' | 'store' | 'pipelineName' | 'log'>): OrchestratorMetrics {
-  const registry = new Registry();
-  const deploys = new Counter({
-    name: 'immune_deploys_total',
-    help: 'Deploys finished, by outcome',
-    labelNames: ['outcome'],
-    registers: [registry],
-  });
-  const stepDuration = new Histogram({
-    name: 'immune_step_duration_seconds',
-    help: 'Time a deploy spent in each stage and rollout step (label status: testing, building, rolling_out, baking, watching, rolling_back, reverting)',
-    labelNames: ['status'],
-    buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
-    registers: [registry],
-  });
-  const verdicts = new Counter({
-    name: 'immune_gate_verdicts_total',
-    help: 'Gate looks by decision (pass, fail, inconclusive, continue)',
-    labelNames: ['decision'],
-    registers: [registry],
-  });
+  const m = ownMetrics();
   const pipeline = ctx.pipelineName;
-  new Gauge({
-    name: 'immune_line_blocked',
-    help: '1 when the line is blocked, else 0',
-    registers: [registry],
-    async collect() {
-      if (pipeline) this.set((await ctx.store.line.getLine(pipeline)).blocked ? 1 : 0);
-    },
+  const deploys = m.counter('immune_deploys_total', 'Deploys finished, by outcome', { outcome: OUTCOMES });
+  const stepDuration = m.histogram(
+    'immune_step_duration_seconds',
+    'Time a deploy spent in each stage and rollout step (label status: testing, building, rolling_out, baking, watching, rolling_back, reverting)',
+    ['status'],
+    [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
+  );
+  const verdicts = m.counter('immune_gate_verdicts_total', 'Gate looks by decision (pass, fail, inconclusive, continue)', {
+    decision: ['pass', 'fail', 'inconclusive', 'continue'],
   });
-  new Gauge({
-    name: 'immune_queue_length',
-    help: 'Commits waiting in the line',
-    registers: [registry],
-    async collect() {
-      if (pipeline) this.set((await ctx.store.line.getLine(pipeline)).queue.length);
-    },
-  });
-  // Known outcome labels start at 0 so rates work from the first scrape.
-  for (const o of OUTCOMES) deploys.inc({ outcome: o }, 0);
-  for (const d of ['pass', 'fail', 'inconclusive', 'continue']) verdicts.inc({ decision: d }, 0);
+  // The line gauges read the store at scrape time.
+  m.gauge('immune_line_blocked', '1 when the line is blocked, else 0', async () =>
+    pipeline ? ((await ctx.store.line.getLine(pipeline)).blocked ? 1 : 0) : undefined,
+  );
+  m.gauge('immune_queue_length', 'Commits waiting in the line', async () =>
+    pipeline ? (await ctx.store.line.getLine(pipeline)).queue.length : undefined,
+  );
 
   // Per deploy in flight: the stage it is in and since when.
   const phase = new Map<string, { key: string; status: string; since: number }>();
@@ -80,7 +60,7 @@ export function createOrchestratorMetrics(ctx: Pick<ServerContext, 'events' | 's
     if (e.type === 'gate') verdicts.inc({ decision: e.decision });
     else if (e.type === 'deploy') onDeploy(e).catch((err: unknown) => ctx.log.warn({ err }, 'metrics: cannot read deploy outcome'));
   });
-  return { registry, close: off };
+  return { registry: m.registry, close: off };
 }
 
 export async function registerMetrics(app: FastifyInstance, ctx: ServerContext): Promise<void> {

@@ -3,7 +3,8 @@
 // happens in the background, per target in order, with retries, backoff, a rate limit and dead letters.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { Counter, Histogram, Registry } from 'prom-client';
+import type { Counter, Histogram, Registry } from 'prom-client';
+import { ownMetrics } from '../../telemetry.js';
 import { routeFor, type DeliverySettings, type NotifyConfig, type TargetRef } from '../../core/config/notify.js';
 import type {
   Notification,
@@ -86,22 +87,19 @@ export function createQueuedNotifier(o: QueuedNotifierOptions): QueuedNotifier {
 
 /** The notifier's own metrics, in their own registry: outcomes per target and delivery latency. */
 function notifierMetrics(targets: Target[]) {
-  const registry = new Registry();
-  const total = new Counter({
-    name: 'immune_notifications_total',
-    help: 'Notifications per target by outcome: delivered, retried (an attempt failed, will retry), dead (gave up), dropped (queue full), duplicate (already queued), skipped (not for this target)',
-    labelNames: ['target', 'outcome'],
-    registers: [registry],
-  });
-  const latency = new Histogram({
-    name: 'immune_notification_delivery_seconds',
-    help: 'From the event to its delivery to the target, retries included',
-    labelNames: ['target'],
-    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
-    registers: [registry],
-  });
-  for (const t of targets) for (const outcome of ['delivered', 'retried', 'dead', 'dropped']) total.inc({ target: t.name, outcome }, 0);
-  return { registry, total, latency };
+  const m = ownMetrics();
+  const total = m.counter(
+    'immune_notifications_total',
+    'Notifications per target by outcome: delivered, retried (an attempt failed, will retry), dead (gave up), dropped (queue full), duplicate (already queued), skipped (not for this target)',
+    { target: targets.map((t) => t.name), outcome: ['delivered', 'retried', 'dead', 'dropped'] },
+  );
+  const latency = m.histogram(
+    'immune_notification_delivery_seconds',
+    'From the event to its delivery to the target, retries included',
+    ['target'],
+    [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
+  );
+  return { registry: m.registry, total, latency };
 }
 
 /** One queue per target in the outbox, drained in order by at most one loop per target. */
