@@ -9,7 +9,7 @@
 // gate's own cost per look at 1,000 servers x 60 intervals (scripts/bench-gate-cost.ts: on the engine's
 // thread and through the worker judge, and what an HTTP server on the engine's thread sees meanwhile).
 //
-//   npm run bench:detection -- [--quick] [--suite all|sequential|oneshot|cost] [--nulls 1000] [--runs 200] [--horizon-nulls 200] [--tolerated 500] [--oneshot-runs 2000] [--cost-servers 1000] [--alpha 0.01] [--workers 2] [--out bench-results] [--no-png] [--no-history] [--chart-only]
+//   npm run bench:detection -- [--quick] [--suite all|sequential|oneshot|cost] [--nulls 1000] [--runs 200] [--horizon-nulls 200] [--tolerated 500] [--oneshot-runs 2000] [--cost-servers 1000] [--alpha 0.01] [--workers 2] [--out bench-results] [--no-png] [--no-history] [--chart-only] [--only leak,null]
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -293,7 +293,9 @@ async function main(): Promise<void> {
         alpha: CONFIG.alpha,
         historyIntervals: CONFIG.historyIntervals,
       });
-  const results = await runAll(tasks, workers);
+  // --only a,b: just these scenarios (tuning one metric's test; the other rows read 0 of 0).
+  const only = process.argv.includes('--only') ? new Set(process.argv[process.argv.indexOf('--only') + 1]!.split(',')) : undefined;
+  const results = await runAll(only ? tasks.filter((t) => only.has(t.scenario)) : tasks, workers);
   const elapsed = (Date.now() - started) / 1000;
 
   const opNull = results.filter((r) => r.scenario === 'null' && !r.lookPastPass);

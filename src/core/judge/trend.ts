@@ -19,8 +19,12 @@ export function laterHalf<T>(xs: readonly T[]): T[] {
 }
 
 function values(m: MetricSeries, side: 'baseline' | 'canary'): number[][] {
-  if (m.kind === 'continuous') return numericCells(m[side]);
-  return rateCells(m.kind, m[side]).map((row) => row.map((c) => c.x / c.n));
+  return valuesOf(m, m[side]);
+}
+
+function valuesOf(m: MetricSeries, rows: MetricSeries['baseline']): number[][] {
+  if (m.kind === 'continuous') return numericCells(rows);
+  return rateCells(m.kind, rows).map((row) => row.map((c) => c.x / c.n));
 }
 
 /** Least-squares slope of ys against 0..n-1, and its standard error. */
@@ -126,12 +130,20 @@ export const WARMUP_CELLS = 6;
  */
 export function analyzeSlopeContrast(m: MetricSeries, horizon: number): MetricAnalysis {
   const sign = m.bad === 'increase' ? 1 : -1;
-  const fit = (rows: number[][]) =>
-    rows
-      .map((r) => r.slice(Math.max(Math.floor(r.length / 2), Math.min(WARMUP_CELLS, r.length - MIN_TREND_CELLS))))
-      .filter((r) => r.length >= MIN_TREND_CELLS);
-  const base = fit(values(m, 'baseline'));
-  const can = fit(values(m, 'canary'));
+  // Each side's fitted rows, with the server's own level before the deploy when it has one.
+  const fit = (side: 'baseline' | 'canary') => {
+    const before = m.before ? valuesOf(m, m.before[side]) : [];
+    return values(m, side)
+      .map((r, i) => ({
+        r: r.slice(Math.max(Math.floor(r.length / 2), Math.min(WARMUP_CELLS, r.length - MIN_TREND_CELLS))),
+        own: (before[i]?.length ?? 0) >= MIN_TREND_CELLS ? mean(before[i]!) : undefined,
+      }))
+      .filter((x) => x.r.length >= MIN_TREND_CELLS);
+  };
+  const baseFit = fit('baseline');
+  const canFit = fit('canary');
+  const base = baseFit.map((x) => x.r);
+  const can = canFit.map((x) => x.r);
   const level = Math.abs(mean(base.flat())) || 1;
   const bs = base.map((r) => slope(r));
   const cs = can.map((r) => slope(r));
@@ -145,21 +157,27 @@ export function analyzeSlopeContrast(m: MetricSeries, horizon: number): MetricAn
   const width = Math.max(...can.map((r) => r.length));
   const sofar = Math.max(...values(m, 'canary').map((r) => r.length));
   const ahead = Math.max(1, horizon - (sofar - width + (width - 1) / 2));
-  const scale = (sign * ahead) / level;
-  const slopeExcess = scale * (mean(cs.map((x) => x.b)) - mean(bs.map((x) => x.b)));
+  // The excess slope over the whole horizon (is it fast enough to be beyond tolerance by then?), and
+  // over what is left of it (where the level now is headed by max bake).
+  const excess = mean(cs.map((x) => x.b)) - mean(bs.map((x) => x.b));
   const perServer = Math.max(variance(bs.map((x) => x.b)), mean([...bs, ...cs].map((x) => x.se * x.se)));
-  const vSlope = perServer * (1 / C + 1 / B) * scale * scale;
-  // The canary's level relative to the baseline's over the same window, per server (the server is the unit).
-  const lb = base.map(mean);
-  const lc = can.map(mean);
+  const rate = (over: number) => ({ g: (sign * over * excess) / level, v: perServer * (1 / C + 1 / B) * (over / level) ** 2 });
+  const { g: slopeExcess, v: vSlope } = rate(horizon);
+  const still = rate(ahead);
+  // The canary's level relative to the baseline's over the same window, per server (the server is the
+  // unit); when every server has its own past, each server's level less that past, so that servers
+  // that always differed (one with twice the memory) do not hide a leak in their spread.
+  const ownPast = [...baseFit, ...canFit].every((x) => x.own !== undefined);
+  const lb = baseFit.map((x) => mean(x.r) - (ownPast ? x.own! : 0));
+  const lc = canFit.map((x) => mean(x.r) - (ownPast ? x.own! : 0));
   const levelGap = (sign * (mean(lc) - mean(lb))) / level;
   const vLevel = (variance(lb) * (1 / C + 1 / B)) / (level * level);
-  const projected = levelGap + slopeExcess;
+  const projected = levelGap + still.g;
   const df = Math.max(1, B + C - 2);
   const zSlope = (slopeExcess - m.tolerance) / Math.sqrt(vSlope);
-  const zProjected = (projected - m.tolerance) / Math.sqrt(vSlope + vLevel);
+  const zProjected = (projected - m.tolerance) / Math.sqrt(still.v + vLevel);
   // Report the weaker of the two: that is the one the verdict rests on.
   return zSlope <= zProjected
     ? trendAnalysis(m, slopeExcess, vSlope, df, true, lacking, samples)
-    : trendAnalysis(m, projected, vSlope + vLevel, df, true, lacking, samples);
+    : trendAnalysis(m, projected, still.v + vLevel, df, true, lacking, samples);
 }

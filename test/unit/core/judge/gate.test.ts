@@ -177,4 +177,28 @@ describe('core/judge/gate', () => {
     assert.equal(r.decision, 'continue', r.explanation);
     assert.equal(r.metrics.find((m) => m.name === 'memory trend')?.verdict, 'pass');
   });
+
+  it("catches a leak on a lean canary through each server's own past, where servers' memory differs far beyond tolerance", () => {
+    // Seven baseline servers between 0.8x and 1.4x of 300 MB, the canary at 0.7x, leaking 0.5% an
+    // interval. Against the baseline's level the lean canary looks fine for minutes; against its own
+    // past it has grown 10% already and is on its way past tolerance by max bake.
+    const n = 24;
+    const size = (s: number) => [1.0, 0.8, 1.4, 1.2, 0.9, 1.3, 1.1, 0.7][s]!;
+    const past = (rows: number, offset: number) =>
+      grid(rows, 24, (s, t) => 300e6 * size(s + offset) * (1 + 0.002 * wobble(s + offset, t + 50)));
+    const mem = (leak: number, withPast: boolean) =>
+      series(
+        'memory',
+        'continuous',
+        grid(7, n, (s, t) => 300e6 * size(s) * (1 + 0.002 * wobble(s, t))),
+        grid(1, n, (s, t) => 300e6 * size(7) * (1 + leak * t) * (1 + 0.002 * wobble(s + 9, t))),
+        withPast ? { before: { baseline: past(7, 0), canary: past(1, 7) } } : {},
+      );
+    const look = { elapsedMs: n * 5000, minBakeMs: 60_000, maxBakeMs: 300_000 };
+    const trendOf = (leak: number, withPast: boolean) =>
+      judgeGate(gate([mem(leak, withPast)], look)).metrics.find((m) => m.name === 'memory trend')!;
+    assert.notEqual(trendOf(0.005, false).verdict, 'fail', 'the spread between servers hides it without their own past');
+    assert.equal(trendOf(0.005, true).verdict, 'fail', trendOf(0.005, true).explanation);
+    assert.equal(trendOf(0, true).verdict, 'pass', 'an identical canary never fails');
+  });
 });
