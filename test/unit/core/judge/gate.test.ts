@@ -201,4 +201,29 @@ describe('core/judge/gate', () => {
     assert.equal(trendOf(0.005, true).verdict, 'fail', trendOf(0.005, true).explanation);
     assert.equal(trendOf(0, true).verdict, 'pass', 'an identical canary never fails');
   });
+
+  it('does not take GC sawtooth for a leak: 3x the tolerance, any period and phase, at every look, with or without own past', () => {
+    // Each server's heap climbs 30% and drops, with its own phase: a window on a rising stretch of
+    // one canary is steep, and must not read as a leak.
+    const failed: string[] = [];
+    for (const period of [8, 20, 45])
+      for (let seed = 0; seed < 8; seed++)
+        for (const n of [12, 30, 60])
+          for (const withPast of [false, true]) {
+            const phase = (s: number) => ((s * 7919 + seed * 104729) % 1000) / 1000;
+            const saw = (s: number, t: number) => 300e6 * (1 + 0.3 * ((t / period + phase(s)) % 1)) * (1 + 0.002 * wobble(s, t));
+            const past = (rows: number, off: number) => grid(rows, 60, (s, t) => saw(s + off, t - 60));
+            const mem = series(
+              'memory',
+              'continuous',
+              grid(7, n, saw),
+              grid(1, n, (s, t) => saw(s + 7, t)),
+              withPast ? { before: { baseline: past(7, 0), canary: past(1, 7) } } : {},
+            );
+            const r = judgeGate(gate([mem], { elapsedMs: n * 5000, minBakeMs: 60_000, maxBakeMs: 300_000 }));
+            for (const m of r.metrics)
+              if (m.verdict === 'fail') failed.push(`period ${period}, seed ${seed}, ${n} intervals: ${m.explanation}`);
+          }
+    assert.deepEqual(failed, []);
+  });
 });
