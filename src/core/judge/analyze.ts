@@ -12,6 +12,7 @@ import { pearsonDispersion, rateRatio, rateScore, rowTotals, totals, type RateCe
 const strip = ({ x, n }: RateTotals): RateTotals => ({ x, n });
 import { mean, median, numericCells, rateCells } from './series.js';
 import { ownPastContrast } from './own-past.js';
+import { tSf } from './student-t.js';
 import { explainMetric } from './evidence.js';
 import type { MetricEvidence, MetricSeries } from './types.js';
 
@@ -320,8 +321,40 @@ export function sampleVariance(xs: readonly number[]): number {
 }
 
 export function analyzeMetric(spec: MetricSeries, mode: Mode = {}): MetricAnalysis {
-  const a = spec.kind === 'continuous' ? analyzeContinuous(spec, mode) : analyzeRate(spec);
+  const one = (s: MetricSeries) => (s.kind === 'continuous' ? analyzeContinuous(s, mode) : analyzeRate(s));
+  const fresh = new Set(spec.fresh ?? []);
+  const rows = (keep: (i: number) => boolean) => baselineRows(spec, keep);
+  const a =
+    fresh.size === 0 || mode.paired
+      ? one(spec)
+      : fresh.size >= spec.baseline.length
+        ? one(rows(() => true))
+        : weaker(one(rows((i) => !fresh.has(i))), one(rows((i) => fresh.has(i))));
   return spec.weight !== undefined && spec.weight !== 1 ? { ...a, weight: spec.weight } : a;
+}
+
+/** The metric against some of its baseline servers (rows `keep` keeps), in their own past too. */
+function baselineRows(spec: MetricSeries, keep: (i: number) => boolean): MetricSeries {
+  const { fresh: _fresh, before, ...rest } = spec;
+  const pick = <T>(rows: T[]) => rows.filter((_, i) => keep(i));
+  return {
+    ...rest,
+    baseline: pick(spec.baseline),
+    ...(before ? { before: { baseline: pick(before.baseline), canary: before.canary } } : {}),
+  };
+}
+
+/**
+ * Of the comparison with the older baseline servers and the one with the fresh baseline, the one
+ * with less evidence of a regression (the larger nominal p): failing needs both (an
+ * intersection-union test, at the level of each), and the weaker is also the one nearer a pass.
+ * One without enough data yet wins outright: the metric waits for it.
+ */
+function weaker(older: MetricAnalysis, fresh: MetricAnalysis): MetricAnalysis {
+  if (!fresh.enough) return fresh;
+  if (!older.enough) return older;
+  const p = (a: MetricAnalysis) => Math.max(tSf(a.z, a.df), a.exactP ?? 0);
+  return p(fresh) >= p(older) ? fresh : older;
 }
 
 /** JSON-safe number: infinities and NaN become null-free extremes the schema can carry. */

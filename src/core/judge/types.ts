@@ -41,6 +41,15 @@ export interface MetricSeries extends MetricSpec {
    * other release, or warming up, is null. A server's past on another build is not its own past.
    */
   before?: { baseline: (Sample | null)[][]; canary: (Sample | null)[][] };
+  /**
+   * Optional, for a metric that depends on a process's age (one with a `warmup`): which rows of
+   * `baseline` (and `before.baseline`) are servers restarted on the baseline's release as the
+   * canaries started theirs (the fresh baseline). The gate then compares the canary with those
+   * servers and, apart, with the other (older) baseline servers, and judges on the weaker of the
+   * two: a regression must show against processes of the canary's age and against the fleet, and
+   * either comparison ruling one out passes the metric. When every baseline row is fresh, only that.
+   */
+  fresh?: number[];
 }
 
 export type Verdict = 'pass' | 'fail' | 'inconclusive';

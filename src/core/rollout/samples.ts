@@ -25,9 +25,8 @@ export interface SeriesSide {
   /** With `release`: the most a metric's own `warmupMs` may lengthen this side's warm-up. */
   warmupCapMs?: number;
   /**
-   * The side's servers of the same age as the other side's (the fresh baseline, restarted with the
-   * canaries, plan.ts): a metric with a `warmupMs` (one that depends on a process's age) reads only
-   * these, when there are any; the others read every server.
+   * Baseline side: its servers restarted with the canaries (the fresh baseline, plan.ts). A metric
+   * with a `warmupMs` (one that depends on a process's age) gets their row numbers as `fresh`.
    */
   fresh?: string[];
 }
@@ -93,23 +92,16 @@ export function toSeries(
   const withHistory = history && history.to > history.from ? history : undefined;
   // Each side's rows now and, with a history window, before (in the same server order).
   const rows = (side: SeriesSide) => ({ now: grid(side), before: withHistory && grid({ ...withHistory, servers: side.servers }) });
-  const freshOf = (side: SeriesSide) => {
-    const fresh = side.fresh?.filter((id) => side.servers.includes(id)) ?? [];
-    return fresh.length ? rows({ ...side, servers: fresh }) : undefined;
-  };
-  const all = { baseline: rows(sides.baseline), canary: rows(sides.canary) };
-  const fresh = { baseline: freshOf(sides.baseline), canary: freshOf(sides.canary) };
-  return specs.map((m) => {
-    const aged = (m.warmupMs ?? 0) > 0;
-    const baseline = (aged && fresh.baseline) || all.baseline;
-    const canary = (aged && fresh.canary) || all.canary;
-    return {
-      ...m,
-      baseline: collect(m, baseline.now),
-      canary: collect(m, canary.now),
-      ...(baseline.before && canary.before ? { before: { baseline: collect(m, baseline.before), canary: collect(m, canary.before) } } : {}),
-    };
-  });
+  const baseline = rows(sides.baseline);
+  const canary = rows(sides.canary);
+  const fresh = sides.baseline.servers.flatMap((id, i) => (sides.baseline.fresh?.includes(id) ? [i] : []));
+  return specs.map((m) => ({
+    ...m,
+    baseline: collect(m, baseline.now),
+    canary: collect(m, canary.now),
+    ...(baseline.before && canary.before ? { before: { baseline: collect(m, baseline.before), canary: collect(m, canary.before) } } : {}),
+    ...(fresh.length && (m.warmupMs ?? 0) > 0 ? { fresh } : {}),
+  }));
 }
 
 /** One server-interval's sample; a count with `per` becomes [count, exposure] (null without both). */

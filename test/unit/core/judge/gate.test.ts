@@ -226,4 +226,40 @@ describe('core/judge/gate', () => {
           }
     assert.deepEqual(failed, []);
   });
+
+  describe('a fresh baseline (age-dependent metrics)', () => {
+    // Seven baseline servers minutes old, one of them restarted with the canary (row 6: the fresh baseline).
+    const n = 6;
+    const mem = (canary: number, freshServer: number, aged = 100e6) => {
+      const base = grid(7, n, (s, t) => (s === 6 ? freshServer : aged * (1 + 0.02 * wobble(s, 0))) * (1 + 0.002 * wobble(s, t)));
+      return series(
+        'memory',
+        'continuous',
+        base,
+        grid(1, n, (s, t) => canary * (1 + 0.002 * wobble(s + 9, t))),
+        {
+          tolerance: 0.25,
+          fresh: [6],
+        },
+      );
+    };
+    const verdict = (m: ReturnType<typeof mem>) =>
+      judgeGate(gate([m], { elapsedMs: 37_000, minBakeMs: 30_000, maxBakeMs: 60_000 })).metrics[0]!;
+
+    it("does not fail a canary for one fresh server's start-up state (the demo: 80 MB before its SDK loaded, the canary 103 MB, the fleet 100 MB)", () => {
+      const m = verdict(mem(103e6, 80e6));
+      assert.notEqual(m.verdict, 'fail', m.explanation);
+      assert.equal(m.verdict, 'pass', `ruled out against the older servers: ${m.explanation}`);
+    });
+
+    it('does not fail a young canary that the fresh baseline matches (CPU twice the aged servers)', () => {
+      const m = verdict(mem(200e6, 200e6));
+      assert.notEqual(m.verdict, 'fail', m.explanation);
+    });
+
+    it('fails a regression that shows against both', () => {
+      const m = verdict(mem(170e6, 100e6));
+      assert.equal(m.verdict, 'fail', m.explanation);
+    });
+  });
 });

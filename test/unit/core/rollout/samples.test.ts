@@ -71,7 +71,7 @@ describe('samples to series', () => {
     assert.equal(none!.before, undefined);
   });
 
-  it('reads a metric with a warm-up (age-dependent) from the fresh baseline only, now and before; the others from every server', () => {
+  it('gives a metric with a warm-up (age-dependent) the fresh baseline rows too, now and before; the others only every server', () => {
     const three = (time: number, a: number, b: number, c: number): Tick => ({
       time,
       samples: [
@@ -87,11 +87,16 @@ describe('samples to series', () => {
       canary: { servers: ['s3'], from: 1, to: 3 },
     };
     const [err, aged] = toSeries([spec, cpu], ticks, sides, { from: 0, to: 1 });
-    assert.deepEqual(err!.baseline.length, 2, 'a metric without a warm-up reads every baseline server');
-    assert.deepEqual(aged!.baseline, [[5, 8]], 'only the fresh baseline server, and only one named in the side');
-    assert.deepEqual(aged!.before, { baseline: [[2]], canary: [[3]] }, 'its own past in the same rows');
+    assert.equal(err!.baseline.length, 2, 'every baseline server');
+    assert.equal(err!.fresh, undefined, 'a metric without a warm-up has no fresh rows');
+    assert.deepEqual(aged!.baseline, [
+      [4, 7],
+      [5, 8],
+    ]);
+    assert.deepEqual(aged!.fresh, [1], 'the row of the fresh server named in the side (s2)');
+    assert.deepEqual(aged!.before, { baseline: [[1], [2]], canary: [[3]] });
     const [, noFresh] = toSeries([spec, cpu], ticks, { ...sides, baseline: { ...sides.baseline, fresh: ['gone'] } });
-    assert.equal(noFresh!.baseline.length, 2, 'no fresh server on the side: every baseline server');
+    assert.equal(noFresh!.fresh, undefined, 'no fresh server on the side: none');
   });
 
   it("pairs a count with its `per` metric's denominator as [count, exposure], null when either is missing", () => {
