@@ -111,6 +111,11 @@ const schemas: Record<string, Schema> = {
       events: obj({ baseline: obj({ x: num('events'), n: num('exposure') }), canary: obj({ x: num(), n: num() }) }),
       trend: { type: 'boolean', description: 'A trend test (projected drift), not a level' },
       shortage: str('Why there is too little data'),
+      against: {
+        enum: ['fresh', 'older'],
+        description:
+          'An age-dependent metric with a fresh baseline: the baseline servers its numbers are against (restarted with the canaries, or the older ones)',
+      },
     },
     ['name', 'verdict', 'pValue', 'effect', 'ci', 'samples', 'explanation'],
   ),

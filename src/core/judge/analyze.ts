@@ -60,6 +60,8 @@ export interface MetricAnalysis {
   unit: 'rate' | 'per-interval' | 'median';
   /** Ratio and count metrics: events and exposure on each side, as observed. */
   events?: { baseline: RateTotals; canary: RateTotals };
+  /** With a fresh baseline: which baseline servers this analysis is against (MetricSeries.fresh). */
+  against?: 'fresh' | 'older';
 }
 
 /** Relative change (0.2 = +20%) from a value of g (bad direction positive). */
@@ -328,8 +330,8 @@ export function analyzeMetric(spec: MetricSeries, mode: Mode = {}): MetricAnalys
     fresh.size === 0 || mode.paired
       ? one(spec)
       : fresh.size >= spec.baseline.length
-        ? one(rows(() => true))
-        : weaker(one(rows((i) => !fresh.has(i))), one(rows((i) => fresh.has(i))));
+        ? { ...one(rows(() => true)), against: 'fresh' as const }
+        : weaker({ ...one(rows((i) => !fresh.has(i))), against: 'older' }, { ...one(rows((i) => fresh.has(i))), against: 'fresh' });
   return spec.weight !== undefined && spec.weight !== 1 ? { ...a, weight: spec.weight } : a;
 }
 
@@ -399,6 +401,7 @@ export function toEvidence(
     events: levels ? a.events : undefined,
     trend: a.supplementary,
     shortage: a.shortage,
+    against: a.against,
     reason,
   };
   const out: MetricEvidence = {
@@ -420,5 +423,6 @@ export function toEvidence(
   if (levels && a.events) out.events = a.events;
   if (a.supplementary) out.trend = true;
   if (a.shortage) out.shortage = a.shortage;
+  if (a.against) out.against = a.against;
   return out;
 }

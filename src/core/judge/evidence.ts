@@ -139,7 +139,8 @@ export function explainMetric(f: EvidenceFacts): string {
   }
   const p = formatP(f.pValue);
   if (!w.change) return `${f.name} ${w.levels} (${w.samples}${w.interval !== 'n/a' ? `: ${w.interval}` : ''}), ${p}: ${meaning(f)}`;
-  const inner = [w.levels, w.interval === 'n/a' ? '' : `CI ${w.interval}`].filter(Boolean).join('; ');
+  const against = f.against === 'fresh' ? 'against the fresh baseline' : f.against === 'older' ? 'against the older baseline servers' : '';
+  const inner = [w.levels, against, w.interval === 'n/a' ? '' : `CI ${w.interval}`].filter(Boolean).join('; ');
   return `${f.name} ${w.change}${inner ? ` (${inner})` : ''}, ${p}: ${meaning(f)}`;
 }
 
@@ -223,6 +224,7 @@ export function factsOf(m: unknown): EvidenceFacts | undefined {
     events: r.events && typeof r.events === 'object' ? (r.events as EventCounts) : undefined,
     trend: r.trend === true || (r.trend === undefined && r.name.endsWith(' trend')),
     shortage: typeof r.shortage === 'string' ? r.shortage : undefined,
+    against: r.against === 'fresh' || r.against === 'older' ? r.against : undefined,
   };
 }
 

@@ -91,6 +91,11 @@ export interface MetricEvidence {
   trend?: boolean;
   /** Why there is too little data, when there is. */
   shortage?: string;
+  /**
+   * An age-dependent metric with a fresh baseline: which baseline servers the numbers are against,
+   * the fresh ones (restarted with the canaries) or the older ones (MetricSeries.fresh).
+   */
+  against?: 'fresh' | 'older';
 }
 
 export interface JudgeInput {

@@ -239,6 +239,7 @@ describe('core/judge/gate', () => {
         grid(1, n, (s, t) => canary * (1 + 0.002 * wobble(s + 9, t))),
         {
           tolerance: 0.25,
+          unit: 'bytes',
           fresh: [6],
         },
       );
@@ -250,11 +251,14 @@ describe('core/judge/gate', () => {
       const m = verdict(mem(103e6, 80e6));
       assert.notEqual(m.verdict, 'fail', m.explanation);
       assert.equal(m.verdict, 'pass', `ruled out against the older servers: ${m.explanation}`);
+      assert.equal(m.against, 'older');
+      assert.match(m.explanation, /\(100 MB → 103 MB; against the older baseline servers; CI /);
     });
 
     it('does not fail a young canary that the fresh baseline matches (CPU twice the aged servers)', () => {
       const m = verdict(mem(200e6, 200e6));
       assert.notEqual(m.verdict, 'fail', m.explanation);
+      assert.match(m.explanation, /against the fresh baseline/);
     });
 
     it('fails a regression that shows against both', () => {
