@@ -25,6 +25,8 @@ export interface DeploySummary {
   revertSha?: string;
   /** While status is `held`: where the rollout waits for a captain and why. */
   hold?: { phase: 'gate' | 'watch'; reason: string; since: number };
+  /** What let it past a step without the data ruling a regression out: a captain's promote, too little data under the `pass` policy. */
+  warnings?: string[];
 }
 
 /** What `LineControl.status()` returns and GET /api/line answers: the line record as people read it. */
@@ -83,6 +85,8 @@ export function summarizeDeploy(d: DeployRecord, opts: { serversTotal?: number; 
   if (reason) out.reason = reason;
   if (d.revertSha) out.revertSha = d.revertSha;
   if (d.status === 'held' && s.hold) out.hold = { phase: s.hold.phase, reason: s.hold.reason, since: s.hold.since };
+  const warnings = Array.isArray(s.warnings) ? s.warnings.filter((w): w is string => typeof w === 'string') : [];
+  if (warnings.length) out.warnings = warnings;
   return out;
 }
 

@@ -65,6 +65,12 @@ const schemas: Record<string, Schema> = {
       reason: str(),
       revertSha: str(),
       hold: obj({ phase: { enum: HOLD_PHASES }, reason: str(), since: num() }),
+      warnings: {
+        type: 'array',
+        items: str(),
+        description:
+          "What let the deploy past a step without the data ruling a regression out (a captain's promote; too little data under the pass policy)",
+      },
     },
     ['id', 'shas', 'commits', 'status', 'steps', 'createdAt', 'updatedAt'],
   ),

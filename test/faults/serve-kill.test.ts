@@ -8,7 +8,7 @@ describe('immune serve killed at named points of a rollout (real git, processes,
 
   it('ends every run consistent after a restart', async () => {
     const runs: KillRun[] = [];
-    for (const change of ['good', 'bad'] as const) {
+    for (const change of ['good', 'bad', 'held'] as const) {
       for (const point of KILL_POINTS[change]) {
         const r = await killRun(change, point);
         runs.push(r);

@@ -1,6 +1,8 @@
 // Real SIGKILLs of `immune serve` at named points of a rollout (IMMUNE_FAULT=<point>[:N]): a first
 // serve takes the base live and stops; a second runs the change with the fault armed and dies at
-// the point; a third starts on the same state, fleet and repository and must end consistent.
+// the point; a third starts on the same state, fleet and repository and must end consistent. A
+// `held` change is a good one under the `hold` policy with a metric that never has data: it waits
+// for a captain at the gate and at the watch, and after the restart a captain promotes it.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +25,7 @@ interface DeployRow {
 
 export interface KillRun {
   point: string;
-  change: 'good' | 'bad';
+  change: Change;
   /** The process died at the point (false: the run never reached it). */
   killed: boolean;
   /** How the faulted run ended: the process exited (killed or not), the change finished first, or neither within 120 s. */
@@ -34,7 +36,12 @@ export interface KillRun {
   broken: string[];
 }
 
-export async function killRun(change: 'good' | 'bad', point: string): Promise<KillRun> {
+export type Change = 'good' | 'bad' | 'held';
+
+/** A captain's token for the serves of a run (a held change is promoted through the API). */
+const CAPTAIN = 'kill-run-captain-token-0123456789';
+
+export async function killRun(change: Change, point: string): Promise<KillRun> {
   const log = pino({ level: 'silent' });
   const origin = await createOrigin(shopTemplateFiles());
   const dir = await mkdtemp(join(tmpdir(), 'immune-kill-'));
@@ -42,10 +49,27 @@ export async function killRun(change: 'good' | 'bad', point: string): Promise<Ki
   const apiPort = await freePortRange(1);
   // Judged on error rates and latency: these runs are about ending consistent after a kill, and a 6 s
   // watch cannot rule out a business metric's drop on three servers (it holds for a captain instead).
-  const yaml = localPipelineYaml({ repo: origin.url, dir, basePort, servers: 3, tests: false, minBake: '6s' })
+  const held = change === 'held';
+  const lines = localPipelineYaml({
+    repo: origin.url,
+    dir,
+    basePort,
+    servers: 3,
+    tests: false,
+    minBake: '6s',
+    ...(held ? { maxBake: '10s', onInconclusive: 'hold' as const } : {}),
+  })
     .split('\n')
-    .filter((l) => !/name: checkouts,/.test(l))
-    .join('\n');
+    .filter((l) => !/name: checkouts,/.test(l));
+  // A held change: a gauge no server exports has no data, so the gate and the watch hold (a counter no
+  // server exports reads as no events, and passes).
+  const yaml = (
+    held
+      ? lines.flatMap((l) =>
+          /name: latency_p99,/.test(l) ? [l, '    - { name: ghost, kind: continuous, gauge: shop_no_such_gauge, bad: increase }'] : [l],
+        )
+      : lines
+  ).join('\n');
   const file = join(dir, 'pipeline.yaml');
   await writeFile(file, yaml);
   const config = parsePipeline(yaml, file);
@@ -58,13 +82,20 @@ export async function killRun(change: 'good' | 'bad', point: string): Promise<Ki
       {
         cwd: dir,
         reject: false,
-        env: { IMMUNE_LOG_LEVEL: 'warn', ...(fault ? { IMMUNE_FAULT: fault } : {}) },
+        env: {
+          IMMUNE_LOG_LEVEL: 'warn',
+          ...(held ? { IMMUNE_TOKENS: `captain:captain:${CAPTAIN}` } : {}),
+          ...(fault ? { IMMUNE_FAULT: fault } : {}),
+        },
       },
     );
     return serve;
   };
+  const auth: Record<string, string> = held ? { authorization: `Bearer ${CAPTAIN}` } : {};
   const api = async <T>(path: string): Promise<T | undefined> => {
-    const r = await fetch(`http://127.0.0.1:${apiPort}${path}`, { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
+    const r = await fetch(`http://127.0.0.1:${apiPort}${path}`, { headers: auth, signal: AbortSignal.timeout(5000) }).catch(
+      () => undefined,
+    );
     return r?.ok ? ((await r.json()) as T) : undefined;
   };
   const stop = async () => {
@@ -85,7 +116,7 @@ export async function killRun(change: 'good' | 'bad', point: string): Promise<Ki
       'the base to be live',
     );
     await stop();
-    const c = change === 'good' ? goodChange(2) : badChange();
+    const c = change === 'bad' ? badChange() : goodChange(2);
     const sha = await origin.commit(c.message, c.files);
     const finished = async () => {
       const list = await api<{ deploys: DeployRow[] }>('/api/deploys?limit=20');
@@ -103,10 +134,25 @@ export async function killRun(change: 'good' | 'bad', point: string): Promise<Ki
       const why = held?.hold?.reason ?? held?.lastGate?.explanation ?? now?.reason;
       return now ? `${now.status}${why ? `: ${why}` : ''}` : 'no deploy of the change';
     };
+    // A held change waits for a captain: promote it whenever it is held (the gate, then the watch).
+    const promote = async () => {
+      const line = await api<{ inFlight: { status?: string; hold?: unknown } | null }>('/api/line');
+      if (!line?.inFlight?.hold) return;
+      await fetch(`http://127.0.0.1:${apiPort}/api/line/promote`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ reason: 'kill run: the captain goes on' }),
+        signal: AbortSignal.timeout(5000),
+      }).catch(() => undefined);
+    };
+    const settled = async () => {
+      if (held) await promote();
+      return finished();
+    };
     const second = start(point);
     const ended = await Promise.race([
       second.then(() => 'exited' as const),
-      waitFor(finished, 120_000, 'the change to finish').then(
+      waitFor(settled, 120_000, 'the change to finish').then(
         () => 'finished' as const,
         () => 'timeout' as const,
       ),
@@ -116,7 +162,7 @@ export async function killRun(change: 'good' | 'bad', point: string): Promise<Ki
     stood = await standing();
     await stop();
     start();
-    const d = await waitFor(finished, 150_000, 'the change to finish after the restart').catch(async (err: Error) => {
+    const d = await waitFor(settled, 150_000, 'the change to finish after the restart').catch(async (err: Error) => {
       throw new Error(`${err.message} (it stands at ${await standing()})`);
     });
     outcome = d.outcome ?? d.status;
@@ -156,10 +202,14 @@ export async function killRun(change: 'good' | 'bad', point: string): Promise<Ki
     const judgedBad =
       outcome === 'reverted' || (/gate|watch|regress|error_rate/.test(detail?.deploy.reason ?? '') && outcome === 'rolled_back');
     if (line.blocked !== judgedBad) broken.push(`line ${line.blocked ? 'blocked' : 'open'} after ${outcome}: ${line.blockReason ?? ''}`);
-    if (outcome === 'live') {
+    if (outcome === 'live' && !held) {
       if (!detail?.gates.some((g) => g.step === 0 && g.decision === 'pass')) broken.push('live without a passing canary gate');
       if (!detail?.gates.some((g) => g.step === -1 && g.decision === 'pass')) broken.push('live without a passing watch');
     }
+    // Held: live only past a captain's promote, which the record says.
+    if (held && outcome !== 'live') broken.push(`the promoted change ended ${outcome}`);
+    if (held && outcome === 'live' && !JSON.stringify(detail).includes('promoted by'))
+      broken.push('live past a hold without a promote on record');
     if (change === 'bad' && outcome === 'live') broken.push('the bad change went live');
     if (change === 'good' && judgedBad) broken.push(`the good change was judged bad: ${detail?.deploy.reason}`);
   } catch (err) {
@@ -175,7 +225,7 @@ export async function killRun(change: 'good' | 'bad', point: string): Promise<Ki
 }
 
 /** The named points each change passes through (transition:<status> after the state is written, action:<type> after it is done). */
-export const KILL_POINTS: Record<'good' | 'bad', string[]> = {
+export const KILL_POINTS: Record<Change, string[]> = {
   good: [
     'queued',
     'deploy-created',
@@ -200,4 +250,6 @@ export const KILL_POINTS: Record<'good' | 'bad', string[]> = {
     'transition:failed',
     'action:block',
   ],
+  // Held at the gate, then (after a promote) at the watch.
+  held: ['transition:held', 'transition:held:2'],
 };

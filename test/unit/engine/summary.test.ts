@@ -6,6 +6,13 @@ import { commit, deploy, deployState } from '../adapters/store/sqlite/fixtures.j
 const DAY = 86_400_000;
 
 describe('summarizeDeploy', () => {
+  it("says what let a deploy past a step without the data ruling a regression out (a captain's promote)", () => {
+    const warning = 'promoted by captain:ann past an inconclusive gate: gate inconclusive at rollout step 1 of 3: ...';
+    const d = deploy('d2', 1000, { status: 'live', outcome: 'live', state: deployState({ status: 'live', warnings: [warning] }) });
+    assert.deepEqual(summarizeDeploy(d).warnings, [warning]);
+    assert.equal(summarizeDeploy(deploy('d3', 1000, { state: deployState({ warnings: [] }) })).warnings, undefined, 'none: no field');
+  });
+
   it('shows a baking deploy with its step, servers, bake time and last gate', () => {
     const d = deploy('d1', 1000, {
       shas: ['aaa', 'bbb'],
