@@ -74,6 +74,7 @@ export function formatStatus(s: LineStatus, now: number): string {
         'immune resume (bake again) | promote (go on) | abort (roll back) --reason "..."',
       );
     else if (d.lastGate) lines.push(`gate: ${d.lastGate.decision}: ${clip(d.lastGate.explanation, 100)}`);
+    for (const w of d.warnings ?? []) lines.push(`warning: ${clip(w, 160)}`);
     rows.push(['in flight', lines.join('\n')]);
   } else {
     rows.push(['in flight', 'none']);
@@ -144,6 +145,8 @@ export function formatDeploy(r: { deploy: DeploySummary; summary?: EvidenceTable
     ],
   ];
   if (d.reason) rows.push(['why', d.reason]);
+  // What let it past a step without the data ruling a regression out (a captain's promote).
+  for (const w of d.warnings ?? []) rows.push(['warning', w]);
   const out = [keyValues(rows)];
   const s = r.summary;
   if (!s || s.steps.length === 0) return [...out, '', 'no gate has looked yet'].join('\n');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { formatLog, formatStatus } from '../../../src/cli/commands/line.js';
+import { formatDeploy, formatLog, formatStatus } from '../../../src/cli/commands/line.js';
 import type { DeploySummary, LineStatus } from '../../../src/engine/summary.js';
 
 const c = (sha: string, author: string, subject = `change ${sha}`) => ({
@@ -58,6 +58,24 @@ describe('line command output', () => {
         '           eeeeeeee  change eeeeeeee55                                   Ed',
       ].join('\n'),
     );
+  });
+
+  it('a deploy promoted past a hold says so, in flight and in its record', () => {
+    const warning = 'promoted by captain:ann past an inconclusive gate: gate inconclusive at rollout step 1 of 3';
+    const d: DeploySummary = {
+      id: 'd8',
+      shas: ['aaaaaaaa11'],
+      commits: [c('aaaaaaaa11', 'Ann')],
+      status: 'baking',
+      step: 1,
+      steps: 3,
+      createdAt: now - 5000,
+      updatedAt: now,
+      warnings: [warning],
+    };
+    const s: LineStatus = { pipeline: 'shop', blocked: false, paused: false, live: null, inFlight: d, queue: [] };
+    assert.match(formatStatus(s, now), new RegExp(`\\n {11}warning: ${warning}\\n`));
+    assert.match(formatDeploy({ deploy: { ...d, status: 'live', outcome: 'live' } }, now), new RegExp(`\\nwarning +${warning}\\n`));
   });
 
   it('a blocked line without details still says so', () => {
