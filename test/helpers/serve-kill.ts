@@ -114,7 +114,13 @@ export async function killRun(change: Change, point: string): Promise<KillRun> {
       async () => (await api<{ live: { sha: string } | null }>('/api/line'))?.live?.sha,
       120_000,
       'the base to be live',
-    );
+    ).catch(async (err: Error) => {
+      // Say where the base stood: its deploy's status and reason, or that the API never answered.
+      const d = (await api<{ deploys: (DeployRow & { reason?: string })[] }>('/api/deploys?limit=5'))?.deploys[0];
+      throw new Error(
+        `${err.message} (${d ? `base deploy ${d.id} ${d.status}${d.reason ? `: ${d.reason}` : ''}` : 'the API did not answer'})`,
+      );
+    });
     await stop();
     const c = change === 'bad' ? badChange() : goodChange(2);
     const sha = await origin.commit(c.message, c.files);
