@@ -866,6 +866,11 @@ export class Engine implements LineControl {
     return { restart: freshRestarts(d.state.plan, step), all: freshBaseline(d.state.plan, step) };
   }
 
+  /** This process saw the server start its current release at `t` or later. */
+  private startedSince(id: string, t: number): boolean {
+    return (this.sampler.since(id) ?? -Infinity) >= t;
+  }
+
   /** Put the step's servers on the new build and every other server on the previous one; restart its fresh baseline. */
   private async deployStep(d: DeployRecord, step: number, signal: AbortSignal): Promise<DeployEvent> {
     const state = d.state;
@@ -875,7 +880,7 @@ export class Engine implements LineControl {
     const want = (id: string): Artifact | undefined => (onNew.has(id) ? artifact : d.previous);
     const todo: Server[] = [];
     // A fresh-baseline server restarted since the step began (before a restart of immune) is fresh already.
-    const fresh = new Set(this.freshBaseline(d, step).restart.filter((id) => !((this.sampler.since(id) ?? -Infinity) >= state.since)));
+    const fresh = new Set(this.freshBaseline(d, step).restart.filter((id) => !this.startedSince(id, state.since)));
     const restarts: Server[] = [];
     for (const s of servers.values()) {
       const target = want(s.id);
@@ -959,9 +964,9 @@ export class Engine implements LineControl {
     // Each server's start-up on the build it runs is not evidence (cold caches and JIT read as a latency
     // or CPU regression): a canary's first seconds on the new build, a baseline server's after a restart.
     const warmupMs = Math.min(START_UP_MS, bake.min / 3);
-    // Metrics that depend on a process's age read only the baseline servers restarted with the canaries.
-    const freshSince = (id: string) => (this.sampler.since(id) ?? -Infinity) >= (state.rolloutStartedAt ?? since);
-    const fresh = this.freshBaseline(d, step).all.filter((id) => baseline.includes(id) && freshSince(id));
+    // Metrics that depend on a process's age are also compared with the baseline servers restarted
+    // with the canaries (those this process saw restart since the rollout began).
+    const fresh = this.freshBaseline(d, step).all.filter((id) => baseline.includes(id) && this.startedSince(id, started));
     const samples = {
       specs: this.specs,
       ticks: this.sampler.all,

@@ -221,10 +221,12 @@ export class FleetModel {
       const minutes = Math.max(0, timeMs - st.since) / 60_000;
       // Memory of a restarted process climbs ~8% over its first two minutes (heap, caches), then flattens: not a leak.
       const memWarm = this.o.warmup ? 1 - 0.08 * Math.exp(-age / 45) : 1;
-      const young = age * 1000 < this.o.startUpMemory.ms ? this.o.startUpMemory.factor : 1;
+      // A young process's factor while it is younger than the option's ms.
+      const startUp = (o: { factor: number; ms: number }) => (age * 1000 < o.ms ? o.factor : 1);
+      const young = startUp(this.o.startUpMemory);
       const memory =
         300e6 * t.memory * memWarm * young * (1 + t.memoryWalk) * (1 + (reg.leakPerMinute ?? 0) * minutes) * Math.exp(0.005 * r.normal());
-      const hot = age * 1000 < this.o.startUpCpu.ms ? this.o.startUpCpu.factor : 1;
+      const hot = startUp(this.o.startUpCpu);
       const cpu =
         ((0.25 * requests) / Math.max(1, this.o.rps * secs)) * (reg.cpuFactor ?? 1) * (1 + 0.2 * warm) * hot * Math.exp(0.05 * r.normal());
       return {

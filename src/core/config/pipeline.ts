@@ -68,8 +68,9 @@ export const pipelineConfig = z
         /** Spread canaries over these labels (e.g. [region, zone]). */
         spread: z.array(z.string()).default([]),
         /**
-         * Restart as many baseline servers as canaries on the previous build at each step, and judge
-         * the metrics with a `warmup` (those that depend on a process's age) against them only.
+         * Restart as many baseline servers as canaries on the previous build at each step; a metric
+         * with a `warmup` (one that depends on a process's age) must then show a regression against
+         * them and against the older baseline servers to fail.
          */
         fresh_baseline: z.boolean().default(true),
       })

@@ -330,7 +330,7 @@ export function analyzeMetric(spec: MetricSeries, mode: Mode = {}): MetricAnalys
     fresh.size === 0 || mode.paired
       ? one(spec)
       : fresh.size >= spec.baseline.length
-        ? { ...one(rows(() => true)), against: 'fresh' as const }
+        ? { ...one(spec), against: 'fresh' as const }
         : weaker({ ...one(rows((i) => !fresh.has(i))), against: 'older' }, { ...one(rows((i) => fresh.has(i))), against: 'fresh' });
   return spec.weight !== undefined && spec.weight !== 1 ? { ...a, weight: spec.weight } : a;
 }

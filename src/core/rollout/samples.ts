@@ -94,7 +94,8 @@ export function toSeries(
   const rows = (side: SeriesSide) => ({ now: grid(side), before: withHistory && grid({ ...withHistory, servers: side.servers }) });
   const baseline = rows(sides.baseline);
   const canary = rows(sides.canary);
-  const fresh = sides.baseline.servers.flatMap((id, i) => (sides.baseline.fresh?.includes(id) ? [i] : []));
+  const freshIds = new Set(sides.baseline.fresh);
+  const fresh = sides.baseline.servers.flatMap((id, i) => (freshIds.has(id) ? [i] : []));
   return specs.map((m) => ({
     ...m,
     baseline: collect(m, baseline.now),
