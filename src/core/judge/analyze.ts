@@ -158,9 +158,12 @@ function analyzeRate(spec: MetricSeries): MetricAnalysis {
   let exact: number | undefined = exactRateP(tc, tb, rho0, increase, dispersion * inflation);
   let g = orient * rr.logRatio;
   let se = Math.sqrt(rr.v + between);
-  // With a few events per server and more, the server is the unit: each server's log rate, and a
-  // pooled two-sample t-test of canary servers against baseline servers. It stays calibrated when
-  // errors come in bursts (one server-interval with 5x the errors), where the pooled counts do not.
+  // Without history, with a few events per server and more, the server is the unit: each server's
+  // log rate, and a pooled two-sample t-test of canary servers against baseline servers. It stays
+  // calibrated when errors come in bursts (one server-interval with 5x the errors), where the pooled
+  // counts do not. With history the servers' own past has already said how much they differ: no
+  // spread beyond noise leaves the pooled score test, widened by the placebo variance (Satterthwaite
+  // df), whose many degrees of freedom catch error x2 where a t-test on 2 + 18 servers would not.
   const perCan = can.filter((r) => r.length > 0).map(totals);
   // Servers that differ beyond noise before the deploy (own factors found), with events on every
   // canary server now and before: each server's change from its own past, unshrunk (own-past.ts).
@@ -178,7 +181,7 @@ function analyzeRate(spec: MetricSeries): MetricAnalysis {
     z = (g - logBound(spec)) / se;
     zDf = past.df;
     exact = undefined;
-  } else if (B >= 3 && perCan.length >= 1 && tc.x >= PER_SERVER_EVENTS * perCan.length && tb.x >= PER_SERVER_EVENTS * B) {
+  } else if (!spec.before && B >= 3 && perCan.length >= 1 && tc.x >= PER_SERVER_EVENTS * perCan.length && tb.x >= PER_SERVER_EVENTS * B) {
     const logRate = (t: RateTotals) => Math.log((t.x + 0.5) / t.n);
     const yb = perServer.map(logRate);
     const yc = perCan.map(logRate);
@@ -398,6 +401,7 @@ export function toEvidence(
     tolerance: a.spec.tolerance,
     unit: a.spec.unit,
     intervalMs: a.spec.intervalMs,
+    exposure: a.spec.exposure,
     events: levels ? a.events : undefined,
     trend: a.supplementary,
     shortage: a.shortage,
@@ -420,6 +424,7 @@ export function toEvidence(
   if (levels && Number.isFinite(a.canaryEstimate)) out.canaryEstimate = a.canaryEstimate;
   if (a.spec.unit) out.unit = a.spec.unit;
   if (a.spec.intervalMs) out.intervalMs = a.spec.intervalMs;
+  if (a.spec.exposure) out.exposure = a.spec.exposure;
   if (levels && a.events) out.events = a.events;
   if (a.supplementary) out.trend = true;
   if (a.shortage) out.shortage = a.shortage;

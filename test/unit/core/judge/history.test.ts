@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { analyzeMetric } from '../../../../src/core/judge/analyze.js';
 import { judgeGate } from '../../../../src/core/judge/index.js';
 import { continuousShifts, rateFactors } from '../../../../src/core/judge/history.js';
 import type { MetricSeries, Sample } from '../../../../src/core/judge/types.js';
@@ -94,5 +95,52 @@ describe('core/judge/history (each server against its own past)', () => {
     assert.equal(rateFactors('ratio', short), undefined);
     assert.equal(rateFactors('ratio', { baseline: [[], [], []], canary: [[]] }), undefined);
     assert.equal(continuousShifts({ baseline: [[null, null]], canary: [[]] }), undefined);
+  });
+});
+
+// 2 canaries and 18 baselines alike (no server differs beyond noise), 6 intervals now, 30 before.
+function homogeneous(seed: number, canaryFactor: number, history: boolean): MetricSeries {
+  const r = createRandom(seed);
+  const cell = (factor: number): [number, number] => [r.poisson(200 * 0.02 * factor), 200];
+  const before = { baseline: grid(18, 30, () => cell(1)), canary: grid(2, 30, () => cell(1)) };
+  return {
+    name: 'error_rate',
+    kind: 'ratio',
+    bad: 'increase',
+    tolerance: 0.1,
+    baseline: grid(18, 6, () => cell(1)),
+    canary: grid(2, 6, () => cell(canaryFactor)),
+    ...(history ? { before } : {}),
+  };
+}
+
+describe('core/judge/analyze (rates with history that shows no spread)', () => {
+  it('judges the pooled counts with many degrees of freedom, not a t-test on 20 servers', () => {
+    const without = analyzeMetric(homogeneous(11, 2, false));
+    const withHistory = analyzeMetric(homogeneous(11, 2, true));
+    // No history: each server's log rate, a two-sample t on 2 + 18 servers (18 df).
+    assert.equal(without.df, 18);
+    // History: the servers' own past shows no spread, so the pooled score test stands, its
+    // placebo widening estimated from 18 servers (Satterthwaite: far more than 18 df).
+    assert.ok(withHistory.df > 100, `df ${withHistory.df}`);
+    assert.equal(withHistory.exactP !== undefined, true);
+  });
+
+  it('catches error x2 on 2 of 20 servers at one look more often with history than without, and never fails an identical canary', () => {
+    const fails = (factor: number, history: boolean) => {
+      let n = 0;
+      for (let seed = 100; seed < 160; seed++) {
+        const r = judgeGate(gate([homogeneous(seed, factor, history)], { elapsedMs: 60_000, minBakeMs: 60_000, maxBakeMs: 60_000 }));
+        if (r.decision === 'fail') n++;
+      }
+      return n;
+    };
+    const caughtWith = fails(2, true);
+    const caughtWithout = fails(2, false);
+    // Measured: 56/60 with history, 46/60 without (the t-test's 18 df); the per-server t on the
+    // history path too caught 51/60.
+    assert.ok(caughtWith >= 53, `history: caught ${caughtWith}/60`);
+    assert.ok(caughtWith >= caughtWithout + 5, `history ${caughtWith}/60, none ${caughtWithout}/60`);
+    assert.equal(fails(1, true), 0, 'identical canary failed with history');
   });
 });
