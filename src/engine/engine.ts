@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { PipelineConfig } from '../core/config/pipeline.js';
-import { metricUnit } from '../core/config/metrics.js';
+import { exposureOf, metricUnit } from '../core/config/metrics.js';
 import type { GateResult } from '../core/judge/types.js';
 import { initialState, isFinished, next, resumeActions, resumedState, type MachineContext } from '../core/line/machine.js';
 import type { Action, DeployEvent, DeployState } from '../core/line/types.js';
@@ -149,6 +149,7 @@ export class Engine implements LineControl {
       warmupMs: m.warmup,
       unit: metricUnit(m),
       intervalMs: this.cfg.rollout.interval,
+      exposure: exposureOf(m, this.cfg.metrics.definitions),
     }));
   }
 

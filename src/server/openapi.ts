@@ -114,6 +114,7 @@ const schemas: Record<string, Schema> = {
       tolerance: num(),
       unit: { enum: VALUE_UNITS, description: 'How the values read' },
       intervalMs: num(),
+      exposure: str('A count judged per unit of this (a `per` metric\'s denominator): its values read "0.052 per request"'),
       events: obj({ baseline: obj({ x: num('events'), n: num('exposure') }), canary: obj({ x: num(), n: num() }) }),
       trend: { type: 'boolean', description: 'A trend test (projected drift), not a level' },
       shortage: str('Why there is too little data'),

@@ -57,7 +57,7 @@ export interface FleetModelOptions {
 }
 
 /** A simulated metric: what the judge knows of it (MetricSpec's fields), and what a count is judged per. */
-export interface MetricDefinition extends Pick<MetricSpec, 'name' | 'kind' | 'bad' | 'tolerance' | 'critical' | 'weight'> {
+export interface MetricDefinition extends Pick<MetricSpec, 'name' | 'kind' | 'bad' | 'tolerance' | 'critical' | 'weight' | 'exposure'> {
   /** A count judged per unit of this ratio metric's denominator. */
   per?: string;
 }
@@ -67,8 +67,8 @@ export const SIM_METRICS: MetricDefinition[] = [
   { name: 'error_rate', kind: 'ratio', bad: 'increase', tolerance: 0.1 },
   { name: 'checkout_error_rate', kind: 'ratio', bad: 'increase', tolerance: 0.1, critical: true },
   // Business counts per request (error_rate's denominator), as the README recommends: traffic swings cancel.
-  { name: 'checkouts', kind: 'count', bad: 'decrease', tolerance: 0.03, per: 'error_rate' },
-  { name: 'revenue', kind: 'count', bad: 'decrease', tolerance: 0.03, per: 'error_rate' },
+  { name: 'checkouts', kind: 'count', bad: 'decrease', tolerance: 0.03, per: 'error_rate', exposure: 'request' },
+  { name: 'revenue', kind: 'count', bad: 'decrease', tolerance: 0.03, per: 'error_rate', exposure: 'request' },
   { name: 'latency_p99', kind: 'continuous', bad: 'increase', tolerance: 0.1 },
   { name: 'memory', kind: 'continuous', bad: 'increase', tolerance: 0.1 },
   { name: 'cpu', kind: 'continuous', bad: 'increase', tolerance: 0.1 },

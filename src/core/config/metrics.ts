@@ -34,7 +34,7 @@ const base = {
   /**
    * How the values read in evidence and charts (never used by the statistics): fraction (shown
    * as %), seconds or milliseconds (shown as ms/s), bytes (MB/GB), cores (CPU seconds per
-   * second, shown as % CPU), count (per minute), none. By default from the selector's name.
+   * second, shown as % CPU), count (per minute; with `per`, per request), none. By default from the selector's name.
    */
   unit: z.enum(VALUE_UNITS).optional(),
   /** Prometheus only: a PromQL query returning one series per instance; {{instances}} and {{interval}} are filled in. */
@@ -85,13 +85,36 @@ export const metricDef = z.discriminatedUnion('kind', [
 export type MetricDef = z.infer<typeof metricDef>;
 
 /**
+ * What a count judged `per` a ratio metric is counted per, from that metric's denominator selector:
+ * `shop_http_requests_total{code!=""}` -> "request"; a name whose last word is a unit or a suffix
+ * (`http_server_requests_seconds_count`) reads as the name itself, without labels and `_total`.
+ */
+export function exposureNoun(denominator: string): string {
+  const name = denominator
+    .replace(/\{.*$/s, '')
+    .trim()
+    .replace(/_(total|count|sum)$/, '');
+  const last = name.split(/[_:]/).pop() ?? '';
+  if (last.length < 3 || /^(seconds|bytes|ratio|info|created|bucket)$/.test(last)) return name || 'unit of exposure';
+  if (last.endsWith('ies')) return `${last.slice(0, -3)}y`;
+  return last.endsWith('s') && !last.endsWith('ss') ? last.slice(0, -1) : last;
+}
+
+/** What a count metric with `per` is counted per ("request"), from the named ratio metric; else undefined. */
+export function exposureOf(m: MetricDef, all: readonly MetricDef[]): string | undefined {
+  if (m.kind !== 'count' || m.per === undefined) return undefined;
+  const ratio = all.find((d) => d.name === m.per);
+  return ratio?.kind === 'ratio' ? exposureNoun(ratio.denominator) : undefined;
+}
+
+/**
  * The unit a metric's values are in: as declared, else from Prometheus naming conventions
  * (`_seconds`, `_bytes`; a rate of `_seconds_total` is CPU seconds per second).
  */
 export function metricUnit(m: MetricDef): ValueUnit {
   if (m.unit) return m.unit;
   if (m.kind === 'ratio') return 'fraction';
-  if (m.kind === 'count') return m.per ? 'none' : 'count';
+  if (m.kind === 'count') return 'count';
   const name = (m.histogram ?? m.gauge ?? m.rate ?? '').replace(/\{.*$/, '');
   if (m.rate) return /_seconds(_total)?$/.test(name) ? 'cores' : 'none';
   if (/_seconds$/.test(name)) return 'seconds';

@@ -8,6 +8,8 @@ export interface UnitInfo {
   unit?: ValueUnit;
   /** Sampling interval: a count reads per minute with it. */
   intervalMs?: number;
+  /** A count per unit of exposure ("request"): it reads "0.052 per request". */
+  exposure?: string;
 }
 
 export const HUGE_RATIO: number;

@@ -96,7 +96,7 @@ const perMinute = (x, intervalMs) =>
 /** The unit a metric's values are in when nothing was declared. */
 export const defaultUnit = (kind) => (kind === 'ratio' ? 'fraction' : kind === 'count' ? 'count' : 'none');
 
-/** One value of a metric with its unit: "0.82%", "412 ms", "125 MB", "3.2% CPU", "12 per minute". */
+/** One value of a metric with its unit: "0.82%", "412 ms", "125 MB", "3.2% CPU", "12 per minute", "0.052 per request". */
 export function formatValue(x, u = {}) {
   if (!fin(x)) return 'n/a';
   switch (u.unit ?? defaultUnit(u.kind)) {
@@ -111,7 +111,7 @@ export function formatValue(x, u = {}) {
     case 'cores':
       return `${plain(x * 100, 3)}% CPU`;
     case 'count':
-      return perMinute(x, u.intervalMs);
+      return u.exposure ? `${plain(x, 3)} per ${u.exposure}` : perMinute(x, u.intervalMs);
     default:
       return plain(x, 3);
   }

@@ -221,6 +221,7 @@ export function factsOf(m: unknown): EvidenceFacts | undefined {
     tolerance: typeof r.tolerance === 'number' ? r.tolerance : undefined,
     unit: typeof r.unit === 'string' ? (r.unit as ValueUnit) : undefined,
     intervalMs: typeof r.intervalMs === 'number' ? r.intervalMs : undefined,
+    exposure: typeof r.exposure === 'string' ? r.exposure : undefined,
     events: r.events && typeof r.events === 'object' ? (r.events as EventCounts) : undefined,
     trend: r.trend === true || (r.trend === undefined && r.name.endsWith(' trend')),
     shortage: typeof r.shortage === 'string' ? r.shortage : undefined,

@@ -30,6 +30,8 @@ const metricInput = z
       .optional(),
     /** Sampling interval in ms: a count reads per minute. */
     intervalMs: z.number('expected a number').positive('expected an interval > 0 (ms)').optional(),
+    /** A count judged per unit of exposure: its values read "0.052 per request". */
+    exposure: z.string('expected a word, e.g. "request"').min(1, 'expected a word, e.g. "request"').optional(),
     baseline: serverRows,
     canary: serverRows,
     /** Every server's samples from before the deploy, same rows: each server is also compared with its own past. */

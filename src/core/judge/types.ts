@@ -26,6 +26,11 @@ export interface MetricSpec {
   unit?: ValueUnit;
   /** Sampling interval, so that a count reads per minute. */
   intervalMs?: number;
+  /**
+   * A count judged per unit of exposure (a `per` metric's denominator, e.g. "request"): its values
+   * read "0.052 per request", not per minute.
+   */
+  exposure?: string;
 }
 
 /** A metric's data: one array per server, one sample per interval (oldest first). */
@@ -85,6 +90,7 @@ export interface MetricEvidence {
   tolerance?: number;
   unit?: ValueUnit;
   intervalMs?: number;
+  exposure?: string;
   /** Ratio and count metrics: events and exposure on each side, as observed. */
   events?: EventCounts;
   /** A trend test (projected drift), not a level. */

@@ -236,7 +236,7 @@ function metricPanel(name, looks, row) {
   const series = looks.map((l) => ({ t: l.elapsedMs / 1000, m: (l.metrics ?? []).find((x) => x.name === name) })).filter((x) => x.m);
   const last = series[series.length - 1].m;
   const label = row?.label ?? verdictLabel(last);
-  const unit = { kind: last.kind, unit: last.unit, intervalMs: last.intervalMs };
+  const unit = { kind: last.kind, unit: last.unit, intervalMs: last.intervalMs, exposure: last.exposure };
   const withData = series.filter((x) => !noData(x.m));
   const hasEstimates = !last.trend && withData.some((x) => Number.isFinite(x.m.baselineEstimate) && Number.isFinite(x.m.canaryEstimate));
   const xFormat = (s) => duration(s * 1000);

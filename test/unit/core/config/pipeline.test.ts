@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { parsePipeline } from '../../../../src/core/config/index.js';
+import { exposureNoun, exposureOf } from '../../../../src/core/config/metrics.js';
 import { ConfigError } from '../../../../src/core/errors.js';
 
 const base = `name: shop
@@ -69,6 +70,9 @@ describe('pipeline config', () => {
       'p.yaml',
     );
     assert.equal(per.metrics.definitions[1]!.kind === 'count' && per.metrics.definitions[1]!.per, 'error_rate');
+    // Its values read per unit of error_rate's denominator (`r`: the name itself, too short for a noun).
+    assert.equal(exposureOf(per.metrics.definitions[1]!, per.metrics.definitions), 'r');
+    assert.equal(exposureOf(per.metrics.definitions[0]!, per.metrics.definitions), undefined);
     const bad = issues(
       base.replace('rollout:', '    - { name: checkouts, kind: count, counter: c, bad: decrease, per: requests }\nrollout:'),
     );
@@ -128,5 +132,13 @@ describe('pipeline config', () => {
     assert.ok(
       issues(base.replace('{ servers: 1 }', '{ servers: 1, percent: 10% }')).some((l) => /exactly one of servers or percent/.test(l)),
     );
+  });
+
+  it('names what a count per request is counted per, from the denominator selector', () => {
+    assert.equal(exposureNoun('shop_http_requests_total{code!=""}'), 'request');
+    assert.equal(exposureNoun('app_sessions_total'), 'session');
+    assert.equal(exposureNoun('queue_deliveries_total'), 'delivery');
+    assert.equal(exposureNoun('http_server_requests_seconds_count'), 'http_server_requests_seconds');
+    assert.equal(exposureNoun('r'), 'r');
   });
 });

@@ -32,9 +32,34 @@ describe('core/judge/evidence', () => {
     assert.equal(formatValue(0.052, { kind: 'continuous', unit: 'cores' }), '5.2% CPU');
     assert.equal(formatValue(3.5, { kind: 'count', intervalMs: 2000 }), '105 per minute');
     assert.equal(formatValue(3.5, { kind: 'count' }), '3.5 per interval');
+    // A count judged per request (`per:`) is a count per unit of exposure, whatever the interval.
+    assert.equal(formatValue(0.0523, { kind: 'count', intervalMs: 2000, exposure: 'request' }), '0.0523 per request');
     assert.equal(formatValue(123456789, { kind: 'continuous' }), '123,000,000');
     assert.equal(formatDifference(0.0037, { kind: 'ratio' }), '+0.37 pp');
     assert.equal(formatDifference(-0.058, { kind: 'continuous', unit: 'seconds' }), '-58 ms');
+  });
+
+  it('reads a count judged per request as per request, in the explanation and the record', () => {
+    // 20 baseline servers and 2 canaries, 6 intervals: about 50 checkouts in 1,000 requests each, the canary at 30% fewer.
+    const cell = (s: number, t: number, rate: number): [number, number] => [
+      Math.round(1000 * rate * (1 + 0.05 * Math.sin(s + 3 * t))),
+      1000,
+    ];
+    const m = judgeFixed({
+      alpha: 0.01,
+      metrics: [
+        series(
+          'checkouts',
+          'count',
+          grid(18, 6, (s, t) => cell(s, t, 0.05)),
+          grid(2, 6, (s, t) => cell(s, t, 0.035)),
+          { bad: 'decrease', tolerance: 0.03, intervalMs: 5000, exposure: 'request' },
+        ),
+      ],
+    }).metrics[0]!;
+    assert.equal(m.exposure, 'request');
+    assert.match(m.explanation, /\(0\.05\d* per request → 0\.035\d* per request; CI /, m.explanation);
+    assert.doesNotMatch(m.explanation, /per minute|per interval/);
   });
 
   it('clamps relative changes a person cannot read: ×54, more than ×1,000, -100%, never ∞', () => {
