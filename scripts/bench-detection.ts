@@ -9,10 +9,11 @@
 // gate's own cost per look at 1,000 servers x 60 intervals (scripts/bench-gate-cost.ts: on the engine's
 // thread and through the worker judge, and what an HTTP server on the engine's thread sees meanwhile).
 //
-//   npm run bench:detection -- [--quick] [--suite all|sequential|oneshot|cost] [--nulls 1000] [--runs 200] [--horizon-nulls 200] [--tolerated 500] [--oneshot-runs 2000] [--cost-servers 1000] [--alpha 0.01] [--workers 2] [--out bench-results] [--no-png] [--no-history] [--chart-only] [--only leak,null]
+//   npm run bench:detection -- --help
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { runGate, type GateRunOptions, type GateRunResult } from '../src/sim/gate-run.js';
 import { MODEL_DEFAULTS, SIM_METRICS, type Regression } from '../src/sim/model.js';
@@ -21,8 +22,70 @@ import { gaussianKl, poissonKl, sprtSeconds } from '../src/sim/sprt-bound.js';
 import { runGateCost } from './bench-gate-cost.js';
 import { printOneShot, runOneShot } from './bench-oneshot.js';
 
-const QUICK = process.argv.includes('--quick');
-const SUITE = process.argv.includes('--suite') ? process.argv[process.argv.indexOf('--suite') + 1] : 'all';
+const USAGE = `Usage: npm run bench:detection -- [options]
+
+The gate's detection benchmark on a simulated fleet, with reference methods in the same run.
+
+Options:
+  --suite <name>          all (default), sequential (deploys looked at every 5 s, own history),
+                          oneshot (immune judge vs a per-server t-test and a Kayenta-style test),
+                          cost (one look at 1,000 servers, on the engine thread and the worker)
+  --quick                 fewer runs (200 nulls, 40 per regression, 400 one-shot)
+  --nulls <n>             null deploys judged to min bake (1000)
+  --horizon-nulls <n>     null deploys looked at to max bake (200)
+  --runs <n>              runs per regression scenario (200)
+  --tolerated <n>         runs per within-tolerance and outlier scenario (500)
+  --seed <n>              first seed (1); the runs take consecutive seeds, nulls first. Another
+                          --seed is data the figures were not tuned on (e.g. --seed 50000)
+  --only <ids>            only these scenarios, comma-separated (ids below)
+  --alpha <p>             deploy-wide alpha (0.01), between 0 and 0.5
+  --no-history            no own history before the deploy
+  --oneshot-runs <n>      harmless deploys per one-shot row (2000; regressions a quarter, at least 50)
+  --cost-servers <n>      servers in the cost suite (1000)
+  --workers <n>           worker threads (2, at most the cores)
+  --out <dir>             where detection.json and detection.png go (bench-results)
+  --no-png                do not draw the chart (it needs Chromium)
+  --chart-only            redraw the chart from <out>/detection.json and stop
+  -h, --help              this text
+`;
+
+function parseCli() {
+  try {
+    return parseArgs({
+      options: {
+        suite: { type: 'string', default: 'all' },
+        quick: { type: 'boolean', default: false },
+        nulls: { type: 'string' },
+        'horizon-nulls': { type: 'string' },
+        runs: { type: 'string' },
+        tolerated: { type: 'string' },
+        seed: { type: 'string' },
+        only: { type: 'string' },
+        alpha: { type: 'string' },
+        'no-history': { type: 'boolean', default: false },
+        'oneshot-runs': { type: 'string' },
+        'cost-servers': { type: 'string' },
+        workers: { type: 'string' },
+        out: { type: 'string', default: 'bench-results' },
+        'no-png': { type: 'boolean', default: false },
+        'chart-only': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (e) {
+    process.stderr.write(`bench-detection: ${(e as Error).message}\nSee npm run bench:detection -- --help\n`);
+    process.exit(2);
+  }
+}
+const CLI = parseCli();
+const QUICK = CLI.quick;
+const SUITE = CLI.suite;
+if (!['all', 'sequential', 'oneshot', 'cost'].includes(SUITE)) {
+  process.stderr.write(`bench-detection: --suite is all, sequential, oneshot or cost, got "${SUITE}"\n`);
+  process.exit(2);
+}
 
 // Servers warm up after a start (the canaries at the deploy, a server back from another release).
 const FLEET = { servers: 20, rps: 100, errorRate: 0.01, checkoutShare: 0.1, p99: 0.25, outlierProbability: 0.02, warmup: true };
@@ -37,7 +100,7 @@ const CONFIG = {
   alpha: argFloat('alpha', 0.01),
   referenceAtMs: 120_000,
   /** Every server's own past the gate also compares it with (rollout.history, default 5m). */
-  historyIntervals: process.argv.includes('--no-history') ? 0 : 60,
+  historyIntervals: CLI['no-history'] ? 0 : 60,
 };
 const BETA = 0.05;
 
@@ -122,6 +185,20 @@ const SCENARIOS: Scenario[] = [
   },
 ];
 const REGRESSIONS = SCENARIOS.filter((s) => s.regression && !s.tolerated);
+if (CLI.help) {
+  process.stdout.write(`${USAGE}\nScenarios: ${SCENARIOS.map((s) => s.id).join(', ')}\n`);
+  process.exit(0);
+}
+const unknown = (CLI.only ?? '')
+  .split(',')
+  .map((x) => x.trim())
+  .filter((x) => x && !SCENARIOS.some((s) => s.id === x));
+if (unknown.length) {
+  process.stderr.write(
+    `bench-detection: --only: no scenario ${unknown.map((x) => `"${x}"`).join(', ')}; scenarios: ${SCENARIOS.map((s) => s.id).join(', ')}\n`,
+  );
+  process.exit(2);
+}
 const TOLERATED = SCENARIOS.filter((s) => s.tolerated);
 
 interface Task {
@@ -161,27 +238,33 @@ function runTask(t: Task): TaskResult {
   return { ...runGate(opts, createRandom(t.seed)), scenario: t.scenario, lookPastPass: t.lookPastPass };
 }
 
-function argFloat(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(process.argv[i + 1]);
+type NumberOption = 'alpha' | 'nulls' | 'horizon-nulls' | 'runs' | 'tolerated' | 'seed' | 'oneshot-runs' | 'cost-servers' | 'workers';
+
+function argFloat(name: NumberOption, fallback: number): number {
+  const raw = CLI[name];
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
   if (!(v > 0 && v < 0.5)) {
-    process.stderr.write(`bench-detection: --${name} needs a number between 0 and 0.5, got ${process.argv[i + 1] ?? 'nothing'}\n`);
+    process.stderr.write(`bench-detection: --${name} needs a number between 0 and 0.5, got "${raw}"\n`);
     process.exit(2);
   }
   return v;
 }
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v < 0) {
-    process.stderr.write(`bench-detection: --${name} needs a whole number, got ${process.argv[i + 1] ?? 'nothing'}\n`);
+function arg(name: NumberOption, fallback: number): number {
+  const raw = CLI[name];
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  if (raw.trim() === '' || !Number.isInteger(v) || v < 0) {
+    process.stderr.write(`bench-detection: --${name} needs a whole number, got "${raw}"\n`);
     process.exit(2);
   }
   return v;
 }
+
+// Every number is checked before anything runs: a typo fails at once, not after the one-shot suite.
+for (const name of ['nulls', 'horizon-nulls', 'runs', 'tolerated', 'seed', 'oneshot-runs', 'cost-servers', 'workers'] as const)
+  arg(name, 0);
 
 /** Wilson score interval for k successes in n trials. */
 function wilson(k: number, n: number, z = 1.959964): [number, number] {
@@ -228,11 +311,8 @@ async function main(): Promise<void> {
       const t0 = Date.now();
       const rows = runOneShot({ harmless: n, regressions: Math.max(50, Math.round(n / 4)) }, CONFIG.alpha);
       process.stdout.write(`${printOneShot(rows, CONFIG.alpha)}\n(${((Date.now() - t0) / 1000).toFixed(1)}s)\n\n`);
-      mkdirSync(process.argv.includes('--out') ? process.argv[process.argv.indexOf('--out') + 1] : 'bench-results', { recursive: true });
-      writeFileSync(
-        join(process.argv.includes('--out') ? process.argv[process.argv.indexOf('--out') + 1] : 'bench-results', 'detection-oneshot.json'),
-        JSON.stringify(rows, null, 2) + '\n',
-      );
+      mkdirSync(CLI.out, { recursive: true });
+      writeFileSync(join(CLI.out, 'detection-oneshot.json'), JSON.stringify(rows, null, 2) + '\n');
     }
     if (SUITE === 'cost' || SUITE === 'all') {
       process.stdout.write(`${await runGateCost({ servers: arg('cost-servers', 1000) })}\n\n`);
@@ -243,8 +323,8 @@ async function main(): Promise<void> {
   const runs = arg('runs', QUICK ? 40 : 200);
   const horizonNulls = arg('horizon-nulls', QUICK ? 40 : 200);
   const workers = arg('workers', Math.max(1, Math.min(2, availableParallelism())));
-  const outDir = process.argv.includes('--out') ? process.argv[process.argv.indexOf('--out') + 1] : 'bench-results';
-  if (process.argv.includes('--chart-only')) {
+  const outDir = CLI.out;
+  if (CLI['chart-only']) {
     // Redraw the chart from the saved figures, without running anything.
     const saved = JSON.parse(readFileSync(join(outDir, 'detection.json'), 'utf8')) as Report;
     await screenshot(chart(saved), join(outDir, 'detection.png'));
@@ -253,7 +333,7 @@ async function main(): Promise<void> {
   }
   const started = Date.now();
   const tasks: Task[] = [];
-  let seed = 1;
+  let seed = arg('seed', 1);
   for (let i = 0; i < nulls; i++)
     tasks.push({
       scenario: 'null',
@@ -294,7 +374,7 @@ async function main(): Promise<void> {
         historyIntervals: CONFIG.historyIntervals,
       });
   // --only a,b: just these scenarios (tuning one metric's test; the other rows read 0 of 0).
-  const only = process.argv.includes('--only') ? new Set(process.argv[process.argv.indexOf('--only') + 1]!.split(',')) : undefined;
+  const only = CLI.only !== undefined ? new Set(CLI.only.split(',').map((x) => x.trim())) : undefined;
   const results = await runAll(only ? tasks.filter((t) => only.has(t.scenario)) : tasks, workers);
   const elapsed = (Date.now() - started) / 1000;
 
@@ -401,7 +481,7 @@ async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'detection.json'), JSON.stringify(report, null, 2) + '\n');
   print(report);
-  if (!process.argv.includes('--no-png')) {
+  if (!CLI['no-png']) {
     const svg = chart(report);
     try {
       await screenshot(svg, join(outDir, 'detection.png'));
