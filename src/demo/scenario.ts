@@ -3,7 +3,7 @@
 // reverted and blocks the line, and after a captain unblocks, the fix goes live.
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { parseDocument } from 'yaml';
@@ -82,24 +82,44 @@ export interface DemoHandle {
 }
 
 /**
- * The pipeline file with the fleet's base_port replaced, written beside the demo's state (paths
- * in the pipeline stay relative to the working directory, as in the original); the file itself
- * when no port is given.
+ * The pipeline file as this demo runs it: the fleet's base_port replaced when one is given, and
+ * the paths under the default state directory (`.immune/...`: the shop's repository, the work
+ * tree, the fleet's directory) moved under `dataDir` when that is another one, so two demos with
+ * their own `--data` and `--base-port` never share a repository or a server directory. Written
+ * beside the demo's state; the file itself when nothing changes.
  */
-async function withBasePort(file: string, basePort: number | undefined, dataDir: string): Promise<string> {
-  if (basePort === undefined) return file;
+export async function demoPipeline(file: string, basePort: number | undefined, dataDir: string): Promise<string> {
   const doc = parseDocument(await readFile(file, 'utf8'));
-  doc.setIn(['fleet', 'base_port'], basePort);
+  const changes: string[] = [];
+  if (basePort !== undefined) {
+    doc.setIn(['fleet', 'base_port'], basePort);
+    changes.push(`fleet.base_port ${basePort} (--base-port)`);
+  }
+  const defaultData = resolve('.immune');
+  if (dataDir !== defaultData)
+    for (const path of [
+      ['repo', 'url'],
+      ['repo', 'workdir'],
+      ['fleet', 'dir'],
+    ]) {
+      const v = doc.getIn(path);
+      if (typeof v !== 'string' || isAbsolute(v)) continue;
+      const rel = relative(defaultData, resolve(v));
+      if (rel.startsWith('..') || isAbsolute(rel)) continue;
+      doc.setIn(path, join(dataDir, rel));
+      changes.push(`${path.join('.')} under ${dataDir} (--data)`);
+    }
+  if (!changes.length) return file;
   await mkdir(dataDir, { recursive: true });
   const out = join(dataDir, 'demo-pipeline.yaml');
-  await writeFile(out, `# ${file} with fleet.base_port ${basePort} (immune demo --base-port)\n${doc.toString()}`);
+  await writeFile(out, `# ${file} with ${changes.join(', ')}: immune demo\n${doc.toString()}`);
   return out;
 }
 
 /** Prepare everything, start the line, and run the scenario; `summary` resolves when it ends. */
 export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
   const dataDir = resolve(opts.dataDir ?? '.immune');
-  const pipelineFile = await withBasePort(opts.pipelineFile ?? join(IMMUNE_ROOT, 'pipelines/local.yaml'), opts.basePort, dataDir);
+  const pipelineFile = await demoPipeline(opts.pipelineFile ?? join(IMMUNE_ROOT, 'pipelines/local.yaml'), opts.basePort, dataDir);
   const config = await loadPipelineFile(pipelineFile);
   if (config.fleet.type !== 'local') throw new Error('the demo needs a local fleet pipeline');
   const port = opts.port ?? 7070;

@@ -15,7 +15,11 @@ export function register(program: Command): void {
       parsePort,
     )
     .option('--pipeline <file>', 'pipeline file (a local fleet)')
-    .option('--data <dir>', 'state directory', '.immune')
+    .option(
+      '--data <dir>',
+      "state directory; the demo's repository and servers go under it too, so two demos side by side need their own",
+      '.immune',
+    )
     .option('--rps <n>', 'simulated requests per second per server', (v) => Number(v), 50)
     .addHelpText(
       'after',
