@@ -169,6 +169,23 @@ describe('SSH fleet (real sshd on 127.0.1.x)', function () {
     assert.deepEqual(readdirSync(join(tmp, 'srv1', 'releases')).sort(), ['rel-a', 'rel-c']);
   });
 
+  it('restarts a server on the release it already runs (a fresh baseline): a new process, nothing uploaded', async function () {
+    const fleet = createSshFleet(config(), { log });
+    const [s1] = await fleet.servers();
+    const pidOf = () => Number(readFileSync(join(tmp, 'srv1', 'app.pid'), 'utf8').trim());
+    const running = await fleet.release(s1!);
+    const artifact = Object.values(artifacts).find((a) => a.id === running)!;
+    const before = pidOf();
+    logs.length = 0;
+    await fleet.activate(s1!, artifact, AbortSignal.timeout(40_000), { restart: true });
+    assert.notEqual(pidOf(), before, 'a new process');
+    assert.throws(() => process.kill(before, 0), 'the old process is gone');
+    assert.equal(await fleet.release(s1!), running);
+    assert.equal((await healthz(appPorts[0]!, hosts[0]!)).release, running);
+    const entries = logs.map((l) => JSON.parse(l) as { msg: string });
+    assert.ok(!entries.some((e) => e.msg === 'uploading release'), 'no upload for a restart');
+  });
+
   it('reports a server that is down as a DeployError naming it', async function () {
     const port = await freePort('127.0.1.14');
     const fleet = createSshFleet(config({ servers: [{ id: 'down1', host: '127.0.1.14', port, app_port: 9, dir: join(tmp, 'down') }] }), {
