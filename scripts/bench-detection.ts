@@ -103,6 +103,18 @@ const CONFIG = {
   historyIntervals: CLI['no-history'] ? 0 : 60,
 };
 const BETA = 0.05;
+/** The per-server t-test reference looks once, at min bake and (separately) at the Kayenta-style reference's window. */
+const T_REFERENCE_AT_MS = [CONFIG.minBakeMs, CONFIG.referenceAtMs];
+/** Share of runs the per-server t-test failed at each of its looks: { '60': 0.02, '120': 0.05 }. */
+function tPower(rs: TaskResult[]): Record<string, number | null> {
+  const out: Record<string, number | null> = {};
+  for (const at of T_REFERENCE_AT_MS) {
+    const judged = rs.filter((r) => r.tReference?.some((x) => x.atMs === at));
+    const failed = judged.filter((r) => r.tReference!.some((x) => x.atMs === at && x.verdict === 'fail')).length;
+    out[String(at / 1000)] = judged.length ? round(failed / judged.length) : null;
+  }
+  return out;
+}
 
 interface Scenario {
   id: string;
@@ -231,6 +243,7 @@ function runTask(t: Task): TaskResult {
     oracle: sc.oracle,
     alpha: t.alpha,
     referenceAtMs: t.reference ? CONFIG.referenceAtMs : undefined,
+    tReferenceAtMs: t.reference ? T_REFERENCE_AT_MS : undefined,
     regression: sc.regression,
     lookPastPass: t.lookPastPass,
     gateOptions: { decisionsOnly: true },
@@ -408,6 +421,7 @@ async function main(): Promise<void> {
       rate: round(refFa / Math.max(1, opNull.length)),
       ci95: wilson(refFa, opNull.length).map((x) => round(x)),
     },
+    tReference: tPower(opNull),
   };
 
   const falseAlarms = (id: string) => {
@@ -423,6 +437,7 @@ async function main(): Promise<void> {
       rate: round(fa / Math.max(1, rs.length)),
       ci95: wilson(fa, rs.length).map((x) => round(x)),
       reference: { falseAlarms: ref, rate: round(ref / Math.max(1, rs.length)), ci95: wilson(ref, rs.length).map((x) => round(x)) },
+      tReference: tPower(rs),
     };
   };
   const withinTolerance = falseAlarms('within-tolerance');
@@ -451,6 +466,7 @@ async function main(): Promise<void> {
         failedMetrics: tally(rs.flatMap((r) => r.failed)),
       },
       reference: { power: round(refPower), seconds: refSeconds },
+      tReference: tPower(rs),
       sprtBoundSeconds: round(bound, 1),
       ratioToBound: median !== null && bound !== null && Number.isFinite(bound) ? round(median / bound, 2) : null,
       oracle: sc.oracle ? { medianSeconds: oracleMedian, power: round(oracleTimes.length / Math.max(1, n)) } : null,
@@ -506,6 +522,7 @@ type FalseAlarms = {
   rate: number | null;
   ci95: (number | null)[];
   reference: { rate: number | null; ci95: (number | null)[] };
+  tReference?: Record<string, number | null>;
 };
 
 type Report = {
@@ -522,6 +539,7 @@ type Report = {
     ci95: (number | null)[];
     horizon: { runs: number; falseAlarms: number; rate: number | null; ci95: (number | null)[] };
     reference: { rate: number | null; ci95: (number | null)[] };
+    tReference?: Record<string, number | null>;
   };
   scenarios: {
     id: string;
@@ -529,6 +547,7 @@ type Report = {
     runs: number;
     ours: { powerByMinBake: number | null; powerByMaxBake: number | null; medianSeconds: number | null; p90Seconds: number | null };
     reference: { power: number | null; seconds: number };
+    tReference?: Record<string, number | null>;
     sprtBoundSeconds: number | null;
     ratioToBound: number | null;
     oracle: { medianSeconds: number | null; power: number | null } | null;
@@ -556,6 +575,11 @@ function print(r: Report): void {
   );
   out.push(
     `reference (Kayenta-style, MW 98% + effect size at ${c.referenceAtMs / 1000}s): false alarms ${pct(n.reference.rate)} (95% CI ${pct(n.reference.ci95[0])}..${pct(n.reference.ci95[1])})`,
+  );
+  const tAt = (x: Record<string, number | null> | undefined) =>
+    T_REFERENCE_AT_MS.map((at) => `${pct(x?.[String(at / 1000)])} at ${at / 1000}s`).join(', ');
+  out.push(
+    `reference (per-server t-test on log levels against the tolerance, one look, Bonferroni over ${c.metrics.length} metrics at alpha ${c.alpha}): false alarms ${tAt(n.tReference)}; within tolerance ${tAt(r.withinTolerance.tReference)}; outlier ${tAt(r.outlierServer.tReference)}`,
   );
   const w = r.withinTolerance;
   out.push(
@@ -590,6 +614,8 @@ function print(r: Report): void {
       'ref power'.padStart(9),
       'ref s'.padStart(6),
       'speedup'.padStart(8),
+      `t@${c.minBakeMs / 1000}s`.padStart(8),
+      `t@${c.referenceAtMs / 1000}s`.padStart(8),
     ].join(' '),
   );
   for (const s of r.scenarios) {
@@ -607,6 +633,8 @@ function print(r: Report): void {
         pct(s.reference.power).padStart(9),
         String(s.reference.seconds).padStart(6),
         String(s.speedupVsReference ?? 'n/a').padStart(8),
+        pct(s.tReference?.[String(c.minBakeMs / 1000)]).padStart(8),
+        pct(s.tReference?.[String(c.referenceAtMs / 1000)]).padStart(8),
       ].join(' '),
     );
   }

@@ -15,7 +15,7 @@ import {
 } from './model.js';
 import { negBinomialLlr, normalLlr, waldUpper } from './sprt-bound.js';
 import type { Random } from './random.js';
-import { referenceJudge } from './reference-judge.js';
+import { perServerTJudge, referenceJudge } from './reference-judge.js';
 
 export interface GateRunOptions {
   fleet: FleetModelOptions;
@@ -30,6 +30,11 @@ export interface GateRunOptions {
   lookPastPass?: boolean;
   /** When to run the reference judge (its fixed window), if at all. */
   referenceAtMs?: number;
+  /**
+   * When to run the per-server t-test reference (one look each, against the tolerance, one-sided,
+   * Bonferroni over the metrics at the gate's alpha: the hypothesis the gate's fail tests).
+   */
+  tReferenceAtMs?: number[];
   gateOptions?: GateOptions;
   /**
    * Also run the oracle SPRT on the same looks: it knows every server's true rates, which metric
@@ -59,6 +64,8 @@ export interface GateRunResult {
   firstFailAtMs?: number;
   failed: string[];
   reference?: { verdict: 'pass' | 'fail'; failed: string[] };
+  /** The per-server t-test at each of `tReferenceAtMs`: a single look there. */
+  tReference?: { atMs: number; verdict: 'pass' | 'fail'; failed: string[] }[];
   /** When the oracle SPRT reached its boundary (undefined: not by max bake). */
   oracleAtMs?: number;
   outlierInCanary: boolean;
@@ -138,7 +145,8 @@ export function runGate(o: GateRunOptions, rnd: Random): GateRunResult {
     recentOther,
   };
   let judging = true;
-  const horizon = Math.max(o.maxBakeMs, o.referenceAtMs ?? 0);
+  const tAt = o.tReferenceAtMs ?? [];
+  const horizon = Math.max(o.maxBakeMs, o.referenceAtMs ?? 0, ...tAt);
   let oracleLlr = 0;
   for (let t = o.intervalMs; t <= horizon; t += o.intervalMs) {
     const truth: (Truth | null)[] = [];
@@ -157,6 +165,10 @@ export function runGate(o: GateRunOptions, rnd: Random): GateRunResult {
       for (const m of series) m[side][row].push(sampleOf(m, values));
     });
     if (t === o.referenceAtMs) result.reference = referenceJudge(series);
+    if (tAt.includes(t)) {
+      const { verdict, failed } = perServerTJudge(series, o.alpha, 'tolerance');
+      (result.tReference ??= []).push({ atMs: t, verdict, failed });
+    }
     if (judging && t <= o.maxBakeMs) {
       const r = judgeGate(
         {
@@ -186,8 +198,9 @@ export function runGate(o: GateRunOptions, rnd: Random): GateRunResult {
         result.atMs = t;
       }
     }
-    if (!judging && (o.referenceAtMs === undefined || result.reference !== undefined) && (!o.oracle || result.oracleAtMs !== undefined))
-      break;
+    const referencesDone =
+      (o.referenceAtMs === undefined || result.reference !== undefined) && (result.tReference?.length ?? 0) === tAt.length;
+    if (!judging && referencesDone && (!o.oracle || result.oracleAtMs !== undefined)) break;
   }
   if (result.decision === 'continue' && result.passAtMs !== undefined) result.decision = 'pass';
   return result;

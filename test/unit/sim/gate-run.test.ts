@@ -62,6 +62,22 @@ describe('sim/gate-run', function () {
     assert.ok(r.reference);
   });
 
+  it('runs the per-server t-test reference once at each of its looks, even after the gate has decided', () => {
+    const r = runGate({ ...base, regression: { errorFactor: 5 }, tReferenceAtMs: [30_000, 60_000] }, createRandom(4));
+    assert.equal(r.decision, 'fail');
+    assert.ok(r.atMs <= 30_000);
+    assert.deepEqual(
+      r.tReference?.map((t) => t.atMs),
+      [30_000, 60_000],
+    );
+    for (const t of r.tReference!) assert.ok(t.verdict === 'fail' && t.failed.includes('error_rate'), JSON.stringify(t));
+    const same = runGate({ ...base, tReferenceAtMs: [60_000] }, createRandom(4));
+    assert.deepEqual(
+      same.tReference?.map((t) => t.verdict),
+      ['pass'],
+    );
+  });
+
   it('the reference judge fails a clear shift and passes identical data', () => {
     const m = { name: 'lat', kind: 'continuous' as const, bad: 'increase' as const, tolerance: 0.1 };
     const b = [
