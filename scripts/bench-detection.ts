@@ -453,6 +453,10 @@ async function main(): Promise<void> {
     const oracleTimes = rs.filter((r) => r.oracleAtMs !== undefined).map((r) => r.oracleAtMs! / 1000);
     const oracleMedian = sc.oracle && oracleTimes.length * 2 > n ? quantile(oracleTimes, 0.5) : null;
     const refPower = rs.filter((r) => r.reference?.verdict === 'fail').length / Math.max(1, n);
+    // Let through: the gate passed the step before any fail (the rollout would have gone on with it).
+    const letThrough = rs.filter(
+      (r) => r.passAtMs !== undefined && !(r.firstFailAtMs !== undefined && r.firstFailAtMs <= r.passAtMs),
+    ).length;
     return {
       id: sc.id,
       label: sc.label,
@@ -463,6 +467,8 @@ async function main(): Promise<void> {
         ci95ByMinBake: wilson(byMin, n).map((x) => round(x)),
         medianSeconds: median,
         p90Seconds: times.length * 10 >= n * 9 ? quantile(times, 0.9) : null,
+        /** Share of runs the gate passed before failing: the regression went on to the next step (a single-look test lets through 1 - its power). */
+        passed: round(letThrough / Math.max(1, n)),
         failedMetrics: tally(rs.flatMap((r) => r.failed)),
       },
       reference: { power: round(refPower), seconds: refSeconds },
@@ -545,7 +551,13 @@ type Report = {
     id: string;
     label: string;
     runs: number;
-    ours: { powerByMinBake: number | null; powerByMaxBake: number | null; medianSeconds: number | null; p90Seconds: number | null };
+    ours: {
+      powerByMinBake: number | null;
+      powerByMaxBake: number | null;
+      medianSeconds: number | null;
+      p90Seconds: number | null;
+      passed?: number | null;
+    };
     reference: { power: number | null; seconds: number };
     tReference?: Record<string, number | null>;
     sprtBoundSeconds: number | null;
@@ -605,6 +617,7 @@ function print(r: Report): void {
       'scenario'.padEnd(22),
       'power@min'.padStart(9),
       'power@max'.padStart(9),
+      'passed'.padStart(7),
       'median s'.padStart(9),
       'p90 s'.padStart(7),
       'SPRT s'.padStart(7),
@@ -624,6 +637,7 @@ function print(r: Report): void {
         s.label.padEnd(22),
         pct(s.ours.powerByMinBake).padStart(9),
         pct(s.ours.powerByMaxBake).padStart(9),
+        pct(s.ours.passed).padStart(7),
         String(s.ours.medianSeconds ?? 'n/a').padStart(9),
         String(s.ours.p90Seconds ?? 'n/a').padStart(7),
         String(s.sprtBoundSeconds ?? 'n/a').padStart(7),
