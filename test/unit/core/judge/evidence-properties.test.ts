@@ -42,11 +42,24 @@ const metrics = fc
     fc.constantFrom<ValueUnit>(...UNITS),
     fc.constantFrom<'increase' | 'decrease'>('increase', 'decrease'),
     fc.constantFrom(0.01, 0.1, 0.5),
+    ratioRows(0),
+    ratioRows(0),
   )
-  .map(([rb, rc, cb, cc, nb, nc, unit, bad, tolerance]): MetricSeries[] => [
+  .map(([rb, rc, cb, cc, nb, nc, unit, bad, tolerance, pb, pc]): MetricSeries[] => [
     { name: 'error_rate', kind: 'ratio', bad, tolerance, baseline: rb as Sample[][], canary: rc as Sample[][] },
     { name: 'latency_p99', kind: 'continuous', unit, bad, tolerance, baseline: cb, canary: cc },
     { name: 'signups', kind: 'count', intervalMs: 2000, bad, tolerance, baseline: nb, canary: nc },
+    // A count judged per request: [events, exposure] cells, read "per request".
+    {
+      name: 'checkouts',
+      kind: 'count',
+      exposure: 'request',
+      intervalMs: 2000,
+      bad,
+      tolerance,
+      baseline: pb as Sample[][],
+      canary: pc as Sample[][],
+    },
   ]);
 
 function assertReadable(text: string, where: string): void {
@@ -78,6 +91,7 @@ describe('core/judge/evidence properties', () => {
         const u = { kind: 'continuous' as const, unit, intervalMs: 2000 };
         for (const text of [
           formatValue(x, u),
+          formatValue(x, { kind: 'count', exposure: 'request' }),
           formatDifference(x, u),
           formatChange(x),
           formatInterval(x, y),
