@@ -202,10 +202,9 @@ if (CLI.help) {
   process.stdout.write(`${USAGE}\nScenarios: ${SCENARIOS.map((s) => s.id).join(', ')}\n`);
   process.exit(0);
 }
-const unknown = (CLI.only ?? '')
-  .split(',')
-  .map((x) => x.trim())
-  .filter((x) => x && !SCENARIOS.some((s) => s.id === x));
+/** --only a,b: just these scenarios (tuning one metric's test; the other rows read 0 of 0). */
+const ONLY = CLI.only !== undefined ? new Set(CLI.only.split(',').map((x) => x.trim())) : undefined;
+const unknown = [...(ONLY ?? [])].filter((x) => x && !SCENARIOS.some((s) => s.id === x));
 if (unknown.length) {
   process.stderr.write(
     `bench-detection: --only: no scenario ${unknown.map((x) => `"${x}"`).join(', ')}; scenarios: ${SCENARIOS.map((s) => s.id).join(', ')}\n`,
@@ -252,7 +251,9 @@ function runTask(t: Task): TaskResult {
   return { ...runGate(opts, createRandom(t.seed)), scenario: t.scenario, lookPastPass: t.lookPastPass };
 }
 
-type NumberOption = 'alpha' | 'nulls' | 'horizon-nulls' | 'runs' | 'tolerated' | 'seed' | 'oneshot-runs' | 'cost-servers' | 'workers';
+/** The options that take a whole number. */
+const COUNT_OPTIONS = ['nulls', 'horizon-nulls', 'runs', 'tolerated', 'seed', 'oneshot-runs', 'cost-servers', 'workers'] as const;
+type NumberOption = 'alpha' | (typeof COUNT_OPTIONS)[number];
 
 function argFloat(name: NumberOption, fallback: number): number {
   const raw = CLI[name];
@@ -277,8 +278,7 @@ function arg(name: NumberOption, fallback: number): number {
 }
 
 // Every number is checked before anything runs: a typo fails at once, not after the one-shot suite.
-for (const name of ['nulls', 'horizon-nulls', 'runs', 'tolerated', 'seed', 'oneshot-runs', 'cost-servers', 'workers'] as const)
-  arg(name, 0);
+for (const name of COUNT_OPTIONS) arg(name, 0);
 
 /** Wilson score interval for k successes in n trials. */
 function wilson(k: number, n: number, z = 1.959964): [number, number] {
@@ -392,9 +392,7 @@ async function main(): Promise<void> {
         alpha: CONFIG.alpha,
         historyIntervals: CONFIG.historyIntervals,
       });
-  // --only a,b: just these scenarios (tuning one metric's test; the other rows read 0 of 0).
-  const only = CLI.only !== undefined ? new Set(CLI.only.split(',').map((x) => x.trim())) : undefined;
-  const results = await runAll(only ? tasks.filter((t) => only.has(t.scenario)) : tasks, workers);
+  const results = await runAll(ONLY ? tasks.filter((t) => ONLY.has(t.scenario)) : tasks, workers);
   const elapsed = (Date.now() - started) / 1000;
 
   const opNull = results.filter((r) => r.scenario === 'null' && !r.lookPastPass);

@@ -84,16 +84,16 @@ export const metricDef = z.discriminatedUnion('kind', [
 ]);
 export type MetricDef = z.infer<typeof metricDef>;
 
+/** A series selector's metric name, without its labels: `shop_http_requests_total{code="500"}` -> `shop_http_requests_total`. */
+const seriesName = (selector: string): string => selector.replace(/\{.*$/s, '').trim();
+
 /**
  * What a count judged `per` a ratio metric is counted per, from that metric's denominator selector:
  * `shop_http_requests_total{code!=""}` -> "request"; a name whose last word is a unit or a suffix
  * (`http_server_requests_seconds_count`) reads as the name itself, without labels and `_total`.
  */
 export function exposureNoun(denominator: string): string {
-  const name = denominator
-    .replace(/\{.*$/s, '')
-    .trim()
-    .replace(/_(total|count|sum)$/, '');
+  const name = seriesName(denominator).replace(/_(total|count|sum)$/, '');
   const last = name.split(/[_:]/).pop() ?? '';
   if (last.length < 3 || /^(seconds|bytes|ratio|info|created|bucket)$/.test(last)) return name || 'unit of exposure';
   if (last.endsWith('ies')) return `${last.slice(0, -3)}y`;
@@ -115,7 +115,7 @@ export function metricUnit(m: MetricDef): ValueUnit {
   if (m.unit) return m.unit;
   if (m.kind === 'ratio') return 'fraction';
   if (m.kind === 'count') return 'count';
-  const name = (m.histogram ?? m.gauge ?? m.rate ?? '').replace(/\{.*$/, '');
+  const name = seriesName(m.histogram ?? m.gauge ?? m.rate ?? '');
   if (m.rate) return /_seconds(_total)?$/.test(name) ? 'cores' : 'none';
   if (/_seconds$/.test(name)) return 'seconds';
   if (/_bytes$/.test(name)) return 'bytes';
